@@ -1,0 +1,72 @@
+// The one config loader: settings are declared once, read from the environment once, validated,
+// and a bad value stops the process with a message that names the setting.
+
+export class ConfigError extends Error {
+  constructor(readonly setting: string, problem: string) {
+    super(`Invalid configuration: ${setting} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface Setting<T> {
+  read(name: string, raw: string | undefined): T;
+}
+
+export function intSetting(defaultValue: number, range: { min: number; max: number }): Setting<number> {
+  return {
+    read(name, raw) {
+      if (raw === undefined || raw === '') return defaultValue;
+      if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+      const value = Number(raw.trim());
+      if (!Number.isSafeInteger(value) || value < range.min || value > range.max) {
+        throw new ConfigError(name, `must be between ${range.min} and ${range.max}, got "${raw}"`);
+      }
+      return value;
+    },
+  };
+}
+
+export function stringSetting(defaultValue: string, options: { pattern?: RegExp; maxLength?: number } = {}): Setting<string> {
+  const maxLength = options.maxLength ?? 4096;
+  return {
+    read(name, raw) {
+      const value = raw === undefined || raw === '' ? defaultValue : raw;
+      if (value.length > maxLength) throw new ConfigError(name, `must be at most ${maxLength} characters`);
+      if (options.pattern && !options.pattern.test(value)) throw new ConfigError(name, `must match ${options.pattern}`);
+      return value;
+    },
+  };
+}
+
+export function enumSetting<T extends string>(defaultValue: T, allowed: readonly T[]): Setting<T> {
+  return {
+    read(name, raw) {
+      const value = raw === undefined || raw === '' ? defaultValue : raw;
+      if (!allowed.includes(value as T)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+      return value as T;
+    },
+  };
+}
+
+export function booleanSetting(defaultValue: boolean): Setting<boolean> {
+  return {
+    read(name, raw) {
+      if (raw === undefined || raw === '') return defaultValue;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      throw new ConfigError(name, `must be true or false, got "${raw}"`);
+    },
+  };
+}
+
+export type ConfigSchema = Record<string, Setting<unknown>>;
+export type ConfigOf<S extends ConfigSchema> = { readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+/** Reads every setting of `schema` from `env` (keys are the variable names). */
+export function loadConfig<S extends ConfigSchema>(schema: S, env: Env = process.env): ConfigOf<S> {
+  const result: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(schema)) result[name] = setting.read(name, env[name]);
+  return Object.freeze(result) as ConfigOf<S>;
+}

@@ -1,0 +1,57 @@
+// The one id generator: UUIDv7 (RFC 9562), time-ordered so ids sort by creation.
+import { randomBytes } from 'node:crypto';
+
+export type Uuid = string;
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const UUIDV7_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function isUuid(value: unknown): value is Uuid {
+  return typeof value === 'string' && UUID_PATTERN.test(value);
+}
+
+export function isUuidV7(value: unknown): value is Uuid {
+  return typeof value === 'string' && UUIDV7_PATTERN.test(value);
+}
+
+/** Source of new ids. Domain code receives ids; only adapters hold a generator. */
+export interface IdGenerator {
+  next(): Uuid;
+}
+
+/**
+ * UUIDv7 with a monotonic counter in rand_a, so ids made in the same millisecond still sort in
+ * the order they were made (RFC 9562 §6.2, method 1).
+ */
+export class UuidV7Generator implements IdGenerator {
+  private lastMs = -1;
+  private counter = 0;
+
+  constructor(private readonly nowMs: () => number = Date.now) {}
+
+  next(): Uuid {
+    let ms = this.nowMs();
+    if (ms <= this.lastMs) {
+      ms = this.lastMs;
+      this.counter += 1;
+      if (this.counter > 0xfff) {
+        // Counter exhausted within one millisecond: borrow the next millisecond.
+        ms += 1;
+        this.counter = 0;
+      }
+    } else {
+      this.counter = 0;
+    }
+    this.lastMs = ms;
+    const bytes = randomBytes(16);
+    const msHex = ms.toString(16).padStart(12, '0');
+    for (let i = 0; i < 6; i++) bytes[i] = parseInt(msHex.slice(i * 2, i * 2 + 2), 16);
+    bytes[6] = 0x70 | ((this.counter >> 8) & 0x0f);
+    bytes[7] = this.counter & 0xff;
+    bytes[8] = 0x80 | (bytes[8] & 0x3f);
+    const hex = bytes.toString('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+}
+
+export const uuidv7: IdGenerator = new UuidV7Generator();

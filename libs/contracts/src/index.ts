@@ -1,0 +1,7 @@
+export * from './money';
+export * from './ids';
+export * from './clock';
+export * from './canonical-json';
+export * from './envelope';
+export * from './errors';
+export * from './config';
