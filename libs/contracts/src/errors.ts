@@ -14,6 +14,10 @@ export const ERROR_HTTP_STATUS = {
   wallet_not_active: 409,
   card_not_active: 409,
   hold_not_pending: 409,
+  // Beyond API.md's list, for conditions it does not name (extra codes are not breaking).
+  account_exists: 409,
+  balance_not_zero: 409,
+  hold_not_expired: 409,
   insufficient_funds: 422,
   currency_mismatch: 422,
   limit_exceeded: 422,
