@@ -20,6 +20,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs)/)'],
   moduleNameMapper: {
     '^@ledger/contracts$': '<rootDir>/libs/contracts/src/index.ts',
+    '^@ledger/contracts/testing$': '<rootDir>/libs/contracts/src/testing/index.ts',
     '^@ledger/ledger$': '<rootDir>/libs/ledger/src/index.ts',
     '^@ledger/event-store$': '<rootDir>/libs/event-store/src/index.ts',
     '^@ledger/messaging$': '<rootDir>/libs/messaging/src/index.ts',

@@ -5,3 +5,4 @@ export * from './canonical-json';
 export * from './envelope';
 export * from './errors';
 export * from './config';
+export * from './ledger-messages';

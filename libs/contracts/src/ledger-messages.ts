@@ -1,0 +1,97 @@
+// The wallet-ledger's wire contract on `ledger.commands` / `ledger.queries` (request/reply) and
+// `ledger.events`. Amounts are digit strings; every money-moving command has an idempotency key.
+import type { DomainError } from './errors';
+
+export const LEDGER_TOPICS = {
+  commands: 'ledger.commands',
+  queries: 'ledger.queries',
+  events: 'ledger.events',
+} as const;
+
+/** Who asked, and why: carried into the event metadata. */
+export interface CommandMeta {
+  readonly idempotencyKey: string;
+  readonly actor: string;
+  readonly correlationId?: string;
+}
+
+export interface PostingMessage {
+  readonly accountId: string;
+  readonly side: 'debit' | 'credit';
+  readonly amount: string;
+}
+
+export type LedgerCommandMessage =
+  | { readonly type: 'OpenWallet'; readonly walletId: string; readonly ownerId: string; readonly currency: string }
+  | { readonly type: 'TopUp'; readonly walletId: string; readonly amount: string; readonly reference?: string }
+  | { readonly type: 'Withdraw'; readonly walletId: string; readonly amount: string; readonly reference?: string }
+  | {
+      readonly type: 'Transfer';
+      readonly fromWalletId: string;
+      readonly toWalletId: string;
+      readonly amount: string;
+      readonly memo?: string;
+    }
+  | {
+      readonly type: 'PlaceHold';
+      readonly holdId: string;
+      readonly walletId: string;
+      readonly amount: string;
+      readonly timeoutMs?: number;
+      readonly reference?: string;
+    }
+  | { readonly type: 'CaptureHold'; readonly holdId: string; readonly walletId: string; readonly amount: string }
+  | { readonly type: 'ReleaseHold'; readonly holdId: string; readonly walletId: string; readonly amount?: string }
+  | { readonly type: 'FreezeWallet'; readonly walletId: string }
+  | { readonly type: 'UnfreezeWallet'; readonly walletId: string }
+  | { readonly type: 'CloseWallet'; readonly walletId: string }
+  | {
+      readonly type: 'PostEntry';
+      readonly entryId: string;
+      readonly kind: string;
+      readonly postings: readonly PostingMessage[];
+      readonly references?: Readonly<Record<string, string>>;
+    };
+
+export type LedgerCommandEnvelope = LedgerCommandMessage & { readonly meta: CommandMeta };
+
+export type Reply<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DomainError };
+
+export type TransactionKind =
+  | 'top_up'
+  | 'withdrawal'
+  | 'transfer'
+  | 'card_hold'
+  | 'card_capture'
+  | 'card_release'
+  | 'card_refund'
+  | 'fee'
+  | 'reversal';
+
+/** API.md's transaction. */
+export interface TransactionView {
+  readonly id: string;
+  readonly kind: TransactionKind | string;
+  readonly status: 'posted' | 'pending' | 'voided';
+  readonly amount: string;
+  readonly currency: string;
+  readonly fromWalletId?: string;
+  readonly toWalletId?: string;
+  readonly createdAt: string;
+}
+
+export interface BalanceView {
+  readonly posted: string;
+  readonly pending: string;
+  readonly available: string;
+}
+
+/** API.md's wallet. */
+export interface WalletView {
+  readonly id: string;
+  readonly ownerId: string;
+  readonly currency: string;
+  readonly status: 'active' | 'frozen' | 'closed';
+  readonly balance: BalanceView;
+  readonly createdAt: string;
+}
