@@ -10,7 +10,7 @@ export type ExpectedState =
   /** The revision of the stream's last event (0-based). */
   | { readonly kind: 'revision'; readonly revision: bigint };
 
-export const expect = {
+export const expectedState = {
   noStream: { kind: 'no_stream' } as ExpectedState,
   exists: { kind: 'exists' } as ExpectedState,
   any: { kind: 'any' } as ExpectedState,
@@ -18,9 +18,12 @@ export const expect = {
 };
 
 export interface AppendResult {
-  /** Revision of the last event appended. */
+  /**
+   * Revision of the last event appended. An empty append returns the stream's current last
+   * revision, or -1n when the stream does not exist.
+   */
   readonly nextExpectedRevision: bigint;
-  /** Global position of the last event appended. */
+  /** Global position of the last event appended; for an empty append, the store's head position. */
   readonly position: bigint;
 }
 
@@ -41,6 +44,25 @@ export class WrongExpectedVersionError extends Error {
   }
 }
 
+/** An event id of the append is already in the store, or twice in the append: nothing was written. */
+export class DuplicateEventIdError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly eventId: string,
+  ) {
+    super(`duplicate event id ${eventId} in an append to ${streamId}: nothing was written`);
+    this.name = 'DuplicateEventIdError';
+  }
+}
+
+/** The store was closed: no call is served after `close()`. */
+export class EventStoreClosedError extends Error {
+  constructor(operation: string) {
+    super(`event store is closed: cannot ${operation}`);
+    this.name = 'EventStoreClosedError';
+  }
+}
+
 function describe(expected: ExpectedState): string {
   return expected.kind === 'revision' ? `revision ${expected.revision}` : expected.kind;
 }
@@ -56,19 +78,23 @@ export interface ReadAllOptions {
   /** Read events with position > this; 0n reads from the start. */
   readonly afterPosition?: bigint;
   readonly maxCount?: number;
-  /** Only streams whose id starts with one of these prefixes. */
+  /** Only streams whose id starts with one of these prefixes; omit it for all (an empty list is refused). */
   readonly streamPrefixes?: readonly string[];
 }
 
 export interface SubscribeOptions {
+  /** Deliver events with position > this; 0n (the default) delivers from the start. */
   readonly afterPosition?: bigint;
+  /** As in ReadAllOptions. */
   readonly streamPrefixes?: readonly string[];
 }
 
 /**
  * A catch-up subscription: reads history from `afterPosition`, then goes live. The handler is
  * called once per event, in position order, never concurrently; the next event waits for the
- * handler's promise. A handler that throws stops the subscription (`closed` rejects).
+ * handler's promise. A handler that throws stops the subscription (`closed` rejects); whoever
+ * owns the subscription must watch `closed`, since a stopped projection is otherwise silent.
+ * `stop()` waits for the handler in flight, so a handler must not await its own `stop()`.
  */
 export interface Subscription {
   /** Resolves when the subscription stopped by `stop()`; rejects with the handler's error. */
@@ -83,8 +109,9 @@ export type EventHandler = (event: RecordedEvent) => void | Promise<void>;
 export interface EventStore {
   /**
    * Appends `events` atomically: all or none. The hash chain (prevHash, hash) is computed by the
-   * store. Throws WrongExpectedVersionError when the stream is not as expected. An empty append
-   * only checks the expectation.
+   * store. Throws WrongExpectedVersionError when the stream is not as expected and
+   * DuplicateEventIdError when an event id is already stored; either way nothing is written and
+   * the stream stays appendable. An empty append only checks the expectation.
    */
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedState): Promise<AppendResult>;
   /** Events of one stream in revision order; [] when the stream does not exist. */
@@ -95,6 +122,8 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Global position of the last event in the store (0n when empty). */
   headPosition(): Promise<bigint>;
+  /** Throws EventStoreClosedError (synchronously) after `close()`. */
   subscribe(handler: EventHandler, options?: SubscribeOptions): Subscription;
+  /** Stops every subscription, then releases the store; idempotent. Later calls reject with EventStoreClosedError. */
   close(): Promise<void>;
 }

@@ -1,2 +1,3 @@
 export * from './event-store.port';
 export * from './hash-chain';
+export * from './sqlite/sqlite-event-store';

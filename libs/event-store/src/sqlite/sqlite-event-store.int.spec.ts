@@ -1,0 +1,226 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RecordedEvent } from '@ledger/contracts';
+import { expectedState as expected, WrongExpectedVersionError } from '../event-store.port';
+import { verifyChain } from '../hash-chain';
+import { eventStoreContract } from '../testing/event-store.contract';
+import { ANY_STREAM, RACED_STREAM } from '../testing/racing-appender.child';
+import { newEvents, uniqueStreamId } from '../testing/test-events';
+import { spawnTs } from '@ledger/contracts/testing';
+import { waitFor } from '@ledger/contracts/testing';
+import { SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
+
+const WAIT_MS = 10_000;
+
+/** A temp directory per test, removed with everything opened in it. */
+function tempStore() {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-event-store-'));
+  const file = join(dir, 'events.sqlite');
+  const stores: SqliteEventStore[] = [];
+  return {
+    file,
+    open(options: Partial<SqliteEventStoreOptions> = {}): SqliteEventStore {
+      const store = new SqliteEventStore({ file, ...options });
+      stores.push(store);
+      return store;
+    },
+    async cleanup(): Promise<void> {
+      await Promise.all(stores.map((store) => store.close()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+eventStoreContract('SqliteEventStore', async () => {
+  const temp = tempStore();
+  return { store: temp.open(), cleanup: temp.cleanup };
+});
+
+describe('SqliteEventStore', () => {
+  let temp: ReturnType<typeof tempStore>;
+
+  beforeEach(() => {
+    temp = tempStore();
+  });
+
+  afterEach(async () => {
+    await temp.cleanup();
+  });
+
+  function pragmas(file: string) {
+    const db = new Database(file, { readonly: true });
+    try {
+      return { journalMode: db.pragma('journal_mode', { simple: true }), userVersion: db.pragma('user_version', { simple: true }) };
+    } finally {
+      db.close();
+    }
+  }
+
+  describe('durability settings', () => {
+    it('runs in WAL mode with synchronous=FULL and a busy timeout by default', () => {
+      const store = temp.open();
+      const db = (store as unknown as { db: Database.Database }).db;
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+      expect(pragmas(temp.file)).toEqual({ journalMode: 'wal', userVersion: 1 });
+    });
+
+    it('takes synchronous=NORMAL and a busy timeout when configured', () => {
+      const store = temp.open({ synchronous: 'NORMAL', busyTimeoutMs: 250 });
+      const db = (store as unknown as { db: Database.Database }).db;
+      expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(250);
+    });
+
+    it('refuses bad options with a message naming them', () => {
+      expect(() => temp.open({ readBatchMax: 0 })).toThrow(/readBatchMax/);
+      expect(() => temp.open({ synchronous: 'OFF' as 'FULL' })).toThrow(/synchronous/);
+    });
+
+    it('refuses a file written by a newer schema', () => {
+      const db = new Database(temp.file);
+      db.pragma('user_version = 2');
+      db.close();
+      expect(() => temp.open()).toThrow(/schema version 2/);
+    });
+  });
+
+  describe('the file', () => {
+    it('keeps events, revisions and the chain across reopening', async () => {
+      const streamId = uniqueStreamId();
+      const first = temp.open();
+      await first.append(streamId, newEvents(3), expected.noStream);
+      await first.close();
+
+      const second = temp.open();
+      expect(await second.streamRevision(streamId)).toBe(2n);
+      await second.append(streamId, newEvents(2), expected.revision(2n));
+      const events = await second.readStream(streamId);
+      expect(events.map((event) => event.position)).toEqual([1n, 2n, 3n, 4n, 5n]);
+      expect(verifyChain(events)).toBeUndefined();
+    });
+  });
+
+  describe('limits', () => {
+    it('bounds every read by readBatchMax', async () => {
+      const store = temp.open({ readBatchMax: 4 });
+      const streamId = uniqueStreamId();
+      await store.append(streamId, newEvents(10), expected.noStream);
+      expect(await store.readAll()).toHaveLength(4);
+      expect(await store.readAll({ maxCount: 100 })).toHaveLength(4);
+      expect(await store.readStream(streamId, { maxCount: 100 })).toHaveLength(4);
+      expect(await store.readAll({ maxCount: 2 })).toHaveLength(2);
+      await expect(store.readAll({ maxCount: -1 })).rejects.toThrow(RangeError);
+    });
+
+    it('delivers more than readBatchMax events to a subscription, in windows', async () => {
+      const store = temp.open({ readBatchMax: 4 });
+      const streamId = uniqueStreamId();
+      await store.append(streamId, newEvents(10), expected.noStream);
+      await store.append(uniqueStreamId('other'), newEvents(10), expected.noStream);
+      await store.append(streamId, newEvents(3), expected.any);
+      const received: RecordedEvent[] = [];
+      const subscription = store.subscribe((event) => void received.push(event), { streamPrefixes: [streamId] });
+      await waitFor('13 events', () => received.length === 13, { timeoutMs: WAIT_MS });
+      await subscription.stop();
+      expect(received.map((event) => event.revision)).toEqual(Array.from({ length: 13 }, (_, index) => BigInt(index)));
+    });
+
+    it('refuses a bad stream id or an oversized batch before touching the file', async () => {
+      const store = temp.open();
+      await expect(store.append('', newEvents(1), expected.any)).rejects.toThrow(RangeError);
+      await expect(store.append('x'.repeat(257), newEvents(1), expected.any)).rejects.toThrow(RangeError);
+      await expect(store.append('s', newEvents(10_001), expected.any)).rejects.toThrow(/APPEND_EVENTS_MAX/);
+      expect(await store.headPosition()).toBe(0n);
+    });
+
+    it('refuses bigint in event data (payloads carry digit strings)', async () => {
+      const store = temp.open();
+      const [event] = newEvents(1);
+      await expect(store.append('s', [{ ...event, data: { amount: 1n } as never }], expected.any)).rejects.toThrow(TypeError);
+      expect(await store.headPosition()).toBe(0n);
+    });
+  });
+
+  describe('recordedAt', () => {
+    it('is the injected clock at commit, never earlier than the event before it', async () => {
+      let nowMs = Date.UTC(2026, 4, 1, 12, 0, 0);
+      const store = temp.open({ nowMs: () => nowMs });
+      await store.append('a', newEvents(2), expected.any);
+      nowMs -= 60_000; // the clock steps back
+      await store.append('b', newEvents(1), expected.any);
+      nowMs += 120_000;
+      await store.append('a', newEvents(1), expected.any);
+      expect((await store.readAll()).map((event) => event.recordedAt)).toEqual([
+        '2026-05-01T12:00:00.000Z',
+        '2026-05-01T12:00:00.000Z',
+        '2026-05-01T12:00:00.000Z',
+        '2026-05-01T12:01:00.000Z',
+      ]);
+    });
+  });
+
+  describe('two instances on one file', () => {
+    it('append concurrently, see each other\'s appends and conflict on revisions', async () => {
+      const one = temp.open();
+      const two = temp.open();
+      const streamId = uniqueStreamId();
+      await Promise.all(
+        Array.from({ length: 32 }, (_, index) => (index % 2 === 0 ? one : two).append(index % 4 < 2 ? streamId : uniqueStreamId(), newEvents(2), expected.any)),
+      );
+      const events = await two.readStream(streamId);
+      expect(events).toHaveLength(32);
+      expect(verifyChain(events)).toBeUndefined();
+      expect((await one.readAll()).map((event) => event.position)).toEqual(Array.from({ length: 64 }, (_, index) => BigInt(index + 1)));
+
+      // Neither instance caches the head: a stale expectation fails on the other one.
+      await one.append(streamId, newEvents(1), expected.revision(31n));
+      await expect(two.append(streamId, newEvents(1), expected.revision(31n))).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      await two.append(streamId, newEvents(1), expected.revision(32n));
+      expect(await one.streamRevision(streamId)).toBe(33n);
+    });
+
+    it('a subscription on one sees appends made through the other (by polling)', async () => {
+      const one = temp.open({ pollIntervalMs: 10 });
+      const two = temp.open();
+      const received: RecordedEvent[] = [];
+      const subscription = one.subscribe((event) => void received.push(event));
+      await two.append(uniqueStreamId(), newEvents(3), expected.noStream);
+      await waitFor('events appended through the other instance', () => received.length === 3, { timeoutMs: WAIT_MS });
+      await subscription.stop();
+      expect(received.map((event) => event.position)).toEqual([1n, 2n, 3n]);
+    });
+  });
+
+  describe('several processes on one file', () => {
+    it('append at once without busy errors: every append lands, chains stay whole', async () => {
+      const first = temp.open({ readBatchMax: 10_000 }); // create the file before the writers race
+      const writers = 4;
+      const appendsPerWriter = 150;
+      const children = Array.from({ length: writers }, (_, writer) =>
+        spawnTs(join(__dirname, '../testing/racing-appender.child.ts'), [temp.file, `w${writer}`, String(writers), String(appendsPerWriter)]),
+      );
+      const exits = await Promise.all(children.map((child) => child.exited));
+      children.forEach((child, index) => {
+        expect({ exit: exits[index], stderr: child.stderr() }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
+      });
+      const conflicts = children.reduce((sum, child) => sum + (JSON.parse(child.stdout()) as { conflicts: number }).conflicts, 0);
+
+      const raced = await first.readStream(RACED_STREAM, { maxCount: 10_000 });
+      expect(raced).toHaveLength(writers * appendsPerWriter * 3);
+      expect(verifyChain(raced)).toBeUndefined();
+      const any = await first.readStream(ANY_STREAM, { maxCount: 10_000 });
+      expect(any).toHaveLength(2 * (writers * appendsPerWriter + conflicts));
+      expect(verifyChain(any)).toBeUndefined();
+      // The writers overlapped: one after the other would switch writers-1 times (typically ~100 here).
+      const writerOf = (event: RecordedEvent) => (event.data as { writer: string }).writer;
+      const switches = raced.filter((event, index) => index > 0 && writerOf(event) !== writerOf(raced[index - 1])).length;
+      expect(switches).toBeGreaterThanOrEqual(writers);
+      const head = await first.headPosition();
+      expect(head).toBe(BigInt(raced.length + any.length + writers));
+    }, 60_000);
+  });
+});

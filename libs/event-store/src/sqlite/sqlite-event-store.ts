@@ -1,0 +1,472 @@
+// The embedded event store (DESIGN.md §2): one SQLite file in WAL mode, one transaction per append.
+import Database from 'better-sqlite3';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { GENESIS_HASH, type NewEvent, type RecordedEvent } from '@ledger/contracts';
+import {
+  DuplicateEventIdError,
+  EventStoreClosedError,
+  WrongExpectedVersionError,
+  type AppendResult,
+  type EventHandler,
+  type EventStore,
+  type ExpectedState,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from '../event-store.port';
+import { sealEvents } from '../hash-chain';
+
+/** Most events one read returns (and one subscription page holds), unless configured. */
+export const READ_BATCH_MAX_DEFAULT = 1_000;
+/** How long a writer waits for another connection's write lock before failing with SQLITE_BUSY. */
+export const SQLITE_BUSY_TIMEOUT_MS_DEFAULT = 5_000;
+/** How often a live subscription looks for appends made by other connections or processes. */
+export const SUBSCRIPTION_POLL_INTERVAL_MS_DEFAULT = 50;
+/** Most events one append may carry: a batch is one transaction held in memory. */
+export const APPEND_EVENTS_MAX = 10_000;
+export const STREAM_ID_LENGTH_MAX = 256;
+/** Most prefixes one read or subscription may filter on (one cached statement per count). */
+export const STREAM_PREFIXES_MAX = 32;
+
+/** What `PRAGMA synchronous` reads back for each setting. */
+const SYNCHRONOUS_LEVEL = { NORMAL: 1, FULL: 2 } as const;
+
+/** The schema this code reads and writes, kept in SQLite's `user_version`. */
+const SCHEMA_VERSION = 1;
+
+export interface SqliteEventStoreOptions {
+  /** Path of the database file (`-wal` and `-shm` files sit beside it). */
+  readonly file: string;
+  /** FULL (default): a returned append survives power loss. NORMAL: survives a process crash only. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+  readonly readBatchMax?: number;
+  readonly busyTimeoutMs?: number;
+  readonly pollIntervalMs?: number;
+  /** The store's clock for `recordedAt`; tests inject one. */
+  readonly nowMs?: () => number;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY,
+    stream_id      TEXT    NOT NULL,
+    revision       INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL UNIQUE,
+    type           TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data           TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    recorded_at    TEXT    NOT NULL,
+    UNIQUE (stream_id, revision)
+  );
+  CREATE TABLE IF NOT EXISTS streams (
+    stream_id     TEXT    PRIMARY KEY,
+    last_revision INTEGER NOT NULL,
+    last_hash     TEXT    NOT NULL
+  ) WITHOUT ROWID;
+`;
+
+const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at';
+
+interface EventRow {
+  position: bigint;
+  stream_id: string;
+  revision: bigint;
+  event_id: string;
+  type: string;
+  schema_version: bigint;
+  data: string;
+  metadata: string;
+  recorded_at: string;
+}
+
+interface StreamRow {
+  last_revision: bigint;
+  last_hash: string;
+}
+
+interface HeadRow {
+  position: bigint;
+  recorded_at: string;
+}
+
+/** Above any code point a stream id uses, so [prefix, prefix + this) holds exactly the ids with that prefix. */
+const PREFIX_RANGE_END = '\u{10FFFF}';
+
+export class SqliteEventStore implements EventStore {
+  private readonly db: Database.Database;
+  private readonly readBatchMax: number;
+  private readonly pollIntervalMs: number;
+  private readonly nowMs: () => number;
+  private readonly subscriptions = new Set<SqliteSubscription>();
+  /** Woken after every append through this instance, so live subscriptions need not wait for a poll. */
+  private readonly appendListeners = new Set<() => void>();
+  private closed = false;
+
+  private readonly selectStream: Database.Statement<[string], StreamRow>;
+  private readonly selectHead: Database.Statement<[], HeadRow>;
+  private readonly insertEvent: Database.Statement<[bigint, string, bigint, string, string, number, string, string, string]>;
+  private readonly upsertStream: Database.Statement<[string, bigint, string]>;
+  private readonly selectEventId: Database.Statement<[string], { event_id: string }>;
+  private readonly selectStreamEvents: Database.Statement<[string, bigint, number], EventRow>;
+  private readonly selectAll: Database.Statement<[bigint, number], EventRow>;
+  private readonly selectWindow: Database.Statement<[bigint, bigint], EventRow>;
+  /** Prefix-filtered statements by prefix count: [readAll, window]. */
+  private readonly prefixStatements = new Map<number, [Database.Statement<unknown[], EventRow>, Database.Statement<unknown[], EventRow>]>();
+  private readonly appendTransaction: (streamId: string, events: readonly NewEvent[], expected: ExpectedState) => AppendResult;
+
+  constructor(options: SqliteEventStoreOptions) {
+    const synchronous = options.synchronous ?? 'FULL';
+    if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new RangeError(`synchronous must be FULL or NORMAL, got ${String(synchronous)}`);
+    this.readBatchMax = checkedInt('readBatchMax', options.readBatchMax ?? READ_BATCH_MAX_DEFAULT, 1, 100_000);
+    this.pollIntervalMs = checkedInt('pollIntervalMs', options.pollIntervalMs ?? SUBSCRIPTION_POLL_INTERVAL_MS_DEFAULT, 1, 60_000);
+    const busyTimeoutMs = checkedInt('busyTimeoutMs', options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS_DEFAULT, 0, 600_000);
+    this.nowMs = options.nowMs ?? Date.now;
+
+    this.db = new Database(options.file, { timeout: busyTimeoutMs });
+    try {
+      this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      const journalMode = this.db.pragma('journal_mode = WAL', { simple: true });
+      if (journalMode !== 'wal' && !this.db.memory) throw new Error(`event store ${options.file}: could not enable WAL (journal_mode is ${String(journalMode)})`);
+      // Per connection, and this build's WAL default is NORMAL, so it is always set and checked.
+      this.db.pragma(`synchronous = ${synchronous}`);
+      if (this.db.pragma('synchronous', { simple: true }) !== SYNCHRONOUS_LEVEL[synchronous]) throw new Error(`event store ${options.file}: synchronous=${synchronous} did not take`);
+      this.migrate(options.file);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+
+    this.selectStream = this.db.prepare<[string], StreamRow>('SELECT last_revision, last_hash FROM streams WHERE stream_id = ?').safeIntegers(true);
+    this.selectHead = this.db.prepare<[], HeadRow>('SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1').safeIntegers(true);
+    this.insertEvent = this.db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.upsertStream = this.db.prepare(
+      `INSERT INTO streams (stream_id, last_revision, last_hash) VALUES (?, ?, ?)
+       ON CONFLICT (stream_id) DO UPDATE SET last_revision = excluded.last_revision, last_hash = excluded.last_hash`,
+    );
+    this.selectEventId = this.db.prepare<[string], { event_id: string }>('SELECT event_id FROM events WHERE event_id = ?');
+    this.selectStreamEvents = this.db
+      .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
+      .safeIntegers(true);
+    this.selectAll = this.db
+      .prepare<[bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+      .safeIntegers(true);
+    this.selectWindow = this.db
+      .prepare<[bigint, bigint], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position`)
+      .safeIntegers(true);
+    // BEGIN IMMEDIATE: take the write lock before reading the head, so another connection can
+    // never slip in between the expectation check and the insert (and busy_timeout applies).
+    const transaction = this.db.transaction((streamId: string, events: readonly NewEvent[], expected: ExpectedState) =>
+      this.appendInTransaction(streamId, events, expected),
+    );
+    this.appendTransaction = (streamId, events, expected) => transaction.immediate(streamId, events, expected);
+  }
+
+  async append(streamId: string, events: readonly NewEvent[], expected: ExpectedState): Promise<AppendResult> {
+    this.assertOpen('append');
+    checkStreamId(streamId);
+    if (expected?.kind === 'revision' && typeof expected.revision !== 'bigint') throw new TypeError('append: an expected revision must be a bigint');
+    if (!Array.isArray(events)) throw new TypeError('append: events must be an array');
+    if (events.length > APPEND_EVENTS_MAX) throw new RangeError(`append: ${events.length} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
+    checkEvents(streamId, events);
+    const result = this.appendTransaction(streamId, events, expected);
+    if (events.length > 0) this.notifyAppend();
+    return result;
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen('readStream');
+    const maxCount = this.boundedMaxCount(options.maxCount);
+    if (maxCount === 0) return [];
+    return this.selectStreamEvents.all(streamId, options.fromRevision ?? 0n, maxCount).map(toRecordedEvent);
+  }
+
+  async streamRevision(streamId: string): Promise<bigint | undefined> {
+    this.assertOpen('streamRevision');
+    return this.selectStream.get(streamId)?.last_revision;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen('readAll');
+    const maxCount = this.boundedMaxCount(options.maxCount);
+    const afterPosition = options.afterPosition ?? 0n;
+    if (maxCount === 0) return [];
+    if (options.streamPrefixes === undefined) return this.selectAll.all(afterPosition, maxCount).map(toRecordedEvent);
+    const [statement] = this.prefixStatementsFor(options.streamPrefixes);
+    return statement.all(afterPosition, ...prefixRanges(options.streamPrefixes), maxCount).map(toRecordedEvent);
+  }
+
+  async headPosition(): Promise<bigint> {
+    this.assertOpen('headPosition');
+    return this.head();
+  }
+
+  subscribe(handler: EventHandler, options: SubscribeOptions = {}): Subscription {
+    this.assertOpen('subscribe');
+    const prefixes = options.streamPrefixes;
+    if (prefixes !== undefined) this.prefixStatementsFor(prefixes); // refuse a bad filter now, not in the loop
+    const subscription = new SqliteSubscription(
+      {
+        head: () => this.head(),
+        readWindow: (afterPosition, toPosition) => this.readWindow(afterPosition, toPosition, prefixes),
+        waitForAppend: (wake) => this.waitForAppend(wake),
+        forget: (sub) => this.subscriptions.delete(sub),
+      },
+      handler,
+      options.afterPosition ?? 0n,
+      this.readBatchMax,
+    );
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
+    this.db.close();
+  }
+
+  private appendInTransaction(streamId: string, events: readonly NewEvent[], expected: ExpectedState): AppendResult {
+    const stream = this.selectStream.get(streamId);
+    const actualRevision = stream?.last_revision;
+    if (!satisfies(expected, actualRevision)) throw new WrongExpectedVersionError(streamId, expected, actualRevision);
+    const head = this.selectHead.get();
+    const headPosition = head?.position ?? 0n;
+    if (events.length === 0) return { nextExpectedRevision: actualRevision ?? -1n, position: headPosition };
+
+    // Commit time never runs backwards along the log, so "as of T" by recordedAt agrees with position order.
+    const recordedAtMs = Math.max(this.nowMs(), head === undefined ? 0 : Date.parse(head.recorded_at));
+    const recordedAt = new Date(recordedAtMs).toISOString();
+    const sealed = sealEvents(stream?.last_hash ?? GENESIS_HASH, events);
+    const firstRevision = (actualRevision ?? -1n) + 1n;
+    for (let index = 0; index < sealed.length; index++) {
+      const event = sealed[index];
+      try {
+        this.insertEvent.run(
+          headPosition + 1n + BigInt(index),
+          streamId,
+          firstRevision + BigInt(index),
+          event.eventId,
+          event.type,
+          event.schemaVersion,
+          JSON.stringify(event.data),
+          JSON.stringify(event.metadata),
+          recordedAt,
+        );
+      } catch (error) {
+        // Still inside the transaction: the failed statement alone was undone, so look up the cause.
+        if (isUniqueViolation(error) && this.selectEventId.get(event.eventId) !== undefined) throw new DuplicateEventIdError(streamId, event.eventId);
+        throw error;
+      }
+    }
+    const lastRevision = firstRevision + BigInt(sealed.length - 1);
+    this.upsertStream.run(streamId, lastRevision, sealed[sealed.length - 1].metadata.hash);
+    return { nextExpectedRevision: lastRevision, position: headPosition + BigInt(sealed.length) };
+  }
+
+  private head(): bigint {
+    return this.selectHead.get()?.position ?? 0n;
+  }
+
+  /** Events with afterPosition < position <= toPosition that pass the filter. */
+  private readWindow(afterPosition: bigint, toPosition: bigint, prefixes: readonly string[] | undefined): RecordedEvent[] {
+    if (prefixes === undefined) return this.selectWindow.all(afterPosition, toPosition).map(toRecordedEvent);
+    const [, statement] = this.prefixStatementsFor(prefixes);
+    return statement.all(afterPosition, toPosition, ...prefixRanges(prefixes)).map(toRecordedEvent);
+  }
+
+  private prefixStatementsFor(prefixes: readonly string[]): [Database.Statement<unknown[], EventRow>, Database.Statement<unknown[], EventRow>] {
+    if (!Array.isArray(prefixes) || prefixes.length === 0) throw new RangeError('streamPrefixes must not be empty: omit it to read every stream');
+    if (prefixes.length > STREAM_PREFIXES_MAX) throw new RangeError(`${prefixes.length} streamPrefixes exceed STREAM_PREFIXES_MAX (${STREAM_PREFIXES_MAX})`);
+    for (const prefix of prefixes) if (typeof prefix !== 'string') throw new TypeError('streamPrefixes must be strings');
+    let statements = this.prefixStatements.get(prefixes.length);
+    if (statements === undefined) {
+      // `+stream_id` keeps SQLite off the (stream_id, revision) index: scanning in position order
+      // is what a reader from a position needs, and it bounds every page by its window or LIMIT.
+      const filter = prefixes.map(() => '(+stream_id >= ? AND +stream_id < ?)').join(' OR ');
+      statements = [
+        this.db.prepare<unknown[], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND (${filter}) ORDER BY position LIMIT ?`).safeIntegers(true),
+        this.db
+          .prepare<unknown[], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ? AND (${filter}) ORDER BY position`)
+          .safeIntegers(true),
+      ];
+      this.prefixStatements.set(prefixes.length, statements);
+    }
+    return statements;
+  }
+
+  private boundedMaxCount(maxCount: number | undefined): number {
+    if (maxCount === undefined) return this.readBatchMax;
+    if (!Number.isInteger(maxCount) || maxCount < 0) throw new RangeError(`maxCount must be a non-negative integer, got ${maxCount}`);
+    return Math.min(maxCount, this.readBatchMax);
+  }
+
+  /** Resolves on the next append through this instance, after pollIntervalMs, or on `wake`. */
+  private waitForAppend(wake: (resolve: () => void) => void): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.appendListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.pollIntervalMs);
+      this.appendListeners.add(done);
+      wake(done);
+    });
+  }
+
+  private notifyAppend(): void {
+    if (this.appendListeners.size === 0) return;
+    for (const listener of [...this.appendListeners]) listener();
+  }
+
+  private migrate(file: string): void {
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        if (version > SCHEMA_VERSION) throw new Error(`event store ${file} has schema version ${version}; this code knows up to ${SCHEMA_VERSION}`);
+        this.db.exec(SCHEMA);
+        if (version < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })
+      .immediate();
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new EventStoreClosedError(operation);
+  }
+}
+
+interface SubscriptionSource {
+  head(): bigint;
+  readWindow(afterPosition: bigint, toPosition: bigint): RecordedEvent[];
+  waitForAppend(wake: (resolve: () => void) => void): Promise<void>;
+  forget(subscription: SqliteSubscription): void;
+}
+
+/**
+ * Reads the log in windows of positions from its cursor and hands each event to the handler.
+ * Live events come from the same reads (an append only wakes it), so the switch from catch-up
+ * to live cannot skip or repeat an event. With a prefix filter the cursor still moves over the
+ * whole window, so a rare prefix does not rescan the same unrelated events on every poll.
+ */
+class SqliteSubscription implements Subscription {
+  readonly closed: Promise<void>;
+  private delivered = 0n;
+  private stopping = false;
+  private wakeWaiter: (() => void) | undefined;
+
+  constructor(
+    private readonly source: SubscriptionSource,
+    private readonly handler: EventHandler,
+    private cursor: bigint,
+    private readonly windowSize: number,
+  ) {
+    this.closed = this.run();
+    // The owner is told through `closed`; an unobserved failure must not take the process down.
+    this.closed.catch(() => undefined);
+  }
+
+  lastPosition(): bigint {
+    return this.delivered;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeWaiter?.();
+    await this.closed.catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await Promise.resolve(); // never call the handler from inside subscribe()
+      while (!this.stopping) {
+        const head = this.source.head();
+        if (head <= this.cursor) {
+          await this.source.waitForAppend((wake) => (this.wakeWaiter = wake));
+          this.wakeWaiter = undefined;
+          continue;
+        }
+        const windowEnd = head - this.cursor > BigInt(this.windowSize) ? this.cursor + BigInt(this.windowSize) : head;
+        for (const event of this.source.readWindow(this.cursor, windowEnd)) {
+          if (this.stopping) return;
+          await this.handler(event);
+          this.delivered = event.position;
+        }
+        this.cursor = windowEnd;
+        await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
+      }
+    } finally {
+      this.source.forget(this);
+    }
+  }
+}
+
+function satisfies(expected: ExpectedState, actualRevision: bigint | undefined): boolean {
+  switch (expected.kind) {
+    case 'no_stream':
+      return actualRevision === undefined;
+    case 'exists':
+      return actualRevision !== undefined;
+    case 'any':
+      return true;
+    case 'revision':
+      return actualRevision === expected.revision;
+    default: {
+      const unknown: never = expected;
+      throw new TypeError(`unknown expected state ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/**
+ * By code, not `instanceof SqliteError`: the native addon keeps the error class of the first copy
+ * of better-sqlite3 loaded in the process (Jest loads one per test file), so instanceof can lie.
+ */
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    eventId: row.event_id,
+    type: row.type,
+    schemaVersion: Number(row.schema_version),
+    data: JSON.parse(row.data),
+    metadata: JSON.parse(row.metadata),
+    streamId: row.stream_id,
+    revision: row.revision,
+    position: row.position,
+    recordedAt: row.recorded_at,
+  };
+}
+
+function prefixRanges(prefixes: readonly string[]): string[] {
+  return prefixes.flatMap((prefix) => [prefix, prefix + PREFIX_RANGE_END]);
+}
+
+function checkStreamId(streamId: string): void {
+  if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > STREAM_ID_LENGTH_MAX) {
+    throw new RangeError(`stream id must be 1 to ${STREAM_ID_LENGTH_MAX} characters`);
+  }
+  if (streamId.includes(PREFIX_RANGE_END)) throw new RangeError('stream id must not contain U+10FFFF');
+}
+
+/** Shape checks a type checker cannot make for callers in plain JS, and duplicates within the batch. */
+function checkEvents(streamId: string, events: readonly NewEvent[]): void {
+  const seen = new Set<string>();
+  for (const event of events) {
+    if (typeof event.eventId !== 'string' || event.eventId.length === 0) throw new TypeError('append: every event needs an eventId');
+    if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError(`append: event ${event.eventId} needs a type`);
+    if (!Number.isSafeInteger(event.schemaVersion)) throw new TypeError(`append: event ${event.eventId} needs an integer schemaVersion`);
+    if (event.data === undefined || event.metadata === undefined) throw new TypeError(`append: event ${event.eventId} needs data and metadata`);
+    if (seen.has(event.eventId)) throw new DuplicateEventIdError(streamId, event.eventId);
+    seen.add(event.eventId);
+  }
+}
+
+function checkedInt(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  return value;
+}
