@@ -1,0 +1,35 @@
+import { CodecError, decode, encode } from './codec';
+
+describe('codec', () => {
+  it('round-trips JSON values through bytes', () => {
+    const value = { amount: '1050', currency: 'USD', tags: ['a', 'b'], nested: { ok: true, none: null } };
+    const bytes = encode(value);
+    expect(Buffer.isBuffer(bytes)).toBe(true);
+    expect(decode(bytes)).toEqual(value);
+  });
+
+  it('turns a Date into its ISO string, as JSON does', () => {
+    const at = new Date('2025-01-02T03:04:05.678Z');
+    expect(decode(encode({ at }))).toEqual({ at: '2025-01-02T03:04:05.678Z' });
+  });
+
+  it('refuses bigint, naming the field and saying amounts travel as strings', () => {
+    expect(() => encode({ posting: { amount: 10n } })).toThrow(CodecError);
+    expect(() => encode({ posting: { amount: 10n } })).toThrow('cannot encode bigint at "amount": amounts travel as decimal strings');
+    expect(() => encode(10n)).toThrow(/amounts travel as decimal strings/);
+  });
+
+  it('refuses non-finite numbers and values that are not JSON at all', () => {
+    expect(() => encode({ rate: Number.NaN })).toThrow(/NaN at "rate"/);
+    expect(() => encode({ rate: Number.POSITIVE_INFINITY })).toThrow(CodecError);
+    expect(() => encode(undefined)).toThrow(/cannot encode undefined/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => encode(cyclic)).toThrow(CodecError);
+  });
+
+  it('refuses bytes that are not one JSON value', () => {
+    expect(() => decode(Buffer.from('{"half":'))).toThrow(CodecError);
+    expect(() => decode(Buffer.alloc(0))).toThrow(/cannot decode payload as JSON/);
+  });
+});

@@ -1,0 +1,42 @@
+// How Nest's request/reply and events travel over a MessageBus: the headers, the reply topic,
+// the reply envelope, and how a caller picks the message key. Shared by BusServer and BusClientProxy.
+import type { MessageHeaders } from '../message-bus.port';
+
+export const BUS_HEADERS = {
+  /** Ties a reply to its request; the reply is keyed by it too. */
+  correlationId: 'correlationId',
+  /** The topic the server publishes the reply to; its absence makes a message an event. */
+  replyTo: 'replyTo',
+} as const;
+
+/** The reply topic of requests on `topic`, shared by every client; each client filters by correlation id. */
+export function replyTopicFor(topic: string): string {
+  return `${topic}.reply`;
+}
+
+/** The value of a reply message: Nest's WritePacket, as JSON. `isDisposed` marks the last reply. */
+export interface ReplyEnvelope {
+  readonly response?: unknown;
+  readonly err?: unknown;
+  readonly isDisposed?: boolean;
+}
+
+export type BusStatus = 'connected' | 'disconnected';
+
+/**
+ * A payload with the message key (and optionally headers or an explicit partition) chosen by the
+ * caller: `client.send(topic, keyed(String(shard), command, { partition: shard }))`.
+ * Without it, a request is keyed by its correlation id and an event by a fresh id.
+ */
+export class KeyedPayload<T = unknown> {
+  constructor(
+    readonly key: string,
+    readonly value: T,
+    readonly headers: MessageHeaders = {},
+    readonly partition?: number,
+  ) {}
+}
+
+export function keyed<T>(key: string, value: T, options: { headers?: MessageHeaders; partition?: number } = {}): KeyedPayload<T> {
+  return new KeyedPayload(key, value, options.headers ?? {}, options.partition);
+}

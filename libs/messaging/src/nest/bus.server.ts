@@ -1,0 +1,170 @@
+// A Nest microservice transport on the project's MessageBus port: @MessagePattern topics are
+// request/reply, @EventPattern topics are at-least-once events. Modelled on Nest's ServerKafka,
+// so swapping the in-process bus for a Kafka adapter changes the bus, not this class.
+import {
+  Server,
+  type BaseRpcContext,
+  type CustomTransportStrategy,
+  type MessageHandler as NestMessageHandler,
+  type ReadPacket,
+  type WritePacket,
+} from '@nestjs/microservices';
+import { finalize, isObservable, lastValueFrom } from 'rxjs';
+import { decode, encode } from '../codec';
+import { isValidTopicName, type BusConsumer, type DeliveredMessage, type MessageBus } from '../message-bus.port';
+import { BusContext } from './bus.context';
+import { BUS_HEADERS, type BusStatus, type ReplyEnvelope } from './bus-protocol';
+
+export interface BusServerOptions {
+  /** The consumer group of this service: its instances share the partitions of its topics. */
+  readonly groupId: string;
+  /** Partition counts of the topics this server consumes, declared before it subscribes. */
+  readonly topics?: Readonly<Record<string, number>>;
+  /** Deliveries of one message before it goes to `<topic>.dlq`; default: the bus's. */
+  readonly maxAttempts?: number;
+}
+
+export class BusServer extends Server<Record<string, Function>, BusStatus> implements CustomTransportStrategy {
+  /** Event handler failures reach the bus (which redelivers, then dead-letters) instead of a log line. */
+  override readonly propagatesEventHandlerErrors = true;
+  private consumer: BusConsumer | undefined;
+
+  constructor(
+    private readonly bus: MessageBus,
+    private readonly options: BusServerOptions,
+  ) {
+    super();
+  }
+
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    try {
+      for (const [topic, partitions] of Object.entries(this.options.topics ?? {})) await this.bus.createTopic(topic, partitions);
+      const topics = [...this.messageHandlers.keys()];
+      const invalid = topics.filter((topic) => !isValidTopicName(topic));
+      if (invalid.length > 0) {
+        throw new Error(`BusServer patterns must be topic names ([a-zA-Z0-9._-]), got ${invalid.join(', ')}`);
+      }
+      if (topics.length > 0) {
+        this.consumer = await this.bus.subscribe({
+          topics,
+          groupId: this.options.groupId,
+          maxAttempts: this.options.maxAttempts,
+          handler: (message) => this.handleMessage(message),
+        });
+      }
+      this._status$.next('connected');
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  /** Leaves the consumer group (waiting for running handlers). The bus belongs to whoever made it. */
+  async close(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.stop();
+    this._status$.next('disconnected');
+  }
+
+  on(): never {
+    throw new Error('BusServer has no events to listen to; watch its status instead');
+  }
+
+  unwrap<T>(): T {
+    return this.bus as T;
+  }
+
+  /** One bus delivery. Resolves once the handler (and its reply) is done; a rejection means "redeliver". */
+  async handleMessage(message: DeliveredMessage): Promise<void> {
+    const packet: ReadPacket = { pattern: message.topic, data: decode(message.value) };
+    const context = new BusContext([message]);
+    const handler = this.getHandlerByPattern(message.topic);
+    const correlationId = message.headers[BUS_HEADERS.correlationId];
+    const replyTo = message.headers[BUS_HEADERS.replyTo];
+    // As ServerKafka: without a correlation id and a reply topic, a message is an event.
+    if (!handler || handler.isEventHandler || !correlationId || !replyTo) {
+      return this.handleEvent(message.topic, packet, context);
+    }
+    return this.answer(handler, packet, context, replyTo, correlationId);
+  }
+
+  /** Awaits the handler and its stream, so a failure rejects (as in ServerKafka) and the bus redelivers. */
+  override async handleEvent(pattern: string, packet: ReadPacket, context: BaseRpcContext): Promise<void> {
+    const handler = this.getHandlerByPattern(pattern);
+    if (!handler) {
+      this.logger.error(`no event handler for ${pattern}`);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.runWithProcessingHooks(context, async (runEndHook) => {
+        try {
+          const resultOrStream = await handler(packet.data, context);
+          if (isObservable(resultOrStream)) {
+            await lastValueFrom(resultOrStream.pipe(finalize(runEndHook)), { defaultValue: undefined });
+          } else {
+            runEndHook();
+          }
+          resolve();
+        } catch (error) {
+          runEndHook();
+          reject(error);
+        }
+      });
+    });
+  }
+
+  /**
+   * Runs a request handler and publishes what it returns (Nest's `send` turns values, errors and
+   * completion into packets) to `replyTo`. Resolves when the last packet is published; rejects
+   * when a reply could not be published, so the request is delivered again.
+   */
+  private answer(
+    handler: NestMessageHandler,
+    packet: ReadPacket,
+    context: BusContext,
+    replyTo: string,
+    correlationId: string,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let failure: unknown;
+      let errorSent = false;
+      const respond = async (reply: WritePacket): Promise<void> => {
+        try {
+          // After an error reply, the client has settled: a bare "disposed" packet would be noise.
+          const bareDisposal = reply.isDisposed && reply.err === undefined && !('response' in reply);
+          if (!(errorSent && bareDisposal)) await this.publishReply(replyTo, correlationId, reply);
+          if (reply.err !== undefined) errorSent = true;
+        } catch (error) {
+          failure ??= error;
+        }
+        if (reply.isDisposed) {
+          if (failure === undefined) resolve();
+          else reject(failure);
+        }
+      };
+      this.handleRequest(context, async () => this.transformToObservable(handler(packet.data, context)), respond);
+    });
+  }
+
+  private async publishReply(replyTo: string, correlationId: string, reply: WritePacket): Promise<void> {
+    const envelope: { -readonly [K in keyof ReplyEnvelope]: ReplyEnvelope[K] } = {};
+    if (reply.err !== undefined && reply.err !== null) envelope.err = toWireError(reply.err);
+    if ('response' in reply) envelope.response = reply.response ?? null;
+    if (reply.isDisposed) envelope.isDisposed = true;
+    let value: Buffer;
+    try {
+      value = encode(envelope);
+    } catch (error) {
+      // The client must hear why, not time out: the handler returned something JSON cannot carry.
+      const message = `the reply could not be encoded: ${error instanceof Error ? error.message : String(error)}`;
+      value = encode({ err: { status: 'error', message }, isDisposed: true } satisfies ReplyEnvelope);
+    }
+    await this.bus.publish(replyTo, [{ key: correlationId, value, headers: { [BUS_HEADERS.correlationId]: correlationId } }]);
+  }
+}
+
+/** Nest's exception filters give plain objects; an Error (from a custom filter) would stringify to {}. */
+function toWireError(err: unknown): unknown {
+  return err instanceof Error ? { status: 'error', name: err.name, message: err.message } : err;
+}
