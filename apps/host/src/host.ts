@@ -1,0 +1,58 @@
+// Starts the embedded host: opens DATA_DIR, the SQLite event store and the in-process bus,
+// and serves HTTP. Everything is closed again, in reverse order, by `close()`.
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { SqliteEventStore } from '@ledger/event-store';
+import { Logger } from '@nestjs/common';
+import { InProcessBus, inProcessBusOptions, loadMessagingConfig } from '@ledger/messaging';
+import { loadHostConfig, type HostConfig } from './host.config';
+import { HostModule } from './host.module';
+
+export interface RunningHost {
+  readonly config: HostConfig;
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startHost(env: Readonly<Record<string, string | undefined>> = process.env): Promise<RunningHost> {
+  const config = loadHostConfig(env);
+  const messagingConfig = loadMessagingConfig(env);
+  const dataDir = resolve(config.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+
+  const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS });
+  const bus = new InProcessBus({ ...inProcessBusOptions(messagingConfig), logger: new Logger('bus') });
+  try {
+    const app = await NestFactory.create<NestExpressApplication>(
+      HostModule.forRoot({
+        readinessChecks: [
+          { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
+          { name: 'bus', ready: async () => bus.isOpen() },
+        ],
+      }),
+      { bodyParser: false, logger: ['error', 'warn'] },
+    );
+    app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
+    await app.listen(config.PORT, config.HOST);
+    const address = app.getHttpServer().address();
+    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    return {
+      config,
+      port,
+      url: `http://${config.HOST}:${port}`,
+      async close() {
+        await app.close();
+        await bus.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await bus.close();
+    await store.close();
+    throw error;
+  }
+}

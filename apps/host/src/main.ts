@@ -1,0 +1,42 @@
+// `npm start`: the embedded host, every service in one process, no servers to install.
+import { ConfigError } from '@ledger/contracts';
+import { startHost } from './host';
+
+async function main(): Promise<void> {
+  const host = await startHost();
+  process.stdout.write(
+    [
+      `ledger embedded host listening on ${host.url}`,
+      `  health:    ${host.url}/healthz`,
+      `  readiness: ${host.url}/readyz`,
+      `  data dir:  ${host.config.DATA_DIR}`,
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal} received, closing\n`);
+    const deadline = setTimeout(() => process.exit(1), host.config.SHUTDOWN_TIMEOUT_MS);
+    deadline.unref();
+    host.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`error while closing: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  process.stderr.write(`failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
