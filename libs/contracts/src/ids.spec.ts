@@ -1,4 +1,4 @@
-import { isUuidV7, UuidV7Generator } from './ids';
+import { idFromKey, isUuid, isUuidV7, UuidV7Generator } from './ids';
 
 describe('UUIDv7 ids', () => {
   it('are valid v7 and sort in creation order, also within one millisecond', () => {
@@ -21,5 +21,16 @@ describe('UUIDv7 ids', () => {
     const ms = Date.UTC(2026, 10, 24);
     const id = new UuidV7Generator(() => ms).next();
     expect(parseInt(id.replace(/-/g, '').slice(0, 12), 16)).toBe(ms);
+  });
+});
+
+describe('idFromKey', () => {
+  it('names the same thing for the same key and namespace, and different things otherwise', () => {
+    const id = idFromKey('entry', 'caller-1:key-1');
+    expect(isUuid(id)).toBe(true);
+    expect(id[14]).toBe('8');
+    expect(idFromKey('entry', 'caller-1:key-1')).toBe(id);
+    expect(idFromKey('entry', 'caller-1:key-2')).not.toBe(id);
+    expect(idFromKey('hold', 'caller-1:key-1')).not.toBe(id);
   });
 });

@@ -1,5 +1,5 @@
 // The one id generator: UUIDv7 (RFC 9562), time-ordered so ids sort by creation.
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 export type Uuid = string;
 
@@ -65,3 +65,16 @@ export class UuidV7Generator implements IdGenerator {
 }
 
 export const uuidv7: IdGenerator = new UuidV7Generator();
+
+/**
+ * The id of a thing a command creates, derived from the command's idempotency key, so a retry
+ * names the same thing (and its fingerprint matches) instead of minting a new id. Shaped as a
+ * UUID (version 8, RFC 9562 §5.8: SHA-256 of namespace and key); opaque to clients.
+ */
+export function idFromKey(namespace: string, idempotencyKey: string): Uuid {
+  const bytes = createHash('sha256').update(namespace).update('\u0000').update(idempotencyKey).digest().subarray(0, 16);
+  bytes[6] = 0x80 | (bytes[6] & 0x0f);
+  bytes[8] = 0x80 | (bytes[8] & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

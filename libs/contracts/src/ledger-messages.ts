@@ -19,6 +19,7 @@ export interface PostingMessage {
   readonly accountId: string;
   readonly side: 'debit' | 'credit';
   readonly amount: string;
+  readonly currency: string;
 }
 
 export type LedgerCommandMessage =
@@ -45,6 +46,28 @@ export type LedgerCommandMessage =
   | { readonly type: 'FreezeWallet'; readonly walletId: string }
   | { readonly type: 'UnfreezeWallet'; readonly walletId: string }
   | { readonly type: 'CloseWallet'; readonly walletId: string }
+  /** Internal (the cross-shard transfer saga): credits the destination wallet of a transfer. */
+  | {
+      readonly type: 'TransferIn';
+      readonly transferId: string;
+      readonly fromWalletId: string;
+      readonly toWalletId: string;
+      readonly amount: string;
+      readonly currency: string;
+      readonly sourceShard: number;
+      readonly memo?: string;
+    }
+  /** Internal (the cross-shard transfer saga): gives the money back when the destination refused it. */
+  | {
+      readonly type: 'TransferReverse';
+      readonly transferId: string;
+      readonly fromWalletId: string;
+      readonly toWalletId: string;
+      readonly amount: string;
+      readonly currency: string;
+      readonly destinationShard: number;
+      readonly reason: string;
+    }
   | {
       readonly type: 'PostEntry';
       readonly entryId: string;
@@ -54,6 +77,38 @@ export type LedgerCommandMessage =
     };
 
 export type LedgerCommandEnvelope = LedgerCommandMessage & { readonly meta: CommandMeta };
+
+export type LedgerCommandType = LedgerCommandMessage['type'];
+
+/** A card hold as the ledger sees it. */
+export interface HoldView {
+  readonly holdId: string;
+  readonly walletId: string;
+  readonly status: 'pending' | 'captured' | 'released' | 'expired';
+  readonly currency: string;
+  readonly amount: string;
+  readonly heldAmount: string;
+  readonly capturedAmount: string;
+  readonly releasedAmount: string;
+  readonly createdAt: string;
+}
+
+/** The four sums of any ledger account (admin view). */
+export interface AccountSumsView {
+  readonly accountId: string;
+  readonly currency: string;
+  readonly debitsPosted: string;
+  readonly creditsPosted: string;
+  readonly debitsPending: string;
+  readonly creditsPending: string;
+}
+
+export type LedgerQueryMessage =
+  | { readonly type: 'GetWallet'; readonly walletId: string }
+  | { readonly type: 'ListWallets'; readonly ownerId: string }
+  | { readonly type: 'GetBalance'; readonly walletId: string; readonly at?: string }
+  | { readonly type: 'ListTransactions'; readonly walletId: string; readonly limit?: number; readonly cursor?: string }
+  | { readonly type: 'GetAccountSums'; readonly accountId: string };
 
 export type Reply<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DomainError };
 

@@ -1,3 +1,5 @@
 export * from './event-store.port';
 export * from './hash-chain';
 export * from './sqlite/sqlite-event-store';
+export * from './projections/projection-runner';
+export * from './projections/sqlite-projection-db';

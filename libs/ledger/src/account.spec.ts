@@ -9,6 +9,7 @@ const wallet: Account = {
   kind: 'wallet',
   ownerId: 'u',
   status: 'active',
+  openedAtMs: 0,
   ...ZERO_SUMS,
 };
 const asset: Account = { ...wallet, id: 'a', normalSide: 'debit', kind: 'system', ownerId: null, flags: { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: true } };

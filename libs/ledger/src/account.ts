@@ -34,6 +34,8 @@ export interface Account extends BalanceSums {
   readonly kind: AccountKind;
   readonly ownerId: string | null;
   readonly status: AccountStatus;
+  /** The time of the command that opened it. */
+  readonly openedAtMs: number;
 }
 
 export const ZERO_SUMS: BalanceSums = { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n };

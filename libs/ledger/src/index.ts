@@ -32,6 +32,7 @@ export { entryError, postingFromJson, postingToJson, type Posting, type PostingJ
 export {
   evolve,
   foldLedgerShard,
+  ledgerEventOf,
   globalSums,
   initialState,
   outcomeOf,
@@ -73,3 +74,6 @@ export {
   type ReleaseHold,
   type UnfreezeAccount,
 } from './ledger-shard.commands';
+export * from './snapshot';
+export * from './system-accounts';
+export * from './routing';

@@ -202,6 +202,7 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
         kind: data.kind,
         ownerId: data.ownerId,
         status: 'active',
+        openedAtMs: data.atMs,
         ...ZERO_SUMS,
       });
       break;
@@ -318,6 +319,11 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
   state.idempotency.set(idempotencyKey, { fingerprint, atMs, outcome: { ok: true, event } });
   forgetOlderThanWindow(state, atMs);
   return state;
+}
+
+/** A stored event of a ledger stream as the domain's event (the store keeps exactly type and data). */
+export function ledgerEventOf(recorded: { readonly type: string; readonly data: unknown }): LedgerEvent {
+  return { type: recorded.type, data: recorded.data } as LedgerEvent;
 }
 
 /** The state after `events`, from scratch (or on top of `state`, which it then owns). */

@@ -7,3 +7,8 @@ export * from './nest/bus-protocol';
 export * from './nest/bus.context';
 export * from './nest/bus.server';
 export * from './nest/bus.client';
+export * from './clients/ledger-client';
+export * from './relay/integration-event';
+export * from './relay/checkpoint-store';
+export * from './relay/event-relay';
+export * from './relay/idempotent-consumer';

@@ -39,6 +39,13 @@ export interface SubscribeOptions {
   readonly handler: MessageHandler;
   /** Deliveries of one message before it goes to `<topic>.dlq`; default: the adapter's setting. */
   readonly maxAttempts?: number;
+  /**
+   * Messages of one partition handed to the handler before the first of them settles (default 1:
+   * strictly one at a time). Above 1 they are handed over in partition order without waiting,
+   * and offsets are committed in order once each of the window settled (kafkajs: eachBatch with
+   * concurrent handling). The ledger uses this so its writer can group-commit a shard's commands.
+   */
+  readonly maxInFlightPerPartition?: number;
 }
 
 export interface TopicPartition {

@@ -1,8 +1,8 @@
-import { encode } from '../codec';
+import { decode, encode } from '../codec';
 import { loadMessagingConfig } from '../messaging.config';
 import { InvalidMessageError } from '../message-bus.port';
 import { messageBusContract } from '../testing/message-bus.contract';
-import { waitFor } from '@ledger/contracts/testing';
+import { gate, waitFor } from '@ledger/contracts/testing';
 import { InProcessBus, inProcessBusOptions, type BusLogger } from './in-process-bus';
 
 const silent: BusLogger = { warn: () => undefined, error: () => undefined };
@@ -58,6 +58,16 @@ describe('InProcessBus, beyond the contract', () => {
 
   it('appends a batch all or nothing when one partition would overflow', async () => {
     await bus.createTopic('batch', 2);
+    const release = gate();
+    const received: number[] = [];
+    await bus.subscribe({
+      topics: ['batch'],
+      groupId: 'g',
+      handler: async (m) => {
+        received.push(m.partition);
+        await release.promise;
+      },
+    });
     await bus.publish('batch', Array.from({ length: 9 }, () => ({ key: 'k', value: encode(1), partition: 0 })));
     const overflowing = [
       { key: 'k', value: encode(2), partition: 1 },
@@ -65,10 +75,18 @@ describe('InProcessBus, beyond the contract', () => {
       { key: 'k', value: encode(2), partition: 0 },
     ];
     await expect(bus.publish('batch', overflowing)).rejects.toThrow(/queue full: batch\[0\]/);
-    const received: number[] = [];
-    await bus.subscribe({ topics: ['batch'], groupId: 'g', handler: async (m) => void received.push(m.partition) });
+    release.open();
     await waitFor('the 9 messages of partition 0', () => received.length === 9);
     expect(received.every((partition) => partition === 0)).toBe(true);
+  });
+
+  it('drops the oldest messages of a partition no live consumer reads, as retention would', async () => {
+    await bus.createTopic('unread', 1);
+    for (let seq = 0; seq < 25; seq++) await bus.publish('unread', [{ key: 'k', value: encode({ seq }) }]);
+    const seen: number[] = [];
+    await bus.subscribe({ topics: ['unread'], groupId: 'late', handler: async (m) => void seen.push((decode(m.value) as { seq: number }).seq) });
+    await waitFor('the retained messages', () => seen.length === 10);
+    expect(seen).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
   });
 
   it('keeps messages for a group whose consumers all left, so a restarted consumer resumes', async () => {

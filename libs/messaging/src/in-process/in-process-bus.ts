@@ -1,6 +1,7 @@
 // The embedded mode's message bus: Kafka's semantics in memory (topics of partitions, consumer
 // groups that split partitions and rebalance, in-order at-least-once delivery, a DLQ), with a
 // bounded queue per partition so a slow consumer slows its producers instead of eating memory.
+import { pause } from '../pause';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../messaging.config';
 import {
@@ -58,6 +59,8 @@ const MAX_GROUP_ID_LENGTH = 255;
 const MAX_ERROR_HEADER_LENGTH = 2048;
 /** A partition yields to the event loop after this many deliveries in a row (timers must run). */
 const DELIVERIES_PER_TURN = 64;
+/** Upper bound of `maxInFlightPerPartition`. */
+export const MAX_IN_FLIGHT_PER_PARTITION = 4096;
 
 const consoleLogger: BusLogger = {
   warn: (message) => console.warn(`[InProcessBus] ${message}`),
@@ -102,6 +105,7 @@ class Member implements BusConsumer {
     readonly topics: ReadonlySet<string>,
     readonly handler: MessageHandler,
     readonly maxAttempts: number,
+    readonly maxInFlight: number,
   ) {}
 
   get groupId(): string {
@@ -128,18 +132,7 @@ class Member implements BusConsumer {
 
   /** Waits `ms` (at least one event-loop turn, so a retry loop never starves timers and I/O). */
   pause(ms: number): Promise<void> {
-    const signal = this.abort.signal;
-    if (signal.aborted) return Promise.resolve();
-    if (ms <= 0) return new Promise((resolve) => setImmediate(resolve));
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return pause(ms, this.abort.signal);
   }
 }
 
@@ -199,9 +192,17 @@ export class InProcessBus implements MessageBus {
       planned.push({ partition, message: stored });
       perPartition.set(partition, (perPartition.get(partition) ?? 0) + 1);
     }
-    // All or nothing: a batch that does not fit anywhere appends nothing.
+    // All or nothing: a batch that does not fit anywhere appends nothing. Only a live consumer
+    // holds messages back; with none, the oldest go, as Kafka's retention would drop them.
     for (const [partition, count] of perPartition) {
-      if (target.logs[partition].depth + count > this.maxQueueDepth) throw new QueueFullError(topic, partition, this.maxQueueDepth);
+      const log = target.logs[partition];
+      if (log.depth + count <= this.maxQueueDepth) continue;
+      if (this.hasLiveConsumer(topic, partition)) throw new QueueFullError(topic, partition, this.maxQueueDepth);
+      if (count > this.maxQueueDepth) throw new QueueFullError(topic, partition, this.maxQueueDepth);
+    }
+    for (const [partition, count] of perPartition) {
+      const log = target.logs[partition];
+      if (log.depth + count > this.maxQueueDepth) log.trimBefore(log.end + count - this.maxQueueDepth);
     }
     for (const { partition, message } of planned) target.logs[partition].append(message);
     for (const partition of perPartition.keys()) this.wake(topic, partition);
@@ -216,6 +217,10 @@ export class InProcessBus implements MessageBus {
     if (typeof handler !== 'function') throw new InvalidMessageError('handler must be a function');
     if (!Array.isArray(options.topics) || options.topics.length === 0) throw new InvalidMessageError('subscribe needs at least one topic');
     const maxAttempts = positiveInt('maxAttempts', options.maxAttempts ?? this.maxAttempts);
+    const maxInFlight = positiveInt('maxInFlightPerPartition', options.maxInFlightPerPartition ?? 1);
+    if (maxInFlight > MAX_IN_FLIGHT_PER_PARTITION) {
+      throw new InvalidMessageError(`maxInFlightPerPartition must be at most ${MAX_IN_FLIGHT_PER_PARTITION}`);
+    }
     const topics = new Set(options.topics);
     for (const topic of topics) this.topic(topic);
 
@@ -233,7 +238,7 @@ export class InProcessBus implements MessageBus {
         logs.map((log, partition) => ({ topic, partition, next: log.start, owner: undefined, running: false })),
       );
     }
-    const member = new Member((leaving) => this.leave(leaving), group, topics, handler, maxAttempts);
+    const member = new Member((leaving) => this.leave(leaving), group, topics, handler, maxAttempts, maxInFlight);
     group.members.push(member);
     this.rebalance(group);
     return member;
@@ -341,14 +346,23 @@ export class InProcessBus implements MessageBus {
           );
           cursor.next = log.start;
         }
-        const message = log.at(cursor.next);
-        if (message === undefined) break;
-        const committed = await this.deliver(cursor, owner, message);
-        if (committed) {
-          cursor.next = message.offset + 1;
+        const window: StoredMessage[] = [];
+        for (let offset = cursor.next; window.length < owner.maxInFlight; offset++) {
+          const message = log.at(offset);
+          if (message === undefined) break;
+          window.push(message);
+        }
+        if (window.length === 0) break;
+        // Handed over in order without waiting; committed in order, up to the first that was not.
+        const committed = await Promise.all(window.map((message) => this.deliver(cursor, owner, message)));
+        const settled = committed.indexOf(false);
+        const through = settled === -1 ? window.length : settled;
+        if (through > 0) {
+          cursor.next = window[through - 1].offset + 1;
           this.trim(cursor.topic, cursor.partition);
         }
-        if (++deliveredThisTurn >= DELIVERIES_PER_TURN) {
+        deliveredThisTurn += window.length;
+        if (deliveredThisTurn >= DELIVERIES_PER_TURN) {
           deliveredThisTurn = 0;
           await new Promise((resolve) => setImmediate(resolve));
         }
@@ -426,6 +440,11 @@ export class InProcessBus implements MessageBus {
       if (cursor?.owner !== undefined) committed = Math.min(committed, cursor.next);
     }
     if (committed !== Infinity) this.topic(topic).logs[partition].trimBefore(committed);
+  }
+
+  private hasLiveConsumer(topic: string, partition: number): boolean {
+    for (const group of this.groups.values()) if (group.cursors.get(topic)?.[partition]?.owner !== undefined) return true;
+    return false;
   }
 
   private assertOpen(operation: string): void {

@@ -22,6 +22,8 @@ export interface BusServerOptions {
   readonly topics?: Readonly<Record<string, number>>;
   /** Deliveries of one message before it goes to `<topic>.dlq`; default: the bus's. */
   readonly maxAttempts?: number;
+  /** Requests of one partition handled at once (see SubscribeOptions); default 1. */
+  readonly maxInFlightPerPartition?: number;
 }
 
 export class BusServer extends Server<Record<string, Function>, BusStatus> implements CustomTransportStrategy {
@@ -49,6 +51,7 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
           topics,
           groupId: this.options.groupId,
           maxAttempts: this.options.maxAttempts,
+          maxInFlightPerPartition: this.options.maxInFlightPerPartition,
           handler: (message) => this.handleMessage(message),
         });
       }

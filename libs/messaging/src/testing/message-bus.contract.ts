@@ -161,6 +161,34 @@ export function messageBusContract(name: string, factory: MessageBusFactory, fea
       expect(maxInFlight).toEqual([1, 1]);
     });
 
+    it('hands a window of maxInFlightPerPartition messages over in order, and commits in order once they settle', async () => {
+      const topic = unique('window');
+      await bus.createTopic(topic, 1);
+      const release = held();
+      const inFlight: number[] = [];
+      const consumer = await bus.subscribe({
+        topics: [topic],
+        groupId: unique('group'),
+        maxInFlightPerPartition: 4,
+        handler: async (delivered) => {
+          inFlight.push(bodyOf(delivered).seq);
+          await release.promise;
+        },
+      });
+      await bus.publish(topic, Array.from({ length: 6 }, (_, seq) => message('k', { seq })));
+      await waitFor('a window of 4 in flight', () => inFlight.length === 4);
+      expect(inFlight).toEqual([0, 1, 2, 3]);
+      release.open();
+      await waitFor('the rest', () => inFlight.length === 6);
+      expect(inFlight).toEqual([0, 1, 2, 3, 4, 5]);
+      await consumer.stop();
+      // A consumer joining the group now resumes after everything handled: nothing is delivered twice.
+      const later = await consume(topic, consumer.groupId);
+      await bus.publish(topic, [message('k', { seq: 6 })]);
+      await waitFor('the next message', () => later.received.length === 1);
+      expect(seqs(later.received)).toEqual([6]);
+    });
+
     it('splits the partitions among the consumers of a group: every message is handled by exactly one', async () => {
       const topic = unique('split');
       const groupId = unique('group');

@@ -1,0 +1,53 @@
+// Opens a projection's own SQLite file (DESIGN.md §10: one per service under DATA_DIR, never a source of truth).
+import Database from 'better-sqlite3';
+
+/** How long a writer waits for another connection's write lock before failing with SQLITE_BUSY. */
+export const PROJECTION_BUSY_TIMEOUT_MS_DEFAULT = 5_000;
+
+/** What `PRAGMA synchronous` reads back for NORMAL. */
+const SYNCHRONOUS_NORMAL = 1;
+
+export interface ProjectionDbOptions {
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * A projection database in WAL mode (readers never block the runner's batch commits). `file`
+ * may be ':memory:' in tests; the caller owns the handle and closes it.
+ */
+export function openProjectionDb(file: string, options: ProjectionDbOptions = {}): Database.Database {
+  const busyTimeoutMs = options.busyTimeoutMs ?? PROJECTION_BUSY_TIMEOUT_MS_DEFAULT;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > 600_000) {
+    throw new RangeError(`busyTimeoutMs must be an integer from 0 to 600000, got ${busyTimeoutMs}`);
+  }
+  const db = new Database(file, { timeout: busyTimeoutMs });
+  try {
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    const journalMode = db.pragma('journal_mode = WAL', { simple: true });
+    if (journalMode !== 'wal' && !db.memory) throw new Error(`projection db ${file}: could not enable WAL (journal_mode is ${String(journalMode)})`);
+    // NORMAL, not FULL: power loss may drop the last batches, but the checkpoint commits with its
+    // rows, so what survives is consistent and the runner replays the rest from the event store.
+    db.pragma('synchronous = NORMAL');
+    if (db.pragma('synchronous', { simple: true }) !== SYNCHRONOUS_NORMAL) throw new Error(`projection db ${file}: synchronous=NORMAL did not take`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+/**
+ * Caches what `prepare` builds (prepared statements) once per database handle, so one
+ * projection or query module can serve several databases (a live one and a rebuild).
+ */
+export function perDatabase<T>(prepare: (db: Database.Database) => T): (db: Database.Database) => T {
+  const cache = new WeakMap<Database.Database, T>();
+  return (db) => {
+    let prepared = cache.get(db);
+    if (prepared === undefined) {
+      prepared = prepare(db);
+      cache.set(db, prepared);
+    }
+    return prepared;
+  };
+}

@@ -1,0 +1,128 @@
+// A ledger shard's state as plain JSON and back, so a writer restarts from a snapshot plus the
+// tail of its stream instead of the whole history. Maps keep their order: fold(tail) after a
+// snapshot must equal fold(everything).
+import { amountOf, formatAmount, type Currency } from '@ledger/contracts';
+import type { Account, AccountKind, AccountStatus, Side } from './account';
+import type { Hold, HoldStatus, IdempotencyRecord, LedgerShardState } from './ledger-shard';
+import { initialState } from './ledger-shard';
+
+/** Bumped when the shape changes; a snapshot of another version is ignored (rebuilt from the stream). */
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+type AccountRow = [
+  id: string,
+  currency: Currency,
+  normalSide: Side,
+  flags: 0 | 1 | 2,
+  kind: AccountKind,
+  ownerId: string | null,
+  status: AccountStatus,
+  openedAtMs: number,
+  debitsPosted: string,
+  creditsPosted: string,
+  debitsPending: string,
+  creditsPending: string,
+];
+
+type HoldRow = [
+  id: string,
+  debitAccountId: string,
+  creditAccountId: string,
+  currency: Currency,
+  placedAmount: string,
+  heldAmount: string,
+  capturedAmount: string,
+  expiresAtMs: number,
+  status: HoldStatus,
+];
+
+export interface LedgerSnapshot {
+  readonly formatVersion: number;
+  readonly accounts: AccountRow[];
+  readonly holds: HoldRow[];
+  readonly finishedHolds: [string, number][];
+  readonly idempotency: [string, IdempotencyRecord][];
+}
+
+export function toSnapshot(state: LedgerShardState): LedgerSnapshot {
+  const accounts: AccountRow[] = [];
+  for (const a of state.accounts.values()) {
+    const flags = a.flags.debitsMustNotExceedCredits ? 1 : a.flags.creditsMustNotExceedDebits ? 2 : 0;
+    accounts.push([
+      a.id,
+      a.currency,
+      a.normalSide,
+      flags,
+      a.kind,
+      a.ownerId,
+      a.status,
+      a.openedAtMs,
+      formatAmount(a.debitsPosted),
+      formatAmount(a.creditsPosted),
+      formatAmount(a.debitsPending),
+      formatAmount(a.creditsPending),
+    ]);
+  }
+  const holds: HoldRow[] = [];
+  for (const h of state.holds.values()) {
+    holds.push([
+      h.id,
+      h.debitAccountId,
+      h.creditAccountId,
+      h.currency,
+      formatAmount(h.placedAmount),
+      formatAmount(h.heldAmount),
+      formatAmount(h.capturedAmount),
+      h.expiresAtMs,
+      h.status,
+    ]);
+  }
+  return {
+    formatVersion: SNAPSHOT_FORMAT_VERSION,
+    accounts,
+    holds,
+    finishedHolds: [...state.finishedHolds],
+    idempotency: [...state.idempotency],
+  };
+}
+
+export function fromSnapshot(snapshot: LedgerSnapshot): LedgerShardState {
+  if (snapshot.formatVersion !== SNAPSHOT_FORMAT_VERSION) throw new Error(`snapshot format ${snapshot.formatVersion} is not ${SNAPSHOT_FORMAT_VERSION}`);
+  const state = initialState();
+  for (const row of snapshot.accounts) {
+    const [id, currency, normalSide, flags, kind, ownerId, status, openedAtMs, dp, cp, dpe, cpe] = row;
+    const account: Account = {
+      id,
+      currency,
+      normalSide,
+      flags: { debitsMustNotExceedCredits: flags === 1, creditsMustNotExceedDebits: flags === 2 },
+      kind,
+      ownerId,
+      status,
+      openedAtMs,
+      debitsPosted: amountOf(dp),
+      creditsPosted: amountOf(cp),
+      debitsPending: amountOf(dpe),
+      creditsPending: amountOf(cpe),
+    };
+    state.accounts.set(id, account);
+  }
+  for (const row of snapshot.holds) {
+    const [id, debitAccountId, creditAccountId, currency, placed, held, captured, expiresAtMs, status] = row;
+    const hold: Hold = {
+      id,
+      debitAccountId,
+      creditAccountId,
+      currency,
+      placedAmount: amountOf(placed),
+      heldAmount: amountOf(held),
+      capturedAmount: amountOf(captured),
+      expiresAtMs,
+      status,
+    };
+    state.holds.set(id, hold);
+  }
+  for (const [holdId, atMs] of snapshot.finishedHolds) state.finishedHolds.set(holdId, atMs);
+  for (const [key, record] of snapshot.idempotency) state.idempotency.set(key, record);
+  return state;
+}

@@ -1,0 +1,76 @@
+// The platform's own ledger accounts, per currency and shard, and which shard owns any account.
+// Pure: ids are readable and carry their shard (docs/decisions.md, wallet-ledger conventions).
+import { isCurrency, type Currency } from '@ledger/contracts';
+import { accountShard, type Side } from './account';
+import type { OpenAccount } from './ledger-shard.commands';
+
+export type SystemRole = 'funding' | 'withdrawals' | 'card-clearing' | 'fees';
+
+const SYSTEM_ROLES: readonly SystemRole[] = ['funding', 'withdrawals', 'card-clearing', 'fees'];
+
+/** Money enters through funding (debit-normal: it goes up as top-ups come in); the rest owe it out. */
+const ROLE_NORMAL_SIDE: Record<SystemRole, Side> = {
+  funding: 'debit',
+  withdrawals: 'credit',
+  'card-clearing': 'credit',
+  fees: 'credit',
+};
+
+export function systemAccountId(role: SystemRole, currency: Currency, shard: number): string {
+  return `sys:${role}:${currency}:${shard}`;
+}
+
+/** Credited on the source shard when a transfer leaves for `destinationShard`. */
+export function transitToId(destinationShard: number, currency: Currency, sourceShard: number): string {
+  return `sys:transit-to-${destinationShard}:${currency}:${sourceShard}`;
+}
+
+/** Debited on the destination shard when a transfer from `sourceShard` arrives. */
+export function transitFromId(sourceShard: number, currency: Currency, destinationShard: number): string {
+  return `sys:transit-from-${sourceShard}:${currency}:${destinationShard}`;
+}
+
+const SYSTEM_ID = /^sys:(funding|withdrawals|card-clearing|fees|transit-to-[0-9]{1,4}|transit-from-[0-9]{1,4}):([A-Z]{3}):([0-9]{1,4})$/;
+
+interface ParsedSystemAccount {
+  readonly role: string;
+  readonly currency: Currency;
+  readonly shard: number;
+}
+
+export function parseSystemAccountId(accountId: string): ParsedSystemAccount | undefined {
+  const match = SYSTEM_ID.exec(accountId);
+  if (!match || !isCurrency(match[2])) return undefined;
+  return { role: match[1], currency: match[2], shard: Number(match[3]) };
+}
+
+export function isSystemAccountId(accountId: string): boolean {
+  return accountId.startsWith('sys:');
+}
+
+/** The shard that owns an account: a system account names it, a wallet's is the hash of its id. */
+export function shardOf(accountId: string, shards: number): number | undefined {
+  if (!isSystemAccountId(accountId)) return accountShard(accountId, shards);
+  const parsed = parseSystemAccountId(accountId);
+  return parsed !== undefined && parsed.shard < shards ? parsed.shard : undefined;
+}
+
+/** The command that opens a system account, or undefined if the id names none. */
+export function openSystemAccount(accountId: string): OpenAccount | undefined {
+  const parsed = parseSystemAccountId(accountId);
+  if (parsed === undefined) return undefined;
+  const normalSide: Side = (SYSTEM_ROLES as readonly string[]).includes(parsed.role)
+    ? ROLE_NORMAL_SIDE[parsed.role as SystemRole]
+    : parsed.role.startsWith('transit-to-')
+      ? 'credit'
+      : 'debit';
+  return {
+    type: 'OpenAccount',
+    idempotencyKey: `open:${accountId}`,
+    accountId,
+    currency: parsed.currency,
+    normalSide,
+    flags: {},
+    kind: 'system',
+  };
+}

@@ -1,0 +1,46 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InMemoryCheckpointStore, SqliteCheckpointStore, type CheckpointStore } from './checkpoint-store';
+
+describe('checkpoint stores', () => {
+  let dir: string;
+  const databases: Database.Database[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-checkpoints-'));
+  });
+
+  afterEach(() => {
+    for (const db of databases.splice(0)) if (db.open) db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function openSqlite(): SqliteCheckpointStore {
+    const db = new Database(join(dir, 'relay.sqlite'));
+    databases.push(db);
+    return new SqliteCheckpointStore(db);
+  }
+
+  const beyondDoubles = 2n ** 63n - 1n;
+
+  it.each<[string, () => CheckpointStore]>([
+    ['InMemoryCheckpointStore', () => new InMemoryCheckpointStore()],
+    ['SqliteCheckpointStore', () => openSqlite()],
+  ])('%s: 0n until saved, then the last saved position per name, exactly', async (_name, create) => {
+    const checkpoints = create();
+    expect(await checkpoints.load('ledger.events')).toBe(0n);
+    await checkpoints.save('ledger.events', 7n);
+    await checkpoints.save('ledger.events', beyondDoubles);
+    await checkpoints.save('cards.events', 3n);
+    expect(await checkpoints.load('ledger.events')).toBe(beyondDoubles);
+    expect(await checkpoints.load('cards.events')).toBe(3n);
+  });
+
+  it('SqliteCheckpointStore: the position survives reopening the file', async () => {
+    await openSqlite().save('ledger.events', 42n);
+    databases[0].close();
+    expect(await openSqlite().load('ledger.events')).toBe(42n);
+  });
+});

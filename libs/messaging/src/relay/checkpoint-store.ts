@@ -1,0 +1,44 @@
+// Where a relay keeps the store position it has published up to, by relay name.
+import type Database from 'better-sqlite3';
+
+export interface CheckpointStore {
+  /** The saved position, or 0n (relay from the start) when none was saved under `name`. */
+  load(name: string): Promise<bigint>;
+  save(name: string, position: bigint): Promise<void>;
+}
+
+/** For tests: forgotten with the process. */
+export class InMemoryCheckpointStore implements CheckpointStore {
+  private readonly positions = new Map<string, bigint>();
+
+  async load(name: string): Promise<bigint> {
+    return this.positions.get(name) ?? 0n;
+  }
+
+  async save(name: string, position: bigint): Promise<void> {
+    this.positions.set(name, position);
+  }
+}
+
+/** One row per relay in `relay_checkpoints`; the position is TEXT so no bigint is ever rounded. */
+export class SqliteCheckpointStore implements CheckpointStore {
+  private readonly select: Database.Statement<[string], { position: string }>;
+  private readonly upsert: Database.Statement<[string, string]>;
+
+  constructor(db: Database.Database) {
+    db.exec('CREATE TABLE IF NOT EXISTS relay_checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL)');
+    this.select = db.prepare<[string], { position: string }>('SELECT position FROM relay_checkpoints WHERE name = ?');
+    this.upsert = db.prepare<[string, string]>(
+      'INSERT INTO relay_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position',
+    );
+  }
+
+  async load(name: string): Promise<bigint> {
+    const row = this.select.get(name);
+    return row === undefined ? 0n : BigInt(row.position);
+  }
+
+  async save(name: string, position: bigint): Promise<void> {
+    this.upsert.run(name, position.toString());
+  }
+}
