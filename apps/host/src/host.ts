@@ -5,9 +5,13 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { SqliteEventStore } from '@ledger/event-store';
 import { Logger } from '@nestjs/common';
+import { systemClock, uuidv7 } from '@ledger/contracts';
+import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
 import { InProcessBus, inProcessBusOptions, loadMessagingConfig } from '@ledger/messaging';
+import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
+import { startWalletLedger, type RunningWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
+import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
 import { loadHostConfig, type HostConfig } from './host.config';
 import { HostModule } from './host.module';
 
@@ -21,12 +25,32 @@ export interface RunningHost {
 export async function startHost(env: Readonly<Record<string, string | undefined>> = process.env): Promise<RunningHost> {
   const config = loadHostConfig(env);
   const messagingConfig = loadMessagingConfig(env);
+  const walletLedgerConfig = loadWalletLedgerConfig(env);
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
 
   const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS });
   const bus = new InProcessBus({ ...inProcessBusOptions(messagingConfig), logger: new Logger('bus') });
+  const snapshots = new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite'));
+  const walletLedgerDb = openProjectionDb(join(dataDir, 'wallet-ledger.sqlite'));
+  let walletLedger: RunningWalletLedger | undefined;
+  const closeServices = async () => {
+    await walletLedger?.close();
+    await bus.close();
+    await snapshots.close();
+    walletLedgerDb.close();
+    await store.close();
+  };
   try {
+    walletLedger = await startWalletLedger({
+      config: walletLedgerConfig,
+      store,
+      bus,
+      snapshots,
+      db: walletLedgerDb,
+      clock: systemClock,
+      ids: uuidv7,
+    });
     const app = await NestFactory.create<NestExpressApplication>(
       HostModule.forRoot({
         readinessChecks: [
@@ -46,13 +70,11 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       url: `http://${config.HOST}:${port}`,
       async close() {
         await app.close();
-        await bus.close();
-        await store.close();
+        await closeServices();
       },
     };
   } catch (error) {
-    await bus.close();
-    await store.close();
+    await closeServices();
     throw error;
   }
 }

@@ -1,0 +1,310 @@
+// The one writer of a ledger shard (DESIGN.md §4): keeps the shard's state in memory, decides
+// queued commands in order against it, and appends each batch's events in ONE append with the
+// expected revision (group commit). Replies leave only after that append is durable.
+import {
+  domainError,
+  toIsoTime,
+  type Clock,
+  type DomainError,
+  type IdGenerator,
+  type Json,
+  type LedgerCommandEnvelope,
+  type NewEvent,
+  type Reply,
+} from '@ledger/contracts';
+import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import {
+  decide,
+  evolve,
+  fromSnapshot,
+  initialState,
+  ledgerEventOf,
+  openSystemAccount,
+  outcomeOf,
+  rejectionEvent,
+  toSnapshot,
+  type LedgerAcceptedEvent,
+  type LedgerCommand,
+  type LedgerEvent,
+  type LedgerShardState,
+} from '@ledger/ledger';
+
+import { planCommand, replyFor } from '../domain/wallet-commands';
+import type { SnapshotStore } from './snapshot-store';
+
+export interface ShardWriterLimits {
+  readonly batchMax: number;
+  readonly batchWaitMs: number;
+  readonly queueMax: number;
+  readonly snapshotEvery: number;
+  readonly defaultHoldTimeoutMs: number;
+  readonly holdSweepIntervalMs: number;
+}
+
+export interface ShardWriterDeps {
+  readonly store: EventStore;
+  readonly snapshots: SnapshotStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly shard: number;
+  readonly shards: number;
+  readonly limits: ShardWriterLimits;
+  readonly log?: (message: string) => void;
+}
+
+export function ledgerStreamId(shard: number): string {
+  return `ledger-${shard}`;
+}
+
+type Work =
+  | { readonly kind: 'command'; readonly message: LedgerCommandEnvelope; readonly resolve: (reply: Reply<unknown>) => void }
+  | { readonly kind: 'expire'; readonly holdId: string; readonly resolve: (reply: Reply<unknown>) => void };
+
+const READ_PAGE_MAX = 1_000;
+
+export class ShardWriter {
+  private state: LedgerShardState = initialState();
+  /** Revision of the last event of the stream; -1n when the stream does not exist yet. */
+  private revision = -1n;
+  private eventsSinceSnapshot = 0;
+  private readonly queue: Work[] = [];
+  private scheduled = false;
+  private draining: Promise<void> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly expiring = new Set<string>();
+  private running = false;
+  private readonly streamId: string;
+
+  constructor(private readonly deps: ShardWriterDeps) {
+    this.streamId = ledgerStreamId(deps.shard);
+  }
+
+  get shard(): number {
+    return this.deps.shard;
+  }
+
+  /** The shard's state; read-only for callers (tests, metrics). */
+  get currentState(): LedgerShardState {
+    return this.state;
+  }
+
+  get lastRevision(): bigint {
+    return this.revision;
+  }
+
+  async start(): Promise<void> {
+    await this.load();
+    this.running = true;
+    this.sweepTimer = setInterval(() => this.sweepExpiredHolds(), this.deps.limits.holdSweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops taking work, finishes what is queued. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    while (this.draining) await this.draining;
+  }
+
+  submit(message: LedgerCommandEnvelope): Promise<Reply<unknown>> {
+    return new Promise((resolve) => this.enqueue({ kind: 'command', message, resolve }));
+  }
+
+  /** Queues an expiry for every pending hold past its time (at most one batch's worth per sweep). */
+  sweepExpiredHolds(): number {
+    if (!this.running) return 0;
+    const nowMs = this.deps.clock.nowMs();
+    let queued = 0;
+    for (const hold of this.state.holds.values()) {
+      if (queued >= this.deps.limits.batchMax) break;
+      if (hold.status !== 'pending' || hold.expiresAtMs > nowMs || this.expiring.has(hold.id)) continue;
+      this.expiring.add(hold.id);
+      queued++;
+      this.enqueue({
+        kind: 'expire',
+        holdId: hold.id,
+        resolve: () => this.expiring.delete(hold.id),
+      });
+    }
+    return queued;
+  }
+
+  private enqueue(work: Work): void {
+    if (!this.running) {
+      work.resolve({ ok: false, error: unavailable(`shard ${this.deps.shard} writer is not running`) });
+      return;
+    }
+    if (this.queue.length >= this.deps.limits.queueMax) {
+      work.resolve({ ok: false, error: unavailable(`shard ${this.deps.shard} writer queue is full`) });
+      return;
+    }
+    this.queue.push(work);
+    if (this.scheduled || this.draining) return;
+    this.scheduled = true;
+    const flush = () => {
+      this.scheduled = false;
+      this.draining = this.drain().finally(() => (this.draining = undefined));
+    };
+    if (this.deps.limits.batchWaitMs > 0) setTimeout(flush, this.deps.limits.batchWaitMs);
+    else setImmediate(flush);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.deps.limits.batchMax);
+      await this.commit(batch);
+    }
+  }
+
+  /** Decides the batch in order against the state, appends its events at once, then replies. */
+  private async commit(batch: Work[]): Promise<void> {
+    const nowMs = this.deps.clock.nowMs();
+    const events: NewEvent[] = [];
+    const replies: { work: Work; reply: () => Reply<unknown> }[] = [];
+    try {
+      for (const work of batch) replies.push({ work, reply: this.decideOne(work, nowMs, events) });
+    } catch (error) {
+      // A bug (an invariant broke while evolving): the state may be half-changed, so reload.
+      this.log(`shard ${this.deps.shard}: batch failed before append: ${String(error)}`);
+      await this.reloadAfterFailure();
+      for (const work of batch) work.resolve({ ok: false, error: unavailable('the ledger could not decide this batch; retry') });
+      return;
+    }
+    if (events.length > 0) {
+      try {
+        const expected = this.revision < 0n ? expectedState.noStream : expectedState.revision(this.revision);
+        const result = await this.deps.store.append(this.streamId, events, expected);
+        this.revision = result.nextExpectedRevision;
+        this.eventsSinceSnapshot += events.length;
+      } catch (error) {
+        // Fenced (another writer appended) or the store failed: nothing of the batch is durable.
+        const fenced = error instanceof WrongExpectedVersionError;
+        this.log(`shard ${this.deps.shard}: append failed (${fenced ? 'fenced by another writer' : String(error)}); reloading`);
+        await this.reloadAfterFailure();
+        for (const work of batch) work.resolve({ ok: false, error: unavailable('the shard changed hands or the store failed; retry') });
+        return;
+      }
+    }
+    for (const { work, reply } of replies) work.resolve(reply());
+    await this.maybeSnapshot();
+  }
+
+  /** Decides one piece of work, evolving the state and collecting its events; returns its reply. */
+  private decideOne(work: Work, nowMs: number, events: NewEvent[]): () => Reply<unknown> {
+    const context = { nowMs };
+    let command: LedgerCommand;
+    if (work.kind === 'expire') {
+      command = { type: 'ExpireHold', idempotencyKey: `expire:${work.holdId}`, holdId: work.holdId };
+    } else {
+      const first = outcomeOf(this.state, work.message.meta.idempotencyKey);
+      const plan = planCommand(work.message, this.state, {
+        shards: this.deps.shards,
+        shard: this.deps.shard,
+        nowMs: first?.atMs ?? nowMs,
+        defaultHoldTimeoutMs: this.deps.limits.defaultHoldTimeoutMs,
+      });
+      if ('code' in plan) return () => ({ ok: false, error: plan });
+      for (const accountId of plan.systemAccounts) {
+        if (this.state.accounts.has(accountId)) continue;
+        const open = openSystemAccount(accountId);
+        if (open === undefined) return () => ({ ok: false, error: domainError('not_found', 'no such account', { accountId }) });
+        const opened = decide(open, this.state, context);
+        if (!opened.ok) return () => ({ ok: false, error: opened.error });
+        this.apply(opened.events, work, nowMs, events);
+      }
+      command = plan.command;
+    }
+    const decision = decide(command, this.state, context);
+    if (!decision.ok) {
+      const rejected = rejectionEvent(this.state, command, decision.error, context);
+      if (rejected) this.apply([rejected], work, nowMs, events);
+      return () => ({ ok: false, error: decision.error });
+    }
+    this.apply(decision.events, work, nowMs, events);
+    const key = command.idempotencyKey;
+    return () => {
+      const outcome = outcomeOf(this.state, key)?.outcome;
+      if (outcome === undefined) return { ok: false, error: unavailable('the outcome of this command is no longer remembered') };
+      if (!outcome.ok) return { ok: false, error: outcome.error };
+      return { ok: true, value: work.kind === 'command' ? replyFor(work.message, outcome.event, this.state) : null };
+    };
+  }
+
+  private apply(decided: readonly LedgerEvent[], work: Work, nowMs: number, events: NewEvent[]): void {
+    const meta = work.kind === 'command' ? work.message.meta : undefined;
+    for (const event of decided) {
+      evolve(this.state, event);
+      const eventId = this.deps.ids.next();
+      events.push({
+        eventId,
+        type: event.type,
+        schemaVersion: 1,
+        data: event.data as unknown as Json,
+        metadata: {
+          correlationId: meta?.correlationId ?? eventId,
+          causationId: meta?.correlationId ?? eventId,
+          actor: meta?.actor ?? `ledger-shard-${this.deps.shard}`,
+          idempotencyKey: event.data.idempotencyKey,
+          occurredAt: toIsoTime(nowMs),
+        },
+      });
+    }
+  }
+
+  private async load(): Promise<void> {
+    let state = initialState();
+    let revision = -1n;
+    const stored = await this.deps.snapshots.load(this.deps.shard).catch(() => undefined);
+    if (stored !== undefined) {
+      try {
+        state = fromSnapshot(stored.snapshot);
+        revision = stored.revision;
+      } catch (error) {
+        this.log(`shard ${this.deps.shard}: ignoring snapshot (${String(error)}), folding the whole stream`);
+        state = initialState();
+        revision = -1n;
+      }
+    }
+    for (;;) {
+      const page = await this.deps.store.readStream(this.streamId, { fromRevision: revision + 1n, maxCount: READ_PAGE_MAX });
+      for (const recorded of page) {
+        evolve(state, ledgerEventOf(recorded));
+        revision = recorded.revision;
+      }
+      if (page.length < READ_PAGE_MAX) break;
+    }
+    this.state = state;
+    this.revision = revision;
+    this.eventsSinceSnapshot = 0;
+  }
+
+  private async reloadAfterFailure(): Promise<void> {
+    try {
+      await this.load();
+    } catch (error) {
+      this.running = false;
+      this.log(`shard ${this.deps.shard}: reload failed, writer stopped: ${String(error)}`);
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const every = this.deps.limits.snapshotEvery;
+    if (every === 0 || this.eventsSinceSnapshot < every) return;
+    this.eventsSinceSnapshot = 0;
+    try {
+      await this.deps.snapshots.save(this.deps.shard, this.revision, toSnapshot(this.state));
+    } catch (error) {
+      this.log(`shard ${this.deps.shard}: snapshot failed (the stream still has everything): ${String(error)}`);
+    }
+  }
+
+  private log(message: string): void {
+    this.deps.log?.(message);
+  }
+}
+
+function unavailable(message: string): DomainError {
+  return domainError('unavailable', message, { retryable: true });
+}
+
+export type { LedgerAcceptedEvent };

@@ -1,0 +1,127 @@
+// The cross-shard transfer saga (DESIGN.md §4): follows the ledger streams from a checkpoint;
+// an out leg is relayed to the destination shard as TransferIn (deduplicated there by the
+// transfer's key), and a definitive refusal there is answered by TransferReverse on the source.
+// At least once from the checkpoint; exactly once in effect through the idempotency keys.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DomainError, LedgerCommandEnvelope, Reply } from '@ledger/contracts';
+import type { EventStore, Subscription } from '@ledger/event-store';
+import type { CheckpointStore } from '@ledger/messaging';
+import type { EntryPosted } from '@ledger/ledger';
+import type { RecordedEvent } from '@ledger/contracts';
+
+/** The saga's name in the checkpoint store. */
+export const TRANSFER_SAGA_CHECKPOINT = 'wallet-ledger.transfer-saga';
+
+export interface TransferSagaDeps {
+  readonly store: EventStore;
+  readonly checkpoint: CheckpointStore;
+  /** Sends a ledger command through the transport (never a direct call). */
+  readonly send: (message: LedgerCommandEnvelope) => Promise<Reply<unknown>>;
+  /** Shards whose out legs this instance relays (its own). */
+  readonly ownsShard: (shard: number) => boolean;
+  readonly log?: (message: string) => void;
+}
+
+/** Retryable failures back off from this, doubling, up to RETRY_BACKOFF_MAX_MS; never skipped. */
+const RETRY_BACKOFF_MS = 20;
+const RETRY_BACKOFF_MAX_MS = 2_000;
+/** The checkpoint is saved after every settled out leg, else at most this many events apart (replaying is harmless). */
+const CHECKPOINT_EVERY_EVENTS = 1_000;
+
+export class TransferSaga {
+  private subscription: Subscription | undefined;
+  private stopped = false;
+  private relayedThrough = 0n;
+  private savedThrough = 0n;
+
+  constructor(private readonly deps: TransferSagaDeps) {}
+
+  async start(): Promise<void> {
+    const afterPosition = await this.deps.checkpoint.load(TRANSFER_SAGA_CHECKPOINT);
+    this.relayedThrough = afterPosition;
+    this.savedThrough = afterPosition;
+    this.subscription = this.deps.store.subscribe((event) => this.handle(event), { afterPosition, streamPrefixes: ['ledger-'] });
+    this.subscription.closed.catch((error: unknown) => this.deps.log?.(`transfer saga stopped: ${String(error)}`));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.subscription?.stop();
+    if (this.relayedThrough > this.savedThrough) await this.saveCheckpoint();
+  }
+
+  /** The store position up to which every out leg has been settled. */
+  position(): bigint {
+    return this.relayedThrough;
+  }
+
+  private async handle(event: RecordedEvent): Promise<void> {
+    if (event.type === 'ledger.EntryPosted.v1') {
+      const data = event.data as unknown as EntryPosted['data'];
+      const refs = data.references;
+      const sourceShard = Number(event.streamId.slice('ledger-'.length));
+      if (refs.leg === 'out' && this.deps.ownsShard(sourceShard)) {
+        await this.settle(data, sourceShard);
+        this.relayedThrough = event.position;
+        return this.saveCheckpoint();
+      }
+    }
+    this.relayedThrough = event.position;
+    if (this.relayedThrough - this.savedThrough >= BigInt(CHECKPOINT_EVERY_EVENTS)) await this.saveCheckpoint();
+  }
+
+  private async saveCheckpoint(): Promise<void> {
+    await this.deps.checkpoint.save(TRANSFER_SAGA_CHECKPOINT, this.relayedThrough);
+    this.savedThrough = this.relayedThrough;
+  }
+
+  private async settle(data: EntryPosted['data'], sourceShard: number): Promise<void> {
+    const refs = data.references;
+    const debit = data.postings.find((posting) => posting.side === 'debit');
+    if (!debit || !refs.transferId || !refs.fromWalletId || !refs.toWalletId) {
+      this.deps.log?.(`transfer saga: out leg ${data.entryId} lacks references; skipped`);
+      return;
+    }
+    const common = {
+      transferId: refs.transferId,
+      fromWalletId: refs.fromWalletId,
+      toWalletId: refs.toWalletId,
+      amount: debit.amount,
+      currency: debit.currency,
+    };
+    const credited = await this.untilDefinitive({
+      type: 'TransferIn',
+      ...common,
+      sourceShard,
+      ...(refs.memo ? { memo: refs.memo } : {}),
+      meta: { idempotencyKey: `transfer-in:${refs.transferId}`, actor: 'transfer-saga', correlationId: refs.transferId },
+    });
+    if (credited.ok) return;
+    const reversed = await this.untilDefinitive({
+      type: 'TransferReverse',
+      ...common,
+      destinationShard: Number(refs.destinationShard),
+      reason: credited.error.code,
+      meta: { idempotencyKey: `transfer-reverse:${refs.transferId}`, actor: 'transfer-saga', correlationId: refs.transferId },
+    });
+    if (!reversed.ok) {
+      // Cannot happen while the transit account holds the money; loud, because money is stuck in transit.
+      this.deps.log?.(`transfer saga: reversal of ${refs.transferId} refused (${reversed.error.code}); money stays in transit`);
+    }
+  }
+
+  /** Sends until the answer is not a retryable one (transport timeouts and `unavailable` are). */
+  private async untilDefinitive(message: LedgerCommandEnvelope): Promise<{ ok: true } | { ok: false; error: DomainError }> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new Error('transfer saga stopped');
+      try {
+        const reply = await this.deps.send(message);
+        if (reply.ok) return { ok: true };
+        if (reply.error.code !== 'unavailable') return { ok: false, error: reply.error };
+      } catch (error) {
+        this.deps.log?.(`transfer saga: ${message.type} ${message.meta.idempotencyKey} failed (${String(error)}); retrying`);
+      }
+      await sleep(Math.min(RETRY_BACKOFF_MS * 2 ** Math.min(attempt, 16), RETRY_BACKOFF_MAX_MS));
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// Answers `ledger.queries` from the projection, after it has caught up with the store as it
+// was when the query arrived, so a client reads its own writes.
+import type Database from 'better-sqlite3';
+import { domainError, type LedgerQueryMessage, type Reply } from '@ledger/contracts';
+import type { EventStore, ProjectionRunner } from '@ledger/event-store';
+import { getAccountSums, getBalanceAt, getWallet, listTransactions, listWallets } from '../projections/wallet-ledger.queries';
+
+/** Longest a query waits for the projection to reach the store's head before answering `unavailable`. */
+export const QUERY_CATCH_UP_TIMEOUT_MS = 2_000;
+
+export class WalletLedgerQueries {
+  constructor(
+    private readonly store: EventStore,
+    private readonly runner: ProjectionRunner,
+    private readonly db: Database.Database,
+  ) {}
+
+  async execute(query: LedgerQueryMessage): Promise<Reply<unknown>> {
+    const head = await this.store.headPosition();
+    if (!(await this.runner.waitUntil(head, QUERY_CATCH_UP_TIMEOUT_MS))) {
+      return { ok: false, error: domainError('unavailable', 'the wallet projection is catching up; retry', { retryable: true }) };
+    }
+    switch (query?.type) {
+      case 'GetWallet':
+        return found(getWallet(this.db, String(query.walletId)), 'wallet');
+      case 'ListWallets':
+        return { ok: true, value: { items: listWallets(this.db, String(query.ownerId)) } };
+      case 'GetBalance': {
+        if (query.at === undefined) {
+          const wallet = getWallet(this.db, String(query.walletId));
+          return wallet ? { ok: true, value: { ...wallet.balance, asOf: new Date().toISOString() } } : notFound('wallet');
+        }
+        return getBalanceAt(this.db, String(query.walletId), String(query.at));
+      }
+      case 'ListTransactions':
+        return listTransactions(this.db, String(query.walletId), { limit: query.limit, cursor: query.cursor });
+      case 'GetAccountSums':
+        return found(getAccountSums(this.db, String(query.accountId)), 'account');
+      default:
+        return { ok: false, error: domainError('validation_failed', 'unknown query type', { fields: [{ field: 'type', reason: 'unknown' }] }) };
+    }
+  }
+}
+
+function found<T>(value: T | undefined, what: string): Reply<T> {
+  return value === undefined ? notFound(what) : { ok: true, value };
+}
+
+function notFound(what: string): { ok: false; error: ReturnType<typeof domainError> } {
+  return { ok: false, error: domainError('not_found', `no such ${what}`) };
+}

@@ -1,0 +1,134 @@
+// The wallet-ledger's application service: routes each command of `ledger.commands` to the
+// writer of its shard. No business rule lives here; the writers decide.
+import {
+  ConfigError,
+  domainError,
+  type Clock,
+  type IdGenerator,
+  type LedgerCommandEnvelope,
+  type Reply,
+} from '@ledger/contracts';
+import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import { shardOfCommand } from '@ledger/ledger';
+import type { WalletLedgerConfig } from '../wallet-ledger.config';
+import { ShardWriter } from './shard-writer';
+import type { SnapshotStore } from './snapshot-store';
+
+/** Records LEDGER_SHARDS in the store, so a data dir never silently changes its sharding. */
+export const LEDGER_META_STREAM = 'ledger-meta';
+
+export interface WalletLedgerServiceDeps {
+  readonly config: WalletLedgerConfig;
+  readonly store: EventStore;
+  readonly snapshots: SnapshotStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  /** Shards this instance writes; every shard in embedded mode. */
+  readonly ownedShards?: readonly number[];
+  readonly log?: (message: string) => void;
+}
+
+const META_LENGTH_MAX = 256;
+
+export class WalletLedgerService {
+  private readonly writers = new Map<number, ShardWriter>();
+
+  constructor(private readonly deps: WalletLedgerServiceDeps) {}
+
+  get shards(): number {
+    return this.deps.config.LEDGER_SHARDS;
+  }
+
+  writer(shard: number): ShardWriter | undefined {
+    return this.writers.get(shard);
+  }
+
+  async start(): Promise<void> {
+    await this.checkShardCount();
+    const { config } = this.deps;
+    const owned = this.deps.ownedShards ?? Array.from({ length: config.LEDGER_SHARDS }, (_, shard) => shard);
+    for (const shard of owned) {
+      const writer = new ShardWriter({
+        store: this.deps.store,
+        snapshots: this.deps.snapshots,
+        clock: this.deps.clock,
+        ids: this.deps.ids,
+        shard,
+        shards: config.LEDGER_SHARDS,
+        log: this.deps.log,
+        limits: {
+          batchMax: config.BATCH_MAX,
+          batchWaitMs: config.BATCH_WAIT_MS,
+          queueMax: config.WRITER_QUEUE_MAX,
+          snapshotEvery: config.SNAPSHOT_EVERY,
+          defaultHoldTimeoutMs: config.HOLD_TIMEOUT_MS,
+          holdSweepIntervalMs: config.HOLD_SWEEP_INTERVAL_MS,
+        },
+      });
+      await writer.start();
+      this.writers.set(shard, writer);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.writers.values()].map((writer) => writer.stop()));
+    this.writers.clear();
+  }
+
+  /** One command, answered after its events are durable (or with the error it got). */
+  execute(message: LedgerCommandEnvelope): Promise<Reply<unknown>> {
+    const invalid = envelopeError(message);
+    if (invalid) return Promise.resolve({ ok: false, error: invalid });
+    const shard = shardOfCommand(message, this.shards);
+    if (shard === undefined) return Promise.resolve({ ok: false, error: domainError('not_found', 'no such wallet or account') });
+    const writer = this.writers.get(shard);
+    if (writer === undefined) {
+      return Promise.resolve({ ok: false, error: domainError('unavailable', `shard ${shard} is not written here`, { retryable: true, shard }) });
+    }
+    return writer.submit(message);
+  }
+
+  private async checkShardCount(): Promise<void> {
+    const shards = this.deps.config.LEDGER_SHARDS;
+    const [recorded] = await this.deps.store.readStream(LEDGER_META_STREAM, { maxCount: 1 });
+    if (recorded === undefined) {
+      try {
+        await this.deps.store.append(
+          LEDGER_META_STREAM,
+          [
+            {
+              eventId: this.deps.ids.next(),
+              type: 'ledger.ShardsConfigured.v1',
+              schemaVersion: 1,
+              data: { shards },
+              metadata: { correlationId: 'start', causationId: 'start', actor: 'wallet-ledger', occurredAt: new Date(this.deps.clock.nowMs()).toISOString() },
+            },
+          ],
+          expectedState.noStream,
+        );
+        return;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+        return this.checkShardCount(); // another instance recorded it first: compare with theirs
+      }
+    }
+    const recordedShards = (recorded.data as { shards?: unknown }).shards;
+    if (recordedShards !== shards) {
+      throw new ConfigError('LEDGER_SHARDS', `is ${shards} but this data dir was created with ${String(recordedShards)}; it cannot change`);
+    }
+  }
+}
+
+function envelopeError(message: LedgerCommandEnvelope) {
+  const meta = (message as { meta?: unknown })?.meta as Partial<LedgerCommandEnvelope['meta']> | undefined;
+  if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
+    return domainError('validation_failed', 'a command needs a type', { fields: [{ field: 'type', reason: 'missing' }] });
+  }
+  if (!meta || typeof meta.idempotencyKey !== 'string' || meta.idempotencyKey.length === 0 || meta.idempotencyKey.length > META_LENGTH_MAX) {
+    return domainError('idempotency_key_required', 'every ledger command carries an idempotency key');
+  }
+  if (typeof meta.actor !== 'string' || meta.actor.length === 0 || meta.actor.length > META_LENGTH_MAX) {
+    return domainError('validation_failed', 'meta.actor: missing', { fields: [{ field: 'meta.actor', reason: 'missing' }] });
+  }
+  return undefined;
+}

@@ -1,0 +1,316 @@
+// Pure translation of the wire commands of `ledger.commands` into ledger-shard commands, and of
+// their first outcome back into replies. The writer calls `planCommand` against its state, then
+// the shard's `decide`; nothing here reads a clock or mints a random id.
+import {
+  domainError,
+  formatAmount,
+  idFromKey,
+  isCurrency,
+  parseAmount,
+  toIsoTime,
+  type Currency,
+  type DomainError,
+  type HoldView,
+  type LedgerCommandEnvelope,
+  type TransactionView,
+  type WalletView,
+} from '@ledger/contracts';
+import {
+  type Account,
+  type LedgerAcceptedEvent,
+  type LedgerCommand,
+  type LedgerShardState,
+  type Posting,
+  shardOf,
+  systemAccountId,
+  transitFromId,
+  transitToId,
+  walletShard,
+} from '@ledger/ledger';
+import { walletView } from './views';
+
+
+export interface PlanContext {
+  readonly shards: number;
+  /** The shard this writer owns. */
+  readonly shard: number;
+  /** The time of the command's first attempt, so a retry plans exactly what the first did. */
+  readonly nowMs: number;
+  readonly defaultHoldTimeoutMs: number;
+}
+
+export interface Plan {
+  readonly command: LedgerCommand;
+  /** System accounts the command touches: the writer opens missing ones first, in the same batch. */
+  readonly systemAccounts: readonly string[];
+}
+
+export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardState, context: PlanContext): Plan | DomainError {
+  const idempotencyKey = message.meta.idempotencyKey;
+  switch (message.type) {
+    case 'OpenWallet': {
+      if (!isCurrency(message.currency)) return invalid('currency', 'unsupported_currency');
+      return {
+        command: {
+          type: 'OpenAccount',
+          idempotencyKey,
+          accountId: message.walletId,
+          currency: message.currency,
+          normalSide: 'credit',
+          flags: { debitsMustNotExceedCredits: true },
+          kind: 'wallet',
+          ownerId: message.ownerId,
+        },
+        systemAccounts: [],
+      };
+    }
+    case 'TopUp':
+    case 'Withdraw': {
+      const wallet = walletOf(state, message.walletId);
+      if (!wallet.ok) return wallet.error;
+      const amount = amountField(message.amount);
+      if (typeof amount !== 'bigint') return amount;
+      const currency = wallet.account.currency;
+      const topUp = message.type === 'TopUp';
+      const system = systemAccountId(topUp ? 'funding' : 'withdrawals', currency, context.shard);
+      return entry(
+        {
+          idempotencyKey,
+          entryId: idFromKey('entry', idempotencyKey),
+          kind: topUp ? 'top_up' : 'withdrawal',
+          postings: topUp ? move(system, wallet.account.id, amount, currency) : move(wallet.account.id, system, amount, currency),
+          references: optional({ reference: message.reference }),
+        },
+        [system],
+      );
+    }
+    case 'Transfer': {
+      const from = walletOf(state, message.fromWalletId);
+      if (!from.ok) return from.error;
+      if (typeof message.toWalletId !== 'string' || message.toWalletId === message.fromWalletId) return invalid('toWalletId', 'same_wallet');
+      const amount = amountField(message.amount);
+      if (typeof amount !== 'bigint') return amount;
+      const destinationShard = walletShard(message.toWalletId, context.shards);
+      if (destinationShard === undefined) return domainError('not_found', 'no such wallet', { walletId: message.toWalletId });
+      const currency = from.account.currency;
+      const transferId = idFromKey('transfer', idempotencyKey);
+      const references = optional({ transferId, fromWalletId: message.fromWalletId, toWalletId: message.toWalletId, memo: message.memo });
+      if (destinationShard === context.shard) {
+        const to = walletOf(state, message.toWalletId);
+        if (!to.ok) return to.error;
+        return entry({ idempotencyKey, entryId: transferId, kind: 'transfer', postings: move(from.account.id, to.account.id, amount, currency), references }, []);
+      }
+      const transit = transitToId(destinationShard, currency, context.shard);
+      return entry(
+        {
+          idempotencyKey,
+          entryId: transferId,
+          kind: 'transfer',
+          postings: move(from.account.id, transit, amount, currency),
+          references: { ...references, leg: 'out', destinationShard: String(destinationShard) },
+        },
+        [transit],
+      );
+    }
+    case 'TransferIn': {
+      const currency = currencyField(message.currency);
+      if (typeof currency !== 'string') return currency;
+      const amount = amountField(message.amount);
+      if (typeof amount !== 'bigint') return amount;
+      const to = walletOf(state, message.toWalletId);
+      if (!to.ok) return to.error;
+      const transit = transitFromId(message.sourceShard, currency, context.shard);
+      return entry(
+        {
+          idempotencyKey,
+          entryId: message.transferId,
+          kind: 'transfer',
+          postings: move(transit, to.account.id, amount, currency),
+          references: optional({
+            transferId: message.transferId,
+            fromWalletId: message.fromWalletId,
+            toWalletId: message.toWalletId,
+            memo: message.memo,
+            leg: 'in',
+            sourceShard: String(message.sourceShard),
+          }),
+        },
+        [transit],
+      );
+    }
+    case 'TransferReverse': {
+      const currency = currencyField(message.currency);
+      if (typeof currency !== 'string') return currency;
+      const amount = amountField(message.amount);
+      if (typeof amount !== 'bigint') return amount;
+      const transit = transitToId(message.destinationShard, currency, context.shard);
+      return entry(
+        {
+          idempotencyKey,
+          entryId: `${message.transferId}:reversal`,
+          kind: 'reversal',
+          postings: move(transit, message.fromWalletId, amount, currency),
+          references: {
+            transferId: message.transferId,
+            fromWalletId: message.fromWalletId,
+            toWalletId: message.toWalletId,
+            leg: 'reversal',
+            reason: message.reason.slice(0, 200),
+          },
+        },
+        [transit],
+      );
+    }
+    case 'PlaceHold': {
+      const wallet = walletOf(state, message.walletId);
+      if (!wallet.ok) return wallet.error;
+      const amount = amountField(message.amount);
+      if (typeof amount !== 'bigint') return amount;
+      if (message.timeoutMs !== undefined && (!Number.isSafeInteger(message.timeoutMs) || message.timeoutMs <= 0)) {
+        return invalid('timeoutMs', 'not_a_positive_integer');
+      }
+      const clearing = systemAccountId('card-clearing', wallet.account.currency, context.shard);
+      return {
+        command: {
+          type: 'PlaceHold',
+          idempotencyKey,
+          holdId: message.holdId,
+          debitAccountId: wallet.account.id,
+          creditAccountId: clearing,
+          amount,
+          expiresAtMs: context.nowMs + (message.timeoutMs ?? context.defaultHoldTimeoutMs),
+        },
+        systemAccounts: [clearing],
+      };
+    }
+    case 'CaptureHold': {
+      const amount = amountField(message.amount);
+      if (typeof amount !== 'bigint') return amount;
+      return { command: { type: 'CaptureHold', idempotencyKey, holdId: message.holdId, amount }, systemAccounts: [] };
+    }
+    case 'ReleaseHold': {
+      if (message.amount === undefined) return { command: { type: 'ReleaseHold', idempotencyKey, holdId: message.holdId }, systemAccounts: [] };
+      const amount = amountField(message.amount);
+      if (typeof amount !== 'bigint') return amount;
+      return { command: { type: 'ReleaseHold', idempotencyKey, holdId: message.holdId, amount }, systemAccounts: [] };
+    }
+    case 'FreezeWallet':
+    case 'UnfreezeWallet':
+    case 'CloseWallet': {
+      const wallet = walletOf(state, message.walletId);
+      if (!wallet.ok) return wallet.error;
+      const type = message.type === 'FreezeWallet' ? 'FreezeAccount' : message.type === 'UnfreezeWallet' ? 'UnfreezeAccount' : 'CloseAccount';
+      return { command: { type, idempotencyKey, accountId: wallet.account.id }, systemAccounts: [] };
+    }
+    case 'PostEntry': {
+      if (!Array.isArray(message.postings)) return invalid('postings', 'not_a_list');
+      const postings: Posting[] = [];
+      for (const [index, posting] of message.postings.entries()) {
+        const amount = amountField(posting?.amount, `postings[${index}].amount`);
+        if (typeof amount !== 'bigint') return amount;
+        const currency = currencyField(posting?.currency, `postings[${index}].currency`);
+        if (typeof currency !== 'string') return currency;
+        const owner = shardOf(String(posting.accountId), context.shards);
+        if (owner !== context.shard) return invalid(`postings[${index}].accountId`, 'accounts_on_different_shards');
+        postings.push({ accountId: posting.accountId, side: posting.side, amount, currency });
+      }
+      return entry(
+        { idempotencyKey, entryId: message.entryId, kind: message.kind, postings, references: message.references ?? {} },
+        postings.map((posting) => posting.accountId).filter((accountId) => accountId.startsWith('sys:')),
+      );
+    }
+  }
+}
+
+/** The reply to a command whose (first) outcome was `event`; `state` is the shard after it. */
+export function replyFor(message: LedgerCommandEnvelope, event: LedgerAcceptedEvent, state: LedgerShardState): WalletView | TransactionView | HoldView {
+  switch (event.type) {
+    case 'ledger.AccountOpened.v1':
+    case 'ledger.AccountFrozen.v1':
+    case 'ledger.AccountUnfrozen.v1':
+    case 'ledger.AccountClosed.v1': {
+      const account = state.accounts.get(event.data.accountId);
+      if (account === undefined) throw new Error(`reply for a missing account ${event.data.accountId}`);
+      return walletView(account);
+    }
+    case 'ledger.EntryPosted.v1': {
+      const { data } = event;
+      const first = data.postings[0];
+      const amount = data.postings.filter((posting) => posting.side === 'debit').reduce((sum, posting) => sum + BigInt(posting.amount), 0n);
+      const refs = data.references;
+      return {
+        id: message.type === 'Transfer' || message.type === 'TransferIn' || message.type === 'TransferReverse' ? (refs.transferId ?? data.entryId) : data.entryId,
+        kind: data.kind,
+        status: 'posted',
+        amount: formatAmount(amount),
+        currency: first.currency,
+        ...(refs.fromWalletId ? { fromWalletId: refs.fromWalletId } : walletSide(data.postings, 'debit', 'fromWalletId')),
+        ...(refs.toWalletId ? { toWalletId: refs.toWalletId } : walletSide(data.postings, 'credit', 'toWalletId')),
+        createdAt: toIsoTime(data.atMs),
+      };
+    }
+    case 'ledger.HoldPlaced.v1':
+    case 'ledger.HoldCaptured.v1':
+    case 'ledger.HoldReleased.v1':
+    case 'ledger.HoldExpired.v1': {
+      const hold = state.holds.get(event.data.holdId);
+      if (hold === undefined) throw new Error(`reply for a missing hold ${event.data.holdId}`);
+      const released = hold.placedAmount - hold.heldAmount - hold.capturedAmount;
+      return {
+        holdId: hold.id,
+        walletId: hold.debitAccountId,
+        status: hold.status,
+        currency: hold.currency,
+        amount: formatAmount(hold.placedAmount),
+        heldAmount: formatAmount(hold.heldAmount),
+        capturedAmount: formatAmount(hold.capturedAmount),
+        releasedAmount: formatAmount(released),
+        createdAt: toIsoTime(event.data.atMs),
+      };
+    }
+  }
+}
+
+function walletSide(postings: readonly { accountId: string; side: string }[], side: 'debit' | 'credit', field: 'fromWalletId' | 'toWalletId') {
+  const posting = postings.find((candidate) => candidate.side === side && !candidate.accountId.startsWith('sys:'));
+  return posting ? { [field]: posting.accountId } : {};
+}
+
+function entry(
+  command: { idempotencyKey: string; entryId: string; kind: string; postings: Posting[]; references: Record<string, string> },
+  systemAccounts: readonly string[],
+): Plan {
+  return { command: { type: 'PostEntry', ...command }, systemAccounts };
+}
+
+function move(debitAccountId: string, creditAccountId: string, amount: bigint, currency: Currency): Posting[] {
+  return [
+    { accountId: debitAccountId, side: 'debit', amount, currency },
+    { accountId: creditAccountId, side: 'credit', amount, currency },
+  ];
+}
+
+function walletOf(state: LedgerShardState, walletId: unknown): { ok: true; account: Account } | { ok: false; error: DomainError } {
+  const account = typeof walletId === 'string' ? state.accounts.get(walletId) : undefined;
+  if (account === undefined || account.kind !== 'wallet') return { ok: false, error: domainError('not_found', 'no such wallet', { walletId }) };
+  return { ok: true, account };
+}
+
+function amountField(value: unknown, field = 'amount'): bigint | DomainError {
+  const parsed = parseAmount(value);
+  return parsed.ok ? parsed.amount : invalid(field, parsed.error);
+}
+
+function currencyField(value: unknown, field = 'currency'): Currency | DomainError {
+  return isCurrency(value) ? value : invalid(field, 'unsupported_currency');
+}
+
+function invalid(field: string, reason: string): DomainError {
+  return domainError('validation_failed', `${field}: ${reason}`, { fields: [{ field, reason }] });
+}
+
+function optional(values: Record<string, string | undefined>): Record<string, string> {
+  const present: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) if (typeof value === 'string' && value.length > 0) present[key] = value;
+  return present;
+}

@@ -1,0 +1,448 @@
+// The wallet-ledger read model: every ledger account with its four sums, each account's balance
+// history (for "balance as of T"), and each wallet's transaction lines, projected from the
+// `ledger-{shard}` streams. Every row is a function of the events alone (positions, `recordedAt`
+// and the commands' `atMs`), so a rebuild from position 0 equals the incrementally built tables.
+//
+// Line rules (API.md's transaction line, for wallet accounts only; newest first by position):
+// - EntryPosted: one line per posting on a wallet: kind = the entry's kind, transactionId =
+//   entryId, status posted, counterparty from the references `fromWalletId`/`toWalletId`.
+// - HoldPlaced: a `card_hold` line, status pending, amount = held, transactionId = holdId.
+// - HoldCaptured: the hold line turns `voided` and a `card_capture` line (posted, the captured
+//   amount, same transactionId) is added.
+// - HoldReleased: partly, the hold line's amount becomes what is still held (still pending);
+//   fully, and HoldExpired, the hold line turns `voided` and no line is added (no money moved).
+// - balanceAfter is the wallet's posted balance after the event, on pending lines too (a hold
+//   changes what is available, not what is posted).
+// Amounts are TEXT digit strings: sums may reach far beyond SQLite's 64-bit integers.
+import type Database from 'better-sqlite3';
+import { amountOf, formatAmount, toIsoTime, type Currency } from '@ledger/contracts';
+import {
+  ledgerEventOf,
+  postedBalance,
+  type Account,
+  type AccountKind,
+  type AccountStatus,
+  type BalanceSums,
+  type LedgerEvent,
+  type Side,
+} from '@ledger/ledger';
+import { perDatabase, type Projection } from '@ledger/event-store';
+
+export const WALLET_LEDGER_PROJECTION_NAME = 'wallet-ledger';
+export const LEDGER_STREAM_PREFIX = 'ledger-';
+
+/** A ledger shard's stream: `ledger-{n}`. Other streams under the prefix (`ledger-meta`) carry no accounts. */
+const SHARD_STREAM = /^ledger-(0|[1-9][0-9]{0,8})$/;
+
+export const WALLET_LEDGER_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS accounts (
+    account_id                     TEXT    PRIMARY KEY,
+    shard                          INTEGER NOT NULL,
+    kind                           TEXT    NOT NULL,
+    owner_id                       TEXT,
+    currency                       TEXT    NOT NULL,
+    normal_side                    TEXT    NOT NULL,
+    debits_must_not_exceed_credits INTEGER NOT NULL,
+    credits_must_not_exceed_debits INTEGER NOT NULL,
+    status                         TEXT    NOT NULL,
+    debits_posted                  TEXT    NOT NULL,
+    credits_posted                 TEXT    NOT NULL,
+    debits_pending                 TEXT    NOT NULL,
+    credits_pending                TEXT    NOT NULL,
+    created_at                     TEXT    NOT NULL,
+    opened_position                INTEGER NOT NULL,
+    last_position                  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS accounts_wallets_by_owner ON accounts (owner_id, opened_position) WHERE kind = 'wallet';
+
+  CREATE TABLE IF NOT EXISTS account_balances_history (
+    account_id      TEXT    NOT NULL,
+    recorded_at     TEXT    NOT NULL,
+    position        INTEGER NOT NULL,
+    debits_posted   TEXT    NOT NULL,
+    credits_posted  TEXT    NOT NULL,
+    debits_pending  TEXT    NOT NULL,
+    credits_pending TEXT    NOT NULL,
+    PRIMARY KEY (account_id, recorded_at, position)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE IF NOT EXISTS transaction_lines (
+    wallet_id              TEXT    NOT NULL,
+    position               INTEGER NOT NULL,
+    seq                    INTEGER NOT NULL,
+    transaction_id         TEXT    NOT NULL,
+    kind                   TEXT    NOT NULL,
+    amount                 TEXT    NOT NULL,
+    currency               TEXT    NOT NULL,
+    direction              TEXT    NOT NULL,
+    status                 TEXT    NOT NULL,
+    balance_after          TEXT    NOT NULL,
+    counterparty_wallet_id TEXT,
+    created_at             TEXT    NOT NULL,
+    updated_position       INTEGER NOT NULL,
+    PRIMARY KEY (wallet_id, position, seq)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS transaction_lines_pending_holds
+    ON transaction_lines (wallet_id, transaction_id) WHERE kind = 'card_hold' AND status = 'pending';
+`;
+
+/** Where an event sits: every row it writes names it. */
+interface EventPlace {
+  readonly position: bigint;
+  readonly recordedAt: string;
+  /** The command's time as ISO 8601. */
+  readonly createdAt: string;
+}
+
+/** An `accounts` row as the projection and its queries read it. */
+export interface AccountRow {
+  account_id: string;
+  kind: AccountKind;
+  owner_id: string | null;
+  currency: Currency;
+  normal_side: Side;
+  debits_must_not_exceed_credits: number;
+  credits_must_not_exceed_debits: number;
+  status: AccountStatus;
+  debits_posted: string;
+  credits_posted: string;
+  debits_pending: string;
+  credits_pending: string;
+  created_at: string;
+}
+
+interface Line {
+  readonly walletId: string;
+  readonly seq: number;
+  readonly transactionId: string;
+  readonly kind: string;
+  readonly amount: bigint;
+  readonly currency: Currency;
+  readonly direction: Side;
+  readonly status: 'posted' | 'pending';
+  readonly balanceAfter: bigint;
+  readonly counterpartyWalletId: string | null;
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    insertAccount: db.prepare(
+      `INSERT INTO accounts (account_id, shard, kind, owner_id, currency, normal_side, debits_must_not_exceed_credits,
+         credits_must_not_exceed_debits, status, debits_posted, credits_posted, debits_pending, credits_pending,
+         created_at, opened_position, last_position)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', '0', '0', '0', '0', ?, ?, ?)`,
+    ),
+    selectAccount: db.prepare<[string], AccountRow>(
+      `SELECT account_id, kind, owner_id, currency, normal_side, debits_must_not_exceed_credits, credits_must_not_exceed_debits,
+         status, debits_posted, credits_posted, debits_pending, credits_pending, created_at
+       FROM accounts WHERE account_id = ?`,
+    ),
+    updateSums: db.prepare<[string, string, string, string, bigint, string]>(
+      `UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ?, last_position = ?
+       WHERE account_id = ?`,
+    ),
+    updateStatus: db.prepare<[AccountStatus, bigint, string]>('UPDATE accounts SET status = ?, last_position = ? WHERE account_id = ?'),
+    insertHistory: db.prepare<[string, string, bigint, string, string, string, string]>(
+      `INSERT INTO account_balances_history (account_id, recorded_at, position, debits_posted, credits_posted, debits_pending, credits_pending)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertLine: db.prepare(
+      `INSERT INTO transaction_lines (wallet_id, position, seq, transaction_id, kind, amount, currency, direction, status,
+         balance_after, counterparty_wallet_id, created_at, updated_position)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    // INDEXED BY: without statistics the planner would walk all of the wallet's lines by primary key.
+    updateHoldAmount: db.prepare<[string, bigint, string, string]>(
+      `UPDATE transaction_lines INDEXED BY transaction_lines_pending_holds SET amount = ?, updated_position = ?
+       WHERE wallet_id = ? AND transaction_id = ? AND kind = 'card_hold' AND status = 'pending'`,
+    ),
+    voidHold: db.prepare<[bigint, string, string]>(
+      `UPDATE transaction_lines INDEXED BY transaction_lines_pending_holds SET status = 'voided', updated_position = ?
+       WHERE wallet_id = ? AND transaction_id = ? AND kind = 'card_hold' AND status = 'pending'`,
+    ),
+  };
+}
+
+// Per database, so one module can serve several (a live projection and a rebuild).
+const statementsFor = perDatabase(prepareStatements);
+type Statements = ReturnType<typeof prepareStatements>;
+
+export const walletLedgerProjection: Projection = {
+  name: WALLET_LEDGER_PROJECTION_NAME,
+  streamPrefixes: [LEDGER_STREAM_PREFIX],
+  setup(db) {
+    db.exec(WALLET_LEDGER_SCHEMA);
+    statementsFor(db);
+  },
+  apply(db, recorded) {
+    const shard = shardOfStream(recorded.streamId);
+    if (shard === undefined) return; // `ledger-meta`: no accounts there
+    // An event type this code does not know throws (below) and stops the runner: skipping it would make the rows wrong.
+    const event: LedgerEvent = ledgerEventOf(recorded);
+    const place: EventPlace = { position: recorded.position, recordedAt: recorded.recordedAt, createdAt: toIsoTime(event.data.atMs) };
+    const ledger = new LedgerWriter(statementsFor(db), place);
+    switch (event.type) {
+      case 'ledger.AccountOpened.v1': {
+        const { data } = event;
+        ledger.statements.insertAccount.run(
+          data.accountId,
+          shard,
+          data.kind,
+          data.ownerId,
+          data.currency,
+          data.normalSide,
+          data.flags.debitsMustNotExceedCredits ? 1 : 0,
+          data.flags.creditsMustNotExceedDebits ? 1 : 0,
+          place.createdAt,
+          place.position,
+          place.position,
+        );
+        ledger.change(data.accountId, {});
+        ledger.save();
+        return;
+      }
+      case 'ledger.EntryPosted.v1': {
+        const { data } = event;
+        for (const posting of data.postings) {
+          const amount = amountOf(posting.amount);
+          ledger.change(posting.accountId, posting.side === 'debit' ? { debitsPosted: amount } : { creditsPosted: amount }, posting.currency);
+        }
+        ledger.save();
+        data.postings.forEach((posting, seq) => {
+          const account = ledger.account(posting.accountId);
+          if (account.kind !== 'wallet') return;
+          ledger.insertLine({
+            walletId: account.id,
+            seq,
+            transactionId: data.entryId,
+            kind: data.kind,
+            amount: amountOf(posting.amount),
+            currency: account.currency,
+            direction: posting.side,
+            status: 'posted',
+            balanceAfter: postedBalance(account),
+            counterpartyWalletId: counterpartyOf(data.references, account.id),
+          });
+        });
+        return;
+      }
+      case 'ledger.HoldPlaced.v1': {
+        const { data } = event;
+        const amount = amountOf(data.amount);
+        ledger.change(data.debitAccountId, { debitsPending: amount }, data.currency);
+        ledger.change(data.creditAccountId, { creditsPending: amount }, data.currency);
+        ledger.save();
+        ledger.holdLines(data, (account, direction, seq, counterpartyWalletId) =>
+          ledger.insertLine({
+            walletId: account.id,
+            seq,
+            transactionId: data.holdId,
+            kind: 'card_hold',
+            amount,
+            currency: account.currency,
+            direction,
+            status: 'pending',
+            balanceAfter: postedBalance(account),
+            counterpartyWalletId,
+          }),
+        );
+        return;
+      }
+      case 'ledger.HoldCaptured.v1': {
+        const { data } = event;
+        const captured = amountOf(data.capturedAmount);
+        const held = captured + amountOf(data.releasedAmount);
+        ledger.change(data.debitAccountId, { debitsPending: -held, debitsPosted: captured }, data.currency);
+        ledger.change(data.creditAccountId, { creditsPending: -held, creditsPosted: captured }, data.currency);
+        ledger.save();
+        ledger.holdLines(data, (account, direction, seq, counterpartyWalletId) => {
+          ledger.voidHoldLine(account.id, data.holdId);
+          ledger.insertLine({
+            walletId: account.id,
+            seq,
+            transactionId: data.holdId,
+            kind: 'card_capture',
+            amount: captured,
+            currency: account.currency,
+            direction,
+            status: 'posted',
+            balanceAfter: postedBalance(account),
+            counterpartyWalletId,
+          });
+        });
+        return;
+      }
+      case 'ledger.HoldReleased.v1': {
+        const { data } = event;
+        const released = amountOf(data.releasedAmount);
+        const stillHeld = amountOf(data.heldAmount);
+        ledger.change(data.debitAccountId, { debitsPending: -released }, data.currency);
+        ledger.change(data.creditAccountId, { creditsPending: -released }, data.currency);
+        ledger.save();
+        ledger.holdLines(data, (account) => {
+          if (stillHeld === 0n) ledger.voidHoldLine(account.id, data.holdId);
+          else ledger.shrinkHoldLine(account.id, data.holdId, stillHeld);
+        });
+        return;
+      }
+      case 'ledger.HoldExpired.v1': {
+        const { data } = event;
+        const released = amountOf(data.releasedAmount);
+        ledger.change(data.debitAccountId, { debitsPending: -released }, data.currency);
+        ledger.change(data.creditAccountId, { creditsPending: -released }, data.currency);
+        ledger.save();
+        ledger.holdLines(data, (account) => ledger.voidHoldLine(account.id, data.holdId));
+        return;
+      }
+      case 'ledger.AccountFrozen.v1':
+        return ledger.setStatus(event.data.accountId, 'frozen');
+      case 'ledger.AccountUnfrozen.v1':
+        return ledger.setStatus(event.data.accountId, 'active');
+      case 'ledger.AccountClosed.v1':
+        return ledger.setStatus(event.data.accountId, 'closed');
+      case 'ledger.CommandRejected.v1':
+        return; // moved no money
+      default: {
+        const unknown: never = event;
+        throw new Error(`wallet-ledger projection: unknown event type ${(unknown as { type: string }).type} at position ${recorded.position}`);
+      }
+    }
+  },
+};
+
+/** The shard a stream holds, or undefined when it is not a shard's stream. */
+export function shardOfStream(streamId: string): number | undefined {
+  const match = SHARD_STREAM.exec(streamId);
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** The other wallet of a transfer, for a line of `walletId`. */
+function counterpartyOf(references: Readonly<Record<string, string>>, walletId: string): string | null {
+  const { fromWalletId, toWalletId } = references;
+  if (walletId === fromWalletId && toWalletId !== undefined) return toWalletId;
+  if (walletId === toWalletId && fromWalletId !== undefined) return fromWalletId;
+  return null;
+}
+
+/** The accounts one event touches: changed in memory, then saved with one history row each. */
+class LedgerWriter {
+  private readonly touched = new Map<string, Account>();
+
+  constructor(
+    readonly statements: Statements,
+    private readonly place: EventPlace,
+  ) {}
+
+  change(accountId: string, change: Partial<BalanceSums>, currency?: Currency): void {
+    const account = this.touched.get(accountId) ?? this.load(accountId);
+    invariant(currency === undefined || account.currency === currency, `${accountId}: ${currency} on a ${account.currency} account`);
+    this.touched.set(accountId, {
+      ...account,
+      debitsPosted: account.debitsPosted + (change.debitsPosted ?? 0n),
+      creditsPosted: account.creditsPosted + (change.creditsPosted ?? 0n),
+      debitsPending: account.debitsPending + (change.debitsPending ?? 0n),
+      creditsPending: account.creditsPending + (change.creditsPending ?? 0n),
+    });
+  }
+
+  /** An account as changed by this event (it must have been changed). */
+  account(accountId: string): Account {
+    const account = this.touched.get(accountId);
+    invariant(account !== undefined, `${accountId} was not touched`);
+    return account;
+  }
+
+  save(): void {
+    const { position, recordedAt } = this.place;
+    for (const account of this.touched.values()) {
+      const sums = [account.debitsPosted, account.creditsPosted, account.debitsPending, account.creditsPending];
+      invariant(sums.every((sum) => sum >= 0n), `${account.id}: a balance sum went negative`);
+      const [debitsPosted, creditsPosted, debitsPending, creditsPending] = sums.map(formatAmount);
+      this.statements.updateSums.run(debitsPosted, creditsPosted, debitsPending, creditsPending, position, account.id);
+      this.statements.insertHistory.run(account.id, recordedAt, position, debitsPosted, creditsPosted, debitsPending, creditsPending);
+    }
+  }
+
+  /** Calls `line` for each wallet side of a hold: debit first (seq 0), then credit (seq 1). */
+  holdLines(
+    hold: { readonly debitAccountId: string; readonly creditAccountId: string },
+    line: (account: Account, direction: Side, seq: number, counterpartyWalletId: string | null) => void,
+  ): void {
+    const debit = this.account(hold.debitAccountId);
+    const credit = this.account(hold.creditAccountId);
+    if (debit.kind === 'wallet') line(debit, 'debit', 0, credit.kind === 'wallet' ? credit.id : null);
+    if (credit.kind === 'wallet') line(credit, 'credit', 1, debit.kind === 'wallet' ? debit.id : null);
+  }
+
+  insertLine(line: Line): void {
+    const { position, createdAt } = this.place;
+    this.statements.insertLine.run(
+      line.walletId,
+      position,
+      line.seq,
+      line.transactionId,
+      line.kind,
+      formatAmount(line.amount),
+      line.currency,
+      line.direction,
+      line.status,
+      formatAmount(line.balanceAfter),
+      line.counterpartyWalletId,
+      createdAt,
+      position,
+    );
+  }
+
+  voidHoldLine(walletId: string, holdId: string): void {
+    const { changes } = this.statements.voidHold.run(this.place.position, walletId, holdId);
+    invariant(changes === 1, `hold ${holdId}: no pending line of ${walletId} to void`);
+  }
+
+  shrinkHoldLine(walletId: string, holdId: string, stillHeld: bigint): void {
+    const { changes } = this.statements.updateHoldAmount.run(formatAmount(stillHeld), this.place.position, walletId, holdId);
+    invariant(changes === 1, `hold ${holdId}: no pending line of ${walletId} to shrink`);
+  }
+
+  setStatus(accountId: string, status: AccountStatus): void {
+    const { changes } = this.statements.updateStatus.run(status, this.place.position, accountId);
+    invariant(changes === 1, `no account ${accountId}`);
+  }
+
+  private load(accountId: string): Account {
+    const row = this.statements.selectAccount.get(accountId);
+    invariant(row !== undefined, `no account ${accountId}`);
+    return accountOfRow(row);
+  }
+}
+
+export function accountOfRow(row: AccountRow): Account {
+  return {
+    id: row.account_id,
+    currency: row.currency,
+    normalSide: row.normal_side,
+    flags: {
+      debitsMustNotExceedCredits: row.debits_must_not_exceed_credits === 1,
+      creditsMustNotExceedDebits: row.credits_must_not_exceed_debits === 1,
+    },
+    kind: row.kind,
+    ownerId: row.owner_id,
+    status: row.status,
+    openedAtMs: Date.parse(row.created_at),
+    debitsPosted: sumOf(row.debits_posted),
+    creditsPosted: sumOf(row.credits_posted),
+    debitsPending: sumOf(row.debits_pending),
+    creditsPending: sumOf(row.credits_pending),
+  };
+}
+
+const DIGITS = /^[0-9]+$/;
+
+/** A stored sum: digits, but unlike an amount not bounded to 30 of them (sums add up amounts). */
+export function sumOf(text: string): bigint {
+  invariant(DIGITS.test(text), `stored sum is not a digit string`);
+  return BigInt(text);
+}
+
+function invariant(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`wallet-ledger projection: ${message}`);
+}

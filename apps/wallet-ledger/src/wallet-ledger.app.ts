@@ -1,0 +1,103 @@
+// Starts the wallet-ledger as its own Nest microservice on a bus, as a separate process would:
+// shard writers behind `ledger.commands`, the projection behind `ledger.queries`, the relay
+// that publishes `ledger.events` from the store, and the cross-shard transfer saga (which
+// reaches the writers through the transport only). The host composes it.
+import type Database from 'better-sqlite3';
+import { Logger, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { LEDGER_TOPICS, type Clock, type IdGenerator } from '@ledger/contracts';
+import { ProjectionRunner, type EventStore } from '@ledger/event-store';
+import { BusClientProxy, BusServer, EventRelay, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
+import type { SnapshotStore } from './application/snapshot-store';
+import { TransferSaga } from './application/transfer-saga';
+import { WalletLedgerQueries } from './application/wallet-ledger.queries.service';
+import { WalletLedgerService } from './application/wallet-ledger.service';
+import { walletLedgerProjection } from './projections/wallet-ledger.projection';
+import type { WalletLedgerConfig } from './wallet-ledger.config';
+import { WalletLedgerModule } from './wallet-ledger.module';
+
+export interface WalletLedgerOptions {
+  readonly config: WalletLedgerConfig;
+  readonly store: EventStore;
+  readonly bus: MessageBus;
+  readonly snapshots: SnapshotStore;
+  /** The service's own SQLite file (see openProjectionDb): projection rows and checkpoints. */
+  readonly db: Database.Database;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+}
+
+export interface RunningWalletLedger {
+  readonly service: WalletLedgerService;
+  readonly queries: WalletLedgerQueries;
+  readonly projection: ProjectionRunner;
+  readonly relay: EventRelay;
+  readonly saga: TransferSaga;
+  close(): Promise<void>;
+}
+
+export async function startWalletLedger(options: WalletLedgerOptions): Promise<RunningWalletLedger> {
+  const logger = new Logger('wallet-ledger');
+  const log = (message: string) => logger.warn(message);
+  const { config, bus, store } = options;
+  const checkpoints = new SqliteCheckpointStore(options.db);
+
+  const projection = new ProjectionRunner({ store, db: options.db, projection: walletLedgerProjection });
+  await projection.start();
+  projection.closed.catch((error: unknown) => logger.error(`wallet projection stopped: ${String(error)}`));
+
+  const service = new WalletLedgerService({ config, store, snapshots: options.snapshots, clock: options.clock, ids: options.ids, log });
+  const queries = new WalletLedgerQueries(store, projection, options.db);
+  await bus.createTopic(LEDGER_TOPICS.commands, config.LEDGER_SHARDS);
+  const app: INestMicroservice = await NestFactory.createMicroservice(WalletLedgerModule.register(service, queries), {
+    strategy: new BusServer(bus, {
+      groupId: 'wallet-ledger',
+      topics: { [LEDGER_TOPICS.commands]: config.LEDGER_SHARDS },
+      // A whole batch of a shard's commands reaches its writer at once: group commit.
+      maxInFlightPerPartition: config.BATCH_MAX,
+    }),
+    logger: ['error', 'warn'],
+  });
+  await app.listen();
+
+  const relay = await EventRelay.start({
+    store,
+    bus,
+    checkpoints,
+    topic: LEDGER_TOPICS.events,
+    name: 'wallet-ledger.events-relay',
+    topicPartitions: config.LEDGER_SHARDS,
+    streamPrefixes: ['ledger-'],
+    filter: (event) => event.streamId !== 'ledger-meta',
+    keyOf: (event) => event.streamId.slice('ledger-'.length),
+    partitionOf: (event) => Number(event.streamId.slice('ledger-'.length)),
+    logger: { warn: log, error: (message) => logger.error(message) },
+  });
+
+  const client = new BusClientProxy(bus, { clientId: 'wallet-ledger-saga' });
+  await client.connect();
+  const ledger = new LedgerClient(client, config.LEDGER_SHARDS);
+  const saga = new TransferSaga({
+    store,
+    checkpoint: checkpoints,
+    send: (message) => ledger.command(message),
+    ownsShard: (shard) => service.writer(shard) !== undefined,
+    log,
+  });
+  await saga.start();
+
+  return {
+    service,
+    queries,
+    projection,
+    relay,
+    saga,
+    async close() {
+      await saga.stop();
+      await client.close();
+      await relay.stop();
+      await app.close();
+      await projection.stop();
+    },
+  };
+}

@@ -1,0 +1,269 @@
+// The wallet-ledger through the transport: every command, its errors, idempotency, the
+// cross-shard saga, hold expiry and restarts.
+import { uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
+import { waitFor } from '@ledger/contracts/testing';
+import { accountShard, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
+import { startHarness, type Harness } from './testing/wallet-ledger.harness';
+
+const SHARDS = 4;
+
+/** A fresh wallet id on the given shard. */
+function walletOnShard(shard: number): string {
+  for (;;) {
+    const id = uuidv7.next();
+    if (accountShard(id, SHARDS) === shard) return id;
+  }
+}
+
+function states(h: Harness): LedgerShardState[] {
+  return Array.from({ length: SHARDS }, (_, shard) => h.ledger.service.writer(shard)!.currentState);
+}
+
+function balanceOf(h: Harness, walletId: string): bigint {
+  const account = h.ledger.service.writer(accountShard(walletId, SHARDS))!.currentState.accounts.get(walletId);
+  if (!account) throw new Error(`no wallet ${walletId}`);
+  return postedBalance(account);
+}
+
+/** Per currency, across every shard: posted and pending debits minus credits. */
+function worldSums(h: Harness): Record<string, { posted: bigint; pending: bigint }> {
+  const total: Record<string, { posted: bigint; pending: bigint }> = {};
+  for (const state of states(h)) {
+    for (const [currency, sums] of globalSums(state)) {
+      const t = (total[currency] ??= { posted: 0n, pending: 0n });
+      t.posted += sums.posted;
+      t.pending += sums.pending;
+    }
+  }
+  return total;
+}
+
+describe('wallet-ledger through the transport', () => {
+  let h: Harness;
+  let keys = 0;
+  const key = (label: string) => `${label}-${++keys}`;
+
+  async function openWallet(shard: number, currency = 'USD', ownerId = 'user-1'): Promise<string> {
+    const walletId = walletOnShard(shard);
+    const reply = await h.send<WalletView>({ type: 'OpenWallet', walletId, ownerId, currency }, key('open'));
+    expect(reply).toMatchObject({ ok: true, value: { id: walletId, ownerId, currency, status: 'active' } });
+    return walletId;
+  }
+
+  async function topUp(walletId: string, amount: string): Promise<void> {
+    expect(await h.send({ type: 'TopUp', walletId, amount }, key('top-up'))).toMatchObject({ ok: true });
+  }
+
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+
+  afterEach(async () => {
+    await h.close({ remove: true });
+  });
+
+  it('opens a wallet with zero balances, and answers a retry with the first outcome', async () => {
+    const walletId = walletOnShard(1);
+    const first = await h.send<WalletView>({ type: 'OpenWallet', walletId, ownerId: 'u', currency: 'EUR' }, 'open-once');
+    expect(first).toEqual({
+      ok: true,
+      value: { id: walletId, ownerId: 'u', currency: 'EUR', status: 'active', balance: { posted: '0', pending: '0', available: '0' }, createdAt: expect.any(String) },
+    });
+    expect(await h.send({ type: 'OpenWallet', walletId, ownerId: 'u', currency: 'EUR' }, 'open-once')).toEqual(first);
+    expect(await h.send({ type: 'OpenWallet', walletId, ownerId: 'u', currency: 'USD' }, 'open-once')).toMatchObject({
+      ok: false,
+      error: { code: 'idempotency_key_reuse' },
+    });
+    expect(await h.send({ type: 'OpenWallet', walletId, ownerId: 'u', currency: 'EUR' }, 'open-again')).toMatchObject({
+      ok: false,
+      error: { code: 'account_exists' },
+    });
+    expect(await h.send({ type: 'OpenWallet', walletId: walletOnShard(1), ownerId: 'u', currency: 'XXX' }, key('open'))).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed' },
+    });
+  });
+
+  it('tops up and withdraws with balanced entries, refusing overdrafts', async () => {
+    const walletId = await openWallet(2);
+    const topUpReply = await h.send<TransactionView>({ type: 'TopUp', walletId, amount: '1050', reference: 'card-xyz' }, 'top-1');
+    expect(topUpReply).toEqual({
+      ok: true,
+      value: { id: expect.any(String), kind: 'top_up', status: 'posted', amount: '1050', currency: 'USD', toWalletId: walletId, createdAt: expect.any(String) },
+    });
+    expect(await h.send({ type: 'TopUp', walletId, amount: '1050', reference: 'card-xyz' }, 'top-1')).toEqual(topUpReply);
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '50' }, key('withdraw'))).toMatchObject({ ok: true, value: { kind: 'withdrawal', amount: '50' } });
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '1001' }, 'too-much')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    await topUp(walletId, '5000');
+    // The first outcome stands, even though the money is there now.
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '1001' }, 'too-much')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    expect(balanceOf(h, walletId)).toBe(6000n);
+    for (const [amount, reason] of [['0', 'not_positive'], ['-1', 'not_a_digit_string'], ['1.5', 'not_a_digit_string'], ['1'.repeat(31), 'too_many_digits']]) {
+      expect(await h.send({ type: 'TopUp', walletId, amount }, key('bad'))).toMatchObject({
+        ok: false,
+        error: { code: 'validation_failed', details: { fields: [{ field: 'amount', reason }] } },
+      });
+    }
+    expect(await h.send({ type: 'TopUp', walletId: walletOnShard(2), amount: '1' }, key('ghost'))).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
+  });
+
+  it('transfers on one shard at once, and refuses another currency', async () => {
+    const from = await openWallet(0);
+    const to = await openWallet(0);
+    const yen = await openWallet(0, 'JPY');
+    await topUp(from, '1000');
+    expect(await h.send<TransactionView>({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '300', memo: 'rent' }, 't-1')).toMatchObject({
+      ok: true,
+      value: { kind: 'transfer', amount: '300', fromWalletId: from, toWalletId: to, status: 'posted' },
+    });
+    expect(balanceOf(h, from)).toBe(700n);
+    expect(balanceOf(h, to)).toBe(300n);
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '1' }, key('t'))).toMatchObject({ ok: false, error: { code: 'currency_mismatch' } });
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: from, amount: '1' }, key('t'))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '701' }, key('t'))).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+  });
+
+  it('moves money across shards through transit exactly once, and reverses what the destination refuses', async () => {
+    const from = await openWallet(0);
+    const to = await openWallet(3);
+    const yen = await openWallet(3, 'JPY');
+    await topUp(from, '1000');
+
+    const reply = await h.send<TransactionView>({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '400' }, 'x-1');
+    expect(reply).toMatchObject({ ok: true, value: { kind: 'transfer', amount: '400', fromWalletId: from, toWalletId: to } });
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '400' }, 'x-1')).toEqual(reply);
+    expect(balanceOf(h, from)).toBe(600n);
+    await waitFor('the destination credited', () => balanceOf(h, to) === 400n);
+
+    // Refused at the destination (another currency): the source gets its money back.
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '100' }, 'x-2')).toMatchObject({ ok: true });
+    expect(balanceOf(h, from)).toBe(500n);
+    await waitFor('the reversal', () => balanceOf(h, from) === 600n);
+    expect(balanceOf(h, yen)).toBe(0n);
+
+    await waitFor('transit settled', () => {
+      const transitOut = h.ledger.service.writer(0)!.currentState.accounts.get('sys:transit-to-3:USD:0')!;
+      const transitIn = h.ledger.service.writer(3)!.currentState.accounts.get('sys:transit-from-0:USD:3')!;
+      // In flight = credited on the source transit less debited on the destination transit.
+      return postedBalance(transitOut) === 400n && transitIn.debitsPosted === 400n;
+    });
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
+  });
+
+  it('holds, captures part and releases the rest, releases in part, and expires by the clock', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '10000');
+    const placed = await h.send<HoldView>({ type: 'PlaceHold', holdId: 'hold-a', walletId, amount: '3000' }, 'hold-a');
+    expect(placed).toMatchObject({ ok: true, value: { holdId: 'hold-a', status: 'pending', heldAmount: '3000' } });
+    expect(await h.send({ type: 'PlaceHold', holdId: 'hold-big', walletId, amount: '7001' }, key('hold'))).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    expect(await h.send({ type: 'CaptureHold', holdId: 'hold-a', walletId, amount: '3001' }, key('cap'))).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    expect(await h.send<HoldView>({ type: 'CaptureHold', holdId: 'hold-a', walletId, amount: '1200' }, 'cap-a')).toMatchObject({
+      ok: true,
+      value: { status: 'captured', capturedAmount: '1200', releasedAmount: '1800', heldAmount: '0' },
+    });
+    expect(await h.send({ type: 'CaptureHold', holdId: 'hold-a', walletId, amount: '1' }, key('cap'))).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+    expect(balanceOf(h, walletId)).toBe(8800n);
+
+    expect(await h.send({ type: 'PlaceHold', holdId: 'hold-b', walletId, amount: '500' }, 'hold-b')).toMatchObject({ ok: true });
+    expect(await h.send<HoldView>({ type: 'ReleaseHold', holdId: 'hold-b', walletId, amount: '200' }, key('rel'))).toMatchObject({
+      ok: true,
+      value: { status: 'pending', heldAmount: '300' },
+    });
+    expect(await h.send({ type: 'ReleaseHold', holdId: 'hold-b', walletId }, key('rel'))).toMatchObject({ ok: true, value: { status: 'released' } });
+    expect(await h.send({ type: 'CaptureHold', holdId: 'nope', walletId, amount: '1' }, key('cap'))).toMatchObject({ ok: false, error: { code: 'not_found' } });
+
+    expect(await h.send({ type: 'PlaceHold', holdId: 'hold-c', walletId, amount: '700', timeoutMs: 60_000 }, 'hold-c')).toMatchObject({ ok: true });
+    const writer = h.ledger.service.writer(1)!;
+    expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(700n);
+    h.clock.advance(60_000);
+    await waitFor('the hold to expire', () => writer.currentState.holds.get('hold-c')?.status === 'expired');
+    expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(0n);
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
+  });
+
+  it('freezes (can receive, cannot send), unfreezes, and closes only at zero', async () => {
+    const walletId = await openWallet(2);
+    const other = await openWallet(2);
+    await topUp(other, '100');
+    expect(await h.send<WalletView>({ type: 'FreezeWallet', walletId }, key('freeze'))).toMatchObject({ ok: true, value: { status: 'frozen' } });
+    expect(await h.send({ type: 'Transfer', fromWalletId: other, toWalletId: walletId, amount: '40' }, key('t'))).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '1' }, key('w'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(await h.send({ type: 'UnfreezeWallet', walletId }, key('unfreeze'))).toMatchObject({ ok: true, value: { status: 'active' } });
+    expect(await h.send({ type: 'CloseWallet', walletId }, key('close'))).toMatchObject({ ok: false, error: { code: 'balance_not_zero' } });
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '40' }, key('w'))).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'CloseWallet', walletId }, key('close'))).toMatchObject({ ok: true, value: { status: 'closed' } });
+    expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, key('top'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+  });
+
+  it('posts an internal entry (a fee) between accounts of one shard, and refuses one spanning shards', async () => {
+    const walletId = await openWallet(3);
+    await topUp(walletId, '1000');
+    const fee = await h.send<TransactionView>(
+      {
+        type: 'PostEntry',
+        entryId: 'fee-1',
+        kind: 'fee',
+        postings: [
+          { accountId: walletId, side: 'debit', amount: '25', currency: 'USD' },
+          { accountId: 'sys:fees:USD:3', side: 'credit', amount: '25', currency: 'USD' },
+        ],
+        references: { reason: 'monthly' },
+      },
+      'fee-1',
+    );
+    expect(fee).toMatchObject({ ok: true, value: { id: 'fee-1', kind: 'fee', amount: '25' } });
+    expect(balanceOf(h, walletId)).toBe(975n);
+    const elsewhere = await openWallet(0);
+    expect(
+      await h.send(
+        {
+          type: 'PostEntry',
+          entryId: 'fee-2',
+          kind: 'fee',
+          postings: [
+            { accountId: walletId, side: 'debit', amount: '1', currency: 'USD' },
+            { accountId: elsewhere, side: 'credit', amount: '1', currency: 'USD' },
+          ],
+        },
+        key('fee'),
+      ),
+    ).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+  });
+
+  it('refuses a command without an idempotency key', async () => {
+    const reply = await h.client.command({ type: 'TopUp', walletId: walletOnShard(0), amount: '1', meta: { idempotencyKey: '', actor: 'test' } });
+    expect(reply).toMatchObject({ ok: false, error: { code: 'idempotency_key_required' } });
+  });
+
+  it('after a restart: rebuilt balances, first outcomes still answered, and LEDGER_SHARDS fixed', async () => {
+    const walletId = await openWallet(1);
+    const first = await h.send({ type: 'TopUp', walletId, amount: '123' }, 'restart-top');
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '999' }, 'restart-refused')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    const { dataDir, clock } = h;
+    await h.close();
+
+    h = await startHarness({ dataDir, clock });
+    expect(balanceOf(h, walletId)).toBe(123n);
+    expect(await h.send({ type: 'TopUp', walletId, amount: '123' }, 'restart-top')).toEqual(first);
+    await topUp(walletId, '5000');
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '999' }, 'restart-refused')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    await h.close();
+
+    await expect(startHarness({ dataDir, clock, env: { LEDGER_SHARDS: '8' } })).rejects.toThrow(/LEDGER_SHARDS/);
+    h = await startHarness({ dataDir, clock });
+  });
+
+  it('restarts from a snapshot plus the tail', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
+    const walletId = await openWallet(2);
+    for (let i = 0; i < 5; i++) await topUp(walletId, '10');
+    const before = h.ledger.service.writer(2)!.currentState;
+    expect(await h.ledger.service.writer(2)!['deps'].snapshots.load(2)).toBeDefined();
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
+  });
+});
