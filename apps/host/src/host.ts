@@ -56,6 +56,8 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
         readinessChecks: [
           { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
           { name: 'bus', ready: async () => bus.isOpen() },
+          // Caught up: reaches the store's head as of now within the readiness timeout.
+          { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await store.headPosition(), 1_000) },
         ],
       }),
       { bodyParser: false, logger: ['error', 'warn'] },

@@ -48,56 +48,60 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
 
   const service = new WalletLedgerService({ config, store, snapshots: options.snapshots, clock: options.clock, ids: options.ids, log });
   const queries = new WalletLedgerQueries(store, projection, options.db);
-  await bus.createTopic(LEDGER_TOPICS.commands, config.LEDGER_SHARDS);
-  const app: INestMicroservice = await NestFactory.createMicroservice(WalletLedgerModule.register(service, queries), {
-    strategy: new BusServer(bus, {
-      groupId: 'wallet-ledger',
-      topics: { [LEDGER_TOPICS.commands]: config.LEDGER_SHARDS },
-      // A whole batch of a shard's commands reaches its writer at once: group commit.
-      maxInFlightPerPartition: config.BATCH_MAX,
-    }),
-    logger: ['error', 'warn'],
-  });
-  await app.listen();
-
-  const relay = await EventRelay.start({
-    store,
-    bus,
-    checkpoints,
-    topic: LEDGER_TOPICS.events,
-    name: 'wallet-ledger.events-relay',
-    topicPartitions: config.LEDGER_SHARDS,
-    streamPrefixes: ['ledger-'],
-    filter: (event) => event.streamId !== 'ledger-meta',
-    keyOf: (event) => event.streamId.slice('ledger-'.length),
-    partitionOf: (event) => Number(event.streamId.slice('ledger-'.length)),
-    logger: { warn: log, error: (message) => logger.error(message) },
-  });
-
-  const client = new BusClientProxy(bus, { clientId: 'wallet-ledger-saga' });
-  await client.connect();
-  const ledger = new LedgerClient(client, config.LEDGER_SHARDS);
-  const saga = new TransferSaga({
-    store,
-    checkpoint: checkpoints,
-    send: (message) => ledger.command(message),
-    ownsShard: (shard) => service.writer(shard) !== undefined,
-    log,
-  });
-  await saga.start();
-
-  return {
-    service,
-    queries,
-    projection,
-    relay,
-    saga,
-    async close() {
-      await saga.stop();
-      await client.close();
-      await relay.stop();
-      await app.close();
-      await projection.stop();
-    },
+  const started: { close(): Promise<void> }[] = [{ close: () => projection.stop() }];
+  const closeStarted = async () => {
+    for (const part of started.reverse()) await part.close();
   };
+  try {
+    return await startTheRest();
+  } catch (error) {
+    await closeStarted();
+    throw error;
+  }
+
+  async function startTheRest(): Promise<RunningWalletLedger> {
+    await bus.createTopic(LEDGER_TOPICS.commands, config.LEDGER_SHARDS);
+    const app: INestMicroservice = await NestFactory.createMicroservice(WalletLedgerModule.register(service, queries), {
+      strategy: new BusServer(bus, {
+        groupId: 'wallet-ledger',
+        topics: { [LEDGER_TOPICS.commands]: config.LEDGER_SHARDS },
+        // A whole batch of a shard's commands reaches its writer at once: group commit.
+        maxInFlightPerPartition: config.BATCH_MAX,
+      }),
+      logger: ['error', 'warn'],
+    });
+    started.push(app);
+    await app.listen();
+
+    const relay = await EventRelay.start({
+      store,
+      bus,
+      checkpoints,
+      topic: LEDGER_TOPICS.events,
+      name: 'wallet-ledger.events-relay',
+      topicPartitions: config.LEDGER_SHARDS,
+      streamPrefixes: ['ledger-'],
+      filter: (event) => event.streamId !== 'ledger-meta',
+      keyOf: (event) => event.streamId.slice('ledger-'.length),
+      partitionOf: (event) => Number(event.streamId.slice('ledger-'.length)),
+      logger: { warn: log, error: (message) => logger.error(message) },
+    });
+    started.push({ close: () => relay.stop() });
+
+    const client = new BusClientProxy(bus, { clientId: 'wallet-ledger-saga' });
+    started.push(client);
+    await client.connect();
+    const ledger = new LedgerClient(client, config.LEDGER_SHARDS);
+    const saga = new TransferSaga({
+      store,
+      checkpoint: checkpoints,
+      send: (message) => ledger.command(message),
+      ownsShard: (shard) => service.writer(shard) !== undefined,
+      log,
+    });
+    started.push({ close: () => saga.stop() });
+    await saga.start();
+
+    return { service, queries, projection, relay, saga, close: closeStarted };
+  }
 }

@@ -231,6 +231,45 @@ describe('wallet-ledger through the transport', () => {
     ).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 
+  it('answers ledger.queries from the projection, reading its own writes', async () => {
+    const walletId = await openWallet(1, 'USD', 'owner-q');
+    const other = await openWallet(2, 'USD', 'owner-q');
+    await topUp(walletId, '1000');
+    const beforeTransfer = new Date(h.clock.nowMs()).toISOString();
+    h.clock.advance(1_000);
+    expect(await h.send({ type: 'Transfer', fromWalletId: walletId, toWalletId: other, amount: '250' }, key('t'))).toMatchObject({ ok: true });
+
+    expect(await h.client.query({ type: 'GetWallet', walletId })).toMatchObject({
+      ok: true,
+      value: { id: walletId, ownerId: 'owner-q', balance: { posted: '750', pending: '0', available: '750' } },
+    });
+    const listed = await h.client.query<{ items: { id: string }[] }>({ type: 'ListWallets', ownerId: 'owner-q' });
+    expect(listed.ok && listed.value.items.map((wallet) => wallet.id).sort()).toEqual([walletId, other].sort());
+    expect(await h.client.query({ type: 'GetBalance', walletId, at: beforeTransfer })).toMatchObject({ ok: true, value: { posted: '1000' } });
+    const page = await h.client.query<{ items: { kind: string; direction: string; balanceAfter: string }[]; nextCursor: string | null }>({
+      type: 'ListTransactions',
+      walletId,
+      limit: 1,
+    });
+    expect(page).toMatchObject({ ok: true, value: { items: [{ kind: 'transfer', direction: 'debit', balanceAfter: '750' }] } });
+    const older = await h.client.query({ type: 'ListTransactions', walletId, limit: 1, cursor: page.ok ? page.value.nextCursor! : '' });
+    expect(older).toMatchObject({ ok: true, value: { items: [{ kind: 'top_up', direction: 'credit', balanceAfter: '1000' }], nextCursor: null } });
+    expect(await h.client.query({ type: 'GetAccountSums', accountId: 'sys:funding:USD:1' })).toMatchObject({
+      ok: true,
+      value: { debitsPosted: '1000', creditsPosted: '0' },
+    });
+    expect(await h.client.query({ type: 'GetWallet', walletId: 'nope' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.client.query({ type: 'ListTransactions', walletId, cursor: '!!' })).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+  });
+
+  it('publishes every ledger event on ledger.events from the store', async () => {
+    const walletId = await openWallet(0);
+    await topUp(walletId, '5');
+    const head = await h.store.headPosition();
+    await h.ledger.relay.waitForPosition(head);
+    expect(h.ledger.relay.position()).toBe(head);
+  });
+
   it('refuses a command without an idempotency key', async () => {
     const reply = await h.client.command({ type: 'TopUp', walletId: walletOnShard(0), amount: '1', meta: { idempotencyKey: '', actor: 'test' } });
     expect(reply).toMatchObject({ ok: false, error: { code: 'idempotency_key_required' } });

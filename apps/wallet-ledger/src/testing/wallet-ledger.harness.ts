@@ -35,7 +35,13 @@ export async function startHarness(options: { dataDir?: string; env?: Record<str
   const snapshots = new SqliteSnapshotStore(join(dataDir, 'snapshots.sqlite'));
   const db = openProjectionDb(join(dataDir, 'wallet-ledger.sqlite'));
   const ids = new UuidV7Generator(() => clock.nowMs());
-  const ledger = await startWalletLedger({ config, store, bus, snapshots, db, clock, ids });
+  const ledger = await startWalletLedger({ config, store, bus, snapshots, db, clock, ids }).catch(async (error: unknown) => {
+    await bus.close();
+    await snapshots.close();
+    db.close();
+    await store.close();
+    throw error;
+  });
   const proxy = new BusClientProxy(bus, { clientId: 'test-client', requestTimeoutMs: 10_000 });
   await proxy.connect();
   const client = new LedgerClient(proxy, config.LEDGER_SHARDS);
