@@ -6,3 +6,4 @@ export * from './envelope';
 export * from './errors';
 export * from './config';
 export * from './ledger-messages';
+export * from './identity-messages';
