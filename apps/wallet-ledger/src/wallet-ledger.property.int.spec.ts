@@ -223,9 +223,10 @@ function outcomeOfReply(reply: Reply<unknown>): ModelOutcome {
 function repeatable(reply: Reply<unknown>): unknown {
   if (STRICT_REPLAY_BODIES || !reply.ok) return reply;
   const value = reply.value as Record<string, unknown>;
-  if ('kind' in value) return reply; // a transaction: built from the event alone
-  if ('holdId' in value) return { ok: true, hold: [value.holdId, value.walletId, value.currency, value.amount, value.createdAt] };
-  return { ok: true, wallet: [value.id, value.ownerId, value.currency, value.createdAt] };
+  // Transactions and holds are built from the first event alone: all of it.
+  if ('kind' in value || 'holdId' in value) return reply;
+  // A wallet reply: its status is the first outcome's; a freeze, unfreeze or close shows the balance as it is now.
+  return { ok: true, wallet: [value.id, value.ownerId, value.currency, value.status, value.createdAt] };
 }
 
 function states(h: Harness): LedgerShardState[] {

@@ -80,7 +80,7 @@ export type LedgerCommandEnvelope = LedgerCommandMessage & { readonly meta: Comm
 
 export type LedgerCommandType = LedgerCommandMessage['type'];
 
-/** A card hold as the ledger sees it. */
+/** A card hold after one operation on it (place, capture, release, expiry), from that operation's event. */
 export interface HoldView {
   readonly holdId: string;
   readonly walletId: string;
@@ -89,7 +89,9 @@ export interface HoldView {
   readonly amount: string;
   readonly heldAmount: string;
   readonly capturedAmount: string;
+  /** Released by this operation. */
   readonly releasedAmount: string;
+  /** When this operation happened. */
   readonly createdAt: string;
 }
 

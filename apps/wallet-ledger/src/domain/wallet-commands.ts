@@ -222,16 +222,31 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
   }
 }
 
-/** The reply to a command whose (first) outcome was `event`; `state` is the shard after it. */
+/**
+ * The reply to a command whose first outcome was `event`, built from that event so a retry gets
+ * the same answer; `state` (the shard now) adds only what never changes (a hold's placed amount)
+ * and, for status changes of a wallet, the balance as it is now.
+ */
 export function replyFor(message: LedgerCommandEnvelope, event: LedgerAcceptedEvent, state: LedgerShardState): WalletView | TransactionView | HoldView {
   switch (event.type) {
-    case 'ledger.AccountOpened.v1':
+    case 'ledger.AccountOpened.v1': {
+      const { data } = event;
+      return {
+        id: data.accountId,
+        ownerId: data.ownerId ?? '',
+        currency: data.currency,
+        status: 'active',
+        balance: { posted: '0', pending: '0', available: '0' },
+        createdAt: toIsoTime(data.atMs),
+      };
+    }
     case 'ledger.AccountFrozen.v1':
     case 'ledger.AccountUnfrozen.v1':
     case 'ledger.AccountClosed.v1': {
       const account = state.accounts.get(event.data.accountId);
       if (account === undefined) throw new Error(`reply for a missing account ${event.data.accountId}`);
-      return walletView(account);
+      const status = event.type === 'ledger.AccountFrozen.v1' ? 'frozen' : event.type === 'ledger.AccountUnfrozen.v1' ? 'active' : 'closed';
+      return { ...walletView(account), status };
     }
     case 'ledger.EntryPosted.v1': {
       const { data } = event;
@@ -253,20 +268,26 @@ export function replyFor(message: LedgerCommandEnvelope, event: LedgerAcceptedEv
     case 'ledger.HoldCaptured.v1':
     case 'ledger.HoldReleased.v1':
     case 'ledger.HoldExpired.v1': {
-      const hold = state.holds.get(event.data.holdId);
-      if (hold === undefined) throw new Error(`reply for a missing hold ${event.data.holdId}`);
-      const released = hold.placedAmount - hold.heldAmount - hold.capturedAmount;
-      return {
-        holdId: hold.id,
-        walletId: hold.debitAccountId,
-        status: hold.status,
-        currency: hold.currency,
-        amount: formatAmount(hold.placedAmount),
-        heldAmount: formatAmount(hold.heldAmount),
-        capturedAmount: formatAmount(hold.capturedAmount),
-        releasedAmount: formatAmount(released),
-        createdAt: toIsoTime(event.data.atMs),
-      };
+      const { data } = event;
+      // The placed amount never changes, and the hold outlives its idempotency records.
+      const placed = event.type === 'ledger.HoldPlaced.v1' ? event.data.amount : formatAmount(state.holds.get(data.holdId)?.placedAmount ?? 0n);
+      const view = { holdId: data.holdId, walletId: data.debitAccountId, currency: data.currency, amount: placed, createdAt: toIsoTime(data.atMs) };
+      switch (event.type) {
+        case 'ledger.HoldPlaced.v1':
+          return { ...view, status: 'pending', heldAmount: event.data.amount, capturedAmount: '0', releasedAmount: '0' };
+        case 'ledger.HoldCaptured.v1':
+          return { ...view, status: 'captured', heldAmount: '0', capturedAmount: event.data.capturedAmount, releasedAmount: event.data.releasedAmount };
+        case 'ledger.HoldReleased.v1':
+          return {
+            ...view,
+            status: event.data.heldAmount === '0' ? 'released' : 'pending',
+            heldAmount: event.data.heldAmount,
+            capturedAmount: '0',
+            releasedAmount: event.data.releasedAmount,
+          };
+        case 'ledger.HoldExpired.v1':
+          return { ...view, status: 'expired', heldAmount: '0', capturedAmount: '0', releasedAmount: event.data.releasedAmount };
+      }
     }
   }
 }
