@@ -7,7 +7,7 @@ import { Logger, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { LEDGER_TOPICS, type Clock, type IdGenerator } from '@ledger/contracts';
 import { ProjectionRunner, type EventStore } from '@ledger/event-store';
-import { BusClientProxy, BusServer, EventRelay, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
+import { BusClientProxy, BusServer, EventRelay, EventStoreCheckpointStore, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
 import type { SnapshotStore } from './application/snapshot-store';
 import { TransferSaga } from './application/transfer-saga';
 import { WalletLedgerQueries } from './application/wallet-ledger.queries.service';
@@ -94,7 +94,8 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
     const ledger = new LedgerClient(client, config.LEDGER_SHARDS);
     const saga = new TransferSaga({
       store,
-      checkpoint: checkpoints,
+      // In the store, not the rebuildable projection file: replaying old out legs could credit twice.
+      checkpoint: new EventStoreCheckpointStore(store, options.ids, () => options.clock.nowMs()),
       send: (message) => ledger.command(message),
       ownsShard: (shard) => service.writer(shard) !== undefined,
       log,

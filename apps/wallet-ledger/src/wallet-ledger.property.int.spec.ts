@@ -455,6 +455,8 @@ function primaryWallet(message: LedgerCommandMessage): string {
   throw new Error(`not generated: ${message.type}`);
 }
 
+const PROPERTY_SEED = Number(process.env.LEDGER_PROPERTY_SEED ?? 20261124);
+
 describe(`wallet-ledger through the transport, over ${RUNS} random command streams across ${SHARDS} shards`, () => {
   it('answers as the reference model, and settles to its balances with zero global sums and nobody overdrawn', async () => {
     await fc.assert(
@@ -468,8 +470,9 @@ describe(`wallet-ledger through the transport, over ${RUNS} random command strea
           await run.close();
         }
       }),
-      // A failure is shrunk for at most about a minute, then reported as far as it got.
-      { numRuns: RUNS, interruptAfterTimeLimit: 60_000 },
+      // A failure is shrunk for at most about a minute, then reported as far as it got. The seed is
+      // fixed so the coverage check below is stable; LEDGER_PROPERTY_SEED explores other streams.
+      { numRuns: RUNS, interruptAfterTimeLimit: 60_000, seed: PROPERTY_SEED },
     );
 
     const unreached = [

@@ -25,14 +25,25 @@ export interface TransferSagaDeps {
 /** Retryable failures back off from this, doubling, up to RETRY_BACKOFF_MAX_MS; never skipped. */
 const RETRY_BACKOFF_MS = 20;
 const RETRY_BACKOFF_MAX_MS = 2_000;
-/** The checkpoint is saved after every settled out leg, else at most this many events apart (replaying is harmless). */
-const CHECKPOINT_EVERY_EVENTS = 1_000;
+/** The checkpoint is saved at most this many events apart (replaying from an older one is harmless within the idempotency window). */
+const CHECKPOINT_EVERY_EVENTS = 256;
+/** Out legs being settled at once; in-legs are idempotent per transfer, so their order does not matter. */
+export const SAGA_SETTLES_IN_FLIGHT_MAX = 256;
+
+interface InFlight {
+  readonly position: bigint;
+  done: boolean;
+  settled: Promise<void>;
+}
 
 export class TransferSaga {
   private subscription: Subscription | undefined;
   private stopped = false;
+  /** Every out leg at or below this position is settled. */
   private relayedThrough = 0n;
   private savedThrough = 0n;
+  /** Events after `relayedThrough`, in position order, with their out legs' settling. */
+  private readonly inFlight: InFlight[] = [];
 
   constructor(private readonly deps: TransferSagaDeps) {}
 
@@ -47,6 +58,8 @@ export class TransferSaga {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.subscription?.stop();
+    await Promise.allSettled(this.inFlight.map((entry) => entry.settled));
+    this.advance();
     if (this.relayedThrough > this.savedThrough) await this.saveCheckpoint();
   }
 
@@ -56,18 +69,34 @@ export class TransferSaga {
   }
 
   private async handle(event: RecordedEvent): Promise<void> {
+    let settling: Promise<void> | undefined;
     if (event.type === 'ledger.EntryPosted.v1') {
       const data = event.data as unknown as EntryPosted['data'];
-      const refs = data.references;
       const sourceShard = Number(event.streamId.slice('ledger-'.length));
-      if (refs.leg === 'out' && this.deps.ownsShard(sourceShard)) {
-        await this.settle(data, sourceShard);
-        this.relayedThrough = event.position;
-        return this.saveCheckpoint();
-      }
+      if (data.references.leg === 'out' && this.deps.ownsShard(sourceShard)) settling = this.settle(data, sourceShard);
     }
-    this.relayedThrough = event.position;
+    if (settling === undefined && this.inFlight.length === 0) {
+      this.relayedThrough = event.position;
+    } else {
+      const tracked: InFlight = { position: event.position, done: settling === undefined, settled: Promise.resolve() };
+      if (settling !== undefined) {
+        tracked.settled = settling.then(() => {
+          tracked.done = true;
+          this.advance();
+        });
+        tracked.settled.catch(() => undefined);
+      }
+      this.inFlight.push(tracked);
+      // A full window waits for its oldest, so the subscription (and memory) stay bounded.
+      if (this.inFlight.length >= SAGA_SETTLES_IN_FLIGHT_MAX) await this.inFlight[0].settled;
+      this.advance();
+    }
     if (this.relayedThrough - this.savedThrough >= BigInt(CHECKPOINT_EVERY_EVENTS)) await this.saveCheckpoint();
+  }
+
+  /** Moves `relayedThrough` over the settled prefix of the window. */
+  private advance(): void {
+    while (this.inFlight.length > 0 && this.inFlight[0].done) this.relayedThrough = this.inFlight.shift()!.position;
   }
 
   private async saveCheckpoint(): Promise<void> {
@@ -113,7 +142,7 @@ export class TransferSaga {
   /** Sends until the answer is not a retryable one (transport timeouts and `unavailable` are). */
   private async untilDefinitive(message: LedgerCommandEnvelope): Promise<{ ok: true } | { ok: false; error: DomainError }> {
     for (let attempt = 0; ; attempt++) {
-      if (this.stopped) throw new Error('transfer saga stopped');
+      if (this.stopped) throw new SagaStopped();
       try {
         const reply = await this.deps.send(message);
         if (reply.ok) return { ok: true };
@@ -123,5 +152,13 @@ export class TransferSaga {
       }
       await sleep(Math.min(RETRY_BACKOFF_MS * 2 ** Math.min(attempt, 16), RETRY_BACKOFF_MAX_MS));
     }
+  }
+}
+
+/** A settle cut short by stop(): its out leg is settled after the next start, from the checkpoint. */
+class SagaStopped extends Error {
+  constructor() {
+    super('transfer saga stopped');
+    this.name = 'SagaStopped';
   }
 }

@@ -1,5 +1,7 @@
 // Where a relay keeps the store position it has published up to, by relay name.
 import type Database from 'better-sqlite3';
+import type { IdGenerator } from '@ledger/contracts';
+import { expectedState, type EventStore } from '@ledger/event-store';
 
 export interface CheckpointStore {
   /** The saved position, or 0n (relay from the start) when none was saved under `name`. */
@@ -41,4 +43,47 @@ export class SqliteCheckpointStore implements CheckpointStore {
   async save(name: string, position: bigint): Promise<void> {
     this.upsert.run(name, position.toString());
   }
+}
+
+/**
+ * Checkpoints kept in the event store itself (stream `checkpoint-{name}`, one event per save), for
+ * a follower whose replay from an older position is NOT harmless forever (the transfer saga:
+ * in-legs are deduplicated only within the ledger's idempotency window). As durable as the
+ * ledger, and never lost with a rebuildable projection file.
+ */
+export class EventStoreCheckpointStore implements CheckpointStore {
+  constructor(
+    private readonly store: EventStore,
+    private readonly ids: IdGenerator,
+    private readonly nowMs: () => number,
+  ) {}
+
+  async load(name: string): Promise<bigint> {
+    const streamId = checkpointStream(name);
+    const revision = await this.store.streamRevision(streamId);
+    if (revision === undefined) return 0n;
+    const [last] = await this.store.readStream(streamId, { fromRevision: revision, maxCount: 1 });
+    return BigInt((last.data as { position: string }).position);
+  }
+
+  async save(name: string, position: bigint): Promise<void> {
+    const eventId = this.ids.next();
+    await this.store.append(
+      checkpointStream(name),
+      [
+        {
+          eventId,
+          type: 'checkpoint.Saved.v1',
+          schemaVersion: 1,
+          data: { position: position.toString() },
+          metadata: { correlationId: eventId, causationId: eventId, actor: name, occurredAt: new Date(this.nowMs()).toISOString() },
+        },
+      ],
+      expectedState.any,
+    );
+  }
+}
+
+export function checkpointStream(name: string): string {
+  return `checkpoint-${name}`;
 }
