@@ -12,6 +12,8 @@ import { InProcessBus, inProcessBusOptions, loadMessagingConfig } from '@ledger/
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
 import { startWalletLedger, type RunningWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
+import { startIdentity, type RunningIdentity } from '../../identity/src/identity.app';
+import { loadIdentityConfig } from '../../identity/src/identity.config';
 import { loadHostConfig, type HostConfig } from './host.config';
 import { HostModule } from './host.module';
 
@@ -26,6 +28,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   const config = loadHostConfig(env);
   const messagingConfig = loadMessagingConfig(env);
   const walletLedgerConfig = loadWalletLedgerConfig(env);
+  const identityConfig = loadIdentityConfig(env);
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
 
@@ -33,12 +36,16 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   const bus = new InProcessBus({ ...inProcessBusOptions(messagingConfig), logger: new Logger('bus') });
   const snapshots = new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite'));
   const walletLedgerDb = openProjectionDb(join(dataDir, 'wallet-ledger.sqlite'));
+  const identityDb = openProjectionDb(join(dataDir, 'identity.sqlite'));
   let walletLedger: RunningWalletLedger | undefined;
+  let identity: RunningIdentity | undefined;
   const closeServices = async () => {
+    await identity?.close();
     await walletLedger?.close();
     await bus.close();
     await snapshots.close();
     walletLedgerDb.close();
+    identityDb.close();
     await store.close();
   };
   try {
@@ -51,6 +58,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       clock: systemClock,
       ids: uuidv7,
     });
+    identity = await startIdentity({ config: identityConfig, store, bus, db: identityDb, clock: systemClock, ids: uuidv7, dataDir });
     const app = await NestFactory.create<NestExpressApplication>(
       HostModule.forRoot({
         readinessChecks: [
@@ -58,6 +66,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
           { name: 'bus', ready: async () => bus.isOpen() },
           // Caught up: reaches the store's head as of now within the readiness timeout.
           { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await store.headPosition(), 1_000) },
+          { name: 'identity-projection', ready: async () => identity!.projection.waitUntil(await store.headPosition(), 1_000) },
         ],
       }),
       { bodyParser: false, logger: ['error', 'warn'] },

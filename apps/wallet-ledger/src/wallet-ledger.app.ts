@@ -3,11 +3,10 @@
 // that publishes `ledger.events` from the store, and the cross-shard transfer saga (which
 // reaches the writers through the transport only). The host composes it.
 import type Database from 'better-sqlite3';
-import { Logger, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { Logger } from '@nestjs/common';
 import { LEDGER_TOPICS, type Clock, type IdGenerator } from '@ledger/contracts';
 import { ProjectionRunner, type EventStore } from '@ledger/event-store';
-import { BusClientProxy, BusServer, EventRelay, EventStoreCheckpointStore, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
+import { BusClientProxy, EventRelay, startBusMicroservice, EventStoreCheckpointStore, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
 import type { SnapshotStore } from './application/snapshot-store';
 import { TransferSaga } from './application/transfer-saga';
 import { WalletLedgerQueries } from './application/wallet-ledger.queries.service';
@@ -60,18 +59,13 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
   }
 
   async function startTheRest(): Promise<RunningWalletLedger> {
-    await bus.createTopic(LEDGER_TOPICS.commands, config.LEDGER_SHARDS);
-    const app: INestMicroservice = await NestFactory.createMicroservice(WalletLedgerModule.register(service, queries), {
-      strategy: new BusServer(bus, {
-        groupId: 'wallet-ledger',
-        topics: { [LEDGER_TOPICS.commands]: config.LEDGER_SHARDS },
-        // A whole batch of a shard's commands reaches its writer at once: group commit.
-        maxInFlightPerPartition: config.BATCH_MAX,
-      }),
-      logger: ['error', 'warn'],
+    const app = await startBusMicroservice(WalletLedgerModule.register(service, queries), bus, {
+      groupId: 'wallet-ledger',
+      topics: { [LEDGER_TOPICS.commands]: config.LEDGER_SHARDS },
+      // A whole batch of a shard's commands reaches its writer at once: group commit.
+      maxInFlightPerPartition: config.BATCH_MAX,
     });
     started.push(app);
-    await app.listen();
 
     const relay = await EventRelay.start({
       store,

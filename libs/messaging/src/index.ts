@@ -12,3 +12,4 @@ export * from './relay/integration-event';
 export * from './relay/checkpoint-store';
 export * from './relay/event-relay';
 export * from './relay/idempotent-consumer';
+export * from './nest/bus-microservice';

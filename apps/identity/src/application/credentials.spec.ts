@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { mintRefreshToken, parseRefreshToken, PasswordHasher, REFRESH_TOKEN_LENGTH, SecretBox, tokenHash } from './credentials';
+import { base32Decode, base32Encode, TotpCodes, totpCodeAt } from './totp-codes';
+
+const USER = '0190a0a0-0000-7000-8000-000000000001';
+const SESSION = '0190a0a0-0000-7000-8000-0000000000ff';
+const T0_MS = Date.UTC(2026, 0, 1);
+
+describe('refresh tokens', () => {
+  it('point to their user and session, and carry 32 random bytes', () => {
+    const token = mintRefreshToken(USER, SESSION);
+    expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(token).toHaveLength(REFRESH_TOKEN_LENGTH);
+    expect(parseRefreshToken(token)).toEqual({ userId: USER, sessionId: SESSION });
+    expect(mintRefreshToken(USER, SESSION)).not.toBe(token);
+  });
+
+  it('are stored as SHA-256 hex only', () => {
+    const token = mintRefreshToken(USER, SESSION);
+    expect(tokenHash(token)).toMatch(/^[0-9a-f]{64}$/);
+    expect(tokenHash(token)).not.toContain(token);
+  });
+
+  it.each([undefined, 42, '', 'abc', 'x'.repeat(REFRESH_TOKEN_LENGTH + 1), `${mintRefreshToken(USER, SESSION).slice(1)}=`, `${mintRefreshToken(USER, SESSION).slice(1)}.`])('refuses %j', (token) => {
+    expect(parseRefreshToken(token)).toBeUndefined();
+  });
+});
+
+describe('TOTP codes', () => {
+  const codes = new TotpCodes('Ledger', 1);
+  const secret = codes.newSecret();
+  const codeAt = (ms: number) => totpCodeAt(secret, ms);
+
+  it('match a time step within one step of drift, and say which', () => {
+    const step = Math.floor(T0_MS / 30_000);
+    expect(codes.check(secret, codeAt(T0_MS), T0_MS)).toEqual({ provided: true, timeStep: step });
+    expect(codes.check(secret, codeAt(T0_MS - 30_000), T0_MS)).toEqual({ provided: true, timeStep: step - 1 });
+    expect(codes.check(secret, codeAt(T0_MS + 30_000), T0_MS)).toEqual({ provided: true, timeStep: step + 1 });
+    expect(codes.check(secret, codeAt(T0_MS - 90_000), T0_MS)).toEqual({ provided: true, timeStep: null });
+  });
+
+  it('tell a missing code from a malformed one', () => {
+    expect(codes.check(secret, undefined, T0_MS)).toEqual({ provided: false });
+    expect(codes.check(secret, '12345', T0_MS)).toEqual({ provided: true, timeStep: null });
+    expect(codes.check(secret, 'abcdef', T0_MS)).toEqual({ provided: true, timeStep: null });
+  });
+
+  it('use 160-bit base32 secrets', () => {
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    expect(base32Decode(secret)).toHaveLength(20);
+  });
+
+  it('agree with RFC 6238 (appendix B, SHA-1, T = 59 s: 94287082, 6 digits: 287082)', () => {
+    const rfcSecret = base32Encode(Buffer.from('12345678901234567890'));
+    expect(totpCodeAt(rfcSecret, 59_000)).toBe('287082');
+    expect(totpCodeAt(rfcSecret, 1_111_111_109_000)).toBe('081804');
+  });
+
+  it('give an otpauth URL for authenticator apps', () => {
+    expect(codes.otpauthUrl(secret, 'alice@example.com')).toBe(`otpauth://totp/Ledger:alice%40example.com?secret=${secret}&issuer=Ledger`);
+  });
+});
+
+describe('sealed TOTP secrets', () => {
+  const box = new SecretBox(randomBytes(32), 'key-1');
+
+  it('open for the same user only, and never show the secret', () => {
+    const sealed = box.seal('JBSWY3DPEHPK3PXPJBSWY3DP', USER);
+    expect(sealed).not.toContain('JBSWY3DP');
+    expect(sealed.startsWith('v1.key-1.')).toBe(true);
+    expect(box.open(sealed, USER)).toBe('JBSWY3DPEHPK3PXPJBSWY3DP');
+    expect(() => box.open(sealed, SESSION)).toThrow();
+    expect(box.seal('JBSWY3DPEHPK3PXPJBSWY3DP', USER)).not.toBe(sealed); // a fresh IV each time
+  });
+
+  it('refuse a damaged value or another key', () => {
+    const sealed = box.seal('secret', USER);
+    const parts = sealed.split('.');
+    parts[3] = Buffer.from('tampered').toString('base64url');
+    expect(() => box.open(parts.join('.'), USER)).toThrow();
+    expect(() => new SecretBox(randomBytes(32), 'key-2').open(sealed, USER)).toThrow(/key-1/);
+  });
+});
+
+describe('password hashes', () => {
+  const hasher = new PasswordHasher({ memoryKib: 1024, iterations: 1, parallelism: 1 });
+
+  it('are argon2id with the configured cost, and verify', async () => {
+    const hash = await hasher.hash('correct horse battery');
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=1024,p=1,t=1\$/);
+    expect(await hasher.verify(hash, 'correct horse battery')).toBe(true);
+    expect(await hasher.verify(hash, 'Correct horse battery')).toBe(false);
+    expect(await hasher.verify('not a hash', 'x')).toBe(false);
+    expect(await hasher.verifyDecoy('anything')).toBe(false);
+  });
+});

@@ -1,0 +1,121 @@
+// The crypto behind credentials, kept out of the pure domain: argon2id password hashes, opaque
+// refresh tokens (stored only as SHA-256 hashes) and the sealing of TOTP secrets (AES-256-GCM);
+// TOTP codes are in ./totp-codes.ts. Nothing here logs, and nothing here keeps a secret it was handed.
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import * as argon2 from 'argon2';
+import { TOTP_KEY_BYTES } from './identity-keys';
+
+// ---------------------------------------------------------------------------------------------
+// Passwords.
+
+export interface Argon2Cost {
+  readonly memoryKib: number;
+  readonly iterations: number;
+  readonly parallelism: number;
+}
+
+export class PasswordHasher {
+  /** A hash of nothing anyone knows: logins for unknown emails verify against it, so they take as long. */
+  private decoy: Promise<string> | undefined;
+
+  constructor(private readonly cost: Argon2Cost) {}
+
+  hash(password: string): Promise<string> {
+    return argon2.hash(password, {
+      type: argon2.argon2id,
+      memoryCost: this.cost.memoryKib,
+      timeCost: this.cost.iterations,
+      parallelism: this.cost.parallelism,
+    });
+  }
+
+  /** False for a wrong password and for a hash that is not an argon2 hash. */
+  async verify(hash: string, password: string): Promise<boolean> {
+    try {
+      return await argon2.verify(hash, password);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Spends a verification's time on a decoy hash; always false. */
+  async verifyDecoy(password: string): Promise<false> {
+    this.decoy ??= this.hash(randomBytes(32).toString('base64url'));
+    await this.verify(await this.decoy, password);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh tokens: base64url of user id (16 bytes) | session id (16 bytes) | 32 random bytes.
+// The ids are a selector (where to look), the random part is the secret; only the SHA-256 of the
+// whole token is stored. Clients treat it as opaque.
+
+const UUID_BYTES = 16;
+export const REFRESH_TOKEN_RANDOM_BYTES = 32;
+const REFRESH_TOKEN_BYTES = 2 * UUID_BYTES + REFRESH_TOKEN_RANDOM_BYTES;
+/** base64url of REFRESH_TOKEN_BYTES. */
+export const REFRESH_TOKEN_LENGTH = Math.ceil((REFRESH_TOKEN_BYTES * 4) / 3);
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+export function mintRefreshToken(userId: string, sessionId: string): string {
+  return Buffer.concat([uuidBytes(userId), uuidBytes(sessionId), randomBytes(REFRESH_TOKEN_RANDOM_BYTES)]).toString('base64url');
+}
+
+/** Where a refresh token points; undefined when it is not shaped like one. */
+export function parseRefreshToken(token: unknown): { userId: string; sessionId: string } | undefined {
+  if (typeof token !== 'string' || token.length !== REFRESH_TOKEN_LENGTH || !BASE64URL.test(token)) return undefined;
+  const bytes = Buffer.from(token, 'base64url');
+  if (bytes.length !== REFRESH_TOKEN_BYTES) return undefined;
+  return { userId: uuidString(bytes.subarray(0, UUID_BYTES)), sessionId: uuidString(bytes.subarray(UUID_BYTES, 2 * UUID_BYTES)) };
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function uuidBytes(uuid: string): Buffer {
+  const bytes = Buffer.from(uuid.replace(/-/g, ''), 'hex');
+  if (bytes.length !== UUID_BYTES) throw new RangeError(`not a UUID: ${uuid}`);
+  return bytes;
+}
+
+function uuidString(bytes: Buffer): string {
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sealed TOTP secrets: `v1.{keyId}.{iv}.{ciphertext}.{tag}` (base64url), AES-256-GCM with the
+// user id as associated data, so a sealed secret copied to another user does not open.
+
+const SEAL_VERSION = 'v1';
+const IV_BYTES = 12;
+
+export class SecretBox {
+  constructor(
+    private readonly key: Buffer,
+    private readonly keyId: string,
+  ) {
+    if (key.length !== TOTP_KEY_BYTES) throw new RangeError(`the sealing key must be ${TOTP_KEY_BYTES} bytes`);
+  }
+
+  seal(secret: string, userId: string): string {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    cipher.setAAD(Buffer.from(userId));
+    const ciphertext = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
+    return [SEAL_VERSION, this.keyId, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  }
+
+  /** Throws when the sealed value is damaged, sealed for another user or under another key: a bug or a broken store, not a user's error. */
+  open(sealed: string, userId: string): string {
+    const [version, keyId, iv, ciphertext, tag, ...rest] = sealed.split('.');
+    if (version !== SEAL_VERSION || rest.length > 0 || tag === undefined) throw new Error('sealed TOTP secret: unknown format');
+    if (keyId !== this.keyId) throw new Error(`sealed TOTP secret: sealed under key ${keyId}, which this service does not hold`);
+    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+    decipher.setAAD(Buffer.from(userId));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+  }
+}

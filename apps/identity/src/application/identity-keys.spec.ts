@@ -1,0 +1,73 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '@ledger/contracts';
+import { loadIdentityConfig } from '../identity.config';
+import { loadIdentityKeys, SIGNING_KEY_FILE, TOTP_KEY_FILE } from './identity-keys';
+
+describe('identity keys', () => {
+  let dataDir: string;
+
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'identity-keys-'));
+  });
+
+  afterEach(() => {
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('are generated into DATA_DIR on first start (mode 0600) and reused after', () => {
+    const first = loadIdentityKeys(loadIdentityConfig({}), dataDir);
+    for (const file of [SIGNING_KEY_FILE, TOTP_KEY_FILE]) expect(statSync(join(dataDir, file)).mode & 0o777).toBe(0o600);
+    const again = loadIdentityKeys(loadIdentityConfig({}), dataDir);
+    expect(again.keyId).toBe(first.keyId);
+    expect(again.totpKey.equals(first.totpKey)).toBe(true);
+    expect(first.signingKey.asymmetricKeyType).toBe('ed25519');
+  });
+
+  it('warn when a key file is readable by others', () => {
+    loadIdentityKeys(loadIdentityConfig({}), dataDir);
+    chmodSync(join(dataDir, SIGNING_KEY_FILE), 0o644);
+    const warnings: string[] = [];
+    loadIdentityKeys(loadIdentityConfig({}), dataDir, (message) => warnings.push(message));
+    expect(warnings).toEqual([expect.stringContaining('0600')]);
+  });
+
+  it('come from the settings with IDENTITY_KEY_SOURCE=config, which refuses to start without them', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const totp = randomBytes(32).toString('base64');
+    const keys = loadIdentityKeys(loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: pem, IDENTITY_TOTP_KEY_BASE64: totp }), dataDir);
+    expect(keys.totpKey.toString('base64')).toBe(totp);
+
+    expect(() => loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_TOTP_KEY_BASE64: totp })).toThrow(ConfigError);
+    expect(() => loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_TOTP_KEY_BASE64: totp })).toThrow(/IDENTITY_SIGNING_KEY_PEM/);
+    expect(() => loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: pem })).toThrow(/IDENTITY_TOTP_KEY_BASE64/);
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    expect(() =>
+      loadIdentityKeys(loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: rsa, IDENTITY_TOTP_KEY_BASE64: totp }), dataDir),
+    ).toThrow(/Ed25519/);
+    expect(() =>
+      loadIdentityKeys(loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: 'junk', IDENTITY_TOTP_KEY_BASE64: totp }), dataDir),
+    ).toThrow(/IDENTITY_SIGNING_KEY_PEM/);
+    expect(() =>
+      loadIdentityKeys(loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: pem, IDENTITY_TOTP_KEY_BASE64: 'c2hvcnQ=' }), dataDir),
+    ).toThrow(/IDENTITY_TOTP_KEY_BASE64/);
+  });
+
+  it('read the signing key from IDENTITY_SIGNING_KEY_FILE', () => {
+    const path = join(dataDir, 'elsewhere.pem');
+    writeFileSync(path, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const env = { IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_FILE: path, IDENTITY_TOTP_KEY_BASE64: randomBytes(32).toString('base64') };
+    expect(loadIdentityKeys(loadIdentityConfig(env), dataDir).signingKey.asymmetricKeyType).toBe('ed25519');
+    expect(() => loadIdentityKeys(loadIdentityConfig({ ...env, IDENTITY_SIGNING_KEY_FILE: join(dataDir, 'missing.pem') }), dataDir)).toThrow(
+      /IDENTITY_SIGNING_KEY_FILE/,
+    );
+  });
+
+  it('config: ADMIN_EMAIL and ADMIN_PASSWORD go together', () => {
+    expect(() => loadIdentityConfig({ ADMIN_EMAIL: 'admin@example.com' })).toThrow(/ADMIN_PASSWORD/);
+    expect(() => loadIdentityConfig({ ADMIN_PASSWORD: 'a long admin password' })).toThrow(/ADMIN_EMAIL/);
+    expect(() => loadIdentityConfig({ IDENTITY_LOCKOUT_FAILURES: '0' })).toThrow(/IDENTITY_LOCKOUT_FAILURES/);
+  });
+});

@@ -1,0 +1,88 @@
+// The identity service's two keys: the Ed25519 key that signs access tokens, and the AES-256
+// key that seals TOTP secrets. In embedded mode (IDENTITY_KEY_SOURCE=data_dir) both are made on
+// first start into DATA_DIR (files mode 0600) and loaded on later starts, so tokens outlive a
+// restart; otherwise they come from the settings and the service refuses to start without them.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '@ledger/contracts';
+import type { IdentityConfig } from '../identity.config';
+
+export const SIGNING_KEY_FILE = 'identity-signing-key.pem';
+export const TOTP_KEY_FILE = 'identity-totp-key';
+export const TOTP_KEY_BYTES = 32;
+
+export interface IdentityKeys {
+  /** Ed25519 private key. */
+  readonly signingKey: KeyObject;
+  readonly publicKey: KeyObject;
+  /** RFC 7638 thumbprint of the public key: the JWT `kid`. */
+  readonly keyId: string;
+  readonly totpKey: Buffer;
+  /** Names the TOTP key inside every sealed secret, so a rotated key can be told apart. */
+  readonly totpKeyId: string;
+}
+
+export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: (message: string) => void = () => undefined): IdentityKeys {
+  const fromConfig = config.IDENTITY_KEY_SOURCE === 'config';
+  const signingPem = fromConfig ? configuredSigningKey(config) : readOrCreate(join(dataDir, SIGNING_KEY_FILE), newSigningKeyPem, warn);
+  const totpBase64 = fromConfig ? config.IDENTITY_TOTP_KEY_BASE64 : readOrCreate(join(dataDir, TOTP_KEY_FILE), newTotpKey, warn);
+  const signingSetting = fromConfig ? (config.IDENTITY_SIGNING_KEY_PEM !== '' ? 'IDENTITY_SIGNING_KEY_PEM' : 'IDENTITY_SIGNING_KEY_FILE') : SIGNING_KEY_FILE;
+
+  let signingKey: KeyObject;
+  try {
+    signingKey = createPrivateKey(signingPem);
+  } catch {
+    throw new ConfigError(signingSetting, 'is not a PEM private key');
+  }
+  if (signingKey.asymmetricKeyType !== 'ed25519') throw new ConfigError(signingSetting, `must be an Ed25519 key, got ${signingKey.asymmetricKeyType}`);
+  const publicKey = createPublicKey(signingKey);
+
+  const totpKey = Buffer.from(totpBase64.trim(), 'base64');
+  if (totpKey.length !== TOTP_KEY_BYTES) {
+    throw new ConfigError(fromConfig ? 'IDENTITY_TOTP_KEY_BASE64' : TOTP_KEY_FILE, `must be ${TOTP_KEY_BYTES} bytes in base64`);
+  }
+  return {
+    signingKey,
+    publicKey,
+    keyId: jwkThumbprint(publicKey),
+    totpKey,
+    totpKeyId: createHash('sha256').update('identity-totp-key').update(totpKey).digest('hex').slice(0, 16),
+  };
+}
+
+/** RFC 7638: SHA-256 of the key's required members in lexicographic order, base64url. */
+export function jwkThumbprint(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })).digest('base64url');
+}
+
+function configuredSigningKey(config: IdentityConfig): string {
+  if (config.IDENTITY_SIGNING_KEY_PEM !== '') return config.IDENTITY_SIGNING_KEY_PEM.replace(/\\n/g, '\n');
+  try {
+    return readFileSync(config.IDENTITY_SIGNING_KEY_FILE, 'utf8');
+  } catch (error) {
+    throw new ConfigError('IDENTITY_SIGNING_KEY_FILE', `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+function newSigningKeyPem(): string {
+  return generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+function newTotpKey(): string {
+  return `${randomBytes(TOTP_KEY_BYTES).toString('base64')}\n`;
+}
+
+/** Creates the file (0600) unless it exists; whoever creates it first wins, everyone reads that one. */
+function readOrCreate(path: string, create: () => string, warn: (message: string) => void): string {
+  try {
+    writeFileSync(path, create(), { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) {
+      warn(`${path} is readable by other users; it should be mode 0600`);
+    }
+  }
+  return readFileSync(path, 'utf8');
+}

@@ -1,0 +1,71 @@
+// What a registration's email, password and display name must be (API.md "Identity"). Pure:
+// the list of common passwords is handed in, so the rules are tested without files.
+import {
+  DISPLAY_NAME_LENGTH_MAX,
+  EMAIL_LENGTH_MAX,
+  EMAIL_LOCAL_PART_LENGTH_MAX,
+  PASSWORD_LENGTH_MAX,
+  PASSWORD_LENGTH_MIN,
+  type FieldProblem,
+} from './limits';
+
+const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const TOP_LEVEL_LABEL = /^([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$/;
+// C0 and C1 control characters, and the Unicode line and paragraph separators.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken` ignores case). */
+export function emailKey(email: string): string {
+  return email.toLowerCase();
+}
+
+/** A sane, ASCII `local@domain.tld` of at most 254 characters; undefined when it is one. */
+export function emailProblem(email: unknown): FieldProblem | undefined {
+  if (typeof email !== 'string' || email.length === 0) return { field: 'email', reason: 'required' };
+  if (email.length > EMAIL_LENGTH_MAX) return { field: 'email', reason: 'too_long' };
+  const at = email.lastIndexOf('@');
+  if (at <= 0) return { field: 'email', reason: 'invalid_format' };
+  const local = email.slice(0, at);
+  const labels = email.slice(at + 1).split('.');
+  const valid =
+    local.length <= EMAIL_LOCAL_PART_LENGTH_MAX &&
+    LOCAL_PART.test(local) &&
+    labels.length >= 2 &&
+    labels.every((label) => DOMAIN_LABEL.test(label)) &&
+    TOP_LEVEL_LABEL.test(labels[labels.length - 1]);
+  return valid ? undefined : { field: 'email', reason: 'invalid_format' };
+}
+
+/** 10 to 128 characters and not a common password (compared lowercased). */
+export function passwordProblem(password: unknown, commonPasswords: ReadonlySet<string>): FieldProblem | undefined {
+  if (typeof password !== 'string' || password.length === 0) return { field: 'password', reason: 'required' };
+  const length = codePoints(password);
+  if (length < PASSWORD_LENGTH_MIN) return { field: 'password', reason: 'too_short' };
+  if (length > PASSWORD_LENGTH_MAX) return { field: 'password', reason: 'too_long' };
+  if (commonPasswords.has(password.toLowerCase())) return { field: 'password', reason: 'too_common' };
+  return undefined;
+}
+
+/** Optional; when given, 1 to 100 characters without control characters. */
+export function displayNameProblem(displayName: unknown): FieldProblem | undefined {
+  if (displayName === undefined || displayName === null) return undefined;
+  if (typeof displayName !== 'string' || displayName.length === 0) return { field: 'displayName', reason: 'invalid' };
+  if (codePoints(displayName) > DISPLAY_NAME_LENGTH_MAX) return { field: 'displayName', reason: 'too_long' };
+  if (CONTROL_CHARACTER.test(displayName)) return { field: 'displayName', reason: 'control_characters' };
+  return undefined;
+}
+
+/** Every problem of a registration at once, so a form can show them all. */
+export function registrationProblems(
+  input: { email: unknown; password: unknown; displayName?: unknown },
+  commonPasswords: ReadonlySet<string>,
+): FieldProblem[] {
+  return [emailProblem(input.email), passwordProblem(input.password, commonPasswords), displayNameProblem(input.displayName)].filter(
+    (problem): problem is FieldProblem => problem !== undefined,
+  );
+}
+
+function codePoints(text: string): number {
+  return Array.from(text).length;
+}

@@ -1,0 +1,49 @@
+// Every bound the identity domain enforces, named with its unit: input beyond one is
+// `validation_failed`; state beyond one is trimmed deterministically in `evolve`.
+import { domainError, type DomainError } from '@ledger/contracts';
+
+/** RFC 5321's path limit, as API.md states it. */
+export const EMAIL_LENGTH_MAX = 254;
+export const EMAIL_LOCAL_PART_LENGTH_MAX = 64;
+
+/** API.md: 10 to 128 characters (Unicode code points). */
+export const PASSWORD_LENGTH_MIN = 10;
+export const PASSWORD_LENGTH_MAX = 128;
+
+export const DISPLAY_NAME_LENGTH_MAX = 100;
+
+/** Idempotency keys, user and session ids. */
+export const ID_LENGTH_MAX = 128;
+
+/** A login's client address as the gateway saw it (an IPv6 address with zone fits). */
+export const IP_LENGTH_MAX = 64;
+
+/** A TOTP code: 6 digits (RFC 6238 with the authenticator apps' defaults). */
+export const TOTP_CODE_PATTERN = /^[0-9]{6}$/;
+
+/**
+ * Rotated refresh-token hashes a session remembers for reuse detection. An older token than
+ * that is still refused (`unauthenticated`), it just no longer revokes the session.
+ */
+export const PREVIOUS_TOKEN_HASHES_KEPT = 64;
+
+/** Recent attempt keys (logins, step-ups, refreshes) whose first outcome a retry gets back. */
+export const ATTEMPT_KEYS_KEPT = 32;
+
+/** Revoked sessions a user's state keeps (for idempotent logouts) until they expire; older ones go first. */
+export const REVOKED_SESSIONS_KEPT = 32;
+
+export interface FieldProblem {
+  readonly field: string;
+  readonly reason: string;
+}
+
+/** API.md's `validation_failed`: details list every field that is wrong, with a machine-readable reason. */
+export function validationFailed(problems: readonly FieldProblem[], message?: string): DomainError {
+  const text = message ?? problems.map((problem) => `${problem.field}: ${problem.reason}`).join('; ');
+  return domainError('validation_failed', text, { fields: problems.map((problem) => ({ ...problem })) });
+}
+
+export function isValidId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= ID_LENGTH_MAX;
+}
