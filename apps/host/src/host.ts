@@ -3,8 +3,6 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from '@nestjs/common';
 import { systemClock, uuidv7 } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
@@ -14,8 +12,9 @@ import { startWalletLedger, type RunningWalletLedger } from '../../wallet-ledger
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
 import { startIdentity, type RunningIdentity } from '../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../identity/src/identity.config';
+import { startGateway } from '../../gateway/src/gateway.app';
+import { loadGatewayConfig } from '../../gateway/src/gateway.config';
 import { loadHostConfig, type HostConfig } from './host.config';
-import { HostModule } from './host.module';
 
 export interface RunningHost {
   readonly config: HostConfig;
@@ -29,6 +28,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   const messagingConfig = loadMessagingConfig(env);
   const walletLedgerConfig = loadWalletLedgerConfig(env);
   const identityConfig = loadIdentityConfig(env);
+  const gatewayConfig = loadGatewayConfig(env);
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
 
@@ -59,28 +59,25 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       ids: uuidv7,
     });
     identity = await startIdentity({ config: identityConfig, store, bus, db: identityDb, clock: systemClock, ids: uuidv7, dataDir });
-    const app = await NestFactory.create<NestExpressApplication>(
-      HostModule.forRoot({
-        readinessChecks: [
-          { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
-          { name: 'bus', ready: async () => bus.isOpen() },
-          // Caught up: reaches the store's head as of now within the readiness timeout.
-          { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await store.headPosition(), 1_000) },
-          { name: 'identity-projection', ready: async () => identity!.projection.waitUntil(await store.headPosition(), 1_000) },
-        ],
-      }),
-      { bodyParser: false, logger: ['error', 'warn'] },
-    );
-    app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
-    await app.listen(config.PORT, config.HOST);
-    const address = app.getHttpServer().address();
-    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    const gateway = await startGateway({
+      config: gatewayConfig,
+      store,
+      bus,
+      clock: systemClock,
+      readinessChecks: [
+        { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
+        { name: 'bus', ready: async () => bus.isOpen() },
+        // Caught up: reaches the store's head as of now within the readiness timeout.
+        { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await store.headPosition(), 1_000) },
+        { name: 'identity-projection', ready: async () => identity!.projection.waitUntil(await store.headPosition(), 1_000) },
+      ],
+    });
     return {
       config,
-      port,
-      url: `http://${config.HOST}:${port}`,
+      port: gateway.port,
+      url: gateway.url,
       async close() {
-        await app.close();
+        await gateway.close();
         await closeServices();
       },
     };

@@ -9,6 +9,8 @@ async function main(): Promise<void> {
       `ledger embedded host listening on ${host.url}`,
       `  health:    ${host.url}/healthz`,
       `  readiness: ${host.url}/readyz`,
+      `  API docs:  ${host.url}/docs`,
+      `  metrics:   ${host.url}/metrics`,
       `  data dir:  ${host.config.DATA_DIR}`,
       '',
     ].join('\n'),

@@ -120,6 +120,17 @@ describe('ProjectionRunner', () => {
     expect(projectionRunner.position()).toBe(15n);
   });
 
+  it('waitUntil a position past events of other streams looks at once, not at the next idle poll', async () => {
+    const db = openDb();
+    const { projection } = itemsProjection();
+    const projectionRunner = runner(db, projection, { idlePollMs: 600_000 });
+    await projectionRunner.start();
+    await caughtUp(projectionRunner);
+    const elsewhere = await append('shipments-1', 2);
+    expect(await projectionRunner.waitUntil(elsewhere, 2_000)).toBe(true);
+    expect(projectionRunner.processedThrough()).toBeGreaterThanOrEqual(elsewhere);
+  });
+
   it('rolls back the whole batch, checkpoint included, when apply throws mid-batch; a restart resumes and ends equal to a rebuild', async () => {
     const healthy = await append('orders-1', 4, 0); // positions 1-4, applied in their own batch
     let failing = true;

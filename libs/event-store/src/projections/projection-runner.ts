@@ -178,6 +178,9 @@ export class ProjectionRunner {
         }, timeoutMs),
       };
       this.waiters.add(waiter);
+      // The position may be past events of other streams, which never wake the runner: look now
+      // rather than at the next idle poll.
+      this.wake();
     });
   }
 

@@ -1,18 +1,17 @@
-// What /readyz asks: each dependency the host needs answers whether it can serve now.
+// What /readyz asks: each dependency the composition hands in answers whether it can serve now.
+// The same shape as apps/host's ReadinessCheck, so the host passes its checks as they are.
 
 export interface ReadinessCheck {
   readonly name: string;
   ready(): Promise<boolean>;
 }
 
-export const READINESS_CHECKS = Symbol('READINESS_CHECKS');
-
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly checks: Record<string, 'ok' | 'failing'>;
 }
 
-/** Runs every check; a check that throws or takes longer than `timeoutMs` is failing. */
+/** Runs every check at once; one that throws or takes longer than `timeoutMs` is failing. */
 export async function checkReadiness(checks: readonly ReadinessCheck[], timeoutMs: number): Promise<ReadinessReport> {
   const results = await Promise.all(
     checks.map(async (check) => {

@@ -1,0 +1,108 @@
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { ManualClock, type PublicKeys } from '@ledger/contracts';
+import { AccessTokenVerifier } from './access-tokens';
+
+const ISSUER = 'ledger-identity';
+const AUDIENCE = 'ledger-gateway';
+
+function keyPair(kid: string) {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { kid, privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' } };
+}
+
+function jwt(claims: Record<string, unknown>, key: KeyObject, header: Record<string, unknown>): string {
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`;
+}
+
+describe('access token verification', () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const nowS = () => Math.floor(clock.nowMs() / 1000);
+  let current = keyPair('k1');
+  let fetches = 0;
+  const verifier = () =>
+    new AccessTokenVerifier({
+      fetchKeys: async (): Promise<PublicKeys> => {
+        fetches++;
+        return { keys: [current.jwk], issuer: ISSUER, audience: AUDIENCE };
+      },
+      clock,
+      cacheMs: 600_000,
+      refetchMinIntervalMs: 10_000,
+      clockSkewMs: 5_000,
+    });
+  const token = (claims: Record<string, unknown> = {}, pair = current, header: Record<string, unknown> = {}) =>
+    jwt({ iss: ISSUER, aud: AUDIENCE, sub: 'user-1', roles: ['user'], sid: 's1', iat: nowS(), exp: nowS() + 900, ...claims }, pair.privateKey, {
+      alg: 'EdDSA',
+      kid: pair.kid,
+      ...header,
+    });
+
+  beforeEach(() => {
+    current = keyPair('k1');
+    fetches = 0;
+  });
+
+  it('accepts a valid token and returns its claims', async () => {
+    await expect(verifier().verify(token({ roles: ['user', 'admin', 'root'] }))).resolves.toEqual({
+      ok: true,
+      claims: { sub: 'user-1', roles: ['user', 'admin'], sid: 's1' },
+    });
+  });
+
+  it.each([
+    ['a wrong issuer', { iss: 'someone-else' }],
+    ['a wrong audience', { aud: 'another-api' }],
+    ['no expiry', { exp: undefined }],
+    ['no subject', { sub: undefined }],
+    ['a future nbf', { nbf: Math.floor(Date.UTC(2026, 0, 2) / 1000) }],
+  ])('refuses %s as unauthenticated', async (_label, claims) => {
+    await expect(verifier().verify(token(claims))).resolves.toMatchObject({ ok: false, code: 'unauthenticated' });
+  });
+
+  it('answers token_expired after exp plus the allowed skew', async () => {
+    const v = verifier();
+    const expiring = token({ exp: nowS() + 60 });
+    clock.advance(64_000);
+    await expect(v.verify(expiring)).resolves.toMatchObject({ ok: true });
+    clock.advance(2_000);
+    await expect(v.verify(expiring)).resolves.toMatchObject({ ok: false, code: 'token_expired' });
+  });
+
+  it('refuses a token signed by another key, a tampered payload, alg none and garbage', async () => {
+    const v = verifier();
+    await expect(v.verify(token({}, keyPair('k1')))).resolves.toMatchObject({ ok: false, code: 'unauthenticated' });
+    const [header, , signature] = token().split('.');
+    const forged = Buffer.from(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, sub: 'admin', roles: ['admin'], exp: nowS() + 900 })).toString('base64url');
+    await expect(v.verify(`${header}.${forged}.${signature}`)).resolves.toMatchObject({ ok: false });
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${forged}.`;
+    await expect(v.verify(none)).resolves.toMatchObject({ ok: false, code: 'unauthenticated' });
+    for (const garbage of ['', 'a.b', 'a.b.c', '....', 'x'.repeat(10_000)]) {
+      await expect(v.verify(garbage)).resolves.toMatchObject({ ok: false, code: 'unauthenticated' });
+    }
+  });
+
+  it('caches the keys, and asks again (at most so often) for a key id it does not know', async () => {
+    const v = verifier();
+    await v.verify(token());
+    await v.verify(token());
+    expect(fetches).toBe(1);
+    current = keyPair('k2'); // identity rotated its key
+    const rotated = token();
+    await expect(v.verify(rotated)).resolves.toMatchObject({ ok: false }); // too soon to ask again
+    clock.advance(10_000);
+    await expect(v.verify(rotated)).resolves.toMatchObject({ ok: true });
+    expect(fetches).toBe(2);
+  });
+
+  it('rejects (so the caller answers 503) when the keys cannot be had', async () => {
+    const v = new AccessTokenVerifier({
+      fetchKeys: () => Promise.reject(new Error('identity unreachable')),
+      clock,
+      cacheMs: 1_000,
+      refetchMinIntervalMs: 0,
+      clockSkewMs: 0,
+    });
+    await expect(v.verify(token())).rejects.toThrow('identity unreachable');
+  });
+});

@@ -1,0 +1,173 @@
+// Verifies access tokens locally: a JWT signed by identity (EdDSA, ES256 or RS256), checked
+// against identity's public keys (a JWKS asked for on `identity.commands` and cached), with
+// iss, aud, exp and nbf checked against the one clock.
+//
+// Plain node:crypto rather than jose: jose 6 is ES modules only, and Jest on Node 20 cannot
+// load it while jest.config.js transforms only @nestjs (see the gateway's notes in the report).
+import { createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
+import type { AccessClaims, Clock, PublicKeys, Role } from '@ledger/contracts';
+
+export type TokenCheck =
+  | { readonly ok: true; readonly claims: AccessClaims }
+  | { readonly ok: false; readonly code: 'unauthenticated' | 'token_expired'; readonly reason: string };
+
+export interface AccessTokenVerifierOptions {
+  /** Asks identity for its keys (GetPublicKeys); a rejection means identity cannot be reached. */
+  readonly fetchKeys: () => Promise<PublicKeys>;
+  readonly clock: Clock;
+  readonly cacheMs: number;
+  readonly refetchMinIntervalMs: number;
+  readonly clockSkewMs: number;
+}
+
+/** Longest token looked at; real ones are well under 1 KiB. */
+export const ACCESS_TOKEN_LENGTH_MAX = 8_192;
+const ROLES: readonly Role[] = ['user', 'admin'];
+const SUBJECT_LENGTH_MAX = 128;
+const RSA_MODULUS_BITS_MIN = 2048;
+
+type Algorithm = 'EdDSA' | 'Ed25519' | 'ES256' | 'RS256';
+
+const ALGORITHMS: Record<Algorithm, { keyType: string; digest: string | null; curve?: string; dsaEncoding?: 'ieee-p1363' }> = {
+  EdDSA: { keyType: 'ed25519', digest: null },
+  Ed25519: { keyType: 'ed25519', digest: null },
+  ES256: { keyType: 'ec', digest: 'sha256', curve: 'prime256v1', dsaEncoding: 'ieee-p1363' },
+  RS256: { keyType: 'rsa', digest: 'sha256' },
+};
+
+interface KeySet {
+  readonly keys: readonly { kid: string | undefined; alg: string | undefined; key: KeyObject }[];
+  readonly issuer: string;
+  readonly audience: string;
+  readonly fetchedAtMs: number;
+}
+
+export class AccessTokenVerifier {
+  private keySet: KeySet | undefined;
+  private fetching: Promise<KeySet> | undefined;
+
+  constructor(private readonly options: AccessTokenVerifierOptions) {}
+
+  /** Checks a bearer token. Rejects only when the keys cannot be had (identity unreachable). */
+  async verify(token: string): Promise<TokenCheck> {
+    const parts = typeof token === 'string' && token.length <= ACCESS_TOKEN_LENGTH_MAX ? token.split('.') : [];
+    if (parts.length !== 3) return invalid('not a compact JWT');
+    const header = jsonPart(parts[0]);
+    const payload = jsonPart(parts[1]);
+    if (header === undefined || payload === undefined) return invalid('undecodable header or payload');
+    const alg = header.alg;
+    if (typeof alg !== 'string' || !Object.prototype.hasOwnProperty.call(ALGORITHMS, alg)) return invalid('algorithm not allowed');
+    if (header.crit !== undefined) return invalid('critical header parameters are not supported');
+    const kid = typeof header.kid === 'string' ? header.kid : undefined;
+
+    let keySet = await this.currentKeys();
+    let key = pickKey(keySet, kid, alg as Algorithm);
+    if (key === undefined && this.mayRefetch()) {
+      keySet = await this.refetch();
+      key = pickKey(keySet, kid, alg as Algorithm);
+    }
+    if (key === undefined) return invalid('no key for this token');
+
+    const algorithm = ALGORITHMS[alg as Algorithm];
+    const signature = Buffer.from(parts[2], 'base64url');
+    const signed = Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii');
+    let valid = false;
+    try {
+      valid = verifySignature(algorithm.digest, signed, algorithm.dsaEncoding ? { key, dsaEncoding: algorithm.dsaEncoding } : key, signature);
+    } catch {
+      valid = false;
+    }
+    if (!valid) return invalid('bad signature');
+    return this.checkClaims(payload, keySet);
+  }
+
+  private checkClaims(payload: Record<string, unknown>, keySet: KeySet): TokenCheck {
+    const nowS = this.options.clock.nowMs() / 1000;
+    const skewS = this.options.clockSkewMs / 1000;
+    if (payload.iss !== keySet.issuer) return invalid('wrong issuer');
+    const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if (!audiences.includes(keySet.audience)) return invalid('wrong audience');
+    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return invalid('no expiry');
+    if (nowS >= payload.exp + skewS) return { ok: false, code: 'token_expired', reason: 'the access token has expired' };
+    if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || nowS + skewS < payload.nbf)) return invalid('not valid yet');
+    const { sub, sid } = payload;
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > SUBJECT_LENGTH_MAX) return invalid('no subject');
+    const roles = Array.isArray(payload.roles) ? payload.roles.filter((role): role is Role => ROLES.includes(role as Role)) : [];
+    return { ok: true, claims: { sub, roles, sid: typeof sid === 'string' ? sid : '' } };
+  }
+
+  private async currentKeys(): Promise<KeySet> {
+    const keySet = this.keySet;
+    if (keySet !== undefined && this.options.clock.nowMs() - keySet.fetchedAtMs < this.options.cacheMs) return keySet;
+    return this.refetch();
+  }
+
+  private mayRefetch(): boolean {
+    return this.keySet === undefined || this.options.clock.nowMs() - this.keySet.fetchedAtMs >= this.options.refetchMinIntervalMs;
+  }
+
+  /** One fetch at a time; concurrent callers share it. */
+  private refetch(): Promise<KeySet> {
+    this.fetching ??= this.options
+      .fetchKeys()
+      .then((keys) => {
+        const keySet = toKeySet(keys, this.options.clock.nowMs());
+        this.keySet = keySet;
+        return keySet;
+      })
+      .finally(() => {
+        this.fetching = undefined;
+      });
+    return this.fetching;
+  }
+}
+
+function invalid(reason: string): TokenCheck {
+  return { ok: false, code: 'unauthenticated', reason };
+}
+
+function jsonPart(part: string): Record<string, unknown> | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(part)) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function toKeySet(publicKeys: PublicKeys, nowMs: number): KeySet {
+  if (typeof publicKeys?.issuer !== 'string' || typeof publicKeys.audience !== 'string' || !Array.isArray(publicKeys.keys)) {
+    throw new TypeError('identity answered GetPublicKeys without keys, issuer and audience');
+  }
+  const keys: KeySet['keys'][number][] = [];
+  for (const jwk of publicKeys.keys) {
+    if (typeof jwk !== 'object' || jwk === null || 'd' in jwk) continue; // never a private key
+    if (jwk.use !== undefined && jwk.use !== 'sig') continue;
+    try {
+      const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+      keys.push({ kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, alg: typeof jwk.alg === 'string' ? jwk.alg : undefined, key });
+    } catch {
+      // A key this runtime cannot read verifies nothing.
+    }
+  }
+  return { keys, issuer: publicKeys.issuer, audience: publicKeys.audience, fetchedAtMs: nowMs };
+}
+
+function pickKey(keySet: KeySet, kid: string | undefined, alg: Algorithm): KeyObject | undefined {
+  const algorithm = ALGORITHMS[alg];
+  const candidates = keySet.keys.filter(
+    (entry) =>
+      (kid === undefined || entry.kid === kid) &&
+      entry.key.asymmetricKeyType === algorithm.keyType &&
+      (algorithm.curve === undefined || entry.key.asymmetricKeyDetails?.namedCurve === algorithm.curve) &&
+      (algorithm.keyType !== 'rsa' || (entry.key.asymmetricKeyDetails?.modulusLength ?? 0) >= RSA_MODULUS_BITS_MIN) &&
+      (entry.alg === undefined || entry.alg === alg || (isEdDsa(entry.alg) && isEdDsa(alg))),
+  );
+  // Without a kid, only an unambiguous key will do.
+  return candidates.length === 1 || (kid !== undefined && candidates.length > 0) ? candidates[0].key : undefined;
+}
+
+function isEdDsa(alg: string): boolean {
+  return alg === 'EdDSA' || alg === 'Ed25519';
+}

@@ -1,0 +1,179 @@
+// Idempotency-Key records in the event store, shared by every gateway instance: load the key's
+// last event, decide (../domain/idempotency-key.ts), append with the revision it was read at.
+// A lost race re-reads and decides again; a reservation is `no_stream` on a key's first use.
+import { createHash, createHmac } from 'node:crypto';
+import { canonicalJson, toIsoTime, type Clock, type IdGenerator, type Json } from '@ledger/contracts';
+import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import {
+  decide,
+  evolve,
+  IDEMPOTENCY_STREAM_PREFIX,
+  isIdempotencyEvent,
+  recorded,
+  released,
+  UNUSED_KEY,
+  type Attempt,
+  type IdempotencyEvent,
+  type KeyState,
+  type RecordedResponse,
+} from '../domain/idempotency-key';
+
+/** Responses larger than this are not kept (none of the gateway's are); the key is released instead. */
+export const RECORDED_RESPONSE_BYTES_MAX = 64 * 1024;
+/** Appends lost to a concurrent writer of the same key before the request is told to retry. */
+const RACE_RETRIES_MAX = 3;
+
+export interface IdempotencyOptions {
+  readonly store: EventStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly windowMs: number;
+  readonly leaseMs: number;
+  readonly log: (message: string, error?: unknown) => void;
+}
+
+export interface KeyedRequest {
+  /** Whose key it is: `user:{id}`, or `anon:{ip}` before login. */
+  readonly caller: string;
+  readonly key: string;
+  readonly method: string;
+  readonly path: string;
+  readonly body: unknown;
+  readonly correlationId: string;
+}
+
+/** A reservation this request holds: finish it with `complete` or `release`. */
+export interface Reservation {
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly attempt: Attempt;
+  /** The idempotency key the service gets: derived from (caller, key, generation). */
+  readonly serviceKey: string;
+  readonly caller: string;
+  readonly correlationId: string;
+}
+
+export type Begun =
+  | { readonly kind: 'proceed'; readonly reservation: Reservation }
+  | { readonly kind: 'replay'; readonly response: RecordedResponse }
+  | { readonly kind: 'in_flight'; readonly retryAfterMs: number }
+  | { readonly kind: 'reuse' };
+
+export class IdempotencyService {
+  constructor(private readonly options: IdempotencyOptions) {}
+
+  /** The key's stream: one per (caller, key), named by a hash so neither appears in it. */
+  static streamOf(caller: string, key: string): string {
+    return `${IDEMPOTENCY_STREAM_PREFIX}${createHash('sha256').update(caller).update('\u0000').update(key).digest('hex')}`;
+  }
+
+  /** The key the service sees: the same for every retry of one generation, new for the next. */
+  static serviceKey(caller: string, key: string, generation: number): string {
+    return `gw:${createHash('sha256').update(caller).update('\u0000').update(key).update('\u0000').update(String(generation)).digest('hex')}`;
+  }
+
+  /**
+   * Method, path and canonical body, keyed by (caller, key): bodies carry passwords, and a
+   * plain hash in the store would be a guessable one; without the key it is not.
+   */
+  static fingerprint(request: Pick<KeyedRequest, 'caller' | 'key' | 'method' | 'path' | 'body'>): string {
+    return createHmac('sha256', `${request.caller}\u0000${request.key}`)
+      .update(`${request.method}\u0000${request.path}\u0000${canonicalJson(request.body ?? null)}`)
+      .digest('hex');
+  }
+
+  async begin(request: KeyedRequest): Promise<Begun> {
+    const streamId = IdempotencyService.streamOf(request.caller, request.key);
+    const fingerprint = IdempotencyService.fingerprint(request);
+    for (let attempt = 0; attempt < RACE_RETRIES_MAX; attempt++) {
+      const { state, revision } = await this.load(streamId);
+      const nowMs = this.options.clock.nowMs();
+      const decision = decide(state, { fingerprint, nowMs, newResourceId: this.options.ids.next() }, this.options);
+      if (decision.kind !== 'proceed') return decision;
+      try {
+        const appended = await this.append(streamId, decision.event, revision, request);
+        return {
+          kind: 'proceed',
+          reservation: {
+            streamId,
+            revision: appended,
+            attempt: decision.attempt,
+            serviceKey: IdempotencyService.serviceKey(request.caller, request.key, decision.attempt.generation),
+            caller: request.caller,
+            correlationId: request.correlationId,
+          },
+        };
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+        // Another request with this key appended first: decide again on what it wrote.
+      }
+    }
+    return { kind: 'in_flight', retryAfterMs: 1_000 };
+  }
+
+  /** Keeps the response for replays. Never throws: the response goes out whether or not it was kept. */
+  async complete(reservation: Reservation, response: RecordedResponse): Promise<void> {
+    const body = jsonCopy(response.body);
+    if (body === undefined || Buffer.byteLength(JSON.stringify(body)) > RECORDED_RESPONSE_BYTES_MAX) {
+      return this.release(reservation, 'response_not_recordable');
+    }
+    await this.finish(reservation, recorded(reservation.attempt, { status: response.status, body }));
+  }
+
+  /** Gives the key back without a response: a retry of the same request runs again (and the service deduplicates). */
+  async release(reservation: Reservation, reason: string): Promise<void> {
+    await this.finish(reservation, released(reservation.attempt, reason.slice(0, 64)));
+  }
+
+  private async finish(reservation: Reservation, event: IdempotencyEvent): Promise<void> {
+    try {
+      await this.append(reservation.streamId, event, reservation.revision, reservation);
+    } catch (error) {
+      // Taken over after its lease, or the store failed: the next retry decides from what is there.
+      this.options.log(`idempotency record ${reservation.streamId} not written`, error);
+    }
+  }
+
+  private async load(streamId: string): Promise<{ state: KeyState; revision: bigint | undefined }> {
+    const revision = await this.options.store.streamRevision(streamId);
+    if (revision === undefined) return { state: UNUSED_KEY, revision };
+    const [last] = await this.options.store.readStream(streamId, { fromRevision: revision, maxCount: 1 });
+    if (last === undefined || !isIdempotencyEvent(last)) throw new Error(`${streamId}: last event is not an idempotency event`);
+    return { state: evolve(UNUSED_KEY, last), revision };
+  }
+
+  private async append(
+    streamId: string,
+    event: IdempotencyEvent,
+    revision: bigint | undefined,
+    request: { caller: string; correlationId: string },
+  ): Promise<bigint> {
+    const result = await this.options.store.append(
+      streamId,
+      [
+        {
+          eventId: this.options.ids.next(),
+          type: event.type,
+          schemaVersion: 1,
+          data: event.data as unknown as Json,
+          metadata: {
+            correlationId: request.correlationId,
+            causationId: request.correlationId,
+            actor: request.caller,
+            occurredAt: toIsoTime(this.options.clock.nowMs()),
+          },
+        },
+      ],
+      revision === undefined ? expectedState.noStream : expectedState.revision(revision),
+    );
+    return result.nextExpectedRevision;
+  }
+}
+
+function jsonCopy(value: unknown): Json | undefined {
+  try {
+    return value === undefined ? null : (JSON.parse(JSON.stringify(value)) as Json);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,50 @@
+// The named rate limits of the gateway: per client IP and per user on login, and on the routes
+// that move money. Token buckets in memory, one instance each (not shared between gateways).
+import type { Clock } from '@ledger/contracts';
+import { TokenBuckets, type BucketLimit } from '../domain/token-bucket';
+import type { GatewayConfig } from '../gateway.config';
+
+export type RateLimitName = 'login' | 'money';
+
+export interface RateLimitSubjects {
+  readonly ip: string;
+  /** The user id, or for login the email being logged in to (lower-cased); absent when unknown. */
+  readonly user?: string;
+}
+
+export type RateLimitResult = { readonly allowed: true } | { readonly allowed: false; readonly limit: string; readonly retryAfterMs: number };
+
+type Limits = Record<RateLimitName, { readonly ip: BucketLimit; readonly user: BucketLimit }>;
+
+export class RateLimiter {
+  private readonly buckets: TokenBuckets;
+  private readonly limits: Limits;
+
+  constructor(
+    config: GatewayConfig,
+    private readonly clock: Clock,
+  ) {
+    this.buckets = new TokenBuckets(config.RATE_LIMIT_BUCKETS_MAX);
+    this.limits = {
+      login: {
+        ip: { burst: config.RATE_LIMIT_LOGIN_PER_IP_BURST, perMinute: config.RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE },
+        user: { burst: config.RATE_LIMIT_LOGIN_PER_USER_BURST, perMinute: config.RATE_LIMIT_LOGIN_PER_USER_PER_MINUTE },
+      },
+      money: {
+        ip: { burst: config.RATE_LIMIT_MONEY_PER_IP_BURST, perMinute: config.RATE_LIMIT_MONEY_PER_IP_PER_MINUTE },
+        user: { burst: config.RATE_LIMIT_MONEY_PER_USER_BURST, perMinute: config.RATE_LIMIT_MONEY_PER_USER_PER_MINUTE },
+      },
+    };
+  }
+
+  /** Takes a token from the IP's bucket, then from the user's; the first empty one refuses. */
+  take(name: RateLimitName, subjects: RateLimitSubjects): RateLimitResult {
+    const nowMs = this.clock.nowMs();
+    const byIp = this.buckets.take(`${name}:ip:${subjects.ip}`, this.limits[name].ip, nowMs);
+    if (!byIp.allowed) return { allowed: false, limit: `${name}-per-ip`, retryAfterMs: byIp.retryAfterMs };
+    if (subjects.user === undefined) return { allowed: true };
+    const byUser = this.buckets.take(`${name}:user:${subjects.user}`, this.limits[name].user, nowMs);
+    if (!byUser.allowed) return { allowed: false, limit: `${name}-per-user`, retryAfterMs: byUser.retryAfterMs };
+    return { allowed: true };
+  }
+}

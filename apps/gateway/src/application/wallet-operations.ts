@@ -1,0 +1,137 @@
+// What the wallet routes do, one method each: the few rules the gateway owns (a top-up cap,
+// currencies checked before a transfer, freeze and unfreeze as "make it so") and then one
+// command or query to the wallet-ledger. Ownership was checked before any of this runs.
+import {
+  amountOf,
+  type AccountSumsView,
+  type Currency,
+  type LedgerCommandMessage,
+  type LedgerCommandEnvelope,
+  type TransactionView,
+  type WalletView,
+} from '@ledger/contracts';
+import type { LedgerClient } from '@ledger/messaging';
+import { GatewayError, valueOf } from './gateway-errors';
+
+/** Who is asking: from a verified access token. */
+export interface Caller {
+  readonly userId: string;
+  readonly roles: readonly string[];
+  readonly sessionId: string;
+}
+
+/** What makes a command safe to retry: the service's idempotency key and the id of anything it creates. */
+export interface CommandKeys {
+  readonly idempotencyKey: string;
+  readonly resourceId: string;
+  readonly correlationId: string;
+}
+
+export interface BalanceAsOf {
+  readonly posted: string;
+  readonly pending: string;
+  readonly available: string;
+  readonly asOf: string;
+}
+
+export interface TransactionLinePage {
+  readonly items: unknown[];
+  readonly nextCursor: string | null;
+}
+
+export class WalletOperations {
+  constructor(
+    private readonly ledger: LedgerClient,
+    private readonly topUpMax: bigint,
+  ) {}
+
+  openWallet(caller: Caller, currency: Currency, keys: CommandKeys): Promise<WalletView> {
+    return this.command<WalletView>({ type: 'OpenWallet', walletId: keys.resourceId, ownerId: caller.userId, currency }, caller, keys);
+  }
+
+  async listWallets(caller: Caller): Promise<{ items: WalletView[] }> {
+    return valueOf(this.ledger.query<{ items: WalletView[] }>({ type: 'ListWallets', ownerId: caller.userId }));
+  }
+
+  getWallet(walletId: string): Promise<WalletView> {
+    return valueOf(this.ledger.query<WalletView>({ type: 'GetWallet', walletId }));
+  }
+
+  balance(walletId: string, at: string | undefined): Promise<BalanceAsOf> {
+    return valueOf(this.ledger.query<BalanceAsOf>(at === undefined ? { type: 'GetBalance', walletId } : { type: 'GetBalance', walletId, at }));
+  }
+
+  transactions(walletId: string, page: { limit?: number; cursor?: string }): Promise<TransactionLinePage> {
+    return valueOf(this.ledger.query<TransactionLinePage>({ type: 'ListTransactions', walletId, ...page }));
+  }
+
+  topUp(caller: Caller, wallet: WalletView, amount: string, reference: string | undefined, keys: CommandKeys): Promise<TransactionView> {
+    if (amountOf(amount) > this.topUpMax) {
+      throw new GatewayError('limit_exceeded', `a single top-up is at most ${this.topUpMax} (minor units)`, {
+        limit: 'top_up_max',
+        max: this.topUpMax.toString(),
+      });
+    }
+    return this.command<TransactionView>({ type: 'TopUp', walletId: wallet.id, amount, ...optional({ reference }) }, caller, keys);
+  }
+
+  withdraw(caller: Caller, wallet: WalletView, amount: string, reference: string | undefined, keys: CommandKeys): Promise<TransactionView> {
+    return this.command<TransactionView>({ type: 'Withdraw', walletId: wallet.id, amount, ...optional({ reference }) }, caller, keys);
+  }
+
+  /**
+   * Both wallets are looked up first: a cross-shard transfer would only meet a currency
+   * mismatch (or a closed wallet) on the destination shard, after the money left, and the
+   * money would come back reversed.
+   */
+  async transfer(
+    caller: Caller,
+    from: WalletView,
+    transfer: { toWalletId: string; amount: string; memo?: string },
+    keys: CommandKeys,
+  ): Promise<TransactionView> {
+    const to = await this.getWallet(transfer.toWalletId);
+    // A frozen wallet still receives; a closed one never will (across shards it would only bounce back).
+    if (to.status === 'closed') throw new GatewayError('wallet_not_active', 'the destination wallet is closed', { walletId: to.id, status: to.status });
+    if (to.currency !== from.currency) {
+      throw new GatewayError('currency_mismatch', `cannot transfer ${from.currency} to a ${to.currency} wallet`, {
+        fromCurrency: from.currency,
+        toCurrency: to.currency,
+      });
+    }
+    return this.command<TransactionView>(
+      { type: 'Transfer', fromWalletId: from.id, toWalletId: to.id, amount: transfer.amount, ...optional({ memo: transfer.memo }) },
+      caller,
+      keys,
+    );
+  }
+
+  /** Freezing a frozen wallet (or unfreezing an active one) is a no-op that answers the wallet. */
+  freeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
+    if (wallet.status === 'frozen') return Promise.resolve(wallet);
+    return this.command<WalletView>({ type: 'FreezeWallet', walletId: wallet.id }, caller, keys);
+  }
+
+  unfreeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
+    if (wallet.status === 'active') return Promise.resolve(wallet);
+    return this.command<WalletView>({ type: 'UnfreezeWallet', walletId: wallet.id }, caller, keys);
+  }
+
+  accountSums(accountId: string): Promise<AccountSumsView> {
+    return valueOf(this.ledger.query<AccountSumsView>({ type: 'GetAccountSums', accountId }));
+  }
+
+  private command<T>(message: LedgerCommandMessage, caller: Caller, keys: CommandKeys): Promise<T> {
+    const envelope = {
+      ...message,
+      meta: { idempotencyKey: keys.idempotencyKey, actor: `user:${caller.userId}`, correlationId: keys.correlationId },
+    } as LedgerCommandEnvelope;
+    return valueOf(this.ledger.command<T>(envelope));
+  }
+}
+
+function optional<T extends Record<string, string | undefined>>(values: T): Partial<Record<keyof T, string>> {
+  const present: Partial<Record<keyof T, string>> = {};
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) present[key as keyof T] = value;
+  return present;
+}

@@ -1,0 +1,43 @@
+import { TokenBuckets } from './token-bucket';
+
+describe('token buckets', () => {
+  const limit = { burst: 3, perMinute: 60 }; // one token a second
+
+  it('lets a burst through, then refuses with the time until the next token', () => {
+    const buckets = new TokenBuckets(10);
+    expect([1, 2, 3].map(() => buckets.take('a', limit, 0).allowed)).toEqual([true, true, true]);
+    expect(buckets.take('a', limit, 0)).toEqual({ allowed: false, retryAfterMs: 1_000 });
+    expect(buckets.take('a', limit, 400)).toEqual({ allowed: false, retryAfterMs: 600 });
+    expect(buckets.take('a', limit, 1_000)).toEqual({ allowed: true });
+  });
+
+  it('refills continuously up to the burst, never beyond', () => {
+    const buckets = new TokenBuckets(10);
+    for (let i = 0; i < 3; i++) buckets.take('a', limit, 0);
+    const later = 3_600_000;
+    expect([1, 2, 3, 4].map(() => buckets.take('a', limit, later).allowed)).toEqual([true, true, true, false]);
+  });
+
+  it('keeps keys apart', () => {
+    const buckets = new TokenBuckets(10);
+    for (let i = 0; i < 3; i++) buckets.take('a', limit, 0);
+    expect(buckets.take('a', limit, 0).allowed).toBe(false);
+    expect(buckets.take('b', limit, 0).allowed).toBe(true);
+  });
+
+  it('remembers at most bucketsMax keys, forgetting the least recently used', () => {
+    const buckets = new TokenBuckets(2);
+    for (let i = 0; i < 3; i++) buckets.take('a', limit, 0);
+    buckets.take('b', limit, 0);
+    buckets.take('a', limit, 0); // a is now the most recent
+    buckets.take('c', limit, 0); // evicts b
+    expect(buckets.size).toBe(2);
+    expect(buckets.take('a', limit, 0).allowed).toBe(false); // still remembered, still empty
+  });
+
+  it('refills nothing when the clock steps back', () => {
+    const buckets = new TokenBuckets(10);
+    for (let i = 0; i < 3; i++) buckets.take('a', limit, 10_000);
+    expect(buckets.take('a', limit, 0).allowed).toBe(false);
+  });
+});

@@ -1,0 +1,144 @@
+// Starts the HTTP gateway: a Nest HTTP app that reaches the services only through the bus
+// (LedgerClient on ledger.commands/ledger.queries, IdentityClient on identity.commands) and keeps
+// its Idempotency-Key records in the event store. The host composes it.
+import 'reflect-metadata';
+import type { Server } from 'node:http';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { amountOf, uuidv7, type Clock, type IdGenerator, type PublicKeys } from '@ledger/contracts';
+import type { EventStore } from '@ledger/event-store';
+import { BusClientProxy, LedgerClient, type MessageBus } from '@ledger/messaging';
+import { AccessTokenVerifier } from './application/access-tokens';
+import { valueOf } from './application/gateway-errors';
+import { IdempotencyService } from './application/idempotency.service';
+import { RateLimiter } from './application/rate-limiter';
+import { WalletOperations } from './application/wallet-operations';
+import { IdentityClient } from './clients/identity-client';
+import { instrumentedSender } from './clients/instrumented-sender';
+import type { GatewayConfig } from './gateway.config';
+import { GatewayModule, type GatewayComponents } from './gateway.module';
+import { createGatewayLogger, NestPinoLogger, type GatewayLogger } from './observability/logger';
+import { GatewayMetrics } from './observability/metrics';
+import type { ReadinessCheck } from './observability/readiness';
+import { isJsonMediaType, checkBodyShape, requestContext, requireJsonBody } from './transport/http-middleware';
+
+export interface GatewayOptions {
+  readonly config: GatewayConfig;
+  /** Where Idempotency-Key records live (streams `idem-*`), shared by every gateway instance. */
+  readonly store: EventStore;
+  readonly bus: MessageBus;
+  /** What /readyz asks (event store, bus, projections caught up...). */
+  readonly readinessChecks: readonly ReadinessCheck[];
+  readonly clock: Clock;
+  /** Default: the shared UUIDv7 generator. */
+  readonly ids?: IdGenerator;
+  /** Default: JSON lines on stdout at LOG_LEVEL. */
+  readonly logger?: GatewayLogger;
+}
+
+export interface RunningGateway {
+  readonly app: NestExpressApplication;
+  readonly url: string;
+  readonly port: number;
+  readonly metrics: GatewayMetrics;
+  close(): Promise<void>;
+}
+
+export const OPENAPI_PATH = 'docs';
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { config, store, bus, clock } = options;
+  const ids = options.ids ?? uuidv7;
+  const logger = options.logger ?? createGatewayLogger({ level: config.LOG_LEVEL });
+  const metrics = new GatewayMetrics();
+  const proxy = new BusClientProxy(bus, {
+    clientId: 'gateway',
+    requestTimeoutMs: config.BUS_REQUEST_TIMEOUT_MS,
+    maxPendingRequests: config.BUS_MAX_PENDING_REQUESTS,
+  });
+  await proxy.connect();
+  const sender = instrumentedSender(proxy, metrics);
+  const identity = new IdentityClient(sender);
+  const components: GatewayComponents = {
+    config,
+    clock,
+    ids,
+    logger,
+    metrics,
+    identity,
+    wallets: new WalletOperations(new LedgerClient(sender, config.LEDGER_SHARDS), amountOf(config.TOP_UP_MAX_MINOR_UNITS)),
+    tokens: new AccessTokenVerifier({
+      fetchKeys: () => valueOf(identity.command<PublicKeys>({ type: 'GetPublicKeys', meta: { idempotencyKey: `keys:${ids.next()}`, actor: 'gateway' } })),
+      clock,
+      cacheMs: config.PUBLIC_KEYS_CACHE_MS,
+      refetchMinIntervalMs: config.PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS,
+      clockSkewMs: config.ACCESS_TOKEN_CLOCK_SKEW_MS,
+    }),
+    idempotency: new IdempotencyService({
+      store,
+      clock,
+      ids,
+      windowMs: config.IDEMPOTENCY_WINDOW_MS,
+      leaseMs: config.IDEMPOTENCY_LEASE_MS,
+      log: (message, error) => logger.warn({ err: error }, message),
+    }),
+    rateLimiter: new RateLimiter(config, clock),
+    readinessChecks: options.readinessChecks,
+  };
+
+  let app: NestExpressApplication | undefined;
+  try {
+    app = await NestFactory.create<NestExpressApplication>(GatewayModule.register(components), {
+      bodyParser: false,
+      abortOnError: false,
+      logger: new NestPinoLogger(logger),
+    });
+    configureGateway(app, components);
+    await app.listen(config.PORT, config.HOST);
+  } catch (error) {
+    await app?.close().catch(() => undefined);
+    await proxy.close();
+    throw error;
+  }
+  const address = (app.getHttpServer() as Server).address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.PORT;
+  const started = app;
+  return {
+    app: started,
+    port,
+    url: `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`,
+    metrics,
+    async close() {
+      await started.close();
+      await proxy.close();
+      logger.flush();
+    },
+  };
+}
+
+/**
+ * What the module cannot do itself: Express settings and the middleware that must run before
+ * Nest's routes (request id and access log, the JSON-only rule, the body parser with its size
+ * limit, the nesting limit), and the OpenAPI document at /docs and /docs-json.
+ */
+export function configureGateway(app: NestExpressApplication, components: Pick<GatewayComponents, 'config' | 'ids' | 'logger' | 'metrics'>): void {
+  const { config } = components;
+  app.set('trust proxy', config.TRUST_PROXY_HOPS);
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext(components));
+  app.use(requireJsonBody());
+  app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES, type: (request) => isJsonMediaType(request.headers['content-type']) });
+  app.use(checkBodyShape());
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Wallet and card ledger: gateway API')
+      .setDescription('API.md (v1): JSON in and out; errors as {"error": {"code", "message", "details"}}.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });
+}

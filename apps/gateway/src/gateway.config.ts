@@ -1,0 +1,59 @@
+// Settings of the HTTP gateway, read once through the one config loader; every limit is named
+// with its unit, and a bad value stops the process naming the setting.
+import { enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
+import { messagingConfigSchema } from '@ledger/messaging';
+
+const MINUTE_MS = 60_000;
+
+export const gatewayConfigSchema = {
+  PORT: intSetting(3000, { min: 0, max: 65535 }),
+  HOST: stringSetting('127.0.0.1', { maxLength: 255 }),
+  /** Largest request body accepted (JSON); more is 413. */
+  BODY_LIMIT_BYTES: intSetting(64 * 1024, { min: 1024, max: 10 * 1024 * 1024 }),
+  /** Proxies in front of the gateway whose X-Forwarded-For is trusted (0: the socket address is the client). */
+  TRUST_PROXY_HOPS: intSetting(0, { min: 0, max: 10 }),
+  LOG_LEVEL: enumSetting('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  /** The ledger's shard count: the gateway routes each command to its shard's partition. */
+  LEDGER_SHARDS: intSetting(4, { min: 1, max: 4096 }),
+  BUS_REQUEST_TIMEOUT_MS: messagingConfigSchema.BUS_REQUEST_TIMEOUT_MS,
+  BUS_MAX_PENDING_REQUESTS: messagingConfigSchema.BUS_MAX_PENDING_REQUESTS,
+
+  /** How long identity's public keys are trusted before they are asked for again. */
+  PUBLIC_KEYS_CACHE_MS: intSetting(10 * MINUTE_MS, { min: 1_000, max: 24 * 60 * MINUTE_MS }),
+  /** Least time between two refetches caused by a token signed with an unknown key id. */
+  PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS: intSetting(10_000, { min: 0, max: 10 * MINUTE_MS }),
+  /** Clock skew allowed when checking an access token's exp and nbf. */
+  ACCESS_TOKEN_CLOCK_SKEW_MS: intSetting(5_000, { min: 0, max: 5 * MINUTE_MS }),
+
+  /** How long the first response to an Idempotency-Key is replayed (API.md: 24 h). */
+  IDEMPOTENCY_WINDOW_MS: intSetting(24 * 60 * MINUTE_MS, { min: MINUTE_MS, max: 7 * 24 * 60 * MINUTE_MS }),
+  /**
+   * How long a request holds its key while in flight; a retry after it takes over (and the
+   * service deduplicates). Longer than BUS_REQUEST_TIMEOUT_MS, so a live request is never taken over.
+   */
+  IDEMPOTENCY_LEASE_MS: intSetting(30_000, { min: 1_000, max: 10 * MINUTE_MS }),
+
+  /** Token buckets, refilled continuously: login per client IP and per email address. */
+  RATE_LIMIT_LOGIN_PER_IP_BURST: intSetting(20, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: intSetting(20, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_LOGIN_PER_USER_BURST: intSetting(10, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_LOGIN_PER_USER_PER_MINUTE: intSetting(10, { min: 1, max: 1_000_000 }),
+  /** Money-moving routes (top-ups, withdrawals, transfers) per user and per client IP. */
+  RATE_LIMIT_MONEY_PER_USER_BURST: intSetting(60, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: intSetting(600, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_MONEY_PER_IP_BURST: intSetting(300, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_MONEY_PER_IP_PER_MINUTE: intSetting(3_000, { min: 1, max: 1_000_000 }),
+  /** Buckets kept in memory; the least recently used goes first beyond it. */
+  RATE_LIMIT_BUCKETS_MAX: intSetting(100_000, { min: 100, max: 10_000_000 }),
+
+  /** The largest single top-up, in the wallet currency's minor units (API.md: caps per top-up configurable). */
+  TOP_UP_MAX_MINOR_UNITS: stringSetting('100000000', { pattern: /^[1-9][0-9]{0,29}$/, maxLength: 30 }),
+  /** Longest /readyz waits for one readiness check. */
+  READINESS_TIMEOUT_MS: intSetting(2_000, { min: 10, max: MINUTE_MS }),
+};
+
+export type GatewayConfig = ConfigOf<typeof gatewayConfigSchema>;
+
+export function loadGatewayConfig(env: Readonly<Record<string, string | undefined>> = process.env): GatewayConfig {
+  return loadConfig(gatewayConfigSchema, env);
+}

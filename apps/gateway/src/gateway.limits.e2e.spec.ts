@@ -1,0 +1,118 @@
+// The gateway's limits and failure modes over HTTP: rate limits per user and per IP (429 with
+// Retry-After), BODY_LIMIT_BYTES (413), readiness that fails (503), and a service that does not
+// answer (503 unavailable with Retry-After).
+import { loadGatewayConfig } from './gateway.config';
+import { startGateway } from './gateway.app';
+import { newKey, startGatewaySystem, type GatewaySystem, type HttpAnswer } from './testing/gateway.harness';
+
+const LIMITS = {
+  RATE_LIMIT_LOGIN_PER_IP_BURST: '1000',
+  RATE_LIMIT_LOGIN_PER_USER_BURST: '3',
+  RATE_LIMIT_LOGIN_PER_USER_PER_MINUTE: '10',
+  RATE_LIMIT_MONEY_PER_USER_BURST: '4',
+  RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '60',
+};
+
+function expectRateLimited(answer: HttpAnswer): void {
+  expect(answer.status).toBe(429);
+  expect(answer.body.error).toMatchObject({ code: 'rate_limited', details: { limit: expect.any(String), retryAfterSeconds: expect.any(Number) } });
+  expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+}
+
+describe('gateway limits and failures (e2e)', () => {
+  let s: GatewaySystem;
+
+  beforeAll(async () => {
+    s = await startGatewaySystem({ env: LIMITS });
+  });
+
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('limits logins per user (the email): 429 rate_limited with Retry-After, others unaffected, refilled with time', async () => {
+    const user = await s.register('limited-login'); // registering and logging in spent two of three
+    const login = (email: string) => s.request('POST', '/v1/auth/login', { body: { email, password: user.password } });
+    expect((await login(user.email.toUpperCase())).status).toBe(200); // the same user, however spelled
+    const refused = await login(user.email);
+    expectRateLimited(refused);
+    expect(refused.body.error.details.limit).toBe('login-per-user');
+    expect(refused.headers.get('retry-after')).toBe('6'); // 10 a minute: one every 6 s
+    expect((await s.register('someone-else')).token).toEqual(expect.any(String));
+    s.clock.advance(6_000);
+    expect((await login(user.email)).status).toBe(200);
+  });
+
+  it('limits money-moving requests per user', async () => {
+    const user = await s.register('limited-money');
+    const other = await s.register('unlimited-money');
+    const walletId = await s.openWallet(user, 'USD'); // opening a wallet moves no money
+    const otherWallet = await s.openWallet(other, 'USD');
+    const topUp = (walletId: string, token: string) => s.request('POST', `/v1/wallets/${walletId}/top-ups`, { token, key: newKey('limit'), body: { amount: '1' } });
+    for (let i = 0; i < 4; i++) expect((await topUp(walletId, user.token)).status).toBe(201);
+    const refused = await topUp(walletId, user.token);
+    expectRateLimited(refused);
+    expect(refused.body.error.details.limit).toBe('money-per-user');
+    expect((await topUp(otherWallet, other.token)).status).toBe(201);
+    s.clock.advance(1_000);
+    expect((await topUp(walletId, user.token)).status).toBe(201);
+    const metrics = await s.request('GET', '/metrics');
+    expect(metrics.text).toMatch(/gateway_rate_limited_total\{limit="money-per-user"\} 1/);
+  });
+
+  it('limits money-moving requests per client IP', async () => {
+    await s.restartGateway({ ...LIMITS, RATE_LIMIT_MONEY_PER_IP_BURST: '3', RATE_LIMIT_MONEY_PER_USER_BURST: '100' });
+    const users = [await s.register('ip-1'), await s.register('ip-2')];
+    const wallets = [await s.openWallet(users[0], 'USD'), await s.openWallet(users[1], 'USD')];
+    const topUp = (i: number) => s.request('POST', `/v1/wallets/${wallets[i]}/top-ups`, { token: users[i].token, key: newKey('ip'), body: { amount: '1' } });
+    expect([(await topUp(0)).status, (await topUp(1)).status, (await topUp(0)).status]).toEqual([201, 201, 201]);
+    const refused = await topUp(1);
+    expectRateLimited(refused);
+    expect(refused.body.error.details.limit).toBe('money-per-ip');
+  });
+
+  it('refuses a body over BODY_LIMIT_BYTES with 413, and takes one under it', async () => {
+    await s.restartGateway({ ...LIMITS, BODY_LIMIT_BYTES: '1024' });
+    const user = await s.register('body-limit');
+    const walletId = await s.openWallet(user, 'USD');
+    const send = (reference: string) => s.request('POST', `/v1/wallets/${walletId}/top-ups`, { token: user.token, key: newKey('body'), body: { amount: '1', reference } });
+    expect((await send('r'.repeat(200))).status).toBe(201);
+    const refused = await send('r'.repeat(1_100));
+    expect(refused.status).toBe(413);
+    expect(refused.body.error).toMatchObject({ code: 'validation_failed', details: { fields: [{ field: 'body', reason: 'too_large' }] } });
+  });
+
+  it('answers /readyz 503 naming the failing check', async () => {
+    const gateway = await startGateway({
+      config: loadGatewayConfig({ PORT: '0', LOG_LEVEL: 'silent', READINESS_TIMEOUT_MS: '100' }),
+      store: s.store,
+      bus: s.bus,
+      clock: s.clock,
+      readinessChecks: [
+        { name: 'event-store', ready: async () => true },
+        { name: 'projection', ready: async () => false },
+        { name: 'hangs', ready: () => new Promise<boolean>(() => undefined) },
+      ],
+    });
+    try {
+      const answer = await fetch(`${gateway.url}/readyz`);
+      expect(answer.status).toBe(503);
+      expect(await answer.json()).toEqual({ status: 'not_ready', checks: { 'event-store': 'ok', projection: 'failing', hangs: 'failing' } });
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('answers 503 unavailable with Retry-After when a service does not answer in time', async () => {
+    const user = await s.register('before-the-outage');
+    await s.restartGateway({ ...LIMITS, BUS_REQUEST_TIMEOUT_MS: '300' });
+    await s.identity.close(); // identity goes away: no public keys, no logins
+    const me = await s.request('GET', '/v1/me', { token: user.token });
+    expect(me.status).toBe(503);
+    expect(me.body.error).toMatchObject({ code: 'unavailable' });
+    expect(me.headers.get('retry-after')).toBe('1');
+    const login = await s.request('POST', '/v1/auth/login', { body: { email: user.email, password: user.password } });
+    expect(login.status).toBe(503);
+    expect(s.logLines.some((line) => line.includes('"level":50'))).toBe(false); // expected, not a bug
+  });
+});

@@ -1,0 +1,181 @@
+// Bad input, a table of it: every malformed request gets a 4xx with API.md's error envelope,
+// never a 5xx, and never moves money.
+import { newKey, startGatewaySystem, type GatewaySystem, type RequestOptions, type TestUser } from './testing/gateway.harness';
+
+interface Context {
+  readonly user: TestUser;
+  readonly walletId: string;
+  readonly otherWalletId: string;
+}
+
+interface Case {
+  readonly name: string;
+  readonly method: string;
+  readonly path: (context: Context) => string;
+  readonly options: (context: Context) => RequestOptions;
+  readonly status: number;
+  readonly code: string;
+  /** For validation_failed: the field the details must name. */
+  readonly field?: string;
+}
+
+const authed = (options: Omit<RequestOptions, 'token'> = {}) => (context: Context): RequestOptions => ({ token: context.user.token, key: newKey('bad'), ...options });
+const topUps = (context: Context) => `/v1/wallets/${context.walletId}/top-ups`;
+const transfers = () => '/v1/transfers';
+const wallets = () => '/v1/wallets';
+const transactions = (query: string) => (context: Context) => `/v1/wallets/${context.walletId}/transactions${query}`;
+const balance = (query: string) => (context: Context) => `/v1/wallets/${context.walletId}/balance${query}`;
+const amount = (value: unknown, field = 'amount'): Omit<Case, 'name'> => ({
+  method: 'POST',
+  path: topUps,
+  options: authed({ body: { amount: value } }),
+  status: 400,
+  code: 'validation_failed',
+  field,
+});
+const transfer = (body: (context: Context) => Record<string, unknown>, field: string): Omit<Case, 'name'> => ({
+  method: 'POST',
+  path: transfers,
+  options: (context) => ({ token: context.user.token, key: newKey('bad'), body: body(context) }),
+  status: 400,
+  code: 'validation_failed',
+  field,
+});
+const query = (path: (context: Context) => string, field: string): Omit<Case, 'name'> => ({
+  method: 'GET',
+  path,
+  options: (context) => ({ token: context.user.token }),
+  status: 400,
+  code: 'validation_failed',
+  field,
+});
+
+const CASES: Case[] = [
+  // The body as bytes.
+  { name: 'malformed JSON', method: 'POST', path: topUps, options: authed({ raw: '{"amount": "10",' }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'not JSON at all', method: 'POST', path: topUps, options: authed({ raw: 'amount=10' }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'JSON null', method: 'POST', path: topUps, options: authed({ raw: 'null' }), status: 400, code: 'validation_failed' },
+  { name: 'a JSON string', method: 'POST', path: topUps, options: authed({ raw: '"1050"' }), status: 400, code: 'validation_failed' },
+  { name: 'a JSON number', method: 'POST', path: topUps, options: authed({ raw: '1050' }), status: 400, code: 'validation_failed' },
+  { name: 'a JSON array', method: 'POST', path: topUps, options: authed({ raw: '[{"amount":"10"}]' }), status: 400, code: 'validation_failed' },
+  { name: 'Content-Type text/plain', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: 'text/plain' }), status: 415, code: 'validation_failed', field: 'Content-Type' },
+  { name: 'a form body', method: 'POST', path: topUps, options: authed({ raw: 'amount=10', contentType: 'application/x-www-form-urlencoded' }), status: 415, code: 'validation_failed', field: 'Content-Type' },
+  { name: 'a body without Content-Type', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: null }), status: 415, code: 'validation_failed', field: 'Content-Type' },
+  { name: 'multipart', method: 'POST', path: topUps, options: authed({ raw: '--x\r\n\r\n--x--', contentType: 'multipart/form-data; boundary=x' }), status: 415, code: 'validation_failed' },
+  { name: 'a charset other than UTF-8', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: 'application/json; charset=iso-8859-1' }), status: 415, code: 'validation_failed', field: 'body' },
+  { name: 'an unknown Content-Encoding', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'compress' } }), status: 415, code: 'validation_failed', field: 'body' },
+  { name: 'a body over BODY_LIMIT_BYTES', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: 'x'.repeat(70_000) } }), status: 413, code: 'validation_failed', field: 'body' },
+  { name: 'a body nested 100 deep', method: 'POST', path: topUps, options: authed({ raw: `{"amount":"10","reference":${'['.repeat(100)}${']'.repeat(100)}}` }), status: 400, code: 'validation_failed', field: 'body' },
+  // Fields.
+  { name: 'an unknown field', method: 'POST', path: topUps, options: authed({ body: { amount: '10', sneaky: true } }), status: 400, code: 'validation_failed', field: 'sneaky' },
+  { name: 'a field named constructor', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10","constructor":{}}' }), status: 400, code: 'validation_failed', field: 'constructor' },
+  { name: 'a nested __proto__', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10","reference":{"__proto__":{"admin":true}}}' }), status: 400, code: 'validation_failed', field: '__proto__' },
+  { name: 'amount "0"', ...amount('0') },
+  { name: 'amount "-1"', ...amount('-1') },
+  { name: 'amount "1.5"', ...amount('1.5') },
+  { name: 'amount 1050 as a number', ...amount(1050) },
+  { name: 'amount of 31 digits', ...amount('1'.repeat(31)) },
+  { name: 'amount "1e3"', ...amount('1e3') },
+  { name: 'amount ""', ...amount('') },
+  { name: 'amount " 10"', ...amount(' 10') },
+  { name: 'amount "0x10"', ...amount('0x10') },
+  { name: 'amount null', ...amount(null) },
+  { name: 'amount true', ...amount(true) },
+  { name: 'amount ["10"]', ...amount(['10']) },
+  { name: 'amount {"$gt": 0}', ...amount({ $gt: 0 }) },
+  { name: 'amount missing', method: 'POST', path: topUps, options: authed({ body: {} }), status: 400, code: 'validation_failed', field: 'amount' },
+  { name: 'reference of 257 characters', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: 'r'.repeat(257) } }), status: 400, code: 'validation_failed', field: 'reference' },
+  { name: 'reference as a number', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: 42 } }), status: 400, code: 'validation_failed', field: 'reference' },
+  { name: 'currency in lower case', method: 'POST', path: wallets, options: authed({ body: { currency: 'usd' } }), status: 400, code: 'validation_failed', field: 'currency' },
+  { name: 'an unsupported currency', method: 'POST', path: wallets, options: authed({ body: { currency: 'XYZ' } }), status: 400, code: 'validation_failed', field: 'currency' },
+  { name: 'currency as an ISO number', method: 'POST', path: wallets, options: authed({ body: { currency: 840 } }), status: 400, code: 'validation_failed', field: 'currency' },
+  { name: 'currency missing', method: 'POST', path: wallets, options: authed({ body: {} }), status: 400, code: 'validation_failed', field: 'currency' },
+  { name: 'transfer: toWalletId a number', ...transfer((c) => ({ fromWalletId: c.walletId, toWalletId: 42, amount: '1' }), 'toWalletId') },
+  { name: 'transfer: toWalletId of 200 characters', ...transfer((c) => ({ fromWalletId: c.walletId, toWalletId: 'w'.repeat(200), amount: '1' }), 'toWalletId') },
+  { name: 'transfer: fromWalletId missing', ...transfer((c) => ({ toWalletId: c.otherWalletId, amount: '1' }), 'fromWalletId') },
+  { name: 'transfer: fromWalletId with a space', ...transfer((c) => ({ fromWalletId: `${c.walletId} x`, toWalletId: c.otherWalletId, amount: '1' }), 'fromWalletId') },
+  { name: 'transfer: memo of 300 characters', ...transfer((c) => ({ fromWalletId: c.walletId, toWalletId: c.otherWalletId, amount: '1', memo: 'm'.repeat(300) }), 'memo') },
+  { name: 'transfer: amount "1.00"', ...transfer((c) => ({ fromWalletId: c.walletId, toWalletId: c.otherWalletId, amount: '1.00' }), 'amount') },
+  { name: 'transfer: an extra field', ...transfer((c) => ({ fromWalletId: c.walletId, toWalletId: c.otherWalletId, amount: '1', currency: 'USD' }), 'currency') },
+  // Ids in the path.
+  { name: 'a wallet id of 129 characters', ...query(() => `/v1/wallets/${'w'.repeat(129)}`, 'id') },
+  { name: 'a wallet id with a space', ...query(() => '/v1/wallets/a%20b', 'id') },
+  { name: 'a badly %-encoded id', method: 'GET', path: () => '/v1/wallets/%E0%A4%A', options: (c) => ({ token: c.user.token }), status: 400, code: 'validation_failed', field: 'url' },
+  { name: 'a garbage wallet id', method: 'GET', path: () => '/v1/wallets/not-a-wallet', options: (c) => ({ token: c.user.token }), status: 404, code: 'not_found' },
+  // Query strings.
+  { name: 'limit=0', ...query(transactions('?limit=0'), 'limit') },
+  { name: 'limit=201', ...query(transactions('?limit=201'), 'limit') },
+  { name: 'limit=abc', ...query(transactions('?limit=abc'), 'limit') },
+  { name: 'limit=-1', ...query(transactions('?limit=-1'), 'limit') },
+  { name: 'limit=1.5', ...query(transactions('?limit=1.5'), 'limit') },
+  { name: 'limit given twice', ...query(transactions('?limit=1&limit=2'), 'limit') },
+  { name: 'a cursor with bad characters', ...query(transactions('?cursor=!!!'), 'cursor') },
+  { name: 'a cursor of 65 characters', ...query(transactions(`?cursor=${'a'.repeat(65)}`), 'cursor') },
+  { name: 'a cursor this API never gave out', ...query(transactions('?cursor=bm9wZQ'), 'cursor') },
+  { name: 'an unknown query parameter', ...query(transactions('?sort=asc'), 'sort') },
+  { name: 'at=yesterday', ...query(balance('?at=yesterday'), 'at') },
+  { name: 'at without a time', ...query(balance('?at=2026-01-01'), 'at') },
+  { name: 'at on day 30 of February', method: 'GET', path: balance('?at=2026-02-30T00:00:00Z'), options: (c) => ({ token: c.user.token }), status: 400, code: 'validation_failed' },
+  { name: 'at in month 13', method: 'GET', path: balance('?at=2026-13-01T00:00:00Z'), options: (c) => ({ token: c.user.token }), status: 400, code: 'validation_failed' },
+  { name: 'at of 41 characters', ...query(balance(`?at=2026-01-01T00:00:00.${'0'.repeat(20)}Z`), 'at') },
+  // Headers.
+  { name: 'an Idempotency-Key of 256 characters', method: 'POST', path: topUps, options: (c) => ({ token: c.user.token, key: 'k'.repeat(256), body: { amount: '10' } }), status: 400, code: 'validation_failed', field: 'Idempotency-Key' },
+  { name: 'an Idempotency-Key with a space', method: 'POST', path: topUps, options: (c) => ({ token: c.user.token, key: 'a key', body: { amount: '10' } }), status: 400, code: 'validation_failed', field: 'Idempotency-Key' },
+  { name: 'no Idempotency-Key on a top-up', method: 'POST', path: topUps, options: (c) => ({ token: c.user.token, body: { amount: '10' } }), status: 400, code: 'idempotency_key_required' },
+  { name: 'Authorization: Bearer without a token', method: 'GET', path: wallets, options: () => ({ headers: { authorization: 'Bearer' } }), status: 401, code: 'unauthenticated' },
+  { name: 'Authorization: a random string', method: 'GET', path: wallets, options: () => ({ headers: { authorization: 'let me in' } }), status: 401, code: 'unauthenticated' },
+  { name: 'a bearer token that is not a JWT', method: 'GET', path: wallets, options: () => ({ token: 'abc' }), status: 401, code: 'unauthenticated' },
+  // Identity bodies.
+  { name: 'register: not an email', method: 'POST', path: () => '/v1/users', options: () => ({ body: { email: 'not-an-email', password: 'a-long-password' } }), status: 400, code: 'validation_failed', field: 'email' },
+  { name: 'register: an email of 300 characters', method: 'POST', path: () => '/v1/users', options: () => ({ body: { email: `${'e'.repeat(290)}@example.com`, password: 'a-long-password' } }), status: 400, code: 'validation_failed', field: 'email' },
+  { name: 'register: displayName null', method: 'POST', path: () => '/v1/users', options: () => ({ body: { email: 'n@example.com', password: 'a-long-password', displayName: null } }), status: 400, code: 'validation_failed', field: 'displayName' },
+  { name: 'login: password missing', method: 'POST', path: () => '/v1/auth/login', options: () => ({ body: { email: 'a@example.com' } }), status: 400, code: 'validation_failed', field: 'password' },
+  { name: 'login: totp not digits', method: 'POST', path: () => '/v1/auth/login', options: () => ({ body: { email: 'a@example.com', password: 'pw', totp: 'abcdef' } }), status: 400, code: 'validation_failed', field: 'totp' },
+  { name: 'refresh: a token of 2000 characters', method: 'POST', path: () => '/v1/auth/refresh', options: () => ({ body: { refreshToken: 't'.repeat(2000) } }), status: 400, code: 'validation_failed', field: 'refreshToken' },
+  { name: 'totp confirm: code missing', method: 'POST', path: () => '/v1/me/mfa/totp/confirm', options: authed({ body: {} }), status: 400, code: 'validation_failed', field: 'code' },
+  // Routes.
+  { name: 'an unknown route', method: 'GET', path: () => '/v2/wallets', options: () => ({}), status: 404, code: 'not_found' },
+  { name: 'an unknown method on a known path', method: 'DELETE', path: (c) => `/v1/wallets/${c.walletId}`, options: authed(), status: 404, code: 'not_found' },
+  { name: 'PUT /v1/transfers', method: 'PUT', path: transfers, options: authed({ body: {} }), status: 404, code: 'not_found' },
+];
+
+describe('malformed requests (e2e)', () => {
+  let s: GatewaySystem;
+  let context: Context;
+
+  beforeAll(async () => {
+    s = await startGatewaySystem();
+    const user = await s.register('mallory');
+    const other = await s.register('victor');
+    context = { user, walletId: await s.openWallet(user, 'USD', '1000'), otherWalletId: await s.openWallet(other, 'USD') };
+  });
+
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('has at least 40 cases', () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: 4xx with the error envelope', async (_name, c) => {
+    const answer = await s.request(c.method, c.path(context), c.options(context));
+    expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+    expect({ status: answer.status, body: answer.body }).toEqual({
+      status: c.status,
+      body: { error: { code: c.code, message: expect.any(String), details: expect.any(Object) } },
+    });
+    if (c.field !== undefined) {
+      expect(answer.body.error.details.fields).toEqual(expect.arrayContaining([expect.objectContaining({ field: c.field })]));
+    }
+  });
+
+  it('moved no money', async () => {
+    const read = await s.request('GET', `/v1/wallets/${context.walletId}`, { token: context.user.token });
+    expect(read.body.balance).toEqual({ posted: '1000', pending: '0', available: '1000' });
+  });
+
+  it('logged nothing as unexpected', () => {
+    expect(s.logLines.filter((line) => line.includes('"level":50'))).toEqual([]);
+  });
+});

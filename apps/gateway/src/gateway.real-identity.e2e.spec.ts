@@ -1,0 +1,109 @@
+// The gateway in front of the real identity service (apps/identity, cheap argon2) and the real
+// wallet-ledger: API.md's Identity routes end to end, tokens verified with identity's own keys,
+// the bootstrapped admin, and a wallet round trip as a user it registered.
+import { totpCodeAt } from '../../identity/src/application/totp-codes';
+import { ADMIN, newKey, startGatewaySystem, type GatewaySystem, type HttpAnswer } from './testing/gateway.harness';
+
+function expectError(answer: HttpAnswer, status: number, code: string): void {
+  expect({ status: answer.status, code: answer.body?.error?.code }).toEqual({ status, code });
+  expect(answer.body.error).toEqual({ code, message: expect.any(String), details: expect.any(Object) });
+}
+
+describe('gateway with the real identity service (e2e)', () => {
+  let s: GatewaySystem;
+
+  beforeAll(async () => {
+    s = await startGatewaySystem({ identity: 'real' });
+  });
+
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  const post = (path: string, body: unknown, token?: string, key?: string) => s.request('POST', path, { body, token, key });
+
+  it('registers (201), refuses a taken email in any case (409) and a common password (400)', async () => {
+    const email = `Rita-${Date.now()}@example.com`;
+    const created = await post('/v1/users', { email, password: 'a rather long passphrase', displayName: 'Rita' });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: expect.any(String), email, displayName: 'Rita', createdAt: expect.any(String) });
+    expectError(await post('/v1/users', { email: email.toLowerCase(), password: 'another long passphrase' }), 409, 'email_taken');
+    const common = await post('/v1/users', { email: `common-${Date.now()}@example.com`, password: 'Password123' });
+    expectError(common, 400, 'validation_failed');
+    expect(common.body.error.details.fields).toEqual([expect.objectContaining({ field: 'password', reason: 'too_common' })]);
+  });
+
+  it('logs in, reads /v1/me with the access token, refreshes once, and logs out', async () => {
+    const user = await s.register('real');
+    expect(user.tokens).toEqual({ accessToken: expect.any(String), refreshToken: expect.any(String), tokenType: 'Bearer', expiresIn: 900 });
+    const me = await s.request('GET', '/v1/me', { token: user.token });
+    expect(me.status).toBe(200);
+    expect(me.body).toEqual({ id: user.id, email: user.email, displayName: null, roles: ['user'], mfaEnabled: false });
+
+    const refreshed = await post('/v1/auth/refresh', { refreshToken: user.tokens.refreshToken });
+    expect(refreshed.status).toBe(200);
+    expect((await s.request('GET', '/v1/me', { token: refreshed.body.accessToken })).status).toBe(200);
+    expectError(await post('/v1/auth/refresh', { refreshToken: user.tokens.refreshToken }), 401, 'unauthenticated'); // reuse revokes the login
+    expectError(await post('/v1/auth/refresh', { refreshToken: refreshed.body.refreshToken }), 401, 'unauthenticated');
+
+    const again = await post('/v1/auth/login', { email: user.email, password: user.password });
+    expect((await post('/v1/auth/logout', { refreshToken: again.body.refreshToken })).status).toBe(204);
+    expectError(await post('/v1/auth/refresh', { refreshToken: again.body.refreshToken }), 401, 'unauthenticated');
+  });
+
+  it('answers 401 invalid_credentials, then 423 account_locked after five failures', async () => {
+    const user = await s.register('real-lock');
+    for (let i = 0; i < 4; i++) expectError(await post('/v1/auth/login', { email: user.email, password: 'not the password' }), 401, 'invalid_credentials');
+    expectError(await post('/v1/auth/login', { email: user.email, password: 'not the password' }), 423, 'account_locked');
+    expectError(await post('/v1/auth/login', { email: user.email, password: user.password }), 423, 'account_locked');
+  });
+
+  it('enrols TOTP (the same Idempotency-Key gets the same secret), confirms it, and then login needs the code', async () => {
+    const user = await s.register('real-totp');
+    const key = newKey('totp');
+    const started = await post('/v1/me/mfa/totp', undefined, user.token, key);
+    expect(started.status).toBe(200);
+    expect(started.body).toEqual({ secret: expect.any(String), otpauthUrl: expect.stringMatching(/^otpauth:\/\/totp\//) });
+    expect((await post('/v1/me/mfa/totp', undefined, user.token, key)).body).toEqual(started.body);
+    const code = totpCodeAt(started.body.secret, s.clock.nowMs());
+    expect((await post('/v1/me/mfa/totp/confirm', { code }, user.token)).status).toBe(204);
+    expect((await s.request('GET', '/v1/me', { token: user.token })).body.mfaEnabled).toBe(true);
+    expectError(await post('/v1/auth/login', { email: user.email, password: user.password }), 401, 'invalid_credentials');
+    s.clock.advance(30_000); // a fresh time step: a code is good once
+    const login = await post('/v1/auth/login', { email: user.email, password: user.password, totp: totpCodeAt(started.body.secret, s.clock.nowMs()) });
+    expect(login.status).toBe(200);
+  });
+
+  it('expires access tokens by identity’s TTL: 401 token_expired', async () => {
+    const user = await s.register('real-expiry');
+    s.clock.advance(901_000 + 5_000);
+    expectError(await s.request('GET', '/v1/me', { token: user.token }), 401, 'token_expired');
+  });
+
+  it('lets the bootstrapped admin (ADMIN_EMAIL) read ledger accounts, and nobody else', async () => {
+    const admin = await s.admin();
+    expect(admin.email).toBe(ADMIN.email);
+    expect((await s.request('GET', '/v1/me', { token: admin.token })).body.roles).toEqual(expect.arrayContaining(['admin']));
+    const user = await s.register('real-wallets');
+    const walletId = await s.openWallet(user, 'USD', '900');
+    const sums = await s.request('GET', `/v1/admin/ledger/accounts/${walletId}`, { token: admin.token });
+    expect(sums.body).toMatchObject({ accountId: walletId, creditsPosted: '900' });
+    expectError(await s.request('GET', `/v1/admin/ledger/accounts/${walletId}`, { token: user.token }), 403, 'forbidden');
+  });
+
+  it('moves money for a user identity registered, with replays', async () => {
+    const alice = await s.register('real-alice');
+    const bob = await s.register('real-bob');
+    const from = await s.openWallet(alice, 'EUR', '1000');
+    const to = await s.openWallet(bob, 'EUR');
+    const key = newKey('real-transfer');
+    const body = { fromWalletId: from, toWalletId: to, amount: '250' };
+    const first = await post('/v1/transfers', body, alice.token, key);
+    expect(first.status).toBe(201);
+    const again = await post('/v1/transfers', body, alice.token, key);
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expectError(await post('/v1/transfers', { ...body, fromWalletId: to, toWalletId: from }, alice.token, newKey('x')), 403, 'forbidden');
+    expect((await s.request('GET', `/v1/wallets/${from}`, { token: alice.token })).body.balance.posted).toBe('750');
+  });
+});

@@ -1,0 +1,112 @@
+// JSON logs (pino) that never carry a credential or a card number: secret fields are redacted by
+// name at any depth up to four levels, and the finished line is scrubbed of anything shaped like
+// a PAN (13-19 digits passing Luhn), a JWT or a bearer token, wherever it hides.
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LoggerService } from '@nestjs/common';
+
+export type GatewayLogger = Logger;
+
+/** Field names whose values never reach a log line. */
+export const SECRET_FIELDS = [
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'x-network-key',
+  'password',
+  'currentPassword',
+  'newPassword',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'idToken',
+  'secret',
+  'otpauthUrl',
+  'totp',
+  'code',
+  'pan',
+  'cardNumber',
+  'cvv',
+  'cvc',
+  'apiKey',
+] as const;
+
+const REDACTED = '[REDACTED]';
+const REDACT_DEPTH_MAX = 4;
+
+/** pino redact paths for every secret field at depths 0..REDACT_DEPTH_MAX-1 (`password`, `*.password`, `*.*["set-cookie"]`...). */
+function redactPaths(): string[] {
+  const paths: string[] = [];
+  for (const field of SECRET_FIELDS) {
+    const plain = /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(field);
+    for (let depth = 0; depth < REDACT_DEPTH_MAX; depth++) {
+      const parents = Array.from({ length: depth }, () => '*');
+      paths.push(plain ? [...parents, field].join('.') : `${parents.join('.')}["${field}"]`);
+    }
+  }
+  return paths;
+}
+
+const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
+const BEARER = /\b(Bearer)\s+[A-Za-z0-9._~+/=-]+/gi;
+const DIGIT_RUN = /(?<![0-9])[0-9]{13,19}(?![0-9])/g;
+
+/** Masks PANs, JWTs and bearer tokens in a finished log line (or any text). */
+export function scrubSecrets(text: string): string {
+  return text
+    .replace(JWT, REDACTED)
+    .replace(BEARER, `$1 ${REDACTED}`)
+    .replace(DIGIT_RUN, (digits) => (passesLuhn(digits) ? `${REDACTED}${digits.slice(-4)}` : digits));
+}
+
+function passesLuhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let digit = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      digit *= 2;
+      if (digit > 9) digit -= 9;
+    }
+    sum += digit;
+  }
+  return sum % 10 === 0;
+}
+
+export interface GatewayLoggerOptions {
+  readonly level: string;
+  /** Where lines go; stdout by default (tests pass a stream). */
+  readonly destination?: DestinationStream;
+}
+
+export function createGatewayLogger(options: GatewayLoggerOptions): GatewayLogger {
+  return pino(
+    {
+      level: options.level,
+      base: { service: 'gateway' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: redactPaths(), censor: REDACTED },
+      hooks: { streamWrite: scrubSecrets },
+    },
+    options.destination ?? pino.destination({ sync: false }),
+  );
+}
+
+/** Nest's own messages through the same logger. */
+export class NestPinoLogger implements LoggerService {
+  constructor(private readonly logger: GatewayLogger) {}
+
+  log(message: unknown, context?: string): void {
+    this.logger.info({ context }, String(message));
+  }
+  error(message: unknown, trace?: string, context?: string): void {
+    this.logger.error({ context, trace }, String(message));
+  }
+  warn(message: unknown, context?: string): void {
+    this.logger.warn({ context }, String(message));
+  }
+  debug(message: unknown, context?: string): void {
+    this.logger.debug({ context }, String(message));
+  }
+  verbose(message: unknown, context?: string): void {
+    this.logger.trace({ context }, String(message));
+  }
+}

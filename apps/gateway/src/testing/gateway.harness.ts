@@ -1,0 +1,231 @@
+// The gateway in front of the real wallet-ledger (temp dir, SQLite store, in-process bus) and
+// an identity on the bus, with helpers to call it over HTTP as a client would.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock, UuidV7Generator, type LedgerCommandEnvelope, type LedgerCommandMessage, type Reply, type TokenPair, type UserView } from '@ledger/contracts';
+import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
+import { BusClientProxy, InProcessBus, LedgerClient } from '@ledger/messaging';
+import { SqliteSnapshotStore } from '../../../wallet-ledger/src/application/snapshot-store';
+import { startWalletLedger, type RunningWalletLedger } from '../../../wallet-ledger/src/wallet-ledger.app';
+import { loadWalletLedgerConfig } from '../../../wallet-ledger/src/wallet-ledger.config';
+import { FAST_ARGON2_ENV } from '../../../identity/src/testing/identity.harness';
+import { startIdentity } from '../../../identity/src/identity.app';
+import { loadIdentityConfig } from '../../../identity/src/identity.config';
+import { startGateway, type RunningGateway } from '../gateway.app';
+import { loadGatewayConfig } from '../gateway.config';
+import { createGatewayLogger } from '../observability/logger';
+import { startFakeIdentity, type FakeIdentity } from './fake-identity';
+
+export const SHARDS = 4;
+export const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' } as const;
+
+/** Limits high enough that only the tests about limits meet them. */
+const TEST_ENV: Record<string, string> = {
+  PORT: '0',
+  HOST: '127.0.0.1',
+  LEDGER_SHARDS: String(SHARDS),
+  BUS_REQUEST_TIMEOUT_MS: '10000',
+  RATE_LIMIT_LOGIN_PER_IP_BURST: '100000',
+  RATE_LIMIT_LOGIN_PER_USER_BURST: '100000',
+  RATE_LIMIT_MONEY_PER_USER_BURST: '100000',
+  RATE_LIMIT_MONEY_PER_IP_BURST: '100000',
+};
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  /** Parsed JSON, loosely typed: tests read whatever came back. */
+  readonly body: any;
+}
+
+export interface RequestOptions {
+  readonly token?: string;
+  /** JSON-encoded unless `raw` is given. */
+  readonly body?: unknown;
+  /** Sent as is (with `contentType`, default application/json). */
+  readonly raw?: string | Buffer;
+  readonly contentType?: string | null;
+  readonly key?: string;
+  readonly headers?: Record<string, string>;
+}
+
+export interface TestUser {
+  readonly id: string;
+  readonly email: string;
+  readonly password: string;
+  readonly token: string;
+  readonly tokens: TokenPair;
+}
+
+export interface GatewaySystem {
+  readonly url: () => string;
+  readonly clock: ManualClock;
+  readonly store: SqliteEventStore;
+  readonly bus: InProcessBus;
+  readonly ledger: RunningWalletLedger;
+  readonly identity: { close(): Promise<void> };
+  /** The fake identity's internals (forged tokens, commands received); absent with the real service. */
+  readonly fake: FakeIdentity | undefined;
+  gateway(): RunningGateway;
+  /** Log lines the gateway wrote (JSON), newest last. */
+  readonly logLines: string[];
+  request(method: string, path: string, options?: RequestOptions): Promise<HttpAnswer>;
+  register(label?: string): Promise<TestUser>;
+  /** Logs `user` in again: fresh tokens after the clock moved past their expiry. */
+  login(user: TestUser): Promise<TestUser>;
+  /** The admin identity created at start (as ADMIN_EMAIL/ADMIN_PASSWORD will be). */
+  admin(): Promise<TestUser>;
+  /** A wallet of `user`'s, topped up with `amount` if given. */
+  openWallet(user: TestUser, currency?: string, amount?: string): Promise<string>;
+  /** A command straight to the wallet-ledger, past the gateway (for states no route makes, e.g. a closed wallet). */
+  ledgerCommand(message: LedgerCommandMessage): Promise<Reply<unknown>>;
+  /** Stops the gateway and starts another on the same store and bus (the services keep running). */
+  restartGateway(env?: Record<string, string>): Promise<void>;
+  close(): Promise<void>;
+}
+
+let users = 0;
+let keys = 0;
+export const newKey = (label = 'key') => `${label}-${process.pid}-${++keys}-${Date.now()}`;
+
+export interface SystemOptions {
+  /** Gateway settings on top of the test defaults. */
+  readonly env?: Record<string, string>;
+  /** `fake` (default): testing/fake-identity.ts; `real`: apps/identity with cheap argon2. */
+  readonly identity?: 'fake' | 'real';
+}
+
+export async function startGatewaySystem(options: SystemOptions = {}): Promise<GatewaySystem> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gateway-'));
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const ids = new UuidV7Generator(() => clock.nowMs());
+  const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: 'NORMAL', nowMs: () => clock.nowMs() });
+  const bus = new InProcessBus({ logger: { warn: () => undefined, error: () => undefined } });
+  const snapshots = new SqliteSnapshotStore(join(dataDir, 'snapshots.sqlite'));
+  const db = openProjectionDb(join(dataDir, 'wallet-ledger.sqlite'));
+  const ledger = await startWalletLedger({
+    config: loadWalletLedgerConfig({ LEDGER_SHARDS: String(SHARDS) }),
+    store,
+    bus,
+    snapshots,
+    db,
+    clock,
+    ids,
+  });
+  // Identity on the same bus and store: the fake, or the real service (the only line that differs).
+  const fake = options.identity === 'real' ? undefined : await startFakeIdentity({ bus, clock, admins: [ADMIN] });
+  const identity = fake ?? (await startRealIdentity(dataDir, store, bus, clock, ids));
+
+  const ledgerProxy = new BusClientProxy(bus, { clientId: 'gateway-test' });
+  await ledgerProxy.connect();
+  const ledgerClient = new LedgerClient(ledgerProxy, SHARDS);
+
+  const logLines: string[] = [];
+  const logger = createGatewayLogger({
+    level: 'info',
+    destination: {
+      write(line: string) {
+        logLines.push(line);
+        if (logLines.length > 20_000) logLines.splice(0, 10_000);
+      },
+    },
+  });
+  const readinessChecks = [
+    { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
+    { name: 'bus', ready: async () => bus.isOpen() },
+    { name: 'wallet-ledger-projection', ready: async () => ledger.projection.waitUntil(await store.headPosition(), 1_000) },
+  ];
+  const start = (env: Record<string, string> = {}) =>
+    startGateway({ config: loadGatewayConfig({ ...TEST_ENV, ...options.env, ...env }), store, bus, clock, ids, logger, readinessChecks });
+  let gateway = await start();
+
+  const system: GatewaySystem = {
+    url: () => gateway.url,
+    clock,
+    store,
+    bus,
+    ledger,
+    identity,
+    fake: fake?.fake,
+    gateway: () => gateway,
+    logLines,
+    async request(method, path, request = {}) {
+      const headers: Record<string, string> = { ...request.headers };
+      if (request.token !== undefined) headers.authorization = `Bearer ${request.token}`;
+      if (request.key !== undefined) headers['idempotency-key'] = request.key;
+      let body: string | Buffer | undefined;
+      if (request.raw !== undefined) body = request.raw;
+      else if (request.body !== undefined) body = JSON.stringify(request.body);
+      if (body !== undefined && request.contentType !== null) headers['content-type'] = request.contentType ?? 'application/json';
+      const response = await fetch(`${gateway.url}${path}`, { method, headers, body });
+      const text = await response.text();
+      let parsed: unknown = undefined;
+      try {
+        parsed = text.length > 0 ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: response.status, headers: response.headers, text, body: parsed };
+    },
+    async register(label = 'user') {
+      const email = `${label}-${process.pid}-${++users}@example.com`;
+      const password = 'correct-horse-battery';
+      const created = await system.request('POST', '/v1/users', { body: { email, password } });
+      if (created.status !== 201) throw new Error(`register: ${created.status} ${created.text}`);
+      return login(email, password, (created.body as UserView).id);
+    },
+    login: (user) => login(user.email, user.password, user.id),
+    // Logged in each time: a cached token would not survive the tests that move the clock.
+    admin: () => login(ADMIN.email, ADMIN.password),
+    async openWallet(user, currency = 'USD', amount) {
+      const opened = await system.request('POST', '/v1/wallets', { token: user.token, body: { currency } });
+      if (opened.status !== 201) throw new Error(`open wallet: ${opened.status} ${opened.text}`);
+      const walletId = opened.body.id as string;
+      if (amount !== undefined) {
+        const topUp = await system.request('POST', `/v1/wallets/${walletId}/top-ups`, { token: user.token, key: newKey('top-up'), body: { amount } });
+        if (topUp.status !== 201) throw new Error(`top up: ${topUp.status} ${topUp.text}`);
+      }
+      return walletId;
+    },
+    ledgerCommand: (message) => ledgerClient.command({ ...message, meta: { idempotencyKey: newKey('test-command'), actor: 'test' } } as LedgerCommandEnvelope),
+    async restartGateway(env = {}) {
+      await gateway.close();
+      gateway = await start(env);
+    },
+    async close() {
+      await gateway.close();
+      await ledgerProxy.close();
+      await identity.close();
+      await ledger.close();
+      await bus.close();
+      await snapshots.close();
+      db.close();
+      await store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+
+  async function login(email: string, password: string, knownId?: string): Promise<TestUser> {
+    const answer = await system.request('POST', '/v1/auth/login', { body: { email, password } });
+    if (answer.status !== 200) throw new Error(`login: ${answer.status} ${answer.text}`);
+    const tokens = answer.body as TokenPair;
+    const id = knownId ?? (await system.request('GET', '/v1/me', { token: tokens.accessToken })).body.id;
+    return { id, email, password, token: tokens.accessToken, tokens };
+  }
+
+  return system;
+}
+
+async function startRealIdentity(dataDir: string, store: SqliteEventStore, bus: InProcessBus, clock: ManualClock, ids: UuidV7Generator) {
+  const config = loadIdentityConfig({ ...FAST_ARGON2_ENV, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+  const db = openProjectionDb(join(dataDir, 'identity.sqlite'));
+  const running = await startIdentity({ config, store, bus, db, clock, ids, dataDir });
+  return {
+    async close() {
+      await running.close();
+      db.close();
+    },
+  };
+}

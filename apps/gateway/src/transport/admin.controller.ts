@@ -1,0 +1,21 @@
+// API.md's admin read of any ledger account: the four sums, for operators and audits.
+import { Controller, Get, Inject, Param } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { AccountSumsView } from '@ledger/contracts';
+import { WalletOperations } from '../application/wallet-operations';
+import { AdminOnly } from './route-policy';
+import { AccountParams, AccountSumsResponse } from './wallets.dto';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@Controller('v1/admin')
+export class AdminController {
+  constructor(@Inject(WalletOperations) private readonly wallets: WalletOperations) {}
+
+  @Get('ledger/accounts/:accountId')
+  @AdminOnly()
+  @ApiOkResponse({ type: AccountSumsResponse })
+  account(@Param() params: AccountParams): Promise<AccountSumsView> {
+    return this.wallets.accountSums(params.accountId);
+  }
+}

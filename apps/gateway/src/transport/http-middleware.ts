@@ -1,0 +1,98 @@
+// Express middleware that runs before Nest routes: a request id, the access log and request
+// metrics; refusing bodies that are not JSON (415) before the parser; and a nesting limit on
+// parsed bodies. Their errors go to the one exception filter through Nest's exception layer.
+import { performance } from 'node:perf_hooks';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IdGenerator } from '@ledger/contracts';
+import type { GatewayLogger } from '../observability/logger';
+import type { GatewayMetrics } from '../observability/metrics';
+import { validationFailed } from './http-errors';
+import { clientIp, type GatewayRequest } from './request-context';
+
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Deepest JSON a body may nest: the DTOs are flat, and deep nesting only costs stack. */
+export const BODY_DEPTH_MAX = 32;
+
+/** Request id, then on finish one access-log line and the route's metrics. */
+export function requestContext(deps: { ids: IdGenerator; logger: GatewayLogger; metrics: GatewayMetrics }): RequestHandler {
+  return (request: Request, response: Response, next: NextFunction) => {
+    const startedAt = performance.now();
+    const gatewayRequest = request as GatewayRequest;
+    const offered = request.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : deps.ids.next();
+    gatewayRequest.requestId = requestId;
+    response.setHeader(REQUEST_ID_HEADER, requestId);
+    response.on('finish', () => {
+      const seconds = (performance.now() - startedAt) / 1000;
+      // The route pattern, never the raw path: ids in paths would make a label per wallet.
+      const route = typeof request.route?.path === 'string' ? request.route.path : 'unmatched';
+      deps.metrics.observeHttp(request.method, route, response.statusCode, seconds);
+      deps.logger.info(
+        {
+          requestId,
+          method: request.method,
+          route,
+          status: response.statusCode,
+          durationMs: Math.round(seconds * 1000 * 10) / 10,
+          ip: clientIp(request),
+          userId: gatewayRequest.caller?.userId,
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const mediaType = contentType.split(';')[0].trim().toLowerCase();
+  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'));
+}
+
+function hasBody(request: Request): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** A body must be JSON: anything else is 415 before a byte of it is read. */
+export function requireJsonBody(): RequestHandler {
+  return (request: Request, _response: Response, next: NextFunction) => {
+    if (hasBody(request) && !isJsonMediaType(request.headers['content-type'])) {
+      next(validationFailed([{ field: 'Content-Type', reason: 'unsupported_media_type' }], 'the body must be JSON: Content-Type: application/json', 415));
+      return;
+    }
+    next();
+  };
+}
+
+/** Keys no body may carry: Nest would strip them silently, and they only ever mean an attack. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Refuses parsed bodies nested deeper than BODY_DEPTH_MAX or carrying prototype keys; no recursion. */
+export function checkBodyShape(): RequestHandler {
+  return (request: Request, _response: Response, next: NextFunction) => {
+    const problem = shapeProblem(request.body, BODY_DEPTH_MAX);
+    if (problem !== undefined) {
+      const message = problem.reason === 'too_deep' ? `the body nests deeper than ${BODY_DEPTH_MAX} levels` : `the body may not carry "${problem.field}"`;
+      next(validationFailed([problem], message));
+      return;
+    }
+    next();
+  };
+}
+
+function shapeProblem(value: unknown, depthMax: number): { field: string; reason: string } | undefined {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth >= depthMax) return { field: 'body', reason: 'too_deep' };
+    for (const [key, child] of Object.entries(current)) {
+      if (FORBIDDEN_KEYS.has(key)) return { field: key, reason: 'forbidden_key' };
+      stack.push({ value: child, depth: depth + 1 });
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,90 @@
+// Request bodies of the identity routes (API.md, Identity). Identity enforces its own rules too
+// (a common password, a locked account); these bound what reaches it.
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsDefined, IsEmail, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { HasCodePoints, IsOptionalNotNull, STRING_LIMITS } from './validation';
+
+export class RegisterUserDto {
+  @ApiProperty({ example: 'ada@example.com', maxLength: STRING_LIMITS.emailLengthMax })
+  @IsDefined()
+  @IsString()
+  @MaxLength(STRING_LIMITS.emailLengthMax)
+  @IsEmail()
+  email!: string;
+
+  @ApiProperty({ minLength: STRING_LIMITS.passwordLengthMin, maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
+  @IsDefined()
+  @IsString()
+  @HasCodePoints(STRING_LIMITS.passwordLengthMin, STRING_LIMITS.passwordLengthMax)
+  password!: string;
+
+  @ApiPropertyOptional({ maxLength: STRING_LIMITS.displayNameLengthMax })
+  @IsOptionalNotNull()
+  @IsString()
+  @HasCodePoints(1, STRING_LIMITS.displayNameLengthMax)
+  displayName?: string;
+}
+
+export class LoginDto {
+  @ApiProperty({ example: 'ada@example.com', maxLength: STRING_LIMITS.emailLengthMax })
+  @IsDefined()
+  @IsString()
+  @Length(1, STRING_LIMITS.emailLengthMax)
+  email!: string;
+
+  /** Any length up to the maximum: a login never tells which passwords the policy would refuse. */
+  @ApiProperty({ maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
+  @IsDefined()
+  @IsString()
+  @HasCodePoints(1, STRING_LIMITS.passwordLengthMax)
+  password!: string;
+
+  @ApiPropertyOptional({ description: 'A TOTP code, when the user enabled MFA', example: '123456' })
+  @IsOptionalNotNull()
+  @IsString()
+  @Matches(/^[0-9]{6,8}$/)
+  totp?: string;
+}
+
+export class RefreshTokenDto {
+  @ApiProperty({ maxLength: STRING_LIMITS.refreshTokenLengthMax })
+  @IsDefined()
+  @IsString()
+  @Length(1, STRING_LIMITS.refreshTokenLengthMax)
+  refreshToken!: string;
+}
+
+export class ConfirmTotpDto {
+  @ApiProperty({ example: '123456' })
+  @IsDefined()
+  @IsString()
+  @Matches(/^[0-9]{6,8}$/)
+  code!: string;
+}
+
+export class UserResponse {
+  @ApiProperty() id!: string;
+  @ApiProperty() email!: string;
+  @ApiProperty({ type: String, nullable: true }) displayName!: string | null;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+}
+
+export class TokenPairResponse {
+  @ApiProperty() accessToken!: string;
+  @ApiProperty() refreshToken!: string;
+  @ApiProperty({ enum: ['Bearer'] }) tokenType!: 'Bearer';
+  @ApiProperty({ description: 'Seconds until the access token expires' }) expiresIn!: number;
+}
+
+export class MeResponse {
+  @ApiProperty() id!: string;
+  @ApiProperty() email!: string;
+  @ApiProperty({ type: String, nullable: true }) displayName!: string | null;
+  @ApiProperty({ enum: ['user', 'admin'], isArray: true }) roles!: string[];
+  @ApiProperty() mfaEnabled!: boolean;
+}
+
+export class TotpEnrolmentResponse {
+  @ApiProperty() secret!: string;
+  @ApiProperty() otpauthUrl!: string;
+}

@@ -1,0 +1,44 @@
+// Per-route policy as metadata, read by the one guard and the one interceptor: who may call a
+// route, which wallet it touches and who may touch it, its rate limit, and its idempotency.
+import { SetMetadata } from '@nestjs/common';
+import type { RateLimitName } from '../application/rate-limiter';
+
+export const POLICY = {
+  public: 'gateway:public',
+  adminOnly: 'gateway:admin-only',
+  walletAccess: 'gateway:wallet-access',
+  rateLimit: 'gateway:rate-limit',
+  idempotency: 'gateway:idempotency',
+} as const;
+
+/** No access token needed. */
+export const Public = () => SetMetadata(POLICY.public, true);
+
+/** Only users with the role `admin`. */
+export const AdminOnly = () => SetMetadata(POLICY.adminOnly, true);
+
+export interface WalletAccessPolicy {
+  /** Where the wallet id is: a path parameter or a body field. */
+  readonly from: 'param' | 'body';
+  readonly name: string;
+  /** `owner`: only its owner (moving money out); `owner_or_admin`: reads and freezes. */
+  readonly allow: 'owner' | 'owner_or_admin';
+}
+
+/** Loads the named wallet: 404 when there is none, 403 when the caller may not touch it. */
+export const WalletAccess = (policy: WalletAccessPolicy) => SetMetadata(POLICY.walletAccess, policy);
+
+export const RateLimited = (name: RateLimitName) => SetMetadata(POLICY.rateLimit, name);
+
+export interface IdempotencyPolicy {
+  /** API.md: money-moving POSTs refuse to run without an Idempotency-Key (400 idempotency_key_required). */
+  readonly required: boolean;
+  /**
+   * Whether the response is kept for replays. Not for responses that carry credentials (tokens,
+   * a TOTP secret): those never enter the event store, so those routes run again instead.
+   */
+  readonly record: boolean;
+}
+
+export const Idempotent = (policy: Partial<IdempotencyPolicy> = {}) =>
+  SetMetadata(POLICY.idempotency, { required: policy.required ?? false, record: policy.record ?? true } satisfies IdempotencyPolicy);

@@ -1,0 +1,140 @@
+// Input rules shared by the DTOs and the guard, and the validation pipe that turns
+// class-validator's errors into `validation_failed` with one entry per field.
+import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
+import { AMOUNT_DIGITS_MAX, parseAmount } from '@ledger/contracts';
+import { RequestValidationError, type FieldProblem } from './http-errors';
+
+/** Wallet, account and user ids: the ledger's limit (ID_LENGTH_MAX); printable ASCII, no spaces. */
+export const ID_LENGTH_MAX = 128;
+const ID_PATTERN = new RegExp(`^[\\x21-\\x7e]{1,${ID_LENGTH_MAX}}$`);
+
+export function isId(value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERN.test(value);
+}
+
+export const STRING_LIMITS = {
+  emailLengthMax: 254,
+  passwordLengthMin: 10,
+  passwordLengthMax: 128,
+  displayNameLengthMax: 100,
+  totpLengthMax: 10,
+  refreshTokenLengthMax: 1_024,
+  /** The ledger keeps references of up to 256 characters. */
+  referenceLengthMax: 256,
+  memoLengthMax: 256,
+  cursorLengthMax: 64,
+  timeLengthMax: 40,
+} as const;
+
+export const TRANSACTIONS_PAGE_LIMIT_MAX = 200;
+
+/** A positive amount string of at most AMOUNT_DIGITS_MAX digits (API.md's money). */
+export function IsAmount(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isAmount',
+      validator: {
+        validate: (value: unknown) => parseAmount(value).ok,
+        defaultMessage: () => `$property must be a positive amount: a string of 1 to ${AMOUNT_DIGITS_MAX} digits, in minor units`,
+      },
+    },
+    options,
+  );
+}
+
+export function IsId(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isId',
+      validator: {
+        validate: isId,
+        defaultMessage: () => `$property must be an id: 1 to ${ID_LENGTH_MAX} printable characters`,
+      },
+    },
+    options,
+  );
+}
+
+/** A decimal integer in a query string, from `min` to `max`. */
+export function IsIntegerString(min: number, max: number, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isIntegerString',
+      constraints: [min, max],
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && /^[0-9]{1,9}$/.test(value) && Number(value) >= min && Number(value) <= max,
+        defaultMessage: () => `$property must be an integer from ${min} to ${max}`,
+      },
+    },
+    options,
+  );
+}
+
+/** A string of `min` to `max` characters counted as code points (an emoji is one), as identity counts them. */
+export function HasCodePoints(min: number, max: number, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'hasCodePoints',
+      constraints: [min, max],
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && [...value].length >= min && [...value].length <= max,
+        defaultMessage: () => `$property must be ${min} to ${max} characters long`,
+      },
+    },
+    options,
+  );
+}
+
+/** Optional, but `null` is not a value: absent or valid. */
+export function IsOptionalNotNull(): PropertyDecorator {
+  return ValidateIf((object: Record<string, unknown>, value: unknown) => value !== undefined);
+}
+
+/** class-validator constraint names, as the reasons the envelope reports. */
+const REASONS: Record<string, string> = {
+  isDefined: 'missing',
+  whitelistValidation: 'unknown_field',
+  isString: 'not_a_string',
+  isAmount: 'invalid_amount',
+  isIn: 'not_allowed',
+  isId: 'invalid_id',
+  isEmail: 'invalid_email',
+  isLength: 'invalid_length',
+  minLength: 'too_short',
+  maxLength: 'too_long',
+  matches: 'invalid_format',
+  isIntegerString: 'out_of_range',
+  hasCodePoints: 'invalid_length',
+  isObject: 'not_an_object',
+};
+
+/** Most fields reported at once; a body with thousands of unknown keys gets the first few. */
+const FIELD_PROBLEMS_MAX = 20;
+
+export function fieldProblems(errors: readonly ValidationError[], parent = ''): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const error of errors) {
+    const field = parent === '' ? error.property : `${parent}.${error.property}`;
+    const constraints = Object.keys(error.constraints ?? {});
+    if (constraints.length > 0) {
+      // `missing` says it all for an absent field; otherwise the first rule broken.
+      const constraint = constraints.includes('isDefined') && error.value === undefined ? 'isDefined' : constraints[0];
+      problems.push({ field, reason: REASONS[constraint] ?? 'invalid', message: error.constraints?.[constraint] });
+    }
+    if (error.children?.length) problems.push(...fieldProblems(error.children, field));
+    if (problems.length >= FIELD_PROBLEMS_MAX) break;
+  }
+  return problems.slice(0, FIELD_PROBLEMS_MAX);
+}
+
+export function gatewayValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    // The value of a field may be a password: it never goes back into an error.
+    validationError: { target: false, value: true },
+    exceptionFactory: (errors: ValidationError[]) => new RequestValidationError(fieldProblems(errors)),
+  });
+}

@@ -1,0 +1,148 @@
+// API.md's Wallets routes. The guard has loaded and checked the wallet a route names; each
+// handler is one call to the application service.
+import { applyDecorators, Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { TransactionView, WalletView } from '@ledger/contracts';
+import { WalletOperations, type BalanceAsOf, type Caller, type CommandKeys, type TransactionLinePage } from '../application/wallet-operations';
+import { AccessedWallet, CommandKeysOf, CurrentCaller } from './request-context';
+import { Idempotent, RateLimited, WalletAccess } from './route-policy';
+import {
+  BalanceAsOfResponse,
+  BalanceQuery,
+  MoveMoneyDto,
+  OpenWalletDto,
+  TransactionPageResponse,
+  TransactionResponse,
+  TransactionsQuery,
+  TransferDto,
+  WalletListResponse,
+  WalletParams,
+  WalletResponse,
+} from './wallets.dto';
+
+const OPTIONAL_KEY = { name: 'Idempotency-Key', required: false, description: 'Replays the first response for 24 h' } as const;
+const REQUIRED_KEY = { name: 'Idempotency-Key', required: true, description: 'Required: this request moves money' } as const;
+const READ = { from: 'param', name: 'id', allow: 'owner_or_admin' } as const;
+const MOVE_OUT = { from: 'param', name: 'id', allow: 'owner' } as const;
+
+/** Every route that moves money: rate limited, an Idempotency-Key required, 201 with a transaction. */
+function MovesMoney(): MethodDecorator {
+  return applyDecorators(
+    RateLimited('money'),
+    Idempotent({ required: true }),
+    HttpCode(201),
+    ApiHeader(REQUIRED_KEY),
+    ApiCreatedResponse({ type: TransactionResponse }),
+  );
+}
+
+@ApiTags('wallets')
+@ApiBearerAuth()
+@Controller('v1')
+export class WalletsController {
+  constructor(@Inject(WalletOperations) private readonly wallets: WalletOperations) {}
+
+  @Post('wallets')
+  @Idempotent()
+  @HttpCode(201)
+  @ApiHeader(OPTIONAL_KEY)
+  @ApiCreatedResponse({ type: WalletResponse })
+  open(@CurrentCaller() caller: Caller, @Body() body: OpenWalletDto, @CommandKeysOf() keys: CommandKeys): Promise<WalletView> {
+    return this.wallets.openWallet(caller, body.currency, keys);
+  }
+
+  @Get('wallets')
+  @ApiOkResponse({ type: WalletListResponse })
+  list(@CurrentCaller() caller: Caller): Promise<{ items: WalletView[] }> {
+    return this.wallets.listWallets(caller);
+  }
+
+  @Get('wallets/:id')
+  @WalletAccess(READ)
+  @ApiOkResponse({ type: WalletResponse })
+  get(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView): WalletView {
+    return wallet;
+  }
+
+  @Get('wallets/:id/balance')
+  @WalletAccess(READ)
+  @ApiOkResponse({ type: BalanceAsOfResponse })
+  balance(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView, @Query() query: BalanceQuery): Promise<BalanceAsOf> {
+    return this.wallets.balance(wallet.id, query.at);
+  }
+
+  @Get('wallets/:id/transactions')
+  @WalletAccess(READ)
+  @ApiOkResponse({ type: TransactionPageResponse })
+  transactions(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView, @Query() query: TransactionsQuery): Promise<TransactionLinePage> {
+    return this.wallets.transactions(wallet.id, { limit: query.limit === undefined ? undefined : Number(query.limit), cursor: query.cursor });
+  }
+
+  @Post('wallets/:id/top-ups')
+  @WalletAccess(MOVE_OUT)
+  @MovesMoney()
+  topUp(
+    @Param() _params: WalletParams,
+    @CurrentCaller() caller: Caller,
+    @AccessedWallet() wallet: WalletView,
+    @Body() body: MoveMoneyDto,
+    @CommandKeysOf() keys: CommandKeys,
+  ): Promise<TransactionView> {
+    return this.wallets.topUp(caller, wallet, body.amount, body.reference, keys);
+  }
+
+  @Post('wallets/:id/withdrawals')
+  @WalletAccess(MOVE_OUT)
+  @MovesMoney()
+  withdraw(
+    @Param() _params: WalletParams,
+    @CurrentCaller() caller: Caller,
+    @AccessedWallet() wallet: WalletView,
+    @Body() body: MoveMoneyDto,
+    @CommandKeysOf() keys: CommandKeys,
+  ): Promise<TransactionView> {
+    return this.wallets.withdraw(caller, wallet, body.amount, body.reference, keys);
+  }
+
+  @Post('transfers')
+  @WalletAccess({ from: 'body', name: 'fromWalletId', allow: 'owner' })
+  @MovesMoney()
+  transfer(
+    @CurrentCaller() caller: Caller,
+    @AccessedWallet() from: WalletView,
+    @Body() body: TransferDto,
+    @CommandKeysOf() keys: CommandKeys,
+  ): Promise<TransactionView> {
+    return this.wallets.transfer(caller, from, { toWalletId: body.toWalletId, amount: body.amount, memo: body.memo }, keys);
+  }
+
+  @Post('wallets/:id/freeze')
+  @WalletAccess(READ)
+  @Idempotent()
+  @HttpCode(200)
+  @ApiHeader(OPTIONAL_KEY)
+  @ApiOkResponse({ type: WalletResponse })
+  freeze(
+    @Param() _params: WalletParams,
+    @CurrentCaller() caller: Caller,
+    @AccessedWallet() wallet: WalletView,
+    @CommandKeysOf() keys: CommandKeys,
+  ): Promise<WalletView> {
+    return this.wallets.freeze(caller, wallet, keys);
+  }
+
+  @Post('wallets/:id/unfreeze')
+  @WalletAccess(READ)
+  @Idempotent()
+  @HttpCode(200)
+  @ApiHeader(OPTIONAL_KEY)
+  @ApiOkResponse({ type: WalletResponse })
+  unfreeze(
+    @Param() _params: WalletParams,
+    @CurrentCaller() caller: Caller,
+    @AccessedWallet() wallet: WalletView,
+    @CommandKeysOf() keys: CommandKeys,
+  ): Promise<WalletView> {
+    return this.wallets.unfreeze(caller, wallet, keys);
+  }
+}
