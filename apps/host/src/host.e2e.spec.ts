@@ -29,6 +29,18 @@ describe('embedded host', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok' } });
   });
 
+  it('runs `npm run demo` against it: two users, a top-up, a transfer sent twice and moved once', async () => {
+    host = await startHost({ PORT: '0', DATA_DIR: dataDir });
+    const { execFile } = await import('node:child_process');
+    const output = await new Promise<string>((resolvePromise, reject) => {
+      execFile(process.execPath, [join(__dirname, '../demo/demo.mjs')], { env: { ...process.env, DEMO_URL: host!.url }, timeout: 30_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolvePromise(stdout),
+      );
+    });
+    expect(output).toContain('alice: posted 74.50 USD, available 74.50 USD');
+    expect(output).toContain('bob: posted 25.50 USD, available 25.50 USD');
+  });
+
   it('opens its event store inside DATA_DIR', async () => {
     host = await startHost({ PORT: '0', DATA_DIR: dataDir });
     const { existsSync } = await import('node:fs');
