@@ -259,6 +259,10 @@ describe('wallet-ledger through the transport', () => {
       value: { debitsPosted: '1000', creditsPosted: '0' },
     });
     expect(await h.client.query({ type: 'GetWallet', walletId: 'nope' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    // Eventual reads (owner and currency checks) still find a wallet opened a moment ago.
+    const fresh = await openWallet(3, 'EUR', 'owner-q');
+    expect(await h.client.query({ type: 'GetWallet', walletId: fresh, consistency: 'eventual' })).toMatchObject({ ok: true, value: { id: fresh, currency: 'EUR' } });
+    expect(await h.client.query({ type: 'GetWallet', walletId: 'nope', consistency: 'eventual' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
     expect(await h.client.query({ type: 'ListTransactions', walletId, cursor: '!!' })).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 

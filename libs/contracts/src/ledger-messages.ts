@@ -106,7 +106,11 @@ export interface AccountSumsView {
 }
 
 export type LedgerQueryMessage =
-  | { readonly type: 'GetWallet'; readonly walletId: string }
+  /**
+   * `eventual` answers from the projection as it is, without waiting for the store's head: for
+   * what never changes once a wallet exists (owner, currency), checked on every request.
+   */
+  | { readonly type: 'GetWallet'; readonly walletId: string; readonly consistency?: 'eventual' }
   | { readonly type: 'ListWallets'; readonly ownerId: string }
   | { readonly type: 'GetBalance'; readonly walletId: string; readonly at?: string }
   | { readonly type: 'ListTransactions'; readonly walletId: string; readonly limit?: number; readonly cursor?: string }

@@ -57,6 +57,11 @@ export class WalletOperations {
     return valueOf(this.ledger.query<WalletView>({ type: 'GetWallet', walletId }));
   }
 
+  /** A wallet's owner and currency, which never change: no need to wait for the projection to catch up. */
+  walletForChecks(walletId: string): Promise<WalletView> {
+    return valueOf(this.ledger.query<WalletView>({ type: 'GetWallet', walletId, consistency: 'eventual' }));
+  }
+
   balance(walletId: string, at: string | undefined): Promise<BalanceAsOf> {
     return valueOf(this.ledger.query<BalanceAsOf>(at === undefined ? { type: 'GetBalance', walletId } : { type: 'GetBalance', walletId, at }));
   }
@@ -90,7 +95,7 @@ export class WalletOperations {
     transfer: { toWalletId: string; amount: string; memo?: string },
     keys: CommandKeys,
   ): Promise<TransactionView> {
-    const to = await this.getWallet(transfer.toWalletId);
+    const to = await this.walletForChecks(transfer.toWalletId);
     // A frozen wallet still receives; a closed one never will (across shards it would only bounce back).
     if (to.status === 'closed') throw new GatewayError('wallet_not_active', 'the destination wallet is closed', { walletId: to.id, status: to.status });
     if (to.currency !== from.currency) {
@@ -107,13 +112,15 @@ export class WalletOperations {
   }
 
   /** Freezing a frozen wallet (or unfreezing an active one) is a no-op that answers the wallet. */
-  freeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
-    if (wallet.status === 'frozen') return Promise.resolve(wallet);
+  async freeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
+    const current = await this.getWallet(wallet.id);
+    if (current.status === 'frozen') return current;
     return this.command<WalletView>({ type: 'FreezeWallet', walletId: wallet.id }, caller, keys);
   }
 
-  unfreeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
-    if (wallet.status === 'active') return Promise.resolve(wallet);
+  async unfreeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
+    const current = await this.getWallet(wallet.id);
+    if (current.status === 'active') return current;
     return this.command<WalletView>({ type: 'UnfreezeWallet', walletId: wallet.id }, caller, keys);
   }
 

@@ -75,7 +75,7 @@ export class RequestGuard implements CanActivate {
     }
     const caller = request.caller;
     if (caller === undefined) throw new Error('wallet access needs an authenticated route');
-    const wallet = await this.wallets.getWallet(source); // not_found (404) when there is none
+    const wallet = await this.wallets.walletForChecks(source); // not_found (404) when there is none
     const mayTouch = wallet.ownerId === caller.userId || (policy.allow === 'owner_or_admin' && caller.roles.includes('admin'));
     if (!mayTouch) throw new GatewayError('forbidden', 'this wallet is not yours');
     return wallet;

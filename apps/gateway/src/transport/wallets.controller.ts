@@ -60,8 +60,9 @@ export class WalletsController {
   @Get('wallets/:id')
   @WalletAccess(READ)
   @ApiOkResponse({ type: WalletResponse })
-  get(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView): WalletView {
-    return wallet;
+  get(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView): Promise<WalletView> {
+    // The guard's look-up checks ownership only; the answer reads the caller's own writes.
+    return this.wallets.getWallet(wallet.id);
   }
 
   @Get('wallets/:id/balance')

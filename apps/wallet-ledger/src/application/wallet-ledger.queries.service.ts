@@ -16,6 +16,11 @@ export class WalletLedgerQueries {
   ) {}
 
   async execute(query: LedgerQueryMessage): Promise<Reply<unknown>> {
+    if (query?.type === 'GetWallet' && query.consistency === 'eventual') {
+      const wallet = getWallet(this.db, String(query.walletId));
+      if (wallet !== undefined) return { ok: true, value: wallet };
+      // Not there yet, or not at all: ask again once caught up, below.
+    }
     const head = await this.store.headPosition();
     if (!(await this.runner.waitUntil(head, QUERY_CATCH_UP_TIMEOUT_MS))) {
       return { ok: false, error: domainError('unavailable', 'the wallet projection is catching up; retry', { retryable: true }) };
