@@ -4,7 +4,7 @@
 // admin is bootstrapped before the first command is taken. The host composes it.
 import type Database from 'better-sqlite3';
 import { Logger } from '@nestjs/common';
-import { IDENTITY_TOPICS, type Clock, type IdGenerator, type Json, type RecordedEvent } from '@ledger/contracts';
+import { IDENTITY_TOPICS, ShutdownStack, type Clock, type IdGenerator, type Json, type RecordedEvent } from '@ledger/contracts';
 import { ProjectionRunner, type EventStore } from '@ledger/event-store';
 import { EventRelay, SqliteCheckpointStore, startBusMicroservice, toIntegrationEvent, type IntegrationEvent, type MessageBus } from '@ledger/messaging';
 import { loadIdentityKeys, type IdentityKeys } from './application/identity-keys';
@@ -65,16 +65,9 @@ export async function startIdentity(options: IdentityOptions): Promise<RunningId
   projection.closed.catch((error: unknown) => logger.error(`identity projection stopped: ${String(error)}`));
 
   const service = new IdentityService({ config, store, clock: options.clock, ids: options.ids, keys, log });
-  const started: { close(): Promise<void> }[] = [{ close: () => projection.stop() }];
-  const closeStarted = async () => {
-    for (const part of started.reverse()) await part.close();
-  };
-  try {
-    return await startTheRest();
-  } catch (error) {
-    await closeStarted();
-    throw error;
-  }
+  const started = new ShutdownStack();
+  started.add({ close: () => projection.stop() });
+  return started.startOrClose(startTheRest);
 
   async function startTheRest(): Promise<RunningIdentity> {
     if (config.ADMIN_EMAIL !== '') {
@@ -88,7 +81,7 @@ export async function startIdentity(options: IdentityOptions): Promise<RunningId
       // Password hashing is slow and one user's commands are serialised by the service itself.
       maxInFlightPerPartition: config.IDENTITY_REQUESTS_IN_FLIGHT_MAX,
     });
-    started.push(app);
+    started.add(app);
 
     const relay = await EventRelay.start({
       store,
@@ -103,8 +96,8 @@ export async function startIdentity(options: IdentityOptions): Promise<RunningId
       map: toPublishedEvent,
       logger: { warn: log, error: (message) => logger.error(message) },
     });
-    started.push({ close: () => relay.stop() });
+    started.add({ close: () => relay.stop() });
 
-    return { service, projection, relay, keys, close: closeStarted };
+    return { service, projection, relay, keys, close: () => started.close() };
   }
 }

@@ -4,7 +4,7 @@
 // reaches the writers through the transport only). The host composes it.
 import type Database from 'better-sqlite3';
 import { Logger } from '@nestjs/common';
-import { LEDGER_TOPICS, type Clock, type IdGenerator } from '@ledger/contracts';
+import { LEDGER_TOPICS, ShutdownStack, type Clock, type IdGenerator } from '@ledger/contracts';
 import { ProjectionRunner, type EventStore } from '@ledger/event-store';
 import { BusClientProxy, EventRelay, startBusMicroservice, EventStoreCheckpointStore, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
 import type { SnapshotStore } from './application/snapshot-store';
@@ -47,16 +47,9 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
 
   const service = new WalletLedgerService({ config, store, snapshots: options.snapshots, clock: options.clock, ids: options.ids, log });
   const queries = new WalletLedgerQueries(store, projection, options.db);
-  const started: { close(): Promise<void> }[] = [{ close: () => projection.stop() }];
-  const closeStarted = async () => {
-    for (const part of started.reverse()) await part.close();
-  };
-  try {
-    return await startTheRest();
-  } catch (error) {
-    await closeStarted();
-    throw error;
-  }
+  const started = new ShutdownStack();
+  started.add({ close: () => projection.stop() });
+  return started.startOrClose(startTheRest);
 
   async function startTheRest(): Promise<RunningWalletLedger> {
     const app = await startBusMicroservice(WalletLedgerModule.register(service, queries), bus, {
@@ -65,7 +58,7 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
       // A whole batch of a shard's commands reaches its writer at once: group commit.
       maxInFlightPerPartition: config.BATCH_MAX,
     });
-    started.push(app);
+    started.add(app);
 
     const relay = await EventRelay.start({
       store,
@@ -80,10 +73,10 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
       partitionOf: (event) => Number(event.streamId.slice('ledger-'.length)),
       logger: { warn: log, error: (message) => logger.error(message) },
     });
-    started.push({ close: () => relay.stop() });
+    started.add({ close: () => relay.stop() });
 
     const client = new BusClientProxy(bus, { clientId: 'wallet-ledger-saga' });
-    started.push(client);
+    started.add(client);
     await client.connect();
     const ledger = new LedgerClient(client, config.LEDGER_SHARDS);
     const saga = new TransferSaga({
@@ -94,9 +87,9 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
       ownsShard: (shard) => service.writer(shard) !== undefined,
       log,
     });
-    started.push({ close: () => saga.stop() });
+    started.add({ close: () => saga.stop() });
     await saga.start();
 
-    return { service, queries, projection, relay, saga, close: closeStarted };
+    return { service, queries, projection, relay, saga, close: () => started.close() };
   }
 }

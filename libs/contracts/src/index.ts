@@ -7,3 +7,4 @@ export * from './errors';
 export * from './config';
 export * from './ledger-messages';
 export * from './identity-messages';
+export * from './lifecycle';
