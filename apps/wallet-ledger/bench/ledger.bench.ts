@@ -4,6 +4,7 @@
 // loop) and at saturation (closed loop); next to it, in the same run, raw SQLite inserts of the
 // same event rows in transactions of the batch size the writers achieved (the ceiling); then, in
 // a fresh process, peak RSS with 1M open wallets. Prints figures; never fails a build.
+import { openRawEventInserter } from '../../../libs/event-store/bench/raw-inserts';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -286,16 +287,7 @@ async function drainSaga(ledger: Ledger): Promise<{ backlog: number; drainMs: nu
 
 /** Rows per second inserting `rowsLike` (cycled, fresh ids and positions) in transactions of `batchSize`, synchronous=FULL. */
 async function rawInserts(file: string, rowsLike: readonly RecordedEvent[], batchSize: number): Promise<{ rowsPerS: number; txPerS: number }> {
-  await new SqliteEventStore({ file }).close(); // the store's schema, so the rows go into the same table shape
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  const insert = db.prepare(
-    'INSERT INTO events (position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const insertBatch = db.transaction((rows: readonly unknown[][]) => {
-    for (const row of rows) insert.run(...row);
-  });
+  const raw = await openRawEventInserter(file);
   const ids = new UuidV7Generator();
   let position = 0;
   let timedMs = 0;
@@ -310,12 +302,12 @@ async function rawInserts(file: string, rowsLike: readonly RecordedEvent[], batc
         return [position, like.streamId, position - 1, ids.next(), like.type, like.schemaVersion, JSON.stringify(like.data), JSON.stringify(like.metadata), like.recordedAt];
       });
       const startedMs = performance.now();
-      insertBatch(rows);
+      raw.insertBatch(rows);
       timedMs += performance.now() - startedMs;
       batches++;
     }
   } finally {
-    db.close();
+    raw.close();
   }
   return { rowsPerS: (batches * batchSize * 1000) / timedMs, txPerS: (batches * 1000) / timedMs };
 }

@@ -1,6 +1,7 @@
 // `npm run bench:store`: appends/s and events/s of the SQLite event store (synchronous=FULL) for
 // batches of 1, 100 and 1,000 events, next to raw better-sqlite3 inserts of the same rows into
 // the same table, one transaction per batch, in the same run. Prints figures; never fails a build.
+import { openRawEventInserter } from './raw-inserts';
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,17 +66,7 @@ async function measureStore(file: string, batchSize: number): Promise<Measuremen
 }
 
 async function measureRawInserts(file: string, batchSize: number): Promise<Measurement> {
-  // The store creates the schema, so the raw inserts go into exactly the same table shape.
-  await new SqliteEventStore({ file }).close();
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  const insert = db.prepare(
-    'INSERT INTO events (position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const insertBatch = db.transaction((rows: readonly unknown[][]) => {
-    for (const row of rows) insert.run(...row);
-  });
+  const raw = await openRawEventInserter(file);
   let next = 0;
   let prevHash = '0'.repeat(64);
   const insertRows = async (sequence: number): Promise<number> => {
@@ -88,14 +79,14 @@ async function measureRawInserts(file: string, batchSize: number): Promise<Measu
       return [next, STREAM_ID, next - 1, event.eventId, event.type, event.schemaVersion, JSON.stringify(event.data), JSON.stringify(event.metadata), recordedAt];
     });
     const startedNs = process.hrtime.bigint();
-    insertBatch(rows);
+    raw.insertBatch(rows);
     return Number(process.hrtime.bigint() - startedNs) / 1e6;
   };
   try {
     for (let warmup = 0; warmup < WARMUP_BATCHES; warmup++) await insertRows(-1 - warmup);
     return await timeBatches(batchSize, insertRows);
   } finally {
-    db.close();
+    raw.close();
   }
 }
 
