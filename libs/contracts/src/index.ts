@@ -8,3 +8,4 @@ export * from './config';
 export * from './ledger-messages';
 export * from './identity-messages';
 export * from './lifecycle';
+export * from './card-messages';
