@@ -131,3 +131,9 @@ function response(
 ): HttpErrorResponse {
   return { status, body: { error: { code, message, details } }, headers, unexpected: flags.unexpected ?? false, recordable: flags.recordable };
 }
+
+/** An error as an Idempotency-Key record keeps it: API.md's HTTP response, whichever edge ran the request. */
+export function recordedOutcomeOf(error: unknown): { recordable: boolean; response: { status: number; body: ErrorBody }; code: string } {
+  const mapped = toHttpError(error);
+  return { recordable: mapped.recordable, response: { status: mapped.status, body: mapped.body }, code: mapped.body.error.code };
+}

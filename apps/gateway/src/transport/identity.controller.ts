@@ -1,9 +1,9 @@
-// API.md's Identity routes: each is one request on `identity.commands`, answered as identity answers it.
+// API.md's Identity routes: each is one call to IdentityOperations (one request on `identity.commands`).
 import { Body, Controller, Get, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { IdentityCommandMessage, MeView, TokenPair, UserView } from '@ledger/contracts';
+import type { MeView, TokenPair, UserView } from '@ledger/contracts';
+import { IdentityOperations, type TotpEnrolment } from '../application/identity-operations';
 import { IdentityClient } from '../clients/identity-client';
-import { valueOf } from '../application/gateway-errors';
 import type { Caller, CommandKeys } from '../application/wallet-operations';
 import { ConfirmTotpDto, LoginDto, MeResponse, RefreshTokenDto, RegisterUserDto, TokenPairResponse, TotpEnrolmentResponse, UserResponse } from './identity.dto';
 import { clientIp, CommandKeysOf, CurrentCaller, type GatewayRequest } from './request-context';
@@ -14,7 +14,11 @@ const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false, descripti
 @ApiTags('identity')
 @Controller('v1')
 export class IdentityController {
-  constructor(@Inject(IdentityClient) private readonly identity: IdentityClient) {}
+  private readonly operations: IdentityOperations;
+
+  constructor(@Inject(IdentityClient) identity: IdentityClient) {
+    this.operations = new IdentityOperations(identity);
+  }
 
   @Post('users')
   @Public()
@@ -24,8 +28,7 @@ export class IdentityController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiCreatedResponse({ type: UserResponse })
   register(@Body() body: RegisterUserDto, @CommandKeysOf() keys: CommandKeys): Promise<UserView> {
-    const message = { type: 'RegisterUser', email: body.email, password: body.password, ...optional(body.displayName, 'displayName') } as const;
-    return this.send<UserView>(message, keys, 'anonymous');
+    return this.operations.register(body, keys);
   }
 
   /** Not recorded for replays: the response carries tokens, which never enter the event store. */
@@ -37,11 +40,7 @@ export class IdentityController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiOkResponse({ type: TokenPairResponse })
   login(@Body() body: LoginDto, @CommandKeysOf() keys: CommandKeys, @Req() request: GatewayRequest): Promise<TokenPair> {
-    return this.send<TokenPair>(
-      { type: 'Login', email: body.email, password: body.password, ip: clientIp(request), ...optional(body.totp, 'totp') },
-      keys,
-      'anonymous',
-    );
+    return this.operations.login(body, clientIp(request), keys);
   }
 
   @Post('auth/refresh')
@@ -52,7 +51,7 @@ export class IdentityController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiOkResponse({ type: TokenPairResponse })
   refresh(@Body() body: RefreshTokenDto, @CommandKeysOf() keys: CommandKeys): Promise<TokenPair> {
-    return this.send<TokenPair>({ type: 'Refresh', refreshToken: body.refreshToken }, keys, 'anonymous');
+    return this.operations.refresh(body.refreshToken, keys);
   }
 
   @Post('auth/logout')
@@ -61,16 +60,15 @@ export class IdentityController {
   @HttpCode(204)
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiNoContentResponse()
-  async logout(@Body() body: RefreshTokenDto, @CommandKeysOf() keys: CommandKeys): Promise<void> {
-    await this.send({ type: 'Logout', refreshToken: body.refreshToken }, keys, 'anonymous');
+  logout(@Body() body: RefreshTokenDto, @CommandKeysOf() keys: CommandKeys): Promise<void> {
+    return this.operations.logout(body.refreshToken, keys);
   }
 
   @Get('me')
   @ApiBearerAuth()
   @ApiOkResponse({ type: MeResponse })
   me(@CurrentCaller() caller: Caller, @Req() request: GatewayRequest): Promise<MeView> {
-    const correlationId = request.requestId ?? '';
-    return this.send<MeView>({ type: 'GetMe', userId: caller.userId }, { idempotencyKey: `read:${correlationId}`.slice(0, 128), correlationId }, actorOf(caller));
+    return this.operations.me(caller, request.requestId ?? '');
   }
 
   /** Not recorded for replays: the response carries the TOTP secret. */
@@ -80,8 +78,8 @@ export class IdentityController {
   @ApiBearerAuth()
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiOkResponse({ type: TotpEnrolmentResponse })
-  startTotp(@CurrentCaller() caller: Caller, @CommandKeysOf() keys: CommandKeys): Promise<{ secret: string; otpauthUrl: string }> {
-    return this.send({ type: 'StartTotpEnrolment', userId: caller.userId }, keys, actorOf(caller));
+  startTotp(@CurrentCaller() caller: Caller, @CommandKeysOf() keys: CommandKeys): Promise<TotpEnrolment> {
+    return this.operations.startTotp(caller, keys);
   }
 
   @Post('me/mfa/totp/confirm')
@@ -90,24 +88,7 @@ export class IdentityController {
   @ApiBearerAuth()
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiNoContentResponse()
-  async confirmTotp(@CurrentCaller() caller: Caller, @Body() body: ConfirmTotpDto, @CommandKeysOf() keys: CommandKeys): Promise<void> {
-    await this.send({ type: 'ConfirmTotpEnrolment', userId: caller.userId, code: body.code }, keys, actorOf(caller));
+  confirmTotp(@CurrentCaller() caller: Caller, @Body() body: ConfirmTotpDto, @CommandKeysOf() keys: CommandKeys): Promise<void> {
+    return this.operations.confirmTotp(caller, body.code, keys);
   }
-
-  private send<T>(message: IdentityCommandMessage, keys: Pick<CommandKeys, 'idempotencyKey' | 'correlationId'>, actor: string): Promise<T> {
-    return valueOf(
-      this.identity.command<T>({
-        ...message,
-        meta: { idempotencyKey: keys.idempotencyKey, actor, correlationId: keys.correlationId },
-      }),
-    );
-  }
-}
-
-function actorOf(caller: Caller): string {
-  return `user:${caller.userId}`;
-}
-
-function optional<K extends string>(value: string | undefined, key: K): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }

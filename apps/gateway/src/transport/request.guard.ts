@@ -1,30 +1,30 @@
 // The one guard every route passes, in this order: who is calling (a bearer access token,
 // verified locally), whether the route wants a role, the route's rate limit, and whether the
 // caller may touch the wallet it names (loaded once here, so handlers never check ownership).
+// What each step decides lives in ../application/access-control.ts, shared with the gRPC edge.
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { WalletView } from '@ledger/contracts';
+import { AccessControl, loginSubjectOf } from '../application/access-control';
 import { AccessTokenVerifier } from '../application/access-tokens';
-import { GatewayError } from '../application/gateway-errors';
 import { RateLimiter, type RateLimitName } from '../application/rate-limiter';
-import { WalletOperations, type Caller } from '../application/wallet-operations';
+import { WalletOperations } from '../application/wallet-operations';
 import { GatewayMetrics } from '../observability/metrics';
-import { validationFailed } from './http-errors';
 import { clientIp, type GatewayRequest } from './request-context';
 import { POLICY, type WalletAccessPolicy } from './route-policy';
-import { isId, STRING_LIMITS } from './validation';
-
-const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
 @Injectable()
 export class RequestGuard implements CanActivate {
+  private readonly access: AccessControl;
+
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
-    @Inject(AccessTokenVerifier) private readonly tokens: AccessTokenVerifier,
-    @Inject(RateLimiter) private readonly rateLimiter: RateLimiter,
-    @Inject(WalletOperations) private readonly wallets: WalletOperations,
-    @Inject(GatewayMetrics) private readonly metrics: GatewayMetrics,
-  ) {}
+    @Inject(AccessTokenVerifier) tokens: AccessTokenVerifier,
+    @Inject(RateLimiter) rateLimiter: RateLimiter,
+    @Inject(WalletOperations) wallets: WalletOperations,
+    @Inject(GatewayMetrics) metrics: GatewayMetrics,
+  ) {
+    this.access = new AccessControl(tokens, rateLimiter, wallets, metrics);
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
@@ -32,58 +32,19 @@ export class RequestGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
 
     if (this.reflector.getAllAndOverride<boolean>(POLICY.public, targets) !== true) {
-      request.caller = await this.authenticate(request);
+      request.caller = await this.access.authenticate(request.headers.authorization);
     }
-    if (this.reflector.getAllAndOverride<boolean>(POLICY.adminOnly, targets) === true && !request.caller?.roles.includes('admin')) {
-      throw new GatewayError('forbidden', 'this route is for admins');
-    }
+    if (this.reflector.getAllAndOverride<boolean>(POLICY.adminOnly, targets) === true) this.access.requireAdmin(request.caller);
     const limit = this.reflector.get<RateLimitName | undefined>(POLICY.rateLimit, context.getHandler());
-    if (limit !== undefined) this.takeToken(limit, request);
-    const access = this.reflector.get<WalletAccessPolicy | undefined>(POLICY.walletAccess, context.getHandler());
-    if (access !== undefined) request.wallet = await this.checkWalletAccess(access, request);
+    if (limit !== undefined) {
+      this.access.takeRateToken(limit, { ip: clientIp(request), user: limit === 'login' ? loginSubjectOf(request.body) : request.caller?.userId });
+    }
+    const policy = this.reflector.get<WalletAccessPolicy | undefined>(POLICY.walletAccess, context.getHandler());
+    if (policy !== undefined) {
+      const walletId: unknown = policy.from === 'param' ? request.params?.[policy.name] : (request.body as Record<string, unknown> | undefined)?.[policy.name];
+      if (request.caller === undefined) throw new Error('wallet access needs an authenticated route');
+      request.wallet = await this.access.requireWalletAccess(policy.allow, policy.name, walletId, request.caller);
+    }
     return true;
   }
-
-  private async authenticate(request: GatewayRequest): Promise<Caller> {
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? BEARER.exec(header) : null;
-    if (match === null) {
-      throw new GatewayError('unauthenticated', 'an access token is required: Authorization: Bearer <accessToken>', {}, { 'WWW-Authenticate': 'Bearer' });
-    }
-    const check = await this.tokens.verify(match[1]);
-    if (!check.ok) {
-      const message = check.code === 'token_expired' ? 'the access token has expired; refresh it' : 'the access token is not valid';
-      throw new GatewayError(check.code, message, {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
-    }
-    return { userId: check.claims.sub, roles: check.claims.roles, sessionId: check.claims.sid };
-  }
-
-  private takeToken(name: RateLimitName, request: GatewayRequest): void {
-    const user = name === 'login' ? loginEmailOf(request.body) : request.caller?.userId;
-    const result = this.rateLimiter.take(name, { ip: clientIp(request), user });
-    if (result.allowed) return;
-    this.metrics.countRateLimited(result.limit);
-    const retryAfterS = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
-    const details = { limit: result.limit, retryAfterSeconds: retryAfterS };
-    throw new GatewayError('rate_limited', 'too many requests; retry later', details, { 'Retry-After': String(retryAfterS) });
-  }
-
-  private async checkWalletAccess(policy: WalletAccessPolicy, request: GatewayRequest): Promise<WalletView> {
-    const source: unknown = policy.from === 'param' ? request.params?.[policy.name] : (request.body as Record<string, unknown> | undefined)?.[policy.name];
-    if (!isId(source)) {
-      throw validationFailed([{ field: policy.name, reason: source === undefined ? 'missing' : 'invalid_id' }]);
-    }
-    const caller = request.caller;
-    if (caller === undefined) throw new Error('wallet access needs an authenticated route');
-    const wallet = await this.wallets.walletForChecks(source); // not_found (404) when there is none
-    const mayTouch = wallet.ownerId === caller.userId || (policy.allow === 'owner_or_admin' && caller.roles.includes('admin'));
-    if (!mayTouch) throw new GatewayError('forbidden', 'this wallet is not yours');
-    return wallet;
-  }
-}
-
-/** The email a login is for, as the per-user login limit counts it. */
-function loginEmailOf(body: unknown): string | undefined {
-  const email = typeof body === 'object' && body !== null ? (body as { email?: unknown }).email : undefined;
-  return typeof email === 'string' && email.length <= STRING_LIMITS.emailLengthMax ? email.trim().toLowerCase() : undefined;
 }

@@ -1,7 +1,10 @@
 // Per-route policy as metadata, read by the one guard and the one interceptor: who may call a
 // route, which wallet it touches and who may touch it, its rate limit, and its idempotency.
 import { SetMetadata } from '@nestjs/common';
+import type { IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
+
+export type { IdempotencyPolicy };
 
 export const POLICY = {
   public: 'gateway:public',
@@ -29,16 +32,6 @@ export interface WalletAccessPolicy {
 export const WalletAccess = (policy: WalletAccessPolicy) => SetMetadata(POLICY.walletAccess, policy);
 
 export const RateLimited = (name: RateLimitName) => SetMetadata(POLICY.rateLimit, name);
-
-export interface IdempotencyPolicy {
-  /** API.md: money-moving POSTs refuse to run without an Idempotency-Key (400 idempotency_key_required). */
-  readonly required: boolean;
-  /**
-   * Whether the response is kept for replays. Not for responses that carry credentials (tokens,
-   * a TOTP secret): those never enter the event store, so those routes run again instead.
-   */
-  readonly record: boolean;
-}
 
 export const Idempotent = (policy: Partial<IdempotencyPolicy> = {}) =>
   SetMetadata(POLICY.idempotency, { required: policy.required ?? false, record: policy.record ?? true } satisfies IdempotencyPolicy);

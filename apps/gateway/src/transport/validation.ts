@@ -3,18 +3,13 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
 import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 import { AMOUNT_DIGITS_MAX, parseAmount } from '@ledger/contracts';
+import { EMAIL_LENGTH_MAX, ID_LENGTH_MAX, isId } from '../application/access-control';
 import { RequestValidationError, type FieldProblem } from './http-errors';
 
-/** Wallet, account and user ids: the ledger's limit (ID_LENGTH_MAX); printable ASCII, no spaces. */
-export const ID_LENGTH_MAX = 128;
-const ID_PATTERN = new RegExp(`^[\\x21-\\x7e]{1,${ID_LENGTH_MAX}}$`);
-
-export function isId(value: unknown): value is string {
-  return typeof value === 'string' && ID_PATTERN.test(value);
-}
+export { ID_LENGTH_MAX, isId };
 
 export const STRING_LIMITS = {
-  emailLengthMax: 254,
+  emailLengthMax: EMAIL_LENGTH_MAX,
   passwordLengthMin: 10,
   passwordLengthMax: 128,
   displayNameLengthMax: 100,

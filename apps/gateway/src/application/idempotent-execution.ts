@@ -1,0 +1,104 @@
+// API.md's Idempotency-Key around one operation, whatever the edge: the first response to a key
+// is recorded and replayed for the same key and request for 24 h; the same key with another
+// request is idempotency_key_reuse; while the first is still in flight a duplicate is
+// idempotency_key_in_use. The operation gets the keys its command carries, derived from the key.
+// Records hold API.md's HTTP response (status and JSON body), so a key replays on either edge.
+import type { IdGenerator } from '@ledger/contracts';
+import type { GatewayMetrics } from '../observability/metrics';
+import type { RecordedResponse } from '../domain/idempotency-key';
+import { GatewayError } from './gateway-errors';
+import { IdempotencyService } from './idempotency.service';
+import type { CommandKeys } from './wallet-operations';
+
+export interface IdempotencyPolicy {
+  /** API.md: money-moving POSTs refuse to run without an Idempotency-Key (400 idempotency_key_required). */
+  readonly required: boolean;
+  /**
+   * Whether the response is kept for replays. Not for responses that carry credentials (tokens,
+   * a TOTP secret): those never enter the event store, so those routes run again instead.
+   */
+  readonly record: boolean;
+}
+
+export interface IdempotentRequest {
+  readonly policy: IdempotencyPolicy;
+  /** Whose key it is: `user:{id}`, or `anon:{ip}` before login. */
+  readonly caller: string;
+  /** The Idempotency-Key, already checked against IDEMPOTENCY_KEY_PATTERN; undefined when none was sent. */
+  readonly key: string | undefined;
+  /** The request as HTTP states it (method, path, JSON body): what a replay must match. */
+  readonly fingerprint: { readonly method: string; readonly path: string; readonly body: unknown };
+  readonly correlationId: string;
+  /** Runs just before a key is reserved: bad input never reaches the store, so a corrected request may reuse the key. */
+  readonly validate?: () => Promise<void>;
+}
+
+/** The operation's result as API.md's HTTP response, or the recorded one with `replayed`. */
+export interface Executed {
+  readonly status: number;
+  readonly body: unknown;
+  readonly replayed: boolean;
+}
+
+/** Whether an operation's error is an outcome of the request (kept and replayed) and the response that states it. */
+export type FailureOutcome = (error: unknown) => { readonly recordable: boolean; readonly response: RecordedResponse; readonly code: string };
+
+/** Printable ASCII, 1 to 255 characters (as Stripe's); a UUID fits. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+export class IdempotentExecution {
+  constructor(
+    private readonly idempotency: IdempotencyService,
+    private readonly metrics: GatewayMetrics,
+    private readonly ids: IdGenerator,
+    private readonly failureOutcome: FailureOutcome,
+  ) {}
+
+  async execute(request: IdempotentRequest, operation: (keys: CommandKeys) => Promise<{ status: number; body: unknown }>): Promise<Executed> {
+    const { policy, caller, key, correlationId } = request;
+    if (key === undefined) {
+      if (policy.required) {
+        throw new GatewayError('idempotency_key_required', 'this request moves money: send an Idempotency-Key header', { header: 'Idempotency-Key' });
+      }
+      // The service still needs a key: one used once, as nothing will retry it.
+      return ran(await operation({ idempotencyKey: `gw-once:${this.ids.next()}`, resourceId: this.ids.next(), correlationId }));
+    }
+    if (!policy.record) {
+      return ran(await operation({ idempotencyKey: IdempotencyService.serviceKey(caller, key, 0), resourceId: this.ids.next(), correlationId }));
+    }
+    await request.validate?.();
+
+    const begun = await this.idempotency.begin({ caller, key, ...request.fingerprint, correlationId });
+    this.metrics.countIdempotency(begun.kind);
+    switch (begun.kind) {
+      case 'replay':
+        return { status: begun.response.status, body: begun.response.body ?? undefined, replayed: true };
+      case 'reuse':
+        throw new GatewayError('idempotency_key_reuse', 'this Idempotency-Key was used for a different request', { header: 'Idempotency-Key' });
+      case 'in_flight': {
+        const retryAfterS = String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000)));
+        const message = 'a request with this Idempotency-Key is still in progress; retry later';
+        throw new GatewayError('idempotency_key_in_use', message, { header: 'Idempotency-Key' }, { 'Retry-After': retryAfterS });
+      }
+      case 'proceed': {
+        const { reservation } = begun;
+        let result: { status: number; body: unknown };
+        try {
+          result = await operation({ idempotencyKey: reservation.serviceKey, resourceId: reservation.attempt.resourceId, correlationId });
+        } catch (error) {
+          // Kept if it is an outcome of the request (a 4xx a handler or service decided), else the key is given back.
+          const outcome = this.failureOutcome(error);
+          if (outcome.recordable) await this.idempotency.complete(reservation, outcome.response);
+          else await this.idempotency.release(reservation, outcome.code);
+          throw error;
+        }
+        await this.idempotency.complete(reservation, { status: result.status, body: result.body ?? null });
+        return ran(result);
+      }
+    }
+  }
+}
+
+function ran(result: { status: number; body: unknown }): Executed {
+  return { ...result, replayed: false };
+}
