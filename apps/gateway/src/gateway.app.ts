@@ -1,6 +1,6 @@
-// Starts the HTTP gateway: a Nest HTTP app that reaches the services only through the bus
-// (LedgerClient on ledger.commands/ledger.queries, IdentityClient on identity.commands) and keeps
-// its Idempotency-Key records in the event store. The host composes it.
+// Starts the gateway: a Nest HTTP app and the gRPC API (./grpc) that reach the services only through the bus
+// (LedgerClient on ledger.commands/ledger.queries, IdentityClient on identity.commands) and keep
+// their Idempotency-Key records in the event store. The host composes it.
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
@@ -18,6 +18,7 @@ import { IdentityClient } from './clients/identity-client';
 import { instrumentedSender } from './clients/instrumented-sender';
 import type { GatewayConfig } from './gateway.config';
 import { GatewayModule, type GatewayComponents } from './gateway.module';
+import { startGrpcEdge, type RunningGrpcEdge } from './grpc/grpc-server';
 import { createGatewayLogger, NestPinoLogger, type GatewayLogger } from './observability/logger';
 import { GatewayMetrics } from './observability/metrics';
 import type { ReadinessCheck } from './observability/readiness';
@@ -41,6 +42,8 @@ export interface RunningGateway {
   readonly app: NestExpressApplication;
   readonly url: string;
   readonly port: number;
+  /** The port the gRPC API is bound to (GRPC_PORT, or the one picked for 0). */
+  readonly grpcPort: number;
   readonly metrics: GatewayMetrics;
   close(): Promise<void>;
 }
@@ -88,6 +91,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 
   let app: NestExpressApplication | undefined;
+  let grpc: RunningGrpcEdge | undefined;
   try {
     app = await NestFactory.create<NestExpressApplication>(GatewayModule.register(components), {
       bodyParser: false,
@@ -96,6 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     configureGateway(app, components);
     await app.listen(config.PORT, config.HOST);
+    grpc = await startGrpcEdge(components);
   } catch (error) {
     await app?.close().catch(() => undefined);
     await proxy.close();
@@ -104,12 +109,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const address = (app.getHttpServer() as Server).address();
   const port = typeof address === 'object' && address !== null ? address.port : config.PORT;
   const started = app;
+  const startedGrpc = grpc;
   return {
     app: started,
     port,
+    grpcPort: startedGrpc.port,
     url: `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`,
     metrics,
     async close() {
+      await startedGrpc.close();
       await started.close();
       await proxy.close();
       logger.flush();

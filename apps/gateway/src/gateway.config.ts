@@ -8,6 +8,8 @@ const MINUTE_MS = 60_000;
 export const gatewayConfigSchema = {
   PORT: intSetting(3000, { min: 0, max: 65535 }),
   HOST: stringSetting('127.0.0.1', { maxLength: 255 }),
+  /** The gRPC API (package ledger.v1) on HOST; 0 picks a free port. */
+  GRPC_PORT: intSetting(50051, { min: 0, max: 65535 }),
   /** Largest request body accepted (JSON); more is 413. */
   BODY_LIMIT_BYTES: intSetting(64 * 1024, { min: 1024, max: 10 * 1024 * 1024 }),
   /** Proxies in front of the gateway whose X-Forwarded-For is trusted (0: the socket address is the client). */

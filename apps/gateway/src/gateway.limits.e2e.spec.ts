@@ -84,7 +84,7 @@ describe('gateway limits and failures (e2e)', () => {
 
   it('answers /readyz 503 naming the failing check', async () => {
     const gateway = await startGateway({
-      config: loadGatewayConfig({ PORT: '0', LOG_LEVEL: 'silent', READINESS_TIMEOUT_MS: '100' }),
+      config: loadGatewayConfig({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent', READINESS_TIMEOUT_MS: '100' }),
       store: s.store,
       bus: s.bus,
       clock: s.clock,

@@ -19,7 +19,7 @@ describe('embedded host', () => {
   });
 
   it('serves /healthz and /readyz on the configured port', async () => {
-    host = await startHost({ PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
     const health = await fetch(`${host.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
@@ -30,7 +30,7 @@ describe('embedded host', () => {
   });
 
   it('runs `npm run demo` against it: two users, a top-up, a transfer sent twice and moved once', async () => {
-    host = await startHost({ PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
     const { execFile } = await import('node:child_process');
     const output = await new Promise<string>((resolvePromise, reject) => {
       execFile(process.execPath, [join(__dirname, '../demo/demo.mjs')], { env: { ...process.env, DEMO_URL: host!.url }, timeout: 30_000 }, (error, stdout, stderr) =>
@@ -42,7 +42,7 @@ describe('embedded host', () => {
   });
 
   it('opens its event store inside DATA_DIR', async () => {
-    host = await startHost({ PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
     const { existsSync } = await import('node:fs');
     expect(existsSync(join(dataDir, 'events.sqlite'))).toBe(true);
   });
@@ -52,7 +52,7 @@ describe('embedded host', () => {
     ['SQLITE_SYNCHRONOUS', 'OFF'],
     ['BODY_LIMIT_BYTES', '-1'],
   ])('refuses to start with a bad %s and names it', async (name, value) => {
-    const attempt = startHost({ PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir, [name]: value });
+    const attempt = startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir, [name]: value });
     await expect(attempt).rejects.toBeInstanceOf(ConfigError);
     await expect(attempt).rejects.toThrow(name);
   });

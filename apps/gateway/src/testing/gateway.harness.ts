@@ -23,6 +23,7 @@ export const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' 
 /** Limits high enough that only the tests about limits meet them. */
 const TEST_ENV: Record<string, string> = {
   PORT: '0',
+  GRPC_PORT: '0',
   HOST: '127.0.0.1',
   LEDGER_SHARDS: String(SHARDS),
   BUS_REQUEST_TIMEOUT_MS: '10000',

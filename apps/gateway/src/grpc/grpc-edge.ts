@@ -1,0 +1,155 @@
+// One gRPC call through the same steps as an HTTP request, with the same application pieces:
+// the bearer token (AccessControl), the rate limit, the wallet's ownership, the HTTP route's
+// DTO rules, and the Idempotency-Key (IdempotentExecution, fingerprinted as the equal HTTP
+// request, so a key replays on either edge). Each method states its operation once, below.
+import { Metadata } from '@grpc/grpc-js';
+import type { Type } from '@nestjs/common';
+import { isErrorCode, type IdGenerator, type WalletView } from '@ledger/contracts';
+import { AccessControl, loginSubjectOf, type WalletAccessRule } from '../application/access-control';
+import { GatewayError } from '../application/gateway-errors';
+import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
+import type { RateLimitName } from '../application/rate-limiter';
+import type { Caller, CommandKeys } from '../application/wallet-operations';
+import { validationFailed, type ErrorBody } from '../transport/http-errors';
+import { gatewayValidationPipe } from '../transport/validation';
+
+export const AUTHORIZATION_METADATA = 'authorization';
+export const IDEMPOTENCY_KEY_METADATA = 'idempotency-key';
+export const NETWORK_KEY_METADATA = 'x-network-key';
+/** Sent as initial metadata when the answer (or the error) is the one recorded for the Idempotency-Key. */
+export const REPLAYED_METADATA = 'idempotent-replayed';
+
+/** What a handler needs of grpc-js's call (ServerUnaryCall). */
+export interface GrpcCall {
+  readonly metadata: Metadata;
+  getPeer(): string;
+  sendMetadata(metadata: Metadata): void;
+}
+
+export interface HttpEquivalent {
+  readonly method: 'GET' | 'POST' | 'PUT';
+  readonly path: string;
+  /** The JSON body the HTTP route takes (null: none). */
+  readonly body: Record<string, unknown> | null;
+  /** The query string the HTTP route takes, as strings. */
+  readonly query?: Record<string, string | undefined>;
+}
+
+/** A gRPC method's rules: those of the HTTP route it equals. */
+export interface GrpcOperation<Req> {
+  readonly http: (request: Req) => HttpEquivalent;
+  /** The HTTP status of a success (what an Idempotency-Key record keeps). */
+  readonly status: 200 | 201 | 204;
+  readonly public?: true;
+  readonly rateLimit?: RateLimitName;
+  readonly wallet?: { readonly rule: WalletAccessRule; readonly field: string; readonly id: (request: Req) => unknown };
+  readonly idempotency?: IdempotencyPolicy;
+  /** The HTTP route's body DTO and query DTO, validating `http(request)`. */
+  readonly body?: Type;
+  readonly query?: Type;
+}
+
+export interface OperationContext {
+  readonly keys: CommandKeys;
+  readonly ip: string;
+  readonly correlationId: string;
+  /** The authenticated caller (operations that are not public). */
+  caller(): Caller;
+  /** The wallet the ownership check loaded (operations with `wallet`). */
+  wallet(): WalletView;
+}
+
+export class GrpcEdge {
+  private readonly validation = gatewayValidationPipe();
+
+  constructor(
+    private readonly access: AccessControl,
+    private readonly execution: IdempotentExecution,
+    private readonly ids: IdGenerator,
+  ) {}
+
+  async run<Req, Res>(operation: GrpcOperation<Req>, request: Req, call: GrpcCall, handler: (context: OperationContext) => Promise<Res | void>): Promise<Res> {
+    const correlationId = this.ids.next();
+    const ip = peerAddress(call.getPeer());
+    const http = operation.http(request);
+    const caller = operation.public === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
+    if (operation.rateLimit !== undefined) {
+      this.access.takeRateToken(operation.rateLimit, { ip, user: operation.rateLimit === 'login' ? loginSubjectOf(http.body) : caller?.userId });
+    }
+    const wallet =
+      operation.wallet === undefined || caller === undefined
+        ? undefined
+        : await this.access.requireWalletAccess(operation.wallet.rule, operation.wallet.field, operation.wallet.id(request), caller);
+    const key = operation.idempotency === undefined ? undefined : keyOf(call.metadata);
+    // Bad input never reaches the store: a corrected request may use the same key.
+    if (operation.body !== undefined) await this.validation.transform(http.body ?? {}, { type: 'body', metatype: operation.body, data: undefined });
+    if (operation.query !== undefined) await this.validation.transform(http.query ?? {}, { type: 'query', metatype: operation.query, data: undefined });
+
+    const context = (keys: CommandKeys): OperationContext => ({
+      keys,
+      ip,
+      correlationId,
+      caller: () => required(caller, 'the caller'),
+      wallet: () => required(wallet, 'the wallet'),
+    });
+    const executed = await this.execution.execute(
+      {
+        policy: operation.idempotency ?? { required: false, record: false },
+        caller: caller === undefined ? `anon:${ip}` : `user:${caller.userId}`,
+        key,
+        fingerprint: { method: http.method, path: http.path, body: http.body },
+        correlationId,
+      },
+      async (keys) => ({ status: operation.status, body: (await handler(context(keys))) ?? null }),
+    );
+    if (executed.replayed) {
+      const metadata = new Metadata();
+      metadata.set(REPLAYED_METADATA, 'true');
+      call.sendMetadata(metadata);
+      if (executed.status >= 400) throw recordedError(executed.body as ErrorBody);
+    }
+    // A 204's null is the empty message.
+    return (executed.body ?? {}) as Res;
+  }
+}
+
+/** A path segment as a client puts it in the HTTP route's URL. */
+export function segment(id: unknown): string {
+  return encodeURIComponent(typeof id === 'string' ? id : '');
+}
+
+function first(metadata: Metadata, name: string): string | undefined {
+  const [value] = metadata.get(name);
+  return typeof value === 'string' ? value : undefined;
+}
+
+function keyOf(metadata: Metadata): string | undefined {
+  const values = metadata.get(IDEMPOTENCY_KEY_METADATA);
+  if (values.length === 0) return undefined;
+  const [value] = values;
+  if (values.length > 1 || typeof value !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(value)) {
+    throw validationFailed([{ field: 'idempotency-key', reason: 'invalid_format', message: 'idempotency-key must be one value of 1 to 255 printable ASCII characters' }]);
+  }
+  return value;
+}
+
+/** grpc-js peers read `127.0.0.1:53211` or `[::1]:53211`: the address without the port. */
+export function peerAddress(peer: string): string {
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(peer);
+  if (bracketed !== null) return bracketed[1];
+  const colon = peer.lastIndexOf(':');
+  return colon > 0 && peer.indexOf(':') === colon ? peer.slice(0, colon) : peer;
+}
+
+/** An error response recorded under the Idempotency-Key, thrown again as the same code. */
+function recordedError(body: ErrorBody): GatewayError {
+  const code = body?.error?.code;
+  if (!isErrorCode(code)) return new GatewayError('internal_error', 'internal error');
+  return new GatewayError(code, body.error.message, body.error.details);
+}
+
+function required<T>(value: T | undefined, what: string): T {
+  // An operation that reads it without the rule that sets it is a wiring bug, not a client error.
+  if (value === undefined) throw new Error(`${what} is not set for this operation`);
+  return value;
+}

@@ -1,0 +1,84 @@
+// The gateway's gRPC server: Nest's gRPC transport serving package ledger.v1 from
+// libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { NestFactory } from '@nestjs/core';
+import { ServerGrpc, type GrpcOptions } from '@nestjs/microservices';
+import { GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
+import type { GatewayComponents } from '../gateway.module';
+import { NestPinoLogger } from '../observability/logger';
+import { GatewayGrpcModule } from './grpc.module';
+
+/** Largest request message accepted, as BODY_LIMIT_BYTES bounds HTTP bodies. */
+export const GRPC_MESSAGE_BYTES_MAX = 64 * 1024;
+
+/**
+ * How messages become objects: camelCase fields (as API.md's JSON), absent fields left out (so
+ * a missing field is `missing`, as over HTTP), 64-bit integers and enums as strings.
+ */
+export const PROTO_LOADER_OPTIONS: ProtoLoaderOptions = { keepCase: false, longs: String, enums: String, defaults: false, oneofs: true };
+
+/** Package ledger.v1 as grpc-js and clients load it (tests use this too). */
+export function loadLedgerProtos(options: ProtoLoaderOptions = PROTO_LOADER_OPTIONS): PackageDefinition {
+  return loadSync([...GRPC_PROTO_FILES], { ...options, includeDirs: [protoRoot()] });
+}
+
+/** Nest's gRPC server, binding its own grpc-js server so that it knows the port it got. */
+class GatewayGrpcServer extends ServerGrpc {
+  private port: number | undefined;
+
+  constructor(
+    options: GrpcOptions['options'],
+    private readonly address: string,
+  ) {
+    super(options);
+  }
+
+  override async createClient(): Promise<Server> {
+    const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX });
+    this.port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+    );
+    return server;
+  }
+
+  boundPort(): number {
+    if (this.port === undefined) throw new Error('the gRPC server is not bound');
+    return this.port;
+  }
+}
+
+export interface RunningGrpcEdge {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startGrpcEdge(components: GatewayComponents): Promise<RunningGrpcEdge> {
+  const { config } = components;
+  const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  const address = `${host}:${config.GRPC_PORT}`;
+  const server = new GatewayGrpcServer(
+    {
+      package: GRPC_PACKAGE,
+      protoPath: [...GRPC_PROTO_FILES],
+      url: address,
+      loader: { ...PROTO_LOADER_OPTIONS, includeDirs: [protoRoot()] },
+      // Generic clients (grpcurl, grpcui) list and describe the services without the protos.
+      onLoadPackageDefinition: (definition: PackageDefinition, grpcServer: Server) => new ReflectionService(definition).addToServer(grpcServer),
+    },
+    address,
+  );
+  const app = await NestFactory.createMicroservice(GatewayGrpcModule.register(components), {
+    strategy: server,
+    logger: new NestPinoLogger(components.logger),
+    abortOnError: false,
+  });
+  try {
+    await app.listen();
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+  return { port: server.boundPort(), close: () => app.close() };
+}

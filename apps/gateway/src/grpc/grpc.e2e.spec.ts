@@ -1,0 +1,301 @@
+// The gateway's gRPC API (package ledger.v1) with @grpc/grpc-js clients, in front of the real
+// wallet-ledger and an identity on the bus: every Identity and Wallets method, its errors as
+// gRPC statuses with API.md's envelope in grpc-status-details-bin, ownership, Idempotency-Key
+// replays (also across the HTTP edge), and server reflection.
+import { dirname, join } from 'node:path';
+import { credentials, loadPackageDefinition, status, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { FAKE_TOTP_CODE } from '../testing/fake-identity';
+import { newKey, startGatewaySystem, type GatewaySystem, type TestUser } from '../testing/gateway.harness';
+import { connectGrpc, type GrpcAnswer, type GrpcCallOptions, type GrpcClients, type GrpcServiceName } from '../testing/grpc-client';
+
+function expectFailure(answer: GrpcAnswer, grpcStatus: status, code: string): void {
+  expect(answer.response).toBeUndefined();
+  expect(answer.error).toEqual({
+    status: grpcStatus,
+    message: expect.any(String),
+    code,
+    details: expect.any(Object),
+    typeUrl: 'type.googleapis.com/ledger.v1.ErrorDetail',
+  });
+}
+
+describe('gateway gRPC API (e2e)', () => {
+  let s: GatewaySystem;
+  let g: GrpcClients;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  beforeAll(async () => {
+    s = await startGatewaySystem();
+    g = connectGrpc(s.gateway().grpcPort);
+    alice = await s.register('alice');
+    bob = await s.register('bob');
+  });
+
+  afterAll(async () => {
+    g?.close();
+    await s?.close();
+  });
+
+  const call = (service: GrpcServiceName, method: string, request: object, options?: GrpcCallOptions) => g.call(service, method, request, options);
+  const wallets = (method: string, request: object, user: TestUser | undefined, key?: string) => call('Wallets', method, request, { token: user?.token, key });
+  const topUp = (user: TestUser, walletId: string, amount: string, key = newKey('top-up')) => wallets('TopUp', { walletId, amount }, user, key);
+
+  it('binds GRPC_PORT 0 to a free port and reports it', () => {
+    expect(s.gateway().grpcPort).toBeGreaterThan(0);
+    expect(s.gateway().grpcPort).not.toBe(s.gateway().port);
+  });
+
+  describe('identity', () => {
+    it('registers a user; the same email in any case is ALREADY_EXISTS email_taken; a short password is INVALID_ARGUMENT', async () => {
+      const email = `grpc-carol-${Date.now()}@example.com`;
+      const created = await call('Identity', 'RegisterUser', { email, password: 'a-long-password', displayName: 'Carol' });
+      expect(created.response).toEqual({ id: expect.any(String), email, displayName: 'Carol', createdAt: expect.any(String) });
+      expectFailure(await call('Identity', 'RegisterUser', { email: email.toUpperCase(), password: 'a-long-password' }), status.ALREADY_EXISTS, 'email_taken');
+      const short = await call('Identity', 'RegisterUser', { email: 'short@example.com', password: 'short' });
+      expectFailure(short, status.INVALID_ARGUMENT, 'validation_failed');
+      expect(short.error?.details.fields).toEqual([expect.objectContaining({ field: 'password', reason: 'invalid_length' })]);
+      // proto3 cannot tell an empty string from an absent field: both are `missing`.
+      const missing = await call('Identity', 'RegisterUser', { password: 'a-long-password' });
+      expect(missing.error?.details.fields).toEqual([expect.objectContaining({ field: 'email', reason: 'missing' })]);
+    });
+
+    it('logs in, refreshes once (reuse is UNAUTHENTICATED), logs out; a wrong password is UNAUTHENTICATED invalid_credentials', async () => {
+      const login = await call('Identity', 'Login', { email: alice.email, password: alice.password });
+      expect(login.response).toEqual({ accessToken: expect.any(String), refreshToken: expect.any(String), tokenType: 'Bearer', expiresIn: expect.any(Number) });
+      expectFailure(await call('Identity', 'Login', { email: alice.email, password: 'not-the-password' }), status.UNAUTHENTICATED, 'invalid_credentials');
+
+      const refreshed = await call('Identity', 'Refresh', { refreshToken: login.response.refreshToken });
+      expect(refreshed.response.refreshToken).not.toBe(login.response.refreshToken);
+      expectFailure(await call('Identity', 'Refresh', { refreshToken: login.response.refreshToken }), status.UNAUTHENTICATED, 'unauthenticated');
+
+      const fresh = await call('Identity', 'Login', { email: alice.email, password: alice.password });
+      expect(await call('Identity', 'Logout', { refreshToken: fresh.response.refreshToken })).toEqual({ response: {}, replayed: false });
+      expectFailure(await call('Identity', 'Refresh', { refreshToken: fresh.response.refreshToken }), status.UNAUTHENTICATED, 'unauthenticated');
+    });
+
+    it('locks a user after five failures in a row: PERMISSION_DENIED account_locked', async () => {
+      const dave = await s.register('grpc-dave');
+      for (let i = 0; i < 5; i++) await call('Identity', 'Login', { email: dave.email, password: 'wrong-password' });
+      expectFailure(await call('Identity', 'Login', { email: dave.email, password: dave.password }), status.PERMISSION_DENIED, 'account_locked');
+    });
+
+    it('GetMe needs a valid bearer token in `authorization` metadata', async () => {
+      const me = await call('Identity', 'GetMe', {}, { token: alice.token });
+      expect(me.response).toEqual({ id: alice.id, email: alice.email, roles: ['user'], mfaEnabled: false });
+      expectFailure(await call('Identity', 'GetMe', {}), status.UNAUTHENTICATED, 'unauthenticated');
+      expectFailure(await call('Identity', 'GetMe', {}, { token: 'not.a.token' }), status.UNAUTHENTICATED, 'unauthenticated');
+      expectFailure(await call('Identity', 'GetMe', {}, { metadata: { authorization: `Basic ${alice.token}` } }), status.UNAUTHENTICATED, 'unauthenticated');
+    });
+
+    it('enrols TOTP: StartTotpEnrolment gives the secret, ConfirmTotp takes the code; a wrong code is INVALID_ARGUMENT', async () => {
+      const erin = await s.register('grpc-erin');
+      const started = await call('Identity', 'StartTotpEnrolment', {}, { token: erin.token });
+      expect(started.response).toEqual({ secret: expect.any(String), otpauthUrl: expect.stringMatching(/^otpauth:\/\/totp\//) });
+      expectFailure(await call('Identity', 'ConfirmTotp', { code: '000000' }, { token: erin.token }), status.INVALID_ARGUMENT, 'validation_failed');
+      expect((await call('Identity', 'ConfirmTotp', { code: FAKE_TOTP_CODE }, { token: erin.token })).response).toEqual({});
+      expect((await call('Identity', 'GetMe', {}, { token: erin.token })).response.mfaEnabled).toBe(true);
+    });
+  });
+
+  describe('wallets', () => {
+    it('opens, lists, gets and reads the balance of a wallet; amounts are strings', async () => {
+      const opened = await wallets('OpenWallet', { currency: 'EUR' }, alice);
+      expect(opened.response).toEqual({
+        id: expect.any(String),
+        ownerId: alice.id,
+        currency: 'EUR',
+        status: 'active',
+        balance: { posted: '0', pending: '0', available: '0' },
+        createdAt: expect.any(String),
+      });
+      const walletId = opened.response.id;
+      expect((await topUp(alice, walletId, '1050')).response).toMatchObject({ kind: 'top_up', status: 'posted', amount: '1050', currency: 'EUR', toWalletId: walletId });
+      expect((await wallets('ListWallets', {}, alice)).response.items.map((w: { id: string }) => w.id)).toContain(walletId);
+      expect((await wallets('GetWallet', { walletId }, alice)).response.balance).toEqual({ posted: '1050', pending: '0', available: '1050' });
+      const balance = await wallets('GetBalance', { walletId }, alice);
+      expect(balance.response).toEqual({ posted: '1050', pending: '0', available: '1050', asOf: expect.any(String) });
+      const before = await wallets('GetBalance', { walletId, at: '2000-01-01T00:00:00Z' }, alice);
+      expect(before.response).toMatchObject({ posted: '0', available: '0' });
+      expectFailure(await wallets('GetBalance', { walletId, at: 'yesterday' }, alice), status.INVALID_ARGUMENT, 'validation_failed');
+      expect((await wallets('ListWallets', {}, bob)).response.items.map((w: { id: string }) => w.id)).not.toContain(walletId);
+    });
+
+    it('refuses an unsupported currency, a missing wallet id, and an unknown wallet', async () => {
+      expectFailure(await wallets('OpenWallet', { currency: 'XXX' }, alice), status.INVALID_ARGUMENT, 'validation_failed');
+      const missing = await wallets('GetWallet', {}, alice);
+      expectFailure(missing, status.INVALID_ARGUMENT, 'validation_failed');
+      expect(missing.error?.details.fields).toEqual([{ field: 'walletId', reason: 'missing' }]);
+      expectFailure(await wallets('GetWallet', { walletId: 'no-such-wallet' }, alice), status.NOT_FOUND, 'not_found');
+      expectFailure(await wallets('OpenWallet', { currency: 'USD' }, undefined), status.UNAUTHENTICATED, 'unauthenticated');
+    });
+
+    it("checks ownership: another user's wallet is PERMISSION_DENIED forbidden to read or move; an admin may read and freeze it", async () => {
+      const walletId = await s.openWallet(alice, 'USD', '500');
+      expectFailure(await wallets('GetWallet', { walletId }, bob), status.PERMISSION_DENIED, 'forbidden');
+      expectFailure(await wallets('ListTransactions', { walletId }, bob), status.PERMISSION_DENIED, 'forbidden');
+      expectFailure(await topUp(bob, walletId, '1'), status.PERMISSION_DENIED, 'forbidden');
+      expectFailure(await wallets('Withdraw', { walletId, amount: '1' }, bob, newKey()), status.PERMISSION_DENIED, 'forbidden');
+      const bobs = await s.openWallet(bob, 'USD');
+      expectFailure(await wallets('Transfer', { fromWalletId: walletId, toWalletId: bobs, amount: '1' }, bob, newKey()), status.PERMISSION_DENIED, 'forbidden');
+      expectFailure(await wallets('FreezeWallet', { walletId }, bob), status.PERMISSION_DENIED, 'forbidden');
+
+      const admin = await s.admin();
+      expect((await wallets('GetWallet', { walletId }, admin)).response.id).toBe(walletId);
+      expect((await wallets('FreezeWallet', { walletId }, admin)).response.status).toBe('frozen');
+      expectFailure(await topUp(admin, walletId, '1'), status.PERMISSION_DENIED, 'forbidden');
+      expect((await wallets('UnfreezeWallet', { walletId }, admin)).response.status).toBe('active');
+    });
+
+    it('withdraws and transfers; too much is FAILED_PRECONDITION insufficient_funds; another currency is currency_mismatch', async () => {
+      const from = await s.openWallet(alice, 'USD', '1000');
+      const to = await s.openWallet(bob, 'USD');
+      const euros = await s.openWallet(bob, 'EUR');
+      expect((await wallets('Withdraw', { walletId: from, amount: '100', reference: 'atm' }, alice, newKey())).response).toMatchObject({
+        kind: 'withdrawal',
+        amount: '100',
+        fromWalletId: from,
+      });
+      const sent = await wallets('Transfer', { fromWalletId: from, toWalletId: to, amount: '300', memo: 'rent' }, alice, newKey());
+      expect(sent.response).toMatchObject({ kind: 'transfer', amount: '300', currency: 'USD', fromWalletId: from, toWalletId: to });
+      expectFailure(await wallets('Withdraw', { walletId: from, amount: '601' }, alice, newKey()), status.FAILED_PRECONDITION, 'insufficient_funds');
+      const mismatch = await wallets('Transfer', { fromWalletId: from, toWalletId: euros, amount: '1' }, alice, newKey());
+      expectFailure(mismatch, status.FAILED_PRECONDITION, 'currency_mismatch');
+      expect(mismatch.error?.details).toEqual({ fromCurrency: 'USD', toCurrency: 'EUR' });
+      expectFailure(await wallets('Transfer', { fromWalletId: from, toWalletId: 'no-such-wallet', amount: '1' }, alice, newKey()), status.NOT_FOUND, 'not_found');
+      expectFailure(await wallets('Withdraw', { walletId: from, amount: '-5' }, alice, newKey()), status.INVALID_ARGUMENT, 'validation_failed');
+      expectFailure(await topUp(alice, from, '1000000000000'), status.FAILED_PRECONDITION, 'limit_exceeded');
+      await s.ledger.projection.waitUntil(await s.store.headPosition(), 5_000);
+      expect((await wallets('GetWallet', { walletId: from }, alice)).response.balance).toEqual({ posted: '600', pending: '0', available: '600' });
+    });
+
+    it('freezes and unfreezes: a frozen wallet cannot send (FAILED_PRECONDITION wallet_not_active) but receives', async () => {
+      const walletId = await s.openWallet(alice, 'USD', '100');
+      const other = await s.openWallet(bob, 'USD', '100');
+      expect((await wallets('FreezeWallet', { walletId }, alice)).response.status).toBe('frozen');
+      expect((await wallets('FreezeWallet', { walletId }, alice)).response.status).toBe('frozen');
+      expectFailure(await wallets('Withdraw', { walletId, amount: '1' }, alice, newKey()), status.FAILED_PRECONDITION, 'wallet_not_active');
+      expect((await wallets('Transfer', { fromWalletId: other, toWalletId: walletId, amount: '5' }, bob, newKey())).response.kind).toBe('transfer');
+      expect((await wallets('UnfreezeWallet', { walletId }, alice)).response.status).toBe('active');
+      expect((await wallets('Withdraw', { walletId, amount: '1' }, alice, newKey())).response.kind).toBe('withdrawal');
+    });
+
+    it('lists transactions newest first, a page at a time; a limit out of 1..200 is INVALID_ARGUMENT', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      for (const amount of ['1', '2', '3']) await topUp(alice, walletId, amount);
+      await s.ledger.projection.waitUntil(await s.store.headPosition(), 5_000);
+      const first = await wallets('ListTransactions', { walletId, limit: 2 }, alice);
+      expect(first.response.items.map((line: { amount: string }) => line.amount)).toEqual(['3', '2']);
+      expect(first.response.items[0]).toEqual({
+        transactionId: expect.any(String),
+        kind: 'top_up',
+        amount: '3',
+        direction: 'credit',
+        status: 'posted',
+        balanceAfter: '6',
+        createdAt: expect.any(String),
+      });
+      const second = await wallets('ListTransactions', { walletId, limit: 2, cursor: first.response.nextCursor }, alice);
+      expect(second.response.items.map((line: { amount: string }) => line.amount)).toEqual(['1']);
+      expect(second.response.nextCursor).toBeUndefined();
+      expectFailure(await wallets('ListTransactions', { walletId, limit: 0 }, alice), status.INVALID_ARGUMENT, 'validation_failed');
+      expectFailure(await wallets('ListTransactions', { walletId, limit: 201 }, alice), status.INVALID_ARGUMENT, 'validation_failed');
+    });
+  });
+
+  describe('idempotency-key', () => {
+    it('is required to move money: INVALID_ARGUMENT idempotency_key_required; a malformed one is validation_failed', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      expectFailure(await wallets('TopUp', { walletId, amount: '1' }, alice), status.INVALID_ARGUMENT, 'idempotency_key_required');
+      expectFailure(await wallets('Withdraw', { walletId, amount: '1' }, alice), status.INVALID_ARGUMENT, 'idempotency_key_required');
+      expectFailure(await wallets('Transfer', { fromWalletId: walletId, toWalletId: walletId, amount: '1' }, alice), status.INVALID_ARGUMENT, 'idempotency_key_required');
+      expectFailure(await topUp(alice, walletId, '1', 'has space'), status.INVALID_ARGUMENT, 'validation_failed');
+    });
+
+    it('replays the first answer for the same key and request, with `idempotent-replayed: true`; another request is idempotency_key_reuse', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      const key = newKey('grpc-replay');
+      const first = await topUp(alice, walletId, '700', key);
+      expect(first.replayed).toBe(false);
+      const again = await topUp(alice, walletId, '700', key);
+      expect(again).toEqual({ response: first.response, replayed: true });
+      expectFailure(await topUp(alice, walletId, '701', key), status.FAILED_PRECONDITION, 'idempotency_key_reuse');
+      // Keys are per caller: bob's same key on his own wallet is his own request.
+      const bobs = await s.openWallet(bob, 'USD');
+      expect((await topUp(bob, bobs, '700', key)).replayed).toBe(false);
+      await s.ledger.projection.waitUntil(await s.store.headPosition(), 5_000);
+      expect((await wallets('GetWallet', { walletId }, alice)).response.balance.posted).toBe('700');
+    });
+
+    it('replays a recorded refusal as the same status and detail, flagged', async () => {
+      const walletId = await s.openWallet(alice, 'USD', '10');
+      const key = newKey('grpc-refusal');
+      const refused = await wallets('Withdraw', { walletId, amount: '11' }, alice, key);
+      expectFailure(refused, status.FAILED_PRECONDITION, 'insufficient_funds');
+      await topUp(alice, walletId, '100');
+      const replayed = await wallets('Withdraw', { walletId, amount: '11' }, alice, key);
+      expect(replayed).toEqual({ ...refused, replayed: true });
+    });
+
+    it('replays an OpenWallet (the same wallet) and a Transfer', async () => {
+      const key = newKey('grpc-open');
+      const opened = await wallets('OpenWallet', { currency: 'GBP' }, alice, key);
+      expect(await wallets('OpenWallet', { currency: 'GBP' }, alice, key)).toEqual({ response: opened.response, replayed: true });
+      const from = await s.openWallet(alice, 'USD', '50');
+      const to = await s.openWallet(bob, 'USD');
+      const transferKey = newKey('grpc-transfer');
+      const request = { fromWalletId: from, toWalletId: to, amount: '20', memo: 'once' };
+      const sent = await wallets('Transfer', request, alice, transferKey);
+      expect(await wallets('Transfer', request, alice, transferKey)).toEqual({ response: sent.response, replayed: true });
+      await s.ledger.projection.waitUntil(await s.store.headPosition(), 5_000);
+      expect((await wallets('GetWallet', { walletId: from }, alice)).response.balance.posted).toBe('30');
+    });
+
+    it('shares records with the HTTP edge: the same caller, key and request replays on the other edge', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      const grpcKey = newKey('grpc-to-http');
+      const overGrpc = await topUp(alice, walletId, '40', grpcKey);
+      const overHttp = await s.request('POST', `/v1/wallets/${walletId}/top-ups`, { token: alice.token, key: grpcKey, body: { amount: '40' } });
+      expect(overHttp.status).toBe(201);
+      expect(overHttp.headers.get('idempotent-replayed')).toBe('true');
+      expect(overHttp.body).toEqual(overGrpc.response);
+      const reused = await s.request('POST', `/v1/wallets/${walletId}/top-ups`, { token: alice.token, key: grpcKey, body: { amount: '41' } });
+      expect(reused.status).toBe(422);
+
+      const httpKey = newKey('http-to-grpc');
+      const first = await s.request('POST', `/v1/wallets/${walletId}/top-ups`, { token: alice.token, key: httpKey, body: { amount: '60', reference: 'r-1' } });
+      const second = await g.call('Wallets', 'TopUp', { walletId, amount: '60', reference: 'r-1' }, { token: alice.token, key: httpKey });
+      expect(second).toEqual({ response: first.body, replayed: true });
+    });
+  });
+
+  it('answers UNIMPLEMENTED for Cards and CardNetwork (not served yet)', async () => {
+    const cards = await call('Cards', 'ListCards', {}, { token: alice.token });
+    expect(cards.error?.status).toBe(status.UNIMPLEMENTED);
+    const network = await call('CardNetwork', 'Authorize', {}, { networkKey: 'dev-network-key', key: newKey() });
+    expect(network.error?.status).toBe(status.UNIMPLEMENTED);
+  });
+
+  it('lists the four services of ledger.v1 through server reflection', async () => {
+    const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
+    const loaded = loadPackageDefinition(loadSync(reflectionProto, { keepCase: false }));
+    const v1 = ((loaded.grpc as GrpcObject).reflection as GrpcObject).v1 as GrpcObject;
+    const Reflection = v1.ServerReflection as ServiceClientConstructor;
+    const client = new Reflection(`127.0.0.1:${s.gateway().grpcPort}`, credentials.createInsecure());
+    try {
+      const services = await new Promise<string[]>((resolve, reject) => {
+        const stream = (client as unknown as { serverReflectionInfo(): NodeJS.ReadWriteStream & { end(): void } }).serverReflectionInfo();
+        stream.on('data', (answer: { listServicesResponse?: { service: { name: string }[] } }) => {
+          resolve(answer.listServicesResponse?.service.map((service) => service.name) ?? []);
+          stream.end();
+        });
+        stream.on('error', reject);
+        stream.write({ listServices: '' } as never);
+      });
+      expect(services).toEqual(expect.arrayContaining(['ledger.v1.Identity', 'ledger.v1.Wallets', 'ledger.v1.Cards', 'ledger.v1.CardNetwork']));
+    } finally {
+      client.close();
+    }
+  });
+});

@@ -1,0 +1,46 @@
+// The gRPC edge's Nest module: wiring only, over the same instances the HTTP module gets
+// (rate-limit buckets, token verifier, Idempotency-Key records, service clients).
+import { Catch, Module, type DynamicModule, type RpcExceptionFilter } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { throwError, type Observable } from 'rxjs';
+import { AccessControl } from '../application/access-control';
+import { IdempotentExecution } from '../application/idempotent-execution';
+import { IdentityOperations } from '../application/identity-operations';
+import { WalletOperations } from '../application/wallet-operations';
+import type { GatewayComponents } from '../gateway.module';
+import type { GatewayLogger } from '../observability/logger';
+import { toGrpcError } from '../transport/grpc-errors';
+import { recordedOutcomeOf } from '../transport/http-errors';
+import { GrpcEdge } from './grpc-edge';
+import { IdentityGrpcController } from './identity.grpc';
+import { WalletsGrpcController } from './wallets.grpc';
+
+/** Every error of every gRPC method leaves through toGrpcError. */
+@Catch()
+class GrpcErrorFilter implements RpcExceptionFilter<unknown> {
+  constructor(private readonly logger: GatewayLogger) {}
+
+  catch(exception: unknown): Observable<never> {
+    const mapped = toGrpcError(exception);
+    if (mapped.unexpected) this.logger.error({ err: exception }, 'gRPC call failed');
+    return throwError(() => mapped.error);
+  }
+}
+
+@Module({})
+export class GatewayGrpcModule {
+  static register(components: GatewayComponents): DynamicModule {
+    const access = new AccessControl(components.tokens, components.rateLimiter, components.wallets, components.metrics);
+    const execution = new IdempotentExecution(components.idempotency, components.metrics, components.ids, recordedOutcomeOf);
+    return {
+      module: GatewayGrpcModule,
+      controllers: [IdentityGrpcController, WalletsGrpcController],
+      providers: [
+        { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids) },
+        { provide: WalletOperations, useValue: components.wallets },
+        { provide: IdentityOperations, useValue: new IdentityOperations(components.identity) },
+        { provide: APP_FILTER, useValue: new GrpcErrorFilter(components.logger) },
+      ],
+    };
+  }
+}
