@@ -15,7 +15,7 @@ import { IdempotencyService, type Reservation } from '../application/idempotency
 import { ID_GENERATOR } from '../gateway.tokens';
 import { GatewayMetrics } from '../observability/metrics';
 import { toHttpError, validationFailed } from './http-errors';
-import { clientIp, type GatewayRequest } from './request-context';
+import { idempotencyCallerOf, type GatewayRequest } from './request-context';
 import { POLICY, type IdempotencyPolicy } from './route-policy';
 import { gatewayValidationPipe } from './validation';
 
@@ -52,7 +52,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       request.commandKeys = { idempotencyKey: `gw-once:${this.ids.next()}`, resourceId: this.ids.next(), correlationId };
       return next.handle();
     }
-    const caller = request.caller === undefined ? `anon:${clientIp(request)}` : `user:${request.caller.userId}`;
+    const caller = idempotencyCallerOf(request);
     if (!policy.record) {
       request.commandKeys = { idempotencyKey: IdempotencyService.serviceKey(caller, key, 0), resourceId: this.ids.next(), correlationId };
       return next.handle();
