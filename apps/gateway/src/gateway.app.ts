@@ -1,6 +1,7 @@
-// Starts the gateway: a Nest HTTP app and the gRPC API (./grpc) that reach the services only through the bus
-// (LedgerClient on ledger.commands/ledger.queries, IdentityClient on identity.commands) and keep
-// their Idempotency-Key records in the event store. The host composes it.
+// Starts the gateway: a Nest HTTP app and the gRPC API (./grpc) that reach the services only
+// through the bus (LedgerClient on ledger.commands/ledger.queries, IdentityClient on
+// identity.commands, CardClient on cards.commands/cards.queries) and keep their Idempotency-Key
+// records in the event store. The host composes it.
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
@@ -10,10 +11,12 @@ import { amountOf, uuidv7, type Clock, type IdGenerator, type PublicKeys } from 
 import type { EventStore } from '@ledger/event-store';
 import { BusClientProxy, LedgerClient, type MessageBus } from '@ledger/messaging';
 import { AccessTokenVerifier } from './application/access-tokens';
+import { CardOperations } from './application/card-operations';
 import { valueOf } from './application/gateway-errors';
 import { IdempotencyService } from './application/idempotency.service';
 import { RateLimiter } from './application/rate-limiter';
 import { WalletOperations } from './application/wallet-operations';
+import { CardClient } from './clients/card-client';
 import { IdentityClient } from './clients/identity-client';
 import { instrumentedSender } from './clients/instrumented-sender';
 import type { GatewayConfig } from './gateway.config';
@@ -22,6 +25,7 @@ import { startGrpcEdge, type RunningGrpcEdge } from './grpc/grpc-server';
 import { createGatewayLogger, NestPinoLogger, type GatewayLogger } from './observability/logger';
 import { GatewayMetrics } from './observability/metrics';
 import type { ReadinessCheck } from './observability/readiness';
+import { NETWORK_KEY_SECURITY } from './transport/network.controller';
 import { isJsonMediaType, checkBodyShape, requestContext, requireJsonBody } from './transport/http-middleware';
 
 export interface GatewayOptions {
@@ -71,6 +75,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     metrics,
     identity,
     wallets: new WalletOperations(new LedgerClient(sender, config.LEDGER_SHARDS), amountOf(config.TOP_UP_MAX_MINOR_UNITS)),
+    cards: new CardOperations(new CardClient(sender)),
     tokens: new AccessTokenVerifier({
       fetchKeys: () => valueOf(identity.command<PublicKeys>({ type: 'GetPublicKeys', meta: { idempotencyKey: `keys:${ids.next()}`, actor: 'gateway' } })),
       clock,
@@ -146,6 +151,7 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
       .setDescription('API.md (v1): JSON in and out; errors as {"error": {"code", "message", "details"}}.')
       .setVersion('1')
       .addBearerAuth()
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Network-Key', description: "The card network's key (NETWORK_API_KEY)" }, NETWORK_KEY_SECURITY)
       .build(),
   );
   SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });

@@ -1,6 +1,6 @@
 // Settings of the HTTP gateway, read once through the one config loader; every limit is named
 // with its unit, and a bad value stops the process naming the setting.
-import { enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
+import { booleanSetting, ConfigError, enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
 import { messagingConfigSchema } from '@ledger/messaging';
 
 const MINUTE_MS = 60_000;
@@ -45,17 +45,44 @@ export const gatewayConfigSchema = {
   RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: intSetting(600, { min: 1, max: 1_000_000 }),
   RATE_LIMIT_MONEY_PER_IP_BURST: intSetting(300, { min: 1, max: 1_000_000 }),
   RATE_LIMIT_MONEY_PER_IP_PER_MINUTE: intSetting(3_000, { min: 1, max: 1_000_000 }),
+  /** Card reveals (PAN and CVV after step-up) per user and per client IP: few, as each one shows a card number. */
+  RATE_LIMIT_REVEAL_PER_USER_BURST: intSetting(5, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_REVEAL_PER_USER_PER_MINUTE: intSetting(10, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_REVEAL_PER_IP_BURST: intSetting(20, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_REVEAL_PER_IP_PER_MINUTE: intSetting(60, { min: 1, max: 1_000_000 }),
+  /** The card network's routes per client IP: generous, as one acquirer sends every authorization. */
+  RATE_LIMIT_NETWORK_PER_IP_BURST: intSetting(5_000, { min: 1, max: 10_000_000 }),
+  RATE_LIMIT_NETWORK_PER_IP_PER_MINUTE: intSetting(300_000, { min: 1, max: 100_000_000 }),
   /** Buckets kept in memory; the least recently used goes first beyond it. */
   RATE_LIMIT_BUCKETS_MAX: intSetting(100_000, { min: 100, max: 10_000_000 }),
 
   /** The largest single top-up, in the wallet currency's minor units (API.md: caps per top-up configurable). */
   TOP_UP_MAX_MINOR_UNITS: stringSetting('100000000', { pattern: /^[1-9][0-9]{0,29}$/, maxLength: 30 }),
+  /**
+   * The card network's shared secret (X-Network-Key). Empty: the embedded default
+   * `dev-network-key`, printed at start-up; NETWORK_API_KEY_REQUIRED refuses that.
+   */
+  NETWORK_API_KEY: stringSetting('', { pattern: /^([\x21-\x7e]{16,256})?$/, maxLength: 256 }),
+  /** true outside the embedded mode: start only with a NETWORK_API_KEY of its own. */
+  NETWORK_API_KEY_REQUIRED: booleanSetting(false),
   /** Longest /readyz waits for one readiness check. */
   READINESS_TIMEOUT_MS: intSetting(2_000, { min: 10, max: MINUTE_MS }),
 };
 
+/** The embedded mode's network key (API.md), used when NETWORK_API_KEY is empty. */
+export const DEV_NETWORK_API_KEY = 'dev-network-key';
+
 export type GatewayConfig = ConfigOf<typeof gatewayConfigSchema>;
 
 export function loadGatewayConfig(env: Readonly<Record<string, string | undefined>> = process.env): GatewayConfig {
-  return loadConfig(gatewayConfigSchema, env);
+  const config = loadConfig(gatewayConfigSchema, env);
+  if (config.NETWORK_API_KEY_REQUIRED && config.NETWORK_API_KEY === '') {
+    throw new ConfigError('NETWORK_API_KEY', 'is required (NETWORK_API_KEY_REQUIRED=true): 16 to 256 printable characters');
+  }
+  return config;
+}
+
+/** The key the card network must send: the configured one, or the embedded default. */
+export function networkApiKeyOf(config: Pick<GatewayConfig, 'NETWORK_API_KEY'>): string {
+  return config.NETWORK_API_KEY === '' ? DEV_NETWORK_API_KEY : config.NETWORK_API_KEY;
 }

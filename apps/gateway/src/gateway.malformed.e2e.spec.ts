@@ -1,11 +1,12 @@
 // Bad input, a table of it: every malformed request gets a 4xx with API.md's error envelope,
 // never a 5xx, and never moves money.
-import { newKey, startGatewaySystem, type GatewaySystem, type RequestOptions, type TestUser } from './testing/gateway.harness';
+import { newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type RequestOptions, type TestUser } from './testing/gateway.harness';
 
 interface Context {
   readonly user: TestUser;
   readonly walletId: string;
   readonly otherWalletId: string;
+  readonly cardId: string;
 }
 
 interface Case {
@@ -49,6 +50,45 @@ const query = (path: (context: Context) => string, field: string): Omit<Case, 'n
   code: 'validation_failed',
   field,
 });
+
+const cards = () => '/v1/cards';
+const card = (suffix: string) => (context: Context) => `/v1/cards/${context.cardId}${suffix}`;
+const issue = (body: (context: Context) => Record<string, unknown>, field: string): Omit<Case, 'name'> => ({
+  method: 'POST',
+  path: cards,
+  options: (context) => ({ token: context.user.token, body: body(context) }),
+  status: 400,
+  code: 'validation_failed',
+  field,
+});
+const controls = (spendingControls: unknown, field: string): Omit<Case, 'name'> => ({
+  method: 'PUT',
+  path: card('/spending-controls'),
+  options: (context) => ({ token: context.user.token, body: spendingControls }),
+  status: 400,
+  code: 'validation_failed',
+  field,
+});
+const reveal = (body: unknown, field: string): Omit<Case, 'name'> => ({
+  method: 'POST',
+  path: card('/reveal'),
+  options: (context) => ({ token: context.user.token, body }),
+  status: 400,
+  code: 'validation_failed',
+  field,
+});
+const NETWORK = { 'x-network-key': TEST_NETWORK_KEY };
+const network = (path: string, body: unknown, field?: string): Omit<Case, 'name'> => ({
+  method: 'POST',
+  path: () => path,
+  options: () => ({ key: newKey('bad-network'), headers: NETWORK, body }),
+  status: 400,
+  code: 'validation_failed',
+  field,
+});
+const GOOD_AUTHORIZATION = { pan: '4000001234567899', expMonth: 12, expYear: 2029, cvv: '123', amount: '100', currency: 'USD', merchant: { name: 'Shop', mcc: '5411', country: 'US' } };
+const authorize = (changes: Record<string, unknown>, field: string) => network('/v1/network/authorizations', { ...GOOD_AUTHORIZATION, ...changes }, field);
+const merchant = (changes: Record<string, unknown>, field: string) => authorize({ merchant: { ...GOOD_AUTHORIZATION.merchant, ...changes } }, field);
 
 const CASES: Case[] = [
   // The body as bytes.
@@ -133,6 +173,57 @@ const CASES: Case[] = [
   { name: 'login: totp not digits', method: 'POST', path: () => '/v1/auth/login', options: () => ({ body: { email: 'a@example.com', password: 'pw', totp: 'abcdef' } }), status: 400, code: 'validation_failed', field: 'totp' },
   { name: 'refresh: a token of 2000 characters', method: 'POST', path: () => '/v1/auth/refresh', options: () => ({ body: { refreshToken: 't'.repeat(2000) } }), status: 400, code: 'validation_failed', field: 'refreshToken' },
   { name: 'totp confirm: code missing', method: 'POST', path: () => '/v1/me/mfa/totp/confirm', options: authed({ body: {} }), status: 400, code: 'validation_failed', field: 'code' },
+  // Cards.
+  { name: 'card: walletId missing', ...issue(() => ({ label: 'x' }), 'walletId') },
+  { name: 'card: walletId a number', ...issue(() => ({ walletId: 7 }), 'walletId') },
+  { name: 'card: label of 65 characters', ...issue((c) => ({ walletId: c.walletId, label: 'l'.repeat(65) }), 'label') },
+  { name: 'card: label null', ...issue((c) => ({ walletId: c.walletId, label: null }), 'label') },
+  { name: 'card: spendingControls a string', ...issue((c) => ({ walletId: c.walletId, spendingControls: 'none' }), 'spendingControls') },
+  { name: 'card: a daily limit of "1.5"', ...issue((c) => ({ walletId: c.walletId, spendingControls: { daily: '1.5' } }), 'spendingControls.daily') },
+  { name: 'card: an unknown control', ...issue((c) => ({ walletId: c.walletId, spendingControls: { weekly: '10' } }), 'spendingControls.weekly') },
+  { name: 'card: an unknown field', ...issue((c) => ({ walletId: c.walletId, pan: '4000001234567899' }), 'pan') },
+  { name: 'controls: an MCC of 3 digits', ...controls({ blockedMccs: ['581'] }, 'blockedMccs') },
+  { name: 'controls: an MCC as a number', ...controls({ blockedMccs: [5814] }, 'blockedMccs') },
+  { name: 'controls: 501 blocked MCCs', ...controls({ blockedMccs: Array.from({ length: 501 }, (_, i) => String(i).padStart(4, '0')) }, 'blockedMccs') },
+  { name: 'controls: the same MCC twice', ...controls({ blockedMccs: ['5814', '5814'] }, 'blockedMccs') },
+  { name: 'controls: a country in lower case', ...controls({ allowedCountries: ['us'] }, 'allowedCountries') },
+  { name: 'controls: allowedCountries a string', ...controls({ allowedCountries: 'US' }, 'allowedCountries') },
+  { name: 'controls: perAuthorization "0"', ...controls({ perAuthorization: '0' }, 'perAuthorization') },
+  { name: 'controls: monthly as a number', ...controls({ monthly: 100 }, 'monthly') },
+  { name: 'reveal: password as a number', ...reveal({ password: 12345678901 }, 'password') },
+  { name: 'reveal: totp not digits', ...reveal({ totp: 'abcdef' }, 'totp') },
+  { name: 'reveal: an unknown field', ...reveal({ password: 'a-long-password', pin: '1234' }, 'pin') },
+  { name: 'a card id with a space', ...query(() => '/v1/cards/a%20b', 'id') },
+  { name: 'a card id of 129 characters', ...query(() => `/v1/cards/${'c'.repeat(129)}/authorizations`, 'id') },
+  { name: 'authorizations limit=201', ...query(card('/authorizations?limit=201'), 'limit') },
+  { name: 'a garbage card id', method: 'GET', path: () => '/v1/cards/not-a-card', options: (c) => ({ token: c.user.token }), status: 404, code: 'not_found' },
+  // The card network.
+  { name: 'network: PAN of 11 digits', ...authorize({ pan: '40000012345' }, 'pan') },
+  { name: 'network: PAN of 20 digits', ...authorize({ pan: '40000012345678901234' }, 'pan') },
+  { name: 'network: PAN with spaces', ...authorize({ pan: '4000 0012 3456 7899' }, 'pan') },
+  { name: 'network: PAN as a number', ...authorize({ pan: 4000001234567899 }, 'pan') },
+  { name: 'network: CVV of 2 digits', ...authorize({ cvv: '12' }, 'cvv') },
+  { name: 'network: CVV of 5 digits', ...authorize({ cvv: '12345' }, 'cvv') },
+  { name: 'network: expMonth 13', ...authorize({ expMonth: 13 }, 'expMonth') },
+  { name: 'network: expMonth 0', ...authorize({ expMonth: 0 }, 'expMonth') },
+  { name: 'network: expMonth "12"', ...authorize({ expMonth: '12' }, 'expMonth') },
+  { name: 'network: expYear of 2 digits', ...authorize({ expYear: 29 }, 'expYear') },
+  { name: 'network: expYear 2029.5', ...authorize({ expYear: 2029.5 }, 'expYear') },
+  { name: 'network: amount "0"', ...authorize({ amount: '0' }, 'amount') },
+  { name: 'network: currency XYZ', ...authorize({ currency: 'XYZ' }, 'currency') },
+  { name: 'network: merchant missing', ...authorize({ merchant: undefined }, 'merchant') },
+  { name: 'network: merchant a string', ...authorize({ merchant: 'Shop' }, 'merchant') },
+  { name: 'network: an MCC of letters', ...merchant({ mcc: 'shop' }, 'merchant.mcc') },
+  { name: 'network: country USA', ...merchant({ country: 'USA' }, 'merchant.country') },
+  { name: 'network: merchant name of 101 characters', ...merchant({ name: 'm'.repeat(101) }, 'merchant.name') },
+  { name: 'network: an unknown merchant field', ...merchant({ city: 'Springfield' }, 'merchant.city') },
+  { name: 'network: capture without an amount', ...network('/v1/network/authorizations/some-authorization/capture', {}, 'amount') },
+  { name: 'network: reverse of "-1"', ...network('/v1/network/authorizations/some-authorization/reverse', { amount: '-1' }, 'amount') },
+  { name: 'network: refund without authorizationId', ...network('/v1/network/refunds', { amount: '1' }, 'authorizationId') },
+  { name: 'network: an authorization id of 129 characters', ...network(`/v1/network/authorizations/${'a'.repeat(129)}/capture`, { amount: '1' }, 'id') },
+  { name: 'network: no X-Network-Key', method: 'POST', path: () => '/v1/network/refunds', options: () => ({ key: newKey('bad'), body: { authorizationId: 'a', amount: '1' } }), status: 401, code: 'unauthenticated' },
+  { name: 'network: no Idempotency-Key', method: 'POST', path: () => '/v1/network/refunds', options: () => ({ headers: NETWORK, body: { authorizationId: 'a', amount: '1' } }), status: 400, code: 'idempotency_key_required' },
+  { name: 'network: GET on a POST route', method: 'GET', path: () => '/v1/network/authorizations', options: () => ({ headers: NETWORK }), status: 404, code: 'not_found' },
   // Routes.
   { name: 'an unknown route', method: 'GET', path: () => '/v2/wallets', options: () => ({}), status: 404, code: 'not_found' },
   { name: 'an unknown method on a known path', method: 'DELETE', path: (c) => `/v1/wallets/${c.walletId}`, options: authed(), status: 404, code: 'not_found' },
@@ -147,7 +238,8 @@ describe('malformed requests (e2e)', () => {
     s = await startGatewaySystem();
     const user = await s.register('mallory');
     const other = await s.register('victor');
-    context = { user, walletId: await s.openWallet(user, 'USD', '1000'), otherWalletId: await s.openWallet(other, 'USD') };
+    const walletId = await s.openWallet(user, 'USD', '1000');
+    context = { user, walletId, otherWalletId: await s.openWallet(other, 'USD'), cardId: (await s.issueCard(user, walletId)).id };
   });
 
   afterAll(async () => {
@@ -173,6 +265,10 @@ describe('malformed requests (e2e)', () => {
   it('moved no money', async () => {
     const read = await s.request('GET', `/v1/wallets/${context.walletId}`, { token: context.user.token });
     expect(read.body.balance).toEqual({ posted: '1000', pending: '0', available: '1000' });
+  });
+
+  it('sent the card-issuer nothing but the card the set-up issued', () => {
+    expect(s.fakeCards.received.map((message) => message.type)).toEqual(['IssueCard']);
   });
 
   it('logged nothing as unexpected', () => {

@@ -3,6 +3,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import type { Clock, IdGenerator } from '@ledger/contracts';
 import { AccessTokenVerifier } from './application/access-tokens';
+import { CardOperations } from './application/card-operations';
 import { IdempotencyService } from './application/idempotency.service';
 import { RateLimiter } from './application/rate-limiter';
 import { WalletOperations } from './application/wallet-operations';
@@ -13,9 +14,11 @@ import type { GatewayLogger } from './observability/logger';
 import { GatewayMetrics } from './observability/metrics';
 import type { ReadinessCheck } from './observability/readiness';
 import { AdminController } from './transport/admin.controller';
+import { CardsController } from './transport/cards.controller';
 import { ErrorEnvelopeFilter } from './transport/error-envelope.filter';
 import { IdempotencyInterceptor } from './transport/idempotency.interceptor';
 import { IdentityController } from './transport/identity.controller';
+import { NetworkController } from './transport/network.controller';
 import { OperationsController } from './transport/operations.controller';
 import { RequestGuard } from './transport/request.guard';
 import { gatewayValidationPipe } from './transport/validation';
@@ -29,6 +32,7 @@ export interface GatewayComponents {
   readonly metrics: GatewayMetrics;
   readonly identity: IdentityClient;
   readonly wallets: WalletOperations;
+  readonly cards: CardOperations;
   readonly tokens: AccessTokenVerifier;
   readonly idempotency: IdempotencyService;
   readonly rateLimiter: RateLimiter;
@@ -40,7 +44,7 @@ export class GatewayModule {
   static register(components: GatewayComponents): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [IdentityController, WalletsController, AdminController, OperationsController],
+      controllers: [IdentityController, WalletsController, CardsController, NetworkController, AdminController, OperationsController],
       providers: [
         { provide: GATEWAY_CONFIG, useValue: components.config },
         { provide: CLOCK, useValue: components.clock },
@@ -50,6 +54,7 @@ export class GatewayModule {
         { provide: GatewayMetrics, useValue: components.metrics },
         { provide: IdentityClient, useValue: components.identity },
         { provide: WalletOperations, useValue: components.wallets },
+        { provide: CardOperations, useValue: components.cards },
         { provide: AccessTokenVerifier, useValue: components.tokens },
         { provide: IdempotencyService, useValue: components.idempotency },
         { provide: RateLimiter, useValue: components.rateLimiter },

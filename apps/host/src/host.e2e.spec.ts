@@ -41,6 +41,21 @@ describe('embedded host', () => {
     expect(output).toContain('bob: posted 25.50 USD, available 25.50 USD');
   });
 
+  it('takes the card network\'s key: the embedded default dev-network-key (printed at start-up) unless NETWORK_API_KEY is set', async () => {
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    expect(host.defaultNetworkKey).toBe('dev-network-key');
+    // A body the gateway refuses (400) shows the key passed; a wrong key stops at 401.
+    const refund = (key: string) =>
+      fetch(`${host!.url}/v1/network/refunds`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-network-key': key, 'idempotency-key': 'k1' }, body: '{}' });
+    expect((await refund('dev-network-key')).status).toBe(400);
+    expect((await refund('another-key')).status).toBe(401);
+    await host.close();
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir, NETWORK_API_KEY: 'acquirer-key-0123456789' });
+    expect(host.defaultNetworkKey).toBeNull();
+    expect((await refund('dev-network-key')).status).toBe(401);
+    expect((await refund('acquirer-key-0123456789')).status).toBe(400);
+  });
+
   it('opens its event store inside DATA_DIR', async () => {
     host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
     const { existsSync } = await import('node:fs');

@@ -13,13 +13,15 @@ import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.co
 import { startIdentity, type RunningIdentity } from '../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../identity/src/identity.config';
 import { startGateway } from '../../gateway/src/gateway.app';
-import { loadGatewayConfig } from '../../gateway/src/gateway.config';
+import { loadGatewayConfig, networkApiKeyOf } from '../../gateway/src/gateway.config';
 import { loadHostConfig, type HostConfig } from './host.config';
 
 export interface RunningHost {
   readonly config: HostConfig;
   readonly url: string;
   readonly port: number;
+  /** API.md: in embedded mode the default X-Network-Key is printed at start-up; null when NETWORK_API_KEY is set. */
+  readonly defaultNetworkKey: string | null;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       config,
       port: gateway.port,
       url: gateway.url,
+      defaultNetworkKey: gatewayConfig.NETWORK_API_KEY === '' ? networkApiKeyOf(gatewayConfig) : null,
       async close() {
         await gateway.close();
         await closeServices();

@@ -12,6 +12,8 @@ async function main(): Promise<void> {
       `  API docs:  ${host.url}/docs`,
       `  metrics:   ${host.url}/metrics`,
       `  data dir:  ${host.config.DATA_DIR}`,
+      // A configured key is a secret and never printed; the embedded default is (API.md).
+      ...(host.defaultNetworkKey === null ? [] : [`  card network key (X-Network-Key): ${host.defaultNetworkKey} (the default; set NETWORK_API_KEY)`]),
       '',
     ].join('\n'),
   );

@@ -1,10 +1,11 @@
-// The named rate limits of the gateway: per client IP and per user on login, and on the routes
-// that move money. Token buckets in memory, one instance each (not shared between gateways).
+// The named rate limits of the gateway: per client IP and per user on login, on the routes that
+// move money and on card reveals; per client IP on the card network's routes. Token buckets in
+// memory, one instance each (not shared between gateways).
 import type { Clock } from '@ledger/contracts';
 import { TokenBuckets, type BucketLimit } from '../domain/token-bucket';
 import type { GatewayConfig } from '../gateway.config';
 
-export type RateLimitName = 'login' | 'money';
+export type RateLimitName = 'login' | 'money' | 'reveal' | 'network';
 
 export interface RateLimitSubjects {
   readonly ip: string;
@@ -14,7 +15,8 @@ export interface RateLimitSubjects {
 
 export type RateLimitResult = { readonly allowed: true } | { readonly allowed: false; readonly limit: string; readonly retryAfterMs: number };
 
-type Limits = Record<RateLimitName, { readonly ip: BucketLimit; readonly user: BucketLimit }>;
+/** A limit without `user` counts per IP only (the network is not a user). */
+type Limits = Record<RateLimitName, { readonly ip: BucketLimit; readonly user?: BucketLimit }>;
 
 export class RateLimiter {
   private readonly buckets: TokenBuckets;
@@ -34,6 +36,13 @@ export class RateLimiter {
         ip: { burst: config.RATE_LIMIT_MONEY_PER_IP_BURST, perMinute: config.RATE_LIMIT_MONEY_PER_IP_PER_MINUTE },
         user: { burst: config.RATE_LIMIT_MONEY_PER_USER_BURST, perMinute: config.RATE_LIMIT_MONEY_PER_USER_PER_MINUTE },
       },
+      reveal: {
+        ip: { burst: config.RATE_LIMIT_REVEAL_PER_IP_BURST, perMinute: config.RATE_LIMIT_REVEAL_PER_IP_PER_MINUTE },
+        user: { burst: config.RATE_LIMIT_REVEAL_PER_USER_BURST, perMinute: config.RATE_LIMIT_REVEAL_PER_USER_PER_MINUTE },
+      },
+      network: {
+        ip: { burst: config.RATE_LIMIT_NETWORK_PER_IP_BURST, perMinute: config.RATE_LIMIT_NETWORK_PER_IP_PER_MINUTE },
+      },
     };
   }
 
@@ -42,8 +51,9 @@ export class RateLimiter {
     const nowMs = this.clock.nowMs();
     const byIp = this.buckets.take(`${name}:ip:${subjects.ip}`, this.limits[name].ip, nowMs);
     if (!byIp.allowed) return { allowed: false, limit: `${name}-per-ip`, retryAfterMs: byIp.retryAfterMs };
-    if (subjects.user === undefined) return { allowed: true };
-    const byUser = this.buckets.take(`${name}:user:${subjects.user}`, this.limits[name].user, nowMs);
+    const userLimit = this.limits[name].user;
+    if (subjects.user === undefined || userLimit === undefined) return { allowed: true };
+    const byUser = this.buckets.take(`${name}:user:${subjects.user}`, userLimit, nowMs);
     if (!byUser.allowed) return { allowed: false, limit: `${name}-per-user`, retryAfterMs: byUser.retryAfterMs };
     return { allowed: true };
   }

@@ -5,7 +5,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import type { Type } from '@nestjs/common';
 import { isErrorCode, type IdGenerator, type WalletView } from '@ledger/contracts';
-import { AccessControl, loginSubjectOf, type WalletAccessRule } from '../application/access-control';
+import { AccessControl, loginSubjectOf, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
@@ -42,7 +42,7 @@ export interface GrpcOperation<Req> {
   readonly status: 200 | 201 | 204;
   readonly public?: true;
   readonly rateLimit?: RateLimitName;
-  readonly wallet?: { readonly rule: WalletAccessRule; readonly field: string; readonly id: (request: Req) => unknown };
+  readonly wallet?: { readonly rule: AccessRule; readonly field: string; readonly id: (request: Req) => unknown };
   readonly idempotency?: IdempotencyPolicy;
   /** The HTTP route's body DTO and query DTO, validating `http(request)`. */
   readonly body?: Type;

@@ -7,6 +7,7 @@ import { AccessControl } from '../application/access-control';
 import { IdempotentExecution } from '../application/idempotent-execution';
 import { IdentityOperations } from '../application/identity-operations';
 import { WalletOperations } from '../application/wallet-operations';
+import { networkApiKeyOf } from '../gateway.config';
 import type { GatewayComponents } from '../gateway.module';
 import type { GatewayLogger } from '../observability/logger';
 import { toGrpcError } from '../transport/grpc-errors';
@@ -30,7 +31,8 @@ class GrpcErrorFilter implements RpcExceptionFilter<unknown> {
 @Module({})
 export class GatewayGrpcModule {
   static register(components: GatewayComponents): DynamicModule {
-    const access = new AccessControl(components.tokens, components.rateLimiter, components.wallets, components.metrics);
+    const { tokens, rateLimiter, wallets, cards, metrics } = components;
+    const access = new AccessControl({ tokens, rateLimiter, wallets, cards, metrics, networkApiKey: networkApiKeyOf(components.config) });
     const execution = new IdempotentExecution(components.idempotency, components.metrics, components.ids, recordedOutcomeOf);
     return {
       module: GatewayGrpcModule,

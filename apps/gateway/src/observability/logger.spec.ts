@@ -30,6 +30,20 @@ describe('gateway logs', () => {
     expect(JSON.parse(text)).toMatchObject({ msg: 'request', service: 'gateway', password: '[REDACTED]' });
   });
 
+  it('show no PAN or CVV of a logged card network request, nor of a reveal\'s reply, at any depth they are logged', () => {
+    const { logger, output } = capture();
+    const authorization = { pan: PAN, expMonth: 12, expYear: 2029, cvv: '987', amount: '1050', currency: 'USD', merchant: { name: 'Shop', mcc: '5411', country: 'US' } };
+    logger.info({ method: 'POST', route: '/v1/network/authorizations', body: authorization }, 'request');
+    logger.info({ req: { method: 'POST', body: authorization } }, 'request');
+    logger.warn({ request: { body: { ...authorization } }, reply: { body: { pan: PAN, cvv: '987', expMonth: 12, expYear: 2029 } } }, 'reveal');
+    logger.error({ err: { message: `declined ${PAN}`, response: { value: { pan: PAN, cvv: '987' } } } }, 'failed');
+    const text = output();
+    expect(text).not.toContain(PAN);
+    expect(text).not.toContain('"987"');
+    expect(text).toContain('"amount":"1050"'); // the rest of the body is still there
+    expect(text.split('\n').filter(Boolean)).toHaveLength(4);
+  });
+
   it('mask PANs, JWTs and bearer tokens inside free text, and leave amounts alone', () => {
     const { logger, output } = capture();
     logger.error({ err: new Error(`card ${PAN} declined for Bearer ${JWT} (amount 123456789012345678)`) }, `pan ${PAN} token ${JWT}`);

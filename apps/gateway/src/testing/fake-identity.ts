@@ -157,7 +157,12 @@ export class FakeIdentity {
         const keys: PublicKeys = { keys: [this.publicJwk], issuer: FAKE_ISSUER, audience: FAKE_AUDIENCE };
         return { ok: true, value: keys };
       }
-      case 'VerifyStepUp':
+      case 'VerifyStepUp': {
+        const user = this.users.get(message.userId);
+        const passwordOk = message.password !== undefined && user?.password === message.password;
+        const totpOk = message.totp !== undefined && user?.mfaEnabled === true && message.totp === FAKE_TOTP_CODE;
+        return passwordOk || totpOk ? { ok: true, value: { verified: true } } : failure('step_up_required', 'confirm with a valid password or TOTP code');
+      }
       case 'CheckSession':
         return failure('validation_failed', `${message.type} is not faked`);
       default:

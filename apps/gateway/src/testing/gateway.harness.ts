@@ -1,5 +1,6 @@
-// The gateway in front of the real wallet-ledger (temp dir, SQLite store, in-process bus) and
-// an identity on the bus, with helpers to call it over HTTP as a client would.
+// The gateway in front of the real wallet-ledger (temp dir, SQLite store, in-process bus), an
+// identity and a card-issuer on the bus, with helpers to call it over HTTP as a client (or the
+// card network) would.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +16,13 @@ import { loadIdentityConfig } from '../../../identity/src/identity.config';
 import { startGateway, type RunningGateway } from '../gateway.app';
 import { loadGatewayConfig } from '../gateway.config';
 import { createGatewayLogger } from '../observability/logger';
+import { startFakeCardIssuer, type FakeCardIssuer } from './fake-card-issuer';
 import { startFakeIdentity, type FakeIdentity } from './fake-identity';
 
 export const SHARDS = 4;
 export const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' } as const;
+/** The card network's key in these tests (NETWORK_API_KEY). */
+export const TEST_NETWORK_KEY = 'test-network-key-0123456789';
 
 /** Limits high enough that only the tests about limits meet them. */
 const TEST_ENV: Record<string, string> = {
@@ -31,6 +35,9 @@ const TEST_ENV: Record<string, string> = {
   RATE_LIMIT_LOGIN_PER_USER_BURST: '100000',
   RATE_LIMIT_MONEY_PER_USER_BURST: '100000',
   RATE_LIMIT_MONEY_PER_IP_BURST: '100000',
+  RATE_LIMIT_REVEAL_PER_USER_BURST: '100000',
+  RATE_LIMIT_REVEAL_PER_IP_BURST: '100000',
+  NETWORK_API_KEY: TEST_NETWORK_KEY,
 };
 
 export interface HttpAnswer {
@@ -69,6 +76,8 @@ export interface GatewaySystem {
   readonly identity: { close(): Promise<void> };
   /** The fake identity's internals (forged tokens, commands received); absent with the real service. */
   readonly fake: FakeIdentity | undefined;
+  /** The fake card-issuer's internals (PANs, commands received). */
+  readonly fakeCards: FakeCardIssuer;
   gateway(): RunningGateway;
   /** Log lines the gateway wrote (JSON), newest last. */
   readonly logLines: string[];
@@ -80,6 +89,10 @@ export interface GatewaySystem {
   admin(): Promise<TestUser>;
   /** A wallet of `user`'s, topped up with `amount` if given. */
   openWallet(user: TestUser, currency?: string, amount?: string): Promise<string>;
+  /** A card of `user`'s on `walletId` (201), with `body` fields on top. */
+  issueCard(user: TestUser, walletId: string, body?: Record<string, unknown>): Promise<any>;
+  /** A request of the card network: X-Network-Key, an Idempotency-Key (a new one unless given). */
+  network(method: string, path: string, body?: unknown, key?: string): Promise<HttpAnswer>;
   /** A command straight to the wallet-ledger, past the gateway (for states no route makes, e.g. a closed wallet). */
   ledgerCommand(message: LedgerCommandMessage): Promise<Reply<unknown>>;
   /** Stops the gateway and starts another on the same store and bus (the services keep running). */
@@ -118,6 +131,7 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
   // Identity on the same bus and store: the fake, or the real service (the only line that differs).
   const fake = options.identity === 'real' ? undefined : await startFakeIdentity({ bus, clock, admins: [ADMIN] });
   const identity = fake ?? (await startRealIdentity(dataDir, store, bus, clock, ids));
+  const cards = await startFakeCardIssuer({ bus, clock, ledgerShards: SHARDS });
 
   const ledgerProxy = new BusClientProxy(bus, { clientId: 'gateway-test' });
   await ledgerProxy.connect();
@@ -150,6 +164,7 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
     ledger,
     identity,
     fake: fake?.fake,
+    fakeCards: cards.fake,
     gateway: () => gateway,
     logLines,
     async request(method, path, request = {}) {
@@ -190,6 +205,12 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
       }
       return walletId;
     },
+    async issueCard(user, walletId, body = {}) {
+      const issued = await system.request('POST', '/v1/cards', { token: user.token, body: { walletId, ...body } });
+      if (issued.status !== 201) throw new Error(`issue card: ${issued.status} ${issued.text}`);
+      return issued.body;
+    },
+    network: (method, path, body, key = newKey('network')) => system.request(method, path, { body, key, headers: { 'x-network-key': TEST_NETWORK_KEY } }),
     ledgerCommand: (message) => ledgerClient.command({ ...message, meta: { idempotencyKey: newKey('test-command'), actor: 'test' } } as LedgerCommandEnvelope),
     async restartGateway(env = {}) {
       await gateway.close();
@@ -198,6 +219,7 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
     async close() {
       await gateway.close();
       await ledgerProxy.close();
+      await cards.close();
       await identity.close();
       await ledger.close();
       await bus.close();

@@ -14,7 +14,7 @@ import { IdempotencyService } from '../application/idempotency.service';
 import { ID_GENERATOR } from '../gateway.tokens';
 import { GatewayMetrics } from '../observability/metrics';
 import { recordedOutcomeOf, validationFailed } from './http-errors';
-import { clientIp, type GatewayRequest } from './request-context';
+import { idempotencyCallerOf, type GatewayRequest } from './request-context';
 import { POLICY, type IdempotencyPolicy } from './route-policy';
 import { gatewayValidationPipe } from './validation';
 
@@ -47,7 +47,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const executed = defer(() => this.execution.execute(
       {
         policy,
-        caller: request.caller === undefined ? `anon:${clientIp(request)}` : `user:${request.caller.userId}`,
+        caller: idempotencyCallerOf(request),
         key,
         fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
         correlationId,

@@ -7,9 +7,9 @@ import { IdentityClient } from '../clients/identity-client';
 import type { Caller, CommandKeys } from '../application/wallet-operations';
 import { ConfirmTotpDto, LoginDto, MeResponse, RefreshTokenDto, RegisterUserDto, TokenPairResponse, TotpEnrolmentResponse, UserResponse } from './identity.dto';
 import { clientIp, CommandKeysOf, CurrentCaller, type GatewayRequest } from './request-context';
-import { Idempotent, Public, RateLimited } from './route-policy';
+import { IDEMPOTENCY_KEY_DOC, Idempotent, Public, RateLimited } from './route-policy';
 
-const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false, description: 'Replays the first response for 24 h' } as const;
+const IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY_DOC.optional;
 
 @ApiTags('identity')
 @Controller('v1')

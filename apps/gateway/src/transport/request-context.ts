@@ -2,7 +2,7 @@
 // the handlers through parameter decorators rather than from the raw request.
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import type { WalletView } from '@ledger/contracts';
+import type { CardView, WalletView } from '@ledger/contracts';
 import type { Caller, CommandKeys } from '../application/wallet-operations';
 
 export type GatewayRequest = Request & {
@@ -10,8 +10,12 @@ export type GatewayRequest = Request & {
   requestId?: string;
   /** Set by the guard from a verified access token. */
   caller?: Caller;
+  /** Set by the guard on the card network's routes from a valid X-Network-Key: the caller's name (`network:default`). */
+  network?: string;
   /** The wallet the route names, loaded by the ownership check. */
   wallet?: WalletView;
+  /** The card the route names, loaded by the ownership check. */
+  card?: CardView;
   /** Set by the idempotency interceptor for every handler that sends a command. */
   commandKeys?: CommandKeys;
 };
@@ -36,10 +40,21 @@ export const AccessedWallet = createParamDecorator((_data: unknown, context: Exe
   required(requestOf(context).wallet, 'the wallet'),
 );
 
+/** The card the ownership check loaded (routes with @CardAccess()). */
+export const AccessedCard = createParamDecorator((_data: unknown, context: ExecutionContext): CardView =>
+  required(requestOf(context).card, 'the card'),
+);
+
 /** The keys a command carries (POST routes). */
 export const CommandKeysOf = createParamDecorator((_data: unknown, context: ExecutionContext): CommandKeys =>
   required(requestOf(context).commandKeys, 'the command keys'),
 );
+
+/** Whose Idempotency-Keys these are: `user:{id}`, the card network (`network:default`), or `anon:{ip}` before login. */
+export function idempotencyCallerOf(request: GatewayRequest): string {
+  if (request.caller !== undefined) return `user:${request.caller.userId}`;
+  return request.network ?? `anon:${clientIp(request)}`;
+}
 
 /** The client's address as Express sees it (TRUST_PROXY_HOPS decides whether proxies are believed). */
 export function clientIp(request: Request): string {

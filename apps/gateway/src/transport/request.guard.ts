@@ -1,16 +1,22 @@
 // The one guard every route passes, in this order: who is calling (a bearer access token,
-// verified locally), whether the route wants a role, the route's rate limit, and whether the
-// caller may touch the wallet it names (loaded once here, so handlers never check ownership).
-// What each step decides lives in ../application/access-control.ts, shared with the gRPC edge.
+// verified locally, or on the card network's routes the X-Network-Key), whether the route wants a
+// role, the route's rate limit, and whether the caller may touch the wallet or card it names
+// (loaded once here, so handlers never check ownership). What each step decides lives in
+// ../application/access-control.ts, shared with the gRPC edge.
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AccessControl, loginSubjectOf } from '../application/access-control';
 import { AccessTokenVerifier } from '../application/access-tokens';
+import { CardOperations } from '../application/card-operations';
 import { RateLimiter, type RateLimitName } from '../application/rate-limiter';
 import { WalletOperations } from '../application/wallet-operations';
+import { networkApiKeyOf, type GatewayConfig } from '../gateway.config';
+import { GATEWAY_CONFIG } from '../gateway.tokens';
 import { GatewayMetrics } from '../observability/metrics';
 import { clientIp, type GatewayRequest } from './request-context';
-import { POLICY, type WalletAccessPolicy } from './route-policy';
+import { POLICY, type CardAccessPolicy, type WalletAccessPolicy } from './route-policy';
+
+const NETWORK_KEY_HEADER = 'x-network-key';
 
 @Injectable()
 export class RequestGuard implements CanActivate {
@@ -21,9 +27,11 @@ export class RequestGuard implements CanActivate {
     @Inject(AccessTokenVerifier) tokens: AccessTokenVerifier,
     @Inject(RateLimiter) rateLimiter: RateLimiter,
     @Inject(WalletOperations) wallets: WalletOperations,
+    @Inject(CardOperations) cards: CardOperations,
     @Inject(GatewayMetrics) metrics: GatewayMetrics,
+    @Inject(GATEWAY_CONFIG) config: GatewayConfig,
   ) {
-    this.access = new AccessControl(tokens, rateLimiter, wallets, metrics);
+    this.access = new AccessControl({ tokens, rateLimiter, wallets, cards, metrics, networkApiKey: networkApiKeyOf(config) });
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -34,17 +42,27 @@ export class RequestGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(POLICY.public, targets) !== true) {
       request.caller = await this.access.authenticate(request.headers.authorization);
     }
+    if (this.reflector.getAllAndOverride<boolean>(POLICY.network, targets) === true) {
+      request.network = this.access.authenticateNetwork(request.headers[NETWORK_KEY_HEADER]);
+    }
     if (this.reflector.getAllAndOverride<boolean>(POLICY.adminOnly, targets) === true) this.access.requireAdmin(request.caller);
     const limit = this.reflector.get<RateLimitName | undefined>(POLICY.rateLimit, context.getHandler());
     if (limit !== undefined) {
       this.access.takeRateToken(limit, { ip: clientIp(request), user: limit === 'login' ? loginSubjectOf(request.body) : request.caller?.userId });
     }
-    const policy = this.reflector.get<WalletAccessPolicy | undefined>(POLICY.walletAccess, context.getHandler());
-    if (policy !== undefined) {
-      const walletId: unknown = policy.from === 'param' ? request.params?.[policy.name] : (request.body as Record<string, unknown> | undefined)?.[policy.name];
-      if (request.caller === undefined) throw new Error('wallet access needs an authenticated route');
-      request.wallet = await this.access.requireWalletAccess(policy.allow, policy.name, walletId, request.caller);
+    const wallet = this.reflector.get<WalletAccessPolicy | undefined>(POLICY.walletAccess, context.getHandler());
+    if (wallet !== undefined) {
+      const walletId: unknown = wallet.from === 'param' ? request.params?.[wallet.name] : (request.body as Record<string, unknown> | undefined)?.[wallet.name];
+      request.wallet = await this.access.requireWalletAccess(wallet.allow, wallet.name, walletId, authenticated(request));
     }
+    const card = this.reflector.get<CardAccessPolicy | undefined>(POLICY.cardAccess, context.getHandler());
+    if (card !== undefined) request.card = await this.access.requireCardAccess(card.allow, card.name, request.params?.[card.name], authenticated(request));
     return true;
   }
+}
+
+function authenticated(request: GatewayRequest) {
+  // A route with an ownership check and no caller is a wiring bug, not a client error.
+  if (request.caller === undefined) throw new Error('an ownership check needs an authenticated route');
+  return request.caller;
 }

@@ -20,7 +20,13 @@ export const STRING_LIMITS = {
   memoLengthMax: 256,
   cursorLengthMax: 64,
   timeLengthMax: 40,
+  cardLabelLengthMax: 64,
+  /** ISO 8583's card acceptor name is 25 characters; room for longer names, never unbounded. */
+  merchantNameLengthMax: 100,
 } as const;
+
+/** Entries of a card's spending-control lists: every MCC is 4 digits (10,000), every country one of ~250. */
+export const SPENDING_CONTROLS_LIMITS = { blockedMccsMax: 500, allowedCountriesMax: 250 } as const;
 
 export const TRANSACTIONS_PAGE_LIMIT_MAX = 200;
 
@@ -102,6 +108,13 @@ const REASONS: Record<string, string> = {
   isIntegerString: 'out_of_range',
   hasCodePoints: 'invalid_length',
   isObject: 'not_an_object',
+  nestedValidation: 'not_an_object',
+  isInt: 'not_an_integer',
+  min: 'out_of_range',
+  max: 'out_of_range',
+  isArray: 'not_an_array',
+  arrayMaxSize: 'too_many',
+  arrayUnique: 'duplicate',
 };
 
 /** Most fields reported at once; a body with thousands of unknown keys gets the first few. */

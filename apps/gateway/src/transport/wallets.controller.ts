@@ -5,7 +5,7 @@ import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } 
 import type { TransactionView, WalletView } from '@ledger/contracts';
 import { WalletOperations, type BalanceAsOf, type Caller, type CommandKeys, type TransactionLinePage } from '../application/wallet-operations';
 import { AccessedWallet, CommandKeysOf, CurrentCaller } from './request-context';
-import { Idempotent, RateLimited, WalletAccess } from './route-policy';
+import { IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, WalletAccess } from './route-policy';
 import {
   BalanceAsOfResponse,
   BalanceQuery,
@@ -20,8 +20,8 @@ import {
   WalletResponse,
 } from './wallets.dto';
 
-const OPTIONAL_KEY = { name: 'Idempotency-Key', required: false, description: 'Replays the first response for 24 h' } as const;
-const REQUIRED_KEY = { name: 'Idempotency-Key', required: true, description: 'Required: this request moves money' } as const;
+const OPTIONAL_KEY = IDEMPOTENCY_KEY_DOC.optional;
+const REQUIRED_KEY = IDEMPOTENCY_KEY_DOC.required;
 const READ = { from: 'param', name: 'id', allow: 'owner_or_admin' } as const;
 const MOVE_OUT = { from: 'param', name: 'id', allow: 'owner' } as const;
 

@@ -1,0 +1,84 @@
+// `npm run bench:auth`: card authorizations over HTTP through the real host (gateway ->
+// card-issuer -> wallet-ledger hold), as the card network sends them: authorizations/s and p50/p99
+// decision latency at a fixed offered load (open loop, default 1,000/s) and at saturation (closed
+// loop), printed in one run. Target: p99 at most 10 ms at 1,000/s. Prints figures; never fails a build.
+import { closedLoop, openLoop, printResults, startHostProcess, summarize, type HostProcess } from './http-load';
+
+const PORT = Number(process.env.BENCH_PORT ?? 3978);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const RATE_PER_S = Number(process.env.BENCH_RATE ?? 1_000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const P99_TARGET_MS = 10;
+const CARDS = 32;
+const NETWORK_KEY = 'bench-network-key-0123456789';
+const MERCHANT = { name: 'Bench Coffee', mcc: '5814', country: 'US' };
+const UNLIMITED = '100000000';
+
+interface Card {
+  readonly pan: string;
+  readonly cvv: string;
+  readonly expMonth: number;
+  readonly expYear: number;
+}
+
+/** One user, CARDS funded wallets with a card each, and the cards' details (revealed as the owner would). */
+async function cardsOf(host: HostProcess): Promise<Card[]> {
+  const email = `auth-bench-${Date.now()}@example.test`;
+  const password = 'a long bench password 123';
+  await host.json('POST', '/v1/users', { body: { email, password } });
+  const token = (await host.json('POST', '/v1/auth/login', { body: { email, password } })).body.accessToken as string;
+  const cards: Card[] = [];
+  for (let i = 0; i < CARDS; i++) {
+    const wallet = await host.json('POST', '/v1/wallets', { token, body: { currency: 'USD' }, key: `open-${i}` });
+    await host.json('POST', `/v1/wallets/${wallet.body.id}/top-ups`, { token, body: { amount: '100000000000' }, key: `fund-${i}` });
+    const card = await host.json('POST', '/v1/cards', { token, body: { walletId: wallet.body.id }, key: `card-${i}` });
+    if (card.status !== 201) throw new Error(`issue card: ${card.status} ${JSON.stringify(card.body)}`);
+    const revealed = await host.json('POST', `/v1/cards/${card.body.id}/reveal`, { token, body: { password } });
+    if (revealed.status !== 200) throw new Error(`reveal: ${revealed.status} ${JSON.stringify(revealed.body)}`);
+    cards.push(revealed.body as Card);
+  }
+  return cards;
+}
+
+async function main(): Promise<void> {
+  const host = await startHostProcess(PORT, {
+    NETWORK_API_KEY: NETWORK_KEY,
+    RATE_LIMIT_NETWORK_PER_IP_BURST: UNLIMITED,
+    RATE_LIMIT_NETWORK_PER_IP_PER_MINUTE: UNLIMITED,
+    RATE_LIMIT_REVEAL_PER_USER_BURST: String(CARDS),
+    RATE_LIMIT_MONEY_PER_USER_BURST: String(CARDS * 2),
+    TOP_UP_MAX_MINOR_UNITS: '1000000000000',
+  });
+  try {
+    const cards = await cardsOf(host);
+    let declined = 0;
+    const authorize = (run: string) => async (i: number) => {
+      const card = cards[i % CARDS];
+      const reply = await host.json('POST', '/v1/network/authorizations', {
+        key: `${run}-${i}`,
+        headers: { 'x-network-key': NETWORK_KEY },
+        body: { ...card, amount: '1', currency: 'USD', merchant: MERCHANT },
+      });
+      if (reply.status === 200 && reply.body.approved !== true) declined++;
+      return reply.status === 200 && reply.body.approved === true;
+    };
+    await closedLoop('warm-up', { concurrency: 8, seconds: 2 }, authorize('warm-up'));
+    declined = 0;
+    const offered = await openLoop(`authorizations at ${RATE_PER_S}/s offered`, { ratePerS: RATE_PER_S, seconds: SECONDS }, authorize('open'));
+    const saturated = await closedLoop(`authorizations, ${CONCURRENCY} in flight`, { concurrency: CONCURRENCY, seconds: SECONDS }, authorize('closed'));
+
+    console.log(`card authorization bench: Node ${process.version}, POST /v1/network/authorizations over HTTP, ${SECONDS} s each, host in a child process, ${CARDS} cards`);
+    console.log('(ok = approved with a hold on the wallet; latency from when a request was due, for the open loop)');
+    printResults([offered, saturated]);
+    if (declined > 0) console.log(`declined (not counted as ok): ${declined}`);
+    const { p99Ms } = summarize(offered);
+    console.log(`p99 at ${RATE_PER_S}/s offered: ${p99Ms.toFixed(2)} ms (target: ${P99_TARGET_MS} ms or less): ${p99Ms <= P99_TARGET_MS ? 'MET' : 'MISSED'}`);
+  } finally {
+    await host.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

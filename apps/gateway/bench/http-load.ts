@@ -1,0 +1,151 @@
+// The HTTP benchmarks' load generator, shared by bench:http and bench:auth: the embedded host in a
+// child process (as `npm start` runs it, so the generator has its own core), JSON requests, an
+// open loop at a fixed offered rate and a closed loop at saturation, percentiles and one table.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+export interface LoadResult {
+  readonly name: string;
+  readonly completed: number;
+  readonly failed: number;
+  readonly seconds: number;
+  readonly latenciesMs: number[];
+}
+
+export interface HostProcess {
+  readonly base: string;
+  json(method: string, path: string, options?: JsonRequest): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+export interface JsonRequest {
+  readonly token?: string;
+  readonly body?: unknown;
+  readonly key?: string;
+  readonly headers?: Record<string, string>;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+
+/** Starts `npm start`'s host on `port` with a fresh DATA_DIR and `env` on top; resolves once /readyz answers 200. */
+export async function startHostProcess(port: number, env: Record<string, string>): Promise<HostProcess> {
+  const base = `http://127.0.0.1:${port}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'http-bench-'));
+  const host = spawn(process.execPath, [join(__dirname, '../../host/src/main.js')], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((resolve) => host.once('exit', resolve));
+  const close = async () => {
+    host.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const ready = await fetch(`${base}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) break;
+    if (Date.now() > deadline || host.exitCode !== null) {
+      await close();
+      throw new Error(`the host did not become ready within ${READY_TIMEOUT_MS / 1000} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    base,
+    async json(method, path, options = {}) {
+      const headers: Record<string, string> = { ...options.headers };
+      if (options.body !== undefined) headers['content-type'] = 'application/json';
+      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      if (options.key) headers['idempotency-key'] = options.key;
+      const response = await fetch(`${base}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : null };
+    },
+    close,
+  };
+}
+
+/** A closed loop: `concurrency` workers each send the next request as soon as the last answered. */
+export async function closedLoop(name: string, options: { concurrency: number; seconds: number }, request: (i: number) => Promise<boolean>): Promise<LoadResult> {
+  const latenciesMs: number[] = [];
+  let completed = 0;
+  let failed = 0;
+  let next = 0;
+  const started = performance.now();
+  const until = started + options.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        const ok = await request(next++).catch(() => false);
+        latenciesMs.push(performance.now() - t0);
+        if (ok) completed++;
+        else failed++;
+      }
+    }),
+  );
+  return { name, completed, failed, seconds: (performance.now() - started) / 1000, latenciesMs };
+}
+
+/**
+ * An open loop: request i is due at start + i/rate whatever happened to the others, and its
+ * latency counts from when it was due (so a stall shows in the percentiles, not as a lower rate).
+ */
+export async function openLoop(name: string, options: { ratePerS: number; seconds: number }, request: (i: number) => Promise<boolean>): Promise<LoadResult> {
+  const total = Math.round(options.ratePerS * options.seconds);
+  const latenciesMs: number[] = [];
+  const pending: Promise<void>[] = [];
+  let completed = 0;
+  let failed = 0;
+  const started = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) * options.ratePerS) / 1000) + 1);
+    for (; sent < due; sent++) {
+      const dueMs = started + (sent * 1000) / options.ratePerS;
+      pending.push(
+        request(sent)
+          .catch(() => false)
+          .then((ok) => {
+            latenciesMs.push(performance.now() - dueMs);
+            if (ok) completed++;
+            else failed++;
+          }),
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(pending);
+  return { name, completed, failed, seconds: (performance.now() - started) / 1000, latenciesMs };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export interface LoadSummary {
+  readonly ratePerS: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+export function summarize(result: LoadResult): LoadSummary {
+  const sorted = [...result.latenciesMs].sort((a, b) => a - b);
+  return { ratePerS: result.completed / result.seconds, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+}
+
+/** One table: a row per result, req/s of the successful ones, p50/p99 over all. */
+export function printResults(results: readonly LoadResult[]): void {
+  const width = Math.max(24, ...results.map((result) => result.name.length));
+  console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed`);
+  for (const result of results) {
+    const { ratePerS, p50Ms, p99Ms } = summarize(result);
+    console.log(
+      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}`,
+    );
+  }
+}

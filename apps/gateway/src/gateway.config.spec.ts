@@ -1,0 +1,28 @@
+import { ConfigError } from '@ledger/contracts';
+import { DEV_NETWORK_API_KEY, loadGatewayConfig, networkApiKeyOf } from './gateway.config';
+
+describe('gateway settings: the card network key', () => {
+  it('defaults to the embedded mode\'s dev-network-key', () => {
+    expect(networkApiKeyOf(loadGatewayConfig({}))).toBe(DEV_NETWORK_API_KEY);
+    expect(DEV_NETWORK_API_KEY).toBe('dev-network-key');
+  });
+
+  it('takes NETWORK_API_KEY when set', () => {
+    expect(networkApiKeyOf(loadGatewayConfig({ NETWORK_API_KEY: 'acquirer-key-0123456789' }))).toBe('acquirer-key-0123456789');
+  });
+
+  it.each<[string, Record<string, string>]>([
+    ['shorter than 16 characters', { NETWORK_API_KEY: 'short-key' }],
+    ['with a space', { NETWORK_API_KEY: 'acquirer key 0123456789' }],
+    ['required but missing', { NETWORK_API_KEY_REQUIRED: 'true' }],
+  ])('refuses a key %s, naming NETWORK_API_KEY and never its value', (_label, env) => {
+    const load = () => loadGatewayConfig(env);
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/NETWORK_API_KEY/);
+    if (env.NETWORK_API_KEY !== undefined) expect(load).not.toThrow(env.NETWORK_API_KEY);
+  });
+
+  it('starts with a key of its own when one is required', () => {
+    expect(networkApiKeyOf(loadGatewayConfig({ NETWORK_API_KEY_REQUIRED: 'true', NETWORK_API_KEY: 'acquirer-key-0123456789' }))).toBe('acquirer-key-0123456789');
+  });
+});
