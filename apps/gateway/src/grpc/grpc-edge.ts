@@ -4,8 +4,8 @@
 // request, so a key replays on either edge). Each method states its operation once, below.
 import { Metadata } from '@grpc/grpc-js';
 import type { Type } from '@nestjs/common';
-import { isErrorCode, type IdGenerator, type WalletView } from '@ledger/contracts';
-import { AccessControl, loginSubjectOf, type AccessRule } from '../application/access-control';
+import { isErrorCode, type CardView, type IdGenerator, type WalletView } from '@ledger/contracts';
+import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
@@ -40,9 +40,15 @@ export interface GrpcOperation<Req> {
   readonly http: (request: Req) => HttpEquivalent;
   /** The HTTP status of a success (what an Idempotency-Key record keeps). */
   readonly status: 200 | 201 | 204;
+  /** No access token needed. */
   readonly public?: true;
+  /** The card network's methods: `x-network-key` instead of a bearer token. */
+  readonly network?: true;
   readonly rateLimit?: RateLimitName;
   readonly wallet?: { readonly rule: AccessRule; readonly field: string; readonly id: (request: Req) => unknown };
+  readonly card?: { readonly rule: AccessRule; readonly field: string; readonly id: (request: Req) => unknown };
+  /** Other ids the request names (field -> value), checked as the HTTP route checks its path. */
+  readonly ids?: (request: Req) => Record<string, unknown>;
   readonly idempotency?: IdempotencyPolicy;
   /** The HTTP route's body DTO and query DTO, validating `http(request)`. */
   readonly body?: Type;
@@ -57,6 +63,8 @@ export interface OperationContext {
   caller(): Caller;
   /** The wallet the ownership check loaded (operations with `wallet`). */
   wallet(): WalletView;
+  /** The card the ownership check loaded (operations with `card`). */
+  card(): CardView;
 }
 
 export class GrpcEdge {
@@ -72,14 +80,14 @@ export class GrpcEdge {
     const correlationId = this.ids.next();
     const ip = peerAddress(call.getPeer());
     const http = operation.http(request);
-    const caller = operation.public === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
+    const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
+    const network = operation.network === true ? this.access.authenticateNetwork(first(call.metadata, NETWORK_KEY_METADATA)) : undefined;
     if (operation.rateLimit !== undefined) {
       this.access.takeRateToken(operation.rateLimit, { ip, user: operation.rateLimit === 'login' ? loginSubjectOf(http.body) : caller?.userId });
     }
-    const wallet =
-      operation.wallet === undefined || caller === undefined
-        ? undefined
-        : await this.access.requireWalletAccess(operation.wallet.rule, operation.wallet.field, operation.wallet.id(request), caller);
+    const wallet = operation.wallet && (await this.access.requireWalletAccess(operation.wallet.rule, operation.wallet.field, operation.wallet.id(request), required(caller, 'the caller')));
+    const card = operation.card && (await this.access.requireCardAccess(operation.card.rule, operation.card.field, operation.card.id(request), required(caller, 'the caller')));
+    if (operation.ids !== undefined) requireIds(operation.ids(request));
     const key = operation.idempotency === undefined ? undefined : keyOf(call.metadata);
     // Bad input never reaches the store: a corrected request may use the same key.
     if (operation.body !== undefined) await this.validation.transform(http.body ?? {}, { type: 'body', metatype: operation.body, data: undefined });
@@ -91,11 +99,13 @@ export class GrpcEdge {
       correlationId,
       caller: () => required(caller, 'the caller'),
       wallet: () => required(wallet, 'the wallet'),
+      card: () => required(card, 'the card'),
     });
     const executed = await this.execution.execute(
       {
         policy: operation.idempotency ?? { required: false, record: false },
-        caller: caller === undefined ? `anon:${ip}` : `user:${caller.userId}`,
+        // Whose keys: the user, the card network, or `anon:{ip}` before login (as over HTTP).
+        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? `anon:${ip}`),
         key,
         fingerprint: { method: http.method, path: http.path, body: http.body },
         correlationId,

@@ -17,7 +17,7 @@ export const GRPC_MESSAGE_BYTES_MAX = 64 * 1024;
  * How messages become objects: camelCase fields (as API.md's JSON), absent fields left out (so
  * a missing field is `missing`, as over HTTP), 64-bit integers and enums as strings.
  */
-export const PROTO_LOADER_OPTIONS: ProtoLoaderOptions = { keepCase: false, longs: String, enums: String, defaults: false, oneofs: true };
+export const PROTO_LOADER_OPTIONS: ProtoLoaderOptions = { keepCase: false, longs: String, enums: String, defaults: false, oneofs: false };
 
 /** Package ledger.v1 as grpc-js and clients load it (tests use this too). */
 export function loadLedgerProtos(options: ProtoLoaderOptions = PROTO_LOADER_OPTIONS): PackageDefinition {

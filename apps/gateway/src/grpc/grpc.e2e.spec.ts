@@ -270,13 +270,6 @@ describe('gateway gRPC API (e2e)', () => {
     });
   });
 
-  it('answers UNIMPLEMENTED for Cards and CardNetwork (not served yet)', async () => {
-    const cards = await call('Cards', 'ListCards', {}, { token: alice.token });
-    expect(cards.error?.status).toBe(status.UNIMPLEMENTED);
-    const network = await call('CardNetwork', 'Authorize', {}, { networkKey: 'dev-network-key', key: newKey() });
-    expect(network.error?.status).toBe(status.UNIMPLEMENTED);
-  });
-
   it('lists the four services of ledger.v1 through server reflection', async () => {
     const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
     const loaded = loadPackageDefinition(loadSync(reflectionProto, { keepCase: false }));

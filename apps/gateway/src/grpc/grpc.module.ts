@@ -4,6 +4,7 @@ import { Catch, Module, type DynamicModule, type RpcExceptionFilter } from '@nes
 import { APP_FILTER } from '@nestjs/core';
 import { throwError, type Observable } from 'rxjs';
 import { AccessControl } from '../application/access-control';
+import { CardOperations } from '../application/card-operations';
 import { IdempotentExecution } from '../application/idempotent-execution';
 import { IdentityOperations } from '../application/identity-operations';
 import { WalletOperations } from '../application/wallet-operations';
@@ -13,6 +14,7 @@ import type { GatewayLogger } from '../observability/logger';
 import { toGrpcError } from '../transport/grpc-errors';
 import { recordedOutcomeOf } from '../transport/http-errors';
 import { GrpcEdge } from './grpc-edge';
+import { CardNetworkGrpcController, CardsGrpcController } from './cards.grpc';
 import { IdentityGrpcController } from './identity.grpc';
 import { WalletsGrpcController } from './wallets.grpc';
 
@@ -36,10 +38,11 @@ export class GatewayGrpcModule {
     const execution = new IdempotentExecution(components.idempotency, components.metrics, components.ids, recordedOutcomeOf);
     return {
       module: GatewayGrpcModule,
-      controllers: [IdentityGrpcController, WalletsGrpcController],
+      controllers: [IdentityGrpcController, WalletsGrpcController, CardsGrpcController, CardNetworkGrpcController],
       providers: [
         { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids) },
         { provide: WalletOperations, useValue: components.wallets },
+        { provide: CardOperations, useValue: components.cards },
         { provide: IdentityOperations, useValue: new IdentityOperations(components.identity) },
         { provide: APP_FILTER, useValue: new GrpcErrorFilter(components.logger) },
       ],

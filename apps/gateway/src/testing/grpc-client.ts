@@ -42,7 +42,7 @@ export interface GrpcClients {
 
 /** Clients read defaults (empty lists, false, "") as present, as generated clients do. */
 export function connectGrpc(port: number): GrpcClients {
-  const ledger = (loadPackageDefinition(loadLedgerProtos({ ...PROTO_LOADER_OPTIONS, defaults: true, oneofs: false })).ledger as GrpcObject).v1 as GrpcObject;
+  const ledger = (loadPackageDefinition(loadLedgerProtos({ ...PROTO_LOADER_OPTIONS, defaults: true })).ledger as GrpcObject).v1 as GrpcObject;
   const clients = new Map<GrpcServiceName, Client>();
   for (const name of GRPC_SERVICES) {
     const Constructor = ledger[name] as ServiceClientConstructor;
