@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
 import { ConfigError } from '@ledger/contracts';
+import { connectGrpc } from '../../gateway/src/testing/grpc-client';
 import { startHost, type RunningHost } from './host';
 
 describe('embedded host', () => {
@@ -27,6 +29,14 @@ describe('embedded host', () => {
     const ready = await fetch(`${host.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok' } });
+
+    // The gRPC API is served next to HTTP: a call without a token is refused by the gateway itself.
+    const grpc = connectGrpc(host.grpcPort);
+    try {
+      expect((await grpc.call('Wallets', 'ListWallets', {})).error).toMatchObject({ status: status.UNAUTHENTICATED, code: 'unauthenticated' });
+    } finally {
+      grpc.close();
+    }
   });
 
   it('runs `npm run demo` against it: two users, a top-up, a transfer sent twice and moved once', async () => {

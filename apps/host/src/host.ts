@@ -20,6 +20,8 @@ export interface RunningHost {
   readonly config: HostConfig;
   readonly url: string;
   readonly port: number;
+  /** The gateway's gRPC API (GRPC_PORT, or the port picked for 0). */
+  readonly grpcPort: number;
   /** API.md: in embedded mode the default X-Network-Key is printed at start-up; null when NETWORK_API_KEY is set. */
   readonly defaultNetworkKey: string | null;
   close(): Promise<void>;
@@ -77,6 +79,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     return {
       config,
       port: gateway.port,
+      grpcPort: gateway.grpcPort,
       url: gateway.url,
       defaultNetworkKey: gatewayConfig.NETWORK_API_KEY === '' ? networkApiKeyOf(gatewayConfig) : null,
       async close() {

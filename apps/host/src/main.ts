@@ -11,6 +11,7 @@ async function main(): Promise<void> {
       `  readiness: ${host.url}/readyz`,
       `  API docs:  ${host.url}/docs`,
       `  metrics:   ${host.url}/metrics`,
+      `  gRPC:      ${new URL(host.url).hostname}:${host.grpcPort} (package ledger.v1, server reflection on)`,
       `  data dir:  ${host.config.DATA_DIR}`,
       // A configured key is a secret and never printed; the embedded default is (API.md).
       ...(host.defaultNetworkKey === null ? [] : [`  card network key (X-Network-Key): ${host.defaultNetworkKey} (the default; set NETWORK_API_KEY)`]),

@@ -10,9 +10,6 @@ import type { GatewayComponents } from '../gateway.module';
 import { NestPinoLogger } from '../observability/logger';
 import { GatewayGrpcModule } from './grpc.module';
 
-/** Largest request message accepted, as BODY_LIMIT_BYTES bounds HTTP bodies. */
-export const GRPC_MESSAGE_BYTES_MAX = 64 * 1024;
-
 /**
  * How messages become objects: camelCase fields (as API.md's JSON), absent fields left out (so
  * a missing field is `missing`, as over HTTP), 64-bit integers and enums as strings.
@@ -31,12 +28,14 @@ class GatewayGrpcServer extends ServerGrpc {
   constructor(
     options: GrpcOptions['options'],
     private readonly address: string,
+    /** The largest request message: BODY_LIMIT_BYTES, as for HTTP bodies (grpc-js refuses more with RESOURCE_EXHAUSTED). */
+    private readonly messageBytesMax: number,
   ) {
     super(options);
   }
 
   override async createClient(): Promise<Server> {
-    const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX });
+    const server = new Server({ 'grpc.max_receive_message_length': this.messageBytesMax });
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
     );
@@ -68,6 +67,7 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       onLoadPackageDefinition: (definition: PackageDefinition, grpcServer: Server) => new ReflectionService(definition).addToServer(grpcServer),
     },
     address,
+    config.BODY_LIMIT_BYTES,
   );
   const app = await NestFactory.createMicroservice(GatewayGrpcModule.register(components), {
     strategy: server,

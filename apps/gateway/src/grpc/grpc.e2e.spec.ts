@@ -270,6 +270,11 @@ describe('gateway gRPC API (e2e)', () => {
     });
   });
 
+  it('refuses a request message over BODY_LIMIT_BYTES (grpc-js: RESOURCE_EXHAUSTED)', async () => {
+    const answer = await call('Identity', 'Login', { email: alice.email, password: 'x'.repeat(70_000) });
+    expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
   it('lists the four services of ledger.v1 through server reflection', async () => {
     const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
     const loaded = loadPackageDefinition(loadSync(reflectionProto, { keepCase: false }));
@@ -290,5 +295,23 @@ describe('gateway gRPC API (e2e)', () => {
     } finally {
       client.close();
     }
+  });
+
+  // Last: it restarts the gateway with tight limits.
+  it('rate-limits money-moving calls per user: RESOURCE_EXHAUSTED rate_limited with retry-after, the same buckets as HTTP', async () => {
+    await s.restartGateway({ RATE_LIMIT_MONEY_PER_USER_BURST: '2', RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '1' });
+    g.close();
+    g = connectGrpc(s.gateway().grpcPort);
+    const walletId = await s.openWallet(alice, 'USD');
+    expect((await topUp(alice, walletId, '1')).response.kind).toBe('top_up');
+    const overHttp = await s.request('POST', `/v1/wallets/${walletId}/top-ups`, { token: alice.token, key: newKey(), body: { amount: '1' } });
+    expect(overHttp.status).toBe(201);
+    const refused = await topUp(alice, walletId, '1');
+    expect(refused.error).toMatchObject({
+      status: status.RESOURCE_EXHAUSTED,
+      code: 'rate_limited',
+      details: { limit: 'money-per-user', retryAfterSeconds: 60 },
+      retryAfter: '60',
+    });
   });
 });

@@ -25,6 +25,8 @@ export interface GrpcFailure {
   readonly code: string;
   readonly details: any;
   readonly typeUrl: string;
+  /** The `retry-after` trailer (seconds), when there is one. */
+  readonly retryAfter?: string;
 }
 
 export interface GrpcAnswer {
@@ -63,10 +65,9 @@ export function connectGrpc(port: number): GrpcClients {
           if (error === null) return resolve({ response, replayed });
           const [trailer] = error.metadata?.get(STATUS_DETAILS_TRAILER) ?? [];
           const decoded = Buffer.isBuffer(trailer) ? decodeStatus(trailer).details[0] : undefined;
-          resolve({
-            replayed,
-            error: { status: error.code, message: error.details, code: decoded?.code ?? '', details: decoded?.details, typeUrl: decoded?.typeUrl ?? '' },
-          });
+          const [retryAfter] = error.metadata?.get('retry-after') ?? [];
+          const failure = { status: error.code, message: error.details, code: decoded?.code ?? '', details: decoded?.details, typeUrl: decoded?.typeUrl ?? '' };
+          resolve({ replayed, error: retryAfter === undefined ? failure : { ...failure, retryAfter: String(retryAfter) } });
         });
         call.on('metadata', (initial: Metadata) => {
           replayed = initial.get(REPLAYED_METADATA)[0] === 'true';
