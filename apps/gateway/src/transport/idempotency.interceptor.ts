@@ -11,6 +11,7 @@ import { defer, lastValueFrom, map, type Observable } from 'rxjs';
 import type { IdGenerator } from '@ledger/contracts';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution } from '../application/idempotent-execution';
 import { IdempotencyService } from '../application/idempotency.service';
+import type { CommandKeys } from '../application/wallet-operations';
 import { ID_GENERATOR } from '../gateway.tokens';
 import { GatewayMetrics } from '../observability/metrics';
 import { recordedOutcomeOf, validationFailed } from './http-errors';
@@ -42,26 +43,22 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const policy = this.reflector.get<IdempotencyPolicy | undefined>(POLICY.idempotency, context.getHandler());
     if (policy === undefined) return next.handle();
     const bodyType = bodyTypeOf(context);
-    const key = keyOf(request);
-    const correlationId = request.requestId ?? this.ids.next();
-    const executed = defer(() => this.execution.execute(
-      {
-        policy,
-        caller: idempotencyCallerOf(request),
-        key,
-        fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
-        correlationId,
-        validate: async () => {
-          if (bodyType !== undefined) await this.validation.transform(request.body, { type: 'body', metatype: bodyType, data: undefined });
-        },
+    const idempotent = {
+      policy,
+      caller: idempotencyCallerOf(request),
+      key: keyOf(request),
+      fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
+      correlationId: request.requestId ?? this.ids.next(),
+      validate: async () => {
+        if (bodyType !== undefined) await this.validation.transform(request.body, { type: 'body', metatype: bodyType, data: undefined });
       },
-      async (keys) => {
-        request.commandKeys = keys;
-        const body: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
-        return { status: response.statusCode, body };
-      },
-    ));
-    return executed.pipe(
+    };
+    const handle = async (keys: CommandKeys) => {
+      request.commandKeys = keys;
+      const body: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
+      return { status: response.statusCode, body };
+    };
+    return defer(() => this.execution.execute(idempotent, handle)).pipe(
       map(({ status, body, replayed }) => {
         if (replayed) {
           response.status(status);
