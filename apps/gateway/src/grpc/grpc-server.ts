@@ -62,6 +62,8 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       package: GRPC_PACKAGE,
       protoPath: [...GRPC_PROTO_FILES],
       url: address,
+      // Calls in flight finish on close (the host's SHUTDOWN_TIMEOUT_MS bounds the wait), as HTTP requests do.
+      gracefulShutdown: true,
       loader: { ...PROTO_LOADER_OPTIONS, includeDirs: [protoRoot()] },
       // Generic clients (grpcurl, grpcui) list and describe the services without the protos.
       onLoadPackageDefinition: (definition: PackageDefinition, grpcServer: Server) => new ReflectionService(definition).addToServer(grpcServer),

@@ -252,6 +252,20 @@ describe('gateway gRPC API (e2e)', () => {
       expect((await wallets('GetWallet', { walletId: from }, alice)).response.balance.posted).toBe('30');
     });
 
+    it('runs concurrent calls with one key once: the others replay it or are ABORTED idempotency_key_in_use (with retry-after)', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      const key = newKey('grpc-concurrent');
+      const answers = await Promise.all(Array.from({ length: 6 }, () => topUp(alice, walletId, '25', key)));
+      const succeeded = answers.filter((answer) => answer.response !== undefined);
+      expect(succeeded.length).toBeGreaterThanOrEqual(1);
+      for (const answer of succeeded) expect(answer.response).toEqual(succeeded[0].response);
+      for (const answer of answers.filter((a) => a.error !== undefined)) {
+        expect(answer.error).toMatchObject({ status: status.ABORTED, code: 'idempotency_key_in_use', retryAfter: expect.any(String) });
+      }
+      await s.ledger.projection.waitUntil(await s.store.headPosition(), 5_000);
+      expect((await wallets('GetWallet', { walletId }, alice)).response.balance.posted).toBe('25');
+    });
+
     it('shares records with the HTTP edge: the same caller, key and request replays on the other edge', async () => {
       const walletId = await s.openWallet(alice, 'USD');
       const grpcKey = newKey('grpc-to-http');
