@@ -2,7 +2,7 @@
 // the bearer token (AccessControl), the rate limit, the wallet's ownership, the HTTP route's
 // DTO rules, and the Idempotency-Key (IdempotentExecution, fingerprinted as the equal HTTP
 // request, so a key replays on either edge). Each method states its operation once, below.
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator, type WalletView } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
@@ -10,7 +10,11 @@ import { GatewayError } from '../application/gateway-errors';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys } from '../application/wallet-operations';
+import type { GatewayLogger } from '../observability/logger';
+import type { GatewayMetrics } from '../observability/metrics';
+import { toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type ErrorBody } from '../transport/http-errors';
+import { REQUEST_ID_PATTERN } from '../transport/http-middleware';
 import { gatewayValidationPipe } from '../transport/validation';
 
 export const AUTHORIZATION_METADATA = 'authorization';
@@ -18,11 +22,14 @@ export const IDEMPOTENCY_KEY_METADATA = 'idempotency-key';
 export const NETWORK_KEY_METADATA = 'x-network-key';
 /** Sent as initial metadata when the answer (or the error) is the one recorded for the Idempotency-Key. */
 export const REPLAYED_METADATA = 'idempotent-replayed';
+/** A client's correlation id, as X-Request-Id over HTTP; a new UUIDv7 when absent or unusable. */
+export const REQUEST_ID_METADATA = 'x-request-id';
 
 /** What a handler needs of grpc-js's call (ServerUnaryCall). */
 export interface GrpcCall {
   readonly metadata: Metadata;
   getPeer(): string;
+  getPath(): string;
   sendMetadata(metadata: Metadata): void;
 }
 
@@ -74,10 +81,35 @@ export class GrpcEdge {
     private readonly access: AccessControl,
     private readonly execution: IdempotentExecution,
     private readonly ids: IdGenerator,
+    private readonly observability: { readonly logger: GatewayLogger; readonly metrics: GatewayMetrics },
   ) {}
 
+  /** One call: its answer, or its error for the filter to map; timed, counted and logged in one line (as HTTP's access log). */
   async run<Req, Res>(operation: GrpcOperation<Req>, request: Req, call: GrpcCall, handler: (context: OperationContext) => Promise<Res | void>): Promise<Res> {
-    const correlationId = this.ids.next();
+    const startedAt = performance.now();
+    const offered = first(call.metadata, REQUEST_ID_METADATA);
+    const correlationId = offered !== undefined && REQUEST_ID_PATTERN.test(offered) ? offered : this.ids.next();
+    let code = GrpcStatus.OK;
+    try {
+      return await this.runChecked(operation, request, call, correlationId, handler);
+    } catch (error) {
+      code = toGrpcError(error).error.code;
+      throw error;
+    } finally {
+      const seconds = (performance.now() - startedAt) / 1000;
+      const method = call.getPath();
+      this.observability.metrics.observeGrpc(method, GrpcStatus[code], seconds);
+      this.observability.logger.info({ requestId: correlationId, grpcMethod: method, grpcStatus: GrpcStatus[code], durationMs: Math.round(seconds * 10_000) / 10 }, 'grpc call');
+    }
+  }
+
+  private async runChecked<Req, Res>(
+    operation: GrpcOperation<Req>,
+    request: Req,
+    call: GrpcCall,
+    correlationId: string,
+    handler: (context: OperationContext) => Promise<Res | void>,
+  ): Promise<Res> {
     const ip = peerAddress(call.getPeer());
     const http = operation.http(request);
     const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));

@@ -284,6 +284,14 @@ describe('gateway gRPC API (e2e)', () => {
     });
   });
 
+  it('counts each call by method and status code, and logs one line per call with its x-request-id', async () => {
+    await g.call('Wallets', 'GetWallet', { walletId: 'no-such-wallet' }, { token: alice.token, metadata: { 'x-request-id': 'grpc-trace-1' } });
+    const metrics = await s.request('GET', '/metrics');
+    expect(metrics.text).toMatch(/gateway_grpc_calls_total\{method="\/ledger\.v1\.Wallets\/GetWallet",code="NOT_FOUND"\} [1-9]/);
+    const line = s.logLines.map((text) => JSON.parse(text)).find((entry) => entry.requestId === 'grpc-trace-1');
+    expect(line).toMatchObject({ msg: 'grpc call', grpcMethod: '/ledger.v1.Wallets/GetWallet', grpcStatus: 'NOT_FOUND', durationMs: expect.any(Number) });
+  });
+
   it('refuses a request message over BODY_LIMIT_BYTES (grpc-js: RESOURCE_EXHAUSTED)', async () => {
     const answer = await call('Identity', 'Login', { email: alice.email, password: 'x'.repeat(70_000) });
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);

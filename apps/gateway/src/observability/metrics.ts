@@ -1,5 +1,6 @@
 // Prometheus metrics of one gateway instance (its own registry, so several can run in one
-// process): HTTP requests per route and status, bus requests per command type and outcome.
+// process): HTTP requests per route and status, gRPC calls per method and status code, bus
+// requests per command type and outcome.
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -18,6 +19,21 @@ export class GatewayMetrics {
     name: 'gateway_http_request_duration_seconds',
     help: 'Time from request to the last byte of the response, by method, route pattern and status.',
     labelNames: ['method', 'route', 'status'] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+
+  private readonly grpcCalls = new Counter({
+    name: 'gateway_grpc_calls_total',
+    help: 'gRPC calls answered, by method (/ledger.v1.Service/Method) and status code name.',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly grpcDuration = new Histogram({
+    name: 'gateway_grpc_call_duration_seconds',
+    help: 'Time from a gRPC call to its answer, by method and status code name.',
+    labelNames: ['method', 'code'] as const,
     buckets: LATENCY_BUCKETS_S,
     registers: [this.registry],
   });
@@ -59,6 +75,12 @@ export class GatewayMetrics {
     const labels = { method, route, status: String(status) };
     this.httpRequests.inc(labels);
     this.httpDuration.observe(labels, seconds);
+  }
+
+  observeGrpc(method: string, code: string, seconds: number): void {
+    const labels = { method, code };
+    this.grpcCalls.inc(labels);
+    this.grpcDuration.observe(labels, seconds);
   }
 
   observeBus(topic: string, type: string, outcome: string, seconds: number): void {

@@ -10,7 +10,7 @@ import { validationFailed } from './http-errors';
 import { clientIp, type GatewayRequest } from './request-context';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Deepest JSON a body may nest: the DTOs are flat, and deep nesting only costs stack. */
 export const BODY_DEPTH_MAX = 32;
 
