@@ -297,23 +297,31 @@ describe('gateway gRPC API (e2e)', () => {
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
   });
 
-  it('lists the four services of ledger.v1 through server reflection', async () => {
+  it('lists the four services of ledger.v1 through server reflection, and describes the error detail for generic clients', async () => {
     const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
     const loaded = loadPackageDefinition(loadSync(reflectionProto, { keepCase: false }));
     const v1 = ((loaded.grpc as GrpcObject).reflection as GrpcObject).v1 as GrpcObject;
     const Reflection = v1.ServerReflection as ServiceClientConstructor;
     const client = new Reflection(`127.0.0.1:${s.gateway().grpcPort}`, credentials.createInsecure());
-    try {
-      const services = await new Promise<string[]>((resolve, reject) => {
+    type Answer = { listServicesResponse?: { service: { name: string }[] }; fileDescriptorResponse?: { fileDescriptorProto: Buffer[] } };
+    const ask = (question: object) =>
+      new Promise<Answer>((resolve, reject) => {
         const stream = (client as unknown as { serverReflectionInfo(): NodeJS.ReadWriteStream & { end(): void } }).serverReflectionInfo();
-        stream.on('data', (answer: { listServicesResponse?: { service: { name: string }[] } }) => {
-          resolve(answer.listServicesResponse?.service.map((service) => service.name) ?? []);
+        stream.on('data', (answer: Answer) => {
+          resolve(answer);
           stream.end();
         });
         stream.on('error', reject);
-        stream.write({ listServices: '' } as never);
+        stream.write(question as never);
       });
+    try {
+      const listed = await ask({ listServices: '' });
+      const services = listed.listServicesResponse?.service.map((service) => service.name);
       expect(services).toEqual(expect.arrayContaining(['ledger.v1.Identity', 'ledger.v1.Wallets', 'ledger.v1.Cards', 'ledger.v1.CardNetwork']));
+      // grpcurl decodes grpc-status-details-bin by resolving the detail's type through reflection.
+      const detail = await ask({ fileContainingSymbol: 'ledger.v1.ErrorDetail' });
+      const files = detail.fileDescriptorResponse?.fileDescriptorProto.map((bytes) => Buffer.from(bytes).toString('latin1')) ?? [];
+      expect(files.some((file) => file.includes('ledger.v1') && file.includes('ErrorDetail') && file.includes('detailsJson'))).toBe(true);
     } finally {
       client.close();
     }
