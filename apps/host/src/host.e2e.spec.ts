@@ -26,7 +26,7 @@ describe('embedded host', () => {
 
     const ready = await fetch(`${host.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok', 'card-issuer-projection': 'ok' } });
   });
 
   it('runs `npm run demo` against it: two users, a top-up, a transfer sent twice and moved once', async () => {

@@ -2,7 +2,7 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { IdentityCommandMessage, MeView, TokenPair, UserView } from '@ledger/contracts';
-import { IdentityClient } from '../clients/identity-client';
+import { IdentityClient } from '@ledger/messaging';
 import { valueOf } from '../application/gateway-errors';
 import type { Caller, CommandKeys } from '../application/wallet-operations';
 import { ConfirmTotpDto, LoginDto, MeResponse, RefreshTokenDto, RegisterUserDto, TokenPairResponse, TotpEnrolmentResponse, UserResponse } from './identity.dto';

@@ -1,0 +1,210 @@
+// Loads and appends card streams (`card-{id}`), and keeps the two look-up streams the store
+// itself makes consistent: PAN reservations (`card-pan-{fingerprint}`, appended with "no
+// stream", so a PAN is unique) and authorization routes (`card-auth-{id}`: which card an
+// authorization belongs to, or its decline when the PAN matched no card). Recent card states
+// are kept in memory and topped up from the stream before use; one card's work runs one at a
+// time in this process, and across processes the append's expected revision decides.
+import { toIsoTime, type IdGenerator, type Json, type NewEvent } from '@ledger/contracts';
+import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import { CARD_EVENT_TYPES, evolve, initialState, type AuthorizationDeclined, type CardEvent, type CardState } from '../domain/card';
+
+export const CARD_STREAM_PREFIX = 'card-';
+export const PAN_RESERVATION_STREAM_PREFIX = 'card-pan-';
+export const AUTHORIZATION_ROUTE_STREAM_PREFIX = 'card-auth-';
+const READ_PAGE_MAX = 1_000;
+/** Authorization -> card routes remembered in memory (each is one stream read otherwise). */
+export const ROUTE_CACHE_MAX = 100_000;
+
+export function cardStreamId(cardId: string): string {
+  return `${CARD_STREAM_PREFIX}${cardId}`;
+}
+
+export function panReservationStreamId(fingerprint: string): string {
+  return `${PAN_RESERVATION_STREAM_PREFIX}${fingerprint}`;
+}
+
+export function authorizationRouteStreamId(authorizationId: string): string {
+  return `${AUTHORIZATION_ROUTE_STREAM_PREFIX}${authorizationId}`;
+}
+
+/** Which kind of stream of the card-issuer this is. */
+export function cardStreamKind(streamId: string): 'pan' | 'route' | 'card' | undefined {
+  if (streamId.startsWith(PAN_RESERVATION_STREAM_PREFIX)) return 'pan';
+  if (streamId.startsWith(AUTHORIZATION_ROUTE_STREAM_PREFIX)) return 'route';
+  if (streamId.startsWith(CARD_STREAM_PREFIX)) return 'card';
+  return undefined;
+}
+
+export interface PanReserved {
+  readonly type: 'cards.PanReserved.v1';
+  readonly data: { readonly cardId: string; readonly atMs: number };
+}
+
+export interface AuthorizationRouted {
+  readonly type: 'cards.AuthorizationRouted.v1';
+  readonly data: { readonly authorizationId: string; readonly cardId: string; readonly atMs: number };
+}
+
+/** Who asked: carried into every event's metadata. */
+export interface EventOrigin {
+  readonly idempotencyKey: string;
+  readonly actor: string;
+  readonly correlationId?: string;
+}
+
+export interface LoadedCard {
+  readonly state: CardState;
+  /** Revision of the stream's last event; -1n when the stream does not exist. */
+  readonly revision: bigint;
+}
+
+/** Where an authorization lives: on a card, or (an unknown PAN) only as its decline. */
+export type AuthorizationRoute = { readonly cardId: string } | { readonly cardId: null; readonly declined: AuthorizationDeclined };
+
+export class CardRepository {
+  private readonly cache = new Map<string, LoadedCard>();
+  private readonly routes = new Map<string, AuthorizationRoute>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly ids: IdGenerator,
+    private readonly cacheMax: number,
+  ) {}
+
+  async load(cardId: string): Promise<LoadedCard> {
+    const cached = this.cache.get(cardId);
+    let { state, revision } = cached ?? { state: initialState(), revision: -1n };
+    for (;;) {
+      const page = await this.store.readStream(cardStreamId(cardId), { fromRevision: revision + 1n, maxCount: READ_PAGE_MAX });
+      for (const recorded of page) {
+        state = evolve(state, cardEventOf(recorded.type, recorded.data));
+        revision = recorded.revision;
+      }
+      if (page.length < READ_PAGE_MAX) break;
+    }
+    const loaded = { state, revision };
+    this.remember(cardId, loaded);
+    return loaded;
+  }
+
+  /** Appends `events` expecting the stream at `loaded.revision`; throws WrongExpectedVersionError when it moved. */
+  async append(cardId: string, loaded: LoadedCard, events: readonly CardEvent[], origin: EventOrigin, nowMs: number): Promise<LoadedCard & { position: bigint }> {
+    const state = events.reduce(evolve, loaded.state); // an invariant broken here throws before anything is written
+    const expected = loaded.revision < 0n ? expectedState.noStream : expectedState.revision(loaded.revision);
+    try {
+      const result = await this.store.append(cardStreamId(cardId), events.map((event) => this.newEvent(event, origin, nowMs)), expected);
+      const appended = { state, revision: result.nextExpectedRevision };
+      this.remember(cardId, appended);
+      return { ...appended, position: result.position };
+    } catch (error) {
+      this.cache.delete(cardId);
+      throw error;
+    }
+  }
+
+  /** The card a PAN fingerprint is reserved for, if any (strongly consistent: read from the store). */
+  async panOwner(fingerprint: string): Promise<string | undefined> {
+    const [first] = await this.store.readStream(panReservationStreamId(fingerprint), { maxCount: 1 });
+    return first === undefined ? undefined : (first.data as PanReserved['data']).cardId;
+  }
+
+  /** Reserves a PAN for a card; false when another card holds it (appended with "no stream": of two racing, one wins). */
+  async reservePan(fingerprint: string, cardId: string, origin: EventOrigin, nowMs: number): Promise<boolean> {
+    const event: PanReserved = { type: 'cards.PanReserved.v1', data: { cardId, atMs: nowMs } };
+    try {
+      await this.store.append(panReservationStreamId(fingerprint), [this.newEvent(event, origin, nowMs)], expectedState.noStream);
+      return true;
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) return false;
+      throw error;
+    }
+  }
+
+  /** Where an authorization id leads, if anywhere. */
+  async route(authorizationId: string): Promise<AuthorizationRoute | undefined> {
+    const cached = this.routes.get(authorizationId);
+    if (cached !== undefined) return cached;
+    const [first] = await this.store.readStream(authorizationRouteStreamId(authorizationId), { maxCount: 1 });
+    if (first === undefined) return undefined;
+    const route: AuthorizationRoute =
+      first.type === 'cards.AuthorizationRouted.v1'
+        ? { cardId: (first.data as AuthorizationRouted['data']).cardId }
+        : { cardId: null, declined: { type: 'cards.AuthorizationDeclined.v1', data: first.data as unknown as AuthorizationDeclined['data'] } };
+    this.rememberRoute(authorizationId, route);
+    return route;
+  }
+
+  /**
+   * Records where an authorization goes: to `cardId`, or (a decline event) nowhere. The first
+   * route wins ("no stream"); the route that stands is returned.
+   */
+  async setRoute(authorizationId: string, target: string | AuthorizationDeclined, origin: EventOrigin, nowMs: number): Promise<AuthorizationRoute> {
+    const event: AuthorizationRouted | AuthorizationDeclined =
+      typeof target === 'string' ? { type: 'cards.AuthorizationRouted.v1', data: { authorizationId, cardId: target, atMs: nowMs } } : target;
+    try {
+      await this.store.append(authorizationRouteStreamId(authorizationId), [this.newEvent(event, origin, nowMs)], expectedState.noStream);
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      const existing = await this.route(authorizationId);
+      if (existing === undefined) throw error;
+      return existing;
+    }
+    const route: AuthorizationRoute = typeof target === 'string' ? { cardId: target } : { cardId: null, declined: target };
+    this.rememberRoute(authorizationId, route);
+    return route;
+  }
+
+  /** Runs `work` after every earlier work of the same card in this process has finished. */
+  withLock<T>(cardId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(cardId) ?? Promise.resolve();
+    const run = previous.then(work);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(cardId, settled);
+    void settled.then(() => {
+      if (this.locks.get(cardId) === settled) this.locks.delete(cardId);
+    });
+    return run;
+  }
+
+  private remember(cardId: string, loaded: LoadedCard): void {
+    // Unknown cards are not cached: made-up ids must not push real cards out.
+    if (this.cacheMax === 0 || loaded.state.status === 'none') return;
+    const cached = this.cache.get(cardId);
+    if (cached !== undefined && cached.revision > loaded.revision) return; // a read that raced an append: keep the newer
+    this.cache.delete(cardId); // re-inserted last: the map's order is least recently used first
+    this.cache.set(cardId, loaded);
+    if (this.cache.size > this.cacheMax) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  private rememberRoute(authorizationId: string, route: AuthorizationRoute): void {
+    this.routes.set(authorizationId, route);
+    if (this.routes.size > ROUTE_CACHE_MAX) this.routes.delete(this.routes.keys().next().value!);
+  }
+
+  private newEvent(event: CardEvent | PanReserved | AuthorizationRouted, origin: EventOrigin, nowMs: number): NewEvent {
+    const eventId = this.ids.next();
+    return {
+      eventId,
+      type: event.type,
+      schemaVersion: 1,
+      data: event.data as unknown as Json,
+      metadata: {
+        correlationId: origin.correlationId ?? eventId,
+        causationId: origin.correlationId ?? eventId,
+        actor: origin.actor,
+        idempotencyKey: origin.idempotencyKey,
+        occurredAt: toIsoTime(nowMs),
+      },
+    };
+  }
+}
+
+/** A stored event as the aggregate's event; an unknown type is a bug or a newer writer. */
+export function cardEventOf(type: string, data: Json): CardEvent {
+  if (!(CARD_EVENT_TYPES as readonly string[]).includes(type)) throw new Error(`unknown card event type ${type}`);
+  return { type, data } as unknown as CardEvent;
+}
