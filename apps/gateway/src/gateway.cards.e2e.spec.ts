@@ -280,6 +280,13 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
       expect(logs).not.toContain(pan);
       expect(logs).not.toContain(`"cvv":"${cvv}"`);
     });
+    it('counts and times every card-issuer request in /metrics, by topic, type and outcome', async () => {
+      const metrics = (await s.request('GET', '/metrics')).text;
+      expect(metrics).toMatch(/gateway_bus_requests_total\{topic="cards.commands",type="Authorize",outcome="ok"\} [1-9]/);
+      expect(metrics).toMatch(/gateway_bus_requests_total\{topic="cards.queries",type="GetCard",outcome="not_found"\} [1-9]/);
+      expect(metrics).toMatch(/gateway_bus_request_duration_seconds_count\{topic="cards.commands",type="RevealCard"\} [1-9]/);
+      expect(metrics).toMatch(/gateway_http_requests_total\{method="POST",route="\/v1\/network\/authorizations",status="200"\} [1-9]/);
+    });
   });
 
   describe('rate limits', () => {
