@@ -192,7 +192,8 @@ export class CardIssuerService {
         const replay = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
         return replay.ok ? { ok: true, value: cardView(existing.state) } : failed(replay.error);
       }
-      const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId, consistency: 'eventual' });
+      // Consistent, not `eventual`: a wallet frozen a moment ago must not get a new card.
+      const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId });
       if (!wallet.ok) return failed(wallet.error.code === 'not_found' ? domainError('not_found', 'no such wallet') : wallet.error);
       const walletFacts = { currency: wallet.value.currency, status: wallet.value.status, ownerId: wallet.value.ownerId };
       // The decider's refusals (owner, status) come before a PAN is drawn and reserved.
