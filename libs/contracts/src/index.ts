@@ -9,3 +9,4 @@ export * from './ledger-messages';
 export * from './identity-messages';
 export * from './lifecycle';
 export * from './card-messages';
+export * from './command-meta';

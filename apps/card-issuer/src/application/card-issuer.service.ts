@@ -8,6 +8,7 @@
 // leaves a requested authorization that `recoverRequested` finishes on the next start.
 import { createHash } from 'node:crypto';
 import {
+  commandMetaOf,
   domainError,
   idFromKey,
   isUuid,
@@ -36,7 +37,7 @@ import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
 import { decide, declined, type CardCommand, type CardDecision } from '../domain/card.commands';
-import { ID_LENGTH_MAX, isValidId, LABEL_LENGTH_MAX, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { isValidId, LABEL_LENGTH_MAX, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN, parseSpendingControls } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
@@ -50,7 +51,6 @@ export const APPEND_ATTEMPTS_MAX = 5;
 export const PAN_ATTEMPTS_MAX = 8;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
-const META_FIELD_LENGTH_MAX = 256;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
 const CVV_PATTERN = /^[0-9]{3,4}$/;
 const ACTOR = 'card-issuer';
@@ -192,7 +192,8 @@ export class CardIssuerService {
         const replay = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
         return replay.ok ? { ok: true, value: cardView(existing.state) } : failed(replay.error);
       }
-      const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId, consistency: 'eventual' });
+      // Consistent, not `eventual`: a wallet frozen a moment ago must not get a new card.
+      const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId });
       if (!wallet.ok) return failed(wallet.error.code === 'not_found' ? domainError('not_found', 'no such wallet') : wallet.error);
       const walletFacts = { currency: wallet.value.currency, status: wallet.value.status, ownerId: wallet.value.ownerId };
       // The decider's refusals (owner, status) come before a PAN is drawn and reserved.
@@ -631,12 +632,5 @@ function authorizeProblems(message: Message<'Authorize'>): FieldProblem[] {
 }
 
 function originOf(message: CardCommandEnvelope): EventOrigin | DomainError {
-  const meta = (message as { meta?: unknown }).meta as Partial<CardCommandEnvelope['meta']> | undefined;
-  const key = meta?.idempotencyKey;
-  if (typeof key !== 'string' || key.length === 0 || key.length > ID_LENGTH_MAX) {
-    return domainError('idempotency_key_required', 'every card command carries an idempotency key', { idempotencyKeyLengthMax: ID_LENGTH_MAX });
-  }
-  const actor = typeof meta?.actor === 'string' && meta.actor.length > 0 ? meta.actor.slice(0, META_FIELD_LENGTH_MAX) : 'anonymous';
-  const correlationId = typeof meta?.correlationId === 'string' && meta.correlationId.length > 0 ? meta.correlationId.slice(0, META_FIELD_LENGTH_MAX) : undefined;
-  return correlationId === undefined ? { idempotencyKey: key, actor } : { idempotencyKey: key, actor, correlationId };
+  return commandMetaOf(message, 'card');
 }

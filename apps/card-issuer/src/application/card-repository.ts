@@ -1,17 +1,16 @@
 // Loads and appends card streams (`card-{id}`), and keeps the two look-up streams the store
 // itself makes consistent: PAN reservations (`card-pan-{fingerprint}`, appended with "no
 // stream", so a PAN is unique) and authorization routes (`card-auth-{id}`: which card an
-// authorization belongs to, or its decline when the PAN matched no card). Recent card states
-// are kept in memory and topped up from the stream before use; one card's work runs one at a
-// time in this process, and across processes the append's expected revision decides.
-import { toIsoTime, type IdGenerator, type Json, type NewEvent } from '@ledger/contracts';
-import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+// authorization belongs to, or its decline when the PAN matched no card). Card streams go
+// through AggregateStreams: cached states topped up from the stream, one card's work at a time
+// in this process, the expected revision across processes.
+import type { IdGenerator, Json } from '@ledger/contracts';
+import { AggregateStreams, expectedState, WrongExpectedVersionError, type EventOrigin, type EventStore, type LoadedAggregate } from '@ledger/event-store';
 import { CARD_EVENT_TYPES, evolve, initialState, type AuthorizationDeclined, type CardEvent, type CardState } from '../domain/card';
 
 export const CARD_STREAM_PREFIX = 'card-';
 export const PAN_RESERVATION_STREAM_PREFIX = 'card-pan-';
 export const AUTHORIZATION_ROUTE_STREAM_PREFIX = 'card-auth-';
-const READ_PAGE_MAX = 1_000;
 /** Authorization -> card routes remembered in memory (each is one stream read otherwise). */
 export const ROUTE_CACHE_MAX = 100_000;
 
@@ -45,62 +44,44 @@ export interface AuthorizationRouted {
   readonly data: { readonly authorizationId: string; readonly cardId: string; readonly atMs: number };
 }
 
-/** Who asked: carried into every event's metadata. */
-export interface EventOrigin {
-  readonly idempotencyKey: string;
-  readonly actor: string;
-  readonly correlationId?: string;
-}
+export type { EventOrigin } from '@ledger/event-store';
 
-export interface LoadedCard {
-  readonly state: CardState;
-  /** Revision of the stream's last event; -1n when the stream does not exist. */
-  readonly revision: bigint;
-}
+export type LoadedCard = LoadedAggregate<CardState>;
 
 /** Where an authorization lives: on a card, or (an unknown PAN) only as its decline. */
 export type AuthorizationRoute = { readonly cardId: string } | { readonly cardId: null; readonly declined: AuthorizationDeclined };
 
 export class CardRepository {
-  private readonly cache = new Map<string, LoadedCard>();
+  private readonly cards: AggregateStreams<CardState, CardEvent>;
   private readonly routes = new Map<string, AuthorizationRoute>();
-  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly store: EventStore,
-    private readonly ids: IdGenerator,
-    private readonly cacheMax: number,
-  ) {}
+    ids: IdGenerator,
+    cacheMax: number,
+  ) {
+    this.cards = new AggregateStreams(store, ids, {
+      streamPrefix: CARD_STREAM_PREFIX,
+      initialState,
+      evolve,
+      eventOf: cardEventOf,
+      cacheMax,
+      cacheable: (state) => state.status !== 'none',
+    });
+  }
 
-  async load(cardId: string): Promise<LoadedCard> {
-    const cached = this.cache.get(cardId);
-    let { state, revision } = cached ?? { state: initialState(), revision: -1n };
-    for (;;) {
-      const page = await this.store.readStream(cardStreamId(cardId), { fromRevision: revision + 1n, maxCount: READ_PAGE_MAX });
-      for (const recorded of page) {
-        state = evolve(state, cardEventOf(recorded.type, recorded.data));
-        revision = recorded.revision;
-      }
-      if (page.length < READ_PAGE_MAX) break;
-    }
-    const loaded = { state, revision };
-    this.remember(cardId, loaded);
-    return loaded;
+  load(cardId: string): Promise<LoadedCard> {
+    return this.cards.load(cardId);
   }
 
   /** Appends `events` expecting the stream at `loaded.revision`; throws WrongExpectedVersionError when it moved. */
-  async append(cardId: string, loaded: LoadedCard, events: readonly CardEvent[], origin: EventOrigin, nowMs: number): Promise<LoadedCard & { position: bigint }> {
-    const state = events.reduce(evolve, loaded.state); // an invariant broken here throws before anything is written
-    const expected = loaded.revision < 0n ? expectedState.noStream : expectedState.revision(loaded.revision);
-    try {
-      const result = await this.store.append(cardStreamId(cardId), events.map((event) => this.newEvent(event, origin, nowMs)), expected);
-      const appended = { state, revision: result.nextExpectedRevision };
-      this.remember(cardId, appended);
-      return { ...appended, position: result.position };
-    } catch (error) {
-      this.cache.delete(cardId);
-      throw error;
-    }
+  append(cardId: string, loaded: LoadedCard, events: readonly CardEvent[], origin: EventOrigin, nowMs: number): Promise<LoadedCard & { position: bigint }> {
+    return this.cards.append(cardId, loaded, events, origin, nowMs);
+  }
+
+  /** Runs `work` after every earlier work of the same card in this process has finished. */
+  withLock<T>(cardId: string, work: () => Promise<T>): Promise<T> {
+    return this.cards.withLock(cardId, work);
   }
 
   /** The card a PAN fingerprint is reserved for, if any (strongly consistent: read from the store). */
@@ -113,7 +94,7 @@ export class CardRepository {
   async reservePan(fingerprint: string, cardId: string, origin: EventOrigin, nowMs: number): Promise<boolean> {
     const event: PanReserved = { type: 'cards.PanReserved.v1', data: { cardId, atMs: nowMs } };
     try {
-      await this.store.append(panReservationStreamId(fingerprint), [this.newEvent(event, origin, nowMs)], expectedState.noStream);
+      await this.store.append(panReservationStreamId(fingerprint), [this.cards.newEvent(event, origin, nowMs)], expectedState.noStream);
       return true;
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) return false;
@@ -143,7 +124,7 @@ export class CardRepository {
     const event: AuthorizationRouted | AuthorizationDeclined =
       typeof target === 'string' ? { type: 'cards.AuthorizationRouted.v1', data: { authorizationId, cardId: target, atMs: nowMs } } : target;
     try {
-      await this.store.append(authorizationRouteStreamId(authorizationId), [this.newEvent(event, origin, nowMs)], expectedState.noStream);
+      await this.store.append(authorizationRouteStreamId(authorizationId), [this.cards.newEvent(event, origin, nowMs)], expectedState.noStream);
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError)) throw error;
       const existing = await this.route(authorizationId);
@@ -155,51 +136,9 @@ export class CardRepository {
     return route;
   }
 
-  /** Runs `work` after every earlier work of the same card in this process has finished. */
-  withLock<T>(cardId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(cardId) ?? Promise.resolve();
-    const run = previous.then(work);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.locks.set(cardId, settled);
-    void settled.then(() => {
-      if (this.locks.get(cardId) === settled) this.locks.delete(cardId);
-    });
-    return run;
-  }
-
-  private remember(cardId: string, loaded: LoadedCard): void {
-    // Unknown cards are not cached: made-up ids must not push real cards out.
-    if (this.cacheMax === 0 || loaded.state.status === 'none') return;
-    const cached = this.cache.get(cardId);
-    if (cached !== undefined && cached.revision > loaded.revision) return; // a read that raced an append: keep the newer
-    this.cache.delete(cardId); // re-inserted last: the map's order is least recently used first
-    this.cache.set(cardId, loaded);
-    if (this.cache.size > this.cacheMax) this.cache.delete(this.cache.keys().next().value!);
-  }
-
   private rememberRoute(authorizationId: string, route: AuthorizationRoute): void {
     this.routes.set(authorizationId, route);
     if (this.routes.size > ROUTE_CACHE_MAX) this.routes.delete(this.routes.keys().next().value!);
-  }
-
-  private newEvent(event: CardEvent | PanReserved | AuthorizationRouted, origin: EventOrigin, nowMs: number): NewEvent {
-    const eventId = this.ids.next();
-    return {
-      eventId,
-      type: event.type,
-      schemaVersion: 1,
-      data: event.data as unknown as Json,
-      metadata: {
-        correlationId: origin.correlationId ?? eventId,
-        causationId: origin.correlationId ?? eventId,
-        actor: origin.actor,
-        idempotencyKey: origin.idempotencyKey,
-        occurredAt: toIsoTime(nowMs),
-      },
-    };
   }
 }
 

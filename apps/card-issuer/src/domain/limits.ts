@@ -1,6 +1,5 @@
 // Every bound the card domain enforces, named with its unit: input beyond one is
 // `validation_failed`; state beyond one is trimmed deterministically in `evolve`.
-import { domainError, type DomainError } from '@ledger/contracts';
 
 /** Card, authorization, refund and wallet ids, idempotency keys. */
 export const ID_LENGTH_MAX = 128;
@@ -21,16 +20,7 @@ export const REFUND_WINDOW_MS = 180 * 24 * 60 * 60 * 1000;
 
 export const MS_PER_DAY = 24 * 60 * 60 * 1000;
 
-export interface FieldProblem {
-  readonly field: string;
-  readonly reason: string;
-}
-
-/** API.md's `validation_failed`: details list every field that is wrong, with a machine-readable reason. */
-export function validationFailed(problems: readonly FieldProblem[]): DomainError {
-  const text = problems.map((problem) => `${problem.field}: ${problem.reason}`).join('; ');
-  return domainError('validation_failed', text, { fields: problems.map((problem) => ({ ...problem })) });
-}
+export { invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
 
 export function isValidId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= ID_LENGTH_MAX;
