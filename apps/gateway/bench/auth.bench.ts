@@ -12,7 +12,7 @@ const P99_TARGET_MS = 10;
 const CARDS = 32;
 const NETWORK_KEY = 'bench-network-key-0123456789';
 const MERCHANT = { name: 'Bench Coffee', mcc: '5814', country: 'US' };
-const UNLIMITED = '100000000';
+const UNLIMITED = '10000000';
 
 interface Card {
   readonly pan: string;
@@ -40,12 +40,20 @@ async function cardsOf(host: HostProcess): Promise<Card[]> {
   return cards;
 }
 
+/** The gateway's own histogram of a bus request type: sum / count, over the whole run. */
+async function meanBusMs(host: HostProcess, type: string): Promise<string> {
+  const text = await (await fetch(`${host.base}/metrics`)).text();
+  const value = (suffix: string) => Number(new RegExp(`gateway_bus_request_duration_seconds_${suffix}\\{[^}]*type="${type}"[^}]*\\} ([0-9.e+-]+)`).exec(text)?.[1] ?? NaN);
+  return ((value('sum') / value('count')) * 1000).toFixed(2);
+}
+
 async function main(): Promise<void> {
   const host = await startHostProcess(PORT, {
     NETWORK_API_KEY: NETWORK_KEY,
     RATE_LIMIT_NETWORK_PER_IP_BURST: UNLIMITED,
     RATE_LIMIT_NETWORK_PER_IP_PER_MINUTE: UNLIMITED,
     RATE_LIMIT_REVEAL_PER_USER_BURST: String(CARDS),
+    RATE_LIMIT_REVEAL_PER_IP_BURST: String(CARDS),
     RATE_LIMIT_MONEY_PER_USER_BURST: String(CARDS * 2),
     TOP_UP_MAX_MINOR_UNITS: '1000000000000',
   });
@@ -71,8 +79,10 @@ async function main(): Promise<void> {
     console.log('(ok = approved with a hold on the wallet; latency from when a request was due, for the open loop)');
     printResults([offered, saturated]);
     if (declined > 0) console.log(`declined (not counted as ok): ${declined}`);
+    console.log(`mean time on the bus per Authorize (card-issuer and its ledger hold, from the gateway's /metrics): ${await meanBusMs(host, 'Authorize')} ms`);
     const { p99Ms } = summarize(offered);
-    console.log(`p99 at ${RATE_PER_S}/s offered: ${p99Ms.toFixed(2)} ms (target: ${P99_TARGET_MS} ms or less): ${p99Ms <= P99_TARGET_MS ? 'MET' : 'MISSED'}`);
+    const met = p99Ms <= P99_TARGET_MS && offered.failed === 0;
+    console.log(`p99 at ${RATE_PER_S}/s offered: ${p99Ms.toFixed(2)} ms, ${offered.failed} failed (target: ${P99_TARGET_MS} ms or less, none failed): ${met ? 'MET' : 'MISSED'}`);
   } finally {
     await host.close();
   }

@@ -11,6 +11,8 @@ export interface LoadResult {
   readonly name: string;
   readonly completed: number;
   readonly failed: number;
+  /** Open loop only: requests due while `inFlightMax` were outstanding, counted as failed and never sent. */
+  readonly shed?: number;
   readonly seconds: number;
   readonly latenciesMs: number[];
 }
@@ -49,8 +51,9 @@ export async function startHostProcess(port: number, env: Record<string, string>
     const ready = await fetch(`${base}/readyz`).then((r) => r.status === 200, () => false);
     if (ready) break;
     if (Date.now() > deadline || host.exitCode !== null) {
+      const exited = host.exitCode !== null;
       await close();
-      throw new Error(`the host did not become ready within ${READY_TIMEOUT_MS / 1000} s`);
+      throw new Error(exited ? 'the host exited before it was ready (see its output above)' : `the host did not become ready within ${READY_TIMEOUT_MS / 1000} s`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -94,23 +97,39 @@ export async function closedLoop(name: string, options: { concurrency: number; s
 /**
  * An open loop: request i is due at start + i/rate whatever happened to the others, and its
  * latency counts from when it was due (so a stall shows in the percentiles, not as a lower rate).
+ * Beyond `inFlightMax` outstanding requests a due request is shed (failed, not sent), so an
+ * overloaded server ends the run on time instead of a backlog of sockets.
  */
-export async function openLoop(name: string, options: { ratePerS: number; seconds: number }, request: (i: number) => Promise<boolean>): Promise<LoadResult> {
+export async function openLoop(
+  name: string,
+  options: { ratePerS: number; seconds: number; inFlightMax?: number },
+  request: (i: number) => Promise<boolean>,
+): Promise<LoadResult> {
   const total = Math.round(options.ratePerS * options.seconds);
+  const inFlightMax = options.inFlightMax ?? 1_024;
   const latenciesMs: number[] = [];
   const pending: Promise<void>[] = [];
   let completed = 0;
   let failed = 0;
+  let shed = 0;
+  let inFlight = 0;
   const started = performance.now();
   let sent = 0;
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) * options.ratePerS) / 1000) + 1);
     for (; sent < due; sent++) {
       const dueMs = started + (sent * 1000) / options.ratePerS;
+      if (inFlight >= inFlightMax) {
+        shed++;
+        failed++;
+        continue;
+      }
+      inFlight++;
       pending.push(
         request(sent)
           .catch(() => false)
           .then((ok) => {
+            inFlight--;
             latenciesMs.push(performance.now() - dueMs);
             if (ok) completed++;
             else failed++;
@@ -120,7 +139,7 @@ export async function openLoop(name: string, options: { ratePerS: number; second
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(pending);
-  return { name, completed, failed, seconds: (performance.now() - started) / 1000, latenciesMs };
+  return { name, completed, failed, shed, seconds: (performance.now() - started) / 1000, latenciesMs };
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -144,8 +163,9 @@ export function printResults(results: readonly LoadResult[]): void {
   console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed`);
   for (const result of results) {
     const { ratePerS, p50Ms, p99Ms } = summarize(result);
+    const shed = result.shed ? ` (${result.shed} shed, not sent)` : '';
     console.log(
-      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}`,
+      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}${shed}`,
     );
   }
 }

@@ -4,7 +4,7 @@
 // recorded), rate limits, the envelope, and no PAN or CVV in logs or the event store.
 import { isUuidV7 } from '@ledger/contracts';
 import { IdempotencyService } from './application/idempotency.service';
-import { newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
+import { cardViewWith, newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
 
 function expectError(answer: HttpAnswer, status: number, code: string): void {
   expect({ status: answer.status, body: answer.body }).toEqual({
@@ -37,41 +37,18 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
   const call = (method: string, path: string, user: TestUser | undefined, body?: unknown, key?: string) => s.request(method, path, { token: user?.token, body, key });
   /** An authorization request for `cardId`'s real PAN, CVV and expiry, with `overrides`. */
   const authorization = (cardId: string, overrides: Record<string, unknown> = {}) => {
-    const { pan, cvv, expMonth, expYear } = s.fakeCards.secretsOf(cardId);
+    const { pan, cvv, expMonth, expYear } = s.fakeCards!.secretsOf(cardId);
     return { pan, cvv, expMonth, expYear, amount: '1000', currency: 'USD', merchant: MERCHANT, ...overrides };
   };
-  /** Every event in the store, as text. */
-  async function storedText(): Promise<string> {
-    const pages: string[] = [];
-    for (let after = 0n; ; ) {
-      const page = await s.store.readAll({ afterPosition: after, maxCount: 1_000 });
-      if (page.length === 0) return pages.join('\n');
-      pages.push(JSON.stringify(page, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
-      after = page[page.length - 1].position;
-    }
-  }
-  const authorizeCount = () => s.fakeCards.received.filter((message) => message.type === 'Authorize').length;
+  const authorizeCount = () => s.fakeCards!.received.filter((message) => message.type === 'Authorize').length;
 
   describe('cards', () => {
     it('POST /v1/cards: 201 with API.md\'s card view (the gateway mints the id); no PAN or CVV in it', async () => {
       const created = await call('POST', '/v1/cards', alice, { walletId: aliceWallet, label: 'groceries', spendingControls: { daily: '50000', blockedMccs: ['7995'] } });
       expect(created.status).toBe(201);
-      expect(created.body).toEqual(
-        expect.objectContaining({
-          id: expect.any(String),
-          walletId: aliceWallet,
-          last4: expect.stringMatching(/^[0-9]{4}$/),
-          brand: expect.any(String),
-          expMonth: expect.any(Number),
-          expYear: expect.any(Number),
-          status: 'active',
-          label: 'groceries',
-          spendingControls: { daily: '50000', blockedMccs: ['7995'] },
-          createdAt: expect.any(String),
-        }),
-      );
+      expect(created.body).toEqual(cardViewWith({ walletId: aliceWallet, label: 'groceries', spendingControls: { daily: '50000', blockedMccs: ['7995'] } }));
       expect(isUuidV7(created.body.id)).toBe(true);
-      const { pan, cvv } = s.fakeCards.secretsOf(created.body.id);
+      const { pan, cvv } = s.fakeCards!.secretsOf(created.body.id);
       expect(created.text).not.toContain(pan);
       expect(Object.keys(created.body)).not.toEqual(expect.arrayContaining(['pan', 'cvv']));
       expect(cvv).toMatch(/^[0-9]{3}$/);
@@ -138,7 +115,7 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
 
     it('reveal: 200 {pan, cvv, expMonth, expYear} to the owner with the password; 403 step_up_required without a valid one; never to others or admins', async () => {
       const card = await s.issueCard(alice, aliceWallet);
-      const secrets = s.fakeCards.secretsOf(card.id);
+      const secrets = s.fakeCards!.secretsOf(card.id);
       const revealed = await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: alice.password });
       expect(revealed.status).toBe(200);
       expect(revealed.body).toEqual(secrets);
@@ -152,16 +129,16 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
 
     it('reveal with an Idempotency-Key is never recorded: a retry runs again, and the PAN never enters the event store', async () => {
       const card = await s.issueCard(alice, aliceWallet);
-      const { pan, cvv } = s.fakeCards.secretsOf(card.id);
+      const { pan, cvv } = s.fakeCards!.secretsOf(card.id);
       const key = newKey('reveal');
-      const reveals = () => s.fakeCards.received.filter((message) => message.type === 'RevealCard' && message.cardId === card.id).length;
+      const reveals = () => s.fakeCards!.received.filter((message) => message.type === 'RevealCard' && message.cardId === card.id).length;
       const first = await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: alice.password }, key);
       const again = await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: alice.password }, key);
       expect([first.status, again.status]).toEqual([200, 200]);
       expect(again.headers.get('idempotent-replayed')).toBeNull();
       expect(reveals()).toBe(2);
       expect(await s.store.streamRevision(IdempotencyService.streamOf(`user:${alice.id}`, key))).toBeUndefined();
-      const stored = await storedText();
+      const stored = await s.storedText();
       expect(stored).toContain(aliceWallet); // the scan sees the whole store
       expect(stored).not.toContain(pan);
       expect(stored).not.toContain(`"cvv":"${cvv}"`);
@@ -231,7 +208,7 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
         replayed: 'true',
       });
       expect(authorizeCount()).toBe(before + 1);
-      const sent = s.fakeCards.received.filter((message) => message.type === 'Authorize').at(-1)!;
+      const sent = s.fakeCards!.received.filter((message) => message.type === 'Authorize').at(-1)!;
       expect(sent).toMatchObject({ authorizationId: first.body.id, meta: { actor: 'network:default', idempotencyKey: expect.stringMatching(/^gw:/) } });
       expectError(await s.network('POST', '/v1/network/authorizations', authorization(card.id, { amount: '999' }), key), 422, 'idempotency_key_reuse');
       const other = await s.network('POST', '/v1/network/authorizations', authorization(card.id));
@@ -240,7 +217,7 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
 
     it('answers a decline with 200, approved false and its ISO 8583 code (14, 54, N7, 62, 57, 61)', async () => {
       const card = await s.issueCard(alice, aliceWallet, { spendingControls: { perAuthorization: '5000', blockedMccs: ['7995'] } });
-      const secrets = s.fakeCards.secretsOf(card.id);
+      const secrets = s.fakeCards!.secretsOf(card.id);
       const otherPan = secrets.pan.startsWith('4') ? `5${secrets.pan.slice(1)}` : `4${secrets.pan.slice(1)}`;
       const declines: [string, Record<string, unknown>][] = [
         ['14', { pan: otherPan }],
@@ -293,7 +270,7 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
 
     it('logs no PAN and no CVV of any request or reply (authorizations, reveals, bad input)', async () => {
       const card = await s.issueCard(alice, aliceWallet);
-      const { pan, cvv } = s.fakeCards.secretsOf(card.id);
+      const { pan, cvv } = s.fakeCards!.secretsOf(card.id);
       await s.network('POST', '/v1/network/authorizations', authorization(card.id));
       await s.network('POST', '/v1/network/authorizations', authorization(card.id, { merchant: { ...MERCHANT, mcc: 'coffee' } }));
       await s.network('POST', '/v1/network/authorizations', { ...authorization(card.id), sneaky: pan });
@@ -302,6 +279,13 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
       expect(logs).toContain('"route":"/v1/network/authorizations"'); // the scan sees this test's lines
       expect(logs).not.toContain(pan);
       expect(logs).not.toContain(`"cvv":"${cvv}"`);
+    });
+    it('counts and times every card-issuer request in /metrics, by topic, type and outcome', async () => {
+      const metrics = (await s.request('GET', '/metrics')).text;
+      expect(metrics).toMatch(/gateway_bus_requests_total\{topic="cards.commands",type="Authorize",outcome="ok"\} [1-9]/);
+      expect(metrics).toMatch(/gateway_bus_requests_total\{topic="cards.queries",type="GetCard",outcome="not_found"\} [1-9]/);
+      expect(metrics).toMatch(/gateway_bus_request_duration_seconds_count\{topic="cards.commands",type="RevealCard"\} [1-9]/);
+      expect(metrics).toMatch(/gateway_http_requests_total\{method="POST",route="\/v1\/network\/authorizations",status="200"\} [1-9]/);
     });
   });
 

@@ -268,7 +268,7 @@ describe('malformed requests (e2e)', () => {
   });
 
   it('sent the card-issuer nothing but the card the set-up issued', () => {
-    expect(s.fakeCards.received.map((message) => message.type)).toEqual(['IssueCard']);
+    expect(s.fakeCards!.received.map((message) => message.type)).toEqual(['IssueCard']);
   });
 
   it('logged nothing as unexpected', () => {

@@ -2,12 +2,12 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import type { Clock, IdGenerator } from '@ledger/contracts';
+import { IdentityClient } from '@ledger/messaging';
 import { AccessTokenVerifier } from './application/access-tokens';
 import { CardOperations } from './application/card-operations';
 import { IdempotencyService } from './application/idempotency.service';
 import { RateLimiter } from './application/rate-limiter';
 import { WalletOperations } from './application/wallet-operations';
-import { IdentityClient } from './clients/identity-client';
 import type { GatewayConfig } from './gateway.config';
 import { CLOCK, GATEWAY_CONFIG, GATEWAY_LOGGER, ID_GENERATOR, READINESS_CHECKS } from './gateway.tokens';
 import type { GatewayLogger } from './observability/logger';

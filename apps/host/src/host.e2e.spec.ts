@@ -28,7 +28,7 @@ describe('embedded host', () => {
 
     const ready = await fetch(`${host.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok', 'card-issuer-projection': 'ok' } });
 
     // The gRPC API is served next to HTTP: a call without a token is refused by the gateway itself.
     const grpc = connectGrpc(host.grpcPort);

@@ -12,6 +12,8 @@ import { startWalletLedger, type RunningWalletLedger } from '../../wallet-ledger
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
 import { startIdentity, type RunningIdentity } from '../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../identity/src/identity.config';
+import { startCardIssuer, type RunningCardIssuer } from '../../card-issuer/src/card-issuer.app';
+import { loadCardIssuerConfig } from '../../card-issuer/src/card-issuer.config';
 import { startGateway } from '../../gateway/src/gateway.app';
 import { loadGatewayConfig, networkApiKeyOf } from '../../gateway/src/gateway.config';
 import { loadHostConfig, type HostConfig } from './host.config';
@@ -32,6 +34,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   const messagingConfig = loadMessagingConfig(env);
   const walletLedgerConfig = loadWalletLedgerConfig(env);
   const identityConfig = loadIdentityConfig(env);
+  const cardIssuerConfig = loadCardIssuerConfig(env);
   const gatewayConfig = loadGatewayConfig(env);
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
@@ -41,15 +44,19 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   const snapshots = new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite'));
   const walletLedgerDb = openProjectionDb(join(dataDir, 'wallet-ledger.sqlite'));
   const identityDb = openProjectionDb(join(dataDir, 'identity.sqlite'));
+  const cardIssuerDb = openProjectionDb(join(dataDir, 'card-issuer.sqlite'));
   let walletLedger: RunningWalletLedger | undefined;
   let identity: RunningIdentity | undefined;
+  let cardIssuer: RunningCardIssuer | undefined;
   const closeServices = async () => {
+    await cardIssuer?.close();
     await identity?.close();
     await walletLedger?.close();
     await bus.close();
     await snapshots.close();
     walletLedgerDb.close();
     identityDb.close();
+    cardIssuerDb.close();
     await store.close();
   };
   try {
@@ -63,6 +70,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       ids: uuidv7,
     });
     identity = await startIdentity({ config: identityConfig, store, bus, db: identityDb, clock: systemClock, ids: uuidv7, dataDir });
+    cardIssuer = await startCardIssuer({ config: cardIssuerConfig, store, bus, db: cardIssuerDb, clock: systemClock, ids: uuidv7, dataDir });
     const gateway = await startGateway({
       config: gatewayConfig,
       store,
@@ -74,6 +82,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
         // Caught up: reaches the store's head as of now within the readiness timeout.
         { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await store.headPosition(), 1_000) },
         { name: 'identity-projection', ready: async () => identity!.projection.waitUntil(await store.headPosition(), 1_000) },
+        { name: 'card-issuer-projection', ready: async () => cardIssuer!.projection.waitUntil(await store.headPosition(), 1_000) },
       ],
     });
     return {

@@ -9,4 +9,5 @@ export * from './ledger-messages';
 export * from './identity-messages';
 export * from './lifecycle';
 export * from './card-messages';
+export * from './command-meta';
 export * from './grpc-protos';

@@ -8,6 +8,7 @@ export * from './nest/bus.context';
 export * from './nest/bus.server';
 export * from './nest/bus.client';
 export * from './clients/ledger-client';
+export * from './clients/identity-client';
 export * from './relay/integration-event';
 export * from './relay/checkpoint-store';
 export * from './relay/event-relay';

@@ -1,7 +1,7 @@
 // What the identity operations do, one method each: one request on `identity.commands`, answered
 // as identity answers it. Both edges (HTTP controller, gRPC handlers) call these.
 import type { IdentityCommandMessage, MeView, TokenPair, UserView } from '@ledger/contracts';
-import type { IdentityClient } from '../clients/identity-client';
+import type { IdentityClient } from '@ledger/messaging';
 import { valueOf } from './gateway-errors';
 import type { Caller, CommandKeys } from './wallet-operations';
 

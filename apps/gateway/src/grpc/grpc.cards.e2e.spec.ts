@@ -36,8 +36,13 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
   /** `key` null: no idempotency-key. */
   const network = (method: string, request: object, key: string | null = newKey('grpc-network')) =>
     g.call('CardNetwork', method, request, { networkKey: TEST_NETWORK_KEY, key: key ?? undefined });
+  /** A card's PAN, CVV and expiry, as the fake card-issuer issued them. */
+  const secretsOf = (cardId: string) => {
+    if (s.fakeCards === undefined) throw new Error('these tests run against the fake card-issuer');
+    return s.fakeCards.secretsOf(cardId);
+  };
   const authorization = (cardId: string, overrides: Record<string, unknown> = {}) => {
-    const { pan, cvv, expMonth, expYear } = s.fakeCards.secretsOf(cardId);
+    const { pan, cvv, expMonth, expYear } = secretsOf(cardId);
     return { pan, cvv, expMonth, expYear, amount: '1000', currency: 'USD', merchant: MERCHANT, ...overrides };
   };
   const issue = async (user: TestUser, request: object = {}) => (await cards('IssueCard', { walletId: aliceWallet, ...request }, user)).response;
@@ -60,7 +65,7 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
         createdAt: expect.any(String),
       });
       const card = issued.response;
-      expect(JSON.stringify(card)).not.toContain(s.fakeCards.secretsOf(card.id).pan);
+      expect(JSON.stringify(card)).not.toContain(secretsOf(card.id).pan);
       expect((await cards('ListCards', {}, alice)).response.items.map((item: { id: string }) => item.id)).toContain(card.id);
       expect((await cards('ListCards', {}, bob)).response.items).toEqual([]);
       expect((await cards('GetCard', { cardId: card.id }, alice)).response).toEqual(card);
@@ -101,7 +106,7 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
 
     it('reveals to the owner after step-up (PERMISSION_DENIED step_up_required without); never recorded, never to others', async () => {
       const card = await issue(alice);
-      const { pan, cvv, expMonth, expYear } = s.fakeCards.secretsOf(card.id);
+      const { pan, cvv, expMonth, expYear } = secretsOf(card.id);
       const key = newKey('grpc-reveal');
       const revealed = await cards('RevealCard', { cardId: card.id, password: alice.password }, alice, key);
       expect(revealed).toEqual({ response: { pan, cvv, expMonth, expYear }, replayed: false });
@@ -145,7 +150,7 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
       expect(approved.response).toMatchObject({ cardId: card.id, approved: true, responseCode: '00', status: 'pending', amount: '1000', heldAmount: '1000', capturedAmount: '0' });
       expect(await network('Authorize', authorization(card.id), key)).toEqual({ response: approved.response, replayed: true });
       expectFailure(await network('Authorize', authorization(card.id, { amount: '999' }), key), status.FAILED_PRECONDITION, 'idempotency_key_reuse');
-      const secrets = s.fakeCards.secretsOf(card.id);
+      const secrets = secretsOf(card.id);
       const declined = await network('Authorize', authorization(card.id, { cvv: secrets.cvv === '000' ? '001' : '000' }));
       expect(declined.response).toMatchObject({ approved: false, responseCode: 'N7', status: 'declined' });
       expect((await network('Authorize', authorization(card.id, { amount: '5001' }))).response).toMatchObject({ approved: false, responseCode: '61' });
@@ -175,7 +180,7 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
 
     it('logs no PAN and no CVV', async () => {
       const card = await issue(alice);
-      const { pan, cvv } = s.fakeCards.secretsOf(card.id);
+      const { pan, cvv } = secretsOf(card.id);
       await network('Authorize', authorization(card.id));
       await network('Authorize', authorization(card.id, { merchant: { ...MERCHANT, mcc: 'coffee' } }));
       await cards('RevealCard', { cardId: card.id, password: alice.password }, alice);

@@ -23,8 +23,7 @@ import {
   type TransactionView,
   type WalletView,
 } from '@ledger/contracts';
-import { BusClientProxy, BusServer, LedgerClient, type MessageBus } from '@ledger/messaging';
-import { IdentityClient } from '../clients/identity-client';
+import { BusClientProxy, BusServer, IdentityClient, LedgerClient, type MessageBus } from '@ledger/messaging';
 
 /** The fake's BIN (Visa's test range), so its PANs look like cards and pass Luhn. */
 export const FAKE_BIN = '400000';

@@ -16,6 +16,8 @@ import { loadIdentityConfig } from '../../../identity/src/identity.config';
 import { startGateway, type RunningGateway } from '../gateway.app';
 import { loadGatewayConfig } from '../gateway.config';
 import { createGatewayLogger } from '../observability/logger';
+import { startCardIssuer, type RunningCardIssuer } from '../../../card-issuer/src/card-issuer.app';
+import { loadCardIssuerConfig } from '../../../card-issuer/src/card-issuer.config';
 import { startFakeCardIssuer, type FakeCardIssuer } from './fake-card-issuer';
 import { startFakeIdentity, type FakeIdentity } from './fake-identity';
 
@@ -76,11 +78,15 @@ export interface GatewaySystem {
   readonly identity: { close(): Promise<void> };
   /** The fake identity's internals (forged tokens, commands received); absent with the real service. */
   readonly fake: FakeIdentity | undefined;
-  /** The fake card-issuer's internals (PANs, commands received). */
-  readonly fakeCards: FakeCardIssuer;
+  /** The fake card-issuer's internals (PANs, commands received); absent with the real service. */
+  readonly fakeCards: FakeCardIssuer | undefined;
+  /** The real card-issuer (`cards: 'real'`); absent with the fake. */
+  readonly cardIssuer: RunningCardIssuer | undefined;
   gateway(): RunningGateway;
   /** Log lines the gateway wrote (JSON), newest last. */
   readonly logLines: string[];
+  /** Every event in the store as JSON text, for scans that something never entered it. */
+  storedText(): Promise<string>;
   request(method: string, path: string, options?: RequestOptions): Promise<HttpAnswer>;
   register(label?: string): Promise<TestUser>;
   /** Logs `user` in again: fresh tokens after the clock moved past their expiry. */
@@ -100,6 +106,20 @@ export interface GatewaySystem {
   close(): Promise<void>;
 }
 
+/** API.md's card view, with `fields` as given (for expect().toEqual). */
+export function cardViewWith(fields: Record<string, unknown>): unknown {
+  return expect.objectContaining({
+    id: expect.any(String),
+    last4: expect.stringMatching(/^[0-9]{4}$/),
+    brand: expect.any(String),
+    expMonth: expect.any(Number),
+    expYear: expect.any(Number),
+    status: 'active',
+    createdAt: expect.any(String),
+    ...fields,
+  });
+}
+
 let users = 0;
 let keys = 0;
 export const newKey = (label = 'key') => `${label}-${process.pid}-${++keys}-${Date.now()}`;
@@ -109,6 +129,10 @@ export interface SystemOptions {
   readonly env?: Record<string, string>;
   /** `fake` (default): testing/fake-identity.ts; `real`: apps/identity with cheap argon2. */
   readonly identity?: 'fake' | 'real';
+  /** `fake` (default): testing/fake-card-issuer.ts; `real`: apps/card-issuer (keys generated into the temp dir). */
+  readonly cards?: 'fake' | 'real';
+  /** Settings of the wallet-ledger and the real card-issuer on top of the shard count (HOLD_TIMEOUT_MS...). */
+  readonly servicesEnv?: Record<string, string>;
 }
 
 export async function startGatewaySystem(options: SystemOptions = {}): Promise<GatewaySystem> {
@@ -120,7 +144,7 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
   const snapshots = new SqliteSnapshotStore(join(dataDir, 'snapshots.sqlite'));
   const db = openProjectionDb(join(dataDir, 'wallet-ledger.sqlite'));
   const ledger = await startWalletLedger({
-    config: loadWalletLedgerConfig({ LEDGER_SHARDS: String(SHARDS) }),
+    config: loadWalletLedgerConfig({ LEDGER_SHARDS: String(SHARDS), ...options.servicesEnv }),
     store,
     bus,
     snapshots,
@@ -131,7 +155,10 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
   // Identity on the same bus and store: the fake, or the real service (the only line that differs).
   const fake = options.identity === 'real' ? undefined : await startFakeIdentity({ bus, clock, admins: [ADMIN] });
   const identity = fake ?? (await startRealIdentity(dataDir, store, bus, clock, ids));
-  const cards = await startFakeCardIssuer({ bus, clock, ledgerShards: SHARDS });
+  // The card-issuer likewise: the fake, or the real service.
+  const fakeCards = options.cards === 'real' ? undefined : await startFakeCardIssuer({ bus, clock, ledgerShards: SHARDS });
+  const realCards = fakeCards === undefined ? await startRealCardIssuer(dataDir, store, bus, clock, ids, options.servicesEnv ?? {}) : undefined;
+  const cards = fakeCards ?? realCards!;
 
   const ledgerProxy = new BusClientProxy(bus, { clientId: 'gateway-test' });
   await ledgerProxy.connect();
@@ -151,6 +178,7 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
     { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
     { name: 'bus', ready: async () => bus.isOpen() },
     { name: 'wallet-ledger-projection', ready: async () => ledger.projection.waitUntil(await store.headPosition(), 1_000) },
+    ...(realCards === undefined ? [] : [{ name: 'card-issuer-projection', ready: async () => realCards.running.projection.waitUntil(await store.headPosition(), 1_000) }]),
   ];
   const start = (env: Record<string, string> = {}) =>
     startGateway({ config: loadGatewayConfig({ ...TEST_ENV, ...options.env, ...env }), store, bus, clock, ids, logger, readinessChecks });
@@ -164,9 +192,19 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
     ledger,
     identity,
     fake: fake?.fake,
-    fakeCards: cards.fake,
+    fakeCards: fakeCards?.fake,
+    cardIssuer: realCards?.running,
     gateway: () => gateway,
     logLines,
+    async storedText() {
+      const pages: string[] = [];
+      for (let after = 0n; ; ) {
+        const page = await store.readAll({ afterPosition: after, maxCount: 1_000 });
+        if (page.length === 0) return pages.join('\n');
+        pages.push(JSON.stringify(page, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+        after = page[page.length - 1].position;
+      }
+    },
     async request(method, path, request = {}) {
       const headers: Record<string, string> = { ...request.headers };
       if (request.token !== undefined) headers.authorization = `Bearer ${request.token}`;
@@ -239,6 +277,18 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
   }
 
   return system;
+}
+
+async function startRealCardIssuer(dataDir: string, store: SqliteEventStore, bus: InProcessBus, clock: ManualClock, ids: UuidV7Generator, env: Record<string, string>) {
+  const db = openProjectionDb(join(dataDir, 'card-issuer.sqlite'));
+  const running = await startCardIssuer({ config: loadCardIssuerConfig({ LEDGER_SHARDS: String(SHARDS), ...env }), store, bus, db, clock, ids, dataDir });
+  return {
+    running,
+    async close() {
+      await running.close();
+      db.close();
+    },
+  };
 }
 
 async function startRealIdentity(dataDir: string, store: SqliteEventStore, bus: InProcessBus, clock: ManualClock, ids: UuidV7Generator) {

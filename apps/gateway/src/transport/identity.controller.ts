@@ -2,8 +2,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { MeView, TokenPair, UserView } from '@ledger/contracts';
+import { IdentityClient } from '@ledger/messaging';
 import { IdentityOperations, type TotpEnrolment } from '../application/identity-operations';
-import { IdentityClient } from '../clients/identity-client';
 import type { Caller, CommandKeys } from '../application/wallet-operations';
 import { ConfirmTotpDto, LoginDto, MeResponse, RefreshTokenDto, RegisterUserDto, TokenPairResponse, TotpEnrolmentResponse, UserResponse } from './identity.dto';
 import { clientIp, CommandKeysOf, CurrentCaller, type GatewayRequest } from './request-context';

@@ -3,6 +3,7 @@
 // the I/O and the crypto the pure decider must not do. Nothing secret is logged: log lines name
 // the command type and the error, never a payload.
 import {
+  commandMetaOf,
   domainError,
   idFromKey,
   type Clock,
@@ -16,7 +17,7 @@ import { WrongExpectedVersionError, type EventStore } from '@ledger/event-store'
 import { COMMON_PASSWORDS } from '../domain/common-passwords';
 import { registrationProblems } from '../domain/credentials-policy';
 import { decideReservation } from '../domain/email-reservation';
-import { ID_LENGTH_MAX, isValidId, PASSWORD_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { isValidId, PASSWORD_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { isLocked, isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
 import { decide, NO_TOTP, replyErrorOf, type TotpCheck, type UserCommand, type UserContext } from '../domain/user.commands';
 import { meView, userView } from '../domain/views';
@@ -31,7 +32,6 @@ import { UserRepository, type EventOrigin } from './user-repository';
 export const APPEND_ATTEMPTS_MAX = 5;
 /** Login passwords longer than this (code units) are not hashed: no registered password is that long. */
 const LOGIN_PASSWORD_LENGTH_MAX = PASSWORD_LENGTH_MAX * 2;
-const META_FIELD_LENGTH_MAX = 256;
 
 /** The id of the user a RegisterUser creates: the same for every retry of one idempotency key. */
 export function userIdForKey(idempotencyKey: string): string {
@@ -382,14 +382,7 @@ function registered(state: UserState): RegisteredUser {
 
 /** State-changing commands carry an idempotency key (attempts are deduplicated by it) and say who asked. */
 function originOf(message: IdentityCommandEnvelope): EventOrigin | DomainError {
-  const meta = (message as { meta?: unknown }).meta as Partial<IdentityCommandEnvelope['meta']> | undefined;
-  const key = meta?.idempotencyKey;
-  if (typeof key !== 'string' || key.length === 0 || key.length > ID_LENGTH_MAX) {
-    return domainError('idempotency_key_required', 'every identity command carries an idempotency key', { idempotencyKeyLengthMax: ID_LENGTH_MAX });
-  }
-  const actor = typeof meta?.actor === 'string' && meta.actor.length > 0 ? meta.actor.slice(0, META_FIELD_LENGTH_MAX) : 'anonymous';
-  const correlationId = typeof meta?.correlationId === 'string' && meta.correlationId.length > 0 ? meta.correlationId.slice(0, META_FIELD_LENGTH_MAX) : undefined;
-  return correlationId === undefined ? { idempotencyKey: key, actor } : { idempotencyKey: key, actor, correlationId };
+  return commandMetaOf(message, 'identity');
 }
 
 function requiredStrings<T extends object>(message: T, fields: readonly (keyof T & string)[]): FieldProblem[] {

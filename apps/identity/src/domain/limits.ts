@@ -1,6 +1,5 @@
 // Every bound the identity domain enforces, named with its unit: input beyond one is
 // `validation_failed`; state beyond one is trimmed deterministically in `evolve`.
-import { domainError, type DomainError } from '@ledger/contracts';
 
 /** RFC 5321's path limit, as API.md states it. */
 export const EMAIL_LENGTH_MAX = 254;
@@ -33,16 +32,7 @@ export const ATTEMPT_KEYS_KEPT = 32;
 /** Revoked sessions a user's state keeps (for idempotent logouts) until they expire; older ones go first. */
 export const REVOKED_SESSIONS_KEPT = 32;
 
-export interface FieldProblem {
-  readonly field: string;
-  readonly reason: string;
-}
-
-/** API.md's `validation_failed`: details list every field that is wrong, with a machine-readable reason. */
-export function validationFailed(problems: readonly FieldProblem[], message?: string): DomainError {
-  const text = message ?? problems.map((problem) => `${problem.field}: ${problem.reason}`).join('; ');
-  return domainError('validation_failed', text, { fields: problems.map((problem) => ({ ...problem })) });
-}
+export { invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
 
 export function isValidId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= ID_LENGTH_MAX;

@@ -14,6 +14,8 @@ export interface Harness {
   readonly dataDir: string;
   readonly clock: ManualClock;
   readonly store: SqliteEventStore;
+  /** The bus the ledger serves on: other services under test join it. */
+  readonly bus: InProcessBus;
   readonly ledger: RunningWalletLedger;
   readonly client: LedgerClient;
   /** Sends a command with `key` as its idempotency key. */
@@ -49,6 +51,7 @@ export async function startHarness(options: { dataDir?: string; env?: Record<str
     dataDir,
     clock,
     store,
+    bus,
     ledger,
     client,
     send: <T>(message: LedgerCommandMessage, key: string) =>

@@ -1,9 +1,10 @@
-// How the gateway talks to identity: request/reply on `identity.commands`, keyed by the user
+// How any service (the gateway, the card-issuer) talks to identity: request/reply on `identity.commands`, keyed by the user
 // (or the email being registered or logged in), as LedgerClient does for the ledger.
 import { createHash } from 'node:crypto';
 import { firstValueFrom } from 'rxjs';
 import { IDENTITY_TOPICS, type IdentityCommandEnvelope, type Reply } from '@ledger/contracts';
-import { keyed, type RequestSender } from '@ledger/messaging';
+import { keyed } from '../nest/bus-protocol';
+import type { RequestSender } from './ledger-client';
 
 export class IdentityClient {
   constructor(private readonly client: RequestSender) {}

@@ -1,0 +1,636 @@
+// The card-issuer application service: each command of `cards.commands` is "load, (crypto or a
+// question to the ledger or identity), decide, append, reply". Business rules live in ../domain;
+// here are only the I/O and the crypto the pure decider must not do. Nothing secret is logged:
+// log lines name the command type and the error, never a payload (a PAN or CVV is in one).
+//
+// The authorization flow, per card one at a time: record the intent (AuthorizationRequested)
+// BEFORE asking the ledger for the hold, then record the ledger's answer. A crash in between
+// leaves a requested authorization that `recoverRequested` finishes on the next start.
+import { createHash } from 'node:crypto';
+import {
+  commandMetaOf,
+  domainError,
+  idFromKey,
+  isUuid,
+  parseAmount,
+  toIsoTime,
+  type AuthorizationView,
+  type CardCommandEnvelope,
+  type CardQueryMessage,
+  type Clock,
+  type Currency,
+  type DomainError,
+  type HoldView,
+  type IdGenerator,
+  type IsoResponseCode,
+  type LedgerCommandEnvelope,
+  type Merchant,
+  type Reply,
+  type RevealedCard,
+  type TransactionView,
+  type WalletView,
+} from '@ledger/contracts';
+import { WrongExpectedVersionError, type EventStore, type ProjectionRunner } from '@ledger/event-store';
+import { systemAccountId, accountShard } from '@ledger/ledger';
+import type { IdentityClient, LedgerClient } from '@ledger/messaging';
+import type Database from 'better-sqlite3';
+import type { CardIssuerConfig } from '../card-issuer.config';
+import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
+import { decide, declined, type CardCommand, type CardDecision } from '../domain/card.commands';
+import { isValidId, LABEL_LENGTH_MAX, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { brandOf, expiryOf, last4Of } from '../domain/pan';
+import { COUNTRY_PATTERN, MCC_PATTERN, parseSpendingControls } from '../domain/spending-controls';
+import { authorizationView, cardView } from '../domain/views';
+import { findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
+import { CardCrypto } from './card-crypto';
+import { CardRepository, type EventOrigin, type LoadedCard } from './card-repository';
+
+/** Tries of one command when another process appended to the same card stream in between. */
+export const APPEND_ATTEMPTS_MAX = 5;
+/** PANs drawn for one card before giving up (a collision among 10^8+ numbers is already rare). */
+export const PAN_ATTEMPTS_MAX = 8;
+/** How long a query waits for the projection to reach the store's head. */
+export const QUERY_WAIT_MS = 2_000;
+const PAN_PATTERN = /^[0-9]{12,19}$/;
+const CVV_PATTERN = /^[0-9]{3,4}$/;
+const ACTOR = 'card-issuer';
+
+/** The ledger idempotency keys of a card's ledger commands, derived so a retry is the same command. */
+export const ledgerKeys = {
+  hold: (authorizationId: string) => `card-auth:${authorizationId}`,
+  capture: (authorizationId: string) => `card-capture:${authorizationId}`,
+  reverse: (authorizationId: string, sequence: number) => `card-reverse:${authorizationId}:${sequence}`,
+  recover: (authorizationId: string) => `card-recover:${authorizationId}`,
+  refund: (authorizationId: string, refundId: string) => `card-refund:${authorizationId}:${refundId}`,
+};
+
+export function refundEntryId(authorizationId: string, refundId: string): string {
+  return idFromKey('cards.refund', `${authorizationId}:${refundId}`);
+}
+
+export interface CardIssuerServiceDeps {
+  readonly config: CardIssuerConfig;
+  readonly store: EventStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly crypto: CardCrypto;
+  readonly ledger: LedgerClient;
+  readonly identity: IdentityClient;
+  readonly projection: ProjectionRunner;
+  readonly db: Database.Database;
+  readonly log?: (message: string) => void;
+  /** Tests only: runs after the hold was placed and before its outcome is recorded (a crash there). */
+  readonly afterHoldPlaced?: (authorizationId: string) => Promise<void> | void;
+}
+
+type Message<T extends CardCommandEnvelope['type']> = Extract<CardCommandEnvelope, { type: T }>;
+type Query<T extends CardQueryMessage['type']> = Extract<CardQueryMessage, { type: T }>;
+const failed = (error: DomainError): Reply<never> => ({ ok: false, error });
+const unavailable = (message: string): DomainError => domainError('unavailable', message, { retryable: true });
+
+export class CardIssuerService {
+  private readonly cards: CardRepository;
+
+  constructor(private readonly deps: CardIssuerServiceDeps) {
+    this.cards = new CardRepository(deps.store, deps.ids, deps.config.CARD_CACHE_MAX);
+  }
+
+  /** One command, answered after its events are durable (or with the error it got). */
+  async execute(message: CardCommandEnvelope): Promise<Reply<unknown>> {
+    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+    try {
+      return await this.route(message);
+    } catch (error) {
+      this.deps.log?.(`card-issuer: ${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return failed(unavailable('the card-issuer could not complete this command; retry'));
+    }
+  }
+
+  /** One query, from the card streams (consistent) or the projection (caught up to the store's head first). */
+  async query(message: CardQueryMessage): Promise<Reply<unknown>> {
+    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+    try {
+      return await this.routeQuery(message);
+    } catch (error) {
+      this.deps.log?.(`card-issuer: query ${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return failed(unavailable('the card-issuer could not answer this query; retry'));
+    }
+  }
+
+  private async route(message: CardCommandEnvelope): Promise<Reply<unknown>> {
+    if (typeof message !== 'object' || message === null) return failed(validationFailed([{ field: 'type', reason: 'required' }]));
+    const origin = originOf(message);
+    if ('code' in origin) return failed(origin);
+    switch (message.type) {
+      case 'IssueCard':
+        return this.issue(message, origin);
+      case 'RevealCard':
+        return this.reveal(message, origin);
+      case 'FreezeCard':
+      case 'UnfreezeCard':
+      case 'CancelCard':
+        return this.changeCard(message.cardId, origin, { type: message.type, idempotencyKey: origin.idempotencyKey });
+      case 'SetSpendingControls':
+        return this.changeCard(message.cardId, origin, { type: 'SetSpendingControls', spendingControls: message.spendingControls, idempotencyKey: origin.idempotencyKey });
+      case 'Authorize':
+        return this.authorize(message, origin);
+      case 'CaptureAuthorization':
+        return this.capture(message, origin);
+      case 'ReverseAuthorization':
+        return this.reverse(message, origin);
+      case 'RefundAuthorization':
+        return this.refund(message, origin);
+      default:
+        return failed(validationFailed([{ field: 'type', reason: 'unknown_command' }]));
+    }
+  }
+
+  private async routeQuery(message: CardQueryMessage): Promise<Reply<unknown>> {
+    if (typeof message !== 'object' || message === null) return failed(validationFailed([{ field: 'type', reason: 'required' }]));
+    switch (message.type) {
+      case 'GetCard': {
+        if (!isUuid(message.cardId)) return failed(domainError('not_found', 'no such card'));
+        const { state } = await this.cards.load(message.cardId);
+        return isCard(state) ? { ok: true, value: cardView(state) } : failed(domainError('not_found', 'no such card'));
+      }
+      case 'ListCards':
+        if (!isValidId(message.ownerId)) return failed(validationFailed([{ field: 'ownerId', reason: 'required' }]));
+        await this.caughtUp();
+        return { ok: true, value: { items: listCards(this.deps.db, message.ownerId) } };
+      case 'GetAuthorization':
+        return this.getAuthorization(message);
+      case 'ListAuthorizations': {
+        if (!isUuid(message.cardId)) return failed(domainError('not_found', 'no such card'));
+        const limit = message.limit ?? 50;
+        if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) return failed(validationFailed([{ field: 'limit', reason: 'not_from_1_to_500' }]));
+        await this.caughtUp();
+        return { ok: true, value: { items: listAuthorizations(this.deps.db, message.cardId, limit) } };
+      }
+      default:
+        return failed(validationFailed([{ field: 'type', reason: 'unknown_query' }]));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Cards.
+
+  async issue(message: Message<'IssueCard'>, origin: EventOrigin): Promise<Reply<unknown>> {
+    const problems: FieldProblem[] = [];
+    if (!isUuid(message.cardId)) problems.push({ field: 'cardId', reason: 'not_a_uuid' });
+    if (!isValidId(message.ownerId)) problems.push({ field: 'ownerId', reason: 'required' });
+    if (!isValidId(message.walletId)) problems.push({ field: 'walletId', reason: 'required' });
+    if (message.label !== undefined && (typeof message.label !== 'string' || message.label.length > LABEL_LENGTH_MAX)) {
+      problems.push({ field: 'label', reason: `not_a_string_of_at_most_${LABEL_LENGTH_MAX}` });
+    }
+    const controls = parseSpendingControls(message.spendingControls);
+    if (!controls.ok) problems.push(...controls.problems);
+    if (problems.length > 0) return failed(validationFailed(problems));
+    const { cardId } = message;
+    return this.cards.withLock(cardId, async () => {
+      const existing = await this.cards.load(cardId);
+      if (isCard(existing.state)) {
+        const replay = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
+        return replay.ok ? { ok: true, value: cardView(existing.state) } : failed(replay.error);
+      }
+      // Consistent, not `eventual`: a wallet frozen a moment ago must not get a new card.
+      const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId });
+      if (!wallet.ok) return failed(wallet.error.code === 'not_found' ? domainError('not_found', 'no such wallet') : wallet.error);
+      const walletFacts = { currency: wallet.value.currency, status: wallet.value.status, ownerId: wallet.value.ownerId };
+      // The decider's refusals (owner, status) come before a PAN is drawn and reserved.
+      const precheck = decide(this.issueCommand(message, walletFacts, null), existing.state, this.context());
+      if (!precheck.ok) return failed(precheck.error);
+      const nowMs = this.deps.clock.nowMs();
+      const pan = await allocateUniquePan({
+        draw: () => this.deps.crypto.newPan(this.deps.config.CARD_BIN),
+        fingerprint: (candidate) => this.deps.crypto.fingerprint(candidate),
+        reserve: (fingerprint) => this.cards.reservePan(fingerprint, cardId, origin, nowMs),
+      });
+      if (pan === undefined) return failed(unavailable('could not draw an unused card number; retry'));
+      const sealed = this.deps.crypto.sealPan(pan.pan, cardId);
+      const command = this.issueCommand(message, walletFacts, { ...sealed, panFingerprint: pan.fingerprint, last4: last4Of(pan.pan), nowMs });
+      const outcome = await this.decideAndAppend(cardId, origin, () => command);
+      if (!outcome.ok) return failed(outcome.error);
+      return { ok: true, value: cardView(outcome.state as Card) };
+    });
+  }
+
+  private issueCommand(
+    message: Message<'IssueCard'>,
+    wallet: { currency: string; status: string; ownerId: string },
+    pan: { sealedPan: string; kekId: string; panFingerprint: string; last4: string; nowMs: number } | null,
+  ): CardCommand {
+    const expiry = expiryOf(pan?.nowMs ?? this.deps.clock.nowMs(), this.deps.config.CARD_VALIDITY_MONTHS);
+    return {
+      type: 'IssueCard',
+      cardId: message.cardId,
+      ownerId: message.ownerId,
+      walletId: message.walletId,
+      wallet,
+      label: message.label ?? null,
+      spendingControls: message.spendingControls,
+      brand: brandOf(this.deps.config.CARD_BIN),
+      last4: pan?.last4 ?? '0000',
+      ...expiry,
+      panFingerprint: pan?.panFingerprint ?? '',
+      sealedPan: pan?.sealedPan ?? '',
+      kekId: pan?.kekId ?? '',
+    };
+  }
+
+  async reveal(message: Message<'RevealCard'>, origin: EventOrigin): Promise<Reply<unknown>> {
+    if (!isUuid(message.cardId)) return failed(domainError('not_found', 'no such card'));
+    if (!isValidId(message.userId)) return failed(validationFailed([{ field: 'userId', reason: 'required' }]));
+    const { state } = await this.cards.load(message.cardId);
+    // Who may ask at all is decided before identity is asked anything.
+    const allowed = decide({ type: 'RevealCard', userId: message.userId, stepUpVerified: true }, state, this.context());
+    if (!allowed.ok) return failed(allowed.error);
+    const stepUpVerified = await this.verifyStepUp(message, origin);
+    if (typeof stepUpVerified !== 'boolean') return failed(stepUpVerified);
+    const outcome = await this.cards.withLock(message.cardId, () =>
+      this.decideAndAppend(message.cardId, origin, () => ({ type: 'RevealCard', userId: message.userId, stepUpVerified })),
+    );
+    if (!outcome.ok) return failed(outcome.error);
+    const card = outcome.state as Card;
+    const pan = this.deps.crypto.openPan(card.sealedPan, card.cardId);
+    const revealed: RevealedCard = { pan, cvv: this.deps.crypto.cvv(pan, card.expMonth, card.expYear), expMonth: card.expMonth, expYear: card.expYear };
+    return { ok: true, value: revealed };
+  }
+
+  /** Identity checks the password or TOTP code; only `unavailable` is passed on, every other refusal is `step_up_required`. */
+  private async verifyStepUp(message: Message<'RevealCard'>, origin: EventOrigin): Promise<boolean | DomainError> {
+    const password = typeof message.password === 'string' && message.password !== '' ? message.password : undefined;
+    const totp = typeof message.totp === 'string' && message.totp !== '' ? message.totp : undefined;
+    if (password === undefined && totp === undefined) return false;
+    const attemptKey = `card-reveal:${createHash('sha256').update(`${message.cardId}\u0000${origin.idempotencyKey}`).digest('hex').slice(0, 48)}`;
+    const reply = await this.deps.identity.command({
+      type: 'VerifyStepUp',
+      userId: message.userId,
+      ...(password === undefined ? {} : { password }),
+      ...(totp === undefined ? {} : { totp }),
+      meta: { idempotencyKey: attemptKey, actor: ACTOR, ...(origin.correlationId === undefined ? {} : { correlationId: origin.correlationId }) },
+    });
+    if (reply.ok) return true;
+    return reply.error.code === 'unavailable' ? reply.error : false;
+  }
+
+  private async changeCard(cardId: string, origin: EventOrigin, command: CardCommand): Promise<Reply<unknown>> {
+    if (!isUuid(cardId)) return failed(domainError('not_found', 'no such card'));
+    const outcome = await this.cards.withLock(cardId, () => this.decideAndAppend(cardId, origin, () => command));
+    return outcome.ok ? { ok: true, value: cardView(outcome.state as Card) } : failed(outcome.error);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Authorizations.
+
+  async authorize(message: Message<'Authorize'>, origin: EventOrigin): Promise<Reply<unknown>> {
+    const problems = authorizeProblems(message);
+    if (problems.length > 0) return failed(validationFailed(problems));
+    const amount = BigInt(message.amount);
+    const nowMs = this.deps.clock.nowMs();
+    const fingerprint = this.deps.crypto.fingerprint(message.pan);
+    const owner = await this.cards.panOwner(fingerprint);
+    const card = owner === undefined ? undefined : await this.cards.load(owner);
+    if (card === undefined || !isCard(card.state) || card.state.panFingerprint !== fingerprint) {
+      // 14: no card has this PAN (or its issue never completed). Recorded on the authorization's own stream.
+      const request = { authorizationId: message.authorizationId, amount: amount.toString(), currency: message.currency, merchant: merchantOf(message.merchant), atMs: nowMs };
+      const route = await this.cards.setRoute(message.authorizationId, declined(request, null, '14', 'unknown_card'), origin, nowMs);
+      return this.answerFromRoute(message.authorizationId, route);
+    }
+    const cardId = card.state.cardId;
+    const route = await this.cards.setRoute(message.authorizationId, cardId, origin, nowMs);
+    if (route.cardId !== cardId) return this.answerFromRoute(message.authorizationId, route); // the id was used first for another card
+    return this.cards.withLock(cardId, async () => {
+      const outcome = await this.decideAndAppend(cardId, origin, (state) => {
+        if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
+        return {
+          type: 'RequestAuthorization',
+          authorizationId: message.authorizationId,
+          amount,
+          currency: message.currency,
+          merchant: merchantOf(message.merchant),
+          expMonth: message.expMonth,
+          expYear: message.expYear,
+          cvvValid: this.deps.crypto.cvvMatches(message.pan, state.expMonth, state.expYear, message.cvv),
+          holdTimeoutMs: this.deps.config.CARD_HOLD_TIMEOUT_MS === 0 ? null : this.deps.config.CARD_HOLD_TIMEOUT_MS,
+        };
+      });
+      if (!outcome.ok) return failed(outcome.error);
+      const authorization = (outcome.state as Card).authorizations.get(message.authorizationId);
+      if (authorization === undefined) return this.answerFromProjection(message.authorizationId); // finished long ago and pruned
+      if (authorization.phase !== 'requested') return { ok: true, value: authorizationView(cardId, authorization) };
+      return this.placeHold(cardId, authorization, origin);
+    });
+  }
+
+  /** Asks the ledger for the hold of a requested authorization and records its answer. Runs under the card's lock. */
+  private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin): Promise<Reply<unknown>> {
+    const reply = await this.sendPlaceHold(authorization, origin);
+    if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
+    await this.deps.afterHoldPlaced?.(authorization.id);
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({
+      type: 'CompleteAuthorization',
+      authorizationId: authorization.id,
+      outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) },
+    }));
+    if (!outcome.ok) return failed(outcome.error);
+    return this.viewOf(cardId, outcome.state, authorization.id);
+  }
+
+  private sendPlaceHold(authorization: Authorization, origin: EventOrigin): Promise<Reply<HoldView>> {
+    return this.deps.ledger.command<HoldView>({
+      type: 'PlaceHold',
+      holdId: authorization.id,
+      walletId: authorization.walletId,
+      amount: authorization.amount.toString(),
+      ...(authorization.holdTimeoutMs === null ? {} : { timeoutMs: authorization.holdTimeoutMs }),
+      reference: authorization.id,
+      meta: ledgerMeta(ledgerKeys.hold(authorization.id), origin),
+    });
+  }
+
+  async capture(message: Message<'CaptureAuthorization'>, origin: EventOrigin): Promise<Reply<unknown>> {
+    const amount = parseAmount(message.amount);
+    if (!isValidId(message.authorizationId)) return failed(validationFailed([{ field: 'authorizationId', reason: 'required' }]));
+    if (!amount.ok) return failed(validationFailed([{ field: 'amount', reason: amount.error }]));
+    return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
+      const command: CardCommand = { type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: amount.amount, idempotencyKey: origin.idempotencyKey };
+      const decision = decide(command, loaded.state, this.context());
+      if (!decision.ok) return failed(decision.error);
+      if (decision.events.length > 0) {
+        const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
+        const reply = await this.deps.ledger.command({
+          type: 'CaptureHold',
+          holdId: authorization.id,
+          walletId: authorization.walletId,
+          amount: amount.amount.toString(),
+          meta: ledgerMeta(ledgerKeys.capture(authorization.id), origin),
+        });
+        if (!reply.ok) return failed(reply.error);
+      }
+      return this.recordAndView(cardId, origin, command, message.authorizationId);
+    });
+  }
+
+  async reverse(message: Message<'ReverseAuthorization'>, origin: EventOrigin): Promise<Reply<unknown>> {
+    if (!isValidId(message.authorizationId)) return failed(validationFailed([{ field: 'authorizationId', reason: 'required' }]));
+    const amount = message.amount === undefined ? undefined : parseAmount(message.amount);
+    if (amount !== undefined && !amount.ok) return failed(validationFailed([{ field: 'amount', reason: amount.error }]));
+    return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
+      const command: CardCommand = { type: 'ReverseAuthorization', authorizationId: message.authorizationId, amount: amount?.amount, idempotencyKey: origin.idempotencyKey };
+      const decision = decide(command, loaded.state, this.context());
+      if (!decision.ok) return failed(decision.error);
+      const [event] = decision.events;
+      if (event?.type === 'cards.AuthorizationReversed.v1') {
+        const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
+        const reply = await this.deps.ledger.command({
+          type: 'ReleaseHold',
+          holdId: authorization.id,
+          walletId: authorization.walletId,
+          amount: event.data.releasedAmount,
+          meta: ledgerMeta(ledgerKeys.reverse(authorization.id, event.data.sequence), origin),
+        });
+        if (!reply.ok) return failed(reply.error);
+      }
+      return this.recordAndView(cardId, origin, command, message.authorizationId);
+    });
+  }
+
+  async refund(message: Message<'RefundAuthorization'>, origin: EventOrigin): Promise<Reply<unknown>> {
+    const problems: FieldProblem[] = [];
+    if (!isValidId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: 'required' });
+    if (!isValidId(message.refundId)) problems.push({ field: 'refundId', reason: 'required' });
+    const amount = parseAmount(message.amount);
+    if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
+    if (problems.length > 0 || !amount.ok) return failed(validationFailed(problems));
+    const entryId = refundEntryId(message.authorizationId, message.refundId);
+    return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
+      const command: CardCommand = { type: 'RefundAuthorization', authorizationId: message.authorizationId, refundId: message.refundId, entryId, amount: amount.amount };
+      const decision = decide(command, loaded.state, this.context());
+      if (!decision.ok) return failed(decision.error);
+      const card = loaded.state as Card;
+      if (decision.events.length > 0) {
+        const clearing = systemAccountId('card-clearing', card.currency as Currency, accountShard(card.walletId, this.deps.config.LEDGER_SHARDS));
+        const value = amount.amount.toString();
+        const reply = await this.deps.ledger.command<TransactionView>({
+          type: 'PostEntry',
+          entryId,
+          kind: 'card_refund',
+          postings: [
+            { accountId: clearing, side: 'debit', amount: value, currency: card.currency },
+            { accountId: card.walletId, side: 'credit', amount: value, currency: card.currency },
+          ],
+          references: { authorizationId: message.authorizationId, refundId: message.refundId, cardId },
+          meta: ledgerMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
+        });
+        if (!reply.ok) return failed(reply.error);
+      }
+      const outcome = await this.decideAndAppend(cardId, origin, () => command);
+      if (!outcome.ok) return failed(outcome.error);
+      const refund = (outcome.state as Card).authorizations.get(message.authorizationId)?.refunds.get(message.refundId);
+      if (refund === undefined) throw new Error(`refund ${message.refundId} was not recorded`);
+      const transaction: TransactionView = {
+        id: refund.entryId,
+        kind: 'card_refund',
+        status: 'posted',
+        amount: refund.amount.toString(),
+        currency: card.currency,
+        toWalletId: card.walletId,
+        createdAt: toIsoTime(refund.atMs),
+      };
+      return { ok: true, value: transaction };
+    });
+  }
+
+  /** The ledger expired a hold: if it is one of ours and still pending, the authorization is expired. */
+  async holdExpired(holdId: string, eventId: string): Promise<void> {
+    const route = await this.cards.route(holdId);
+    if (route === undefined || route.cardId === null) return;
+    const cardId = route.cardId;
+    const origin: EventOrigin = { idempotencyKey: `ledger-event:${eventId}`, actor: ACTOR, correlationId: eventId };
+    await this.cards.withLock(cardId, () => this.decideAndAppend(cardId, origin, () => ({ type: 'ExpireAuthorization', authorizationId: holdId })));
+  }
+
+  /**
+   * Finishes every authorization whose hold was asked for but whose answer was never recorded
+   * (a crash in between). Nobody waits for those answers any more, so a hold the ledger placed is
+   * released and the authorization is recorded as declined (05, `issuer_recovered`). The same
+   * idempotency key makes the ledger answer the first outcome, so no orphan hold remains.
+   */
+  async recoverRequested(): Promise<{ recovered: number; left: number }> {
+    await this.caughtUp();
+    let recovered = 0;
+    let left = 0;
+    for (const { authorizationId, cardId } of requestedAuthorizations(this.deps.db)) {
+      const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId));
+      if (done) recovered++;
+      else left++;
+    }
+    return { recovered, left };
+  }
+
+  private async recoverOne(cardId: string, authorizationId: string): Promise<boolean> {
+    const { state } = await this.cards.load(cardId);
+    const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
+    if (authorization === undefined || authorization.phase !== 'requested') return true;
+    const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
+    const placed = await this.sendPlaceHold(authorization, origin);
+    if (!placed.ok && placed.error.code === 'unavailable') return false;
+    if (placed.ok) {
+      const released = await this.deps.ledger.command({
+        type: 'ReleaseHold',
+        holdId: authorizationId,
+        walletId: authorization.walletId,
+        meta: ledgerMeta(ledgerKeys.recover(authorizationId), origin),
+      });
+      // Already released or expired by the ledger is as good; anything else is tried again on the next start.
+      if (!released.ok && released.error.code !== 'hold_not_pending') {
+        this.deps.log?.(`card-issuer: recovering authorization ${authorizationId}: release failed with ${released.error.code}`);
+        return false;
+      }
+    }
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({
+      type: 'CompleteAuthorization',
+      authorizationId,
+      outcome: { approved: false, responseCode: '05', reason: 'issuer_recovered' },
+    }));
+    return outcome.ok;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Plumbing.
+
+  /** Runs `work` under the lock of the card an authorization belongs to; not_found when it has none. */
+  private async onAuthorization(authorizationId: string, work: (cardId: string, loaded: LoadedCard) => Promise<Reply<unknown>>): Promise<Reply<unknown>> {
+    const route = await this.cards.route(authorizationId);
+    if (route === undefined) return failed(domainError('not_found', 'no such authorization'));
+    if (route.cardId === null) return failed(domainError('hold_not_pending', 'the authorization was declined', { authorizationId, status: 'declined' }));
+    const cardId = route.cardId;
+    return this.cards.withLock(cardId, async () => {
+      const loaded = await this.cards.load(cardId);
+      if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId)) {
+        const finished = findAuthorization(this.deps.db, authorizationId);
+        return failed(domainError('hold_not_pending', `the authorization is ${finished?.status ?? 'finished'}`, { authorizationId }));
+      }
+      return work(cardId, loaded);
+    });
+  }
+
+  private async recordAndView(cardId: string, origin: EventOrigin, command: CardCommand, authorizationId: string): Promise<Reply<unknown>> {
+    const outcome = await this.decideAndAppend(cardId, origin, () => command);
+    if (!outcome.ok) return failed(outcome.error);
+    return this.viewOf(cardId, outcome.state, authorizationId);
+  }
+
+  private viewOf(cardId: string, state: CardState, authorizationId: string): Reply<unknown> {
+    const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
+    if (authorization === undefined) throw new Error(`authorization ${authorizationId} is not on card ${cardId}`);
+    return { ok: true, value: authorizationView(cardId, authorization) };
+  }
+
+  /** Load, decide, append; on a concurrent append elsewhere, again (at most APPEND_ATTEMPTS_MAX times). */
+  private async decideAndAppend(cardId: string, origin: EventOrigin, commandOf: (state: CardState) => CardCommand): Promise<{ ok: true; state: CardState; events: CardEvent[] } | { ok: false; error: DomainError }> {
+    for (let attempt = 1; ; attempt++) {
+      const loaded = await this.cards.load(cardId);
+      const nowMs = this.deps.clock.nowMs();
+      const decision: CardDecision = decide(commandOf(loaded.state), loaded.state, { nowMs });
+      if (!decision.ok) return decision;
+      if (decision.events.length === 0) return { ok: true, state: loaded.state, events: [] };
+      try {
+        const appended = await this.cards.append(cardId, loaded, decision.events, origin, nowMs);
+        return { ok: true, state: appended.state, events: decision.events };
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
+      }
+    }
+  }
+
+  private async getAuthorization(message: Query<'GetAuthorization'>): Promise<Reply<unknown>> {
+    if (!isValidId(message.authorizationId)) return failed(domainError('not_found', 'no such authorization'));
+    const route = await this.cards.route(message.authorizationId);
+    if (route === undefined) return failed(domainError('not_found', 'no such authorization'));
+    return this.answerFromRoute(message.authorizationId, route);
+  }
+
+  private async answerFromRoute(authorizationId: string, route: Awaited<ReturnType<CardRepository['route']>> & object): Promise<Reply<unknown>> {
+    if (route.cardId === null) return { ok: true, value: authorizationView(null, unmatchedAuthorization(route.declined)) };
+    const { state } = await this.cards.load(route.cardId);
+    const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
+    if (authorization !== undefined) return { ok: true, value: authorizationView(route.cardId, authorization) };
+    return this.answerFromProjection(authorizationId);
+  }
+
+  private async answerFromProjection(authorizationId: string): Promise<Reply<unknown>> {
+    await this.caughtUp();
+    const view: AuthorizationView | undefined = findAuthorization(this.deps.db, authorizationId);
+    return view === undefined ? failed(domainError('not_found', 'no such authorization')) : { ok: true, value: view };
+  }
+
+  private async caughtUp(): Promise<void> {
+    await this.deps.projection.waitUntil(await this.deps.store.headPosition(), QUERY_WAIT_MS);
+  }
+
+  private context() {
+    return { nowMs: this.deps.clock.nowMs() };
+  }
+}
+
+/** Draws PANs until one is reserved for the card; a collision (the reservation exists) draws again. */
+export async function allocateUniquePan(options: {
+  draw: () => string;
+  fingerprint: (pan: string) => string;
+  reserve: (fingerprint: string) => Promise<boolean>;
+  attemptsMax?: number;
+}): Promise<{ pan: string; fingerprint: string } | undefined> {
+  const attemptsMax = options.attemptsMax ?? PAN_ATTEMPTS_MAX;
+  for (let attempt = 0; attempt < attemptsMax; attempt++) {
+    const pan = options.draw();
+    const fingerprint = options.fingerprint(pan);
+    if (await options.reserve(fingerprint)) return { pan, fingerprint };
+  }
+  return undefined;
+}
+
+/** The ledger's refusal of a hold as an ISO 8583 decline. */
+export function declineOfLedgerError(error: DomainError): { responseCode: IsoResponseCode; reason: string } {
+  switch (error.code) {
+    case 'insufficient_funds':
+      return { responseCode: '51', reason: 'insufficient_funds' };
+    case 'wallet_not_active':
+      return { responseCode: '62', reason: 'wallet_not_active' };
+    default:
+      return { responseCode: '05', reason: `ledger_${error.code}` };
+  }
+}
+
+function ledgerMeta(idempotencyKey: string, origin: EventOrigin): LedgerCommandEnvelope['meta'] {
+  return { idempotencyKey, actor: ACTOR, ...(origin.correlationId === undefined ? {} : { correlationId: origin.correlationId }) };
+}
+
+function merchantOf(merchant: Merchant): Merchant {
+  return { name: merchant.name, mcc: merchant.mcc, country: merchant.country };
+}
+
+/** Shape checks of an Authorize request; the values are never echoed back (the PAN and CVV are secrets). */
+function authorizeProblems(message: Message<'Authorize'>): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (!isValidId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: 'required' });
+  if (typeof message.pan !== 'string' || !PAN_PATTERN.test(message.pan)) problems.push({ field: 'pan', reason: 'not_12_to_19_digits' });
+  if (typeof message.cvv !== 'string' || !CVV_PATTERN.test(message.cvv)) problems.push({ field: 'cvv', reason: 'not_3_or_4_digits' });
+  if (!Number.isSafeInteger(message.expMonth) || message.expMonth < 1 || message.expMonth > 12) problems.push({ field: 'expMonth', reason: 'not_1_to_12' });
+  if (!Number.isSafeInteger(message.expYear) || message.expYear < 2000 || message.expYear > 2200) problems.push({ field: 'expYear', reason: 'not_a_year' });
+  const amount = parseAmount(message.amount);
+  if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
+  if (typeof message.currency !== 'string' || !/^[A-Z]{3}$/.test(message.currency)) problems.push({ field: 'currency', reason: 'not_an_iso_4217_code' });
+  const merchant = message.merchant as Partial<Merchant> | undefined;
+  if (typeof merchant !== 'object' || merchant === null) problems.push({ field: 'merchant', reason: 'required' });
+  else {
+    if (typeof merchant.name !== 'string' || merchant.name.length === 0 || merchant.name.length > MERCHANT_NAME_LENGTH_MAX) problems.push({ field: 'merchant.name', reason: `not_1_to_${MERCHANT_NAME_LENGTH_MAX}_characters` });
+    if (typeof merchant.mcc !== 'string' || !MCC_PATTERN.test(merchant.mcc)) problems.push({ field: 'merchant.mcc', reason: 'not_a_4_digit_mcc' });
+    if (typeof merchant.country !== 'string' || !COUNTRY_PATTERN.test(merchant.country)) problems.push({ field: 'merchant.country', reason: 'not_an_upper_case_alpha_2_country' });
+  }
+  return problems;
+}
+
+function originOf(message: CardCommandEnvelope): EventOrigin | DomainError {
+  return commandMetaOf(message, 'card');
+}

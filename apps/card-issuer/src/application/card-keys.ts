@@ -1,0 +1,91 @@
+// The card-issuer's keys: versioned key-encryption keys (KEKs) that wrap each card's data key,
+// the HMAC key of PAN fingerprints and the HMAC key CVVs are derived with. In embedded mode
+// (CARD_KEY_SOURCE=data_dir) they are generated on first start into DATA_DIR (mode 0600) and
+// loaded on later starts; otherwise they come from the settings and the service refuses to
+// start without them. No key is ever logged.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '@ledger/contracts';
+import type { CardIssuerConfig } from '../card-issuer.config';
+
+export const CARD_KEYS_FILE = 'card-issuer-keys.json';
+export const CARD_KEY_BYTES = 32;
+/** Key ids are stored with every card: short, and free of the sealed format's separator. */
+export const KEK_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+/** Most key-encryption key versions configured at once. */
+export const KEKS_MAX = 32;
+const DEV_KEK_ID = 'dev-1';
+
+export interface CardKeys {
+  /** The KEK that wraps new cards' data keys. */
+  readonly currentKekId: string;
+  readonly keks: ReadonlyMap<string, Buffer>;
+  readonly fingerprintKey: Buffer;
+  readonly cvvKey: Buffer;
+}
+
+/** `id:base64,id:base64` -> id -> 32-byte key; a bad entry is a ConfigError naming `setting` (never the key). */
+export function parseKeyList(text: string, setting: string): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0) throw new ConfigError(setting, 'must list at least one id:base64 key');
+  if (entries.length > KEKS_MAX) throw new ConfigError(setting, `must list at most ${KEKS_MAX} keys`);
+  for (const [index, entry] of entries.entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon);
+    if (!KEK_ID_PATTERN.test(id)) throw new ConfigError(setting, `entry ${index + 1} must be id:base64 with an id matching ${KEK_ID_PATTERN}`);
+    if (keys.has(id)) throw new ConfigError(setting, `names key ${id} twice`);
+    keys.set(id, keyOf(entry.slice(colon + 1), `${setting} (key ${id})`));
+  }
+  return keys;
+}
+
+export function loadCardKeys(config: CardIssuerConfig, dataDir: string, log: (message: string) => void = () => undefined): CardKeys {
+  if (config.CARD_KEY_SOURCE === 'config') {
+    return {
+      currentKekId: config.CARD_KEK_CURRENT_ID,
+      keks: parseKeyList(config.CARD_KEKS, 'CARD_KEKS'),
+      fingerprintKey: keyOf(config.CARD_FINGERPRINT_KEY_BASE64, 'CARD_FINGERPRINT_KEY_BASE64'),
+      cvvKey: keyOf(config.CARD_CVV_KEY_BASE64, 'CARD_CVV_KEY_BASE64'),
+    };
+  }
+  const path = join(dataDir, CARD_KEYS_FILE);
+  let text: string;
+  try {
+    writeFileSync(path, newKeyFile(), { mode: 0o600, flag: 'wx' });
+    log(`generated development card keys into ${path} (CARD_KEY_SOURCE=data_dir); use CARD_KEY_SOURCE=config in production`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) log(`${path} is readable by other users; it should be mode 0600`);
+  }
+  text = readFileSync(path, 'utf8');
+  let file: { currentKekId?: unknown; keks?: unknown; fingerprintKey?: unknown; cvvKey?: unknown };
+  try {
+    file = JSON.parse(text) as typeof file;
+  } catch {
+    throw new ConfigError(CARD_KEYS_FILE, 'is not JSON');
+  }
+  text = '';
+  const keks = typeof file.keks === 'string' ? parseKeyList(file.keks, `${CARD_KEYS_FILE} keks`) : new Map<string, Buffer>();
+  const currentKekId = String(file.currentKekId ?? '');
+  if (!keks.has(currentKekId)) throw new ConfigError(`${CARD_KEYS_FILE} currentKekId`, 'must name a key of keks');
+  return {
+    currentKekId,
+    keks,
+    fingerprintKey: keyOf(String(file.fingerprintKey ?? ''), `${CARD_KEYS_FILE} fingerprintKey`),
+    cvvKey: keyOf(String(file.cvvKey ?? ''), `${CARD_KEYS_FILE} cvvKey`),
+  };
+}
+
+/** A new key file: one KEK version and the two HMAC keys; rotate by adding `id:base64` to `keks` and moving `currentKekId`. */
+function newKeyFile(): string {
+  const key = () => randomBytes(CARD_KEY_BYTES).toString('base64');
+  return `${JSON.stringify({ currentKekId: DEV_KEK_ID, keks: `${DEV_KEK_ID}:${key()}`, fingerprintKey: key(), cvvKey: key() }, null, 2)}\n`;
+}
+
+function keyOf(base64: string, setting: string): Buffer {
+  const key = Buffer.from(base64.trim(), 'base64');
+  if (key.length !== CARD_KEY_BYTES || !/^[A-Za-z0-9+/=\s]+$/.test(base64)) throw new ConfigError(setting, `must be ${CARD_KEY_BYTES} bytes in base64`);
+  return key;
+}

@@ -1,0 +1,149 @@
+// Loads and appends card streams (`card-{id}`), and keeps the two look-up streams the store
+// itself makes consistent: PAN reservations (`card-pan-{fingerprint}`, appended with "no
+// stream", so a PAN is unique) and authorization routes (`card-auth-{id}`: which card an
+// authorization belongs to, or its decline when the PAN matched no card). Card streams go
+// through AggregateStreams: cached states topped up from the stream, one card's work at a time
+// in this process, the expected revision across processes.
+import type { IdGenerator, Json } from '@ledger/contracts';
+import { AggregateStreams, expectedState, WrongExpectedVersionError, type EventOrigin, type EventStore, type LoadedAggregate } from '@ledger/event-store';
+import { CARD_EVENT_TYPES, evolve, initialState, type AuthorizationDeclined, type CardEvent, type CardState } from '../domain/card';
+
+export const CARD_STREAM_PREFIX = 'card-';
+export const PAN_RESERVATION_STREAM_PREFIX = 'card-pan-';
+export const AUTHORIZATION_ROUTE_STREAM_PREFIX = 'card-auth-';
+/** Authorization -> card routes remembered in memory (each is one stream read otherwise). */
+export const ROUTE_CACHE_MAX = 100_000;
+
+export function cardStreamId(cardId: string): string {
+  return `${CARD_STREAM_PREFIX}${cardId}`;
+}
+
+export function panReservationStreamId(fingerprint: string): string {
+  return `${PAN_RESERVATION_STREAM_PREFIX}${fingerprint}`;
+}
+
+export function authorizationRouteStreamId(authorizationId: string): string {
+  return `${AUTHORIZATION_ROUTE_STREAM_PREFIX}${authorizationId}`;
+}
+
+/** Which kind of stream of the card-issuer this is. */
+export function cardStreamKind(streamId: string): 'pan' | 'route' | 'card' | undefined {
+  if (streamId.startsWith(PAN_RESERVATION_STREAM_PREFIX)) return 'pan';
+  if (streamId.startsWith(AUTHORIZATION_ROUTE_STREAM_PREFIX)) return 'route';
+  if (streamId.startsWith(CARD_STREAM_PREFIX)) return 'card';
+  return undefined;
+}
+
+export interface PanReserved {
+  readonly type: 'cards.PanReserved.v1';
+  readonly data: { readonly cardId: string; readonly atMs: number };
+}
+
+export interface AuthorizationRouted {
+  readonly type: 'cards.AuthorizationRouted.v1';
+  readonly data: { readonly authorizationId: string; readonly cardId: string; readonly atMs: number };
+}
+
+export type { EventOrigin } from '@ledger/event-store';
+
+export type LoadedCard = LoadedAggregate<CardState>;
+
+/** Where an authorization lives: on a card, or (an unknown PAN) only as its decline. */
+export type AuthorizationRoute = { readonly cardId: string } | { readonly cardId: null; readonly declined: AuthorizationDeclined };
+
+export class CardRepository {
+  private readonly cards: AggregateStreams<CardState, CardEvent>;
+  private readonly routes = new Map<string, AuthorizationRoute>();
+
+  constructor(
+    private readonly store: EventStore,
+    ids: IdGenerator,
+    cacheMax: number,
+  ) {
+    this.cards = new AggregateStreams(store, ids, {
+      streamPrefix: CARD_STREAM_PREFIX,
+      initialState,
+      evolve,
+      eventOf: cardEventOf,
+      cacheMax,
+      cacheable: (state) => state.status !== 'none',
+    });
+  }
+
+  load(cardId: string): Promise<LoadedCard> {
+    return this.cards.load(cardId);
+  }
+
+  /** Appends `events` expecting the stream at `loaded.revision`; throws WrongExpectedVersionError when it moved. */
+  append(cardId: string, loaded: LoadedCard, events: readonly CardEvent[], origin: EventOrigin, nowMs: number): Promise<LoadedCard & { position: bigint }> {
+    return this.cards.append(cardId, loaded, events, origin, nowMs);
+  }
+
+  /** Runs `work` after every earlier work of the same card in this process has finished. */
+  withLock<T>(cardId: string, work: () => Promise<T>): Promise<T> {
+    return this.cards.withLock(cardId, work);
+  }
+
+  /** The card a PAN fingerprint is reserved for, if any (strongly consistent: read from the store). */
+  async panOwner(fingerprint: string): Promise<string | undefined> {
+    const [first] = await this.store.readStream(panReservationStreamId(fingerprint), { maxCount: 1 });
+    return first === undefined ? undefined : (first.data as PanReserved['data']).cardId;
+  }
+
+  /** Reserves a PAN for a card; false when another card holds it (appended with "no stream": of two racing, one wins). */
+  async reservePan(fingerprint: string, cardId: string, origin: EventOrigin, nowMs: number): Promise<boolean> {
+    const event: PanReserved = { type: 'cards.PanReserved.v1', data: { cardId, atMs: nowMs } };
+    try {
+      await this.store.append(panReservationStreamId(fingerprint), [this.cards.newEvent(event, origin, nowMs)], expectedState.noStream);
+      return true;
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) return false;
+      throw error;
+    }
+  }
+
+  /** Where an authorization id leads, if anywhere. */
+  async route(authorizationId: string): Promise<AuthorizationRoute | undefined> {
+    const cached = this.routes.get(authorizationId);
+    if (cached !== undefined) return cached;
+    const [first] = await this.store.readStream(authorizationRouteStreamId(authorizationId), { maxCount: 1 });
+    if (first === undefined) return undefined;
+    const route: AuthorizationRoute =
+      first.type === 'cards.AuthorizationRouted.v1'
+        ? { cardId: (first.data as AuthorizationRouted['data']).cardId }
+        : { cardId: null, declined: { type: 'cards.AuthorizationDeclined.v1', data: first.data as unknown as AuthorizationDeclined['data'] } };
+    this.rememberRoute(authorizationId, route);
+    return route;
+  }
+
+  /**
+   * Records where an authorization goes: to `cardId`, or (a decline event) nowhere. The first
+   * route wins ("no stream"); the route that stands is returned.
+   */
+  async setRoute(authorizationId: string, target: string | AuthorizationDeclined, origin: EventOrigin, nowMs: number): Promise<AuthorizationRoute> {
+    const event: AuthorizationRouted | AuthorizationDeclined =
+      typeof target === 'string' ? { type: 'cards.AuthorizationRouted.v1', data: { authorizationId, cardId: target, atMs: nowMs } } : target;
+    try {
+      await this.store.append(authorizationRouteStreamId(authorizationId), [this.cards.newEvent(event, origin, nowMs)], expectedState.noStream);
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      const existing = await this.route(authorizationId);
+      if (existing === undefined) throw error;
+      return existing;
+    }
+    const route: AuthorizationRoute = typeof target === 'string' ? { cardId: target } : { cardId: null, declined: target };
+    this.rememberRoute(authorizationId, route);
+    return route;
+  }
+
+  private rememberRoute(authorizationId: string, route: AuthorizationRoute): void {
+    this.routes.set(authorizationId, route);
+    if (this.routes.size > ROUTE_CACHE_MAX) this.routes.delete(this.routes.keys().next().value!);
+  }
+}
+
+/** A stored event as the aggregate's event; an unknown type is a bug or a newer writer. */
+export function cardEventOf(type: string, data: Json): CardEvent {
+  if (!(CARD_EVENT_TYPES as readonly string[]).includes(type)) throw new Error(`unknown card event type ${type}`);
+  return { type, data } as unknown as CardEvent;
+}

@@ -1,0 +1,139 @@
+// Starts the card-issuer as its own Nest microservice on a bus, as a separate process would: the
+// application service behind `cards.commands` and `cards.queries`, the card projection, the
+// consumer of `ledger.events` that marks expired holds, and the relay that publishes
+// `cards.events`. It talks to the ledger and identity only through the bus. Before the first
+// command it finishes authorizations a crash left half done (see recoverRequested).
+import type Database from 'better-sqlite3';
+import { Logger } from '@nestjs/common';
+import { CARD_TOPICS, LEDGER_TOPICS, ShutdownStack, type Clock, type IdGenerator, type Json, type RecordedEvent } from '@ledger/contracts';
+import { ProjectionRunner, type EventStore } from '@ledger/event-store';
+import {
+  BusClientProxy,
+  decodeIntegrationEvent,
+  EventRelay,
+  IdentityClient,
+  LedgerClient,
+  ProcessedEvents,
+  SqliteCheckpointStore,
+  startBusMicroservice,
+  toIntegrationEvent,
+  type IntegrationEvent,
+  type MessageBus,
+} from '@ledger/messaging';
+import { CardCrypto } from './application/card-crypto';
+import { loadCardKeys } from './application/card-keys';
+import { CardIssuerService } from './application/card-issuer.service';
+import { CARD_STREAM_PREFIX, cardStreamKind } from './application/card-repository';
+import type { CardIssuerConfig } from './card-issuer.config';
+import { CardIssuerModule } from './card-issuer.module';
+import { cardIssuerProjection } from './projections/card-issuer.projection';
+
+export interface CardIssuerOptions {
+  readonly config: CardIssuerConfig;
+  readonly store: EventStore;
+  readonly bus: MessageBus;
+  /** The service's own SQLite file (see openProjectionDb): projection rows, checkpoints, processed ledger events. */
+  readonly db: Database.Database;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  /** DATA_DIR: where the keys live in embedded mode (CARD_KEY_SOURCE=data_dir). */
+  readonly dataDir: string;
+  /** Tests only: a crash between the ledger's hold and its recorded outcome (see CardIssuerServiceDeps). */
+  readonly afterHoldPlaced?: (authorizationId: string) => Promise<void> | void;
+}
+
+export interface RunningCardIssuer {
+  readonly service: CardIssuerService;
+  readonly projection: ProjectionRunner;
+  readonly relay: EventRelay;
+  /** What recovery found on start. */
+  readonly recovery: { readonly recovered: number; readonly left: number };
+  close(): Promise<void>;
+}
+
+/** The consumer group reading `ledger.events` (hold expiries). */
+export const LEDGER_EVENTS_GROUP = 'card-issuer.ledger-events';
+
+/** What leaves on `cards.events`: card facts without the sealed PAN or its fingerprint. Keyed by card id. */
+export function toPublishedEvent(event: RecordedEvent): IntegrationEvent {
+  const integration = toIntegrationEvent(event);
+  if (event.type !== 'cards.CardIssued.v1') return integration;
+  const { sealedPan: _sealedPan, panFingerprint: _panFingerprint, ...data } = event.data as Record<string, Json>;
+  return { ...integration, data };
+}
+
+export async function startCardIssuer(options: CardIssuerOptions): Promise<RunningCardIssuer> {
+  const logger = new Logger('card-issuer');
+  const log = (message: string) => logger.warn(message);
+  const { config, bus, store } = options;
+  const crypto = new CardCrypto(loadCardKeys(config, options.dataDir, log));
+  const checkpoints = new SqliteCheckpointStore(options.db);
+  const processed = new ProcessedEvents({ consumer: LEDGER_EVENTS_GROUP, db: options.db });
+
+  const projection = new ProjectionRunner({ store, db: options.db, projection: cardIssuerProjection });
+  await projection.start();
+  projection.closed.catch((error: unknown) => logger.error(`card projection stopped: ${String(error)}`));
+  const started = new ShutdownStack();
+  started.add({ close: () => projection.stop() });
+  return started.startOrClose(startTheRest);
+
+  async function startTheRest(): Promise<RunningCardIssuer> {
+    const client = started.add(new BusClientProxy(bus, { clientId: 'card-issuer', requestTimeoutMs: config.CARD_UPSTREAM_TIMEOUT_MS }));
+    await client.connect();
+    const service = new CardIssuerService({
+      config,
+      store,
+      clock: options.clock,
+      ids: options.ids,
+      crypto,
+      ledger: new LedgerClient(client, config.LEDGER_SHARDS),
+      identity: new IdentityClient(client),
+      projection,
+      db: options.db,
+      log,
+      afterHoldPlaced: options.afterHoldPlaced,
+    });
+
+    // Before any command: holds asked for by a process that crashed before recording the answer.
+    const recovery = await service.recoverRequested();
+    if (recovery.recovered > 0 || recovery.left > 0) log(`recovered ${recovery.recovered} interrupted authorizations, ${recovery.left} left for the next start`);
+
+    const consumer = await bus.subscribe({
+      topics: [LEDGER_TOPICS.events],
+      groupId: LEDGER_EVENTS_GROUP,
+      handler: async (message) => {
+        const event = decodeIntegrationEvent(message.value);
+        if (event.type !== 'ledger.HoldExpired.v1') return;
+        const holdId = (event.data as { holdId?: unknown }).holdId;
+        if (typeof holdId !== 'string') return;
+        await processed.handleOnce(event.eventId, () => service.holdExpired(holdId, event.eventId));
+      },
+    });
+    started.add({ close: () => consumer.stop() });
+
+    const app = await startBusMicroservice(CardIssuerModule.register(service), bus, {
+      groupId: 'card-issuer',
+      topics: { [CARD_TOPICS.commands]: config.CARD_PARTITIONS, [CARD_TOPICS.queries]: config.CARD_PARTITIONS },
+      // One card's decisions are serialised by the service; other cards' requests need not wait.
+      maxInFlightPerPartition: config.CARD_REQUESTS_IN_FLIGHT_MAX,
+    });
+    started.add(app);
+
+    const relay = await EventRelay.start({
+      store,
+      bus,
+      checkpoints,
+      topic: CARD_TOPICS.events,
+      name: 'card-issuer.events-relay',
+      topicPartitions: config.CARD_PARTITIONS,
+      streamPrefixes: [CARD_STREAM_PREFIX],
+      filter: (event) => cardStreamKind(event.streamId) === 'card',
+      keyOf: (event) => event.streamId.slice(CARD_STREAM_PREFIX.length),
+      map: toPublishedEvent,
+      logger: { warn: log, error: (message) => logger.error(message) },
+    });
+    started.add({ close: () => relay.stop() });
+
+    return { service, projection, relay, recovery, close: () => started.close() };
+  }
+}

@@ -1,0 +1,305 @@
+// The card-issuer through the bus with the real wallet-ledger and identity: every command and
+// query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
+import { type AuthorizationView, type TransactionView } from '@ledger/contracts';
+import { waitFor } from '@ledger/contracts/testing';
+import { accountShard } from '@ledger/ledger';
+import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
+import type { CardRepository } from './application/card-repository';
+import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+
+describe('card-issuer through the bus', () => {
+  let h: CardHarness;
+
+  beforeEach(async () => {
+    h = await startCardHarness();
+  });
+
+  afterEach(async () => {
+    await h.close({ remove: true });
+  });
+
+  async function walletBalance(walletId: string) {
+    const account = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    return { posted: account.creditsPosted - account.debitsPosted, pending: account.debitsPending };
+  }
+
+  it('issues a card on an active wallet and answers its queries', async () => {
+    const userId = await registerUser(h);
+    const walletId = await openWallet(h, userId, 'EUR');
+    const card = await issueCard(h, userId, walletId, { label: 'groceries', spendingControls: { daily: '5000', blockedMccs: ['7995'] } });
+    expect(card).toMatchObject({
+      walletId,
+      ownerId: userId,
+      currency: 'EUR',
+      brand: 'visa',
+      status: 'active',
+      label: 'groceries',
+      spendingControls: { daily: '5000', blockedMccs: ['7995'] },
+      expMonth: 1,
+      expYear: 2029,
+    });
+    expect(card.last4).toMatch(/^[0-9]{4}$/);
+    expect(await h.query({ type: 'GetCard', cardId: card.id })).toEqual({ ok: true, value: card });
+    expect(await h.query({ type: 'ListCards', ownerId: userId })).toEqual({ ok: true, value: { items: [card] } });
+    expect(await h.query({ type: 'GetCard', cardId: '0190a0a0-0000-7000-8000-000000000000' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
+
+  it('authorizes, captures part, and the ledger releases the rest', async () => {
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '2500' });
+    const approved = await authorize(h, message);
+    expect(approved).toMatchObject({ id: message.authorizationId, cardId: card.id, approved: true, responseCode: '00', status: 'pending', heldAmount: '2500', holdId: message.authorizationId, walletId });
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 2500n });
+
+    const captured = await h.send<AuthorizationView>({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '2000' });
+    expect(captured).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '2000', heldAmount: '0' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 98000n, pending: 0n });
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toEqual(captured);
+  });
+
+  it('reveals only to the owner after step-up', async () => {
+    const { userId, card, secrets } = await cardholder(h);
+    expect(secrets.pan).toMatch(/^400000[0-9]{10}$/);
+    expect(secrets.pan.slice(-4)).toBe(card.last4);
+    expect(secrets.cvv).toMatch(/^[0-9]{3}$/);
+    expect(await h.send({ type: 'RevealCard', cardId: card.id, userId, password: 'wrong password!!' })).toMatchObject({ ok: false, error: { code: 'step_up_required' } });
+    expect(await h.send({ type: 'RevealCard', cardId: card.id, userId })).toMatchObject({ ok: false, error: { code: 'step_up_required' } });
+    const other = await registerUser(h);
+    expect(await h.send({ type: 'RevealCard', cardId: card.id, userId: other, password: PASSWORD })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+  });
+});
+
+describe('card-issuer through the bus: the network side', () => {
+  let h: CardHarness;
+
+  beforeEach(async () => {
+    h = await startCardHarness({ env: { CARD_HOLD_TIMEOUT_MS: '60000' } });
+  });
+
+  afterEach(async () => {
+    await h.close({ remove: true });
+  });
+
+  async function walletBalance(walletId: string) {
+    const account = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    return { posted: account.creditsPosted - account.debitsPosted, pending: account.debitsPending };
+  }
+
+  function holdOf(holdId: string, walletId: string) {
+    return h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(holdId);
+  }
+
+  it('answers every decline code as a successful reply, recorded, without a hold', async () => {
+    const { walletId, card, secrets } = await cardholder(h, { topUp: '5000', spendingControls: { perAuthorization: '3000', blockedMccs: ['7995'], allowedCountries: ['FR', 'DE'] } });
+    const cases: [Partial<Parameters<typeof authorizeMessage>[1]>, string, string][] = [
+      [{ pan: '4000000000000002' }, '14', 'unknown_card'],
+      [{ expYear: secrets.expYear + 1 }, '54', 'expiry_mismatch'],
+      [{ cvv: secrets.cvv === '999' ? '998' : String(Number(secrets.cvv) + 1).padStart(3, '0') }, 'N7', 'cvv_mismatch'],
+      [{ merchant: { name: 'Casino', mcc: '7995', country: 'FR' } }, '57', 'blocked_mcc'],
+      [{ merchant: { name: 'Shop', mcc: '5411', country: 'US' } }, '57', 'country_not_allowed'],
+      [{ amount: '3001' }, '61', 'per_authorization_limit'],
+      [{ currency: 'EUR' }, '05', 'currency_mismatch'],
+      [{ amount: '2999', merchant: { name: 'Shop', mcc: '5411', country: 'DE' } }, '00', 'approved'],
+      [{ amount: '2500' }, '51', 'insufficient_funds'],
+    ];
+    for (const [overrides, code, reason] of cases) {
+      const message = authorizeMessage(secrets, overrides);
+      const view = await authorize(h, message);
+      expect(view).toMatchObject({ id: message.authorizationId, responseCode: code, reason, approved: code === '00', status: code === '00' ? 'pending' : 'declined' });
+      expect(view.cardId).toBe(code === '14' ? null : card.id);
+      expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toEqual({ ok: true, value: view });
+      expect(holdOf(message.authorizationId, walletId) !== undefined).toBe(code === '00');
+    }
+    expect(await walletBalance(walletId)).toEqual({ posted: 5000n, pending: 2999n });
+
+    // 62: a frozen card (issuer), then a frozen wallet (the ledger's answer to the hold).
+    expect(await h.send({ type: 'FreezeCard', cardId: card.id })).toMatchObject({ ok: true, value: { status: 'frozen' } });
+    expect(await authorize(h, authorizeMessage(secrets, { amount: '1' }))).toMatchObject({ responseCode: '62', reason: 'card_frozen' });
+    expect(await h.send({ type: 'UnfreezeCard', cardId: card.id })).toMatchObject({ ok: true, value: { status: 'active' } });
+    expect(await h.ledger.send({ type: 'FreezeWallet', walletId }, 'freeze-wallet')).toMatchObject({ ok: true });
+    expect(await authorize(h, authorizeMessage(secrets, { amount: '1' }))).toMatchObject({ responseCode: '62', reason: 'wallet_not_active' });
+    expect(await walletBalance(walletId)).toEqual({ posted: 5000n, pending: 2999n });
+
+    const listed = await h.query<{ items: AuthorizationView[] }>({ type: 'ListAuthorizations', cardId: card.id, limit: 3 });
+    expect(listed.ok && listed.value.items.map((item) => item.reason)).toEqual(['wallet_not_active', 'card_frozen', 'insufficient_funds']);
+  });
+
+  it('54 for a card past the end of its expiry month', async () => {
+    const { secrets } = await cardholder(h);
+    h.clock.set(Date.UTC(secrets.expYear, secrets.expMonth, 1)); // the first millisecond after the expiry month
+    expect(await authorize(h, authorizeMessage(secrets))).toMatchObject({ responseCode: '54', reason: 'expired_card' });
+  });
+
+  it('reverses part of a hold, then the rest; a finished hold cannot be reversed', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const { authorizationId } = authorizeMessage(secrets);
+    await authorize(h, { ...authorizeMessage(secrets, { amount: '1000' }), authorizationId });
+    expect(await h.send({ type: 'ReverseAuthorization', authorizationId, amount: '300' })).toMatchObject({ ok: true, value: { status: 'pending', heldAmount: '700' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 700n });
+    expect(await h.send({ type: 'ReverseAuthorization', authorizationId, amount: '701' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    expect(await h.send({ type: 'ReverseAuthorization', authorizationId })).toMatchObject({ ok: true, value: { status: 'reversed', heldAmount: '0' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 0n });
+    expect(await h.send({ type: 'ReverseAuthorization', authorizationId })).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1' })).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+  });
+
+  it('captures no more than held, also on a canceled card, and refunds at most the capture less refunds', async () => {
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(h, message);
+    const { authorizationId } = message;
+    expect(await h.send({ type: 'CancelCard', cardId: card.id })).toMatchObject({ ok: true, value: { status: 'canceled' } });
+    expect(await h.send({ type: 'CancelCard', cardId: card.id })).toMatchObject({ ok: false, error: { code: 'card_not_active' } });
+    expect(await authorize(h, authorizeMessage(secrets))).toMatchObject({ responseCode: '62', reason: 'card_canceled' });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1001' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    expect(await h.send({ type: 'RefundAuthorization', refundId: 'r0', authorizationId, amount: '1' })).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '800' })).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '800' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 99200n, pending: 0n });
+
+    const refund = await h.send<TransactionView>({ type: 'RefundAuthorization', refundId: 'r1', authorizationId, amount: '500' });
+    expect(refund).toEqual({ ok: true, value: { id: expect.any(String), kind: 'card_refund', status: 'posted', amount: '500', currency: 'USD', toWalletId: walletId, createdAt: expect.any(String) } });
+    expect(await h.send({ type: 'RefundAuthorization', refundId: 'r1', authorizationId, amount: '500' })).toEqual(refund);
+    expect(await h.send({ type: 'RefundAuthorization', refundId: 'r2', authorizationId, amount: '301' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold', details: { available: '300' } } });
+    expect(await h.send({ type: 'RefundAuthorization', refundId: 'r2', authorizationId, amount: '300' })).toMatchObject({ ok: true, value: { amount: '300' } });
+    expect(await h.send({ type: 'RefundAuthorization', refundId: 'r3', authorizationId, amount: '1' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 0n });
+    expect(await h.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { capturedAmount: '800', refundedAmount: '800' } });
+    const clearing = `sys:card-clearing:USD:${accountShard(walletId, LEDGER_SHARDS)}`;
+    expect(await h.ledger.client.query({ type: 'GetAccountSums', accountId: clearing })).toMatchObject({ ok: true, value: { creditsPosted: '800', debitsPosted: '800' } });
+  });
+
+  it('replays Authorize, Capture and Reverse with their first outcome, never holding twice', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '1500' });
+    const first = await h.send(message, 'net-1');
+    expect(await h.send(message, 'net-1')).toEqual(first);
+    expect(await h.send({ ...message, cvv: '000', amount: '1' }, 'net-other')).toEqual(first); // the id names the authorization
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 1500n });
+    const reversal = await h.send({ type: 'ReverseAuthorization', authorizationId: message.authorizationId, amount: '500' }, 'rev-1');
+    expect(reversal).toMatchObject({ ok: true, value: { heldAmount: '1000' } });
+    expect(await h.send({ type: 'ReverseAuthorization', authorizationId: message.authorizationId, amount: '500' }, 'rev-1')).toEqual(reversal);
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 1000n });
+    const capture = await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '1000' }, 'cap-1');
+    expect(capture).toMatchObject({ ok: true, value: { status: 'captured' } });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '1000' }, 'cap-1')).toEqual(capture);
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '1000' }, 'cap-2')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 99000n, pending: 0n });
+
+    const unknown = authorizeMessage(secrets, { pan: '4000000000000002' });
+    const declined = await h.send(unknown, 'net-2');
+    expect(await h.send(unknown, 'net-2')).toEqual(declined);
+  });
+
+  it('expires an authorization when the ledger expires its hold', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '700' });
+    await authorize(h, message);
+    h.clock.advance(60_001);
+    await waitFor('the authorization to expire', async () => {
+      const view = await h.query<AuthorizationView>({ type: 'GetAuthorization', authorizationId: message.authorizationId });
+      expect(view).toMatchObject({ ok: true, value: { status: 'expired', heldAmount: '0' } });
+    });
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 0n });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '700' })).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+  });
+
+  it('keeps the daily limit under concurrent authorizations of one card', async () => {
+    const { walletId, secrets } = await cardholder(h, { spendingControls: { daily: '5000' } });
+    const views = await Promise.all(Array.from({ length: 12 }, () => authorize(h, authorizeMessage(secrets, { amount: '1000' }))));
+    expect(views.filter((view) => view.approved)).toHaveLength(5);
+    expect(views.filter((view) => view.responseCode === '61')).toHaveLength(7);
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 5000n });
+  });
+
+  it('refuses malformed commands and unknown ids', async () => {
+    const { card, secrets } = await cardholder(h);
+    const bad = await h.send({ ...authorizeMessage(secrets), pan: 'x', cvv: '12', amount: '-1', merchant: { name: '', mcc: '54', country: 'fr' } });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(JSON.stringify(bad)).not.toContain(secrets.cvv.length === 3 ? `"${secrets.cvv}"` : 'never');
+    expect(await h.sendRaw({ type: 'FreezeCard', cardId: card.id, meta: { actor: 'x' } })).toMatchObject({ ok: false, error: { code: 'idempotency_key_required' } });
+    expect(await h.send({ type: 'FreezeCard', cardId: 'not-a-card' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: 'nope', amount: '1' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: 'nope' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send({ type: 'SetSpendingControls', cardId: card.id, spendingControls: { daily: 'ten' } })).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed', details: { fields: [{ field: 'spendingControls.daily', reason: 'not_a_digit_string' }] } },
+    });
+    expect(await h.send({ type: 'SetSpendingControls', cardId: card.id, spendingControls: { daily: '10' } })).toMatchObject({ ok: true, value: { spendingControls: { daily: '10' } } });
+    const userId = await registerUser(h);
+    expect(await h.send({ type: 'IssueCard', cardId: card.id.replace(/.$/, (c) => (c === '0' ? '1' : '0')), ownerId: userId, walletId: 'no-such-wallet' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    const walletId = await openWallet(h, userId);
+    expect(await h.send({ type: 'IssueCard', cardId: card.id, ownerId: userId, walletId })).toMatchObject({ ok: false, error: { code: 'idempotency_key_reuse' } });
+    expect(await h.ledger.send({ type: 'FreezeWallet', walletId }, `freeze-${walletId}`)).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'IssueCard', cardId: '0190a0a0-0000-7000-8000-00000000abcd', ownerId: userId, walletId })).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+  });
+});
+
+describe('card-issuer crash recovery', () => {
+  let h: CardHarness | undefined;
+
+  afterEach(async () => {
+    await h?.close({ remove: true });
+    h = undefined;
+  });
+
+  it('a crash between the hold and its recorded outcome leaves no orphan hold: released on start, declined 05', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      afterHoldPlaced: () => {
+        if (crash.armed) throw new Error('simulated crash after the hold');
+      },
+    });
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '1200' });
+    expect(await h.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'pending', heldAmount: 1200n });
+
+    const restarted = await h.restartCards();
+    expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'released', heldAmount: 0n });
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    const view = await h.send(message);
+    expect(view).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered', status: 'declined', cardId: card.id } });
+    // The card's limits no longer count it, and the card authorizes again.
+    expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
+  });
+
+  it('recovers an intent whose hold never reached the ledger: nothing is left held', async () => {
+    h = await startCardHarness();
+    const { walletId, card, secrets } = await cardholder(h);
+    // The intent is recorded by hand (as if the process died before sending PlaceHold).
+    const { service } = h.cards;
+    const message = authorizeMessage(secrets, { amount: '900' });
+    const repository = (service as unknown as { cards: CardRepository }).cards;
+    await repository.setRoute(message.authorizationId, card.id, { idempotencyKey: 'by-hand', actor: 'test' }, h.clock.nowMs());
+    const loaded = await repository.load(card.id);
+    await repository.append(
+      card.id,
+      loaded,
+      [{ type: 'cards.AuthorizationRequested.v1', data: { authorizationId: message.authorizationId, amount: '900', currency: 'USD', merchant: message.merchant, atMs: h.clock.nowMs(), walletId, holdTimeoutMs: null } }],
+      { idempotencyKey: 'by-hand', actor: 'test' },
+      h.clock.nowMs(),
+    );
+    const restarted = await h.restartCards();
+    expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { responseCode: '05', reason: 'issuer_recovered' } });
+  });
+
+  it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      afterHoldPlaced: () => {
+        if (crash.armed) throw new Error('simulated failure after the hold');
+      },
+    });
+    const { walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '400' });
+    expect(await h.send(message, 'k')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    expect(await h.send(message, 'k')).toMatchObject({ ok: true, value: { approved: true, responseCode: '00' } });
+    expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 400n });
+  });
+});

@@ -1,0 +1,289 @@
+import { deciderSpec } from '@ledger/contracts/testing';
+import { foldCard, spendAt, type Card, type CardEvent } from './card';
+import { cardDecider, type IssueCard } from './card.commands';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
+import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
+
+const spec = deciderSpec(cardDecider, CONTEXT);
+const specAt = (nowMs: number) => deciderSpec(cardDecider, { nowMs });
+const card = (history: CardEvent[]) => foldCard(history) as Card;
+
+const issue = (overrides: Partial<IssueCard> = {}): IssueCard => ({
+  type: 'IssueCard',
+  cardId: CARD_ID,
+  ownerId: OWNER_ID,
+  walletId: WALLET_ID,
+  wallet: { currency: 'USD', status: 'active', ownerId: OWNER_ID },
+  label: null,
+  spendingControls: undefined,
+  brand: 'visa',
+  last4: '4242',
+  expMonth: 1,
+  expYear: 2029,
+  panFingerprint: 'f'.repeat(64),
+  sealedPan: 'v1.dev-1.sealed',
+  kekId: 'dev-1',
+  ...overrides,
+});
+
+const declinedWith = (responseCode: string, reason: string, authorizationId = 'auth-1', amount = '1000', merchant = MERCHANT, currency = 'USD') => ({
+  type: 'cards.AuthorizationDeclined.v1',
+  data: { authorizationId, amount, currency, merchant, atMs: NOW_MS, cardId: CARD_ID, responseCode, reason },
+});
+
+describe('card decider: issue', () => {
+  it('issues a card in the wallet currency with normalised controls', () => {
+    spec
+      .given([])
+      .when(issue({ wallet: { currency: 'EUR', status: 'active', ownerId: OWNER_ID }, label: 'travel', spendingControls: { daily: '500', blockedMccs: ['7995', '5411', '7995'], allowedCountries: [] } }))
+      .then([issued({ daily: '500', blockedMccs: ['5411', '7995'] }, { currency: 'EUR', label: 'travel', atMs: NOW_MS })]);
+  });
+
+  it('answers a retry of the same issue with nothing new, and refuses the id for another wallet', () => {
+    spec.given([issued()]).when(issue()).then([]);
+    spec.given([issued()]).when(issue({ walletId: 'wallet-2' })).thenFails({ code: 'idempotency_key_reuse' });
+  });
+
+  it('needs an active wallet of the owner', () => {
+    spec.given([]).when(issue({ wallet: { currency: 'USD', status: 'frozen', ownerId: OWNER_ID } })).thenFails({ code: 'wallet_not_active' });
+    spec.given([]).when(issue({ wallet: { currency: 'USD', status: 'active', ownerId: 'someone-else' } })).thenFails({ code: 'forbidden' });
+  });
+
+  it('refuses bad controls and labels, listing every field', () => {
+    spec
+      .given([])
+      .when(
+        issue({
+          label: 'x'.repeat(65),
+          spendingControls: { perAuthorization: '-1', daily: '1.5', monthly: '0', blockedMccs: ['541'], allowedCountries: ['fr'], weekly: '1' },
+        }),
+      )
+      .thenFails((error) => {
+        expect(error.code).toBe('validation_failed');
+        expect((error.details as { fields: { field: string }[] }).fields.map((problem) => problem.field).sort()).toEqual([
+          'label',
+          'spendingControls.allowedCountries[0]',
+          'spendingControls.blockedMccs[0]',
+          'spendingControls.daily',
+          'spendingControls.monthly',
+          'spendingControls.perAuthorization',
+          'spendingControls.weekly',
+        ]);
+      });
+  });
+
+  it('bounds the lists of controls', () => {
+    const mccs = Array.from({ length: BLOCKED_MCCS_MAX + 1 }, (_, index) => String(1000 + index));
+    spec.given([]).when(issue({ spendingControls: { blockedMccs: mccs } })).thenFails({ code: 'validation_failed', details: { fields: [{ field: 'spendingControls.blockedMccs', reason: `more_than_${BLOCKED_MCCS_MAX}` }] } });
+    const countries = Array.from({ length: ALLOWED_COUNTRIES_MAX + 1 }, () => 'FR');
+    spec.given([]).when(issue({ spendingControls: { allowedCountries: countries } })).thenFails({ code: 'validation_failed' });
+    spec.given([]).when(issue({ spendingControls: [] })).thenFails({ code: 'validation_failed', details: { fields: [{ field: 'spendingControls', reason: 'not_an_object' }] } });
+  });
+});
+
+describe('card decider: reveal and lifecycle', () => {
+  it('reveals to the owner after step-up, recording who and when only', () => {
+    spec.given([issued()]).when({ type: 'RevealCard', userId: OWNER_ID, stepUpVerified: true }).then([{ type: 'cards.CardRevealed.v1', data: { userId: OWNER_ID, atMs: NOW_MS } }]);
+  });
+
+  it('refuses others, a missing step-up, a canceled card and an unknown card', () => {
+    spec.given([issued()]).when({ type: 'RevealCard', userId: 'user-2', stepUpVerified: true }).thenFails({ code: 'forbidden' });
+    spec.given([issued()]).when({ type: 'RevealCard', userId: OWNER_ID, stepUpVerified: false }).thenFails({ code: 'step_up_required' });
+    spec.given([issued(), { type: 'cards.CardCanceled.v1', data: { idempotencyKey: 'c', atMs: NOW_MS } }]).when({ type: 'RevealCard', userId: OWNER_ID, stepUpVerified: true }).thenFails({ code: 'card_not_active' });
+    spec.given([]).when({ type: 'RevealCard', userId: OWNER_ID, stepUpVerified: true }).thenFails({ code: 'not_found' });
+  });
+
+  const frozen: CardEvent = { type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: NOW_MS } };
+  const canceled: CardEvent = { type: 'cards.CardCanceled.v1', data: { idempotencyKey: 'c', atMs: NOW_MS } };
+
+  it('freezes, unfreezes and cancels along the allowed transitions', () => {
+    spec.given([issued()]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([frozen]);
+    spec.given([issued(), frozen]).when({ type: 'UnfreezeCard', idempotencyKey: 'u' }).then([{ type: 'cards.CardUnfrozen.v1', data: { idempotencyKey: 'u', atMs: NOW_MS } }]);
+    spec.given([issued()]).when({ type: 'CancelCard', idempotencyKey: 'c' }).then([canceled]);
+    spec.given([issued(), frozen]).when({ type: 'CancelCard', idempotencyKey: 'c' }).then([canceled]);
+  });
+
+  it('refuses invalid transitions with card_not_active; canceled is terminal', () => {
+    spec.given([issued(), frozen]).when({ type: 'FreezeCard', idempotencyKey: 'f2' }).thenFails({ code: 'card_not_active' });
+    spec.given([issued()]).when({ type: 'UnfreezeCard', idempotencyKey: 'u' }).thenFails({ code: 'card_not_active' });
+    spec.given([issued(), canceled]).when({ type: 'CancelCard', idempotencyKey: 'c2' }).thenFails({ code: 'card_not_active' });
+    spec.given([issued(), canceled]).when({ type: 'UnfreezeCard', idempotencyKey: 'u' }).thenFails({ code: 'card_not_active', details: { status: 'canceled' } });
+    spec.given([issued(), canceled]).when({ type: 'FreezeCard', idempotencyKey: 'f2' }).thenFails({ code: 'card_not_active' });
+    spec.given([]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).thenFails({ code: 'not_found' });
+  });
+
+  it('answers a retry of the last change with nothing new', () => {
+    spec.given([issued(), frozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([]);
+  });
+
+  it('replaces spending controls, validated, unless canceled', () => {
+    spec
+      .given([issued({ daily: '1' })])
+      .when({ type: 'SetSpendingControls', spendingControls: { monthly: '9000', allowedCountries: ['FR', 'DE'] }, idempotencyKey: 's' })
+      .then([{ type: 'cards.SpendingControlsSet.v1', data: { spendingControls: { monthly: '9000', allowedCountries: ['DE', 'FR'] }, idempotencyKey: 's', atMs: NOW_MS } }]);
+    spec.given([issued()]).when({ type: 'SetSpendingControls', spendingControls: { blockedMccs: ['abcd'] }, idempotencyKey: 's' }).thenFails({ code: 'validation_failed' });
+    spec.given([issued(), canceled]).when({ type: 'SetSpendingControls', spendingControls: {}, idempotencyKey: 's' }).thenFails({ code: 'card_not_active' });
+  });
+});
+
+describe('card decider: authorization checks, in order', () => {
+  it('records the intent to hold when every check passes', () => {
+    spec.given([issued()]).when(request('auth-1', { holdTimeoutMs: 60_000 })).then([
+      {
+        type: 'cards.AuthorizationRequested.v1',
+        data: { authorizationId: 'auth-1', amount: '1000', currency: 'USD', merchant: MERCHANT, atMs: NOW_MS, walletId: WALLET_ID, holdTimeoutMs: 60_000 },
+      },
+    ]);
+  });
+
+  it('54: after the end of the expiry month (UTC), or an expiry that does not match', () => {
+    const endOfDecember2025 = Date.UTC(2026, 0, 1) - 1;
+    const expiring = [issued({}, { expMonth: 12, expYear: 2025 })];
+    specAt(endOfDecember2025).given(expiring).when(request('auth-1', { expMonth: 12, expYear: 2025 })).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    specAt(endOfDecember2025 + 1).given(expiring).when(request('auth-1', { expMonth: 12, expYear: 2025 })).then([{ ...declinedWith('54', 'expired_card'), data: { ...declinedWith('54', 'expired_card').data, atMs: endOfDecember2025 + 1 } } as CardEvent]);
+    spec.given([issued()]).when(request('auth-1', { expMonth: 2 })).then([declinedWith('54', 'expiry_mismatch') as CardEvent]);
+    spec.given([issued()]).when(request('auth-1', { expYear: 2030 })).then([declinedWith('54', 'expiry_mismatch') as CardEvent]);
+  });
+
+  it('N7: a wrong CVV, checked after the expiry', () => {
+    spec.given([issued()]).when(request('auth-1', { cvvValid: false })).then([declinedWith('N7', 'cvv_mismatch') as CardEvent]);
+    spec.given([issued()]).when(request('auth-1', { cvvValid: false, expMonth: 3 })).then([declinedWith('54', 'expiry_mismatch') as CardEvent]);
+  });
+
+  it('62: a frozen or canceled card, checked after the CVV', () => {
+    const frozen: CardEvent = { type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: NOW_MS } };
+    const canceled: CardEvent = { type: 'cards.CardCanceled.v1', data: { idempotencyKey: 'c', atMs: NOW_MS } };
+    spec.given([issued(), frozen]).when(request('auth-1')).then([declinedWith('62', 'card_frozen') as CardEvent]);
+    spec.given([issued(), canceled]).when(request('auth-1')).then([declinedWith('62', 'card_canceled') as CardEvent]);
+    spec.given([issued(), frozen]).when(request('auth-1', { cvvValid: false })).then([declinedWith('N7', 'cvv_mismatch') as CardEvent]);
+  });
+
+  it('57: a blocked merchant category or a country not allowed, checked after the status', () => {
+    const blockedMerchant = { ...MERCHANT, mcc: '7995' };
+    spec.given([issued({ blockedMccs: ['7995'] })]).when(request('auth-1', { merchant: blockedMerchant })).then([declinedWith('57', 'blocked_mcc', 'auth-1', '1000', blockedMerchant) as CardEvent]);
+    spec.given([issued({ allowedCountries: ['DE'] })]).when(request('auth-1')).then([declinedWith('57', 'country_not_allowed') as CardEvent]);
+    spec.given([issued({ allowedCountries: ['DE', 'FR'] })]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    const frozen: CardEvent = { type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: NOW_MS } };
+    spec.given([issued({ allowedCountries: ['DE'] }), frozen]).when(request('auth-1')).then([declinedWith('62', 'card_frozen') as CardEvent]);
+  });
+
+  it('61: over the per-authorization limit, checked after the merchant', () => {
+    spec.given([issued({ perAuthorization: '999' })]).when(request('auth-1')).then([declinedWith('61', 'per_authorization_limit') as CardEvent]);
+    spec.given([issued({ perAuthorization: '1000' })]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    spec.given([issued({ perAuthorization: '999', allowedCountries: ['DE'] })]).when(request('auth-1')).then([declinedWith('57', 'country_not_allowed') as CardEvent]);
+  });
+
+  it('05: another currency than the card, checked after the limits', () => {
+    spec.given([issued()]).when(request('auth-1', { currency: 'EUR' })).then([declinedWith('05', 'currency_mismatch', 'auth-1', '1000', MERCHANT, 'EUR') as CardEvent]);
+    spec.given([issued({ perAuthorization: '1' })]).when(request('auth-1', { currency: 'EUR' })).then([declinedWith('61', 'per_authorization_limit', 'auth-1', '1000', MERCHANT, 'EUR') as CardEvent]);
+  });
+
+  it('answers a retried authorization id with nothing new (its first outcome stands)', () => {
+    spec.given([issued(), ...approved('auth-1', '1000')]).when(request('auth-1', { cvvValid: false })).then([]);
+    spec.given([issued(), declinedWith('N7', 'cvv_mismatch') as CardEvent]).when(request('auth-1')).then([]);
+  });
+});
+
+describe('card decider: daily and monthly limits (UTC calendar windows)', () => {
+  const lateOnJan15 = Date.UTC(2026, 0, 15, 23, 59, 59, 999);
+  const startOfJan16 = Date.UTC(2026, 0, 16);
+
+  it('counts approved holds of the same UTC day against the daily limit', () => {
+    const history = [issued({ daily: '5000' }), ...approved('a', '4000', lateOnJan15 - HOUR_MS)];
+    specAt(lateOnJan15).given(history).when(request('b', { amount: 1001n })).then([expect.objectContaining({ data: expect.objectContaining({ responseCode: '61', reason: 'daily_limit' }) }) as never]);
+    specAt(lateOnJan15).given(history).when(request('b', { amount: 1000n })).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    specAt(startOfJan16).given(history).when(request('b', { amount: 5000n })).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+  });
+
+  it('counts the whole UTC month against the monthly limit, and resets on the 1st', () => {
+    const jan31 = Date.UTC(2026, 0, 31, 23, 59, 59, 999);
+    const feb1 = Date.UTC(2026, 1, 1);
+    const history = [issued({ monthly: '10000' }), ...approved('a', '6000', Date.UTC(2026, 0, 2)), ...approved('b', '3000', Date.UTC(2026, 0, 20))];
+    specAt(jan31).given(history).when(request('c', { amount: 1001n })).then([expect.objectContaining({ data: expect.objectContaining({ responseCode: '61', reason: 'monthly_limit' }) }) as never]);
+    specAt(jan31).given(history).when(request('c', { amount: 1000n })).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    specAt(feb1).given(history).when(request('c', { amount: 10000n })).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+  });
+
+  it('counts captures less reversals; expiries and declines after the request count nothing', () => {
+    const base = [issued(), ...approved('a', '3000'), ...approved('b', '1000'), ...approved('c', '500')];
+    expect(spendAt(card(base), NOW_MS)).toEqual({ daily: 4500n, monthly: 4500n });
+    const settled = [
+      ...base,
+      captured('a', '1000', '2000'),
+      reversed('b', '400'),
+      { type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'c', releasedAmount: '500', atMs: NOW_MS } } as CardEvent,
+    ];
+    expect(spendAt(card(settled), NOW_MS)).toEqual({ daily: 1600n, monthly: 1600n });
+    const requestedThenDeclined = [
+      issued(),
+      approved('d', '700')[0],
+      { ...declinedWith('51', 'insufficient_funds', 'd', '700'), data: { ...declinedWith('51', 'insufficient_funds', 'd', '700').data } } as CardEvent,
+    ];
+    expect(spendAt(card(requestedThenDeclined), NOW_MS)).toEqual({ daily: 0n, monthly: 0n });
+  });
+
+  it('counts a requested hold while its answer is outstanding', () => {
+    specAt(NOW_MS).given([issued({ daily: '1500' }), approved('a', '1000')[0]]).when(request('b', { amount: 501n })).then([expect.objectContaining({ data: expect.objectContaining({ responseCode: '61' }) }) as never]);
+  });
+});
+
+describe('card decider: the ledger answer, capture, reversal, refund, expiry', () => {
+  const requested = approved('auth-1', '1000')[0];
+  const pending = [issued(), ...approved('auth-1', '1000')];
+
+  it('records the ledger answer once', () => {
+    spec.given([issued(), requested]).when({ type: 'CompleteAuthorization', authorizationId: 'auth-1', outcome: { approved: true } }).then([{ type: 'cards.AuthorizationApproved.v1', data: { authorizationId: 'auth-1', atMs: NOW_MS } }]);
+    spec.given([issued(), requested]).when({ type: 'CompleteAuthorization', authorizationId: 'auth-1', outcome: { approved: false, responseCode: '51', reason: 'insufficient_funds' } }).then([declinedWith('51', 'insufficient_funds') as CardEvent]);
+    spec.given([issued(), requested]).when({ type: 'CompleteAuthorization', authorizationId: 'auth-1', outcome: { approved: false, responseCode: '62', reason: 'wallet_not_active' } }).then([declinedWith('62', 'wallet_not_active') as CardEvent]);
+    spec.given(pending).when({ type: 'CompleteAuthorization', authorizationId: 'auth-1', outcome: { approved: false, responseCode: '05', reason: 'issuer_recovered' } }).then([]);
+  });
+
+  it('captures part of a hold, releasing the rest; a capture works on a frozen or canceled card', () => {
+    spec.given(pending).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k' }).then([captured('auth-1', '600', '400', NOW_MS, 'k')]);
+    const canceled: CardEvent = { type: 'cards.CardCanceled.v1', data: { idempotencyKey: 'c', atMs: NOW_MS } };
+    spec.given([...pending, canceled]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 1000n, idempotencyKey: 'k' }).then([captured('auth-1', '1000', '0', NOW_MS, 'k')]);
+  });
+
+  it('refuses a capture above the hold, of a finished authorization, or of an unknown one; a retry changes nothing', () => {
+    spec.given(pending).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 1001n, idempotencyKey: 'k' }).thenFails({ code: 'amount_exceeds_hold', details: { available: '1000' } });
+    spec.given([...pending, captured('auth-1', '600', '400', NOW_MS, 'k')]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k' }).then([]);
+    spec.given([...pending, captured('auth-1', '600', '400', NOW_MS, 'k')]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 100n, idempotencyKey: 'k2' }).thenFails({ code: 'hold_not_pending' });
+    spec.given([issued(), requested]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 1n, idempotencyKey: 'k' }).thenFails({ code: 'hold_not_pending' });
+    spec.given([issued()]).when({ type: 'CaptureAuthorization', authorizationId: 'nope', amount: 1n, idempotencyKey: 'k' }).thenFails({ code: 'not_found' });
+  });
+
+  it('reverses part, then the rest; refuses more than held or a finished hold', () => {
+    spec.given(pending).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r1' }).then([reversed('auth-1', '300', 1, NOW_MS, 'r1')]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r2' }).then([reversed('auth-1', '700', 2, NOW_MS, 'r2')]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r1' }).then([]);
+    spec.given(pending).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 1001n, idempotencyKey: 'r' }).thenFails({ code: 'amount_exceeds_hold' });
+    spec.given([...pending, reversed('auth-1', '1000', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r2' }).thenFails({ code: 'hold_not_pending', details: { status: 'reversed' } });
+    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r' }).thenFails({ code: 'hold_not_pending' });
+  });
+
+  it('refunds at most what was captured less earlier refunds', () => {
+    const capturedHistory = [...pending, captured('auth-1', '800', '200')];
+    const refund = (refundId: string, amount: bigint) => ({ type: 'RefundAuthorization' as const, authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount });
+    const refunded = (refundId: string, amount: string): CardEvent => ({ type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount, atMs: NOW_MS } });
+    spec.given(capturedHistory).when(refund('f1', 500n)).then([refunded('f1', '500')]);
+    spec.given([...capturedHistory, refunded('f1', '500')]).when(refund('f2', 301n)).thenFails({ code: 'amount_exceeds_hold', details: { available: '300' } });
+    spec.given([...capturedHistory, refunded('f1', '500')]).when(refund('f2', 300n)).then([refunded('f2', '300')]);
+    spec.given([...capturedHistory, refunded('f1', '500')]).when(refund('f1', 500n)).then([]);
+    spec.given(pending).when(refund('f1', 1n)).thenFails({ code: 'hold_not_pending' });
+  });
+
+  it('expires a pending hold; a finished one stays as it is', () => {
+    spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '1000', atMs: NOW_MS } }]);
+    spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
+    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([]);
+    spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown' }).then([]);
+  });
+
+  it('forgets finished authorizations after their retention, deterministically by event time', () => {
+    const later = NOW_MS + FINISHED_AUTHORIZATION_KEPT_MS + 1;
+    const history = [issued(), declinedWith('N7', 'cvv_mismatch', 'old') as CardEvent, ...approved('new', '1', later)];
+    expect(card(history).authorizations.has('old')).toBe(false);
+    expect(card(history.slice(0, 2)).authorizations.has('old')).toBe(true);
+    expect(card([...history.slice(0, 2), ...approved('soon', '1', later - 2)]).authorizations.has('old')).toBe(true);
+  });
+});

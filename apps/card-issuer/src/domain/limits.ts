@@ -1,0 +1,27 @@
+// Every bound the card domain enforces, named with its unit: input beyond one is
+// `validation_failed`; state beyond one is trimmed deterministically in `evolve`.
+
+/** Card, authorization, refund and wallet ids, idempotency keys. */
+export const ID_LENGTH_MAX = 128;
+export const LABEL_LENGTH_MAX = 64;
+export const MERCHANT_NAME_LENGTH_MAX = 100;
+/** Blocked merchant categories one card may list. */
+export const BLOCKED_MCCS_MAX = 100;
+/** Allowed merchant countries one card may list (there are 249 ISO 3166-1 codes). */
+export const ALLOWED_COUNTRIES_MAX = 250;
+/** Refunds one authorization may have. */
+export const REFUNDS_PER_AUTHORIZATION_MAX = 100;
+/** Partial reversals one authorization may have. */
+export const REVERSALS_PER_AUTHORIZATION_MAX = 100;
+/** A finished authorization that can no longer change (declined, reversed, expired) leaves the card's state this long after it finished. */
+export const FINISHED_AUTHORIZATION_KEPT_MS = 24 * 60 * 60 * 1000;
+/** A captured authorization can be refunded this long after its capture; then it leaves the card's state. */
+export const REFUND_WINDOW_MS = 180 * 24 * 60 * 60 * 1000;
+
+export const MS_PER_DAY = 24 * 60 * 60 * 1000;
+
+export { invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
+
+export function isValidId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= ID_LENGTH_MAX;
+}

@@ -1,0 +1,262 @@
+// The card-issuer's read model: one row per card and one per authorization, projected from the
+// card streams and the authorization routes (an unknown-PAN decline lives only there). It serves
+// listings (a user's cards, a card's authorizations) and finished authorizations that left the
+// card's state; single cards and open authorizations are read from the streams. Every column is
+// a function of the events alone, so a rebuild equals the incrementally built tables. No PAN,
+// CVV or sealed PAN is stored here: only the last four digits.
+import type Database from 'better-sqlite3';
+import { toIsoTime, type AuthorizationView, type CardView, type Merchant, type RecordedEvent, type SpendingControlsView } from '@ledger/contracts';
+import { perDatabase, type Projection } from '@ledger/event-store';
+import { CARD_STREAM_PREFIX, cardEventOf, cardStreamKind } from '../application/card-repository';
+import type { AuthorizationDeclined } from '../domain/card';
+import { statusOfPhase } from '../domain/views';
+
+export const CARD_ISSUER_PROJECTION_NAME = 'card-issuer';
+/** Requested authorizations recovery reads per start (a crash leaves at most the ones in flight). */
+export const RECOVERY_BATCH_MAX = 10_000;
+
+export const CARD_ISSUER_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS card_cards (
+    card_id           TEXT    PRIMARY KEY,
+    owner_id          TEXT    NOT NULL,
+    wallet_id         TEXT    NOT NULL,
+    currency          TEXT    NOT NULL,
+    last4             TEXT    NOT NULL,
+    brand             TEXT    NOT NULL,
+    exp_month         INTEGER NOT NULL,
+    exp_year          INTEGER NOT NULL,
+    status            TEXT    NOT NULL,
+    label             TEXT,
+    spending_controls TEXT    NOT NULL,
+    created_at        TEXT    NOT NULL,
+    updated_position  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS card_cards_by_owner ON card_cards (owner_id, created_at, card_id);
+  CREATE TABLE IF NOT EXISTS card_authorizations (
+    authorization_id  TEXT    PRIMARY KEY,
+    card_id           TEXT,
+    wallet_id         TEXT,
+    phase             TEXT    NOT NULL,
+    response_code     TEXT    NOT NULL,
+    reason            TEXT    NOT NULL,
+    amount            TEXT    NOT NULL,
+    currency          TEXT    NOT NULL,
+    held_amount       TEXT    NOT NULL,
+    captured_amount   TEXT    NOT NULL,
+    refunded_amount   TEXT    NOT NULL,
+    merchant          TEXT    NOT NULL,
+    created_at        TEXT    NOT NULL,
+    updated_position  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS card_authorizations_by_card ON card_authorizations (card_id, created_at, authorization_id);
+  CREATE INDEX IF NOT EXISTS card_authorizations_by_phase ON card_authorizations (phase);
+`;
+
+interface CardRow {
+  readonly card_id: string;
+  readonly owner_id: string;
+  readonly wallet_id: string;
+  readonly currency: string;
+  readonly last4: string;
+  readonly brand: string;
+  readonly exp_month: number;
+  readonly exp_year: number;
+  readonly status: string;
+  readonly label: string | null;
+  readonly spending_controls: string;
+  readonly created_at: string;
+}
+
+interface AuthorizationRow {
+  readonly authorization_id: string;
+  readonly card_id: string | null;
+  readonly wallet_id: string | null;
+  readonly phase: string;
+  readonly response_code: string;
+  readonly reason: string;
+  readonly amount: string;
+  readonly currency: string;
+  readonly held_amount: string;
+  readonly captured_amount: string;
+  readonly refunded_amount: string;
+  readonly merchant: string;
+  readonly created_at: string;
+}
+
+const statements = perDatabase((db: Database.Database) => ({
+  insertCard: db.prepare(
+    `INSERT INTO card_cards (card_id, owner_id, wallet_id, currency, last4, brand, exp_month, exp_year, status, label, spending_controls, created_at, updated_position)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
+  ),
+  setStatus: db.prepare<[string, bigint, string]>('UPDATE card_cards SET status = ?, updated_position = ? WHERE card_id = ?'),
+  setControls: db.prepare<[string, bigint, string]>('UPDATE card_cards SET spending_controls = ?, updated_position = ? WHERE card_id = ?'),
+  walletOf: db.prepare<[string], { wallet_id: string }>('SELECT wallet_id FROM card_cards WHERE card_id = ?'),
+  insertAuthorization: db.prepare(
+    `INSERT INTO card_authorizations (authorization_id, card_id, wallet_id, phase, response_code, reason, amount, currency, held_amount, captured_amount, refunded_amount, merchant, created_at, updated_position)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?)`,
+  ),
+  authorization: db.prepare<[string], AuthorizationRow>('SELECT * FROM card_authorizations WHERE authorization_id = ?'),
+  updateAuthorization: db.prepare(
+    `UPDATE card_authorizations SET phase = ?, response_code = ?, reason = ?, held_amount = ?, captured_amount = ?, refunded_amount = ?, updated_position = ?
+     WHERE authorization_id = ?`,
+  ),
+  cardById: db.prepare<[string], CardRow>('SELECT * FROM card_cards WHERE card_id = ?'),
+  cardsByOwner: db.prepare<[string], CardRow>('SELECT * FROM card_cards WHERE owner_id = ? ORDER BY created_at, card_id'),
+  authorizationsByCard: db.prepare<[string, number], AuthorizationRow>(
+    'SELECT * FROM card_authorizations WHERE card_id = ? ORDER BY created_at DESC, authorization_id DESC LIMIT ?',
+  ),
+  requested: db.prepare<[number], { authorization_id: string; card_id: string }>(
+    `SELECT authorization_id, card_id FROM card_authorizations WHERE phase = 'requested' AND card_id IS NOT NULL LIMIT ?`,
+  ),
+}));
+
+export const cardIssuerProjection: Projection = {
+  name: CARD_ISSUER_PROJECTION_NAME,
+  streamPrefixes: [CARD_STREAM_PREFIX],
+  setup(db) {
+    db.exec(CARD_ISSUER_SCHEMA);
+  },
+  apply(db, recorded: RecordedEvent) {
+    const kind = cardStreamKind(recorded.streamId);
+    const sql = statements(db);
+    const position = recorded.position;
+    if (kind === 'route') {
+      if (recorded.type === 'cards.AuthorizationDeclined.v1') insertDeclined(db, (recorded.data as unknown as AuthorizationDeclined['data']), null, position);
+      return;
+    }
+    if (kind !== 'card') return;
+    const cardId = recorded.streamId.slice(CARD_STREAM_PREFIX.length);
+    const event = cardEventOf(recorded.type, recorded.data);
+    switch (event.type) {
+      case 'cards.CardIssued.v1': {
+        const { data } = event;
+        sql.insertCard.run(data.cardId, data.ownerId, data.walletId, data.currency, data.last4, data.brand, data.expMonth, data.expYear, data.label, JSON.stringify(data.spendingControls), toIsoTime(data.atMs), position);
+        return;
+      }
+      case 'cards.CardFrozen.v1':
+        sql.setStatus.run('frozen', position, cardId);
+        return;
+      case 'cards.CardUnfrozen.v1':
+        sql.setStatus.run('active', position, cardId);
+        return;
+      case 'cards.CardCanceled.v1':
+        sql.setStatus.run('canceled', position, cardId);
+        return;
+      case 'cards.SpendingControlsSet.v1':
+        sql.setControls.run(JSON.stringify(event.data.spendingControls), position, cardId);
+        return;
+      case 'cards.CardRevealed.v1':
+        return;
+      case 'cards.AuthorizationRequested.v1': {
+        const { data } = event;
+        sql.insertAuthorization.run(data.authorizationId, cardId, data.walletId, 'requested', '05', 'in_progress', data.amount, data.currency, data.amount, JSON.stringify(data.merchant), toIsoTime(data.atMs), position);
+        return;
+      }
+      case 'cards.AuthorizationDeclined.v1': {
+        const row = sql.authorization.get(event.data.authorizationId);
+        if (row === undefined) insertDeclined(db, event.data, cardId, position);
+        else update(db, row, { phase: 'declined', response_code: event.data.responseCode, reason: event.data.reason, held_amount: '0' }, position);
+        return;
+      }
+      case 'cards.AuthorizationApproved.v1':
+        update(db, rowOf(db, event.data.authorizationId), { phase: 'pending', response_code: '00', reason: 'approved' }, position);
+        return;
+      case 'cards.AuthorizationCaptured.v1':
+        update(db, rowOf(db, event.data.authorizationId), { phase: 'captured', held_amount: '0', captured_amount: event.data.capturedAmount }, position);
+        return;
+      case 'cards.AuthorizationReversed.v1': {
+        const row = rowOf(db, event.data.authorizationId);
+        const held = BigInt(row.held_amount) - BigInt(event.data.releasedAmount);
+        update(db, row, { phase: held === 0n ? 'reversed' : row.phase, held_amount: held.toString() }, position);
+        return;
+      }
+      case 'cards.AuthorizationRefunded.v1': {
+        const row = rowOf(db, event.data.authorizationId);
+        update(db, row, { refunded_amount: (BigInt(row.refunded_amount) + BigInt(event.data.amount)).toString() }, position);
+        return;
+      }
+      case 'cards.AuthorizationExpired.v1':
+        update(db, rowOf(db, event.data.authorizationId), { phase: 'expired', held_amount: '0' }, position);
+        return;
+    }
+  },
+};
+
+function insertDeclined(db: Database.Database, data: AuthorizationDeclined['data'], cardId: string | null, position: bigint): void {
+  const walletId = cardId === null ? null : (statements(db).walletOf.get(cardId)?.wallet_id ?? null);
+  statements(db).insertAuthorization.run(data.authorizationId, cardId, walletId, 'declined', data.responseCode, data.reason, data.amount, data.currency, '0', JSON.stringify(data.merchant), toIsoTime(data.atMs), position);
+}
+
+function rowOf(db: Database.Database, authorizationId: string): AuthorizationRow {
+  const row = statements(db).authorization.get(authorizationId);
+  if (row === undefined) throw new Error(`projection ${CARD_ISSUER_PROJECTION_NAME}: unknown authorization ${authorizationId}`);
+  return row;
+}
+
+function update(db: Database.Database, row: AuthorizationRow, changes: Partial<AuthorizationRow>, position: bigint): void {
+  const next = { ...row, ...changes };
+  statements(db).updateAuthorization.run(next.phase, next.response_code, next.reason, next.held_amount, next.captured_amount, next.refunded_amount, position, row.authorization_id);
+}
+
+export function findCard(db: Database.Database, cardId: string): CardView | undefined {
+  const row = statements(db).cardById.get(cardId);
+  return row === undefined ? undefined : cardViewOf(row);
+}
+
+export function listCards(db: Database.Database, ownerId: string): CardView[] {
+  return statements(db).cardsByOwner.all(ownerId).map(cardViewOf);
+}
+
+export function findAuthorization(db: Database.Database, authorizationId: string): AuthorizationView | undefined {
+  const row = statements(db).authorization.get(authorizationId);
+  return row === undefined ? undefined : authorizationViewOf(row);
+}
+
+/** Newest first. */
+export function listAuthorizations(db: Database.Database, cardId: string, limit: number): AuthorizationView[] {
+  return statements(db).authorizationsByCard.all(cardId, limit).map(authorizationViewOf);
+}
+
+/** Authorizations whose hold was asked for and whose answer is not recorded (what recovery finishes). */
+export function requestedAuthorizations(db: Database.Database): { authorizationId: string; cardId: string }[] {
+  return statements(db).requested.all(RECOVERY_BATCH_MAX).map((row) => ({ authorizationId: row.authorization_id, cardId: row.card_id }));
+}
+
+function cardViewOf(row: CardRow): CardView {
+  return {
+    id: row.card_id,
+    walletId: row.wallet_id,
+    ownerId: row.owner_id,
+    currency: row.currency,
+    last4: row.last4,
+    brand: row.brand,
+    expMonth: row.exp_month,
+    expYear: row.exp_year,
+    status: row.status as CardView['status'],
+    label: row.label,
+    spendingControls: JSON.parse(row.spending_controls) as SpendingControlsView,
+    createdAt: row.created_at,
+  };
+}
+
+function authorizationViewOf(row: AuthorizationRow): AuthorizationView {
+  const phase = row.phase as Parameters<typeof statusOfPhase>[0];
+  const approved = phase !== 'requested' && phase !== 'declined';
+  return {
+    id: row.authorization_id,
+    cardId: row.card_id,
+    approved,
+    responseCode: row.response_code as AuthorizationView['responseCode'],
+    reason: row.reason,
+    amount: row.amount,
+    currency: row.currency,
+    heldAmount: row.held_amount,
+    capturedAmount: row.captured_amount,
+    refundedAmount: row.refunded_amount,
+    status: statusOfPhase(phase),
+    merchant: JSON.parse(row.merchant) as Merchant,
+    holdId: approved ? row.authorization_id : null,
+    walletId: row.wallet_id,
+    createdAt: row.created_at,
+  };
+}
