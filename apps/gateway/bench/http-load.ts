@@ -37,7 +37,8 @@ export async function startHostProcess(port: number, env: Record<string, string>
   const base = `http://127.0.0.1:${port}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'http-bench-'));
   const host = spawn(process.execPath, [join(__dirname, '../../host/src/main.js')], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    // GRPC_PORT 0: a bench never collides with a host already serving gRPC on 50051.
+    env: { ...process.env, PORT: String(port), GRPC_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((resolve) => host.once('exit', resolve));

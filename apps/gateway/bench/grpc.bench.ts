@@ -1,0 +1,71 @@
+// `npm run bench:grpc`: transfers/s and p50/p99 through the gateway over gRPC, next to the same
+// transfers over HTTP, measured in one run against one host process (as `npm start` runs it).
+import { credentials, loadPackageDefinition, Metadata, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { loadLedgerProtos, PROTO_LOADER_OPTIONS } from '../src/grpc/grpc-server';
+import { closedLoop, printResults, startHostProcess } from './http-load';
+
+const PORT = Number(process.env.BENCH_PORT ?? 3979);
+const GRPC_PORT = Number(process.env.BENCH_GRPC_PORT ?? 3980);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const WALLETS = 32;
+
+async function main(): Promise<void> {
+  const host = await startHostProcess(PORT, {
+    GRPC_PORT: String(GRPC_PORT),
+    RATE_LIMIT_MONEY_PER_USER_BURST: '1000000',
+    RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '1000000',
+    RATE_LIMIT_MONEY_PER_IP_BURST: '1000000',
+    RATE_LIMIT_MONEY_PER_IP_PER_MINUTE: '1000000',
+    TOP_UP_MAX_MINOR_UNITS: '1000000000000',
+  });
+  const ledger = (loadPackageDefinition(loadLedgerProtos(PROTO_LOADER_OPTIONS)).ledger as GrpcObject).v1 as GrpcObject;
+  const Wallets = ledger.Wallets as ServiceClientConstructor;
+  const client = new Wallets(`127.0.0.1:${GRPC_PORT}`, credentials.createInsecure()) as unknown as {
+    transfer(request: object, metadata: Metadata, callback: (error: ServiceError | null) => void): void;
+    close(): void;
+  };
+  try {
+    const email = `bench-${Date.now()}@example.test`;
+    const password = 'a long bench password 123';
+    await host.json('POST', '/v1/users', { body: { email, password } });
+    const token = (await host.json('POST', '/v1/auth/login', { body: { email, password } })).body.accessToken as string;
+    const wallets: string[] = [];
+    for (let i = 0; i < WALLETS; i++) {
+      const wallet = await host.json('POST', '/v1/wallets', { token, body: { currency: 'USD' }, key: `open-${i}` });
+      wallets.push(wallet.body.id);
+      await host.json('POST', `/v1/wallets/${wallet.body.id}/top-ups`, { token, body: { amount: '100000000000' }, key: `fund-${i}` });
+    }
+    const pair = (i: number) => {
+      const from = wallets[i % WALLETS];
+      const to = wallets[(i * 7 + 1) % WALLETS] === from ? wallets[(i + 1) % WALLETS] : wallets[(i * 7 + 1) % WALLETS];
+      return { fromWalletId: from, toWalletId: to, amount: '1' };
+    };
+
+    const load = { concurrency: CONCURRENCY, seconds: SECONDS };
+    const grpcTransfer = (prefix: string) => (i: number) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      metadata.set('idempotency-key', `${prefix}-${i}`);
+      return new Promise<boolean>((resolve) => client.transfer(pair(i), metadata, (error) => resolve(error === null)));
+    };
+    const httpTransfer = (prefix: string) => async (i: number) =>
+      (await host.json('POST', '/v1/transfers', { token, body: pair(i), key: `${prefix}-${i}` })).status === 201;
+    // Warm both paths (JIT, the ledger's caches) before anything is measured.
+    await closedLoop('warm-up', { concurrency: CONCURRENCY, seconds: 2 }, grpcTransfer('wg'));
+    await closedLoop('warm-up', { concurrency: CONCURRENCY, seconds: 2 }, httpTransfer('wh'));
+    const overGrpc = await closedLoop('gRPC Wallets/Transfer', load, grpcTransfer('g'));
+    const overHttp = await closedLoop('POST /v1/transfers', load, httpTransfer('h'));
+
+    console.log(`gateway gRPC bench: Node ${process.version}, ${CONCURRENCY} calls in a closed loop, ${SECONDS} s each, host in a child process`);
+    printResults([overGrpc, overHttp]);
+  } finally {
+    client.close();
+    await host.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
