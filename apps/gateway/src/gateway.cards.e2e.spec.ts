@@ -4,14 +4,7 @@
 // recorded), rate limits, the envelope, and no PAN or CVV in logs or the event store.
 import { isUuidV7 } from '@ledger/contracts';
 import { IdempotencyService } from './application/idempotency.service';
-import { cardViewWith, newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
-
-function expectError(answer: HttpAnswer, status: number, code: string): void {
-  expect({ status: answer.status, body: answer.body }).toEqual({
-    status,
-    body: { error: { code, message: expect.any(String), details: expect.any(Object) } },
-  });
-}
+import { cardViewWith, expectError, newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from './testing/gateway.harness';
 
 const MERCHANT = { name: 'Corner Coffee', mcc: '5814', country: 'US' };
 

@@ -5,7 +5,7 @@
 import { isUuidV7 } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { IdempotencyService } from './application/idempotency.service';
-import { ADMIN, cardViewWith, newKey, startGatewaySystem, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
+import { ADMIN, cardViewWith, expectError, newKey, startGatewaySystem, type GatewaySystem, type TestUser } from './testing/gateway.harness';
 
 const HOLD_TIMEOUT_MS = 60_000;
 const MERCHANT = { name: 'Corner Coffee', mcc: '5814', country: 'US' };
@@ -15,13 +15,6 @@ interface Revealed {
   readonly cvv: string;
   readonly expMonth: number;
   readonly expYear: number;
-}
-
-function expectError(answer: HttpAnswer, status: number, code: string): void {
-  expect({ status: answer.status, body: answer.body }).toEqual({
-    status,
-    body: { error: { code, message: expect.any(String), details: expect.any(Object) } },
-  });
 }
 
 function luhnSum(digits: string): number {

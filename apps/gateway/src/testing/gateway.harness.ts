@@ -106,6 +106,14 @@ export interface GatewaySystem {
   close(): Promise<void>;
 }
 
+/** An error answer: `status` with API.md's envelope carrying `code`. */
+export function expectError(answer: HttpAnswer, status: number, code: string): void {
+  expect({ status: answer.status, body: answer.body }).toEqual({
+    status,
+    body: { error: { code, message: expect.any(String), details: expect.any(Object) } },
+  });
+}
+
 /** API.md's card view, with `fields` as given (for expect().toEqual). */
 export function cardViewWith(fields: Record<string, unknown>): unknown {
   return expect.objectContaining({
