@@ -99,6 +99,15 @@ export async function startCardIssuer(options: CardIssuerOptions): Promise<Runni
     const recovery = await service.recoverRequested();
     if (recovery.recovered > 0 || recovery.left > 0) log(`recovered ${recovery.recovered} interrupted authorizations, ${recovery.left} left for the next start`);
 
+    if (config.CARD_RECOVERY_INTERVAL_MS > 0) {
+      // Safe beside live traffic: recovery takes each card's lock, so an authorization in flight finishes first.
+      const timer = setInterval(() => {
+        service.recoverRequested().catch((error: unknown) => log(`recovery failed: ${error instanceof Error ? error.message : String(error)}`));
+      }, config.CARD_RECOVERY_INTERVAL_MS);
+      timer.unref();
+      started.add({ close: () => clearInterval(timer) });
+    }
+
     const consumer = await bus.subscribe({
       topics: [LEDGER_TOPICS.events],
       groupId: LEDGER_EVENTS_GROUP,

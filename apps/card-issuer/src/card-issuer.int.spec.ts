@@ -265,6 +265,25 @@ describe('card-issuer crash recovery', () => {
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
   });
 
+  it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      env: { CARD_RECOVERY_INTERVAL_MS: '20' },
+      afterLedgerReply: () => {
+        if (crash.armed) throw new Error('simulated failure after the hold');
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '300' });
+    expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    await waitFor('the interval to recover it', async () =>
+      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
+    );
+    expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+  });
+
   it('recovers an intent whose hold never reached the ledger: nothing is left held', async () => {
     h = await startCardHarness();
     const { walletId, card, secrets } = await cardholder(h);
