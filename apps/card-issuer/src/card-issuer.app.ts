@@ -22,7 +22,7 @@ import {
 } from '@ledger/messaging';
 import { CardCrypto } from './application/card-crypto';
 import { loadCardKeys } from './application/card-keys';
-import { CardIssuerService } from './application/card-issuer.service';
+import { CardIssuerService, type LedgerReplyHook } from './application/card-issuer.service';
 import { CARD_STREAM_PREFIX, cardStreamKind } from './application/card-repository';
 import type { CardIssuerConfig } from './card-issuer.config';
 import { CardIssuerModule } from './card-issuer.module';
@@ -38,8 +38,8 @@ export interface CardIssuerOptions {
   readonly ids: IdGenerator;
   /** DATA_DIR: where the keys live in embedded mode (CARD_KEY_SOURCE=data_dir). */
   readonly dataDir: string;
-  /** Tests only: a crash between the ledger's hold and its recorded outcome (see CardIssuerServiceDeps). */
-  readonly afterHoldPlaced?: (authorizationId: string) => Promise<void> | void;
+  /** Tests only: a crash between the ledger's answer and its recorded outcome (see CardIssuerServiceDeps). */
+  readonly afterLedgerReply?: LedgerReplyHook;
 }
 
 export interface RunningCardIssuer {
@@ -51,8 +51,9 @@ export interface RunningCardIssuer {
   close(): Promise<void>;
 }
 
-/** The consumer group reading `ledger.events` (hold expiries). */
+/** The consumer group reading `ledger.events` (hold expiries, and outcomes the issuer may have missed). */
 export const LEDGER_EVENTS_GROUP = 'card-issuer.ledger-events';
+const LEDGER_EVENTS_OBSERVED: ReadonlySet<string> = new Set(['ledger.HoldExpired.v1', 'ledger.HoldCaptured.v1', 'ledger.HoldReleased.v1', 'ledger.EntryPosted.v1']);
 
 /** What leaves on `cards.events`: card facts without the sealed PAN or its fingerprint. Keyed by card id. */
 export function toPublishedEvent(event: RecordedEvent): IntegrationEvent {
@@ -91,22 +92,29 @@ export async function startCardIssuer(options: CardIssuerOptions): Promise<Runni
       projection,
       db: options.db,
       log,
-      afterHoldPlaced: options.afterHoldPlaced,
+      afterLedgerReply: options.afterLedgerReply,
     });
 
     // Before any command: holds asked for by a process that crashed before recording the answer.
     const recovery = await service.recoverRequested();
     if (recovery.recovered > 0 || recovery.left > 0) log(`recovered ${recovery.recovered} interrupted authorizations, ${recovery.left} left for the next start`);
 
+    if (config.CARD_RECOVERY_INTERVAL_MS > 0) {
+      // Safe beside live traffic: recovery takes each card's lock, so an authorization in flight finishes first.
+      const timer = setInterval(() => {
+        service.recoverRequested().catch((error: unknown) => log(`recovery failed: ${error instanceof Error ? error.message : String(error)}`));
+      }, config.CARD_RECOVERY_INTERVAL_MS);
+      timer.unref();
+      started.add({ close: () => clearInterval(timer) });
+    }
+
     const consumer = await bus.subscribe({
       topics: [LEDGER_TOPICS.events],
       groupId: LEDGER_EVENTS_GROUP,
       handler: async (message) => {
         const event = decodeIntegrationEvent(message.value);
-        if (event.type !== 'ledger.HoldExpired.v1') return;
-        const holdId = (event.data as { holdId?: unknown }).holdId;
-        if (typeof holdId !== 'string') return;
-        await processed.handleOnce(event.eventId, () => service.holdExpired(holdId, event.eventId));
+        if (!LEDGER_EVENTS_OBSERVED.has(event.type)) return;
+        await processed.handleOnce(event.eventId, () => service.ledgerEvent(event));
       },
     });
     started.add({ close: () => consumer.stop() });

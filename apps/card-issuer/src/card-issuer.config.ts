@@ -18,6 +18,8 @@ export const cardIssuerConfigSchema = {
   CARD_REQUESTS_IN_FLIGHT_MAX: intSetting(64, { min: 1, max: 1_024 }),
   /** The hold's timeout asked of the ledger; 0 leaves it to the ledger's HOLD_TIMEOUT_MS. */
   CARD_HOLD_TIMEOUT_MS: intSetting(0, { min: 0, max: 31 * DAY_MS }),
+  /** How often a running issuer finishes authorizations left requested (an upstream failure nobody retried); 0: only at start. */
+  CARD_RECOVERY_INTERVAL_MS: intSetting(60_000, { min: 0, max: 24 * 60 * 60 * 1000 }),
   /** Card states kept in memory (each is topped up from its stream on use). */
   CARD_CACHE_MAX: intSetting(10_000, { min: 0, max: 10_000_000 }),
   /** How long a request to the ledger or identity may take before it counts as lost. */

@@ -245,8 +245,8 @@ describe('card-issuer crash recovery', () => {
   it('a crash between the hold and its recorded outcome leaves no orphan hold: released on start, declined 05', async () => {
     const crash = { armed: true };
     h = await startCardHarness({
-      afterHoldPlaced: () => {
-        if (crash.armed) throw new Error('simulated crash after the hold');
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated crash after the hold');
       },
     });
     const { walletId, card, secrets } = await cardholder(h);
@@ -263,6 +263,25 @@ describe('card-issuer crash recovery', () => {
     expect(view).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered', status: 'declined', cardId: card.id } });
     // The card's limits no longer count it, and the card authorizes again.
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
+  });
+
+  it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      env: { CARD_RECOVERY_INTERVAL_MS: '20' },
+      afterLedgerReply: () => {
+        if (crash.armed) throw new Error('simulated failure after the hold');
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '300' });
+    expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    await waitFor('the interval to recover it', async () =>
+      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
+    );
+    expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
   });
 
   it('recovers an intent whose hold never reached the ledger: nothing is left held', async () => {
@@ -288,11 +307,51 @@ describe('card-issuer crash recovery', () => {
     expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { responseCode: '05', reason: 'issuer_recovered' } });
   });
 
+  it('a capture, reversal or refund interrupted after the ledger answered is learnt from ledger.events; its retry is a replay', async () => {
+    const failing = new Set<string>();
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (failing.delete(operation)) throw new Error(`simulated failure after ${operation}`);
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const pending = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    const view = async (authorizationId: string) => {
+      const reply = await harness.query<AuthorizationView>({ type: 'GetAuthorization', authorizationId });
+      if (!reply.ok) throw new Error(reply.error.code);
+      return reply.value;
+    };
+
+    const reversed = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, reversed);
+    failing.add('reverse');
+    const reverse = { type: 'ReverseAuthorization' as const, authorizationId: reversed.authorizationId, amount: '300' };
+    expect(await harness.send(reverse, 'rev')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the reversal to be learnt', async () => expect(await view(reversed.authorizationId)).toMatchObject({ heldAmount: '700' }));
+    expect(await harness.send(reverse, 'rev')).toMatchObject({ ok: true, value: { heldAmount: '700', status: 'pending' } });
+    expect(pending().debitsPending).toBe(700n);
+
+    failing.add('capture');
+    const capture = { type: 'CaptureAuthorization' as const, authorizationId: reversed.authorizationId, amount: '500' };
+    expect(await harness.send(capture, 'cap')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the capture to be learnt', async () => expect(await view(reversed.authorizationId)).toMatchObject({ status: 'captured', capturedAmount: '500' }));
+    expect(await harness.send(capture, 'cap')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '500' } });
+    expect(pending()).toMatchObject({ debitsPending: 0n, debitsPosted: 500n });
+
+    failing.add('refund');
+    const refund = { type: 'RefundAuthorization' as const, refundId: 'refund-1', authorizationId: reversed.authorizationId, amount: '200' };
+    expect(await harness.send(refund, 'ref')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the refund to be learnt', async () => expect(await view(reversed.authorizationId)).toMatchObject({ refundedAmount: '200' }));
+    expect(await harness.send(refund, 'ref')).toMatchObject({ ok: true, value: { amount: '200', kind: 'card_refund' } });
+    expect(pending()).toMatchObject({ creditsPosted: 100200n, debitsPosted: 500n });
+  });
+
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
     h = await startCardHarness({
-      afterHoldPlaced: () => {
-        if (crash.armed) throw new Error('simulated failure after the hold');
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
       },
     });
     const { walletId, secrets } = await cardholder(h);

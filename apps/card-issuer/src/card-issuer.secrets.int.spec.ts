@@ -47,8 +47,8 @@ describe('no PAN or CVV outside RevealCard replies', () => {
     const crash = { armed: false };
     h = await startCardHarness({
       env: { CARD_HOLD_TIMEOUT_MS: '60000' },
-      afterHoldPlaced: () => {
-        if (crash.armed) throw new Error('simulated crash');
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated crash');
       },
     });
     const published: string[] = [];

@@ -36,8 +36,8 @@ import type { IdentityClient, LedgerClient } from '@ledger/messaging';
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
-import { decide, declined, type CardCommand, type CardDecision } from '../domain/card.commands';
-import { isValidId, LABEL_LENGTH_MAX, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { decide, declined, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
+import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, LABEL_LENGTH_MAX, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN, parseSpendingControls } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
@@ -59,10 +59,15 @@ const ACTOR = 'card-issuer';
 export const ledgerKeys = {
   hold: (authorizationId: string) => `card-auth:${authorizationId}`,
   capture: (authorizationId: string) => `card-capture:${authorizationId}`,
-  reverse: (authorizationId: string, sequence: number) => `card-reverse:${authorizationId}:${sequence}`,
+  /** One per network request (its idempotency key), so a retry releases nothing twice. */
+  reverse: (authorizationId: string, networkKey: string) => `card-reverse:${authorizationId}:${sha256Hex(networkKey).slice(0, 24)}`,
   recover: (authorizationId: string) => `card-recover:${authorizationId}`,
-  refund: (authorizationId: string, refundId: string) => `card-refund:${authorizationId}:${refundId}`,
+  refund: (authorizationId: string, refundId: string) => `card-refund:${sha256Hex(`${authorizationId}\u0000${refundId}`).slice(0, 40)}`,
 };
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
 
 export function refundEntryId(authorizationId: string, refundId: string): string {
   return idFromKey('cards.refund', `${authorizationId}:${refundId}`);
@@ -79,9 +84,11 @@ export interface CardIssuerServiceDeps {
   readonly projection: ProjectionRunner;
   readonly db: Database.Database;
   readonly log?: (message: string) => void;
-  /** Tests only: runs after the hold was placed and before its outcome is recorded (a crash there). */
-  readonly afterHoldPlaced?: (authorizationId: string) => Promise<void> | void;
+  /** Tests only: runs after the ledger answered and before the answer is recorded (a crash there). */
+  readonly afterLedgerReply?: LedgerReplyHook;
 }
+
+export type LedgerReplyHook = (operation: 'hold' | 'capture' | 'reverse' | 'refund', authorizationId: string) => Promise<void> | void;
 
 type Message<T extends CardCommandEnvelope['type']> = Extract<CardCommandEnvelope, { type: T }>;
 type Query<T extends CardQueryMessage['type']> = Extract<CardQueryMessage, { type: T }>;
@@ -326,7 +333,7 @@ export class CardIssuerService {
   private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin): Promise<Reply<unknown>> {
     const reply = await this.sendPlaceHold(authorization, origin);
     if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
-    await this.deps.afterHoldPlaced?.(authorization.id);
+    await this.deps.afterLedgerReply?.('hold', authorization.id);
     const outcome = await this.decideAndAppend(cardId, origin, () => ({
       type: 'CompleteAuthorization',
       authorizationId: authorization.id,
@@ -366,6 +373,7 @@ export class CardIssuerService {
           meta: ledgerMeta(ledgerKeys.capture(authorization.id), origin),
         });
         if (!reply.ok) return failed(reply.error);
+        await this.deps.afterLedgerReply?.('capture', authorization.id);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
     });
@@ -376,7 +384,13 @@ export class CardIssuerService {
     const amount = message.amount === undefined ? undefined : parseAmount(message.amount);
     if (amount !== undefined && !amount.ok) return failed(validationFailed([{ field: 'amount', reason: amount.error }]));
     return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
-      const command: CardCommand = { type: 'ReverseAuthorization', authorizationId: message.authorizationId, amount: amount?.amount, idempotencyKey: origin.idempotencyKey };
+      const command: CardCommand = {
+        type: 'ReverseAuthorization',
+        authorizationId: message.authorizationId,
+        amount: amount?.amount,
+        idempotencyKey: origin.idempotencyKey,
+        ledgerKey: ledgerKeys.reverse(message.authorizationId, origin.idempotencyKey),
+      };
       const decision = decide(command, loaded.state, this.context());
       if (!decision.ok) return failed(decision.error);
       const [event] = decision.events;
@@ -387,9 +401,10 @@ export class CardIssuerService {
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: event.data.releasedAmount,
-          meta: ledgerMeta(ledgerKeys.reverse(authorization.id, event.data.sequence), origin),
+          meta: ledgerMeta(event.data.ledgerKey, origin),
         });
         if (!reply.ok) return failed(reply.error);
+        await this.deps.afterLedgerReply?.('reverse', authorization.id);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
     });
@@ -397,8 +412,8 @@ export class CardIssuerService {
 
   async refund(message: Message<'RefundAuthorization'>, origin: EventOrigin): Promise<Reply<unknown>> {
     const problems: FieldProblem[] = [];
-    if (!isValidId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: 'required' });
-    if (!isValidId(message.refundId)) problems.push({ field: 'refundId', reason: 'required' });
+    if (!isAuthorizationId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: `not_1_to_${AUTHORIZATION_ID_LENGTH_MAX}_characters` });
+    if (!isAuthorizationId(message.refundId)) problems.push({ field: 'refundId', reason: `not_1_to_${AUTHORIZATION_ID_LENGTH_MAX}_characters` });
     const amount = parseAmount(message.amount);
     if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
     if (problems.length > 0 || !amount.ok) return failed(validationFailed(problems));
@@ -423,6 +438,7 @@ export class CardIssuerService {
           meta: ledgerMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
         });
         if (!reply.ok) return failed(reply.error);
+        await this.deps.afterLedgerReply?.('refund', message.authorizationId);
       }
       const outcome = await this.decideAndAppend(cardId, origin, () => command);
       if (!outcome.ok) return failed(outcome.error);
@@ -441,13 +457,20 @@ export class CardIssuerService {
     });
   }
 
-  /** The ledger expired a hold: if it is one of ours and still pending, the authorization is expired. */
-  async holdExpired(holdId: string, eventId: string): Promise<void> {
-    const route = await this.cards.route(holdId);
+  /**
+   * An event of `ledger.events`. A hold of ours expired: the authorization is expired. A hold
+   * captured or released, or a refund posted, that the card does not know of yet (the issuer
+   * stopped between the ledger's answer and its own event, and nobody retried): recorded now.
+   * Everything else, and anything the card already knows, changes nothing.
+   */
+  async ledgerEvent(event: { readonly eventId: string; readonly type: string; readonly data: unknown }): Promise<void> {
+    const command = observationOf(event.type, event.data as Record<string, unknown>);
+    if (command === undefined) return;
+    const route = await this.cards.route(command.authorizationId);
     if (route === undefined || route.cardId === null) return;
     const cardId = route.cardId;
-    const origin: EventOrigin = { idempotencyKey: `ledger-event:${eventId}`, actor: ACTOR, correlationId: eventId };
-    await this.cards.withLock(cardId, () => this.decideAndAppend(cardId, origin, () => ({ type: 'ExpireAuthorization', authorizationId: holdId })));
+    const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
+    await this.cards.withLock(cardId, () => this.decideAndAppend(cardId, origin, () => command));
   }
 
   /**
@@ -590,6 +613,29 @@ export async function allocateUniquePan(options: {
   return undefined;
 }
 
+/** The card command a ledger event of one of our holds or refunds asks for, if any. */
+function observationOf(type: string, data: Record<string, unknown>): (ObserveLedger | ExpireAuthorization) | undefined {
+  const text = (value: unknown) => (typeof value === 'string' ? value : '');
+  const amount = (value: unknown) => BigInt(parseAmount(value, { allowZero: true }).ok ? (value as string) : '0');
+  switch (type) {
+    case 'ledger.HoldExpired.v1':
+      return { type: 'ExpireAuthorization', authorizationId: text(data.holdId) };
+    case 'ledger.HoldCaptured.v1':
+      return { type: 'ObserveHoldCaptured', authorizationId: text(data.holdId), capturedAmount: amount(data.capturedAmount), releasedAmount: amount(data.releasedAmount) };
+    case 'ledger.HoldReleased.v1':
+      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), heldAmount: amount(data.heldAmount), ledgerKey: text(data.idempotencyKey) };
+    case 'ledger.EntryPosted.v1': {
+      const references = (data.references ?? {}) as Record<string, unknown>;
+      if (data.kind !== 'card_refund' || typeof references.authorizationId !== 'string' || typeof references.refundId !== 'string') return undefined;
+      const postings = Array.isArray(data.postings) ? (data.postings as { side?: unknown; amount?: unknown }[]) : [];
+      const credited = postings.filter((posting) => posting.side === 'credit').reduce((sum, posting) => sum + amount(posting.amount), 0n);
+      return { type: 'ObserveRefundPosted', authorizationId: references.authorizationId, refundId: references.refundId, entryId: text(data.entryId), amount: credited };
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** The ledger's refusal of a hold as an ISO 8583 decline. */
 export function declineOfLedgerError(error: DomainError): { responseCode: IsoResponseCode; reason: string } {
   switch (error.code) {
@@ -613,7 +659,7 @@ function merchantOf(merchant: Merchant): Merchant {
 /** Shape checks of an Authorize request; the values are never echoed back (the PAN and CVV are secrets). */
 function authorizeProblems(message: Message<'Authorize'>): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  if (!isValidId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: 'required' });
+  if (!isAuthorizationId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: `not_1_to_${AUTHORIZATION_ID_LENGTH_MAX}_characters` });
   if (typeof message.pan !== 'string' || !PAN_PATTERN.test(message.pan)) problems.push({ field: 'pan', reason: 'not_12_to_19_digits' });
   if (typeof message.cvv !== 'string' || !CVV_PATTERN.test(message.cvv)) problems.push({ field: 'cvv', reason: 'not_3_or_4_digits' });
   if (!Number.isSafeInteger(message.expMonth) || message.expMonth < 1 || message.expMonth > 12) problems.push({ field: 'expMonth', reason: 'not_1_to_12' });

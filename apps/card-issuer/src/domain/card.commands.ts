@@ -97,7 +97,19 @@ export interface ReverseAuthorization {
   /** Absent: everything still held. */
   readonly amount: bigint | undefined;
   readonly idempotencyKey: string;
+  /** The ReleaseHold's key, derived from `idempotencyKey`. */
+  readonly ledgerKey: string;
 }
+
+/**
+ * What `ledger.events` says happened to one of our holds or refunds. It changes the card only
+ * when the card does not know yet: the issuer stopped between the ledger's answer and its own
+ * event, and nobody retried.
+ */
+export type ObserveLedger =
+  | { readonly type: 'ObserveHoldCaptured'; readonly authorizationId: string; readonly capturedAmount: bigint; readonly releasedAmount: bigint }
+  | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly heldAmount: bigint; readonly ledgerKey: string }
+  | { readonly type: 'ObserveRefundPosted'; readonly authorizationId: string; readonly refundId: string; readonly entryId: string; readonly amount: bigint };
 
 export interface RefundAuthorization {
   readonly type: 'RefundAuthorization';
@@ -122,7 +134,8 @@ export type CardCommand =
   | CaptureAuthorization
   | ReverseAuthorization
   | RefundAuthorization
-  | ExpireAuthorization;
+  | ExpireAuthorization
+  | ObserveLedger;
 
 export interface CardContext {
   readonly nowMs: number;
@@ -175,7 +188,8 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     case 'CaptureAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
       if (authorization === undefined) return rejected(notFound('authorization'));
-      if (authorization.phase === 'captured' && authorization.captureKey === command.idempotencyKey) return accepted(); // a retry
+      // A retry (or the capture the ledger told of, whose network key is unknown).
+      if (authorization.phase === 'captured' && (authorization.captureKey === command.idempotencyKey || authorization.captureKey === null)) return accepted();
       if (authorization.phase !== 'pending') return rejected(notPending(authorization));
       if (command.amount <= 0n) return rejected(validationFailed([{ field: 'amount', reason: 'not_positive' }]));
       if (command.amount > authorization.heldAmount) return rejected(exceedsHold(authorization.id, authorization.heldAmount));
@@ -193,9 +207,9 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     case 'ReverseAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
       if (authorization === undefined) return rejected(notFound('authorization'));
-      if (authorization.reversalKeys.includes(command.idempotencyKey)) return accepted(); // a retry
+      if (authorization.reversalKeys.includes(command.idempotencyKey) || authorization.reversalLedgerKeys.includes(command.ledgerKey)) return accepted(); // a retry
       if (authorization.phase !== 'pending') return rejected(notPending(authorization));
-      if (authorization.reversalKeys.length >= REVERSALS_PER_AUTHORIZATION_MAX) {
+      if (authorization.reversalLedgerKeys.length >= REVERSALS_PER_AUTHORIZATION_MAX) {
         return rejected(validationFailed([{ field: 'amount', reason: `more_than_${REVERSALS_PER_AUTHORIZATION_MAX}_reversals` }]));
       }
       const amount = command.amount ?? authorization.heldAmount;
@@ -203,9 +217,20 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (amount > authorization.heldAmount) return rejected(exceedsHold(authorization.id, authorization.heldAmount));
       return accepted({
         type: 'cards.AuthorizationReversed.v1',
-        data: { authorizationId: authorization.id, releasedAmount: amount.toString(), sequence: authorization.reversalKeys.length + 1, idempotencyKey: command.idempotencyKey, atMs },
+        data: {
+          authorizationId: authorization.id,
+          releasedAmount: amount.toString(),
+          sequence: authorization.reversalLedgerKeys.length + 1,
+          idempotencyKey: command.idempotencyKey,
+          ledgerKey: command.ledgerKey,
+          atMs,
+        },
       });
     }
+    case 'ObserveHoldCaptured':
+    case 'ObserveHoldReleased':
+    case 'ObserveRefundPosted':
+      return observeLedger(command, state, atMs);
     case 'RefundAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
       if (authorization === undefined) return rejected(notFound('authorization'));
@@ -227,6 +252,39 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (authorization === undefined || authorization.phase !== 'pending') return accepted(); // unknown here, or finished otherwise first
       return accepted({ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: authorization.id, releasedAmount: authorization.heldAmount.toString(), atMs } });
     }
+  }
+}
+
+function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardDecision {
+  const authorization = state.authorizations.get(command.authorizationId);
+  if (authorization === undefined) return accepted();
+  const authorizationId = authorization.id;
+  switch (command.type) {
+    case 'ObserveHoldCaptured':
+      if (authorization.phase !== 'pending' || command.capturedAmount + command.releasedAmount !== authorization.heldAmount) return accepted();
+      return accepted({
+        type: 'cards.AuthorizationCaptured.v1',
+        data: { authorizationId, capturedAmount: command.capturedAmount.toString(), releasedAmount: command.releasedAmount.toString(), idempotencyKey: null, atMs },
+      });
+    case 'ObserveHoldReleased':
+      if (authorization.phase !== 'pending' || authorization.reversalLedgerKeys.includes(command.ledgerKey) || command.heldAmount >= authorization.heldAmount) return accepted();
+      return accepted({
+        type: 'cards.AuthorizationReversed.v1',
+        data: {
+          authorizationId,
+          releasedAmount: (authorization.heldAmount - command.heldAmount).toString(),
+          sequence: authorization.reversalLedgerKeys.length + 1,
+          idempotencyKey: null,
+          ledgerKey: command.ledgerKey,
+          atMs,
+        },
+      });
+    case 'ObserveRefundPosted':
+      if (authorization.phase !== 'captured' || authorization.refunds.has(command.refundId) || command.amount > authorization.capturedAmount - authorization.refundedAmount) return accepted();
+      return accepted({
+        type: 'cards.AuthorizationRefunded.v1',
+        data: { authorizationId, refundId: command.refundId, entryId: command.entryId, amount: command.amount.toString(), atMs },
+      });
   }
 }
 

@@ -253,12 +253,12 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
   });
 
   it('reverses part, then the rest; refuses more than held or a finished hold', () => {
-    spec.given(pending).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r1' }).then([reversed('auth-1', '300', 1, NOW_MS, 'r1')]);
-    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r2' }).then([reversed('auth-1', '700', 2, NOW_MS, 'r2')]);
-    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r1' }).then([]);
-    spec.given(pending).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 1001n, idempotencyKey: 'r' }).thenFails({ code: 'amount_exceeds_hold' });
-    spec.given([...pending, reversed('auth-1', '1000', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r2' }).thenFails({ code: 'hold_not_pending', details: { status: 'reversed' } });
-    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r' }).thenFails({ code: 'hold_not_pending' });
+    spec.given(pending).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r1', ledgerKey: 'ledger-r1' }).then([reversed('auth-1', '300', 1, NOW_MS, 'r1')]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r2', ledgerKey: 'ledger-r2' }).then([reversed('auth-1', '700', 2, NOW_MS, 'r2')]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r1', ledgerKey: 'ledger-r1' }).then([]);
+    spec.given(pending).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 1001n, idempotencyKey: 'r', ledgerKey: 'ledger-r' }).thenFails({ code: 'amount_exceeds_hold' });
+    spec.given([...pending, reversed('auth-1', '1000', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r2', ledgerKey: 'ledger-r2' }).thenFails({ code: 'hold_not_pending', details: { status: 'reversed' } });
+    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r', ledgerKey: 'ledger-r' }).thenFails({ code: 'hold_not_pending' });
   });
 
   it('refunds at most what was captured less earlier refunds', () => {
@@ -277,6 +277,31 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
     spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([]);
     spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown' }).then([]);
+  });
+
+  it('records what the ledger says happened to a hold only when the card does not know it yet', () => {
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', capturedAmount: 600n, releasedAmount: 400n }).then([
+      { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'auth-1', capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs: NOW_MS } },
+    ]);
+    spec.given([...pending, captured('auth-1', '600', '400')]).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', capturedAmount: 600n, releasedAmount: 400n }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'other', capturedAmount: 1n, releasedAmount: 0n }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', heldAmount: 700n, ledgerKey: 'lk' }).then([
+      { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } },
+    ]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', heldAmount: 700n, ledgerKey: 'ledger-r1' }).then([]);
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', heldAmount: 0n, ledgerKey: 'card-recover' }).then([]);
+    const capturedHistory = [...pending, captured('auth-1', '800', '200')];
+    spec.given(capturedHistory).when({ type: 'ObserveRefundPosted', authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: 300n }).then([
+      { type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: '300', atMs: NOW_MS } },
+    ]);
+    spec.given(capturedHistory).when({ type: 'ObserveRefundPosted', authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: 801n }).then([]);
+  });
+
+  it('answers a retried capture or reversal the ledger already told of as a replay', () => {
+    const observedCapture: CardEvent = { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'auth-1', capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs: NOW_MS } };
+    spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k' }).then([]);
+    const observedReversal: CardEvent = { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } };
+    spec.given([...pending, observedReversal]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r', ledgerKey: 'lk' }).then([]);
   });
 
   it('forgets finished authorizations after their retention, deterministically by event time', () => {

@@ -91,16 +91,31 @@ export interface AuthorizationDeclined {
   readonly data: AuthorizationRequest & { readonly cardId: string | null; readonly responseCode: IsoResponseCode; readonly reason: string };
 }
 
-/** Posts `capturedAmount`; the ledger released `releasedAmount`, the rest of the hold. */
+/**
+ * Posts `capturedAmount`; the ledger released `releasedAmount`, the rest of the hold.
+ * `idempotencyKey` is the network's; null when the capture was learnt from `ledger.events`
+ * (the issuer stopped between the ledger's answer and this event).
+ */
 export interface AuthorizationCaptured {
   readonly type: 'cards.AuthorizationCaptured.v1';
-  readonly data: { readonly authorizationId: string; readonly capturedAmount: string; readonly releasedAmount: string; readonly idempotencyKey: string; readonly atMs: number };
+  readonly data: { readonly authorizationId: string; readonly capturedAmount: string; readonly releasedAmount: string; readonly idempotencyKey: string | null; readonly atMs: number };
 }
 
-/** Releases `releasedAmount`; `sequence` numbers the reversals of one authorization (1, 2, ...). */
+/**
+ * Releases `releasedAmount`; `sequence` numbers the reversals of one authorization (1, 2, ...);
+ * `ledgerKey` is the ReleaseHold's idempotency key (derived from the network's key, which is null
+ * when the reversal was learnt from `ledger.events`).
+ */
 export interface AuthorizationReversed {
   readonly type: 'cards.AuthorizationReversed.v1';
-  readonly data: { readonly authorizationId: string; readonly releasedAmount: string; readonly sequence: number; readonly idempotencyKey: string; readonly atMs: number };
+  readonly data: {
+    readonly authorizationId: string;
+    readonly releasedAmount: string;
+    readonly sequence: number;
+    readonly idempotencyKey: string | null;
+    readonly ledgerKey: string;
+    readonly atMs: number;
+  };
 }
 
 export interface AuthorizationRefunded {
@@ -167,9 +182,12 @@ export interface Authorization {
   readonly refundedAmount: bigint;
   /** By refund id: a retried refund is answered from here. */
   readonly refunds: ReadonlyMap<string, Refund>;
+  /** The network's key of the capture; null before one, or when it was learnt from the ledger. */
   readonly captureKey: string | null;
-  /** Idempotency keys of the reversals, in order (their sequence is index + 1). */
+  /** The network's keys of the reversals (those it is known for). */
   readonly reversalKeys: readonly string[];
+  /** The ledger keys of the reversals, in order (their sequence is index + 1). */
+  readonly reversalLedgerKeys: readonly string[];
   readonly createdAtMs: number;
   /** When it stopped changing (declined, reversed, expired) or was captured; null while open. */
   readonly finishedAtMs: number | null;
@@ -299,7 +317,8 @@ export function evolve(state: CardState, event: CardEvent): CardState {
         ...existing,
         phase: heldAmount === 0n ? 'reversed' : 'pending',
         heldAmount,
-        reversalKeys: [...existing.reversalKeys, data.idempotencyKey],
+        reversalKeys: data.idempotencyKey === null ? existing.reversalKeys : [...existing.reversalKeys, data.idempotencyKey],
+        reversalLedgerKeys: [...existing.reversalLedgerKeys, data.ledgerKey],
         finishedAtMs: heldAmount === 0n ? data.atMs : null,
       };
       return withSpend(withAuthorization(prune(state, data.atMs), next), existing.createdAtMs, -released);
@@ -339,6 +358,7 @@ function newAuthorization(data: AuthorizationRequest, walletId: string): Authori
     refunds: new Map(),
     captureKey: null,
     reversalKeys: [],
+    reversalLedgerKeys: [],
     createdAtMs: data.atMs,
     finishedAtMs: null,
   };

@@ -3,6 +3,8 @@
 
 /** Card, authorization, refund and wallet ids, idempotency keys. */
 export const ID_LENGTH_MAX = 128;
+/** Authorization and refund ids: short enough that the ledger keys derived from them fit the ledger's key limit. */
+export const AUTHORIZATION_ID_LENGTH_MAX = 64;
 export const LABEL_LENGTH_MAX = 64;
 export const MERCHANT_NAME_LENGTH_MAX = 100;
 /** Blocked merchant categories one card may list. */
@@ -24,4 +26,8 @@ export { invalidFields as validationFailed, type FieldProblem } from '@ledger/co
 
 export function isValidId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= ID_LENGTH_MAX;
+}
+
+export function isAuthorizationId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= AUTHORIZATION_ID_LENGTH_MAX;
 }

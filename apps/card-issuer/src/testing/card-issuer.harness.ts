@@ -30,7 +30,7 @@ export interface CardHarnessOptions {
   readonly clock?: ManualClock;
   /** Settings of the card-issuer (and the ledger's LEDGER_SHARDS / HOLD_* settings). */
   readonly env?: Record<string, string>;
-  readonly afterHoldPlaced?: CardIssuerOptions['afterHoldPlaced'];
+  readonly afterLedgerReply?: CardIssuerOptions['afterLedgerReply'];
 }
 
 export interface CardHarness {
@@ -47,7 +47,7 @@ export interface CardHarness {
   sendRaw<T = unknown>(envelope: unknown): Promise<Reply<T>>;
   query<T = unknown>(message: CardQueryMessage): Promise<Reply<T>>;
   /** Stops the card-issuer only (as a crash would, minus the kill) and starts it again on the same data. */
-  restartCards(options?: Pick<CardHarnessOptions, 'env' | 'afterHoldPlaced'>): Promise<RunningCardIssuer>;
+  restartCards(options?: Pick<CardHarnessOptions, 'env' | 'afterLedgerReply'>): Promise<RunningCardIssuer>;
   close(options?: { remove?: boolean }): Promise<void>;
 }
 
@@ -70,7 +70,7 @@ export async function startCardHarness(options: CardHarnessOptions = {}): Promis
     dataDir,
   });
   let db = openProjectionDb(join(dataDir, 'card-issuer.sqlite'));
-  const start = (extra: Pick<CardHarnessOptions, 'env' | 'afterHoldPlaced'>) =>
+  const start = (extra: Pick<CardHarnessOptions, 'env' | 'afterLedgerReply'>) =>
     startCardIssuer({
       config: loadCardIssuerConfig({ ...env, ...extra.env }),
       store: ledger.store,
@@ -79,7 +79,7 @@ export async function startCardHarness(options: CardHarnessOptions = {}): Promis
       clock,
       ids,
       dataDir,
-      afterHoldPlaced: extra.afterHoldPlaced,
+      afterLedgerReply: extra.afterLedgerReply,
     });
   let cards = await start(options);
   const proxy = new BusClientProxy(ledger.bus, { clientId: 'test-gateway', requestTimeoutMs: 10_000 });

@@ -67,5 +67,5 @@ export function captured(authorizationId: string, capturedAmount: string, releas
 }
 
 export function reversed(authorizationId: string, releasedAmount: string, sequence = 1, atMs = NOW_MS, idempotencyKey = `reverse-${authorizationId}-${sequence}`): CardEvent {
-  return { type: 'cards.AuthorizationReversed.v1', data: { authorizationId, releasedAmount, sequence, idempotencyKey, atMs } };
+  return { type: 'cards.AuthorizationReversed.v1', data: { authorizationId, releasedAmount, sequence, idempotencyKey, ledgerKey: `ledger-${idempotencyKey}`, atMs } };
 }
