@@ -284,6 +284,17 @@ describe('card-issuer crash recovery', () => {
     expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
   });
 
+  it('after a restart finds the card of an authorization through the projection', async () => {
+    h = await startCardHarness();
+    const { walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '800' });
+    await authorize(h, message);
+    await h.restartCards();
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { status: 'pending', heldAmount: '800' } });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '800' })).toMatchObject({ ok: true, value: { status: 'captured' } });
+    expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n, debitsPosted: 800n });
+  });
+
   it('recovers an intent whose hold never reached the ledger: nothing is left held', async () => {
     h = await startCardHarness();
     const { walletId, card, secrets } = await cardholder(h);
@@ -291,7 +302,6 @@ describe('card-issuer crash recovery', () => {
     const { service } = h.cards;
     const message = authorizeMessage(secrets, { amount: '900' });
     const repository = (service as unknown as { cards: CardRepository }).cards;
-    await repository.setRoute(message.authorizationId, card.id, { idempotencyKey: 'by-hand', actor: 'test' }, h.clock.nowMs());
     const loaded = await repository.load(card.id);
     await repository.append(
       card.id,

@@ -41,9 +41,9 @@ import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, LABEL_LENGTH
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN, parseSpendingControls } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
-import { findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
+import { cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
-import { CardRepository, type EventOrigin, type LoadedCard } from './card-repository';
+import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
 
 /** Tries of one command when another process appended to the same card stream in between. */
 export const APPEND_ATTEMPTS_MAX = 5;
@@ -300,12 +300,14 @@ export class CardIssuerService {
     if (card === undefined || !isCard(card.state) || card.state.panFingerprint !== fingerprint) {
       // 14: no card has this PAN (or its issue never completed). Recorded on the authorization's own stream.
       const request = { authorizationId: message.authorizationId, amount: amount.toString(), currency: message.currency, merchant: merchantOf(message.merchant), atMs: nowMs };
-      const route = await this.cards.setRoute(message.authorizationId, declined(request, null, '14', 'unknown_card'), origin, nowMs);
+      const route = await this.cards.recordUnmatched(message.authorizationId, declined(request, null, '14', 'unknown_card'), origin, nowMs);
       return this.answerFromRoute(message.authorizationId, route);
     }
     const cardId = card.state.cardId;
-    const route = await this.cards.setRoute(message.authorizationId, cardId, origin, nowMs);
-    if (route.cardId !== cardId) return this.answerFromRoute(message.authorizationId, route); // the id was used first for another card
+    // An id already known here for an unknown PAN or another card answers as that one (the ledger
+    // would refuse a second hold of the id anyway: holdId = authorization id).
+    const known = await this.cards.route(message.authorizationId);
+    if (known !== undefined && known.cardId !== cardId) return this.answerFromRoute(message.authorizationId, known);
     return this.cards.withLock(cardId, async () => {
       const outcome = await this.decideAndAppend(cardId, origin, (state) => {
         if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
@@ -322,6 +324,7 @@ export class CardIssuerService {
         };
       });
       if (!outcome.ok) return failed(outcome.error);
+      this.cards.noteRoute(message.authorizationId, { cardId });
       const authorization = (outcome.state as Card).authorizations.get(message.authorizationId);
       if (authorization === undefined) return this.answerFromProjection(message.authorizationId); // finished long ago and pruned
       if (authorization.phase !== 'requested') return { ok: true, value: authorizationView(cardId, authorization) };
@@ -466,7 +469,7 @@ export class CardIssuerService {
   async ledgerEvent(event: { readonly eventId: string; readonly type: string; readonly data: unknown }): Promise<void> {
     const command = observationOf(event.type, event.data as Record<string, unknown>);
     if (command === undefined) return;
-    const route = await this.cards.route(command.authorizationId);
+    const route = await this.routeOf(command.authorizationId);
     if (route === undefined || route.cardId === null) return;
     const cardId = route.cardId;
     const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
@@ -524,7 +527,7 @@ export class CardIssuerService {
 
   /** Runs `work` under the lock of the card an authorization belongs to; not_found when it has none. */
   private async onAuthorization(authorizationId: string, work: (cardId: string, loaded: LoadedCard) => Promise<Reply<unknown>>): Promise<Reply<unknown>> {
-    const route = await this.cards.route(authorizationId);
+    const route = await this.routeOf(authorizationId);
     if (route === undefined) return failed(domainError('not_found', 'no such authorization'));
     if (route.cardId === null) return failed(domainError('hold_not_pending', 'the authorization was declined', { authorizationId, status: 'declined' }));
     const cardId = route.cardId;
@@ -569,12 +572,24 @@ export class CardIssuerService {
 
   private async getAuthorization(message: Query<'GetAuthorization'>): Promise<Reply<unknown>> {
     if (!isValidId(message.authorizationId)) return failed(domainError('not_found', 'no such authorization'));
-    const route = await this.cards.route(message.authorizationId);
+    const route = await this.routeOf(message.authorizationId);
     if (route === undefined) return failed(domainError('not_found', 'no such authorization'));
     return this.answerFromRoute(message.authorizationId, route);
   }
 
-  private async answerFromRoute(authorizationId: string, route: Awaited<ReturnType<CardRepository['route']>> & object): Promise<Reply<unknown>> {
+  /** Which card an authorization belongs to: remembered, an unmatched PAN's decline, or the projection (caught up first). */
+  private async routeOf(authorizationId: string): Promise<AuthorizationRoute | undefined> {
+    const known = await this.cards.route(authorizationId);
+    if (known !== undefined) return known;
+    await this.caughtUp();
+    const cardId = cardOfAuthorization(this.deps.db, authorizationId);
+    if (cardId === undefined) return undefined;
+    const route = { cardId };
+    this.cards.noteRoute(authorizationId, route);
+    return route;
+  }
+
+  private async answerFromRoute(authorizationId: string, route: AuthorizationRoute): Promise<Reply<unknown>> {
     if (route.cardId === null) return { ok: true, value: authorizationView(null, unmatchedAuthorization(route.declined)) };
     const { state } = await this.cards.load(route.cardId);
     const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;

@@ -1,7 +1,8 @@
-// Loads and appends card streams (`card-{id}`), and keeps the two look-up streams the store
-// itself makes consistent: PAN reservations (`card-pan-{fingerprint}`, appended with "no
-// stream", so a PAN is unique) and authorization routes (`card-auth-{id}`: which card an
-// authorization belongs to, or its decline when the PAN matched no card). Card streams go
+// Loads and appends card streams (`card-{id}`), PAN reservations (`card-pan-{fingerprint}`,
+// appended with "no stream", so the store itself makes a PAN unique) and the declines of PANs
+// that matched no card (`card-auth-{id}`: such an authorization has no card stream to live in).
+// Which card an authorization belongs to is remembered here when it is decided; after a restart
+// the service asks the projection. Card streams go
 // through AggregateStreams: cached states topped up from the stream, one card's work at a time
 // in this process, the expected revision across processes.
 import type { IdGenerator, Json } from '@ledger/contracts';
@@ -37,11 +38,6 @@ export function cardStreamKind(streamId: string): 'pan' | 'route' | 'card' | und
 export interface PanReserved {
   readonly type: 'cards.PanReserved.v1';
   readonly data: { readonly cardId: string; readonly atMs: number };
-}
-
-export interface AuthorizationRouted {
-  readonly type: 'cards.AuthorizationRouted.v1';
-  readonly data: { readonly authorizationId: string; readonly cardId: string; readonly atMs: number };
 }
 
 export type { EventOrigin } from '@ledger/event-store';
@@ -102,41 +98,34 @@ export class CardRepository {
     }
   }
 
-  /** Where an authorization id leads, if anywhere. */
+  /** Where an authorization id leads, as far as this process remembers or the store says of an unmatched PAN; undefined otherwise. */
   async route(authorizationId: string): Promise<AuthorizationRoute | undefined> {
     const cached = this.routes.get(authorizationId);
     if (cached !== undefined) return cached;
     const [first] = await this.store.readStream(authorizationRouteStreamId(authorizationId), { maxCount: 1 });
     if (first === undefined) return undefined;
-    const route: AuthorizationRoute =
-      first.type === 'cards.AuthorizationRouted.v1'
-        ? { cardId: (first.data as AuthorizationRouted['data']).cardId }
-        : { cardId: null, declined: { type: 'cards.AuthorizationDeclined.v1', data: first.data as unknown as AuthorizationDeclined['data'] } };
-    this.rememberRoute(authorizationId, route);
+    const route: AuthorizationRoute = { cardId: null, declined: { type: 'cards.AuthorizationDeclined.v1', data: first.data as unknown as AuthorizationDeclined['data'] } };
+    this.noteRoute(authorizationId, route);
     return route;
   }
 
-  /**
-   * Records where an authorization goes: to `cardId`, or (a decline event) nowhere. The first
-   * route wins ("no stream"); the route that stands is returned.
-   */
-  async setRoute(authorizationId: string, target: string | AuthorizationDeclined, origin: EventOrigin, nowMs: number): Promise<AuthorizationRoute> {
-    const event: AuthorizationRouted | AuthorizationDeclined =
-      typeof target === 'string' ? { type: 'cards.AuthorizationRouted.v1', data: { authorizationId, cardId: target, atMs: nowMs } } : target;
+  /** Records the decline of a PAN that matched no card ("no stream": the first one stands, and is returned). */
+  async recordUnmatched(authorizationId: string, decline: AuthorizationDeclined, origin: EventOrigin, nowMs: number): Promise<AuthorizationRoute> {
     try {
-      await this.store.append(authorizationRouteStreamId(authorizationId), [this.cards.newEvent(event, origin, nowMs)], expectedState.noStream);
+      await this.store.append(authorizationRouteStreamId(authorizationId), [this.cards.newEvent(decline, origin, nowMs)], expectedState.noStream);
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError)) throw error;
       const existing = await this.route(authorizationId);
       if (existing === undefined) throw error;
       return existing;
     }
-    const route: AuthorizationRoute = typeof target === 'string' ? { cardId: target } : { cardId: null, declined: target };
-    this.rememberRoute(authorizationId, route);
+    const route: AuthorizationRoute = { cardId: null, declined: decline };
+    this.noteRoute(authorizationId, route);
     return route;
   }
 
-  private rememberRoute(authorizationId: string, route: AuthorizationRoute): void {
+  /** Remembers which card an authorization belongs to (bounded: the projection answers for the rest). */
+  noteRoute(authorizationId: string, route: AuthorizationRoute): void {
     this.routes.set(authorizationId, route);
     if (this.routes.size > ROUTE_CACHE_MAX) this.routes.delete(this.routes.keys().next().value!);
   }

@@ -1,7 +1,8 @@
 // The card-issuer's read model: one row per card and one per authorization, projected from the
-// card streams and the authorization routes (an unknown-PAN decline lives only there). It serves
-// listings (a user's cards, a card's authorizations) and finished authorizations that left the
-// card's state; single cards and open authorizations are read from the streams. Every column is
+// card streams and the unknown-PAN declines (`card-auth-{id}`). It serves listings (a user's
+// cards, a card's authorizations), which card an authorization belongs to after a restart, and
+// finished authorizations that left the card's state; single cards and open authorizations are
+// read from the streams. Every column is
 // a function of the events alone, so a rebuild equals the incrementally built tables. No PAN,
 // CVV or sealed PAN is stored here: only the last four digits.
 import type Database from 'better-sqlite3';
@@ -92,10 +93,12 @@ const statements = perDatabase((db: Database.Database) => ({
   setControls: db.prepare<[string, bigint, string]>('UPDATE card_cards SET spending_controls = ?, updated_position = ? WHERE card_id = ?'),
   walletOf: db.prepare<[string], { wallet_id: string }>('SELECT wallet_id FROM card_cards WHERE card_id = ?'),
   insertAuthorization: db.prepare(
+    // An id reused on another card (only by a caller bypassing the gateway) keeps its first row.
     `INSERT INTO card_authorizations (authorization_id, card_id, wallet_id, phase, response_code, reason, amount, currency, held_amount, captured_amount, refunded_amount, merchant, created_at, updated_position)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?) ON CONFLICT (authorization_id) DO NOTHING`,
   ),
   authorization: db.prepare<[string], AuthorizationRow>('SELECT * FROM card_authorizations WHERE authorization_id = ?'),
+  cardOfAuthorization: db.prepare<[string], { card_id: string | null }>('SELECT card_id FROM card_authorizations WHERE authorization_id = ?'),
   updateAuthorization: db.prepare(
     `UPDATE card_authorizations SET phase = ?, response_code = ?, reason = ?, held_amount = ?, captured_amount = ?, refunded_amount = ?, updated_position = ?
      WHERE authorization_id = ?`,
@@ -155,28 +158,26 @@ export const cardIssuerProjection: Projection = {
       case 'cards.AuthorizationDeclined.v1': {
         const row = sql.authorization.get(event.data.authorizationId);
         if (row === undefined) insertDeclined(db, event.data, cardId, position);
-        else update(db, row, { phase: 'declined', response_code: event.data.responseCode, reason: event.data.reason, held_amount: '0' }, position);
+        else if (row.card_id === cardId) update(db, row, { phase: 'declined', response_code: event.data.responseCode, reason: event.data.reason, held_amount: '0' }, position);
         return;
       }
       case 'cards.AuthorizationApproved.v1':
-        update(db, rowOf(db, event.data.authorizationId), { phase: 'pending', response_code: '00', reason: 'approved' }, position);
+        updateOf(db, cardId, event.data.authorizationId, position, () => ({ phase: 'pending', response_code: '00', reason: 'approved' }));
         return;
       case 'cards.AuthorizationCaptured.v1':
-        update(db, rowOf(db, event.data.authorizationId), { phase: 'captured', held_amount: '0', captured_amount: event.data.capturedAmount }, position);
+        updateOf(db, cardId, event.data.authorizationId, position, () => ({ phase: 'captured', held_amount: '0', captured_amount: event.data.capturedAmount }));
         return;
-      case 'cards.AuthorizationReversed.v1': {
-        const row = rowOf(db, event.data.authorizationId);
-        const held = BigInt(row.held_amount) - BigInt(event.data.releasedAmount);
-        update(db, row, { phase: held === 0n ? 'reversed' : row.phase, held_amount: held.toString() }, position);
+      case 'cards.AuthorizationReversed.v1':
+        updateOf(db, cardId, event.data.authorizationId, position, (row) => {
+          const held = BigInt(row.held_amount) - BigInt(event.data.releasedAmount);
+          return { phase: held === 0n ? 'reversed' : row.phase, held_amount: held.toString() };
+        });
         return;
-      }
-      case 'cards.AuthorizationRefunded.v1': {
-        const row = rowOf(db, event.data.authorizationId);
-        update(db, row, { refunded_amount: (BigInt(row.refunded_amount) + BigInt(event.data.amount)).toString() }, position);
+      case 'cards.AuthorizationRefunded.v1':
+        updateOf(db, cardId, event.data.authorizationId, position, (row) => ({ refunded_amount: (BigInt(row.refunded_amount) + BigInt(event.data.amount)).toString() }));
         return;
-      }
       case 'cards.AuthorizationExpired.v1':
-        update(db, rowOf(db, event.data.authorizationId), { phase: 'expired', held_amount: '0' }, position);
+        updateOf(db, cardId, event.data.authorizationId, position, () => ({ phase: 'expired', held_amount: '0' }));
         return;
     }
   },
@@ -187,10 +188,11 @@ function insertDeclined(db: Database.Database, data: AuthorizationDeclined['data
   statements(db).insertAuthorization.run(data.authorizationId, cardId, walletId, 'declined', data.responseCode, data.reason, data.amount, data.currency, '0', JSON.stringify(data.merchant), toIsoTime(data.atMs), position);
 }
 
-function rowOf(db: Database.Database, authorizationId: string): AuthorizationRow {
+/** Applies `changes` to the card's row of an authorization (a row of another card with the same id is left alone). */
+function updateOf(db: Database.Database, cardId: string, authorizationId: string, position: bigint, changes: (row: AuthorizationRow) => Partial<AuthorizationRow>): void {
   const row = statements(db).authorization.get(authorizationId);
   if (row === undefined) throw new Error(`projection ${CARD_ISSUER_PROJECTION_NAME}: unknown authorization ${authorizationId}`);
-  return row;
+  if (row.card_id === cardId) update(db, row, changes(row), position);
 }
 
 function update(db: Database.Database, row: AuthorizationRow, changes: Partial<AuthorizationRow>, position: bigint): void {
@@ -205,6 +207,12 @@ export function findCard(db: Database.Database, cardId: string): CardView | unde
 
 export function listCards(db: Database.Database, ownerId: string): CardView[] {
   return statements(db).cardsByOwner.all(ownerId).map(cardViewOf);
+}
+
+/** The card an authorization belongs to (null: an unknown PAN), or undefined when there is no such authorization. */
+export function cardOfAuthorization(db: Database.Database, authorizationId: string): string | undefined {
+  const row = statements(db).cardOfAuthorization.get(authorizationId);
+  return row === undefined || row.card_id === null ? undefined : row.card_id;
 }
 
 export function findAuthorization(db: Database.Database, authorizationId: string): AuthorizationView | undefined {
