@@ -74,7 +74,7 @@ export function compareProjections(dataDir: string, outDir: string, findings: Fi
     }
     const result = diffProjectionFile(live, join(outDir, file), projections.map((projection) => projection.name));
     for (const note of result.notes) findings.note(`${file}: ${note}`);
-    for (const difference of result.differences) findings.violation({ check: 'projection', message: describeDifference(file, difference) });
+    for (const difference of result.differences) findings.violation({ check: 'projection', position: positionOf(difference), message: describeDifference(file, difference) });
     for (const [table, count] of result.counts) {
       const reported = result.differences.filter((difference) => difference.table === table).length;
       if (count > reported) findings.violation({ check: 'projection', message: `${file} ${table}: ${count - reported} more differing rows not listed` });
@@ -82,4 +82,11 @@ export function compareProjections(dataDir: string, outDir: string, findings: Fi
     comparisons.push({ file, differences: result.differences, counts: result.counts });
   }
   return comparisons;
+}
+
+/** The event a differing row points at, when its table records positions (the rebuild's value first). */
+function positionOf(difference: RowDifference): bigint | undefined {
+  const changed = difference.columns.filter((column) => /(^|_)position$/.test(column.column)).map((column) => column.rebuilt ?? column.live);
+  const candidate = [difference.key.position, ...changed].find((value) => typeof value === 'string' && /^[0-9]{1,19}$/.test(value));
+  return candidate === undefined || candidate === null ? undefined : BigInt(candidate);
 }
