@@ -99,7 +99,7 @@ describe('ledger-audit commands', () => {
     expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 0 });
 
     // A line's amount changed: its proof no longer leads to the root.
-    const tampered = structuredClone(statement) as { lines: { entry: { amount: string } }[] };
+    const tampered = structuredClone(statement) as unknown as { lines: { entry: { amount: string } }[] };
     tampered.lines[1].entry.amount = '20';
     writeFileSync(file, JSON.stringify(tampered));
     const refused = await run('verify-statement', file, '--data-dir', fixture.dataDir);

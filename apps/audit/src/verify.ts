@@ -18,7 +18,8 @@ export interface VerifyResult {
   readonly compareMs: number;
 }
 
-export async function verify(reader: StoreReader, dataDir: string, progress: Progress): Promise<VerifyResult> {
+/** `observe` is told after each event of the position-order pass (the bench samples memory with it). */
+export async function verify(reader: StoreReader, dataDir: string, progress: Progress, observe: (eventsRead: number) => void = () => undefined): Promise<VerifyResult> {
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);
 
@@ -28,11 +29,13 @@ export async function verify(reader: StoreReader, dataDir: string, progress: Pro
 
   const ledger = new LedgerInvariants();
   const order = new PositionOrder();
+  let eventsRead = 0;
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
   try {
     const rebuilt = await rebuildProjections(reader, scratch, findings, progress, (event) => {
       order.check(event, findings);
       ledger.check(event, (violation) => findings.violation({ check: 'ledger', ...violation }));
+      observe(++eventsRead);
     });
     for (const note of ledger.notes()) findings.note(note);
     const compareStarted = performance.now();
