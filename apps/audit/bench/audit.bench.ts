@@ -3,7 +3,8 @@
 // the store's own append path in batches), then runs `replay` and `verify` each in a fresh
 // process and prints events/s, RSS at 250k/500k/750k/1M events, and peak RSS. Also prints a
 // read-only pass (read and parse every event, nothing else) so the projection's share shows.
-// Prints figures; never fails a build. BENCH_DIR picks the disk, BENCH_EVENTS the size.
+// Prints figures; never fails a build. BENCH_DIR picks the disk, BENCH_EVENTS the size,
+// BENCH_KEEP=1 keeps the generated data dir for profiling one phase.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -252,7 +253,8 @@ async function main(): Promise<void> {
     renameSync(join(dir, 'replayed', 'wallet-ledger.sqlite'), join(dir, 'wallet-ledger.sqlite'));
     print(runPhase('verify', dir));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP === '1') console.log(`kept ${dir} (BENCH_KEEP=1): profile a phase with node --cpu-prof ${__filename} replay ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

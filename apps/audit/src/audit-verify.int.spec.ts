@@ -69,11 +69,14 @@ describe('ledger-audit verify', () => {
   it('exits 0 on the untouched store, and never changes a byte of the data dir', async () => {
     const dir = copy();
     const digest = (file: string) => createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
-    const before = ['events.sqlite', 'wallet-ledger.sqlite'].map(digest);
+    const before = ['events.sqlite', 'wallet-ledger.sqlite', 'identity.sqlite'].map(digest);
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result).toMatchObject({ code: 0 });
     expect(result.stdout).toContain('verify: clean');
-    expect(['events.sqlite', 'wallet-ledger.sqlite'].map(digest)).toEqual(before);
+    // Both services' projections were compared; what is not a projection is named, not compared.
+    expect(result.stdout).not.toContain('identity.sqlite: not in the data dir');
+    expect(result.stdout).toContain("note: snapshots.sqlite: the shard writers' snapshots (a start-up cache, not a projection), not compared");
+    expect(['events.sqlite', 'wallet-ledger.sqlite', 'identity.sqlite'].map(digest)).toEqual(before);
   });
 
   it("names the event whose data was edited (its hash no longer matches)", async () => {
@@ -136,18 +139,19 @@ describe('ledger-audit verify', () => {
       const head = db.prepare('SELECT MAX(position) AS position, MAX(recorded_at) AS recordedAt FROM events').get() as { position: number; recordedAt: string };
       const metadata = { ...JSON.parse(last.metadata), idempotencyKey: 'forged-key', prevHash, hash };
       const position = head.position + 1;
+      const checkpoint = (db.prepare("SELECT MAX(position) AS position FROM events WHERE stream_id LIKE 'ledger-%'").get() as { position: number }).position;
       db.transaction(() => {
         db.prepare('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
           position, 'ledger-0', last.revision + 1, 'forged-event', event.type, 1, JSON.stringify(data), JSON.stringify(metadata), head.recordedAt,
         );
         db.prepare('UPDATE streams SET last_revision = ?, last_hash = ? WHERE stream_id = ?').run(last.revision + 1, hash, 'ledger-0');
       })();
-      return { position, creditedWallet: data.postings.find((posting: { side: string }) => posting.side === 'credit').accountId as string };
+      return { position, checkpoint, creditedWallet: data.postings.find((posting: { side: string }) => posting.side === 'credit').accountId as string };
     });
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`wallet-ledger.sqlite accounts [account_id=${forged.creditedWallet}]: credits_posted live 10500, rebuilt 1010500; last_position live 18, rebuilt ${forged.position}`);
-    expect(result.stdout).toContain(`position=${forged.position}: wallet-ledger.sqlite checkpoints [name=wallet-ledger]: position live ${forged.position - 2}`);
+    expect(result.stdout).toContain(`position=${forged.position}: wallet-ledger.sqlite checkpoints [name=wallet-ledger]: position live ${forged.checkpoint}, rebuilt ${forged.position}`);
   });
 
   it('names the projection row that was edited, by its key', async () => {
@@ -161,6 +165,16 @@ describe('ledger-audit verify', () => {
     expect(report).toMatchObject({ ok: false, violationCount: 1 });
     expect(report.violations[0]).toMatchObject({ check: 'projection' });
     expect(report.violations[0].message).toContain(`accounts [account_id=${fixture.wallets.b}]: credits_posted live 123456, rebuilt 6000`);
+  });
+
+  it("names an edited row of identity's projection too", async () => {
+    const dir = copy();
+    const db = new Database(join(dir, 'identity.sqlite'));
+    db.prepare("UPDATE identity_users SET roles = '[\"admin\"]' WHERE user_id = ?").run(fixture.userId);
+    db.close();
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`identity.sqlite identity_users [user_id=${fixture.userId}]: roles live ["admin"], rebuilt`);
   });
 
   it('exits 2 with the usage line on bad usage', async () => {

@@ -1,6 +1,8 @@
 // A real data dir for the audit's tests: the wallet-ledger run through its own test harness
 // (wallets on several shards, top-ups, same- and cross-shard transfers, holds captured and
-// released, a withdrawal), then stopped. Built once per suite; each test works on a copy.
+// released, a withdrawal), then stopped; then identity through its harness on the same data dir
+// (a user registered and logged in), so the store and files are as the embedded host keeps them.
+// Built once per suite; each test works on a copy.
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +10,7 @@ import { ManualClock, uuidv7 } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard, postedBalance } from '@ledger/ledger';
 import { startHarness, type Harness } from '../../../wallet-ledger/src/testing/wallet-ledger.harness';
+import { startIdentityHarness } from '../../../identity/src/testing/identity.harness';
 
 const SHARDS = 4;
 const STEP_MS = 60_000;
@@ -16,6 +19,8 @@ export interface AuditFixture {
   readonly dataDir: string;
   /** a and b on shard 0, c on shard 3. */
   readonly wallets: { readonly a: string; readonly b: string; readonly c: string };
+  /** The user registered in identity. */
+  readonly userId: string;
   /** Commit times: before anything, between the top-ups and the transfers, after everything. */
   readonly times: { readonly start: string; readonly afterTopUps: string; readonly end: string };
 }
@@ -50,9 +55,29 @@ export async function buildFixture(): Promise<AuditFixture> {
     const end = new Date(clock.nowMs()).toISOString();
     const head = await h.store.headPosition();
     await waitFor('the projection caught up', () => h.ledger.projection.processedThrough() >= head, { timeoutMs: 10_000 });
-    return { dataDir: h.dataDir, wallets: { a, b, c }, times: { start, afterTopUps, end } };
-  } finally {
     await h.close();
+    const userId = await registerUser(h.dataDir, clock);
+    return { dataDir: h.dataDir, wallets: { a, b, c }, userId, times: { start, afterTopUps, end } };
+  } catch (error) {
+    await h.close({ remove: true });
+    throw error;
+  }
+}
+
+async function registerUser(dataDir: string, clock: ManualClock): Promise<string> {
+  const identity = await startIdentityHarness({ dataDir, clock });
+  try {
+    const password = 'correct horse battery staple 42';
+    const registered = await identity.send<{ id: string }>({ type: 'RegisterUser', email: 'auditor@example.com', password, displayName: 'Auditor' });
+    if (!registered.ok) throw new Error(`RegisterUser failed: ${JSON.stringify(registered.error)}`);
+    clock.advance(STEP_MS);
+    const login = await identity.send({ type: 'Login', email: 'auditor@example.com', password });
+    if (!login.ok) throw new Error(`Login failed: ${JSON.stringify(login.error)}`);
+    const head = await identity.store.headPosition();
+    await waitFor('the identity projection caught up', () => identity.identity.projection.processedThrough() >= head, { timeoutMs: 10_000 });
+    return registered.value.id;
+  } finally {
+    await identity.close();
   }
 }
 
