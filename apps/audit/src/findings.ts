@@ -74,13 +74,16 @@ export function formatViolation(violation: Violation): string {
 export const PROGRESS_INTERVAL_MS = 1_000;
 
 export class Progress {
-  private readonly startedMs = Date.now();
-  private lastMs = this.startedMs;
+  private readonly startedMs: number;
+  private lastMs: number;
 
   constructor(
     private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
     private readonly nowMs: () => number = Date.now,
-  ) {}
+  ) {
+    this.startedMs = nowMs();
+    this.lastMs = this.startedMs;
+  }
 
   /** Prints `message()` if a second has passed since the start or the last line. */
   tick(message: () => string): void {
