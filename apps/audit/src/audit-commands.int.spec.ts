@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { runCli } from './cli';
 import { CSV_COLUMNS } from './journal-export';
 import type { Statement } from './statement';
-import { buildFixture, copyDataDir, type AuditFixture } from './testing/audit-fixture';
+import { buildFixture, CARD_NUMBER_IN_REFERENCE, copyDataDir, type AuditFixture } from './testing/audit-fixture';
+import { WITHHELD } from './card-number-filter';
 
 let fixture: AuditFixture;
 const scratch: string[] = [];
@@ -81,6 +82,14 @@ describe('ledger-audit commands', () => {
     const later = (await run('export', '--format', 'jsonl', '--from', fixture.times.afterTopUps, '--data-dir', fixture.dataDir)).out.trimEnd().split('\n');
     expect(topUpsOnly.length + later.length).toBe(jsonl.length);
     expect(await run('export', '--format', 'xml', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+
+    // The card number a caller put in a reference is in the store, never in the export.
+    const store = new Database(join(fixture.dataDir, 'events.sqlite'), { readonly: true });
+    expect(store.prepare('SELECT count(*) AS n FROM events WHERE data LIKE ?').get(`%${CARD_NUMBER_IN_REFERENCE}%`)).toEqual({ n: 1 });
+    store.close();
+    expect(csv.out).not.toContain(CARD_NUMBER_IN_REFERENCE);
+    expect(jsonl.filter((row) => row.references.reference === WITHHELD)).toHaveLength(2);
+    expect(csv.err).toContain('withheld 2 reference values that looked like card numbers');
   });
 
   it('statement proves each line and verify-statement checks it against the store', async () => {

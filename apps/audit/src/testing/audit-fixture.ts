@@ -13,6 +13,7 @@ import { startHarness, type Harness } from '../../../wallet-ledger/src/testing/w
 import { startIdentityHarness } from '../../../identity/src/testing/identity.harness';
 
 const SHARDS = 4;
+export const CARD_NUMBER_IN_REFERENCE = '4111 1111 1111 1111';
 const STEP_MS = 60_000;
 
 export interface AuditFixture {
@@ -37,7 +38,8 @@ export async function buildFixture(): Promise<AuditFixture> {
     clock.advance(STEP_MS);
     await ok(h, { type: 'TopUp', walletId: a, amount: '10000', reference: 'bank-transfer-77' }, 'top-a');
     await ok(h, { type: 'TopUp', walletId: b, amount: '5000' }, 'top-b');
-    await ok(h, { type: 'TopUp', walletId: c, amount: '3000' }, 'top-c');
+    // A caller put a card number in a free-text reference: the audit must never print it.
+    await ok(h, { type: 'TopUp', walletId: c, amount: '3000', reference: `card ${CARD_NUMBER_IN_REFERENCE}` }, 'top-c');
     clock.advance(STEP_MS);
     const afterTopUps = new Date(clock.nowMs()).toISOString();
     clock.advance(STEP_MS);
