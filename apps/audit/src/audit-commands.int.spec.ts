@@ -50,6 +50,7 @@ describe('ledger-audit commands', () => {
     expect(diff.out).toContain(`over 1 accounts`);
     expect(diff.out).toContain(`  ${fixture.wallets.c}:\n    wallet-ledger.sqlite transaction_lines [wallet_id=${fixture.wallets.c} position=`);
     expect(await run('replay', '--out', dir, '--data-dir', dir)).toMatchObject({ code: 2 });
+    expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
   });
 
   it('balance gives the four sums and the available balance at a position, a time, or now', async () => {

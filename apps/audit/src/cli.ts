@@ -1,7 +1,7 @@
 // The audit CLI: parses the command line, opens the data dir read-only, runs one command and
 // answers with an exit code (0 clean, 1 violations found, 2 bad usage, 3 the audit itself failed).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balanceOf } from './balance';
 import { exportJournal } from './journal-export';
@@ -122,7 +122,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       };
     case 'replay': {
       const out = required(options, 'out');
-      if (resolve(out) === dataDir) throw new UsageError('--out must not be the data dir');
+      if (resolve(out) === dataDir || resolve(out).startsWith(`${dataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
       if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty: replay writes into a fresh directory`);
       return async (reader, io, progress) => {
         const findings = await replay(reader, dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)));

@@ -105,3 +105,13 @@ describe('ledger invariants', () => {
     expect(check(inLeg)).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-1', revision: 2n, message: 'transfer t-1: in leg without an open out leg before it' })]);
   });
 });
+
+describe('ledger invariants: shards', () => {
+  it('reports an account opened on a shard that does not own it', () => {
+    const meta: RecordedEvent = { ...history(0, [openWallet('w1', 'u1')])[0], type: 'ledger.ShardsConfigured.v1', streamId: 'ledger-meta', data: { shards: 4 } };
+    // A system account names its shard: `sys:funding:USD:2` belongs on shard 2, not 1.
+    const misplaced = history(1, [openSystemAccount('sys:funding:USD:2')!], 2n);
+    expect(check([meta, ...misplaced])).toEqual([expect.objectContaining({ streamId: 'ledger-1', message: 'account sys:funding:USD:2 opened on shard 1, but shard 2 owns it' })]);
+    expect(check([meta, ...history(2, [openSystemAccount('sys:funding:USD:2')!], 2n)])).toEqual([]);
+  });
+});

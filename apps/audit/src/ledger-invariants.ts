@@ -16,10 +16,12 @@ import {
   type Hold,
   type LedgerEvent,
   type LedgerShardState,
+  shardOf,
   type Posting,
 } from '@ledger/ledger';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import type { Violation } from './findings';
+import { LEDGER_META_STREAM } from '../../wallet-ledger/src/application/wallet-ledger.service';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'ledger.AccountOpened.v1',
@@ -46,17 +48,23 @@ export class LedgerInvariants {
   /** transferId -> position of its out leg, until the in leg or the reversal. */
   private readonly openTransfers = new Map<string, bigint>();
   private forgottenTransfers = 0;
+  /** LEDGER_SHARDS as recorded in `ledger-meta`, once seen. */
+  private shardCount: number | undefined;
 
   /** Checks and applies one event of any stream (only `ledger-{shard}` streams are looked at). */
   check(event: RecordedEvent, report: Report): void {
     const shard = shardOfStream(event.streamId);
+    if (event.streamId === LEDGER_META_STREAM && event.type === 'ledger.ShardsConfigured.v1') {
+      const shards = (event.data as { shards?: unknown }).shards;
+      if (typeof shards === 'number') this.shardCount ??= shards;
+    }
     if (shard === undefined) return;
     const place = { streamId: event.streamId, revision: event.revision, position: event.position };
     const fail = (message: string, check: Violation['check'] = 'ledger') => report({ ...place, check, message });
     if (!LEDGER_EVENT_TYPES.has(event.type)) return fail(`unknown ledger event type ${event.type}`);
     const state = this.state(shard);
     const ledgerEvent = ledgerEventOf(event);
-    const problem = ruleBroken(ledgerEvent, state);
+    const problem = ruleBroken(ledgerEvent, state) ?? this.misplaced(ledgerEvent, shard);
     if (problem !== undefined) return fail(problem);
 
     const touched = touchedAccountIds(ledgerEvent, state);
@@ -93,6 +101,13 @@ export class LedgerInvariants {
       this.shards.set(shard, state);
     }
     return state;
+  }
+
+  /** An account opened on a shard that does not own it (docs/decisions.md: shards). */
+  private misplaced(event: LedgerEvent, shard: number): string | undefined {
+    if (event.type !== 'ledger.AccountOpened.v1' || this.shardCount === undefined) return undefined;
+    const owner = shardOf(event.data.accountId, this.shardCount);
+    return owner === shard ? undefined : `account ${event.data.accountId} opened on shard ${shard}, but shard ${owner ?? 'none'} owns it`;
   }
 
   private addToTotals(before: ReadonlyMap<string, Account | undefined>, state: LedgerShardState): string | undefined {

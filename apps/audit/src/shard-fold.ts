@@ -3,9 +3,7 @@
 import type { RecordedEvent } from '@ledger/contracts';
 import { evolve, initialState, ledgerEventOf, shardOf, type LedgerEvent, type LedgerShardState } from '@ledger/ledger';
 import { pagesOfStream, type StoreReader } from './store-reader.port';
-
-/** The stream that records LEDGER_SHARDS (apps/wallet-ledger: `ledger.ShardsConfigured.v1`). */
-const LEDGER_META_STREAM = 'ledger-meta';
+import { LEDGER_META_STREAM } from '../../wallet-ledger/src/application/wallet-ledger.service';
 
 /** The shard that owns `accountId`, or undefined when the store has no ledger (or the id names no shard). */
 export async function shardOfAccount(reader: StoreReader, accountId: string): Promise<number | undefined> {
