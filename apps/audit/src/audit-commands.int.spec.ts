@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SqliteEventStore } from '@ledger/event-store';
 import { runCli } from './cli';
 import { CSV_COLUMNS } from './journal-export';
 import type { Statement } from './statement';
@@ -127,6 +128,15 @@ describe('ledger-audit commands', () => {
     expect(broken.code).toBe(1);
     expect(broken.out).toContain('the chain of ledger-0 is broken at revision');
     expect(await run('verify-statement', join(dir, 'missing.json'), '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+  });
+
+  it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {
+    const empty = tempDir();
+    await new SqliteEventStore({ file: join(empty, 'events.sqlite') }).close();
+    expect(await run('verify', '--data-dir', empty)).toMatchObject({ code: 0, out: expect.stringContaining('verify: clean') });
+    const bogus = tempDir();
+    writeFileSync(join(bogus, 'events.sqlite'), 'not a database');
+    expect(await run('verify', '--data-dir', bogus)).toMatchObject({ code: 2, err: expect.stringContaining('is not an event store this audit can read') });
   });
 
   it('answers bad usage with exit 2 and the usage line', async () => {

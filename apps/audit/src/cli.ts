@@ -89,7 +89,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     const run = planCommand(command, options, positionals, dataDir);
     if (!existsSync(storeFile)) throw new UsageError(`no event store at ${storeFile} (is --data-dir right?)`);
-    reader = openSqliteStoreReader(storeFile);
+    try {
+      reader = openSqliteStoreReader(storeFile);
+    } catch (error) {
+      throw new UsageError(`${storeFile} is not an event store this audit can read: ${(error as Error).message}`);
+    }
     return await run(reader, io, new Progress((line) => io.err(`${line}\n`)));
   } catch (error) {
     if (error instanceof UsageError) {
