@@ -85,7 +85,7 @@ export class ProjectionRunner {
   private readonly waiters = new Set<Waiter>();
   private settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
   private applyBatch!: (events: readonly RecordedEvent[]) => bigint;
-  private selectCheckpoint!: Database.Statement<[string], { position: bigint }>;
+  private storedCheckpoint!: () => bigint;
 
   constructor(options: ProjectionRunnerOptions) {
     const { projection } = options;
@@ -185,34 +185,9 @@ export class ProjectionRunner {
   }
 
   private prepare(): void {
-    this.db
-      .transaction(() => {
-        this.db.exec(CHECKPOINTS_SCHEMA);
-        this.projection.setup(this.db);
-      })
-      .immediate();
-    this.selectCheckpoint = this.db.prepare<[string], { position: bigint }>('SELECT position FROM checkpoints WHERE name = ?').safeIntegers(true);
-    const upsertCheckpoint = this.db.prepare<[string, bigint]>(
-      'INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position',
-    );
-    const name = this.projection.name;
-    const batch = this.db.transaction((events: readonly RecordedEvent[]): bigint => {
-      // Read inside the (immediate) transaction, so a second runner on the same file cannot apply twice.
-      const stored = this.storedCheckpoint();
-      let last = stored;
-      for (const event of events) {
-        if (event.position <= last) continue; // at or below the checkpoint: applied before
-        this.projection.apply(this.db, event);
-        last = event.position;
-      }
-      if (last > stored) upsertCheckpoint.run(name, last);
-      return last;
-    });
-    this.applyBatch = (events) => batch.immediate(events);
-  }
-
-  private storedCheckpoint(): bigint {
-    return this.selectCheckpoint.get(this.projection.name)?.position ?? 0n;
+    const applier = projectionApplier(this.db, this.projection);
+    this.storedCheckpoint = applier.checkpoint;
+    this.applyBatch = applier.applyBatch;
   }
 
   private async run(): Promise<void> {
@@ -290,6 +265,45 @@ export class ProjectionRunner {
     if (this.wakeWaiter !== undefined) this.wakeWaiter();
     else this.wakePending = true;
   }
+}
+
+/** Applies pages of events to a projection's database: what the runner does, and what a rebuild (the audit CLI) reuses. */
+export interface ProjectionApplier {
+  /** The stored checkpoint: position of the last event applied (0n when none). */
+  checkpoint(): bigint;
+  /**
+   * Applies `events` (in position order, of the projection's streams) in one immediate
+   * transaction with the checkpoint; events at or below the checkpoint are skipped. Returns the
+   * new checkpoint. A throwing `apply` rolls the whole page back.
+   */
+  applyBatch(events: readonly RecordedEvent[]): bigint;
+}
+
+/** Creates the checkpoints table and the projection's own tables (in one transaction), then applies pages. */
+export function projectionApplier(db: Database.Database, projection: Projection): ProjectionApplier {
+  db.transaction(() => {
+    db.exec(CHECKPOINTS_SCHEMA);
+    projection.setup(db);
+  }).immediate();
+  const selectCheckpoint = db.prepare<[string], { position: bigint }>('SELECT position FROM checkpoints WHERE name = ?').safeIntegers(true);
+  const upsertCheckpoint = db.prepare<[string, bigint]>(
+    'INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position',
+  );
+  const name = projection.name;
+  const checkpoint = (): bigint => selectCheckpoint.get(name)?.position ?? 0n;
+  const batch = db.transaction((events: readonly RecordedEvent[]): bigint => {
+    // Read inside the (immediate) transaction, so a second runner on the same file cannot apply twice.
+    const stored = checkpoint();
+    let last = stored;
+    for (const event of events) {
+      if (event.position <= last) continue; // at or below the checkpoint: applied before
+      projection.apply(db, event);
+      last = event.position;
+    }
+    if (last > stored) upsertCheckpoint.run(name, last);
+    return last;
+  });
+  return { checkpoint, applyBatch: (events) => batch.immediate(events) };
 }
 
 function checkedInt(name: string, value: number, min: number, max: number): number {

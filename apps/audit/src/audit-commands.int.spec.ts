@@ -1,0 +1,149 @@
+// The commands' output on a real wallet-ledger data dir (run in-process through `runCli`; the
+// child-process runs are in audit-verify.int.spec.ts).
+import Database from 'better-sqlite3';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore } from '@ledger/event-store';
+import { runCli } from './cli';
+import { CSV_COLUMNS } from './journal-export';
+import type { Statement } from './statement';
+import { buildFixture, CARD_NUMBER_IN_REFERENCE, copyDataDir, type AuditFixture } from './testing/audit-fixture';
+import { WITHHELD } from './card-number-filter';
+
+let fixture: AuditFixture;
+const scratch: string[] = [];
+
+beforeAll(async () => {
+  fixture = await buildFixture();
+}, 60_000);
+
+afterAll(() => {
+  for (const dir of [fixture?.dataDir, ...scratch]) if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-audit-test-'));
+  scratch.push(dir);
+  return dir;
+}
+
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, { out: async (text) => void (out += text), err: (text) => void (err += text), env: {} });
+  return { code, out, err };
+}
+
+describe('ledger-audit commands', () => {
+  it('replay rebuilds into a fresh directory and lists the differences per account', async () => {
+    const out = join(tempDir(), 'replayed');
+    expect(await run('replay', '--out', out, '--data-dir', fixture.dataDir)).toMatchObject({ code: 0, out: expect.stringContaining('wallet-ledger.sqlite: equal to the rebuild') });
+    expect(readdirSync(out)).toEqual(expect.arrayContaining(['wallet-ledger.sqlite', 'identity.sqlite']));
+
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const db = new Database(join(dir, 'wallet-ledger.sqlite'));
+    db.prepare("UPDATE transaction_lines SET amount = '1' WHERE wallet_id = ?").run(fixture.wallets.c);
+    db.close();
+    const diff = await run('replay', '--out', join(tempDir(), 'replayed'), '--data-dir', dir);
+    expect(diff.code).toBe(1);
+    expect(diff.out).toContain(`over 1 accounts`);
+    expect(diff.out).toContain(`  ${fixture.wallets.c}:\n    wallet-ledger.sqlite transaction_lines [wallet_id=${fixture.wallets.c} position=`);
+    expect(await run('replay', '--out', dir, '--data-dir', dir)).toMatchObject({ code: 2 });
+    expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
+  });
+
+  it('balance gives the four sums and the available balance at a position, a time, or now', async () => {
+    const now = JSON.parse((await run('balance', '--account', fixture.wallets.b, '--json', '--data-dir', fixture.dataDir)).out);
+    // b: 5000 top-up + 1000 from a - 400 captured - 100 withdrawn.
+    expect(now).toMatchObject({ debitsPosted: '500', creditsPosted: '6000', debitsPending: '0', creditsPending: '0', posted: '5500', available: '5500' });
+    const afterTopUps = JSON.parse((await run('balance', '--account', fixture.wallets.a, '--at', fixture.times.afterTopUps, '--json', '--data-dir', fixture.dataDir)).out);
+    expect(afterTopUps).toMatchObject({ posted: '10000', available: '10000' });
+    const atPosition = JSON.parse((await run('balance', '--account', fixture.wallets.a, '--position', afterTopUps.asOfPosition, '--json', '--data-dir', fixture.dataDir)).out);
+    expect(atPosition).toEqual(afterTopUps);
+    expect(await run('balance', '--account', fixture.wallets.a, '--at', new Date(Date.parse(fixture.times.start) - 1).toISOString(), '--data-dir', fixture.dataDir)).toMatchObject({ code: 1 });
+    expect(await run('balance', '--account', fixture.wallets.a, '--at', 'yesterday', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+    expect(await run('balance', '--account', fixture.wallets.a, '--at', fixture.times.end, '--position', '3', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+  });
+
+  it('export writes one posting per line whose sums per account are the posted balances, within [from, to)', async () => {
+    const csv = await run('export', '--format', 'csv', '--data-dir', fixture.dataDir);
+    expect(csv.code).toBe(0);
+    const [header, ...lines] = csv.out.trimEnd().split('\n');
+    expect(header).toBe(CSV_COLUMNS.join(','));
+    const jsonl = (await run('export', '--format', 'jsonl', '--data-dir', fixture.dataDir)).out.trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(jsonl).toHaveLength(lines.length);
+    const net = (walletId: string) =>
+      jsonl.filter((row) => row.account_id === walletId).reduce((sum, row) => sum + (row.side === 'credit' ? 1n : -1n) * BigInt(row.amount), 0n);
+    expect([net(fixture.wallets.a), net(fixture.wallets.b), net(fixture.wallets.c)]).toEqual([7500n, 5500n, 4500n]);
+    expect(jsonl.find((row) => row.kind === 'card_capture')).toMatchObject({ entry_id: 'hold-b', amount: '400', account_id: fixture.wallets.b, side: 'debit' });
+
+    const topUpsOnly = (await run('export', '--format', 'jsonl', '--to', fixture.times.afterTopUps, '--data-dir', fixture.dataDir)).out.trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(new Set(topUpsOnly.map((row) => row.kind))).toEqual(new Set(['top_up']));
+    const later = (await run('export', '--format', 'jsonl', '--from', fixture.times.afterTopUps, '--data-dir', fixture.dataDir)).out.trimEnd().split('\n');
+    expect(topUpsOnly.length + later.length).toBe(jsonl.length);
+    expect(await run('export', '--format', 'xml', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+
+    // The card number a caller put in a reference is in the store, never in the export.
+    const store = new Database(join(fixture.dataDir, 'events.sqlite'), { readonly: true });
+    expect(store.prepare('SELECT count(*) AS n FROM events WHERE data LIKE ?').get(`%${CARD_NUMBER_IN_REFERENCE}%`)).toEqual({ n: 1 });
+    store.close();
+    expect(csv.out).not.toContain(CARD_NUMBER_IN_REFERENCE);
+    expect(jsonl.filter((row) => row.references.reference === WITHHELD)).toHaveLength(2);
+    expect(csv.err).toContain('withheld 2 reference values that looked like card numbers');
+  });
+
+  it('statement proves each line and verify-statement checks it against the store', async () => {
+    const { code, out } = await run('statement', '--wallet', fixture.wallets.a, '--from', fixture.times.afterTopUps, '--to', fixture.times.end, '--data-dir', fixture.dataDir);
+    expect(code).toBe(0);
+    const statement = JSON.parse(out) as Statement;
+    expect(statement).toMatchObject({ opening: { posted: '10000' }, closing: { posted: '7500' }, merkle: { leafCount: 3 } });
+    expect(statement.lines.map((line) => [line.entry.side, line.entry.amount, line.entry.balanceAfter])).toEqual([
+      ['debit', '1000', '9000'],
+      ['debit', '2000', '7000'],
+      ['credit', '500', '7500'],
+    ]);
+    const dir = tempDir();
+    const file = join(dir, 'statement.json');
+    writeFileSync(file, out);
+    expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 0 });
+
+    // A line's amount changed: its proof no longer leads to the root.
+    const tampered = structuredClone(statement) as unknown as { lines: { entry: { amount: string } }[] };
+    tampered.lines[1].entry.amount = '20';
+    writeFileSync(file, JSON.stringify(tampered));
+    const refused = await run('verify-statement', file, '--data-dir', fixture.dataDir);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain(`stream=ledger-0 revision=${statement.lines[1].entry.revision} position=${statement.lines[1].entry.position}: line 1: its inclusion proof does not lead`);
+
+    // The store's event edited after the statement was issued: its chain hash no longer holds.
+    const copy = copyDataDir(fixture);
+    scratch.push(copy);
+    const db = new Database(join(copy, 'events.sqlite'));
+    db.prepare("UPDATE events SET data = replace(data, '\"2000\"', '\"20\"') WHERE position = ?").run(Number(statement.lines[1].entry.position));
+    db.close();
+    writeFileSync(file, out);
+    const broken = await run('verify-statement', file, '--data-dir', copy);
+    expect(broken.code).toBe(1);
+    expect(broken.out).toContain('the chain of ledger-0 is broken at revision');
+    expect(await run('verify-statement', join(dir, 'missing.json'), '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+  });
+
+  it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {
+    const empty = tempDir();
+    await new SqliteEventStore({ file: join(empty, 'events.sqlite') }).close();
+    expect(await run('verify', '--data-dir', empty)).toMatchObject({ code: 0, out: expect.stringContaining('verify: clean') });
+    const bogus = tempDir();
+    writeFileSync(join(bogus, 'events.sqlite'), 'not a database');
+    expect(await run('verify', '--data-dir', bogus)).toMatchObject({ code: 2, err: expect.stringContaining('is not an event store this audit can read') });
+  });
+
+  it('answers bad usage with exit 2 and the usage line', async () => {
+    for (const args of [['statement', '--wallet', 'w'], ['export'], ['verify', 'extra'], ['balance', '--account', 'x', '--position', '-1'], ['replay']]) {
+      const result = await run(...args, '--data-dir', fixture.dataDir);
+      expect(result.code).toBe(2);
+      expect(result.err).toContain('usage: ledger-audit');
+    }
+  });
+});

@@ -1,0 +1,187 @@
+// Mutation tests: a real wallet-ledger data dir, tampered with one way at a time; `verify`, run
+// as the CLI in a child process, must exit 1 and name the place, and exit 0 on the untouched copy.
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnTs } from '@ledger/contracts/testing';
+import { chainHash } from '@ledger/event-store';
+import { buildFixture, copyDataDir, type AuditFixture } from './testing/audit-fixture';
+
+const MAIN = join(__dirname, 'main.ts');
+
+let fixture: AuditFixture;
+const copies: string[] = [];
+
+beforeAll(async () => {
+  fixture = await buildFixture();
+}, 60_000);
+
+afterAll(() => {
+  for (const dir of [fixture?.dataDir, ...copies]) if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+function copy(): string {
+  const dir = copyDataDir(fixture);
+  copies.push(dir);
+  return dir;
+}
+
+async function audit(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTs(MAIN, args);
+  const { code } = await child.exited;
+  return { code, stdout: child.stdout(), stderr: child.stderr() };
+}
+
+interface Row {
+  position: number;
+  stream_id: string;
+  revision: number;
+  event_id: string;
+  type: string;
+  data: string;
+  metadata: string;
+}
+
+function withStore<T>(dataDir: string, change: (db: Database.Database) => T): T {
+  const db = new Database(join(dataDir, 'events.sqlite'));
+  try {
+    return change(db);
+  } finally {
+    db.close();
+  }
+}
+
+function eventsOf(db: Database.Database, streamId: string): Row[] {
+  return db.prepare('SELECT * FROM events WHERE stream_id = ? ORDER BY revision').all(streamId) as Row[];
+}
+
+/** The first transfer entry on shard 0 (a to b), in the middle of the stream. */
+function transferRow(db: Database.Database): Row {
+  const row = eventsOf(db, 'ledger-0').find((each) => each.type === 'ledger.EntryPosted.v1' && JSON.parse(each.data).kind === 'transfer');
+  if (row === undefined) throw new Error('fixture has no transfer on ledger-0');
+  return row;
+}
+
+const place = (row: Pick<Row, 'stream_id' | 'revision' | 'position'>) => `stream=${row.stream_id} revision=${row.revision} position=${row.position}`;
+
+describe('ledger-audit verify', () => {
+  it('exits 0 on the untouched store, and never changes a byte of the data dir', async () => {
+    const dir = copy();
+    const digest = (file: string) => createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
+    const before = ['events.sqlite', 'wallet-ledger.sqlite', 'identity.sqlite'].map(digest);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.stdout).toContain('verify: clean');
+    // Both services' projections were compared; what is not a projection is named, not compared.
+    expect(result.stdout).not.toContain('identity.sqlite: not in the data dir');
+    expect(result.stdout).toContain("note: snapshots.sqlite: the shard writers' snapshots (a start-up cache, not a projection), not compared");
+    expect(['events.sqlite', 'wallet-ledger.sqlite', 'identity.sqlite'].map(digest)).toEqual(before);
+  });
+
+  it("names the event whose data was edited (its hash no longer matches)", async () => {
+    const dir = copy();
+    const row = withStore(dir, (db) => {
+      const target = transferRow(db);
+      const data = JSON.parse(target.data);
+      data.postings = data.postings.map((posting: { amount: string }) => ({ ...posting, amount: '999' }));
+      db.prepare('UPDATE events SET data = ? WHERE position = ?').run(JSON.stringify(data), target.position);
+      return target;
+    });
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[chain\\] ${place(row)}: event ${row.event_id}: hash .* does not match the event's content`));
+  });
+
+  it('names the gap a dropped event leaves', async () => {
+    const dir = copy();
+    const row = withStore(dir, (db) => {
+      const target = transferRow(db);
+      db.prepare('DELETE FROM events WHERE position = ?').run(target.position);
+      return target;
+    });
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`[chain] stream=ledger-0 revision=${row.revision + 1} position=${row.position + 1}: revisions ${row.revision}..${row.revision} are missing`);
+    expect(result.stdout).toContain(`[position] stream=ledger-0 revision=${row.revision + 1} position=${row.position + 1}: positions ${row.position}..${row.position} are missing`);
+  });
+
+  it('names the place where two events were swapped', async () => {
+    const dir = copy();
+    const [first, second] = withStore(dir, (db) => {
+      const target = transferRow(db);
+      const next = eventsOf(db, 'ledger-0').find((each) => each.revision === target.revision + 1)!;
+      const swap = db.prepare('UPDATE events SET event_id = ?, type = ?, data = ?, metadata = ? WHERE position = ?');
+      db.transaction(() => {
+        swap.run('swapping', next.type, next.data, next.metadata, target.position);
+        swap.run(target.event_id, target.type, target.data, target.metadata, next.position);
+        db.prepare('UPDATE events SET event_id = ? WHERE position = ?').run(next.event_id, target.position);
+      })();
+      return [target, next];
+    });
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    // Revision r now holds the later event, sealed onto r itself: its prevHash breaks the chain there.
+    expect(result.stdout).toContain(`[chain] ${place(first)}: event ${second.event_id}: prevHash`);
+  });
+
+  it('names a forged event appended with a valid-looking hash (the projections never saw it)', async () => {
+    const dir = copy();
+    const forged = withStore(dir, (db) => {
+      const rows = eventsOf(db, 'ledger-0');
+      const last = rows[rows.length - 1];
+      const topUp = rows.find((each) => each.type === 'ledger.EntryPosted.v1' && JSON.parse(each.data).kind === 'top_up')!;
+      const data = { ...JSON.parse(topUp.data), entryId: 'forged-entry', idempotencyKey: 'forged-key', references: {} };
+      data.postings = data.postings.map((posting: object) => ({ ...posting, amount: '1000000' }));
+      const event = { type: 'ledger.EntryPosted.v1', schemaVersion: 1, data };
+      const prevHash = JSON.parse(last.metadata).hash as string;
+      const hash = chainHash(prevHash, event);
+      const head = db.prepare('SELECT MAX(position) AS position, MAX(recorded_at) AS recordedAt FROM events').get() as { position: number; recordedAt: string };
+      const metadata = { ...JSON.parse(last.metadata), idempotencyKey: 'forged-key', prevHash, hash };
+      const position = head.position + 1;
+      const checkpoint = (db.prepare("SELECT MAX(position) AS position FROM events WHERE stream_id LIKE 'ledger-%'").get() as { position: number }).position;
+      db.transaction(() => {
+        db.prepare('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+          position, 'ledger-0', last.revision + 1, 'forged-event', event.type, 1, JSON.stringify(data), JSON.stringify(metadata), head.recordedAt,
+        );
+        db.prepare('UPDATE streams SET last_revision = ?, last_hash = ? WHERE stream_id = ?').run(last.revision + 1, hash, 'ledger-0');
+      })();
+      return { position, checkpoint, creditedWallet: data.postings.find((posting: { side: string }) => posting.side === 'credit').accountId as string };
+    });
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`wallet-ledger.sqlite accounts [account_id=${forged.creditedWallet}]: credits_posted live 10500, rebuilt 1010500; last_position live 18, rebuilt ${forged.position}`);
+    expect(result.stdout).toContain(`position=${forged.position}: wallet-ledger.sqlite checkpoints [name=wallet-ledger]: position live ${forged.checkpoint}, rebuilt ${forged.position}`);
+  });
+
+  it('names the projection row that was edited, by its key', async () => {
+    const dir = copy();
+    const db = new Database(join(dir, 'wallet-ledger.sqlite'));
+    db.prepare("UPDATE accounts SET credits_posted = '123456' WHERE account_id = ?").run(fixture.wallets.b);
+    db.close();
+    const result = await audit(['verify', '--data-dir', dir, '--json']);
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report).toMatchObject({ ok: false, violationCount: 1 });
+    expect(report.violations[0]).toMatchObject({ check: 'projection' });
+    expect(report.violations[0].message).toContain(`accounts [account_id=${fixture.wallets.b}]: credits_posted live 123456, rebuilt 6000`);
+  });
+
+  it("names an edited row of identity's projection too", async () => {
+    const dir = copy();
+    const db = new Database(join(dir, 'identity.sqlite'));
+    db.prepare("UPDATE identity_users SET roles = '[\"admin\"]' WHERE user_id = ?").run(fixture.userId);
+    db.close();
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`identity.sqlite identity_users [user_id=${fixture.userId}]: roles live ["admin"], rebuilt`);
+  });
+
+  it('exits 2 with the usage line on bad usage', async () => {
+    for (const args of [[], ['frobnicate'], ['verify', '--bogus'], ['verify', '--data-dir', join(fixture.dataDir, 'nowhere')]]) {
+      const result = await audit(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('usage: ledger-audit <command>');
+    }
+  });
+});

@@ -1,0 +1,25 @@
+// Nothing the audit prints may carry a card number (DESIGN.md §6). The ledger stores none, but
+// references are free text from callers, so every reference value passes through this filter:
+// a value with a run of 12 or more digits (PANs are 12-19), plain or split by single spaces or
+// dashes, is withheld. Canonical UUIDs are let through (their hex groups are not card numbers).
+
+const DIGIT_RUN = /(?<!\d)\d(?:[ -]?\d){11,}(?!\d)/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const WITHHELD = '[withheld: looks like a card number]';
+
+export function looksLikeCardNumber(value: string): boolean {
+  return !UUID.test(value) && DIGIT_RUN.test(value);
+}
+
+/** The references with every suspicious value withheld, and how many were. */
+export function filterReferences(references: Readonly<Record<string, string>>): { references: Record<string, string>; withheld: number } {
+  const filtered: Record<string, string> = {};
+  let withheld = 0;
+  for (const [name, value] of Object.entries(references)) {
+    const suspicious = typeof value !== 'string' || looksLikeCardNumber(value) || looksLikeCardNumber(name);
+    if (suspicious) withheld++;
+    filtered[looksLikeCardNumber(name) ? `withheld-${withheld}` : name] = suspicious ? WITHHELD : value;
+  }
+  return { references: filtered, withheld };
+}

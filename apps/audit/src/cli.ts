@@ -1,0 +1,222 @@
+// The audit CLI: parses the command line, opens the data dir read-only, runs one command and
+// answers with an exit code (0 clean, 1 violations found, 2 bad usage, 3 the audit itself failed).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+import { balanceOf } from './balance';
+import { exportJournal } from './journal-export';
+import { Findings, Progress } from './findings';
+import { EVENT_STORE_FILE } from './projection-files';
+import { replay } from './replay';
+import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
+import { buildStatement, verifyStatement } from './statement';
+import type { StoreReader } from './store-reader.port';
+import { verify } from './verify';
+
+export const EXIT = { clean: 0, violations: 1, usage: 2, failed: 3 } as const;
+
+export const USAGE = `usage: ledger-audit <command> [--data-dir DIR] [--json]
+  verify                                         check hash chains, ledger invariants and projections
+  replay --out DIR                               rebuild every projection into DIR and diff with the live ones
+  balance --account ID [--at TIME | --position N] the four sums and the available balance then
+  export --format csv|jsonl [--from TIME] [--to TIME]  the journal, one posting per line
+  statement --wallet ID --from TIME --to TIME    a statement with a Merkle root and inclusion proofs (JSON)
+  verify-statement FILE                          check a statement against the store
+--data-dir defaults to $DATA_DIR or ./data; TIME is ISO 8601 (UTC when no offset is given)`;
+
+/** Where the CLI writes; `out` waits when the pipe is full, so a big export never piles up in memory. */
+export interface CliIo {
+  out(text: string): Promise<void>;
+  err(text: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  out: { type: 'string' },
+  account: { type: 'string' },
+  at: { type: 'string' },
+  position: { type: 'string' },
+  format: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  wallet: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+type Options = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** Which options each command takes besides --data-dir, --json and --help. */
+const COMMAND_OPTIONS: Readonly<Record<string, readonly (keyof typeof OPTIONS)[]>> = {
+  verify: [],
+  replay: ['out'],
+  balance: ['account', 'at', 'position'],
+  export: ['format', 'from', 'to'],
+  statement: ['wallet', 'from', 'to'],
+  'verify-statement': [],
+};
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let command: string;
+  let options: Options;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    options = parsed.values as Options;
+    [command, ...positionals] = parsed.positionals;
+    if (options.help) {
+      await io.out(`${USAGE}\n`);
+      return EXIT.clean;
+    }
+    if (command === undefined) throw new UsageError('no command given');
+    const allowed = COMMAND_OPTIONS[command];
+    if (allowed === undefined) throw new UsageError(`unknown command ${command}`);
+    for (const name of Object.keys(options) as (keyof typeof OPTIONS)[]) {
+      if (!['data-dir', 'json', 'help', ...allowed].includes(name)) throw new UsageError(`${command} does not take --${name}`);
+    }
+    if (command !== 'verify-statement' && positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  } catch (error) {
+    io.err(`ledger-audit: ${(error as Error).message}\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+
+  const dataDir = resolve(options['data-dir'] ?? io.env.DATA_DIR ?? 'data');
+  const storeFile = join(dataDir, EVENT_STORE_FILE);
+  let reader: StoreReader | undefined;
+  try {
+    const run = planCommand(command, options, positionals, dataDir);
+    if (!existsSync(storeFile)) throw new UsageError(`no event store at ${storeFile} (is --data-dir right?)`);
+    try {
+      reader = openSqliteStoreReader(storeFile);
+    } catch (error) {
+      throw new UsageError(`${storeFile} is not an event store this audit can read: ${(error as Error).message}`);
+    }
+    return await run(reader, io, new Progress((line) => io.err(`${line}\n`)));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`ledger-audit: ${error.message}\n${USAGE}\n`);
+      return EXIT.usage;
+    }
+    if (error instanceof UnreadableEventError) {
+      const findings = new Findings();
+      findings.violation({ check: 'chain', streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });
+      await io.out(`${options.json ? JSON.stringify(findings.toJson()) : findings.toText()}\n`);
+      return EXIT.violations;
+    }
+    io.err(`ledger-audit: ${command} failed: ${(error as Error).stack ?? String(error)}\n`);
+    return EXIT.failed;
+  } finally {
+    await reader?.close();
+  }
+}
+
+type Run = (reader: StoreReader, io: CliIo, progress: Progress) => Promise<number>;
+
+/** Checks the command's own options up front (bad usage exits 2 before the store is opened). */
+function planCommand(command: string, options: Options, positionals: readonly string[], dataDir: string): Run {
+  const json = options.json === true;
+  switch (command) {
+    case 'verify':
+      return async (reader, io, progress) => {
+        const { findings } = await verify(reader, dataDir, progress);
+        return report(io, findings, json, 'verify: clean');
+      };
+    case 'replay': {
+      const out = required(options, 'out');
+      if (resolve(out) === dataDir || resolve(out).startsWith(`${dataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
+      if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty: replay writes into a fresh directory`);
+      return async (reader, io, progress) => {
+        const findings = await replay(reader, dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)));
+        return report(io, findings, json, `replay: rebuilt into ${resolve(out)}, no differences`);
+      };
+    }
+    case 'balance': {
+      const accountId = required(options, 'account');
+      if (options.at !== undefined && options.position !== undefined) throw new UsageError('give --at or --position, not both');
+      const at = options.at === undefined ? undefined : isoTime('at', options.at);
+      const position = options.position === undefined ? undefined : positionOf(options.position);
+      return async (reader, io) => {
+        const balance = await balanceOf(reader, accountId, { at, position });
+        if (balance === undefined) {
+          io.err(`ledger-audit: no account ${accountId} in the ledger${at ?? position ? ' at that point' : ''}\n`);
+          return EXIT.violations;
+        }
+        await io.out(`${json ? JSON.stringify(balance) : Object.entries(balance).map(([name, value]) => `${name}: ${value}`).join('\n')}\n`);
+        return EXIT.clean;
+      };
+    }
+    case 'export': {
+      const format = required(options, 'format');
+      if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got ${format}`);
+      if (json) throw new UsageError('export writes csv or jsonl: use --format jsonl instead of --json');
+      const from = options.from === undefined ? undefined : isoTime('from', options.from);
+      const to = options.to === undefined ? undefined : isoTime('to', options.to);
+      return async (reader, io, progress) => {
+        const result = await exportJournal(reader, { format, from, to }, (text) => io.out(text), progress);
+        if (result.withheld > 0) io.err(`ledger-audit: withheld ${result.withheld} reference values that looked like card numbers\n`);
+        return EXIT.clean;
+      };
+    }
+    case 'statement': {
+      const walletId = required(options, 'wallet');
+      const from = isoTime('from', required(options, 'from'));
+      const to = isoTime('to', required(options, 'to'));
+      if (to < from) throw new UsageError('--to is before --from');
+      return async (reader, io) => {
+        const statement = await buildStatement(reader, walletId, from, to);
+        if (statement === undefined) {
+          io.err(`ledger-audit: no wallet ${walletId} in the ledger\n`);
+          return EXIT.violations;
+        }
+        await io.out(`${JSON.stringify(statement, null, 2)}\n`);
+        return EXIT.clean;
+      };
+    }
+    case 'verify-statement': {
+      if (positionals.length !== 1) throw new UsageError('verify-statement takes one FILE');
+      const file = positionals[0];
+      let document: unknown;
+      try {
+        document = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`cannot read statement ${file}: ${(error as Error).message}`);
+      }
+      return async (reader, io) => {
+        const findings = await verifyStatement(reader, document);
+        return report(io, findings, json, 'verify-statement: the statement matches the store');
+      };
+    }
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+async function report(io: CliIo, findings: Findings, json: boolean, cleanLine: string): Promise<number> {
+  if (json) await io.out(`${JSON.stringify(findings.toJson())}\n`);
+  else {
+    const text = findings.toText();
+    await io.out(`${text === '' ? '' : `${text}\n`}${findings.clean ? cleanLine : `${findings.count} violations`}\n`);
+  }
+  return findings.clean ? EXIT.clean : EXIT.violations;
+}
+
+function required(options: Options, name: 'out' | 'account' | 'format' | 'wallet' | 'from' | 'to'): string {
+  const value = options[name];
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** A time as the store writes `recordedAt` (ISO 8601 UTC, milliseconds), so strings compare as times. */
+function isoTime(name: string, text: string): string {
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO 8601 time, got ${text}`);
+  return new Date(ms).toISOString();
+}
+
+function positionOf(text: string): bigint {
+  if (!/^[0-9]{1,19}$/.test(text)) throw new UsageError(`--position must be a non-negative integer, got ${text}`);
+  return BigInt(text);
+}

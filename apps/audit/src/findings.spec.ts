@@ -1,0 +1,36 @@
+import { Findings, formatViolation, Progress, VIOLATIONS_KEPT_MAX } from './findings';
+
+describe('findings', () => {
+  it('prints a violation with its place, and --json with bigints as digit strings', () => {
+    const findings = new Findings();
+    findings.violation({ check: 'chain', streamId: 'ledger-0', revision: 3n, position: 7n, message: 'hash mismatch' });
+    expect(findings.toText()).toBe('VIOLATION [chain] stream=ledger-0 revision=3 position=7: hash mismatch');
+    expect(findings.toJson()).toEqual({
+      ok: false,
+      violationCount: 1,
+      violations: [{ check: 'chain', streamId: 'ledger-0', revision: '3', position: '7', message: 'hash mismatch' }],
+      notes: [],
+    });
+    expect(formatViolation({ check: 'projection', message: 'row differs' })).toBe('VIOLATION [projection] stream=- revision=- position=-: row differs');
+  });
+
+  it('keeps VIOLATIONS_KEPT_MAX violations and counts the rest', () => {
+    const findings = new Findings();
+    for (let i = 0; i < VIOLATIONS_KEPT_MAX + 5; i++) findings.violation({ check: 'ledger', message: `v${i}` });
+    expect(findings.violations).toHaveLength(VIOLATIONS_KEPT_MAX);
+    expect(findings.count).toBe(VIOLATIONS_KEPT_MAX + 5);
+    expect(findings.toText()).toMatch(/\.\.\. and 5 more violations$/);
+  });
+});
+
+describe('progress', () => {
+  it('says nothing during the first second, then at most once a second', () => {
+    let nowMs = 0;
+    const lines: string[] = [];
+    const progress = new Progress((line) => lines.push(line), () => nowMs);
+    for (nowMs = 0; nowMs < 1_000; nowMs += 100) progress.tick(() => `at ${nowMs}`);
+    expect(lines).toEqual([]);
+    for (nowMs = 1_000; nowMs <= 2_500; nowMs += 100) progress.tick(() => `at ${nowMs}`);
+    expect(lines).toEqual(['[1.0 s] at 1000', '[2.0 s] at 2000']);
+  });
+});

@@ -1,0 +1,117 @@
+// The ledger checks on hand-made histories: valid events come from libs/ledger's `decide`; each
+// broken rule is one tampered event, reported with its place and not applied.
+import type { Json, RecordedEvent } from '@ledger/contracts';
+import { decide, evolve, initialState, openSystemAccount, type LedgerCommand, type LedgerEvent } from '@ledger/ledger';
+import { entry, openWallet } from '../../wallet-ledger/src/projections/testing/ledger-history';
+import type { Violation } from './findings';
+import { LedgerInvariants } from './ledger-invariants';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+/** Decides `commands` on one shard and returns the events as recorded on `ledger-{shard}`. */
+function history(shard: number, commands: readonly LedgerCommand[], firstPosition = 1n): RecordedEvent[] {
+  const state = initialState();
+  return commands.map((command, index) => {
+    const decision = decide(command, state, { nowMs: T0 + index });
+    if (!decision.ok) throw new Error(`${command.type}: ${JSON.stringify(decision.error)}`);
+    const [event] = decision.events;
+    evolve(state, event);
+    return recorded(event, shard, BigInt(index), firstPosition + BigInt(index));
+  });
+}
+
+function recorded(event: LedgerEvent, shard: number, revision: bigint, position: bigint): RecordedEvent {
+  return {
+    eventId: `e-${position}`,
+    type: event.type,
+    schemaVersion: 1,
+    data: event.data as unknown as Json,
+    metadata: { correlationId: 'c', causationId: 'c', actor: 't', occurredAt: '', prevHash: '', hash: '' },
+    streamId: `ledger-${shard}`,
+    revision,
+    position,
+    recordedAt: new Date(T0).toISOString(),
+  };
+}
+
+/** The same event with its data changed. */
+function tampered(event: RecordedEvent, change: (data: Record<string, unknown>) => void): RecordedEvent {
+  const data = structuredClone(event.data) as Record<string, unknown>;
+  change(data);
+  return { ...event, data: data as Json };
+}
+
+function check(events: readonly RecordedEvent[]): Violation[] {
+  const invariants = new LedgerInvariants();
+  const found: Violation[] = [];
+  for (const event of events) invariants.check(event, (violation) => found.push({ check: 'ledger', ...violation }));
+  return found;
+}
+
+const FUNDING = 'sys:funding:USD:0';
+const CLEARING = 'sys:card-clearing:USD:0';
+
+const base: LedgerCommand[] = [
+  openSystemAccount(FUNDING)!,
+  openSystemAccount(CLEARING)!,
+  openWallet('w1', 'u1'),
+  openWallet('w2', 'u2'),
+  entry('top-1', 'top-1', 'top_up', FUNDING, 'w1', 500n),
+  { type: 'PlaceHold', idempotencyKey: 'hold-1', holdId: 'hold-1', debitAccountId: 'w1', creditAccountId: CLEARING, amount: 100n, expiresAtMs: T0 + 60_000 },
+  { type: 'CaptureHold', idempotencyKey: 'capture-1', holdId: 'hold-1', amount: 60n },
+];
+
+describe('ledger invariants', () => {
+  it('finds nothing wrong in a history the ledger decided', () => {
+    expect(check(history(0, base))).toEqual([]);
+  });
+
+  it('reports an unbalanced entry with its place', () => {
+    const events = history(0, base);
+    events[4] = tampered(events[4], (data) => ((data.postings as { amount: string }[])[1].amount = '400'));
+    expect(check(events)).toEqual([
+      expect.objectContaining({ streamId: 'ledger-0', revision: 4n, position: 5n, message: 'entry top-1 is not balanced: USD debits 500 credits 400' }),
+      // Not applied, so w1 never had the money the hold needs: reported too, not silently skipped.
+      expect.objectContaining({ revision: 5n, message: expect.stringContaining('w1 overdrawn') }),
+      expect.objectContaining({ revision: 6n, message: 'hold hold-1 captured but it is not open (never placed, or closed over 24 h before)' }),
+    ]);
+  });
+
+  it('reports an entry that overdraws a no-overdraft account', () => {
+    const events = history(0, [...base, entry('pay', 'pay', 'transfer', 'w1', 'w2', 100n)]);
+    events[7] = tampered(events[7], (data) => (data.postings as { amount: string }[]).forEach((posting) => (posting.amount = '441')));
+    expect(check(events)).toEqual([expect.objectContaining({ revision: 7n, message: 'entry pay overdraws no-overdraft account w1' })]);
+  });
+
+  it('reports a hold captured above what it holds, and a hold touched after it closed', () => {
+    const events = history(0, base);
+    const above = tampered(events[6], (data) => {
+      data.capturedAmount = '150';
+      data.releasedAmount = '0';
+    });
+    expect(check([...events.slice(0, 6), above])).toEqual([expect.objectContaining({ revision: 6n, message: 'hold hold-1 captured 150 above what it holds (100)' })]);
+    const again = { ...tampered(events[6], (data) => (data.idempotencyKey = 'capture-again')), revision: 7n, position: 8n };
+    expect(check([...events, again])).toEqual([expect.objectContaining({ revision: 7n, message: 'hold hold-1 captured after it closed (captured)' })]);
+  });
+
+  it('reports a reused idempotency key (evolve refuses a second outcome)', () => {
+    const events = history(0, base);
+    const twice = { ...tampered(events[4], (data) => (data.entryId = 'top-2')), revision: 7n, position: 8n };
+    expect(check([...events, twice])).toEqual([expect.objectContaining({ revision: 7n, message: expect.stringContaining('two outcomes for idempotency key top-1') })]);
+  });
+
+  it('reports an in leg that comes before any out leg of its transfer', () => {
+    const inLeg = history(1, [openSystemAccount('sys:transit-from-0:USD:1')!, openWallet('w3', 'u3'), entry('in', 't-1', 'transfer', 'sys:transit-from-0:USD:1', 'w3', 5n, { transferId: 't-1', leg: 'in' })]);
+    expect(check(inLeg)).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-1', revision: 2n, message: 'transfer t-1: in leg without an open out leg before it' })]);
+  });
+});
+
+describe('ledger invariants: shards', () => {
+  it('reports an account opened on a shard that does not own it', () => {
+    const meta: RecordedEvent = { ...history(0, [openWallet('w1', 'u1')])[0], type: 'ledger.ShardsConfigured.v1', streamId: 'ledger-meta', data: { shards: 4 } };
+    // A system account names its shard: `sys:funding:USD:2` belongs on shard 2, not 1.
+    const misplaced = history(1, [openSystemAccount('sys:funding:USD:2')!], 2n);
+    expect(check([meta, ...misplaced])).toEqual([expect.objectContaining({ streamId: 'ledger-1', message: 'account sys:funding:USD:2 opened on shard 1, but shard 2 owns it' })]);
+    expect(check([meta, ...history(2, [openSystemAccount('sys:funding:USD:2')!], 2n)])).toEqual([]);
+  });
+});

@@ -1,0 +1,257 @@
+// The ledger's invariants over its whole history, event by event in position order: each
+// `ledger-{shard}` stream is folded with libs/ledger's own `evolve` (which asserts every
+// invariant where state changes), after checks that name the broken rule in a journal's words.
+// An event that breaks a rule is reported and not applied, so one bad event does not make every
+// later one look wrong. Memory: the shards' states (accounts, pending holds, the idempotency
+// window), never the number of events.
+import { amountOf, formatAmount, type Currency, type RecordedEvent } from '@ledger/contracts';
+import {
+  entryError,
+  evolve,
+  initialState,
+  ledgerEventOf,
+  postingFromJson,
+  type Account,
+  type EntryPosted,
+  type Hold,
+  type LedgerEvent,
+  type LedgerShardState,
+  shardOf,
+  type Posting,
+} from '@ledger/ledger';
+import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
+import type { Violation } from './findings';
+import { LEDGER_META_STREAM } from '../../wallet-ledger/src/application/wallet-ledger.service';
+
+const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
+  'ledger.AccountOpened.v1',
+  'ledger.EntryPosted.v1',
+  'ledger.HoldPlaced.v1',
+  'ledger.HoldCaptured.v1',
+  'ledger.HoldReleased.v1',
+  'ledger.HoldExpired.v1',
+  'ledger.AccountFrozen.v1',
+  'ledger.AccountUnfrozen.v1',
+  'ledger.AccountClosed.v1',
+  'ledger.CommandRejected.v1',
+]);
+
+/** Out legs of cross-shard transfers not yet landed or reversed; beyond it the oldest are forgotten (and noted). */
+export const OPEN_TRANSFERS_MAX = 1_000_000;
+
+type Report = (violation: Omit<Violation, 'check'> & { check?: Violation['check'] }) => void;
+
+export class LedgerInvariants {
+  private readonly shards = new Map<number, LedgerShardState>();
+  /** Per currency: sum over every account of debits - credits, posted and pending. Zero after every event. */
+  private readonly totals = new Map<Currency, { posted: bigint; pending: bigint }>();
+  /** transferId -> position of its out leg, until the in leg or the reversal. */
+  private readonly openTransfers = new Map<string, bigint>();
+  private forgottenTransfers = 0;
+  /** LEDGER_SHARDS as recorded in `ledger-meta`, once seen. */
+  private shardCount: number | undefined;
+
+  /** Checks and applies one event of any stream (only `ledger-{shard}` streams are looked at). */
+  check(event: RecordedEvent, report: Report): void {
+    const shard = shardOfStream(event.streamId);
+    if (event.streamId === LEDGER_META_STREAM && event.type === 'ledger.ShardsConfigured.v1') {
+      const shards = (event.data as { shards?: unknown }).shards;
+      if (typeof shards === 'number') this.shardCount ??= shards;
+    }
+    if (shard === undefined) return;
+    const place = { streamId: event.streamId, revision: event.revision, position: event.position };
+    const fail = (message: string, check: Violation['check'] = 'ledger') => report({ ...place, check, message });
+    if (!LEDGER_EVENT_TYPES.has(event.type)) return fail(`unknown ledger event type ${event.type}`);
+    const state = this.state(shard);
+    const ledgerEvent = ledgerEventOf(event);
+    const problem = ruleBroken(ledgerEvent, state) ?? this.misplaced(ledgerEvent, shard);
+    if (problem !== undefined) return fail(problem);
+
+    const touched = touchedAccountIds(ledgerEvent, state);
+    const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
+    const undo = snapshotFor(ledgerEvent, state);
+    try {
+      evolve(state, ledgerEvent);
+    } catch (error) {
+      undo();
+      return fail((error as Error).message);
+    }
+    const unbalanced = this.addToTotals(before, state);
+    if (unbalanced !== undefined) fail(unbalanced, 'global-sum');
+    if (ledgerEvent.type === 'ledger.EntryPosted.v1') this.followTransfer(ledgerEvent.data, place.position, (message) => fail(message, 'transfer'));
+  }
+
+  /** Notes for the report once every event is checked. */
+  notes(): string[] {
+    const notes: string[] = [];
+    if (this.openTransfers.size > 0) notes.push(`${this.openTransfers.size} cross-shard transfers are in flight (out leg without an in leg or reversal yet)`);
+    if (this.forgottenTransfers > 0) notes.push(`${this.forgottenTransfers} in-flight transfers beyond OPEN_TRANSFERS_MAX were not followed`);
+    return notes;
+  }
+
+  /** The state of every shard folded so far. */
+  states(): ReadonlyMap<number, LedgerShardState> {
+    return this.shards;
+  }
+
+  private state(shard: number): LedgerShardState {
+    let state = this.shards.get(shard);
+    if (state === undefined) {
+      state = initialState();
+      this.shards.set(shard, state);
+    }
+    return state;
+  }
+
+  /** An account opened on a shard that does not own it (docs/decisions.md: shards). */
+  private misplaced(event: LedgerEvent, shard: number): string | undefined {
+    if (event.type !== 'ledger.AccountOpened.v1' || this.shardCount === undefined) return undefined;
+    const owner = shardOf(event.data.accountId, this.shardCount);
+    return owner === shard ? undefined : `account ${event.data.accountId} opened on shard ${shard}, but shard ${owner ?? 'none'} owns it`;
+  }
+
+  private addToTotals(before: ReadonlyMap<string, Account | undefined>, state: LedgerShardState): string | undefined {
+    const deltas = new Map<Currency, { posted: bigint; pending: bigint }>();
+    for (const [id, old] of before) {
+      const now = state.accounts.get(id);
+      if (now === undefined) continue;
+      const delta = deltas.get(now.currency) ?? { posted: 0n, pending: 0n };
+      delta.posted += now.debitsPosted - now.creditsPosted - (old === undefined ? 0n : old.debitsPosted - old.creditsPosted);
+      delta.pending += now.debitsPending - now.creditsPending - (old === undefined ? 0n : old.debitsPending - old.creditsPending);
+      deltas.set(now.currency, delta);
+    }
+    const broken: string[] = [];
+    for (const [currency, delta] of deltas) {
+      const total = this.totals.get(currency) ?? { posted: 0n, pending: 0n };
+      total.posted += delta.posted;
+      total.pending += delta.pending;
+      this.totals.set(currency, total);
+      if (total.posted !== 0n || total.pending !== 0n) broken.push(`${currency} posted ${formatAmount(total.posted)}, pending ${formatAmount(total.pending)}`);
+    }
+    return broken.length === 0 ? undefined : `global sum (debits - credits) is not zero after this event: ${broken.join('; ')}`;
+  }
+
+  /** Out leg first, then exactly one in leg or reversal (docs/decisions.md: the transfer saga). */
+  private followTransfer(data: EntryPosted['data'], position: bigint, fail: (message: string) => void): void {
+    const { leg, transferId } = data.references;
+    if (transferId === undefined || leg === undefined) return;
+    if (leg === 'out') {
+      if (this.openTransfers.size >= OPEN_TRANSFERS_MAX) {
+        this.forgottenTransfers++;
+        return;
+      }
+      if (this.openTransfers.has(transferId)) fail(`transfer ${transferId}: a second out leg`);
+      this.openTransfers.set(transferId, position);
+      return;
+    }
+    if (leg !== 'in' && leg !== 'reversal') return;
+    if (!this.openTransfers.delete(transferId)) fail(`transfer ${transferId}: ${leg} leg without an open out leg before it`);
+  }
+}
+
+/** The rules an auditor names, checked before `evolve`; undefined when the event keeps them. */
+function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undefined {
+  switch (event.type) {
+    case 'ledger.EntryPosted.v1': {
+      let postings: Posting[];
+      try {
+        postings = event.data.postings.map(postingFromJson);
+      } catch (error) {
+        return `entry ${event.data.entryId}: a posting is malformed (${(error as Error).message})`;
+      }
+      const unbalanced = unbalancedCurrencies(postings);
+      if (unbalanced !== undefined) return `entry ${event.data.entryId} is not balanced: ${unbalanced}`;
+      // The writer checked exactly this against the shard's state before appending (decide).
+      const error = entryError(postings, state.accounts);
+      if (error === undefined) return undefined;
+      if (error.code === 'insufficient_funds') return `entry ${event.data.entryId} overdraws no-overdraft account ${String(error.details?.accountId)}`;
+      return `entry ${event.data.entryId} could not have been posted: ${error.code} ${JSON.stringify(error.details ?? {})}`;
+    }
+    case 'ledger.HoldCaptured.v1':
+    case 'ledger.HoldReleased.v1':
+    case 'ledger.HoldExpired.v1': {
+      const hold = state.holds.get(event.data.holdId);
+      const action = event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase();
+      if (hold === undefined) return `hold ${event.data.holdId} ${action} but it is not open (never placed, or closed over 24 h before)`;
+      if (hold.status !== 'pending') return `hold ${hold.id} ${action} after it closed (${hold.status})`;
+      if (event.type === 'ledger.HoldCaptured.v1') return captureProblem(hold, event.data.capturedAmount);
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function captureProblem(hold: Hold, capturedAmount: string): string | undefined {
+  let captured: bigint;
+  try {
+    captured = amountOf(capturedAmount);
+  } catch {
+    return `hold ${hold.id}: captured amount ${JSON.stringify(capturedAmount)} is not an amount`;
+  }
+  if (captured > hold.heldAmount) return `hold ${hold.id} captured ${captured} above what it holds (${hold.heldAmount})`;
+  return undefined;
+}
+
+/** "USD debits 100 credits 90", or undefined when every currency balances. */
+function unbalancedCurrencies(postings: readonly Posting[]): string | undefined {
+  const totals = new Map<Currency, { debits: bigint; credits: bigint }>();
+  for (const posting of postings) {
+    const total = totals.get(posting.currency) ?? { debits: 0n, credits: 0n };
+    if (posting.side === 'debit') total.debits += posting.amount;
+    else total.credits += posting.amount;
+    totals.set(posting.currency, total);
+  }
+  const broken = [...totals].filter(([, total]) => total.debits !== total.credits);
+  if (broken.length === 0) return undefined;
+  return broken.map(([currency, total]) => `${currency} debits ${total.debits} credits ${total.credits}`).join('; ');
+}
+
+function touchedAccountIds(event: LedgerEvent, state: LedgerShardState): Set<string> {
+  const ids = new Set<string>();
+  switch (event.type) {
+    case 'ledger.EntryPosted.v1':
+      for (const posting of event.data.postings) ids.add(posting.accountId);
+      break;
+    case 'ledger.HoldPlaced.v1':
+    case 'ledger.HoldCaptured.v1':
+    case 'ledger.HoldReleased.v1':
+    case 'ledger.HoldExpired.v1': {
+      ids.add(event.data.debitAccountId).add(event.data.creditAccountId);
+      const hold = state.holds.get(event.data.holdId);
+      if (hold !== undefined) ids.add(hold.debitAccountId).add(hold.creditAccountId);
+      break;
+    }
+    case 'ledger.CommandRejected.v1':
+      break;
+    default:
+      ids.add(event.data.accountId);
+  }
+  return ids;
+}
+
+/**
+ * Remembers what `evolve` may change for this event (it updates the state's Maps in place and
+ * can throw half-way), and returns the function that puts it back.
+ */
+function snapshotFor(event: LedgerEvent, state: LedgerShardState): () => void {
+  const accounts = [...touchedAccountIds(event, state)].map((id) => [id, state.accounts.get(id)] as const);
+  const holdId = 'holdId' in event.data ? event.data.holdId : undefined;
+  const hold = holdId === undefined ? undefined : state.holds.get(holdId);
+  const finishedAt = holdId === undefined ? undefined : state.finishedHolds.get(holdId);
+  const key = event.data.idempotencyKey;
+  const record = state.idempotency.get(key);
+  return () => {
+    for (const [id, account] of accounts) restore(state.accounts, id, account);
+    if (holdId !== undefined) {
+      restore(state.holds, holdId, hold);
+      restore(state.finishedHolds, holdId, finishedAt);
+    }
+    restore(state.idempotency, key, record);
+  };
+}
+
+function restore<K, V>(map: Map<K, V>, key: K, value: V | undefined): void {
+  if (value === undefined) map.delete(key);
+  else map.set(key, value);
+}

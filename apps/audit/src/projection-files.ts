@@ -1,0 +1,125 @@
+// The projection files of a data dir (apps/host/src/host.ts names them), rebuilt from the store
+// with each service's own projection code and libs/event-store's `projectionApplier` (the
+// runner's batch and checkpoint code), into a fresh directory.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { RecordedEvent } from '@ledger/contracts';
+import { openProjectionDb, projectionApplier, type Projection, type ProjectionApplier } from '@ledger/event-store';
+import { walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
+import { identityUsersProjection } from '../../identity/src/projections/identity-users.projection';
+
+export const EVENT_STORE_FILE = 'events.sqlite';
+/** SQLite page cache of each rebuilt file. */
+export const REBUILD_CACHE_KIB = 128 * 1024;
+
+export interface ProjectionFile {
+  /** File name in the data dir. */
+  readonly file: string;
+  readonly projections: readonly Projection[];
+}
+
+/** Every projection file the audit knows how to rebuild. */
+export const PROJECTION_FILES: readonly ProjectionFile[] = [
+  { file: 'wallet-ledger.sqlite', projections: [walletLedgerProjection] },
+  { file: 'identity.sqlite', projections: [identityUsersProjection] },
+];
+
+/** SQLite files of a data dir that are not projections, and why they are not compared. */
+const OTHER_SQLITE_FILES: Readonly<Record<string, string>> = {
+  [EVENT_STORE_FILE]: 'the event store itself',
+  'wallet-ledger-snapshots.sqlite': "the shard writers' snapshots (a start-up cache, not a projection)",
+  'snapshots.sqlite': "the shard writers' snapshots (a start-up cache, not a projection)",
+};
+
+/** What the audit does with each SQLite file of the data dir: notes for the files it skips. */
+export function dataDirNotes(dataDir: string): string[] {
+  const known = new Set(PROJECTION_FILES.map((each) => each.file));
+  const notes: string[] = [];
+  for (const name of readdirSync(dataDir).sort()) {
+    if (!name.endsWith('.sqlite') || known.has(name)) continue;
+    const why = OTHER_SQLITE_FILES[name];
+    if (why === undefined) notes.push(`${name}: unknown file, skipped (no projection code for it in this audit)`);
+    else if (name !== EVENT_STORE_FILE) notes.push(`${name}: ${why}, not compared`);
+  }
+  for (const { file } of PROJECTION_FILES) if (!existsSync(join(dataDir, file))) notes.push(`${file}: not in the data dir, rebuilt but not compared`);
+  return notes;
+}
+
+/** A projection whose rebuild failed: the event it failed on, and why. */
+export interface RebuildFailure {
+  readonly file: string;
+  readonly projection: string;
+  readonly event: RecordedEvent;
+  readonly message: string;
+}
+
+interface Target {
+  readonly file: string;
+  readonly projection: Projection;
+  applier: ProjectionApplier;
+  /** The event being applied, so a failure names it. */
+  current: RecordedEvent | undefined;
+  failed: boolean;
+}
+
+/** Rebuilds every known projection file into `outDir` from pages of events fed in position order. */
+export class ProjectionRebuild {
+  private readonly dbs: Database.Database[] = [];
+  private readonly targets: Target[] = [];
+  readonly failures: RebuildFailure[] = [];
+
+  constructor(readonly outDir: string) {
+    for (const { file, projections } of PROJECTION_FILES) {
+      const db = openProjectionDb(join(outDir, file));
+      // A scratch file: nothing to keep through a crash (no fsync, the rollback journal of a page
+      // in memory instead of every page written twice through the WAL), and a page cache big
+      // enough that random inserts into account-keyed tables stay off the disk (a constant).
+      db.pragma('synchronous = OFF');
+      db.pragma('journal_mode = MEMORY');
+      db.pragma(`cache_size = -${REBUILD_CACHE_KIB}`);
+      this.dbs.push(db);
+      for (const projection of projections) {
+        const target: Target = { file, projection, applier: undefined as unknown as ProjectionApplier, current: undefined, failed: false };
+        // The service's own projection; the wrapper only remembers which event is being applied.
+        const watched: Projection = {
+          name: projection.name,
+          streamPrefixes: projection.streamPrefixes,
+          setup: (setupDb) => projection.setup(setupDb),
+          apply: (applyDb, event) => {
+            target.current = event;
+            projection.apply(applyDb, event);
+          },
+        };
+        target.applier = projectionApplier(db, watched);
+        this.targets.push(target);
+      }
+    }
+  }
+
+  /** Applies one page (position order) to every projection it concerns, in one transaction each. */
+  feed(page: readonly RecordedEvent[]): void {
+    for (const target of this.targets) {
+      if (target.failed) continue;
+      const prefixes = target.projection.streamPrefixes;
+      const events = page.filter((event) => prefixes.some((prefix) => event.streamId.startsWith(prefix)));
+      if (events.length === 0) continue;
+      try {
+        target.applier.applyBatch(events);
+      } catch (error) {
+        target.failed = true;
+        this.failures.push({ file: target.file, projection: target.projection.name, event: target.current ?? events[0], message: (error as Error).message });
+      }
+    }
+  }
+
+  /** Names of the projections rebuilt in `file` (failed ones included: their file is incomplete). */
+  projectionsOf(file: string): { names: string[]; failed: boolean } {
+    const targets = this.targets.filter((target) => target.file === file);
+    return { names: targets.map((target) => target.projection.name), failed: targets.some((target) => target.failed) };
+  }
+
+  close(): void {
+    for (const db of this.dbs) if (db.open) db.close();
+  }
+}

@@ -1,0 +1,92 @@
+// `replay` and the projection half of `verify`: rebuild every known projection file into a
+// directory from the store, then compare each with the live file of the data dir.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecordedEvent } from '@ledger/contracts';
+import type { Findings, Progress } from './findings';
+import { PROJECTION_FILES, ProjectionRebuild } from './projection-files';
+import { describeDifference, diffProjectionFile, type RowDifference } from './projection-diff';
+import { pagesByPosition, type StoreReader } from './store-reader.port';
+
+/** Events per page of a rebuild: one transaction per projection per page. */
+export const REBUILD_PAGE_EVENTS = 5_000;
+
+export interface RebuildStats {
+  readonly events: number;
+  readonly rebuildMs: number;
+  /** Files whose rebuild stopped part-way (not worth comparing). */
+  readonly failedFiles: ReadonlySet<string>;
+}
+
+/**
+ * Reads the whole store once in position order, feeding the rebuild and `alsoCheck` (verify's
+ * position and ledger checks) with every page. Rebuild failures become violations.
+ */
+export async function rebuildProjections(
+  reader: StoreReader,
+  outDir: string,
+  findings: Findings,
+  progress: Progress,
+  alsoCheck: (event: RecordedEvent) => void = () => undefined,
+): Promise<RebuildStats> {
+  const startedMs = performance.now();
+  const head = await reader.headPosition();
+  const rebuild = new ProjectionRebuild(outDir);
+  let events = 0;
+  try {
+    for await (const page of pagesByPosition(reader, 0n, REBUILD_PAGE_EVENTS)) {
+      for (const event of page) alsoCheck(event);
+      rebuild.feed(page);
+      events += page.length;
+      progress.tick(() => `read ${events} of ${head} events (${((100 * events) / Math.max(1, Number(head))).toFixed(0)}%)`);
+    }
+  } finally {
+    rebuild.close();
+  }
+  for (const failure of rebuild.failures) {
+    const { event } = failure;
+    findings.violation({
+      check: 'projection',
+      streamId: event.streamId,
+      revision: event.revision,
+      position: event.position,
+      message: `${failure.file}: projection ${failure.projection} cannot apply this event (${failure.message}); its rebuild stops here`,
+    });
+  }
+  return { events, rebuildMs: performance.now() - startedMs, failedFiles: new Set(rebuild.failures.map((failure) => failure.file)) };
+}
+
+export interface FileComparison {
+  readonly file: string;
+  readonly differences: readonly RowDifference[];
+  readonly counts: ReadonlyMap<string, number>;
+}
+
+/** Compares each rebuilt file in `outDir` with the live one in `dataDir`; differences become violations. */
+export function compareProjections(dataDir: string, outDir: string, findings: Findings, failedFiles: ReadonlySet<string>): FileComparison[] {
+  const comparisons: FileComparison[] = [];
+  for (const { file, projections } of PROJECTION_FILES) {
+    const live = join(dataDir, file);
+    if (!existsSync(live)) continue;
+    if (failedFiles.has(file)) {
+      findings.note(`${file}: not compared (its rebuild failed, see above)`);
+      continue;
+    }
+    const result = diffProjectionFile(live, join(outDir, file), projections.map((projection) => projection.name));
+    for (const note of result.notes) findings.note(`${file}: ${note}`);
+    for (const difference of result.differences) findings.violation({ check: 'projection', position: positionOf(difference), message: describeDifference(file, difference) });
+    for (const [table, count] of result.counts) {
+      const reported = result.differences.filter((difference) => difference.table === table).length;
+      if (count > reported) findings.violation({ check: 'projection', message: `${file} ${table}: ${count - reported} more differing rows not listed` });
+    }
+    comparisons.push({ file, differences: result.differences, counts: result.counts });
+  }
+  return comparisons;
+}
+
+/** The event a differing row points at, when its table records positions (the rebuild's value first). */
+function positionOf(difference: RowDifference): bigint | undefined {
+  const changed = difference.columns.filter((column) => /(^|_)position$/.test(column.column)).map((column) => column.rebuilt ?? column.live);
+  const candidate = [difference.key.position, ...changed].find((value) => typeof value === 'string' && /^[0-9]{1,19}$/.test(value));
+  return candidate === undefined || candidate === null ? undefined : BigInt(candidate);
+}

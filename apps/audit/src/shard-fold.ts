@@ -1,0 +1,37 @@
+// Folds one ledger shard's stream with libs/ledger's `evolve`, up to a point: what `balance` and
+// `statement` read (one shard's state in memory, the stream read page by page).
+import type { RecordedEvent } from '@ledger/contracts';
+import { evolve, initialState, ledgerEventOf, shardOf, type LedgerEvent, type LedgerShardState } from '@ledger/ledger';
+import { pagesOfStream, type StoreReader } from './store-reader.port';
+import { LEDGER_META_STREAM } from '../../wallet-ledger/src/application/wallet-ledger.service';
+
+/** The shard that owns `accountId`, or undefined when the store has no ledger (or the id names no shard). */
+export async function shardOfAccount(reader: StoreReader, accountId: string): Promise<number | undefined> {
+  const [meta] = await reader.readStream(LEDGER_META_STREAM, 0n, 1);
+  const shards = (meta?.data as { shards?: unknown } | undefined)?.shards;
+  if (typeof shards !== 'number') return undefined;
+  return shardOf(accountId, shards);
+}
+
+export interface FoldVisitor {
+  /** True stops the fold before `event` is applied. */
+  stopBefore(event: RecordedEvent): boolean;
+  /** Called after each event is applied. */
+  applied?(event: RecordedEvent, ledgerEvent: LedgerEvent, state: LedgerShardState): void;
+}
+
+/** The shard's state up to where `visitor` stops, and the last event applied. */
+export async function foldShard(reader: StoreReader, shard: number, visitor: FoldVisitor): Promise<{ state: LedgerShardState; last: RecordedEvent | undefined }> {
+  const state = initialState();
+  let last: RecordedEvent | undefined;
+  for await (const page of pagesOfStream(reader, `ledger-${shard}`)) {
+    for (const event of page) {
+      if (visitor.stopBefore(event)) return { state, last };
+      const ledgerEvent = ledgerEventOf(event);
+      evolve(state, ledgerEvent);
+      last = event;
+      visitor.applied?.(event, ledgerEvent, state);
+    }
+  }
+  return { state, last };
+}

@@ -1,0 +1,132 @@
+// The embedded event store (libs/event-store's SQLite adapter), read through its own file with a
+// read-only connection: the audit never takes the write lock and never changes a byte of it.
+import Database from 'better-sqlite3';
+import type { RecordedEvent } from '@ledger/contracts';
+import type { StoreReader, StreamHead } from './store-reader.port';
+
+/** The event store schema this reader knows (SQLite `user_version` of libs/event-store). */
+const STORE_SCHEMA_VERSION = 1;
+
+const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at';
+
+interface EventRow {
+  position: bigint;
+  stream_id: string;
+  revision: bigint;
+  event_id: string;
+  type: string;
+  schema_version: bigint;
+  data: string;
+  metadata: string;
+  recorded_at: string;
+}
+
+interface HeadRow {
+  stream_id: string;
+  last_revision: bigint;
+  last_hash: string;
+}
+
+/** A row the audit cannot even parse: the place is named so it can be reported. */
+export class UnreadableEventError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly revision: bigint,
+    readonly position: bigint,
+    reason: string,
+  ) {
+    super(`event at ${streamId}@${revision} (position ${position}) is unreadable: ${reason}`);
+    this.name = 'UnreadableEventError';
+  }
+}
+
+/** Opens `file` read-only; throws when it is missing or is not an event store of a known schema. */
+export function openSqliteStoreReader(file: string): SqliteStoreReader {
+  return new SqliteStoreReader(openReadOnly(file));
+}
+
+/** A read-only connection: never creates the file, never writes it (SQLite may add its -shm/-wal beside a WAL file). */
+export function openReadOnly(file: string): Database.Database {
+  return new Database(file, { readonly: true, fileMustExist: true });
+}
+
+export class SqliteStoreReader implements StoreReader {
+  private readonly selectHead: Database.Statement<[], { position: bigint }>;
+  private readonly selectAll: Database.Statement<[bigint, number], EventRow>;
+  private readonly selectStream: Database.Statement<[string, bigint, number], EventRow>;
+  private readonly selectStreamIds: Database.Statement<[string, number], { stream_id: string }>;
+  private readonly selectHeads: Database.Statement<[string, number], HeadRow>;
+  private readonly selectHeadOf: Database.Statement<[string], HeadRow>;
+
+  constructor(private readonly db: Database.Database) {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version !== STORE_SCHEMA_VERSION) {
+      db.close();
+      throw new Error(`not an event store this audit knows (schema version ${version}, expected ${STORE_SCHEMA_VERSION})`);
+    }
+    this.selectHead = db.prepare<[], { position: bigint }>('SELECT position FROM events ORDER BY position DESC LIMIT 1').safeIntegers(true);
+    this.selectAll = db.prepare<[bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true);
+    this.selectStream = db
+      .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
+      .safeIntegers(true);
+    // DISTINCT over the (stream_id, revision) index: one step per stream, no temp table.
+    this.selectStreamIds = db.prepare<[string, number], { stream_id: string }>(
+      'SELECT DISTINCT stream_id FROM events WHERE stream_id > ? ORDER BY stream_id LIMIT ?',
+    );
+    this.selectHeads = db
+      .prepare<[string, number], HeadRow>('SELECT stream_id, last_revision, last_hash FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT ?')
+      .safeIntegers(true);
+    this.selectHeadOf = db.prepare<[string], HeadRow>('SELECT stream_id, last_revision, last_hash FROM streams WHERE stream_id = ?').safeIntegers(true);
+  }
+
+  async headPosition(): Promise<bigint> {
+    return this.selectHead.get()?.position ?? 0n;
+  }
+
+  async readAll(afterPosition: bigint, maxCount: number): Promise<RecordedEvent[]> {
+    return this.selectAll.all(afterPosition, maxCount).map(toRecordedEvent);
+  }
+
+  async readStream(streamId: string, fromRevision: bigint, maxCount: number): Promise<RecordedEvent[]> {
+    return this.selectStream.all(streamId, fromRevision, maxCount).map(toRecordedEvent);
+  }
+
+  async streamIds(afterStreamId: string, maxCount: number): Promise<string[]> {
+    return this.selectStreamIds.all(afterStreamId, maxCount).map((row) => row.stream_id);
+  }
+
+  async streamHead(streamId: string): Promise<StreamHead | undefined> {
+    const row = this.selectHeadOf.get(streamId);
+    return row === undefined ? undefined : { streamId: row.stream_id, lastRevision: row.last_revision, lastHash: row.last_hash };
+  }
+
+  async streamHeads(afterStreamId: string, maxCount: number): Promise<StreamHead[]> {
+    return this.selectHeads.all(afterStreamId, maxCount).map((row) => ({ streamId: row.stream_id, lastRevision: row.last_revision, lastHash: row.last_hash }));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  let data: RecordedEvent['data'];
+  let metadata: RecordedEvent['metadata'];
+  try {
+    data = JSON.parse(row.data);
+    metadata = JSON.parse(row.metadata);
+  } catch (error) {
+    throw new UnreadableEventError(row.stream_id, row.revision, row.position, `not JSON (${(error as Error).message})`);
+  }
+  return {
+    eventId: row.event_id,
+    type: row.type,
+    schemaVersion: Number(row.schema_version),
+    data,
+    metadata,
+    streamId: row.stream_id,
+    revision: row.revision,
+    position: row.position,
+    recordedAt: row.recorded_at,
+  };
+}

@@ -1,0 +1,238 @@
+// `statement` and `verify-statement`: a wallet's statement for [from, to) by commit time
+// (opening posted balance, one line per journal posting on the wallet, closing balance) with a
+// Merkle root over its entries and, per line, an inclusion proof (./merkle.ts). Each entry names
+// the store event it comes from (stream, revision, position, event id, chain hash), so a
+// statement is checked offline against the store: proofs, root, each event in an intact chain,
+// each line what its event says, and the whole statement what the store gives today.
+import { canonicalJson, formatAmount, GENESIS_HASH, type RecordedEvent } from '@ledger/contracts';
+import { verifyChain } from '@ledger/event-store';
+import { ledgerEventOf, postedBalance } from '@ledger/ledger';
+import { filterReferences } from './card-number-filter';
+import { Findings } from './findings';
+import { journalPostings, type JournalPosting } from './journal';
+import { leafHash, MerkleTree, verifyInclusion } from './merkle';
+import { foldShard, shardOfAccount } from './shard-fold';
+import { pagesOfStream, type StoreReader } from './store-reader.port';
+
+export const STATEMENT_FORMAT = 'ledger-audit.statement.v1';
+/** Lines one statement may hold (it is built and proven in memory): ask for a shorter period beyond it. */
+export const STATEMENT_LINES_MAX = 100_000;
+
+/** One line, exactly as hashed into its leaf: `leaf = sha256(0x00 || canonicalJson(entry))`. */
+export interface StatementEntry {
+  readonly streamId: string;
+  readonly revision: string;
+  readonly position: string;
+  readonly eventId: string;
+  /** The event's hash in its stream's chain (metadata.hash). */
+  readonly eventHash: string;
+  readonly recordedAt: string;
+  readonly entryId: string;
+  readonly kind: string;
+  readonly postingIndex: number;
+  readonly side: 'debit' | 'credit';
+  readonly amount: string;
+  readonly currency: string;
+  /** The wallet's posted balance after the event. */
+  readonly balanceAfter: string;
+  readonly references: Readonly<Record<string, string>>;
+}
+
+export interface Statement {
+  readonly format: typeof STATEMENT_FORMAT;
+  readonly walletId: string;
+  readonly currency: string;
+  readonly from: string;
+  readonly to: string;
+  readonly opening: { readonly posted: string; readonly asOfPosition: string };
+  readonly closing: { readonly posted: string; readonly asOfPosition: string };
+  readonly merkle: {
+    readonly tree: 'RFC 6962, sha256';
+    readonly leaf: 'sha256(0x00 || utf8(canonicalJson(entry)))';
+    readonly node: 'sha256(0x01 || left || right)';
+    readonly leafCount: number;
+    readonly root: string;
+  };
+  readonly lines: readonly { readonly leafIndex: number; readonly entry: StatementEntry; readonly proof: readonly string[] }[];
+}
+
+export class StatementTooLongError extends Error {}
+
+export async function buildStatement(reader: StoreReader, walletId: string, from: string, to: string): Promise<Statement | undefined> {
+  const shard = await shardOfAccount(reader, walletId);
+  if (shard === undefined) return undefined;
+  const entries: StatementEntry[] = [];
+  let opening = 0n;
+  let openingPosition = 0n;
+  const { state, last } = await foldShard(reader, shard, {
+    stopBefore: (event) => event.recordedAt >= to,
+    applied: (event, ledgerEvent, folded) => {
+      const wallet = folded.accounts.get(walletId);
+      if (wallet === undefined) return;
+      if (event.recordedAt < from) {
+        opening = postedBalance(wallet);
+        openingPosition = event.position;
+        return;
+      }
+      for (const posting of journalPostings(ledgerEvent)) {
+        if (posting.accountId !== walletId) continue;
+        if (entries.length >= STATEMENT_LINES_MAX) throw new StatementTooLongError(`more than ${STATEMENT_LINES_MAX} lines: ask for a shorter period`);
+        entries.push(entryOf(event, posting, formatAmount(postedBalance(wallet))));
+      }
+    },
+  });
+  const wallet = state.accounts.get(walletId);
+  if (wallet === undefined || wallet.kind !== 'wallet') return undefined;
+  const tree = new MerkleTree(entries.map((entry) => leafHash(canonicalJson(entry))));
+  return {
+    format: STATEMENT_FORMAT,
+    walletId,
+    currency: wallet.currency,
+    from,
+    to,
+    opening: { posted: formatAmount(opening), asOfPosition: openingPosition.toString() },
+    closing: { posted: formatAmount(postedBalance(wallet)), asOfPosition: (last?.position ?? 0n).toString() },
+    merkle: {
+      tree: 'RFC 6962, sha256',
+      leaf: 'sha256(0x00 || utf8(canonicalJson(entry)))',
+      node: 'sha256(0x01 || left || right)',
+      leafCount: entries.length,
+      root: tree.root().toString('hex'),
+    },
+    lines: entries.map((entry, leafIndex) => ({ leafIndex, entry, proof: tree.proof(leafIndex).map((hash) => hash.toString('hex')) })),
+  };
+}
+
+function entryOf(event: RecordedEvent, posting: JournalPosting, balanceAfter: string): StatementEntry {
+  return {
+    streamId: event.streamId,
+    revision: event.revision.toString(),
+    position: event.position.toString(),
+    eventId: event.eventId,
+    eventHash: event.metadata.hash,
+    recordedAt: event.recordedAt,
+    entryId: posting.entryId,
+    kind: posting.kind,
+    postingIndex: posting.postingIndex,
+    side: posting.side,
+    amount: posting.amount,
+    currency: posting.currency,
+    balanceAfter,
+    references: filterReferences(posting.references).references,
+  };
+}
+
+/** Checks a statement document against the store; every problem is a `statement` violation. */
+export async function verifyStatement(reader: StoreReader, document: unknown): Promise<Findings> {
+  const findings = new Findings();
+  const fail = (message: string, entry?: Partial<StatementEntry>) =>
+    findings.violation({
+      check: 'statement',
+      streamId: entry?.streamId,
+      revision: digits(entry?.revision),
+      position: digits(entry?.position),
+      message,
+    });
+  const statement = document as Statement;
+  if (!isStatement(document)) {
+    fail(`not a ${STATEMENT_FORMAT} document`);
+    return findings;
+  }
+
+  // 1. The document on its own: each proof leads to the root, and the root covers exactly these entries.
+  const root = Buffer.from(statement.merkle.root, 'hex');
+  const leaves = statement.lines.map((line) => leafHash(canonicalJson(line.entry)));
+  statement.lines.forEach((line, index) => {
+    const proof = line.proof.map((hash) => Buffer.from(hash, 'hex'));
+    if (line.leafIndex !== index || !verifyInclusion(leaves[index], index, statement.merkle.leafCount, proof, root)) {
+      fail(`line ${index}: its inclusion proof does not lead to the statement's root`, line.entry);
+    }
+  });
+  if (statement.merkle.leafCount !== leaves.length || !new MerkleTree(leaves).root().equals(root)) fail('the Merkle root is not the root of the statement lines');
+
+  // 2. Each line against its event: in an intact chain, with the hash and content the line says.
+  const byStream = new Map<string, StatementEntry[]>();
+  for (const { entry } of statement.lines) byStream.set(entry.streamId, [...(byStream.get(entry.streamId) ?? []), entry]);
+  for (const [streamId, entries] of byStream) await checkAgainstChain(reader, streamId, entries, fail);
+
+  // 3. Complete: the store gives the same statement for the same wallet and period.
+  const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to);
+  if (fresh === undefined) fail(`the store has no wallet ${statement.walletId}`);
+  else {
+    if (fresh.merkle.root !== statement.merkle.root) fail(`the store gives another statement for this period (root ${fresh.merkle.root}, ${fresh.lines.length} lines)`);
+    if (fresh.opening.posted !== statement.opening.posted) fail(`opening balance is ${fresh.opening.posted} in the store, ${statement.opening.posted} in the statement`);
+    if (fresh.closing.posted !== statement.closing.posted) fail(`closing balance is ${fresh.closing.posted} in the store, ${statement.closing.posted} in the statement`);
+  }
+  return findings;
+}
+
+/** Walks the stream from its first event to the last line's, checking the chain and each line's event. */
+async function checkAgainstChain(
+  reader: StoreReader,
+  streamId: string,
+  entries: readonly StatementEntry[],
+  fail: (message: string, entry?: Partial<StatementEntry>) => void,
+): Promise<void> {
+  const wanted = new Map<string, StatementEntry[]>();
+  for (const entry of entries) wanted.set(entry.revision, [...(wanted.get(entry.revision) ?? []), entry]);
+  const lastRevision = entries.reduce((max, entry) => (BigInt(entry.revision) > max ? BigInt(entry.revision) : max), 0n);
+  let previousHash = GENESIS_HASH;
+  let expected = 0n;
+  let chainBrokenAt: bigint | undefined;
+  outer: for await (const page of pagesOfStream(reader, streamId)) {
+    for (const event of page) {
+      if (event.revision > lastRevision) break outer;
+      if (chainBrokenAt === undefined && (event.revision !== expected || verifyChain([event], previousHash) !== undefined)) chainBrokenAt = event.revision;
+      previousHash = event.metadata.hash;
+      expected = event.revision + 1n;
+      for (const entry of wanted.get(event.revision.toString()) ?? []) {
+        if (chainBrokenAt !== undefined) fail(`the chain of ${streamId} is broken at revision ${chainBrokenAt}, before this line's event`, entry);
+        if (event.metadata.hash !== entry.eventHash || event.eventId !== entry.eventId || event.position.toString() !== entry.position) {
+          fail(`the event at ${streamId}@${entry.revision} is not the one the line names (hash, id or position differ)`, entry);
+          continue;
+        }
+        const posting = journalPostings(ledgerEventOf(event))[entry.postingIndex];
+        const same =
+          posting !== undefined &&
+          posting.entryId === entry.entryId &&
+          posting.kind === entry.kind &&
+          posting.side === entry.side &&
+          posting.amount === entry.amount &&
+          posting.currency === entry.currency;
+        if (!same) fail(`the line does not match posting ${entry.postingIndex} of its event`, entry);
+      }
+      wanted.delete(event.revision.toString());
+    }
+  }
+  for (const missing of wanted.values()) for (const entry of missing) fail(`no event at ${streamId}@${entry.revision}`, entry);
+}
+
+function isStatement(value: unknown): value is Statement {
+  const candidate = value as Statement;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    candidate.format === STATEMENT_FORMAT &&
+    typeof candidate.walletId === 'string' &&
+    typeof candidate.from === 'string' &&
+    typeof candidate.to === 'string' &&
+    typeof candidate.merkle?.root === 'string' &&
+    Number.isSafeInteger(candidate.merkle?.leafCount) &&
+    Array.isArray(candidate.lines) &&
+    candidate.lines.every(
+      (line) =>
+        typeof line === 'object' &&
+        line !== null &&
+        Array.isArray(line.proof) &&
+        line.proof.every((hash: unknown) => typeof hash === 'string') &&
+        typeof line.entry === 'object' &&
+        line.entry !== null &&
+        typeof line.entry.streamId === 'string' &&
+        digits(line.entry.revision) !== undefined,
+    )
+  );
+}
+
+function digits(text: unknown): bigint | undefined {
+  return typeof text === 'string' && /^[0-9]{1,19}$/.test(text) ? BigInt(text) : undefined;
+}

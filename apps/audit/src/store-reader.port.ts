@@ -1,0 +1,77 @@
+// The audit's read port onto an event store: pages only, so memory never grows with the number
+// of events. The embedded SQLite reader implements it (./sqlite-store-reader.ts); a KurrentDB
+// reader (distributed mode) can implement the same five reads later.
+import type { RecordedEvent } from '@ledger/contracts';
+
+/** What the store itself records as a stream's head (SQLite: the `streams` table). */
+export interface StreamHead {
+  readonly streamId: string;
+  readonly lastRevision: bigint;
+  readonly lastHash: string;
+}
+
+export interface StoreReader {
+  /** Global position of the last event (0n when empty). */
+  headPosition(): Promise<bigint>;
+  /** Up to `maxCount` events with position > `afterPosition`, in position order. */
+  readAll(afterPosition: bigint, maxCount: number): Promise<RecordedEvent[]>;
+  /** Up to `maxCount` events of one stream from `fromRevision`, in revision order. */
+  readStream(streamId: string, fromRevision: bigint, maxCount: number): Promise<RecordedEvent[]>;
+  /** Up to `maxCount` ids of streams that hold events, sorted, after `afterStreamId` ('' for the first). */
+  streamIds(afterStreamId: string, maxCount: number): Promise<string[]>;
+  /** The head the store records for one stream, or undefined when it records none. */
+  streamHead(streamId: string): Promise<StreamHead | undefined>;
+  /** Up to `maxCount` recorded stream heads, sorted by stream id, after `afterStreamId`. */
+  streamHeads(afterStreamId: string, maxCount: number): Promise<StreamHead[]>;
+  close(): Promise<void>;
+}
+
+/** Events per page the audit reads: big enough to amortise a read, small enough to bound memory. */
+export const READ_PAGE_EVENTS = 2_000;
+/** Stream ids or heads per page. */
+export const READ_PAGE_STREAMS = 1_000;
+
+/** Every event from `afterPosition` on, page by page (each page is one read). */
+export async function* pagesByPosition(reader: StoreReader, afterPosition = 0n, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
+  let after = afterPosition;
+  for (;;) {
+    const page = await reader.readAll(after, pageEvents);
+    if (page.length === 0) return;
+    yield page;
+    after = page[page.length - 1].position;
+  }
+}
+
+/** Every event of one stream, page by page. */
+export async function* pagesOfStream(reader: StoreReader, streamId: string, fromRevision = 0n, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
+  let from = fromRevision;
+  for (;;) {
+    const page = await reader.readStream(streamId, from, pageEvents);
+    if (page.length === 0) return;
+    yield page;
+    if (page.length < pageEvents) return;
+    from = page[page.length - 1].revision + 1n;
+  }
+}
+
+/** Every id of a stream that holds events, sorted. */
+export async function* allStreamIds(reader: StoreReader): AsyncGenerator<string> {
+  let after = '';
+  for (;;) {
+    const page = await reader.streamIds(after, READ_PAGE_STREAMS);
+    yield* page;
+    if (page.length < READ_PAGE_STREAMS) return;
+    after = page[page.length - 1];
+  }
+}
+
+/** Every recorded stream head, sorted by stream id. */
+export async function* allStreamHeads(reader: StoreReader): AsyncGenerator<StreamHead> {
+  let after = '';
+  for (;;) {
+    const page = await reader.streamHeads(after, READ_PAGE_STREAMS);
+    yield* page;
+    if (page.length < READ_PAGE_STREAMS) return;
+    after = page[page.length - 1].streamId;
+  }
+}

@@ -1,0 +1,108 @@
+// A real data dir for the audit's tests: the wallet-ledger run through its own test harness
+// (wallets on several shards, top-ups, same- and cross-shard transfers, holds captured and
+// released, a withdrawal), then stopped; then identity through its harness on the same data dir
+// (a user registered and logged in), so the store and files are as the embedded host keeps them.
+// Built once per suite; each test works on a copy.
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock, uuidv7 } from '@ledger/contracts';
+import { waitFor } from '@ledger/contracts/testing';
+import { accountShard, postedBalance } from '@ledger/ledger';
+import { startHarness, type Harness } from '../../../wallet-ledger/src/testing/wallet-ledger.harness';
+import { startIdentityHarness } from '../../../identity/src/testing/identity.harness';
+
+const SHARDS = 4;
+export const CARD_NUMBER_IN_REFERENCE = '4111 1111 1111 1111';
+const STEP_MS = 60_000;
+
+export interface AuditFixture {
+  readonly dataDir: string;
+  /** a and b on shard 0, c on shard 3. */
+  readonly wallets: { readonly a: string; readonly b: string; readonly c: string };
+  /** The user registered in identity. */
+  readonly userId: string;
+  /** Commit times: before anything, between the top-ups and the transfers, after everything. */
+  readonly times: { readonly start: string; readonly afterTopUps: string; readonly end: string };
+}
+
+export async function buildFixture(): Promise<AuditFixture> {
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 9));
+  const start = new Date(clock.nowMs()).toISOString();
+  const h = await startHarness({ clock });
+  try {
+    const a = walletOnShard(0);
+    const b = walletOnShard(0);
+    const c = walletOnShard(3);
+    for (const walletId of [a, b, c]) await ok(h, { type: 'OpenWallet', walletId, ownerId: `owner-${walletId}`, currency: 'USD' }, `open-${walletId}`);
+    clock.advance(STEP_MS);
+    await ok(h, { type: 'TopUp', walletId: a, amount: '10000', reference: 'bank-transfer-77' }, 'top-a');
+    await ok(h, { type: 'TopUp', walletId: b, amount: '5000' }, 'top-b');
+    // A caller put a card number in a free-text reference: the audit must never print it.
+    await ok(h, { type: 'TopUp', walletId: c, amount: '3000', reference: `card ${CARD_NUMBER_IN_REFERENCE}` }, 'top-c');
+    clock.advance(STEP_MS);
+    const afterTopUps = new Date(clock.nowMs()).toISOString();
+    clock.advance(STEP_MS);
+    await ok(h, { type: 'Transfer', fromWalletId: a, toWalletId: b, amount: '1000', memo: 'rent' }, 'a-to-b');
+    await ok(h, { type: 'Transfer', fromWalletId: a, toWalletId: c, amount: '2000' }, 'a-to-c');
+    await ok(h, { type: 'Transfer', fromWalletId: c, toWalletId: a, amount: '500' }, 'c-to-a');
+    await waitFor('cross-shard transfers landed', () => balance(h, c) === 4500n && balance(h, a) === 7500n, { timeoutMs: 10_000 });
+    clock.advance(STEP_MS);
+    await ok(h, { type: 'PlaceHold', holdId: 'hold-b', walletId: b, amount: '700' }, 'hold-b');
+    await ok(h, { type: 'CaptureHold', holdId: 'hold-b', walletId: b, amount: '400' }, 'capture-b');
+    await ok(h, { type: 'PlaceHold', holdId: 'hold-c', walletId: c, amount: '200' }, 'hold-c');
+    await ok(h, { type: 'ReleaseHold', holdId: 'hold-c', walletId: c }, 'release-c');
+    await ok(h, { type: 'Withdraw', walletId: b, amount: '100' }, 'withdraw-b');
+    clock.advance(STEP_MS);
+    const end = new Date(clock.nowMs()).toISOString();
+    const head = await h.store.headPosition();
+    await waitFor('the projection caught up', () => h.ledger.projection.processedThrough() >= head, { timeoutMs: 10_000 });
+    await h.close();
+    const userId = await registerUser(h.dataDir, clock);
+    return { dataDir: h.dataDir, wallets: { a, b, c }, userId, times: { start, afterTopUps, end } };
+  } catch (error) {
+    await h.close({ remove: true });
+    throw error;
+  }
+}
+
+async function registerUser(dataDir: string, clock: ManualClock): Promise<string> {
+  const identity = await startIdentityHarness({ dataDir, clock });
+  try {
+    const password = 'correct horse battery staple 42';
+    const registered = await identity.send<{ id: string }>({ type: 'RegisterUser', email: 'auditor@example.com', password, displayName: 'Auditor' });
+    if (!registered.ok) throw new Error(`RegisterUser failed: ${JSON.stringify(registered.error)}`);
+    clock.advance(STEP_MS);
+    const login = await identity.send({ type: 'Login', email: 'auditor@example.com', password });
+    if (!login.ok) throw new Error(`Login failed: ${JSON.stringify(login.error)}`);
+    const head = await identity.store.headPosition();
+    await waitFor('the identity projection caught up', () => identity.identity.projection.processedThrough() >= head, { timeoutMs: 10_000 });
+    return registered.value.id;
+  } finally {
+    await identity.close();
+  }
+}
+
+/** A copy of the fixture's data dir to mutate. */
+export function copyDataDir(fixture: AuditFixture): string {
+  const copy = mkdtempSync(join(tmpdir(), 'ledger-audit-copy-'));
+  cpSync(fixture.dataDir, copy, { recursive: true });
+  return copy;
+}
+
+function walletOnShard(shard: number): string {
+  for (;;) {
+    const id = uuidv7.next();
+    if (accountShard(id, SHARDS) === shard) return id;
+  }
+}
+
+function balance(h: Harness, walletId: string): bigint {
+  const account = h.ledger.service.writer(accountShard(walletId, SHARDS))?.currentState.accounts.get(walletId);
+  return account === undefined ? -1n : postedBalance(account);
+}
+
+async function ok(h: Harness, message: Parameters<Harness['send']>[0], key: string): Promise<void> {
+  const reply = await h.send(message, key);
+  if (!reply.ok) throw new Error(`${message.type} ${key} failed: ${JSON.stringify(reply.error)}`);
+}
