@@ -58,7 +58,9 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'http-bench-'));
-  const host = spawn(process.execPath, [join(__dirname, '../../host/src/main.js')], {
+  // BENCH_HOST_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the host.
+  const nodeArgs = (process.env.BENCH_HOST_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const host = spawn(process.execPath, [...nodeArgs, join(__dirname, '../../host/src/main.js')], {
     env: { ...process.env, PORT: String(PORT), DATA_DIR: dataDir, LOG_LEVEL: 'warn', RATE_LIMIT_MONEY_PER_USER_BURST: '1000000', RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '1000000', RATE_LIMIT_MONEY_PER_IP_BURST: '1000000', RATE_LIMIT_MONEY_PER_IP_PER_MINUTE: '1000000', TOP_UP_MAX_MINOR_UNITS: '1000000000000' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
