@@ -67,15 +67,24 @@ async function startLedger(dataDir: string, env: Record<string, string>): Promis
   const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: 'FULL' });
   const appends: Appends = { sizes: [], events: 0 };
   // The store as the service sees it, counting the batch of every ledger append (group commit).
+  const count = (streamId: string, events: readonly NewEvent[]) => {
+    if (streamId.startsWith('ledger-') && streamId !== 'ledger-meta') {
+      appends.sizes.push(events.length);
+      appends.events += events.length;
+    }
+  };
   const counted = new Proxy(store, {
     get(target, property) {
       if (property === 'append') {
         return (streamId: string, events: readonly NewEvent[], expected: Parameters<EventStore['append']>[2]) => {
-          if (streamId.startsWith('ledger-') && streamId !== 'ledger-meta') {
-            appends.sizes.push(events.length);
-            appends.events += events.length;
-          }
+          count(streamId, events);
           return target.append(streamId, events, expected);
+        };
+      }
+      if (property === 'appendMany') {
+        return (requests: Parameters<EventStore['appendMany']>[0]) => {
+          for (const request of requests) count(request.streamId, request.events);
+          return target.appendMany(requests);
         };
       }
       const value = Reflect.get(target, property, target) as unknown;

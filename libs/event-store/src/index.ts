@@ -3,3 +3,4 @@ export * from './hash-chain';
 export * from './sqlite/sqlite-event-store';
 export * from './projections/projection-runner';
 export * from './projections/sqlite-projection-db';
+export * from './group-commit';

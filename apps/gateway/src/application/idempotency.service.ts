@@ -5,7 +5,7 @@
 // still waits for its own record to be durable, and a lost race fails only its own key.
 import { createHash, createHmac } from 'node:crypto';
 import { canonicalJson, toIsoTime, type Clock, type IdGenerator, type Json } from '@ledger/contracts';
-import { expectedState, WrongExpectedVersionError, type AppendRequest, type AppendResult, type EventStore } from '@ledger/event-store';
+import { expectedState, GroupCommit, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import {
   decide,
   evolve,
@@ -67,7 +67,7 @@ export class IdempotencyService {
   private readonly commits: GroupCommit;
 
   constructor(private readonly options: IdempotencyOptions) {
-    this.commits = new GroupCommit(options.store);
+    this.commits = new GroupCommit(options.store, { maxRequests: GROUP_COMMIT_MAX });
   }
 
   /** The key's stream: one per (caller, key), named by a hash so neither appears in it. */
@@ -175,42 +175,6 @@ export class IdempotencyService {
       expected: revision === undefined ? expectedState.noStream : expectedState.revision(revision),
     });
     return result.nextExpectedRevision;
-  }
-}
-
-/**
- * Appends arriving in the same turn of the event loop, committed together in one `appendMany`
- * (one fsync for all of them); each caller gets its own outcome, a refused one its own error.
- */
-class GroupCommit {
-  private queue: { request: AppendRequest; resolve: (result: AppendResult) => void; reject: (error: unknown) => void }[] = [];
-  private scheduled = false;
-
-  constructor(private readonly store: EventStore) {}
-
-  append(request: AppendRequest): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => void this.flush());
-  }
-
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    const batch = this.queue.splice(0, GROUP_COMMIT_MAX);
-    if (this.queue.length > 0) this.schedule();
-    try {
-      const outcomes = await this.store.appendMany(batch.map((each) => each.request));
-      outcomes.forEach((outcome, index) => (outcome.ok ? batch[index].resolve(outcome.result) : batch[index].reject(outcome.error)));
-    } catch (error) {
-      for (const each of batch) each.reject(error);
-    }
   }
 }
 
