@@ -12,7 +12,7 @@ import {
   type NewEvent,
   type Reply,
 } from '@ledger/contracts';
-import { expectedState, WrongExpectedVersionError, type EventStore, type GroupCommit } from '@ledger/event-store';
+import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import {
   decide,
   evolve,
@@ -43,8 +43,6 @@ export interface ShardWriterLimits {
 
 export interface ShardWriterDeps {
   readonly store: EventStore;
-  /** Where batches are appended: shared by the writers of one process, so their appends share a commit. */
-  readonly commits: GroupCommit;
   readonly snapshots: SnapshotStore;
   readonly clock: Clock;
   readonly ids: IdGenerator;
@@ -177,7 +175,7 @@ export class ShardWriter {
     if (events.length > 0) {
       try {
         const expected = this.revision < 0n ? expectedState.noStream : expectedState.revision(this.revision);
-        const result = await this.deps.commits.append({ streamId: this.streamId, events, expected });
+        const result = await this.deps.store.append(this.streamId, events, expected);
         this.revision = result.nextExpectedRevision;
         this.eventsSinceSnapshot += events.length;
       } catch (error) {

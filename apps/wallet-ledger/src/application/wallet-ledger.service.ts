@@ -8,7 +8,7 @@ import {
   type LedgerCommandEnvelope,
   type Reply,
 } from '@ledger/contracts';
-import { expectedState, GroupCommit, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import { shardOfCommand } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
 import { ShardWriter } from './shard-writer';
@@ -47,12 +47,9 @@ export class WalletLedgerService {
     await this.checkShardCount();
     const { config } = this.deps;
     const owned = this.deps.ownedShards ?? Array.from({ length: config.LEDGER_SHARDS }, (_, shard) => shard);
-    // The writers' batches of one turn of the event loop share one durable commit (one fsync).
-    const commits = new GroupCommit(this.deps.store, { maxRequests: owned.length });
     for (const shard of owned) {
       const writer = new ShardWriter({
         store: this.deps.store,
-        commits,
         snapshots: this.deps.snapshots,
         clock: this.deps.clock,
         ids: this.deps.ids,
