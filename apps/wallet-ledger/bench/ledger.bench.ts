@@ -97,7 +97,7 @@ async function startLedger(dataDir: string, env: Record<string, string>): Promis
   const running = await startWalletLedger({ config, store: counted, bus, snapshots, db, clock: systemClock, ids: new UuidV7Generator() });
   const proxy = new BusClientProxy(bus, { clientId: 'bench', requestTimeoutMs: 120_000, maxPendingRequests: 100_000 });
   await proxy.connect();
-  const client = new LedgerClient(proxy, config.LEDGER_SHARDS);
+  const client = new LedgerClient(proxy, config.LEDGER_SHARDS, { coalesce: process.env.BENCH_COALESCE !== '0' });
   return {
     running,
     store,
