@@ -36,7 +36,9 @@ const READY_TIMEOUT_MS = 60_000;
 export async function startHostProcess(port: number, env: Record<string, string>): Promise<HostProcess> {
   const base = `http://127.0.0.1:${port}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'http-bench-'));
-  const host = spawn(process.execPath, [join(__dirname, '../../host/src/main.js')], {
+  // BENCH_HOST_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the host.
+  const nodeArgs = (process.env.BENCH_HOST_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const host = spawn(process.execPath, [...nodeArgs, join(__dirname, '../../host/src/main.js')], {
     // GRPC_PORT 0: a bench never collides with a host already serving gRPC on 50051.
     env: { ...process.env, PORT: String(port), GRPC_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -20,7 +20,7 @@ import {
   type RecordedEvent,
   type Reply,
 } from '@ledger/contracts';
-import { openProjectionDb, SqliteEventStore, type EventStore } from '@ledger/event-store';
+import { expectedState, openProjectionDb, SqliteEventStore, type EventStore } from '@ledger/event-store';
 import { accountShard } from '@ledger/ledger';
 import { BusClientProxy, InProcessBus, LedgerClient } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../src/application/snapshot-store';
@@ -67,15 +67,24 @@ async function startLedger(dataDir: string, env: Record<string, string>): Promis
   const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: 'FULL' });
   const appends: Appends = { sizes: [], events: 0 };
   // The store as the service sees it, counting the batch of every ledger append (group commit).
+  const count = (streamId: string, events: readonly NewEvent[]) => {
+    if (streamId.startsWith('ledger-') && streamId !== 'ledger-meta') {
+      appends.sizes.push(events.length);
+      appends.events += events.length;
+    }
+  };
   const counted = new Proxy(store, {
     get(target, property) {
       if (property === 'append') {
         return (streamId: string, events: readonly NewEvent[], expected: Parameters<EventStore['append']>[2]) => {
-          if (streamId.startsWith('ledger-') && streamId !== 'ledger-meta') {
-            appends.sizes.push(events.length);
-            appends.events += events.length;
-          }
+          count(streamId, events);
           return target.append(streamId, events, expected);
+        };
+      }
+      if (property === 'appendMany') {
+        return (requests: Parameters<EventStore['appendMany']>[0]) => {
+          for (const request of requests) count(request.streamId, request.events);
+          return target.appendMany(requests);
         };
       }
       const value = Reflect.get(target, property, target) as unknown;
@@ -88,7 +97,7 @@ async function startLedger(dataDir: string, env: Record<string, string>): Promis
   const running = await startWalletLedger({ config, store: counted, bus, snapshots, db, clock: systemClock, ids: new UuidV7Generator() });
   const proxy = new BusClientProxy(bus, { clientId: 'bench', requestTimeoutMs: 120_000, maxPendingRequests: 100_000 });
   await proxy.connect();
-  const client = new LedgerClient(proxy, config.LEDGER_SHARDS);
+  const client = new LedgerClient(proxy, config.LEDGER_SHARDS, { coalesce: process.env.BENCH_COALESCE !== '0' });
   return {
     running,
     store,
@@ -312,6 +321,35 @@ async function rawInserts(file: string, rowsLike: readonly RecordedEvent[], batc
   return { rowsPerS: (batches * batchSize * 1000) / timedMs, txPerS: (batches * 1000) / timedMs };
 }
 
+/**
+ * Events per second through SqliteEventStore.append of the same EntryPosted events in appends of
+ * `batchSize` (synchronous=FULL): what every append pays on top of the raw insert (checks, the
+ * hash chain over canonical JSON, JSON text, the stream head). New events are built untimed.
+ */
+async function storeAppends(file: string, eventsLike: readonly RecordedEvent[], batchSize: number): Promise<number> {
+  const store = new SqliteEventStore({ file, synchronous: 'FULL' });
+  const ids = new UuidV7Generator();
+  let next = 0;
+  let timedMs = 0;
+  let events = 0;
+  const deadline = performance.now() + RAW_MS;
+  try {
+    while (performance.now() < deadline) {
+      const batch: NewEvent[] = Array.from({ length: batchSize }, () => {
+        const like = eventsLike[next++ % eventsLike.length];
+        return { eventId: ids.next(), type: like.type, schemaVersion: like.schemaVersion, data: like.data, metadata: like.metadata };
+      });
+      const startedMs = performance.now();
+      await store.append('ledger-0', batch, expectedState.any);
+      timedMs += performance.now() - startedMs;
+      events += batchSize;
+    }
+  } finally {
+    await store.close();
+  }
+  return (events * 1000) / timedMs;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 interface ShardRun {
@@ -319,6 +357,8 @@ interface ShardRun {
   readonly open: LoadResult;
   readonly closed: LoadResult;
   readonly raw: { rowsPerS: number; txPerS: number; batchSize: number };
+  /** Events/s through SqliteEventStore.append, same events and batch size. */
+  readonly storeEventsPerS: number;
 }
 
 async function runShards(root: string, shards: number): Promise<ShardRun> {
@@ -341,7 +381,8 @@ async function runShards(root: string, shards: number): Promise<ShardRun> {
     await ledger.close();
     const batchSize = Math.max(1, Math.round(closed.batchMean));
     const raw = await rawInserts(join(dataDir, 'raw.sqlite'), sample, batchSize);
-    return { shards, open, closed, raw: { ...raw, batchSize } };
+    const storeEventsPerS = await storeAppends(join(dataDir, 'store.sqlite'), sample, batchSize);
+    return { shards, open, closed, raw: { ...raw, batchSize }, storeEventsPerS };
   } finally {
     await ledger.close().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
@@ -421,9 +462,12 @@ async function openAccounts(root: string): Promise<AccountsResult> {
   }
 }
 
-function accountsInChild(root: string): Promise<AccountsResult> {
+/** The heap cap of the second 1M-account run: about 2.4 times the live set of 1M accounts (~315 MiB). */
+const HEAP_CAP_MIB = 768;
+
+function accountsInChild(root: string, nodeFlags: readonly string[]): Promise<AccountsResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', __filename, '--accounts', root], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', ...nodeFlags, __filename, '--accounts', root], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     child.once('error', reject);
@@ -482,48 +526,69 @@ async function main(): Promise<void> {
     console.log('(transfers/s: acknowledged to the client; settled/s: of those, landed at the destination within the window (less the growth of what is');
     console.log(' in transit); saga backlog: transfers still in transit when the load stopped, and how long the saga then took to land them)');
 
-    console.log('\nthe ceiling: raw better-sqlite3 INSERTs of the same EntryPosted rows, one transaction per batch of the size the writers achieved at saturation');
+    console.log('\nthe ceiling: raw better-sqlite3 INSERTs of the same EntryPosted rows (JSON text built beforehand, untimed), one transaction');
+    console.log('per batch of the size the writers achieved at saturation; beside it, SqliteEventStore.append of the same events and batches');
     const ceiling: string[][] = runs.map((run) => {
       const transfersPerS = run.closed.settledPerS;
       const rawTransfersPerS = run.raw.rowsPerS / run.closed.eventsPerTransfer;
+      const storeTransfersPerS = run.storeEventsPerS / run.closed.eventsPerTransfer;
       return [
         `${run.shards} shard(s)`,
         int(run.raw.batchSize),
         int(run.raw.txPerS),
         int(run.raw.rowsPerS),
         int(rawTransfersPerS),
+        int(run.storeEventsPerS),
+        int(storeTransfersPerS),
         int(transfersPerS),
         `${Math.round((100 * transfersPerS) / rawTransfersPerS)}%`,
+        `${Math.round((100 * transfersPerS) / storeTransfersPerS)}%`,
         transfersPerS >= rawTransfersPerS / 2 ? 'met' : 'MISSED',
       ];
     });
-    console.log(table(['', 'batch', 'raw txns/s', 'raw rows/s', 'raw transfers/s', 'service settled/s', 'service/raw', 'target >= 50%'], ceiling));
-    console.log('(raw transfers/s = raw rows/s / events per settled transfer: a cross-shard transfer writes an out leg and an in leg)');
-
-    if (ACCOUNTS === 0) return;
-    console.log(`\n${ACCOUNTS.toLocaleString('en-US')} open wallets (4 shards, BATCH_MAX=4096, through WalletLedgerService.execute, in a fresh process):`);
-    const accounts = await accountsInChild(root);
-    const perAccount = (accounts.heapAfterBytes - accounts.heapBeforeBytes) / Math.max(1, accounts.accountsInState);
-    const extrapolatedRss = accounts.cutShort ? (accounts.peakRssBytes * ACCOUNTS) / accounts.accounts : accounts.peakRssBytes;
     console.log(
       table(
-        ['accounts opened', 'seconds', 'accounts/s', 'peak RSS MiB', 'RSS after (GC) MiB', 'heap growth MiB', 'heap B/account', 'idempotency records', 'target < 1 GiB'],
-        [
-          [
-            `${int(accounts.accountsInState)}${accounts.cutShort ? ' (cut short)' : ''}`,
-            accounts.seconds.toFixed(1),
-            int(accounts.accounts / accounts.seconds),
-            int(accounts.peakRssBytes / MIB),
-            int(accounts.rssAfterBytes / MIB),
-            int((accounts.heapAfterBytes - accounts.heapBeforeBytes) / MIB),
-            int(perAccount),
-            int(accounts.idempotencyRecords),
-            extrapolatedRss < GIB ? 'met' : 'MISSED',
-          ],
-        ],
+        ['', 'batch', 'raw txns/s', 'raw rows/s', 'raw transfers/s', 'store events/s', 'store transfers/s', 'service settled/s', 'service/raw', 'service/store', 'target >= 50%'],
+        ceiling,
       ),
     );
-    if (accounts.cutShort) console.log(`(cut short after ${ACCOUNTS_BUDGET_MS / 1000} s; the target is judged on peak RSS scaled to ${ACCOUNTS.toLocaleString('en-US')})`);
+    console.log('(like for like: every figure is per transfer settled, counting one row per event it writes (x transfers/s = x rows/s / events per');
+    console.log(' settled transfer; a cross-shard transfer writes an out leg and an in leg). The raw insert pays only SQLite; the store adds the');
+    console.log(' checks, the hash chain (sha256 over canonical JSON) and the JSON text; the service adds, per transfer and on one event loop, the');
+    console.log(' bus round trip (encode, Nest dispatch, reply), validation and decide, the projection rows (balances, history, lines), the relay to');
+    console.log(' ledger.events and, across shards, the saga. The target (>= 50%) is judged against the raw insert, as the issue states it.)');
+
+    if (ACCOUNTS === 0) return;
+    console.log(`\n${ACCOUNTS.toLocaleString('en-US')} open wallets (4 shards, BATCH_MAX=4096, through WalletLedgerService.execute, in a fresh process each):`);
+    const accountRows: string[][] = [];
+    let cutShortAny = false;
+    for (const nodeFlags of [[], [`--max-old-space-size=${HEAP_CAP_MIB}`]]) {
+      const accounts = await accountsInChild(root, nodeFlags);
+      const perAccount = (accounts.heapAfterBytes - accounts.heapBeforeBytes) / Math.max(1, accounts.accountsInState);
+      const extrapolatedRss = accounts.cutShort ? (accounts.peakRssBytes * ACCOUNTS) / accounts.accounts : accounts.peakRssBytes;
+      cutShortAny ||= accounts.cutShort;
+      accountRows.push([
+        nodeFlags.length === 0 ? '(defaults)' : nodeFlags.join(' '),
+        `${int(accounts.accountsInState)}${accounts.cutShort ? ' (cut short)' : ''}`,
+        accounts.seconds.toFixed(1),
+        int(accounts.accounts / accounts.seconds),
+        int(accounts.peakRssBytes / MIB),
+        int(accounts.rssAfterBytes / MIB),
+        int((accounts.heapAfterBytes - accounts.heapBeforeBytes) / MIB),
+        int(perAccount),
+        int(accounts.idempotencyRecords),
+        extrapolatedRss < GIB ? 'met' : 'MISSED',
+      ]);
+    }
+    console.log(
+      table(
+        ['node flags', 'accounts opened', 'seconds', 'accounts/s', 'peak RSS MiB', 'RSS after (GC) MiB', 'heap growth MiB', 'heap B/account', 'idempotency records', 'target < 1 GiB'],
+        accountRows,
+      ),
+    );
+    console.log('(heap growth: live heap after a full GC, the state of 1M accounts; without a cap V8 lets garbage pile up to about twice that');
+    console.log(` before a full collection, so peak RSS is mostly uncollected garbage; the cap bounds it, as a deployment sets it)`);
+    if (cutShortAny) console.log(`(cut short after ${ACCOUNTS_BUDGET_MS / 1000} s; the target is judged on peak RSS scaled to ${ACCOUNTS.toLocaleString('en-US')})`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

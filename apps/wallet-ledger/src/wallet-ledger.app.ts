@@ -78,7 +78,8 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
     const client = new BusClientProxy(bus, { clientId: 'wallet-ledger-saga' });
     started.add(client);
     await client.connect();
-    const ledger = new LedgerClient(client, config.LEDGER_SHARDS);
+    // The saga settles up to 256 in legs at once: one bus message per destination shard, not one each.
+    const ledger = new LedgerClient(client, config.LEDGER_SHARDS, { coalesce: true });
     const saga = new TransferSaga({
       store,
       // In the store, not the rebuildable projection file: replaying old out legs could credit twice.

@@ -80,6 +80,18 @@ export type LedgerCommandEnvelope = LedgerCommandMessage & { readonly meta: Comm
 
 export type LedgerCommandType = LedgerCommandMessage['type'];
 
+/**
+ * Commands of one shard in one `ledger.commands` message (a LedgerClient that coalesces sends
+ * these); answered `{ ok: true, value: replies }`, each reply the one its command would get alone,
+ * in order. At most LEDGER_COMMAND_BATCH_MAX commands.
+ */
+export interface LedgerCommandBatch {
+  readonly type: 'CommandBatch';
+  readonly commands: readonly LedgerCommandEnvelope[];
+}
+
+export const LEDGER_COMMAND_BATCH_MAX = 512;
+
 /** A card hold after one operation on it (place, capture, release, expiry), from that operation's event. */
 export interface HoldView {
   readonly holdId: string;

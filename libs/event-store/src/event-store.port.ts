@@ -106,6 +106,18 @@ export interface Subscription {
 
 export type EventHandler = (event: RecordedEvent) => void | Promise<void>;
 
+/** One stream's part of an `appendMany`. */
+export interface AppendRequest {
+  readonly streamId: string;
+  readonly events: readonly NewEvent[];
+  readonly expected: ExpectedState;
+}
+
+/** How one request of an `appendMany` went. */
+export type AppendOutcome =
+  | { readonly ok: true; readonly result: AppendResult }
+  | { readonly ok: false; readonly error: WrongExpectedVersionError | DuplicateEventIdError };
+
 export interface EventStore {
   /**
    * Appends `events` atomically: all or none. The hash chain (prevHash, hash) is computed by the
@@ -114,6 +126,13 @@ export interface EventStore {
    * the stream stays appendable. An empty append only checks the expectation.
    */
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedState): Promise<AppendResult>;
+  /**
+   * Group commit: the requests in order, each as `append` would do it alone, in ONE durable
+   * commit. A request whose expectation fails or whose event id is taken fails alone (its outcome
+   * holds the error; nothing of it is written); the others are written. Any other error fails the
+   * whole call and writes nothing. A stream named twice sees the earlier request's events.
+   */
+  appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]>;
   /** Events of one stream in revision order; [] when the stream does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Last revision of a stream, or undefined when it does not exist. */

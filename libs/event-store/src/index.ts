@@ -4,3 +4,4 @@ export * from './sqlite/sqlite-event-store';
 export * from './projections/projection-runner';
 export * from './projections/sqlite-projection-db';
 export * from './aggregate-streams';
+export * from './group-commit';

@@ -5,7 +5,7 @@
 //   const result = decide(command, state, context);
 //   if (result.ok) append and evolve result.events;  // none for a retry: answer it from outcomeOf(state, key)
 //   else { const rejected = rejectionEvent(state, command, result.error, context); if (rejected) append and evolve it }
-import { canonicalJson, domainError, formatAmount, isCurrency, type Currency, type DomainError } from '@ledger/contracts';
+import { domainError, formatAmount, isCurrency, type Currency, type DomainError } from '@ledger/contracts';
 import {
   hasZeroBalance,
   isOverdrawn,
@@ -16,10 +16,11 @@ import {
   type Side,
 } from './account';
 import { entryError, insufficientFunds, postingStatusError, postingToJson, type Posting } from './entry';
-import { fnv1a64Hex } from './fnv1a';
+import { fingerprintOf, openAccountPayload } from './fingerprint';
 import {
   evolve,
   initialState,
+  outcomeOf,
   type CommandRejected,
   type CommandStamp,
   type LedgerAcceptedEvent,
@@ -137,22 +138,14 @@ export type LedgerDecision = { ok: true; events: LedgerEvent[] } | { ok: false; 
  * first outcome instead of failing with `idempotency_key_reuse`, it never moves money.
  */
 export function commandFingerprint(command: LedgerCommand): string {
-  return fnv1a64Hex(canonicalJson(commandPayload(command)));
+  return fingerprintOf(commandPayload(command));
 }
 
 /** The command as JSON without its key: amounts as digit strings, optional fields normalised. */
 function commandPayload(command: LedgerCommand): unknown {
   switch (command.type) {
     case 'OpenAccount':
-      return {
-        type: command.type,
-        accountId: command.accountId,
-        currency: command.currency,
-        normalSide: command.normalSide,
-        flags: normalizedFlags(command.flags),
-        kind: command.kind,
-        ownerId: command.ownerId ?? null,
-      };
+      return openAccountPayload({ ...command, flags: normalizedFlags(command.flags), ownerId: command.ownerId ?? null });
     case 'PostEntry':
       return {
         type: command.type,
@@ -224,7 +217,7 @@ export function decide(command: LedgerCommand, state: LedgerShardState, context:
     );
   }
   const fingerprint = commandFingerprint(command);
-  const prior = state.idempotency.get(command.idempotencyKey);
+  const prior = outcomeOf(state, command.idempotencyKey);
   if (prior !== undefined) {
     if (prior.fingerprint !== fingerprint) {
       return rejected(
@@ -287,7 +280,7 @@ function openAccount(command: OpenAccount, state: LedgerShardState, stamp: Comma
   return accepted({
     type: 'ledger.AccountOpened.v1',
     data: {
-      ...stamp,
+      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
       accountId: command.accountId,
       currency: command.currency,
       normalSide: command.normalSide,
@@ -311,7 +304,7 @@ function postEntry(command: PostEntry, state: LedgerShardState, stamp: CommandSt
   return accepted({
     type: 'ledger.EntryPosted.v1',
     data: {
-      ...stamp,
+      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
       entryId: command.entryId,
       kind: command.kind,
       postings: command.postings.map(postingToJson),
@@ -360,7 +353,7 @@ function placeHold(command: PlaceHold, state: LedgerShardState, stamp: CommandSt
   return accepted({
     type: 'ledger.HoldPlaced.v1',
     data: {
-      ...stamp,
+      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
       holdId: command.holdId,
       debitAccountId: debitAccount.id,
       creditAccountId: creditAccount.id,
@@ -384,8 +377,8 @@ function captureHold(command: CaptureHold, state: LedgerShardState, stamp: Comma
   return accepted({
     type: 'ledger.HoldCaptured.v1',
     data: {
-      ...stamp,
-      ...holdAccounts(value),
+      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
+      holdId: value.id, debitAccountId: value.debitAccountId, creditAccountId: value.creditAccountId, currency: value.currency,
       capturedAmount: formatAmount(command.amount),
       releasedAmount: formatAmount(value.heldAmount - command.amount),
     },
@@ -405,8 +398,8 @@ function releaseHold(command: ReleaseHold, state: LedgerShardState, stamp: Comma
   return accepted({
     type: 'ledger.HoldReleased.v1',
     data: {
-      ...stamp,
-      ...holdAccounts(value),
+      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
+      holdId: value.id, debitAccountId: value.debitAccountId, creditAccountId: value.creditAccountId, currency: value.currency,
       releasedAmount: formatAmount(released),
       heldAmount: formatAmount(value.heldAmount - released),
     },
@@ -424,7 +417,7 @@ function expireHold(command: ExpireHold, state: LedgerShardState, stamp: Command
   }
   return accepted({
     type: 'ledger.HoldExpired.v1',
-    data: { ...stamp, ...holdAccounts(value), releasedAmount: formatAmount(value.heldAmount) },
+    data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, holdId: value.id, debitAccountId: value.debitAccountId, creditAccountId: value.creditAccountId, currency: value.currency, releasedAmount: formatAmount(value.heldAmount) },
   });
 }
 
@@ -433,7 +426,7 @@ function freezeAccount(command: FreezeAccount, state: LedgerShardState, stamp: C
   const account = state.accounts.get(command.accountId);
   if (account === undefined) return rejected(notFound('accountId', command.accountId));
   if (account.status !== 'active') return rejected(notActive(account.id, account.status));
-  return accepted({ type: 'ledger.AccountFrozen.v1', data: { ...stamp, accountId: account.id } });
+  return accepted({ type: 'ledger.AccountFrozen.v1', data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, accountId: account.id } });
 }
 
 function unfreezeAccount(command: UnfreezeAccount, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
@@ -442,7 +435,7 @@ function unfreezeAccount(command: UnfreezeAccount, state: LedgerShardState, stam
   if (account === undefined) return rejected(notFound('accountId', command.accountId));
   if (account.status === 'closed') return rejected(notActive(account.id, account.status));
   if (account.status !== 'frozen') return rejected(validationFailed('accountId', 'account_not_frozen'));
-  return accepted({ type: 'ledger.AccountUnfrozen.v1', data: { ...stamp, accountId: account.id } });
+  return accepted({ type: 'ledger.AccountUnfrozen.v1', data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, accountId: account.id } });
 }
 
 function closeAccount(command: CloseAccount, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
@@ -460,7 +453,7 @@ function closeAccount(command: CloseAccount, state: LedgerShardState, stamp: Com
       }),
     );
   }
-  return accepted({ type: 'ledger.AccountClosed.v1', data: { ...stamp, accountId: account.id } });
+  return accepted({ type: 'ledger.AccountClosed.v1', data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, accountId: account.id } });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -480,10 +473,6 @@ function pendingHold(state: LedgerShardState, holdId: string) {
     return rejected(domainError('hold_not_pending', `the hold is ${hold.status}`, { holdId, status: hold.status }));
   }
   return { ok: true as const, value: hold };
-}
-
-function holdAccounts(hold: { id: string; debitAccountId: string; creditAccountId: string; currency: Currency }) {
-  return { holdId: hold.id, debitAccountId: hold.debitAccountId, creditAccountId: hold.creditAccountId, currency: hold.currency };
 }
 
 function normalizedFlags(flags: Partial<AccountFlags> | undefined): AccountFlags {

@@ -18,14 +18,12 @@ import {
   isOverdrawn,
   sideChange,
   withBalanceChange,
-  ZERO_SUMS,
   type Account,
   type AccountFlags,
-  type AccountKind,
   type BalanceSums,
-  type Side,
 } from './account';
 import type { PostingJson } from './entry';
+import { fingerprintOf, openAccountPayload, type OpenedAccountFields } from './fingerprint';
 import { IDEMPOTENCY_WINDOW_MS } from './limits';
 
 // ---------------------------------------------------------------------------------------------
@@ -42,14 +40,7 @@ export interface CommandStamp {
 
 export interface AccountOpened {
   readonly type: 'ledger.AccountOpened.v1';
-  readonly data: CommandStamp & {
-    readonly accountId: string;
-    readonly currency: Currency;
-    readonly normalSide: Side;
-    readonly flags: AccountFlags;
-    readonly kind: AccountKind;
-    readonly ownerId: string | null;
-  };
+  readonly data: CommandStamp & OpenedAccountFields;
 }
 
 export interface EntryPosted {
@@ -173,8 +164,12 @@ export interface LedgerShardState {
   readonly holds: Map<string, Hold>;
   /** Finished hold id -> when it finished, in the order they finished. */
   readonly finishedHolds: Map<string, number>;
-  /** Idempotency key -> first outcome, in the order recorded. */
-  readonly idempotency: Map<string, IdempotencyRecord>;
+  /**
+   * Idempotency key -> first outcome, in the order recorded; read it with `outcomeOf`. An opened
+   * account's outcome is kept as the account's id: its AccountOpened event is rebuilt from the
+   * account, so a million open accounts keep no million events.
+   */
+  readonly idempotency: Map<string, IdempotencyRecord | string>;
 }
 
 export function initialState(): LedgerShardState {
@@ -191,20 +186,26 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
       const { data } = event;
       invariant(!state.accounts.has(data.accountId), `account ${data.accountId} opened twice`);
       invariant(!(data.flags.debitsMustNotExceedCredits && data.flags.creditsMustNotExceedDebits), 'exclusive flags both set');
-      state.accounts.set(data.accountId, {
+      const account: Account = {
         id: data.accountId,
         currency: data.currency,
         normalSide: data.normalSide,
-        flags: {
-          debitsMustNotExceedCredits: data.flags.debitsMustNotExceedCredits,
-          creditsMustNotExceedDebits: data.flags.creditsMustNotExceedDebits,
-        },
+        flags: sharedFlags(data.flags.debitsMustNotExceedCredits, data.flags.creditsMustNotExceedDebits),
         kind: data.kind,
         ownerId: data.ownerId,
         status: 'active',
         openedAtMs: data.atMs,
-        ...ZERO_SUMS,
-      });
+        debitsPosted: 0n,
+        creditsPosted: 0n,
+        debitsPending: 0n,
+        creditsPending: 0n,
+      };
+      state.accounts.set(data.accountId, account);
+      // The account holds every field of its event: keep its id, unless the stored fingerprint differs.
+      if (data.fingerprint === fingerprintOf(openAccountPayload(data))) {
+        recordOutcome(state, data.idempotencyKey, data.accountId, data.atMs);
+        return state;
+      }
       break;
     }
     case 'ledger.EntryPosted.v1': {
@@ -315,10 +316,14 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
     }
   }
   const { idempotencyKey, fingerprint, atMs } = event.data;
-  invariant(!state.idempotency.has(idempotencyKey), `two outcomes for idempotency key ${idempotencyKey}`);
-  state.idempotency.set(idempotencyKey, { fingerprint, atMs, outcome: { ok: true, event } });
-  forgetOlderThanWindow(state, atMs);
+  recordOutcome(state, idempotencyKey, { fingerprint, atMs, outcome: { ok: true, event } }, atMs);
   return state;
+}
+
+function recordOutcome(state: LedgerShardState, idempotencyKey: string, record: IdempotencyRecord | string, atMs: number): void {
+  invariant(!state.idempotency.has(idempotencyKey), `two outcomes for idempotency key ${idempotencyKey}`);
+  state.idempotency.set(idempotencyKey, record);
+  forgetOlderThanWindow(state, atMs);
 }
 
 /** A stored event of a ledger stream as the domain's event (the store keeps exactly type and data). */
@@ -337,7 +342,38 @@ export function foldLedgerShard(events: Iterable<LedgerEvent>, state: LedgerShar
  * application layer answers a retry with it: `decide` returns no events for a retry.
  */
 export function outcomeOf(state: LedgerShardState, idempotencyKey: string): IdempotencyRecord | undefined {
-  return state.idempotency.get(idempotencyKey);
+  const stored = state.idempotency.get(idempotencyKey);
+  return typeof stored === 'string' ? openedRecord(state, idempotencyKey, stored) : stored;
+}
+
+/** The record of the command that opened `accountId`, rebuilt from the account (fields that never change). */
+function openedRecord(state: LedgerShardState, idempotencyKey: string, accountId: string): IdempotencyRecord {
+  const account = accountOf(state, accountId);
+  const data: AccountOpened['data'] = {
+    idempotencyKey,
+    fingerprint: '',
+    atMs: account.openedAtMs,
+    accountId: account.id,
+    currency: account.currency,
+    normalSide: account.normalSide,
+    flags: account.flags,
+    kind: account.kind,
+    ownerId: account.ownerId,
+  };
+  const fingerprint = fingerprintOf(openAccountPayload(data));
+  return { fingerprint, atMs: account.openedAtMs, outcome: { ok: true, event: { type: 'ledger.AccountOpened.v1', data: { ...data, fingerprint } } } };
+}
+
+const FLAGS: readonly AccountFlags[] = [
+  { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false },
+  { debitsMustNotExceedCredits: true, creditsMustNotExceedDebits: false },
+  { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: true },
+  { debitsMustNotExceedCredits: true, creditsMustNotExceedDebits: true },
+].map((flags) => Object.freeze(flags));
+
+/** One frozen flags object per combination, shared by every account that has it. */
+export function sharedFlags(debitsMustNotExceedCredits: boolean, creditsMustNotExceedDebits: boolean): AccountFlags {
+  return FLAGS[(debitsMustNotExceedCredits ? 1 : 0) + (creditsMustNotExceedDebits ? 2 : 0)];
 }
 
 /** Per currency, sum of debits minus sum of credits over all accounts: both are always zero. */
@@ -378,7 +414,7 @@ function finishHold(state: LedgerShardState, hold: Hold, atMs: number): void {
 function forgetOlderThanWindow(state: LedgerShardState, nowMs: number): void {
   const horizonMs = nowMs - IDEMPOTENCY_WINDOW_MS;
   for (const [key, record] of state.idempotency) {
-    if (record.atMs > horizonMs) break;
+    if ((typeof record === 'string' ? accountOf(state, record).openedAtMs : record.atMs) > horizonMs) break;
     state.idempotency.delete(key);
   }
   for (const [holdId, finishedAtMs] of state.finishedHolds) {

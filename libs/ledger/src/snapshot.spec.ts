@@ -1,6 +1,6 @@
 import { decide, rejectionEvent, type LedgerCommand } from './ledger-shard.commands';
 import { evolve, initialState, type LedgerShardState } from './ledger-shard';
-import { fromSnapshot, toSnapshot } from './snapshot';
+import { fromSnapshot, joinSnapshotParts, snapshotParts, toSnapshot } from './snapshot';
 import { freeze, NOW_MS, openFunding, openWallet, placeHold, topUp, transfer } from './testing/ledger-shard.fixtures';
 
 function run(commands: LedgerCommand[], state: LedgerShardState = initialState()): LedgerShardState {
@@ -39,6 +39,15 @@ describe('ledger shard snapshots', () => {
     const whole = run(history);
     const resumed = run(history.slice(5), fromSnapshot(JSON.parse(JSON.stringify(toSnapshot(run(history.slice(0, 5)))))));
     expect(resumed).toEqual(whole);
+  });
+
+  it('in parts of a bounded number of rows, which join back to the whole snapshot', () => {
+    const state = run(history);
+    const parts = [...snapshotParts(state, 2)];
+    const rows = (part: ReturnType<typeof toSnapshot>) => part.accounts.length + part.holds.length + part.finishedHolds.length + part.idempotency.length;
+    expect(parts.every((part) => rows(part) <= 2)).toBe(true);
+    expect(parts.length).toBeGreaterThanOrEqual(rows(toSnapshot(state)) / 2);
+    expect(fromSnapshot(joinSnapshotParts(parts.map((part) => JSON.parse(JSON.stringify(part)))))).toEqual(state);
   });
 
   it('refuse a snapshot of another format', () => {

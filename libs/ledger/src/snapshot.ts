@@ -4,10 +4,10 @@
 import { amountOf, formatAmount, type Currency } from '@ledger/contracts';
 import type { Account, AccountKind, AccountStatus, Side } from './account';
 import type { Hold, HoldStatus, IdempotencyRecord, LedgerShardState } from './ledger-shard';
-import { initialState } from './ledger-shard';
+import { initialState, sharedFlags } from './ledger-shard';
 
 /** Bumped when the shape changes; a snapshot of another version is ignored (rebuilt from the stream). */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
 
 type AccountRow = [
   id: string,
@@ -41,14 +41,37 @@ export interface LedgerSnapshot {
   readonly accounts: AccountRow[];
   readonly holds: HoldRow[];
   readonly finishedHolds: [string, number][];
-  readonly idempotency: [string, IdempotencyRecord][];
+  /** An opened account's record is its id (see `LedgerShardState.idempotency`). */
+  readonly idempotency: [string, IdempotencyRecord | string][];
 }
 
 export function toSnapshot(state: LedgerShardState): LedgerSnapshot {
-  const accounts: AccountRow[] = [];
+  return joinSnapshotParts(snapshotParts(state, Number.POSITIVE_INFINITY));
+}
+
+/**
+ * The snapshot in parts of at most `rowsPerPart` rows, each built only when asked for, so a
+ * writer of a million accounts never holds the whole snapshot at once. Read them all before
+ * changing the state again; `joinSnapshotParts` puts them back together.
+ */
+export function* snapshotParts(state: LedgerShardState, rowsPerPart: number): Generator<LedgerSnapshot> {
+  const part = (): { accounts: AccountRow[]; holds: HoldRow[]; finishedHolds: [string, number][]; idempotency: [string, IdempotencyRecord | string][] } => ({
+    accounts: [],
+    holds: [],
+    finishedHolds: [],
+    idempotency: [],
+  });
+  let current = part();
+  let rows = 0;
+  function* flushIfFull(): Generator<LedgerSnapshot> {
+    if (++rows < rowsPerPart) return;
+    yield { formatVersion: SNAPSHOT_FORMAT_VERSION, ...current };
+    current = part();
+    rows = 0;
+  }
   for (const a of state.accounts.values()) {
     const flags = a.flags.debitsMustNotExceedCredits ? 1 : a.flags.creditsMustNotExceedDebits ? 2 : 0;
-    accounts.push([
+    current.accounts.push([
       a.id,
       a.currency,
       a.normalSide,
@@ -62,10 +85,10 @@ export function toSnapshot(state: LedgerShardState): LedgerSnapshot {
       formatAmount(a.debitsPending),
       formatAmount(a.creditsPending),
     ]);
+    yield* flushIfFull();
   }
-  const holds: HoldRow[] = [];
   for (const h of state.holds.values()) {
-    holds.push([
+    current.holds.push([
       h.id,
       h.debitAccountId,
       h.creditAccountId,
@@ -76,14 +99,30 @@ export function toSnapshot(state: LedgerShardState): LedgerSnapshot {
       h.expiresAtMs,
       h.status,
     ]);
+    yield* flushIfFull();
   }
-  return {
-    formatVersion: SNAPSHOT_FORMAT_VERSION,
-    accounts,
-    holds,
-    finishedHolds: [...state.finishedHolds],
-    idempotency: [...state.idempotency],
-  };
+  for (const entry of state.finishedHolds) {
+    current.finishedHolds.push(entry);
+    yield* flushIfFull();
+  }
+  for (const entry of state.idempotency) {
+    current.idempotency.push(entry);
+    yield* flushIfFull();
+  }
+  yield { formatVersion: SNAPSHOT_FORMAT_VERSION, ...current };
+}
+
+/** The parts of one snapshot, in order, as one snapshot. */
+export function joinSnapshotParts(parts: Iterable<LedgerSnapshot>): LedgerSnapshot {
+  const whole = { formatVersion: SNAPSHOT_FORMAT_VERSION, accounts: [] as AccountRow[], holds: [] as HoldRow[], finishedHolds: [] as [string, number][], idempotency: [] as [string, IdempotencyRecord | string][] };
+  for (const part of parts) {
+    if (part.formatVersion !== SNAPSHOT_FORMAT_VERSION) throw new Error(`snapshot format ${part.formatVersion} is not ${SNAPSHOT_FORMAT_VERSION}`);
+    for (const row of part.accounts) whole.accounts.push(row);
+    for (const row of part.holds) whole.holds.push(row);
+    for (const row of part.finishedHolds) whole.finishedHolds.push(row);
+    for (const row of part.idempotency) whole.idempotency.push(row);
+  }
+  return whole;
 }
 
 export function fromSnapshot(snapshot: LedgerSnapshot): LedgerShardState {
@@ -95,7 +134,7 @@ export function fromSnapshot(snapshot: LedgerSnapshot): LedgerShardState {
       id,
       currency,
       normalSide,
-      flags: { debitsMustNotExceedCredits: flags === 1, creditsMustNotExceedDebits: flags === 2 },
+      flags: sharedFlags(flags === 1, flags === 2),
       kind,
       ownerId,
       status,

@@ -1,9 +1,11 @@
 // Idempotency-Key records in the event store, shared by every gateway instance: load the key's
 // last event, decide (../domain/idempotency-key.ts), append with the revision it was read at.
 // A lost race re-reads and decides again; a reservation is `no_stream` on a key's first use.
+// The appends of concurrent requests share one durable commit (store.appendMany): each request
+// still waits for its own record to be durable, and a lost race fails only its own key.
 import { createHash, createHmac } from 'node:crypto';
 import { canonicalJson, toIsoTime, type Clock, type IdGenerator, type Json } from '@ledger/contracts';
-import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import { expectedState, GroupCommit, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import {
   decide,
   evolve,
@@ -22,6 +24,8 @@ import {
 export const RECORDED_RESPONSE_BYTES_MAX = 64 * 1024;
 /** Appends lost to a concurrent writer of the same key before the request is told to retry. */
 const RACE_RETRIES_MAX = 3;
+/** Most key records one group commit carries; the rest go in the next one. */
+export const GROUP_COMMIT_MAX = 512;
 
 export interface IdempotencyOptions {
   readonly store: EventStore;
@@ -60,7 +64,11 @@ export type Begun =
   | { readonly kind: 'reuse' };
 
 export class IdempotencyService {
-  constructor(private readonly options: IdempotencyOptions) {}
+  private readonly commits: GroupCommit;
+
+  constructor(private readonly options: IdempotencyOptions) {
+    this.commits = new GroupCommit(options.store, { maxRequests: GROUP_COMMIT_MAX });
+  }
 
   /** The key's stream: one per (caller, key), named by a hash so neither appears in it. */
   static streamOf(caller: string, key: string): string {
@@ -148,9 +156,9 @@ export class IdempotencyService {
     revision: bigint | undefined,
     request: { caller: string; correlationId: string },
   ): Promise<bigint> {
-    const result = await this.options.store.append(
+    const result = await this.commits.append({
       streamId,
-      [
+      events: [
         {
           eventId: this.options.ids.next(),
           type: event.type,
@@ -164,8 +172,8 @@ export class IdempotencyService {
           },
         },
       ],
-      revision === undefined ? expectedState.noStream : expectedState.revision(revision),
-    );
+      expected: revision === undefined ? expectedState.noStream : expectedState.revision(revision),
+    });
     return result.nextExpectedRevision;
   }
 }

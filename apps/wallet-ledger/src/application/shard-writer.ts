@@ -22,7 +22,7 @@ import {
   openSystemAccount,
   outcomeOf,
   rejectionEvent,
-  toSnapshot,
+  snapshotParts,
   type LedgerAcceptedEvent,
   type LedgerCommand,
   type LedgerEvent,
@@ -61,6 +61,8 @@ type Work =
   | { readonly kind: 'expire'; readonly holdId: string; readonly resolve: (reply: Reply<unknown>) => void };
 
 const READ_PAGE_MAX = 1_000;
+/** Rows per snapshot part: a million-account snapshot is written a bounded piece at a time. */
+const SNAPSHOT_PART_ROWS = 10_000;
 
 export class ShardWriter {
   private state: LedgerShardState = initialState();
@@ -292,7 +294,7 @@ export class ShardWriter {
     if (every === 0 || this.eventsSinceSnapshot < every) return;
     this.eventsSinceSnapshot = 0;
     try {
-      await this.deps.snapshots.save(this.deps.shard, this.revision, toSnapshot(this.state));
+      await this.deps.snapshots.save(this.deps.shard, this.revision, snapshotParts(this.state, SNAPSHOT_PART_ROWS));
     } catch (error) {
       this.log(`shard ${this.deps.shard}: snapshot failed (the stream still has everything): ${String(error)}`);
     }

@@ -1,7 +1,7 @@
 // Where shard writers keep their snapshots: a cache to start fast, never a source of truth
 // (delete the file and the writer folds its whole stream instead).
 import Database from 'better-sqlite3';
-import type { LedgerSnapshot } from '@ledger/ledger';
+import { joinSnapshotParts, type LedgerSnapshot } from '@ledger/ledger';
 
 export interface StoredSnapshot {
   /** The last stream revision the snapshot includes. */
@@ -11,7 +11,8 @@ export interface StoredSnapshot {
 
 export interface SnapshotStore {
   load(shard: number): Promise<StoredSnapshot | undefined>;
-  save(shard: number, revision: bigint, snapshot: LedgerSnapshot): Promise<void>;
+  /** Keeps `parts` (one snapshot in order, see `snapshotParts`) in place of the last; reads them all before its first await. */
+  save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -21,7 +22,9 @@ export class SqliteSnapshotStore implements SnapshotStore {
   constructor(file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    // One head row per shard (its body names how many parts follow), the parts in their own rows.
     this.db.exec('CREATE TABLE IF NOT EXISTS ledger_snapshots (shard INTEGER PRIMARY KEY, revision TEXT NOT NULL, body TEXT NOT NULL)');
+    this.db.exec('CREATE TABLE IF NOT EXISTS ledger_snapshot_parts (shard INTEGER NOT NULL, part INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (shard, part))');
   }
 
   async load(shard: number): Promise<StoredSnapshot | undefined> {
@@ -29,13 +32,24 @@ export class SqliteSnapshotStore implements SnapshotStore {
       | { revision: string; body: string }
       | undefined;
     if (row === undefined) return undefined;
-    return { revision: BigInt(row.revision), snapshot: JSON.parse(row.body) as LedgerSnapshot };
+    const head = JSON.parse(row.body) as LedgerSnapshot | { parts: number };
+    // A head without `parts` is a whole snapshot of an earlier format: the writer refuses it and folds the stream.
+    if (!('parts' in head)) return { revision: BigInt(row.revision), snapshot: head };
+    const bodies = this.db.prepare('SELECT body FROM ledger_snapshot_parts WHERE shard = ? ORDER BY part').pluck().all(shard) as string[];
+    if (bodies.length !== head.parts) throw new Error(`snapshot of shard ${shard}: ${bodies.length} of ${head.parts} parts`);
+    return { revision: BigInt(row.revision), snapshot: joinSnapshotParts(bodies.map((body) => JSON.parse(body) as LedgerSnapshot)) };
   }
 
-  async save(shard: number, revision: bigint, snapshot: LedgerSnapshot): Promise<void> {
-    this.db
-      .prepare('INSERT INTO ledger_snapshots (shard, revision, body) VALUES (?, ?, ?) ON CONFLICT(shard) DO UPDATE SET revision = excluded.revision, body = excluded.body')
-      .run(shard, revision.toString(), JSON.stringify(snapshot));
+  async save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void> {
+    const insertPart = this.db.prepare('INSERT INTO ledger_snapshot_parts (shard, part, body) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM ledger_snapshot_parts WHERE shard = ?').run(shard);
+      let count = 0;
+      for (const part of parts) insertPart.run(shard, count++, JSON.stringify(part));
+      this.db
+        .prepare('INSERT INTO ledger_snapshots (shard, revision, body) VALUES (?, ?, ?) ON CONFLICT(shard) DO UPDATE SET revision = excluded.revision, body = excluded.body')
+        .run(shard, revision.toString(), JSON.stringify({ parts: count }));
+    })();
   }
 
   async close(): Promise<void> {
@@ -50,8 +64,8 @@ export class InMemorySnapshotStore implements SnapshotStore {
     const stored = this.snapshots.get(shard);
     return stored && { revision: stored.revision, snapshot: JSON.parse(stored.body) as LedgerSnapshot };
   }
-  async save(shard: number, revision: bigint, snapshot: LedgerSnapshot): Promise<void> {
-    this.snapshots.set(shard, { revision, body: JSON.stringify(snapshot) });
+  async save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void> {
+    this.snapshots.set(shard, { revision, body: JSON.stringify(joinSnapshotParts(parts)) });
   }
   async close(): Promise<void> {}
 }

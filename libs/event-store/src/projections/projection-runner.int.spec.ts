@@ -7,7 +7,7 @@ import { expectedState, type EventStore } from '../event-store.port';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store';
 import { newEvents } from '../testing/test-events';
 import { ProjectionRunner, type Projection, type ProjectionRunnerOptions } from './projection-runner';
-import { openProjectionDb } from './sqlite-projection-db';
+import { openProjectionDb, PROJECTION_WAL_AUTOCHECKPOINT_PAGES, PROJECTION_WAL_SIZE_LIMIT_BYTES } from './sqlite-projection-db';
 
 const WAIT_MS = 10_000;
 
@@ -234,5 +234,13 @@ describe('ProjectionRunner', () => {
     expect(await pending).toBe(false);
     expect(projectionRunner.caughtUp(0n)).toBe(false);
     expect(() => projectionRunner.waitUntil(1n, -1)).toThrow(RangeError);
+  });
+
+  it('opens its file in WAL mode, synchronous=NORMAL, checkpointing every PROJECTION_WAL_AUTOCHECKPOINT_PAGES pages', () => {
+    const db = openDb();
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(PROJECTION_WAL_AUTOCHECKPOINT_PAGES);
+    expect(db.pragma('journal_size_limit', { simple: true })).toBe(PROJECTION_WAL_SIZE_LIMIT_BYTES);
   });
 });

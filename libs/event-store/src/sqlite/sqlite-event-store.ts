@@ -6,6 +6,8 @@ import {
   DuplicateEventIdError,
   EventStoreClosedError,
   WrongExpectedVersionError,
+  type AppendOutcome,
+  type AppendRequest,
   type AppendResult,
   type EventHandler,
   type EventStore,
@@ -115,6 +117,7 @@ export class SqliteEventStore implements EventStore {
   /** Prefix-filtered statements by prefix count: [readAll, window]. */
   private readonly prefixStatements = new Map<number, [Database.Statement<unknown[], EventRow>, Database.Statement<unknown[], EventRow>]>();
   private readonly appendTransaction: (streamId: string, events: readonly NewEvent[], expected: ExpectedState) => AppendResult;
+  private readonly appendManyTransaction: (requests: readonly AppendRequest[]) => AppendOutcome[];
 
   constructor(options: SqliteEventStoreOptions) {
     const synchronous = options.synchronous ?? 'FULL';
@@ -161,18 +164,42 @@ export class SqliteEventStore implements EventStore {
       this.appendInTransaction(streamId, events, expected),
     );
     this.appendTransaction = (streamId, events, expected) => transaction.immediate(streamId, events, expected);
+    // Each request nested in a savepoint (better-sqlite3 nests transactions so): a refused one
+    // rolls back alone, the rest commit together.
+    const many = this.db.transaction((requests: readonly AppendRequest[]) =>
+      requests.map((request): AppendOutcome => {
+        try {
+          return { ok: true, result: transaction(request.streamId, request.events, request.expected) };
+        } catch (error) {
+          if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError) return { ok: false, error };
+          throw error;
+        }
+      }),
+    );
+    this.appendManyTransaction = (requests) => many.immediate(requests);
   }
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedState): Promise<AppendResult> {
     this.assertOpen('append');
-    checkStreamId(streamId);
-    if (expected?.kind === 'revision' && typeof expected.revision !== 'bigint') throw new TypeError('append: an expected revision must be a bigint');
-    if (!Array.isArray(events)) throw new TypeError('append: events must be an array');
-    if (events.length > APPEND_EVENTS_MAX) throw new RangeError(`append: ${events.length} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
-    checkEvents(streamId, events);
+    checkAppend(streamId, events, expected);
     const result = this.appendTransaction(streamId, events, expected);
     if (events.length > 0) this.notifyAppend();
     return result;
+  }
+
+  async appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
+    this.assertOpen('appendMany');
+    if (!Array.isArray(requests)) throw new TypeError('appendMany: requests must be an array');
+    let total = 0;
+    for (const request of requests) {
+      checkAppend(request.streamId, request.events, request.expected);
+      total += request.events.length;
+    }
+    if (total > APPEND_EVENTS_MAX) throw new RangeError(`appendMany: ${total} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
+    if (requests.length === 0) return [];
+    const outcomes = this.appendManyTransaction(requests);
+    if (total > 0) this.notifyAppend();
+    return outcomes;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -444,6 +471,15 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
 
 function prefixRanges(prefixes: readonly string[]): string[] {
   return prefixes.flatMap((prefix) => [prefix, prefix + PREFIX_RANGE_END]);
+}
+
+/** What `append` checks before touching the database, for each request of `appendMany` too. */
+function checkAppend(streamId: string, events: readonly NewEvent[], expected: ExpectedState): void {
+  checkStreamId(streamId);
+  if (expected?.kind === 'revision' && typeof expected.revision !== 'bigint') throw new TypeError('append: an expected revision must be a bigint');
+  if (!Array.isArray(events)) throw new TypeError('append: events must be an array');
+  if (events.length > APPEND_EVENTS_MAX) throw new RangeError(`append: ${events.length} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
+  checkEvents(streamId, events);
 }
 
 function checkStreamId(streamId: string): void {

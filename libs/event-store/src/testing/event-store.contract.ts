@@ -200,6 +200,80 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
       });
     });
 
+    describe('many streams in one commit (appendMany)', () => {
+      it('writes every request in order, as separate appends would, with contiguous positions and chains', async () => {
+        const [a, b] = [uniqueStreamId(), uniqueStreamId()];
+        await store.append(b, newEvents(1), expected.noStream);
+        const headBefore = await store.headPosition();
+        const outcomes = await store.appendMany([
+          { streamId: a, events: newEvents(2), expected: expected.noStream },
+          { streamId: b, events: newEvents(1), expected: expected.revision(0n) },
+          { streamId: a, events: newEvents(1), expected: expected.revision(1n) },
+        ]);
+        expect(outcomes).toEqual([
+          { ok: true, result: { nextExpectedRevision: 1n, position: headBefore + 2n } },
+          { ok: true, result: { nextExpectedRevision: 1n, position: headBefore + 3n } },
+          { ok: true, result: { nextExpectedRevision: 2n, position: headBefore + 4n } },
+        ]);
+        expect((await store.readStream(a)).map((event) => event.position)).toEqual([headBefore + 1n, headBefore + 2n, headBefore + 4n]);
+        expect(verifyChain(await store.readStream(a))).toBeUndefined();
+        expect(verifyChain(await store.readStream(b))).toBeUndefined();
+      });
+
+      it('fails only the request whose expectation fails, and writes the others', async () => {
+        const [taken, fresh, other] = [uniqueStreamId(), uniqueStreamId(), uniqueStreamId()];
+        await store.append(taken, newEvents(1), expected.noStream);
+        const outcomes = await store.appendMany([
+          { streamId: fresh, events: newEvents(1), expected: expected.noStream },
+          { streamId: taken, events: newEvents(2), expected: expected.noStream },
+          { streamId: other, events: newEvents(1), expected: expected.noStream },
+        ]);
+        expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false, true]);
+        const failed = outcomes[1];
+        expect(!failed.ok && failed.error).toBeInstanceOf(WrongExpectedVersionError);
+        expect(!failed.ok && failed.error).toMatchObject({ streamId: taken, expected: expected.noStream, actualRevision: 0n });
+        expect(await store.streamRevision(taken)).toBe(0n);
+        expect(await store.streamRevision(fresh)).toBe(0n);
+        expect(await store.streamRevision(other)).toBe(0n);
+      });
+
+      it('fails only the request with a taken event id: none of its events are written', async () => {
+        const [first, second] = [uniqueStreamId(), uniqueStreamId()];
+        const [stored] = newEvents(1);
+        await store.append(uniqueStreamId(), [stored], expected.noStream);
+        const outcomes = await store.appendMany([
+          { streamId: first, events: [newEvent(), newEvent({}, { eventId: stored.eventId })], expected: expected.any },
+          { streamId: second, events: newEvents(2), expected: expected.any },
+        ]);
+        expect(!outcomes[0].ok && outcomes[0].error).toBeInstanceOf(DuplicateEventIdError);
+        expect(outcomes[1].ok).toBe(true);
+        expect(await store.streamRevision(first)).toBeUndefined();
+        expect(await store.readStream(second)).toHaveLength(2);
+      });
+
+      it('wakes subscriptions, and an empty list writes nothing', async () => {
+        expect(await store.appendMany([])).toEqual([]);
+        const headBefore = await store.headPosition();
+        const { received } = collect({ afterPosition: headBefore });
+        const streams = [uniqueStreamId(), uniqueStreamId()];
+        await store.appendMany(streams.map((streamId) => ({ streamId, events: newEvents(1), expected: expected.noStream })));
+        await waitFor('both appends delivered', () => received.length >= 2, { timeoutMs: WAIT_MS });
+        expect(received.map((event) => event.streamId)).toEqual(streams);
+      });
+
+      it('refuses a bad request before writing anything', async () => {
+        const streamId = uniqueStreamId();
+        const error = await store
+          .appendMany([
+            { streamId, events: newEvents(1), expected: expected.noStream },
+            { streamId: '', events: newEvents(1), expected: expected.noStream },
+          ])
+          .catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(RangeError);
+        expect(await store.streamRevision(streamId)).toBeUndefined();
+      });
+    });
+
     describe('reading a stream', () => {
       it('reads from a revision, at most maxCount events', async () => {
         const streamId = uniqueStreamId();

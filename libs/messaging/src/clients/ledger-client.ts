@@ -2,7 +2,15 @@
 // `ledger.commands` (so the shard's one writer gets it), a query to `ledger.queries`.
 import { firstValueFrom } from 'rxjs';
 import type { Observable } from 'rxjs';
-import { domainError, LEDGER_TOPICS, type LedgerCommandEnvelope, type LedgerQueryMessage, type Reply } from '@ledger/contracts';
+import {
+  domainError,
+  LEDGER_COMMAND_BATCH_MAX,
+  LEDGER_TOPICS,
+  type LedgerCommandBatch,
+  type LedgerCommandEnvelope,
+  type LedgerQueryMessage,
+  type Reply,
+} from '@ledger/contracts';
 import { shardOfCommand } from '@ledger/ledger';
 import { keyed } from '../nest/bus-protocol';
 
@@ -11,16 +19,78 @@ export interface RequestSender {
   send<TResult = unknown, TInput = unknown>(pattern: string, data: TInput): Observable<TResult>;
 }
 
+export interface LedgerClientOptions {
+  /**
+   * Send the commands of one shard issued in the same turn of the event loop as one
+   * `CommandBatch` message (one bus round trip for many commands). Each caller still gets its own
+   * reply; a batch that fails as a whole gives every command in it that failure.
+   */
+  readonly coalesce?: boolean;
+}
+
+interface Waiting {
+  readonly message: LedgerCommandEnvelope;
+  readonly resolve: (reply: Reply<unknown>) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class LedgerClient {
+  /** Per shard, the commands waiting for this turn's batch (only when coalescing). */
+  private readonly waiting = new Map<number, Waiting[]>();
+
   constructor(
     private readonly client: RequestSender,
     private readonly shards: number,
+    private readonly options: LedgerClientOptions = {},
   ) {}
 
   command<T = unknown>(message: LedgerCommandEnvelope): Promise<Reply<T>> {
     const shard = shardOfCommand(message, this.shards);
     if (shard === undefined) return Promise.resolve({ ok: false, error: domainError('not_found', 'no such wallet or account') });
-    return firstValueFrom(this.client.send<Reply<T>>(LEDGER_TOPICS.commands, keyed(String(shard), message, { partition: shard })));
+    if (!this.options.coalesce) return this.send<Reply<T>>(shard, message);
+    return new Promise<Reply<T>>((resolve, reject) => {
+      let queue = this.waiting.get(shard);
+      if (queue === undefined) {
+        queue = [];
+        this.waiting.set(shard, queue);
+        setImmediate(() => this.flush(shard));
+      }
+      queue.push({ message, resolve: resolve as (reply: Reply<unknown>) => void, reject });
+    });
+  }
+
+  private send<R>(shard: number, message: LedgerCommandEnvelope | LedgerCommandBatch): Promise<R> {
+    return firstValueFrom(this.client.send<R>(LEDGER_TOPICS.commands, keyed(String(shard), message, { partition: shard })));
+  }
+
+  private flush(shard: number): void {
+    const queue = this.waiting.get(shard) ?? [];
+    this.waiting.delete(shard);
+    for (let start = 0; start < queue.length; start += LEDGER_COMMAND_BATCH_MAX) {
+      const part = queue.slice(start, start + LEDGER_COMMAND_BATCH_MAX);
+      void this.sendPart(shard, part);
+    }
+  }
+
+  /** Sends one part of a shard's batch; a transport failure (timeout, closed client) rejects every command in it, as it would each alone. */
+  private async sendPart(shard: number, part: readonly Waiting[]): Promise<void> {
+    try {
+      if (part.length === 1) {
+        part[0].resolve(await this.send<Reply<unknown>>(shard, part[0].message));
+        return;
+      }
+      const batch: LedgerCommandBatch = { type: 'CommandBatch', commands: part.map((each) => each.message) };
+      const reply = await this.send<Reply<Reply<unknown>[]>>(shard, batch);
+      if (reply.ok && Array.isArray(reply.value) && reply.value.length === part.length) {
+        const replies = reply.value;
+        part.forEach((each, index) => each.resolve(replies[index]));
+        return;
+      }
+      const failed: Reply<unknown> = reply.ok ? { ok: false, error: domainError('unavailable', 'the ledger answered a batch with the wrong number of replies', { retryable: true }) } : reply;
+      for (const each of part) each.resolve(failed);
+    } catch (error) {
+      for (const each of part) each.reject(error);
+    }
   }
 
   query<T = unknown>(message: LedgerQueryMessage): Promise<Reply<T>> {
@@ -28,3 +98,4 @@ export class LedgerClient {
     return firstValueFrom(this.client.send<Reply<T>>(LEDGER_TOPICS.queries, keyed(String(key), message)));
   }
 }
+

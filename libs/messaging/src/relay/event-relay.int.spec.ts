@@ -71,6 +71,7 @@ class RecordingBus implements MessageBus {
 function watchSubscriptions(store: EventStore, onEvent: () => void): EventStore {
   return {
     append: (...args) => store.append(...args),
+    appendMany: (...args) => store.appendMany(...args),
     readStream: (...args) => store.readStream(...args),
     streamRevision: (...args) => store.streamRevision(...args),
     readAll: (...args) => store.readAll(...args),

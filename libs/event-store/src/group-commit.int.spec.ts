@@ -1,0 +1,62 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expectedState as expected, WrongExpectedVersionError } from './event-store.port';
+import { GroupCommit } from './group-commit';
+import { SqliteEventStore } from './sqlite/sqlite-event-store';
+import { newEvents, uniqueStreamId } from './testing/test-events';
+
+describe('GroupCommit', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  let appendMany: jest.SpyInstance;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'group-commit-'));
+    store = new SqliteEventStore({ file: join(dir, 'events.sqlite') });
+    appendMany = jest.spyOn(store, 'appendMany');
+  });
+
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('commits the appends of one turn together, each caller getting its own result or error', async () => {
+    const commits = new GroupCommit(store);
+    const taken = uniqueStreamId();
+    await store.append(taken, newEvents(1), expected.noStream);
+    const fresh = [uniqueStreamId(), uniqueStreamId()];
+    const results = await Promise.allSettled([
+      commits.append({ streamId: fresh[0], events: newEvents(2), expected: expected.noStream }),
+      commits.append({ streamId: taken, events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: fresh[1], events: newEvents(1), expected: expected.noStream }),
+    ]);
+    expect(appendMany).toHaveBeenCalledTimes(1);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(results[0]).toMatchObject({ value: { nextExpectedRevision: 1n } });
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(WrongExpectedVersionError);
+    expect(await store.streamRevision(fresh[1])).toBe(0n);
+  });
+
+  it('splits a turn at its limits of appends and events, in order', async () => {
+    const commits = new GroupCommit(store, { maxRequests: 2, maxEvents: 3 });
+    const streamId = uniqueStreamId();
+    const sizes = [1, 1, 1, 2, 2, 4];
+    const results = await Promise.all(
+      sizes.map((size, index) => commits.append({ streamId, events: newEvents(size), expected: index === 0 ? expected.noStream : expected.exists })),
+    );
+    // [1,1] by count, [1,2] by events, [2] then [4] alone (larger than maxEvents by itself).
+    expect(appendMany.mock.calls.map(([requests]) => (requests as { events: unknown[] }[]).map((request) => request.events.length))).toEqual([[1, 1], [1, 2], [2], [4]]);
+    expect(results.map((result) => result.nextExpectedRevision)).toEqual([0n, 1n, 2n, 4n, 6n, 10n]);
+  });
+
+  it('rejects every append of a commit that failed as a whole', async () => {
+    const commits = new GroupCommit(store);
+    const results = await Promise.allSettled([
+      commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: '', events: newEvents(1), expected: expected.noStream }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+  });
+});
