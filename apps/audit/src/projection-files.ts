@@ -8,6 +8,7 @@ import type { RecordedEvent } from '@ledger/contracts';
 import { openProjectionDb, projectionApplier, type Projection, type ProjectionApplier } from '@ledger/event-store';
 import { walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { identityUsersProjection } from '../../identity/src/projections/identity-users.projection';
+import { cardIssuerProjection } from '../../card-issuer/src/projections/card-issuer.projection';
 
 export const EVENT_STORE_FILE = 'events.sqlite';
 /** SQLite page cache of each rebuilt file. */
@@ -23,6 +24,7 @@ export interface ProjectionFile {
 export const PROJECTION_FILES: readonly ProjectionFile[] = [
   { file: 'wallet-ledger.sqlite', projections: [walletLedgerProjection] },
   { file: 'identity.sqlite', projections: [identityUsersProjection] },
+  { file: 'card-issuer.sqlite', projections: [cardIssuerProjection] },
 ];
 
 /** SQLite files of a data dir that are not projections, and why they are not compared. */
