@@ -1,7 +1,7 @@
 // The commands' output on a real wallet-ledger data dir (run in-process through `runCli`; the
 // child-process runs are in audit-verify.int.spec.ts).
 import Database from 'better-sqlite3';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@ledger/event-store';
@@ -10,6 +10,9 @@ import { CSV_COLUMNS } from './journal-export';
 import type { Statement } from './statement';
 import { buildFixture, CARD_NUMBER_IN_REFERENCE, copyDataDir, type AuditFixture } from './testing/audit-fixture';
 import { WITHHELD } from './card-number-filter';
+
+/** An end of a period after everything the fixture did. */
+const FAR_FUTURE = '2100-01-01T00:00:00.000Z';
 
 let fixture: AuditFixture;
 const scratch: string[] = [];
@@ -128,6 +131,45 @@ describe('ledger-audit commands', () => {
     expect(broken.code).toBe(1);
     expect(broken.out).toContain('the chain of ledger-0 is broken at revision');
     expect(await run('verify-statement', join(dir, 'missing.json'), '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+  });
+
+  it("rebuilds the card-issuer's projection, and no output or rebuilt file holds a card number", async () => {
+    const { cards } = fixture;
+    const out = join(tempDir(), 'replayed');
+    const outputs: Record<string, { code: number; out: string; err: string }> = {
+      verify: await run('verify', '--data-dir', fixture.dataDir),
+      verifyJson: await run('verify', '--json', '--data-dir', fixture.dataDir),
+      replay: await run('replay', '--out', out, '--data-dir', fixture.dataDir),
+      balance: await run('balance', '--account', cards.walletId, '--json', '--data-dir', fixture.dataDir),
+      csv: await run('export', '--format', 'csv', '--data-dir', fixture.dataDir),
+      jsonl: await run('export', '--format', 'jsonl', '--data-dir', fixture.dataDir),
+      statement: await run('statement', '--wallet', cards.walletId, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', fixture.dataDir),
+    };
+    const file = join(tempDir(), 'statement.json');
+    writeFileSync(file, outputs.statement.out);
+    outputs.verifyStatement = await run('verify-statement', file, '--data-dir', fixture.dataDir);
+    for (const [command, result] of Object.entries(outputs)) expect({ command, code: result.code }).toEqual({ command, code: 0 });
+
+    // The card part is there: compared equal, its capture in the journal and on the statement.
+    expect(outputs.replay.out).toContain('card-issuer.sqlite: equal to the rebuild');
+    expect(outputs.verify.out).not.toContain('card-issuer.sqlite: unknown file');
+    const rebuilt = new Database(join(out, 'card-issuer.sqlite'), { readonly: true });
+    expect(rebuilt.prepare('SELECT authorization_id, card_id, phase FROM card_authorizations ORDER BY authorization_id').all()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ authorization_id: cards.authorizationIds.captured, card_id: cards.cardId }),
+        expect.objectContaining({ authorization_id: cards.authorizationIds.declined, card_id: cards.cardId }),
+        expect.objectContaining({ authorization_id: cards.authorizationIds.unknownPan, card_id: null }),
+      ]),
+    );
+    rebuilt.close();
+    expect(outputs.jsonl.out).toContain(`"account_id":"${cards.walletId}"`);
+    expect(JSON.parse(outputs.statement.out).lines.map((line: Statement['lines'][number]) => line.entry.kind)).toEqual(['top_up', 'card_capture']);
+
+    // Card numbers in every form an output could carry them: plain, grouped by 4, last digits aside.
+    const forms = cards.pans.flatMap((pan) => [pan, pan.replace(/(\d{4})(?=\d)/g, '$1 '), pan.replace(/(\d{4})(?=\d)/g, '$1-')]);
+    expect(forms.length).toBe(cards.pans.length * 3);
+    for (const [command, result] of Object.entries(outputs)) for (const pan of forms) expect({ command, leaks: `${result.out}${result.err}`.includes(pan) }).toEqual({ command, leaks: false });
+    for (const name of readdirSync(out)) for (const pan of forms) expect({ name, leaks: readFileSync(join(out, name)).includes(pan) }).toEqual({ name, leaks: false });
   });
 
   it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {

@@ -69,14 +69,17 @@ describe('ledger-audit verify', () => {
   it('exits 0 on the untouched store, and never changes a byte of the data dir', async () => {
     const dir = copy();
     const digest = (file: string) => createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
-    const before = ['events.sqlite', 'wallet-ledger.sqlite', 'identity.sqlite'].map(digest);
+    const files = ['events.sqlite', 'wallet-ledger.sqlite', 'identity.sqlite', 'card-issuer.sqlite'];
+    const before = files.map(digest);
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result).toMatchObject({ code: 0 });
     expect(result.stdout).toContain('verify: clean');
-    // Both services' projections were compared; what is not a projection is named, not compared.
+    // Every service's projection was compared; what is not a projection is named, not compared.
     expect(result.stdout).not.toContain('identity.sqlite: not in the data dir');
+    expect(result.stdout).not.toMatch(/card-issuer\.sqlite: (not in the data dir|unknown file)/);
+    expect(result.stdout).toContain('note: card-issuer.sqlite: table processed_events is not built from events (not compared)');
     expect(result.stdout).toContain("note: snapshots.sqlite: the shard writers' snapshots (a start-up cache, not a projection), not compared");
-    expect(['events.sqlite', 'wallet-ledger.sqlite', 'identity.sqlite'].map(digest)).toEqual(before);
+    expect(files.map(digest)).toEqual(before);
   });
 
   it("names the event whose data was edited (its hash no longer matches)", async () => {
@@ -175,6 +178,19 @@ describe('ledger-audit verify', () => {
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`identity.sqlite identity_users [user_id=${fixture.userId}]: roles live ["admin"], rebuilt`);
+  });
+
+  it("names an edited row of the card-issuer's projection", async () => {
+    const dir = copy();
+    const db = new Database(join(dir, 'card-issuer.sqlite'));
+    db.prepare("UPDATE card_authorizations SET captured_amount = '1500' WHERE authorization_id = ?").run(fixture.cards.authorizationIds.captured);
+    db.prepare("UPDATE card_cards SET status = 'frozen' WHERE card_id = ?").run(fixture.cards.cardId);
+    db.close();
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`card-issuer.sqlite card_authorizations [authorization_id=${fixture.cards.authorizationIds.captured}]: captured_amount live 1500, rebuilt 1000`);
+    expect(result.stdout).toContain(`card-issuer.sqlite card_cards [card_id=${fixture.cards.cardId}]: status live frozen, rebuilt active`);
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(2);
   });
 
   it('exits 2 with the usage line on bad usage', async () => {

@@ -8,6 +8,7 @@ import type { RecordedEvent } from '@ledger/contracts';
 import { openProjectionDb, projectionApplier, type Projection, type ProjectionApplier } from '@ledger/event-store';
 import { walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { identityUsersProjection } from '../../identity/src/projections/identity-users.projection';
+import { cardIssuerProjection } from '../../card-issuer/src/projections/card-issuer.projection';
 
 export const EVENT_STORE_FILE = 'events.sqlite';
 /** SQLite page cache of each rebuilt file. */
@@ -23,6 +24,7 @@ export interface ProjectionFile {
 export const PROJECTION_FILES: readonly ProjectionFile[] = [
   { file: 'wallet-ledger.sqlite', projections: [walletLedgerProjection] },
   { file: 'identity.sqlite', projections: [identityUsersProjection] },
+  { file: 'card-issuer.sqlite', projections: [cardIssuerProjection] },
 ];
 
 /** SQLite files of a data dir that are not projections, and why they are not compared. */
@@ -57,9 +59,7 @@ export interface RebuildFailure {
 interface Target {
   readonly file: string;
   readonly projection: Projection;
-  applier: ProjectionApplier;
-  /** The event being applied, so a failure names it. */
-  current: RecordedEvent | undefined;
+  readonly applier: ProjectionApplier;
   failed: boolean;
 }
 
@@ -79,21 +79,7 @@ export class ProjectionRebuild {
       db.pragma('journal_mode = MEMORY');
       db.pragma(`cache_size = -${REBUILD_CACHE_KIB}`);
       this.dbs.push(db);
-      for (const projection of projections) {
-        const target: Target = { file, projection, applier: undefined as unknown as ProjectionApplier, current: undefined, failed: false };
-        // The service's own projection; the wrapper only remembers which event is being applied.
-        const watched: Projection = {
-          name: projection.name,
-          streamPrefixes: projection.streamPrefixes,
-          setup: (setupDb) => projection.setup(setupDb),
-          apply: (applyDb, event) => {
-            target.current = event;
-            projection.apply(applyDb, event);
-          },
-        };
-        target.applier = projectionApplier(db, watched);
-        this.targets.push(target);
-      }
+      for (const projection of projections) this.targets.push({ file, projection, applier: projectionApplier(db, projection), failed: false });
     }
   }
 
@@ -106,11 +92,24 @@ export class ProjectionRebuild {
       if (events.length === 0) continue;
       try {
         target.applier.applyBatch(events);
-      } catch (error) {
-        target.failed = true;
-        this.failures.push({ file: target.file, projection: target.projection.name, event: target.current ?? events[0], message: (error as Error).message });
+      } catch {
+        // The page rolled back whole: apply it again one event at a time to name the one that fails.
+        this.failOn(target, events);
       }
     }
+  }
+
+  private failOn(target: Target, events: readonly RecordedEvent[]): void {
+    target.failed = true;
+    for (const event of events) {
+      try {
+        target.applier.applyBatch([event]);
+      } catch (error) {
+        this.failures.push({ file: target.file, projection: target.projection.name, event, message: (error as Error).message });
+        return;
+      }
+    }
+    this.failures.push({ file: target.file, projection: target.projection.name, event: events[0], message: 'the page failed as a whole, but no single event of it did' });
   }
 
   /** Names of the projections rebuilt in `file` (failed ones included: their file is incomplete). */

@@ -2,24 +2,11 @@
 // read-only connection: the audit never takes the write lock and never changes a byte of it.
 import Database from 'better-sqlite3';
 import type { RecordedEvent } from '@ledger/contracts';
+import { EVENT_COLUMNS, recordedEventOf, type EventRow } from '@ledger/event-store';
 import type { StoreReader, StreamHead } from './store-reader.port';
 
 /** The event store schema this reader knows (SQLite `user_version` of libs/event-store). */
 const STORE_SCHEMA_VERSION = 1;
-
-const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at';
-
-interface EventRow {
-  position: bigint;
-  stream_id: string;
-  revision: bigint;
-  event_id: string;
-  type: string;
-  schema_version: bigint;
-  data: string;
-  metadata: string;
-  recorded_at: string;
-}
 
 interface HeadRow {
   stream_id: string;
@@ -109,24 +96,11 @@ export class SqliteStoreReader implements StoreReader {
   }
 }
 
+/** The store's own mapping; a row that is not JSON is named by its place. */
 function toRecordedEvent(row: EventRow): RecordedEvent {
-  let data: RecordedEvent['data'];
-  let metadata: RecordedEvent['metadata'];
   try {
-    data = JSON.parse(row.data);
-    metadata = JSON.parse(row.metadata);
+    return recordedEventOf(row);
   } catch (error) {
     throw new UnreadableEventError(row.stream_id, row.revision, row.position, `not JSON (${(error as Error).message})`);
   }
-  return {
-    eventId: row.event_id,
-    type: row.type,
-    schemaVersion: Number(row.schema_version),
-    data,
-    metadata,
-    streamId: row.stream_id,
-    revision: row.revision,
-    position: row.position,
-    recordedAt: row.recorded_at,
-  };
 }

@@ -1,5 +1,6 @@
 export * from './event-store.port';
 export * from './hash-chain';
+export * from './event-rows';
 export * from './sqlite/sqlite-event-store';
 export * from './projections/projection-runner';
 export * from './projections/sqlite-projection-db';

@@ -1,8 +1,9 @@
 // A real data dir for the audit's tests: the wallet-ledger run through its own test harness
 // (wallets on several shards, top-ups, same- and cross-shard transfers, holds captured and
 // released, a withdrawal), then stopped; then identity through its harness on the same data dir
-// (a user registered and logged in), so the store and files are as the embedded host keeps them.
-// Built once per suite; each test works on a copy.
+// (a user registered and logged in), then the card-issuer through its harness (a cardholder's card
+// revealed, authorized, captured; declines, one for a PAN no card has), so the store and files are
+// as the embedded host keeps them. Built once per suite; each test works on a copy.
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,9 @@ import { waitFor } from '@ledger/contracts/testing';
 import { accountShard, postedBalance } from '@ledger/ledger';
 import { startHarness, type Harness } from '../../../wallet-ledger/src/testing/wallet-ledger.harness';
 import { startIdentityHarness } from '../../../identity/src/testing/identity.harness';
+import { startCardHarness } from '../../../card-issuer/src/testing/card-issuer.harness';
+import { authorize, authorizeMessage, cardholder } from '../../../card-issuer/src/testing/card-fixtures';
+import { composePan } from '../../../card-issuer/src/domain/pan';
 
 const SHARDS = 4;
 export const CARD_NUMBER_IN_REFERENCE = '4111 1111 1111 1111';
@@ -22,8 +26,19 @@ export interface AuditFixture {
   readonly wallets: { readonly a: string; readonly b: string; readonly c: string };
   /** The user registered in identity. */
   readonly userId: string;
-  /** Commit times: before anything, between the top-ups and the transfers, after everything. */
+  /** Commit times: before anything, between the top-ups and the transfers, after the ledger's part (the cards come later). */
   readonly times: { readonly start: string; readonly afterTopUps: string; readonly end: string };
+  readonly cards: CardsPart;
+}
+
+export interface CardsPart {
+  readonly cardId: string;
+  /** The cardholder's wallet (on whatever shard its id falls). */
+  readonly walletId: string;
+  /** Authorizations: approved and partly captured, declined (wrong CVV), declined (a PAN no card has: no card id). */
+  readonly authorizationIds: { readonly captured: string; readonly declined: string; readonly unknownPan: string };
+  /** Every card number the fixture used, the issued card's among them: no audit output may hold one. */
+  readonly pans: readonly string[];
 }
 
 export async function buildFixture(): Promise<AuditFixture> {
@@ -59,7 +74,9 @@ export async function buildFixture(): Promise<AuditFixture> {
     await waitFor('the projection caught up', () => h.ledger.projection.processedThrough() >= head, { timeoutMs: 10_000 });
     await h.close();
     const userId = await registerUser(h.dataDir, clock);
-    return { dataDir: h.dataDir, wallets: { a, b, c }, userId, times: { start, afterTopUps, end } };
+    clock.advance(STEP_MS);
+    const cards = await useCards(h.dataDir, clock);
+    return { dataDir: h.dataDir, wallets: { a, b, c }, userId, times: { start, afterTopUps, end }, cards };
   } catch (error) {
     await h.close({ remove: true });
     throw error;
@@ -80,6 +97,30 @@ async function registerUser(dataDir: string, clock: ManualClock): Promise<string
     return registered.value.id;
   } finally {
     await identity.close();
+  }
+}
+
+/** A card issued, revealed and used, through the card-issuer's harness on the same data dir. */
+async function useCards(dataDir: string, clock: ManualClock): Promise<CardsPart> {
+  const h = await startCardHarness({ dataDir, clock });
+  try {
+    const { card, secrets, walletId } = await cardholder(h);
+    const approved = await authorize(h, authorizeMessage(secrets, { amount: '1500' }));
+    if (!approved.approved) throw new Error(`authorization not approved: ${approved.reason}`);
+    const captured = await h.send<{ status: string }>({ type: 'CaptureAuthorization', authorizationId: approved.id, amount: '1000' });
+    if (!captured.ok || captured.value.status !== 'captured') throw new Error(`capture failed: ${JSON.stringify(captured)}`);
+    const wrongCvv = String((Number(secrets.cvv) + 1) % 1000).padStart(3, '0');
+    const declined = await authorize(h, authorizeMessage(secrets, { cvv: wrongCvv }));
+    const bin = secrets.pan.slice(0, 6);
+    const unknownPan = [composePan(bin, '000000000'), composePan(bin, '111111111')].find((pan) => pan !== secrets.pan)!;
+    const noCard = await authorize(h, authorizeMessage(secrets, { pan: unknownPan }));
+    if (declined.status !== 'declined' || noCard.status !== 'declined') throw new Error('declines were not declined');
+    clock.advance(STEP_MS);
+    const head = await h.ledger.store.headPosition();
+    await waitFor('the card-issuer projection caught up', () => h.cards.projection.processedThrough() >= head, { timeoutMs: 10_000 });
+    return { cardId: card.id, walletId, authorizationIds: { captured: approved.id, declined: declined.id, unknownPan: noCard.id }, pans: [secrets.pan, unknownPan] };
+  } finally {
+    await h.close();
   }
 }
 

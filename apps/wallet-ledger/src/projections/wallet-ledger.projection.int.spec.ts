@@ -230,11 +230,15 @@ describe('wallet-ledger projection: rebuild', () => {
 
     const rebuilt = await project('rebuilt.sqlite');
     expect(await rebuilt.runner.waitUntil(head, WAIT_MS)).toBe(true);
+    // One event per batch: what `apply` alone leaves, against which the page-at-once path is held.
+    const single = await project('single.sqlite', 1);
+    expect(await single.runner.waitUntil(head, WAIT_MS)).toBe(true);
 
     const liveRows = dump(live.db);
     expect(Object.keys(liveRows)).toEqual(PROJECTION_TABLES);
     for (const table of PROJECTION_TABLES) expect(liveRows[table].length).toBeGreaterThan(0);
     expect(dump(rebuilt.db)).toEqual(liveRows);
+    expect(dump(single.db)).toEqual(liveRows);
     expect(rebuilt.runner.position()).toBe(head); // the last event is a ledger event
 
     // The history exercised what the rules are about.

@@ -15,12 +15,13 @@
 //   changes what is available, not what is posted).
 // Amounts are TEXT digit strings: sums may reach far beyond SQLite's 64-bit integers.
 import type Database from 'better-sqlite3';
-import { amountOf, formatAmount, toIsoTime, type Currency } from '@ledger/contracts';
+import { amountOf, formatAmount, toIsoTime, type Currency, type RecordedEvent } from '@ledger/contracts';
 import {
   ledgerEventOf,
   postedBalance,
   type Account,
   type AccountKind,
+  type AccountOpened,
   type AccountStatus,
   type BalanceSums,
   type LedgerEvent,
@@ -137,11 +138,10 @@ function prepareStatements(db: Database.Database) {
          status, debits_posted, credits_posted, debits_pending, credits_pending, created_at
        FROM accounts WHERE account_id = ?`,
     ),
-    updateSums: db.prepare<[string, string, string, string, bigint, string]>(
-      `UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ?, last_position = ?
+    updateAccount: db.prepare<[string, string, string, string, AccountStatus, bigint, string]>(
+      `UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ?, status = ?, last_position = ?
        WHERE account_id = ?`,
     ),
-    updateStatus: db.prepare<[AccountStatus, bigint, string]>('UPDATE accounts SET status = ?, last_position = ? WHERE account_id = ?'),
     insertHistory: db.prepare<[string, string, bigint, string, string, string, string]>(
       `INSERT INTO account_balances_history (account_id, recorded_at, position, debits_posted, credits_posted, debits_pending, credits_pending)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -175,140 +175,141 @@ export const walletLedgerProjection: Projection = {
     statementsFor(db);
   },
   apply(db, recorded) {
-    const shard = shardOfStream(recorded.streamId);
-    if (shard === undefined) return; // `ledger-meta`: no accounts there
-    // An event type this code does not know throws (below) and stops the runner: skipping it would make the rows wrong.
-    const event: LedgerEvent = ledgerEventOf(recorded);
-    const place: EventPlace = { position: recorded.position, recordedAt: recorded.recordedAt, createdAt: toIsoTime(event.data.atMs) };
-    const ledger = new LedgerWriter(statementsFor(db), place);
-    switch (event.type) {
-      case 'ledger.AccountOpened.v1': {
-        const { data } = event;
-        ledger.statements.insertAccount.run(
-          data.accountId,
-          shard,
-          data.kind,
-          data.ownerId,
-          data.currency,
-          data.normalSide,
-          data.flags.debitsMustNotExceedCredits ? 1 : 0,
-          data.flags.creditsMustNotExceedDebits ? 1 : 0,
-          place.createdAt,
-          place.position,
-          place.position,
-        );
-        ledger.change(data.accountId, {});
-        ledger.save();
-        return;
-      }
-      case 'ledger.EntryPosted.v1': {
-        const { data } = event;
-        for (const posting of data.postings) {
-          const amount = amountOf(posting.amount);
-          ledger.change(posting.accountId, posting.side === 'debit' ? { debitsPosted: amount } : { creditsPosted: amount }, posting.currency);
-        }
-        ledger.save();
-        data.postings.forEach((posting, seq) => {
-          const account = ledger.account(posting.accountId);
-          if (account.kind !== 'wallet') return;
-          ledger.insertLine({
-            walletId: account.id,
-            seq,
-            transactionId: data.entryId,
-            kind: data.kind,
-            amount: amountOf(posting.amount),
-            currency: account.currency,
-            direction: posting.side,
-            status: 'posted',
-            balanceAfter: postedBalance(account),
-            counterpartyWalletId: counterpartyOf(data.references, account.id),
-          });
-        });
-        return;
-      }
-      case 'ledger.HoldPlaced.v1': {
-        const { data } = event;
-        const amount = amountOf(data.amount);
-        ledger.change(data.debitAccountId, { debitsPending: amount }, data.currency);
-        ledger.change(data.creditAccountId, { creditsPending: amount }, data.currency);
-        ledger.save();
-        ledger.holdLines(data, (account, direction, seq, counterpartyWalletId) =>
-          ledger.insertLine({
-            walletId: account.id,
-            seq,
-            transactionId: data.holdId,
-            kind: 'card_hold',
-            amount,
-            currency: account.currency,
-            direction,
-            status: 'pending',
-            balanceAfter: postedBalance(account),
-            counterpartyWalletId,
-          }),
-        );
-        return;
-      }
-      case 'ledger.HoldCaptured.v1': {
-        const { data } = event;
-        const captured = amountOf(data.capturedAmount);
-        const held = captured + amountOf(data.releasedAmount);
-        ledger.change(data.debitAccountId, { debitsPending: -held, debitsPosted: captured }, data.currency);
-        ledger.change(data.creditAccountId, { creditsPending: -held, creditsPosted: captured }, data.currency);
-        ledger.save();
-        ledger.holdLines(data, (account, direction, seq, counterpartyWalletId) => {
-          ledger.voidHoldLine(account.id, data.holdId);
-          ledger.insertLine({
-            walletId: account.id,
-            seq,
-            transactionId: data.holdId,
-            kind: 'card_capture',
-            amount: captured,
-            currency: account.currency,
-            direction,
-            status: 'posted',
-            balanceAfter: postedBalance(account),
-            counterpartyWalletId,
-          });
-        });
-        return;
-      }
-      case 'ledger.HoldReleased.v1': {
-        const { data } = event;
-        const released = amountOf(data.releasedAmount);
-        const stillHeld = amountOf(data.heldAmount);
-        ledger.change(data.debitAccountId, { debitsPending: -released }, data.currency);
-        ledger.change(data.creditAccountId, { creditsPending: -released }, data.currency);
-        ledger.save();
-        ledger.holdLines(data, (account) => {
-          if (stillHeld === 0n) ledger.voidHoldLine(account.id, data.holdId);
-          else ledger.shrinkHoldLine(account.id, data.holdId, stillHeld);
-        });
-        return;
-      }
-      case 'ledger.HoldExpired.v1': {
-        const { data } = event;
-        const released = amountOf(data.releasedAmount);
-        ledger.change(data.debitAccountId, { debitsPending: -released }, data.currency);
-        ledger.change(data.creditAccountId, { creditsPending: -released }, data.currency);
-        ledger.save();
-        ledger.holdLines(data, (account) => ledger.voidHoldLine(account.id, data.holdId));
-        return;
-      }
-      case 'ledger.AccountFrozen.v1':
-        return ledger.setStatus(event.data.accountId, 'frozen');
-      case 'ledger.AccountUnfrozen.v1':
-        return ledger.setStatus(event.data.accountId, 'active');
-      case 'ledger.AccountClosed.v1':
-        return ledger.setStatus(event.data.accountId, 'closed');
-      case 'ledger.CommandRejected.v1':
-        return; // moved no money
-      default: {
-        const unknown: never = event;
-        throw new Error(`wallet-ledger projection: unknown event type ${(unknown as { type: string }).type} at position ${recorded.position}`);
-      }
-    }
+    applyEvents(db, [recorded]);
+  },
+  applyBatch(db, events) {
+    applyEvents(db, events);
   },
 };
+
+/** Applies a page: each account it touches is read at most once and its row written once, at the end. */
+function applyEvents(db: Database.Database, events: readonly RecordedEvent[]): void {
+  const ledger = new LedgerWriter(statementsFor(db));
+  for (const recorded of events) applyEvent(ledger, recorded);
+  ledger.flush();
+}
+
+function applyEvent(ledger: LedgerWriter, recorded: RecordedEvent): void {
+  const shard = shardOfStream(recorded.streamId);
+  if (shard === undefined) return; // `ledger-meta`: no accounts there
+  // An event type this code does not know throws (below) and stops the runner: skipping it would make the rows wrong.
+  const event: LedgerEvent = ledgerEventOf(recorded);
+  const place: EventPlace = { position: recorded.position, recordedAt: recorded.recordedAt, createdAt: toIsoTime(event.data.atMs) };
+  ledger.begin(place);
+  switch (event.type) {
+    case 'ledger.AccountOpened.v1': {
+      ledger.open(event.data, shard);
+      ledger.change(event.data.accountId, {});
+      ledger.save();
+      return;
+    }
+    case 'ledger.EntryPosted.v1': {
+      const { data } = event;
+      for (const posting of data.postings) {
+        const amount = amountOf(posting.amount);
+        ledger.change(posting.accountId, posting.side === 'debit' ? { debitsPosted: amount } : { creditsPosted: amount }, posting.currency);
+      }
+      ledger.save();
+      data.postings.forEach((posting, seq) => {
+        const account = ledger.account(posting.accountId);
+        if (account.kind !== 'wallet') return;
+        ledger.insertLine({
+          walletId: account.id,
+          seq,
+          transactionId: data.entryId,
+          kind: data.kind,
+          amount: amountOf(posting.amount),
+          currency: account.currency,
+          direction: posting.side,
+          status: 'posted',
+          balanceAfter: postedBalance(account),
+          counterpartyWalletId: counterpartyOf(data.references, account.id),
+        });
+      });
+      return;
+    }
+    case 'ledger.HoldPlaced.v1': {
+      const { data } = event;
+      const amount = amountOf(data.amount);
+      ledger.change(data.debitAccountId, { debitsPending: amount }, data.currency);
+      ledger.change(data.creditAccountId, { creditsPending: amount }, data.currency);
+      ledger.save();
+      ledger.holdLines(data, (account, direction, seq, counterpartyWalletId) =>
+        ledger.insertLine({
+          walletId: account.id,
+          seq,
+          transactionId: data.holdId,
+          kind: 'card_hold',
+          amount,
+          currency: account.currency,
+          direction,
+          status: 'pending',
+          balanceAfter: postedBalance(account),
+          counterpartyWalletId,
+        }),
+      );
+      return;
+    }
+    case 'ledger.HoldCaptured.v1': {
+      const { data } = event;
+      const captured = amountOf(data.capturedAmount);
+      const held = captured + amountOf(data.releasedAmount);
+      ledger.change(data.debitAccountId, { debitsPending: -held, debitsPosted: captured }, data.currency);
+      ledger.change(data.creditAccountId, { creditsPending: -held, creditsPosted: captured }, data.currency);
+      ledger.save();
+      ledger.holdLines(data, (account, direction, seq, counterpartyWalletId) => {
+        ledger.voidHoldLine(account.id, data.holdId);
+        ledger.insertLine({
+          walletId: account.id,
+          seq,
+          transactionId: data.holdId,
+          kind: 'card_capture',
+          amount: captured,
+          currency: account.currency,
+          direction,
+          status: 'posted',
+          balanceAfter: postedBalance(account),
+          counterpartyWalletId,
+        });
+      });
+      return;
+    }
+    case 'ledger.HoldReleased.v1': {
+      const { data } = event;
+      const released = amountOf(data.releasedAmount);
+      const stillHeld = amountOf(data.heldAmount);
+      ledger.change(data.debitAccountId, { debitsPending: -released }, data.currency);
+      ledger.change(data.creditAccountId, { creditsPending: -released }, data.currency);
+      ledger.save();
+      ledger.holdLines(data, (account) => {
+        if (stillHeld === 0n) ledger.voidHoldLine(account.id, data.holdId);
+        else ledger.shrinkHoldLine(account.id, data.holdId, stillHeld);
+      });
+      return;
+    }
+    case 'ledger.HoldExpired.v1': {
+      const { data } = event;
+      const released = amountOf(data.releasedAmount);
+      ledger.change(data.debitAccountId, { debitsPending: -released }, data.currency);
+      ledger.change(data.creditAccountId, { creditsPending: -released }, data.currency);
+      ledger.save();
+      ledger.holdLines(data, (account) => ledger.voidHoldLine(account.id, data.holdId));
+      return;
+    }
+    case 'ledger.AccountFrozen.v1':
+      return ledger.setStatus(event.data.accountId, 'frozen');
+    case 'ledger.AccountUnfrozen.v1':
+      return ledger.setStatus(event.data.accountId, 'active');
+    case 'ledger.AccountClosed.v1':
+      return ledger.setStatus(event.data.accountId, 'closed');
+    case 'ledger.CommandRejected.v1':
+      return; // moved no money
+    default: {
+      const unknown: never = event;
+      throw new Error(`wallet-ledger projection: unknown event type ${(unknown as { type: string }).type} at position ${recorded.position}`);
+    }
+  }
+}
 
 /** The shard a stream holds, or undefined when it is not a shard's stream. */
 export function shardOfStream(streamId: string): number | undefined {
@@ -324,43 +325,98 @@ function counterpartyOf(references: Readonly<Record<string, string>>, walletId: 
   return null;
 }
 
-/** The accounts one event touches: changed in memory, then saved with one history row each. */
-class LedgerWriter {
-  private readonly touched = new Map<string, Account>();
+/** An account of the page being applied, as changed so far, and the last event that changed it. */
+interface CachedAccount {
+  account: Account;
+  lastPosition: bigint;
+  /** Changed since it was read: its row is written at `flush`. */
+  dirty: boolean;
+}
 
-  constructor(
-    readonly statements: Statements,
-    private readonly place: EventPlace,
-  ) {}
+/**
+ * Applies one page: the accounts it touches stay in memory across its events (read once, row
+ * written once at `flush`); each event still writes one history row per account it changed.
+ */
+class LedgerWriter {
+  private readonly accounts = new Map<string, CachedAccount>();
+  /** Accounts the current event changed, in the order it changed them. */
+  private readonly touched = new Map<string, CachedAccount>();
+  private place: EventPlace = { position: 0n, recordedAt: '', createdAt: '' };
+
+  constructor(readonly statements: Statements) {}
+
+  /** Starts the next event of the page. */
+  begin(place: EventPlace): void {
+    this.place = place;
+    this.touched.clear();
+  }
+
+  open(data: AccountOpened['data'], shard: number): void {
+    const { position, createdAt } = this.place;
+    const flags = [data.flags.debitsMustNotExceedCredits ? 1 : 0, data.flags.creditsMustNotExceedDebits ? 1 : 0] as const;
+    this.statements.insertAccount.run(data.accountId, shard, data.kind, data.ownerId, data.currency, data.normalSide, ...flags, createdAt, position, position);
+    // The row just inserted, without reading it back.
+    const row: AccountRow = {
+      account_id: data.accountId,
+      kind: data.kind,
+      owner_id: data.ownerId,
+      currency: data.currency,
+      normal_side: data.normalSide,
+      debits_must_not_exceed_credits: flags[0],
+      credits_must_not_exceed_debits: flags[1],
+      status: 'active',
+      debits_posted: '0',
+      credits_posted: '0',
+      debits_pending: '0',
+      credits_pending: '0',
+      created_at: createdAt,
+    };
+    this.accounts.set(data.accountId, { account: accountOfRow(row), lastPosition: position, dirty: false });
+  }
 
   change(accountId: string, change: Partial<BalanceSums>, currency?: Currency): void {
-    const account = this.touched.get(accountId) ?? this.load(accountId);
+    const cached = this.cached(accountId);
+    const { account } = cached;
     invariant(currency === undefined || account.currency === currency, `${accountId}: ${currency} on a ${account.currency} account`);
-    this.touched.set(accountId, {
+    cached.account = {
       ...account,
       debitsPosted: account.debitsPosted + (change.debitsPosted ?? 0n),
       creditsPosted: account.creditsPosted + (change.creditsPosted ?? 0n),
       debitsPending: account.debitsPending + (change.debitsPending ?? 0n),
       creditsPending: account.creditsPending + (change.creditsPending ?? 0n),
-    });
+    };
+    this.touched.set(accountId, cached);
   }
 
   /** An account as changed by this event (it must have been changed). */
   account(accountId: string): Account {
-    const account = this.touched.get(accountId);
-    invariant(account !== undefined, `${accountId} was not touched`);
-    return account;
+    const cached = this.touched.get(accountId);
+    invariant(cached !== undefined, `${accountId} was not touched`);
+    return cached.account;
   }
 
+  /** One history row per account the event changed (its sums after the event). */
   save(): void {
     const { position, recordedAt } = this.place;
-    for (const account of this.touched.values()) {
+    for (const cached of this.touched.values()) {
+      const { account } = cached;
       const sums = [account.debitsPosted, account.creditsPosted, account.debitsPending, account.creditsPending];
       invariant(sums.every((sum) => sum >= 0n), `${account.id}: a balance sum went negative`);
       const [debitsPosted, creditsPosted, debitsPending, creditsPending] = sums.map(formatAmount);
-      this.statements.updateSums.run(debitsPosted, creditsPosted, debitsPending, creditsPending, position, account.id);
       this.statements.insertHistory.run(account.id, recordedAt, position, debitsPosted, creditsPosted, debitsPending, creditsPending);
+      cached.lastPosition = position;
+      cached.dirty = true;
     }
+  }
+
+  /** Writes the row of every account the page changed: its sums, status and last position. */
+  flush(): void {
+    for (const { account, lastPosition, dirty } of this.accounts.values()) {
+      if (!dirty) continue;
+      const sums = [account.debitsPosted, account.creditsPosted, account.debitsPending, account.creditsPending].map(formatAmount);
+      this.statements.updateAccount.run(sums[0], sums[1], sums[2], sums[3], account.status, lastPosition, account.id);
+    }
+    this.accounts.clear();
   }
 
   /** Calls `line` for each wallet side of a hold: debit first (seq 0), then credit (seq 1). */
@@ -404,14 +460,21 @@ class LedgerWriter {
   }
 
   setStatus(accountId: string, status: AccountStatus): void {
-    const { changes } = this.statements.updateStatus.run(status, this.place.position, accountId);
-    invariant(changes === 1, `no account ${accountId}`);
+    const cached = this.cached(accountId);
+    cached.account = { ...cached.account, status };
+    cached.lastPosition = this.place.position;
+    cached.dirty = true;
   }
 
-  private load(accountId: string): Account {
-    const row = this.statements.selectAccount.get(accountId);
-    invariant(row !== undefined, `no account ${accountId}`);
-    return accountOfRow(row);
+  private cached(accountId: string): CachedAccount {
+    let cached = this.accounts.get(accountId);
+    if (cached === undefined) {
+      const row = this.statements.selectAccount.get(accountId);
+      invariant(row !== undefined, `no account ${accountId}`);
+      cached = { account: accountOfRow(row), lastPosition: 0n, dirty: false };
+      this.accounts.set(accountId, cached);
+    }
+    return cached;
   }
 }
 

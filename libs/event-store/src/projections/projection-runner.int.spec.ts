@@ -223,6 +223,37 @@ describe('ProjectionRunner', () => {
     expect(rows(db).map((row) => row.position)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
+  it('hands a projection with applyBatch each page at once, without the events at or below the checkpoint', async () => {
+    await append('orders-1', 4, 0);
+    const db = openDb();
+    const first = runner(db, itemsProjection().projection);
+    await first.start();
+    await caughtUp(first);
+    await first.stop();
+
+    const redelivering: EventStore = Object.create(store) as EventStore;
+    redelivering.readAll = (options) => store.readAll({ ...options, afterPosition: 0n });
+    await append('orders-1', 5, 4); // 5-9
+    const items = itemsProjection();
+    const pages: bigint[][] = [];
+    const batched: Projection = {
+      ...items.projection,
+      applyBatch(batchDb, events) {
+        pages.push(events.map((event) => event.position));
+        for (const event of events) items.projection.apply(batchDb, event);
+      },
+    };
+    const second = new ProjectionRunner({ store: redelivering, db, projection: batched });
+    runners.push(second);
+    await second.start();
+    await caughtUp(second);
+    // One page read from position 0: 1-9, of which 1-4 were applied before.
+    expect(pages).toEqual([[5n, 6n, 7n, 8n, 9n]]);
+    expect(items.applied).toEqual([5n, 6n, 7n, 8n, 9n]);
+    expect(rows(db).map((row) => row.position)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(storedCheckpoint(db)).toBe(9n);
+  });
+
   it('waitUntil answers false at its deadline and after stop; start runs once', async () => {
     const db = openDb();
     const projectionRunner = runner(db, itemsProjection().projection);

@@ -17,6 +17,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from '../event-store.port';
+import { EVENT_COLUMNS, recordedEventOf as toRecordedEvent, type EventRow } from '../event-rows';
 import { sealEvents } from '../hash-chain';
 
 /** Most events one read returns (and one subscription page holds), unless configured. */
@@ -68,20 +69,6 @@ const SCHEMA = `
     last_hash     TEXT    NOT NULL
   ) WITHOUT ROWID;
 `;
-
-const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at';
-
-interface EventRow {
-  position: bigint;
-  stream_id: string;
-  revision: bigint;
-  event_id: string;
-  type: string;
-  schema_version: bigint;
-  data: string;
-  metadata: string;
-  recorded_at: string;
-}
 
 interface StreamRow {
   last_revision: bigint;
@@ -453,20 +440,6 @@ function satisfies(expected: ExpectedState, actualRevision: bigint | undefined):
  */
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
-}
-
-function toRecordedEvent(row: EventRow): RecordedEvent {
-  return {
-    eventId: row.event_id,
-    type: row.type,
-    schemaVersion: Number(row.schema_version),
-    data: JSON.parse(row.data),
-    metadata: JSON.parse(row.metadata),
-    streamId: row.stream_id,
-    revision: row.revision,
-    position: row.position,
-    recordedAt: row.recorded_at,
-  };
 }
 
 function prefixRanges(prefixes: readonly string[]): string[] {
