@@ -115,10 +115,7 @@ describe('no PAN or CVV outside RevealCard replies', () => {
         expect({ name, found: text.includes(pan) || text.includes(pan.slice(0, -1)) }).toEqual({ name, found: false });
       }
       for (const cvv of cvvs) {
-        // A CVV is three digits, so it is looked for as a value of its own: a JSON string in data
-        // (every amount of this run has 4+ digits), a token of its own in log lines.
-        const asValue = name === 'logs' ? new RegExp(`(?<![0-9A-Za-z])${cvv}(?![0-9A-Za-z])`) : new RegExp(`"${cvv}"`);
-        expect({ name, cvv: asValue.test(text) ? cvv : 'absent' }).toEqual({ name, cvv: 'absent' });
+        expect({ name, cvv: cvvFoundIn(name, text, cvv) ? cvv : 'absent' }).toEqual({ name, cvv: 'absent' });
       }
     }
   });
@@ -134,6 +131,21 @@ async function readAllEvents(h: CardHarness): Promise<string> {
     after = page[page.length - 1].position;
   }
   return parts.join('\n');
+}
+
+/** Keys whose values are counters written as digit strings (bigints): a three-digit one may equal a CVV by chance. */
+const COUNTER_KEYS: ReadonlySet<string> = new Set(['position', 'globalPosition', 'revision', 'streamRevision', 'checkpoint', 'last_position']);
+
+/**
+ * A CVV is three digits, so it is looked for as a value of its own: in log lines a token of its own,
+ * in JSON any string value equal to it, except under a counter's key (every amount of this run has 4+ digits).
+ */
+function cvvFoundIn(name: string, text: string, cvv: string): boolean {
+  if (name === 'logs') return new RegExp(`(?<![0-9A-Za-z])${cvv}(?![0-9A-Za-z])`).test(text);
+  for (const match of text.matchAll(new RegExp(`(?:"([A-Za-z_]+)"\\s*:\\s*)?"${cvv}"`, 'g'))) {
+    if (match[1] === undefined || !COUNTER_KEYS.has(match[1])) return true;
+  }
+  return false;
 }
 
 function dumpDatabase(h: CardHarness): string {
