@@ -10,6 +10,7 @@
 // load it while jest.config.js transforms only @nestjs (see the gateway's notes in the report).
 import { createHash, createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { AccessClaims, Clock, PublicKeys, Role } from '@ledger/contracts';
+import { RecentlyUsed } from './recently-used';
 
 export type TokenCheck =
   | { readonly ok: true; readonly claims: AccessClaims }
@@ -55,9 +56,11 @@ export class AccessTokenVerifier {
   private keySet: KeySet | undefined;
   private fetching: Promise<KeySet> | undefined;
   /** Token digest -> its payload and the key set its signature was checked with; Map order is recency. */
-  private readonly verified = new Map<string, { readonly payload: Record<string, unknown>; readonly keySet: KeySet }>();
+  private readonly verified: RecentlyUsed<string, { readonly payload: Record<string, unknown>; readonly keySet: KeySet }>;
 
-  constructor(private readonly options: AccessTokenVerifierOptions) {}
+  constructor(private readonly options: AccessTokenVerifierOptions) {
+    this.verified = new RecentlyUsed(options.verifiedTokensMax ?? VERIFIED_TOKENS_MAX);
+  }
 
   /** How many verified tokens are remembered (for tests and metrics). */
   get rememberedTokens(): number {
@@ -69,27 +72,17 @@ export class AccessTokenVerifier {
     const digest = typeof token === 'string' && token.length <= ACCESS_TOKEN_LENGTH_MAX ? createHash('sha256').update(token).digest('base64') : undefined;
     const known = digest === undefined ? undefined : this.verified.get(digest);
     if (digest !== undefined && known !== undefined) {
-      this.verified.delete(digest);
       const keySet = await this.currentKeys();
       if (known.keySet === keySet) {
         const check = this.checkClaims(known.payload, keySet);
-        if (check.ok) this.verified.set(digest, known);
+        if (!check.ok) this.verified.delete(digest);
         return check;
       }
+      this.verified.delete(digest);
     }
     const checked = await this.verifySigned(token);
-    if (digest !== undefined && checked.check.ok && checked.keySet !== undefined) this.remember(digest, checked.payload, checked.keySet);
+    if (digest !== undefined && checked.check.ok && checked.keySet !== undefined) this.verified.set(digest, { payload: checked.payload, keySet: checked.keySet });
     return checked.check;
-  }
-
-  private remember(digest: string, payload: Record<string, unknown>, keySet: KeySet): void {
-    const max = this.options.verifiedTokensMax ?? VERIFIED_TOKENS_MAX;
-    while (this.verified.size >= max) {
-      const oldest = this.verified.keys().next();
-      if (oldest.done) break;
-      this.verified.delete(oldest.value);
-    }
-    if (max > 0) this.verified.set(digest, { payload, keySet });
   }
 
   private async verifySigned(token: string): Promise<{ check: TokenCheck; payload: Record<string, unknown>; keySet?: KeySet }> {
