@@ -131,7 +131,7 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
   });
 
   it("looks a topic's handler up once, not per message (Nest's lookup throws inside for every topic name)", async () => {
-    const lookups = jest.spyOn(Server.prototype, 'getRouteFromPattern');
+    const lookups = jest.spyOn(Server.prototype, 'getHandlerByPattern');
     try {
       await Promise.all(Array.from({ length: 20 }, (_, i) => request({ type: 'Echo', body: i })));
       await request({ type: 'Echo', body: 'again' });
