@@ -3,13 +3,13 @@
 // they are an admin, the rate limits, and whether they may touch the wallet or card they name
 // (404 before 403).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { CardView, WalletView } from '@ledger/contracts';
+import type { CardView } from '@ledger/contracts';
 import type { GatewayMetrics } from '../observability/metrics';
 import type { AccessTokenVerifier } from './access-tokens';
 import { NETWORK_ACTOR, type CardOperations } from './card-operations';
 import { GatewayError } from './gateway-errors';
 import type { RateLimiter, RateLimitName, RateLimitSubjects } from './rate-limiter';
-import type { Caller, WalletOperations } from './wallet-operations';
+import type { Caller, WalletFacts, WalletOperations } from './wallet-operations';
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 /** Wallet, account and user ids: the ledger's limit (ID_LENGTH_MAX); printable ASCII, no spaces. */
@@ -79,8 +79,8 @@ export class AccessControl {
   }
 
   /** Loads the wallet `walletId` (named by `field` in the request): validation_failed, not_found, or forbidden when the caller may not touch it. */
-  requireWalletAccess(rule: AccessRule, field: string, walletId: unknown, caller: Caller): Promise<WalletView> {
-    return this.requireOwnership(rule, field, walletId, caller, 'wallet', (id) => this.options.wallets.walletForChecks(id));
+  requireWalletAccess(rule: AccessRule, field: string, walletId: unknown, caller: Caller): Promise<WalletFacts> {
+    return this.requireOwnership(rule, field, walletId, caller, 'wallet', (id) => this.options.wallets.walletFacts(id));
   }
 
   /** Loads the card `cardId` once (GetCard), with the same answers as requireWalletAccess. */

@@ -20,8 +20,9 @@ describe('access token verification', () => {
   const nowS = () => Math.floor(clock.nowMs() / 1000);
   let current = keyPair('k1');
   let fetches = 0;
-  const verifier = () =>
+  const verifier = (options: { verifiedTokensMax?: number } = {}) =>
     new AccessTokenVerifier({
+      ...options,
       fetchKeys: async (): Promise<PublicKeys> => {
         fetches++;
         return { keys: [current.jwk], issuer: ISSUER, audience: AUDIENCE };
@@ -67,6 +68,28 @@ describe('access token verification', () => {
     await expect(v.verify(expiring)).resolves.toMatchObject({ ok: true });
     clock.advance(2_000);
     await expect(v.verify(expiring)).resolves.toMatchObject({ ok: false, code: 'token_expired' });
+  });
+
+  it('remembers a verified token only until its expiry, at most verifiedTokensMax of them', async () => {
+    const v = verifier({ verifiedTokensMax: 2 });
+    const first = token({ exp: nowS() + 60 });
+    await expect(v.verify(first)).resolves.toMatchObject({ ok: true });
+    expect(v.rememberedTokens).toBe(1);
+    clock.advance(66_000);
+    await expect(v.verify(first)).resolves.toMatchObject({ ok: false, code: 'token_expired' });
+    expect(v.rememberedTokens).toBe(0);
+    for (const sid of ['a', 'b', 'c']) await expect(v.verify(token({ sid }))).resolves.toMatchObject({ ok: true });
+    expect(v.rememberedTokens).toBe(2);
+  });
+
+  it('checks a remembered token again once the keys are fetched anew (a key replaced under the same kid)', async () => {
+    const v = verifier();
+    const signedByOld = token();
+    await expect(v.verify(signedByOld)).resolves.toMatchObject({ ok: true });
+    current = keyPair('k1');
+    clock.advance(600_000);
+    await expect(v.verify(signedByOld)).resolves.toMatchObject({ ok: false, code: 'unauthenticated' });
+    expect(fetches).toBe(2);
   });
 
   it('refuses a token signed by another key, a tampered payload, alg none and garbage', async () => {

@@ -2,10 +2,15 @@
 // against identity's public keys (a JWKS asked for on `identity.commands` and cached), with
 // iss, aud, exp and nbf checked against the one clock.
 //
+// A verified token is remembered (by its SHA-256, at most VERIFIED_TOKENS_MAX, least recently
+// used first out) with the key set that verified it, so a repeat skips the signature check; its
+// claims (expiry, nbf, issuer, audience) are checked again on every use, and new keys forget it.
+//
 // Plain node:crypto rather than jose: jose 6 is ES modules only, and Jest on Node 20 cannot
 // load it while jest.config.js transforms only @nestjs (see the gateway's notes in the report).
-import { createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { AccessClaims, Clock, PublicKeys, Role } from '@ledger/contracts';
+import { RecentlyUsed } from './recently-used';
 
 export type TokenCheck =
   | { readonly ok: true; readonly claims: AccessClaims }
@@ -18,7 +23,12 @@ export interface AccessTokenVerifierOptions {
   readonly cacheMs: number;
   readonly refetchMinIntervalMs: number;
   readonly clockSkewMs: number;
+  /** Most verified tokens remembered; default VERIFIED_TOKENS_MAX. */
+  readonly verifiedTokensMax?: number;
 }
+
+/** Verified tokens remembered by default: a few per active session. */
+export const VERIFIED_TOKENS_MAX = 10_000;
 
 /** Longest token looked at; real ones are well under 1 KiB. */
 export const ACCESS_TOKEN_LENGTH_MAX = 8_192;
@@ -45,19 +55,45 @@ interface KeySet {
 export class AccessTokenVerifier {
   private keySet: KeySet | undefined;
   private fetching: Promise<KeySet> | undefined;
+  /** Token digest -> its payload and the key set its signature was checked with; Map order is recency. */
+  private readonly verified: RecentlyUsed<string, { readonly payload: Record<string, unknown>; readonly keySet: KeySet }>;
 
-  constructor(private readonly options: AccessTokenVerifierOptions) {}
+  constructor(private readonly options: AccessTokenVerifierOptions) {
+    this.verified = new RecentlyUsed(options.verifiedTokensMax ?? VERIFIED_TOKENS_MAX);
+  }
+
+  /** How many verified tokens are remembered (for tests and metrics). */
+  get rememberedTokens(): number {
+    return this.verified.size;
+  }
 
   /** Checks a bearer token. Rejects only when the keys cannot be had (identity unreachable). */
   async verify(token: string): Promise<TokenCheck> {
+    const digest = typeof token === 'string' && token.length <= ACCESS_TOKEN_LENGTH_MAX ? createHash('sha256').update(token).digest('base64') : undefined;
+    const known = digest === undefined ? undefined : this.verified.get(digest);
+    if (digest !== undefined && known !== undefined) {
+      const keySet = await this.currentKeys();
+      if (known.keySet === keySet) {
+        const check = this.checkClaims(known.payload, keySet);
+        if (!check.ok) this.verified.delete(digest);
+        return check;
+      }
+      this.verified.delete(digest);
+    }
+    const checked = await this.verifySigned(token);
+    if (digest !== undefined && checked.check.ok && checked.keySet !== undefined) this.verified.set(digest, { payload: checked.payload, keySet: checked.keySet });
+    return checked.check;
+  }
+
+  private async verifySigned(token: string): Promise<{ check: TokenCheck; payload: Record<string, unknown>; keySet?: KeySet }> {
     const parts = typeof token === 'string' && token.length <= ACCESS_TOKEN_LENGTH_MAX ? token.split('.') : [];
-    if (parts.length !== 3) return invalid('not a compact JWT');
+    if (parts.length !== 3) return { check: invalid('not a compact JWT'), payload: {} };
     const header = jsonPart(parts[0]);
     const payload = jsonPart(parts[1]);
-    if (header === undefined || payload === undefined) return invalid('undecodable header or payload');
+    if (header === undefined || payload === undefined) return { check: invalid('undecodable header or payload'), payload: {} };
     const alg = header.alg;
-    if (typeof alg !== 'string' || !Object.prototype.hasOwnProperty.call(ALGORITHMS, alg)) return invalid('algorithm not allowed');
-    if (header.crit !== undefined) return invalid('critical header parameters are not supported');
+    if (typeof alg !== 'string' || !Object.prototype.hasOwnProperty.call(ALGORITHMS, alg)) return { check: invalid('algorithm not allowed'), payload };
+    if (header.crit !== undefined) return { check: invalid('critical header parameters are not supported'), payload };
     const kid = typeof header.kid === 'string' ? header.kid : undefined;
 
     let keySet = await this.currentKeys();
@@ -66,7 +102,7 @@ export class AccessTokenVerifier {
       keySet = await this.refetch();
       key = pickKey(keySet, kid, alg as Algorithm);
     }
-    if (key === undefined) return invalid('no key for this token');
+    if (key === undefined) return { check: invalid('no key for this token'), payload };
 
     const algorithm = ALGORITHMS[alg as Algorithm];
     const signature = Buffer.from(parts[2], 'base64url');
@@ -77,8 +113,8 @@ export class AccessTokenVerifier {
     } catch {
       valid = false;
     }
-    if (!valid) return invalid('bad signature');
-    return this.checkClaims(payload, keySet);
+    if (!valid) return { check: invalid('bad signature'), payload };
+    return { check: this.checkClaims(payload, keySet), payload, keySet };
   }
 
   private checkClaims(payload: Record<string, unknown>, keySet: KeySet): TokenCheck {

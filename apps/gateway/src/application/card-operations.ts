@@ -33,7 +33,7 @@ export class CardOperations {
   constructor(private readonly cards: CardClient) {}
 
   /** The card id is minted once per Idempotency-Key generation (`keys.resourceId`), so a retry names the same card. */
-  issueCard(caller: Caller, wallet: WalletView, card: { label?: string; spendingControls?: SpendingControlsView }, keys: CommandKeys): Promise<CardView> {
+  issueCard(caller: Caller, wallet: Pick<WalletView, 'id'>, card: { label?: string; spendingControls?: SpendingControlsView }, keys: CommandKeys): Promise<CardView> {
     return this.command(
       'IssueCard',
       { type: 'IssueCard', cardId: keys.resourceId, ownerId: caller.userId, walletId: wallet.id, ...defined(card) },

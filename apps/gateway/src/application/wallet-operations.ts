@@ -12,6 +12,7 @@ import {
 } from '@ledger/contracts';
 import type { LedgerClient } from '@ledger/messaging';
 import { GatewayError, valueOf } from './gateway-errors';
+import { RecentlyUsed } from './recently-used';
 
 /** Who is asking: from a verified access token. */
 export interface Caller {
@@ -27,6 +28,12 @@ export interface CommandKeys {
   readonly correlationId: string;
 }
 
+/** What never changes once a wallet exists (the ownership check's answer): never its status or balance. */
+export type WalletFacts = Pick<WalletView, 'id' | 'ownerId' | 'currency'>;
+
+/** Wallets whose facts are remembered; the least recently used are forgotten first. */
+export const WALLET_FACTS_MAX = 50_000;
+
 export interface BalanceAsOf {
   readonly posted: string;
   readonly pending: string;
@@ -40,6 +47,8 @@ export interface TransactionLinePage {
 }
 
 export class WalletOperations {
+  private readonly facts = new RecentlyUsed<string, WalletFacts>(WALLET_FACTS_MAX);
+
   constructor(
     private readonly ledger: LedgerClient,
     private readonly topUpMax: bigint,
@@ -57,7 +66,17 @@ export class WalletOperations {
     return valueOf(this.ledger.query<WalletView>({ type: 'GetWallet', walletId }));
   }
 
-  /** A wallet's owner and currency, which never change: no need to wait for the projection to catch up. */
+  /** A wallet's owner and currency, asked once: they never change, and an unknown wallet is asked again. */
+  async walletFacts(walletId: string): Promise<WalletFacts> {
+    const known = this.facts.get(walletId);
+    if (known !== undefined) return known;
+    const { id, ownerId, currency } = await this.walletForChecks(walletId);
+    const facts = { id, ownerId, currency };
+    this.facts.set(walletId, facts);
+    return facts;
+  }
+
+  /** For checks on a wallet's owner, currency and (closed for good) status: no need to wait for the projection to catch up. */
   walletForChecks(walletId: string): Promise<WalletView> {
     return valueOf(this.ledger.query<WalletView>({ type: 'GetWallet', walletId, consistency: 'eventual' }));
   }
@@ -70,7 +89,7 @@ export class WalletOperations {
     return valueOf(this.ledger.query<TransactionLinePage>({ type: 'ListTransactions', walletId, ...page }));
   }
 
-  topUp(caller: Caller, wallet: WalletView, amount: string, reference: string | undefined, keys: CommandKeys): Promise<TransactionView> {
+  topUp(caller: Caller, wallet: WalletFacts, amount: string, reference: string | undefined, keys: CommandKeys): Promise<TransactionView> {
     if (amountOf(amount) > this.topUpMax) {
       throw new GatewayError('limit_exceeded', `a single top-up is at most ${this.topUpMax} (minor units)`, {
         limit: 'top_up_max',
@@ -80,7 +99,7 @@ export class WalletOperations {
     return this.command<TransactionView>({ type: 'TopUp', walletId: wallet.id, amount, ...optional({ reference }) }, caller, keys);
   }
 
-  withdraw(caller: Caller, wallet: WalletView, amount: string, reference: string | undefined, keys: CommandKeys): Promise<TransactionView> {
+  withdraw(caller: Caller, wallet: WalletFacts, amount: string, reference: string | undefined, keys: CommandKeys): Promise<TransactionView> {
     return this.command<TransactionView>({ type: 'Withdraw', walletId: wallet.id, amount, ...optional({ reference }) }, caller, keys);
   }
 
@@ -91,7 +110,7 @@ export class WalletOperations {
    */
   async transfer(
     caller: Caller,
-    from: WalletView,
+    from: WalletFacts,
     transfer: { toWalletId: string; amount: string; memo?: string },
     keys: CommandKeys,
   ): Promise<TransactionView> {
@@ -112,13 +131,13 @@ export class WalletOperations {
   }
 
   /** Freezing a frozen wallet (or unfreezing an active one) is a no-op that answers the wallet. */
-  async freeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
+  async freeze(caller: Caller, wallet: WalletFacts, keys: CommandKeys): Promise<WalletView> {
     const current = await this.getWallet(wallet.id);
     if (current.status === 'frozen') return current;
     return this.command<WalletView>({ type: 'FreezeWallet', walletId: wallet.id }, caller, keys);
   }
 
-  async unfreeze(caller: Caller, wallet: WalletView, keys: CommandKeys): Promise<WalletView> {
+  async unfreeze(caller: Caller, wallet: WalletFacts, keys: CommandKeys): Promise<WalletView> {
     const current = await this.getWallet(wallet.id);
     if (current.status === 'active') return current;
     return this.command<WalletView>({ type: 'UnfreezeWallet', walletId: wallet.id }, caller, keys);

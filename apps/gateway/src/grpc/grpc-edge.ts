@@ -4,12 +4,12 @@
 // request, so a key replays on either edge). Each method states its operation once, below.
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import type { Type } from '@nestjs/common';
-import { isErrorCode, type CardView, type IdGenerator, type WalletView } from '@ledger/contracts';
+import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
-import type { Caller, CommandKeys } from '../application/wallet-operations';
+import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import type { GatewayLogger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
 import { toGrpcError } from '../transport/grpc-errors';
@@ -69,7 +69,7 @@ export interface OperationContext {
   /** The authenticated caller (operations that are not public). */
   caller(): Caller;
   /** The wallet the ownership check loaded (operations with `wallet`). */
-  wallet(): WalletView;
+  wallet(): WalletFacts;
   /** The card the ownership check loaded (operations with `card`). */
   card(): CardView;
 }

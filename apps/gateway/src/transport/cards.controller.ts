@@ -2,9 +2,9 @@
 // a route names; each handler is one call to the application service.
 import { applyDecorators, Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { AuthorizationView, CardView, RevealedCard, WalletView } from '@ledger/contracts';
+import type { AuthorizationView, CardView, RevealedCard } from '@ledger/contracts';
 import { CardOperations } from '../application/card-operations';
-import type { Caller, CommandKeys } from '../application/wallet-operations';
+import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import {
   AuthorizationListResponse,
   AuthorizationsQuery,
@@ -38,7 +38,7 @@ export class CardsController {
   @HttpCode(201)
   @ApiHeader(IDEMPOTENCY_KEY_DOC.optional)
   @ApiCreatedResponse({ type: CardResponse })
-  issue(@CurrentCaller() caller: Caller, @AccessedWallet() wallet: WalletView, @Body() body: IssueCardDto, @CommandKeysOf() keys: CommandKeys): Promise<CardView> {
+  issue(@CurrentCaller() caller: Caller, @AccessedWallet() wallet: WalletFacts, @Body() body: IssueCardDto, @CommandKeysOf() keys: CommandKeys): Promise<CardView> {
     return this.cards.issueCard(caller, wallet, { label: body.label, spendingControls: body.spendingControls }, keys);
   }
 

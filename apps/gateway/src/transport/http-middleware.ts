@@ -28,6 +28,8 @@ export function requestContext(deps: { ids: IdGenerator; logger: GatewayLogger; 
       // The route pattern, never the raw path: ids in paths would make a label per wallet.
       const route = typeof request.route?.path === 'string' ? request.route.path : 'unmatched';
       deps.metrics.observeHttp(request.method, route, response.statusCode, seconds);
+      // Built only when it will be written: at LOG_LEVEL=warn a request allocates no log line.
+      if (!deps.logger.isLevelEnabled('info')) return;
       deps.logger.info(
         {
           requestId,

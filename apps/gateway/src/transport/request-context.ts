@@ -2,8 +2,8 @@
 // the handlers through parameter decorators rather than from the raw request.
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import type { CardView, WalletView } from '@ledger/contracts';
-import type { Caller, CommandKeys } from '../application/wallet-operations';
+import type { CardView } from '@ledger/contracts';
+import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 
 export type GatewayRequest = Request & {
   /** X-Request-Id if the client sent a usable one, else a new UUIDv7; the correlation id of every command. */
@@ -13,7 +13,7 @@ export type GatewayRequest = Request & {
   /** Set by the guard on the card network's routes from a valid X-Network-Key: the caller's name (`network:default`). */
   network?: string;
   /** The wallet the route names, loaded by the ownership check. */
-  wallet?: WalletView;
+  wallet?: WalletFacts;
   /** The card the route names, loaded by the ownership check. */
   card?: CardView;
   /** Set by the idempotency interceptor for every handler that sends a command. */
@@ -36,7 +36,7 @@ export const CurrentCaller = createParamDecorator((_data: unknown, context: Exec
 );
 
 /** The wallet the ownership check loaded (routes with @WalletAccess()). */
-export const AccessedWallet = createParamDecorator((_data: unknown, context: ExecutionContext): WalletView =>
+export const AccessedWallet = createParamDecorator((_data: unknown, context: ExecutionContext): WalletFacts =>
   required(requestOf(context).wallet, 'the wallet'),
 );
 

@@ -3,7 +3,7 @@
 import { applyDecorators, Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { TransactionView, WalletView } from '@ledger/contracts';
-import { WalletOperations, type BalanceAsOf, type Caller, type CommandKeys, type TransactionLinePage } from '../application/wallet-operations';
+import { WalletOperations, type BalanceAsOf, type Caller, type CommandKeys, type TransactionLinePage, type WalletFacts } from '../application/wallet-operations';
 import { AccessedWallet, CommandKeysOf, CurrentCaller } from './request-context';
 import { IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, WalletAccess } from './route-policy';
 import {
@@ -60,7 +60,7 @@ export class WalletsController {
   @Get('wallets/:id')
   @WalletAccess(READ)
   @ApiOkResponse({ type: WalletResponse })
-  get(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView): Promise<WalletView> {
+  get(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletFacts): Promise<WalletView> {
     // The guard's look-up checks ownership only; the answer reads the caller's own writes.
     return this.wallets.getWallet(wallet.id);
   }
@@ -68,14 +68,14 @@ export class WalletsController {
   @Get('wallets/:id/balance')
   @WalletAccess(READ)
   @ApiOkResponse({ type: BalanceAsOfResponse })
-  balance(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView, @Query() query: BalanceQuery): Promise<BalanceAsOf> {
+  balance(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletFacts, @Query() query: BalanceQuery): Promise<BalanceAsOf> {
     return this.wallets.balance(wallet.id, query.at);
   }
 
   @Get('wallets/:id/transactions')
   @WalletAccess(READ)
   @ApiOkResponse({ type: TransactionPageResponse })
-  transactions(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletView, @Query() query: TransactionsQuery): Promise<TransactionLinePage> {
+  transactions(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletFacts, @Query() query: TransactionsQuery): Promise<TransactionLinePage> {
     return this.wallets.transactions(wallet.id, { limit: query.limit === undefined ? undefined : Number(query.limit), cursor: query.cursor });
   }
 
@@ -85,7 +85,7 @@ export class WalletsController {
   topUp(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
-    @AccessedWallet() wallet: WalletView,
+    @AccessedWallet() wallet: WalletFacts,
     @Body() body: MoveMoneyDto,
     @CommandKeysOf() keys: CommandKeys,
   ): Promise<TransactionView> {
@@ -98,7 +98,7 @@ export class WalletsController {
   withdraw(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
-    @AccessedWallet() wallet: WalletView,
+    @AccessedWallet() wallet: WalletFacts,
     @Body() body: MoveMoneyDto,
     @CommandKeysOf() keys: CommandKeys,
   ): Promise<TransactionView> {
@@ -110,7 +110,7 @@ export class WalletsController {
   @MovesMoney()
   transfer(
     @CurrentCaller() caller: Caller,
-    @AccessedWallet() from: WalletView,
+    @AccessedWallet() from: WalletFacts,
     @Body() body: TransferDto,
     @CommandKeysOf() keys: CommandKeys,
   ): Promise<TransactionView> {
@@ -126,7 +126,7 @@ export class WalletsController {
   freeze(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
-    @AccessedWallet() wallet: WalletView,
+    @AccessedWallet() wallet: WalletFacts,
     @CommandKeysOf() keys: CommandKeys,
   ): Promise<WalletView> {
     return this.wallets.freeze(caller, wallet, keys);
@@ -141,7 +141,7 @@ export class WalletsController {
   unfreeze(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
-    @AccessedWallet() wallet: WalletView,
+    @AccessedWallet() wallet: WalletFacts,
     @CommandKeysOf() keys: CommandKeys,
   ): Promise<WalletView> {
     return this.wallets.unfreeze(caller, wallet, keys);

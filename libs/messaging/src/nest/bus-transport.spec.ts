@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Controller, Inject, Module, type DynamicModule, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, MessagePattern, Payload, RpcException, type MicroserviceOptions } from '@nestjs/microservices';
+import { Ctx, EventPattern, MessagePattern, Payload, RpcException, Server, type MicroserviceOptions } from '@nestjs/microservices';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { CodecError, decode } from '../codec';
 import { InProcessBus } from '../in-process/in-process-bus';
@@ -128,6 +128,17 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
     );
     expect(replies.map((reply) => reply.echo)).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(client.pendingRequests()).toBe(0);
+  });
+
+  it("looks a topic's handler up once, not per message (Nest's lookup throws inside for every topic name)", async () => {
+    const lookups = jest.spyOn(Server.prototype, 'getHandlerByPattern');
+    try {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => request({ type: 'Echo', body: i })));
+      await request({ type: 'Echo', body: 'again' });
+      expect(lookups.mock.calls.filter(([pattern]) => pattern === COMMANDS)).toHaveLength(1);
+    } finally {
+      lookups.mockRestore();
+    }
   });
 
   it('keeps each client to its own replies when several share the reply topic', async () => {

@@ -30,6 +30,8 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
   /** Event handler failures reach the bus (which redelivers, then dead-letters) instead of a log line. */
   override readonly propagatesEventHandlerErrors = true;
   private consumer: BusConsumer | undefined;
+  /** Each topic's handler, found once: Nest's lookup JSON.parses the pattern, which throws for every topic name. */
+  private readonly handlerOfTopic = new Map<string, NestMessageHandler>();
 
   constructor(
     private readonly bus: MessageBus,
@@ -76,6 +78,15 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
 
   unwrap<T>(): T {
     return this.bus as T;
+  }
+
+  /** As Nest's, remembered per topic (only topics with a handler: the ones this server subscribed to). */
+  override getHandlerByPattern(pattern: string): NestMessageHandler | null {
+    const known = this.handlerOfTopic.get(pattern);
+    if (known !== undefined) return known;
+    const handler = super.getHandlerByPattern(pattern);
+    if (handler !== null) this.handlerOfTopic.set(pattern, handler);
+    return handler;
   }
 
   /** One bus delivery. Resolves once the handler (and its reply) is done; a rejection means "redeliver". */
