@@ -54,7 +54,7 @@ export class CardRepository {
   private readonly store: EventStore;
 
   constructor(store: EventStore, ids: IdGenerator, cacheMax: number) {
-    this.store = groupCommitted(store, new GroupCommit(store));
+    this.store = groupCommitted(store, GroupCommit.of(store));
     this.cards = new AggregateStreams(this.store, ids, {
       streamPrefix: CARD_STREAM_PREFIX,
       initialState,
