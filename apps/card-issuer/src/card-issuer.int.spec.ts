@@ -230,6 +230,17 @@ describe('card-issuer through the bus: the network side', () => {
     }
   });
 
+  it("reads a PAN's reservation once, then remembers which card it finds", async () => {
+    const { secrets } = await cardholder(h);
+    const readStream = jest.spyOn(h.ledger.store, 'readStream');
+    try {
+      for (let i = 0; i < 3; i++) expect(await authorize(h, authorizeMessage(secrets, { amount: '1000' }))).toMatchObject({ approved: true });
+      expect(readStream.mock.calls.filter(([streamId]) => streamId.startsWith('card-pan-'))).toHaveLength(1);
+    } finally {
+      readStream.mockRestore();
+    }
+  });
+
   it('refuses malformed commands and unknown ids', async () => {
     const { card, secrets } = await cardholder(h);
     const bad = await h.send({ ...authorizeMessage(secrets), pan: 'x', cvv: '12', amount: '-1', merchant: { name: '', mcc: '54', country: 'fr' } });

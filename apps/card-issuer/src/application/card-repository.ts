@@ -15,6 +15,8 @@ export const PAN_RESERVATION_STREAM_PREFIX = 'card-pan-';
 export const AUTHORIZATION_ROUTE_STREAM_PREFIX = 'card-auth-';
 /** Authorization -> card routes remembered in memory (each is one stream read otherwise). */
 export const ROUTE_CACHE_MAX = 100_000;
+/** PAN fingerprint -> card remembered in memory (a reservation never changes, so it never goes stale). */
+export const PAN_OWNER_CACHE_MAX = 100_000;
 
 export function cardStreamId(cardId: string): string {
   return `${CARD_STREAM_PREFIX}${cardId}`;
@@ -51,6 +53,7 @@ export type AuthorizationRoute = { readonly cardId: string } | { readonly cardId
 export class CardRepository {
   private readonly cards: AggregateStreams<CardState, CardEvent>;
   private readonly routes = new Map<string, AuthorizationRoute>();
+  private readonly panOwners = new Map<string, string>();
   private readonly store: EventStore;
 
   constructor(store: EventStore, ids: IdGenerator, cacheMax: number) {
@@ -79,10 +82,16 @@ export class CardRepository {
     return this.cards.withLock(cardId, work);
   }
 
-  /** The card a PAN fingerprint is reserved for, if any (strongly consistent: read from the store). */
+  /** The card a PAN fingerprint is reserved for, if any (read from the store once; a reservation is written once and never changes). */
   async panOwner(fingerprint: string): Promise<string | undefined> {
+    const known = this.panOwners.get(fingerprint);
+    if (known !== undefined) return known;
     const [first] = await this.store.readStream(panReservationStreamId(fingerprint), { maxCount: 1 });
-    return first === undefined ? undefined : (first.data as PanReserved['data']).cardId;
+    if (first === undefined) return undefined; // not remembered: a card may be issued with it later
+    const cardId = (first.data as PanReserved['data']).cardId;
+    this.panOwners.set(fingerprint, cardId);
+    if (this.panOwners.size > PAN_OWNER_CACHE_MAX) this.panOwners.delete(this.panOwners.keys().next().value!);
+    return cardId;
   }
 
   /** Reserves a PAN for a card; false when another card holds it (appended with "no stream": of two racing, one wins). */
