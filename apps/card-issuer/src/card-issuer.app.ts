@@ -87,7 +87,8 @@ export async function startCardIssuer(options: CardIssuerOptions): Promise<Runni
       clock: options.clock,
       ids: options.ids,
       crypto,
-      ledger: new LedgerClient(client, config.LEDGER_SHARDS),
+      // A shard's PlaceHolds of one turn travel as one CommandBatch (one bus round trip, one shard commit).
+      ledger: new LedgerClient(client, config.LEDGER_SHARDS, { coalesce: true }),
       identity: new IdentityClient(client),
       projection,
       db: options.db,

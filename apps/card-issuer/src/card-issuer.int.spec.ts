@@ -211,6 +211,36 @@ describe('card-issuer through the bus: the network side', () => {
     expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 5000n });
   });
 
+  it('commits the authorizations of different cards together (group commit), each still durable before its reply', async () => {
+    const holders = await Promise.all(Array.from({ length: 6 }, () => cardholder(h)));
+    const appendMany = jest.spyOn(h.ledger.store, 'appendMany');
+    const append = jest.spyOn(h.ledger.store, 'append');
+    try {
+      const views = await Promise.all(holders.map(({ secrets }) => authorize(h, authorizeMessage(secrets, { amount: '1000' }))));
+      expect(views.every((view) => view.approved)).toBe(true);
+      const cardAppends = (streams: string[]) => streams.filter((streamId) => streamId.startsWith('card-'));
+      expect(cardAppends(append.mock.calls.map(([streamId]) => streamId))).toEqual([]);
+      const commits = appendMany.mock.calls.map(([requests]) => cardAppends(requests.map((request) => request.streamId))).filter((streams) => streams.length > 0);
+      expect(commits.flat()).toHaveLength(12); // each card's intent and outcome
+      expect(commits.length).toBeLessThan(12);
+      for (const { walletId } of holders) expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 1000n });
+    } finally {
+      appendMany.mockRestore();
+      append.mockRestore();
+    }
+  });
+
+  it("reads a PAN's reservation once, then remembers which card it finds", async () => {
+    const { secrets } = await cardholder(h);
+    const readStream = jest.spyOn(h.ledger.store, 'readStream');
+    try {
+      for (let i = 0; i < 3; i++) expect(await authorize(h, authorizeMessage(secrets, { amount: '1000' }))).toMatchObject({ approved: true });
+      expect(readStream.mock.calls.filter(([streamId]) => streamId.startsWith('card-pan-'))).toHaveLength(1);
+    } finally {
+      readStream.mockRestore();
+    }
+  });
+
   it('refuses malformed commands and unknown ids', async () => {
     const { card, secrets } = await cardholder(h);
     const bad = await h.send({ ...authorizeMessage(secrets), pan: 'x', cvv: '12', amount: '-1', merchant: { name: '', mcc: '54', country: 'fr' } });

@@ -9,7 +9,11 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE_PER_S = Number(process.env.BENCH_RATE ?? 1_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const P99_TARGET_MS = 10;
-const CARDS = 32;
+/** Cards authorized round robin: many (each over its own wallet), so the run is not 32 hot cards' locks. */
+const CARDS = Number(process.env.BENCH_CARDS ?? 1_000);
+const CARDS_PER_USER = Number(process.env.BENCH_CARDS_PER_USER ?? 20);
+/** Set-up requests (open, fund, issue, reveal) in flight at once. */
+const SETUP_CONCURRENCY = Number(process.env.BENCH_SETUP_CONCURRENCY ?? 8);
 const NETWORK_KEY = 'bench-network-key-0123456789';
 const MERCHANT = { name: 'Bench Coffee', mcc: '5814', country: 'US' };
 const UNLIMITED = '10000000';
@@ -21,22 +25,36 @@ interface Card {
   readonly expYear: number;
 }
 
-/** One user, CARDS funded wallets with a card each, and the cards' details (revealed as the owner would). */
+/** CARDS funded wallets with a card each, CARDS_PER_USER per user, and the cards' details (revealed as the owner would). */
 async function cardsOf(host: HostProcess): Promise<Card[]> {
-  const email = `auth-bench-${Date.now()}@example.test`;
   const password = 'a long bench password 123';
-  await host.json('POST', '/v1/users', { body: { email, password } });
-  const token = (await host.json('POST', '/v1/auth/login', { body: { email, password } })).body.accessToken as string;
-  const cards: Card[] = [];
-  for (let i = 0; i < CARDS; i++) {
+  const users = Math.ceil(CARDS / CARDS_PER_USER);
+  const tokens: string[] = [];
+  for (let u = 0; u < users; u++) {
+    const email = `auth-bench-${Date.now()}-${u}@example.test`;
+    const user = await host.json('POST', '/v1/users', { body: { email, password } });
+    if (user.status !== 201) throw new Error(`sign up: ${user.status} ${JSON.stringify(user.body)}`);
+    const login = await host.json('POST', '/v1/auth/login', { body: { email, password } });
+    if (login.status !== 200) throw new Error(`log in: ${login.status} ${JSON.stringify(login.body)}`);
+    tokens.push(login.body.accessToken as string);
+  }
+  const cards: Card[] = new Array(CARDS);
+  let next = 0;
+  const issueOne = async (i: number) => {
+    const token = tokens[Math.floor(i / CARDS_PER_USER)];
     const wallet = await host.json('POST', '/v1/wallets', { token, body: { currency: 'USD' }, key: `open-${i}` });
     await host.json('POST', `/v1/wallets/${wallet.body.id}/top-ups`, { token, body: { amount: '100000000000' }, key: `fund-${i}` });
     const card = await host.json('POST', '/v1/cards', { token, body: { walletId: wallet.body.id }, key: `card-${i}` });
     if (card.status !== 201) throw new Error(`issue card: ${card.status} ${JSON.stringify(card.body)}`);
     const revealed = await host.json('POST', `/v1/cards/${card.body.id}/reveal`, { token, body: { password } });
     if (revealed.status !== 200) throw new Error(`reveal: ${revealed.status} ${JSON.stringify(revealed.body)}`);
-    cards.push(revealed.body as Card);
-  }
+    cards[i] = revealed.body as Card;
+  };
+  await Promise.all(
+    Array.from({ length: SETUP_CONCURRENCY }, async () => {
+      for (let i = next++; i < CARDS; i = next++) await issueOne(i);
+    }),
+  );
   return cards;
 }
 
@@ -52,9 +70,11 @@ async function main(): Promise<void> {
     NETWORK_API_KEY: NETWORK_KEY,
     RATE_LIMIT_NETWORK_PER_IP_BURST: UNLIMITED,
     RATE_LIMIT_NETWORK_PER_IP_PER_MINUTE: UNLIMITED,
-    RATE_LIMIT_REVEAL_PER_USER_BURST: String(CARDS),
+    RATE_LIMIT_REVEAL_PER_USER_BURST: String(CARDS_PER_USER),
     RATE_LIMIT_REVEAL_PER_IP_BURST: String(CARDS),
-    RATE_LIMIT_MONEY_PER_USER_BURST: String(CARDS * 2),
+    RATE_LIMIT_MONEY_PER_USER_BURST: String(CARDS_PER_USER * 2),
+    RATE_LIMIT_MONEY_PER_IP_BURST: String(CARDS * 2),
+    RATE_LIMIT_LOGIN_PER_IP_BURST: String(Math.ceil(CARDS / CARDS_PER_USER) * 2), // sign-ups count here too
     TOP_UP_MAX_MINOR_UNITS: '1000000000000',
   });
   try {
@@ -75,7 +95,7 @@ async function main(): Promise<void> {
     const offered = await openLoop(`authorizations at ${RATE_PER_S}/s offered`, { ratePerS: RATE_PER_S, seconds: SECONDS }, authorize('open'));
     const saturated = await closedLoop(`authorizations, ${CONCURRENCY} in flight`, { concurrency: CONCURRENCY, seconds: SECONDS }, authorize('closed'));
 
-    console.log(`card authorization bench: Node ${process.version}, POST /v1/network/authorizations over HTTP, ${SECONDS} s each, host in a child process, ${CARDS} cards`);
+    console.log(`card authorization bench: Node ${process.version}, POST /v1/network/authorizations over HTTP, ${SECONDS} s each, host in a child process, ${CARDS} cards on ${CARDS} wallets of ${Math.ceil(CARDS / CARDS_PER_USER)} users, round robin`);
     console.log('(ok = approved with a hold on the wallet; latency from when a request was due, for the open loop)');
     printResults([offered, saturated]);
     if (declined > 0) console.log(`declined (not counted as ok): ${declined}`);

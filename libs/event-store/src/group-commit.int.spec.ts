@@ -22,6 +22,19 @@ describe('GroupCommit', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('is shared per store (GroupCommit.of): two services appending in one turn share one commit', async () => {
+    expect(GroupCommit.of(store)).toBe(GroupCommit.of(store));
+    const other = new SqliteEventStore({ file: join(dir, 'other.sqlite') });
+    try {
+      expect(GroupCommit.of(other)).not.toBe(GroupCommit.of(store));
+    } finally {
+      await other.close();
+    }
+    const streams = [uniqueStreamId(), uniqueStreamId()];
+    await Promise.all(streams.map((streamId) => GroupCommit.of(store).append({ streamId, events: newEvents(1), expected: expected.noStream })));
+    expect(appendMany).toHaveBeenCalledTimes(1);
+  });
+
   it('commits the appends of one turn together, each caller getting its own result or error', async () => {
     const commits = new GroupCommit(store);
     const taken = uniqueStreamId();

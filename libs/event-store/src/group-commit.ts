@@ -17,7 +17,20 @@ interface Queued {
   readonly reject: (error: unknown) => void;
 }
 
+/** The one shared group commit of each store (see `GroupCommit.of`). */
+const sharedByStore = new WeakMap<EventStore, GroupCommit>();
+
 export class GroupCommit {
+  /** The store's group commit shared by every service of this process: all their appends of a turn in one commit. */
+  static of(store: EventStore): GroupCommit {
+    let shared = sharedByStore.get(store);
+    if (shared === undefined) {
+      shared = new GroupCommit(store);
+      sharedByStore.set(store, shared);
+    }
+    return shared;
+  }
+
   private readonly queue: Queued[] = [];
   private scheduled = false;
   private readonly maxRequests: number;

@@ -4,9 +4,10 @@
 // Which card an authorization belongs to is remembered here when it is decided; after a restart
 // the service asks the projection. Card streams go
 // through AggregateStreams: cached states topped up from the stream, one card's work at a time
-// in this process, the expected revision across processes.
+// in this process, the expected revision across processes. Every append of the card-issuer goes
+// through one GroupCommit: the appends of concurrent authorizations (other cards) share one fsync.
 import type { IdGenerator, Json } from '@ledger/contracts';
-import { AggregateStreams, expectedState, WrongExpectedVersionError, type EventOrigin, type EventStore, type LoadedAggregate } from '@ledger/event-store';
+import { AggregateStreams, expectedState, GroupCommit, WrongExpectedVersionError, type EventOrigin, type EventStore, type LoadedAggregate } from '@ledger/event-store';
 import { CARD_EVENT_TYPES, evolve, initialState, type AuthorizationDeclined, type CardEvent, type CardState } from '../domain/card';
 
 export const CARD_STREAM_PREFIX = 'card-';
@@ -14,6 +15,8 @@ export const PAN_RESERVATION_STREAM_PREFIX = 'card-pan-';
 export const AUTHORIZATION_ROUTE_STREAM_PREFIX = 'card-auth-';
 /** Authorization -> card routes remembered in memory (each is one stream read otherwise). */
 export const ROUTE_CACHE_MAX = 100_000;
+/** PAN fingerprint -> card remembered in memory (a reservation never changes, so it never goes stale). */
+export const PAN_OWNER_CACHE_MAX = 100_000;
 
 export function cardStreamId(cardId: string): string {
   return `${CARD_STREAM_PREFIX}${cardId}`;
@@ -50,13 +53,12 @@ export type AuthorizationRoute = { readonly cardId: string } | { readonly cardId
 export class CardRepository {
   private readonly cards: AggregateStreams<CardState, CardEvent>;
   private readonly routes = new Map<string, AuthorizationRoute>();
+  private readonly panOwners = new Map<string, string>();
+  private readonly store: EventStore;
 
-  constructor(
-    private readonly store: EventStore,
-    ids: IdGenerator,
-    cacheMax: number,
-  ) {
-    this.cards = new AggregateStreams(store, ids, {
+  constructor(store: EventStore, ids: IdGenerator, cacheMax: number) {
+    this.store = groupCommitted(store, GroupCommit.of(store));
+    this.cards = new AggregateStreams(this.store, ids, {
       streamPrefix: CARD_STREAM_PREFIX,
       initialState,
       evolve,
@@ -80,10 +82,16 @@ export class CardRepository {
     return this.cards.withLock(cardId, work);
   }
 
-  /** The card a PAN fingerprint is reserved for, if any (strongly consistent: read from the store). */
+  /** The card a PAN fingerprint is reserved for, if any (read from the store once; a reservation is written once and never changes). */
   async panOwner(fingerprint: string): Promise<string | undefined> {
+    const known = this.panOwners.get(fingerprint);
+    if (known !== undefined) return known;
     const [first] = await this.store.readStream(panReservationStreamId(fingerprint), { maxCount: 1 });
-    return first === undefined ? undefined : (first.data as PanReserved['data']).cardId;
+    if (first === undefined) return undefined; // not remembered: a card may be issued with it later
+    const cardId = (first.data as PanReserved['data']).cardId;
+    this.panOwners.set(fingerprint, cardId);
+    if (this.panOwners.size > PAN_OWNER_CACHE_MAX) this.panOwners.delete(this.panOwners.keys().next().value!);
+    return cardId;
   }
 
   /** Reserves a PAN for a card; false when another card holds it (appended with "no stream": of two racing, one wins). */
@@ -129,6 +137,20 @@ export class CardRepository {
     this.routes.set(authorizationId, route);
     if (this.routes.size > ROUTE_CACHE_MAX) this.routes.delete(this.routes.keys().next().value!);
   }
+}
+
+/** The store whose `append` waits for the other appends of this turn and commits with them (one durable commit). */
+function groupCommitted(store: EventStore, commits: GroupCommit): EventStore {
+  return {
+    append: (streamId, events, expected) => commits.append({ streamId, events, expected }),
+    appendMany: (requests) => store.appendMany(requests),
+    readStream: (streamId, options) => store.readStream(streamId, options),
+    streamRevision: (streamId) => store.streamRevision(streamId),
+    readAll: (options) => store.readAll(options),
+    headPosition: () => store.headPosition(),
+    subscribe: (handler, options) => store.subscribe(handler, options),
+    close: () => store.close(),
+  };
 }
 
 /** A stored event as the aggregate's event; an unknown type is a bug or a newer writer. */

@@ -24,8 +24,6 @@ import {
 export const RECORDED_RESPONSE_BYTES_MAX = 64 * 1024;
 /** Appends lost to a concurrent writer of the same key before the request is told to retry. */
 const RACE_RETRIES_MAX = 3;
-/** Most key records one group commit carries; the rest go in the next one. */
-export const GROUP_COMMIT_MAX = 512;
 
 export interface IdempotencyOptions {
   readonly store: EventStore;
@@ -67,7 +65,7 @@ export class IdempotencyService {
   private readonly commits: GroupCommit;
 
   constructor(private readonly options: IdempotencyOptions) {
-    this.commits = new GroupCommit(options.store, { maxRequests: GROUP_COMMIT_MAX });
+    this.commits = GroupCommit.of(options.store);
   }
 
   /** The key's stream: one per (caller, key), named by a hash so neither appears in it. */
