@@ -36,6 +36,11 @@ function MovesMoney(): MethodDecorator {
   );
 }
 
+/** Freeze and unfreeze: owner or admin, an optional Idempotency-Key, 200 with the wallet. */
+function ChangesWalletState(): MethodDecorator {
+  return applyDecorators(WalletAccess(READ), Idempotent(), HttpCode(200), ApiHeader(OPTIONAL_KEY), ApiOkResponse({ type: WalletResponse }));
+}
+
 @ApiTags('wallets')
 @ApiBearerAuth()
 @Controller('v1')
@@ -118,11 +123,7 @@ export class WalletsController {
   }
 
   @Post('wallets/:id/freeze')
-  @WalletAccess(READ)
-  @Idempotent()
-  @HttpCode(200)
-  @ApiHeader(OPTIONAL_KEY)
-  @ApiOkResponse({ type: WalletResponse })
+  @ChangesWalletState()
   freeze(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
@@ -133,11 +134,7 @@ export class WalletsController {
   }
 
   @Post('wallets/:id/unfreeze')
-  @WalletAccess(READ)
-  @Idempotent()
-  @HttpCode(200)
-  @ApiHeader(OPTIONAL_KEY)
-  @ApiOkResponse({ type: WalletResponse })
+  @ChangesWalletState()
   unfreeze(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
