@@ -2,7 +2,7 @@
 // transfers over HTTP, measured in one run against one host process (as `npm start` runs it).
 import { credentials, loadPackageDefinition, Metadata, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadLedgerProtos, PROTO_LOADER_OPTIONS } from '../src/grpc/grpc-server';
-import { closedLoop, printResults, startHostProcess } from './http-load';
+import { closedLoop, openFundedWallets, printResults, startHostProcess, TRANSFER_BENCH_ENV } from './http-load';
 
 const PORT = Number(process.env.BENCH_PORT ?? 3979);
 const GRPC_PORT = Number(process.env.BENCH_GRPC_PORT ?? 3980);
@@ -11,14 +11,7 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WALLETS = 32;
 
 async function main(): Promise<void> {
-  const host = await startHostProcess(PORT, {
-    GRPC_PORT: String(GRPC_PORT),
-    RATE_LIMIT_MONEY_PER_USER_BURST: '1000000',
-    RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '1000000',
-    RATE_LIMIT_MONEY_PER_IP_BURST: '1000000',
-    RATE_LIMIT_MONEY_PER_IP_PER_MINUTE: '1000000',
-    TOP_UP_MAX_MINOR_UNITS: '1000000000000',
-  });
+  const host = await startHostProcess(PORT, { ...TRANSFER_BENCH_ENV, GRPC_PORT: String(GRPC_PORT) });
   const ledger = (loadPackageDefinition(loadLedgerProtos(PROTO_LOADER_OPTIONS)).ledger as GrpcObject).v1 as GrpcObject;
   const Wallets = ledger.Wallets as ServiceClientConstructor;
   const client = new Wallets(`127.0.0.1:${GRPC_PORT}`, credentials.createInsecure()) as unknown as {
@@ -26,21 +19,7 @@ async function main(): Promise<void> {
     close(): void;
   };
   try {
-    const email = `bench-${Date.now()}@example.test`;
-    const password = 'a long bench password 123';
-    await host.json('POST', '/v1/users', { body: { email, password } });
-    const token = (await host.json('POST', '/v1/auth/login', { body: { email, password } })).body.accessToken as string;
-    const wallets: string[] = [];
-    for (let i = 0; i < WALLETS; i++) {
-      const wallet = await host.json('POST', '/v1/wallets', { token, body: { currency: 'USD' }, key: `open-${i}` });
-      wallets.push(wallet.body.id);
-      await host.json('POST', `/v1/wallets/${wallet.body.id}/top-ups`, { token, body: { amount: '100000000000' }, key: `fund-${i}` });
-    }
-    const pair = (i: number) => {
-      const from = wallets[i % WALLETS];
-      const to = wallets[(i * 7 + 1) % WALLETS] === from ? wallets[(i + 1) % WALLETS] : wallets[(i * 7 + 1) % WALLETS];
-      return { fromWalletId: from, toWalletId: to, amount: '1' };
-    };
+    const { token, pair } = await openFundedWallets(host, WALLETS);
 
     const load = { concurrency: CONCURRENCY, seconds: SECONDS };
     const grpcTransfer = (prefix: string) => (i: number) => {

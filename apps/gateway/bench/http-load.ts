@@ -75,6 +75,41 @@ export async function startHostProcess(port: number, env: Record<string, string>
   };
 }
 
+/** A transfer bench's host settings: money rate limits out of the way, top-ups big enough to fund the run. */
+export const TRANSFER_BENCH_ENV: Readonly<Record<string, string>> = {
+  RATE_LIMIT_MONEY_PER_USER_BURST: '1000000',
+  RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '1000000',
+  RATE_LIMIT_MONEY_PER_IP_BURST: '1000000',
+  RATE_LIMIT_MONEY_PER_IP_PER_MINUTE: '1000000',
+  TOP_UP_MAX_MINOR_UNITS: '1000000000000',
+};
+
+export interface FundedWallets {
+  readonly token: string;
+  /** The i-th transfer's body: one minor unit between two distinct wallets, spread over all of them. */
+  pair(i: number): { fromWalletId: string; toWalletId: string; amount: string };
+}
+
+/** Signs a fresh user up and opens `count` funded USD wallets for transfer benches to move money between. */
+export async function openFundedWallets(host: HostProcess, count: number): Promise<FundedWallets> {
+  const email = `bench-${Date.now()}@example.test`;
+  const password = 'a long bench password 123';
+  await host.json('POST', '/v1/users', { body: { email, password } });
+  const token = (await host.json('POST', '/v1/auth/login', { body: { email, password } })).body.accessToken as string;
+  const wallets: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const wallet = await host.json('POST', '/v1/wallets', { token, body: { currency: 'USD' }, key: `open-${i}` });
+    wallets.push(wallet.body.id);
+    await host.json('POST', `/v1/wallets/${wallet.body.id}/top-ups`, { token, body: { amount: '100000000000' }, key: `fund-${i}` });
+  }
+  const pair = (i: number) => {
+    const from = wallets[i % count];
+    const to = wallets[(i * 7 + 1) % count] === from ? wallets[(i + 1) % count] : wallets[(i * 7 + 1) % count];
+    return { fromWalletId: from, toWalletId: to, amount: '1' };
+  };
+  return { token, pair };
+}
+
 /** A closed loop: `concurrency` workers each send the next request as soon as the last answered. */
 export async function closedLoop(name: string, options: { concurrency: number; seconds: number }, request: (i: number) => Promise<boolean>): Promise<LoadResult> {
   const latenciesMs: number[] = [];
