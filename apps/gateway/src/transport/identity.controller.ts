@@ -1,5 +1,5 @@
 // API.md's Identity routes: each is one call to IdentityOperations (one request on `identity.commands`).
-import { Body, Controller, Get, HttpCode, Inject, Post, Req } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { MeView, TokenPair, UserView } from '@ledger/contracts';
 import { IdentityClient } from '@ledger/messaging';
@@ -10,6 +10,11 @@ import { clientIp, CommandKeysOf, CurrentCaller, type GatewayRequest } from './r
 import { IDEMPOTENCY_KEY_DOC, Idempotent, Public, RateLimited } from './route-policy';
 
 const IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY_DOC.optional;
+
+/** Login and refresh: public, rate limited as logins, 200 with a token pair. Not recorded for replays: tokens never enter the event store. */
+function IssuesTokens(): MethodDecorator {
+  return applyDecorators(Public(), RateLimited('login'), Idempotent({ record: false }), HttpCode(200), ApiHeader(IDEMPOTENCY_HEADER), ApiOkResponse({ type: TokenPairResponse }));
+}
 
 @ApiTags('identity')
 @Controller('v1')
@@ -31,25 +36,14 @@ export class IdentityController {
     return this.operations.register(body, keys);
   }
 
-  /** Not recorded for replays: the response carries tokens, which never enter the event store. */
   @Post('auth/login')
-  @Public()
-  @RateLimited('login')
-  @Idempotent({ record: false })
-  @HttpCode(200)
-  @ApiHeader(IDEMPOTENCY_HEADER)
-  @ApiOkResponse({ type: TokenPairResponse })
+  @IssuesTokens()
   login(@Body() body: LoginDto, @CommandKeysOf() keys: CommandKeys, @Req() request: GatewayRequest): Promise<TokenPair> {
     return this.operations.login(body, clientIp(request), keys);
   }
 
   @Post('auth/refresh')
-  @Public()
-  @RateLimited('login')
-  @Idempotent({ record: false })
-  @HttpCode(200)
-  @ApiHeader(IDEMPOTENCY_HEADER)
-  @ApiOkResponse({ type: TokenPairResponse })
+  @IssuesTokens()
   refresh(@Body() body: RefreshTokenDto, @CommandKeysOf() keys: CommandKeys): Promise<TokenPair> {
     return this.operations.refresh(body.refreshToken, keys);
   }
