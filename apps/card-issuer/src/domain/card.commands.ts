@@ -19,6 +19,7 @@ import {
   type AuthorizationRequest,
   type Card,
   type CardEvent,
+  type CardIssued,
   type CardState,
 } from './card';
 import { isValidId, LABEL_LENGTH_MAX, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
@@ -28,22 +29,12 @@ import { merchantProblem, parseSpendingControls } from './spending-controls';
 // ---------------------------------------------------------------------------------------------
 // Commands. Every command carries its time (`atMs`); ids and crypto results are handed in.
 
-export interface IssueCard {
+/** CardIssued's facts, but the currency comes from the wallet and the controls are still unchecked input. */
+export interface IssueCard extends Omit<CardIssued['data'], 'currency' | 'spendingControls' | 'atMs'> {
   readonly type: 'IssueCard';
-  readonly cardId: string;
-  readonly ownerId: string;
-  readonly walletId: string;
   /** What the ledger said of the wallet. */
   readonly wallet: { readonly currency: string; readonly status: string; readonly ownerId: string };
-  readonly label: string | null;
   readonly spendingControls: unknown;
-  readonly brand: string;
-  readonly last4: string;
-  readonly expMonth: number;
-  readonly expYear: number;
-  readonly panFingerprint: string;
-  readonly sealedPan: string;
-  readonly kekId: string;
 }
 
 export interface RevealCard {

@@ -199,21 +199,9 @@ export interface Refund {
   readonly atMs: number;
 }
 
-export interface Card {
+/** What CardIssued recorded (its `atMs` becomes `createdAtMs`), and what has happened since. */
+export interface Card extends Omit<CardIssued['data'], 'atMs'> {
   readonly status: CardStatus;
-  readonly cardId: string;
-  readonly ownerId: string;
-  readonly walletId: string;
-  readonly currency: string;
-  readonly label: string | null;
-  readonly brand: string;
-  readonly last4: string;
-  readonly expMonth: number;
-  readonly expYear: number;
-  readonly panFingerprint: string;
-  readonly sealedPan: string;
-  readonly kekId: string;
-  readonly spendingControls: SpendingControlsView;
   readonly createdAtMs: number;
   /** The last freeze, unfreeze, cancel or controls change: a retry of it changes nothing. */
   readonly lastChangeKey: string | null;
