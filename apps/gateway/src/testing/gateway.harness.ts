@@ -128,6 +128,18 @@ export function cardViewWith(fields: Record<string, unknown>): unknown {
   });
 }
 
+/** API.md's view of a wallet just opened by `ownerId` (for expect().toEqual), over HTTP or gRPC alike. */
+export function newWalletView(ownerId: string, currency: string): unknown {
+  return {
+    id: expect.any(String),
+    ownerId,
+    currency,
+    status: 'active',
+    balance: { posted: '0', pending: '0', available: '0' },
+    createdAt: expect.any(String),
+  };
+}
+
 let users = 0;
 let keys = 0;
 export const newKey = (label = 'key') => `${label}-${process.pid}-${++keys}-${Date.now()}`;
