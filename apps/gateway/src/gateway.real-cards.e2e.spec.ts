@@ -4,6 +4,7 @@
 // and key reuse, and no PAN or CVV in the event store or the logs.
 import { isUuidV7 } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
+import { totpCodeAt } from '../../identity/src/application/totp-codes';
 import { IdempotencyService } from './application/idempotency.service';
 import { ADMIN, cardViewWith, expectError, newKey, startGatewaySystem, type GatewaySystem, type TestUser } from './testing/gateway.harness';
 
@@ -105,6 +106,21 @@ describe('gateway with the real card-issuer (e2e)', () => {
       const again = await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: alice.password }, key);
       expect({ status: again.status, replayed: again.headers.get('idempotent-replayed') }).toEqual({ status: 200, replayed: null });
       expect(await s.store.streamRevision(IdempotencyService.streamOf(`user:${alice.id}`, key))).toBeUndefined();
+    });
+
+    it('reveals after a TOTP step-up once the owner has TOTP enabled; a wrong code is 403 step_up_required', async () => {
+      const carol = await s.register('real-card-carol');
+      const carolWallet = await s.openWallet(carol, 'USD', '1000');
+      const card = await s.issueCard(carol, carolWallet);
+      const enrolment = await call('POST', '/v1/me/mfa/totp', carol);
+      expect((await call('POST', '/v1/me/mfa/totp/confirm', carol, { code: totpCodeAt(enrolment.body.secret, s.clock.nowMs()) })).status).toBe(204);
+      s.clock.advance(30_000); // the next time step: a confirmation code is not a step-up code
+      const code = totpCodeAt(enrolment.body.secret, s.clock.nowMs());
+      const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+      expectError(await call('POST', `/v1/cards/${card.id}/reveal`, carol, { totp: wrong }), 403, 'step_up_required');
+      const answer = await call('POST', `/v1/cards/${card.id}/reveal`, carol, { totp: code });
+      expect({ status: answer.status, last4: String(answer.body.pan).slice(-4), expMonth: answer.body.expMonth }).toEqual({ status: 200, last4: card.last4, expMonth: card.expMonth });
+      revealed.push(answer.body);
     });
 
     it('freezes, unfreezes and cancels (200 with the card, owner or admin); a canceled card cannot be unfrozen (409 card_not_active)', async () => {
