@@ -280,7 +280,7 @@ function openAccount(command: OpenAccount, state: LedgerShardState, stamp: Comma
   return accepted({
     type: 'ledger.AccountOpened.v1',
     data: {
-      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
+      ...stamp,
       accountId: command.accountId,
       currency: command.currency,
       normalSide: command.normalSide,
@@ -304,7 +304,7 @@ function postEntry(command: PostEntry, state: LedgerShardState, stamp: CommandSt
   return accepted({
     type: 'ledger.EntryPosted.v1',
     data: {
-      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
+      ...stamp,
       entryId: command.entryId,
       kind: command.kind,
       postings: command.postings.map(postingToJson),
@@ -353,7 +353,7 @@ function placeHold(command: PlaceHold, state: LedgerShardState, stamp: CommandSt
   return accepted({
     type: 'ledger.HoldPlaced.v1',
     data: {
-      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
+      ...stamp,
       holdId: command.holdId,
       debitAccountId: debitAccount.id,
       creditAccountId: creditAccount.id,
@@ -377,7 +377,7 @@ function captureHold(command: CaptureHold, state: LedgerShardState, stamp: Comma
   return accepted({
     type: 'ledger.HoldCaptured.v1',
     data: {
-      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
+      ...stamp,
       holdId: value.id, debitAccountId: value.debitAccountId, creditAccountId: value.creditAccountId, currency: value.currency,
       capturedAmount: formatAmount(command.amount),
       releasedAmount: formatAmount(value.heldAmount - command.amount),
@@ -398,7 +398,7 @@ function releaseHold(command: ReleaseHold, state: LedgerShardState, stamp: Comma
   return accepted({
     type: 'ledger.HoldReleased.v1',
     data: {
-      idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs,
+      ...stamp,
       holdId: value.id, debitAccountId: value.debitAccountId, creditAccountId: value.creditAccountId, currency: value.currency,
       releasedAmount: formatAmount(released),
       heldAmount: formatAmount(value.heldAmount - released),
@@ -417,7 +417,7 @@ function expireHold(command: ExpireHold, state: LedgerShardState, stamp: Command
   }
   return accepted({
     type: 'ledger.HoldExpired.v1',
-    data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, holdId: value.id, debitAccountId: value.debitAccountId, creditAccountId: value.creditAccountId, currency: value.currency, releasedAmount: formatAmount(value.heldAmount) },
+    data: { ...stamp, holdId: value.id, debitAccountId: value.debitAccountId, creditAccountId: value.creditAccountId, currency: value.currency, releasedAmount: formatAmount(value.heldAmount) },
   });
 }
 
@@ -426,7 +426,7 @@ function freezeAccount(command: FreezeAccount, state: LedgerShardState, stamp: C
   const account = state.accounts.get(command.accountId);
   if (account === undefined) return rejected(notFound('accountId', command.accountId));
   if (account.status !== 'active') return rejected(notActive(account.id, account.status));
-  return accepted({ type: 'ledger.AccountFrozen.v1', data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, accountId: account.id } });
+  return accepted({ type: 'ledger.AccountFrozen.v1', data: { ...stamp, accountId: account.id } });
 }
 
 function unfreezeAccount(command: UnfreezeAccount, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
@@ -435,7 +435,7 @@ function unfreezeAccount(command: UnfreezeAccount, state: LedgerShardState, stam
   if (account === undefined) return rejected(notFound('accountId', command.accountId));
   if (account.status === 'closed') return rejected(notActive(account.id, account.status));
   if (account.status !== 'frozen') return rejected(validationFailed('accountId', 'account_not_frozen'));
-  return accepted({ type: 'ledger.AccountUnfrozen.v1', data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, accountId: account.id } });
+  return accepted({ type: 'ledger.AccountUnfrozen.v1', data: { ...stamp, accountId: account.id } });
 }
 
 function closeAccount(command: CloseAccount, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
@@ -453,7 +453,7 @@ function closeAccount(command: CloseAccount, state: LedgerShardState, stamp: Com
       }),
     );
   }
-  return accepted({ type: 'ledger.AccountClosed.v1', data: { idempotencyKey: stamp.idempotencyKey, fingerprint: stamp.fingerprint, atMs: stamp.atMs, accountId: account.id } });
+  return accepted({ type: 'ledger.AccountClosed.v1', data: { ...stamp, accountId: account.id } });
 }
 
 // ---------------------------------------------------------------------------------------------
