@@ -422,26 +422,26 @@ function expireHold(command: ExpireHold, state: LedgerShardState, stamp: Command
 }
 
 function freezeAccount(command: FreezeAccount, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
-  if (!isValidId(command.accountId)) return rejected(validationFailed('accountId', 'invalid_id'));
-  const account = state.accounts.get(command.accountId);
-  if (account === undefined) return rejected(notFound('accountId', command.accountId));
+  const found = existingAccount(state, command.accountId);
+  if (!found.ok) return found;
+  const account = found.value;
   if (account.status !== 'active') return rejected(notActive(account.id, account.status));
   return accepted({ type: 'ledger.AccountFrozen.v1', data: { ...stamp, accountId: account.id } });
 }
 
 function unfreezeAccount(command: UnfreezeAccount, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
-  if (!isValidId(command.accountId)) return rejected(validationFailed('accountId', 'invalid_id'));
-  const account = state.accounts.get(command.accountId);
-  if (account === undefined) return rejected(notFound('accountId', command.accountId));
+  const found = existingAccount(state, command.accountId);
+  if (!found.ok) return found;
+  const account = found.value;
   if (account.status === 'closed') return rejected(notActive(account.id, account.status));
   if (account.status !== 'frozen') return rejected(validationFailed('accountId', 'account_not_frozen'));
   return accepted({ type: 'ledger.AccountUnfrozen.v1', data: { ...stamp, accountId: account.id } });
 }
 
 function closeAccount(command: CloseAccount, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
-  if (!isValidId(command.accountId)) return rejected(validationFailed('accountId', 'invalid_id'));
-  const account = state.accounts.get(command.accountId);
-  if (account === undefined) return rejected(notFound('accountId', command.accountId));
+  const found = existingAccount(state, command.accountId);
+  if (!found.ok) return found;
+  const account = found.value;
   if (account.status === 'closed') return rejected(notActive(account.id, account.status));
   if (!hasZeroBalance(account)) {
     return rejected(
@@ -464,6 +464,13 @@ function accepted(event: LedgerAcceptedEvent): LedgerDecision {
 
 function rejected(error: DomainError): { ok: false; error: DomainError } {
   return { ok: false, error };
+}
+
+function existingAccount(state: LedgerShardState, accountId: string) {
+  if (!isValidId(accountId)) return rejected(validationFailed('accountId', 'invalid_id'));
+  const account = state.accounts.get(accountId);
+  if (account === undefined) return rejected(notFound('accountId', accountId));
+  return { ok: true as const, value: account };
 }
 
 function pendingHold(state: LedgerShardState, holdId: string) {
