@@ -23,7 +23,6 @@ import {
   outcomeOf,
   rejectionEvent,
   snapshotParts,
-  type LedgerAcceptedEvent,
   type LedgerCommand,
   type LedgerEvent,
   type LedgerShardState,
@@ -308,5 +307,3 @@ export class ShardWriter {
 function unavailable(message: string): DomainError {
   return domainError('unavailable', message, { retryable: true });
 }
-
-export type { LedgerAcceptedEvent };
