@@ -261,9 +261,8 @@ export class ShardWriter {
         state = fromSnapshot(stored.snapshot);
         revision = stored.revision;
       } catch (error) {
+        // fromSnapshot threw before either was assigned: state and revision are still the empty stream's.
         this.log(`shard ${this.deps.shard}: ignoring snapshot (${String(error)}), folding the whole stream`);
-        state = initialState();
-        revision = -1n;
       }
     }
     for (;;) {
