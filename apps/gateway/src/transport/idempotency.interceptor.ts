@@ -24,7 +24,7 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  /** The same rules as the global pipe, applied before a key is reserved. */
+  /** The same rules as the global pipe, applied before a key is reserved (the pipe then lets that body through). */
   private readonly validation = gatewayValidationPipe();
   private readonly execution: IdempotentExecution;
 
@@ -50,7 +50,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
       correlationId: request.requestId ?? this.ids.next(),
       validate: async () => {
-        if (bodyType !== undefined) await this.validation.transform(request.body, { type: 'body', metatype: bodyType, data: undefined });
+        if (bodyType !== undefined) request.body = await this.validation.validateBody(request.body, bodyType);
       },
     };
     const handle = async (keys: CommandKeys) => {
