@@ -42,14 +42,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const response = context.switchToHttp().getResponse<Response>();
     const policy = this.reflector.get<IdempotencyPolicy | undefined>(POLICY.idempotency, context.getHandler());
     if (policy === undefined) return next.handle();
-    const bodyType = bodyTypeOf(context);
     const idempotent = {
       policy,
       caller: idempotencyCallerOf(request),
       key: keyOf(request),
       fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
       correlationId: request.requestId ?? this.ids.next(),
+      // Looked up only when a key is about to be reserved, not on every POST.
       validate: async () => {
+        const bodyType = bodyTypeOf(context);
         if (bodyType !== undefined) request.body = await this.validation.validateBody(request.body, bodyType);
       },
     };
