@@ -119,11 +119,11 @@ export class IdempotencyService {
 
   /** Keeps the response for replays. Never throws: the response goes out whether or not it was kept. */
   async complete(reservation: Reservation, response: RecordedResponse): Promise<void> {
-    const body = jsonCopy(response.body);
-    if (body === undefined || Buffer.byteLength(JSON.stringify(body)) > RECORDED_RESPONSE_BYTES_MAX) {
+    const text = jsonText(response.body);
+    if (text === undefined || Buffer.byteLength(text) > RECORDED_RESPONSE_BYTES_MAX) {
       return this.release(reservation, 'response_not_recordable');
     }
-    await this.finish(reservation, recorded(reservation.attempt, { status: response.status, body }));
+    await this.finish(reservation, recorded(reservation.attempt, { status: response.status, body: JSON.parse(text) as Json }));
   }
 
   /** Gives the key back without a response: a retry of the same request runs again (and the service deduplicates). */
@@ -176,9 +176,11 @@ export class IdempotencyService {
   }
 }
 
-function jsonCopy(value: unknown): Json | undefined {
+/** The body as JSON text, serialised once for both the size check and the copy kept; undefined when it has none. */
+function jsonText(value: unknown): string | undefined {
   try {
-    return value === undefined ? null : (JSON.parse(JSON.stringify(value)) as Json);
+    // JSON.stringify answers undefined (not a string) for a function or symbol: not recordable.
+    return value === undefined ? 'null' : (JSON.stringify(value) as string | undefined);
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock, UuidV7Generator, type LedgerCommandEnvelope, type LedgerCommandMessage, type Reply, type TokenPair, type UserView } from '@ledger/contracts';
+import { isUuidV7, ManualClock, UuidV7Generator, type LedgerCommandEnvelope, type LedgerCommandMessage, type Reply, type TokenPair, type UserView } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
 import { BusClientProxy, InProcessBus, LedgerClient } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../../../wallet-ledger/src/application/snapshot-store';
@@ -115,7 +115,7 @@ export function expectError(answer: HttpAnswer, status: number, code: string): v
 }
 
 /** API.md's card view, with `fields` as given (for expect().toEqual). */
-export function cardViewWith(fields: Record<string, unknown>): unknown {
+function cardViewWith(fields: Record<string, unknown>): unknown {
   return expect.objectContaining({
     id: expect.any(String),
     last4: expect.stringMatching(/^[0-9]{4}$/),
@@ -126,6 +126,13 @@ export function cardViewWith(fields: Record<string, unknown>): unknown {
     createdAt: expect.any(String),
     ...fields,
   });
+}
+
+/** A 201 to POST /v1/cards: the card view with `fields`, under an id the gateway minted (UUIDv7). */
+export function expectIssuedCard(answer: HttpAnswer, fields: Record<string, unknown>): void {
+  expect(answer.status).toBe(201);
+  expect(answer.body).toEqual(cardViewWith(fields));
+  expect(isUuidV7(answer.body.id)).toBe(true);
 }
 
 /** API.md's view of a wallet just opened by `ownerId` (for expect().toEqual), over HTTP or gRPC alike. */

@@ -24,7 +24,7 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  /** The same rules as the global pipe, applied before a key is reserved. */
+  /** The same rules as the global pipe, applied before a key is reserved (the pipe then lets that body through). */
   private readonly validation = gatewayValidationPipe();
   private readonly execution: IdempotentExecution;
 
@@ -42,15 +42,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const response = context.switchToHttp().getResponse<Response>();
     const policy = this.reflector.get<IdempotencyPolicy | undefined>(POLICY.idempotency, context.getHandler());
     if (policy === undefined) return next.handle();
-    const bodyType = bodyTypeOf(context);
     const idempotent = {
       policy,
       caller: idempotencyCallerOf(request),
       key: keyOf(request),
       fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
       correlationId: request.requestId ?? this.ids.next(),
+      // Looked up only when a key is about to be reserved, not on every POST.
       validate: async () => {
-        if (bodyType !== undefined) await this.validation.transform(request.body, { type: 'body', metatype: bodyType, data: undefined });
+        const bodyType = bodyTypeOf(context);
+        if (bodyType !== undefined) request.body = await this.validation.validateBody(request.body, bodyType);
       },
     };
     const handle = async (keys: CommandKeys) => {

@@ -1,6 +1,6 @@
 // Input rules shared by the DTOs and the guard, and the validation pipe that turns
 // class-validator's errors into `validation_failed` with one entry per field.
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type Type, type ValidationError } from '@nestjs/common';
 import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 import { AMOUNT_DIGITS_MAX, parseAmount } from '@ledger/contracts';
 import { EMAIL_LENGTH_MAX, ID_LENGTH_MAX, isId } from '../application/access-control';
@@ -136,8 +136,26 @@ export function fieldProblems(errors: readonly ValidationError[], parent = ''): 
   return problems.slice(0, FIELD_PROBLEMS_MAX);
 }
 
-export function gatewayValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+/** Bodies already validated by `validateBody` (weakly held: gone with their request). */
+const validatedBodies = new WeakSet<object>();
+
+export class GatewayValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    // Validated ahead of the handler (the idempotency interceptor): the same rules need not run twice.
+    if (metadata.type === 'body' && typeof value === 'object' && value !== null && validatedBodies.has(value)) return value;
+    return super.transform(value, metadata);
+  }
+
+  /** Validates a body ahead of the handler; the DTO it answers is what the handler's @Body() then gets as it is. */
+  async validateBody(body: unknown, metatype: Type): Promise<unknown> {
+    const validated: unknown = await this.transform(body, { type: 'body', metatype, data: undefined });
+    if (typeof validated === 'object' && validated !== null) validatedBodies.add(validated);
+    return validated;
+  }
+}
+
+export function gatewayValidationPipe(): GatewayValidationPipe {
+  return new GatewayValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

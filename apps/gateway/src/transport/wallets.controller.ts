@@ -5,7 +5,7 @@ import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } 
 import type { TransactionView, WalletView } from '@ledger/contracts';
 import { WalletOperations, type BalanceAsOf, type Caller, type CommandKeys, type TransactionLinePage, type WalletFacts } from '../application/wallet-operations';
 import { AccessedWallet, CommandKeysOf, CurrentCaller } from './request-context';
-import { IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, WalletAccess } from './route-policy';
+import { IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, WalletAccess, type WalletAccessPolicy } from './route-policy';
 import {
   BalanceAsOfResponse,
   BalanceQuery,
@@ -25,9 +25,10 @@ const REQUIRED_KEY = IDEMPOTENCY_KEY_DOC.required;
 const READ = { from: 'param', name: 'id', allow: 'owner_or_admin' } as const;
 const MOVE_OUT = { from: 'param', name: 'id', allow: 'owner' } as const;
 
-/** Every route that moves money: rate limited, an Idempotency-Key required, 201 with a transaction. */
-function MovesMoney(): MethodDecorator {
+/** Every route that moves money: out of a wallet only its owner may spend, rate limited, an Idempotency-Key required, 201 with a transaction. */
+function MovesMoney(from: WalletAccessPolicy = MOVE_OUT): MethodDecorator {
   return applyDecorators(
+    WalletAccess(from),
     RateLimited('money'),
     Idempotent({ required: true }),
     HttpCode(201),
@@ -85,7 +86,6 @@ export class WalletsController {
   }
 
   @Post('wallets/:id/top-ups')
-  @WalletAccess(MOVE_OUT)
   @MovesMoney()
   topUp(
     @Param() _params: WalletParams,
@@ -98,7 +98,6 @@ export class WalletsController {
   }
 
   @Post('wallets/:id/withdrawals')
-  @WalletAccess(MOVE_OUT)
   @MovesMoney()
   withdraw(
     @Param() _params: WalletParams,
@@ -111,8 +110,7 @@ export class WalletsController {
   }
 
   @Post('transfers')
-  @WalletAccess({ from: 'body', name: 'fromWalletId', allow: 'owner' })
-  @MovesMoney()
+  @MovesMoney({ from: 'body', name: 'fromWalletId', allow: 'owner' })
   transfer(
     @CurrentCaller() caller: Caller,
     @AccessedWallet() from: WalletFacts,
