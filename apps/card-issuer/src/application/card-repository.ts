@@ -18,10 +18,6 @@ export const ROUTE_CACHE_MAX = 100_000;
 /** PAN fingerprint -> card remembered in memory (a reservation never changes, so it never goes stale). */
 export const PAN_OWNER_CACHE_MAX = 100_000;
 
-export function cardStreamId(cardId: string): string {
-  return `${CARD_STREAM_PREFIX}${cardId}`;
-}
-
 export function panReservationStreamId(fingerprint: string): string {
   return `${PAN_RESERVATION_STREAM_PREFIX}${fingerprint}`;
 }
