@@ -18,12 +18,12 @@ import {
   type CardCommandEnvelope,
   type CardQueryMessage,
   type Clock,
+  type CommandMeta,
   type Currency,
   type DomainError,
   type HoldView,
   type IdGenerator,
   type IsoResponseCode,
-  type LedgerCommandEnvelope,
   type Merchant,
   type Reply,
   type RevealedCard,
@@ -126,7 +126,7 @@ export class CardIssuerService {
 
   private async route(message: CardCommandEnvelope): Promise<Reply<unknown>> {
     if (typeof message !== 'object' || message === null) return failed(validationFailed([{ field: 'type', reason: 'required' }]));
-    const origin = originOf(message);
+    const origin = commandMetaOf(message, 'card');
     if ('code' in origin) return failed(origin);
     switch (message.type) {
       case 'IssueCard':
@@ -268,13 +268,13 @@ export class CardIssuerService {
     const password = typeof message.password === 'string' && message.password !== '' ? message.password : undefined;
     const totp = typeof message.totp === 'string' && message.totp !== '' ? message.totp : undefined;
     if (password === undefined && totp === undefined) return false;
-    const attemptKey = `card-reveal:${createHash('sha256').update(`${message.cardId}\u0000${origin.idempotencyKey}`).digest('hex').slice(0, 48)}`;
+    const attemptKey = `card-reveal:${sha256Hex(`${message.cardId}\u0000${origin.idempotencyKey}`).slice(0, 48)}`;
     const reply = await this.deps.identity.command({
       type: 'VerifyStepUp',
       userId: message.userId,
       ...(password === undefined ? {} : { password }),
       ...(totp === undefined ? {} : { totp }),
-      meta: { idempotencyKey: attemptKey, actor: ACTOR, ...(origin.correlationId === undefined ? {} : { correlationId: origin.correlationId }) },
+      meta: commandMeta(attemptKey, origin),
     });
     if (reply.ok) return true;
     return reply.error.code === 'unavailable' ? reply.error : false;
@@ -354,7 +354,7 @@ export class CardIssuerService {
       amount: authorization.amount.toString(),
       ...(authorization.holdTimeoutMs === null ? {} : { timeoutMs: authorization.holdTimeoutMs }),
       reference: authorization.id,
-      meta: ledgerMeta(ledgerKeys.hold(authorization.id), origin),
+      meta: commandMeta(ledgerKeys.hold(authorization.id), origin),
     });
   }
 
@@ -373,7 +373,7 @@ export class CardIssuerService {
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: amount.amount.toString(),
-          meta: ledgerMeta(ledgerKeys.capture(authorization.id), origin),
+          meta: commandMeta(ledgerKeys.capture(authorization.id), origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('capture', authorization.id);
@@ -404,7 +404,7 @@ export class CardIssuerService {
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: event.data.releasedAmount,
-          meta: ledgerMeta(event.data.ledgerKey, origin),
+          meta: commandMeta(event.data.ledgerKey, origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('reverse', authorization.id);
@@ -438,7 +438,7 @@ export class CardIssuerService {
             { accountId: card.walletId, side: 'credit', amount: value, currency: card.currency },
           ],
           references: { authorizationId: message.authorizationId, refundId: message.refundId, cardId },
-          meta: ledgerMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
+          meta: commandMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
@@ -506,7 +506,7 @@ export class CardIssuerService {
         type: 'ReleaseHold',
         holdId: authorizationId,
         walletId: authorization.walletId,
-        meta: ledgerMeta(ledgerKeys.recover(authorizationId), origin),
+        meta: commandMeta(ledgerKeys.recover(authorizationId), origin),
       });
       // Already released or expired by the ledger is as good; anything else is tried again on the next start.
       if (!released.ok && released.error.code !== 'hold_not_pending') {
@@ -663,7 +663,8 @@ export function declineOfLedgerError(error: DomainError): { responseCode: IsoRes
   }
 }
 
-function ledgerMeta(idempotencyKey: string, origin: EventOrigin): LedgerCommandEnvelope['meta'] {
+/** The meta of a command the card-issuer sends upstream (ledger or identity) on behalf of `origin`. */
+function commandMeta(idempotencyKey: string, origin: EventOrigin): CommandMeta {
   return { idempotencyKey, actor: ACTOR, ...(origin.correlationId === undefined ? {} : { correlationId: origin.correlationId }) };
 }
 
@@ -690,8 +691,4 @@ function authorizeProblems(message: Message<'Authorize'>): FieldProblem[] {
     if (typeof merchant.country !== 'string' || !COUNTRY_PATTERN.test(merchant.country)) problems.push({ field: 'merchant.country', reason: 'not_an_upper_case_alpha_2_country' });
   }
   return problems;
-}
-
-function originOf(message: CardCommandEnvelope): EventOrigin | DomainError {
-  return commandMetaOf(message, 'card');
 }
