@@ -103,24 +103,23 @@ export class CardIssuerService {
   }
 
   /** One command, answered after its events are durable (or with the error it got). */
-  async execute(message: CardCommandEnvelope): Promise<Reply<unknown>> {
-    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
-    try {
-      return await this.route(message);
-    } catch (error) {
-      this.deps.log?.(`card-issuer: ${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
-      return failed(unavailable('the card-issuer could not complete this command; retry'));
-    }
+  execute(message: CardCommandEnvelope): Promise<Reply<unknown>> {
+    return this.unavailableOnThrow(message, '', 'complete this command', () => this.route(message));
   }
 
   /** One query, from the card streams (consistent) or the projection (caught up to the store's head first). */
-  async query(message: CardQueryMessage): Promise<Reply<unknown>> {
-    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+  query(message: CardQueryMessage): Promise<Reply<unknown>> {
+    return this.unavailableOnThrow(message, 'query ', 'answer this query', () => this.routeQuery(message));
+  }
+
+  /** An unexpected failure is logged by the message's type only (a payload may hold a PAN) and answered `unavailable`. */
+  private async unavailableOnThrow(message: unknown, kind: string, what: string, answer: () => Promise<Reply<unknown>>): Promise<Reply<unknown>> {
     try {
-      return await this.routeQuery(message);
+      return await answer();
     } catch (error) {
-      this.deps.log?.(`card-issuer: query ${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
-      return failed(unavailable('the card-issuer could not answer this query; retry'));
+      const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+      this.deps.log?.(`card-issuer: ${kind}${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return failed(unavailable(`the card-issuer could not ${what}; retry`));
     }
   }
 
