@@ -10,7 +10,7 @@ import { toIsoTime, type AuthorizationView, type CardView, type Merchant, type R
 import { perDatabase, type Projection } from '@ledger/event-store';
 import { CARD_STREAM_PREFIX, cardEventOf, cardStreamKind } from '../application/card-repository';
 import type { AuthorizationDeclined } from '../domain/card';
-import { statusOfPhase } from '../domain/views';
+import { isApprovedPhase, statusOfPhase } from '../domain/views';
 
 export const CARD_ISSUER_PROJECTION_NAME = 'card-issuer';
 /** Requested authorizations recovery reads per start (a crash leaves at most the ones in flight). */
@@ -243,7 +243,7 @@ function cardViewOf(row: CardRow): CardView {
 
 function authorizationViewOf(row: AuthorizationRow): AuthorizationView {
   const phase = row.phase as Parameters<typeof statusOfPhase>[0];
-  const approved = phase !== 'requested' && phase !== 'declined';
+  const approved = isApprovedPhase(phase);
   return {
     id: row.authorization_id,
     cardId: row.card_id,
