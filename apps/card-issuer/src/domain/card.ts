@@ -227,23 +227,12 @@ export function isCard(state: CardState): state is Card {
 export function evolve(state: CardState, event: CardEvent): CardState {
   if (event.type === 'cards.CardIssued.v1') {
     if (isCard(state)) throw new Error('invariant: a card is issued once');
-    const { data } = event;
+    // Every recorded field is the card's (Card extends the event's data), so a new one needs no line here.
+    const { atMs, ...issued } = event.data;
     return {
+      ...issued,
       status: 'active',
-      cardId: data.cardId,
-      ownerId: data.ownerId,
-      walletId: data.walletId,
-      currency: data.currency,
-      label: data.label,
-      brand: data.brand,
-      last4: data.last4,
-      expMonth: data.expMonth,
-      expYear: data.expYear,
-      panFingerprint: data.panFingerprint,
-      sealedPan: data.sealedPan,
-      kekId: data.kekId,
-      spendingControls: data.spendingControls,
-      createdAtMs: data.atMs,
+      createdAtMs: atMs,
       lastChangeKey: null,
       authorizations: new Map(),
       spendByDay: new Map(),
