@@ -40,21 +40,15 @@ export interface CardRevealed {
   readonly data: { readonly userId: string; readonly atMs: number };
 }
 
-/** `idempotencyKey` tells a retried lifecycle command from a second one. */
-export interface CardFrozen {
-  readonly type: 'cards.CardFrozen.v1';
+/** A freeze, unfreeze or cancel; `idempotencyKey` tells a retried lifecycle command from a second one. */
+interface CardLifecycleEvent<Type extends string> {
+  readonly type: Type;
   readonly data: { readonly idempotencyKey: string; readonly atMs: number };
 }
 
-export interface CardUnfrozen {
-  readonly type: 'cards.CardUnfrozen.v1';
-  readonly data: { readonly idempotencyKey: string; readonly atMs: number };
-}
-
-export interface CardCanceled {
-  readonly type: 'cards.CardCanceled.v1';
-  readonly data: { readonly idempotencyKey: string; readonly atMs: number };
-}
+export type CardFrozen = CardLifecycleEvent<'cards.CardFrozen.v1'>;
+export type CardUnfrozen = CardLifecycleEvent<'cards.CardUnfrozen.v1'>;
+export type CardCanceled = CardLifecycleEvent<'cards.CardCanceled.v1'>;
 
 export interface SpendingControlsSet {
   readonly type: 'cards.SpendingControlsSet.v1';
