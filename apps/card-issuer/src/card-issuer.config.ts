@@ -2,10 +2,9 @@
 // (CARD_KEKS, CARD_FINGERPRINT_KEY_BASE64, CARD_CVV_KEY_BASE64): never log this object.
 import { ConfigError, enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
 import { SHARDS_MAX } from '@ledger/ledger';
+import { MS_PER_DAY } from './domain/limits';
 import { BIN_PATTERN } from './domain/pan';
 import { parseKeyList } from './application/card-keys';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const cardIssuerConfigSchema = {
   /** The issuer's BIN: the first 6 to 8 digits of every PAN (the default is a Visa test range). */
@@ -17,9 +16,9 @@ export const cardIssuerConfigSchema = {
   /** Requests of one partition handled at once (one card's decisions are serialised by the service). */
   CARD_REQUESTS_IN_FLIGHT_MAX: intSetting(64, { min: 1, max: 1_024 }),
   /** The hold's timeout asked of the ledger; 0 leaves it to the ledger's HOLD_TIMEOUT_MS. */
-  CARD_HOLD_TIMEOUT_MS: intSetting(0, { min: 0, max: 31 * DAY_MS }),
+  CARD_HOLD_TIMEOUT_MS: intSetting(0, { min: 0, max: 31 * MS_PER_DAY }),
   /** How often a running issuer finishes authorizations left requested (an upstream failure nobody retried); 0: only at start. */
-  CARD_RECOVERY_INTERVAL_MS: intSetting(60_000, { min: 0, max: 24 * 60 * 60 * 1000 }),
+  CARD_RECOVERY_INTERVAL_MS: intSetting(60_000, { min: 0, max: MS_PER_DAY }),
   /** Card states kept in memory (each is topped up from its stream on use). */
   CARD_CACHE_MAX: intSetting(10_000, { min: 0, max: 10_000_000 }),
   /** How long a request to the ledger or identity may take before it counts as lost. */

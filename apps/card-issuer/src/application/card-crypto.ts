@@ -29,10 +29,6 @@ export class CardCrypto {
     private readonly random: (bytes: number) => Buffer = randomBytes,
   ) {}
 
-  get currentKekId(): string {
-    return this.keys.currentKekId;
-  }
-
   /** A fresh PAN under `bin`: random digits from the CSPRNG and the Luhn check digit. */
   newPan(bin: string): string {
     return composePan(bin, randomDigits(PAN_LENGTH - 1 - bin.length, this.random));

@@ -18,12 +18,12 @@ import {
   type CardCommandEnvelope,
   type CardQueryMessage,
   type Clock,
+  type CommandMeta,
   type Currency,
   type DomainError,
   type HoldView,
   type IdGenerator,
   type IsoResponseCode,
-  type LedgerCommandEnvelope,
   type Merchant,
   type Reply,
   type RevealedCard,
@@ -103,30 +103,29 @@ export class CardIssuerService {
   }
 
   /** One command, answered after its events are durable (or with the error it got). */
-  async execute(message: CardCommandEnvelope): Promise<Reply<unknown>> {
-    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
-    try {
-      return await this.route(message);
-    } catch (error) {
-      this.deps.log?.(`card-issuer: ${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
-      return failed(unavailable('the card-issuer could not complete this command; retry'));
-    }
+  execute(message: CardCommandEnvelope): Promise<Reply<unknown>> {
+    return this.unavailableOnThrow(message, '', 'complete this command', () => this.route(message));
   }
 
   /** One query, from the card streams (consistent) or the projection (caught up to the store's head first). */
-  async query(message: CardQueryMessage): Promise<Reply<unknown>> {
-    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+  query(message: CardQueryMessage): Promise<Reply<unknown>> {
+    return this.unavailableOnThrow(message, 'query ', 'answer this query', () => this.routeQuery(message));
+  }
+
+  /** An unexpected failure is logged by the message's type only (a payload may hold a PAN) and answered `unavailable`. */
+  private async unavailableOnThrow(message: unknown, kind: string, what: string, answer: () => Promise<Reply<unknown>>): Promise<Reply<unknown>> {
     try {
-      return await this.routeQuery(message);
+      return await answer();
     } catch (error) {
-      this.deps.log?.(`card-issuer: query ${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
-      return failed(unavailable('the card-issuer could not answer this query; retry'));
+      const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+      this.deps.log?.(`card-issuer: ${kind}${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return failed(unavailable(`the card-issuer could not ${what}; retry`));
     }
   }
 
   private async route(message: CardCommandEnvelope): Promise<Reply<unknown>> {
     if (typeof message !== 'object' || message === null) return failed(validationFailed([{ field: 'type', reason: 'required' }]));
-    const origin = originOf(message);
+    const origin = commandMetaOf(message, 'card');
     if ('code' in origin) return failed(origin);
     switch (message.type) {
       case 'IssueCard':
@@ -268,13 +267,13 @@ export class CardIssuerService {
     const password = typeof message.password === 'string' && message.password !== '' ? message.password : undefined;
     const totp = typeof message.totp === 'string' && message.totp !== '' ? message.totp : undefined;
     if (password === undefined && totp === undefined) return false;
-    const attemptKey = `card-reveal:${createHash('sha256').update(`${message.cardId}\u0000${origin.idempotencyKey}`).digest('hex').slice(0, 48)}`;
+    const attemptKey = `card-reveal:${sha256Hex(`${message.cardId}\u0000${origin.idempotencyKey}`).slice(0, 48)}`;
     const reply = await this.deps.identity.command({
       type: 'VerifyStepUp',
       userId: message.userId,
       ...(password === undefined ? {} : { password }),
       ...(totp === undefined ? {} : { totp }),
-      meta: { idempotencyKey: attemptKey, actor: ACTOR, ...(origin.correlationId === undefined ? {} : { correlationId: origin.correlationId }) },
+      meta: commandMeta(attemptKey, origin),
     });
     if (reply.ok) return true;
     return reply.error.code === 'unavailable' ? reply.error : false;
@@ -354,7 +353,7 @@ export class CardIssuerService {
       amount: authorization.amount.toString(),
       ...(authorization.holdTimeoutMs === null ? {} : { timeoutMs: authorization.holdTimeoutMs }),
       reference: authorization.id,
-      meta: ledgerMeta(ledgerKeys.hold(authorization.id), origin),
+      meta: commandMeta(ledgerKeys.hold(authorization.id), origin),
     });
   }
 
@@ -373,7 +372,7 @@ export class CardIssuerService {
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: amount.amount.toString(),
-          meta: ledgerMeta(ledgerKeys.capture(authorization.id), origin),
+          meta: commandMeta(ledgerKeys.capture(authorization.id), origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('capture', authorization.id);
@@ -404,7 +403,7 @@ export class CardIssuerService {
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: event.data.releasedAmount,
-          meta: ledgerMeta(event.data.ledgerKey, origin),
+          meta: commandMeta(event.data.ledgerKey, origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('reverse', authorization.id);
@@ -438,7 +437,7 @@ export class CardIssuerService {
             { accountId: card.walletId, side: 'credit', amount: value, currency: card.currency },
           ],
           references: { authorizationId: message.authorizationId, refundId: message.refundId, cardId },
-          meta: ledgerMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
+          meta: commandMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
@@ -506,7 +505,7 @@ export class CardIssuerService {
         type: 'ReleaseHold',
         holdId: authorizationId,
         walletId: authorization.walletId,
-        meta: ledgerMeta(ledgerKeys.recover(authorizationId), origin),
+        meta: commandMeta(ledgerKeys.recover(authorizationId), origin),
       });
       // Already released or expired by the ledger is as good; anything else is tried again on the next start.
       if (!released.ok && released.error.code !== 'hold_not_pending') {
@@ -663,7 +662,8 @@ export function declineOfLedgerError(error: DomainError): { responseCode: IsoRes
   }
 }
 
-function ledgerMeta(idempotencyKey: string, origin: EventOrigin): LedgerCommandEnvelope['meta'] {
+/** The meta of a command the card-issuer sends upstream (ledger or identity) on behalf of `origin`. */
+function commandMeta(idempotencyKey: string, origin: EventOrigin): CommandMeta {
   return { idempotencyKey, actor: ACTOR, ...(origin.correlationId === undefined ? {} : { correlationId: origin.correlationId }) };
 }
 
@@ -690,8 +690,4 @@ function authorizeProblems(message: Message<'Authorize'>): FieldProblem[] {
     if (typeof merchant.country !== 'string' || !COUNTRY_PATTERN.test(merchant.country)) problems.push({ field: 'merchant.country', reason: 'not_an_upper_case_alpha_2_country' });
   }
   return problems;
-}
-
-function originOf(message: CardCommandEnvelope): EventOrigin | DomainError {
-  return commandMetaOf(message, 'card');
 }

@@ -51,7 +51,6 @@ export function loadCardKeys(config: CardIssuerConfig, dataDir: string, log: (me
     };
   }
   const path = join(dataDir, CARD_KEYS_FILE);
-  let text: string;
   try {
     writeFileSync(path, newKeyFile(), { mode: 0o600, flag: 'wx' });
     log(`generated development card keys into ${path} (CARD_KEY_SOURCE=data_dir); use CARD_KEY_SOURCE=config in production`);
@@ -59,14 +58,13 @@ export function loadCardKeys(config: CardIssuerConfig, dataDir: string, log: (me
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) log(`${path} is readable by other users; it should be mode 0600`);
   }
-  text = readFileSync(path, 'utf8');
+  const text = readFileSync(path, 'utf8');
   let file: { currentKekId?: unknown; keks?: unknown; fingerprintKey?: unknown; cvvKey?: unknown };
   try {
     file = JSON.parse(text) as typeof file;
   } catch {
     throw new ConfigError(CARD_KEYS_FILE, 'is not JSON');
   }
-  text = '';
   const keks = typeof file.keks === 'string' ? parseKeyList(file.keks, `${CARD_KEYS_FILE} keks`) : new Map<string, Buffer>();
   const currentKekId = String(file.currentKekId ?? '');
   if (!keks.has(currentKekId)) throw new ConfigError(`${CARD_KEYS_FILE} currentKekId`, 'must name a key of keks');

@@ -18,10 +18,6 @@ export const ROUTE_CACHE_MAX = 100_000;
 /** PAN fingerprint -> card remembered in memory (a reservation never changes, so it never goes stale). */
 export const PAN_OWNER_CACHE_MAX = 100_000;
 
-export function cardStreamId(cardId: string): string {
-  return `${CARD_STREAM_PREFIX}${cardId}`;
-}
-
 export function panReservationStreamId(fingerprint: string): string {
   return `${PAN_RESERVATION_STREAM_PREFIX}${fingerprint}`;
 }
@@ -89,8 +85,7 @@ export class CardRepository {
     const [first] = await this.store.readStream(panReservationStreamId(fingerprint), { maxCount: 1 });
     if (first === undefined) return undefined; // not remembered: a card may be issued with it later
     const cardId = (first.data as PanReserved['data']).cardId;
-    this.panOwners.set(fingerprint, cardId);
-    if (this.panOwners.size > PAN_OWNER_CACHE_MAX) this.panOwners.delete(this.panOwners.keys().next().value!);
+    remember(this.panOwners, fingerprint, cardId, PAN_OWNER_CACHE_MAX);
     return cardId;
   }
 
@@ -134,9 +129,14 @@ export class CardRepository {
 
   /** Remembers which card an authorization belongs to (bounded: the projection answers for the rest). */
   noteRoute(authorizationId: string, route: AuthorizationRoute): void {
-    this.routes.set(authorizationId, route);
-    if (this.routes.size > ROUTE_CACHE_MAX) this.routes.delete(this.routes.keys().next().value!);
+    remember(this.routes, authorizationId, route, ROUTE_CACHE_MAX);
   }
+}
+
+/** Sets `key` in a cache of at most `max` entries, dropping the oldest beyond it. */
+function remember<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
+  cache.set(key, value);
+  if (cache.size > max) cache.delete(cache.keys().next().value!);
 }
 
 /** The store whose `append` waits for the other appends of this turn and commits with them (one durable commit). */

@@ -8,21 +8,13 @@ const spec = deciderSpec(cardDecider, CONTEXT);
 const specAt = (nowMs: number) => deciderSpec(cardDecider, { nowMs });
 const card = (history: CardEvent[]) => foldCard(history) as Card;
 
+// The command that issues the fixture card: the same fields as `issued()` records.
+const { currency: _currency, spendingControls: _controls, atMs: _atMs, ...issuedFields } = issued().data;
 const issue = (overrides: Partial<IssueCard> = {}): IssueCard => ({
   type: 'IssueCard',
-  cardId: CARD_ID,
-  ownerId: OWNER_ID,
-  walletId: WALLET_ID,
+  ...issuedFields,
   wallet: { currency: 'USD', status: 'active', ownerId: OWNER_ID },
-  label: null,
   spendingControls: undefined,
-  brand: 'visa',
-  last4: '4242',
-  expMonth: 1,
-  expYear: 2029,
-  panFingerprint: 'f'.repeat(64),
-  sealedPan: 'v1.dev-1.sealed',
-  kekId: 'dev-1',
   ...overrides,
 });
 

@@ -40,21 +40,15 @@ export interface CardRevealed {
   readonly data: { readonly userId: string; readonly atMs: number };
 }
 
-/** `idempotencyKey` tells a retried lifecycle command from a second one. */
-export interface CardFrozen {
-  readonly type: 'cards.CardFrozen.v1';
+/** A freeze, unfreeze or cancel; `idempotencyKey` tells a retried lifecycle command from a second one. */
+interface CardLifecycleEvent<Type extends string> {
+  readonly type: Type;
   readonly data: { readonly idempotencyKey: string; readonly atMs: number };
 }
 
-export interface CardUnfrozen {
-  readonly type: 'cards.CardUnfrozen.v1';
-  readonly data: { readonly idempotencyKey: string; readonly atMs: number };
-}
-
-export interface CardCanceled {
-  readonly type: 'cards.CardCanceled.v1';
-  readonly data: { readonly idempotencyKey: string; readonly atMs: number };
-}
+export type CardFrozen = CardLifecycleEvent<'cards.CardFrozen.v1'>;
+export type CardUnfrozen = CardLifecycleEvent<'cards.CardUnfrozen.v1'>;
+export type CardCanceled = CardLifecycleEvent<'cards.CardCanceled.v1'>;
 
 export interface SpendingControlsSet {
   readonly type: 'cards.SpendingControlsSet.v1';
@@ -227,23 +221,12 @@ export function isCard(state: CardState): state is Card {
 export function evolve(state: CardState, event: CardEvent): CardState {
   if (event.type === 'cards.CardIssued.v1') {
     if (isCard(state)) throw new Error('invariant: a card is issued once');
-    const { data } = event;
+    // Every recorded field is the card's (Card extends the event's data), so a new one needs no line here.
+    const { atMs, ...issued } = event.data;
     return {
+      ...issued,
       status: 'active',
-      cardId: data.cardId,
-      ownerId: data.ownerId,
-      walletId: data.walletId,
-      currency: data.currency,
-      label: data.label,
-      brand: data.brand,
-      last4: data.last4,
-      expMonth: data.expMonth,
-      expYear: data.expYear,
-      panFingerprint: data.panFingerprint,
-      sealedPan: data.sealedPan,
-      kekId: data.kekId,
-      spendingControls: data.spendingControls,
-      createdAtMs: data.atMs,
+      createdAtMs: atMs,
       lastChangeKey: null,
       authorizations: new Map(),
       spendByDay: new Map(),

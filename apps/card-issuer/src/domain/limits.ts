@@ -1,8 +1,8 @@
 // Every bound the card domain enforces, named with its unit: input beyond one is
 // `validation_failed`; state beyond one is trimmed deterministically in `evolve`.
 
-/** Card, authorization, refund and wallet ids, idempotency keys. */
-export const ID_LENGTH_MAX = 128;
+export const MS_PER_DAY = 24 * 60 * 60 * 1000;
+
 /** Authorization and refund ids: short enough that the ledger keys derived from them fit the ledger's key limit. */
 export const AUTHORIZATION_ID_LENGTH_MAX = 64;
 export const LABEL_LENGTH_MAX = 64;
@@ -16,17 +16,13 @@ export const REFUNDS_PER_AUTHORIZATION_MAX = 100;
 /** Partial reversals one authorization may have. */
 export const REVERSALS_PER_AUTHORIZATION_MAX = 100;
 /** A finished authorization that can no longer change (declined, reversed, expired) leaves the card's state this long after it finished. */
-export const FINISHED_AUTHORIZATION_KEPT_MS = 24 * 60 * 60 * 1000;
+export const FINISHED_AUTHORIZATION_KEPT_MS = MS_PER_DAY;
 /** A captured authorization can be refunded this long after its capture; then it leaves the card's state. */
-export const REFUND_WINDOW_MS = 180 * 24 * 60 * 60 * 1000;
-
-export const MS_PER_DAY = 24 * 60 * 60 * 1000;
+export const REFUND_WINDOW_MS = 180 * MS_PER_DAY;
 
 export { invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
-
-export function isValidId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= ID_LENGTH_MAX;
-}
+/** Card, owner and wallet ids and idempotency keys: the ledger's bound, since wallet ids and keys go on to it. */
+export { isValidId } from '@ledger/ledger';
 
 export function isAuthorizationId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= AUTHORIZATION_ID_LENGTH_MAX;

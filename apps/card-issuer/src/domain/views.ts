@@ -24,8 +24,13 @@ export function statusOfPhase(phase: AuthorizationPhase): AuthorizationStatus {
   return phase === 'requested' ? 'pending' : phase;
 }
 
+/** Whether the ledger placed the hold: every phase past the request but a decline. */
+export function isApprovedPhase(phase: AuthorizationPhase): boolean {
+  return phase !== 'requested' && phase !== 'declined';
+}
+
 export function authorizationView(cardId: string | null, authorization: Authorization): AuthorizationView {
-  const approved = authorization.phase !== 'requested' && authorization.phase !== 'declined';
+  const approved = isApprovedPhase(authorization.phase);
   return {
     id: authorization.id,
     cardId,

@@ -10,7 +10,7 @@ import { toIsoTime, type AuthorizationView, type CardView, type Merchant, type R
 import { perDatabase, type Projection } from '@ledger/event-store';
 import { CARD_STREAM_PREFIX, cardEventOf, cardStreamKind } from '../application/card-repository';
 import type { AuthorizationDeclined } from '../domain/card';
-import { statusOfPhase } from '../domain/views';
+import { isApprovedPhase, statusOfPhase } from '../domain/views';
 
 export const CARD_ISSUER_PROJECTION_NAME = 'card-issuer';
 /** Requested authorizations recovery reads per start (a crash leaves at most the ones in flight). */
@@ -103,7 +103,6 @@ const statements = perDatabase((db: Database.Database) => ({
     `UPDATE card_authorizations SET phase = ?, response_code = ?, reason = ?, held_amount = ?, captured_amount = ?, refunded_amount = ?, updated_position = ?
      WHERE authorization_id = ?`,
   ),
-  cardById: db.prepare<[string], CardRow>('SELECT * FROM card_cards WHERE card_id = ?'),
   cardsByOwner: db.prepare<[string], CardRow>('SELECT * FROM card_cards WHERE owner_id = ? ORDER BY created_at, card_id'),
   authorizationsByCard: db.prepare<[string, number], AuthorizationRow>(
     'SELECT * FROM card_authorizations WHERE card_id = ? ORDER BY created_at DESC, authorization_id DESC LIMIT ?',
@@ -200,16 +199,11 @@ function update(db: Database.Database, row: AuthorizationRow, changes: Partial<A
   statements(db).updateAuthorization.run(next.phase, next.response_code, next.reason, next.held_amount, next.captured_amount, next.refunded_amount, position, row.authorization_id);
 }
 
-export function findCard(db: Database.Database, cardId: string): CardView | undefined {
-  const row = statements(db).cardById.get(cardId);
-  return row === undefined ? undefined : cardViewOf(row);
-}
-
 export function listCards(db: Database.Database, ownerId: string): CardView[] {
   return statements(db).cardsByOwner.all(ownerId).map(cardViewOf);
 }
 
-/** The card an authorization belongs to (null: an unknown PAN), or undefined when there is no such authorization. */
+/** The card an authorization belongs to; undefined when there is no such authorization or it is an unknown PAN's decline. */
 export function cardOfAuthorization(db: Database.Database, authorizationId: string): string | undefined {
   const row = statements(db).cardOfAuthorization.get(authorizationId);
   return row === undefined || row.card_id === null ? undefined : row.card_id;
@@ -249,7 +243,7 @@ function cardViewOf(row: CardRow): CardView {
 
 function authorizationViewOf(row: AuthorizationRow): AuthorizationView {
   const phase = row.phase as Parameters<typeof statusOfPhase>[0];
-  const approved = phase !== 'requested' && phase !== 'declined';
+  const approved = isApprovedPhase(phase);
   return {
     id: row.authorization_id,
     cardId: row.card_id,
