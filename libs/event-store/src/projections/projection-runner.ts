@@ -90,8 +90,7 @@ export class ProjectionRunner {
   private wakeWaiter: (() => void) | undefined;
   private readonly waiters = new Set<Waiter>();
   private settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
-  private applyBatch!: (events: readonly RecordedEvent[]) => bigint;
-  private storedCheckpoint!: () => bigint;
+  private applier!: ProjectionApplier;
 
   constructor(options: ProjectionRunnerOptions) {
     const { projection } = options;
@@ -118,8 +117,8 @@ export class ProjectionRunner {
     if (this.state !== 'new') throw new Error(`projection ${this.projection.name}: start() on a ${this.state} runner`);
     this.state = 'running';
     try {
-      this.prepare();
-      this.checkpoint = this.storedCheckpoint();
+      this.applier = projectionApplier(this.db, this.projection);
+      this.checkpoint = this.applier.checkpoint();
       this.scanned = this.checkpoint;
       // Only events after the head as of now need a wake-up: the loop reads everything up to it first.
       const head = await this.store.headPosition();
@@ -190,12 +189,6 @@ export class ProjectionRunner {
     });
   }
 
-  private prepare(): void {
-    const applier = projectionApplier(this.db, this.projection);
-    this.storedCheckpoint = applier.checkpoint;
-    this.applyBatch = applier.applyBatch;
-  }
-
   private async run(): Promise<void> {
     try {
       const streamPrefixes = this.projection.streamPrefixes;
@@ -213,7 +206,7 @@ export class ProjectionRunner {
           // cut short by the store's own page limit, so only an empty one moves us to the head.
           this.scanned = head;
         } else {
-          this.checkpoint = this.applyBatch(page);
+          this.checkpoint = this.applier.applyBatch(page);
           this.scanned = page[page.length - 1].position;
         }
         this.settleWaiters();
