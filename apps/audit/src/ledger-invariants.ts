@@ -89,11 +89,6 @@ export class LedgerInvariants {
     return notes;
   }
 
-  /** The state of every shard folded so far. */
-  states(): ReadonlyMap<number, LedgerShardState> {
-    return this.shards;
-  }
-
   private state(shard: number): LedgerShardState {
     let state = this.shards.get(shard);
     if (state === undefined) {
