@@ -55,23 +55,22 @@ export async function* pagesOfStream(reader: StoreReader, streamId: string, from
 }
 
 /** Every id of a stream that holds events, sorted. */
-export async function* allStreamIds(reader: StoreReader): AsyncGenerator<string> {
-  let after = '';
-  for (;;) {
-    const page = await reader.streamIds(after, READ_PAGE_STREAMS);
-    yield* page;
-    if (page.length < READ_PAGE_STREAMS) return;
-    after = page[page.length - 1];
-  }
+export function allStreamIds(reader: StoreReader): AsyncGenerator<string> {
+  return allByStreamId((after, max) => reader.streamIds(after, max), (streamId) => streamId);
 }
 
 /** Every recorded stream head, sorted by stream id. */
-export async function* allStreamHeads(reader: StoreReader): AsyncGenerator<StreamHead> {
+export function allStreamHeads(reader: StoreReader): AsyncGenerator<StreamHead> {
+  return allByStreamId((after, max) => reader.streamHeads(after, max), (head) => head.streamId);
+}
+
+/** Pages of a read keyed by stream id, each after the last id of the one before. */
+async function* allByStreamId<T>(read: (afterStreamId: string, maxCount: number) => Promise<T[]>, streamIdOf: (item: T) => string): AsyncGenerator<T> {
   let after = '';
   for (;;) {
-    const page = await reader.streamHeads(after, READ_PAGE_STREAMS);
+    const page = await read(after, READ_PAGE_STREAMS);
     yield* page;
     if (page.length < READ_PAGE_STREAMS) return;
-    after = page[page.length - 1].streamId;
+    after = streamIdOf(page[page.length - 1]);
   }
 }
