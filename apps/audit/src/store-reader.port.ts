@@ -31,9 +31,9 @@ export const READ_PAGE_EVENTS = 2_000;
 /** Stream ids or heads per page. */
 export const READ_PAGE_STREAMS = 1_000;
 
-/** Every event from `afterPosition` on, page by page (each page is one read). */
-export async function* pagesByPosition(reader: StoreReader, afterPosition = 0n, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
-  let after = afterPosition;
+/** Every event in position order, page by page (each page is one read). */
+export async function* pagesByPosition(reader: StoreReader, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
+  let after = 0n;
   for (;;) {
     const page = await reader.readAll(after, pageEvents);
     if (page.length === 0) return;
@@ -43,13 +43,13 @@ export async function* pagesByPosition(reader: StoreReader, afterPosition = 0n, 
 }
 
 /** Every event of one stream, page by page. */
-export async function* pagesOfStream(reader: StoreReader, streamId: string, fromRevision = 0n, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
-  let from = fromRevision;
+export async function* pagesOfStream(reader: StoreReader, streamId: string): AsyncGenerator<RecordedEvent[]> {
+  let from = 0n;
   for (;;) {
-    const page = await reader.readStream(streamId, from, pageEvents);
+    const page = await reader.readStream(streamId, from, READ_PAGE_EVENTS);
     if (page.length === 0) return;
     yield page;
-    if (page.length < pageEvents) return;
+    if (page.length < READ_PAGE_EVENTS) return;
     from = page[page.length - 1].revision + 1n;
   }
 }
