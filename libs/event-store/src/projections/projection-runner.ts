@@ -10,6 +10,7 @@
 import type Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
+import { checkedInt } from '../checked-int';
 import type { EventStore, Subscription } from '../event-store.port';
 
 /** Most events applied in one SQLite transaction (one page read from the store). */
@@ -306,9 +307,4 @@ export function projectionApplier(db: Database.Database, projection: Projection)
     return last;
   });
   return { checkpoint, applyBatch: (events) => batch.immediate(events) };
-}
-
-function checkedInt(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
-  return value;
 }
