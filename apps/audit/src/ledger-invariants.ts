@@ -69,7 +69,7 @@ export class LedgerInvariants {
 
     const touched = touchedAccountIds(ledgerEvent, state);
     const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
-    const undo = snapshotFor(ledgerEvent, state);
+    const undo = snapshotFor(ledgerEvent, state, touched);
     try {
       evolve(state, ledgerEvent);
     } catch (error) {
@@ -87,11 +87,6 @@ export class LedgerInvariants {
     if (this.openTransfers.size > 0) notes.push(`${this.openTransfers.size} cross-shard transfers are in flight (out leg without an in leg or reversal yet)`);
     if (this.forgottenTransfers > 0) notes.push(`${this.forgottenTransfers} in-flight transfers beyond OPEN_TRANSFERS_MAX were not followed`);
     return notes;
-  }
-
-  /** The state of every shard folded so far. */
-  states(): ReadonlyMap<number, LedgerShardState> {
-    return this.shards;
   }
 
   private state(shard: number): LedgerShardState {
@@ -234,8 +229,8 @@ function touchedAccountIds(event: LedgerEvent, state: LedgerShardState): Set<str
  * Remembers what `evolve` may change for this event (it updates the state's Maps in place and
  * can throw half-way), and returns the function that puts it back.
  */
-function snapshotFor(event: LedgerEvent, state: LedgerShardState): () => void {
-  const accounts = [...touchedAccountIds(event, state)].map((id) => [id, state.accounts.get(id)] as const);
+function snapshotFor(event: LedgerEvent, state: LedgerShardState, touched: ReadonlySet<string>): () => void {
+  const accounts = [...touched].map((id) => [id, state.accounts.get(id)] as const);
   const holdId = 'holdId' in event.data ? event.data.holdId : undefined;
   const hold = holdId === undefined ? undefined : state.holds.get(holdId);
   const finishedAt = holdId === undefined ? undefined : state.finishedHolds.get(holdId);

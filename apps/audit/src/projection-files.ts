@@ -69,7 +69,7 @@ export class ProjectionRebuild {
   private readonly targets: Target[] = [];
   readonly failures: RebuildFailure[] = [];
 
-  constructor(readonly outDir: string) {
+  constructor(outDir: string) {
     for (const { file, projections } of PROJECTION_FILES) {
       const db = openProjectionDb(join(outDir, file));
       // A scratch file: nothing to keep through a crash (no fsync, the rollback journal of a page
@@ -110,12 +110,6 @@ export class ProjectionRebuild {
       }
     }
     this.failures.push({ file: target.file, projection: target.projection.name, event: events[0], message: 'the page failed as a whole, but no single event of it did' });
-  }
-
-  /** Names of the projections rebuilt in `file` (failed ones included: their file is incomplete). */
-  projectionsOf(file: string): { names: string[]; failed: boolean } {
-    const targets = this.targets.filter((target) => target.file === file);
-    return { names: targets.map((target) => target.projection.name), failed: targets.some((target) => target.failed) };
   }
 
   close(): void {

@@ -34,7 +34,7 @@ export async function rebuildProjections(
   const rebuild = new ProjectionRebuild(outDir);
   let events = 0;
   try {
-    for await (const page of pagesByPosition(reader, 0n, REBUILD_PAGE_EVENTS)) {
+    for await (const page of pagesByPosition(reader, REBUILD_PAGE_EVENTS)) {
       for (const event of page) alsoCheck(event);
       rebuild.feed(page);
       events += page.length;

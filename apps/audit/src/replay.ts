@@ -2,6 +2,7 @@
 // account (the first key column of each row), what the live files hold that the rebuild does not.
 import { mkdirSync } from 'node:fs';
 import { Findings, type Progress } from './findings';
+import { groupBy } from './group-by';
 import { dataDirNotes } from './projection-files';
 import { describeDifference } from './projection-diff';
 import { compareProjections, rebuildProjections } from './rebuild';
@@ -27,15 +28,11 @@ export async function replay(
       print(`${file}: equal to the rebuild`);
       continue;
     }
-    const byAccount = new Map<string, string[]>();
-    for (const difference of differences) {
-      const account = Object.values(difference.key)[0] ?? '(table)';
-      byAccount.set(account, [...(byAccount.get(account) ?? []), describeDifference(file, difference)]);
-    }
+    const byAccount = groupBy(differences, (difference) => Object.values(difference.key)[0] ?? '(table)');
     print(`${file}: ${total} rows differ, over ${byAccount.size} accounts (or tables)`);
-    for (const [account, lines] of byAccount) {
+    for (const [account, accountDifferences] of byAccount) {
       print(`  ${account}:`);
-      for (const line of lines) print(`    ${line}`);
+      for (const difference of accountDifferences) print(`    ${describeDifference(file, difference)}`);
     }
   }
   return findings;

@@ -84,16 +84,20 @@ export class SqliteStoreReader implements StoreReader {
 
   async streamHead(streamId: string): Promise<StreamHead | undefined> {
     const row = this.selectHeadOf.get(streamId);
-    return row === undefined ? undefined : { streamId: row.stream_id, lastRevision: row.last_revision, lastHash: row.last_hash };
+    return row === undefined ? undefined : streamHeadOf(row);
   }
 
   async streamHeads(afterStreamId: string, maxCount: number): Promise<StreamHead[]> {
-    return this.selectHeads.all(afterStreamId, maxCount).map((row) => ({ streamId: row.stream_id, lastRevision: row.last_revision, lastHash: row.last_hash }));
+    return this.selectHeads.all(afterStreamId, maxCount).map(streamHeadOf);
   }
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function streamHeadOf(row: HeadRow): StreamHead {
+  return { streamId: row.stream_id, lastRevision: row.last_revision, lastHash: row.last_hash };
 }
 
 /** The store's own mapping; a row that is not JSON is named by its place. */

@@ -9,6 +9,7 @@ import { verifyChain } from '@ledger/event-store';
 import { ledgerEventOf, postedBalance } from '@ledger/ledger';
 import { filterReferences } from './card-number-filter';
 import { Findings } from './findings';
+import { groupBy } from './group-by';
 import { journalPostings, type JournalPosting } from './journal';
 import { leafHash, MerkleTree, verifyInclusion } from './merkle';
 import { foldShard, shardOfAccount } from './shard-fold';
@@ -151,8 +152,7 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
   if (statement.merkle.leafCount !== leaves.length || !new MerkleTree(leaves).root().equals(root)) fail('the Merkle root is not the root of the statement lines');
 
   // 2. Each line against its event: in an intact chain, with the hash and content the line says.
-  const byStream = new Map<string, StatementEntry[]>();
-  for (const { entry } of statement.lines) byStream.set(entry.streamId, [...(byStream.get(entry.streamId) ?? []), entry]);
+  const byStream = groupBy(statement.lines.map((line) => line.entry), (entry) => entry.streamId);
   for (const [streamId, entries] of byStream) await checkAgainstChain(reader, streamId, entries, fail);
 
   // 3. Complete: the store gives the same statement for the same wallet and period.
@@ -173,8 +173,7 @@ async function checkAgainstChain(
   entries: readonly StatementEntry[],
   fail: (message: string, entry?: Partial<StatementEntry>) => void,
 ): Promise<void> {
-  const wanted = new Map<string, StatementEntry[]>();
-  for (const entry of entries) wanted.set(entry.revision, [...(wanted.get(entry.revision) ?? []), entry]);
+  const wanted = groupBy(entries, (entry) => entry.revision);
   const lastRevision = entries.reduce((max, entry) => (BigInt(entry.revision) > max ? BigInt(entry.revision) : max), 0n);
   let previousHash = GENESIS_HASH;
   let expected = 0n;

@@ -31,9 +31,9 @@ export const READ_PAGE_EVENTS = 2_000;
 /** Stream ids or heads per page. */
 export const READ_PAGE_STREAMS = 1_000;
 
-/** Every event from `afterPosition` on, page by page (each page is one read). */
-export async function* pagesByPosition(reader: StoreReader, afterPosition = 0n, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
-  let after = afterPosition;
+/** Every event in position order, page by page (each page is one read). */
+export async function* pagesByPosition(reader: StoreReader, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
+  let after = 0n;
   for (;;) {
     const page = await reader.readAll(after, pageEvents);
     if (page.length === 0) return;
@@ -43,35 +43,34 @@ export async function* pagesByPosition(reader: StoreReader, afterPosition = 0n, 
 }
 
 /** Every event of one stream, page by page. */
-export async function* pagesOfStream(reader: StoreReader, streamId: string, fromRevision = 0n, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
-  let from = fromRevision;
+export async function* pagesOfStream(reader: StoreReader, streamId: string): AsyncGenerator<RecordedEvent[]> {
+  let from = 0n;
   for (;;) {
-    const page = await reader.readStream(streamId, from, pageEvents);
+    const page = await reader.readStream(streamId, from, READ_PAGE_EVENTS);
     if (page.length === 0) return;
     yield page;
-    if (page.length < pageEvents) return;
+    if (page.length < READ_PAGE_EVENTS) return;
     from = page[page.length - 1].revision + 1n;
   }
 }
 
 /** Every id of a stream that holds events, sorted. */
-export async function* allStreamIds(reader: StoreReader): AsyncGenerator<string> {
-  let after = '';
-  for (;;) {
-    const page = await reader.streamIds(after, READ_PAGE_STREAMS);
-    yield* page;
-    if (page.length < READ_PAGE_STREAMS) return;
-    after = page[page.length - 1];
-  }
+export function allStreamIds(reader: StoreReader): AsyncGenerator<string> {
+  return allByStreamId((after, max) => reader.streamIds(after, max), (streamId) => streamId);
 }
 
 /** Every recorded stream head, sorted by stream id. */
-export async function* allStreamHeads(reader: StoreReader): AsyncGenerator<StreamHead> {
+export function allStreamHeads(reader: StoreReader): AsyncGenerator<StreamHead> {
+  return allByStreamId((after, max) => reader.streamHeads(after, max), (head) => head.streamId);
+}
+
+/** Pages of a read keyed by stream id, each after the last id of the one before. */
+async function* allByStreamId<T>(read: (afterStreamId: string, maxCount: number) => Promise<T[]>, streamIdOf: (item: T) => string): AsyncGenerator<T> {
   let after = '';
   for (;;) {
-    const page = await reader.streamHeads(after, READ_PAGE_STREAMS);
+    const page = await read(after, READ_PAGE_STREAMS);
     yield* page;
     if (page.length < READ_PAGE_STREAMS) return;
-    after = page[page.length - 1].streamId;
+    after = streamIdOf(page[page.length - 1]);
   }
 }

@@ -1,9 +1,10 @@
 // The ceiling benches compare against: raw better-sqlite3 inserts into the store's own events
 // table (same schema, WAL, synchronous=FULL), one transaction per batch. One copy for every bench.
 import Database from 'better-sqlite3';
+import { EVENT_COLUMNS } from '../src/event-rows';
 import { SqliteEventStore } from '../src/sqlite/sqlite-event-store';
 
-/** A row of `events`: position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at. */
+/** A row of `events`, in EVENT_COLUMNS order. */
 export type RawEventRow = readonly unknown[];
 
 export interface RawEventInserter {
@@ -18,9 +19,7 @@ export async function openRawEventInserter(file: string): Promise<RawEventInsert
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  const insert = db.prepare(
-    'INSERT INTO events (position, stream_id, revision, event_id, type, schema_version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
+  const insert = db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const insertBatch = db.transaction((rows: readonly RawEventRow[]) => {
     for (const row of rows) insert.run(...row);
   });

@@ -4,8 +4,11 @@
 import type { AppendRequest, AppendResult, EventStore } from './event-store.port';
 import { APPEND_EVENTS_MAX } from './sqlite/sqlite-event-store';
 
+/** Most appends one group commit carries unless configured; the rest go in the next one. */
+export const GROUP_COMMIT_REQUESTS_MAX_DEFAULT = 512;
+
 export interface GroupCommitLimits {
-  /** Most appends one commit carries (default 512); the rest go in the next one. */
+  /** Most appends one commit carries (default GROUP_COMMIT_REQUESTS_MAX_DEFAULT); the rest go in the next one. */
   readonly maxRequests?: number;
   /** Most events one commit carries (default APPEND_EVENTS_MAX); a larger single append goes alone. */
   readonly maxEvents?: number;
@@ -40,7 +43,7 @@ export class GroupCommit {
     private readonly store: EventStore,
     limits: GroupCommitLimits = {},
   ) {
-    this.maxRequests = limits.maxRequests ?? 512;
+    this.maxRequests = limits.maxRequests ?? GROUP_COMMIT_REQUESTS_MAX_DEFAULT;
     this.maxEvents = limits.maxEvents ?? APPEND_EVENTS_MAX;
   }
 

@@ -202,21 +202,24 @@ describe('ProjectionRunner', () => {
     expect(second.position()).toBe(8n);
   });
 
-  it('skips events at or below the stored checkpoint when the store hands them out again', async () => {
+  /** Projects positions 1-4 into a fresh db and stops; hands back that db and a store that always reads from the start, as after a redelivery. */
+  async function checkpointedAt4(): Promise<{ db: Database.Database; redelivering: EventStore }> {
     await append('orders-1', 4, 0);
     const db = openDb();
     const first = runner(db, itemsProjection().projection);
     await first.start();
     await caughtUp(first);
     await first.stop();
-
-    // A store that always reads from the start, as after a redelivery.
     const redelivering: EventStore = Object.create(store) as EventStore;
     redelivering.readAll = (options) => store.readAll({ ...options, afterPosition: 0n });
+    return { db, redelivering };
+  }
+
+  it('skips events at or below the stored checkpoint when the store hands them out again', async () => {
+    const { db, redelivering } = await checkpointedAt4();
     await append('orders-1', 2, 4); // 5-6
     const counting = itemsProjection();
-    const second = new ProjectionRunner({ store: redelivering, db, projection: counting.projection });
-    runners.push(second);
+    const second = runner(db, counting.projection, { store: redelivering });
     await second.start();
     await caughtUp(second);
     expect(counting.applied).toEqual([5n, 6n]);
@@ -224,15 +227,7 @@ describe('ProjectionRunner', () => {
   });
 
   it('hands a projection with applyBatch each page at once, without the events at or below the checkpoint', async () => {
-    await append('orders-1', 4, 0);
-    const db = openDb();
-    const first = runner(db, itemsProjection().projection);
-    await first.start();
-    await caughtUp(first);
-    await first.stop();
-
-    const redelivering: EventStore = Object.create(store) as EventStore;
-    redelivering.readAll = (options) => store.readAll({ ...options, afterPosition: 0n });
+    const { db, redelivering } = await checkpointedAt4();
     await append('orders-1', 5, 4); // 5-9
     const items = itemsProjection();
     const pages: bigint[][] = [];
@@ -243,8 +238,7 @@ describe('ProjectionRunner', () => {
         for (const event of events) items.projection.apply(batchDb, event);
       },
     };
-    const second = new ProjectionRunner({ store: redelivering, db, projection: batched });
-    runners.push(second);
+    const second = runner(db, batched, { store: redelivering });
     await second.start();
     await caughtUp(second);
     // One page read from position 0: 1-9, of which 1-4 were applied before.

@@ -10,6 +10,7 @@
 import type Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
+import { checkedInt } from '../checked-int';
 import type { EventStore, Subscription } from '../event-store.port';
 
 /** Most events applied in one SQLite transaction (one page read from the store). */
@@ -90,8 +91,7 @@ export class ProjectionRunner {
   private wakeWaiter: (() => void) | undefined;
   private readonly waiters = new Set<Waiter>();
   private settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
-  private applyBatch!: (events: readonly RecordedEvent[]) => bigint;
-  private storedCheckpoint!: () => bigint;
+  private applier!: ProjectionApplier;
 
   constructor(options: ProjectionRunnerOptions) {
     const { projection } = options;
@@ -118,8 +118,8 @@ export class ProjectionRunner {
     if (this.state !== 'new') throw new Error(`projection ${this.projection.name}: start() on a ${this.state} runner`);
     this.state = 'running';
     try {
-      this.prepare();
-      this.checkpoint = this.storedCheckpoint();
+      this.applier = projectionApplier(this.db, this.projection);
+      this.checkpoint = this.applier.checkpoint();
       this.scanned = this.checkpoint;
       // Only events after the head as of now need a wake-up: the loop reads everything up to it first.
       const head = await this.store.headPosition();
@@ -190,12 +190,6 @@ export class ProjectionRunner {
     });
   }
 
-  private prepare(): void {
-    const applier = projectionApplier(this.db, this.projection);
-    this.storedCheckpoint = applier.checkpoint;
-    this.applyBatch = applier.applyBatch;
-  }
-
   private async run(): Promise<void> {
     try {
       const streamPrefixes = this.projection.streamPrefixes;
@@ -213,7 +207,7 @@ export class ProjectionRunner {
           // cut short by the store's own page limit, so only an empty one moves us to the head.
           this.scanned = head;
         } else {
-          this.checkpoint = this.applyBatch(page);
+          this.checkpoint = this.applier.applyBatch(page);
           this.scanned = page[page.length - 1].position;
         }
         this.settleWaiters();
@@ -313,9 +307,4 @@ export function projectionApplier(db: Database.Database, projection: Projection)
     return last;
   });
   return { checkpoint, applyBatch: (events) => batch.immediate(events) };
-}
-
-function checkedInt(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
-  return value;
 }

@@ -19,6 +19,7 @@ import {
 } from '../event-store.port';
 import { EVENT_COLUMNS, recordedEventOf as toRecordedEvent, type EventRow } from '../event-rows';
 import { sealEvents } from '../hash-chain';
+import { checkedInt } from '../checked-int';
 
 /** Most events one read returns (and one subscription page holds), unless configured. */
 export const READ_BATCH_MAX_DEFAULT = 1_000;
@@ -473,9 +474,4 @@ function checkEvents(streamId: string, events: readonly NewEvent[]): void {
     if (seen.has(event.eventId)) throw new DuplicateEventIdError(streamId, event.eventId);
     seen.add(event.eventId);
   }
-}
-
-function checkedInt(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
-  return value;
 }
