@@ -627,6 +627,11 @@ export async function allocateUniquePan(options: {
   return undefined;
 }
 
+/** Whether a ledger event may concern a card (a hold's end, a card refund); the rest need no look-up nor dedup record. */
+export function observesLedgerEvent(event: { readonly type: string; readonly data: unknown }): boolean {
+  return typeof event.data === 'object' && event.data !== null && observationOf(event.type, event.data as Record<string, unknown>) !== undefined;
+}
+
 /** The card command a ledger event of one of our holds or refunds asks for, if any. */
 function observationOf(type: string, data: Record<string, unknown>): (ObserveLedger | ExpireAuthorization) | undefined {
   const text = (value: unknown) => (typeof value === 'string' ? value : '');

@@ -223,6 +223,28 @@ describe('EventRelay', () => {
     expect(relay.position()).toBe(100n);
   });
 
+  it('waitForPosition answers when the checkpoint moves, not at its deadline (it waits on the relay, it does not poll)', async () => {
+    await appendToShards(10);
+    const save = held();
+    let saves = 0;
+    const checkpoints: CheckpointStore = {
+      load: async () => 0n,
+      save: async () => {
+        saves++;
+        await save.promise;
+      },
+    };
+    const relay = await startRelay({ checkpoints });
+    await waitFor('the first checkpoint save to start', () => saves === 1);
+    let reached = false;
+    // A deadline far beyond the test's own: only the relay's progress can end this wait in time.
+    void relay.waitForPosition(await store.headPosition(), 600_000).then(() => (reached = true));
+    expect(reached).toBe(false);
+    save.open();
+    await waitFor('waitForPosition to answer once the checkpoint is saved', () => reached);
+    expect(relay.position()).toBe(10n);
+  });
+
   it('publishes JSON with revision and position as strings, and eventId and type headers', async () => {
     const { received } = await consume('json-check');
     await store.append('ledger-2', [newEvent({ amount: '1050', walletId: 'w-1' }), newEvent({ amount: '7' }, 'ledger.HoldPlaced.v1')], expectedState.noStream);
