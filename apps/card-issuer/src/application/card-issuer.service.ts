@@ -294,20 +294,22 @@ export class CardIssuerService {
     const amount = BigInt(message.amount);
     const nowMs = this.deps.clock.nowMs();
     const fingerprint = this.deps.crypto.fingerprint(message.pan);
-    const owner = await this.cards.panOwner(fingerprint);
-    const card = owner === undefined ? undefined : await this.cards.load(owner);
-    if (card === undefined || !isCard(card.state) || card.state.panFingerprint !== fingerprint) {
+    const unmatched = async () => {
       // 14: no card has this PAN (or its issue never completed). Recorded on the authorization's own stream.
       const request = { authorizationId: message.authorizationId, amount: amount.toString(), currency: message.currency, merchant: merchantOf(message.merchant), atMs: nowMs };
       const route = await this.cards.recordUnmatched(message.authorizationId, declined(request, null, '14', 'unknown_card'), origin, nowMs);
       return this.answerFromRoute(message.authorizationId, route);
-    }
-    const cardId = card.state.cardId;
+    };
+    const cardId = await this.cards.panOwner(fingerprint);
+    if (cardId === undefined) return unmatched();
     // An id already known here for an unknown PAN or another card answers as that one (the ledger
     // would refuse a second hold of the id anyway: holdId = authorization id).
     const known = await this.cards.route(message.authorizationId);
     if (known !== undefined && known.cardId !== cardId) return this.answerFromRoute(message.authorizationId, known);
     return this.cards.withLock(cardId, async () => {
+      // Loaded once, under the lock: the decision below starts from it.
+      const card = await this.cards.load(cardId);
+      if (!isCard(card.state) || card.state.panFingerprint !== fingerprint) return unmatched();
       const outcome = await this.decideAndAppend(cardId, origin, (state) => {
         if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
         return {
@@ -321,26 +323,34 @@ export class CardIssuerService {
           cvvValid: this.deps.crypto.cvvMatches(message.pan, state.expMonth, state.expYear, message.cvv),
           holdTimeoutMs: this.deps.config.CARD_HOLD_TIMEOUT_MS === 0 ? null : this.deps.config.CARD_HOLD_TIMEOUT_MS,
         };
-      });
+      }, card);
       if (!outcome.ok) return failed(outcome.error);
       this.cards.noteRoute(message.authorizationId, { cardId });
       const authorization = (outcome.state as Card).authorizations.get(message.authorizationId);
       if (authorization === undefined) return this.answerFromProjection(message.authorizationId); // finished long ago and pruned
       if (authorization.phase !== 'requested') return { ok: true, value: authorizationView(cardId, authorization) };
-      return this.placeHold(cardId, authorization, origin);
+      return this.placeHold(cardId, authorization, origin, outcome.loaded);
     });
   }
 
-  /** Asks the ledger for the hold of a requested authorization and records its answer. Runs under the card's lock. */
-  private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin): Promise<Reply<unknown>> {
+  /**
+   * Asks the ledger for the hold of a requested authorization and records its answer. Runs under
+   * the card's lock, so the answer is decided on the card as this process last wrote it (`written`).
+   */
+  private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard): Promise<Reply<unknown>> {
     const reply = await this.sendPlaceHold(authorization, origin);
     if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     await this.deps.afterLedgerReply?.('hold', authorization.id);
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({
-      type: 'CompleteAuthorization',
-      authorizationId: authorization.id,
-      outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) },
-    }));
+    const outcome = await this.decideAndAppend(
+      cardId,
+      origin,
+      () => ({
+        type: 'CompleteAuthorization',
+        authorizationId: authorization.id,
+        outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) },
+      }),
+      written,
+    );
     if (!outcome.ok) return failed(outcome.error);
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
@@ -552,17 +562,26 @@ export class CardIssuerService {
     return { ok: true, value: authorizationView(cardId, authorization) };
   }
 
-  /** Load, decide, append; on a concurrent append elsewhere, again (at most APPEND_ATTEMPTS_MAX times). */
-  private async decideAndAppend(cardId: string, origin: EventOrigin, commandOf: (state: CardState) => CardCommand): Promise<{ ok: true; state: CardState; events: CardEvent[] } | { ok: false; error: DomainError }> {
+  /**
+   * Load, decide, append; on a concurrent append elsewhere, again (at most APPEND_ATTEMPTS_MAX
+   * times). `current`: the card as just loaded or written under this lock, for the first try (a
+   * stale one only costs that try: the append expects its revision).
+   */
+  private async decideAndAppend(
+    cardId: string,
+    origin: EventOrigin,
+    commandOf: (state: CardState) => CardCommand,
+    current?: LoadedCard,
+  ): Promise<{ ok: true; state: CardState; loaded: LoadedCard; events: CardEvent[] } | { ok: false; error: DomainError }> {
     for (let attempt = 1; ; attempt++) {
-      const loaded = await this.cards.load(cardId);
+      const loaded = attempt === 1 && current !== undefined ? current : await this.cards.load(cardId);
       const nowMs = this.deps.clock.nowMs();
       const decision: CardDecision = decide(commandOf(loaded.state), loaded.state, { nowMs });
       if (!decision.ok) return decision;
-      if (decision.events.length === 0) return { ok: true, state: loaded.state, events: [] };
+      if (decision.events.length === 0) return { ok: true, state: loaded.state, loaded, events: [] };
       try {
         const appended = await this.cards.append(cardId, loaded, decision.events, origin, nowMs);
-        return { ok: true, state: appended.state, events: decision.events };
+        return { ok: true, state: appended.state, loaded: appended, events: decision.events };
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
       }

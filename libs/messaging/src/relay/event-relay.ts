@@ -87,6 +87,8 @@ type Pending =
 /** Resolves everyone waiting when notified; a waiter registers synchronously after its last check. */
 class Signal {
   private waiters: (() => void)[] = [];
+  /** Counts notifications: a waiter whose check awaited compares it, so a notify during the check is not lost. */
+  notified = 0;
 
   wait(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -106,6 +108,7 @@ class Signal {
   }
 
   notify(): void {
+    this.notified++;
     const waiters = this.waiters;
     this.waiters = [];
     for (const resolve of waiters) resolve();
@@ -203,6 +206,7 @@ export class EventRelay {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
+      const seen = this.progress.notified;
       const relayed = await this.hasRelayed(target);
       if (relayed === true) return;
       if (this.finished) throw new Error(`event relay ${this.name} stopped at position ${this.checkpoint}, before ${target}`);
@@ -210,6 +214,7 @@ export class EventRelay {
       if (leftMs <= 0) {
         throw new Error(`event relay ${this.name} did not reach position ${target} within ${timeoutMs} ms (at ${this.checkpoint})`);
       }
+      if (this.progress.notified !== seen) continue; // it moved while we looked: look again
       // Woken by the relay's own progress; only a head still short of the target needs a look later.
       await this.progress.waitAtMost(relayed === 'head_below' ? Math.min(RELAY_WAIT_HEAD_RECHECK_MS, leftMs) : leftMs);
     }
@@ -280,6 +285,8 @@ export class EventRelay {
     while (!this.stopping) {
       if (this.buffer.length === 0) {
         await this.arrivals.wait();
+        // One turn for the rest of the store's window (and this turn's other appends) to arrive: one publish and one checkpoint save for all.
+        await yieldToEventLoop();
         continue;
       }
       const first = this.buffer[0];
