@@ -37,9 +37,9 @@ import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
 import { decide, declined, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
-import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, LABEL_LENGTH_MAX, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
-import { COUNTRY_PATTERN, MCC_PATTERN, parseSpendingControls } from '../domain/spending-controls';
+import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
 import { cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
@@ -181,23 +181,14 @@ export class CardIssuerService {
   // Cards.
 
   async issue(message: Message<'IssueCard'>, origin: EventOrigin): Promise<Reply<unknown>> {
-    const problems: FieldProblem[] = [];
-    if (!isUuid(message.cardId)) problems.push({ field: 'cardId', reason: 'not_a_uuid' });
-    if (!isValidId(message.ownerId)) problems.push({ field: 'ownerId', reason: 'required' });
-    if (!isValidId(message.walletId)) problems.push({ field: 'walletId', reason: 'required' });
-    if (message.label !== undefined && (typeof message.label !== 'string' || message.label.length > LABEL_LENGTH_MAX)) {
-      problems.push({ field: 'label', reason: `not_a_string_of_at_most_${LABEL_LENGTH_MAX}` });
-    }
-    const controls = parseSpendingControls(message.spendingControls);
-    if (!controls.ok) problems.push(...controls.problems);
-    if (problems.length > 0) return failed(validationFailed(problems));
     const { cardId } = message;
+    if (typeof cardId !== 'string') return failed(validationFailed([{ field: 'cardId', reason: 'not_a_uuid' }]));
     return this.cards.withLock(cardId, async () => {
       const existing = await this.cards.load(cardId);
-      if (isCard(existing.state)) {
-        const replay = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
-        return replay.ok ? { ok: true, value: cardView(existing.state) } : failed(replay.error);
-      }
+      // The decider's checks of the input (and of a retry) before the ledger is asked: a wallet as the caller's, active.
+      const checked = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
+      if (!checked.ok) return failed(checked.error);
+      if (isCard(existing.state)) return { ok: true, value: cardView(existing.state) };
       // Consistent, not `eventual`: a wallet frozen a moment ago must not get a new card.
       const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId });
       if (!wallet.ok) return failed(wallet.error.code === 'not_found' ? domainError('not_found', 'no such wallet') : wallet.error);
