@@ -382,7 +382,9 @@ describe('EventRelay', () => {
     await store.append('ledger-1', Array.from({ length: 40 }, (_, n) => newEvent({ n })), expectedState.noStream);
     const relay = await startRelay({ batchMax: 50, retryBackoffMs: 1, retryBackoffMaxMs: 5 });
 
-    await waitFor('the bus to push back', () => bus.rejections.some((error) => error instanceof QueueFullError));
+    // The first batch (all 40) is refused whole; halved batches then fill the queue behind the held message.
+    await waitFor('the bus to push back with the first message held', () => bus.rejections.some((error) => error instanceof QueueFullError) && received.length === 1);
+    await waitFor('a refusal after the queue filled', () => bus.rejections.filter((error) => error instanceof QueueFullError).length > 5);
     expect(received).toHaveLength(1);
     expect(relay.position()).toBeLessThanOrEqual(3n);
     slow.open();
