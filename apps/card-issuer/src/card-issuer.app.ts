@@ -12,6 +12,7 @@ import {
   decodeIntegrationEvent,
   EventRelay,
   IdentityClient,
+  INTEGRATION_EVENT_HEADERS,
   LedgerClient,
   ProcessedEvents,
   SqliteCheckpointStore,
@@ -22,7 +23,7 @@ import {
 } from '@ledger/messaging';
 import { CardCrypto } from './application/card-crypto';
 import { loadCardKeys } from './application/card-keys';
-import { CardIssuerService, type LedgerReplyHook } from './application/card-issuer.service';
+import { CardIssuerService, observesLedgerEvent, type LedgerReplyHook } from './application/card-issuer.service';
 import { CARD_STREAM_PREFIX, cardStreamKind } from './application/card-repository';
 import type { CardIssuerConfig } from './card-issuer.config';
 import { CardIssuerModule } from './card-issuer.module';
@@ -113,8 +114,11 @@ export async function startCardIssuer(options: CardIssuerOptions): Promise<Runni
       topics: [LEDGER_TOPICS.events],
       groupId: LEDGER_EVENTS_GROUP,
       handler: async (message) => {
+        // Most ledger events (holds placed, transfers) are none of ours: the type header says so without decoding.
+        const type = message.headers[INTEGRATION_EVENT_HEADERS.type];
+        if (type !== undefined && !LEDGER_EVENTS_OBSERVED.has(type)) return;
         const event = decodeIntegrationEvent(message.value);
-        if (!LEDGER_EVENTS_OBSERVED.has(event.type)) return;
+        if (!LEDGER_EVENTS_OBSERVED.has(event.type) || !observesLedgerEvent(event)) return; // e.g. an entry that is no card refund: no dedup row
         await processed.handleOnce(event.eventId, () => service.ledgerEvent(event));
       },
     });

@@ -1,6 +1,7 @@
 // The card-issuer through the bus with the real wallet-ledger and identity: every command and
 // query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
-import { type AuthorizationView, type TransactionView } from '@ledger/contracts';
+import { uuidv7, type AuthorizationView, type TransactionView } from '@ledger/contracts';
+import { expectedState } from '@ledger/event-store';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
@@ -293,6 +294,28 @@ describe('card-issuer crash recovery', () => {
     expect(view).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered', status: 'declined', cardId: card.id } });
     // The card's limits no longer count it, and the card authorizes again.
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
+  });
+
+  it('a card stream written elsewhere between the hold and its recorded outcome: the outcome is decided again on the fresh stream', async () => {
+    const elsewhere = { cardId: '' };
+    h = await startCardHarness({
+      afterLedgerReply: async (operation) => {
+        if (operation !== 'hold' || elsewhere.cardId === '') return;
+        // Another issuer process appends to the card (a reveal) while this one waits for the ledger.
+        const eventId = uuidv7.next();
+        await h!.ledger.store.append(
+          `card-${elsewhere.cardId}`,
+          [{ eventId, type: 'cards.CardRevealed.v1', schemaVersion: 1, data: { userId: 'u-elsewhere', atMs: 0 }, metadata: { correlationId: eventId, causationId: eventId, actor: 'other-issuer', occurredAt: '2026-01-01T00:00:00.000Z' } }],
+          expectedState.any,
+        );
+        elsewhere.cardId = '';
+      },
+    });
+    const { walletId, card, secrets } = await cardholder(h);
+    elsewhere.cardId = card.id;
+    expect(await authorize(h, authorizeMessage(secrets, { amount: '700' }))).toMatchObject({ approved: true, status: 'pending', heldAmount: '700' });
+    expect(elsewhere.cardId).toBe('');
+    expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 700n });
   });
 
   it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {

@@ -123,6 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     async close() {
       await startedGrpc.close();
       await started.close();
+      await components.idempotency.settled(); // records of answers already sent, before the store goes
       await proxy.close();
       logger.flush();
     },

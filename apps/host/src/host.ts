@@ -16,6 +16,7 @@ import { startCardIssuer, type RunningCardIssuer } from '../../card-issuer/src/c
 import { loadCardIssuerConfig } from '../../card-issuer/src/card-issuer.config';
 import { startGateway } from '../../gateway/src/gateway.app';
 import { loadGatewayConfig, networkApiKeyOf } from '../../gateway/src/gateway.config';
+import { sharedWhileInFlight } from '../../gateway/src/observability/readiness';
 import { loadHostConfig, type HostConfig } from './host.config';
 
 export interface RunningHost {
@@ -71,18 +72,20 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     });
     identity = await startIdentity({ config: identityConfig, store, bus, db: identityDb, clock: systemClock, ids: uuidv7, dataDir });
     cardIssuer = await startCardIssuer({ config: cardIssuerConfig, store, bus, db: cardIssuerDb, clock: systemClock, ids: uuidv7, dataDir });
+    // One read of the head for all the checks of a /readyz.
+    const head = sharedWhileInFlight(() => store.headPosition());
     const gateway = await startGateway({
       config: gatewayConfig,
       store,
       bus,
       clock: systemClock,
       readinessChecks: [
-        { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
+        { name: 'event-store', ready: async () => (await head()) >= 0n },
         { name: 'bus', ready: async () => bus.isOpen() },
         // Caught up: reaches the store's head as of now within the readiness timeout.
-        { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await store.headPosition(), 1_000) },
-        { name: 'identity-projection', ready: async () => identity!.projection.waitUntil(await store.headPosition(), 1_000) },
-        { name: 'card-issuer-projection', ready: async () => cardIssuer!.projection.waitUntil(await store.headPosition(), 1_000) },
+        { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await head(), 1_000) },
+        { name: 'identity-projection', ready: async () => identity!.projection.waitUntil(await head(), 1_000) },
+        { name: 'card-issuer-projection', ready: async () => cardIssuer!.projection.waitUntil(await head(), 1_000) },
       ],
     });
     return {

@@ -6,3 +6,4 @@ export * from './projections/projection-runner';
 export * from './projections/sqlite-projection-db';
 export * from './aggregate-streams';
 export * from './group-commit';
+export * from './checked-int';

@@ -37,9 +37,9 @@ import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
 import { decide, declined, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
-import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, LABEL_LENGTH_MAX, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
-import { COUNTRY_PATTERN, MCC_PATTERN, parseSpendingControls } from '../domain/spending-controls';
+import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
 import { cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
@@ -181,23 +181,14 @@ export class CardIssuerService {
   // Cards.
 
   async issue(message: Message<'IssueCard'>, origin: EventOrigin): Promise<Reply<unknown>> {
-    const problems: FieldProblem[] = [];
-    if (!isUuid(message.cardId)) problems.push({ field: 'cardId', reason: 'not_a_uuid' });
-    if (!isValidId(message.ownerId)) problems.push({ field: 'ownerId', reason: 'required' });
-    if (!isValidId(message.walletId)) problems.push({ field: 'walletId', reason: 'required' });
-    if (message.label !== undefined && (typeof message.label !== 'string' || message.label.length > LABEL_LENGTH_MAX)) {
-      problems.push({ field: 'label', reason: `not_a_string_of_at_most_${LABEL_LENGTH_MAX}` });
-    }
-    const controls = parseSpendingControls(message.spendingControls);
-    if (!controls.ok) problems.push(...controls.problems);
-    if (problems.length > 0) return failed(validationFailed(problems));
     const { cardId } = message;
+    if (typeof cardId !== 'string') return failed(validationFailed([{ field: 'cardId', reason: 'not_a_uuid' }]));
     return this.cards.withLock(cardId, async () => {
       const existing = await this.cards.load(cardId);
-      if (isCard(existing.state)) {
-        const replay = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
-        return replay.ok ? { ok: true, value: cardView(existing.state) } : failed(replay.error);
-      }
+      // The decider's checks of the input (and of a retry) before the ledger is asked: a wallet as the caller's, active.
+      const checked = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
+      if (!checked.ok) return failed(checked.error);
+      if (isCard(existing.state)) return { ok: true, value: cardView(existing.state) };
       // Consistent, not `eventual`: a wallet frozen a moment ago must not get a new card.
       const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId });
       if (!wallet.ok) return failed(wallet.error.code === 'not_found' ? domainError('not_found', 'no such wallet') : wallet.error);
@@ -294,20 +285,22 @@ export class CardIssuerService {
     const amount = BigInt(message.amount);
     const nowMs = this.deps.clock.nowMs();
     const fingerprint = this.deps.crypto.fingerprint(message.pan);
-    const owner = await this.cards.panOwner(fingerprint);
-    const card = owner === undefined ? undefined : await this.cards.load(owner);
-    if (card === undefined || !isCard(card.state) || card.state.panFingerprint !== fingerprint) {
+    const unmatched = async () => {
       // 14: no card has this PAN (or its issue never completed). Recorded on the authorization's own stream.
       const request = { authorizationId: message.authorizationId, amount: amount.toString(), currency: message.currency, merchant: merchantOf(message.merchant), atMs: nowMs };
       const route = await this.cards.recordUnmatched(message.authorizationId, declined(request, null, '14', 'unknown_card'), origin, nowMs);
       return this.answerFromRoute(message.authorizationId, route);
-    }
-    const cardId = card.state.cardId;
+    };
+    const cardId = await this.cards.panOwner(fingerprint);
+    if (cardId === undefined) return unmatched();
     // An id already known here for an unknown PAN or another card answers as that one (the ledger
     // would refuse a second hold of the id anyway: holdId = authorization id).
     const known = await this.cards.route(message.authorizationId);
     if (known !== undefined && known.cardId !== cardId) return this.answerFromRoute(message.authorizationId, known);
     return this.cards.withLock(cardId, async () => {
+      // Loaded once, under the lock: the decision below starts from it.
+      const card = await this.cards.load(cardId);
+      if (!isCard(card.state) || card.state.panFingerprint !== fingerprint) return unmatched();
       const outcome = await this.decideAndAppend(cardId, origin, (state) => {
         if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
         return {
@@ -321,26 +314,34 @@ export class CardIssuerService {
           cvvValid: this.deps.crypto.cvvMatches(message.pan, state.expMonth, state.expYear, message.cvv),
           holdTimeoutMs: this.deps.config.CARD_HOLD_TIMEOUT_MS === 0 ? null : this.deps.config.CARD_HOLD_TIMEOUT_MS,
         };
-      });
+      }, card);
       if (!outcome.ok) return failed(outcome.error);
       this.cards.noteRoute(message.authorizationId, { cardId });
       const authorization = (outcome.state as Card).authorizations.get(message.authorizationId);
       if (authorization === undefined) return this.answerFromProjection(message.authorizationId); // finished long ago and pruned
       if (authorization.phase !== 'requested') return { ok: true, value: authorizationView(cardId, authorization) };
-      return this.placeHold(cardId, authorization, origin);
+      return this.placeHold(cardId, authorization, origin, outcome.loaded);
     });
   }
 
-  /** Asks the ledger for the hold of a requested authorization and records its answer. Runs under the card's lock. */
-  private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin): Promise<Reply<unknown>> {
+  /**
+   * Asks the ledger for the hold of a requested authorization and records its answer. Runs under
+   * the card's lock, so the answer is decided on the card as this process last wrote it (`written`).
+   */
+  private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard): Promise<Reply<unknown>> {
     const reply = await this.sendPlaceHold(authorization, origin);
     if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     await this.deps.afterLedgerReply?.('hold', authorization.id);
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({
-      type: 'CompleteAuthorization',
-      authorizationId: authorization.id,
-      outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) },
-    }));
+    const outcome = await this.decideAndAppend(
+      cardId,
+      origin,
+      () => ({
+        type: 'CompleteAuthorization',
+        authorizationId: authorization.id,
+        outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) },
+      }),
+      written,
+    );
     if (!outcome.ok) return failed(outcome.error);
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
@@ -552,17 +553,26 @@ export class CardIssuerService {
     return { ok: true, value: authorizationView(cardId, authorization) };
   }
 
-  /** Load, decide, append; on a concurrent append elsewhere, again (at most APPEND_ATTEMPTS_MAX times). */
-  private async decideAndAppend(cardId: string, origin: EventOrigin, commandOf: (state: CardState) => CardCommand): Promise<{ ok: true; state: CardState; events: CardEvent[] } | { ok: false; error: DomainError }> {
+  /**
+   * Load, decide, append; on a concurrent append elsewhere, again (at most APPEND_ATTEMPTS_MAX
+   * times). `current`: the card as just loaded or written under this lock, for the first try (a
+   * stale one only costs that try: the append expects its revision).
+   */
+  private async decideAndAppend(
+    cardId: string,
+    origin: EventOrigin,
+    commandOf: (state: CardState) => CardCommand,
+    current?: LoadedCard,
+  ): Promise<{ ok: true; state: CardState; loaded: LoadedCard; events: CardEvent[] } | { ok: false; error: DomainError }> {
     for (let attempt = 1; ; attempt++) {
-      const loaded = await this.cards.load(cardId);
+      const loaded = attempt === 1 && current !== undefined ? current : await this.cards.load(cardId);
       const nowMs = this.deps.clock.nowMs();
       const decision: CardDecision = decide(commandOf(loaded.state), loaded.state, { nowMs });
       if (!decision.ok) return decision;
-      if (decision.events.length === 0) return { ok: true, state: loaded.state, events: [] };
+      if (decision.events.length === 0) return { ok: true, state: loaded.state, loaded, events: [] };
       try {
         const appended = await this.cards.append(cardId, loaded, decision.events, origin, nowMs);
-        return { ok: true, state: appended.state, events: decision.events };
+        return { ok: true, state: appended.state, loaded: appended, events: decision.events };
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
       }
@@ -625,6 +635,11 @@ export async function allocateUniquePan(options: {
     if (await options.reserve(fingerprint)) return { pan, fingerprint };
   }
   return undefined;
+}
+
+/** Whether a ledger event may concern a card (a hold's end, a card refund); the rest need no look-up nor dedup record. */
+export function observesLedgerEvent(event: { readonly type: string; readonly data: unknown }): boolean {
+  return typeof event.data === 'object' && event.data !== null && observationOf(event.type, event.data as Record<string, unknown>) !== undefined;
 }
 
 /** The card command a ledger event of one of our holds or refunds asks for, if any. */

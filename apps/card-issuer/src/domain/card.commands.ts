@@ -8,7 +8,7 @@
 // Authorization checks run in DESIGN.md's order and the first failure answers: expiry (54),
 // CVV (N7), card status (62), merchant category or country (57), spending limits (61), currency
 // (05). An unknown PAN (14) never reaches a card: the application records it on its own stream.
-import { domainError, parseAmount, type DomainError, type IsoResponseCode, type Merchant, type SpendingControlsView } from '@ledger/contracts';
+import { domainError, isUuid, parseAmount, type DomainError, type IsoResponseCode, type Merchant, type SpendingControlsView } from '@ledger/contracts';
 import {
   evolve,
   initialState,
@@ -286,7 +286,7 @@ function issue(command: IssueCard, state: CardState, atMs: number): CardDecision
     return rejected(domainError('idempotency_key_reuse', 'this card id was issued for another wallet or owner'));
   }
   const problems: FieldProblem[] = [];
-  if (!isValidId(command.cardId)) problems.push({ field: 'cardId', reason: 'required' });
+  if (!isUuid(command.cardId)) problems.push({ field: 'cardId', reason: 'not_a_uuid' });
   if (!isValidId(command.ownerId)) problems.push({ field: 'ownerId', reason: 'required' });
   if (!isValidId(command.walletId)) problems.push({ field: 'walletId', reason: 'required' });
   if (command.label !== null && (typeof command.label !== 'string' || command.label.length > LABEL_LENGTH_MAX)) {

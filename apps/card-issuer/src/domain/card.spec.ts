@@ -41,11 +41,12 @@ describe('card decider: issue', () => {
     spec.given([]).when(issue({ wallet: { currency: 'USD', status: 'active', ownerId: 'someone-else' } })).thenFails({ code: 'forbidden' });
   });
 
-  it('refuses bad controls and labels, listing every field', () => {
+  it('refuses a card id that is no UUID, bad controls and labels, listing every field', () => {
     spec
       .given([])
       .when(
         issue({
+          cardId: 'not-a-uuid',
           label: 'x'.repeat(65),
           spendingControls: { perAuthorization: '-1', daily: '1.5', monthly: '0', blockedMccs: ['541'], allowedCountries: ['fr'], weekly: '1' },
         }),
@@ -53,6 +54,7 @@ describe('card decider: issue', () => {
       .thenFails((error) => {
         expect(error.code).toBe('validation_failed');
         expect((error.details as { fields: { field: string }[] }).fields.map((problem) => problem.field).sort()).toEqual([
+          'cardId',
           'label',
           'spendingControls.allowedCountries[0]',
           'spendingControls.blockedMccs[0]',

@@ -7,6 +7,7 @@
 // application/card-crypto.ts) and found by its HMAC fingerprint; the view keeps the last four.
 import type { AuthorizationStatus, CardStatus, IsoResponseCode, Merchant, SpendingControlsView } from '@ledger/contracts';
 import { FINISHED_AUTHORIZATION_KEPT_MS, MS_PER_DAY, REFUND_WINDOW_MS } from './limits';
+import { AuthorizationBook } from './authorization-book';
 import { SPEND_DAYS_KEPT_MS, spendWindowsOf } from './spending-controls';
 
 // ---------------------------------------------------------------------------------------------
@@ -199,7 +200,8 @@ export interface Card extends Omit<CardIssued['data'], 'atMs'> {
   readonly createdAtMs: number;
   /** The last freeze, unfreeze, cancel or controls change: a retry of it changes nothing. */
   readonly lastChangeKey: string | null;
-  readonly authorizations: ReadonlyMap<string, Authorization>;
+  /** Persistent: evolve's changes copy a bucket of it, not all of it. */
+  readonly authorizations: AuthorizationBook<Authorization>;
   /** Counted spend (approved holds and captures less reversals and expiries) per UTC day / month. */
   readonly spendByDay: ReadonlyMap<string, bigint>;
   readonly spendByMonth: ReadonlyMap<string, bigint>;
@@ -228,7 +230,7 @@ export function evolve(state: CardState, event: CardEvent): CardState {
       status: 'active',
       createdAtMs: atMs,
       lastChangeKey: null,
-      authorizations: new Map(),
+      authorizations: AuthorizationBook.empty(),
       spendByDay: new Map(),
       spendByMonth: new Map(),
     };
@@ -344,9 +346,7 @@ function requireAuthorization(state: Card, authorizationId: string, phase: Autho
 }
 
 function withAuthorization(state: Card, authorization: Authorization): Card {
-  const authorizations = new Map(state.authorizations);
-  authorizations.set(authorization.id, authorization);
-  return { ...state, authorizations };
+  return { ...state, authorizations: state.authorizations.with(authorization.id, authorization) };
 }
 
 /** Adds `delta` to the day and month windows of `createdAtMs`; a window already dropped stays dropped. */
@@ -371,20 +371,19 @@ function adjusted(windows: ReadonlyMap<string, bigint>, key: string, delta: bigi
  * authorizations past their retention, and spend windows no authorization can fall into.
  */
 function prune(state: Card, atMs: number): Card {
-  let authorizations: Map<string, Authorization> | undefined;
+  const expired: string[] = [];
   for (const [id, authorization] of state.authorizations) {
     if (authorization.finishedAtMs === null) continue;
     const keptMs = authorization.phase === 'captured' ? REFUND_WINDOW_MS : FINISHED_AUTHORIZATION_KEPT_MS;
-    if (atMs - authorization.finishedAtMs <= keptMs) continue;
-    authorizations ??= new Map(state.authorizations);
-    authorizations.delete(id);
+    if (atMs - authorization.finishedAtMs > keptMs) expired.push(id);
   }
+  const authorizations = state.authorizations.without(expired);
   const oldestDay = spendWindowsOf(atMs - SPEND_DAYS_KEPT_MS).day;
   const oldestMonth = spendWindowsOf(atMs - 32 * MS_PER_DAY).month;
   const spendByDay = withoutOlder(state.spendByDay, oldestDay);
   const spendByMonth = withoutOlder(state.spendByMonth, oldestMonth);
-  if (authorizations === undefined && spendByDay === state.spendByDay && spendByMonth === state.spendByMonth) return state;
-  return { ...state, authorizations: authorizations ?? state.authorizations, spendByDay, spendByMonth };
+  if (authorizations === state.authorizations && spendByDay === state.spendByDay && spendByMonth === state.spendByMonth) return state;
+  return { ...state, authorizations, spendByDay, spendByMonth };
 }
 
 function withoutOlder(windows: ReadonlyMap<string, bigint>, oldest: string): ReadonlyMap<string, bigint> {

@@ -63,6 +63,8 @@ export type Begun =
 
 export class IdempotencyService {
   private readonly commits: GroupCommit;
+  /** Records being written, by stream: the response went out without waiting for them (bounded by the requests in flight). */
+  private readonly finishing = new Map<string, Promise<void>>();
 
   constructor(private readonly options: IdempotencyOptions) {
     this.commits = GroupCommit.of(options.store);
@@ -91,6 +93,8 @@ export class IdempotencyService {
   async begin(request: KeyedRequest): Promise<Begun> {
     const streamId = IdempotencyService.streamOf(request.caller, request.key);
     const fingerprint = IdempotencyService.fingerprint(request);
+    // A retry that overtakes the first response's record in this process reads it once written.
+    await this.finishing.get(streamId);
     for (let attempt = 0; attempt < RACE_RETRIES_MAX; attempt++) {
       const { state, revision } = await this.load(streamId);
       const nowMs = this.options.clock.nowMs();
@@ -117,7 +121,11 @@ export class IdempotencyService {
     return { kind: 'in_flight', retryAfterMs: 1_000 };
   }
 
-  /** Keeps the response for replays. Never throws: the response goes out whether or not it was kept. */
+  /**
+   * Keeps the response for replays. Never throws: the response goes out whether or not it was
+   * kept, and need not wait for it (a lost record only makes a retry run again, with the same
+   * service key, once the reservation's lease is over).
+   */
   async complete(reservation: Reservation, response: RecordedResponse): Promise<void> {
     const text = jsonText(response.body);
     if (text === undefined || Buffer.byteLength(text) > RECORDED_RESPONSE_BYTES_MAX) {
@@ -131,13 +139,23 @@ export class IdempotencyService {
     await this.finish(reservation, released(reservation.attempt, reason.slice(0, 64)));
   }
 
-  private async finish(reservation: Reservation, event: IdempotencyEvent): Promise<void> {
-    try {
-      await this.append(reservation.streamId, event, reservation.revision, reservation);
-    } catch (error) {
+  /** Resolves once every record started so far is written (or failed): before the store closes. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.finishing.values()]);
+  }
+
+  private finish(reservation: Reservation, event: IdempotencyEvent): Promise<void> {
+    const { streamId } = reservation;
+    const written = this.append(streamId, event, reservation.revision, reservation).then(
+      () => undefined,
       // Taken over after its lease, or the store failed: the next retry decides from what is there.
-      this.options.log(`idempotency record ${reservation.streamId} not written`, error);
-    }
+      (error: unknown) => this.options.log(`idempotency record ${streamId} not written`, error),
+    );
+    const tracked = written.finally(() => {
+      if (this.finishing.get(streamId) === tracked) this.finishing.delete(streamId);
+    });
+    this.finishing.set(streamId, tracked);
+    return tracked;
   }
 
   private async load(streamId: string): Promise<{ state: KeyState; revision: bigint | undefined }> {

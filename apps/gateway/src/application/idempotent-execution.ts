@@ -87,12 +87,13 @@ export class IdempotentExecution {
           result = await operation({ idempotencyKey: reservation.serviceKey, resourceId: reservation.attempt.resourceId, correlationId });
         } catch (error) {
           // Kept if it is an outcome of the request (a 4xx a handler or service decided), else the key is given back.
+          // Not awaited: the answer goes out while its record is written (a retry in this process waits for it).
           const outcome = this.failureOutcome(error);
-          if (outcome.recordable) await this.idempotency.complete(reservation, outcome.response);
-          else await this.idempotency.release(reservation, outcome.code);
+          if (outcome.recordable) void this.idempotency.complete(reservation, outcome.response);
+          else void this.idempotency.release(reservation, outcome.code);
           throw error;
         }
-        await this.idempotency.complete(reservation, { status: result.status, body: result.body ?? null });
+        void this.idempotency.complete(reservation, { status: result.status, body: result.body ?? null });
         return ran(result);
       }
     }

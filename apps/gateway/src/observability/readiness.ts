@@ -11,6 +11,22 @@ export interface ReadinessReport {
   readonly checks: Record<string, 'ok' | 'failing'>;
 }
 
+/**
+ * `read` shared by the callers that ask while it runs: the checks of one /readyz all want the
+ * store's head, and it is read once for them, not once each. The next /readyz reads it afresh.
+ */
+export function sharedWhileInFlight<T>(read: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  return () => {
+    if (running !== undefined) return running;
+    const started = read().finally(() => {
+      if (running === started) running = undefined;
+    });
+    running = started;
+    return started;
+  };
+}
+
 /** Runs every check at once; one that throws or takes longer than `timeoutMs` is failing. */
 export async function checkReadiness(checks: readonly ReadinessCheck[], timeoutMs: number): Promise<ReadinessReport> {
   const results = await Promise.all(

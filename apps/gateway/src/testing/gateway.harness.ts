@@ -16,6 +16,7 @@ import { loadIdentityConfig } from '../../../identity/src/identity.config';
 import { startGateway, type RunningGateway } from '../gateway.app';
 import { loadGatewayConfig } from '../gateway.config';
 import { createGatewayLogger } from '../observability/logger';
+import { sharedWhileInFlight } from '../observability/readiness';
 import { startCardIssuer, type RunningCardIssuer } from '../../../card-issuer/src/card-issuer.app';
 import { loadCardIssuerConfig } from '../../../card-issuer/src/card-issuer.config';
 import { startFakeCardIssuer, type FakeCardIssuer } from './fake-card-issuer';
@@ -201,11 +202,12 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
       },
     },
   });
+  const head = sharedWhileInFlight(() => store.headPosition());
   const readinessChecks = [
-    { name: 'event-store', ready: async () => (await store.headPosition()) >= 0n },
+    { name: 'event-store', ready: async () => (await head()) >= 0n },
     { name: 'bus', ready: async () => bus.isOpen() },
-    { name: 'wallet-ledger-projection', ready: async () => ledger.projection.waitUntil(await store.headPosition(), 1_000) },
-    ...(realCards === undefined ? [] : [{ name: 'card-issuer-projection', ready: async () => realCards.running.projection.waitUntil(await store.headPosition(), 1_000) }]),
+    { name: 'wallet-ledger-projection', ready: async () => ledger.projection.waitUntil(await head(), 1_000) },
+    ...(realCards === undefined ? [] : [{ name: 'card-issuer-projection', ready: async () => realCards.running.projection.waitUntil(await head(), 1_000) }]),
   ];
   const start = (env: Record<string, string> = {}) =>
     startGateway({ config: loadGatewayConfig({ ...TEST_ENV, ...options.env, ...env }), store, bus, clock, ids, logger, readinessChecks });

@@ -27,6 +27,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   /** The same rules as the global pipe, applied before a key is reserved (the pipe then lets that body through). */
   private readonly validation = gatewayValidationPipe();
   private readonly execution: IdempotentExecution;
+  private readonly routes = new WeakMap<Function, IdempotentRoute>();
 
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
@@ -40,7 +41,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const request = context.switchToHttp().getRequest<GatewayRequest>();
     const response = context.switchToHttp().getResponse<Response>();
-    const policy = this.reflector.get<IdempotencyPolicy | undefined>(POLICY.idempotency, context.getHandler());
+    const { policy, bodyType } = this.routeOf(context);
     if (policy === undefined) return next.handle();
     const idempotent = {
       policy,
@@ -48,9 +49,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
       key: keyOf(request),
       fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
       correlationId: request.requestId ?? this.ids.next(),
-      // Looked up only when a key is about to be reserved, not on every POST.
+      // Runs only when a key is about to be reserved, not on every POST.
       validate: async () => {
-        const bodyType = bodyTypeOf(context);
         if (bodyType !== undefined) request.body = await this.validation.validateBody(request.body, bodyType);
       },
     };
@@ -69,6 +69,23 @@ export class IdempotencyInterceptor implements NestInterceptor {
       }),
     );
   }
+
+  /** The route's idempotency policy and body DTO, found once per handler. */
+  private routeOf(context: ExecutionContext): IdempotentRoute {
+    const handler = context.getHandler();
+    let route = this.routes.get(handler);
+    if (route === undefined) {
+      const policy = this.reflector.get<IdempotencyPolicy | undefined>(POLICY.idempotency, handler);
+      route = { policy, bodyType: policy === undefined ? undefined : bodyTypeOf(context) };
+      this.routes.set(handler, route);
+    }
+    return route;
+  }
+}
+
+interface IdempotentRoute {
+  readonly policy: IdempotencyPolicy | undefined;
+  readonly bodyType: Type | undefined;
 }
 
 /** The DTO class of the handler's @Body() parameter, as Nest's own pipes find it. */

@@ -21,6 +21,7 @@ const NETWORK_KEY_HEADER = 'x-network-key';
 @Injectable()
 export class RequestGuard implements CanActivate {
   private readonly access: AccessControl;
+  private readonly policies = new WeakMap<Function, RoutePolicy>();
 
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
@@ -37,28 +38,52 @@ export class RequestGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<GatewayRequest>();
-    const targets = [context.getHandler(), context.getClass()];
+    const policy = this.policyOf(context);
 
-    if (this.reflector.getAllAndOverride<boolean>(POLICY.public, targets) !== true) {
-      request.caller = await this.access.authenticate(request.headers.authorization);
-    }
-    if (this.reflector.getAllAndOverride<boolean>(POLICY.network, targets) === true) {
-      request.network = this.access.authenticateNetwork(request.headers[NETWORK_KEY_HEADER]);
-    }
-    if (this.reflector.getAllAndOverride<boolean>(POLICY.adminOnly, targets) === true) this.access.requireAdmin(request.caller);
-    const limit = this.reflector.get<RateLimitName | undefined>(POLICY.rateLimit, context.getHandler());
+    if (!policy.public) request.caller = await this.access.authenticate(request.headers.authorization);
+    if (policy.network) request.network = this.access.authenticateNetwork(request.headers[NETWORK_KEY_HEADER]);
+    if (policy.adminOnly) this.access.requireAdmin(request.caller);
+    const limit = policy.rateLimit;
     if (limit !== undefined) {
       this.access.takeRateToken(limit, { ip: clientIp(request), user: limit === 'login' ? loginSubjectOf(request.body) : request.caller?.userId });
     }
-    const wallet = this.reflector.get<WalletAccessPolicy | undefined>(POLICY.walletAccess, context.getHandler());
+    const wallet = policy.walletAccess;
     if (wallet !== undefined) {
       const walletId: unknown = wallet.from === 'param' ? request.params?.[wallet.name] : (request.body as Record<string, unknown> | undefined)?.[wallet.name];
       request.wallet = await this.access.requireWalletAccess(wallet.allow, wallet.name, walletId, authenticated(request));
     }
-    const card = this.reflector.get<CardAccessPolicy | undefined>(POLICY.cardAccess, context.getHandler());
+    const card = policy.cardAccess;
     if (card !== undefined) request.card = await this.access.requireCardAccess(card.allow, card.name, request.params?.[card.name], authenticated(request));
     return true;
   }
+
+  /** The route's policy, read from its metadata once per handler (metadata never changes at run time). */
+  private policyOf(context: ExecutionContext): RoutePolicy {
+    const handler = context.getHandler();
+    let policy = this.policies.get(handler);
+    if (policy === undefined) {
+      const targets = [handler, context.getClass()];
+      policy = {
+        public: this.reflector.getAllAndOverride<boolean>(POLICY.public, targets) === true,
+        network: this.reflector.getAllAndOverride<boolean>(POLICY.network, targets) === true,
+        adminOnly: this.reflector.getAllAndOverride<boolean>(POLICY.adminOnly, targets) === true,
+        rateLimit: this.reflector.get<RateLimitName | undefined>(POLICY.rateLimit, handler),
+        walletAccess: this.reflector.get<WalletAccessPolicy | undefined>(POLICY.walletAccess, handler),
+        cardAccess: this.reflector.get<CardAccessPolicy | undefined>(POLICY.cardAccess, handler),
+      };
+      this.policies.set(handler, policy);
+    }
+    return policy;
+  }
+}
+
+interface RoutePolicy {
+  readonly public: boolean;
+  readonly network: boolean;
+  readonly adminOnly: boolean;
+  readonly rateLimit: RateLimitName | undefined;
+  readonly walletAccess: WalletAccessPolicy | undefined;
+  readonly cardAccess: CardAccessPolicy | undefined;
 }
 
 function authenticated(request: GatewayRequest) {

@@ -1,7 +1,7 @@
 // Where a relay keeps the store position it has published up to, by relay name.
 import type Database from 'better-sqlite3';
 import type { IdGenerator } from '@ledger/contracts';
-import { expectedState, type EventStore } from '@ledger/event-store';
+import { expectedState, GroupCommit, type EventStore } from '@ledger/event-store';
 
 export interface CheckpointStore {
   /** The saved position, or 0n (relay from the start) when none was saved under `name`. */
@@ -68,9 +68,10 @@ export class EventStoreCheckpointStore implements CheckpointStore {
 
   async save(name: string, position: bigint): Promise<void> {
     const eventId = this.ids.next();
-    await this.store.append(
-      checkpointStream(name),
-      [
+    // Through the store's shared group commit: a save rides in the durable commit of the other appends of its turn.
+    await GroupCommit.of(this.store).append({
+      streamId: checkpointStream(name),
+      events: [
         {
           eventId,
           type: 'checkpoint.Saved.v1',
@@ -79,8 +80,8 @@ export class EventStoreCheckpointStore implements CheckpointStore {
           metadata: { correlationId: eventId, causationId: eventId, actor: name, occurredAt: new Date(this.nowMs()).toISOString() },
         },
       ],
-      expectedState.any,
-    );
+      expected: expectedState.any,
+    });
   }
 }
 

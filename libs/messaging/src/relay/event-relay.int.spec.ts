@@ -223,6 +223,28 @@ describe('EventRelay', () => {
     expect(relay.position()).toBe(100n);
   });
 
+  it('waitForPosition answers when the checkpoint moves, not at its deadline (it waits on the relay, it does not poll)', async () => {
+    await appendToShards(10);
+    const save = held();
+    let saves = 0;
+    const checkpoints: CheckpointStore = {
+      load: async () => 0n,
+      save: async () => {
+        saves++;
+        await save.promise;
+      },
+    };
+    const relay = await startRelay({ checkpoints });
+    await waitFor('the first checkpoint save to start', () => saves === 1);
+    let reached = false;
+    // A deadline far beyond the test's own: only the relay's progress can end this wait in time.
+    void relay.waitForPosition(await store.headPosition(), 600_000).then(() => (reached = true));
+    expect(reached).toBe(false);
+    save.open();
+    await waitFor('waitForPosition to answer once the checkpoint is saved', () => reached);
+    expect(relay.position()).toBe(10n);
+  });
+
   it('publishes JSON with revision and position as strings, and eventId and type headers', async () => {
     const { received } = await consume('json-check');
     await store.append('ledger-2', [newEvent({ amount: '1050', walletId: 'w-1' }), newEvent({ amount: '7' }, 'ledger.HoldPlaced.v1')], expectedState.noStream);
@@ -360,7 +382,9 @@ describe('EventRelay', () => {
     await store.append('ledger-1', Array.from({ length: 40 }, (_, n) => newEvent({ n })), expectedState.noStream);
     const relay = await startRelay({ batchMax: 50, retryBackoffMs: 1, retryBackoffMaxMs: 5 });
 
-    await waitFor('the bus to push back', () => bus.rejections.some((error) => error instanceof QueueFullError));
+    // The first batch (all 40) is refused whole; halved batches then fill the queue behind the held message.
+    await waitFor('the bus to push back with the first message held', () => bus.rejections.some((error) => error instanceof QueueFullError) && received.length === 1);
+    await waitFor('a refusal after the queue filled', () => bus.rejections.filter((error) => error instanceof QueueFullError).length > 5);
     expect(received).toHaveLength(1);
     expect(relay.position()).toBeLessThanOrEqual(3n);
     slow.open();

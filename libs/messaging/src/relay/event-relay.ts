@@ -5,7 +5,7 @@
 import { pause } from '../pause';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
-import type { EventStore, Subscription } from '@ledger/event-store';
+import { checkedInt, type EventStore, type Subscription } from '@ledger/event-store';
 import { CodecError, encode } from '../codec';
 import type { BusLogger } from '../in-process/in-process-bus';
 import { InvalidMessageError, isValidTopicName, QueueFullError, type MessageBus, type OutgoingMessage } from '../message-bus.port';
@@ -29,8 +29,11 @@ export const RELAY_RETRY_BACKOFF_MAX_MS = 1_000;
 export const RELAY_ATTEMPTS_MAX = 60;
 /** Default deadline of waitForPosition. */
 export const RELAY_WAIT_TIMEOUT_MS = 10_000;
-/** How often waitForPosition looks at the relay's progress. */
-const RELAY_WAIT_POLL_MS = 5;
+/**
+ * How often waitForPosition looks again while the store's head is still below its target: only
+ * another stream's append can move it there, and the relay hears of its own streams' events only.
+ */
+const RELAY_WAIT_HEAD_RECHECK_MS = 50;
 
 export interface EventRelayOptions {
   readonly store: EventStore;
@@ -84,12 +87,28 @@ type Pending =
 /** Resolves everyone waiting when notified; a waiter registers synchronously after its last check. */
 class Signal {
   private waiters: (() => void)[] = [];
+  /** Counts notifications: a waiter whose check awaited compares it, so a notify during the check is not lost. */
+  notified = 0;
 
   wait(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /** As wait(), or resolves after `ms` (its waiter then leaves the list). */
+  waitAtMost(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((waiter) => waiter !== done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.push(done);
+    });
+  }
+
   notify(): void {
+    this.notified++;
     const waiters = this.waiters;
     this.waiters = [];
     for (const resolve of waiters) resolve();
@@ -124,6 +143,8 @@ export class EventRelay {
   private checkpoint: bigint;
   private readonly arrivals = new Signal();
   private readonly room = new Signal();
+  /** Notified when the checkpoint moves or the relay ends: what waitForPosition waits for. */
+  private readonly progress = new Signal();
   private readonly abort = new AbortController();
   private stopping = false;
   private finished = false;
@@ -153,12 +174,12 @@ export class EventRelay {
     this.partitionOf = options.partitionOf;
     this.filter = options.filter;
     this.map = options.map ?? toIntegrationEvent;
-    this.batchMax = checkedInt('batchMax', options.batchMax ?? RELAY_BATCH_MAX, 1, 100_000);
-    this.batchBytesMax = checkedInt('batchBytesMax', options.batchBytesMax ?? RELAY_BATCH_BYTES_MAX, 1, 256 * 1024 * 1024);
-    this.bufferMax = checkedInt('bufferMax', options.bufferMax ?? Math.max(RELAY_BUFFER_MAX, this.batchMax), this.batchMax, 1_000_000);
-    this.retryBackoffMs = checkedInt('retryBackoffMs', options.retryBackoffMs ?? RELAY_RETRY_BACKOFF_MS, 0, 60_000);
-    this.retryBackoffMaxMs = checkedInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? RELAY_RETRY_BACKOFF_MAX_MS, 0, 600_000);
-    this.attemptsMax = checkedInt('attemptsMax', options.attemptsMax ?? RELAY_ATTEMPTS_MAX, 1, 1_000_000);
+    this.batchMax = checkedInt('event relay: batchMax', options.batchMax ?? RELAY_BATCH_MAX, 1, 100_000);
+    this.batchBytesMax = checkedInt('event relay: batchBytesMax', options.batchBytesMax ?? RELAY_BATCH_BYTES_MAX, 1, 256 * 1024 * 1024);
+    this.bufferMax = checkedInt('event relay: bufferMax', options.bufferMax ?? Math.max(RELAY_BUFFER_MAX, this.batchMax), this.batchMax, 1_000_000);
+    this.retryBackoffMs = checkedInt('event relay: retryBackoffMs', options.retryBackoffMs ?? RELAY_RETRY_BACKOFF_MS, 0, 60_000);
+    this.retryBackoffMaxMs = checkedInt('event relay: retryBackoffMaxMs', options.retryBackoffMaxMs ?? RELAY_RETRY_BACKOFF_MAX_MS, 0, 600_000);
+    this.attemptsMax = checkedInt('event relay: attemptsMax', options.attemptsMax ?? RELAY_ATTEMPTS_MAX, 1, 1_000_000);
     this.logger = options.logger ?? consoleLogger(name);
     this.checkpoint = checkpoint;
     this.lastAccepted = checkpoint;
@@ -185,13 +206,17 @@ export class EventRelay {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
-      if (await this.hasRelayed(target)) return;
+      const seen = this.progress.notified;
+      const relayed = await this.hasRelayed(target);
+      if (relayed === true) return;
       if (this.finished) throw new Error(`event relay ${this.name} stopped at position ${this.checkpoint}, before ${target}`);
       const leftMs = deadline - Date.now();
       if (leftMs <= 0) {
         throw new Error(`event relay ${this.name} did not reach position ${target} within ${timeoutMs} ms (at ${this.checkpoint})`);
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(RELAY_WAIT_POLL_MS, leftMs)));
+      if (this.progress.notified !== seen) continue; // it moved while we looked: look again
+      // Woken by the relay's own progress; only a head still short of the target needs a look later.
+      await this.progress.waitAtMost(relayed === 'head_below' ? Math.min(RELAY_WAIT_HEAD_RECHECK_MS, leftMs) : leftMs);
     }
   }
 
@@ -220,6 +245,7 @@ export class EventRelay {
     }
     await this.subscription.stop();
     this.finished = true;
+    this.progress.notify();
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -259,6 +285,8 @@ export class EventRelay {
     while (!this.stopping) {
       if (this.buffer.length === 0) {
         await this.arrivals.wait();
+        // One turn for the rest of the store's window (and this turn's other appends) to arrive: one publish and one checkpoint save for all.
+        await yieldToEventLoop();
         continue;
       }
       const first = this.buffer[0];
@@ -324,6 +352,7 @@ export class EventRelay {
       try {
         await this.checkpoints.save(this.name, position);
         this.checkpoint = position;
+        this.progress.notify();
         return true;
       } catch (error) {
         if (attempt >= this.attemptsMax) {
@@ -346,10 +375,11 @@ export class EventRelay {
     return pause(ms, this.abort.signal);
   }
 
-  private async hasRelayed(target: bigint): Promise<boolean> {
+  /** True when relayed through `target`; otherwise why not yet: one of ours is still to go, or the head is below it. */
+  private async hasRelayed(target: bigint): Promise<true | 'pending' | 'head_below'> {
     if (this.checkpoint >= target) return true;
     // Past the store's head, events at or below target may still be appended.
-    if ((await this.store.headPosition()) < target) return false;
+    if ((await this.store.headPosition()) < target) return 'head_below';
     // Events of streams this relay does not follow never move its checkpoint: done if none of ours is left up to target.
     const from = this.checkpoint;
     const [next] = await this.store.readAll({
@@ -357,7 +387,7 @@ export class EventRelay {
       maxCount: 1,
       ...(this.streamPrefixes === undefined ? {} : { streamPrefixes: this.streamPrefixes }),
     });
-    return next === undefined || next.position > target;
+    return next === undefined || next.position > target ? true : 'pending';
   }
 
   private fail(reason: string, cause: unknown): void {
@@ -373,6 +403,7 @@ export class EventRelay {
     this.abort.abort();
     this.arrivals.notify();
     this.room.notify();
+    this.progress.notify();
   }
 }
 
@@ -389,9 +420,4 @@ function isPowerOfTwo(n: number): boolean {
 
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-function checkedInt(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`event relay: ${name} must be an integer from ${min} to ${max}, got ${value}`);
-  return value;
 }
