@@ -121,7 +121,8 @@ function planCommand(command: string, options: Options, positionals: readonly st
   switch (command) {
     case 'verify':
       return async (reader, io, progress) => {
-        const { findings } = await verify(reader, dataDir, progress);
+        // The rebuild on a second thread with its own connection to the store's file.
+        const { findings } = await verify(reader, dataDir, progress, undefined, join(dataDir, EVENT_STORE_FILE));
         return report(io, findings, json, 'verify: clean');
       };
     case 'replay': {

@@ -1,0 +1,91 @@
+// `verify`'s rebuild in a worker thread, in parallel with the checks on the main thread (the
+// machine's second CPU): it reads the store through its own read-only connection and rebuilds
+// every projection file into `outDir` with the same `rebuildProjections` as `replay`.
+import { extname, join } from 'node:path';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Findings, Progress, type Violation } from './findings';
+import { rebuildProjections, type RebuildStats } from './rebuild';
+import { openSqliteStoreReader } from './sqlite-store-reader';
+
+interface Job {
+  readonly storeFile: string;
+  readonly outDir: string;
+}
+
+/** What the worker posts: a page rebuilt (events so far), the end, or its failure. */
+type Report =
+  | { readonly kind: 'progress'; readonly events: number }
+  | { readonly kind: 'done'; readonly events: number; readonly rebuildMs: number; readonly failedFiles: string[]; readonly violations: Violation[]; readonly violationCount: number }
+  | { readonly kind: 'failed'; readonly message: string };
+
+/** The worker's script can load: compiled .js, or .ts with a TypeScript hook the worker inherits (a --require in execArgv). */
+export function rebuildWorkerAvailable(): boolean {
+  return extname(__filename) === '.js' || typeof require.extensions['.ts'] === 'function';
+}
+
+export interface WorkerRebuild {
+  /** The rebuild's stats once the worker is done (its violations then added to `findings`). */
+  readonly result: Promise<RebuildStats>;
+  /** Ends the worker (when the caller gives up: its own pass failed). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Rebuilds into `outDir` on a worker thread; its violations (projections that cannot apply an
+ * event) are added to `findings` once it is done. `onProgress` hears the events rebuilt so far.
+ */
+export function rebuildInWorker(job: Job, findings: Findings, onProgress: (events: number) => void): WorkerRebuild {
+  // The compiled .js under dist, or the .ts itself when run through the tests' TypeScript hook (inherited execArgv).
+  const worker = new Worker(join(__dirname, `rebuild-worker${extname(__filename)}`), { workerData: job });
+  const result = new Promise<RebuildStats>((resolve, reject) => {
+    let settled = false;
+    worker.on('message', (report: Report) => {
+      if (report.kind === 'progress') return onProgress(report.events);
+      settled = true;
+      if (report.kind === 'failed') return reject(new Error(`rebuild worker: ${report.message}`));
+      findings.absorb(report.violations, report.violationCount);
+      resolve({ events: report.events, rebuildMs: report.rebuildMs, failedFiles: new Set(report.failedFiles) });
+    });
+    worker.on('error', (error) => {
+      settled = true;
+      reject(error);
+    });
+    worker.on('exit', (code) => {
+      if (!settled) reject(new Error(`rebuild worker exited with code ${code} before it was done`));
+    });
+  });
+  // Awaited only after the main thread's own pass: a failure meanwhile must not be an unhandled rejection.
+  result.catch(() => undefined);
+  return {
+    result,
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
+}
+
+async function work(job: Job, post: (report: Report) => void): Promise<void> {
+  const reader = openSqliteStoreReader(job.storeFile);
+  try {
+    const findings = new Findings();
+    let events = 0;
+    // Progress lines are the main thread's: it hears each page through `post`.
+    const progress = new Progress(() => undefined);
+    const stats = await rebuildProjections(reader, job.outDir, findings, progress, () => {
+      if (++events % REPORT_EVERY_EVENTS === 0) post({ kind: 'progress', events });
+    });
+    post({ kind: 'done', events: stats.events, rebuildMs: stats.rebuildMs, failedFiles: [...stats.failedFiles], violations: findings.violations, violationCount: findings.count });
+  } finally {
+    await reader.close();
+  }
+}
+
+/** How often the worker tells the main thread how far it got. */
+const REPORT_EVERY_EVENTS = 20_000;
+
+if (!isMainThread && parentPort !== null && (workerData as Partial<Job> | undefined)?.storeFile !== undefined) {
+  const port = parentPort;
+  work(workerData as Job, (report) => port.postMessage(report)).catch((error: unknown) => {
+    port.postMessage({ kind: 'failed', message: (error as Error).stack ?? String(error) } satisfies Report);
+  });
+}
