@@ -16,7 +16,7 @@ export const REBUILD_CACHE_KIB = 128 * 1024;
 /**
  * Events per transaction of a rebuilt file (each page inside is a savepoint): a commit writes
  * every page it dirtied, and the hot ones (each account's last history and line leaves) are the
- * same from page to page, so fewer commits write them fewer times. Bounds the in-memory journal.
+ * same from page to page, so fewer commits write them fewer times.
  */
 export const REBUILD_COMMIT_EVENTS = 200_000;
 

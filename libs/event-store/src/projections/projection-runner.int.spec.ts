@@ -269,10 +269,10 @@ describe('ProjectionRunner', () => {
     expect(db.pragma('journal_size_limit', { simple: true })).toBe(PROJECTION_WAL_SIZE_LIMIT_BYTES);
   });
 
-  it('opens a rebuild file for a bulk load (journal in memory, no fsync, exclusive lock), and only a fresh one', () => {
+  it('opens a rebuild file for a bulk load (rollback journal, no fsync, exclusive lock), and only a fresh one', () => {
     const db = openRebuildDb(join(dir, 'rebuilt.sqlite'), 8 * 1024);
     dbs.push(db);
-    expect(db.pragma('journal_mode', { simple: true })).toBe('memory');
+    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
     expect(db.pragma('synchronous', { simple: true })).toBe(0);
     expect(db.pragma('locking_mode', { simple: true })).toBe('exclusive');
     expect(db.pragma('cache_size', { simple: true })).toBe(-8 * 1024);
