@@ -390,9 +390,12 @@ function counterpartyOf(references: Readonly<Record<string, string>>, walletId: 
   return null;
 }
 
+/** The writer's own copy of an account, changed in place (never handed out beyond one event's lines). */
+type WritableAccount = { -readonly [Key in keyof Account]: Account[Key] };
+
 /** An account as changed so far, and the last event that changed it. */
 interface CachedAccount {
-  account: Account;
+  readonly account: WritableAccount;
   lastPosition: bigint;
   /** Changed since its row was last written: written at `flush`. */
   dirty: boolean;
@@ -454,13 +457,10 @@ class LedgerWriter {
     const cached = this.cached(accountId);
     const { account } = cached;
     invariant(currency === undefined || account.currency === currency, `${accountId}: ${currency} on a ${account.currency} account`);
-    cached.account = {
-      ...account,
-      debitsPosted: account.debitsPosted + (change.debitsPosted ?? 0n),
-      creditsPosted: account.creditsPosted + (change.creditsPosted ?? 0n),
-      debitsPending: account.debitsPending + (change.debitsPending ?? 0n),
-      creditsPending: account.creditsPending + (change.creditsPending ?? 0n),
-    };
+    if (change.debitsPosted !== undefined) account.debitsPosted += change.debitsPosted;
+    if (change.creditsPosted !== undefined) account.creditsPosted += change.creditsPosted;
+    if (change.debitsPending !== undefined) account.debitsPending += change.debitsPending;
+    if (change.creditsPending !== undefined) account.creditsPending += change.creditsPending;
     this.touched.set(accountId, cached);
   }
 
@@ -541,7 +541,7 @@ class LedgerWriter {
 
   setStatus(accountId: string, status: AccountStatus): void {
     const cached = this.cached(accountId);
-    cached.account = { ...cached.account, status };
+    cached.account.status = status;
     cached.lastPosition = this.place.position;
     this.markDirty(cached);
   }
