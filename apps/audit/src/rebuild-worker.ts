@@ -7,6 +7,13 @@ import { Findings, Progress, type Violation } from './findings';
 import { rebuildProjections, type RebuildStats } from './rebuild';
 import { openSqliteStoreReader } from './sqlite-store-reader';
 
+/**
+ * The worker's V8 young generation: a page of parsed events and its buffered rows outlive the
+ * default one's scavenges and get copied into the old generation; a larger one took ~10% off a
+ * rebuild's CPU time (`node --max-semi-space-size=32` measured on a 314k-event replay).
+ */
+export const REBUILD_WORKER_YOUNG_GENERATION_MIB = 96;
+
 interface Job {
   readonly storeFile: string;
   readonly outDir: string;
@@ -36,7 +43,10 @@ export interface WorkerRebuild {
  */
 export function rebuildInWorker(job: Job, findings: Findings, onProgress: (events: number) => void): WorkerRebuild {
   // The compiled .js under dist, or the .ts itself when run through the tests' TypeScript hook (inherited execArgv).
-  const worker = new Worker(join(__dirname, `rebuild-worker${extname(__filename)}`), { workerData: job });
+  const worker = new Worker(join(__dirname, `rebuild-worker${extname(__filename)}`), {
+    workerData: job,
+    resourceLimits: { maxYoungGenerationSizeMb: REBUILD_WORKER_YOUNG_GENERATION_MIB },
+  });
   const result = new Promise<RebuildStats>((resolve, reject) => {
     let settled = false;
     worker.on('message', (report: Report) => {
