@@ -221,6 +221,23 @@ describe('ledger-audit verify', () => {
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(2);
   });
 
+  it('replays through the CLI (the rebuild on a worker thread) equal to the live files, and names an event that is not JSON', async () => {
+    const dir = copy();
+    const out = join(copy(), 'replayed');
+    const clean = await audit(['replay', '--out', out, '--data-dir', dir]);
+    expect(clean).toMatchObject({ code: 0 });
+    for (const file of ['wallet-ledger.sqlite', 'identity.sqlite', 'card-issuer.sqlite']) expect(clean.stdout).toContain(`${file}: equal to the rebuild`);
+
+    const row = withStore(dir, (db) => {
+      const target = transferRow(db);
+      db.prepare('UPDATE events SET data = ? WHERE position = ?').run('{"not json', target.position);
+      return target;
+    });
+    const broken = await audit(['replay', '--out', join(copy(), 'replayed'), '--data-dir', dir]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`VIOLATION [chain] ${place(row)}: event at ledger-0@${row.revision} (position ${row.position}) is unreadable: not JSON`);
+  });
+
   it('exits 2 with the usage line on bad usage', async () => {
     for (const args of [[], ['frobnicate'], ['verify', '--bogus'], ['verify', '--data-dir', join(fixture.dataDir, 'nowhere')]]) {
       const result = await audit(args);

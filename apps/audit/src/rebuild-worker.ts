@@ -1,11 +1,13 @@
-// `verify`'s rebuild in a worker thread, in parallel with the checks on the main thread (the
-// machine's second CPU): it reads the store through its own read-only connection and rebuilds
-// every projection file into `outDir` with the same `rebuildProjections` as `replay`.
+// The rebuild in a worker thread: `verify`'s, in parallel with the checks on the main thread (the
+// machine's second CPU), and `replay`'s (for its larger young generation). It reads the store
+// through its own read-only connection and rebuilds every projection file into `outDir` with the
+// same `rebuildProjections` as a rebuild on the main thread.
 import { extname, join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { Findings, Progress, type Violation } from './findings';
+import { Findings, Progress, PROGRESS_INTERVAL_MS, type Violation } from './findings';
 import { rebuildProjections, type RebuildStats } from './rebuild';
-import { openSqliteStoreReader } from './sqlite-store-reader';
+import type { StoreReader } from './store-reader.port';
+import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
 
 /**
  * The worker's V8 young generation: a page of parsed events and its buffered rows outlive the
@@ -23,7 +25,8 @@ interface Job {
 type Report =
   | { readonly kind: 'progress'; readonly events: number }
   | { readonly kind: 'done'; readonly events: number; readonly rebuildMs: number; readonly failedFiles: string[]; readonly violations: Violation[]; readonly violationCount: number }
-  | { readonly kind: 'failed'; readonly message: string };
+  | { readonly kind: 'failed'; readonly message: string }
+  | { readonly kind: 'unreadable'; readonly streamId: string; readonly revision: bigint; readonly position: bigint; readonly reason: string };
 
 /** The worker's script can load: compiled .js, or .ts with a TypeScript hook the worker inherits (a --require in execArgv). */
 export function rebuildWorkerAvailable(): boolean {
@@ -53,6 +56,8 @@ export function rebuildInWorker(job: Job, findings: Findings, onProgress: (event
       if (report.kind === 'progress') return onProgress(report.events);
       settled = true;
       if (report.kind === 'failed') return reject(new Error(`rebuild worker: ${report.message}`));
+      // The same error a rebuild on this thread throws, so callers report it the same way.
+      if (report.kind === 'unreadable') return reject(new UnreadableEventError(report.streamId, report.revision, report.position, report.reason));
       findings.absorb(report.violations, report.violationCount);
       resolve({ events: report.events, rebuildMs: report.rebuildMs, failedFiles: new Set(report.failedFiles) });
     });
@@ -72,6 +77,49 @@ export function rebuildInWorker(job: Job, findings: Findings, onProgress: (event
       await worker.terminate();
     },
   };
+}
+
+/** Waits for a worker's rebuild, printing how far it got (`rebuiltEvents`, as the worker reports it). */
+export async function joinRebuild(
+  worker: WorkerRebuild,
+  rebuiltEvents: () => number,
+  head: bigint,
+  progress: Progress,
+): Promise<RebuildStats> {
+  const ticker = setInterval(() => progress.tick(() => `rebuilt ${rebuiltEvents()} of ${head} events`), PROGRESS_INTERVAL_MS);
+  try {
+    return await worker.result;
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
+/**
+ * Every projection rebuilt into `outDir`: on a worker thread reading `storeFile` when it can load
+ * (a larger young generation there), else here through `reader`. `observe` hears events rebuilt.
+ */
+export async function rebuildAll(
+  reader: StoreReader,
+  storeFile: string | undefined,
+  outDir: string,
+  findings: Findings,
+  progress: Progress,
+  observe: (eventsRebuilt: number) => void = () => undefined,
+): Promise<RebuildStats> {
+  if (storeFile === undefined || !rebuildWorkerAvailable()) {
+    let events = 0;
+    return rebuildProjections(reader, outDir, findings, progress, () => observe(++events));
+  }
+  let rebuilt = 0;
+  const worker = rebuildInWorker({ storeFile, outDir }, findings, (events) => {
+    rebuilt = events;
+    observe(events);
+  });
+  try {
+    return await joinRebuild(worker, () => rebuilt, await reader.headPosition(), progress);
+  } finally {
+    await worker.stop();
+  }
 }
 
 async function work(job: Job, post: (report: Report) => void): Promise<void> {
@@ -96,6 +144,9 @@ const REPORT_EVERY_EVENTS = 20_000;
 if (!isMainThread && parentPort !== null && (workerData as Partial<Job> | undefined)?.storeFile !== undefined) {
   const port = parentPort;
   work(workerData as Job, (report) => port.postMessage(report)).catch((error: unknown) => {
-    port.postMessage({ kind: 'failed', message: (error as Error).stack ?? String(error) } satisfies Report);
+    if (error instanceof UnreadableEventError) {
+      const { streamId, revision, position, reason } = error;
+      port.postMessage({ kind: 'unreadable', streamId, revision, position, reason } satisfies Report);
+    } else port.postMessage({ kind: 'failed', message: (error as Error).stack ?? String(error) } satisfies Report);
   });
 }

@@ -20,7 +20,7 @@ export class UnreadableEventError extends Error {
     readonly streamId: string,
     readonly revision: bigint,
     readonly position: bigint,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`event at ${streamId}@${revision} (position ${position}) is unreadable: ${reason}`);
     this.name = 'UnreadableEventError';

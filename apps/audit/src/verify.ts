@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
 import { checkChains } from './chain-check';
-import { Findings, PROGRESS_INTERVAL_MS, type Progress } from './findings';
+import { Findings, type Progress } from './findings';
 import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
 import { compareProjections, rebuildProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
-import { rebuildInWorker, rebuildWorkerAvailable, type WorkerRebuild } from './rebuild-worker';
+import { joinRebuild, rebuildInWorker, rebuildWorkerAvailable, type WorkerRebuild } from './rebuild-worker';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
 
@@ -76,14 +76,9 @@ class RebuildAlongside {
       for (const event of page) checks.check(event);
       progress.tick(() => `checked ${checks.events} of ${head} events; rebuilt ${this.rebuiltEvents}`);
     }
-    const ticker = setInterval(() => progress.tick(() => `rebuilt ${this.rebuiltEvents} of ${head} events`), PROGRESS_INTERVAL_MS);
-    try {
-      const rebuilt = await this.worker.result;
-      findings.absorb(this.findings.violations, this.findings.count);
-      return rebuilt;
-    } finally {
-      clearInterval(ticker);
-    }
+    const rebuilt = await joinRebuild(this.worker, () => this.rebuiltEvents, head, progress);
+    findings.absorb(this.findings.violations, this.findings.count);
+    return rebuilt;
   }
 
   stop(): Promise<void> {
