@@ -26,7 +26,7 @@ import {
 } from '@ledger/ledger';
 import { entry } from '../../wallet-ledger/src/projections/testing/ledger-history';
 import { Findings, Progress } from '../src/findings';
-import { rebuildProjections } from '../src/rebuild';
+import { rebuildAll } from '../src/rebuild-worker';
 import { openSqliteStoreReader } from '../src/sqlite-store-reader';
 import { pagesByPosition } from '../src/store-reader.port';
 import { verify } from '../src/verify';
@@ -204,14 +204,22 @@ async function phase(name: string, dir: string): Promise<PhaseResult> {
       const findings = new Findings();
       const out = join(dir, 'replayed');
       mkdirSync(out);
-      const stats = await rebuildProjections(reader, out, findings, progress, () => observe(++events));
+      // What `replay` runs (on a worker thread): RSS is the process's, sampled as the worker reports progress.
+      const stats = await rebuildAll(reader, join(dir, 'events.sqlite'), out, findings, progress, (rebuilt) => observe((events = rebuilt)));
+      events = stats.events;
       violations = findings.count;
       detail = `rebuild ${Math.round(stats.rebuildMs)} ms`;
     } else {
-      const result = await verify(reader, dir, progress, (read) => {
-        events = read;
-        observe(read);
-      });
+      const result = await verify(
+        reader,
+        dir,
+        progress,
+        (read) => {
+          events = read;
+          observe(read);
+        },
+        join(dir, 'events.sqlite'),
+      );
       violations = result.findings.count;
       detail = `chains ${Math.round(result.chainMs)} ms, log pass (invariants + rebuild) ${Math.round(result.logMs)} ms, compare ${Math.round(result.compareMs)} ms`;
       if (!result.findings.clean) process.stderr.write(`${result.findings.toText().slice(0, 2000)}\n`);

@@ -157,6 +157,34 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`position=${forged.position}: wallet-ledger.sqlite checkpoints [name=wallet-ledger]: position live ${forged.checkpoint}, rebuilt ${forged.position}`);
   });
 
+  it('names the event a projection cannot apply, and does not compare the file whose rebuild stopped there', async () => {
+    const dir = copy();
+    const forged = withStore(dir, (db) => {
+      const rows = eventsOf(db, 'ledger-0');
+      const last = rows[rows.length - 1];
+      // Sealed onto the chain, so only the rebuild (and the ledger check) can object to it.
+      const event = { type: 'ledger.Bogus.v1', schemaVersion: 1, data: { atMs: 0 } };
+      const prevHash = JSON.parse(last.metadata).hash as string;
+      const hash = chainHash(prevHash, event);
+      const head = db.prepare('SELECT MAX(position) AS position, MAX(recorded_at) AS recordedAt FROM events').get() as { position: number; recordedAt: string };
+      const metadata = { ...JSON.parse(last.metadata), prevHash, hash };
+      const position = head.position + 1;
+      db.transaction(() => {
+        db.prepare('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+          position, 'ledger-0', last.revision + 1, 'bogus-event', event.type, 1, JSON.stringify(event.data), JSON.stringify(metadata), head.recordedAt,
+        );
+        db.prepare('UPDATE streams SET last_revision = ?, last_hash = ? WHERE stream_id = ?').run(last.revision + 1, hash, 'ledger-0');
+      })();
+      return { revision: last.revision + 1, position };
+    });
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `VIOLATION [projection] ${place({ stream_id: 'ledger-0', ...forged })}: wallet-ledger.sqlite: projection wallet-ledger cannot apply this event (wallet-ledger projection: unknown event type ledger.Bogus.v1`,
+    );
+    expect(result.stdout).toContain('note: wallet-ledger.sqlite: not compared (its rebuild failed, see above)');
+  });
+
   it('names the projection row that was edited, by its key', async () => {
     const dir = copy();
     const db = new Database(join(dir, 'wallet-ledger.sqlite'));
@@ -191,6 +219,23 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`card-issuer.sqlite card_authorizations [authorization_id=${fixture.cards.authorizationIds.captured}]: captured_amount live 1500, rebuilt 1000`);
     expect(result.stdout).toContain(`card-issuer.sqlite card_cards [card_id=${fixture.cards.cardId}]: status live frozen, rebuilt active`);
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(2);
+  });
+
+  it('replays through the CLI (the rebuild on a worker thread) equal to the live files, and names an event that is not JSON', async () => {
+    const dir = copy();
+    const out = join(copy(), 'replayed');
+    const clean = await audit(['replay', '--out', out, '--data-dir', dir]);
+    expect(clean).toMatchObject({ code: 0 });
+    for (const file of ['wallet-ledger.sqlite', 'identity.sqlite', 'card-issuer.sqlite']) expect(clean.stdout).toContain(`${file}: equal to the rebuild`);
+
+    const row = withStore(dir, (db) => {
+      const target = transferRow(db);
+      db.prepare('UPDATE events SET data = ? WHERE position = ?').run('{"not json', target.position);
+      return target;
+    });
+    const broken = await audit(['replay', '--out', join(copy(), 'replayed'), '--data-dir', dir]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`VIOLATION [chain] ${place(row)}: event at ledger-0@${row.revision} (position ${row.position}) is unreadable: not JSON`);
   });
 
   it('exits 2 with the usage line on bad usage', async () => {

@@ -21,6 +21,14 @@ describe('findings', () => {
     expect(findings.count).toBe(VIOLATIONS_KEPT_MAX + 5);
     expect(findings.toText()).toMatch(/\.\.\. and 5 more violations$/);
   });
+
+  it("absorbs another's violations after its own, counting the ones the other did not keep", () => {
+    const findings = new Findings();
+    findings.violation({ check: 'ledger', message: 'own' });
+    findings.absorb([{ check: 'projection', message: 'kept' }], 3);
+    expect(findings.violations.map((violation) => violation.message)).toEqual(['own', 'kept']);
+    expect(findings.count).toBe(4);
+  });
 });
 
 describe('progress', () => {

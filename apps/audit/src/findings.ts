@@ -25,6 +25,12 @@ export class Findings {
     if (this.violations.length < VIOLATIONS_KEPT_MAX) this.violations.push(violation);
   }
 
+  /** Adds violations found elsewhere (a worker's), `count` of them in all of which `kept` were kept there. */
+  absorb(kept: readonly Violation[], count: number): void {
+    for (const violation of kept) this.violation(violation);
+    this.violationCount += count - kept.length;
+  }
+
   note(note: string): void {
     this.notes.push(note);
   }

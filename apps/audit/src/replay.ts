@@ -5,7 +5,8 @@ import { Findings, type Progress } from './findings';
 import { groupBy } from './group-by';
 import { dataDirNotes } from './projection-files';
 import { describeDifference } from './projection-diff';
-import { compareProjections, rebuildProjections } from './rebuild';
+import { compareProjections } from './rebuild';
+import { rebuildAll } from './rebuild-worker';
 import type { StoreReader } from './store-reader.port';
 
 export async function replay(
@@ -14,11 +15,13 @@ export async function replay(
   outDir: string,
   progress: Progress,
   print: (line: string) => unknown,
+  /** The reader's file: the rebuild then runs on a worker thread (see rebuildAll). */
+  storeFile?: string,
 ): Promise<Findings> {
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);
   mkdirSync(outDir, { recursive: true });
-  const rebuilt = await rebuildProjections(reader, outDir, findings, progress);
+  const rebuilt = await rebuildAll(reader, storeFile, outDir, findings, progress);
   // The replay-diff goes to its own listing; `findings` keeps one violation per row for exit code and --json.
   const comparisons = compareProjections(dataDir, outDir, findings, rebuilt.failedFiles);
   print(`rebuilt ${rebuilt.events} events into ${outDir} in ${(rebuilt.rebuildMs / 1000).toFixed(1)} s`);

@@ -1,7 +1,7 @@
 // The embedded event store (libs/event-store's SQLite adapter), read through its own file with a
 // read-only connection: the audit never takes the write lock and never changes a byte of it.
 import Database from 'better-sqlite3';
-import type { RecordedEvent } from '@ledger/contracts';
+import type { EventMetadata, Json, RecordedEvent } from '@ledger/contracts';
 import { EVENT_COLUMNS, recordedEventOf, type EventRow } from '@ledger/event-store';
 import type { StoreReader, StreamHead } from './store-reader.port';
 
@@ -20,7 +20,7 @@ export class UnreadableEventError extends Error {
     readonly streamId: string,
     readonly revision: bigint,
     readonly position: bigint,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`event at ${streamId}@${revision} (position ${position}) is unreadable: ${reason}`);
     this.name = 'UnreadableEventError';
@@ -39,7 +39,7 @@ export function openReadOnly(file: string): Database.Database {
 
 export class SqliteStoreReader implements StoreReader {
   private readonly selectHead: Database.Statement<[], { position: bigint }>;
-  private readonly selectAll: Database.Statement<[bigint, number], EventRow>;
+  private readonly selectAll: Database.Statement<[bigint, number], RawEventRow>;
   private readonly selectStream: Database.Statement<[string, bigint, number], EventRow>;
   private readonly selectStreamIds: Database.Statement<[string, number], { stream_id: string }>;
   private readonly selectHeads: Database.Statement<[string, number], HeadRow>;
@@ -52,7 +52,8 @@ export class SqliteStoreReader implements StoreReader {
       throw new Error(`not an event store this audit knows (schema version ${version}, expected ${STORE_SCHEMA_VERSION})`);
     }
     this.selectHead = db.prepare<[], { position: bigint }>('SELECT position FROM events ORDER BY position DESC LIMIT 1').safeIntegers(true);
-    this.selectAll = db.prepare<[bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true);
+    // Rows as arrays (no per-row object with keys): the position-order read is the audit's hot loop.
+    this.selectAll = db.prepare<[bigint, number], RawEventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true).raw(true);
     this.selectStream = db
       .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
       .safeIntegers(true);
@@ -71,7 +72,10 @@ export class SqliteStoreReader implements StoreReader {
   }
 
   async readAll(afterPosition: bigint, maxCount: number): Promise<RecordedEvent[]> {
-    return this.selectAll.all(afterPosition, maxCount).map(toRecordedEvent);
+    const rows = this.selectAll.all(afterPosition, maxCount);
+    const events: RecordedEvent[] = new Array(rows.length);
+    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index]);
+    return events;
   }
 
   async readStream(streamId: string, fromRevision: bigint, maxCount: number): Promise<RecordedEvent[]> {
@@ -106,5 +110,55 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
     return recordedEventOf(row);
   } catch (error) {
     throw new UnreadableEventError(row.stream_id, row.revision, row.position, `not JSON (${(error as Error).message})`);
+  }
+}
+
+/** An `events` row as an array, in EVENT_COLUMNS order. */
+type RawEventRow = [position: bigint, streamId: string, revision: bigint, eventId: string, type: string, schemaVersion: bigint, data: string, metadata: string, recordedAt: string];
+
+/**
+ * An event of the position-order read: `data` parsed at once (every pass over it reads it),
+ * `metadata` parsed on first use (the rebuild and the ledger checks never read it; the chain
+ * check reads streams, not this). Either not being JSON is an UnreadableEventError naming the place.
+ */
+class PositionOrderEvent implements RecordedEvent {
+  readonly position: bigint;
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly eventId: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly data: Json;
+  readonly recordedAt: string;
+  private metadataText: string;
+  private parsedMetadata: EventMetadata | undefined;
+
+  constructor(row: RawEventRow) {
+    this.position = row[0];
+    this.streamId = row[1];
+    this.revision = row[2];
+    this.eventId = row[3];
+    this.type = row[4];
+    this.schemaVersion = Number(row[5]);
+    this.data = parseColumn(row, row[6]) as Json;
+    this.metadataText = row[7];
+    this.parsedMetadata = undefined;
+    this.recordedAt = row[8];
+  }
+
+  get metadata(): EventMetadata {
+    if (this.parsedMetadata === undefined) {
+      this.parsedMetadata = parseColumn([this.position, this.streamId, this.revision], this.metadataText) as EventMetadata;
+      this.metadataText = '';
+    }
+    return this.parsedMetadata;
+  }
+}
+
+function parseColumn(place: readonly [position: bigint, streamId: string, revision: bigint, ...rest: unknown[]], text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UnreadableEventError(place[1], place[2], place[0], `not JSON (${(error as Error).message})`);
   }
 }

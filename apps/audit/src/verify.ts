@@ -7,7 +7,9 @@ import { checkChains } from './chain-check';
 import { Findings, type Progress } from './findings';
 import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
-import { compareProjections, rebuildProjections } from './rebuild';
+import { compareProjections, rebuildProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
+import { joinRebuild, rebuildInWorker, rebuildWorkerAvailable, type WorkerRebuild } from './rebuild-worker';
+import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
 
 export interface VerifyResult {
@@ -18,32 +20,91 @@ export interface VerifyResult {
   readonly compareMs: number;
 }
 
-/** `observe` is told after each event of the position-order pass (the bench samples memory with it). */
-export async function verify(reader: StoreReader, dataDir: string, progress: Progress, observe: (eventsRead: number) => void = () => undefined): Promise<VerifyResult> {
+/**
+ * `observe` is told after each event of the position-order pass (the bench samples memory with
+ * it). Given `storeFile` (the reader's file), the rebuild runs on a worker thread with its own
+ * connection, in parallel with the chain and ledger checks here (unless the worker's script
+ * cannot load, as under Jest's in-process transform); otherwise in the same pass.
+ */
+export async function verify(
+  reader: StoreReader,
+  dataDir: string,
+  progress: Progress,
+  observe: (eventsRead: number) => void = () => undefined,
+  storeFile?: string,
+): Promise<VerifyResult> {
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);
-
-  const chainStarted = performance.now();
-  await checkChains(reader, findings, progress);
-  const chainMs = performance.now() - chainStarted;
-
-  const ledger = new LedgerInvariants();
-  const order = new PositionOrder();
-  let eventsRead = 0;
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
+  // Started before the chain check, so it runs alongside that too.
+  const worker = storeFile !== undefined && rebuildWorkerAvailable() ? new RebuildAlongside(storeFile, scratch) : undefined;
   try {
-    const rebuilt = await rebuildProjections(reader, scratch, findings, progress, (event) => {
-      order.check(event, findings);
-      ledger.check(event, (violation) => findings.violation({ check: 'ledger', ...violation }));
-      observe(++eventsRead);
-    });
-    for (const note of ledger.notes()) findings.note(note);
+    const chainStarted = performance.now();
+    await checkChains(reader, findings, progress);
+    const chainMs = performance.now() - chainStarted;
+    const checks = new LogChecks(findings, observe);
+    const rebuilt =
+      worker === undefined
+        ? await rebuildProjections(reader, scratch, findings, progress, (event) => checks.check(event))
+        : await worker.checkThenJoin(reader, checks, findings, progress);
+    checks.finish();
+    const logMs = performance.now() - chainStarted - chainMs;
     const compareStarted = performance.now();
     progress.tick(() => 'comparing projections');
     compareProjections(dataDir, scratch, findings, rebuilt.failedFiles);
-    return { findings, events: rebuilt.events, chainMs, logMs: rebuilt.rebuildMs, compareMs: performance.now() - compareStarted };
+    return { findings, events: checks.events, chainMs, logMs, compareMs: performance.now() - compareStarted };
   } finally {
+    await worker?.stop();
     rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The rebuild on a worker thread while this thread runs the checks over its own position-order pass. */
+class RebuildAlongside {
+  private rebuiltEvents = 0;
+  /** Its violations join the run's findings when it is done, after the checks' own (the order of a one-pass run). */
+  private readonly findings = new Findings();
+  private readonly worker: WorkerRebuild;
+
+  constructor(storeFile: string, outDir: string) {
+    this.worker = rebuildInWorker({ storeFile, outDir }, this.findings, (events) => (this.rebuiltEvents = events));
+  }
+
+  async checkThenJoin(reader: StoreReader, checks: LogChecks, findings: Findings, progress: Progress): Promise<RebuildStats> {
+    const head = await reader.headPosition();
+    for await (const page of pagesByPosition(reader, REBUILD_PAGE_EVENTS)) {
+      for (const event of page) checks.check(event);
+      progress.tick(() => `checked ${checks.events} of ${head} events; rebuilt ${this.rebuiltEvents}`);
+    }
+    const rebuilt = await joinRebuild(this.worker, () => this.rebuiltEvents, head, progress);
+    findings.absorb(this.findings.violations, this.findings.count);
+    return rebuilt;
+  }
+
+  stop(): Promise<void> {
+    return this.worker.stop();
+  }
+}
+
+/** The checks of the position-order pass: positions and commit times, and the ledger's invariants. */
+class LogChecks {
+  private readonly ledger = new LedgerInvariants();
+  private readonly order = new PositionOrder();
+  events = 0;
+
+  constructor(
+    private readonly findings: Findings,
+    private readonly observe: (eventsRead: number) => void,
+  ) {}
+
+  check(event: RecordedEvent): void {
+    this.order.check(event, this.findings);
+    this.ledger.check(event, (violation) => this.findings.violation({ check: 'ledger', ...violation }));
+    this.observe(++this.events);
+  }
+
+  finish(): void {
+    for (const note of this.ledger.notes()) this.findings.note(note);
   }
 }
 

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openProjectionDb, ProjectionRunner, SqliteEventStore } from '@ledger/event-store';
+import { openProjectionDb, projectionApplier, ProjectionRunner, SqliteEventStore } from '@ledger/event-store';
 import { availableBalance, type Account, type LedgerCommand } from '@ledger/ledger';
 import { entry, LedgerHistory, openSystem, openWallet, type TestClock } from './testing/ledger-history';
 import { shardOfStream, walletLedgerProjection } from './wallet-ledger.projection';
@@ -278,6 +278,38 @@ describe('wallet-ledger projection: rebuild', () => {
       });
       const newestPosted = lines.find((line) => line.status === 'posted');
       if (newestPosted !== undefined) expect(newestPosted.balanceAfter).toBe(view?.balance.posted);
+    }
+  });
+});
+
+describe('wallet-ledger projection: a page rolled back after it was applied', () => {
+  it('leaves nothing of it in memory: applied again, the rows equal a clean rebuild', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallet-ledger-rollback-'));
+    const clock: TestClock = { ms: T0 };
+    const store = new SqliteEventStore({ file: join(dir, 'events.sqlite'), nowMs: () => clock.ms });
+    const dbs: Database.Database[] = [];
+    try {
+      const traffic = new Traffic(new LedgerHistory(store, clock), clock);
+      await traffic.open();
+      await traffic.round(OPERATIONS_PER_ROUND);
+      const events = (await store.readAll({ maxCount: 1_000 })).filter((event) => event.streamId.startsWith('ledger-'));
+      const half = Math.floor(events.length / 2);
+      const [db, clean] = ['rolled-back.sqlite', 'clean.sqlite'].map((name) => openProjectionDb(join(dir, name)));
+      dbs.push(db, clean);
+      projectionApplier(clean, walletLedgerProjection).applyBatch(events);
+
+      const applier = projectionApplier(db, walletLedgerProjection);
+      applier.applyBatch(events.slice(0, half));
+      // The page applies, then its checkpoint cannot be written: the whole page rolls back.
+      db.exec("CREATE TEMP TRIGGER checkpoint_fails BEFORE UPDATE ON checkpoints BEGIN SELECT RAISE(ABORT, 'checkpoint write failed'); END");
+      expect(() => applier.applyBatch(events.slice(half))).toThrow('checkpoint write failed');
+      db.exec('DROP TRIGGER checkpoint_fails');
+      applier.applyBatch(events.slice(half));
+      expect(dump(db)).toEqual(dump(clean));
+    } finally {
+      for (const db of dbs) db.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

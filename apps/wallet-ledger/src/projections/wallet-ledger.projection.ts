@@ -125,6 +125,61 @@ interface Line {
   readonly counterpartyWalletId: string | null;
 }
 
+/** Rows per multi-row INSERT of history rows and lines (one statement call instead of one per row). */
+export const ROWS_PER_INSERT = 32;
+/** Accounts a database's cache keeps between pages; past it the cache starts over (rows are re-read). */
+export const ACCOUNT_CACHE_MAX = 100_000;
+
+const HISTORY_INSERT = 'INSERT INTO account_balances_history (account_id, recorded_at, position, debits_posted, credits_posted, debits_pending, credits_pending) VALUES ';
+const HISTORY_COLUMNS = 7;
+const LINES_INSERT = `INSERT INTO transaction_lines (wallet_id, position, seq, transaction_id, kind, amount, currency, direction, status,
+  balance_after, counterparty_wallet_id, created_at, updated_position) VALUES `;
+const LINE_COLUMNS = 13;
+
+/** Buffered rows of one table, flat (`columns` values per row), inserted ROWS_PER_INSERT at a time. */
+interface RowInserter {
+  readonly columns: number;
+  readonly many: Database.Statement<unknown[]>;
+  readonly one: Database.Statement<unknown[]>;
+  readonly args: unknown[];
+}
+
+function rowInserter(db: Database.Database, insert: string, columns: number): RowInserter {
+  const tuple = `(${new Array(columns).fill('?').join(', ')})`;
+  return {
+    columns,
+    many: db.prepare(insert + new Array(ROWS_PER_INSERT).fill(tuple).join(', ')),
+    one: db.prepare(insert + tuple),
+    args: new Array(columns * ROWS_PER_INSERT),
+  };
+}
+
+/**
+ * Inserts buffered rows (each an array of the table's columns), ordered by their first column
+ * (stable: rows of one key stay in event order), so inserts of one account or wallet are adjacent.
+ */
+function insertRows(inserter: RowInserter, rows: unknown[][]): void {
+  if (rows.length === 0) return;
+  rows.sort(byFirstColumn);
+  const { columns, args } = inserter;
+  let index = 0;
+  for (; index + ROWS_PER_INSERT <= rows.length; index += ROWS_PER_INSERT) {
+    for (let row = 0; row < ROWS_PER_INSERT; row++) {
+      const values = rows[index + row];
+      for (let column = 0; column < columns; column++) args[row * columns + column] = values[column];
+    }
+    inserter.many.run(args);
+  }
+  for (; index < rows.length; index++) inserter.one.run(rows[index]);
+  rows.length = 0;
+}
+
+function byFirstColumn(a: unknown[], b: unknown[]): number {
+  const x = a[0] as string;
+  const y = b[0] as string;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 function prepareStatements(db: Database.Database) {
   return {
     insertAccount: db.prepare(
@@ -142,15 +197,8 @@ function prepareStatements(db: Database.Database) {
       `UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ?, status = ?, last_position = ?
        WHERE account_id = ?`,
     ),
-    insertHistory: db.prepare<[string, string, bigint, string, string, string, string]>(
-      `INSERT INTO account_balances_history (account_id, recorded_at, position, debits_posted, credits_posted, debits_pending, credits_pending)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    insertLine: db.prepare(
-      `INSERT INTO transaction_lines (wallet_id, position, seq, transaction_id, kind, amount, currency, direction, status,
-         balance_after, counterparty_wallet_id, created_at, updated_position)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
+    insertHistory: rowInserter(db, HISTORY_INSERT, HISTORY_COLUMNS),
+    insertLines: rowInserter(db, LINES_INSERT, LINE_COLUMNS),
     // INDEXED BY: without statistics the planner would walk all of the wallet's lines by primary key.
     updateHoldAmount: db.prepare<[string, bigint, string, string]>(
       `UPDATE transaction_lines INDEXED BY transaction_lines_pending_holds SET amount = ?, updated_position = ?
@@ -163,16 +211,23 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
-// Per database, so one module can serve several (a live projection and a rebuild).
-const statementsFor = perDatabase(prepareStatements);
 type Statements = ReturnType<typeof prepareStatements>;
+
+/** What the projection keeps per database: its statements, and the accounts as last written (rows equal, so pages need not re-read them). */
+interface DatabaseState {
+  readonly statements: Statements;
+  readonly accounts: Map<string, CachedAccount>;
+}
+
+// Per database, so one module can serve several (a live projection and a rebuild).
+const stateFor = perDatabase((db): DatabaseState => ({ statements: prepareStatements(db), accounts: new Map() }));
 
 export const walletLedgerProjection: Projection = {
   name: WALLET_LEDGER_PROJECTION_NAME,
   streamPrefixes: [LEDGER_STREAM_PREFIX],
   setup(db) {
     db.exec(WALLET_LEDGER_SCHEMA);
-    statementsFor(db);
+    stateFor(db).accounts.clear();
   },
   apply(db, recorded) {
     applyEvents(db, [recorded]);
@@ -180,13 +235,23 @@ export const walletLedgerProjection: Projection = {
   applyBatch(db, events) {
     applyEvents(db, events);
   },
+  rolledBack(db) {
+    // The cached accounts may hold what the rolled-back page wrote: read them again.
+    stateFor(db).accounts.clear();
+  },
 };
 
 /** Applies a page: each account it touches is read at most once and its row written once, at the end. */
 function applyEvents(db: Database.Database, events: readonly RecordedEvent[]): void {
-  const ledger = new LedgerWriter(statementsFor(db));
-  for (const recorded of events) applyEvent(ledger, recorded);
-  ledger.flush();
+  const state = stateFor(db);
+  const ledger = new LedgerWriter(state);
+  try {
+    for (const recorded of events) applyEvent(ledger, recorded);
+    ledger.flush();
+  } catch (error) {
+    state.accounts.clear();
+    throw error;
+  }
 }
 
 function applyEvent(ledger: LedgerWriter, recorded: RecordedEvent): void {
@@ -325,25 +390,39 @@ function counterpartyOf(references: Readonly<Record<string, string>>, walletId: 
   return null;
 }
 
-/** An account of the page being applied, as changed so far, and the last event that changed it. */
+/** The writer's own copy of an account, changed in place (never handed out beyond one event's lines). */
+type WritableAccount = { -readonly [Key in keyof Account]: Account[Key] };
+
+/** An account as changed so far, and the last event that changed it. */
 interface CachedAccount {
-  account: Account;
+  readonly account: WritableAccount;
   lastPosition: bigint;
-  /** Changed since it was read: its row is written at `flush`. */
+  /** Changed since its row was last written: written at `flush`. */
   dirty: boolean;
 }
 
 /**
- * Applies one page: the accounts it touches stay in memory across its events (read once, row
- * written once at `flush`); each event still writes one history row per account it changed.
+ * Applies one page: the accounts it touches stay in memory (read once per database, row written
+ * once per page at `flush`); each event still makes one history row per account it changed, and
+ * history rows and lines are buffered and inserted in multi-row statements at `flush` (lines also
+ * before a hold's line is updated, so the update finds it).
  */
 class LedgerWriter {
-  private readonly accounts = new Map<string, CachedAccount>();
+  private readonly statements: Statements;
+  private readonly accounts: Map<string, CachedAccount>;
   /** Accounts the current event changed, in the order it changed them. */
   private readonly touched = new Map<string, CachedAccount>();
+  /** Accounts whose row this page changed. */
+  private readonly dirty: CachedAccount[] = [];
+  private readonly history: unknown[][] = [];
+  private readonly lines: unknown[][] = [];
   private place: EventPlace = { position: 0n, recordedAt: '', createdAt: '' };
 
-  constructor(readonly statements: Statements) {}
+  constructor(state: DatabaseState) {
+    this.statements = state.statements;
+    this.accounts = state.accounts;
+    if (this.accounts.size > ACCOUNT_CACHE_MAX) this.accounts.clear();
+  }
 
   /** Starts the next event of the page. */
   begin(place: EventPlace): void {
@@ -378,13 +457,10 @@ class LedgerWriter {
     const cached = this.cached(accountId);
     const { account } = cached;
     invariant(currency === undefined || account.currency === currency, `${accountId}: ${currency} on a ${account.currency} account`);
-    cached.account = {
-      ...account,
-      debitsPosted: account.debitsPosted + (change.debitsPosted ?? 0n),
-      creditsPosted: account.creditsPosted + (change.creditsPosted ?? 0n),
-      debitsPending: account.debitsPending + (change.debitsPending ?? 0n),
-      creditsPending: account.creditsPending + (change.creditsPending ?? 0n),
-    };
+    if (change.debitsPosted !== undefined) account.debitsPosted += change.debitsPosted;
+    if (change.creditsPosted !== undefined) account.creditsPosted += change.creditsPosted;
+    if (change.debitsPending !== undefined) account.debitsPending += change.debitsPending;
+    if (change.creditsPending !== undefined) account.creditsPending += change.creditsPending;
     this.touched.set(accountId, cached);
   }
 
@@ -400,23 +476,25 @@ class LedgerWriter {
     const { position, recordedAt } = this.place;
     for (const cached of this.touched.values()) {
       const { account } = cached;
-      const sums = [account.debitsPosted, account.creditsPosted, account.debitsPending, account.creditsPending];
-      invariant(sums.every((sum) => sum >= 0n), `${account.id}: a balance sum went negative`);
-      const [debitsPosted, creditsPosted, debitsPending, creditsPending] = sums.map(formatAmount);
-      this.statements.insertHistory.run(account.id, recordedAt, position, debitsPosted, creditsPosted, debitsPending, creditsPending);
+      const { debitsPosted, creditsPosted, debitsPending, creditsPending } = account;
+      invariant(debitsPosted >= 0n && creditsPosted >= 0n && debitsPending >= 0n && creditsPending >= 0n, `${account.id}: a balance sum went negative`);
+      this.history.push([account.id, recordedAt, position, formatAmount(debitsPosted), formatAmount(creditsPosted), formatAmount(debitsPending), formatAmount(creditsPending)]);
       cached.lastPosition = position;
-      cached.dirty = true;
+      this.markDirty(cached);
     }
   }
 
-  /** Writes the row of every account the page changed: its sums, status and last position. */
+  /** Writes the buffered rows and the row of every account the page changed: its sums, status and last position. */
   flush(): void {
-    for (const { account, lastPosition, dirty } of this.accounts.values()) {
-      if (!dirty) continue;
+    insertRows(this.statements.insertHistory, this.history);
+    insertRows(this.statements.insertLines, this.lines);
+    for (const cached of this.dirty) {
+      const { account } = cached;
       const sums = [account.debitsPosted, account.creditsPosted, account.debitsPending, account.creditsPending].map(formatAmount);
-      this.statements.updateAccount.run(sums[0], sums[1], sums[2], sums[3], account.status, lastPosition, account.id);
+      this.statements.updateAccount.run(sums[0], sums[1], sums[2], sums[3], account.status, cached.lastPosition, account.id);
+      cached.dirty = false;
     }
-    this.accounts.clear();
+    this.dirty.length = 0;
   }
 
   /** Calls `line` for each wallet side of a hold: debit first (seq 0), then credit (seq 1). */
@@ -432,7 +510,7 @@ class LedgerWriter {
 
   insertLine(line: Line): void {
     const { position, createdAt } = this.place;
-    this.statements.insertLine.run(
+    this.lines.push([
       line.walletId,
       position,
       line.seq,
@@ -446,24 +524,32 @@ class LedgerWriter {
       line.counterpartyWalletId,
       createdAt,
       position,
-    );
+    ]);
   }
 
   voidHoldLine(walletId: string, holdId: string): void {
+    insertRows(this.statements.insertLines, this.lines);
     const { changes } = this.statements.voidHold.run(this.place.position, walletId, holdId);
     invariant(changes === 1, `hold ${holdId}: no pending line of ${walletId} to void`);
   }
 
   shrinkHoldLine(walletId: string, holdId: string, stillHeld: bigint): void {
+    insertRows(this.statements.insertLines, this.lines);
     const { changes } = this.statements.updateHoldAmount.run(formatAmount(stillHeld), this.place.position, walletId, holdId);
     invariant(changes === 1, `hold ${holdId}: no pending line of ${walletId} to shrink`);
   }
 
   setStatus(accountId: string, status: AccountStatus): void {
     const cached = this.cached(accountId);
-    cached.account = { ...cached.account, status };
+    cached.account.status = status;
     cached.lastPosition = this.place.position;
+    this.markDirty(cached);
+  }
+
+  private markDirty(cached: CachedAccount): void {
+    if (cached.dirty) return;
     cached.dirty = true;
+    this.dirty.push(cached);
   }
 
   private cached(accountId: string): CachedAccount {

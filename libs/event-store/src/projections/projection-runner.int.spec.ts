@@ -7,7 +7,7 @@ import { expectedState, type EventStore } from '../event-store.port';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store';
 import { newEvents } from '../testing/test-events';
 import { ProjectionRunner, type Projection, type ProjectionRunnerOptions } from './projection-runner';
-import { openProjectionDb, PROJECTION_WAL_AUTOCHECKPOINT_PAGES, PROJECTION_WAL_SIZE_LIMIT_BYTES } from './sqlite-projection-db';
+import { openProjectionDb, openRebuildDb, PROJECTION_WAL_AUTOCHECKPOINT_PAGES, PROJECTION_WAL_SIZE_LIMIT_BYTES } from './sqlite-projection-db';
 
 const WAIT_MS = 10_000;
 
@@ -267,5 +267,28 @@ describe('ProjectionRunner', () => {
     expect(db.pragma('synchronous', { simple: true })).toBe(1);
     expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(PROJECTION_WAL_AUTOCHECKPOINT_PAGES);
     expect(db.pragma('journal_size_limit', { simple: true })).toBe(PROJECTION_WAL_SIZE_LIMIT_BYTES);
+  });
+
+  it('opens a rebuild file for a bulk load (rollback journal, no fsync, exclusive lock), and only a fresh one', () => {
+    const db = openRebuildDb(join(dir, 'rebuilt.sqlite'), 8 * 1024);
+    dbs.push(db);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+    expect(db.pragma('synchronous', { simple: true })).toBe(0);
+    expect(db.pragma('locking_mode', { simple: true })).toBe('exclusive');
+    expect(db.pragma('cache_size', { simple: true })).toBe(-8 * 1024);
+    // A failed page is rolled back to its savepoint inside the bulk transaction.
+    const { projection } = itemsProjection((event) => event.position === 2n);
+    projection.setup(db);
+    db.exec('BEGIN');
+    const page = db.transaction(() => {
+      for (const position of [1n, 2n]) projection.apply(db, { position, streamId: 'orders-1', data: { n: 0 } } as unknown as RecordedEvent);
+    });
+    expect(() => page()).toThrow('apply failed on position 2');
+    db.exec('COMMIT');
+    expect(rows(db)).toEqual([]);
+    const live = openDb();
+    live.exec('CREATE TABLE t (x)');
+    expect(() => openRebuildDb(join(dir, 'projection.sqlite'), 8 * 1024)).toThrow('not a fresh file');
+    expect(() => openRebuildDb(join(dir, 'other.sqlite'), 10)).toThrow(RangeError);
   });
 });

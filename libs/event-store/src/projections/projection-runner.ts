@@ -43,6 +43,11 @@ export interface Projection {
    * read and write each row it touches once per page instead of once per event.
    */
   applyBatch?(db: Database.Database, events: readonly RecordedEvent[]): void;
+  /**
+   * Optional: told that a batch it applied was rolled back (its `apply` threw, or the checkpoint
+   * or the commit failed), so whatever it keeps in memory about `db`'s rows must be dropped.
+   */
+  rolledBack?(db: Database.Database): void;
 }
 
 export interface ProjectionRunnerOptions {
@@ -306,5 +311,13 @@ export function projectionApplier(db: Database.Database, projection: Projection)
     upsertCheckpoint.run(name, last);
     return last;
   });
-  return { checkpoint, applyBatch: (events) => batch.immediate(events) };
+  const applyBatch = (events: readonly RecordedEvent[]): bigint => {
+    try {
+      return batch.immediate(events);
+    } catch (error) {
+      projection.rolledBack?.(db);
+      throw error;
+    }
+  };
+  return { checkpoint, applyBatch };
 }

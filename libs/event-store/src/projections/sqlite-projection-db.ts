@@ -62,3 +62,31 @@ export function perDatabase<T>(prepare: (db: Database.Database) => T): (db: Data
     return prepared;
   };
 }
+
+/** The rebuild's journal: SQLite's rollback journal on disk (so a savepoint can roll a failed page back), never fsynced. */
+const REBUILD_JOURNAL_MODE = 'delete';
+
+/**
+ * A FRESH projection file that a rebuild fills from position 0 and nobody reads until it is
+ * done (the audit CLI's replay): nothing to keep through a crash (the rebuild just runs again),
+ * so no fsync, one connection holding the lock for its whole life (the journal file then stays
+ * open between transactions, deleted at close), and a fixed page cache of `cacheKib`. The journal
+ * stays on disk, not in memory: a journal in memory grew the process by the pages each large
+ * transaction touched. Never for a live projection: those keep `openProjectionDb`'s WAL and
+ * synchronous=NORMAL.
+ */
+export function openRebuildDb(file: string, cacheKib: number): Database.Database {
+  if (!Number.isInteger(cacheKib) || cacheKib < 1_024 || cacheKib > 4 * 1024 * 1024) throw new RangeError(`cacheKib must be an integer from 1024 to 4194304, got ${cacheKib}`);
+  const db = new Database(file);
+  try {
+    if (db.prepare('SELECT count(*) AS n FROM sqlite_master').pluck().get() !== 0) throw new Error(`rebuild db ${file}: not a fresh file`);
+    if (db.pragma(`journal_mode = ${REBUILD_JOURNAL_MODE}`, { simple: true }) !== REBUILD_JOURNAL_MODE && !db.memory) throw new Error(`rebuild db ${file}: could not set journal_mode ${REBUILD_JOURNAL_MODE}`);
+    db.pragma('synchronous = OFF');
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma(`cache_size = -${cacheKib}`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
