@@ -16,7 +16,7 @@ import {
   type Side,
 } from './account';
 import { entryError, insufficientFunds, postingStatusError, postingToJson, type Posting } from './entry';
-import { fingerprintOf, openAccountPayload } from './fingerprint';
+import { fingerprintOf, openAccountFingerprint } from './fingerprint';
 import {
   evolve,
   initialState,
@@ -138,14 +138,15 @@ export type LedgerDecision = { ok: true; events: LedgerEvent[] } | { ok: false; 
  * first outcome instead of failing with `idempotency_key_reuse`, it never moves money.
  */
 export function commandFingerprint(command: LedgerCommand): string {
+  if (command.type === 'OpenAccount') {
+    return openAccountFingerprint({ ...command, flags: normalizedFlags(command.flags), ownerId: command.ownerId ?? null });
+  }
   return fingerprintOf(commandPayload(command));
 }
 
-/** The command as JSON without its key: amounts as digit strings, optional fields normalised. */
-function commandPayload(command: LedgerCommand): unknown {
+/** The command as JSON without its key (OpenAccount's is `openAccountPayload`): amounts as digit strings, optional fields normalised. */
+function commandPayload(command: Exclude<LedgerCommand, OpenAccount>): unknown {
   switch (command.type) {
-    case 'OpenAccount':
-      return openAccountPayload({ ...command, flags: normalizedFlags(command.flags), ownerId: command.ownerId ?? null });
     case 'PostEntry':
       return {
         type: command.type,
