@@ -21,7 +21,7 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { expectedState, openProjectionDb, SqliteEventStore, type EventStore } from '@ledger/event-store';
-import { accountShard } from '@ledger/ledger';
+import { accountShard, LEDGER_META_STREAM } from '@ledger/ledger';
 import { BusClientProxy, InProcessBus, LedgerClient } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../src/application/snapshot-store';
 import { loadWalletLedgerConfig } from '../src/wallet-ledger.config';
@@ -68,7 +68,7 @@ async function startLedger(dataDir: string, env: Record<string, string>): Promis
   const appends: Appends = { sizes: [], events: 0 };
   // The store as the service sees it, counting the batch of every ledger append (group commit).
   const count = (streamId: string, events: readonly NewEvent[]) => {
-    if (streamId.startsWith('ledger-') && streamId !== 'ledger-meta') {
+    if (streamId.startsWith('ledger-') && streamId !== LEDGER_META_STREAM) {
       appends.sizes.push(events.length);
       appends.events += events.length;
     }
