@@ -4,6 +4,9 @@
 // loop) and at saturation (closed loop); next to it, in the same run, raw SQLite inserts of the
 // same event rows in transactions of the batch size the writers achieved (the ceiling); then, in
 // a fresh process, peak RSS with 1M open wallets. Prints figures; never fails a build.
+// Env: BENCH_SHARDS (shard counts, e.g. "1"; empty runs only the 1M part), BENCH_ACCOUNTS (0 skips
+// the 1M part), BENCH_ACCOUNTS_BATCH_MAX, BENCH_COALESCE=0, BENCH_DIR. The 1M part alone, profiled:
+// `node --expose-gc --heap-prof dist/apps/wallet-ledger/bench/ledger.bench.js --accounts <dir>`.
 import { openRawEventInserter } from '../../../libs/event-store/bench/raw-inserts';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
@@ -21,7 +24,7 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { expectedState, openProjectionDb, SqliteEventStore, type EventStore } from '@ledger/event-store';
-import { accountShard } from '@ledger/ledger';
+import { accountShard, LEDGER_META_STREAM } from '@ledger/ledger';
 import { BusClientProxy, InProcessBus, LedgerClient } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../src/application/snapshot-store';
 import { loadWalletLedgerConfig } from '../src/wallet-ledger.config';
@@ -41,7 +44,13 @@ const SHARD_COUNTS = (process.env.BENCH_SHARDS ?? '1,4').split(',').filter((each
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1_000_000);
 /** Opening accounts is cut short here (and the figure extrapolated) so the bench stays bounded. */
 const ACCOUNTS_BUDGET_MS = 180_000;
-const ACCOUNTS_IN_FLIGHT = 16_000;
+/**
+ * The writers' BATCH_MAX while opening them (env BENCH_ACCOUNTS_BATCH_MAX; default: the service's
+ * own, what `npm start` runs). Opens in flight: shards x BATCH_MAX, as many as the bus hands the
+ * writers in the host (maxInFlightPerPartition = BATCH_MAX), so batches stay full.
+ */
+const ACCOUNTS_BATCH_MAX = process.env.BENCH_ACCOUNTS_BATCH_MAX;
+const ACCOUNTS_SHARDS = 4;
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 
@@ -68,7 +77,7 @@ async function startLedger(dataDir: string, env: Record<string, string>): Promis
   const appends: Appends = { sizes: [], events: 0 };
   // The store as the service sees it, counting the batch of every ledger append (group commit).
   const count = (streamId: string, events: readonly NewEvent[]) => {
-    if (streamId.startsWith('ledger-') && streamId !== 'ledger-meta') {
+    if (streamId.startsWith('ledger-') && streamId !== LEDGER_META_STREAM) {
       appends.sizes.push(events.length);
       appends.events += events.length;
     }
@@ -407,8 +416,9 @@ interface AccountsResult {
 async function openAccounts(root: string): Promise<AccountsResult> {
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
   const dataDir = mkdtempSync(join(root, 'accounts-'));
-  // Big batches: the most one append carries is 10,000 events; queues deep enough to keep them full.
-  const ledger = await startLedger(dataDir, { LEDGER_SHARDS: '4', BATCH_MAX: '4096' });
+  const env: Record<string, string> = { LEDGER_SHARDS: String(ACCOUNTS_SHARDS), ...(ACCOUNTS_BATCH_MAX ? { BATCH_MAX: ACCOUNTS_BATCH_MAX } : {}) };
+  const inFlight = ACCOUNTS_SHARDS * loadWalletLedgerConfig(env).BATCH_MAX;
+  const ledger = await startLedger(dataDir, env);
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
   try {
@@ -421,7 +431,7 @@ async function openAccounts(root: string): Promise<AccountsResult> {
     // Through the service's application layer (validation, routing, the shard writers and their
     // group commit to the store), without the bus: the fastest honest path to 1M accounts.
     await Promise.all(
-      Array.from({ length: ACCOUNTS_IN_FLIGHT }, async () => {
+      Array.from({ length: inFlight }, async () => {
         while (next < ACCOUNTS) {
           if (performance.now() - startedMs > ACCOUNTS_BUDGET_MS) {
             cutShort = true;
@@ -559,7 +569,10 @@ async function main(): Promise<void> {
     console.log(' ledger.events and, across shards, the saga. The target (>= 50%) is judged against the raw insert, as the issue states it.)');
 
     if (ACCOUNTS === 0) return;
-    console.log(`\n${ACCOUNTS.toLocaleString('en-US')} open wallets (4 shards, BATCH_MAX=4096, through WalletLedgerService.execute, in a fresh process each):`);
+    const batchMax = loadWalletLedgerConfig(ACCOUNTS_BATCH_MAX ? { BATCH_MAX: ACCOUNTS_BATCH_MAX } : {}).BATCH_MAX;
+    console.log(
+      `\n${ACCOUNTS.toLocaleString('en-US')} open wallets (${ACCOUNTS_SHARDS} shards, BATCH_MAX=${batchMax}, ${ACCOUNTS_SHARDS * batchMax} in flight, through WalletLedgerService.execute, in a fresh process each):`,
+    );
     const accountRows: string[][] = [];
     let cutShortAny = false;
     for (const nodeFlags of [[], [`--max-old-space-size=${HEAP_CAP_MIB}`]]) {
@@ -586,8 +599,9 @@ async function main(): Promise<void> {
         accountRows,
       ),
     );
-    console.log('(heap growth: live heap after a full GC, the state of 1M accounts; without a cap V8 lets garbage pile up to about twice that');
-    console.log(` before a full collection, so peak RSS is mostly uncollected garbage; the cap bounds it, as a deployment sets it)`);
+    console.log('(heap growth: live heap after a full GC, the state of 1M accounts. V8 lets old space grow to live x a factor (1.1..4) before a full');
+    console.log(' collection, higher the faster objects are promoted; peak RSS is that, new space, external buffers and SQLite. The capped run is for');
+    console.log(` comparison: the cap lowers V8's largest factor, and a ledger past the cap would crash, so it is not a default)`);
     if (cutShortAny) console.log(`(cut short after ${ACCOUNTS_BUDGET_MS / 1000} s; the target is judged on peak RSS scaled to ${ACCOUNTS.toLocaleString('en-US')})`);
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { Logger } from '@nestjs/common';
 import { LEDGER_TOPICS, ShutdownStack, type Clock, type IdGenerator } from '@ledger/contracts';
 import { ProjectionRunner, type EventStore } from '@ledger/event-store';
 import { BusClientProxy, EventRelay, startBusMicroservice, EventStoreCheckpointStore, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
+import { LEDGER_META_STREAM } from '@ledger/ledger';
 import type { SnapshotStore } from './application/snapshot-store';
 import { TransferSaga } from './application/transfer-saga';
 import { WalletLedgerQueries } from './application/wallet-ledger.queries.service';
@@ -68,7 +69,7 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
       name: 'wallet-ledger.events-relay',
       topicPartitions: config.LEDGER_SHARDS,
       streamPrefixes: ['ledger-'],
-      filter: (event) => event.streamId !== 'ledger-meta',
+      filter: (event) => event.streamId !== LEDGER_META_STREAM,
       keyOf: (event) => event.streamId.slice('ledger-'.length),
       partitionOf: (event) => Number(event.streamId.slice('ledger-'.length)),
       logger: { warn: log, error: (message) => logger.error(message) },

@@ -1,5 +1,8 @@
 import { accountShard, availableBalance, hasZeroBalance, isOverdrawn, pendingBalance, postedBalance, ZERO_SUMS, type Account } from './account';
+import fc from 'fast-check';
 import { fnv1a32, fnv1a64Hex } from './fnv1a';
+
+const SEED = Number(process.env.LEDGER_PROPERTY_SEED ?? 42);
 
 const wallet: Account = {
   id: 'w',
@@ -71,5 +74,31 @@ describe('fnv1a64Hex', () => {
       return hash.toString(16).padStart(16, '0');
     };
     for (const text of ['héllo €𝄞', '{"amount":"1050"}', 'x'.repeat(1_000)]) expect(fnv1a64Hex(text)).toBe(reference(text));
+  });
+});
+
+describe('FNV-1a over UTF-8 encoded on the fly', () => {
+  // References over TextEncoder's bytes: what the hashes are defined on (a lone surrogate is U+FFFD).
+  const bytesOf = (text: string) => new TextEncoder().encode(text);
+  const reference32 = (text: string) => bytesOf(text).reduce((hash, byte) => Math.imul(hash ^ byte, 0x01000193), 0x811c9dc5) >>> 0;
+  const reference64 = (text: string) =>
+    bytesOf(text)
+      .reduce((hash, byte) => ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn, 0xcbf29ce484222325n)
+      .toString(16)
+      .padStart(16, '0');
+  // Any UTF-16 code units: pairs, lone high and low surrogates, at the start, middle and end.
+  const anyText = fc.oneof(
+    fc.string({ unit: 'binary' }),
+    fc.array(fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0xd7f0, max: 0xe010 })), { maxLength: 40 }).map((codes) => String.fromCharCode(...codes)),
+  );
+
+  it('hashes the same bytes as TextEncoder, for any string', () => {
+    for (const text of ['\ud800', 'a\udc00b', '\udbff\udfff', '\ud83d\ude00\ud83d', 'ß€\u07ff\u0800\uffff']) {
+      expect([fnv1a32(text), fnv1a64Hex(text)]).toEqual([reference32(text), reference64(text)]);
+    }
+    fc.assert(
+      fc.property(anyText, (text) => fnv1a32(text) === reference32(text) && fnv1a64Hex(text) === reference64(text)),
+      { numRuns: 2_000, seed: SEED },
+    );
   });
 });

@@ -23,7 +23,7 @@ import {
   type BalanceSums,
 } from './account';
 import type { PostingJson } from './entry';
-import { fingerprintOf, openAccountPayload, type OpenedAccountFields } from './fingerprint';
+import { openAccountFingerprint, type OpenedAccountFields } from './fingerprint';
 import { IDEMPOTENCY_WINDOW_MS } from './limits';
 
 // ---------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
       };
       state.accounts.set(data.accountId, account);
       // The account holds every field of its event: keep its id, unless the stored fingerprint differs.
-      if (data.fingerprint === fingerprintOf(openAccountPayload(data))) {
+      if (data.fingerprint === openAccountFingerprint(data)) {
         recordOutcome(state, data.idempotencyKey, data.accountId, data.atMs);
         return state;
       }
@@ -360,7 +360,7 @@ function openedRecord(state: LedgerShardState, idempotencyKey: string, accountId
     kind: account.kind,
     ownerId: account.ownerId,
   };
-  const fingerprint = fingerprintOf(openAccountPayload(data));
+  const fingerprint = openAccountFingerprint(data);
   return { fingerprint, atMs: account.openedAtMs, outcome: { ok: true, event: { type: 'ledger.AccountOpened.v1', data: { ...data, fingerprint } } } };
 }
 

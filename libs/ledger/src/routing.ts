@@ -3,6 +3,9 @@
 import type { LedgerCommandEnvelope, LedgerCommandMessage } from '@ledger/contracts';
 import { shardOf } from './system-accounts';
 
+/** The stream that records LEDGER_SHARDS, so a data dir never silently changes its sharding; not a shard's stream. */
+export const LEDGER_META_STREAM = 'ledger-meta';
+
 /** The shard a wire command must be written on: its primary account's. */
 export function shardOfCommand(message: LedgerCommandMessage | LedgerCommandEnvelope, shards: number): number | undefined {
   switch (message.type) {

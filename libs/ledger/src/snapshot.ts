@@ -126,8 +126,21 @@ export function joinSnapshotParts(parts: Iterable<LedgerSnapshot>): LedgerSnapsh
 }
 
 export function fromSnapshot(snapshot: LedgerSnapshot): LedgerShardState {
-  if (snapshot.formatVersion !== SNAPSHOT_FORMAT_VERSION) throw new Error(`snapshot format ${snapshot.formatVersion} is not ${SNAPSHOT_FORMAT_VERSION}`);
+  return fromSnapshotParts([snapshot]);
+}
+
+/**
+ * The state of the snapshot whose parts (as `snapshotParts` made them) come in order, read one
+ * at a time: a million-account shard is restored without its whole snapshot in memory beside it.
+ */
+export function fromSnapshotParts(parts: Iterable<LedgerSnapshot>): LedgerShardState {
   const state = initialState();
+  for (const part of parts) restorePart(state, part);
+  return state;
+}
+
+function restorePart(state: LedgerShardState, snapshot: LedgerSnapshot): void {
+  if (snapshot.formatVersion !== SNAPSHOT_FORMAT_VERSION) throw new Error(`snapshot format ${snapshot.formatVersion} is not ${SNAPSHOT_FORMAT_VERSION}`);
   for (const row of snapshot.accounts) {
     const [id, currency, normalSide, flags, kind, ownerId, status, openedAtMs, dp, cp, dpe, cpe] = row;
     const account: Account = {
@@ -163,5 +176,4 @@ export function fromSnapshot(snapshot: LedgerSnapshot): LedgerShardState {
   }
   for (const [holdId, atMs] of snapshot.finishedHolds) state.finishedHolds.set(holdId, atMs);
   for (const [key, record] of snapshot.idempotency) state.idempotency.set(key, record);
-  return state;
 }

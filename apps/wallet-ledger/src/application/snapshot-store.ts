@@ -1,12 +1,16 @@
 // Where shard writers keep their snapshots: a cache to start fast, never a source of truth
 // (delete the file and the writer folds its whole stream instead).
 import Database from 'better-sqlite3';
-import { joinSnapshotParts, type LedgerSnapshot } from '@ledger/ledger';
+import type { LedgerSnapshot } from '@ledger/ledger';
 
 export interface StoredSnapshot {
   /** The last stream revision the snapshot includes. */
   readonly revision: bigint;
-  readonly snapshot: LedgerSnapshot;
+  /**
+   * The snapshot's parts in order, read and parsed one at a time as they are iterated (once,
+   * synchronously; see `fromSnapshotParts`); iterating throws if the stored snapshot is incomplete.
+   */
+  readonly parts: Iterable<LedgerSnapshot>;
 }
 
 export interface SnapshotStore {
@@ -34,10 +38,18 @@ export class SqliteSnapshotStore implements SnapshotStore {
     if (row === undefined) return undefined;
     const head = JSON.parse(row.body) as LedgerSnapshot | { parts: number };
     // A head without `parts` is a whole snapshot of an earlier format: the writer refuses it and folds the stream.
-    if (!('parts' in head)) return { revision: BigInt(row.revision), snapshot: head };
-    const bodies = this.db.prepare('SELECT body FROM ledger_snapshot_parts WHERE shard = ? ORDER BY part').pluck().all(shard) as string[];
-    if (bodies.length !== head.parts) throw new Error(`snapshot of shard ${shard}: ${bodies.length} of ${head.parts} parts`);
-    return { revision: BigInt(row.revision), snapshot: joinSnapshotParts(bodies.map((body) => JSON.parse(body) as LedgerSnapshot)) };
+    if (!('parts' in head)) return { revision: BigInt(row.revision), parts: [head] };
+    const expected = head.parts;
+    const bodies = this.db.prepare('SELECT body FROM ledger_snapshot_parts WHERE shard = ? ORDER BY part').pluck();
+    function* parts(): Generator<LedgerSnapshot> {
+      let count = 0;
+      for (const body of bodies.iterate(shard) as IterableIterator<string>) {
+        count++;
+        yield JSON.parse(body) as LedgerSnapshot;
+      }
+      if (count !== expected) throw new Error(`snapshot of shard ${shard}: ${count} of ${expected} parts`);
+    }
+    return { revision: BigInt(row.revision), parts: parts() };
   }
 
   async save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void> {
@@ -59,13 +71,13 @@ export class SqliteSnapshotStore implements SnapshotStore {
 
 /** For tests and for running without snapshots. */
 export class InMemorySnapshotStore implements SnapshotStore {
-  private readonly snapshots = new Map<number, { revision: bigint; body: string }>();
+  private readonly snapshots = new Map<number, { revision: bigint; bodies: string[] }>();
   async load(shard: number): Promise<StoredSnapshot | undefined> {
     const stored = this.snapshots.get(shard);
-    return stored && { revision: stored.revision, snapshot: JSON.parse(stored.body) as LedgerSnapshot };
+    return stored && { revision: stored.revision, parts: stored.bodies.map((body) => JSON.parse(body) as LedgerSnapshot) };
   }
   async save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void> {
-    this.snapshots.set(shard, { revision, body: JSON.stringify(joinSnapshotParts(parts)) });
+    this.snapshots.set(shard, { revision, bodies: Array.from(parts, (part) => JSON.stringify(part)) });
   }
   async close(): Promise<void> {}
 }

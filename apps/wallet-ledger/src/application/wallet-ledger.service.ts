@@ -9,13 +9,13 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
-import { shardOfCommand } from '@ledger/ledger';
+import { LEDGER_META_STREAM, shardOfCommand } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
 import { ShardWriter } from './shard-writer';
 import type { SnapshotStore } from './snapshot-store';
 
-/** Records LEDGER_SHARDS in the store, so a data dir never silently changes its sharding. */
-export const LEDGER_META_STREAM = 'ledger-meta';
+// apps/audit still imports it from here; it lives in @ledger/ledger.
+export { LEDGER_META_STREAM } from '@ledger/ledger';
 
 export interface WalletLedgerServiceDeps {
   readonly config: WalletLedgerConfig;

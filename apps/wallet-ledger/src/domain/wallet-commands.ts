@@ -271,22 +271,27 @@ export function replyFor(message: LedgerCommandEnvelope, event: LedgerAcceptedEv
       const { data } = event;
       // The placed amount never changes, and the hold outlives its idempotency records.
       const placed = event.type === 'ledger.HoldPlaced.v1' ? event.data.amount : formatAmount(state.holds.get(data.holdId)?.placedAmount ?? 0n);
-      const view = { holdId: data.holdId, walletId: data.debitAccountId, currency: data.currency, amount: placed, createdAt: toIsoTime(data.atMs) };
+      // Field by field (no `{ ...view, status }`: a spread followed by new keys is allocated in V8's old space).
+      const view = (status: HoldView['status'], heldAmount: string, capturedAmount: string, releasedAmount: string): HoldView => ({
+        holdId: data.holdId,
+        walletId: data.debitAccountId,
+        currency: data.currency,
+        amount: placed,
+        createdAt: toIsoTime(data.atMs),
+        status,
+        heldAmount,
+        capturedAmount,
+        releasedAmount,
+      });
       switch (event.type) {
         case 'ledger.HoldPlaced.v1':
-          return { ...view, status: 'pending', heldAmount: event.data.amount, capturedAmount: '0', releasedAmount: '0' };
+          return view('pending', event.data.amount, '0', '0');
         case 'ledger.HoldCaptured.v1':
-          return { ...view, status: 'captured', heldAmount: '0', capturedAmount: event.data.capturedAmount, releasedAmount: event.data.releasedAmount };
+          return view('captured', '0', event.data.capturedAmount, event.data.releasedAmount);
         case 'ledger.HoldReleased.v1':
-          return {
-            ...view,
-            status: event.data.heldAmount === '0' ? 'released' : 'pending',
-            heldAmount: event.data.heldAmount,
-            capturedAmount: '0',
-            releasedAmount: event.data.releasedAmount,
-          };
+          return view(event.data.heldAmount === '0' ? 'released' : 'pending', event.data.heldAmount, '0', event.data.releasedAmount);
         case 'ledger.HoldExpired.v1':
-          return { ...view, status: 'expired', heldAmount: '0', capturedAmount: '0', releasedAmount: event.data.releasedAmount };
+          return view('expired', '0', '0', event.data.releasedAmount);
       }
     }
   }
