@@ -9,6 +9,7 @@ import {
   entryError,
   evolve,
   initialState,
+  LEDGER_META_STREAM,
   ledgerEventOf,
   postingFromJson,
   type Account,
@@ -21,7 +22,6 @@ import {
 } from '@ledger/ledger';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import type { Violation } from './findings';
-import { LEDGER_META_STREAM } from '../../wallet-ledger/src/application/wallet-ledger.service';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'ledger.AccountOpened.v1',

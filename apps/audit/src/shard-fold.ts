@@ -1,9 +1,8 @@
 // Folds one ledger shard's stream with libs/ledger's `evolve`, up to a point: what `balance` and
 // `statement` read (one shard's state in memory, the stream read page by page).
 import type { RecordedEvent } from '@ledger/contracts';
-import { evolve, initialState, ledgerEventOf, shardOf, type LedgerEvent, type LedgerShardState } from '@ledger/ledger';
+import { evolve, initialState, LEDGER_META_STREAM, ledgerEventOf, shardOf, type LedgerEvent, type LedgerShardState } from '@ledger/ledger';
 import { pagesOfStream, type StoreReader } from './store-reader.port';
-import { LEDGER_META_STREAM } from '../../wallet-ledger/src/application/wallet-ledger.service';
 
 /** The shard that owns `accountId`, or undefined when the store has no ledger (or the id names no shard). */
 export async function shardOfAccount(reader: StoreReader, accountId: string): Promise<number | undefined> {

@@ -15,7 +15,6 @@ import { ShardWriter } from './shard-writer';
 import type { SnapshotStore } from './snapshot-store';
 
 // apps/audit still imports it from here; it lives in @ledger/ledger.
-export { LEDGER_META_STREAM } from '@ledger/ledger';
 
 export interface WalletLedgerServiceDeps {
   readonly config: WalletLedgerConfig;
