@@ -3,11 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { spawnTs } from '@ledger/contracts/testing';
+import { spawnTs, waitFor } from '@ledger/contracts/testing';
 import { expectedState as expected, type AppendOutcome, type AppendRequest, type EventStore } from '../event-store.port';
 import { GroupCommit } from '../group-commit';
 import { newEvents, uniqueStreamId } from '../testing/test-events';
 import { APPEND_EVENTS_MAX, SqliteEventStore } from './sqlite-event-store';
+
+const WAIT_MS = 10_000;
 
 /** Payload of the large append: big enough that writing it spans many turns of the event loop. */
 const LARGE_PAYLOAD = 'x'.repeat(200);
@@ -84,6 +86,8 @@ describe('SqliteEventStore writer thread', () => {
   it('lets a script that never closes its store exit, after its awaited append', async () => {
     const child = spawnTs(join(__dirname, '../testing/idle-store.child.ts'), [file]);
     try {
+      // A thread that kept the process alive would hang it: wait with a deadline, then kill.
+      await waitFor('the child exits by itself', () => child.process.exitCode !== null, { timeoutMs: WAIT_MS });
       expect(await child.exited).toEqual({ code: 0, signal: null });
       expect({ stdout: child.stdout(), stderr: child.stderr() }).toEqual({ stdout: JSON.stringify({ position: '3' }), stderr: '' });
     } finally {
