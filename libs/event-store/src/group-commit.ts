@@ -1,6 +1,7 @@
 // Group commit over `EventStore.appendMany`: appends that arrive in the same turn of the event
-// loop go to the store together, in one durable commit (one fsync for all of them). Each caller
-// still waits for its own append and gets its own outcome; a refused one gets its own error.
+// loop, or while the previous commit is in flight, go to the store together, in one durable commit
+// (one fsync for all of them). Each caller still waits for its own append and gets its own outcome;
+// a refused one gets its own error.
 import type { AppendRequest, AppendResult, EventStore } from './event-store.port';
 import { APPEND_EVENTS_MAX } from './sqlite/sqlite-event-store';
 
@@ -36,6 +37,8 @@ export class GroupCommit {
 
   private readonly queue: Queued[] = [];
   private scheduled = false;
+  /** One appendMany at a time: appends arriving meanwhile wait and share the next commit. */
+  private inFlight = false;
   private readonly maxRequests: number;
   private readonly maxEvents: number;
 
@@ -47,7 +50,7 @@ export class GroupCommit {
     this.maxEvents = limits.maxEvents ?? APPEND_EVENTS_MAX;
   }
 
-  /** As `store.append`, committed with the other appends of this turn of the event loop. */
+  /** As `store.append`, committed with the other appends of this turn (or of the commit in flight). */
   append(request: AppendRequest): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
@@ -56,7 +59,7 @@ export class GroupCommit {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.inFlight) return;
     this.scheduled = true;
     setImmediate(() => void this.flush());
   }
@@ -72,12 +75,15 @@ export class GroupCommit {
       count++;
     }
     const batch = this.queue.splice(0, count);
-    if (this.queue.length > 0) this.schedule();
+    this.inFlight = true;
     try {
       const outcomes = await this.store.appendMany(batch.map((each) => each.request));
       outcomes.forEach((outcome, index) => (outcome.ok ? batch[index].resolve(outcome.result) : batch[index].reject(outcome.error)));
     } catch (error) {
       for (const each of batch) each.reject(error);
+    } finally {
+      this.inFlight = false;
+      if (this.queue.length > 0) this.schedule();
     }
   }
 }

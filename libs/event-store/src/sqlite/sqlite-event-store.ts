@@ -1,11 +1,11 @@
 // The embedded event store (DESIGN.md §2): one SQLite file in WAL mode, one transaction per append.
+// Appends run on the store's writer thread (sqlite-writer-worker.ts); reads run here.
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { GENESIS_HASH, type NewEvent, type RecordedEvent } from '@ledger/contracts';
+import type { NewEvent, RecordedEvent } from '@ledger/contracts';
 import {
   DuplicateEventIdError,
   EventStoreClosedError,
-  WrongExpectedVersionError,
   type AppendOutcome,
   type AppendRequest,
   type AppendResult,
@@ -18,8 +18,9 @@ import {
   type Subscription,
 } from '../event-store.port';
 import { EVENT_COLUMNS, recordedEventOf as toRecordedEvent, type EventRow } from '../event-rows';
-import { sealEvents } from '../hash-chain';
 import { checkedInt } from '../checked-int';
+import { openConnection } from './sqlite-writer';
+import { SqliteWriterThread } from './sqlite-writer-thread';
 
 /** Most events one read returns (and one subscription page holds), unless configured. */
 export const READ_BATCH_MAX_DEFAULT = 1_000;
@@ -32,9 +33,6 @@ export const APPEND_EVENTS_MAX = 10_000;
 export const STREAM_ID_LENGTH_MAX = 256;
 /** Most prefixes one read or subscription may filter on (one cached statement per count). */
 export const STREAM_PREFIXES_MAX = 32;
-
-/** What `PRAGMA synchronous` reads back for each setting. */
-const SYNCHRONOUS_LEVEL = { NORMAL: 1, FULL: 2 } as const;
 
 /** The schema this code reads and writes, kept in SQLite's `user_version`. */
 const SCHEMA_VERSION = 1;
@@ -73,12 +71,6 @@ const SCHEMA = `
 
 interface StreamRow {
   last_revision: bigint;
-  last_hash: string;
-}
-
-interface HeadRow {
-  position: bigint;
-  recorded_at: string;
 }
 
 /** Above any code point a stream id uses, so [prefix, prefix + this) holds exactly the ids with that prefix. */
@@ -93,19 +85,17 @@ export class SqliteEventStore implements EventStore {
   /** Woken after every append through this instance, so live subscriptions need not wait for a poll. */
   private readonly appendListeners = new Set<() => void>();
   private closed = false;
+  /** The appends posted to the writer thread and not yet answered: close() waits for them. */
+  private readonly pendingAppends = new Set<Promise<unknown>>();
+  private readonly writer: SqliteWriterThread;
 
   private readonly selectStream: Database.Statement<[string], StreamRow>;
-  private readonly selectHead: Database.Statement<[], HeadRow>;
-  private readonly insertEvent: Database.Statement<[bigint, string, bigint, string, string, number, string, string, string]>;
-  private readonly upsertStream: Database.Statement<[string, bigint, string]>;
-  private readonly selectEventId: Database.Statement<[string], { event_id: string }>;
+  private readonly selectHead: Database.Statement<[], { position: bigint }>;
   private readonly selectStreamEvents: Database.Statement<[string, bigint, number], EventRow>;
   private readonly selectAll: Database.Statement<[bigint, number], EventRow>;
   private readonly selectWindow: Database.Statement<[bigint, bigint], EventRow>;
   /** Prefix-filtered statements by prefix count: [readAll, window]. */
   private readonly prefixStatements = new Map<number, [Database.Statement<unknown[], EventRow>, Database.Statement<unknown[], EventRow>]>();
-  private readonly appendTransaction: (streamId: string, events: readonly NewEvent[], expected: ExpectedState) => AppendResult;
-  private readonly appendManyTransaction: (requests: readonly AppendRequest[]) => AppendOutcome[];
 
   constructor(options: SqliteEventStoreOptions) {
     const synchronous = options.synchronous ?? 'FULL';
@@ -115,28 +105,19 @@ export class SqliteEventStore implements EventStore {
     const busyTimeoutMs = checkedInt('busyTimeoutMs', options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS_DEFAULT, 0, 600_000);
     this.nowMs = options.nowMs ?? Date.now;
 
-    this.db = new Database(options.file, { timeout: busyTimeoutMs });
+    // Opened, checked and migrated here, synchronously: a bad file or setting fails construction.
+    const connection = { file: options.file, synchronous, busyTimeoutMs };
+    this.db = openConnection(connection);
     try {
-      this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      const journalMode = this.db.pragma('journal_mode = WAL', { simple: true });
-      if (journalMode !== 'wal' && !this.db.memory) throw new Error(`event store ${options.file}: could not enable WAL (journal_mode is ${String(journalMode)})`);
-      // Per connection, and this build's WAL default is NORMAL, so it is always set and checked.
-      this.db.pragma(`synchronous = ${synchronous}`);
-      if (this.db.pragma('synchronous', { simple: true }) !== SYNCHRONOUS_LEVEL[synchronous]) throw new Error(`event store ${options.file}: synchronous=${synchronous} did not take`);
       this.migrate(options.file);
     } catch (error) {
       this.db.close();
       throw error;
     }
+    this.writer = new SqliteWriterThread(connection);
 
-    this.selectStream = this.db.prepare<[string], StreamRow>('SELECT last_revision, last_hash FROM streams WHERE stream_id = ?').safeIntegers(true);
-    this.selectHead = this.db.prepare<[], HeadRow>('SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1').safeIntegers(true);
-    this.insertEvent = this.db.prepare(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.upsertStream = this.db.prepare(
-      `INSERT INTO streams (stream_id, last_revision, last_hash) VALUES (?, ?, ?)
-       ON CONFLICT (stream_id) DO UPDATE SET last_revision = excluded.last_revision, last_hash = excluded.last_hash`,
-    );
-    this.selectEventId = this.db.prepare<[string], { event_id: string }>('SELECT event_id FROM events WHERE event_id = ?');
+    this.selectStream = this.db.prepare<[string], StreamRow>('SELECT last_revision FROM streams WHERE stream_id = ?').safeIntegers(true);
+    this.selectHead = this.db.prepare<[], { position: bigint }>('SELECT position FROM events ORDER BY position DESC LIMIT 1').safeIntegers(true);
     this.selectStreamEvents = this.db
       .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
       .safeIntegers(true);
@@ -146,31 +127,12 @@ export class SqliteEventStore implements EventStore {
     this.selectWindow = this.db
       .prepare<[bigint, bigint], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position`)
       .safeIntegers(true);
-    // BEGIN IMMEDIATE: take the write lock before reading the head, so another connection can
-    // never slip in between the expectation check and the insert (and busy_timeout applies).
-    const transaction = this.db.transaction((streamId: string, events: readonly NewEvent[], expected: ExpectedState) =>
-      this.appendInTransaction(streamId, events, expected),
-    );
-    this.appendTransaction = (streamId, events, expected) => transaction.immediate(streamId, events, expected);
-    // Each request nested in a savepoint (better-sqlite3 nests transactions so): a refused one
-    // rolls back alone, the rest commit together.
-    const many = this.db.transaction((requests: readonly AppendRequest[]) =>
-      requests.map((request): AppendOutcome => {
-        try {
-          return { ok: true, result: transaction(request.streamId, request.events, request.expected) };
-        } catch (error) {
-          if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError) return { ok: false, error };
-          throw error;
-        }
-      }),
-    );
-    this.appendManyTransaction = (requests) => many.immediate(requests);
   }
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedState): Promise<AppendResult> {
     this.assertOpen('append');
     checkAppend(streamId, events, expected);
-    const result = this.appendTransaction(streamId, events, expected);
+    const result = await this.pending(this.writer.appendOne({ streamId, events, expected }, this.nowMs()));
     if (events.length > 0) this.notifyAppend();
     return result;
   }
@@ -185,7 +147,7 @@ export class SqliteEventStore implements EventStore {
     }
     if (total > APPEND_EVENTS_MAX) throw new RangeError(`appendMany: ${total} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
     if (requests.length === 0) return [];
-    const outcomes = this.appendManyTransaction(requests);
+    const outcomes = await this.pending(this.writer.appendMany(requests, this.nowMs()));
     if (total > 0) this.notifyAppend();
     return outcomes;
   }
@@ -239,46 +201,18 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.pendingAppends]);
     await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
+    await this.writer.close();
     this.db.close();
   }
 
-  private appendInTransaction(streamId: string, events: readonly NewEvent[], expected: ExpectedState): AppendResult {
-    const stream = this.selectStream.get(streamId);
-    const actualRevision = stream?.last_revision;
-    if (!satisfies(expected, actualRevision)) throw new WrongExpectedVersionError(streamId, expected, actualRevision);
-    const head = this.selectHead.get();
-    const headPosition = head?.position ?? 0n;
-    if (events.length === 0) return { nextExpectedRevision: actualRevision ?? -1n, position: headPosition };
-
-    // Commit time never runs backwards along the log, so "as of T" by recordedAt agrees with position order.
-    const recordedAtMs = Math.max(this.nowMs(), head === undefined ? 0 : Date.parse(head.recorded_at));
-    const recordedAt = new Date(recordedAtMs).toISOString();
-    const sealed = sealEvents(stream?.last_hash ?? GENESIS_HASH, events);
-    const firstRevision = (actualRevision ?? -1n) + 1n;
-    for (let index = 0; index < sealed.length; index++) {
-      const event = sealed[index];
-      try {
-        this.insertEvent.run(
-          headPosition + 1n + BigInt(index),
-          streamId,
-          firstRevision + BigInt(index),
-          event.eventId,
-          event.type,
-          event.schemaVersion,
-          JSON.stringify(event.data),
-          JSON.stringify(event.metadata),
-          recordedAt,
-        );
-      } catch (error) {
-        // Still inside the transaction: the failed statement alone was undone, so look up the cause.
-        if (isUniqueViolation(error) && this.selectEventId.get(event.eventId) !== undefined) throw new DuplicateEventIdError(streamId, event.eventId);
-        throw error;
-      }
-    }
-    const lastRevision = firstRevision + BigInt(sealed.length - 1);
-    this.upsertStream.run(streamId, lastRevision, sealed[sealed.length - 1].metadata.hash);
-    return { nextExpectedRevision: lastRevision, position: headPosition + BigInt(sealed.length) };
+  /** Tracks an append until its reply, so close() can wait for it. */
+  private pending<T>(append: Promise<T>): Promise<T> {
+    this.pendingAppends.add(append);
+    const forget = (): void => void this.pendingAppends.delete(append);
+    append.then(forget, forget);
+    return append;
   }
 
   private head(): bigint {
@@ -416,31 +350,6 @@ class SqliteSubscription implements Subscription {
       this.source.forget(this);
     }
   }
-}
-
-function satisfies(expected: ExpectedState, actualRevision: bigint | undefined): boolean {
-  switch (expected.kind) {
-    case 'no_stream':
-      return actualRevision === undefined;
-    case 'exists':
-      return actualRevision !== undefined;
-    case 'any':
-      return true;
-    case 'revision':
-      return actualRevision === expected.revision;
-    default: {
-      const unknown: never = expected;
-      throw new TypeError(`unknown expected state ${JSON.stringify(unknown)}`);
-    }
-  }
-}
-
-/**
- * By code, not `instanceof SqliteError`: the native addon keeps the error class of the first copy
- * of better-sqlite3 loaded in the process (Jest loads one per test file), so instanceof can lie.
- */
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 function prefixRanges(prefixes: readonly string[]): string[] {
