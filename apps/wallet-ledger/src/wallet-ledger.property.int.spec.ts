@@ -427,11 +427,18 @@ class Run {
     }
     for (const [currency, total] of totals) expect({ currency, ...total }).toEqual({ currency, posted: 0n, pending: 0n });
 
-    // The store says the same as memory: the streams fold to the writers' states, and audit clean.
-    const audit = auditLedger(await readLedgerStreams(this.h.store, SHARDS));
-    expect(audit.problems).toEqual([]);
-    expect(audit.unsettledOutLegs.size).toBe(0);
-    audit.states.forEach((folded, shard) => expect(folded).toEqual(states(this.h)[shard]));
+    // The store says the same as memory once the writers' last commits land (a writer's state runs
+    // ahead of its append on the store's writer thread): the streams fold to the states, audit clean.
+    await waitFor(
+      'the store to fold to the writers\' states',
+      async () => {
+        const audit = auditLedger(await readLedgerStreams(this.h.store, SHARDS));
+        expect(audit.problems).toEqual([]);
+        expect(audit.unsettledOutLegs.size).toBe(0);
+        audit.states.forEach((folded, shard) => expect(folded).toEqual(states(this.h)[shard]));
+      },
+      { timeoutMs: SETTLE_TIMEOUT_MS },
+    );
   }
 
   private inFlight(): [string, bigint][] {
