@@ -2,8 +2,8 @@
 // machine's second CPU), and `replay`'s (for its larger young generation). It reads the store
 // through its own read-only connection and rebuilds every projection file into `outDir` with the
 // same `rebuildProjections` as a rebuild on the main thread.
-import { extname, join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { workerScript } from '@ledger/event-store';
 import { Findings, Progress, PROGRESS_INTERVAL_MS, type Violation } from './findings';
 import { rebuildProjections, type RebuildStats } from './rebuild';
 import type { StoreReader } from './store-reader.port';
@@ -28,11 +28,6 @@ type Report =
   | { readonly kind: 'failed'; readonly message: string }
   | { readonly kind: 'unreadable'; readonly streamId: string; readonly revision: bigint; readonly position: bigint; readonly reason: string };
 
-/** The worker's script can load: compiled .js, or .ts with a TypeScript hook the worker inherits (a --require in execArgv). */
-export function rebuildWorkerAvailable(): boolean {
-  return extname(__filename) === '.js' || typeof require.extensions['.ts'] === 'function';
-}
-
 export interface WorkerRebuild {
   /** The rebuild's stats once the worker is done (its violations then added to `findings`). */
   readonly result: Promise<RebuildStats>;
@@ -45,9 +40,10 @@ export interface WorkerRebuild {
  * event) are added to `findings` once it is done. `onProgress` hears the events rebuilt so far.
  */
 export function rebuildInWorker(job: Job, findings: Findings, onProgress: (events: number) => void): WorkerRebuild {
-  // The compiled .js under dist, or the .ts itself when run through the tests' TypeScript hook (inherited execArgv).
-  const worker = new Worker(join(__dirname, `rebuild-worker${extname(__filename)}`), {
+  const script = workerScript(__dirname, 'rebuild-worker', __filename);
+  const worker = new Worker(script.file, {
     workerData: job,
+    execArgv: script.execArgv,
     resourceLimits: { maxYoungGenerationSizeMb: REBUILD_WORKER_YOUNG_GENERATION_MIB },
   });
   const result = new Promise<RebuildStats>((resolve, reject) => {
@@ -106,7 +102,7 @@ export async function rebuildAll(
   progress: Progress,
   observe: (eventsRebuilt: number) => void = () => undefined,
 ): Promise<RebuildStats> {
-  if (storeFile === undefined || !rebuildWorkerAvailable()) {
+  if (storeFile === undefined) {
     let events = 0;
     return rebuildProjections(reader, outDir, findings, progress, () => observe(++events));
   }

@@ -8,7 +8,7 @@ import { Findings, type Progress } from './findings';
 import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
 import { compareProjections, rebuildProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
-import { joinRebuild, rebuildInWorker, rebuildWorkerAvailable, type WorkerRebuild } from './rebuild-worker';
+import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
 
@@ -37,7 +37,7 @@ export async function verify(
   for (const note of dataDirNotes(dataDir)) findings.note(note);
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
   // Started before the chain check, so it runs alongside that too.
-  const worker = storeFile !== undefined && rebuildWorkerAvailable() ? new RebuildAlongside(storeFile, scratch) : undefined;
+  const worker = storeFile !== undefined ? new RebuildAlongside(storeFile, scratch) : undefined;
   try {
     const chainStarted = performance.now();
     await checkChains(reader, findings, progress);

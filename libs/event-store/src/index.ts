@@ -7,3 +7,4 @@ export * from './projections/sqlite-projection-db';
 export * from './aggregate-streams';
 export * from './group-commit';
 export * from './checked-int';
+export * from './worker-script';
