@@ -1,5 +1,7 @@
 // The wallet-ledger through the transport: every command, its errors, idempotency, the
 // cross-shard saga, hold expiry and restarts.
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
@@ -308,5 +310,24 @@ describe('wallet-ledger through the transport', () => {
     await h.close();
     h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
     expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
+  });
+
+  it('ignores a corrupt snapshot and folds the whole stream instead', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
+    const walletId = await openWallet(2);
+    for (let i = 0; i < 5; i++) await topUp(walletId, '10');
+    const before = h.ledger.service.writer(2)!.currentState;
+    await h.close();
+    const file = new Database(join(dataDir, 'snapshots.sqlite'));
+    try {
+      expect(file.prepare("UPDATE ledger_snapshot_parts SET body = '{\"accounts\": [' WHERE shard = 2").run().changes).toBeGreaterThan(0);
+    } finally {
+      file.close();
+    }
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
+    expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, 'after-corrupt-snapshot')).toMatchObject({ ok: true });
   });
 });
