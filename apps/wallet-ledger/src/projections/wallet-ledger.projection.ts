@@ -243,15 +243,10 @@ export const walletLedgerProjection: Projection = {
 
 /** Applies a page: each account it touches is read at most once and its row written once, at the end. */
 function applyEvents(db: Database.Database, events: readonly RecordedEvent[]): void {
-  const state = stateFor(db);
-  const ledger = new LedgerWriter(state);
-  try {
-    for (const recorded of events) applyEvent(ledger, recorded);
-    ledger.flush();
-  } catch (error) {
-    state.accounts.clear();
-    throw error;
-  }
+  // A page that throws is rolled back by projectionApplier, which then calls `rolledBack` to drop the cache.
+  const ledger = new LedgerWriter(stateFor(db));
+  for (const recorded of events) applyEvent(ledger, recorded);
+  ledger.flush();
 }
 
 function applyEvent(ledger: LedgerWriter, recorded: RecordedEvent): void {
