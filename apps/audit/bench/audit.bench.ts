@@ -210,16 +210,10 @@ async function phase(name: string, dir: string): Promise<PhaseResult> {
       violations = findings.count;
       detail = `rebuild ${Math.round(stats.rebuildMs)} ms`;
     } else {
-      const result = await verify(
-        reader,
-        dir,
-        progress,
-        (read) => {
-          events = read;
-          observe(read);
-        },
-        join(dir, 'events.sqlite'),
-      );
+      const result = await verify(reader, join(dir, 'events.sqlite'), dir, progress, (read) => {
+        events = read;
+        observe(read);
+      });
       violations = result.findings.count;
       detail = `chains ${Math.round(result.chainMs)} ms, log pass (invariants + rebuild) ${Math.round(result.logMs)} ms, compare ${Math.round(result.compareMs)} ms`;
       if (!result.findings.clean) process.stderr.write(`${result.findings.toText().slice(0, 2000)}\n`);

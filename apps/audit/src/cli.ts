@@ -122,7 +122,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
     case 'verify':
       return async (reader, io, progress) => {
         // The rebuild on a second thread with its own connection to the store's file.
-        const { findings } = await verify(reader, dataDir, progress, undefined, join(dataDir, EVENT_STORE_FILE));
+        const { findings } = await verify(reader, join(dataDir, EVENT_STORE_FILE), dataDir, progress);
         return report(io, findings, json, 'verify: clean');
       };
     case 'replay': {
@@ -130,7 +130,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       if (resolve(out) === dataDir || resolve(out).startsWith(`${dataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
       if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty: replay writes into a fresh directory`);
       return async (reader, io, progress) => {
-        const findings = await replay(reader, dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)), join(dataDir, EVENT_STORE_FILE));
+        const findings = await replay(reader, join(dataDir, EVENT_STORE_FILE), dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)));
         return report(io, findings, json, `replay: rebuilt into ${resolve(out)}, no differences`);
       };
     }

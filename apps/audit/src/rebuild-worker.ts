@@ -91,21 +91,17 @@ export async function joinRebuild(
 }
 
 /**
- * Every projection rebuilt into `outDir`: on a worker thread reading `storeFile` when it can load
- * (a larger young generation there), else here through `reader`. `observe` hears events rebuilt.
+ * Every projection rebuilt into `outDir` on a worker thread reading `storeFile` (a larger young
+ * generation there); `reader` (of the same file) gives the head for progress. `observe` hears events rebuilt.
  */
 export async function rebuildAll(
   reader: StoreReader,
-  storeFile: string | undefined,
+  storeFile: string,
   outDir: string,
   findings: Findings,
   progress: Progress,
   observe: (eventsRebuilt: number) => void = () => undefined,
 ): Promise<RebuildStats> {
-  if (storeFile === undefined) {
-    let events = 0;
-    return rebuildProjections(reader, outDir, findings, progress, () => observe(++events));
-  }
   let rebuilt = 0;
   const worker = rebuildInWorker({ storeFile, outDir }, findings, (events) => {
     rebuilt = events;

@@ -19,15 +19,15 @@ export interface RebuildStats {
 }
 
 /**
- * Reads the whole store once in position order, feeding the rebuild and `alsoCheck` (verify's
- * position and ledger checks) with every page. Rebuild failures become violations.
+ * Reads the whole store once in position order into the rebuild; `observe` hears each event read
+ * (the rebuild worker reports its progress with it). Rebuild failures become violations.
  */
 export async function rebuildProjections(
   reader: StoreReader,
   outDir: string,
   findings: Findings,
   progress: Progress,
-  alsoCheck: (event: RecordedEvent) => void = () => undefined,
+  observe: (event: RecordedEvent) => void = () => undefined,
 ): Promise<RebuildStats> {
   const startedMs = performance.now();
   const head = await reader.headPosition();
@@ -35,7 +35,7 @@ export async function rebuildProjections(
   let events = 0;
   try {
     for await (const page of pagesByPosition(reader, REBUILD_PAGE_EVENTS)) {
-      for (const event of page) alsoCheck(event);
+      for (const event of page) observe(event);
       rebuild.feed(page);
       events += page.length;
       progress.tick(() => `read ${events} of ${head} events (${((100 * events) / Math.max(1, Number(head))).toFixed(0)}%)`);

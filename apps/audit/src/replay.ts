@@ -11,12 +11,12 @@ import type { StoreReader } from './store-reader.port';
 
 export async function replay(
   reader: StoreReader,
+  /** The reader's file: the rebuild runs on a worker thread reading it (see rebuildAll). */
+  storeFile: string,
   dataDir: string,
   outDir: string,
   progress: Progress,
   print: (line: string) => unknown,
-  /** The reader's file: the rebuild then runs on a worker thread (see rebuildAll). */
-  storeFile?: string,
 ): Promise<Findings> {
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);

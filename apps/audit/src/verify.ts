@@ -7,7 +7,7 @@ import { checkChains } from './chain-check';
 import { Findings, type Progress } from './findings';
 import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
-import { compareProjections, rebuildProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
+import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
 import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
@@ -21,32 +21,28 @@ export interface VerifyResult {
 }
 
 /**
- * `observe` is told after each event of the position-order pass (the bench samples memory with
- * it). Given `storeFile` (the reader's file), the rebuild runs on a worker thread with its own
- * connection, in parallel with the chain and ledger checks here (unless the worker's script
- * cannot load, as under Jest's in-process transform); otherwise in the same pass.
+ * The rebuild runs on a worker thread with its own connection to `storeFile` (the reader's file),
+ * in parallel with the chain and ledger checks here. `observe` is told after each event of the
+ * position-order pass (the bench samples memory with it).
  */
 export async function verify(
   reader: StoreReader,
+  storeFile: string,
   dataDir: string,
   progress: Progress,
   observe: (eventsRead: number) => void = () => undefined,
-  storeFile?: string,
 ): Promise<VerifyResult> {
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
   // Started before the chain check, so it runs alongside that too.
-  const worker = storeFile !== undefined ? new RebuildAlongside(storeFile, scratch) : undefined;
+  const worker = new RebuildAlongside(storeFile, scratch);
   try {
     const chainStarted = performance.now();
     await checkChains(reader, findings, progress);
     const chainMs = performance.now() - chainStarted;
     const checks = new LogChecks(findings, observe);
-    const rebuilt =
-      worker === undefined
-        ? await rebuildProjections(reader, scratch, findings, progress, (event) => checks.check(event))
-        : await worker.checkThenJoin(reader, checks, findings, progress);
+    const rebuilt = await worker.checkThenJoin(reader, checks, findings, progress);
     checks.finish();
     const logMs = performance.now() - chainStarted - chainMs;
     const compareStarted = performance.now();
@@ -54,7 +50,7 @@ export async function verify(
     compareProjections(dataDir, scratch, findings, rebuilt.failedFiles);
     return { findings, events: checks.events, chainMs, logMs, compareMs: performance.now() - compareStarted };
   } finally {
-    await worker?.stop();
+    await worker.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
 }
