@@ -45,14 +45,10 @@ export interface LedgerSnapshot {
   readonly idempotency: [string, IdempotencyRecord | string][];
 }
 
-export function toSnapshot(state: LedgerShardState): LedgerSnapshot {
-  return joinSnapshotParts(snapshotParts(state, Number.POSITIVE_INFINITY));
-}
-
 /**
  * The snapshot in parts of at most `rowsPerPart` rows, each built only when asked for, so a
  * writer of a million accounts never holds the whole snapshot at once. Read them all before
- * changing the state again; `joinSnapshotParts` puts them back together.
+ * changing the state again; `fromSnapshotParts` restores the state from them.
  */
 export function* snapshotParts(state: LedgerShardState, rowsPerPart: number): Generator<LedgerSnapshot> {
   const part = (): { accounts: AccountRow[]; holds: HoldRow[]; finishedHolds: [string, number][]; idempotency: [string, IdempotencyRecord | string][] } => ({
@@ -110,23 +106,6 @@ export function* snapshotParts(state: LedgerShardState, rowsPerPart: number): Ge
     yield* flushIfFull();
   }
   yield { formatVersion: SNAPSHOT_FORMAT_VERSION, ...current };
-}
-
-/** The parts of one snapshot, in order, as one snapshot. */
-export function joinSnapshotParts(parts: Iterable<LedgerSnapshot>): LedgerSnapshot {
-  const whole = { formatVersion: SNAPSHOT_FORMAT_VERSION, accounts: [] as AccountRow[], holds: [] as HoldRow[], finishedHolds: [] as [string, number][], idempotency: [] as [string, IdempotencyRecord | string][] };
-  for (const part of parts) {
-    if (part.formatVersion !== SNAPSHOT_FORMAT_VERSION) throw new Error(`snapshot format ${part.formatVersion} is not ${SNAPSHOT_FORMAT_VERSION}`);
-    for (const row of part.accounts) whole.accounts.push(row);
-    for (const row of part.holds) whole.holds.push(row);
-    for (const row of part.finishedHolds) whole.finishedHolds.push(row);
-    for (const row of part.idempotency) whole.idempotency.push(row);
-  }
-  return whole;
-}
-
-export function fromSnapshot(snapshot: LedgerSnapshot): LedgerShardState {
-  return fromSnapshotParts([snapshot]);
 }
 
 /**

@@ -14,8 +14,6 @@ import type { WalletLedgerConfig } from '../wallet-ledger.config';
 import { ShardWriter } from './shard-writer';
 import type { SnapshotStore } from './snapshot-store';
 
-// apps/audit still imports it from here; it lives in @ledger/ledger.
-
 export interface WalletLedgerServiceDeps {
   readonly config: WalletLedgerConfig;
   readonly store: EventStore;
