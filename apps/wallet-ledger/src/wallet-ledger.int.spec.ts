@@ -299,7 +299,8 @@ describe('wallet-ledger through the transport', () => {
     h = await startHarness({ dataDir, clock });
   });
 
-  it('restarts from a snapshot plus the tail', async () => {
+  /** Restarts with SNAPSHOT_EVERY=3, then opens a wallet on shard 2 and tops it up 5 times, then closes: shard 2's state then. */
+  async function snapshottedShard(): Promise<{ walletId: string; before: LedgerShardState }> {
     const { dataDir, clock } = h;
     await h.close();
     h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
@@ -308,25 +309,24 @@ describe('wallet-ledger through the transport', () => {
     const before = h.ledger.service.writer(2)!.currentState;
     expect(await h.ledger.service.writer(2)!['deps'].snapshots.load(2)).toBeDefined();
     await h.close();
-    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
+    return { walletId, before };
+  }
+
+  it('restarts from a snapshot plus the tail', async () => {
+    const { before } = await snapshottedShard();
+    h = await startHarness({ dataDir: h.dataDir, clock: h.clock, env: { SNAPSHOT_EVERY: '3' } });
     expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
   });
 
   it('ignores a corrupt snapshot and folds the whole stream instead', async () => {
-    const { dataDir, clock } = h;
-    await h.close();
-    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
-    const walletId = await openWallet(2);
-    for (let i = 0; i < 5; i++) await topUp(walletId, '10');
-    const before = h.ledger.service.writer(2)!.currentState;
-    await h.close();
-    const file = new Database(join(dataDir, 'snapshots.sqlite'));
+    const { walletId, before } = await snapshottedShard();
+    const file = new Database(join(h.dataDir, 'snapshots.sqlite'));
     try {
       expect(file.prepare("UPDATE ledger_snapshot_parts SET body = '{\"accounts\": [' WHERE shard = 2").run().changes).toBeGreaterThan(0);
     } finally {
       file.close();
     }
-    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
+    h = await startHarness({ dataDir: h.dataDir, clock: h.clock, env: { SNAPSHOT_EVERY: '3' } });
     expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
     expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, 'after-corrupt-snapshot')).toMatchObject({ ok: true });
   });
