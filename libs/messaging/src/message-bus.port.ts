@@ -59,9 +59,10 @@ export interface BusConsumer {
   /** The partitions this consumer owns right now; they move on every rebalance. */
   assignments(): readonly TopicPartition[];
   /**
-   * Leaves the group: resolves once no handler of this consumer is running (except the caller's
-   * own, when `stop()` is called from inside a handler, as a fenced writer does). Its partitions
-   * go to the rest of the group; an uncommitted message is delivered again there.
+   * Leaves the group at once (no new deliveries), and resolves once no handler of this consumer
+   * is running. Its partitions go to the rest of the group; an uncommitted message is delivered
+   * again there. A handler may call it but must not await it: the promise waits for that handler
+   * too (kafkajs's consumer.stop() hangs the same way, tulios/kafkajs#1168).
    */
   stop(): Promise<void>;
 }

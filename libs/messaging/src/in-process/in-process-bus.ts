@@ -2,7 +2,6 @@
 // groups that split partitions and rebalance, in-order at-least-once delivery, a DLQ), with a
 // bounded queue per partition so a slow consumer slows its producers instead of eating memory.
 import { pause } from '../pause';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../messaging.config';
 import {
   BusClosedError,
@@ -90,12 +89,10 @@ interface Group {
   readonly cursors: Map<string, Cursor[]>;
 }
 
-/** Identifies one delivery (with its retries), so `stop()` called inside it does not wait on itself. */
-type DeliveryToken = object;
-
 class Member implements BusConsumer {
   active = true;
-  readonly deliveries = new Map<DeliveryToken, Promise<boolean>>();
+  /** Running deliveries (each with its retries): what stop() waits for. */
+  readonly deliveries = new Set<Promise<boolean>>();
   private readonly abort = new AbortController();
   private stopping: Promise<void> | undefined;
 
@@ -139,7 +136,6 @@ class Member implements BusConsumer {
 export class InProcessBus implements MessageBus {
   private readonly topics = new Map<string, Topic>();
   private readonly groups = new Map<string, Group>();
-  private readonly currentDelivery = new AsyncLocalStorage<DeliveryToken>();
   private readonly defaultPartitions: number;
   private readonly maxQueueDepth: number;
   private readonly maxMessageBytes: number;
@@ -260,9 +256,7 @@ export class InProcessBus implements MessageBus {
     const group = member.group;
     group.members = group.members.filter((other) => other !== member);
     this.rebalance(group);
-    const self = this.currentDelivery.getStore();
-    const running = [...member.deliveries].filter(([token]) => token !== self).map(([, delivery]) => delivery);
-    await Promise.all(running);
+    await Promise.all(member.deliveries.values());
   }
 
   private declareTopic(topic: string, partitions: number): Topic {
@@ -376,18 +370,20 @@ export class InProcessBus implements MessageBus {
 
   /** Delivers one message to `owner`, with retries, then the DLQ. True when the offset may be committed. */
   private deliver(cursor: Cursor, owner: Member, message: StoredMessage): Promise<boolean> {
-    const token: DeliveryToken = {};
-    const delivery = this.deliverWithRetries(cursor, owner, message, token).finally(() => owner.deliveries.delete(token));
-    owner.deliveries.set(token, delivery);
+    // Registered before the handler starts, so a stop() from its first synchronous part waits for it too.
+    let start!: (delivered: Promise<boolean>) => void;
+    const delivery: Promise<boolean> = new Promise<boolean>((resolve) => (start = resolve)).finally(() => owner.deliveries.delete(delivery));
+    owner.deliveries.add(delivery);
+    start(this.deliverWithRetries(cursor, owner, message));
     return delivery;
   }
 
-  private async deliverWithRetries(cursor: Cursor, owner: Member, message: StoredMessage, token: DeliveryToken): Promise<boolean> {
+  private async deliverWithRetries(cursor: Cursor, owner: Member, message: StoredMessage): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       if (!this.owns(owner, cursor)) return false;
       try {
         const delivered = toDelivered(cursor, message, attempt);
-        await this.currentDelivery.run(token, () => owner.handler(delivered));
+        await owner.handler(delivered);
         return true;
       } catch (error) {
         if (attempt >= owner.maxAttempts) return this.deadLetter(cursor, owner, message, attempt, error);

@@ -382,21 +382,30 @@ export function messageBusContract(name: string, factory: MessageBusFactory, fea
       expect(stopping.received).toHaveLength(1);
     });
 
-    it('stop() called from inside a handler does not wait for that handler (a fenced writer stops itself)', async () => {
+    it('stop() called (not awaited) from inside a handler ends the consumer once that handler returns', async () => {
       const topic = unique('self-stop');
       await bus.createTopic(topic, 1);
       let consumer: BusConsumer | undefined;
+      let stopped: Promise<void> | undefined;
       let handlerReturned = false;
+      let resolvedBeforeReturn = false;
       consumer = await bus.subscribe({
         topics: [topic],
         groupId: unique('group'),
         handler: async () => {
-          await consumer!.stop();
+          stopped = consumer!.stop().then(() => {
+            resolvedBeforeReturn = !handlerReturned;
+          });
+          await new Promise((resolve) => setImmediate(resolve));
           handlerReturned = true;
         },
       });
       await bus.publish(topic, [message('k', { seq: 1 })]);
-      await waitFor('the handler to stop its own consumer and return', () => handlerReturned);
+      await waitFor('the handler to stop its own consumer', () => stopped !== undefined);
+      await stopped;
+      expect(handlerReturned).toBe(true);
+      expect(resolvedBeforeReturn).toBe(false);
+      expect(consumer.assignments()).toEqual([]);
     });
 
     it('close() waits for running handlers, stops every consumer and refuses further use', async () => {
