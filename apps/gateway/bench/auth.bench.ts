@@ -2,7 +2,7 @@
 // card-issuer -> wallet-ledger hold), as the card network sends them: authorizations/s and p50/p99
 // decision latency at a fixed offered load (open loop, default 1,000/s) and at saturation (closed
 // loop), printed in one run. Target: p99 at most 10 ms at 1,000/s. Prints figures; never fails a build.
-import { closedLoop, openLoop, printResults, startHostProcess, summarize, type HostProcess } from './http-load';
+import { closedLoop, openLoop, printResults, startHostProcess, summarize, withHostCpu, type HostProcess } from './http-load';
 
 const PORT = Number(process.env.BENCH_PORT ?? 3978);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -92,8 +92,8 @@ async function main(): Promise<void> {
     };
     await closedLoop('warm-up', { concurrency: 8, seconds: 2 }, authorize('warm-up'));
     declined = 0;
-    const offered = await openLoop(`authorizations at ${RATE_PER_S}/s offered`, { ratePerS: RATE_PER_S, seconds: SECONDS }, authorize('open'));
-    const saturated = await closedLoop(`authorizations, ${CONCURRENCY} in flight`, { concurrency: CONCURRENCY, seconds: SECONDS }, authorize('closed'));
+    const offered = await withHostCpu(host, () => openLoop(`authorizations at ${RATE_PER_S}/s offered`, { ratePerS: RATE_PER_S, seconds: SECONDS }, authorize('open')));
+    const saturated = await withHostCpu(host, () => closedLoop(`authorizations, ${CONCURRENCY} in flight`, { concurrency: CONCURRENCY, seconds: SECONDS }, authorize('closed')));
 
     console.log(`card authorization bench: Node ${process.version}, POST /v1/network/authorizations over HTTP, ${SECONDS} s each, host in a child process, ${CARDS} cards on ${CARDS} wallets of ${Math.ceil(CARDS / CARDS_PER_USER)} users, round robin`);
     console.log('(ok = approved with a hold on the wallet; latency from when a request was due, for the open loop)');

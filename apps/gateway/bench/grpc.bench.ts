@@ -2,7 +2,7 @@
 // transfers over HTTP, measured in one run against one host process (as `npm start` runs it).
 import { credentials, loadPackageDefinition, Metadata, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadLedgerProtos, PROTO_LOADER_OPTIONS } from '../src/grpc/grpc-server';
-import { closedLoop, openFundedWallets, printResults, startHostProcess, TRANSFER_BENCH_ENV } from './http-load';
+import { closedLoop, openFundedWallets, printResults, startHostProcess, TRANSFER_BENCH_ENV, withHostCpu } from './http-load';
 
 const PORT = Number(process.env.BENCH_PORT ?? 3979);
 const GRPC_PORT = Number(process.env.BENCH_GRPC_PORT ?? 3980);
@@ -33,8 +33,8 @@ async function main(): Promise<void> {
     // Warm both paths (JIT, the ledger's caches) before anything is measured.
     await closedLoop('warm-up', { concurrency: CONCURRENCY, seconds: 2 }, grpcTransfer('wg'));
     await closedLoop('warm-up', { concurrency: CONCURRENCY, seconds: 2 }, httpTransfer('wh'));
-    const overGrpc = await closedLoop('gRPC Wallets/Transfer', load, grpcTransfer('g'));
-    const overHttp = await closedLoop('POST /v1/transfers', load, httpTransfer('h'));
+    const overGrpc = await withHostCpu(host, () => closedLoop('gRPC Wallets/Transfer', load, grpcTransfer('g')));
+    const overHttp = await withHostCpu(host, () => closedLoop('POST /v1/transfers', load, httpTransfer('h')));
 
     console.log(`gateway gRPC bench: Node ${process.version}, ${CONCURRENCY} calls in a closed loop, ${SECONDS} s each, host in a child process`);
     printResults([overGrpc, overHttp]);

@@ -2,7 +2,7 @@
 // child process (as `npm start` runs it, so the generator has its own core), JSON requests, an
 // open loop at a fixed offered rate and a closed loop at saturation, percentiles and one table.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,12 +15,39 @@ export interface LoadResult {
   readonly shed?: number;
   readonly seconds: number;
   readonly latenciesMs: number[];
+  /** CPU time the host process spent during the run (all its threads), when the OS tells it. */
+  readonly hostCpuMs?: number;
 }
 
 export interface HostProcess {
   readonly base: string;
   json(method: string, path: string, options?: JsonRequest): Promise<{ status: number; body: any }>;
+  /** CPU time (user + system, all threads) the host process has used so far; undefined where /proc is missing. */
+  cpuMs(): number | undefined;
   close(): Promise<void>;
+}
+
+/** Linux's fixed USER_HZ: /proc reports CPU times in 1/100 s. */
+const PROC_TICKS_PER_S = 100;
+
+/** utime + stime of a process from /proc/{pid}/stat, in ms; undefined when it cannot be read. */
+function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / PROC_TICKS_PER_S;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `load` and adds the host's CPU time over it to its result. */
+export async function withHostCpu(host: HostProcess, load: () => Promise<LoadResult>): Promise<LoadResult> {
+  const before = host.cpuMs();
+  const result = await load();
+  const after = host.cpuMs();
+  return before === undefined || after === undefined ? result : { ...result, hostCpuMs: after - before };
 }
 
 export interface JsonRequest {
@@ -71,6 +98,7 @@ export async function startHostProcess(port: number, env: Record<string, string>
       const text = await response.text();
       return { status: response.status, body: text ? JSON.parse(text) : null };
     },
+    cpuMs: () => processCpuMs(host.pid),
     close,
   };
 }
@@ -195,15 +223,20 @@ export function summarize(result: LoadResult): LoadSummary {
   return { ratePerS: result.completed / result.seconds, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
 }
 
-/** One table: a row per result, req/s of the successful ones, p50/p99 over all. */
+/**
+ * One table: a row per result, req/s of the successful ones, p50/p99 over all, and the host's CPU
+ * time per request answered (all its threads; the figure that decides throughput on a busy host).
+ */
 export function printResults(results: readonly LoadResult[]): void {
   const width = Math.max(24, ...results.map((result) => result.name.length));
-  console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed`);
+  console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed  host CPU ms/req`);
   for (const result of results) {
     const { ratePerS, p50Ms, p99Ms } = summarize(result);
     const shed = result.shed ? ` (${result.shed} shed, not sent)` : '';
+    const answered = result.completed + result.failed - (result.shed ?? 0);
+    const cpu = result.hostCpuMs === undefined || answered === 0 ? '-' : (result.hostCpuMs / answered).toFixed(3);
     console.log(
-      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}${shed}`,
+      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}  ${cpu.padStart(15)}${shed}`,
     );
   }
 }
