@@ -20,12 +20,27 @@ function write(value: unknown): string {
     case 'bigint':
       throw new TypeError('canonical JSON: bigint must be carried as a digit string');
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((item) => write(item === undefined ? null : item)).join(',')}]`;
+      // Built with += in one pass: this runs for every event hashed and every command fingerprinted,
+      // and filter/map/join made three arrays per object.
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let index = 0; index < value.length; index++) {
+          if (index > 0) out += ',';
+          const item: unknown = value[index];
+          out += write(item === undefined ? null : item);
+        }
+        return out + ']';
+      }
       const record = value as Record<string, unknown>;
-      const keys = Object.keys(record)
-        .filter((key) => record[key] !== undefined)
-        .sort();
-      return `{${keys.map((key) => `${JSON.stringify(key)}:${write(record[key])}`).join(',')}}`;
+      const keys = Object.keys(record).sort();
+      let out = '{';
+      for (const key of keys) {
+        const field = record[key];
+        if (field === undefined) continue;
+        if (out.length > 1) out += ',';
+        out += JSON.stringify(key) + ':' + write(field);
+      }
+      return out + '}';
     }
     default:
       throw new TypeError(`canonical JSON: cannot encode ${typeof value}`);
