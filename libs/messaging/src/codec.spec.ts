@@ -28,6 +28,18 @@ describe('codec', () => {
     expect(() => encode(cyclic)).toThrow(CodecError);
   });
 
+  it('finds a lossy value at any depth, in arrays, and behind a toJSON or past the walk depth', () => {
+    expect(() => encode({ postings: [{ amount: '1' }, { amount: 2n }] })).toThrow('cannot encode bigint at "amount"');
+    expect(() => encode([1, Number.NaN])).toThrow(/NaN at "1"/);
+    expect(() => encode({ at: { toJSON: () => Number.NEGATIVE_INFINITY } })).toThrow(/-Infinity at "at"/);
+    let deep: unknown = { rate: Number.NaN };
+    for (let level = 0; level < 100; level++) deep = { next: deep };
+    expect(() => encode(deep)).toThrow(/NaN at "rate"/);
+    let fine: unknown = { rate: 1.5, none: null, list: [] };
+    for (let level = 0; level < 100; level++) fine = { next: fine };
+    expect(decode(encode(fine))).toEqual(fine);
+  });
+
   it('refuses bytes that are not one JSON value', () => {
     expect(() => decode(Buffer.from('{"half":'))).toThrow(CodecError);
     expect(() => decode(Buffer.alloc(0))).toThrow(/cannot decode payload as JSON/);

@@ -8,11 +8,15 @@ export class CodecError extends Error {
   }
 }
 
+/** How deep `checkedPlain` walks before leaving a value to the replacer (a cycle ends up there too). */
+const PLAIN_WALK_DEPTH_MAX = 64;
+
 /** JSON-encodes `value`. Throws CodecError on bigint, non-finite numbers and undefined. */
 export function encode(value: unknown): Buffer {
   let json: string | undefined;
   try {
-    json = JSON.stringify(value, refuseLossyValues);
+    // A replacer takes JSON.stringify off its fast path for every key; a walk that only checks is cheaper.
+    json = checkedPlain(value, '', 0) ? JSON.stringify(value) : JSON.stringify(value, refuseLossyValues);
   } catch (error) {
     if (error instanceof CodecError) throw error;
     throw new CodecError(`cannot encode payload: ${error instanceof Error ? error.message : String(error)}`);
@@ -27,6 +31,35 @@ export function decode(bytes: Buffer): unknown {
     return JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw new CodecError(`cannot decode payload as JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/**
+ * Throws what `refuseLossyValues` would for a bigint or non-finite number anywhere in `value`.
+ * False when it cannot vouch for the value (a toJSON method, deeper than PLAIN_WALK_DEPTH_MAX):
+ * the replacer then checks it as JSON.stringify walks it.
+ */
+function checkedPlain(value: unknown, key: string | number, depth: number): boolean {
+  switch (typeof value) {
+    case 'bigint':
+      refuseLossyValues(String(key), value);
+      return true;
+    case 'number':
+      if (!Number.isFinite(value)) refuseLossyValues(String(key), value);
+      return true;
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= PLAIN_WALK_DEPTH_MAX || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) if (!checkedPlain(value[index], index, depth + 1)) return false;
+        return true;
+      }
+      const record = value as Record<string, unknown>;
+      for (const field of Object.keys(record)) if (!checkedPlain(record[field], field, depth + 1)) return false;
+      return true;
+    }
+    default:
+      return true;
   }
 }
 
