@@ -16,6 +16,7 @@ import { startCardIssuer, type RunningCardIssuer } from '../../card-issuer/src/c
 import { loadCardIssuerConfig } from '../../card-issuer/src/card-issuer.config';
 import { startGateway } from '../../gateway/src/gateway.app';
 import { loadGatewayConfig, networkApiKeyOf } from '../../gateway/src/gateway.config';
+import { createGatewayLogger, NestPinoLogger } from '../../gateway/src/observability/logger';
 import { sharedWhileInFlight } from '../../gateway/src/observability/readiness';
 import { loadHostConfig, type HostConfig } from './host.config';
 
@@ -39,6 +40,10 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   const gatewayConfig = loadGatewayConfig(env);
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
+  // One JSON logger (redacting, scrubbing) for every service from the first line on; the
+  // gateway would make it Nest's logger anyway, but only once it starts, after the others.
+  const logger = createGatewayLogger({ level: gatewayConfig.LOG_LEVEL, service: 'host' });
+  Logger.overrideLogger(new NestPinoLogger(logger));
 
   const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS });
   const bus = new InProcessBus({ ...inProcessBusOptions(messagingConfig), logger: new Logger('bus') });
@@ -79,6 +84,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       store,
       bus,
       clock: systemClock,
+      logger,
       readinessChecks: [
         { name: 'event-store', ready: async () => (await head()) >= 0n },
         { name: 'bus', ready: async () => bus.isOpen() },
@@ -97,6 +103,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       async close() {
         await gateway.close();
         await closeServices();
+        logger.flush(); // the services' last lines, written after the gateway's own flush
       },
     };
   } catch (error) {

@@ -1,5 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnTs } from '@ledger/contracts/testing';
+import { spawnTs, waitFor } from '@ledger/contracts/testing';
 
 describe('main (the npm start process)', () => {
   it('stops at start with exit 78 and a message naming a bad setting', async () => {
@@ -8,5 +10,27 @@ describe('main (the npm start process)', () => {
     expect(exit.code).toBe(78);
     expect(child.stderr()).toContain('PORT');
     expect(child.stdout()).not.toContain('listening');
+  });
+
+  it('logs JSON from its first line, every service included, and closes on SIGTERM', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'host-main-'));
+    const child = spawnTs(join(__dirname, 'main.ts'), [], { env: { ...process.env, PORT: '0', GRPC_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info' } });
+    try {
+      await waitFor('the host to listen', () => child.stdout().includes('listening on'), { timeoutMs: 60_000 });
+      child.process.kill('SIGTERM');
+      expect((await child.exited).code).toBe(0);
+      const lines = child.stdout().split('\n').filter((line) => line.startsWith('{'));
+      const records = lines.map((line) => JSON.parse(line) as { service?: string; context?: string; msg?: string });
+      expect(records.every((record) => record.service === 'host')).toBe(true);
+      // Written by the card-issuer before the gateway (which used to bring the JSON logger) started.
+      expect(records).toContainEqual(expect.objectContaining({ context: 'card-issuer', msg: expect.stringContaining('generated development card keys') }));
+      // Everything else on stdout is the start-up banner and the shutdown notice.
+      const other = child.stdout().split('\n').filter((line) => line !== '' && !line.startsWith('{'));
+      expect(other.every((line) => /^(ledger embedded host listening on |  [a-zA-Z ()-]+:|SIGTERM received)/.test(line))).toBe(true);
+    } finally {
+      if (child.process.exitCode === null) child.process.kill('SIGKILL');
+      await child.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -73,6 +73,8 @@ function passesLuhn(digits: string): boolean {
 
 export interface GatewayLoggerOptions {
   readonly level: string;
+  /** The `service` field of every line: `gateway` unless the process is more than the gateway (the embedded host). */
+  readonly service?: string;
   /** Where lines go; stdout by default (tests pass a stream). */
   readonly destination?: DestinationStream;
 }
@@ -81,7 +83,7 @@ export function createGatewayLogger(options: GatewayLoggerOptions): GatewayLogge
   return pino(
     {
       level: options.level,
-      base: { service: 'gateway' },
+      base: { service: options.service ?? 'gateway' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: redactPaths(), censor: REDACTED },
       hooks: { streamWrite: scrubSecrets },
