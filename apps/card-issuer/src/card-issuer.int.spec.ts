@@ -296,6 +296,29 @@ describe('card-issuer crash recovery', () => {
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
   });
 
+  it('recovers a hold placed more than a day before the issuer came back: released, not left pending behind a decline', async () => {
+    // The ledger forgets the hold's key after its idempotency window, while the hold stays pending for days.
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (operation === 'hold') throw new Error('simulated crash after the hold');
+      },
+    });
+    const { userId, walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '1200' });
+    expect(await h.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    h.clock.advance(25 * 60 * 60 * 1000);
+    // Any later command on the wallet's shard ages the hold's key out.
+    const other = await h.ledger.send({ type: 'OpenWallet', walletId: uuidv7.next(), ownerId: userId, currency: 'USD' }, 'later-open');
+    expect(other).toMatchObject({ ok: true });
+    await h.ledger.send({ type: 'TopUp', walletId, amount: '1' }, 'later-top-up');
+    const restarted = await h.restartCards();
+    expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'released', heldAmount: 0n });
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    expect(await h.send(message)).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered' } });
+  });
+
   it('a card stream written elsewhere between the hold and its recorded outcome: the outcome is decided again on the fresh stream', async () => {
     const elsewhere = { cardId: '' };
     h = await startCardHarness({

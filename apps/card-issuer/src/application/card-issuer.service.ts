@@ -501,18 +501,17 @@ export class CardIssuerService {
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
     const placed = await this.sendPlaceHold(authorization, origin);
     if (!placed.ok && placed.error.code === 'unavailable') return false;
-    if (placed.ok) {
-      const released = await this.deps.ledger.command({
-        type: 'ReleaseHold',
-        holdId: authorizationId,
-        walletId: authorization.walletId,
-        meta: commandMeta(ledgerKeys.recover(authorizationId), origin),
-      });
-      // Already released or expired by the ledger is as good; anything else is tried again on the next start.
-      if (!released.ok && released.error.code !== 'hold_not_pending') {
-        this.deps.log?.(`card-issuer: recovering authorization ${authorizationId}: release failed with ${released.error.code}`);
-        return false;
-      }
+    // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
+    const released = await this.deps.ledger.command({
+      type: 'ReleaseHold',
+      holdId: authorizationId,
+      walletId: authorization.walletId,
+      meta: commandMeta(ledgerKeys.recover(authorizationId), origin),
+    });
+    // No hold, or one already released or expired by the ledger, is as good; anything else is tried again on the next start.
+    if (!released.ok && released.error.code !== 'hold_not_pending' && released.error.code !== 'not_found') {
+      this.deps.log?.(`card-issuer: recovering authorization ${authorizationId}: release failed with ${released.error.code}`);
+      return false;
     }
     const outcome = await this.decideAndAppend(cardId, origin, () => ({
       type: 'CompleteAuthorization',
