@@ -273,6 +273,13 @@ describe('card-issuer crash recovery', () => {
     h = undefined;
   });
 
+  /** A day passes and the wallet's shard moves on: the ledger forgets the keys of the first tries. */
+  async function aDayLater(userId: string, walletId: string): Promise<void> {
+    h!.clock.advance(25 * 60 * 60 * 1000);
+    expect(await h!.ledger.send({ type: 'OpenWallet', walletId: uuidv7.next(), ownerId: userId, currency: 'USD' }, `later-open-${walletId}`)).toMatchObject({ ok: true });
+    expect(await h!.ledger.send({ type: 'TopUp', walletId, amount: '1' }, `later-top-up-${walletId}`)).toMatchObject({ ok: true });
+  }
+
   it('a crash between the hold and its recorded outcome leaves no orphan hold: released on start, declined 05', async () => {
     const crash = { armed: true };
     h = await startCardHarness({
@@ -306,17 +313,31 @@ describe('card-issuer crash recovery', () => {
     const { userId, walletId, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '1200' });
     expect(await h.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
-    h.clock.advance(25 * 60 * 60 * 1000);
-    // Any later command on the wallet's shard ages the hold's key out.
-    const other = await h.ledger.send({ type: 'OpenWallet', walletId: uuidv7.next(), ownerId: userId, currency: 'USD' }, 'later-open');
-    expect(other).toMatchObject({ ok: true });
-    await h.ledger.send({ type: 'TopUp', walletId, amount: '1' }, 'later-top-up');
+    await aDayLater(userId, walletId);
     const restarted = await h.restartCards();
     expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
     const shard = accountShard(walletId, LEDGER_SHARDS);
     expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'released', heldAmount: 0n });
     expect(h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
     expect(await h.send(message)).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered' } });
+  });
+
+  it('a retry of an interrupted authorization more than a day later leaves no hold pending behind its decline', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
+      },
+    });
+    const { userId, walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '700' });
+    expect(await h.send(message, 'late-retry')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    await aDayLater(userId, walletId);
+    // The ledger no longer knows the first try's key: it refuses the hold as existing. Never declined with 700 still held.
+    expect(await h.send(message, 'late-retry')).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered' } });
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
   });
 
   it('a card stream written elsewhere between the hold and its recorded outcome: the outcome is decided again on the fresh stream', async () => {

@@ -332,13 +332,16 @@ export class CardIssuerService {
     const reply = await this.sendPlaceHold(authorization, origin);
     if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     await this.deps.afterLedgerReply?.('hold', authorization.id);
+    // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Released, declined as recovery does.
+    const orphaned = !reply.ok && reply.error.details?.reason === 'hold_exists';
+    if (orphaned && !(await this.releaseOrphanHold(authorization))) return failed(unavailable('the authorization could not be finished; retry'));
     const outcome = await this.decideAndAppend(
       cardId,
       origin,
       () => ({
         type: 'CompleteAuthorization',
         authorizationId: authorization.id,
-        outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) },
+        outcome: reply.ok ? { approved: true } : orphaned ? RECOVERED : { approved: false, ...declineOfLedgerError(reply.error) },
       }),
       written,
     );
@@ -502,23 +505,23 @@ export class CardIssuerService {
     const placed = await this.sendPlaceHold(authorization, origin);
     if (!placed.ok && placed.error.code === 'unavailable') return false;
     // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
+    if (!(await this.releaseOrphanHold(authorization))) return false;
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: RECOVERED }));
+    return outcome.ok;
+  }
+
+  /** Releases whatever the hold of a requested authorization still holds; true when nothing is left held (none, or finished already). */
+  private async releaseOrphanHold(authorization: Authorization): Promise<boolean> {
+    const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorization.id), actor: ACTOR };
     const released = await this.deps.ledger.command({
       type: 'ReleaseHold',
-      holdId: authorizationId,
+      holdId: authorization.id,
       walletId: authorization.walletId,
-      meta: commandMeta(ledgerKeys.recover(authorizationId), origin),
+      meta: commandMeta(ledgerKeys.recover(authorization.id), origin),
     });
-    // No hold, or one already released or expired by the ledger, is as good; anything else is tried again on the next start.
-    if (!released.ok && released.error.code !== 'hold_not_pending' && released.error.code !== 'not_found') {
-      this.deps.log?.(`card-issuer: recovering authorization ${authorizationId}: release failed with ${released.error.code}`);
-      return false;
-    }
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({
-      type: 'CompleteAuthorization',
-      authorizationId,
-      outcome: { approved: false, responseCode: '05', reason: 'issuer_recovered' },
-    }));
-    return outcome.ok;
+    if (released.ok || released.error.code === 'hold_not_pending' || released.error.code === 'not_found') return true;
+    this.deps.log?.(`card-issuer: releasing the hold of authorization ${authorization.id} failed with ${released.error.code}`);
+    return false;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -663,6 +666,9 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
       return undefined;
   }
 }
+
+/** The decline of an authorization whose hold was released because nobody could wait for its first answer. */
+const RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
 
 /** The ledger's refusal of a hold as an ISO 8583 decline. */
 export function declineOfLedgerError(error: DomainError): { responseCode: IsoResponseCode; reason: string } {
