@@ -381,6 +381,28 @@ describe('card-issuer crash recovery', () => {
     expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
   });
 
+  it('a capture the ledger refused (the issuer had missed a reversal) does not block the right capture that follows', async () => {
+    const failing = { reverse: true };
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (failing.reverse && operation === 'reverse') throw new Error('simulated failure after reverse');
+      },
+    });
+    const { walletId, secrets } = await cardholder(h);
+    const authorization = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    // ledger.events stays quiet: the issuer learns of the reversal only from the network's retry.
+    await h.ledger.ledger.relay.stop();
+    const reverse = { type: 'ReverseAuthorization' as const, authorizationId: authorization.id, amount: '300' };
+    expect(await h.send(reverse, 'rev-1')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    const capture = (amount: string, key: string) => h!.send({ type: 'CaptureAuthorization', authorizationId: authorization.id, amount }, key);
+    expect(await capture('1000', 'cap-1')).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    failing.reverse = false;
+    expect(await h.send(reverse, 'rev-1')).toMatchObject({ ok: true, value: { heldAmount: '700' } });
+    expect(await capture('700', 'cap-2')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '700' } });
+    const account = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    expect({ debitsPending: account.debitsPending, debitsPosted: account.debitsPosted }).toEqual({ debitsPending: 0n, debitsPosted: 700n });
+  });
+
   it('after a restart finds the card of an authorization through the projection', async () => {
     h = await startCardHarness();
     const { walletId, secrets } = await cardholder(h);

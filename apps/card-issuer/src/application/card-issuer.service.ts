@@ -58,7 +58,8 @@ const ACTOR = 'card-issuer';
 /** The ledger idempotency keys of a card's ledger commands, derived so a retry is the same command. */
 export const ledgerKeys = {
   hold: (authorizationId: string) => `card-auth:${authorizationId}`,
-  capture: (authorizationId: string) => `card-capture:${authorizationId}`,
+  /** One per network request, as reversals: a capture the ledger refused must not answer the next capture with that refusal. */
+  capture: (authorizationId: string, networkKey: string) => `card-capture:${authorizationId}:${sha256Hex(networkKey).slice(0, 24)}`,
   /** One per network request (its idempotency key), so a retry releases nothing twice. */
   reverse: (authorizationId: string, networkKey: string) => `card-reverse:${authorizationId}:${sha256Hex(networkKey).slice(0, 24)}`,
   recover: (authorizationId: string) => `card-recover:${authorizationId}`,
@@ -376,7 +377,7 @@ export class CardIssuerService {
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: amount.amount.toString(),
-          meta: commandMeta(ledgerKeys.capture(authorization.id), origin),
+          meta: commandMeta(ledgerKeys.capture(authorization.id, origin.idempotencyKey), origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('capture', authorization.id);
