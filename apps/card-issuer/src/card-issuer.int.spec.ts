@@ -273,6 +273,13 @@ describe('card-issuer crash recovery', () => {
     h = undefined;
   });
 
+  /** A day passes and the wallet's shard moves on: the ledger forgets the keys of the first tries. */
+  async function aDayLater(userId: string, walletId: string): Promise<void> {
+    h!.clock.advance(25 * 60 * 60 * 1000);
+    expect(await h!.ledger.send({ type: 'OpenWallet', walletId: uuidv7.next(), ownerId: userId, currency: 'USD' }, `later-open-${walletId}`)).toMatchObject({ ok: true });
+    expect(await h!.ledger.send({ type: 'TopUp', walletId, amount: '1' }, `later-top-up-${walletId}`)).toMatchObject({ ok: true });
+  }
+
   it('a crash between the hold and its recorded outcome leaves no orphan hold: released on start, declined 05', async () => {
     const crash = { armed: true };
     h = await startCardHarness({
@@ -294,6 +301,43 @@ describe('card-issuer crash recovery', () => {
     expect(view).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered', status: 'declined', cardId: card.id } });
     // The card's limits no longer count it, and the card authorizes again.
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
+  });
+
+  it('recovers a hold placed more than a day before the issuer came back: released, not left pending behind a decline', async () => {
+    // The ledger forgets the hold's key after its idempotency window, while the hold stays pending for days.
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (operation === 'hold') throw new Error('simulated crash after the hold');
+      },
+    });
+    const { userId, walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '1200' });
+    expect(await h.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await aDayLater(userId, walletId);
+    const restarted = await h.restartCards();
+    expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'released', heldAmount: 0n });
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    expect(await h.send(message)).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered' } });
+  });
+
+  it('a retry of an interrupted authorization more than a day later leaves no hold pending behind its decline', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
+      },
+    });
+    const { userId, walletId, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '700' });
+    expect(await h.send(message, 'late-retry')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    await aDayLater(userId, walletId);
+    // The ledger no longer knows the first try's key: it refuses the hold as existing. Never declined with 700 still held.
+    expect(await h.send(message, 'late-retry')).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered' } });
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    expect(h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
   });
 
   it('a card stream written elsewhere between the hold and its recorded outcome: the outcome is decided again on the fresh stream', async () => {
@@ -335,6 +379,28 @@ describe('card-issuer crash recovery', () => {
       expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
     );
     expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+  });
+
+  it('a capture the ledger refused (the issuer had missed a reversal) does not block the right capture that follows', async () => {
+    const failing = { reverse: true };
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (failing.reverse && operation === 'reverse') throw new Error('simulated failure after reverse');
+      },
+    });
+    const { walletId, secrets } = await cardholder(h);
+    const authorization = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    // ledger.events stays quiet: the issuer learns of the reversal only from the network's retry.
+    await h.ledger.ledger.relay.stop();
+    const reverse = { type: 'ReverseAuthorization' as const, authorizationId: authorization.id, amount: '300' };
+    expect(await h.send(reverse, 'rev-1')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    const capture = (amount: string, key: string) => h!.send({ type: 'CaptureAuthorization', authorizationId: authorization.id, amount }, key);
+    expect(await capture('1000', 'cap-1')).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    failing.reverse = false;
+    expect(await h.send(reverse, 'rev-1')).toMatchObject({ ok: true, value: { heldAmount: '700' } });
+    expect(await capture('700', 'cap-2')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '700' } });
+    const account = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    expect({ debitsPending: account.debitsPending, debitsPosted: account.debitsPosted }).toEqual({ debitsPending: 0n, debitsPosted: 700n });
   });
 
   it('after a restart finds the card of an authorization through the projection', async () => {

@@ -1,4 +1,5 @@
 import { ConfigError } from '@ledger/contracts';
+import { IDEMPOTENCY_WINDOW_MS as LEDGER_IDEMPOTENCY_WINDOW_MS } from '@ledger/ledger';
 import { DEV_NETWORK_API_KEY, loadGatewayConfig, networkApiKeyOf } from './gateway.config';
 
 describe('gateway settings: the card network key', () => {
@@ -24,5 +25,14 @@ describe('gateway settings: the card network key', () => {
 
   it('starts with a key of its own when one is required', () => {
     expect(networkApiKeyOf(loadGatewayConfig({ NETWORK_API_KEY_REQUIRED: 'true', NETWORK_API_KEY: 'acquirer-key-0123456789' }))).toBe('acquirer-key-0123456789');
+  });
+});
+
+describe('gateway settings: the Idempotency-Key window', () => {
+  it("is at most the ledger's: a released key retried within it must reach a ledger that still knows its service key", () => {
+    expect(loadGatewayConfig({}).IDEMPOTENCY_WINDOW_MS).toBe(LEDGER_IDEMPOTENCY_WINDOW_MS);
+    const longer = () => loadGatewayConfig({ IDEMPOTENCY_WINDOW_MS: String(LEDGER_IDEMPOTENCY_WINDOW_MS + 60_000) });
+    expect(longer).toThrow(ConfigError);
+    expect(longer).toThrow(/IDEMPOTENCY_WINDOW_MS/);
   });
 });

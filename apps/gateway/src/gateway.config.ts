@@ -1,6 +1,7 @@
 // Settings of the HTTP gateway, read once through the one config loader; every limit is named
 // with its unit, and a bad value stops the process naming the setting.
 import { booleanSetting, ConfigError, enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
+import { IDEMPOTENCY_WINDOW_MS as LEDGER_IDEMPOTENCY_WINDOW_MS } from '@ledger/ledger';
 import { messagingConfigSchema } from '@ledger/messaging';
 
 const MINUTE_MS = 60_000;
@@ -27,8 +28,11 @@ export const gatewayConfigSchema = {
   /** Clock skew allowed when checking an access token's exp and nbf. */
   ACCESS_TOKEN_CLOCK_SKEW_MS: intSetting(5_000, { min: 0, max: 5 * MINUTE_MS }),
 
-  /** How long the first response to an Idempotency-Key is replayed (API.md: 24 h). */
-  IDEMPOTENCY_WINDOW_MS: intSetting(24 * 60 * MINUTE_MS, { min: MINUTE_MS, max: 7 * 24 * 60 * MINUTE_MS }),
+  /**
+   * How long the first response to an Idempotency-Key is replayed (API.md: 24 h). At most the
+   * ledger's window: a released key retried later reuses its service key, which the ledger must still remember.
+   */
+  IDEMPOTENCY_WINDOW_MS: intSetting(24 * 60 * MINUTE_MS, { min: MINUTE_MS, max: LEDGER_IDEMPOTENCY_WINDOW_MS }),
   /**
    * How long a request holds its key while in flight; a retry after it takes over (and the
    * service deduplicates). Longer than BUS_REQUEST_TIMEOUT_MS, so a live request is never taken over.

@@ -10,9 +10,10 @@ import { BusClientProxy, EventRelay, startBusMicroservice, EventStoreCheckpointS
 import { LEDGER_META_STREAM } from '@ledger/ledger';
 import type { SnapshotStore } from './application/snapshot-store';
 import { TransferSaga } from './application/transfer-saga';
-import { WalletLedgerQueries } from './application/wallet-ledger.queries.service';
+import { QUERY_CATCH_UP_TIMEOUT_MS, WalletLedgerQueries } from './application/wallet-ledger.queries.service';
 import { WalletLedgerService } from './application/wallet-ledger.service';
 import { walletLedgerProjection } from './projections/wallet-ledger.projection';
+import { isTransferSettled } from './projections/wallet-ledger.queries';
 import type { WalletLedgerConfig } from './wallet-ledger.config';
 import { WalletLedgerModule } from './wallet-ledger.module';
 
@@ -87,6 +88,11 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
       checkpoint: new EventStoreCheckpointStore(store, options.ids, () => options.clock.nowMs()),
       send: (message) => ledger.command(message),
       ownsShard: (shard) => service.writer(shard) !== undefined,
+      nowMs: () => options.clock.nowMs(),
+      isSettled: async (transfer) => {
+        if (!(await projection.waitUntil(await store.headPosition(), QUERY_CATCH_UP_TIMEOUT_MS))) throw new Error('the wallet projection is catching up');
+        return isTransferSettled(options.db, transfer);
+      },
       log,
     });
     started.add({ close: () => saga.stop() });

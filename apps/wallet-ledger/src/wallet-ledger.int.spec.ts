@@ -2,9 +2,12 @@
 // cross-shard saga, hold expiry and restarts.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
+import { UuidV7Generator, uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
+import { SqliteEventStore } from '@ledger/event-store';
+import { EventStoreCheckpointStore } from '@ledger/messaging';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
+import { TRANSFER_SAGA_CHECKPOINT } from './application/transfer-saga';
 import { startHarness, type Harness } from './testing/wallet-ledger.harness';
 
 const SHARDS = 4;
@@ -150,6 +153,42 @@ describe('wallet-ledger through the transport', () => {
       // In flight = credited on the source transit less debited on the destination transit.
       return postedBalance(transitOut) === 400n && transitIn.debitsPosted === 400n;
     });
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
+  });
+
+  it('credits a cross-shard transfer once when the saga replays its out leg more than a day later', async () => {
+    const from = await openWallet(0);
+    const to = await openWallet(3);
+    const yen = await openWallet(3, 'JPY');
+    await topUp(from, '1000');
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '400' }, 'late-in')).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '100' }, 'late-refused')).toMatchObject({ ok: true });
+    await waitFor('both settled', () => balanceOf(h, to) === 400n && balanceOf(h, from) === 600n);
+    const { dataDir, clock } = h;
+    await h.close();
+    // A day later, later commands on both shards age the saga's keys out of the shards' idempotency records.
+    clock.advance(25 * 60 * 60 * 1000);
+    h = await startHarness({ dataDir, clock });
+    await openWallet(0);
+    await openWallet(3);
+    await h.close();
+    // As after a crash: the saga's checkpoint is older than the out legs, so it relays them again.
+    const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), nowMs: () => clock.nowMs() });
+    await new EventStoreCheckpointStore(store, new UuidV7Generator(() => clock.nowMs()), () => clock.nowMs()).save(TRANSFER_SAGA_CHECKPOINT, 0n);
+    await store.close();
+    h = await startHarness({ dataDir, clock });
+    const lastLedgerPosition = async () => {
+      let last = 0n;
+      for (let shard = 0; shard < SHARDS; shard++) {
+        const revision = await h.store.streamRevision(`ledger-${shard}`);
+        if (revision === undefined) continue;
+        const [event] = await h.store.readStream(`ledger-${shard}`, { fromRevision: revision, maxCount: 1 });
+        if (event.position > last) last = event.position;
+      }
+      return last;
+    };
+    await waitFor('the saga to pass the out legs again', async () => h.ledger.saga.position() >= (await lastLedgerPosition()));
+    expect({ from: balanceOf(h, from), to: balanceOf(h, to), yen: balanceOf(h, yen) }).toEqual({ from: 600n, to: 400n, yen: 0n });
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
   });
 

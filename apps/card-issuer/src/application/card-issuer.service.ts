@@ -58,7 +58,8 @@ const ACTOR = 'card-issuer';
 /** The ledger idempotency keys of a card's ledger commands, derived so a retry is the same command. */
 export const ledgerKeys = {
   hold: (authorizationId: string) => `card-auth:${authorizationId}`,
-  capture: (authorizationId: string) => `card-capture:${authorizationId}`,
+  /** One per network request, as reversals: a capture the ledger refused must not answer the next capture with that refusal. */
+  capture: (authorizationId: string, networkKey: string) => `card-capture:${authorizationId}:${sha256Hex(networkKey).slice(0, 24)}`,
   /** One per network request (its idempotency key), so a retry releases nothing twice. */
   reverse: (authorizationId: string, networkKey: string) => `card-reverse:${authorizationId}:${sha256Hex(networkKey).slice(0, 24)}`,
   recover: (authorizationId: string) => `card-recover:${authorizationId}`,
@@ -332,13 +333,16 @@ export class CardIssuerService {
     const reply = await this.sendPlaceHold(authorization, origin);
     if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     await this.deps.afterLedgerReply?.('hold', authorization.id);
+    // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Released, declined as recovery does.
+    const orphaned = !reply.ok && reply.error.details?.reason === 'hold_exists';
+    if (orphaned && !(await this.releaseOrphanHold(authorization))) return failed(unavailable('the authorization could not be finished; retry'));
     const outcome = await this.decideAndAppend(
       cardId,
       origin,
       () => ({
         type: 'CompleteAuthorization',
         authorizationId: authorization.id,
-        outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) },
+        outcome: reply.ok ? { approved: true } : orphaned ? RECOVERED : { approved: false, ...declineOfLedgerError(reply.error) },
       }),
       written,
     );
@@ -373,7 +377,7 @@ export class CardIssuerService {
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: amount.amount.toString(),
-          meta: commandMeta(ledgerKeys.capture(authorization.id), origin),
+          meta: commandMeta(ledgerKeys.capture(authorization.id, origin.idempotencyKey), origin),
         });
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('capture', authorization.id);
@@ -501,25 +505,24 @@ export class CardIssuerService {
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
     const placed = await this.sendPlaceHold(authorization, origin);
     if (!placed.ok && placed.error.code === 'unavailable') return false;
-    if (placed.ok) {
-      const released = await this.deps.ledger.command({
-        type: 'ReleaseHold',
-        holdId: authorizationId,
-        walletId: authorization.walletId,
-        meta: commandMeta(ledgerKeys.recover(authorizationId), origin),
-      });
-      // Already released or expired by the ledger is as good; anything else is tried again on the next start.
-      if (!released.ok && released.error.code !== 'hold_not_pending') {
-        this.deps.log?.(`card-issuer: recovering authorization ${authorizationId}: release failed with ${released.error.code}`);
-        return false;
-      }
-    }
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({
-      type: 'CompleteAuthorization',
-      authorizationId,
-      outcome: { approved: false, responseCode: '05', reason: 'issuer_recovered' },
-    }));
+    // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
+    if (!(await this.releaseOrphanHold(authorization))) return false;
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: RECOVERED }));
     return outcome.ok;
+  }
+
+  /** Releases whatever the hold of a requested authorization still holds; true when nothing is left held (none, or finished already). */
+  private async releaseOrphanHold(authorization: Authorization): Promise<boolean> {
+    const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorization.id), actor: ACTOR };
+    const released = await this.deps.ledger.command({
+      type: 'ReleaseHold',
+      holdId: authorization.id,
+      walletId: authorization.walletId,
+      meta: commandMeta(ledgerKeys.recover(authorization.id), origin),
+    });
+    if (released.ok || released.error.code === 'hold_not_pending' || released.error.code === 'not_found') return true;
+    this.deps.log?.(`card-issuer: releasing the hold of authorization ${authorization.id} failed with ${released.error.code}`);
+    return false;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -664,6 +667,9 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
       return undefined;
   }
 }
+
+/** The decline of an authorization whose hold was released because nobody could wait for its first answer. */
+const RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
 
 /** The ledger's refusal of a hold as an ISO 8583 decline. */
 export function declineOfLedgerError(error: DomainError): { responseCode: IsoResponseCode; reason: string } {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DomainError, LedgerCommandEnvelope, Reply } from '@ledger/contracts';
 import type { EventStore, Subscription } from '@ledger/event-store';
 import type { CheckpointStore } from '@ledger/messaging';
-import type { EntryPosted } from '@ledger/ledger';
+import { IDEMPOTENCY_WINDOW_MS, type EntryPosted } from '@ledger/ledger';
 import type { RecordedEvent } from '@ledger/contracts';
 
 /** The saga's name in the checkpoint store. */
@@ -19,8 +19,25 @@ export interface TransferSagaDeps {
   readonly send: (message: LedgerCommandEnvelope) => Promise<Reply<unknown>>;
   /** Shards whose out legs this instance relays (its own). */
   readonly ownsShard: (shard: number) => boolean;
+  /** The one clock: tells an out leg older than the shards remember its keys. */
+  readonly nowMs: () => number;
+  /** Whether the transfer's in leg or reversal is posted (asked only of stale out legs); throws when it cannot tell yet. */
+  readonly isSettled: (transfer: TransferLegs) => Promise<boolean>;
   readonly log?: (message: string) => void;
 }
+
+export interface TransferLegs {
+  readonly transferId: string;
+  readonly fromWalletId: string;
+  readonly toWalletId: string;
+}
+
+/**
+ * Out legs at least this old are checked against what is posted before they are relayed: the
+ * shards forget the keys of their in legs and reversals after IDEMPOTENCY_WINDOW_MS, so a replay
+ * (a restart from an older checkpoint) would credit or reverse twice. Half the window: room for clocks.
+ */
+export const STALE_OUT_LEG_MS = IDEMPOTENCY_WINDOW_MS / 2;
 
 /** Retryable failures back off from this, doubling, up to RETRY_BACKOFF_MAX_MS; never skipped. */
 const RETRY_BACKOFF_MS = 20;
@@ -118,6 +135,10 @@ export class TransferSaga {
       amount: debit.amount,
       currency: debit.currency,
     };
+    if (this.deps.nowMs() - data.atMs >= STALE_OUT_LEG_MS && (await this.untilKnown(() => this.deps.isSettled(common)))) {
+      this.deps.log?.(`transfer saga: out leg ${refs.transferId} is settled already; not relayed again`);
+      return;
+    }
     const credited = await this.untilDefinitive({
       type: 'TransferIn',
       ...common,
@@ -140,15 +161,28 @@ export class TransferSaga {
   }
 
   /** Sends until the answer is not a retryable one (transport timeouts and `unavailable` are). */
-  private async untilDefinitive(message: LedgerCommandEnvelope): Promise<{ ok: true } | { ok: false; error: DomainError }> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.stopped) throw new SagaStopped();
+  private untilDefinitive(message: LedgerCommandEnvelope): Promise<{ ok: true } | { ok: false; error: DomainError }> {
+    return this.untilKnown(async () => {
       try {
         const reply = await this.deps.send(message);
         if (reply.ok) return { ok: true };
         if (reply.error.code !== 'unavailable') return { ok: false, error: reply.error };
       } catch (error) {
         this.deps.log?.(`transfer saga: ${message.type} ${message.meta.idempotencyKey} failed (${String(error)}); retrying`);
+      }
+      return undefined;
+    });
+  }
+
+  /** Asks until there is an answer (undefined or a throw is none), backing off; never skipped. */
+  private async untilKnown<T>(ask: () => Promise<T | undefined>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new SagaStopped();
+      try {
+        const answer = await ask();
+        if (answer !== undefined) return answer;
+      } catch (error) {
+        this.deps.log?.(`transfer saga: ${String(error)}; retrying`);
       }
       await sleep(Math.min(RETRY_BACKOFF_MS * 2 ** Math.min(attempt, 16), RETRY_BACKOFF_MAX_MS));
     }

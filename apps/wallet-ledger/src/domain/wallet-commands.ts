@@ -45,6 +45,11 @@ export interface Plan {
   readonly systemAccounts: readonly string[];
 }
 
+/** The entry id of a cross-shard transfer's reversal on its source shard. */
+export function transferReversalId(transferId: string): string {
+  return `${transferId}:reversal`;
+}
+
 export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardState, context: PlanContext): Plan | DomainError {
   const idempotencyKey = message.meta.idempotencyKey;
   switch (message.type) {
@@ -147,7 +152,7 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       return entry(
         {
           idempotencyKey,
-          entryId: `${message.transferId}:reversal`,
+          entryId: transferReversalId(message.transferId),
           kind: 'reversal',
           postings: move(transit, message.fromWalletId, amount, currency),
           references: {

@@ -14,6 +14,7 @@ import {
 } from '@ledger/contracts';
 import type { Account, Side } from '@ledger/ledger';
 import { balanceView, walletView } from '../domain/views';
+import { transferReversalId } from '../domain/wallet-commands';
 import { accountOfRow, sumOf, type AccountRow } from './wallet-ledger.projection';
 
 /** Most wallets `listWallets` returns for one owner. */
@@ -100,6 +101,20 @@ function prepareStatements(db: Database.Database) {
 
 // Per database, so one module can serve several (a live projection and a rebuild).
 const statementsFor = perDatabase(prepareStatements);
+
+// Not in prepareStatements: only the saga asks it, of out legs older than half a day.
+const settledTransferFor = perDatabase((db) =>
+  db.prepare<[string, string, string, string], { found: number }>(
+    `SELECT 1 AS found FROM transaction_lines WHERE (wallet_id = ? AND transaction_id = ? AND direction = 'credit')
+       OR (wallet_id = ? AND transaction_id = ?) LIMIT 1`,
+  ),
+);
+
+/** Whether a cross-shard transfer is settled: its in leg credited the destination, or its reversal the source. */
+export function isTransferSettled(db: Database.Database, transfer: { transferId: string; fromWalletId: string; toWalletId: string }): boolean {
+  const { transferId, fromWalletId, toWalletId } = transfer;
+  return settledTransferFor(db).get(toWalletId, transferId, fromWalletId, transferReversalId(transferId)) !== undefined;
+}
 
 /** A wallet, or undefined when there is none (system accounts are not wallets). */
 export function getWallet(db: Database.Database, walletId: string): WalletView | undefined {

@@ -3,6 +3,7 @@
 // of a cross-shard transfer settled once, global sums zero, nobody overdrawn. Folds the streams
 // with the domain's own `evolve`, which also asserts its invariants.
 import type { RecordedEvent } from '@ledger/contracts';
+import { transferReversalId } from '../domain/wallet-commands';
 import { verifyChain, type EventStore } from '@ledger/event-store';
 import {
   foldLedgerShard,
@@ -129,7 +130,7 @@ export function auditLedger(streams: readonly (readonly RecordedEvent[])[]): Led
       // Entry ids are unique per stream (checked above), so each of these is 0 or 1 unless reported.
       const inLegs = entriesByShard[dst]?.has(transferId) ? 1 : 0;
       const refused = eventsByKey.get(`transfer-in:${transferId}`)?.filter((other) => other.type === 'ledger.CommandRejected.v1').length ?? 0;
-      const reversals = entriesByShard[src].has(`${transferId}:reversal`) ? 1 : 0;
+      const reversals = entriesByShard[src].has(transferReversalId(transferId)) ? 1 : 0;
       const outcome = `${inLegs} in leg, ${refused} refusal, ${reversals} reversal`;
       if (inLegs === 1 && refused === 0 && reversals === 0) continue;
       if (inLegs === 0 && refused === 1 && reversals === 1) continue;

@@ -1,0 +1,78 @@
+// The transfer saga on its own, over a real store: which out legs it relays, and which it asks
+// about first (those older than the shards remember their keys).
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { uuidv7, type LedgerCommandEnvelope } from '@ledger/contracts';
+import { waitFor } from '@ledger/contracts/testing';
+import { expectedState, SqliteEventStore } from '@ledger/event-store';
+import { InMemoryCheckpointStore } from '@ledger/messaging';
+import { tempDataDir } from '../testing/wallet-ledger.harness';
+import { STALE_OUT_LEG_MS, TransferSaga, type TransferLegs } from './transfer-saga';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function outLeg(transferId: string, atMs: number) {
+  const eventId = uuidv7.next();
+  return {
+    eventId,
+    type: 'ledger.EntryPosted.v1',
+    schemaVersion: 1,
+    data: {
+      idempotencyKey: `transfer-${transferId}`,
+      fingerprint: '0000000000000000',
+      atMs,
+      entryId: transferId,
+      kind: 'transfer',
+      postings: [
+        { accountId: `from-${transferId}`, side: 'debit', amount: '100', currency: 'USD' },
+        { accountId: 'sys:transit-to-1:USD:0', side: 'credit', amount: '100', currency: 'USD' },
+      ],
+      references: { transferId, fromWalletId: `from-${transferId}`, toWalletId: `to-${transferId}`, leg: 'out', destinationShard: '1' },
+    },
+    metadata: { correlationId: eventId, causationId: eventId, actor: 'test', occurredAt: new Date(atMs).toISOString() },
+  };
+}
+
+describe('transfer saga', () => {
+  const dataDir = tempDataDir();
+  const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite') });
+
+  afterAll(async () => {
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('relays fresh out legs without asking; of stale ones, relays only those whose in leg or reversal is not posted', async () => {
+    const nowMs = T0 + 2 * STALE_OUT_LEG_MS;
+    await store.append(
+      'ledger-0',
+      [outLeg('stale-settled', T0), outLeg('stale-open', T0), outLeg('fresh', nowMs - 1_000)],
+      expectedState.noStream,
+    );
+    const sent: string[] = [];
+    const asked: string[] = [];
+    const saga = new TransferSaga({
+      store,
+      checkpoint: new InMemoryCheckpointStore(),
+      send: async (message: LedgerCommandEnvelope) => {
+        if (message.type === 'TransferIn') sent.push(message.transferId);
+        return { ok: true, value: {} };
+      },
+      ownsShard: () => true,
+      nowMs: () => nowMs,
+      isSettled: async (transfer: TransferLegs) => {
+        asked.push(transfer.transferId);
+        return transfer.transferId === 'stale-settled';
+      },
+    });
+    await saga.start();
+    try {
+      const head = await store.headPosition();
+      await waitFor('the saga to pass every out leg', () => saga.position() >= head);
+    } finally {
+      await saga.stop();
+    }
+    expect(asked.sort()).toEqual(['stale-open', 'stale-settled']);
+    expect(sent.sort()).toEqual(['fresh', 'stale-open']);
+  });
+});
