@@ -48,7 +48,7 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
   projection.closed.catch((error: unknown) => logger.error(`wallet projection stopped: ${String(error)}`));
 
   const service = new WalletLedgerService({ config, store, snapshots: options.snapshots, clock: options.clock, ids: options.ids, log });
-  const queries = new WalletLedgerQueries(store, projection, options.db);
+  const queries = new WalletLedgerQueries(store, projection, options.db, options.clock);
   const started = new ShutdownStack();
   started.add({ close: () => projection.stop() });
   return started.startOrClose(startTheRest);

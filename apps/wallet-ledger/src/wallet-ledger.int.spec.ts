@@ -307,6 +307,15 @@ describe('wallet-ledger through the transport', () => {
     expect(await h.client.query({ type: 'ListTransactions', walletId, cursor: '!!' })).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 
+  it("answers GetBalance without `at` as of the service's clock, not the machine's", async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '40');
+    expect(await h.client.query({ type: 'GetBalance', walletId })).toEqual({
+      ok: true,
+      value: { posted: '40', pending: '0', available: '40', asOf: new Date(h.clock.nowMs()).toISOString() },
+    });
+  });
+
   it('publishes every ledger event on ledger.events from the store', async () => {
     const walletId = await openWallet(0);
     await topUp(walletId, '5');

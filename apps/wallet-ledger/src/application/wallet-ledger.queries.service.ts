@@ -1,7 +1,7 @@
 // Answers `ledger.queries` from the projection, after it has caught up with the store as it
 // was when the query arrived, so a client reads its own writes.
 import type Database from 'better-sqlite3';
-import { domainError, type LedgerQueryMessage, type Reply } from '@ledger/contracts';
+import { domainError, toIsoTime, type Clock, type LedgerQueryMessage, type Reply } from '@ledger/contracts';
 import type { EventStore, ProjectionRunner } from '@ledger/event-store';
 import { getAccountSums, getBalanceAt, getWallet, listTransactions, listWallets } from '../projections/wallet-ledger.queries';
 
@@ -13,6 +13,8 @@ export class WalletLedgerQueries {
     private readonly store: EventStore,
     private readonly runner: ProjectionRunner,
     private readonly db: Database.Database,
+    /** The service's clock: a balance without `at` is as of its now, as every recorded time is. */
+    private readonly clock: Clock,
   ) {}
 
   async execute(query: LedgerQueryMessage): Promise<Reply<unknown>> {
@@ -33,7 +35,7 @@ export class WalletLedgerQueries {
       case 'GetBalance': {
         if (query.at === undefined) {
           const wallet = getWallet(this.db, String(query.walletId));
-          return wallet ? { ok: true, value: { ...wallet.balance, asOf: new Date().toISOString() } } : notFound('wallet');
+          return wallet ? { ok: true, value: { ...wallet.balance, asOf: toIsoTime(this.clock.nowMs()) } } : notFound('wallet');
         }
         return getBalanceAt(this.db, String(query.walletId), String(query.at));
       }
