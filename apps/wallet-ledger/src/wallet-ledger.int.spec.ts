@@ -223,6 +223,23 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
   });
 
+  it('expires a hold whose first expiry was refused as early (the clock stepped back between sweep and commit)', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '1000');
+    expect(await h.send({ type: 'PlaceHold', holdId: 'hold-step', walletId, amount: '400', timeoutMs: 60_000 }, 'hold-step')).toMatchObject({ ok: true });
+    const writer = h.ledger.service.writer(1)!;
+    const placedAt = h.clock.nowMs();
+    // In one tick, so no timer runs in between: the sweep sees the hold due, the commit sees the clock back.
+    h.clock.set(placedAt + 60_000);
+    expect(writer.sweepExpiredHolds()).toBe(1);
+    h.clock.set(placedAt + 59_000);
+    await topUp(walletId, '1'); // queued behind the expiry on the same writer: answered once the expiry was decided
+    expect(writer.currentState.holds.get('hold-step')?.status).toBe('pending');
+    h.clock.set(placedAt + 61_000);
+    await waitFor('the hold to expire on a later sweep', () => writer.currentState.holds.get('hold-step')?.status === 'expired', { timeoutMs: 2_000 });
+    expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(0n);
+  });
+
   it('freezes (can receive, cannot send), unfreezes, and closes only at zero', async () => {
     const walletId = await openWallet(2);
     const other = await openWallet(2);

@@ -224,7 +224,9 @@ export class ShardWriter {
     }
     const decision = decide(command, this.state, context);
     if (!decision.ok) {
-      const rejected = rejectionEvent(this.state, command, decision.error, context);
+      // Only a client's rejection is its key's answer: a sweep's refused expiry (the clock stepped back
+      // since the sweep) recorded under `expire:{id}` would refuse every later sweep for a day.
+      const rejected = work.kind === 'command' ? rejectionEvent(this.state, command, decision.error, context) : undefined;
       if (rejected) this.apply([rejected], work, nowMs, events);
       return () => ({ ok: false, error: decision.error });
     }
