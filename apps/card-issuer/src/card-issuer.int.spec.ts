@@ -68,6 +68,15 @@ describe('card-issuer through the bus', () => {
     const other = await registerUser(h);
     expect(await h.send({ type: 'RevealCard', cardId: card.id, userId: other, password: PASSWORD })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
   });
+
+  it('reveals again under the key of an earlier reveal only with a good credential again', async () => {
+    // The gateway does not record reveals (the reply has the PAN), so one Idempotency-Key is the same service key whenever it comes back.
+    const { userId, card, secrets } = await cardholder(h);
+    expect(await h.send({ type: 'RevealCard', cardId: card.id, userId, password: PASSWORD }, 'reveal-1')).toMatchObject({ ok: true, value: { pan: secrets.pan } });
+    h.clock.advance(60 * 60 * 1000);
+    expect(await h.send({ type: 'RevealCard', cardId: card.id, userId, password: 'wrong password!!' }, 'reveal-1')).toMatchObject({ ok: false, error: { code: 'step_up_required' } });
+    expect(await h.send({ type: 'RevealCard', cardId: card.id, userId, totp: '000000' }, 'reveal-1')).toMatchObject({ ok: false, error: { code: 'step_up_required' } });
+  });
 });
 
 describe('card-issuer through the bus: the network side', () => {

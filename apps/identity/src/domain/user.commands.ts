@@ -193,8 +193,9 @@ function login(command: Login, state: RegisteredUser, context: UserContext): Use
   if (!isValidId(command.attemptKey)) return rejected(domainError('idempotency_key_required', 'a login carries an idempotency key'));
   const first = state.attempts.get(command.attemptKey);
   // A retried failure is answered, not counted again; a retried success logs in afresh (the
-  // first refresh token exists only as a hash, so it cannot be handed out twice), and its TOTP
-  // code, already accepted for this very attempt, is not taken for a replay.
+  // first refresh token exists only as a hash, so it cannot be handed out twice) only with every
+  // factor again: a key is no credential (the gateway passes an unrecorded route's key on with no
+  // time limit). Its TOTP code, already accepted for this very attempt, is not taken for a replay.
   if (first === 'failed') return rejected(invalidCredentials());
   if (first === 'locked') return rejected(state.lockedUntilMs === null ? invalidCredentials() : accountLocked(state.lockedUntilMs));
   if (isLocked(state, context.nowMs)) return rejected(accountLocked(state.lockedUntilMs!));
@@ -215,7 +216,7 @@ function login(command: Login, state: RegisteredUser, context: UserContext): Use
       type: 'identity.LoginSucceeded.v1',
       data: {
         sessionId: command.sessionId,
-        totpTimeStep: state.totp.enabled && !retryOfSuccess ? acceptedTimeStep(command.totp, state) : null,
+        totpTimeStep: state.totp.enabled ? acceptedTimeStep(command.totp, state) : null,
         attemptKey: command.attemptKey,
         ip,
         atMs: context.nowMs,
@@ -230,9 +231,14 @@ function login(command: Login, state: RegisteredUser, context: UserContext): Use
 
 function loginFailure(command: Login, state: RegisteredUser, retryOfSuccess: boolean): LoginFailureReason | undefined {
   if (!command.passwordValid) return 'password';
-  if (!state.totp.enabled || retryOfSuccess) return undefined;
+  if (!state.totp.enabled) return undefined;
   if (!command.totp.provided) return 'totp_missing';
-  return acceptedTimeStep(command.totp, state) === null ? 'totp_invalid' : undefined;
+  return codeTimeStep(command.totp, state, retryOfSuccess) === null ? 'totp_invalid' : undefined;
+}
+
+/** A good code's time step: fresh, or for a retry of a success also the step its first try used. */
+function codeTimeStep(totp: TotpCheck, state: RegisteredUser, retryOfSuccess: boolean): number | null {
+  return retryOfSuccess && totp.provided ? totp.timeStep : acceptedTimeStep(totp, state);
 }
 
 /** The code's time step when it is good now: it matched, and no code of that step or later was used. */
@@ -322,7 +328,6 @@ function confirmTotpEnrolment(command: ConfirmTotpEnrolment, state: RegisteredUs
 function verifyStepUp(command: VerifyStepUp, state: RegisteredUser, context: UserContext): UserDecision {
   if (!isValidId(command.attemptKey)) return rejected(domainError('idempotency_key_required', 'a step-up carries an idempotency key'));
   const first = state.attempts.get(command.attemptKey);
-  if (first === 'succeeded') return accepted();
   if (first === 'failed') return rejected(stepUpRequired());
   if (first === 'locked') return rejected(state.lockedUntilMs === null ? stepUpRequired() : accountLocked(state.lockedUntilMs));
   if (isLocked(state, context.nowMs)) return rejected(accountLocked(state.lockedUntilMs!));
@@ -331,6 +336,9 @@ function verifyStepUp(command: VerifyStepUp, state: RegisteredUser, context: Use
   if (timeStep !== null) {
     return accepted({ type: 'identity.StepUpSucceeded.v1', data: { method: 'totp', totpTimeStep: timeStep, attemptKey: command.attemptKey, atMs: context.nowMs } });
   }
+  // A retried success is answered only with a good credential again (a reused key is none); its own code is no replay.
+  const retryOfSuccess = first === 'succeeded';
+  if (retryOfSuccess && (command.passwordValid === true || (state.totp.enabled && codeTimeStep(command.totp, state, true) !== null))) return accepted();
   if (command.passwordValid === true) {
     return accepted({ type: 'identity.StepUpSucceeded.v1', data: { method: 'password', totpTimeStep: null, attemptKey: command.attemptKey, atMs: context.nowMs } });
   }

@@ -189,6 +189,20 @@ describe('Login', () => {
       expect(user([...mfa, ...events]).totp.lastTimeStep).toBe(101);
     });
 
+    it('logs a retried success in again only with a code again: its own (no replay for it) or a fresh one', () => {
+      const history = [...mfa, ...loggedIn('k1', NOW_MS - MINUTE_MS, 101)];
+      expect(decideOk(history, login('k1', true, { sessionId: 'session-k1-again' }))).toEqual([
+        { type: 'identity.LoginFailed.v1', data: { reason: 'totp_missing', failures: 1, attemptKey: 'k1', ip: null, atMs: NOW_MS } },
+      ]);
+      expect(decideOk(history, login('k1', true, { sessionId: 'session-k1-again', totp: TOTP_WRONG }))[0]).toMatchObject({ data: { reason: 'totp_invalid' } });
+      const again = decideOk(history, login('k1', true, { sessionId: 'session-k1-again', totp: TOTP_OK(101) }));
+      expect(again[0]).toMatchObject({ type: 'identity.LoginSucceeded.v1', data: { totpTimeStep: null, attemptKey: 'k1' } });
+      expect(decideOk(history, login('k1', true, { sessionId: 'session-k1-again', totp: TOTP_OK(102) }))[0]).toMatchObject({ data: { totpTimeStep: 102 } });
+      // A failed retry is that key's outcome from then on.
+      const failed = decideOk(history, login('k1', true, { sessionId: 'session-k1-again' }));
+      spec.given([...history, ...failed]).when(login('k1', true, { sessionId: 'session-k1-3', totp: TOTP_OK(101) })).thenFails({ code: 'invalid_credentials' });
+    });
+
     it('does not check the code of a wrong password (the reason is the password)', () => {
       expect(decideOk(mfa, login('k1', false, { totp: TOTP_OK(101) }))[0]).toMatchObject({ data: { reason: 'password' } });
     });
@@ -335,6 +349,18 @@ describe('VerifyStepUp', () => {
     spec.given([registered(), ...ok]).when(stepUp('s1', true)).then([]);
     const bad = decideOk([registered()], stepUp('s2', false));
     spec.given([registered(), ...bad]).when(stepUp('s2', true)).thenFails({ code: 'step_up_required' });
+  });
+
+  it('answers a retried success only with a good credential again (the key is none)', () => {
+    const ok = [registered(), ...decideOk([registered()], stepUp('s1', true))];
+    spec.given(ok).when(stepUp('s1', null)).thenFails({ code: 'step_up_required' });
+    const wrong = decideOk(ok, stepUp('s1', false));
+    expect(wrong).toEqual([{ type: 'identity.StepUpFailed.v1', data: { failures: 1, attemptKey: 's1', atMs: NOW_MS } }]);
+    spec.given([...ok, ...wrong]).when(stepUp('s1', true)).thenFails({ code: 'step_up_required' });
+    const mfa = [registered(), ...totpEnabled(10)];
+    const byCode = [...mfa, ...decideOk(mfa, stepUp('s2', null, TOTP_OK(11)))];
+    spec.given(byCode).when(stepUp('s2', null, TOTP_OK(11))).then([]);
+    expect(decideOk(byCode, stepUp('s2', null, TOTP_WRONG))[0].type).toBe('identity.StepUpFailed.v1');
   });
 
   it('needs a registered user', () => {
