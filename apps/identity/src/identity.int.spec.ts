@@ -352,13 +352,29 @@ describe('identity through the transport', () => {
       expect(registrations.map((event) => event.type)).toEqual(['identity.UserRegistered.v1', 'identity.RoleGranted.v1']);
     });
 
-    it('promotes an existing user with that email', async () => {
+    it('promotes an existing user with that email whose password is ADMIN_PASSWORD', async () => {
       const user = await register('boss@example.com');
       const { dataDir, clock } = h;
       await h.close();
+      h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: PASSWORD } });
+      expect(await h.send({ type: 'GetMe', userId: user.id })).toMatchObject({ ok: true, value: { roles: ['admin', 'user'] } });
+      await login('boss@example.com');
+      // Once an admin, a later ADMIN_PASSWORD (rotated in the config) leaves them be.
+      await h.close();
       h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: 'some other pass phrase' } });
       expect(await h.send({ type: 'GetMe', userId: user.id })).toMatchObject({ ok: true, value: { roles: ['admin', 'user'] } });
-      await login('boss@example.com'); // the user's own password stays
+    });
+
+    it('does not promote whoever registered ADMIN_EMAIL first with another password (no email is verified)', async () => {
+      const squatter = await register('ops@example.com', 'the squatters own pass phrase');
+      const { dataDir, clock } = h;
+      await h.close();
+      const env = { ADMIN_EMAIL: 'OPS@example.com', ADMIN_PASSWORD: 'the operators pass phrase' };
+      // Closed if it starts after all, so a failing run does not hang.
+      const start = await startIdentityHarness({ dataDir, clock, env }).then(async (started) => started.close().then(() => 'started'), (error: unknown) => error);
+      expect(String(start)).toMatch(/ADMIN_PASSWORD/);
+      h = await startIdentityHarness({ dataDir, clock });
+      expect(await h.send({ type: 'GetMe', userId: squatter.id })).toMatchObject({ ok: true, value: { roles: ['user'] } });
     });
 
     it('refuses to start with a weak ADMIN_PASSWORD or a bad ADMIN_EMAIL', async () => {

@@ -251,7 +251,7 @@ export class IdentityService {
     return error === undefined ? { ok: true, value: { verified: true } } : failed(error);
   }
 
-  /** Makes the first admin (or promotes the user with that email); safe to run on every start. */
+  /** Makes the first admin (or promotes the user with that email and ADMIN_PASSWORD); safe to run on every start. */
   async bootstrapAdmin(email: string, password: string): Promise<{ userId: string; created: boolean }> {
     const origin: EventOrigin = { idempotencyKey: `identity.bootstrap-admin:${email.toLowerCase()}`, actor: 'identity-bootstrap' };
     let created = false;
@@ -264,6 +264,11 @@ export class IdentityService {
     }
     if (reservation.state.status !== 'reserved') throw new Error('bootstrapping the admin failed: the email is not reserved');
     const userId = reservation.state.userId;
+    const { state } = await this.users.load(userId);
+    // Anyone may register any email (none is verified): only the holder of ADMIN_PASSWORD is promoted.
+    if (!created && state.status === 'registered' && !state.roles.includes('admin') && !(await this.checkPassword(state, password))) {
+      throw new Error('bootstrapping the admin failed: the user registered with ADMIN_EMAIL has another password than ADMIN_PASSWORD');
+    }
     const granted = await this.run(userId, origin, async () => ({ type: 'GrantRole', role: 'admin' }));
     if (!granted.ok) throw new Error(`bootstrapping the admin failed: ${granted.error.code} ${granted.error.message}`);
     return { userId, created };
