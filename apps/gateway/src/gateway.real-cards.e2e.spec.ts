@@ -104,6 +104,9 @@ describe('gateway with the real card-issuer (e2e)', () => {
       const again = await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: alice.password }, key);
       expect({ status: again.status, replayed: again.headers.get('idempotent-replayed') }).toEqual({ status: 200, replayed: null });
       expect(await s.store.streamRevision(IdempotencyService.streamOf(`user:${alice.id}`, key))).toBeUndefined();
+      // Not recorded, so the key reaches identity as the same attempt every time: it must not stand in for the password.
+      expectError(await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: 'not-the-password' }, key), 403, 'step_up_required');
+      expectError(await call('POST', `/v1/cards/${card.id}/reveal`, alice, {}, key), 403, 'step_up_required');
     });
 
     it('reveals after a TOTP step-up once the owner has TOTP enabled; a wrong code is 403 step_up_required', async () => {

@@ -70,8 +70,11 @@ describe('gateway with the real identity service (e2e)', () => {
     expect((await s.request('GET', '/v1/me', { token: user.token })).body.mfaEnabled).toBe(true);
     expectError(await post('/v1/auth/login', { email: user.email, password: user.password }), 401, 'invalid_credentials');
     s.clock.advance(30_000); // a fresh time step: a code is good once
-    const login = await post('/v1/auth/login', { email: user.email, password: user.password, totp: totpCodeAt(started.body.secret, s.clock.nowMs()) });
+    const loginKey = newKey('login');
+    const login = await post('/v1/auth/login', { email: user.email, password: user.password, totp: totpCodeAt(started.body.secret, s.clock.nowMs()) }, undefined, loginKey);
     expect(login.status).toBe(200);
+    // Logins are not recorded, so that key reaches identity as the same attempt whenever it comes back: it must not stand in for the code.
+    expectError(await post('/v1/auth/login', { email: user.email, password: user.password }, undefined, loginKey), 401, 'invalid_credentials');
   });
 
   it('expires access tokens by identity’s TTL: 401 token_expired', async () => {
