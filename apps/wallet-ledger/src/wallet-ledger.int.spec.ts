@@ -192,6 +192,18 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
   });
 
+  it('remembers an in leg refused for an unknown destination: a wallet opened later under that id is not credited by a replay', async () => {
+    // As a replay after a crash would send it again: the reversal already gave the source its money back.
+    const toWalletId = walletOnShard(3);
+    const transferIn = { type: 'TransferIn', transferId: 'early-in', fromWalletId: walletOnShard(0), toWalletId, amount: '50', currency: 'USD', sourceShard: 0 } as const;
+    const first = await h.send(transferIn, 'transfer-in:early-in');
+    expect(first).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    const opened = await h.send<WalletView>({ type: 'OpenWallet', walletId: toWalletId, ownerId: 'user-1', currency: 'USD' }, key('open'));
+    expect(opened).toMatchObject({ ok: true });
+    expect(await h.send(transferIn, 'transfer-in:early-in')).toEqual(first);
+    expect(balanceOf(h, toWalletId)).toBe(0n);
+  });
+
   it('holds, captures part and releases the rest, releases in part, and expires by the clock', async () => {
     const walletId = await openWallet(1);
     await topUp(walletId, '10000');

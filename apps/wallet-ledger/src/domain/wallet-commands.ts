@@ -16,6 +16,7 @@ import {
   type WalletView,
 } from '@ledger/contracts';
 import {
+  isValidId,
   type Account,
   type LedgerAcceptedEvent,
   type LedgerCommand,
@@ -122,15 +123,21 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       if (typeof currency !== 'string') return currency;
       const amount = amountField(message.amount);
       if (typeof amount !== 'bigint') return amount;
-      const to = walletOf(state, message.toWalletId);
-      if (!to.ok) return to.error;
+      // An unknown destination is refused by decide, so the refusal is recorded under the key: a
+      // replay of the out leg after the wallet was opened under that id must not credit it (the
+      // source got its money back). Refused here, unrecorded, only what can never become a wallet.
+      if (!isValidId(message.toWalletId)) return domainError('not_found', 'no such wallet', { walletId: message.toWalletId });
+      if (state.accounts.has(message.toWalletId)) {
+        const to = walletOf(state, message.toWalletId);
+        if (!to.ok) return to.error;
+      }
       const transit = transitFromId(message.sourceShard, currency, context.shard);
       return entry(
         {
           idempotencyKey,
           entryId: message.transferId,
           kind: 'transfer',
-          postings: move(transit, to.account.id, amount, currency),
+          postings: move(transit, message.toWalletId, amount, currency),
           references: optional({
             transferId: message.transferId,
             fromWalletId: message.fromWalletId,
