@@ -63,66 +63,131 @@ export interface RebuildFailure {
 }
 
 interface Target {
-  readonly file: string;
   readonly projection: Projection;
   readonly applier: ProjectionApplier;
   failed: boolean;
 }
 
-/** Rebuilds every known projection file into `outDir` from pages of events fed in position order. */
+interface RebuiltFile {
+  readonly file: string;
+  readonly db: Database.Database;
+  readonly targets: readonly Target[];
+  /** Rolled back once (a page failed): from then on each page in its own savepoint, so a failure names its event. */
+  careful: boolean;
+}
+
+/** Events to read again for files whose transaction was rolled back: positions in (afterPosition, throughPosition]. */
+export interface RebuildRedo {
+  readonly files: ReadonlySet<string>;
+  readonly afterPosition: bigint;
+  readonly throughPosition: bigint;
+}
+
+/**
+ * Rebuilds every known projection file into `outDir` from pages of events fed in position order.
+ * Pages are applied straight into transactions of REBUILD_COMMIT_EVENTS, without a savepoint each
+ * (a savepoint copies aside every page it touches: most of a bulk load's I/O). When a page fails,
+ * its file's transaction rolls back to the last commit and `takeRedo` names what to feed again
+ * (`feedAgain`), a page per savepoint, so the event the projection could not apply is named.
+ */
 export class ProjectionRebuild {
-  private readonly dbs: Database.Database[] = [];
-  private readonly targets: Target[] = [];
+  private readonly files: RebuiltFile[] = [];
   private uncommittedEvents = 0;
+  /** Position of the last event fed before the last commit (what a rollback goes back to). */
+  private committedThrough = 0n;
+  /** Position of the last event fed. */
+  private fedThrough = 0n;
+  private readonly rolledBack = new Set<string>();
+  /** Where the redo of the files rolled back starts (the last commit when the first of them rolled back). */
+  private redoAfter = 0n;
   readonly failures: RebuildFailure[] = [];
 
-  constructor(outDir: string) {
+  constructor(
+    outDir: string,
+    private readonly commitEvents: number = REBUILD_COMMIT_EVENTS,
+  ) {
     for (const { file, projections } of PROJECTION_FILES) {
       // A fresh scratch file nobody reads before the rebuild ends: bulk-load settings (see openRebuildDb).
       const db = openRebuildDb(join(outDir, file), REBUILD_CACHE_KIB);
-      this.dbs.push(db);
-      for (const projection of projections) this.targets.push({ file, projection, applier: projectionApplier(db, projection), failed: false });
+      const targets = projections.map((projection) => ({ projection, applier: projectionApplier(db, projection), failed: false }));
+      this.files.push({ file, db, targets, careful: false });
     }
   }
 
-  /**
-   * Applies one page (position order) to every projection it concerns: each page is one
-   * savepoint (the applier's transaction, nested) inside a transaction of up to REBUILD_COMMIT_EVENTS.
-   */
+  /** Applies one page (position order, after every page fed before) to every projection it concerns. */
   feed(page: readonly RecordedEvent[]): void {
-    for (const db of this.dbs) if (!db.inTransaction) db.exec('BEGIN');
-    for (const target of this.targets) {
+    if (page.length === 0) return;
+    for (const file of this.files) this.apply(file, page);
+    this.fedThrough = page[page.length - 1].position;
+    this.uncommittedEvents += page.length;
+    if (this.uncommittedEvents >= this.commitEvents) this.commit();
+  }
+
+  /** The events to feed again (with `feedAgain`) since files were rolled back, once; undefined when none were. */
+  takeRedo(): RebuildRedo | undefined {
+    if (this.rolledBack.size === 0) return undefined;
+    const redo = { files: new Set(this.rolledBack), afterPosition: this.redoAfter, throughPosition: this.fedThrough };
+    this.rolledBack.clear();
+    return redo;
+  }
+
+  /** Applies a page of a redo (see `takeRedo`) again, to the files rolled back only. */
+  feedAgain(redo: RebuildRedo, page: readonly RecordedEvent[]): void {
+    for (const file of this.files) if (redo.files.has(file.file)) this.apply(file, page);
+  }
+
+  private apply(file: RebuiltFile, page: readonly RecordedEvent[]): void {
+    if (!file.db.inTransaction) file.db.exec('BEGIN');
+    for (const target of file.targets) {
       if (target.failed) continue;
       const prefixes = target.projection.streamPrefixes;
       const events = page.filter((event) => prefixes.some((prefix) => event.streamId.startsWith(prefix)));
       if (events.length === 0) continue;
+      if (!file.careful) {
+        try {
+          target.applier.applyInTransaction(events);
+        } catch {
+          this.rollBack(file);
+          return;
+        }
+        continue;
+      }
       try {
         target.applier.applyBatch(events);
       } catch {
-        // The page rolled back whole: apply it again one event at a time to name the one that fails.
-        this.failOn(target, events);
+        // The page rolled back whole (its savepoint): apply it again one event at a time to name the one that fails.
+        this.failOn(file.file, target, events);
       }
     }
-    this.uncommittedEvents += page.length;
-    if (this.uncommittedEvents >= REBUILD_COMMIT_EVENTS) this.commit();
+  }
+
+  /** Back to the last commit, every projection of the file told; its pages since then are fed again, carefully. */
+  private rollBack(file: RebuiltFile): void {
+    if (file.db.inTransaction) file.db.exec('ROLLBACK');
+    for (const target of file.targets) target.applier.rolledBack();
+    file.careful = true;
+    // Taken now: a commit of the other files at the end of this page moves `committedThrough` on.
+    if (this.rolledBack.size === 0) this.redoAfter = this.committedThrough;
+    this.rolledBack.add(file.file);
   }
 
   private commit(): void {
-    for (const db of this.dbs) if (db.inTransaction) db.exec('COMMIT');
+    for (const { db } of this.files) if (db.inTransaction) db.exec('COMMIT');
     this.uncommittedEvents = 0;
+    this.committedThrough = this.fedThrough;
   }
 
-  private failOn(target: Target, events: readonly RecordedEvent[]): void {
+  private failOn(file: string, target: Target, events: readonly RecordedEvent[]): void {
     target.failed = true;
     for (const event of events) {
       try {
         target.applier.applyBatch([event]);
       } catch (error) {
-        this.failures.push({ file: target.file, projection: target.projection.name, event, message: (error as Error).message });
+        this.failures.push({ file, projection: target.projection.name, event, message: (error as Error).message });
         return;
       }
     }
-    this.failures.push({ file: target.file, projection: target.projection.name, event: events[0], message: 'the page failed as a whole, but no single event of it did' });
+    this.failures.push({ file, projection: target.projection.name, event: events[0], message: 'the page failed as a whole, but no single event of it did' });
   }
 
   /** Commits what is applied (a failed target's rows stay as far as they got) and closes the files. */
@@ -130,7 +195,7 @@ export class ProjectionRebuild {
     try {
       this.commit();
     } finally {
-      for (const db of this.dbs) if (db.open) db.close();
+      for (const { db } of this.files) if (db.open) db.close();
     }
   }
 }
