@@ -1,12 +1,12 @@
 // The projection files of a data dir (apps/host/src/host.ts names them), rebuilt from the store
 // with each service's own projection code and libs/event-store's `projectionApplier` (the
 // runner's batch and checkpoint code), into a fresh directory.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { RecordedEvent } from '@ledger/contracts';
 import { openRebuildDb, projectionApplier, type Projection, type ProjectionApplier } from '@ledger/event-store';
-import { walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
+import { shardOfStream, walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { identityUsersProjection } from '../../identity/src/projections/identity-users.projection';
 import { cardIssuerProjection } from '../../card-issuer/src/projections/card-issuer.projection';
 
@@ -24,11 +24,18 @@ export interface ProjectionFile {
   /** File name in the data dir. */
   readonly file: string;
   readonly projections: readonly Projection[];
+  /**
+   * When the file's rows split by stream into independent parts (no row of one part depends on
+   * another part's events): the part of `count` a stream's events go to. Such a file can be
+   * rebuilt part by part in parallel, then merged (`mergeRebuildParts`).
+   */
+  readonly partOfStream?: (streamId: string, count: number) => number;
 }
 
 /** Every projection file the audit knows how to rebuild. */
 export const PROJECTION_FILES: readonly ProjectionFile[] = [
-  { file: 'wallet-ledger.sqlite', projections: [walletLedgerProjection] },
+  // A ledger shard's events only touch the shard's own accounts (verify checks it); `ledger-meta` has no rows.
+  { file: 'wallet-ledger.sqlite', projections: [walletLedgerProjection], partOfStream: (streamId, count) => (shardOfStream(streamId) ?? 0) % count },
   { file: 'identity.sqlite', projections: [identityUsersProjection] },
   { file: 'card-issuer.sqlite', projections: [cardIssuerProjection] },
 ];
@@ -70,6 +77,8 @@ interface Target {
 
 interface RebuiltFile {
   readonly file: string;
+  /** The events of this file's part (all of them unless the rebuild is one part of several). */
+  readonly inPart: (event: RecordedEvent) => boolean;
   readonly db: Database.Database;
   readonly targets: readonly Target[];
   /** Rolled back once (a page failed): from then on each page in its own savepoint, so a failure names its event. */
@@ -102,15 +111,22 @@ export class ProjectionRebuild {
   private redoAfter = 0n;
   readonly failures: RebuildFailure[] = [];
 
+  /** `part`: this rebuild is one of `count` (see `RebuildPart`); by default the whole of every file. */
   constructor(
     outDir: string,
     private readonly commitEvents: number = REBUILD_COMMIT_EVENTS,
+    part?: RebuildPart,
   ) {
-    for (const { file, projections } of PROJECTION_FILES) {
+    for (const { file, projections, partOfStream } of PROJECTION_FILES) {
+      const split = part !== undefined && partOfStream !== undefined;
+      // Files that do not split are rebuilt whole by the first part.
+      if (part !== undefined && !split && part.index !== 0) continue;
+      const inPart = split ? (event: RecordedEvent) => partOfStream(event.streamId, part.count) === part.index : () => true;
       // A fresh scratch file nobody reads before the rebuild ends: bulk-load settings (see openRebuildDb).
-      const db = openRebuildDb(join(outDir, file), REBUILD_CACHE_KIB);
+      // A part's file holds 1/count of the rows, so it gets 1/count of the page cache.
+      const db = openRebuildDb(split ? partFile(outDir, file, part.index) : join(outDir, file), split ? Math.floor(REBUILD_CACHE_KIB / part.count) : REBUILD_CACHE_KIB);
       const targets = projections.map((projection) => ({ projection, applier: projectionApplier(db, projection), failed: false }));
-      this.files.push({ file, db, targets, careful: false });
+      this.files.push({ file, inPart, db, targets, careful: false });
     }
   }
 
@@ -141,7 +157,7 @@ export class ProjectionRebuild {
     for (const target of file.targets) {
       if (target.failed) continue;
       const prefixes = target.projection.streamPrefixes;
-      const events = page.filter((event) => prefixes.some((prefix) => event.streamId.startsWith(prefix)));
+      const events = page.filter((event) => prefixes.some((prefix) => event.streamId.startsWith(prefix)) && file.inPart(event));
       if (events.length === 0) continue;
       if (!file.careful) {
         try {
@@ -196,6 +212,69 @@ export class ProjectionRebuild {
       this.commit();
     } finally {
       for (const { db } of this.files) if (db.open) db.close();
+    }
+  }
+}
+
+/** One of `count` rebuilds run side by side: files with `partOfStream` get only their part's events. */
+export interface RebuildPart {
+  readonly index: number;
+  readonly count: number;
+}
+
+/** Where part `index` of a file is rebuilt, beside the file itself in `outDir`. */
+function partFile(outDir: string, file: string, index: number): string {
+  return join(outDir, partName(file, index));
+}
+
+function partName(file: string, index: number): string {
+  return `${file}.part-${index}`;
+}
+
+/**
+ * Merges the parts of every split file (rebuilt by `count` ProjectionRebuilds with a `part` each)
+ * into the file itself, created by its projections' own setup, and removes the parts. Each table's
+ * rows are copied in key order from a merge of the parts (each already in key order), so the
+ * file's B-trees are filled left to right; a checkpoint is the furthest of the parts'.
+ */
+export function mergeRebuildParts(outDir: string, count: number): void {
+  for (const { file, projections, partOfStream } of PROJECTION_FILES) {
+    if (partOfStream === undefined) continue;
+    const parts = Array.from({ length: count }, (_, index) => partFile(outDir, file, index));
+    const db = openRebuildDb(join(outDir, file), REBUILD_CACHE_KIB);
+    try {
+      for (const projection of projections) projectionApplier(db, projection);
+      parts.forEach((part, index) => db.prepare(`ATTACH ? AS part${index}`).run(part));
+      const tables = db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[];
+      db.exec('BEGIN');
+      for (const table of tables) db.exec(mergeSql(db, table, count));
+      db.exec('COMMIT');
+      for (let index = 0; index < count; index++) db.exec(`DETACH part${index}`);
+    } finally {
+      db.close();
+    }
+    for (const part of parts) rmSync(part);
+  }
+}
+
+/** The INSERT that merges `table` from the attached parts (`part0`...). */
+function mergeSql(db: Database.Database, table: string, count: number): string {
+  const quoted = `"${table.replaceAll('"', '""')}"`;
+  const union = (columns: string) => Array.from({ length: count }, (_, index) => `SELECT ${columns} FROM part${index}.${quoted}`).join(' UNION ALL ');
+  // Every part advanced the same projection's checkpoint through its own events: the file's is the furthest.
+  if (table === 'checkpoints') return `INSERT INTO main.checkpoints (name, position) SELECT name, MAX(position) FROM (${union('name, position')}) GROUP BY name`;
+  const columns = db.prepare(`SELECT name, pk FROM pragma_table_info(?, 'main')`).all(table) as { name: string; pk: number }[];
+  const names = columns.map((column) => `"${column.name.replaceAll('"', '""')}"`);
+  const key = columns.filter((column) => column.pk > 0).sort((a, b) => a.pk - b.pk).map((column) => `"${column.name.replaceAll('"', '""')}"`);
+  const list = names.join(', ');
+  return `INSERT INTO main.${quoted} (${list}) ${union(list)}${key.length > 0 ? ` ORDER BY ${key.join(', ')}` : ''}`;
+}
+
+/** Removes what rebuilds in `count` parts wrote to `outDir` (the files and their parts), before a rebuild starts over. */
+export function removeRebuildFiles(outDir: string, count: number): void {
+  for (const { file } of PROJECTION_FILES) {
+    for (const name of [file, ...Array.from({ length: count }, (_, index) => partName(file, index))]) {
+      for (const suffix of ['', '-journal']) rmSync(join(outDir, `${name}${suffix}`), { force: true });
     }
   }
 }

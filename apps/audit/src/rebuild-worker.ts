@@ -5,6 +5,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { workerScript } from '@ledger/event-store';
 import { Findings, Progress, PROGRESS_INTERVAL_MS, type Violation } from './findings';
+import { mergeRebuildParts, removeRebuildFiles, type RebuildPart } from './projection-files';
 import { rebuildProjections, type RebuildStats } from './rebuild';
 import type { StoreReader } from './store-reader.port';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
@@ -16,9 +17,17 @@ import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-read
  */
 export const REBUILD_WORKER_YOUNG_GENERATION_MIB = 96;
 
+/**
+ * Rebuilds side by side in `replay` (its main thread is idle; `verify` keeps one rebuild, its
+ * checks use the other CPU): the machine's CPUs, each rebuilding part of the wallet-ledger's shards.
+ */
+export const REPLAY_REBUILD_PARTS = 2;
+
 interface Job {
   readonly storeFile: string;
   readonly outDir: string;
+  /** This worker rebuilds one part (see ProjectionRebuild); by default everything. */
+  readonly part?: RebuildPart;
 }
 
 /** What the worker posts: a page rebuilt (events so far), the end, or its failure. */
@@ -91,8 +100,11 @@ export async function joinRebuild(
 }
 
 /**
- * Every projection rebuilt into `outDir` on a worker thread reading `storeFile` (a larger young
- * generation there); `reader` (of the same file) gives the head for progress. `observe` hears events rebuilt.
+ * Every projection rebuilt into `outDir` on worker threads reading `storeFile` (a larger young
+ * generation there): REPLAY_REBUILD_PARTS parts side by side, then merged. When a part finds a
+ * violation, the parts are removed and everything is rebuilt again in one worker, so what is
+ * reported is exactly what one rebuild finds. `reader` (of the same file) gives the head for
+ * progress; `observe` hears events rebuilt.
  */
 export async function rebuildAll(
   reader: StoreReader,
@@ -102,13 +114,37 @@ export async function rebuildAll(
   progress: Progress,
   observe: (eventsRebuilt: number) => void = () => undefined,
 ): Promise<RebuildStats> {
+  const startedMs = performance.now();
+  const head = await reader.headPosition();
+  const count = REPLAY_REBUILD_PARTS;
   let rebuilt = 0;
+  const partFindings = Array.from({ length: count }, () => new Findings());
+  const parts = partFindings.map((partFinding, index) =>
+    rebuildInWorker({ storeFile, outDir, part: { index, count } }, partFinding, (events) => {
+      if (index !== 0) return; // every part reads every event: the first one tells how far they got
+      rebuilt = events;
+      observe(events);
+    }),
+  );
+  const all: WorkerRebuild = { result: Promise.all(parts.map((part) => part.result)).then((stats) => stats[0]), stop: async () => void (await Promise.all(parts.map((part) => part.stop()))) };
+  all.result.catch(() => undefined);
+  let stats: RebuildStats;
+  try {
+    stats = await joinRebuild(all, () => rebuilt, head, progress);
+  } finally {
+    await all.stop();
+  }
+  if (partFindings.every((partFinding) => partFinding.count === 0)) {
+    mergeRebuildParts(outDir, count);
+    return { events: stats.events, rebuildMs: performance.now() - startedMs, failedFiles: new Set() };
+  }
+  removeRebuildFiles(outDir, count);
   const worker = rebuildInWorker({ storeFile, outDir }, findings, (events) => {
     rebuilt = events;
     observe(events);
   });
   try {
-    return await joinRebuild(worker, () => rebuilt, await reader.headPosition(), progress);
+    return await joinRebuild(worker, () => rebuilt, head, progress);
   } finally {
     await worker.stop();
   }
@@ -121,9 +157,17 @@ async function work(job: Job, post: (report: Report) => void): Promise<void> {
     let events = 0;
     // Progress lines are the main thread's: it hears each page through `post`.
     const progress = new Progress(() => undefined);
-    const stats = await rebuildProjections(reader, job.outDir, findings, progress, () => {
-      if (++events % REPORT_EVERY_EVENTS === 0) post({ kind: 'progress', events });
-    });
+    const stats = await rebuildProjections(
+      reader,
+      job.outDir,
+      findings,
+      progress,
+      () => {
+        if (++events % REPORT_EVERY_EVENTS === 0) post({ kind: 'progress', events });
+      },
+      undefined,
+      job.part,
+    );
     post({ kind: 'done', events: stats.events, rebuildMs: stats.rebuildMs, failedFiles: [...stats.failedFiles], violations: findings.violations, violationCount: findings.count });
   } finally {
     await reader.close();

@@ -2,7 +2,7 @@
 // savepoint each, so a page that fails rolls its file back to the last commit and the pages since
 // then are applied again one savepoint each; the rows must be those of a rebuild that never failed.
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectedState, SqliteEventStore } from '@ledger/event-store';
@@ -10,6 +10,7 @@ import { systemAccountId } from '@ledger/ledger';
 import { entry, LedgerHistory, openSystem, openWallet, type TestClock } from '../../wallet-ledger/src/projections/testing/ledger-history';
 import { Findings, Progress } from './findings';
 import { rebuildProjections, type RebuildSizes } from './rebuild';
+import { rebuildAll } from './rebuild-worker';
 import { openSqliteStoreReader } from './sqlite-store-reader';
 
 const WALLETS = ['w-1', 'w-2', 'w-3', 'w-4'];
@@ -60,6 +61,13 @@ describe('rebuildProjections (bulk load, rollback and redo)', () => {
     }
   }
 
+  /** An event of a type the wallet-ledger projection does not know, on shard 0. */
+  async function appendBogus(): Promise<{ position: bigint }> {
+    clock.ms += 1_000;
+    const metadata = { correlationId: 'c', causationId: 'c', actor: 'test', occurredAt: new Date(clock.ms).toISOString() };
+    return store.append('ledger-0', [{ eventId: 'bogus-event', type: 'ledger.Bogus.v1', schemaVersion: 1, data: { atMs: clock.ms }, metadata }], expectedState.any);
+  }
+
   async function rebuild(name: string, sizes: RebuildSizes): Promise<{ findings: Findings; walletLedger: Record<string, unknown[]>; events: number }> {
     const outDir = join(dir, name);
     mkdirSync(outDir);
@@ -73,6 +81,56 @@ describe('rebuildProjections (bulk load, rollback and redo)', () => {
     }
   }
 
+  /** `replay`'s rebuild: parts on worker threads, merged (or, when a part fails, everything again in one). */
+  async function rebuildInParts(name: string): Promise<{ findings: Findings; walletLedger: Record<string, unknown[]>; failedFiles: ReadonlySet<string>; files: string[] }> {
+    const outDir = join(dir, name);
+    mkdirSync(outDir);
+    const storeFile = join(dir, 'events.sqlite');
+    const reader = openSqliteStoreReader(storeFile);
+    try {
+      const findings = new Findings();
+      const stats = await rebuildAll(reader, storeFile, outDir, findings, new Progress(() => undefined));
+      return { findings, walletLedger: dump(join(outDir, 'wallet-ledger.sqlite')), failedFiles: stats.failedFiles, files: readdirSync(outDir).sort() };
+    } finally {
+      await reader.close();
+    }
+  }
+
+  it('merges the shards rebuilt in parts into the rows of one rebuild, schema and all', async () => {
+    await history.run(1, [openSystem(systemAccountId('funding', 'USD', 1)), openWallet('w-9', 'owner-9')]);
+    await history.run(1, [entry('top-w-9', 'top-w-9', 'top_up', systemAccountId('funding', 'USD', 1), 'w-9', 500n)]);
+    await transfers(5);
+    const whole = await rebuild('whole', LARGE);
+    const parts = await rebuildInParts('parts');
+    expect(parts.findings.count).toBe(0);
+    expect(parts.files).toEqual(['card-issuer.sqlite', 'identity.sqlite', 'wallet-ledger.sqlite']);
+    expect(parts.walletLedger).toEqual(whole.walletLedger);
+    const schema = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name').all();
+      } finally {
+        db.close();
+      }
+    };
+    expect(schema(join(dir, 'parts', 'wallet-ledger.sqlite'))).toEqual(schema(join(dir, 'whole', 'wallet-ledger.sqlite')));
+    // Both shards' accounts made it (a part per shard here).
+    expect(parts.walletLedger.accounts.map((row) => (row as unknown[])[1])).toEqual(expect.arrayContaining([0, 1]));
+  });
+
+  it('reports a part that fails as one rebuild does: it starts over whole', async () => {
+    await transfers(3);
+    const bogus = await appendBogus();
+    await transfers(3);
+    const whole = await rebuild('whole', LARGE);
+    const parts = await rebuildInParts('parts');
+    expect(parts.findings.toText()).toEqual(whole.findings.toText());
+    expect(parts.findings.violations[0]).toMatchObject({ check: 'projection', position: bogus.position });
+    expect(parts.failedFiles).toEqual(new Set(['wallet-ledger.sqlite']));
+    expect(parts.files).toEqual(['card-issuer.sqlite', 'identity.sqlite', 'wallet-ledger.sqlite']);
+    expect(parts.walletLedger).toEqual(whole.walletLedger);
+  });
+
   it('gives the same rows with pages and commits of a few events as in one page', async () => {
     await transfers(20);
     const small = await rebuild('small', SMALL);
@@ -85,12 +143,7 @@ describe('rebuildProjections (bulk load, rollback and redo)', () => {
 
   it('names the event a projection cannot apply after a commit, with every event before it applied', async () => {
     await transfers(8);
-    clock.ms += 1_000;
-    const bogus = await store.append(
-      'ledger-0',
-      [{ eventId: 'bogus-event', type: 'ledger.Bogus.v1', schemaVersion: 1, data: { atMs: clock.ms }, metadata: { correlationId: 'c', causationId: 'c', actor: 'test', occurredAt: new Date(clock.ms).toISOString() } }],
-      expectedState.any,
-    );
+    const bogus = await appendBogus();
     // What the rebuild must hold: everything before the bogus event (the same store, cut there).
     const before = await rebuild('before', LARGE);
     await transfers(6);

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
 import type { Findings, Progress } from './findings';
-import { PROJECTION_FILES, ProjectionRebuild, REBUILD_COMMIT_EVENTS } from './projection-files';
+import { PROJECTION_FILES, ProjectionRebuild, REBUILD_COMMIT_EVENTS, type RebuildPart } from './projection-files';
 import { describeDifference, diffProjectionFile, type RowDifference } from './projection-diff';
 import { pagesByPosition, type StoreReader } from './store-reader.port';
 
@@ -26,7 +26,8 @@ export interface RebuildStats {
 
 /**
  * Reads the whole store once in position order into the rebuild; `observe` hears each event read
- * (the rebuild worker reports its progress with it). Rebuild failures become violations.
+ * (the rebuild worker reports its progress with it). Rebuild failures become violations. With
+ * `part`, only that part of the files that split (see ProjectionRebuild).
  */
 export async function rebuildProjections(
   reader: StoreReader,
@@ -35,10 +36,11 @@ export async function rebuildProjections(
   progress: Progress,
   observe: (event: RecordedEvent) => void = () => undefined,
   sizes: RebuildSizes = { pageEvents: REBUILD_PAGE_EVENTS, commitEvents: REBUILD_COMMIT_EVENTS },
+  part?: RebuildPart,
 ): Promise<RebuildStats> {
   const startedMs = performance.now();
   const head = await reader.headPosition();
-  const rebuild = new ProjectionRebuild(outDir, sizes.commitEvents);
+  const rebuild = new ProjectionRebuild(outDir, sizes.commitEvents, part);
   let events = 0;
   try {
     for await (const page of pagesByPosition(reader, sizes.pageEvents)) {
