@@ -134,8 +134,7 @@ export async function rebuildAll(
   } finally {
     await all.stop();
   }
-  if (partFindings.every((partFinding) => partFinding.count === 0)) {
-    mergeRebuildParts(outDir, count);
+  if (partFindings.every((partFinding) => partFinding.count === 0) && mergedParts(outDir, count)) {
     return { events: stats.events, rebuildMs: performance.now() - startedMs, failedFiles: new Set() };
   }
   removeRebuildFiles(outDir, count);
@@ -147,6 +146,16 @@ export async function rebuildAll(
     return await joinRebuild(worker, () => rebuilt, head, progress);
   } finally {
     await worker.stop();
+  }
+}
+
+/** Merges the parts; false when their rows collide (an account opened on two shards: the whole rebuild names the event). */
+function mergedParts(outDir: string, count: number): boolean {
+  try {
+    mergeRebuildParts(outDir, count);
+    return true;
+  } catch {
+    return false;
   }
 }
 

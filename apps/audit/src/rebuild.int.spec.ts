@@ -131,6 +131,17 @@ describe('rebuildProjections (bulk load, rollback and redo)', () => {
     expect(parts.walletLedger).toEqual(whole.walletLedger);
   });
 
+  it('rebuilds whole when the parts collide: an account opened on two shards', async () => {
+    await history.run(1, [openWallet('w-1', 'someone-else')]);
+    await transfers(2);
+    const whole = await rebuild('whole', LARGE);
+    const parts = await rebuildInParts('parts');
+    expect(whole.findings.count).toBe(1);
+    expect(parts.findings.toText()).toEqual(whole.findings.toText());
+    expect(parts.files).toEqual(['card-issuer.sqlite', 'identity.sqlite', 'wallet-ledger.sqlite']);
+    expect(parts.walletLedger).toEqual(whole.walletLedger);
+  });
+
   it('gives the same rows with pages and commits of a few events as in one page', async () => {
     await transfers(20);
     const small = await rebuild('small', SMALL);
