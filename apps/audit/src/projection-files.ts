@@ -222,6 +222,22 @@ export interface RebuildPart {
   readonly count: number;
 }
 
+/**
+ * Which events part `part` parses as it reads them: those of its own part of a split file, and
+ * (the first part) every other one, so each event is parsed at read by exactly one part and an
+ * event that is not JSON still fails the read. The others are parsed only if read.
+ */
+export function partParses(part: RebuildPart): (streamId: string) => boolean {
+  return (streamId) => {
+    const split = PROJECTION_FILES.find(({ projections, partOfStream }) => partOfStream !== undefined && consumes(projections, streamId));
+    return split?.partOfStream === undefined ? part.index === 0 : split.partOfStream(streamId, part.count) === part.index;
+  };
+}
+
+function consumes(projections: readonly Projection[], streamId: string): boolean {
+  return projections.some((projection) => projection.streamPrefixes.some((prefix) => streamId.startsWith(prefix)));
+}
+
 /** Where part `index` of a file is rebuilt, beside the file itself in `outDir`. */
 function partFile(outDir: string, file: string, index: number): string {
   return join(outDir, partName(file, index));

@@ -5,7 +5,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { workerScript } from '@ledger/event-store';
 import { Findings, Progress, PROGRESS_INTERVAL_MS, type Violation } from './findings';
-import { mergeRebuildParts, removeRebuildFiles, type RebuildPart } from './projection-files';
+import { mergeRebuildParts, partParses, removeRebuildFiles, type RebuildPart } from './projection-files';
 import { rebuildProjections, type RebuildStats } from './rebuild';
 import type { StoreReader } from './store-reader.port';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
@@ -128,13 +128,16 @@ export async function rebuildAll(
   );
   const all: WorkerRebuild = { result: Promise.all(parts.map((part) => part.result)).then((stats) => stats[0]), stop: async () => void (await Promise.all(parts.map((part) => part.stop()))) };
   all.result.catch(() => undefined);
-  let stats: RebuildStats;
+  let stats: RebuildStats | undefined;
   try {
     stats = await joinRebuild(all, () => rebuilt, head, progress);
+  } catch (error) {
+    // Each part parses only some events at read: which unreadable event comes first is the whole rebuild's to say.
+    if (!(error instanceof UnreadableEventError)) throw error;
   } finally {
     await all.stop();
   }
-  if (partFindings.every((partFinding) => partFinding.count === 0) && mergedParts(outDir, count)) {
+  if (stats !== undefined && partFindings.every((partFinding) => partFinding.count === 0) && mergedParts(outDir, count)) {
     return { events: stats.events, rebuildMs: performance.now() - startedMs, failedFiles: new Set() };
   }
   removeRebuildFiles(outDir, count);
@@ -160,7 +163,8 @@ function mergedParts(outDir: string, count: number): boolean {
 }
 
 async function work(job: Job, post: (report: Report) => void): Promise<void> {
-  const reader = openSqliteStoreReader(job.storeFile);
+  // A part parses at read only the events it is the one to parse (see partParses).
+  const reader = openSqliteStoreReader(job.storeFile, job.part === undefined ? {} : { parsesDataAtRead: partParses(job.part) });
   try {
     const findings = new Findings();
     let events = 0;

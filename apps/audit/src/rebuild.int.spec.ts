@@ -142,6 +142,31 @@ describe('rebuildProjections (bulk load, rollback and redo)', () => {
     expect(parts.walletLedger).toEqual(whole.walletLedger);
   });
 
+  it('names the first event that is not JSON as one rebuild does, whichever part parses it', async () => {
+    await history.run(1, [openSystem(systemAccountId('funding', 'USD', 1)), openWallet('w-9', 'owner-9')]);
+    await transfers(3);
+    const db = new Database(join(dir, 'events.sqlite'));
+    const broken = (streamId: string) => db.prepare("UPDATE events SET data = '{\"not json' WHERE position = (SELECT MAX(position) FROM events WHERE stream_id = ?) RETURNING position").pluck().get(streamId) as bigint;
+    db.defaultSafeIntegers(true);
+    // The first in position order is ledger-1's (the second part parses it), then one of ledger-0 (the first part's).
+    const first = broken('ledger-1');
+    const second = broken('ledger-0');
+    db.close();
+    expect(second).toBeGreaterThan(first);
+    await expect(rebuild('whole', LARGE)).rejects.toMatchObject({ name: 'UnreadableEventError', position: first });
+    await expect(rebuildInParts('parts')).rejects.toMatchObject({ name: 'UnreadableEventError', position: first });
+  });
+
+  it('still fails the read on an event no projection reads that is not JSON', async () => {
+    const metadata = { correlationId: 'c', causationId: 'c', actor: 'test', occurredAt: new Date(clock.ms).toISOString() };
+    const other = await store.append('elsewhere-1', [{ eventId: 'elsewhere-event', type: 'elsewhere.Happened.v1', schemaVersion: 1, data: {}, metadata }], expectedState.any);
+    await transfers(2);
+    const db = new Database(join(dir, 'events.sqlite'));
+    db.prepare(`UPDATE events SET data = '{"not json' WHERE position = ?`).run(other.position);
+    db.close();
+    await expect(rebuildInParts('parts')).rejects.toMatchObject({ name: 'UnreadableEventError', position: other.position });
+  });
+
   it('gives the same rows with pages and commits of a few events as in one page', async () => {
     await transfers(20);
     const small = await rebuild('small', SMALL);

@@ -27,9 +27,18 @@ export class UnreadableEventError extends Error {
   }
 }
 
+export interface StoreReaderOptions {
+  /**
+   * Which events of the position-order read have their `data` parsed as they are read (an event
+   * that is not JSON then fails the read, naming its place); the others parse it when it is first
+   * read. All of them by default; a rebuild in parts parses its own part's (see `partParses`).
+   */
+  readonly parsesDataAtRead?: (streamId: string) => boolean;
+}
+
 /** Opens `file` read-only; throws when it is missing or is not an event store of a known schema. */
-export function openSqliteStoreReader(file: string): SqliteStoreReader {
-  return new SqliteStoreReader(openReadOnly(file));
+export function openSqliteStoreReader(file: string, options: StoreReaderOptions = {}): SqliteStoreReader {
+  return new SqliteStoreReader(openReadOnly(file), options);
 }
 
 /** A read-only connection: never creates the file, never writes it (SQLite may add its -shm/-wal beside a WAL file). */
@@ -45,7 +54,13 @@ export class SqliteStoreReader implements StoreReader {
   private readonly selectHeads: Database.Statement<[string, number], HeadRow>;
   private readonly selectHeadOf: Database.Statement<[string], HeadRow>;
 
-  constructor(private readonly db: Database.Database) {
+  private readonly parsesDataAtRead: ((streamId: string) => boolean) | undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    options: StoreReaderOptions = {},
+  ) {
+    this.parsesDataAtRead = options.parsesDataAtRead;
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version !== STORE_SCHEMA_VERSION) {
       db.close();
@@ -74,7 +89,8 @@ export class SqliteStoreReader implements StoreReader {
   async readAll(afterPosition: bigint, maxCount: number): Promise<RecordedEvent[]> {
     const rows = this.selectAll.all(afterPosition, maxCount);
     const events: RecordedEvent[] = new Array(rows.length);
-    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index]);
+    const parses = this.parsesDataAtRead;
+    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index], parses === undefined || parses(rows[index][1]));
     return events;
   }
 
@@ -117,9 +133,10 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
 type RawEventRow = [position: bigint, streamId: string, revision: bigint, eventId: string, type: string, schemaVersion: bigint, data: string, metadata: string, recordedAt: string];
 
 /**
- * An event of the position-order read: `data` parsed at once (every pass over it reads it),
- * `metadata` parsed on first use (the rebuild and the ledger checks never read it; the chain
- * check reads streams, not this). Either not being JSON is an UnreadableEventError naming the place.
+ * An event of the position-order read: `data` parsed at once (every pass over it reads it) unless
+ * told otherwise, then on first use; `metadata` parsed on first use (the rebuild and the ledger
+ * checks never read it; the chain check reads streams, not this). Either not being JSON is an
+ * UnreadableEventError naming the place.
  */
 class PositionOrderEvent implements RecordedEvent {
   readonly position: bigint;
@@ -128,22 +145,32 @@ class PositionOrderEvent implements RecordedEvent {
   readonly eventId: string;
   readonly type: string;
   readonly schemaVersion: number;
-  readonly data: Json;
   readonly recordedAt: string;
+  private dataText: string;
+  private parsedData: Json | undefined;
   private metadataText: string;
   private parsedMetadata: EventMetadata | undefined;
 
-  constructor(row: RawEventRow) {
+  constructor(row: RawEventRow, parseData: boolean) {
     this.position = row[0];
     this.streamId = row[1];
     this.revision = row[2];
     this.eventId = row[3];
     this.type = row[4];
     this.schemaVersion = Number(row[5]);
-    this.data = parseColumn(row, row[6]) as Json;
+    this.parsedData = parseData ? (parseColumn(row, row[6]) as Json) : undefined;
+    this.dataText = parseData ? '' : row[6];
     this.metadataText = row[7];
     this.parsedMetadata = undefined;
     this.recordedAt = row[8];
+  }
+
+  get data(): Json {
+    if (this.parsedData === undefined) {
+      this.parsedData = parseColumn([this.position, this.streamId, this.revision], this.dataText) as Json;
+      this.dataText = '';
+    }
+    return this.parsedData;
   }
 
   get metadata(): EventMetadata {
