@@ -49,6 +49,7 @@ export function openReadOnly(file: string): Database.Database {
 export class SqliteStoreReader implements StoreReader {
   private readonly selectHead: Database.Statement<[], { position: bigint }>;
   private readonly selectAll: Database.Statement<[bigint, number], RawEventRow>;
+  private readonly selectMetadata: Database.Statement<[bigint], string>;
   private readonly selectStream: Database.Statement<[string, bigint, number], EventRow>;
   private readonly selectStreamIds: Database.Statement<[string, number], { stream_id: string }>;
   private readonly selectHeads: Database.Statement<[string, number], HeadRow>;
@@ -68,7 +69,9 @@ export class SqliteStoreReader implements StoreReader {
     }
     this.selectHead = db.prepare<[], { position: bigint }>('SELECT position FROM events ORDER BY position DESC LIMIT 1').safeIntegers(true);
     // Rows as arrays (no per-row object with keys): the position-order read is the audit's hot loop.
-    this.selectAll = db.prepare<[bigint, number], RawEventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true).raw(true);
+    // Without `metadata` (as long as `data`, and no pass over this read looks at it): fetched by position when asked for.
+    this.selectAll = db.prepare<[bigint, number], RawEventRow>(`SELECT ${POSITION_ORDER_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true).raw(true);
+    this.selectMetadata = db.prepare<[bigint], string>('SELECT metadata FROM events WHERE position = ?').pluck();
     this.selectStream = db
       .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
       .safeIntegers(true);
@@ -90,9 +93,11 @@ export class SqliteStoreReader implements StoreReader {
     const rows = this.selectAll.all(afterPosition, maxCount);
     const events: RecordedEvent[] = new Array(rows.length);
     const parses = this.parsesDataAtRead;
-    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index], parses === undefined || parses(rows[index][1]));
+    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index], parses === undefined || parses(rows[index][1]), this.metadataOf);
     return events;
   }
+
+  private readonly metadataOf = (position: bigint): string | undefined => this.selectMetadata.get(position);
 
   async readStream(streamId: string, fromRevision: bigint, maxCount: number): Promise<RecordedEvent[]> {
     return this.selectStream.all(streamId, fromRevision, maxCount).map(toRecordedEvent);
@@ -129,14 +134,19 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
   }
 }
 
-/** An `events` row as an array, in EVENT_COLUMNS order. */
-type RawEventRow = [position: bigint, streamId: string, revision: bigint, eventId: string, type: string, schemaVersion: bigint, data: string, metadata: string, recordedAt: string];
+/** The columns of the position-order read: EVENT_COLUMNS but `metadata`. */
+const POSITION_ORDER_COLUMNS = EVENT_COLUMNS.split(', ')
+  .filter((column) => column !== 'metadata')
+  .join(', ');
+
+/** An `events` row as an array, in POSITION_ORDER_COLUMNS order. */
+type RawEventRow = [position: bigint, streamId: string, revision: bigint, eventId: string, type: string, schemaVersion: bigint, data: string, recordedAt: string];
 
 /**
  * An event of the position-order read: `data` parsed at once (every pass over it reads it) unless
- * told otherwise, then on first use; `metadata` parsed on first use (the rebuild and the ledger
- * checks never read it; the chain check reads streams, not this). Either not being JSON is an
- * UnreadableEventError naming the place.
+ * told otherwise, then on first use; `metadata` read by position and parsed on first use (the
+ * rebuild and the ledger checks never read it; the chain check reads streams, not this; a
+ * statement reads it for its lines). Either not being JSON is an UnreadableEventError naming the place.
  */
 class PositionOrderEvent implements RecordedEvent {
   readonly position: bigint;
@@ -148,10 +158,14 @@ class PositionOrderEvent implements RecordedEvent {
   readonly recordedAt: string;
   private dataText: string;
   private parsedData: Json | undefined;
-  private metadataText: string;
   private parsedMetadata: EventMetadata | undefined;
 
-  constructor(row: RawEventRow, parseData: boolean) {
+  constructor(
+    row: RawEventRow,
+    parseData: boolean,
+    /** Reads an event's metadata column (by position) when it is first asked for. */
+    private readonly metadataOf: (position: bigint) => string | undefined,
+  ) {
     this.position = row[0];
     this.streamId = row[1];
     this.revision = row[2];
@@ -160,9 +174,8 @@ class PositionOrderEvent implements RecordedEvent {
     this.schemaVersion = Number(row[5]);
     this.parsedData = parseData ? (parseColumn(row, row[6]) as Json) : undefined;
     this.dataText = parseData ? '' : row[6];
-    this.metadataText = row[7];
     this.parsedMetadata = undefined;
-    this.recordedAt = row[8];
+    this.recordedAt = row[7];
   }
 
   get data(): Json {
@@ -175,8 +188,9 @@ class PositionOrderEvent implements RecordedEvent {
 
   get metadata(): EventMetadata {
     if (this.parsedMetadata === undefined) {
-      this.parsedMetadata = parseColumn([this.position, this.streamId, this.revision], this.metadataText) as EventMetadata;
-      this.metadataText = '';
+      const text = this.metadataOf(this.position);
+      if (text === undefined) throw new UnreadableEventError(this.streamId, this.revision, this.position, 'its row is gone from the store');
+      this.parsedMetadata = parseColumn([this.position, this.streamId, this.revision], text) as EventMetadata;
     }
     return this.parsedMetadata;
   }
