@@ -221,7 +221,7 @@ describe('ledger-audit verify', () => {
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(2);
   });
 
-  it('replays through the CLI (the rebuild on a worker thread) equal to the live files, and names an event that is not JSON', async () => {
+  it('replays through the CLI (the rebuild on worker threads) equal to the live files, and names an event that is not JSON (verify too)', async () => {
     const dir = copy();
     const out = join(copy(), 'replayed');
     const clean = await audit(['replay', '--out', out, '--data-dir', dir]);
@@ -236,6 +236,10 @@ describe('ledger-audit verify', () => {
     const broken = await audit(['replay', '--out', join(copy(), 'replayed'), '--data-dir', dir]);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(`VIOLATION [chain] ${place(row)}: event at ledger-0@${row.revision} (position ${row.position}) is unreadable: not JSON`);
+    // verify's chain check names it the same way.
+    const verified = await audit(['verify', '--data-dir', dir]);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain(`VIOLATION [chain] ${place(row)}: event at ledger-0@${row.revision} (position ${row.position}) is unreadable: not JSON`);
   });
 
   it('exits 2 with the usage line on bad usage', async () => {

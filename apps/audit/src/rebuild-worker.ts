@@ -5,6 +5,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { workerScript } from '@ledger/event-store';
 import { Findings, Progress, PROGRESS_INTERVAL_MS, type Violation } from './findings';
+import { mergeRebuildParts, partParses, removeRebuildFiles, type RebuildPart } from './projection-files';
 import { rebuildProjections, type RebuildStats } from './rebuild';
 import type { StoreReader } from './store-reader.port';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
@@ -16,9 +17,17 @@ import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-read
  */
 export const REBUILD_WORKER_YOUNG_GENERATION_MIB = 96;
 
+/**
+ * Rebuilds side by side in `replay` (its main thread is idle; `verify` keeps one rebuild, its
+ * checks use the other CPU): the machine's CPUs, each rebuilding part of the wallet-ledger's shards.
+ */
+export const REPLAY_REBUILD_PARTS = 2;
+
 interface Job {
   readonly storeFile: string;
   readonly outDir: string;
+  /** This worker rebuilds one part (see ProjectionRebuild); by default everything. */
+  readonly part?: RebuildPart;
 }
 
 /** What the worker posts: a page rebuilt (events so far), the end, or its failure. */
@@ -91,8 +100,11 @@ export async function joinRebuild(
 }
 
 /**
- * Every projection rebuilt into `outDir` on a worker thread reading `storeFile` (a larger young
- * generation there); `reader` (of the same file) gives the head for progress. `observe` hears events rebuilt.
+ * Every projection rebuilt into `outDir` on worker threads reading `storeFile` (a larger young
+ * generation there): REPLAY_REBUILD_PARTS parts side by side, then merged. When a part finds a
+ * violation, the parts are removed and everything is rebuilt again in one worker, so what is
+ * reported is exactly what one rebuild finds. `reader` (of the same file) gives the head for
+ * progress; `observe` hears events rebuilt.
  */
 export async function rebuildAll(
   reader: StoreReader,
@@ -102,28 +114,73 @@ export async function rebuildAll(
   progress: Progress,
   observe: (eventsRebuilt: number) => void = () => undefined,
 ): Promise<RebuildStats> {
+  const startedMs = performance.now();
+  const head = await reader.headPosition();
+  const count = REPLAY_REBUILD_PARTS;
   let rebuilt = 0;
+  const partFindings = Array.from({ length: count }, () => new Findings());
+  const parts = partFindings.map((partFinding, index) =>
+    rebuildInWorker({ storeFile, outDir, part: { index, count } }, partFinding, (events) => {
+      if (index !== 0) return; // every part reads every event: the first one tells how far they got
+      rebuilt = events;
+      observe(events);
+    }),
+  );
+  const all: WorkerRebuild = { result: Promise.all(parts.map((part) => part.result)).then((stats) => stats[0]), stop: async () => void (await Promise.all(parts.map((part) => part.stop()))) };
+  all.result.catch(() => undefined);
+  let stats: RebuildStats | undefined;
+  try {
+    stats = await joinRebuild(all, () => rebuilt, head, progress);
+  } catch (error) {
+    // Each part parses only some events at read: which unreadable event comes first is the whole rebuild's to say.
+    if (!(error instanceof UnreadableEventError)) throw error;
+  } finally {
+    await all.stop();
+  }
+  if (stats !== undefined && partFindings.every((partFinding) => partFinding.count === 0) && mergedParts(outDir, count)) {
+    return { events: stats.events, rebuildMs: performance.now() - startedMs, failedFiles: new Set() };
+  }
+  removeRebuildFiles(outDir, count);
   const worker = rebuildInWorker({ storeFile, outDir }, findings, (events) => {
     rebuilt = events;
     observe(events);
   });
   try {
-    return await joinRebuild(worker, () => rebuilt, await reader.headPosition(), progress);
+    return await joinRebuild(worker, () => rebuilt, head, progress);
   } finally {
     await worker.stop();
   }
 }
 
+/** Merges the parts; false when their rows collide (an account opened on two shards: the whole rebuild names the event). */
+function mergedParts(outDir: string, count: number): boolean {
+  try {
+    mergeRebuildParts(outDir, count);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function work(job: Job, post: (report: Report) => void): Promise<void> {
-  const reader = openSqliteStoreReader(job.storeFile);
+  // A part parses at read only the events it is the one to parse (see partParses).
+  const reader = openSqliteStoreReader(job.storeFile, job.part === undefined ? {} : { parsesDataAtRead: partParses(job.part) });
   try {
     const findings = new Findings();
     let events = 0;
     // Progress lines are the main thread's: it hears each page through `post`.
     const progress = new Progress(() => undefined);
-    const stats = await rebuildProjections(reader, job.outDir, findings, progress, () => {
-      if (++events % REPORT_EVERY_EVENTS === 0) post({ kind: 'progress', events });
-    });
+    const stats = await rebuildProjections(
+      reader,
+      job.outDir,
+      findings,
+      progress,
+      () => {
+        if (++events % REPORT_EVERY_EVENTS === 0) post({ kind: 'progress', events });
+      },
+      undefined,
+      job.part,
+    );
     post({ kind: 'done', events: stats.events, rebuildMs: stats.rebuildMs, failedFiles: [...stats.failedFiles], violations: findings.violations, violationCount: findings.count });
   } finally {
     await reader.close();

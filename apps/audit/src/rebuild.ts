@@ -4,12 +4,18 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
 import type { Findings, Progress } from './findings';
-import { PROJECTION_FILES, ProjectionRebuild } from './projection-files';
+import { PROJECTION_FILES, ProjectionRebuild, REBUILD_COMMIT_EVENTS, type RebuildPart } from './projection-files';
 import { describeDifference, diffProjectionFile, type RowDifference } from './projection-diff';
 import { pagesByPosition, type StoreReader } from './store-reader.port';
 
 /** Events per page of a rebuild: one transaction per projection per page. */
 export const REBUILD_PAGE_EVENTS = 5_000;
+
+/** How a rebuild reads and commits (the constants; tests pass small ones to cross page and commit bounds). */
+export interface RebuildSizes {
+  readonly pageEvents: number;
+  readonly commitEvents: number;
+}
 
 export interface RebuildStats {
   readonly events: number;
@@ -20,7 +26,8 @@ export interface RebuildStats {
 
 /**
  * Reads the whole store once in position order into the rebuild; `observe` hears each event read
- * (the rebuild worker reports its progress with it). Rebuild failures become violations.
+ * (the rebuild worker reports its progress with it). Rebuild failures become violations. With
+ * `part`, only that part of the files that split (see ProjectionRebuild).
  */
 export async function rebuildProjections(
   reader: StoreReader,
@@ -28,15 +35,21 @@ export async function rebuildProjections(
   findings: Findings,
   progress: Progress,
   observe: (event: RecordedEvent) => void = () => undefined,
+  sizes: RebuildSizes = { pageEvents: REBUILD_PAGE_EVENTS, commitEvents: REBUILD_COMMIT_EVENTS },
+  part?: RebuildPart,
 ): Promise<RebuildStats> {
   const startedMs = performance.now();
   const head = await reader.headPosition();
-  const rebuild = new ProjectionRebuild(outDir);
+  const rebuild = new ProjectionRebuild(outDir, sizes.commitEvents, part);
   let events = 0;
   try {
-    for await (const page of pagesByPosition(reader, REBUILD_PAGE_EVENTS)) {
+    for await (const page of pagesByPosition(reader, sizes.pageEvents)) {
       for (const event of page) observe(event);
       rebuild.feed(page);
+      const redo = rebuild.takeRedo();
+      if (redo !== undefined) {
+        for await (const again of pagesByPosition(reader, sizes.pageEvents, redo.afterPosition, redo.throughPosition)) rebuild.feedAgain(redo, again);
+      }
       events += page.length;
       progress.tick(() => `read ${events} of ${head} events (${((100 * events) / Math.max(1, Number(head))).toFixed(0)}%)`);
     }

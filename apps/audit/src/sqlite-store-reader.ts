@@ -27,9 +27,18 @@ export class UnreadableEventError extends Error {
   }
 }
 
+export interface StoreReaderOptions {
+  /**
+   * Which events of the position-order read have their `data` parsed as they are read (an event
+   * that is not JSON then fails the read, naming its place); the others parse it when it is first
+   * read. All of them by default; a rebuild in parts parses its own part's (see `partParses`).
+   */
+  readonly parsesDataAtRead?: (streamId: string) => boolean;
+}
+
 /** Opens `file` read-only; throws when it is missing or is not an event store of a known schema. */
-export function openSqliteStoreReader(file: string): SqliteStoreReader {
-  return new SqliteStoreReader(openReadOnly(file));
+export function openSqliteStoreReader(file: string, options: StoreReaderOptions = {}): SqliteStoreReader {
+  return new SqliteStoreReader(openReadOnly(file), options);
 }
 
 /** A read-only connection: never creates the file, never writes it (SQLite may add its -shm/-wal beside a WAL file). */
@@ -40,12 +49,19 @@ export function openReadOnly(file: string): Database.Database {
 export class SqliteStoreReader implements StoreReader {
   private readonly selectHead: Database.Statement<[], { position: bigint }>;
   private readonly selectAll: Database.Statement<[bigint, number], RawEventRow>;
+  private readonly selectMetadata: Database.Statement<[bigint], string>;
   private readonly selectStream: Database.Statement<[string, bigint, number], EventRow>;
   private readonly selectStreamIds: Database.Statement<[string, number], { stream_id: string }>;
   private readonly selectHeads: Database.Statement<[string, number], HeadRow>;
   private readonly selectHeadOf: Database.Statement<[string], HeadRow>;
 
-  constructor(private readonly db: Database.Database) {
+  private readonly parsesDataAtRead: ((streamId: string) => boolean) | undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    options: StoreReaderOptions = {},
+  ) {
+    this.parsesDataAtRead = options.parsesDataAtRead;
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version !== STORE_SCHEMA_VERSION) {
       db.close();
@@ -53,7 +69,9 @@ export class SqliteStoreReader implements StoreReader {
     }
     this.selectHead = db.prepare<[], { position: bigint }>('SELECT position FROM events ORDER BY position DESC LIMIT 1').safeIntegers(true);
     // Rows as arrays (no per-row object with keys): the position-order read is the audit's hot loop.
-    this.selectAll = db.prepare<[bigint, number], RawEventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true).raw(true);
+    // Without `metadata` (as long as `data`, and no pass over this read looks at it): fetched by position when asked for.
+    this.selectAll = db.prepare<[bigint, number], RawEventRow>(`SELECT ${POSITION_ORDER_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true).raw(true);
+    this.selectMetadata = db.prepare<[bigint], string>('SELECT metadata FROM events WHERE position = ?').pluck();
     this.selectStream = db
       .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
       .safeIntegers(true);
@@ -74,9 +92,12 @@ export class SqliteStoreReader implements StoreReader {
   async readAll(afterPosition: bigint, maxCount: number): Promise<RecordedEvent[]> {
     const rows = this.selectAll.all(afterPosition, maxCount);
     const events: RecordedEvent[] = new Array(rows.length);
-    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index]);
+    const parses = this.parsesDataAtRead;
+    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index], parses === undefined || parses(rows[index][1]), this.metadataOf);
     return events;
   }
+
+  private readonly metadataOf = (position: bigint): string | undefined => this.selectMetadata.get(position);
 
   async readStream(streamId: string, fromRevision: bigint, maxCount: number): Promise<RecordedEvent[]> {
     return this.selectStream.all(streamId, fromRevision, maxCount).map(toRecordedEvent);
@@ -113,13 +134,19 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
   }
 }
 
-/** An `events` row as an array, in EVENT_COLUMNS order. */
-type RawEventRow = [position: bigint, streamId: string, revision: bigint, eventId: string, type: string, schemaVersion: bigint, data: string, metadata: string, recordedAt: string];
+/** The columns of the position-order read: EVENT_COLUMNS but `metadata`. */
+const POSITION_ORDER_COLUMNS = EVENT_COLUMNS.split(', ')
+  .filter((column) => column !== 'metadata')
+  .join(', ');
+
+/** An `events` row as an array, in POSITION_ORDER_COLUMNS order. */
+type RawEventRow = [position: bigint, streamId: string, revision: bigint, eventId: string, type: string, schemaVersion: bigint, data: string, recordedAt: string];
 
 /**
- * An event of the position-order read: `data` parsed at once (every pass over it reads it),
- * `metadata` parsed on first use (the rebuild and the ledger checks never read it; the chain
- * check reads streams, not this). Either not being JSON is an UnreadableEventError naming the place.
+ * An event of the position-order read: `data` parsed at once (every pass over it reads it) unless
+ * told otherwise, then on first use; `metadata` read by position and parsed on first use (the
+ * rebuild and the ledger checks never read it; the chain check reads streams, not this; a
+ * statement reads it for its lines). Either not being JSON is an UnreadableEventError naming the place.
  */
 class PositionOrderEvent implements RecordedEvent {
   readonly position: bigint;
@@ -128,28 +155,42 @@ class PositionOrderEvent implements RecordedEvent {
   readonly eventId: string;
   readonly type: string;
   readonly schemaVersion: number;
-  readonly data: Json;
   readonly recordedAt: string;
-  private metadataText: string;
+  private dataText: string;
+  private parsedData: Json | undefined;
   private parsedMetadata: EventMetadata | undefined;
 
-  constructor(row: RawEventRow) {
+  constructor(
+    row: RawEventRow,
+    parseData: boolean,
+    /** Reads an event's metadata column (by position) when it is first asked for. */
+    private readonly metadataOf: (position: bigint) => string | undefined,
+  ) {
     this.position = row[0];
     this.streamId = row[1];
     this.revision = row[2];
     this.eventId = row[3];
     this.type = row[4];
     this.schemaVersion = Number(row[5]);
-    this.data = parseColumn(row, row[6]) as Json;
-    this.metadataText = row[7];
+    this.parsedData = parseData ? (parseColumn(row, row[6]) as Json) : undefined;
+    this.dataText = parseData ? '' : row[6];
     this.parsedMetadata = undefined;
-    this.recordedAt = row[8];
+    this.recordedAt = row[7];
+  }
+
+  get data(): Json {
+    if (this.parsedData === undefined) {
+      this.parsedData = parseColumn([this.position, this.streamId, this.revision], this.dataText) as Json;
+      this.dataText = '';
+    }
+    return this.parsedData;
   }
 
   get metadata(): EventMetadata {
     if (this.parsedMetadata === undefined) {
-      this.parsedMetadata = parseColumn([this.position, this.streamId, this.revision], this.metadataText) as EventMetadata;
-      this.metadataText = '';
+      const text = this.metadataOf(this.position);
+      if (text === undefined) throw new UnreadableEventError(this.streamId, this.revision, this.position, 'its row is gone from the store');
+      this.parsedMetadata = parseColumn([this.position, this.streamId, this.revision], text) as EventMetadata;
     }
     return this.parsedMetadata;
   }

@@ -31,13 +31,15 @@ export const READ_PAGE_EVENTS = 2_000;
 /** Stream ids or heads per page. */
 export const READ_PAGE_STREAMS = 1_000;
 
-/** Every event in position order, page by page (each page is one read). */
-export async function* pagesByPosition(reader: StoreReader, pageEvents = READ_PAGE_EVENTS): AsyncGenerator<RecordedEvent[]> {
-  let after = 0n;
+/** Every event in position order (after `afterPosition`, up to `throughPosition` when given), page by page (each page is one read). */
+export async function* pagesByPosition(reader: StoreReader, pageEvents = READ_PAGE_EVENTS, afterPosition = 0n, throughPosition?: bigint): AsyncGenerator<RecordedEvent[]> {
+  let after = afterPosition;
   for (;;) {
-    const page = await reader.readAll(after, pageEvents);
+    const read = await reader.readAll(after, pageEvents);
+    const page = throughPosition === undefined ? read : read.filter((event) => event.position <= throughPosition);
     if (page.length === 0) return;
     yield page;
+    if (page.length < read.length) return;
     after = page[page.length - 1].position;
   }
 }

@@ -130,9 +130,11 @@ export const ROWS_PER_INSERT = 32;
 /** Accounts a database's cache keeps between pages; past it the cache starts over (rows are re-read). */
 export const ACCOUNT_CACHE_MAX = 100_000;
 
-const HISTORY_INSERT = 'INSERT INTO account_balances_history (account_id, recorded_at, position, debits_posted, credits_posted, debits_pending, credits_pending) VALUES ';
+// OR FAIL, not the default ABORT: a failing statement is never undone on its own (the page's whole
+// transaction or savepoint rolls back), and ABORT makes SQLite copy aside every page a multi-row INSERT touches.
+const HISTORY_INSERT = 'INSERT OR FAIL INTO account_balances_history (account_id, recorded_at, position, debits_posted, credits_posted, debits_pending, credits_pending) VALUES ';
 const HISTORY_COLUMNS = 7;
-const LINES_INSERT = `INSERT INTO transaction_lines (wallet_id, position, seq, transaction_id, kind, amount, currency, direction, status,
+const LINES_INSERT = `INSERT OR FAIL INTO transaction_lines (wallet_id, position, seq, transaction_id, kind, amount, currency, direction, status,
   balance_after, counterparty_wallet_id, created_at, updated_position) VALUES `;
 const LINE_COLUMNS = 13;
 

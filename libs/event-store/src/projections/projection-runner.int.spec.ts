@@ -7,7 +7,7 @@ import { expectedState, type EventStore } from '../event-store.port';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store';
 import { newEvents } from '../testing/test-events';
 import { ProjectionRunner, type Projection, type ProjectionRunnerOptions } from './projection-runner';
-import { openProjectionDb, openRebuildDb, PROJECTION_WAL_AUTOCHECKPOINT_PAGES, PROJECTION_WAL_SIZE_LIMIT_BYTES } from './sqlite-projection-db';
+import { openProjectionDb, openRebuildDb, PROJECTION_WAL_AUTOCHECKPOINT_PAGES, PROJECTION_WAL_SIZE_LIMIT_BYTES, REBUILD_PAGE_SIZE_BYTES } from './sqlite-projection-db';
 
 const WAIT_MS = 10_000;
 
@@ -279,6 +279,7 @@ describe('ProjectionRunner', () => {
     // A failed page is rolled back to its savepoint inside the bulk transaction.
     const { projection } = itemsProjection((event) => event.position === 2n);
     projection.setup(db);
+    expect(db.pragma('page_size', { simple: true })).toBe(REBUILD_PAGE_SIZE_BYTES);
     db.exec('BEGIN');
     const page = db.transaction(() => {
       for (const position of [1n, 2n]) projection.apply(db, { position, streamId: 'orders-1', data: { n: 0 } } as unknown as RecordedEvent);

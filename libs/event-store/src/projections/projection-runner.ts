@@ -282,6 +282,14 @@ export interface ProjectionApplier {
    * new checkpoint. A throwing `apply` rolls the whole page back.
    */
   applyBatch(events: readonly RecordedEvent[]): bigint;
+  /**
+   * What `applyBatch` does, but inside the caller's open transaction and without a savepoint of
+   * its own (a rebuild's bulk load: a savepoint copies every page it touches aside). When it
+   * throws, rows may be half written: the caller must roll its transaction back, then call `rolledBack`.
+   */
+  applyInTransaction(events: readonly RecordedEvent[]): bigint;
+  /** Tells the projection that what it applied since the caller's last commit was rolled back. */
+  rolledBack(): void;
 }
 
 /** Creates the checkpoints table and the projection's own tables (in one transaction), then applies pages. */
@@ -296,7 +304,7 @@ export function projectionApplier(db: Database.Database, projection: Projection)
   );
   const name = projection.name;
   const checkpoint = (): bigint => selectCheckpoint.get(name)?.position ?? 0n;
-  const batch = db.transaction((events: readonly RecordedEvent[]): bigint => {
+  const apply = (events: readonly RecordedEvent[]): bigint => {
     // Read inside the (immediate) transaction, so a second runner on the same file cannot apply twice.
     const stored = checkpoint();
     let last = stored;
@@ -310,14 +318,20 @@ export function projectionApplier(db: Database.Database, projection: Projection)
     else for (const event of fresh) projection.apply(db, event);
     upsertCheckpoint.run(name, last);
     return last;
-  });
+  };
+  const batch = db.transaction(apply);
+  const rolledBack = (): void => projection.rolledBack?.(db);
   const applyBatch = (events: readonly RecordedEvent[]): bigint => {
     try {
       return batch.immediate(events);
     } catch (error) {
-      projection.rolledBack?.(db);
+      rolledBack();
       throw error;
     }
   };
-  return { checkpoint, applyBatch };
+  const applyInTransaction = (events: readonly RecordedEvent[]): bigint => {
+    if (!db.inTransaction) throw new Error(`projection ${name}: applyInTransaction outside a transaction`);
+    return apply(events);
+  };
+  return { checkpoint, applyBatch, applyInTransaction, rolledBack };
 }

@@ -63,6 +63,12 @@ export function perDatabase<T>(prepare: (db: Database.Database) => T): (db: Data
   };
 }
 
+/**
+ * Page size of a rebuilt file (SQLite's default is 4 KiB): a bulk load's inserts land all over its
+ * B-trees, and fewer, larger leaves took ~8% off a 1M-event replay's CPU (16, 32 or 64 KiB alike).
+ */
+export const REBUILD_PAGE_SIZE_BYTES = 16 * 1024;
+
 /** The rebuild's journal: SQLite's rollback journal on disk (so a savepoint can roll a failed page back), never fsynced. */
 const REBUILD_JOURNAL_MODE = 'delete';
 
@@ -72,14 +78,16 @@ const REBUILD_JOURNAL_MODE = 'delete';
  * so no fsync, one connection holding the lock for its whole life (the journal file then stays
  * open between transactions, deleted at close), and a fixed page cache of `cacheKib`. The journal
  * stays on disk, not in memory: a journal in memory grew the process by the pages each large
- * transaction touched. Never for a live projection: those keep `openProjectionDb`'s WAL and
- * synchronous=NORMAL.
+ * transaction touched. Pages of REBUILD_PAGE_SIZE_BYTES. Never for a live projection: those keep
+ * `openProjectionDb`'s WAL and synchronous=NORMAL.
  */
 export function openRebuildDb(file: string, cacheKib: number): Database.Database {
   if (!Number.isInteger(cacheKib) || cacheKib < 1_024 || cacheKib > 4 * 1024 * 1024) throw new RangeError(`cacheKib must be an integer from 1024 to 4194304, got ${cacheKib}`);
   const db = new Database(file);
   try {
     if (db.prepare('SELECT count(*) AS n FROM sqlite_master').pluck().get() !== 0) throw new Error(`rebuild db ${file}: not a fresh file`);
+    // Before anything is written: a fresh file takes its page size then.
+    db.pragma(`page_size = ${REBUILD_PAGE_SIZE_BYTES}`);
     if (db.pragma(`journal_mode = ${REBUILD_JOURNAL_MODE}`, { simple: true }) !== REBUILD_JOURNAL_MODE && !db.memory) throw new Error(`rebuild db ${file}: could not set journal_mode ${REBUILD_JOURNAL_MODE}`);
     db.pragma('synchronous = OFF');
     db.pragma('locking_mode = EXCLUSIVE');

@@ -1,0 +1,58 @@
+// The position-order read leaves `metadata` out of its query (read by position when asked for) and
+// may leave `data` unparsed until read: what it gives must still be the stored event.
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expectedState, SqliteEventStore } from '@ledger/event-store';
+import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
+
+describe('SqliteStoreReader position-order read', () => {
+  let dir: string;
+  let file: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'audit-reader-'));
+    file = join(dir, 'events.sqlite');
+    const store = new SqliteEventStore({ file });
+    try {
+      for (const streamId of ['orders-1', 'orders-2']) {
+        const events = [1, 2, 3].map((n) => ({ eventId: `${streamId}-${n}`, type: 'orders.Placed.v1', schemaVersion: 1, data: { n, streamId }, metadata: { correlationId: `c-${n}`, causationId: `c-${n}`, actor: 'test', occurredAt: '2026-01-01T00:00:00.000Z' } }));
+        await store.append(streamId, events, expectedState.any);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('gives each event its own metadata and data, as the stream read does', async () => {
+    const reader = openSqliteStoreReader(file, { parsesDataAtRead: (streamId) => streamId === 'orders-1' });
+    try {
+      const byPosition = await reader.readAll(0n, 100);
+      const byStream = [...(await reader.readStream('orders-1', 0n, 100)), ...(await reader.readStream('orders-2', 0n, 100))].sort((a, b) => Number(a.position - b.position));
+      expect(byPosition.map((event) => [event.position, event.eventId, event.data, event.metadata])).toEqual(byStream.map((event) => [event.position, event.eventId, event.data, event.metadata]));
+      expect(new Set(byPosition.map((event) => event.metadata.hash)).size).toBe(6);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('fails the read on data that is not JSON, or the first use of it when told not to parse it at read', async () => {
+    const db = new Database(file);
+    db.prepare(`UPDATE events SET data = '{"not json' WHERE event_id = 'orders-2-2'`).run();
+    db.close();
+    const eager = openSqliteStoreReader(file);
+    const lazy = openSqliteStoreReader(file, { parsesDataAtRead: (streamId) => streamId !== 'orders-2' });
+    try {
+      await expect(eager.readAll(0n, 100)).rejects.toBeInstanceOf(UnreadableEventError);
+      const events = await lazy.readAll(0n, 100);
+      const broken = events.find((event) => event.eventId === 'orders-2-2');
+      expect(() => broken?.data).toThrow(UnreadableEventError);
+      expect(events.find((event) => event.eventId === 'orders-2-1')?.data).toEqual({ n: 1, streamId: 'orders-2' });
+    } finally {
+      await Promise.all([eager.close(), lazy.close()]);
+    }
+  });
+});
