@@ -485,6 +485,40 @@ describe('card-issuer crash recovery', () => {
     expect(pending()).toMatchObject({ creditsPosted: 100200n, debitsPosted: 500n });
   });
 
+  it('a refund under another id while the ledger posted one the issuer did not record yet refunds no more than the capture', async () => {
+    const pendingRefund: { next?: () => Promise<unknown> } = {};
+    const raced: Promise<unknown>[] = [];
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        const next = pendingRefund.next;
+        if (operation !== 'refund' || next === undefined) return;
+        pendingRefund.next = undefined;
+        // The network's next refund reaches the issuer before the crashed one is recorded (queued behind the card's lock, ahead of ledger.events).
+        raced.push(next());
+        throw new Error('simulated crash after the refund');
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const account = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, message);
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '1000' })).toMatchObject({ ok: true });
+    const before = account().creditsPosted;
+    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, authorizationId: message.authorizationId, refundId, amount: '1000' });
+    pendingRefund.next = () => harness.cards.service.execute({ ...refund('refund-b'), meta: { idempotencyKey: 'ref-b', actor: 'test-gateway' } });
+    expect(await harness.send(refund('refund-a'), 'ref-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    const [second] = await Promise.all(raced);
+    expect(second).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the first refund to be learnt', async () =>
+      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { refundedAmount: '1000' } }),
+    );
+    // Once the first is recorded, the second is refused by the issuer itself; the wallet got the capture back once.
+    expect(await harness.send(refund('refund-b'), 'ref-b2')).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    expect(await harness.send(refund('refund-a'), 'ref-a')).toMatchObject({ ok: true, value: { amount: '1000' } });
+    expect(account().creditsPosted - before).toBe(1000n);
+  });
+
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
     h = await startCardHarness({

@@ -63,7 +63,12 @@ export const ledgerKeys = {
   /** One per network request (its idempotency key), so a retry releases nothing twice. */
   reverse: (authorizationId: string, networkKey: string) => `card-reverse:${authorizationId}:${sha256Hex(networkKey).slice(0, 24)}`,
   recover: (authorizationId: string) => `card-recover:${authorizationId}`,
-  refund: (authorizationId: string, refundId: string) => `card-refund:${sha256Hex(`${authorizationId}\u0000${refundId}`).slice(0, 40)}`,
+  /**
+   * One per refund slot of an authorization (its refunds recorded + 1), not per refund id: a refund
+   * the ledger posted but the card has not recorded holds the slot, so another refund id meets
+   * idempotency_key_reuse instead of being posted on top of it (refunds beyond the capture).
+   */
+  refund: (authorizationId: string, sequence: number) => `card-refund-slot:${sha256Hex(authorizationId).slice(0, 40)}:${sequence}`,
 };
 
 function sha256Hex(text: string): string {
@@ -442,8 +447,10 @@ export class CardIssuerService {
             { accountId: card.walletId, side: 'credit', amount: value, currency: card.currency },
           ],
           references: { authorizationId: message.authorizationId, refundId: message.refundId, cardId },
-          meta: commandMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
+          meta: commandMeta(ledgerKeys.refund(message.authorizationId, card.authorizations.get(message.authorizationId)!.refunds.size + 1), origin),
         });
+        // The slot holds a refund the ledger posted and ledger.events has not brought to the card yet.
+        if (!reply.ok && reply.error.code === 'idempotency_key_reuse') return failed(unavailable('an earlier refund of this authorization is still being recorded; retry'));
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
       }
