@@ -519,6 +519,35 @@ describe('card-issuer crash recovery', () => {
     expect(account().creditsPosted - before).toBe(1000n);
   });
 
+  it('a reversal learnt from ledger.events after a later one was recorded releases what the ledger released: the rest can still be reversed', async () => {
+    const pendingReversal: { next?: () => Promise<unknown> } = {};
+    const raced: Promise<unknown>[] = [];
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        const next = pendingReversal.next;
+        if (operation !== 'reverse' || next === undefined) return;
+        pendingReversal.next = undefined;
+        raced.push(next()); // queued behind the card's lock, ahead of the ledger event of this reversal
+        throw new Error('simulated crash after the reversal');
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const account = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, message);
+    const reverse = (amount?: string) => ({ type: 'ReverseAuthorization' as const, authorizationId: message.authorizationId, ...(amount === undefined ? {} : { amount }) });
+    pendingReversal.next = () => harness.cards.service.execute({ ...reverse('200'), meta: { idempotencyKey: 'rev-b', actor: 'test-gateway' } });
+    expect(await harness.send(reverse('300'), 'rev-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(await Promise.all(raced)).toMatchObject([{ ok: true, value: { heldAmount: '800' } }]);
+    expect(account().debitsPending).toBe(500n);
+    await waitFor('the first reversal to be learnt', async () =>
+      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { heldAmount: '500' } }),
+    );
+    expect(await harness.send(reverse(), 'rev-rest')).toMatchObject({ ok: true, value: { status: 'reversed', heldAmount: '0' } });
+    expect(account().debitsPending).toBe(0n);
+  });
+
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
     h = await startCardHarness({

@@ -662,7 +662,7 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
     case 'ledger.HoldCaptured.v1':
       return { type: 'ObserveHoldCaptured', authorizationId: text(data.holdId), capturedAmount: amount(data.capturedAmount), releasedAmount: amount(data.releasedAmount) };
     case 'ledger.HoldReleased.v1':
-      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), heldAmount: amount(data.heldAmount), ledgerKey: text(data.idempotencyKey) };
+      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), releasedAmount: amount(data.releasedAmount), ledgerKey: text(data.idempotencyKey) };
     case 'ledger.EntryPosted.v1': {
       const references = (data.references ?? {}) as Record<string, unknown>;
       if (data.kind !== 'card_refund' || typeof references.authorizationId !== 'string' || typeof references.refundId !== 'string') return undefined;
