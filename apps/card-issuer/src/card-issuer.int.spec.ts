@@ -548,6 +548,33 @@ describe('card-issuer crash recovery', () => {
     expect(account().debitsPending).toBe(0n);
   });
 
+  it('a capture under another key while the ledger captured one the issuer did not record yet is told to retry, not that the hold is finished', async () => {
+    const pendingCapture: { next?: () => Promise<unknown> } = {};
+    const raced: Promise<unknown>[] = [];
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        const next = pendingCapture.next;
+        if (operation !== 'capture' || next === undefined) return;
+        pendingCapture.next = undefined;
+        raced.push(next()); // queued behind the card's lock, ahead of the ledger event of this capture
+        throw new Error('simulated crash after the capture');
+      },
+    });
+    const harness = h;
+    const { secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, message);
+    const capture = { type: 'CaptureAuthorization' as const, authorizationId: message.authorizationId, amount: '600' };
+    pendingCapture.next = () => harness.cards.service.execute({ ...capture, meta: { idempotencyKey: 'cap-b', actor: 'test-gateway' } });
+    expect(await harness.send(capture, 'cap-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    // The merchant's money was captured: "hold_not_pending" would tell the network its capture failed.
+    expect(await Promise.all(raced)).toMatchObject([{ ok: false, error: { code: 'unavailable' } }]);
+    await waitFor('the capture to be learnt', async () =>
+      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { status: 'captured' } }),
+    );
+    expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+  });
+
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
     h = await startCardHarness({

@@ -384,7 +384,7 @@ export class CardIssuerService {
           amount: amount.amount.toString(),
           meta: commandMeta(ledgerKeys.capture(authorization.id, origin.idempotencyKey), origin),
         });
-        if (!reply.ok) return failed(reply.error);
+        if (!reply.ok) return failed(behindTheLedger(reply.error));
         await this.deps.afterLedgerReply?.('capture', authorization.id);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
@@ -415,7 +415,7 @@ export class CardIssuerService {
           amount: event.data.releasedAmount,
           meta: commandMeta(event.data.ledgerKey, origin),
         });
-        if (!reply.ok) return failed(reply.error);
+        if (!reply.ok) return failed(behindTheLedger(reply.error));
         await this.deps.afterLedgerReply?.('reverse', authorization.id);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
@@ -677,6 +677,15 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
 
 /** The decline of an authorization whose hold was released because nobody could wait for its first answer. */
 const RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
+
+/**
+ * The ledger's refusal of a capture or reversal the card still holds pending. hold_not_pending
+ * there means the card has not yet recorded the hold's end (a capture, reversal or expiry that
+ * ledger.events will bring): a retry gets the card's answer then, not "finished" for a capture that went through.
+ */
+function behindTheLedger(error: DomainError): DomainError {
+  return error.code === 'hold_not_pending' ? unavailable('the authorization changed at the ledger and is being recorded; retry') : error;
+}
 
 /** The ledger's refusal of a hold as an ISO 8583 decline. */
 export function declineOfLedgerError(error: DomainError): { responseCode: IsoResponseCode; reason: string } {
