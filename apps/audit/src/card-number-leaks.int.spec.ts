@@ -4,18 +4,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '@ledger/contracts';
 import { startHarness } from '../../wallet-ledger/src/testing/wallet-ledger.harness';
-import { runCli } from './cli';
+import { runAudit as run } from './testing/audit-fixture';
 
 const PAN = '4111111111111111';
 /** The PAN as it may be written: plain, grouped by dots, slashes, underscores, tabs, no-break spaces, full-width digits. */
 const FORMS = [PAN, '4111.1111.1111.1111', '4111/1111/1111/1111', '4111_1111_1111_1111', '4111\t1111\t1111\t1111', '4111\u00a01111\u00a01111\u00a01111', '４１１１１１１１１１１１１１１１'];
-
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: async (text) => void (out += text), err: (text) => void (err += text), env: {} });
-  return { code, out, err };
-}
 
 describe('ledger-audit output never carries a card number', () => {
   it('withholds one in a capture entry id (the hold id) and in references written with other separators', async () => {

@@ -1,6 +1,6 @@
 // The card-issuer through the bus with the real wallet-ledger and identity: every command and
 // query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
-import { uuidv7, type AuthorizationView, type TransactionView } from '@ledger/contracts';
+import { uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type TransactionView } from '@ledger/contracts';
 import { expectedState } from '@ledger/event-store';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
@@ -485,34 +485,45 @@ describe('card-issuer crash recovery', () => {
     expect(pending()).toMatchObject({ creditsPosted: 100200n, debitsPosted: 500n });
   });
 
-  it('a refund under another id while the ledger posted one the issuer did not record yet refunds no more than the capture', async () => {
-    const pendingRefund: { next?: () => Promise<unknown> } = {};
-    const raced: Promise<unknown>[] = [];
+  /**
+   * A card-issuer that crashes once after the ledger answered `operation`, when `raceNext` is set,
+   * and runs the command `raceNext` names as that crash happens: it waits behind the card's lock,
+   * ahead of the ledger event that would tell the card of the first. Its reply is `raced()`.
+   */
+  async function racingHarness(operation: 'capture' | 'reverse' | 'refund') {
+    let next: CardCommandEnvelope | undefined;
+    let raced: Promise<unknown> | undefined;
     h = await startCardHarness({
-      afterLedgerReply: (operation) => {
-        const next = pendingRefund.next;
-        if (operation !== 'refund' || next === undefined) return;
-        pendingRefund.next = undefined;
-        // The network's next refund reaches the issuer before the crashed one is recorded (queued behind the card's lock, ahead of ledger.events).
-        raced.push(next());
-        throw new Error('simulated crash after the refund');
+      afterLedgerReply: (done) => {
+        if (done !== operation || next === undefined) return;
+        raced = harness.cards.service.execute(next);
+        next = undefined;
+        throw new Error(`simulated crash after the ${operation}`);
       },
     });
     const harness = h;
     const { walletId, secrets } = await cardholder(harness);
-    const account = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
     const message = authorizeMessage(secrets, { amount: '1000' });
     await authorize(harness, message);
-    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '1000' })).toMatchObject({ ok: true });
+    return {
+      harness,
+      authorizationId: message.authorizationId,
+      account: () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!,
+      view: () => harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId }),
+      raceNext: (command: CardCommandMessage, key: string) => void (next = { ...command, meta: { idempotencyKey: key, actor: 'test-gateway' } } as CardCommandEnvelope),
+      raced: () => raced,
+    };
+  }
+
+  it('a refund under another id while the ledger posted one the issuer did not record yet refunds no more than the capture', async () => {
+    const { harness, authorizationId, account, view, raceNext, raced } = await racingHarness('refund');
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true });
     const before = account().creditsPosted;
-    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, authorizationId: message.authorizationId, refundId, amount: '1000' });
-    pendingRefund.next = () => harness.cards.service.execute({ ...refund('refund-b'), meta: { idempotencyKey: 'ref-b', actor: 'test-gateway' } });
+    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, authorizationId, refundId, amount: '1000' });
+    raceNext(refund('refund-b'), 'ref-b');
     expect(await harness.send(refund('refund-a'), 'ref-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
-    const [second] = await Promise.all(raced);
-    expect(second).toMatchObject({ ok: false, error: { code: 'unavailable' } });
-    await waitFor('the first refund to be learnt', async () =>
-      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { refundedAmount: '1000' } }),
-    );
+    expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the first refund to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { refundedAmount: '1000' } }));
     // Once the first is recorded, the second is refused by the issuer itself; the wallet got the capture back once.
     expect(await harness.send(refund('refund-b'), 'ref-b2')).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
     expect(await harness.send(refund('refund-a'), 'ref-a')).toMatchObject({ ok: true, value: { amount: '1000' } });
@@ -520,58 +531,25 @@ describe('card-issuer crash recovery', () => {
   });
 
   it('a reversal learnt from ledger.events after a later one was recorded releases what the ledger released: the rest can still be reversed', async () => {
-    const pendingReversal: { next?: () => Promise<unknown> } = {};
-    const raced: Promise<unknown>[] = [];
-    h = await startCardHarness({
-      afterLedgerReply: (operation) => {
-        const next = pendingReversal.next;
-        if (operation !== 'reverse' || next === undefined) return;
-        pendingReversal.next = undefined;
-        raced.push(next()); // queued behind the card's lock, ahead of the ledger event of this reversal
-        throw new Error('simulated crash after the reversal');
-      },
-    });
-    const harness = h;
-    const { walletId, secrets } = await cardholder(harness);
-    const account = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
-    const message = authorizeMessage(secrets, { amount: '1000' });
-    await authorize(harness, message);
-    const reverse = (amount?: string) => ({ type: 'ReverseAuthorization' as const, authorizationId: message.authorizationId, ...(amount === undefined ? {} : { amount }) });
-    pendingReversal.next = () => harness.cards.service.execute({ ...reverse('200'), meta: { idempotencyKey: 'rev-b', actor: 'test-gateway' } });
+    const { harness, authorizationId, account, view, raceNext, raced } = await racingHarness('reverse');
+    const reverse = (amount?: string) => ({ type: 'ReverseAuthorization' as const, authorizationId, ...(amount === undefined ? {} : { amount }) });
+    raceNext(reverse('200'), 'rev-b');
     expect(await harness.send(reverse('300'), 'rev-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
-    expect(await Promise.all(raced)).toMatchObject([{ ok: true, value: { heldAmount: '800' } }]);
+    expect(await raced()).toMatchObject({ ok: true, value: { heldAmount: '800' } });
     expect(account().debitsPending).toBe(500n);
-    await waitFor('the first reversal to be learnt', async () =>
-      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { heldAmount: '500' } }),
-    );
+    await waitFor('the first reversal to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { heldAmount: '500' } }));
     expect(await harness.send(reverse(), 'rev-rest')).toMatchObject({ ok: true, value: { status: 'reversed', heldAmount: '0' } });
     expect(account().debitsPending).toBe(0n);
   });
 
   it('a capture under another key while the ledger captured one the issuer did not record yet is told to retry, not that the hold is finished', async () => {
-    const pendingCapture: { next?: () => Promise<unknown> } = {};
-    const raced: Promise<unknown>[] = [];
-    h = await startCardHarness({
-      afterLedgerReply: (operation) => {
-        const next = pendingCapture.next;
-        if (operation !== 'capture' || next === undefined) return;
-        pendingCapture.next = undefined;
-        raced.push(next()); // queued behind the card's lock, ahead of the ledger event of this capture
-        throw new Error('simulated crash after the capture');
-      },
-    });
-    const harness = h;
-    const { secrets } = await cardholder(harness);
-    const message = authorizeMessage(secrets, { amount: '1000' });
-    await authorize(harness, message);
-    const capture = { type: 'CaptureAuthorization' as const, authorizationId: message.authorizationId, amount: '600' };
-    pendingCapture.next = () => harness.cards.service.execute({ ...capture, meta: { idempotencyKey: 'cap-b', actor: 'test-gateway' } });
+    const { harness, authorizationId, view, raceNext, raced } = await racingHarness('capture');
+    const capture = { type: 'CaptureAuthorization' as const, authorizationId, amount: '600' };
+    raceNext(capture, 'cap-b');
     expect(await harness.send(capture, 'cap-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     // The merchant's money was captured: "hold_not_pending" would tell the network its capture failed.
-    expect(await Promise.all(raced)).toMatchObject([{ ok: false, error: { code: 'unavailable' } }]);
-    await waitFor('the capture to be learnt', async () =>
-      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { status: 'captured' } }),
-    );
+    expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the capture to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { status: 'captured' } }));
     expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
   });
 
