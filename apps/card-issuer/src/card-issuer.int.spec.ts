@@ -1,11 +1,16 @@
 // The card-issuer through the bus with the real wallet-ledger and identity: every command and
 // query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
-import { uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type TransactionView } from '@ledger/contracts';
-import { expectedState } from '@ledger/event-store';
+import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type TransactionView } from '@ledger/contracts';
+import Database from 'better-sqlite3';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expectedState, type ProjectionRunner } from '@ledger/event-store';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
+import { CardIssuerService } from './application/card-issuer.service';
+import { loadCardIssuerConfig } from './card-issuer.config';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer through the bus', () => {
@@ -551,6 +556,37 @@ describe('card-issuer crash recovery', () => {
     expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     await waitFor('the capture to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { status: 'captured' } }));
     expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+  });
+
+  it('a ledger event of an authorization the lagging projection does not show yet is delivered again, not dropped', async () => {
+    h = await startCardHarness();
+    const { secrets } = await cardholder(h);
+    await waitFor('the projection to catch up', async () => expect(h!.cards.projection.processedThrough()).toBe(await h!.ledger.store.headPosition()));
+    const laggingFile = join(h.dataDir, 'card-issuer-lagging.sqlite');
+    writeFileSync(laggingFile, h.db.serialize());
+    const lagging = new Database(laggingFile); // the projection as it was before the authorization
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(h, message);
+    // A restarted issuer (nothing remembered) whose projection has not caught up within the query wait.
+    const restarted = new CardIssuerService({
+      config: loadCardIssuerConfig({ LEDGER_SHARDS: String(LEDGER_SHARDS) }),
+      store: h.ledger.store,
+      clock: h.clock,
+      ids: new UuidV7Generator(() => h!.clock.nowMs()),
+      crypto: undefined as never,
+      ledger: undefined as never,
+      identity: undefined as never,
+      projection: { waitUntil: async () => false } as unknown as ProjectionRunner,
+      db: lagging,
+    });
+    try {
+      const captured = { eventId: uuidv7.next(), type: 'ledger.HoldCaptured.v1', data: { holdId: message.authorizationId, capturedAmount: '600', releasedAmount: '400' } };
+      await expect(restarted.ledgerEvent(captured)).rejects.toThrow(/behind/);
+      // While behind, a hold no card has cannot be told from one whose authorization is not projected yet.
+      await expect(restarted.ledgerEvent({ ...captured, eventId: uuidv7.next(), data: { ...captured.data, holdId: 'hold-of-someone-else' } })).rejects.toThrow(/behind/);
+    } finally {
+      lagging.close();
+    }
   });
 
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {

@@ -480,7 +480,8 @@ export class CardIssuerService {
   async ledgerEvent(event: { readonly eventId: string; readonly type: string; readonly data: unknown }): Promise<void> {
     const command = observationOf(event.type, event.data as Record<string, unknown>);
     if (command === undefined) return;
-    const route = await this.routeOf(command.authorizationId);
+    // Unknown to a projection still behind (a restart's catch-up) throws: the bus delivers it again instead of it being marked processed.
+    const route = await this.routeOf(command.authorizationId, { throwWhenBehind: true });
     if (route === undefined || route.cardId === null) return;
     const cardId = route.cardId;
     const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
@@ -597,11 +598,12 @@ export class CardIssuerService {
   }
 
   /** Which card an authorization belongs to: remembered, an unmatched PAN's decline, or the projection (caught up first). */
-  private async routeOf(authorizationId: string): Promise<AuthorizationRoute | undefined> {
+  private async routeOf(authorizationId: string, options: { throwWhenBehind?: boolean } = {}): Promise<AuthorizationRoute | undefined> {
     const known = await this.cards.route(authorizationId);
     if (known !== undefined) return known;
-    await this.caughtUp();
+    const caughtUp = await this.caughtUp();
     const cardId = cardOfAuthorization(this.deps.db, authorizationId);
+    if (cardId === undefined && !caughtUp && options.throwWhenBehind === true) throw new Error('the card projection is behind the store; retry');
     if (cardId === undefined) return undefined;
     const route = { cardId };
     this.cards.noteRoute(authorizationId, route);
@@ -622,8 +624,9 @@ export class CardIssuerService {
     return view === undefined ? failed(domainError('not_found', 'no such authorization')) : { ok: true, value: view };
   }
 
-  private async caughtUp(): Promise<void> {
-    await this.deps.projection.waitUntil(await this.deps.store.headPosition(), QUERY_WAIT_MS);
+  /** Whether the projection reached the store's head within QUERY_WAIT_MS (queries answer from it either way). */
+  private async caughtUp(): Promise<boolean> {
+    return this.deps.projection.waitUntil(await this.deps.store.headPosition(), QUERY_WAIT_MS);
   }
 
   private context() {
