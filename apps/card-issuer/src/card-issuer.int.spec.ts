@@ -558,6 +558,15 @@ describe('card-issuer crash recovery', () => {
     expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
   });
 
+  it('a reversal while the ledger captured the hold and the issuer did not record it yet is told to retry, then that the hold is captured', async () => {
+    const { harness, authorizationId, view, raceNext, raced } = await racingHarness('capture');
+    raceNext({ type: 'ReverseAuthorization', authorizationId }, 'rev-late');
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' }, 'cap')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the capture to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { status: 'captured' } }));
+    expect(await harness.send({ type: 'ReverseAuthorization', authorizationId }, 'rev-late')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+  });
+
   it('a ledger event of an authorization the lagging projection does not show yet is delivered again, not dropped', async () => {
     h = await startCardHarness();
     const { secrets } = await cardholder(h);
