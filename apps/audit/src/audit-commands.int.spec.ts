@@ -5,10 +5,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@ledger/event-store';
-import { runCli } from './cli';
 import { CSV_COLUMNS } from './journal-export';
 import type { Statement } from './statement';
-import { buildFixture, CARD_NUMBER_IN_REFERENCE, copyDataDir, type AuditFixture } from './testing/audit-fixture';
+import { buildFixture, CARD_NUMBER_IN_REFERENCE, copyDataDir, runAudit as run, type AuditFixture } from './testing/audit-fixture';
 import { WITHHELD } from './card-number-filter';
 
 /** An end of a period after everything the fixture did. */
@@ -31,12 +30,6 @@ function tempDir(): string {
   return dir;
 }
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: async (text) => void (out += text), err: (text) => void (err += text), env: {} });
-  return { code, out, err };
-}
 
 describe('ledger-audit commands', () => {
   it('replay rebuilds into a fresh directory and lists the differences per account', async () => {

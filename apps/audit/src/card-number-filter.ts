@@ -1,15 +1,22 @@
 // Nothing the audit prints may carry a card number (DESIGN.md §6). The ledger stores none, but
 // references are free text from callers, so every reference value passes through this filter:
-// a value with a run of 12 or more digits (PANs are 12-19), plain or split by single spaces or
-// dashes, is withheld. Canonical UUIDs are let through (their hex groups are not card numbers).
+// a value with a run of 12 or more digits (PANs are 12-19), plain or split by single separators
+// (whitespace, dashes, dots, slashes, underscores; full-width digits folded by NFKC), is withheld.
+// Canonical UUIDs are let through (their hex groups are not card numbers). Entry ids and kinds
+// are caller text too (a capture's entry id is the network's authorization id): `printable`.
 
-const DIGIT_RUN = /(?<!\d)\d(?:[ -]?\d){11,}(?!\d)/;
+const DIGIT_RUN = /(?<!\d)\d(?:[\s._/-]?\d){11,}(?!\d)/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const WITHHELD = '[withheld: looks like a card number]';
 
 export function looksLikeCardNumber(value: string): boolean {
-  return !UUID.test(value) && DIGIT_RUN.test(value);
+  return !UUID.test(value) && DIGIT_RUN.test(value.normalize('NFKC'));
+}
+
+/** A free-text field the audit prints (entry id, kind): itself, or WITHHELD. */
+export function printable(value: string): string {
+  return looksLikeCardNumber(value) ? WITHHELD : value;
 }
 
 /** The references with every suspicious value withheld, and how many were. */

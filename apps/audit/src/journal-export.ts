@@ -3,7 +3,7 @@
 import { canonicalJson, type RecordedEvent } from '@ledger/contracts';
 import { ledgerEventOf } from '@ledger/ledger';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
-import { filterReferences } from './card-number-filter';
+import { filterReferences, printable } from './card-number-filter';
 import type { Progress } from './findings';
 import { journalPostings } from './journal';
 import { pagesByPosition, type StoreReader } from './store-reader.port';
@@ -40,13 +40,13 @@ export async function exportJournal(
           position: event.position.toString(),
           stream: event.streamId,
           revision: event.revision.toString(),
-          entry_id: posting.entryId,
+          entry_id: printable(posting.entryId),
           recorded_at: event.recordedAt,
           account_id: posting.accountId,
           side: posting.side,
           amount: posting.amount,
           currency: posting.currency,
-          kind: posting.kind,
+          kind: printable(posting.kind),
           references: filtered.references,
         };
         lines.push(options.format === 'jsonl' ? JSON.stringify(row) : CSV_COLUMNS.map((column) => csvField(column === 'references' ? canonicalJson(row.references) : row[column])).join(','));

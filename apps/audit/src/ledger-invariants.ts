@@ -22,6 +22,7 @@ import {
 } from '@ledger/ledger';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import type { Violation } from './findings';
+import { printable } from './card-number-filter';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'ledger.AccountOpened.v1',
@@ -152,23 +153,23 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
       try {
         postings = event.data.postings.map(postingFromJson);
       } catch (error) {
-        return `entry ${event.data.entryId}: a posting is malformed (${(error as Error).message})`;
+        return `entry ${printable(event.data.entryId)}: a posting is malformed (${(error as Error).message})`;
       }
       const unbalanced = unbalancedCurrencies(postings);
-      if (unbalanced !== undefined) return `entry ${event.data.entryId} is not balanced: ${unbalanced}`;
+      if (unbalanced !== undefined) return `entry ${printable(event.data.entryId)} is not balanced: ${unbalanced}`;
       // The writer checked exactly this against the shard's state before appending (decide).
       const error = entryError(postings, state.accounts);
       if (error === undefined) return undefined;
-      if (error.code === 'insufficient_funds') return `entry ${event.data.entryId} overdraws no-overdraft account ${String(error.details?.accountId)}`;
-      return `entry ${event.data.entryId} could not have been posted: ${error.code} ${JSON.stringify(error.details ?? {})}`;
+      if (error.code === 'insufficient_funds') return `entry ${printable(event.data.entryId)} overdraws no-overdraft account ${String(error.details?.accountId)}`;
+      return `entry ${printable(event.data.entryId)} could not have been posted: ${error.code} ${JSON.stringify(error.details ?? {})}`;
     }
     case 'ledger.HoldCaptured.v1':
     case 'ledger.HoldReleased.v1':
     case 'ledger.HoldExpired.v1': {
       const hold = state.holds.get(event.data.holdId);
       const action = event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase();
-      if (hold === undefined) return `hold ${event.data.holdId} ${action} but it is not open (never placed, or closed over 24 h before)`;
-      if (hold.status !== 'pending') return `hold ${hold.id} ${action} after it closed (${hold.status})`;
+      if (hold === undefined) return `hold ${printable(event.data.holdId)} ${action} but it is not open (never placed, or closed over 24 h before)`;
+      if (hold.status !== 'pending') return `hold ${printable(hold.id)} ${action} after it closed (${hold.status})`;
       if (event.type === 'ledger.HoldCaptured.v1') return captureProblem(hold, event.data.capturedAmount);
       return undefined;
     }
@@ -182,9 +183,9 @@ function captureProblem(hold: Hold, capturedAmount: string): string | undefined 
   try {
     captured = amountOf(capturedAmount);
   } catch {
-    return `hold ${hold.id}: captured amount ${JSON.stringify(capturedAmount)} is not an amount`;
+    return `hold ${printable(hold.id)}: captured amount ${JSON.stringify(capturedAmount)} is not an amount`;
   }
-  if (captured > hold.heldAmount) return `hold ${hold.id} captured ${captured} above what it holds (${hold.heldAmount})`;
+  if (captured > hold.heldAmount) return `hold ${printable(hold.id)} captured ${captured} above what it holds (${hold.heldAmount})`;
   return undefined;
 }
 

@@ -7,7 +7,7 @@
 import { canonicalJson, formatAmount, GENESIS_HASH, type RecordedEvent } from '@ledger/contracts';
 import { verifyChain } from '@ledger/event-store';
 import { ledgerEventOf, postedBalance } from '@ledger/ledger';
-import { filterReferences } from './card-number-filter';
+import { filterReferences, printable } from './card-number-filter';
 import { Findings } from './findings';
 import { groupBy } from './group-by';
 import { journalPostings, type JournalPosting } from './journal';
@@ -112,8 +112,8 @@ function entryOf(event: RecordedEvent, posting: JournalPosting, balanceAfter: st
     eventId: event.eventId,
     eventHash: event.metadata.hash,
     recordedAt: event.recordedAt,
-    entryId: posting.entryId,
-    kind: posting.kind,
+    entryId: printable(posting.entryId),
+    kind: printable(posting.kind),
     postingIndex: posting.postingIndex,
     side: posting.side,
     amount: posting.amount,
@@ -193,8 +193,8 @@ async function checkAgainstChain(
         const posting = journalPostings(ledgerEventOf(event))[entry.postingIndex];
         const same =
           posting !== undefined &&
-          posting.entryId === entry.entryId &&
-          posting.kind === entry.kind &&
+          printable(posting.entryId) === entry.entryId &&
+          printable(posting.kind) === entry.kind &&
           posting.side === entry.side &&
           posting.amount === entry.amount &&
           posting.currency === entry.currency;

@@ -1,11 +1,16 @@
 // The card-issuer through the bus with the real wallet-ledger and identity: every command and
 // query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
-import { uuidv7, type AuthorizationView, type TransactionView } from '@ledger/contracts';
-import { expectedState } from '@ledger/event-store';
+import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type TransactionView } from '@ledger/contracts';
+import Database from 'better-sqlite3';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expectedState, type ProjectionRunner } from '@ledger/event-store';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
+import { CardIssuerService } from './application/card-issuer.service';
+import { loadCardIssuerConfig } from './card-issuer.config';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer through the bus', () => {
@@ -483,6 +488,114 @@ describe('card-issuer crash recovery', () => {
     await waitFor('the refund to be learnt', async () => expect(await view(reversed.authorizationId)).toMatchObject({ refundedAmount: '200' }));
     expect(await harness.send(refund, 'ref')).toMatchObject({ ok: true, value: { amount: '200', kind: 'card_refund' } });
     expect(pending()).toMatchObject({ creditsPosted: 100200n, debitsPosted: 500n });
+  });
+
+  /**
+   * A card-issuer that crashes once after the ledger answered `operation`, when `raceNext` is set,
+   * and runs the command `raceNext` names as that crash happens: it waits behind the card's lock,
+   * ahead of the ledger event that would tell the card of the first. Its reply is `raced()`.
+   */
+  async function racingHarness(operation: 'capture' | 'reverse' | 'refund') {
+    let next: CardCommandEnvelope | undefined;
+    let raced: Promise<unknown> | undefined;
+    h = await startCardHarness({
+      afterLedgerReply: (done) => {
+        if (done !== operation || next === undefined) return;
+        raced = harness.cards.service.execute(next);
+        next = undefined;
+        throw new Error(`simulated crash after the ${operation}`);
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, message);
+    return {
+      harness,
+      authorizationId: message.authorizationId,
+      account: () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!,
+      view: () => harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId }),
+      raceNext: (command: CardCommandMessage, key: string) => void (next = { ...command, meta: { idempotencyKey: key, actor: 'test-gateway' } } as CardCommandEnvelope),
+      raced: () => raced,
+    };
+  }
+
+  it('a refund under another id while the ledger posted one the issuer did not record yet refunds no more than the capture', async () => {
+    const { harness, authorizationId, account, view, raceNext, raced } = await racingHarness('refund');
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true });
+    const before = account().creditsPosted;
+    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, authorizationId, refundId, amount: '1000' });
+    raceNext(refund('refund-b'), 'ref-b');
+    expect(await harness.send(refund('refund-a'), 'ref-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the first refund to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { refundedAmount: '1000' } }));
+    // Once the first is recorded, the second is refused by the issuer itself; the wallet got the capture back once.
+    expect(await harness.send(refund('refund-b'), 'ref-b2')).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold' } });
+    expect(await harness.send(refund('refund-a'), 'ref-a')).toMatchObject({ ok: true, value: { amount: '1000' } });
+    expect(account().creditsPosted - before).toBe(1000n);
+  });
+
+  it('a reversal learnt from ledger.events after a later one was recorded releases what the ledger released: the rest can still be reversed', async () => {
+    const { harness, authorizationId, account, view, raceNext, raced } = await racingHarness('reverse');
+    const reverse = (amount?: string) => ({ type: 'ReverseAuthorization' as const, authorizationId, ...(amount === undefined ? {} : { amount }) });
+    raceNext(reverse('200'), 'rev-b');
+    expect(await harness.send(reverse('300'), 'rev-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(await raced()).toMatchObject({ ok: true, value: { heldAmount: '800' } });
+    expect(account().debitsPending).toBe(500n);
+    await waitFor('the first reversal to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { heldAmount: '500' } }));
+    expect(await harness.send(reverse(), 'rev-rest')).toMatchObject({ ok: true, value: { status: 'reversed', heldAmount: '0' } });
+    expect(account().debitsPending).toBe(0n);
+  });
+
+  it('a capture under another key while the ledger captured one the issuer did not record yet is told to retry, not that the hold is finished', async () => {
+    const { harness, authorizationId, view, raceNext, raced } = await racingHarness('capture');
+    const capture = { type: 'CaptureAuthorization' as const, authorizationId, amount: '600' };
+    raceNext(capture, 'cap-b');
+    expect(await harness.send(capture, 'cap-a')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    // The merchant's money was captured: "hold_not_pending" would tell the network its capture failed.
+    expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the capture to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { status: 'captured' } }));
+    expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+  });
+
+  it('a reversal while the ledger captured the hold and the issuer did not record it yet is told to retry, then that the hold is captured', async () => {
+    const { harness, authorizationId, view, raceNext, raced } = await racingHarness('capture');
+    raceNext({ type: 'ReverseAuthorization', authorizationId }, 'rev-late');
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' }, 'cap')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await waitFor('the capture to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { status: 'captured' } }));
+    expect(await harness.send({ type: 'ReverseAuthorization', authorizationId }, 'rev-late')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+  });
+
+  it('a ledger event of an authorization the lagging projection does not show yet is delivered again, not dropped', async () => {
+    h = await startCardHarness();
+    const { secrets } = await cardholder(h);
+    await waitFor('the projection to catch up', async () => expect(h!.cards.projection.processedThrough()).toBe(await h!.ledger.store.headPosition()));
+    const laggingFile = join(h.dataDir, 'card-issuer-lagging.sqlite');
+    writeFileSync(laggingFile, h.db.serialize());
+    const lagging = new Database(laggingFile); // the projection as it was before the authorization
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(h, message);
+    // A restarted issuer (nothing remembered) whose projection has not caught up within the query wait.
+    const restarted = new CardIssuerService({
+      config: loadCardIssuerConfig({ LEDGER_SHARDS: String(LEDGER_SHARDS) }),
+      store: h.ledger.store,
+      clock: h.clock,
+      ids: new UuidV7Generator(() => h!.clock.nowMs()),
+      crypto: undefined as never,
+      ledger: undefined as never,
+      identity: undefined as never,
+      projection: { waitUntil: async () => false } as unknown as ProjectionRunner,
+      db: lagging,
+    });
+    try {
+      const captured = { eventId: uuidv7.next(), type: 'ledger.HoldCaptured.v1', data: { holdId: message.authorizationId, capturedAmount: '600', releasedAmount: '400' } };
+      await expect(restarted.ledgerEvent(captured)).rejects.toThrow(/behind/);
+      // While behind, a hold no card has cannot be told from one whose authorization is not projected yet.
+      await expect(restarted.ledgerEvent({ ...captured, eventId: uuidv7.next(), data: { ...captured.data, holdId: 'hold-of-someone-else' } })).rejects.toThrow(/behind/);
+    } finally {
+      lagging.close();
+    }
   });
 
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {

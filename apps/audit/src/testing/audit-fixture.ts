@@ -15,6 +15,7 @@ import { startIdentityHarness } from '../../../identity/src/testing/identity.har
 import { startCardHarness } from '../../../card-issuer/src/testing/card-issuer.harness';
 import { authorize, authorizeMessage, cardholder } from '../../../card-issuer/src/testing/card-fixtures';
 import { composePan } from '../../../card-issuer/src/domain/pan';
+import { runCli } from '../cli';
 
 const SHARDS = 4;
 export const CARD_NUMBER_IN_REFERENCE = '4111 1111 1111 1111';
@@ -146,4 +147,12 @@ function balance(h: Harness, walletId: string): bigint {
 async function ok(h: Harness, message: Parameters<Harness['send']>[0], key: string): Promise<void> {
   const reply = await h.send(message, key);
   if (!reply.ok) throw new Error(`${message.type} ${key} failed: ${JSON.stringify(reply.error)}`);
+}
+
+/** Runs the CLI in-process with `args`: its exit code and everything it printed. */
+export async function runAudit(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, { out: async (text) => void (out += text), err: (text) => void (err += text), env: {} });
+  return { code, out, err };
 }

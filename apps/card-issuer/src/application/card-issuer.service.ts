@@ -63,7 +63,12 @@ export const ledgerKeys = {
   /** One per network request (its idempotency key), so a retry releases nothing twice. */
   reverse: (authorizationId: string, networkKey: string) => `card-reverse:${authorizationId}:${sha256Hex(networkKey).slice(0, 24)}`,
   recover: (authorizationId: string) => `card-recover:${authorizationId}`,
-  refund: (authorizationId: string, refundId: string) => `card-refund:${sha256Hex(`${authorizationId}\u0000${refundId}`).slice(0, 40)}`,
+  /**
+   * One per refund slot of an authorization (its refunds recorded + 1), not per refund id: a refund
+   * the ledger posted but the card has not recorded holds the slot, so another refund id meets
+   * idempotency_key_reuse instead of being posted on top of it (refunds beyond the capture).
+   */
+  refund: (authorizationId: string, sequence: number) => `card-refund-slot:${sha256Hex(authorizationId).slice(0, 40)}:${sequence}`,
 };
 
 function sha256Hex(text: string): string {
@@ -379,7 +384,7 @@ export class CardIssuerService {
           amount: amount.amount.toString(),
           meta: commandMeta(ledgerKeys.capture(authorization.id, origin.idempotencyKey), origin),
         });
-        if (!reply.ok) return failed(reply.error);
+        if (!reply.ok) return failed(behindTheLedger(reply.error));
         await this.deps.afterLedgerReply?.('capture', authorization.id);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
@@ -410,7 +415,7 @@ export class CardIssuerService {
           amount: event.data.releasedAmount,
           meta: commandMeta(event.data.ledgerKey, origin),
         });
-        if (!reply.ok) return failed(reply.error);
+        if (!reply.ok) return failed(behindTheLedger(reply.error));
         await this.deps.afterLedgerReply?.('reverse', authorization.id);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
@@ -442,8 +447,10 @@ export class CardIssuerService {
             { accountId: card.walletId, side: 'credit', amount: value, currency: card.currency },
           ],
           references: { authorizationId: message.authorizationId, refundId: message.refundId, cardId },
-          meta: commandMeta(ledgerKeys.refund(message.authorizationId, message.refundId), origin),
+          meta: commandMeta(ledgerKeys.refund(message.authorizationId, card.authorizations.get(message.authorizationId)!.refunds.size + 1), origin),
         });
+        // The slot holds a refund the ledger posted and ledger.events has not brought to the card yet.
+        if (!reply.ok && reply.error.code === 'idempotency_key_reuse') return failed(unavailable('an earlier refund of this authorization is still being recorded; retry'));
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
       }
@@ -473,7 +480,8 @@ export class CardIssuerService {
   async ledgerEvent(event: { readonly eventId: string; readonly type: string; readonly data: unknown }): Promise<void> {
     const command = observationOf(event.type, event.data as Record<string, unknown>);
     if (command === undefined) return;
-    const route = await this.routeOf(command.authorizationId);
+    // Unknown to a projection still behind (a restart's catch-up) throws: the bus delivers it again instead of it being marked processed.
+    const route = await this.routeOf(command.authorizationId, { throwWhenBehind: true });
     if (route === undefined || route.cardId === null) return;
     const cardId = route.cardId;
     const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
@@ -590,11 +598,12 @@ export class CardIssuerService {
   }
 
   /** Which card an authorization belongs to: remembered, an unmatched PAN's decline, or the projection (caught up first). */
-  private async routeOf(authorizationId: string): Promise<AuthorizationRoute | undefined> {
+  private async routeOf(authorizationId: string, options: { throwWhenBehind?: boolean } = {}): Promise<AuthorizationRoute | undefined> {
     const known = await this.cards.route(authorizationId);
     if (known !== undefined) return known;
-    await this.caughtUp();
+    const caughtUp = await this.caughtUp();
     const cardId = cardOfAuthorization(this.deps.db, authorizationId);
+    if (cardId === undefined && !caughtUp && options.throwWhenBehind === true) throw new Error('the card projection is behind the store; retry');
     if (cardId === undefined) return undefined;
     const route = { cardId };
     this.cards.noteRoute(authorizationId, route);
@@ -615,8 +624,9 @@ export class CardIssuerService {
     return view === undefined ? failed(domainError('not_found', 'no such authorization')) : { ok: true, value: view };
   }
 
-  private async caughtUp(): Promise<void> {
-    await this.deps.projection.waitUntil(await this.deps.store.headPosition(), QUERY_WAIT_MS);
+  /** Whether the projection reached the store's head within QUERY_WAIT_MS (queries answer from it either way). */
+  private async caughtUp(): Promise<boolean> {
+    return this.deps.projection.waitUntil(await this.deps.store.headPosition(), QUERY_WAIT_MS);
   }
 
   private context() {
@@ -655,7 +665,7 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
     case 'ledger.HoldCaptured.v1':
       return { type: 'ObserveHoldCaptured', authorizationId: text(data.holdId), capturedAmount: amount(data.capturedAmount), releasedAmount: amount(data.releasedAmount) };
     case 'ledger.HoldReleased.v1':
-      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), heldAmount: amount(data.heldAmount), ledgerKey: text(data.idempotencyKey) };
+      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), releasedAmount: amount(data.releasedAmount), ledgerKey: text(data.idempotencyKey) };
     case 'ledger.EntryPosted.v1': {
       const references = (data.references ?? {}) as Record<string, unknown>;
       if (data.kind !== 'card_refund' || typeof references.authorizationId !== 'string' || typeof references.refundId !== 'string') return undefined;
@@ -670,6 +680,15 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
 
 /** The decline of an authorization whose hold was released because nobody could wait for its first answer. */
 const RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
+
+/**
+ * The ledger's refusal of a capture or reversal the card still holds pending. hold_not_pending
+ * there means the card has not yet recorded the hold's end (a capture, reversal or expiry that
+ * ledger.events will bring): a retry gets the card's answer then, not "finished" for a capture that went through.
+ */
+function behindTheLedger(error: DomainError): DomainError {
+  return error.code === 'hold_not_pending' ? unavailable('the authorization changed at the ledger and is being recorded; retry') : error;
+}
 
 /** The ledger's refusal of a hold as an ISO 8583 decline. */
 export function declineOfLedgerError(error: DomainError): { responseCode: IsoResponseCode; reason: string } {

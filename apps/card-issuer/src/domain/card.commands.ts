@@ -99,7 +99,7 @@ export interface ReverseAuthorization {
  */
 export type ObserveLedger =
   | { readonly type: 'ObserveHoldCaptured'; readonly authorizationId: string; readonly capturedAmount: bigint; readonly releasedAmount: bigint }
-  | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly heldAmount: bigint; readonly ledgerKey: string }
+  | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly releasedAmount: bigint; readonly ledgerKey: string }
   | { readonly type: 'ObserveRefundPosted'; readonly authorizationId: string; readonly refundId: string; readonly entryId: string; readonly amount: bigint };
 
 export interface RefundAuthorization {
@@ -258,12 +258,14 @@ function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardD
         data: { authorizationId, capturedAmount: command.capturedAmount.toString(), releasedAmount: command.releasedAmount.toString(), idempotencyKey: null, atMs },
       });
     case 'ObserveHoldReleased':
-      if (authorization.phase !== 'pending' || authorization.reversalLedgerKeys.includes(command.ledgerKey) || command.heldAmount >= authorization.heldAmount) return accepted();
+      // What this release released, not the ledger's rest: a later reversal may be recorded already, and its release is in neither.
+      if (authorization.phase !== 'pending' || authorization.reversalLedgerKeys.includes(command.ledgerKey)) return accepted();
+      if (command.releasedAmount <= 0n || command.releasedAmount > authorization.heldAmount) return accepted();
       return accepted({
         type: 'cards.AuthorizationReversed.v1',
         data: {
           authorizationId,
-          releasedAmount: (authorization.heldAmount - command.heldAmount).toString(),
+          releasedAmount: command.releasedAmount.toString(),
           sequence: authorization.reversalLedgerKeys.length + 1,
           idempotencyKey: null,
           ledgerKey: command.ledgerKey,

@@ -279,11 +279,16 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     ]);
     spec.given([...pending, captured('auth-1', '600', '400')]).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', capturedAmount: 600n, releasedAmount: 400n }).then([]);
     spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'other', capturedAmount: 1n, releasedAmount: 0n }).then([]);
-    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', heldAmount: 700n, ledgerKey: 'lk' }).then([
+    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'lk' }).then([
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } },
     ]);
-    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', heldAmount: 700n, ledgerKey: 'ledger-r1' }).then([]);
-    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', heldAmount: 0n, ledgerKey: 'card-recover' }).then([]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([]);
+    // A later reversal recorded first: the release learnt now is its own amount, not the hold's rest at the ledger's time.
+    spec.given([...pending, reversed('auth-1', '200', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([
+      { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 2, idempotencyKey: null, ledgerKey: 'ledger-r1', atMs: NOW_MS } },
+    ]);
+    spec.given([...pending, reversed('auth-1', '800', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
     const capturedHistory = [...pending, captured('auth-1', '800', '200')];
     spec.given(capturedHistory).when({ type: 'ObserveRefundPosted', authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: 300n }).then([
       { type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: '300', atMs: NOW_MS } },

@@ -1,0 +1,46 @@
+// Card numbers where the audit prints caller text other than a plain reference: a hold (and so its
+// capture's entry id) named by the network's authorization id, and separators the filter must see through.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ManualClock } from '@ledger/contracts';
+import { startHarness } from '../../wallet-ledger/src/testing/wallet-ledger.harness';
+import { runAudit as run } from './testing/audit-fixture';
+
+const PAN = '4111111111111111';
+/** The PAN as it may be written: plain, grouped by dots, slashes, underscores, tabs, no-break spaces, full-width digits. */
+const FORMS = [PAN, '4111.1111.1111.1111', '4111/1111/1111/1111', '4111_1111_1111_1111', '4111\t1111\t1111\t1111', '4111\u00a01111\u00a01111\u00a01111', '４１１１１１１１１１１１１１１１'];
+
+describe('ledger-audit output never carries a card number', () => {
+  it('withholds one in a capture entry id (the hold id) and in references written with other separators', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 5, 9));
+    const h = await startHarness({ clock });
+    try {
+      const walletId = '019b8d65-39a0-7000-9989-860abd3f0b20';
+      const send = async (message: Parameters<typeof h.send>[0], key: string) => expect(await h.send(message, key)).toMatchObject({ ok: true });
+      await send({ type: 'OpenWallet', walletId, ownerId: 'owner-1', currency: 'USD' }, 'open');
+      for (const [index, form] of FORMS.entries()) await send({ type: 'TopUp', walletId, amount: '100', reference: `card ${form}` }, `top-up-${index}`);
+      // A network's authorization id is free text; the card-issuer uses it as the hold id, and a capture's journal entry id is the hold id.
+      await send({ type: 'PlaceHold', holdId: PAN, walletId, amount: '50' }, 'hold');
+      await send({ type: 'CaptureHold', holdId: PAN, walletId, amount: '50' }, 'capture');
+      clock.advance(60_000);
+      await h.close();
+
+      const outputs = {
+        csv: await run('export', '--format', 'csv', '--data-dir', h.dataDir),
+        jsonl: await run('export', '--format', 'jsonl', '--data-dir', h.dataDir),
+        statement: await run('statement', '--wallet', walletId, '--from', '2026-01-01T00:00:00.000Z', '--to', '2100-01-01T00:00:00.000Z', '--data-dir', h.dataDir),
+      };
+      for (const [command, result] of Object.entries(outputs)) expect({ command, code: result.code }).toEqual({ command, code: 0 });
+      expect(outputs.jsonl.out.trimEnd().split('\n')).toHaveLength(2 * (FORMS.length + 1));
+      for (const [command, result] of Object.entries(outputs)) {
+        for (const form of FORMS) expect({ command, form, leaks: `${result.out}${result.err}`.includes(form) }).toEqual({ command, form, leaks: false });
+      }
+      // The statement with a withheld entry id still verifies against the store.
+      const file = join(h.dataDir, 'statement.json');
+      writeFileSync(file, outputs.statement.out);
+      expect(await run('verify-statement', file, '--data-dir', h.dataDir)).toMatchObject({ code: 0 });
+    } finally {
+      await h.close({ remove: true });
+    }
+  });
+});
