@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gate, waitFor } from '@ledger/contracts/testing';
-import { expectedState as expected, WrongExpectedVersionError, type AppendRequest } from './event-store.port';
+import { expectedState as expected, WrongExpectedVersionError } from './event-store.port';
 import { GroupCommit } from './group-commit';
 import { SqliteEventStore } from './sqlite/sqlite-event-store';
 import { newEvents, uniqueStreamId } from './testing/test-events';
@@ -63,37 +62,6 @@ describe('GroupCommit', () => {
     // [1,1] by count, [1,2] by events, [2] then [4] alone (larger than maxEvents by itself).
     expect(appendMany.mock.calls.map(([requests]) => (requests as { events: unknown[] }[]).map((request) => request.events.length))).toEqual([[1, 1], [1, 2], [2], [4]]);
     expect(results.map((result) => result.nextExpectedRevision)).toEqual([0n, 1n, 2n, 4n, 6n, 10n]);
-  });
-
-  it('keeps up to maxInFlight commits going; later appends wait for a free slot and share it', async () => {
-    const commits = new GroupCommit(store, { maxInFlight: 2 });
-    // Every commit waits for its own gate, opened by the test.
-    const gates: ReturnType<typeof gate>[] = [];
-    appendMany.mockImplementation(async (requests: AppendRequest[]) => {
-      const held = gate();
-      gates.push(held);
-      await held.promise;
-      return SqliteEventStore.prototype.appendMany.call(store, requests);
-    });
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
-    const append = () => commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream });
-    const first = append();
-    await turn();
-    const second = append(); // a later turn, a free slot: its own commit while the first is held
-    await turn();
-    expect(appendMany).toHaveBeenCalledTimes(2);
-    const waiting = [append(), append()]; // both slots taken: these wait...
-    await turn();
-    await turn();
-    expect(appendMany).toHaveBeenCalledTimes(2);
-    gates[0].open();
-    await first;
-    await waitFor('the freed slot to take the waiting appends', () => appendMany.mock.calls.length === 3);
-    expect(appendMany.mock.calls[2][0]).toHaveLength(2); // ...and share one commit
-    gates[1].open();
-    gates[2].open();
-    await Promise.all([second, ...waiting]);
-    expect(() => new GroupCommit(store, { maxInFlight: 0 })).toThrow(RangeError);
   });
 
   it('rejects every append of a commit that failed as a whole', async () => {

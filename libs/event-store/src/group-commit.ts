@@ -1,26 +1,18 @@
 // Group commit over `EventStore.appendMany`: appends that arrive in the same turn of the event
-// loop, or while the commits in flight fill every slot, go to the store together, in one durable
-// commit (one fsync for all of them). Each caller still waits for its own append and gets its own
-// outcome; a refused one gets its own error.
+// loop, or while the previous commit is in flight, go to the store together, in one durable commit
+// (one fsync for all of them). Each caller still waits for its own append and gets its own outcome;
+// a refused one gets its own error.
 import type { AppendRequest, AppendResult, EventStore } from './event-store.port';
-import { checkedInt } from './checked-int';
 import { APPEND_EVENTS_MAX } from './sqlite/sqlite-event-store';
 
 /** Most appends one group commit carries unless configured; the rest go in the next one. */
 export const GROUP_COMMIT_REQUESTS_MAX_DEFAULT = 512;
-/**
- * Commits in flight at once unless configured. Two: the store's writer thread starts the next
- * commit while this thread is still taking the last one's reply, instead of idling until then.
- */
-export const GROUP_COMMIT_IN_FLIGHT_MAX_DEFAULT = 2;
 
 export interface GroupCommitLimits {
   /** Most appends one commit carries (default GROUP_COMMIT_REQUESTS_MAX_DEFAULT); the rest go in the next one. */
   readonly maxRequests?: number;
   /** Most events one commit carries (default APPEND_EVENTS_MAX); a larger single append goes alone. */
   readonly maxEvents?: number;
-  /** Most commits in flight at once (default GROUP_COMMIT_IN_FLIGHT_MAX_DEFAULT); appends wait for a free one. */
-  readonly maxInFlight?: number;
 }
 
 interface Queued {
@@ -45,11 +37,10 @@ export class GroupCommit {
 
   private readonly queue: Queued[] = [];
   private scheduled = false;
-  /** appendMany calls not yet answered; at maxInFlight, appends arriving meanwhile wait and share the next commit. */
-  private inFlight = 0;
+  /** One appendMany at a time: appends arriving meanwhile wait and share the next commit. */
+  private inFlight = false;
   private readonly maxRequests: number;
   private readonly maxEvents: number;
-  private readonly maxInFlight: number;
 
   constructor(
     private readonly store: EventStore,
@@ -57,7 +48,6 @@ export class GroupCommit {
   ) {
     this.maxRequests = limits.maxRequests ?? GROUP_COMMIT_REQUESTS_MAX_DEFAULT;
     this.maxEvents = limits.maxEvents ?? APPEND_EVENTS_MAX;
-    this.maxInFlight = checkedInt('maxInFlight', limits.maxInFlight ?? GROUP_COMMIT_IN_FLIGHT_MAX_DEFAULT, 1, 16);
   }
 
   /** As `store.append`, committed with the other appends of this turn (or of the commit in flight). */
@@ -69,7 +59,7 @@ export class GroupCommit {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight) return;
+    if (this.scheduled || this.inFlight) return;
     this.scheduled = true;
     setImmediate(() => void this.flush());
   }
@@ -85,15 +75,14 @@ export class GroupCommit {
       count++;
     }
     const batch = this.queue.splice(0, count);
-    this.inFlight++;
-    if (this.queue.length > 0) this.schedule(); // what the limits left over, in a commit of its own if a slot is free
+    this.inFlight = true;
     try {
       const outcomes = await this.store.appendMany(batch.map((each) => each.request));
       outcomes.forEach((outcome, index) => (outcome.ok ? batch[index].resolve(outcome.result) : batch[index].reject(outcome.error)));
     } catch (error) {
       for (const each of batch) each.reject(error);
     } finally {
-      this.inFlight--;
+      this.inFlight = false;
       if (this.queue.length > 0) this.schedule();
     }
   }

@@ -95,7 +95,7 @@ describe('SqliteEventStore writer thread', () => {
     }
   });
 
-  it('group commit, one commit in flight at most: appends arriving meanwhile share the next one', async () => {
+  it('group commit: appends arriving while a commit is in flight share the next one', async () => {
     const store = open();
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -107,7 +107,7 @@ describe('SqliteEventStore writer thread', () => {
         return store.appendMany(requests);
       },
     });
-    const group = new GroupCommit(gated, { maxInFlight: 1 });
+    const group = new GroupCommit(gated);
     const first = group.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream });
     await nextTurn();
     const later = [];
