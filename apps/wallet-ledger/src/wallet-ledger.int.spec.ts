@@ -301,6 +301,37 @@ describe('wallet-ledger through the transport', () => {
     ).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 
+  it('refuses an internal entry naming an account by a non-string id, failing no other command of its batch', async () => {
+    const walletId = await openWallet(0);
+    await topUp(walletId, '100');
+    // A number whose text hashes to the wallet's shard, so the entry reaches that shard's writer.
+    let accountId = 0;
+    while (accountShard(String(accountId), SHARDS) !== 0) accountId++;
+    const [entry, other] = await Promise.all([
+      h.send(
+        {
+          type: 'PostEntry',
+          entryId: 'fee-odd',
+          kind: 'fee',
+          postings: [
+            { accountId: walletId, side: 'debit', amount: '1', currency: 'USD' },
+            { accountId: accountId as unknown as string, side: 'credit', amount: '1', currency: 'USD' },
+          ],
+        },
+        key('fee'),
+      ),
+      h.send({ type: 'TopUp', walletId, amount: '5' }, key('top-up')),
+    ]);
+    expect(entry).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'postings[1].accountId', reason: 'invalid_id' }] } } });
+    expect(other).toMatchObject({ ok: true });
+    expect(balanceOf(h, walletId)).toBe(105n);
+    // The same for a saga reversal without its reason.
+    const reversal = { type: 'TransferReverse', transferId: 't-1', fromWalletId: walletId, toWalletId: walletOnShard(1), amount: '1', currency: 'USD', destinationShard: 1 };
+    const [reversed, again] = await Promise.all([h.send(reversal as never, key('reverse')), h.send({ type: 'TopUp', walletId, amount: '5' }, key('top-up'))]);
+    expect(reversed).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'reason', reason: 'not_a_string' }] } } });
+    expect(again).toMatchObject({ ok: true });
+  });
+
   it('answers ledger.queries from the projection, reading its own writes', async () => {
     const walletId = await openWallet(1, 'USD', 'owner-q');
     const other = await openWallet(2, 'USD', 'owner-q');

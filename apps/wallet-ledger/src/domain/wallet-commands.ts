@@ -151,6 +151,8 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       );
     }
     case 'TransferReverse': {
+      // Sliced below: anything else threw and failed the writer's whole batch.
+      if (typeof message.reason !== 'string') return invalid('reason', 'not_a_string');
       const currency = currencyField(message.currency);
       if (typeof currency !== 'string') return currency;
       const amount = amountField(message.amount);
@@ -222,7 +224,9 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
         if (typeof amount !== 'bigint') return amount;
         const currency = currencyField(posting?.currency, `postings[${index}].currency`);
         if (typeof currency !== 'string') return currency;
-        const owner = shardOf(String(posting.accountId), context.shards);
+        // Checked before its shard: a non-string id threw below and failed the writer's whole batch.
+        if (!isValidId(posting.accountId)) return invalid(`postings[${index}].accountId`, 'invalid_id');
+        const owner = shardOf(posting.accountId, context.shards);
         if (owner !== context.shard) return invalid(`postings[${index}].accountId`, 'accounts_on_different_shards');
         postings.push({ accountId: posting.accountId, side: posting.side, amount, currency });
       }
