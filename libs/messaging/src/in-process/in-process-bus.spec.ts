@@ -1,6 +1,6 @@
 import { decode, encode } from '../codec';
 import { loadMessagingConfig } from '../messaging.config';
-import { InvalidMessageError } from '../message-bus.port';
+import { deadLetterTopic, InvalidMessageError } from '../message-bus.port';
 import { messageBusContract } from '../testing/message-bus.contract';
 import { gate, waitFor } from '@ledger/contracts/testing';
 import { InProcessBus, inProcessBusOptions, type BusLogger } from './in-process-bus';
@@ -118,6 +118,31 @@ describe('InProcessBus, beyond the contract', () => {
     await bus.publish('retention', [{ key: 'k', value: encode({ seq: 25 }) }]);
     await waitFor('the idle group to get the newest message', () => resumed.includes('25'));
     expect(warnings.some((warning) => warning.includes('group idle skips'))).toBe(true);
+  });
+
+  it('dead-letters a message of the largest size allowed, though the headers it gains take it over the limit', async () => {
+    const errors: string[] = [];
+    const strict = new InProcessBus({ maxMessageBytes: 1024, maxAttempts: 1, retryBackoffMaxMs: 10, logger: { warn: () => undefined, error: (message) => errors.push(message) } });
+    try {
+      await strict.createTopic('full-size', 1);
+      await strict.subscribe({
+        topics: ['full-size'],
+        groupId: 'g',
+        handler: async () => {
+          throw new Error('cannot handle it');
+        },
+      });
+      const dead: string[] = [];
+      await strict.subscribe({ topics: [deadLetterTopic('full-size')], groupId: 'dlq-watch', handler: async (m) => void dead.push(m.key) });
+      await strict.publish('full-size', [{ key: 'k', value: Buffer.alloc(1023) }]);
+      await waitFor('the message in the DLQ', () => dead.length === 1);
+      expect(dead).toEqual(['k']);
+      expect(errors.filter((message) => message.includes('cannot move'))).toEqual([]);
+      // Only what the bus adds is allowed beyond the limit: a publisher still gets refused.
+      await expect(strict.publish(deadLetterTopic('full-size'), [{ key: 'k', value: Buffer.alloc(1024) }])).rejects.toThrow(/over the limit of 1024/);
+    } finally {
+      await strict.close();
+    }
   });
 
   it('interrupts a retry backoff on close()', async () => {

@@ -174,13 +174,18 @@ export class InProcessBus implements MessageBus {
   }
 
   async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    this.append(topic, messages, 0);
+  }
+
+  /** publish(), letting each message be `allowanceBytes` over the size limit (what the bus itself adds). */
+  private append(topic: string, messages: readonly OutgoingMessage[], allowanceBytes: number): void {
     this.assertOpen(`publish to ${String(topic)}`);
     const target = this.topic(topic);
     const partitionCount = target.logs.length;
     const planned: { partition: number; message: Omit<StoredMessage, 'offset'> }[] = [];
     const perPartition = new Map<number, number>();
     for (const message of messages) {
-      const stored = this.validated(topic, message);
+      const stored = this.validated(topic, message, allowanceBytes);
       const partition = message.partition ?? partitionForKey(message.key, partitionCount);
       if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount) {
         throw new InvalidMessageError(`partition ${partition} does not exist: ${topic} has ${partitionCount} partitions`);
@@ -281,7 +286,7 @@ export class InProcessBus implements MessageBus {
     return this.topics.get(topic) ?? this.declareTopic(topic, this.defaultPartitions);
   }
 
-  private validated(topic: string, message: OutgoingMessage): Omit<StoredMessage, 'offset'> {
+  private validated(topic: string, message: OutgoingMessage, allowanceBytes: number): Omit<StoredMessage, 'offset'> {
     if (typeof message?.key !== 'string') throw new InvalidMessageError(`message to ${topic} needs a string key`);
     if (!Buffer.isBuffer(message.value)) {
       throw new InvalidMessageError(`message value to ${topic} must be a Buffer (encode it with the codec)`);
@@ -293,7 +298,7 @@ export class InProcessBus implements MessageBus {
       headers[name] = value;
       bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
     }
-    if (bytes > this.maxMessageBytes) {
+    if (bytes > this.maxMessageBytes + allowanceBytes) {
       throw new InvalidMessageError(`message to ${topic} is ${bytes} bytes, over the limit of ${this.maxMessageBytes}`);
     }
     // Copies: the publisher may reuse its buffer, as it could once the bytes had left for a broker.
@@ -396,8 +401,7 @@ export class InProcessBus implements MessageBus {
   private async deadLetter(cursor: Cursor, owner: Member, message: StoredMessage, attempts: number, error: unknown): Promise<boolean> {
     const dlq = deadLetterTopic(cursor.topic);
     const reason = describeError(error).slice(0, MAX_ERROR_HEADER_LENGTH);
-    const headers = {
-      ...message.headers,
+    const added: Record<string, string> = {
       [DEAD_LETTER_HEADERS.error]: reason,
       [DEAD_LETTER_HEADERS.originalTopic]: cursor.topic,
       [DEAD_LETTER_HEADERS.originalPartition]: String(cursor.partition),
@@ -405,10 +409,14 @@ export class InProcessBus implements MessageBus {
       [DEAD_LETTER_HEADERS.groupId]: owner.groupId,
       [DEAD_LETTER_HEADERS.attempts]: String(attempts),
     };
+    const headers = { ...message.headers, ...added };
+    // The message fitted once; refused for the headers added here, it was retried forever and blocked its partition.
+    let allowanceBytes = 0;
+    for (const [name, value] of Object.entries(added)) allowanceBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
     for (;;) {
       if (!this.owns(owner, cursor)) return false;
       try {
-        await this.publish(dlq, [{ key: message.key, value: message.value, headers }]);
+        this.append(dlq, [{ key: message.key, value: message.value, headers }], allowanceBytes);
         this.logger.error(
           `${cursor.topic}[${cursor.partition}]@${message.offset} failed ${attempts} time(s) in group ${owner.groupId}, ` +
             `moved to ${dlq}: ${reason}`,
