@@ -332,6 +332,25 @@ describe('wallet-ledger through the transport', () => {
     expect(again).toMatchObject({ ok: true });
   });
 
+  it('refuses an internal entry naming a transit account of a shard that does not exist', async () => {
+    const walletId = await openWallet(0);
+    await topUp(walletId, '100');
+    const to = (peer: number) => ({
+      type: 'PostEntry' as const,
+      entryId: `transit-${peer}`,
+      kind: 'fee',
+      postings: [
+        { accountId: walletId, side: 'debit', amount: '1', currency: 'USD' },
+        { accountId: `sys:transit-to-${peer}:USD:0`, side: 'credit', amount: '1', currency: 'USD' },
+      ],
+    });
+    // Every peer number up to 9999 was opened on demand: system accounts without a bound.
+    expect(await h.send(to(9999), key('fee'))).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'postings[1].accountId' }] } } });
+    expect(h.ledger.service.writer(0)!.currentState.accounts.has('sys:transit-to-9999:USD:0')).toBe(false);
+    expect(await h.send(to(SHARDS - 1), key('fee'))).toMatchObject({ ok: true });
+    expect(balanceOf(h, walletId)).toBe(99n);
+  });
+
   it('answers ledger.queries from the projection, reading its own writes', async () => {
     const walletId = await openWallet(1, 'USD', 'owner-q');
     const other = await openWallet(2, 'USD', 'owner-q');

@@ -52,7 +52,13 @@ export function isSystemAccountId(accountId: string): boolean {
 export function shardOf(accountId: string, shards: number): number | undefined {
   if (!isSystemAccountId(accountId)) return accountShard(accountId, shards);
   const parsed = parseSystemAccountId(accountId);
-  return parsed !== undefined && parsed.shard < shards ? parsed.shard : undefined;
+  return parsed !== undefined && parsed.shard < shards && transitPeerOf(parsed.role) < shards ? parsed.shard : undefined;
+}
+
+/** The other shard a transit account names (0 for the other roles): one past the last named none, and was opened on demand. */
+function transitPeerOf(role: string): number {
+  const peer = /^transit-(?:to|from)-([0-9]+)$/.exec(role);
+  return peer === null ? 0 : Number(peer[1]);
 }
 
 /** The command that opens a system account, or undefined if the id names none. */
