@@ -340,8 +340,8 @@ describe('wallet-ledger through the transport', () => {
       entryId: `transit-${peer}`,
       kind: 'fee',
       postings: [
-        { accountId: walletId, side: 'debit', amount: '1', currency: 'USD' },
-        { accountId: `sys:transit-to-${peer}:USD:0`, side: 'credit', amount: '1', currency: 'USD' },
+        { accountId: walletId, side: 'debit' as const, amount: '1', currency: 'USD' },
+        { accountId: `sys:transit-to-${peer}:USD:0`, side: 'credit' as const, amount: '1', currency: 'USD' },
       ],
     });
     // Every peer number up to 9999 was opened on demand: system accounts without a bound.
