@@ -12,7 +12,7 @@ import {
   type NewEvent,
   type Reply,
 } from '@ledger/contracts';
-import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import { APPEND_EVENTS_MAX, expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import {
   decide,
   evolve,
@@ -21,6 +21,7 @@ import {
   ledgerEventOf,
   openSystemAccount,
   outcomeOf,
+  POSTINGS_MAX,
   rejectionEvent,
   snapshotParts,
   type CommandOutcome,
@@ -32,6 +33,9 @@ import {
 
 import { planCommand, replyFor } from '../domain/wallet-commands';
 import type { SnapshotStore } from './snapshot-store';
+
+/** Most events one command adds to a batch: its own, and a system account opened for each of its postings. */
+const EVENTS_PER_COMMAND_MAX = POSTINGS_MAX + 1;
 
 export interface ShardWriterLimits {
   readonly batchMax: number;
@@ -170,7 +174,14 @@ export class ShardWriter {
     const events: NewEvent[] = [];
     const replies: { work: Work; reply: () => Reply<unknown> }[] = [];
     try {
-      for (const work of batch) replies.push({ work, reply: this.decideOne(work, nowMs, events) });
+      for (let index = 0; index < batch.length; index++) {
+        // A batch is one append, which the store caps at APPEND_EVENTS_MAX events: the rest goes first in the next batch.
+        if (events.length + EVENTS_PER_COMMAND_MAX > APPEND_EVENTS_MAX) {
+          this.queue.unshift(...batch.splice(index));
+          break;
+        }
+        replies.push({ work: batch[index], reply: this.decideOne(batch[index], nowMs, events) });
+      }
     } catch (error) {
       // A bug (an invariant broke while evolving): the state may be half-changed, so reload.
       this.log(`shard ${this.deps.shard}: batch failed before append: ${String(error)}`);
