@@ -104,6 +104,37 @@ describe('ledger invariants', () => {
     const inLeg = history(1, [openSystemAccount('sys:transit-from-0:USD:1')!, openWallet('w3', 'u3'), entry('in', 't-1', 'transfer', 'sys:transit-from-0:USD:1', 'w3', 5n, { transferId: 't-1', leg: 'in' })]);
     expect(check(inLeg)).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-1', revision: 2n, message: 'transfer t-1: in leg without an open out leg before it' })]);
   });
+
+  it('reports an in leg or reversal that moves another amount than its out leg (money made in transit)', () => {
+    const TO = 'sys:transit-to-1:USD:0';
+    const FROM = 'sys:transit-from-0:USD:1';
+    const outLeg: LedgerCommand[] = [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { transferId: 't-1', toWalletId: 'w3', leg: 'out' })];
+    const out = history(0, outLeg);
+    const landed = history(1, [openSystemAccount(FROM)!, openWallet('w3', 'u3'), entry('in', 't-1', 'transfer', FROM, 'w3', 100n, { transferId: 't-1', leg: 'in' })], 6n);
+    const reversed = history(0, [...outLeg, entry('rev', 't-1:reversal', 'reversal', TO, 'w1', 100n, { transferId: 't-1', leg: 'reversal' })]);
+    expect(check([...out, ...landed])).toEqual([]);
+    expect(check(reversed)).toEqual([]);
+    const setAmount = (amount: string) => (data: Record<string, unknown>) => (data.postings as { amount: string }[]).forEach((posting) => (posting.amount = amount));
+    // Each entry balances and every sum stays zero: only the transfer's two legs disagree.
+    landed[2] = tampered(landed[2], setAmount('100000'));
+    expect(check([...out, ...landed])).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-1', revision: 2n, message: 'transfer t-1: in leg moves USD 100000, its out leg USD 100' })]);
+    reversed[5] = tampered(reversed[5], setAmount('400'));
+    expect(check(reversed)).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-0', revision: 5n, message: 'transfer t-1: reversal leg moves USD 400, its out leg USD 100' })]);
+  });
+
+  it('reports an in leg or reversal that credits another wallet than its out leg names', () => {
+    const TO = 'sys:transit-to-1:USD:0';
+    const FROM = 'sys:transit-from-0:USD:1';
+    const refs = { transferId: 't-1', fromWalletId: 'w1', toWalletId: 'w3' };
+    const outLeg: LedgerCommand[] = [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), openWallet('w2', 'u2'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { ...refs, leg: 'out' })];
+    const out = history(0, outLeg);
+    const elsewhere = history(1, [openSystemAccount(FROM)!, openWallet('w4', 'u4'), entry('in', 't-1', 'transfer', FROM, 'w4', 100n, { ...refs, leg: 'in' })], 7n);
+    expect(check([...out, ...elsewhere])).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-1', revision: 2n, message: 'transfer t-1: in leg credits w4, its out leg names w3' })]);
+    const reversedToW2 = history(0, [...outLeg, entry('rev', 't-1:reversal', 'reversal', TO, 'w2', 100n, { ...refs, leg: 'reversal' })]);
+    expect(check(reversedToW2)).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-0', revision: 6n, message: 'transfer t-1: reversal leg credits w2, its out leg names w1' })]);
+    const landed = history(1, [openSystemAccount(FROM)!, openWallet('w3', 'u3'), entry('in', 't-1', 'transfer', FROM, 'w3', 100n, { ...refs, leg: 'in' })], 7n);
+    expect(check([...out, ...landed])).toEqual([]);
+  });
 });
 
 describe('ledger invariants: shards', () => {

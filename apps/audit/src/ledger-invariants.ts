@@ -46,8 +46,8 @@ export class LedgerInvariants {
   private readonly shards = new Map<number, LedgerShardState>();
   /** Per currency: sum over every account of debits - credits, posted and pending. Zero after every event. */
   private readonly totals = new Map<Currency, { posted: bigint; pending: bigint }>();
-  /** transferId -> position of its out leg, until the in leg or the reversal. */
-  private readonly openTransfers = new Map<string, bigint>();
+  /** transferId -> what its out leg moved and between which wallets, until the in leg or the reversal. */
+  private readonly openTransfers = new Map<string, OutLeg>();
   private forgottenTransfers = 0;
   /** LEDGER_SHARDS as recorded in `ledger-meta`, once seen. */
   private shardCount: number | undefined;
@@ -79,7 +79,7 @@ export class LedgerInvariants {
     }
     const unbalanced = this.addToTotals(before, state);
     if (unbalanced !== undefined) fail(unbalanced, 'global-sum');
-    if (ledgerEvent.type === 'ledger.EntryPosted.v1') this.followTransfer(ledgerEvent.data, place.position, (message) => fail(message, 'transfer'));
+    if (ledgerEvent.type === 'ledger.EntryPosted.v1') this.followTransfer(ledgerEvent.data, (message) => fail(message, 'transfer'));
   }
 
   /** Notes for the report once every event is checked. */
@@ -127,8 +127,8 @@ export class LedgerInvariants {
     return broken.length === 0 ? undefined : `global sum (debits - credits) is not zero after this event: ${broken.join('; ')}`;
   }
 
-  /** Out leg first, then exactly one in leg or reversal (docs/decisions.md: the transfer saga). */
-  private followTransfer(data: EntryPosted['data'], position: bigint, fail: (message: string) => void): void {
+  /** Out leg first, then exactly one in leg or reversal of the same amount (docs/decisions.md: the transfer saga). */
+  private followTransfer(data: EntryPosted['data'], fail: (message: string) => void): void {
     const { leg, transferId } = data.references;
     if (transferId === undefined || leg === undefined) return;
     if (leg === 'out') {
@@ -137,11 +137,19 @@ export class LedgerInvariants {
         return;
       }
       if (this.openTransfers.has(transferId)) fail(`transfer ${transferId}: a second out leg`);
-      this.openTransfers.set(transferId, position);
+      this.openTransfers.set(transferId, { moved: movedBy(data), from: walletsOf(data, 'debit'), to: data.references.toWalletId ?? '' });
       return;
     }
     if (leg !== 'in' && leg !== 'reversal') return;
-    if (!this.openTransfers.delete(transferId)) fail(`transfer ${transferId}: ${leg} leg without an open out leg before it`);
+    const out = this.openTransfers.get(transferId);
+    if (out === undefined) return fail(`transfer ${transferId}: ${leg} leg without an open out leg before it`);
+    this.openTransfers.delete(transferId);
+    // Each leg balances on its own shard, so only these comparisons see money made, lost or redirected in transit.
+    const moved = movedBy(data);
+    if (moved !== out.moved) return fail(`transfer ${transferId}: ${leg} leg moves ${moved}, its out leg ${out.moved}`);
+    const credited = walletsOf(data, 'credit');
+    const owed = leg === 'in' ? out.to : out.from;
+    if (credited !== owed) fail(`transfer ${transferId}: ${leg} leg credits ${credited}, its out leg names ${owed}`);
   }
 }
 
@@ -187,6 +195,28 @@ function captureProblem(hold: Hold, capturedAmount: string): string | undefined 
   }
   if (captured > hold.heldAmount) return `hold ${printable(hold.id)} captured ${captured} above what it holds (${hold.heldAmount})`;
   return undefined;
+}
+
+interface OutLeg {
+  readonly moved: string;
+  /** The wallet the out leg debited (a reversal credits it back). */
+  readonly from: string;
+  /** The out leg's toWalletId (the in leg credits it). */
+  readonly to: string;
+}
+
+/** The non-system accounts on one side of an entry, sorted and joined. */
+function walletsOf(data: EntryPosted['data'], side: Posting['side']): string {
+  return [...new Set(data.postings.filter((posting) => posting.side === side && !posting.accountId.startsWith('sys:')).map((posting) => posting.accountId))].sort().join(', ');
+}
+
+/** What a balanced entry moves, its debits per currency: "USD 100" (currencies sorted). */
+function movedBy(data: EntryPosted['data']): string {
+  const debits = new Map<string, bigint>();
+  for (const posting of data.postings.map(postingFromJson)) {
+    if (posting.side === 'debit') debits.set(posting.currency, (debits.get(posting.currency) ?? 0n) + posting.amount);
+  }
+  return [...debits].sort(([a], [b]) => (a < b ? -1 : 1)).map(([currency, amount]) => `${currency} ${amount}`).join(', ');
 }
 
 /** "USD debits 100 credits 90", or undefined when every currency balances. */
