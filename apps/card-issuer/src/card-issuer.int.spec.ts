@@ -612,4 +612,20 @@ describe('card-issuer crash recovery', () => {
     expect(await h.send(message, 'k')).toMatchObject({ ok: true, value: { approved: true, responseCode: '00' } });
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 400n });
   });
+  it('a retry of an interrupted authorization after the card was canceled is declined, and its hold released', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
+      },
+    });
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '400' });
+    expect(await h.send(message, 'k')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    expect(await h.send({ type: 'CancelCard', cardId: card.id }, 'cancel')).toMatchObject({ ok: true, value: { status: 'canceled' } });
+    // A canceled card takes no new authorization, even one asked for before it was canceled.
+    expect(await h.send(message, 'k')).toMatchObject({ ok: true, value: { approved: false, responseCode: '62', status: 'declined' } });
+    expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+  });
 });

@@ -326,6 +326,9 @@ export class CardIssuerService {
       const authorization = (outcome.state as Card).authorizations.get(message.authorizationId);
       if (authorization === undefined) return this.answerFromProjection(message.authorizationId); // finished long ago and pruned
       if (authorization.phase !== 'requested') return { ok: true, value: authorizationView(cardId, authorization) };
+      const status = (outcome.state as Card).status;
+      // Requested while active, interrupted before its outcome, and the card frozen or canceled since: no approval now.
+      if (status !== 'active') return this.declineInterrupted(cardId, authorization, origin, outcome.loaded, status);
       return this.placeHold(cardId, authorization, origin, outcome.loaded);
     });
   }
@@ -353,6 +356,26 @@ export class CardIssuerService {
     );
     if (!outcome.ok) return failed(outcome.error);
     return this.viewOf(cardId, outcome.state, authorization.id);
+  }
+
+  /** Declines an interrupted authorization of a card no longer active, with whatever hold its first try placed released. */
+  private async declineInterrupted(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, status: string): Promise<Reply<unknown>> {
+    if (!(await this.settleHoldOfInterrupted(authorization, origin))) return failed(unavailable('the authorization could not be finished; retry'));
+    const reason = status === 'frozen' ? 'card_frozen' : 'card_canceled';
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: { approved: false, responseCode: '62', reason } }), written);
+    if (!outcome.ok) return failed(outcome.error);
+    return this.viewOf(cardId, outcome.state, authorization.id);
+  }
+
+  /**
+   * The hold of an authorization that will be declined: placed under its own key first (so a try
+   * still in flight cannot land later), then released. False when the ledger could not answer.
+   */
+  private async settleHoldOfInterrupted(authorization: Authorization, origin: EventOrigin): Promise<boolean> {
+    const placed = await this.sendPlaceHold(authorization, origin);
+    if (!placed.ok && placed.error.code === 'unavailable') return false;
+    // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
+    return this.releaseOrphanHold(authorization);
   }
 
   private sendPlaceHold(authorization: Authorization, origin: EventOrigin): Promise<Reply<HoldView>> {
@@ -511,10 +534,7 @@ export class CardIssuerService {
     const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
     if (authorization === undefined || authorization.phase !== 'requested') return true;
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
-    const placed = await this.sendPlaceHold(authorization, origin);
-    if (!placed.ok && placed.error.code === 'unavailable') return false;
-    // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
-    if (!(await this.releaseOrphanHold(authorization))) return false;
+    if (!(await this.settleHoldOfInterrupted(authorization, origin))) return false;
     const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: RECOVERED }));
     return outcome.ok;
   }
