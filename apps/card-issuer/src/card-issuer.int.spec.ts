@@ -287,6 +287,15 @@ describe('card-issuer crash recovery', () => {
     h = undefined;
   });
 
+  /** A harness whose hold placements fail just after the ledger answered, while `crash.armed`. */
+  function startFailingAfterHold(crash: { readonly armed: boolean }): Promise<CardHarness> {
+    return startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
+      },
+    });
+  }
+
   /** A day passes and the wallet's shard moves on: the ledger forgets the keys of the first tries. */
   async function aDayLater(userId: string, walletId: string): Promise<void> {
     h!.clock.advance(25 * 60 * 60 * 1000);
@@ -296,11 +305,7 @@ describe('card-issuer crash recovery', () => {
 
   it('a crash between the hold and its recorded outcome leaves no orphan hold: released on start, declined 05', async () => {
     const crash = { armed: true };
-    h = await startCardHarness({
-      afterLedgerReply: (operation) => {
-        if (crash.armed && operation === 'hold') throw new Error('simulated crash after the hold');
-      },
-    });
+    h = await startFailingAfterHold(crash);
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '1200' });
     expect(await h.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
@@ -338,11 +343,7 @@ describe('card-issuer crash recovery', () => {
 
   it('a retry of an interrupted authorization more than a day later leaves no hold pending behind its decline', async () => {
     const crash = { armed: true };
-    h = await startCardHarness({
-      afterLedgerReply: (operation) => {
-        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
-      },
-    });
+    h = await startFailingAfterHold(crash);
     const { userId, walletId, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '700' });
     expect(await h.send(message, 'late-retry')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
@@ -600,11 +601,7 @@ describe('card-issuer crash recovery', () => {
 
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
-    h = await startCardHarness({
-      afterLedgerReply: (operation) => {
-        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
-      },
-    });
+    h = await startFailingAfterHold(crash);
     const { walletId, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '400' });
     expect(await h.send(message, 'k')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
@@ -614,11 +611,7 @@ describe('card-issuer crash recovery', () => {
   });
   it('a retry of an interrupted authorization after the card was canceled is declined, and its hold released', async () => {
     const crash = { armed: true };
-    h = await startCardHarness({
-      afterLedgerReply: (operation) => {
-        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
-      },
-    });
+    h = await startFailingAfterHold(crash);
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '400' });
     expect(await h.send(message, 'k')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
