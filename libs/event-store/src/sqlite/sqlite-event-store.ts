@@ -33,6 +33,8 @@ export const APPEND_EVENTS_MAX = 10_000;
 export const STREAM_ID_LENGTH_MAX = 256;
 /** Most prefixes one read or subscription may filter on (one cached statement per count). */
 export const STREAM_PREFIXES_MAX = 32;
+/** Most of the newest events kept parsed for the readers that follow the head (see RecentEvents). */
+export const RECENT_EVENTS_MAX = 4_096;
 
 /** The schema this code reads and writes, kept in SQLite's `user_version`. */
 const SCHEMA_VERSION = 1;
@@ -88,6 +90,7 @@ export class SqliteEventStore implements EventStore {
   /** The appends posted to the writer thread and not yet answered: close() waits for them. */
   private readonly pendingAppends = new Set<Promise<unknown>>();
   private readonly writer: SqliteWriterThread;
+  private readonly recent: RecentEvents;
 
   private readonly selectStream: Database.Statement<[string], StreamRow>;
   private readonly selectHead: Database.Statement<[], { position: bigint }>;
@@ -127,6 +130,7 @@ export class SqliteEventStore implements EventStore {
     this.selectWindow = this.db
       .prepare<[bigint, bigint], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position`)
       .safeIntegers(true);
+    this.recent = new RecentEvents((after, to) => this.selectWindow.all(after, to).map(sharedEventOf), this.head());
   }
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedState): Promise<AppendResult> {
@@ -169,9 +173,13 @@ export class SqliteEventStore implements EventStore {
     const maxCount = this.boundedMaxCount(options.maxCount);
     const afterPosition = options.afterPosition ?? 0n;
     if (maxCount === 0) return [];
-    if (options.streamPrefixes === undefined) return this.selectAll.all(afterPosition, maxCount).map(toRecordedEvent);
-    const [statement] = this.prefixStatementsFor(options.streamPrefixes);
-    return statement.all(afterPosition, ...prefixRanges(options.streamPrefixes), maxCount).map(toRecordedEvent);
+    const prefixes = options.streamPrefixes;
+    if (prefixes !== undefined) this.prefixStatementsFor(prefixes); // the same checks on either path
+    const recent = this.recent.select(afterPosition, this.head(), maxCount, prefixes);
+    if (recent !== undefined) return recent;
+    if (prefixes === undefined) return this.selectAll.all(afterPosition, maxCount).map(toRecordedEvent);
+    const [statement] = this.prefixStatementsFor(prefixes);
+    return statement.all(afterPosition, ...prefixRanges(prefixes), maxCount).map(toRecordedEvent);
   }
 
   async headPosition(): Promise<bigint> {
@@ -221,6 +229,8 @@ export class SqliteEventStore implements EventStore {
 
   /** Events with afterPosition < position <= toPosition that pass the filter. */
   private readWindow(afterPosition: bigint, toPosition: bigint, prefixes: readonly string[] | undefined): RecordedEvent[] {
+    const recent = this.recent.select(afterPosition, toPosition, Number.MAX_SAFE_INTEGER, prefixes);
+    if (recent !== undefined) return recent;
     if (prefixes === undefined) return this.selectWindow.all(afterPosition, toPosition).map(toRecordedEvent);
     const [, statement] = this.prefixStatementsFor(prefixes);
     return statement.all(afterPosition, toPosition, ...prefixRanges(prefixes)).map(toRecordedEvent);
@@ -350,6 +360,92 @@ class SqliteSubscription implements Subscription {
       this.source.forget(this);
     }
   }
+}
+
+/**
+ * The newest events of the file, read once and shared. Every live subscription and projection
+ * runner reads just behind the head after each append; served from here, an append costs one
+ * unfiltered read for all of them instead of a filtered query and a parsed copy each. Holds every
+ * event with `from < position <= through` (events never change, so nothing here goes stale);
+ * readers further behind read the file. Handed-out events are frozen: readers share them.
+ */
+class RecentEvents {
+  private events: RecordedEvent[] = [];
+  private from: bigint;
+  private through: bigint;
+
+  constructor(
+    private readonly readWindow: (afterPosition: bigint, toPosition: bigint) => RecordedEvent[],
+    head: bigint,
+  ) {
+    this.from = head;
+    this.through = head;
+  }
+
+  /**
+   * Events with afterPosition < position <= toPosition of the prefixes (all when undefined), at
+   * most maxCount; `toPosition` must be one the file has reached (a head read before the call).
+   * Undefined when the reader is further behind than what is kept: it reads the file.
+   */
+  select(afterPosition: bigint, toPosition: bigint, maxCount: number, prefixes: readonly string[] | undefined): RecordedEvent[] | undefined {
+    if (afterPosition < this.from) return undefined;
+    this.extendTo(toPosition);
+    if (afterPosition < this.from) return undefined; // it started over past the reader
+    const selected: RecordedEvent[] = [];
+    const { events } = this;
+    for (let index = this.firstAfter(afterPosition); index < events.length && selected.length < maxCount; index++) {
+      const event = events[index];
+      if (event.position > toPosition) break;
+      if (prefixes === undefined || hasPrefix(event.streamId, prefixes)) selected.push(event);
+    }
+    return selected;
+  }
+
+  private extendTo(toPosition: bigint): void {
+    if (toPosition <= this.through) return;
+    if (toPosition - this.through > BigInt(RECENT_EVENTS_MAX)) {
+      // Far behind (appends by another process): start over with the newest RECENT_EVENTS_MAX positions.
+      this.events = [];
+      this.from = this.through = toPosition - BigInt(RECENT_EVENTS_MAX);
+    }
+    for (const event of this.readWindow(this.through, toPosition)) this.events.push(event);
+    this.through = toPosition;
+    if (this.events.length > 2 * RECENT_EVENTS_MAX) {
+      const dropped = this.events.length - RECENT_EVENTS_MAX;
+      this.from = this.events[dropped - 1].position;
+      this.events = this.events.slice(dropped);
+    }
+  }
+
+  /** Index of the first event after `position` (binary search: events are in position order). */
+  private firstAfter(position: bigint): number {
+    let low = 0;
+    let high = this.events.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.events[middle].position <= position) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}
+
+function hasPrefix(streamId: string, prefixes: readonly string[]): boolean {
+  for (const prefix of prefixes) if (streamId.startsWith(prefix)) return true;
+  return false;
+}
+
+/** A row as an event that several readers share: frozen all the way down, so none can change what another sees. */
+function sharedEventOf(row: EventRow): RecordedEvent {
+  return deepFreeze(toRecordedEvent(row));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function prefixRanges(prefixes: readonly string[]): string[] {
