@@ -86,6 +86,8 @@ export class SqliteEventStore implements EventStore {
   private readonly subscriptions = new Set<SqliteSubscription>();
   /** Woken after every append through this instance, so live subscriptions need not wait for a poll. */
   private readonly appendListeners = new Set<() => void>();
+  /** Position of the newest event appended through this instance: a head subscriptions know without asking the file. */
+  private appendedHead = 0n;
   private closed = false;
   /** The appends posted to the writer thread and not yet answered: close() waits for them. */
   private readonly pendingAppends = new Set<Promise<unknown>>();
@@ -137,7 +139,7 @@ export class SqliteEventStore implements EventStore {
     this.assertOpen('append');
     checkAppend(streamId, events, expected);
     const result = await this.pending(this.writer.appendOne({ streamId, events, expected }, this.nowMs()));
-    if (events.length > 0) this.notifyAppend();
+    if (events.length > 0) this.notifyAppend(result.position);
     return result;
   }
 
@@ -152,7 +154,7 @@ export class SqliteEventStore implements EventStore {
     if (total > APPEND_EVENTS_MAX) throw new RangeError(`appendMany: ${total} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
     if (requests.length === 0) return [];
     const outcomes = await this.pending(this.writer.appendMany(requests, this.nowMs()));
-    if (total > 0) this.notifyAppend();
+    if (total > 0) this.notifyAppend(outcomes.reduce((head, outcome) => (outcome.ok && outcome.result.position > head ? outcome.result.position : head), 0n));
     return outcomes;
   }
 
@@ -194,6 +196,7 @@ export class SqliteEventStore implements EventStore {
     const subscription = new SqliteSubscription(
       {
         head: () => this.head(),
+        appendedHead: () => this.appendedHead,
         readWindow: (afterPosition, toPosition) => this.readWindow(afterPosition, toPosition, prefixes),
         waitForAppend: (wake) => this.waitForAppend(wake),
         forget: (sub) => this.subscriptions.delete(sub),
@@ -262,21 +265,23 @@ export class SqliteEventStore implements EventStore {
     return Math.min(maxCount, this.readBatchMax);
   }
 
-  /** Resolves on the next append through this instance, after pollIntervalMs, or on `wake`. */
-  private waitForAppend(wake: (resolve: () => void) => void): Promise<void> {
+  /** Resolves true on the next append through this instance, false after pollIntervalMs or on `wake`. */
+  private waitForAppend(wake: (resolve: () => void) => void): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = (): void => {
+      const done = (appended: boolean): void => {
         clearTimeout(timer);
-        this.appendListeners.delete(done);
-        resolve();
+        this.appendListeners.delete(listener);
+        resolve(appended);
       };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      this.appendListeners.add(done);
-      wake(done);
+      const listener = (): void => done(true);
+      const timer = setTimeout(() => done(false), this.pollIntervalMs);
+      this.appendListeners.add(listener);
+      wake(() => done(false));
     });
   }
 
-  private notifyAppend(): void {
+  private notifyAppend(position: bigint): void {
+    if (position > this.appendedHead) this.appendedHead = position;
     if (this.appendListeners.size === 0) return;
     for (const listener of [...this.appendListeners]) listener();
   }
@@ -299,8 +304,15 @@ export class SqliteEventStore implements EventStore {
 
 interface SubscriptionSource {
   head(): bigint;
+  /**
+   * Position of the newest append through this store: every event up to it is in the file (an
+   * append by another writer that took a lower position committed first). Others' appends beyond
+   * it are found by asking `head` when a poll interval passes.
+   */
+  appendedHead(): bigint;
   readWindow(afterPosition: bigint, toPosition: bigint): RecordedEvent[];
-  waitForAppend(wake: (resolve: () => void) => void): Promise<void>;
+  /** True when woken by an append through this store. */
+  waitForAppend(wake: (resolve: () => void) => void): Promise<boolean>;
   forget(subscription: SqliteSubscription): void;
 }
 
@@ -331,6 +343,11 @@ class SqliteSubscription implements Subscription {
     return this.delivered;
   }
 
+  private knownHead(head: bigint): bigint {
+    const appended = this.source.appendedHead();
+    return appended > head ? appended : head;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeWaiter?.();
@@ -340,11 +357,14 @@ class SqliteSubscription implements Subscription {
   private async run(): Promise<void> {
     try {
       await Promise.resolve(); // never call the handler from inside subscribe()
+      let head = this.source.head();
       while (!this.stopping) {
-        const head = this.source.head();
         if (head <= this.cursor) {
-          await this.source.waitForAppend((wake) => (this.wakeWaiter = wake));
+          // Woken by an append through this store, its position is the head to read to (no query);
+          // after a poll interval, the file is asked, for appends by other writers.
+          const appended = await this.source.waitForAppend((wake) => (this.wakeWaiter = wake));
           this.wakeWaiter = undefined;
+          head = appended ? this.knownHead(head) : this.source.head();
           continue;
         }
         const windowEnd = head - this.cursor > BigInt(this.windowSize) ? this.cursor + BigInt(this.windowSize) : head;
@@ -354,6 +374,7 @@ class SqliteSubscription implements Subscription {
           this.delivered = event.position;
         }
         this.cursor = windowEnd;
+        head = this.knownHead(head); // appends through this store while the handler ran
         await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
       }
     } finally {
