@@ -147,7 +147,8 @@ const exceedsHold = (authorizationId: string, available: bigint): DomainError =>
 // decide: pure; reads the state, never changes it.
 
 export function decide(command: CardCommand, state: CardState, context: CardContext): CardDecision {
-  const atMs = context.nowMs;
+  // A card's time never goes back (a clock stepped back): a window pruned by a later event must not be counted afresh.
+  const atMs = isCard(state) ? Math.max(context.nowMs, state.lastAtMs) : context.nowMs;
   if (command.type === 'IssueCard') return issue(command, state, atMs);
   if (!isCard(state)) return rejected(notFound('card'));
   switch (command.type) {

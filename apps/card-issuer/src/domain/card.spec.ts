@@ -221,6 +221,33 @@ describe('card decider: daily and monthly limits (UTC calendar windows)', () => 
   });
 });
 
+describe('card decider: a clock stepped back (NTP)', () => {
+  const DAY = 24 * HOUR_MS;
+  // Day D's spend window is dropped by an event 3 days later, while D's hold of 1000 is still pending.
+  const history = [issued({ daily: '1000' }), ...approved('a', '1000', NOW_MS), ...approved('b', '100', NOW_MS + 3 * DAY)];
+  const steppedBack = NOW_MS + 5 * 60 * 1000;
+  /** Decides on the card folded so far and folds what it decided (evolve throws on a broken invariant). */
+  const run = (events: CardEvent[], command: Parameters<typeof cardDecider.decide>[0], nowMs: number): CardEvent[] => {
+    const decision = cardDecider.decide(command, foldCard(events), { nowMs });
+    if (!decision.ok) throw new Error(`decider failed with ${decision.error.code}`);
+    const next = [...events, ...decision.events];
+    foldCard(next);
+    return next;
+  };
+
+  it('does not give a new daily limit back to the day the clock returned to', () => {
+    specAt(steppedBack).given(history).when(request('c', { amount: 1000n })).then([expect.objectContaining({ data: expect.objectContaining({ responseCode: '61', reason: 'daily_limit' }) }) as never]);
+  });
+
+  it('still folds, and counts no less, when a hold of a dropped day is reversed after the step back', () => {
+    let events = run(history, request('c', { amount: 300n }), steppedBack);
+    events = run(events, { type: 'ReverseAuthorization', authorizationId: 'a', amount: undefined, idempotencyKey: 'reverse-a', ledgerKey: 'ledger-reverse-a' }, steppedBack + 60_000);
+    const state = card(events);
+    expect(state.authorizations.get('c')?.phase).toBe('requested');
+    expect(spendAt(state, state.lastAtMs)).toEqual({ daily: 400n, monthly: 400n });
+  });
+});
+
 describe('card decider: the ledger answer, capture, reversal, refund, expiry', () => {
   const requested = approved('auth-1', '1000')[0];
   const pending = [issued(), ...approved('auth-1', '1000')];
