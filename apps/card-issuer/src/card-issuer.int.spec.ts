@@ -158,6 +158,21 @@ describe('card-issuer through the bus: the network side', () => {
     expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1' })).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
   });
 
+  it('refuses every refund to a wallet closed since the capture with wallet_not_active, not a retry forever, moving nothing', async () => {
+    const { walletId, secrets } = await cardholder(h, { topUp: '1000' });
+    const { id: authorizationId } = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true, value: { status: 'captured' } });
+    expect(await h.ledger.send({ type: 'CloseWallet', walletId }, `close-${walletId}`)).toMatchObject({ ok: true, value: { status: 'closed' } });
+    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, refundId, authorizationId, amount: '400' });
+    expect(await h.send(refund('r1'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    // Another refund id of the network takes the same refund slot, which the first refusal holds at the ledger.
+    expect(await h.send(refund('r2'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(await h.send(refund('r2'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(await h.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '1000', refundedAmount: '0' } });
+    const clearing = `sys:card-clearing:USD:${accountShard(walletId, LEDGER_SHARDS)}`;
+    expect(await h.ledger.client.query({ type: 'GetAccountSums', accountId: clearing })).toMatchObject({ ok: true, value: { creditsPosted: '1000', debitsPosted: '0' } });
+  });
+
   it('captures no more than held, also on a canceled card, and refunds at most the capture less refunds', async () => {
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '1000' });

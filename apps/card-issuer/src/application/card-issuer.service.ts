@@ -472,8 +472,8 @@ export class CardIssuerService {
           references: { authorizationId: message.authorizationId, refundId: message.refundId, cardId },
           meta: commandMeta(ledgerKeys.refund(message.authorizationId, card.authorizations.get(message.authorizationId)!.refunds.size + 1), origin),
         });
-        // The slot holds a refund the ledger posted and ledger.events has not brought to the card yet.
-        if (!reply.ok && reply.error.code === 'idempotency_key_reuse') return failed(unavailable('an earlier refund of this authorization is still being recorded; retry'));
+        // The slot holds a refund the ledger posted and ledger.events has not brought to the card yet, or one it refused.
+        if (!reply.ok && reply.error.code === 'idempotency_key_reuse') return failed(await this.slotTaken(card.walletId));
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
       }
@@ -492,6 +492,16 @@ export class CardIssuerService {
       };
       return { ok: true, value: transaction };
     });
+  }
+
+  /**
+   * The answer to a refund whose slot another refund id holds at the ledger. A closed wallet (terminal) takes no
+   * refund, whatever holds the slot: the ledger refused the slot's refund for it, so no retry would ever free it.
+   */
+  private async slotTaken(walletId: string): Promise<DomainError> {
+    const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId });
+    if (wallet.ok && wallet.value.status === 'closed') return domainError('wallet_not_active', 'the wallet is closed', { accountId: walletId, status: 'closed' });
+    return unavailable('an earlier refund of this authorization is still being recorded; retry');
   }
 
   /**
