@@ -173,6 +173,17 @@ describe('card-issuer through the bus: the network side', () => {
     expect(await h.ledger.client.query({ type: 'GetAccountSums', accountId: clearing })).toMatchObject({ ok: true, value: { creditsPosted: '1000', debitsPosted: '0' } });
   });
 
+  it('answers an authorization id decided long ago (its state pruned) with its first outcome, never a second decision or hold', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const first = authorizeMessage(secrets, { amount: '700', cvv: secrets.cvv === '000' ? '001' : '000' });
+    expect(await authorize(h, first)).toMatchObject({ approved: false, responseCode: 'N7' });
+    h.clock.advance(25 * 60 * 60 * 1000);
+    expect(await authorize(h, authorizeMessage(secrets, { amount: '1' }))).toMatchObject({ approved: true });
+    const again = await h.send<AuthorizationView>({ ...first, cvv: secrets.cvv });
+    expect(again).toMatchObject({ ok: true, value: { id: first.authorizationId, approved: false, responseCode: 'N7', status: 'declined' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 1n });
+  });
+
   it('captures no more than held, also on a canceled card, and refunds at most the capture less refunds', async () => {
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '1000' });

@@ -307,6 +307,11 @@ export class CardIssuerService {
       // Loaded once, under the lock: the decision below starts from it.
       const card = await this.cards.load(cardId);
       if (!isCard(card.state) || card.state.panFingerprint !== fingerprint) return unmatched();
+      // An id decided long ago has left the card's state (retention): its first outcome answers, never a second decision and hold.
+      if (!card.state.authorizations.has(message.authorizationId)) {
+        const decided = findAuthorization(this.deps.db, message.authorizationId);
+        if (decided !== undefined) return { ok: true, value: decided };
+      }
       const outcome = await this.decideAndAppend(cardId, origin, (state) => {
         if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
         return {
