@@ -184,6 +184,36 @@ describe('card-issuer through the bus: the network side', () => {
     expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 1n });
   });
 
+  it('learns from ledger.events only a card refund that credits the card\'s wallet, not any entry of kind card_refund naming the authorization', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const { id: authorizationId } = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true });
+    const { id: later } = await authorize(h, authorizeMessage(secrets, { amount: '200' }));
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    // Another internal service's entry (PostEntry is open to them) that names the authorization but pays no one of the card.
+    const forged = await h.ledger.send(
+      {
+        type: 'PostEntry',
+        entryId: uuidv7.next(),
+        kind: 'card_refund',
+        postings: [
+          { accountId: `sys:funding:USD:${shard}`, side: 'debit', amount: '600', currency: 'USD' },
+          { accountId: `sys:fees:USD:${shard}`, side: 'credit', amount: '600', currency: 'USD' },
+        ],
+        references: { authorizationId, refundId: 'not-a-refund' },
+      },
+      'forged-refund',
+    );
+    expect(forged).toMatchObject({ ok: true });
+    // A later event of the same shard the card learns: once it shows, the entry before it was handled too.
+    expect(await h.ledger.send({ type: 'CaptureHold', holdId: later, walletId, amount: '200' }, 'capture-at-the-ledger')).toMatchObject({ ok: true });
+    await waitFor('the capture made at the ledger to be learnt', async () =>
+      expect(await h.query({ type: 'GetAuthorization', authorizationId: later })).toMatchObject({ ok: true, value: { status: 'captured' } }),
+    );
+    expect(await h.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { capturedAmount: '1000', refundedAmount: '0' } });
+    expect(await h.send({ type: 'RefundAuthorization', refundId: 'r1', authorizationId, amount: '1000' })).toMatchObject({ ok: true, value: { amount: '1000' } });
+  });
+
   it('captures no more than held, also on a canceled card, and refunds at most the capture less refunds', async () => {
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '1000' });

@@ -704,9 +704,12 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
     case 'ledger.EntryPosted.v1': {
       const references = (data.references ?? {}) as Record<string, unknown>;
       if (data.kind !== 'card_refund' || typeof references.authorizationId !== 'string' || typeof references.refundId !== 'string') return undefined;
-      const postings = Array.isArray(data.postings) ? (data.postings as { side?: unknown; amount?: unknown }[]) : [];
-      const credited = postings.filter((posting) => posting.side === 'credit').reduce((sum, posting) => sum + amount(posting.amount), 0n);
-      return { type: 'ObserveRefundPosted', authorizationId: references.authorizationId, refundId: references.refundId, entryId: text(data.entryId), amount: credited };
+      const postings = Array.isArray(data.postings) ? (data.postings as { accountId?: unknown; side?: unknown; amount?: unknown }[]) : [];
+      const credited = new Map<string, bigint>();
+      for (const posting of postings) {
+        if (posting.side === 'credit') credited.set(text(posting.accountId), (credited.get(text(posting.accountId)) ?? 0n) + amount(posting.amount));
+      }
+      return { type: 'ObserveRefundPosted', authorizationId: references.authorizationId, refundId: references.refundId, entryId: text(data.entryId), credited };
     }
     default:
       return undefined;

@@ -100,7 +100,8 @@ export interface ReverseAuthorization {
 export type ObserveLedger =
   | { readonly type: 'ObserveHoldCaptured'; readonly authorizationId: string; readonly capturedAmount: bigint; readonly releasedAmount: bigint }
   | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly releasedAmount: bigint; readonly ledgerKey: string }
-  | { readonly type: 'ObserveRefundPosted'; readonly authorizationId: string; readonly refundId: string; readonly entryId: string; readonly amount: bigint };
+  /** `credited`: what the entry credits, by account; only the credit to the authorization's wallet is its refund. */
+  | { readonly type: 'ObserveRefundPosted'; readonly authorizationId: string; readonly refundId: string; readonly entryId: string; readonly credited: ReadonlyMap<string, bigint> };
 
 export interface RefundAuthorization {
   readonly type: 'RefundAuthorization';
@@ -273,12 +274,15 @@ function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardD
           atMs,
         },
       });
-    case 'ObserveRefundPosted':
-      if (authorization.phase !== 'captured' || authorization.refunds.has(command.refundId) || command.amount > authorization.capturedAmount - authorization.refundedAmount) return accepted();
+    case 'ObserveRefundPosted': {
+      // Any internal service may post an entry of kind card_refund: one that pays the card's wallet nothing refunds nothing.
+      const amount = command.credited.get(authorization.walletId) ?? 0n;
+      if (authorization.phase !== 'captured' || authorization.refunds.has(command.refundId) || amount <= 0n || amount > authorization.capturedAmount - authorization.refundedAmount) return accepted();
       return accepted({
         type: 'cards.AuthorizationRefunded.v1',
-        data: { authorizationId, refundId: command.refundId, entryId: command.entryId, amount: command.amount.toString(), atMs },
+        data: { authorizationId, refundId: command.refundId, entryId: command.entryId, amount: amount.toString(), atMs },
       });
+    }
   }
 }
 

@@ -317,10 +317,13 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     ]);
     spec.given([...pending, reversed('auth-1', '800', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
     const capturedHistory = [...pending, captured('auth-1', '800', '200')];
-    spec.given(capturedHistory).when({ type: 'ObserveRefundPosted', authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: 300n }).then([
+    const refundPosted = (credited: [string, bigint][]) => ({ type: 'ObserveRefundPosted' as const, authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', credited: new Map(credited) });
+    spec.given(capturedHistory).when(refundPosted([[WALLET_ID, 300n]])).then([
       { type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: '300', atMs: NOW_MS } },
     ]);
-    spec.given(capturedHistory).when({ type: 'ObserveRefundPosted', authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: 801n }).then([]);
+    spec.given(capturedHistory).when(refundPosted([[WALLET_ID, 801n]])).then([]);
+    // An entry of kind card_refund that credits another account than the card's wallet refunds nothing.
+    spec.given(capturedHistory).when(refundPosted([['sys:fees:USD:1', 300n]])).then([]);
   });
 
   it('answers a retried capture or reversal the ledger already told of as a replay', () => {
