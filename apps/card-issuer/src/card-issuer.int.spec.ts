@@ -214,6 +214,25 @@ describe('card-issuer through the bus: the network side', () => {
     expect(await h.send({ type: 'RefundAuthorization', refundId: 'r1', authorizationId, amount: '1000' })).toMatchObject({ ok: true, value: { amount: '1000' } });
   });
 
+  it('learns from ledger.events only the ends of the hold on the card\'s wallet, not of a hold of the same id on another shard', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const { id: authorizationId } = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    // Hold ids are unique per ledger shard only: another internal caller may hold under the same id elsewhere.
+    const stranger = await registerUser(h);
+    let otherWallet = await openWallet(h, stranger);
+    while (accountShard(otherWallet, LEDGER_SHARDS) === accountShard(walletId, LEDGER_SHARDS)) otherWallet = await openWallet(h, stranger);
+    expect(await h.ledger.send({ type: 'PlaceHold', holdId: authorizationId, walletId: otherWallet, amount: '1000' }, 'other-hold')).toMatchObject({ ok: true });
+    expect(await h.ledger.send({ type: 'ReleaseHold', holdId: authorizationId, walletId: otherWallet }, 'other-release')).toMatchObject({ ok: true });
+    const otherShard = await h.ledger.store.readStream(`ledger-${accountShard(otherWallet, LEDGER_SHARDS)}`);
+    const release = otherShard.find((event) => event.type === 'ledger.HoldReleased.v1')!;
+    await waitFor('the card-issuer to have handled the other release', async () =>
+      expect(h.db.prepare('SELECT 1 FROM processed_events WHERE event_id = ?').get(release.eventId)).toBeDefined(),
+    );
+    expect(await h.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { status: 'pending', heldAmount: '1000' } });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '1000' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 99000n, pending: 0n });
+  });
+
   it('captures no more than held, also on a canceled card, and refunds at most the capture less refunds', async () => {
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '1000' });

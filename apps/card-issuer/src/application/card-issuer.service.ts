@@ -696,11 +696,11 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
   const amount = (value: unknown) => BigInt(parseAmount(value, { allowZero: true }).ok ? (value as string) : '0');
   switch (type) {
     case 'ledger.HoldExpired.v1':
-      return { type: 'ExpireAuthorization', authorizationId: text(data.holdId) };
+      return { type: 'ExpireAuthorization', authorizationId: text(data.holdId), walletId: text(data.debitAccountId) };
     case 'ledger.HoldCaptured.v1':
-      return { type: 'ObserveHoldCaptured', authorizationId: text(data.holdId), capturedAmount: amount(data.capturedAmount), releasedAmount: amount(data.releasedAmount) };
+      return { type: 'ObserveHoldCaptured', authorizationId: text(data.holdId), walletId: text(data.debitAccountId), capturedAmount: amount(data.capturedAmount), releasedAmount: amount(data.releasedAmount) };
     case 'ledger.HoldReleased.v1':
-      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), releasedAmount: amount(data.releasedAmount), ledgerKey: text(data.idempotencyKey) };
+      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), walletId: text(data.debitAccountId), releasedAmount: amount(data.releasedAmount), ledgerKey: text(data.idempotencyKey) };
     case 'ledger.EntryPosted.v1': {
       const references = (data.references ?? {}) as Record<string, unknown>;
       if (data.kind !== 'card_refund' || typeof references.authorizationId !== 'string' || typeof references.refundId !== 'string') return undefined;

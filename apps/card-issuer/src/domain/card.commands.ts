@@ -98,8 +98,8 @@ export interface ReverseAuthorization {
  * event, and nobody retried.
  */
 export type ObserveLedger =
-  | { readonly type: 'ObserveHoldCaptured'; readonly authorizationId: string; readonly capturedAmount: bigint; readonly releasedAmount: bigint }
-  | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly releasedAmount: bigint; readonly ledgerKey: string }
+  | { readonly type: 'ObserveHoldCaptured'; readonly authorizationId: string; readonly walletId: string; readonly capturedAmount: bigint; readonly releasedAmount: bigint }
+  | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly walletId: string; readonly releasedAmount: bigint; readonly ledgerKey: string }
   /** `credited`: what the entry credits, by account; only the credit to the authorization's wallet is its refund. */
   | { readonly type: 'ObserveRefundPosted'; readonly authorizationId: string; readonly refundId: string; readonly entryId: string; readonly credited: ReadonlyMap<string, bigint> };
 
@@ -114,6 +114,8 @@ export interface RefundAuthorization {
 export interface ExpireAuthorization {
   readonly type: 'ExpireAuthorization';
   readonly authorizationId: string;
+  /** The wallet the expired hold debited. */
+  readonly walletId: string;
 }
 
 export type CardCommand =
@@ -242,7 +244,7 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     }
     case 'ExpireAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
-      if (authorization === undefined || authorization.phase !== 'pending') return accepted(); // unknown here, or finished otherwise first
+      if (authorization === undefined || authorization.phase !== 'pending' || !holdOf(authorization, command)) return accepted(); // unknown here, or finished otherwise first
       return accepted({ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: authorization.id, releasedAmount: authorization.heldAmount.toString(), atMs } });
     }
   }
@@ -250,7 +252,7 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
 
 function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardDecision {
   const authorization = state.authorizations.get(command.authorizationId);
-  if (authorization === undefined) return accepted();
+  if (authorization === undefined || (command.type !== 'ObserveRefundPosted' && !holdOf(authorization, command))) return accepted();
   const authorizationId = authorization.id;
   switch (command.type) {
     case 'ObserveHoldCaptured':
@@ -284,6 +286,11 @@ function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardD
       });
     }
   }
+}
+
+/** Whether a ledger hold event is of this authorization's hold: hold ids are unique per ledger shard only, so its wallet must match too. */
+function holdOf(authorization: Authorization, observed: { readonly walletId: string }): boolean {
+  return observed.walletId === authorization.walletId;
 }
 
 function issue(command: IssueCard, state: CardState, atMs: number): CardDecision {

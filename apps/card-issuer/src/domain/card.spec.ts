@@ -294,28 +294,32 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
   });
 
   it('expires a pending hold; a finished one stays as it is', () => {
-    spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '1000', atMs: NOW_MS } }]);
-    spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
-    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([]);
-    spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown' }).then([]);
+    spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '1000', atMs: NOW_MS } }]);
+    spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
+    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([]);
+    spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown', walletId: WALLET_ID }).then([]);
+    // A hold of the same id on another wallet (hold ids are unique per ledger shard only) is not this authorization's.
+    spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: 'wallet-elsewhere' }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: 'wallet-elsewhere', releasedAmount: 1000n, ledgerKey: 'elsewhere' }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', walletId: 'wallet-elsewhere', capturedAmount: 1000n, releasedAmount: 0n }).then([]);
   });
 
   it('records what the ledger says happened to a hold only when the card does not know it yet', () => {
-    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', capturedAmount: 600n, releasedAmount: 400n }).then([
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', walletId: WALLET_ID, capturedAmount: 600n, releasedAmount: 400n }).then([
       { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'auth-1', capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs: NOW_MS } },
     ]);
-    spec.given([...pending, captured('auth-1', '600', '400')]).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', capturedAmount: 600n, releasedAmount: 400n }).then([]);
-    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'other', capturedAmount: 1n, releasedAmount: 0n }).then([]);
-    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'lk' }).then([
+    spec.given([...pending, captured('auth-1', '600', '400')]).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', walletId: WALLET_ID, capturedAmount: 600n, releasedAmount: 400n }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'other', walletId: WALLET_ID, capturedAmount: 1n, releasedAmount: 0n }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'lk' }).then([
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } },
     ]);
-    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
-    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([]);
     // A later reversal recorded first: the release learnt now is its own amount, not the hold's rest at the ledger's time.
-    spec.given([...pending, reversed('auth-1', '200', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([
+    spec.given([...pending, reversed('auth-1', '200', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 2, idempotencyKey: null, ledgerKey: 'ledger-r1', atMs: NOW_MS } },
     ]);
-    spec.given([...pending, reversed('auth-1', '800', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
+    spec.given([...pending, reversed('auth-1', '800', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
     const capturedHistory = [...pending, captured('auth-1', '800', '200')];
     const refundPosted = (credited: [string, bigint][]) => ({ type: 'ObserveRefundPosted' as const, authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', credited: new Map(credited) });
     spec.given(capturedHistory).when(refundPosted([[WALLET_ID, 300n]])).then([
