@@ -102,7 +102,7 @@ export async function startCardIssuer(options: CardIssuerOptions): Promise<Runni
     if (recovery.recovered > 0 || recovery.left > 0) log(`recovered ${recovery.recovered} interrupted authorizations, ${recovery.left} left for the next start`);
 
     if (config.CARD_RECOVERY_INTERVAL_MS > 0) {
-      // Safe beside live traffic: recovery takes each card's lock, so an authorization in flight finishes first.
+      // Safe beside live traffic: recovery takes each card's lock and skips intents young enough to be in flight in another process.
       const timer = setInterval(() => {
         service.recoverRequested().catch((error: unknown) => log(`recovery failed: ${error instanceof Error ? error.message : String(error)}`));
       }, config.CARD_RECOVERY_INTERVAL_MS);

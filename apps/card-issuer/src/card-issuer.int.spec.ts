@@ -9,7 +9,7 @@ import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
-import { CardIssuerService } from './application/card-issuer.service';
+import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
 import { loadCardIssuerConfig } from './card-issuer.config';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
@@ -378,6 +378,11 @@ describe('card-issuer crash recovery', () => {
     expect(await h!.ledger.send({ type: 'TopUp', walletId, amount: '1' }, `later-top-up-${walletId}`)).toMatchObject({ ok: true });
   }
 
+  /** Long enough after the intent that no issuer process can still be waiting for its hold's answer. */
+  function pastInFlight(): void {
+    h!.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * loadCardIssuerConfig({}).CARD_UPSTREAM_TIMEOUT_MS);
+  }
+
   it('a crash between the hold and its recorded outcome leaves no orphan hold: released on start, declined 05', async () => {
     const crash = { armed: true };
     h = await startFailingAfterHold(crash);
@@ -387,6 +392,8 @@ describe('card-issuer crash recovery', () => {
     const shard = accountShard(walletId, LEDGER_SHARDS);
     expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'pending', heldAmount: 1200n });
 
+    expect((await h.restartCards()).recovery).toEqual({ recovered: 0, left: 1 }); // maybe still in flight in another process
+    pastInFlight();
     const restarted = await h.restartCards();
     expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
     expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'released', heldAmount: 0n });
@@ -452,6 +459,41 @@ describe('card-issuer crash recovery', () => {
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 700n });
   });
 
+  it('another issuer process\'s recovery leaves an authorization still in flight alone: it is approved, not declined 05', async () => {
+    let reachLedgerReply: () => void = () => undefined;
+    const atLedgerReply = new Promise<void>((resolve) => (reachLedgerReply = resolve));
+    let letGo: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    h = await startCardHarness({
+      afterLedgerReply: async (operation) => {
+        if (operation !== 'hold') return;
+        reachLedgerReply();
+        await gate; // the ledger placed the hold; this process has not recorded it yet
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '300' });
+    const reply = harness.send(message);
+    await atLedgerReply;
+    // A second card-issuer process on the same store and ledger runs its recovery (start or interval) now.
+    const other = new CardIssuerService({
+      config: loadCardIssuerConfig({ LEDGER_SHARDS: String(LEDGER_SHARDS) }),
+      store: harness.ledger.store,
+      clock: harness.clock,
+      ids: new UuidV7Generator(() => harness.clock.nowMs()),
+      crypto: undefined as never,
+      ledger: harness.ledger.client,
+      identity: undefined as never,
+      projection: harness.cards.projection,
+      db: harness.db,
+    });
+    await other.recoverRequested();
+    letGo();
+    expect(await reply).toMatchObject({ ok: true, value: { approved: true, responseCode: '00', status: 'pending' } });
+    expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 300n });
+  });
+
   it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {
     const crash = { armed: true };
     h = await startCardHarness({
@@ -465,6 +507,7 @@ describe('card-issuer crash recovery', () => {
     const message = authorizeMessage(secrets, { amount: '300' });
     expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     crash.armed = false;
+    pastInFlight();
     await waitFor('the interval to recover it', async () =>
       expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
     );
@@ -519,6 +562,7 @@ describe('card-issuer crash recovery', () => {
       { idempotencyKey: 'by-hand', actor: 'test' },
       h.clock.nowMs(),
     );
+    pastInFlight();
     const restarted = await h.restartCards();
     expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
     const shard = accountShard(walletId, LEDGER_SHARDS);

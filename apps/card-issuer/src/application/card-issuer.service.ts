@@ -49,6 +49,8 @@ import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedC
 export const APPEND_ATTEMPTS_MAX = 5;
 /** PANs drawn for one card before giving up (a collision among 10^8+ numbers is already rare). */
 export const PAN_ATTEMPTS_MAX = 8;
+/** Recovery takes an authorization requested this many upstream timeouts ago (its hold's answer, then its append): none still in flight. */
+export const RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS = 2;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
@@ -548,6 +550,8 @@ export class CardIssuerService {
     const { state } = await this.cards.load(cardId);
     const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
     if (authorization === undefined || authorization.phase !== 'requested') return true;
+    // The card's lock is per process: another issuer process may still be waiting for this hold's answer, and then records it.
+    if (this.deps.clock.nowMs() - authorization.createdAtMs < RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * this.deps.config.CARD_UPSTREAM_TIMEOUT_MS) return false;
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
     if (!(await this.settleHoldOfInterrupted(authorization, origin))) return false;
     const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: RECOVERED }));
