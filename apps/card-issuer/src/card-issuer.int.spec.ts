@@ -494,24 +494,42 @@ describe('card-issuer crash recovery', () => {
     expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 300n });
   });
 
-  it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {
+  /** A harness with one authorization interrupted after the ledger placed its hold, and nobody retrying it. */
+  async function interruptedAuthorization(env: Record<string, string>) {
     const crash = { armed: true };
-    h = await startCardHarness({
-      env: { CARD_RECOVERY_INTERVAL_MS: '20' },
+    const harness = await startCardHarness({
+      env,
       afterLedgerReply: () => {
         if (crash.armed) throw new Error('simulated failure after the hold');
       },
     });
-    const harness = h;
+    h = harness;
     const { walletId, secrets } = await cardholder(harness);
     const message = authorizeMessage(secrets, { amount: '300' });
     expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     crash.armed = false;
+    /** Waits until recovery declined it and released its hold. */
+    const recovered = async (what: string) => {
+      await waitFor(what, async () =>
+        expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
+      );
+      expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    };
+    return { harness, recovered };
+  }
+
+  it('without a recovery interval, an intent too young to take at start is taken once it is old enough', async () => {
+    const env = { CARD_RECOVERY_INTERVAL_MS: '0', CARD_UPSTREAM_TIMEOUT_MS: '100' };
+    const { harness, recovered } = await interruptedAuthorization(env);
+    expect((await harness.restartCards({ env })).recovery).toEqual({ recovered: 0, left: 1 });
+    harness.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * 100);
+    await recovered('the one-off recovery to take it');
+  });
+
+  it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {
+    const { recovered } = await interruptedAuthorization({ CARD_RECOVERY_INTERVAL_MS: '20' });
     pastInFlight();
-    await waitFor('the interval to recover it', async () =>
-      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
-    );
-    expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    await recovered('the interval to recover it');
   });
 
   it('a capture the ledger refused (the issuer had missed a reversal) does not block the right capture that follows', async () => {
