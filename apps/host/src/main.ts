@@ -4,20 +4,7 @@ import { startHost } from './host';
 
 async function main(): Promise<void> {
   const host = await startHost();
-  process.stdout.write(
-    [
-      `ledger embedded host listening on ${host.url}`,
-      `  health:    ${host.url}/healthz`,
-      `  readiness: ${host.url}/readyz`,
-      `  API docs:  ${host.url}/docs`,
-      `  metrics:   ${host.url}/metrics`,
-      `  gRPC:      ${new URL(host.url).hostname}:${host.grpcPort} (package ledger.v1, server reflection on)`,
-      `  data dir:  ${host.config.DATA_DIR}`,
-      // A configured key is a secret and never printed; the embedded default is (API.md).
-      ...(host.defaultNetworkKey === null ? [] : [`  card network key (X-Network-Key): ${host.defaultNetworkKey} (the default; set NETWORK_API_KEY)`]),
-      '',
-    ].join('\n'),
-  );
+  // Before the banner: whoever reads it may signal at once (the signal's default would kill the process mid-write).
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -35,6 +22,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.stdout.write(
+    [
+      `ledger embedded host listening on ${host.url}`,
+      `  health:    ${host.url}/healthz`,
+      `  readiness: ${host.url}/readyz`,
+      `  API docs:  ${host.url}/docs`,
+      `  metrics:   ${host.url}/metrics`,
+      `  gRPC:      ${new URL(host.url).hostname}:${host.grpcPort} (package ledger.v1, server reflection on)`,
+      `  data dir:  ${host.config.DATA_DIR}`,
+      // A configured key is a secret and never printed; the embedded default is (API.md).
+      ...(host.defaultNetworkKey === null ? [] : [`  card network key (X-Network-Key): ${host.defaultNetworkKey} (the default; set NETWORK_API_KEY)`]),
+      '',
+    ].join('\n'),
+  );
 }
 
 main().catch((error: unknown) => {
