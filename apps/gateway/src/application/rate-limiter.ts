@@ -2,6 +2,7 @@
 // move money and on card reveals; per client IP on the card network's routes. Token buckets in
 // memory, one instance each (not shared between gateways).
 import type { Clock } from '@ledger/contracts';
+import { clientNetworkOf } from '../domain/client-network';
 import { TokenBuckets, type BucketLimit } from '../domain/token-bucket';
 import type { GatewayConfig } from '../gateway.config';
 
@@ -46,10 +47,10 @@ export class RateLimiter {
     };
   }
 
-  /** Takes a token from the IP's bucket, then from the user's; the first empty one refuses. */
+  /** Takes a token from the IP's bucket (its /64 for IPv6), then from the user's; the first empty one refuses. */
   take(name: RateLimitName, subjects: RateLimitSubjects): RateLimitResult {
     const nowMs = this.clock.nowMs();
-    const byIp = this.buckets.take(`${name}:ip:${subjects.ip}`, this.limits[name].ip, nowMs);
+    const byIp = this.buckets.take(`${name}:ip:${clientNetworkOf(subjects.ip)}`, this.limits[name].ip, nowMs);
     if (!byIp.allowed) return { allowed: false, limit: `${name}-per-ip`, retryAfterMs: byIp.retryAfterMs };
     const userLimit = this.limits[name].user;
     if (subjects.user === undefined || userLimit === undefined) return { allowed: true };

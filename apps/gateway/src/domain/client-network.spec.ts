@@ -1,0 +1,25 @@
+import { clientNetworkOf } from './client-network';
+
+describe('the client network a per-IP rate limit counts', () => {
+  it('counts an IPv4 client as its address, however the socket spells it', () => {
+    expect(clientNetworkOf('203.0.113.7')).toBe('203.0.113.7');
+    expect(clientNetworkOf('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(clientNetworkOf('::FFFF:cb00:7107')).toBe('203.0.113.7');
+    expect(clientNetworkOf('0:0:0:0:0:ffff:203.0.113.7')).toBe('203.0.113.7');
+  });
+
+  it('counts an IPv6 client as its /64, in one spelling', () => {
+    const network = '2001:db8:0:1::/64';
+    for (const address of ['2001:db8:0:1::1', '2001:db8:0:1:ffff:ffff:ffff:ffff', '2001:0DB8:0000:0001:0:0:0:2', '2001:db8::1:0:0:0:3', '2001:db8:0:1::5%eth0']) {
+      expect(clientNetworkOf(address)).toBe(network);
+    }
+    expect(clientNetworkOf('2001:db8:0:2::1')).toBe('2001:db8:0:2::/64');
+    expect(clientNetworkOf('::1')).toBe('0:0:0:0::/64');
+    expect(clientNetworkOf('64:ff9b::203.0.113.7')).toBe('64:ff9b:0:0::/64');
+  });
+
+  it('keeps what is not an address as it is', () => {
+    expect(clientNetworkOf('unknown')).toBe('unknown');
+    expect(clientNetworkOf('')).toBe('');
+  });
+});
