@@ -1,4 +1,4 @@
-import { clientNetworkOf } from './client-network';
+import { clientNetworkOf, forwardedClientOf } from './client-network';
 
 describe('the client network a per-IP rate limit counts', () => {
   it('counts an IPv4 client as its address, however the socket spells it', () => {
@@ -21,5 +21,24 @@ describe('the client network a per-IP rate limit counts', () => {
   it('keeps what is not an address as it is', () => {
     expect(clientNetworkOf('unknown')).toBe('unknown');
     expect(clientNetworkOf('')).toBe('');
+  });
+});
+
+describe('the client behind trusted proxies', () => {
+  const peer = '10.0.0.2';
+
+  it('is the peer when no proxy is trusted, whatever X-Forwarded-For claims', () => {
+    expect(forwardedClientOf(peer, ['198.51.100.1'], 0)).toBe(peer);
+  });
+
+  it('is read from the right end of X-Forwarded-For, one entry per trusted hop', () => {
+    expect(forwardedClientOf(peer, ['203.0.113.9, 198.51.100.1'], 1)).toBe('198.51.100.1');
+    expect(forwardedClientOf(peer, ['203.0.113.9', '198.51.100.1, 10.0.0.1'], 2)).toBe('198.51.100.1');
+    expect(forwardedClientOf(peer, ['203.0.113.9,, 198.51.100.1 , '], 1)).toBe('198.51.100.1');
+  });
+
+  it('stops at the far end of a shorter chain, or at the peer without one', () => {
+    expect(forwardedClientOf(peer, ['198.51.100.1'], 3)).toBe('198.51.100.1');
+    expect(forwardedClientOf(peer, [], 1)).toBe(peer);
   });
 });

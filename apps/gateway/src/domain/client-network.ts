@@ -37,3 +37,17 @@ function ipv6Groups(address: string): number[] {
   const back = parse(tail);
   return [...front, ...new Array<number>(IPV6_GROUPS - front.length - back.length).fill(0), ...back];
 }
+
+/**
+ * The client's address behind `trustedHops` proxies, read as Express's `trust proxy` (a hop
+ * count) reads it, so both edges name the same client: the socket's peer, then one
+ * X-Forwarded-For entry per trusted hop from its right end (each proxy appends whom it heard).
+ */
+export function forwardedClientOf(peer: string, forwardedFor: readonly string[], trustedHops: number): string {
+  const entries = forwardedFor
+    .flatMap((value) => value.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const chain = [peer, ...entries.reverse()];
+  return chain[Math.min(trustedHops, chain.length - 1)];
+}

@@ -7,6 +7,7 @@ import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
+import { forwardedClientOf } from '../domain/client-network';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
@@ -24,6 +25,8 @@ export const NETWORK_KEY_METADATA = 'x-network-key';
 export const REPLAYED_METADATA = 'idempotent-replayed';
 /** A client's correlation id, as X-Request-Id over HTTP; a new UUIDv7 when absent or unusable. */
 export const REQUEST_ID_METADATA = 'x-request-id';
+/** Believed for TRUST_PROXY_HOPS proxies, as over HTTP. */
+export const FORWARDED_FOR_METADATA = 'x-forwarded-for';
 
 /** What a handler needs of grpc-js's call (ServerUnaryCall). */
 export interface GrpcCall {
@@ -82,6 +85,8 @@ export class GrpcEdge {
     private readonly execution: IdempotentExecution,
     private readonly ids: IdGenerator,
     private readonly observability: { readonly logger: GatewayLogger; readonly metrics: GatewayMetrics },
+    /** TRUST_PROXY_HOPS: the proxies in front whose x-forwarded-for is believed. */
+    private readonly trustedHops: number,
   ) {}
 
   /** One call: its answer, or its error for the filter to map; timed, counted and logged in one line (as HTTP's access log). */
@@ -110,7 +115,8 @@ export class GrpcEdge {
     correlationId: string,
     handler: (context: OperationContext) => Promise<Res | void>,
   ): Promise<Res> {
-    const ip = peerAddress(call.getPeer());
+    const forwardedFor = call.metadata.get(FORWARDED_FOR_METADATA).filter((value): value is string => typeof value === 'string');
+    const ip = forwardedClientOf(peerAddress(call.getPeer()), forwardedFor, this.trustedHops);
     const http = operation.http(request);
     const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
     const network = operation.network === true ? this.access.authenticateNetwork(first(call.metadata, NETWORK_KEY_METADATA)) : undefined;

@@ -337,4 +337,19 @@ describe('gateway gRPC API (e2e)', () => {
       retryAfter: '60',
     });
   });
+
+  it('behind TRUST_PROXY_HOPS proxies, counts the client their x-forwarded-for names, in the same bucket as over HTTP', async () => {
+    await s.restartGateway({ TRUST_PROXY_HOPS: '1', RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
+    g.close();
+    g = connectGrpc(s.gateway().grpcPort);
+    let attempts = 0; // a new email each time: only the per-IP limit may refuse
+    const body = () => ({ email: `proxied-${++attempts}@example.com`, password: 'not-the-password' });
+    const overGrpc = (forwardedFor: string) => call('Identity', 'Login', body(), { metadata: { 'x-forwarded-for': forwardedFor } });
+    expect((await overGrpc('203.0.113.9, 198.51.100.7')).error?.code).toBe('invalid_credentials');
+    const overHttp = await s.request('POST', '/v1/auth/login', { body: body(), headers: { 'x-forwarded-for': '198.51.100.7' } });
+    expect(overHttp.status).toBe(401);
+    expect((await overGrpc('198.51.100.7')).error).toMatchObject({ status: status.RESOURCE_EXHAUSTED, code: 'rate_limited', details: { limit: 'login-per-ip' } });
+    // Another client behind the same proxy (so the same peer) has a bucket of its own.
+    expect((await overGrpc('198.51.100.8')).error?.code).toBe('invalid_credentials');
+  });
 });
