@@ -275,6 +275,16 @@ describe('gateway gRPC API (e2e)', () => {
       const second = await g.call('Wallets', 'TopUp', { walletId, amount: '60', reference: 'r-1' }, { token: alice.token, key: httpKey });
       expect(second).toEqual({ response: first.body, replayed: true });
     });
+
+    it('replays a call whose HTTP route takes no body on the other edge, whatever body the HTTP request carried', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      const key = newKey('bodyless');
+      const overHttp = await s.request('POST', `/v1/wallets/${walletId}/freeze`, { token: alice.token, key, body: {} });
+      expect(overHttp.status).toBe(200);
+      expect(await wallets('FreezeWallet', { walletId }, alice, key)).toEqual({ response: overHttp.body, replayed: true });
+      const withoutBody = await s.request('POST', `/v1/wallets/${walletId}/freeze`, { token: alice.token, key });
+      expect([withoutBody.status, withoutBody.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
+    });
   });
 
   it('counts each call by method and status code, and logs one line per call with its x-request-id', async () => {
