@@ -94,6 +94,19 @@ describe('gateway limits and failures (e2e)', () => {
     expectRateLimited(await loginFrom('198.51.100.3'));
   });
 
+  it("keys an anonymous client's Idempotency-Keys by the same client network: a retry from another address of its /64 replays", async () => {
+    await s.restartGateway({ ...LIMITS, TRUST_PROXY_HOPS: '1' });
+    const body = { email: `rotating-${process.pid}@example.com`, password: 'correct-horse-battery' };
+    const key = newKey('register');
+    const register = (forwardedFor: string) => s.request('POST', '/v1/users', { body, key, headers: { 'x-forwarded-for': forwardedFor } });
+    const first = await register('2001:db8:0:7::1');
+    expect(first.status).toBe(201);
+    // Its temporary address rotated (RFC 8981) before the retry.
+    const retried = await register('2001:db8:0:7:a::2');
+    expect([retried.status, retried.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+    expect(retried.body).toEqual(first.body);
+  });
+
   it('refuses a body over BODY_LIMIT_BYTES with 413, and takes one under it', async () => {
     await s.restartGateway({ ...LIMITS, BODY_LIMIT_BYTES: '1024' });
     const user = await s.register('body-limit');

@@ -8,7 +8,7 @@ import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts'
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
 import { forwardedClientOf } from '../domain/client-network';
-import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
+import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import type { GatewayLogger } from '../observability/logger';
@@ -142,8 +142,8 @@ export class GrpcEdge {
     const executed = await this.execution.execute(
       {
         policy: operation.idempotency ?? { required: false, record: false },
-        // Whose keys: the user, the card network, or `anon:{ip}` before login (as over HTTP).
-        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? `anon:${ip}`),
+        // Whose keys: the user, the card network, or the client network before login (as over HTTP).
+        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? anonymousCaller(ip)),
         key,
         fingerprint: { method: http.method, path: http.path, body: http.body },
         correlationId,
