@@ -87,6 +87,10 @@ describe('gateway limits and failures (e2e)', () => {
     expect((await loginFrom('203.0.113.7')).status).toBe(401);
     expect((await loginFrom('::ffff:203.0.113.7')).status).toBe(401);
     expectRateLimited(await loginFrom('::ffff:cb00:7107'));
+    // A proxy that appends the client's port (as Azure's do) names the same client on each connection.
+    expect((await loginFrom('192.0.2.44:50001')).status).toBe(401);
+    expect((await loginFrom('192.0.2.44:50002')).status).toBe(401);
+    expectRateLimited(await loginFrom('[::ffff:192.0.2.44]:50003'));
     // Without trusted proxies, X-Forwarded-For is the client's own claim and is ignored.
     await s.restartGateway({ ...LIMITS, RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
     expect((await loginFrom('198.51.100.1')).status).toBe(401);

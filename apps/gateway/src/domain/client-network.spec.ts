@@ -1,4 +1,15 @@
-import { clientNetworkOf, forwardedClientOf } from './client-network';
+import { clientNetworkOf, forwardedClientOf, withoutPort } from './client-network';
+
+describe('withoutPort', () => {
+  it('drops the port of IPv4 and bracketed IPv6 peers, and keeps what it cannot read', () => {
+    expect(withoutPort('127.0.0.1:53211')).toBe('127.0.0.1');
+    expect(withoutPort('[::1]:53211')).toBe('::1');
+    expect(withoutPort('[::ffff:10.0.0.7]:80')).toBe('::ffff:10.0.0.7');
+    expect(withoutPort('::1')).toBe('::1');
+    expect(withoutPort('host:name')).toBe('host:name');
+    expect(withoutPort('')).toBe('');
+  });
+});
 
 describe('the client network a per-IP rate limit counts', () => {
   it('counts an IPv4 client as its address, however the socket spells it', () => {
@@ -16,6 +27,12 @@ describe('the client network a per-IP rate limit counts', () => {
     expect(clientNetworkOf('2001:db8:0:2::1')).toBe('2001:db8:0:2::/64');
     expect(clientNetworkOf('::1')).toBe('0:0:0:0::/64');
     expect(clientNetworkOf('64:ff9b::203.0.113.7')).toBe('64:ff9b:0:0::/64');
+  });
+
+  it('drops a port that a proxy appended', () => {
+    expect(clientNetworkOf('203.0.113.7:51234')).toBe('203.0.113.7');
+    expect(clientNetworkOf('[2001:db8:0:1::1]:443')).toBe('2001:db8:0:1::/64');
+    expect(clientNetworkOf('[::ffff:203.0.113.7]:443')).toBe('203.0.113.7');
   });
 
   it('keeps what is not an address as it is', () => {

@@ -7,9 +7,10 @@ const IPV6_GROUPS = 8;
 /** The groups of an IPv6 address that name its /64. */
 const PREFIX_GROUPS = 4;
 
-/** `1.2.3.4` for IPv4 (mapped or not), `2001:db8:0:1::/64` for IPv6; anything else as it is. */
+/** `1.2.3.4` for IPv4 (mapped or not, with a port or not), `2001:db8:0:1::/64` for IPv6; anything else as it is. */
 export function clientNetworkOf(address: string): string {
-  const unzoned = address.replace(/%.*$/, ''); // fe80::1%eth0: the zone names our interface, not the client
+  // fe80::1%eth0: the zone names our interface, not the client.
+  const unzoned = withoutPort(address).replace(/%.*$/, '');
   if (isIPv4(unzoned)) return unzoned;
   if (!isIPv6(unzoned)) return address;
   const groups = ipv6Groups(unzoned);
@@ -20,6 +21,17 @@ export function clientNetworkOf(address: string): string {
     .slice(0, PREFIX_GROUPS)
     .map((g) => g.toString(16))
     .join(':')}::/64`;
+}
+
+/**
+ * The address without a port: grpc-js peers read `127.0.0.1:53211` or `[::1]:53211`, and some
+ * proxies append the client's port to X-Forwarded-For the same way. A bare IPv6 address is kept.
+ */
+export function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(address);
+  if (bracketed !== null) return bracketed[1];
+  const colon = address.lastIndexOf(':');
+  return colon > 0 && address.indexOf(':') === colon && /^\d+$/.test(address.slice(colon + 1)) ? address.slice(0, colon) : address;
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a trailing dotted IPv4 as two groups). */

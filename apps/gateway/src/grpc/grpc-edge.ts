@@ -7,7 +7,7 @@ import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
-import { forwardedClientOf } from '../domain/client-network';
+import { forwardedClientOf, withoutPort } from '../domain/client-network';
 import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
@@ -116,7 +116,7 @@ export class GrpcEdge {
     handler: (context: OperationContext) => Promise<Res | void>,
   ): Promise<Res> {
     const forwardedFor = call.metadata.get(FORWARDED_FOR_METADATA).filter((value): value is string => typeof value === 'string');
-    const ip = forwardedClientOf(peerAddress(call.getPeer()), forwardedFor, this.trustedHops);
+    const ip = forwardedClientOf(withoutPort(call.getPeer()), forwardedFor, this.trustedHops);
     const http = operation.http(request);
     const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
     const network = operation.network === true ? this.access.authenticateNetwork(first(call.metadata, NETWORK_KEY_METADATA)) : undefined;
@@ -179,14 +179,6 @@ function keyOf(metadata: Metadata): string | undefined {
     throw validationFailed([{ field: 'idempotency-key', reason: 'invalid_format', message: 'idempotency-key must be one value of 1 to 255 printable ASCII characters' }]);
   }
   return value;
-}
-
-/** grpc-js peers read `127.0.0.1:53211` or `[::1]:53211`: the address without the port. */
-export function peerAddress(peer: string): string {
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(peer);
-  if (bracketed !== null) return bracketed[1];
-  const colon = peer.lastIndexOf(':');
-  return colon > 0 && peer.indexOf(':') === colon ? peer.slice(0, colon) : peer;
 }
 
 /** An error response recorded under the Idempotency-Key, thrown again as the same code. */
