@@ -2,11 +2,12 @@
 // wallet-ledger and an identity on the bus: every Identity and Wallets method, its errors as
 // gRPC statuses with API.md's envelope in grpc-status-details-bin, ownership, Idempotency-Key
 // replays (also across the HTTP edge), and server reflection.
+import { connect } from 'node:http2';
 import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, status, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { FAKE_TOTP_CODE } from '../testing/fake-identity';
-import { newKey, newWalletView, startGatewaySystem, type GatewaySystem, type TestUser } from '../testing/gateway.harness';
+import { newKey, newWalletView, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from '../testing/gateway.harness';
 import { connectGrpc, type GrpcAnswer, type GrpcCallOptions, type GrpcClients, type GrpcServiceName } from '../testing/grpc-client';
 
 function expectFailure(answer: GrpcAnswer, grpcStatus: status, code: string): void {
@@ -295,6 +296,25 @@ describe('gateway gRPC API (e2e)', () => {
     expect(line).toMatchObject({ msg: 'grpc call', grpcMethod: '/ledger.v1.Wallets/GetWallet', grpcStatus: 'NOT_FOUND', durationMs: expect.any(Number) });
   });
 
+  it("never writes a credential that grpc-js refused as metadata (a token or network key with a non-ASCII character) to any log", async () => {
+    const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const wallet = stringField(1, await s.openWallet(alice, 'USD'));
+      // grpc-js clients refuse to send such values; any other HTTP/2 client can (a token pasted with a stray character).
+      const badToken = await rawGrpcCall(s.gateway().grpcPort, '/ledger.v1.Wallets/GetWallet', wallet, { authorization: `Bearer ${alice.token}\u00e9` });
+      expect(badToken).toBe(String(status.UNAUTHENTICATED));
+      const badKey = await rawGrpcCall(s.gateway().grpcPort, '/ledger.v1.CardNetwork/Capture', wallet, { 'x-network-key': `${TEST_NETWORK_KEY}\u00e9` });
+      expect(badKey).toBe(String(status.UNAUTHENTICATED));
+      const [, payload] = alice.token.split('.');
+      const written = [...stderr.mock.calls.map((args) => args.join(' ')), ...s.logLines].join('\n');
+      expect(written).not.toContain(payload);
+      expect(written).not.toContain(TEST_NETWORK_KEY);
+      expect(s.logLines.some((line) => line.includes('refused the metadata entry x-network-key'))).toBe(true); // still told, without the value
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+
   it('refuses a request message over BODY_LIMIT_BYTES (grpc-js: RESOURCE_EXHAUSTED)', async () => {
     const answer = await call('Identity', 'Login', { email: alice.email, password: 'x'.repeat(70_000) });
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
@@ -363,3 +383,30 @@ describe('gateway gRPC API (e2e)', () => {
     expect((await overGrpc('198.51.100.8')).error?.code).toBe('invalid_credentials');
   });
 });
+
+/** A protobuf length-delimited string field: all a raw request here needs. */
+function stringField(field: number, value: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  return Buffer.concat([Buffer.from([(field << 3) | 2, bytes.length]), bytes]);
+}
+
+/** One unary call over bare HTTP/2, with metadata a grpc-js client would not send: its grpc-status. */
+async function rawGrpcCall(port: number, path: string, message: Buffer, metadata: Record<string, string>): Promise<string | undefined> {
+  const session = connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
+      let grpcStatus: string | undefined;
+      stream.on('response', (headers) => (grpcStatus ??= headers['grpc-status'] as string | undefined)); // a trailers-only answer
+      stream.on('trailers', (trailers) => (grpcStatus = trailers['grpc-status'] as string | undefined));
+      stream.on('data', () => undefined);
+      stream.on('end', () => resolve(grpcStatus));
+      stream.on('error', reject);
+      const frame = Buffer.alloc(5);
+      frame.writeUInt32BE(message.length, 1);
+      stream.end(Buffer.concat([frame, message]));
+    });
+  } finally {
+    session.close();
+  }
+}

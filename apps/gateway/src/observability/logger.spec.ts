@@ -1,4 +1,4 @@
-import { createGatewayLogger, scrubSecrets } from './logger';
+import { createGatewayLogger, grpcJsLoggerOf, scrubSecrets } from './logger';
 
 function capture() {
   const lines: string[] = [];
@@ -57,5 +57,21 @@ describe('gateway logs', () => {
 
   it('scrubSecrets keeps text without secrets as it is', () => {
     expect(scrubSecrets('{"msg":"request","status":201,"amount":"1050"}')).toBe('{"msg":"request","status":201,"amount":"1050"}');
+  });
+});
+
+describe("grpc-js's own log lines", () => {
+  it('name a refused metadata entry by its key only, and pass other lines through as JSON at their level', () => {
+    const { logger, output } = capture();
+    const grpcJs = grpcJsLoggerOf(logger);
+    const key = 'network-key-0123456789\u00e9';
+    grpcJs.error(`Failed to add metadata entry x-network-key: ${key}. Metadata string value "${key}" contains illegal characters. For more information see https://github.com/grpc/grpc-node/issues/1173`);
+    grpcJs.error('Server listen error');
+    const lines = output().trim().split('\n').map((line) => JSON.parse(line));
+    expect(output()).not.toContain('network-key-0123456789');
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 40, context: 'grpc-js', msg: expect.stringContaining('refused the metadata entry x-network-key') }),
+      expect.objectContaining({ level: 50, context: 'grpc-js', msg: 'Server listen error' }),
+    ]);
   });
 });

@@ -112,3 +112,20 @@ export class NestPinoLogger implements LoggerService {
     this.logger.trace({ context }, String(message));
   }
 }
+
+// grpc-js logs a metadata entry it refuses (a value with a non-ASCII character) with the value,
+// twice: an `authorization` or `x-network-key` would be written out whole.
+const REFUSED_METADATA = /^Failed to add metadata entry ([^:\s]*):/;
+
+/** grpc-js's own lines (its setLogger) through the gateway's logger; a refused metadata entry is named by its key only. */
+export function grpcJsLoggerOf(logger: GatewayLogger): Pick<Console, 'error' | 'info' | 'debug'> {
+  const line =
+    (level: 'error' | 'info' | 'debug') =>
+    (...args: unknown[]): void => {
+      const text = args.map(String).join(' ');
+      const refused = REFUSED_METADATA.exec(text);
+      if (refused !== null) logger.warn({ context: 'grpc-js' }, `grpc-js refused the metadata entry ${refused[1]} (not printable ASCII; the value is not logged)`);
+      else logger[level]({ context: 'grpc-js' }, text);
+    };
+  return { error: line('error'), info: line('info'), debug: line('debug') };
+}
