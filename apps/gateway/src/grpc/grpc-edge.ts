@@ -3,6 +3,7 @@
 // DTO rules, and the Idempotency-Key (IdempotentExecution, fingerprinted as the equal HTTP
 // request, so a key replays on either edge). Each method states its operation once, below.
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
+import type { MethodDefinition, PackageDefinition } from '@grpc/proto-loader';
 import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
@@ -77,6 +78,29 @@ export interface OperationContext {
   card(): CardView;
 }
 
+/** What a request message that does not decode becomes (decodeLeniently): the edge answers it validation_failed. */
+const UNDECODABLE = Symbol('undecodable request message');
+
+/**
+ * Makes every method's request decoder answer a marker instead of throwing: grpc-js answers a
+ * message that does not decode INTERNAL, where the same bad input over HTTP (malformed JSON) is 400.
+ */
+export function decodeLeniently(definition: PackageDefinition): void {
+  for (const service of Object.values(definition)) {
+    for (const method of Object.values(service) as Partial<MethodDefinition<object, object>>[]) {
+      const decode = method?.requestDeserialize;
+      if (typeof decode !== 'function') continue; // a message or enum type, not a service
+      method.requestDeserialize = (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch {
+          return { [UNDECODABLE]: true };
+        }
+      };
+    }
+  }
+}
+
 export class GrpcEdge {
   private readonly validation = gatewayValidationPipe();
 
@@ -115,6 +139,9 @@ export class GrpcEdge {
     correlationId: string,
     handler: (context: OperationContext) => Promise<Res | void>,
   ): Promise<Res> {
+    if (typeof request === 'object' && request !== null && UNDECODABLE in request) {
+      throw validationFailed([{ field: 'message', reason: 'malformed', message: 'the request message is not this method\'s protobuf message' }]);
+    }
     const forwardedFor = call.metadata.get(FORWARDED_FOR_METADATA).filter((value): value is string => typeof value === 'string');
     const ip = forwardedClientOf(withoutPort(call.getPeer()), forwardedFor, this.trustedHops);
     const http = operation.http(request);

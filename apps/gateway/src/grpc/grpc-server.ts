@@ -8,6 +8,7 @@ import { ServerGrpc, type GrpcOptions } from '@nestjs/microservices';
 import { GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
 import type { GatewayComponents } from '../gateway.module';
 import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
+import { decodeLeniently } from './grpc-edge';
 import { GatewayGrpcModule } from './grpc.module';
 
 /**
@@ -65,8 +66,11 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       // Calls in flight finish on close (the host's SHUTDOWN_TIMEOUT_MS bounds the wait), as HTTP requests do.
       gracefulShutdown: true,
       loader: { ...PROTO_LOADER_OPTIONS, includeDirs: [protoRoot()] },
-      // Generic clients (grpcurl, grpcui) list and describe the services without the protos.
-      onLoadPackageDefinition: (definition: PackageDefinition, grpcServer: Server) => new ReflectionService(definition).addToServer(grpcServer),
+      onLoadPackageDefinition: (definition: PackageDefinition, grpcServer: Server) => {
+        decodeLeniently(definition);
+        // Generic clients (grpcurl, grpcui) list and describe the services without the protos.
+        new ReflectionService(definition).addToServer(grpcServer);
+      },
     },
     address,
     config.BODY_LIMIT_BYTES,

@@ -315,6 +315,13 @@ describe('gateway gRPC API (e2e)', () => {
     }
   });
 
+  it('answers a request message that is not protobuf INVALID_ARGUMENT validation_failed (as malformed JSON is 400), not INTERNAL', async () => {
+    const garbage = Buffer.from([0xff, 0xff, 0xff]); // a tag whose varint never ends
+    expect(await rawGrpcCall(s.gateway().grpcPort, '/ledger.v1.Wallets/GetWallet', garbage, { authorization: `Bearer ${alice.token}` })).toBe(String(status.INVALID_ARGUMENT));
+    const overClient = await call('Identity', 'GetMe', {}, { token: alice.token });
+    expect(overClient.response?.id).toBe(alice.id); // a well-formed one still goes through
+  });
+
   it('refuses a request message over BODY_LIMIT_BYTES (grpc-js: RESOURCE_EXHAUSTED)', async () => {
     const answer = await call('Identity', 'Login', { email: alice.email, password: 'x'.repeat(70_000) });
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
