@@ -4,9 +4,9 @@
 // idempotency_key_in_use. The operation gets the keys its command carries, derived from the key.
 // Records hold API.md's HTTP response (status and JSON body), so a key replays on either edge.
 import type { IdGenerator } from '@ledger/contracts';
-import type { GatewayMetrics } from '../observability/metrics';
 import { clientNetworkOf } from '../domain/client-network';
 import type { RecordedResponse } from '../domain/idempotency-key';
+import type { GatewayMetrics } from '../observability/metrics';
 import { GatewayError } from './gateway-errors';
 import { IdempotencyService } from './idempotency.service';
 import type { CommandKeys } from './wallet-operations';
