@@ -74,4 +74,13 @@ describe("grpc-js's own log lines", () => {
       expect.objectContaining({ level: 50, context: 'grpc-js', msg: 'Server listen error' }),
     ]);
   });
+
+  it('redact secret metadata in the request headers its server_call tracer writes (GRPC_TRACE)', () => {
+    const { logger, output } = capture();
+    const traced = { authorization: ['Basic dXNlcjpodW50ZXIy'], 'x-network-key': ['nk-se"cr]et'], 'x-request-id': ['trace-1'] };
+    grpcJsLoggerOf(logger).error(`D 2026-01-01T00:00:00.000Z | v1.14.7 1 | server_call | Request to /ledger.v1.Wallets/GetWallet received headers ${JSON.stringify(traced)}`);
+    expect(output()).not.toContain('dXNlcjpodW50ZXIy');
+    expect(output()).not.toContain('cr]et');
+    expect(output()).toContain('trace-1');
+  });
 });
