@@ -57,7 +57,7 @@ export const gatewayConfigSchema = {
   /** The card network's routes per client IP: generous, as one acquirer sends every authorization. */
   RATE_LIMIT_NETWORK_PER_IP_BURST: intSetting(5_000, { min: 1, max: 10_000_000 }),
   RATE_LIMIT_NETWORK_PER_IP_PER_MINUTE: intSetting(300_000, { min: 1, max: 100_000_000 }),
-  /** Buckets kept in memory; the least recently used goes first beyond it. */
+  /** Buckets kept in memory per limit (login, money, reveal, network); the least recently used goes first beyond it. */
   RATE_LIMIT_BUCKETS_MAX: intSetting(100_000, { min: 100, max: 10_000_000 }),
 
   /** The largest single top-up, in the wallet currency's minor units (API.md: caps per top-up configurable). */

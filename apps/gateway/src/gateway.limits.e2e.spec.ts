@@ -71,6 +71,46 @@ describe('gateway limits and failures (e2e)', () => {
     expect(refused.body.error.details.limit).toBe('money-per-ip');
   });
 
+  it('counts an IPv6 client per /64 and an IPv4 client however it is spelled (behind TRUST_PROXY_HOPS=1)', async () => {
+    await s.restartGateway({ ...LIMITS, TRUST_PROXY_HOPS: '1', RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
+    let attempts = 0; // a new email each time: only the per-IP limit may refuse
+    const loginFrom = (forwardedFor: string) =>
+      s.request('POST', '/v1/auth/login', { body: { email: `nobody-${++attempts}@example.com`, password: 'not-the-password' }, headers: { 'x-forwarded-for': forwardedFor } });
+    // One IPv6 client owns 2001:db8:0:1::/64: a new address in it is no new bucket.
+    expect((await loginFrom('2001:db8:0:1::1')).status).toBe(401);
+    expect((await loginFrom('2001:db8:0:1::2')).status).toBe(401);
+    const refused = await loginFrom('2001:db8:0:1:ffff::3');
+    expectRateLimited(refused);
+    expect(refused.body.error.details.limit).toBe('login-per-ip');
+    expect((await loginFrom('2001:db8:0:2::1')).status).toBe(401); // the next /64 is someone else
+    // An IPv4 client mapped into IPv6 is the same client.
+    expect((await loginFrom('203.0.113.7')).status).toBe(401);
+    expect((await loginFrom('::ffff:203.0.113.7')).status).toBe(401);
+    expectRateLimited(await loginFrom('::ffff:cb00:7107'));
+    // A proxy that appends the client's port (as Azure's do) names the same client on each connection.
+    expect((await loginFrom('192.0.2.44:50001')).status).toBe(401);
+    expect((await loginFrom('192.0.2.44:50002')).status).toBe(401);
+    expectRateLimited(await loginFrom('[::ffff:192.0.2.44]:50003'));
+    // Without trusted proxies, X-Forwarded-For is the client's own claim and is ignored.
+    await s.restartGateway({ ...LIMITS, RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
+    expect((await loginFrom('198.51.100.1')).status).toBe(401);
+    expect((await loginFrom('198.51.100.2')).status).toBe(401);
+    expectRateLimited(await loginFrom('198.51.100.3'));
+  });
+
+  it("keys an anonymous client's Idempotency-Keys by the same client network: a retry from another address of its /64 replays", async () => {
+    await s.restartGateway({ ...LIMITS, TRUST_PROXY_HOPS: '1' });
+    const body = { email: `rotating-${process.pid}@example.com`, password: 'correct-horse-battery' };
+    const key = newKey('register');
+    const register = (forwardedFor: string) => s.request('POST', '/v1/users', { body, key, headers: { 'x-forwarded-for': forwardedFor } });
+    const first = await register('2001:db8:0:7::1');
+    expect(first.status).toBe(201);
+    // Its temporary address rotated (RFC 8981) before the retry.
+    const retried = await register('2001:db8:0:7:a::2');
+    expect([retried.status, retried.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+    expect(retried.body).toEqual(first.body);
+  });
+
   it('refuses a body over BODY_LIMIT_BYTES with 413, and takes one under it', async () => {
     await s.restartGateway({ ...LIMITS, BODY_LIMIT_BYTES: '1024' });
     const user = await s.register('body-limit');

@@ -4,8 +4,9 @@
 // idempotency_key_in_use. The operation gets the keys its command carries, derived from the key.
 // Records hold API.md's HTTP response (status and JSON body), so a key replays on either edge.
 import type { IdGenerator } from '@ledger/contracts';
-import type { GatewayMetrics } from '../observability/metrics';
+import { clientNetworkOf } from '../domain/client-network';
 import type { RecordedResponse } from '../domain/idempotency-key';
+import type { GatewayMetrics } from '../observability/metrics';
 import { GatewayError } from './gateway-errors';
 import { IdempotencyService } from './idempotency.service';
 import type { CommandKeys } from './wallet-operations';
@@ -22,7 +23,7 @@ export interface IdempotencyPolicy {
 
 export interface IdempotentRequest {
   readonly policy: IdempotencyPolicy;
-  /** Whose key it is: `user:{id}`, or `anon:{ip}` before login. */
+  /** Whose key it is: `user:{id}`, the card network, or `anon:{client network}` before login (anonymousCaller). */
   readonly caller: string;
   /** The Idempotency-Key, already checked against IDEMPOTENCY_KEY_PATTERN; undefined when none was sent. */
   readonly key: string | undefined;
@@ -42,6 +43,14 @@ export interface Executed {
 
 /** Whether an operation's error is an outcome of the request (kept and replayed) and the response that states it. */
 export type FailureOutcome = (error: unknown) => { readonly recordable: boolean; readonly response: RecordedResponse; readonly code: string };
+
+/**
+ * Whose keys an unauthenticated request's are: its client network, as the rate limits count it,
+ * so a retry from another address of an IPv6 client's /64 (a rotated temporary one) replays.
+ */
+export function anonymousCaller(ip: string): string {
+  return `anon:${clientNetworkOf(ip)}`;
+}
 
 /** Printable ASCII, 1 to 255 characters (as Stripe's); a UUID fits. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;

@@ -2,6 +2,7 @@
 // move money and on card reveals; per client IP on the card network's routes. Token buckets in
 // memory, one instance each (not shared between gateways).
 import type { Clock } from '@ledger/contracts';
+import { clientNetworkOf } from '../domain/client-network';
 import { TokenBuckets, type BucketLimit } from '../domain/token-bucket';
 import type { GatewayConfig } from '../gateway.config';
 
@@ -19,14 +20,19 @@ export type RateLimitResult = { readonly allowed: true } | { readonly allowed: f
 type Limits = Record<RateLimitName, { readonly ip: BucketLimit; readonly user?: BucketLimit }>;
 
 export class RateLimiter {
-  private readonly buckets: TokenBuckets;
+  /**
+   * One bounded set of buckets per limit: a flood of logins (which need no account) forgets only
+   * login buckets, never a user's money or reveal buckets.
+   */
+  private readonly buckets: Record<RateLimitName, TokenBuckets>;
   private readonly limits: Limits;
 
   constructor(
     config: GatewayConfig,
     private readonly clock: Clock,
   ) {
-    this.buckets = new TokenBuckets(config.RATE_LIMIT_BUCKETS_MAX);
+    const bounded = () => new TokenBuckets(config.RATE_LIMIT_BUCKETS_MAX);
+    this.buckets = { login: bounded(), money: bounded(), reveal: bounded(), network: bounded() };
     this.limits = {
       login: {
         ip: { burst: config.RATE_LIMIT_LOGIN_PER_IP_BURST, perMinute: config.RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE },
@@ -46,14 +52,15 @@ export class RateLimiter {
     };
   }
 
-  /** Takes a token from the IP's bucket, then from the user's; the first empty one refuses. */
+  /** Takes a token from the IP's bucket (its /64 for IPv6), then from the user's; the first empty one refuses. */
   take(name: RateLimitName, subjects: RateLimitSubjects): RateLimitResult {
     const nowMs = this.clock.nowMs();
-    const byIp = this.buckets.take(`${name}:ip:${subjects.ip}`, this.limits[name].ip, nowMs);
+    const buckets = this.buckets[name];
+    const byIp = buckets.take(`ip:${clientNetworkOf(subjects.ip)}`, this.limits[name].ip, nowMs);
     if (!byIp.allowed) return { allowed: false, limit: `${name}-per-ip`, retryAfterMs: byIp.retryAfterMs };
     const userLimit = this.limits[name].user;
     if (subjects.user === undefined || userLimit === undefined) return { allowed: true };
-    const byUser = this.buckets.take(`${name}:user:${subjects.user}`, userLimit, nowMs);
+    const byUser = buckets.take(`user:${subjects.user}`, userLimit, nowMs);
     if (!byUser.allowed) return { allowed: false, limit: `${name}-per-user`, retryAfterMs: byUser.retryAfterMs };
     return { allowed: true };
   }

@@ -3,13 +3,15 @@
 // DTO rules, and the Idempotency-Key (IdempotentExecution, fingerprinted as the equal HTTP
 // request, so a key replays on either edge). Each method states its operation once, below.
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
+import type { MethodDefinition, PackageDefinition } from '@grpc/proto-loader';
 import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
-import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
+import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
+import { forwardedClientOf, withoutPort } from '../domain/client-network';
 import type { GatewayLogger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
 import { toGrpcError } from '../transport/grpc-errors';
@@ -24,6 +26,8 @@ export const NETWORK_KEY_METADATA = 'x-network-key';
 export const REPLAYED_METADATA = 'idempotent-replayed';
 /** A client's correlation id, as X-Request-Id over HTTP; a new UUIDv7 when absent or unusable. */
 export const REQUEST_ID_METADATA = 'x-request-id';
+/** Believed for TRUST_PROXY_HOPS proxies, as over HTTP. */
+export const FORWARDED_FOR_METADATA = 'x-forwarded-for';
 
 /** What a handler needs of grpc-js's call (ServerUnaryCall). */
 export interface GrpcCall {
@@ -74,6 +78,29 @@ export interface OperationContext {
   card(): CardView;
 }
 
+/** What a request message that does not decode becomes (decodeLeniently): the edge answers it validation_failed. */
+const UNDECODABLE = Symbol('undecodable request message');
+
+/**
+ * Makes every method's request decoder answer a marker instead of throwing: grpc-js answers a
+ * message that does not decode INTERNAL, where the same bad input over HTTP (malformed JSON) is 400.
+ */
+export function decodeLeniently(definition: PackageDefinition): void {
+  for (const service of Object.values(definition)) {
+    for (const method of Object.values(service) as Partial<MethodDefinition<object, object>>[]) {
+      const decode = method?.requestDeserialize;
+      if (typeof decode !== 'function') continue; // a message or enum type, not a service
+      method.requestDeserialize = (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch {
+          return { [UNDECODABLE]: true };
+        }
+      };
+    }
+  }
+}
+
 export class GrpcEdge {
   private readonly validation = gatewayValidationPipe();
 
@@ -82,6 +109,8 @@ export class GrpcEdge {
     private readonly execution: IdempotentExecution,
     private readonly ids: IdGenerator,
     private readonly observability: { readonly logger: GatewayLogger; readonly metrics: GatewayMetrics },
+    /** TRUST_PROXY_HOPS: the proxies in front whose x-forwarded-for is believed. */
+    private readonly trustedHops: number,
   ) {}
 
   /** One call: its answer, or its error for the filter to map; timed, counted and logged in one line (as HTTP's access log). */
@@ -110,7 +139,11 @@ export class GrpcEdge {
     correlationId: string,
     handler: (context: OperationContext) => Promise<Res | void>,
   ): Promise<Res> {
-    const ip = peerAddress(call.getPeer());
+    if (typeof request === 'object' && request !== null && UNDECODABLE in request) {
+      throw validationFailed([{ field: 'message', reason: 'malformed', message: 'the request message is not this method\'s protobuf message' }]);
+    }
+    const forwardedFor = call.metadata.get(FORWARDED_FOR_METADATA).filter((value): value is string => typeof value === 'string');
+    const ip = forwardedClientOf(withoutPort(call.getPeer()), forwardedFor, this.trustedHops);
     const http = operation.http(request);
     const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
     const network = operation.network === true ? this.access.authenticateNetwork(first(call.metadata, NETWORK_KEY_METADATA)) : undefined;
@@ -136,8 +169,8 @@ export class GrpcEdge {
     const executed = await this.execution.execute(
       {
         policy: operation.idempotency ?? { required: false, record: false },
-        // Whose keys: the user, the card network, or `anon:{ip}` before login (as over HTTP).
-        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? `anon:${ip}`),
+        // Whose keys: the user, the card network, or the client network before login (as over HTTP).
+        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? anonymousCaller(ip)),
         key,
         fingerprint: { method: http.method, path: http.path, body: http.body },
         correlationId,
@@ -173,14 +206,6 @@ function keyOf(metadata: Metadata): string | undefined {
     throw validationFailed([{ field: 'idempotency-key', reason: 'invalid_format', message: 'idempotency-key must be one value of 1 to 255 printable ASCII characters' }]);
   }
   return value;
-}
-
-/** grpc-js peers read `127.0.0.1:53211` or `[::1]:53211`: the address without the port. */
-export function peerAddress(peer: string): string {
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(peer);
-  if (bracketed !== null) return bracketed[1];
-  const colon = peer.lastIndexOf(':');
-  return colon > 0 && peer.indexOf(':') === colon ? peer.slice(0, colon) : peer;
 }
 
 /** An error response recorded under the Idempotency-Key, thrown again as the same code. */

@@ -1,13 +1,14 @@
 // The gateway's gRPC server: Nest's gRPC transport serving package ledger.v1 from
 // libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
 import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { NestFactory } from '@nestjs/core';
 import { ServerGrpc, type GrpcOptions } from '@nestjs/microservices';
 import { GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
 import type { GatewayComponents } from '../gateway.module';
-import { NestPinoLogger } from '../observability/logger';
+import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
+import { decodeLeniently } from './grpc-edge';
 import { GatewayGrpcModule } from './grpc.module';
 
 /**
@@ -65,12 +66,17 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       // Calls in flight finish on close (the host's SHUTDOWN_TIMEOUT_MS bounds the wait), as HTTP requests do.
       gracefulShutdown: true,
       loader: { ...PROTO_LOADER_OPTIONS, includeDirs: [protoRoot()] },
-      // Generic clients (grpcurl, grpcui) list and describe the services without the protos.
-      onLoadPackageDefinition: (definition: PackageDefinition, grpcServer: Server) => new ReflectionService(definition).addToServer(grpcServer),
+      onLoadPackageDefinition: (definition: PackageDefinition, grpcServer: Server) => {
+        decodeLeniently(definition);
+        // Generic clients (grpcurl, grpcui) list and describe the services without the protos.
+        new ReflectionService(definition).addToServer(grpcServer);
+      },
     },
     address,
     config.BODY_LIMIT_BYTES,
   );
+  // grpc-js has one logger per process; its lines would otherwise go to stderr unredacted.
+  setLogger(grpcJsLoggerOf(components.logger));
   const app = await NestFactory.createMicroservice(GatewayGrpcModule.register(components), {
     strategy: server,
     logger: new NestPinoLogger(components.logger),

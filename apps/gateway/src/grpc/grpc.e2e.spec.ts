@@ -2,11 +2,12 @@
 // wallet-ledger and an identity on the bus: every Identity and Wallets method, its errors as
 // gRPC statuses with API.md's envelope in grpc-status-details-bin, ownership, Idempotency-Key
 // replays (also across the HTTP edge), and server reflection.
+import { connect } from 'node:http2';
 import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, status, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { FAKE_TOTP_CODE } from '../testing/fake-identity';
-import { newKey, newWalletView, startGatewaySystem, type GatewaySystem, type TestUser } from '../testing/gateway.harness';
+import { newKey, newWalletView, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from '../testing/gateway.harness';
 import { connectGrpc, type GrpcAnswer, type GrpcCallOptions, type GrpcClients, type GrpcServiceName } from '../testing/grpc-client';
 
 function expectFailure(answer: GrpcAnswer, grpcStatus: status, code: string): void {
@@ -275,6 +276,16 @@ describe('gateway gRPC API (e2e)', () => {
       const second = await g.call('Wallets', 'TopUp', { walletId, amount: '60', reference: 'r-1' }, { token: alice.token, key: httpKey });
       expect(second).toEqual({ response: first.body, replayed: true });
     });
+
+    it('replays a call whose HTTP route takes no body on the other edge, whatever body the HTTP request carried', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      const key = newKey('bodyless');
+      const overHttp = await s.request('POST', `/v1/wallets/${walletId}/freeze`, { token: alice.token, key, body: {} });
+      expect(overHttp.status).toBe(200);
+      expect(await wallets('FreezeWallet', { walletId }, alice, key)).toEqual({ response: overHttp.body, replayed: true });
+      const withoutBody = await s.request('POST', `/v1/wallets/${walletId}/freeze`, { token: alice.token, key });
+      expect([withoutBody.status, withoutBody.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
+    });
   });
 
   it('counts each call by method and status code, and logs one line per call with its x-request-id', async () => {
@@ -283,6 +294,32 @@ describe('gateway gRPC API (e2e)', () => {
     expect(metrics.text).toMatch(/gateway_grpc_calls_total\{method="\/ledger\.v1\.Wallets\/GetWallet",code="NOT_FOUND"\} [1-9]/);
     const line = s.logLines.map((text) => JSON.parse(text)).find((entry) => entry.requestId === 'grpc-trace-1');
     expect(line).toMatchObject({ msg: 'grpc call', grpcMethod: '/ledger.v1.Wallets/GetWallet', grpcStatus: 'NOT_FOUND', durationMs: expect.any(Number) });
+  });
+
+  it("never writes a credential that grpc-js refused as metadata (a token or network key with a non-ASCII character) to any log", async () => {
+    const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const wallet = stringField(1, await s.openWallet(alice, 'USD'));
+      // grpc-js clients refuse to send such values; any other HTTP/2 client can (a token pasted with a stray character).
+      const badToken = await rawGrpcCall(s.gateway().grpcPort, '/ledger.v1.Wallets/GetWallet', wallet, { authorization: `Bearer ${alice.token}\u00e9` });
+      expect(badToken).toBe(String(status.UNAUTHENTICATED));
+      const badKey = await rawGrpcCall(s.gateway().grpcPort, '/ledger.v1.CardNetwork/Capture', wallet, { 'x-network-key': `${TEST_NETWORK_KEY}\u00e9` });
+      expect(badKey).toBe(String(status.UNAUTHENTICATED));
+      const [, payload] = alice.token.split('.');
+      const written = [...stderr.mock.calls.map((args) => args.join(' ')), ...s.logLines].join('\n');
+      expect(written).not.toContain(payload);
+      expect(written).not.toContain(TEST_NETWORK_KEY);
+      expect(s.logLines.some((line) => line.includes('refused the metadata entry x-network-key'))).toBe(true); // still told, without the value
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+
+  it('answers a request message that is not protobuf INVALID_ARGUMENT validation_failed (as malformed JSON is 400), not INTERNAL', async () => {
+    const garbage = Buffer.from([0xff, 0xff, 0xff]); // a tag whose varint never ends
+    expect(await rawGrpcCall(s.gateway().grpcPort, '/ledger.v1.Wallets/GetWallet', garbage, { authorization: `Bearer ${alice.token}` })).toBe(String(status.INVALID_ARGUMENT));
+    const overClient = await call('Identity', 'GetMe', {}, { token: alice.token });
+    expect(overClient.response?.id).toBe(alice.id); // a well-formed one still goes through
   });
 
   it('refuses a request message over BODY_LIMIT_BYTES (grpc-js: RESOURCE_EXHAUSTED)', async () => {
@@ -337,4 +374,46 @@ describe('gateway gRPC API (e2e)', () => {
       retryAfter: '60',
     });
   });
+
+  it('behind TRUST_PROXY_HOPS proxies, counts the client their x-forwarded-for names, in the same bucket as over HTTP', async () => {
+    await s.restartGateway({ TRUST_PROXY_HOPS: '1', RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
+    g.close();
+    g = connectGrpc(s.gateway().grpcPort);
+    let attempts = 0; // a new email each time: only the per-IP limit may refuse
+    const body = () => ({ email: `proxied-${++attempts}@example.com`, password: 'not-the-password' });
+    const overGrpc = (forwardedFor: string) => call('Identity', 'Login', body(), { metadata: { 'x-forwarded-for': forwardedFor } });
+    expect((await overGrpc('203.0.113.9, 198.51.100.7')).error?.code).toBe('invalid_credentials');
+    const overHttp = await s.request('POST', '/v1/auth/login', { body: body(), headers: { 'x-forwarded-for': '198.51.100.7' } });
+    expect(overHttp.status).toBe(401);
+    expect((await overGrpc('198.51.100.7')).error).toMatchObject({ status: status.RESOURCE_EXHAUSTED, code: 'rate_limited', details: { limit: 'login-per-ip' } });
+    // Another client behind the same proxy (so the same peer) has a bucket of its own.
+    expect((await overGrpc('198.51.100.8')).error?.code).toBe('invalid_credentials');
+  });
 });
+
+/** A protobuf length-delimited string field: all a raw request here needs. */
+function stringField(field: number, value: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  return Buffer.concat([Buffer.from([(field << 3) | 2, bytes.length]), bytes]);
+}
+
+/** One unary call over bare HTTP/2, with metadata a grpc-js client would not send: its grpc-status. */
+async function rawGrpcCall(port: number, path: string, message: Buffer, metadata: Record<string, string>): Promise<string | undefined> {
+  const session = connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
+      let grpcStatus: string | undefined;
+      stream.on('response', (headers) => (grpcStatus ??= headers['grpc-status'] as string | undefined)); // a trailers-only answer
+      stream.on('trailers', (trailers) => (grpcStatus = trailers['grpc-status'] as string | undefined));
+      stream.on('data', () => undefined);
+      stream.on('end', () => resolve(grpcStatus));
+      stream.on('error', reject);
+      const frame = Buffer.alloc(5);
+      frame.writeUInt32BE(message.length, 1);
+      stream.end(Buffer.concat([frame, message]));
+    });
+  } finally {
+    session.close();
+  }
+}

@@ -40,7 +40,7 @@ export class GatewayGrpcModule {
       module: GatewayGrpcModule,
       controllers: [IdentityGrpcController, WalletsGrpcController, CardsGrpcController, CardNetworkGrpcController],
       providers: [
-        { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids, components) },
+        { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids, components, components.config.TRUST_PROXY_HOPS) },
         { provide: WalletOperations, useValue: components.wallets },
         { provide: CardOperations, useValue: components.cards },
         { provide: IdentityOperations, useValue: new IdentityOperations(components.identity) },

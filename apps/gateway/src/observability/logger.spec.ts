@@ -1,4 +1,4 @@
-import { createGatewayLogger, scrubSecrets } from './logger';
+import { createGatewayLogger, grpcJsLoggerOf, scrubSecrets } from './logger';
 
 function capture() {
   const lines: string[] = [];
@@ -57,5 +57,30 @@ describe('gateway logs', () => {
 
   it('scrubSecrets keeps text without secrets as it is', () => {
     expect(scrubSecrets('{"msg":"request","status":201,"amount":"1050"}')).toBe('{"msg":"request","status":201,"amount":"1050"}');
+  });
+});
+
+describe("grpc-js's own log lines", () => {
+  it('name a refused metadata entry by its key only, and pass other lines through as JSON at their level', () => {
+    const { logger, output } = capture();
+    const grpcJs = grpcJsLoggerOf(logger);
+    const key = 'network-key-0123456789\u00e9';
+    grpcJs.error(`Failed to add metadata entry x-network-key: ${key}. Metadata string value "${key}" contains illegal characters. For more information see https://github.com/grpc/grpc-node/issues/1173`);
+    grpcJs.error('Server listen error');
+    const lines = output().trim().split('\n').map((line) => JSON.parse(line));
+    expect(output()).not.toContain('network-key-0123456789');
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 40, context: 'grpc-js', msg: expect.stringContaining('refused the metadata entry x-network-key') }),
+      expect.objectContaining({ level: 50, context: 'grpc-js', msg: 'Server listen error' }),
+    ]);
+  });
+
+  it('redact secret metadata in the request headers its server_call tracer writes (GRPC_TRACE)', () => {
+    const { logger, output } = capture();
+    const traced = { authorization: ['Basic dXNlcjpodW50ZXIy'], 'x-network-key': ['nk-se"cr]et'], 'x-request-id': ['trace-1'] };
+    grpcJsLoggerOf(logger).error(`D 2026-01-01T00:00:00.000Z | v1.14.7 1 | server_call | Request to /ledger.v1.Wallets/GetWallet received headers ${JSON.stringify(traced)}`);
+    expect(output()).not.toContain('dXNlcjpodW50ZXIy');
+    expect(output()).not.toContain('cr]et');
+    expect(output()).toContain('trace-1');
   });
 });

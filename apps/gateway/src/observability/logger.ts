@@ -112,3 +112,23 @@ export class NestPinoLogger implements LoggerService {
     this.logger.trace({ context }, String(message));
   }
 }
+
+// grpc-js logs a metadata entry it refuses (a value with a non-ASCII character) with the value,
+// twice: an `authorization` or `x-network-key` would be written out whole.
+const REFUSED_METADATA = /^Failed to add metadata entry ([^:\s]*):/;
+// Its server_call tracer (GRPC_TRACE) writes each request's metadata as JSON: `"authorization":["..."]`.
+const JSON_STRINGS = /\[(?:"(?:[^"\\]|\\.)*"(?:,"(?:[^"\\]|\\.)*")*)?\]/.source;
+const SECRET_METADATA = new RegExp(`"(${SECRET_FIELDS.join('|')})":${JSON_STRINGS}`, 'gi');
+
+/** grpc-js's own lines (its setLogger) through the gateway's logger: secret metadata redacted, a refused entry named by its key only. */
+export function grpcJsLoggerOf(logger: GatewayLogger): Pick<Console, 'error' | 'info' | 'debug'> {
+  const line =
+    (level: 'error' | 'info' | 'debug') =>
+    (...args: unknown[]): void => {
+      const text = args.map(String).join(' ').replace(SECRET_METADATA, `"$1":["${REDACTED}"]`);
+      const refused = REFUSED_METADATA.exec(text);
+      if (refused !== null) logger.warn({ context: 'grpc-js' }, `grpc-js refused the metadata entry ${refused[1]} (not printable ASCII; the value is not logged)`);
+      else logger[level]({ context: 'grpc-js' }, text);
+    };
+  return { error: line('error'), info: line('info'), debug: line('debug') };
+}

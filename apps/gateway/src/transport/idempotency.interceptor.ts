@@ -47,7 +47,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
       policy,
       caller: idempotencyCallerOf(request),
       key: keyOf(request),
-      fingerprint: { method: request.method, path: request.path, body: request.body ?? null },
+      // A route without a body reads none: what a client sends anyway (`{}`) is no other request (gRPC states it as null).
+      fingerprint: { method: request.method, path: request.path, body: bodyType === undefined ? null : (request.body ?? null) },
       correlationId: request.requestId ?? this.ids.next(),
       // Runs only when a key is about to be reserved, not on every POST.
       validate: async () => {

@@ -3,6 +3,7 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
 import type { CardView } from '@ledger/contracts';
+import { anonymousCaller } from '../application/idempotent-execution';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 
 export type GatewayRequest = Request & {
@@ -50,10 +51,10 @@ export const CommandKeysOf = createParamDecorator((_data: unknown, context: Exec
   required(requestOf(context).commandKeys, 'the command keys'),
 );
 
-/** Whose Idempotency-Keys these are: `user:{id}`, the card network (`network:default`), or `anon:{ip}` before login. */
+/** Whose Idempotency-Keys these are: `user:{id}`, the card network (`network:default`), or `anon:{client network}` before login. */
 export function idempotencyCallerOf(request: GatewayRequest): string {
   if (request.caller !== undefined) return `user:${request.caller.userId}`;
-  return request.network ?? `anon:${clientIp(request)}`;
+  return request.network ?? anonymousCaller(clientIp(request));
 }
 
 /** The client's address as Express sees it (TRUST_PROXY_HOPS decides whether proxies are believed). */
