@@ -36,3 +36,12 @@ describe('gateway settings: the Idempotency-Key window', () => {
     expect(longer).toThrow(/IDEMPOTENCY_WINDOW_MS/);
   });
 });
+
+describe('gateway settings: the Idempotency-Key lease', () => {
+  it('outlasts the bus requests one request makes in a row, or start stops naming IDEMPOTENCY_LEASE_MS', () => {
+    expect(loadGatewayConfig({ IDEMPOTENCY_LEASE_MS: '10001', BUS_REQUEST_TIMEOUT_MS: '5000' }).IDEMPOTENCY_LEASE_MS).toBe(10_001);
+    const tooShort = () => loadGatewayConfig({ IDEMPOTENCY_LEASE_MS: '10000', BUS_REQUEST_TIMEOUT_MS: '5000' });
+    expect(tooShort).toThrow(ConfigError);
+    expect(tooShort).toThrow(/IDEMPOTENCY_LEASE_MS.*BUS_REQUEST_TIMEOUT_MS/);
+  });
+});

@@ -35,7 +35,8 @@ export const gatewayConfigSchema = {
   IDEMPOTENCY_WINDOW_MS: intSetting(24 * 60 * MINUTE_MS, { min: MINUTE_MS, max: LEDGER_IDEMPOTENCY_WINDOW_MS }),
   /**
    * How long a request holds its key while in flight; a retry after it takes over (and the
-   * service deduplicates). Longer than BUS_REQUEST_TIMEOUT_MS, so a live request is never taken over.
+   * service deduplicates). Longer than BUS_CALLS_PER_REQUEST_MAX bus timeouts (checked at start),
+   * so a live request is never taken over.
    */
   IDEMPOTENCY_LEASE_MS: intSetting(30_000, { min: 1_000, max: 10 * MINUTE_MS }),
 
@@ -73,6 +74,9 @@ export const gatewayConfigSchema = {
   READINESS_TIMEOUT_MS: intSetting(2_000, { min: 10, max: MINUTE_MS }),
 };
 
+/** Bus requests one HTTP or gRPC request makes one after another at most (a transfer: the source wallet's facts, then the transfer). */
+export const BUS_CALLS_PER_REQUEST_MAX = 2;
+
 /** The embedded mode's network key (API.md), used when NETWORK_API_KEY is empty. */
 export const DEV_NETWORK_API_KEY = 'dev-network-key';
 
@@ -82,6 +86,10 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
   const config = loadConfig(gatewayConfigSchema, env);
   if (config.NETWORK_API_KEY_REQUIRED && config.NETWORK_API_KEY === '') {
     throw new ConfigError('NETWORK_API_KEY', 'is required (NETWORK_API_KEY_REQUIRED=true): 16 to 256 printable characters');
+  }
+  const inFlightMaxMs = BUS_CALLS_PER_REQUEST_MAX * config.BUS_REQUEST_TIMEOUT_MS;
+  if (config.IDEMPOTENCY_LEASE_MS <= inFlightMaxMs) {
+    throw new ConfigError('IDEMPOTENCY_LEASE_MS', `must be longer than ${BUS_CALLS_PER_REQUEST_MAX} x BUS_REQUEST_TIMEOUT_MS (${inFlightMaxMs} ms), or a retry takes over a request still in flight`);
   }
   return config;
 }
