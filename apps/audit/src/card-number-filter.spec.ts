@@ -7,8 +7,29 @@ describe('card-number filter', () => {
     }
   });
 
+  it('sees through separators of more than one character, other dashes, invisible characters and digits of other scripts', () => {
+    const forms = [
+      '4111 - 1111 - 1111 - 1111',
+      '4111  1111  1111  1111',
+      '4111--1111--1111--1111',
+      '4111\u20131111\u20131111\u20131111', // en dash
+      '4111\u20141111\u20141111\u20141111', // em dash
+      '4111\u20111111\u20111111\u20111111', // non-breaking hyphen
+      '4111\u22121111\u22121111\u22121111', // minus sign
+      '4111\u200b1111\u200b1111\u200b1111', // zero-width space: prints as 4111111111111111
+      '4111\u00ad1111\u00ad1111\u00ad1111', // soft hyphen
+      '4111,1111,1111,1111',
+      '4111 / 1111 / 1111 / 1111',
+      '(4111) 1111 1111 1111',
+      'paid with 4111*1111*1111*1111 ok',
+      '\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661', // Arabic-Indic digits
+      '\u096a\u0967\u0967\u0967 \u0967\u0967\u0967\u0967 \u0967\u0967\u0967\u0967 \u0967\u0967\u0967\u0967', // Devanagari digits
+    ];
+    for (const value of forms) expect({ value, withheld: looksLikeCardNumber(value) }).toEqual({ value, withheld: true });
+  });
+
   it('lets through short numbers, UUIDs and ordinary references', () => {
-    for (const value of ['12345678901', 'bank-transfer-77', '019b8d65-39a0-7000-9989-860abd3f0b20', '2026-01-05 09:03:00', 'order 1234 5678']) {
+    for (const value of ['12345678901', 'bank-transfer-77', '019b8d65-39a0-7000-9989-860abd3f0b20', '2026-01-05 09:03:00', '2026-01-05T09:03:00.000Z', 'order 1234 5678', '1234 - 5678 - 901', 'invoice 2026/01, order 123456']) {
       expect(looksLikeCardNumber(value)).toBe(false);
     }
   });

@@ -1,11 +1,16 @@
 // Nothing the audit prints may carry a card number (DESIGN.md §6). The ledger stores none, but
 // references are free text from callers, so every reference value passes through this filter:
-// a value with a run of 12 or more digits (PANs are 12-19), plain or split by single separators
-// (whitespace, dashes, dots, slashes, underscores; full-width digits folded by NFKC), is withheld.
-// Canonical UUIDs are let through (their hex groups are not card numbers). Entry ids and kinds
-// are caller text too (a capture's entry id is the network's authorization id): `printable`.
+// a value with a run of 12 or more digits (PANs are 12-19), plain or split by short separators
+// (up to SEPARATOR_MAX of: whitespace, any dash, invisible format characters, dots, slashes,
+// underscores, commas, plus signs, asterisks, tildes, bars, brackets; digits of any script,
+// full-width ones folded by NFKC), is withheld. A colon is not a separator, so a time of day
+// passes. Canonical UUIDs are let through (their hex groups are not card numbers). Entry ids and
+// kinds are caller text too (a capture's entry id is the network's authorization id): `printable`.
 
-const DIGIT_RUN = /(?<!\d)\d(?:[\s._/-]?\d){11,}(?!\d)/;
+/** Separator characters allowed between two digits of one run ("4111 - 1111" has three). */
+const SEPARATOR_MAX = 3;
+const SEPARATOR = String.raw`[\s\p{Pd}\p{Cf}._/,+*~|()\[\]\u2212]`;
+const DIGIT_RUN = new RegExp(String.raw`(?<!\p{Nd})\p{Nd}(?:${SEPARATOR}{0,${SEPARATOR_MAX}}\p{Nd}){11,}(?!\p{Nd})`, 'u');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const WITHHELD = '[withheld: looks like a card number]';

@@ -7,8 +7,23 @@ import { startHarness } from '../../wallet-ledger/src/testing/wallet-ledger.harn
 import { runAudit as run } from './testing/audit-fixture';
 
 const PAN = '4111111111111111';
-/** The PAN as it may be written: plain, grouped by dots, slashes, underscores, tabs, no-break spaces, full-width digits. */
-const FORMS = [PAN, '4111.1111.1111.1111', '4111/1111/1111/1111', '4111_1111_1111_1111', '4111\t1111\t1111\t1111', '4111\u00a01111\u00a01111\u00a01111', '４１１１１１１１１１１１１１１１'];
+/**
+ * The PAN as it may be written: plain, grouped by dots, slashes, underscores, tabs, no-break spaces, full-width digits,
+ * spaced dashes, en dashes, zero-width spaces (it prints as the plain PAN), Arabic-Indic digits.
+ */
+const FORMS = [
+  PAN,
+  '4111.1111.1111.1111',
+  '4111/1111/1111/1111',
+  '4111_1111_1111_1111',
+  '4111\t1111\t1111\t1111',
+  '4111\u00a01111\u00a01111\u00a01111',
+  '４１１１１１１１１１１１１１１１',
+  '4111 - 1111 - 1111 - 1111',
+  '4111\u20131111\u20131111\u20131111',
+  '4111\u200b1111\u200b1111\u200b1111',
+  '\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661',
+];
 
 describe('ledger-audit output never carries a card number', () => {
   it('withholds one in a capture entry id (the hold id) and in references written with other separators', async () => {
