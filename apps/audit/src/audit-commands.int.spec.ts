@@ -59,7 +59,13 @@ describe('ledger-audit commands', () => {
     const atPosition = JSON.parse((await run('balance', '--account', fixture.wallets.a, '--position', afterTopUps.asOfPosition, '--json', '--data-dir', fixture.dataDir)).out);
     expect(atPosition).toEqual(afterTopUps);
     expect(await run('balance', '--account', fixture.wallets.a, '--at', new Date(Date.parse(fixture.times.start) - 1).toISOString(), '--data-dir', fixture.dataDir)).toMatchObject({ code: 1 });
-    expect(await run('balance', '--account', fixture.wallets.a, '--at', 'yesterday', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+    // Past the head: everything; before the first event: no account yet.
+    const aNow = (await run('balance', '--account', fixture.wallets.a, '--json', '--data-dir', fixture.dataDir)).out;
+    expect((await run('balance', '--account', fixture.wallets.a, '--position', '9999999999999999999', '--json', '--data-dir', fixture.dataDir)).out).toBe(aNow);
+    expect(await run('balance', '--account', fixture.wallets.a, '--position', '0', '--data-dir', fixture.dataDir)).toMatchObject({ code: 1 });
+    for (const bad of ['yesterday', '2026-02-29', '2026-04-31T10:00:00Z', '2026-02-30T00:00:00.000Z', '2026-01-05T25:00']) {
+      expect({ bad, code: (await run('balance', '--account', fixture.wallets.a, '--at', bad, '--data-dir', fixture.dataDir)).code }).toEqual({ bad, code: 2 });
+    }
     expect(await run('balance', '--account', fixture.wallets.a, '--at', fixture.times.end, '--position', '3', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
   });
 
@@ -124,6 +130,45 @@ describe('ledger-audit commands', () => {
     expect(broken.code).toBe(1);
     expect(broken.out).toContain('the chain of ledger-0 is broken at revision');
     expect(await run('verify-statement', join(dir, 'missing.json'), '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+  });
+
+  it('verify-statement refuses a statement edited outside its lines, or over a period not in the store\'s form', async () => {
+    const { out } = await run('statement', '--wallet', fixture.wallets.a, '--from', fixture.times.afterTopUps, '--to', fixture.times.end, '--data-dir', fixture.dataDir);
+    const statement = JSON.parse(out) as Statement;
+    const file = join(tempDir(), 'statement.json');
+    const verifyEdited = async (edited: unknown) => {
+      writeFileSync(file, JSON.stringify(edited));
+      return run('verify-statement', file, '--data-dir', fixture.dataDir);
+    };
+    // Fields outside the Merkle leaves: each edit alone must be refused, naming the field.
+    const edits: [string, unknown][] = [
+      ['currency', { ...statement, currency: 'EUR' }],
+      ['opening.asOfPosition', { ...statement, opening: { ...statement.opening, asOfPosition: '1' } }],
+      ['closing.asOfPosition', { ...statement, closing: { ...statement.closing, asOfPosition: '99999' } }],
+      ['approvedBy', { ...statement, approvedBy: 'the auditor' }],
+      ['lines.0.note', { ...statement, lines: [{ ...statement.lines[0], note: 'disputed' }, ...statement.lines.slice(1)] }],
+    ];
+    for (const [path, edited] of edits) {
+      const result = await verifyEdited(edited);
+      expect({ path, code: result.code, named: result.out.includes(`${path} differs from what the store gives`) }).toEqual({ path, code: 1, named: true });
+    }
+
+    // Every line is at 09:03:00.000Z. The honest statement from a millisecond later has none; its period edited to
+    // "09:03:00Z" (that same instant, but the string sorts after "09:03:00.000Z", so the store's fold puts the lines
+    // before it) claims a period from 09:03 with nothing in it.
+    const lineTime = statement.lines[0].entry.recordedAt;
+    expect(statement.lines.every((line) => line.entry.recordedAt === lineTime)).toBe(true);
+    const later = JSON.parse((await run('statement', '--wallet', fixture.wallets.a, '--from', new Date(Date.parse(lineTime) + 1).toISOString(), '--to', fixture.times.end, '--data-dir', fixture.dataDir)).out) as Statement;
+    expect(later.lines).toHaveLength(0);
+    const moved = await verifyEdited({ ...later, from: lineTime.replace('.000Z', 'Z') });
+    expect(moved.code).toBe(1);
+    expect(moved.out).toContain("is not two times in the store's form");
+    expect(await verifyEdited({ ...statement, from: statement.to, to: statement.from })).toMatchObject({ code: 1 });
+    // A number JSON reads as Infinity is refused, not a crash of the audit.
+    writeFileSync(file, out.replace(`"amount": "${statement.lines[0].entry.amount}"`, '"amount": 1e400'));
+    expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 1, out: expect.stringContaining('not a ledger-audit.statement.v1 document') });
+    writeFileSync(file, out);
+    expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 0 });
   });
 
   it("rebuilds the card-issuer's projection, and no output or rebuilt file holds a card number", async () => {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { balanceOf } from './balance';
 import { exportJournal } from './journal-export';
 import { Findings, Progress } from './findings';
+import { isoTimeOf } from './iso-time';
 import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
@@ -212,9 +213,9 @@ function required(options: Options, name: 'out' | 'account' | 'format' | 'wallet
 
 /** A time as the store writes `recordedAt` (ISO 8601 UTC, milliseconds), so strings compare as times. */
 function isoTime(name: string, text: string): string {
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO 8601 time, got ${text}`);
-  return new Date(ms).toISOString();
+  const time = isoTimeOf(text);
+  if (time === undefined) throw new UsageError(`--${name} must be an ISO 8601 time on a day that exists, got ${text}`);
+  return time;
 }
 
 function positionOf(text: string): bigint {
