@@ -65,6 +65,39 @@ function transferRow(db: Database.Database): Row {
 
 const place = (row: Pick<Row, 'stream_id' | 'revision' | 'position'>) => `stream=${row.stream_id} revision=${row.revision} position=${row.position}`;
 
+/** Edits the data of the stream's events `edit` returns new data for, and seals the chain again to its end and recorded head. */
+function reseal(db: Database.Database, streamId: string, edit: (row: Row, data: Record<string, unknown>) => Record<string, unknown> | undefined): Row[] {
+  const rows = db.prepare('SELECT * FROM events WHERE stream_id = ? ORDER BY revision').all(streamId) as (Row & { schema_version: number })[];
+  let prevHash = JSON.parse(rows[0].metadata).prevHash as string;
+  const edited: Row[] = [];
+  for (const row of rows) {
+    const changed = edit(row, JSON.parse(row.data));
+    if (changed !== undefined) edited.push(row);
+    const data = changed ?? JSON.parse(row.data);
+    const hash = chainHash(prevHash, { type: row.type, schemaVersion: row.schema_version, data });
+    db.prepare('UPDATE events SET data = ?, metadata = ? WHERE position = ?').run(JSON.stringify(data), JSON.stringify({ ...JSON.parse(row.metadata), prevHash, hash }), row.position);
+    prevHash = hash;
+  }
+  db.prepare('UPDATE streams SET last_hash = ? WHERE stream_id = ?').run(prevHash, streamId);
+  return edited;
+}
+
+/** The live projection file's tables replaced by a rebuild's over the (tampered) store: projections that agree with it. */
+async function adoptRebuild(dir: string, file: string): Promise<void> {
+  const out = join(copy(), 'rebuilt');
+  await audit(['replay', '--out', out, '--data-dir', dir]);
+  const db = new Database(join(dir, file));
+  try {
+    db.prepare('ATTACH DATABASE ? AS rebuilt').run(join(out, file));
+    const tables = db.prepare("SELECT name FROM rebuilt.sqlite_master WHERE type = 'table'").all() as { name: string }[];
+    db.transaction(() => {
+      for (const { name } of tables) db.exec(`DELETE FROM main."${name}"; INSERT INTO main."${name}" SELECT * FROM rebuilt."${name}";`);
+    })();
+  } finally {
+    db.close();
+  }
+}
+
 describe('ledger-audit verify', () => {
   it('exits 0 on the untouched store, and never changes a byte of the data dir', async () => {
     const dir = copy();
@@ -219,6 +252,34 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`card-issuer.sqlite card_authorizations [authorization_id=${fixture.cards.authorizationIds.captured}]: captured_amount live 1500, rebuilt 1000`);
     expect(result.stdout).toContain(`card-issuer.sqlite card_cards [card_id=${fixture.cards.cardId}]: status live frozen, rebuilt active`);
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(2);
+  });
+
+  it("names a card capture whose amount the ledger's hold does not bear out, whichever journal was edited (chains and projections recomputed)", async () => {
+    const authorizationId = fixture.cards.authorizationIds.captured;
+    // The card's stream says 100 of the 1500 held were captured; the ledger captured 1000.
+    const cardSide = copy();
+    const [cardEvent] = withStore(cardSide, (db) => {
+      const { stream_id: cardStream } = db.prepare("SELECT stream_id FROM events WHERE type = 'cards.AuthorizationCaptured.v1'").get() as Row;
+      return reseal(db, cardStream, (row, data) => (row.type === 'cards.AuthorizationCaptured.v1' ? { ...data, capturedAmount: '100', releasedAmount: '1400' } : undefined));
+    });
+    await adoptRebuild(cardSide, 'card-issuer.sqlite');
+    const card = await audit(['verify', '--data-dir', cardSide]);
+    expect(card.code).toBe(1);
+    expect(card.stdout).toContain(`VIOLATION [card] ${place(cardEvent)}: authorization ${authorizationId} captured 100 on the card, but the ledger has its hold captured for 1000`);
+    expect(card.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+
+    // The ledger's HoldCaptured says 900 captured (the wallet keeps 100 more); the card's stream still says 1000.
+    const ledgerSide = copy();
+    const [holdEvent] = withStore(ledgerSide, (db) => {
+      const { stream_id: shardStream } = db.prepare("SELECT stream_id FROM events WHERE type = 'ledger.HoldCaptured.v1' AND json_extract(data, '$.holdId') = ?").get(authorizationId) as Row;
+      return reseal(db, shardStream, (row, data) => (row.type === 'ledger.HoldCaptured.v1' && data.holdId === authorizationId ? { ...data, capturedAmount: '900', releasedAmount: '600' } : undefined));
+    });
+    await adoptRebuild(ledgerSide, 'wallet-ledger.sqlite');
+    const ledger = await audit(['verify', '--data-dir', ledgerSide]);
+    expect(ledger.code).toBe(1);
+    expect(ledger.stdout).toContain(`VIOLATION [card] stream=${cardEvent.stream_id} revision=${cardEvent.revision} position=${cardEvent.position}: authorization ${authorizationId} captured 1000 on the card, but the ledger has its hold captured for 900`);
+    expect(ledger.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+    expect(holdEvent.position).toBeLessThan(cardEvent.position);
   });
 
   it('replays through the CLI (the rebuild on worker threads) equal to the live files, and names an event that is not JSON (verify too)', async () => {

@@ -2,7 +2,7 @@
 // and notes (what was skipped and why), plus progress lines on stderr for long runs.
 
 /** Which check a violation comes from. */
-export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'projection' | 'statement';
+export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'card' | 'projection' | 'statement';
 
 export interface Violation {
   readonly check: CheckName;

@@ -146,3 +146,51 @@ describe('ledger invariants: shards', () => {
     expect(check([meta, ...history(2, [openSystemAccount('sys:funding:USD:2')!], 2n)])).toEqual([]);
   });
 });
+
+describe("ledger invariants: the card-issuer's journal against the ledger", () => {
+  const withCardWork: LedgerCommand[] = [
+    ...base,
+    { type: 'PlaceHold', idempotencyKey: 'hold-2', holdId: 'hold-2', debitAccountId: 'w1', creditAccountId: CLEARING, amount: 50n, expiresAtMs: T0 + 60_000 },
+    { type: 'ReleaseHold', idempotencyKey: 'release-2', holdId: 'hold-2', amount: 20n },
+    { type: 'PlaceHold', idempotencyKey: 'hold-3', holdId: 'hold-3', debitAccountId: 'w1', creditAccountId: CLEARING, amount: 10n, expiresAtMs: T0 + 10 },
+    entry('refund-slot-1', 'refund-entry', 'card_refund', CLEARING, 'w1', 30n, { authorizationId: 'hold-1', refundId: 'r1' }),
+    { type: 'ExpireHold', idempotencyKey: 'expire-3', holdId: 'hold-3' },
+  ];
+  const ledger = history(0, withCardWork);
+  /** What the card-issuer records after each: the capture, the reversal, the expiry and the refund. */
+  const cardEvents = (): RecordedEvent[] =>
+    (
+      [
+        { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'hold-1', capturedAmount: '60', releasedAmount: '40', idempotencyKey: null, atMs: T0 } },
+        { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'hold-2', releasedAmount: '20', sequence: 1, idempotencyKey: 'net-1', ledgerKey: 'release-2', atMs: T0 } },
+        { type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'hold-3', releasedAmount: '10', atMs: T0 } },
+        { type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'hold-1', refundId: 'r1', entryId: 'refund-entry', amount: '30', atMs: T0 } },
+      ] as { type: string; data: Json }[]
+    ).map((event, index) => ({ ...ledger[0], ...event, eventId: `card-${index}`, streamId: 'card-c1', revision: BigInt(index), position: BigInt(ledger.length + 1 + index) }));
+
+  it('finds nothing wrong when each card event has its counterpart in the ledger', () => {
+    expect(check([...ledger, ...cardEvents()])).toEqual([]);
+  });
+
+  it('reports each card event whose amount, hold or entry the ledger does not bear out', () => {
+    const edits: [number, (data: Record<string, unknown>) => void, string][] = [
+      [0, (data) => Object.assign(data, { capturedAmount: '10', releasedAmount: '90' }), 'authorization hold-1 captured 10 on the card, but the ledger has its hold captured for 60'],
+      [0, (data) => (data.authorizationId = 'hold-2'), 'authorization hold-2 captured 60 on the card, but the ledger has its hold pending'],
+      [1, (data) => (data.releasedAmount = '50'), 'authorization hold-2 reversed 50 on the card, but the ledger released no such amount of its hold by that command'],
+      [1, (data) => (data.ledgerKey = 'release-9'), 'authorization hold-2 reversed 20 on the card, but the ledger released no such amount of its hold by that command'],
+      [2, (data) => (data.authorizationId = 'hold-9'), 'authorization hold-9 expired on the card, but the ledger has no such hold'],
+      [3, (data) => (data.amount = '300'), 'authorization hold-1 refunded 300 on the card (entry refund-entry), but the ledger credited 30 by that entry'],
+      [3, (data) => (data.entryId = 'other-entry'), 'authorization hold-1 refunded 30 on the card (entry other-entry), but the ledger posted no such refund entry before it'],
+    ];
+    for (const [index, edit, message] of edits) {
+      const events = cardEvents();
+      events[index] = tampered(events[index], edit);
+      expect(check([...ledger, ...events])).toEqual([expect.objectContaining({ check: 'card', streamId: 'card-c1', revision: BigInt(index), message: expect.stringContaining(message) })]);
+    }
+  });
+
+  it('reports a card refund recorded before the ledger posted it', () => {
+    const [, , , refunded] = cardEvents();
+    expect(check([...ledger.slice(0, 10), { ...refunded, position: 11n }])).toEqual([expect.objectContaining({ check: 'card', message: expect.stringContaining('but the ledger posted no such refund entry before it') })]);
+  });
+});

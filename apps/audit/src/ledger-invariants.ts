@@ -23,6 +23,7 @@ import {
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import type { Violation } from './findings';
 import { printable } from './card-number-filter';
+import { CardJournal } from './card-journal';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'ledger.AccountOpened.v1',
@@ -51,6 +52,15 @@ export class LedgerInvariants {
   private forgottenTransfers = 0;
   /** LEDGER_SHARDS as recorded in `ledger-meta`, once seen. */
   private shardCount: number | undefined;
+  /** The card-issuer's journal against the ledger folded so far. */
+  private readonly cards = new CardJournal({
+    holds: (holdId) => [...this.shards.values()].flatMap((state) => state.holds.get(holdId) ?? []),
+    outcomes: (key) =>
+      [...this.shards.values()].flatMap((state) => {
+        const record = state.idempotency.get(key);
+        return typeof record === 'object' && record.outcome.ok ? [record.outcome.event] : [];
+      }),
+  });
 
   /** Checks and applies one event of any stream (only `ledger-{shard}` streams are looked at). */
   check(event: RecordedEvent, report: Report): void {
@@ -59,9 +69,13 @@ export class LedgerInvariants {
       const shards = (event.data as { shards?: unknown }).shards;
       if (typeof shards === 'number') this.shardCount ??= shards;
     }
-    if (shard === undefined) return;
     const place = { streamId: event.streamId, revision: event.revision, position: event.position };
     const fail = (message: string, check: Violation['check'] = 'ledger') => report({ ...place, check, message });
+    if (shard === undefined) {
+      const unbacked = this.cards.check(event);
+      if (unbacked !== undefined) fail(unbacked, 'card');
+      return;
+    }
     if (!LEDGER_EVENT_TYPES.has(event.type)) return fail(`unknown ledger event type ${event.type}`);
     const state = this.state(shard);
     const ledgerEvent = ledgerEventOf(event);
@@ -79,7 +93,10 @@ export class LedgerInvariants {
     }
     const unbalanced = this.addToTotals(before, state);
     if (unbalanced !== undefined) fail(unbalanced, 'global-sum');
-    if (ledgerEvent.type === 'ledger.EntryPosted.v1') this.followTransfer(ledgerEvent.data, (message) => fail(message, 'transfer'));
+    if (ledgerEvent.type === 'ledger.EntryPosted.v1') {
+      this.followTransfer(ledgerEvent.data, (message) => fail(message, 'transfer'));
+      this.cards.entryPosted(ledgerEvent.data);
+    }
   }
 
   /** Notes for the report once every event is checked. */
@@ -87,7 +104,7 @@ export class LedgerInvariants {
     const notes: string[] = [];
     if (this.openTransfers.size > 0) notes.push(`${this.openTransfers.size} cross-shard transfers are in flight (out leg without an in leg or reversal yet)`);
     if (this.forgottenTransfers > 0) notes.push(`${this.forgottenTransfers} in-flight transfers beyond OPEN_TRANSFERS_MAX were not followed`);
-    return notes;
+    return [...notes, ...this.cards.notes()];
   }
 
   private state(shard: number): LedgerShardState {
