@@ -65,17 +65,17 @@ function transferRow(db: Database.Database): Row {
 
 const place = (row: Pick<Row, 'stream_id' | 'revision' | 'position'>) => `stream=${row.stream_id} revision=${row.revision} position=${row.position}`;
 
-/** Edits the data of the stream's events `edit` returns new data for, and seals the chain again to its end and recorded head. */
-function reseal(db: Database.Database, streamId: string, edit: (row: Row, data: Record<string, unknown>) => Record<string, unknown> | undefined): Row[] {
+/** Replaces the stream's events `edit` returns new data (and type) for, and seals the chain again to its end and recorded head. */
+function reseal(db: Database.Database, streamId: string, edit: (row: Row, data: Record<string, unknown>) => { type?: string; data: Record<string, unknown> } | undefined): Row[] {
   const rows = db.prepare('SELECT * FROM events WHERE stream_id = ? ORDER BY revision').all(streamId) as (Row & { schema_version: number })[];
   let prevHash = JSON.parse(rows[0].metadata).prevHash as string;
   const edited: Row[] = [];
   for (const row of rows) {
     const changed = edit(row, JSON.parse(row.data));
     if (changed !== undefined) edited.push(row);
-    const data = changed ?? JSON.parse(row.data);
-    const hash = chainHash(prevHash, { type: row.type, schemaVersion: row.schema_version, data });
-    db.prepare('UPDATE events SET data = ?, metadata = ? WHERE position = ?').run(JSON.stringify(data), JSON.stringify({ ...JSON.parse(row.metadata), prevHash, hash }), row.position);
+    const { type = row.type, data } = changed ?? { data: JSON.parse(row.data) };
+    const hash = chainHash(prevHash, { type, schemaVersion: row.schema_version, data });
+    db.prepare('UPDATE events SET type = ?, data = ?, metadata = ? WHERE position = ?').run(type, JSON.stringify(data), JSON.stringify({ ...JSON.parse(row.metadata), prevHash, hash }), row.position);
     prevHash = hash;
   }
   db.prepare('UPDATE streams SET last_hash = ? WHERE stream_id = ?').run(prevHash, streamId);
@@ -260,7 +260,7 @@ describe('ledger-audit verify', () => {
     const cardSide = copy();
     const [cardEvent] = withStore(cardSide, (db) => {
       const { stream_id: cardStream } = db.prepare("SELECT stream_id FROM events WHERE type = 'cards.AuthorizationCaptured.v1'").get() as Row;
-      return reseal(db, cardStream, (row, data) => (row.type === 'cards.AuthorizationCaptured.v1' ? { ...data, capturedAmount: '100', releasedAmount: '1400' } : undefined));
+      return reseal(db, cardStream, (row, data) => (row.type === 'cards.AuthorizationCaptured.v1' ? { data: { ...data, capturedAmount: '100', releasedAmount: '1400' } } : undefined));
     });
     await adoptRebuild(cardSide, 'card-issuer.sqlite');
     const card = await audit(['verify', '--data-dir', cardSide]);
@@ -272,7 +272,7 @@ describe('ledger-audit verify', () => {
     const ledgerSide = copy();
     const [holdEvent] = withStore(ledgerSide, (db) => {
       const { stream_id: shardStream } = db.prepare("SELECT stream_id FROM events WHERE type = 'ledger.HoldCaptured.v1' AND json_extract(data, '$.holdId') = ?").get(authorizationId) as Row;
-      return reseal(db, shardStream, (row, data) => (row.type === 'ledger.HoldCaptured.v1' && data.holdId === authorizationId ? { ...data, capturedAmount: '900', releasedAmount: '600' } : undefined));
+      return reseal(db, shardStream, (row, data) => (row.type === 'ledger.HoldCaptured.v1' && data.holdId === authorizationId ? { data: { ...data, capturedAmount: '900', releasedAmount: '600' } } : undefined));
     });
     await adoptRebuild(ledgerSide, 'wallet-ledger.sqlite');
     const ledger = await audit(['verify', '--data-dir', ledgerSide]);
@@ -280,6 +280,23 @@ describe('ledger-audit verify', () => {
     expect(ledger.stdout).toContain(`VIOLATION [card] stream=${cardEvent.stream_id} revision=${cardEvent.revision} position=${cardEvent.position}: authorization ${authorizationId} captured 1000 on the card, but the ledger has its hold captured for 900`);
     expect(ledger.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
     expect(holdEvent.position).toBeLessThan(cardEvent.position);
+  });
+
+  it("names a cross-shard in leg replaced by a refusal the destination's state would not give (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [refused] = withStore(dir, (db) =>
+      reseal(db, 'ledger-3', (row, data) => {
+        const references = data.references as Record<string, string> | undefined;
+        if (row.type !== 'ledger.EntryPosted.v1' || references?.leg !== 'in' || references.toWalletId !== fixture.wallets.c) return undefined;
+        const { idempotencyKey, fingerprint, atMs } = data;
+        // What a refusal looks like (shard-writer's rejectionEvent); the money a to c would then sit in transit.
+        return { type: 'ledger.CommandRejected.v1', data: { idempotencyKey, fingerprint, atMs, commandType: 'PostEntry', error: { code: 'account_closed', message: 'account is closed', details: {} } } };
+      }),
+    );
+    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[transfer\\] ${place(refused)}: transfer [^ ]+: in leg refused \\(account_closed\\), but the destination shard's state then takes it`));
   });
 
   it('replays through the CLI (the rebuild on worker threads) equal to the live files, and names an event that is not JSON (verify too)', async () => {

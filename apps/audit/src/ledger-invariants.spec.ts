@@ -1,7 +1,7 @@
 // The ledger checks on hand-made histories: valid events come from libs/ledger's `decide`; each
 // broken rule is one tampered event, reported with its place and not applied.
-import type { Json, RecordedEvent } from '@ledger/contracts';
-import { decide, evolve, initialState, openSystemAccount, type LedgerCommand, type LedgerEvent } from '@ledger/ledger';
+import type { DomainError, Json, RecordedEvent } from '@ledger/contracts';
+import { decide, evolve, initialState, ledgerEventOf, openSystemAccount, rejectionEvent, type LedgerCommand, type LedgerEvent } from '@ledger/ledger';
 import { entry, openWallet } from '../../wallet-ledger/src/projections/testing/ledger-history';
 import type { Violation } from './findings';
 import { LedgerInvariants } from './ledger-invariants';
@@ -134,6 +134,43 @@ describe('ledger invariants', () => {
     expect(check(reversedToW2)).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-0', revision: 6n, message: 'transfer t-1: reversal leg credits w2, its out leg names w1' })]);
     const landed = history(1, [openSystemAccount(FROM)!, openWallet('w3', 'u3'), entry('in', 't-1', 'transfer', FROM, 'w3', 100n, { ...refs, leg: 'in' })], 7n);
     expect(check([...out, ...landed])).toEqual([]);
+  });
+});
+
+describe('ledger invariants: a refused in leg', () => {
+  const TO = 'sys:transit-to-1:USD:0';
+  const FROM = 'sys:transit-from-0:USD:1';
+  const refs = { transferId: 't-1', fromWalletId: 'w1', toWalletId: 'w3' };
+  const out = history(0, [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { ...refs, leg: 'out', destinationShard: '1' })]);
+  const destination: LedgerCommand[] = [openSystemAccount(FROM)!, openWallet('w3', 'u3')];
+
+  /** The refusal the destination's writer records for the saga's in leg on `commands`' state, as it decides it. */
+  function refusal(commands: readonly LedgerCommand[]): RecordedEvent {
+    const state = initialState();
+    for (const event of history(1, commands)) evolve(state, ledgerEventOf(event));
+    const inLeg = entry('transfer-in:t-1', 't-1', 'transfer', FROM, 'w3', 100n, { ...refs, leg: 'in', sourceShard: '0' });
+    const decided = decide(inLeg, state, { nowMs: T0 });
+    const error = decided.ok ? { code: 'account_frozen', message: 'forged' } : decided.error;
+    const event = rejectionEvent(state, inLeg, error as DomainError, { nowMs: T0 })!;
+    return recorded(event, 1, BigInt(commands.length), 6n + BigInt(commands.length));
+  }
+
+  it('accepts a refusal the state at that point gives (the destination wallet closed, or never opened)', () => {
+    const closed: LedgerCommand[] = [...destination, { type: 'CloseAccount', idempotencyKey: 'close-w3', accountId: 'w3' }];
+    expect(check([...out, ...history(1, closed, 6n), refusal(closed)])).toEqual([]);
+    expect(check([...out, ...history(1, [openSystemAccount(FROM)!], 6n), refusal([openSystemAccount(FROM)!])])).toEqual([]);
+  });
+
+  it('reports a refusal in place of an in leg the state would have taken, or one naming another reason', () => {
+    // The in leg's event replaced by a refusal (its chain recomputed): the money would only show as in flight.
+    expect(check([...out, ...history(1, destination, 6n), refusal(destination)])).toEqual([
+      expect.objectContaining({ check: 'transfer', streamId: 'ledger-1', revision: 2n, message: "transfer t-1: in leg refused (account_frozen), but the destination shard's state then takes it" }),
+    ]);
+    const closed: LedgerCommand[] = [...destination, { type: 'CloseAccount', idempotencyKey: 'close-w3', accountId: 'w3' }];
+    const relabeled = tampered(refusal(closed), (data) => ((data.error as { code: string }).code = 'insufficient_funds'));
+    expect(check([...out, ...history(1, closed, 6n), relabeled])).toEqual([
+      expect.objectContaining({ check: 'transfer', message: expect.stringMatching(/^transfer t-1: in leg refused \(insufficient_funds\), but the destination shard's state then refuses it with /) }),
+    ]);
   });
 });
 

@@ -4,8 +4,9 @@
 // An event that breaks a rule is reported and not applied, so one bad event does not make every
 // later one look wrong. Memory: the shards' states (accounts, pending holds, the idempotency
 // window), never the number of events.
-import { amountOf, formatAmount, type Currency, type RecordedEvent } from '@ledger/contracts';
+import { amountOf, formatAmount, type Currency, type DomainError, type LedgerCommandEnvelope, type RecordedEvent } from '@ledger/contracts';
 import {
+  decide,
   entryError,
   evolve,
   initialState,
@@ -21,6 +22,7 @@ import {
   type Posting,
 } from '@ledger/ledger';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
+import { planCommand, transferSagaKeys } from '../../wallet-ledger/src/domain/wallet-commands';
 import type { Violation } from './findings';
 import { printable } from './card-number-filter';
 import { CardJournal } from './card-journal';
@@ -81,6 +83,8 @@ export class LedgerInvariants {
     const ledgerEvent = ledgerEventOf(event);
     const problem = ruleBroken(ledgerEvent, state) ?? this.misplaced(ledgerEvent, shard);
     if (problem !== undefined) return fail(problem);
+    const unfounded = this.unfoundedInLegRefusal(ledgerEvent, state, shard);
+    if (unfounded !== undefined) return fail(unfounded, 'transfer');
 
     const touched = touchedAccountIds(ledgerEvent, state);
     const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
@@ -94,7 +98,7 @@ export class LedgerInvariants {
     const unbalanced = this.addToTotals(before, state);
     if (unbalanced !== undefined) fail(unbalanced, 'global-sum');
     if (ledgerEvent.type === 'ledger.EntryPosted.v1') {
-      this.followTransfer(ledgerEvent.data, (message) => fail(message, 'transfer'));
+      this.followTransfer(ledgerEvent.data, shard, (message) => fail(message, 'transfer'));
       this.cards.entryPosted(ledgerEvent.data);
     }
   }
@@ -114,6 +118,36 @@ export class LedgerInvariants {
       this.shards.set(shard, state);
     }
     return state;
+  }
+
+  /**
+   * A refusal of a transfer's in leg stands for money sent back instead of credited: the writer records one only
+   * when its own plan and `decide` refuse the saga's TransferIn, so the shard's state here must refuse it with that code.
+   */
+  private unfoundedInLegRefusal(event: LedgerEvent, state: LedgerShardState, shard: number): string | undefined {
+    if (event.type !== 'ledger.CommandRejected.v1') return undefined;
+    const transferId = transferIdOfInKey(event.data.idempotencyKey);
+    const out = transferId === undefined ? undefined : this.openTransfers.get(transferId);
+    if (transferId === undefined || out === undefined) return undefined;
+    const message: LedgerCommandEnvelope = {
+      type: 'TransferIn',
+      transferId,
+      fromWalletId: out.references.fromWalletId ?? '',
+      toWalletId: out.to,
+      amount: out.amount,
+      currency: out.currency,
+      sourceShard: out.shard,
+      ...(out.references.memo === undefined ? {} : { memo: out.references.memo }),
+      meta: { idempotencyKey: event.data.idempotencyKey, actor: 'transfer-saga', correlationId: transferId },
+    };
+    const plan = planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: event.data.atMs, defaultHoldTimeoutMs: 0 });
+    // A plan's refusal is answered, not recorded (shard-writer): a recorded one cannot come from it.
+    const decided = 'code' in plan ? undefined : decide(plan.command, state, { nowMs: event.data.atMs });
+    const recorded = event.data.error.code;
+    if (decided === undefined) return `transfer ${transferId}: in leg refused (${recorded}) under its key, but the writer answers such a refusal without recording it (${(plan as DomainError).code})`;
+    if (decided.ok) return `transfer ${transferId}: in leg refused (${recorded}), but the destination shard's state then takes it`;
+    if (decided.error.code !== recorded) return `transfer ${transferId}: in leg refused (${recorded}), but the destination shard's state then refuses it with ${decided.error.code}`;
+    return undefined;
   }
 
   /** An account opened on a shard that does not own it (docs/decisions.md: shards). */
@@ -145,7 +179,7 @@ export class LedgerInvariants {
   }
 
   /** Out leg first, then exactly one in leg or reversal of the same amount (docs/decisions.md: the transfer saga). */
-  private followTransfer(data: EntryPosted['data'], fail: (message: string) => void): void {
+  private followTransfer(data: EntryPosted['data'], shard: number, fail: (message: string) => void): void {
     const { leg, transferId } = data.references;
     if (transferId === undefined || leg === undefined) return;
     if (leg === 'out') {
@@ -154,7 +188,16 @@ export class LedgerInvariants {
         return;
       }
       if (this.openTransfers.has(transferId)) fail(`transfer ${transferId}: a second out leg`);
-      this.openTransfers.set(transferId, { moved: movedBy(data), from: walletsOf(data, 'debit'), to: data.references.toWalletId ?? '' });
+      const [debit] = data.postings.filter((posting) => posting.side === 'debit');
+      this.openTransfers.set(transferId, {
+        moved: movedBy(data),
+        from: walletsOf(data, 'debit'),
+        to: data.references.toWalletId ?? '',
+        shard,
+        amount: debit?.amount ?? '0',
+        currency: debit?.currency ?? '',
+        references: data.references,
+      });
       return;
     }
     if (leg !== 'in' && leg !== 'reversal') return;
@@ -168,6 +211,12 @@ export class LedgerInvariants {
     const owed = leg === 'in' ? out.to : out.from;
     if (credited !== owed) fail(`transfer ${transferId}: ${leg} leg credits ${credited}, its out leg names ${owed}`);
   }
+}
+
+/** The transfer a saga in-leg key names, or undefined for any other key. */
+function transferIdOfInKey(key: string): string | undefined {
+  const prefix = transferSagaKeys.in('');
+  return key.startsWith(prefix) ? key.slice(prefix.length) : undefined;
 }
 
 /** The rules an auditor names, checked before `evolve`; undefined when the event keeps them. */
@@ -220,6 +269,11 @@ interface OutLeg {
   readonly from: string;
   /** The out leg's toWalletId (the in leg credits it). */
   readonly to: string;
+  /** What the saga's in leg is made of: the source shard, the amount and currency debited, the out leg's references. */
+  readonly shard: number;
+  readonly amount: string;
+  readonly currency: string;
+  readonly references: Readonly<Record<string, string>>;
 }
 
 /** The non-system accounts on one side of an entry, sorted and joined. */
