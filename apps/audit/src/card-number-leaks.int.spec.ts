@@ -1,6 +1,8 @@
 // Card numbers where the audit prints caller text other than a plain reference: a hold (and so its
 // capture's entry id) named by the network's authorization id, and separators the filter must see through.
-import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '@ledger/contracts';
 import { startHarness } from '../../wallet-ledger/src/testing/wallet-ledger.harness';
@@ -54,6 +56,22 @@ describe('ledger-audit output never carries a card number', () => {
       const file = join(h.dataDir, 'statement.json');
       writeFileSync(file, outputs.statement.out);
       expect(await run('verify-statement', file, '--data-dir', h.dataDir)).toMatchObject({ code: 0 });
+
+      // A projection row that differs from the rebuild is printed column by column: the hold's line (transaction id = the
+      // hold id) edited in the live file, so the rebuilt value beside it is the card number.
+      const db = new Database(join(h.dataDir, 'wallet-ledger.sqlite'));
+      expect(db.prepare("UPDATE transaction_lines SET transaction_id = 'edited' WHERE transaction_id = ?").run(PAN).changes).toBeGreaterThan(0);
+      db.close();
+      const out = mkdtempSync(join(tmpdir(), 'ledger-audit-leaks-'));
+      try {
+        const diffs = { verify: await run('verify', '--data-dir', h.dataDir), verifyJson: await run('verify', '--json', '--data-dir', h.dataDir), replay: await run('replay', '--out', join(out, 'replayed'), '--data-dir', h.dataDir) };
+        for (const [command, result] of Object.entries(diffs)) {
+          expect({ command, code: result.code, named: result.out.includes('transaction_id live edited, rebuilt') }).toEqual({ command, code: 1, named: true });
+          expect({ command, leaks: `${result.out}${result.err}`.includes(PAN) }).toEqual({ command, leaks: false });
+        }
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
     } finally {
       await h.close({ remove: true });
     }
