@@ -1,4 +1,4 @@
-import { filterReferences, looksLikeCardNumber, WITHHELD } from './card-number-filter';
+import { filterReferences, looksLikeCardNumber, withCardNumbersWithheld, WITHHELD } from './card-number-filter';
 
 describe('card-number filter', () => {
   it('withholds runs of 12 or more digits, plain or split by spaces or dashes', () => {
@@ -39,5 +39,11 @@ describe('card-number filter', () => {
       references: { memo: WITHHELD, transferId: '019b8d65-39a0-7000-9989-860abd3f0b20' },
       withheld: 1,
     });
+  });
+
+  it('withholds the card-number-like runs inside a message, leaving UUIDs, amounts and the rest as they are', () => {
+    const wallet = '019b8d65-3999-7000-9989-860123456789';
+    expect(withCardNumbersWithheld(`hold 4111 1111 1111 1111: capture does not add up on ${wallet} (1500)`)).toBe(`hold ${WITHHELD}: capture does not add up on ${wallet} (1500)`);
+    expect(withCardNumbersWithheld('entry e-1 unbalanced in USD')).toBe('entry e-1 unbalanced in USD');
   });
 });

@@ -24,6 +24,18 @@ export function printable(value: string): string {
   return looksLikeCardNumber(value) ? WITHHELD : value;
 }
 
+const UUIDS_IN_TEXT = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/i;
+const DIGIT_RUNS = new RegExp(DIGIT_RUN.source, 'gu');
+
+/** A message built from caller text (ids inside): each card-number-like run in it replaced by WITHHELD, UUIDs left whole. */
+export function withCardNumbersWithheld(text: string): string {
+  return text
+    .normalize('NFKC')
+    .split(UUIDS_IN_TEXT)
+    .map((part, index) => (index % 2 === 1 ? part : part.replace(DIGIT_RUNS, WITHHELD)))
+    .join('');
+}
+
 /** The references with every suspicious value withheld, and how many were. */
 export function filterReferences(references: Readonly<Record<string, string>>): { references: Record<string, string>; withheld: number } {
   const filtered: Record<string, string> = {};

@@ -94,6 +94,17 @@ describe('ledger invariants', () => {
     expect(check([...events, again])).toEqual([expect.objectContaining({ revision: 7n, message: 'hold hold-1 captured after it closed (captured)' })]);
   });
 
+  it("never prints a card number from evolve's own messages (a hold id is the network's free text)", () => {
+    const pan = '4111 1111 1111 1111';
+    const withPanHold = base.map((command) => ('holdId' in command ? { ...command, holdId: pan } : command));
+    const events = history(0, withPanHold);
+    // Within the hold, but captured + released no longer add up: only evolve's invariant refuses it, naming the hold.
+    events[6] = tampered(events[6], (data) => (data.releasedAmount = '1'));
+    const found = check(events);
+    expect(found).toEqual([expect.objectContaining({ revision: 6n, message: expect.stringContaining('capture does not add up') })]);
+    expect(JSON.stringify(found, (_, value) => (typeof value === 'bigint' ? value.toString() : value))).not.toContain('1111');
+  });
+
   it('reports a reused idempotency key (evolve refuses a second outcome)', () => {
     const events = history(0, base);
     const twice = { ...tampered(events[4], (data) => (data.entryId = 'top-2')), revision: 7n, position: 8n };

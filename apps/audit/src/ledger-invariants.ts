@@ -24,7 +24,7 @@ import {
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { planCommand, transferSagaKeys } from '../../wallet-ledger/src/domain/wallet-commands';
 import type { Violation } from './findings';
-import { printable } from './card-number-filter';
+import { printable, withCardNumbersWithheld } from './card-number-filter';
 import { CardJournal } from './card-journal';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
@@ -93,7 +93,8 @@ export class LedgerInvariants {
       evolve(state, ledgerEvent);
     } catch (error) {
       undo();
-      return fail((error as Error).message);
+      // libs/ledger's invariant messages name holds and entries by their ids, caller text.
+      return fail(withCardNumbersWithheld((error as Error).message));
     }
     const unbalanced = this.addToTotals(before, state);
     if (unbalanced !== undefined) fail(unbalanced, 'global-sum');
@@ -235,7 +236,7 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
       const error = entryError(postings, state.accounts);
       if (error === undefined) return undefined;
       if (error.code === 'insufficient_funds') return `entry ${printable(event.data.entryId)} overdraws no-overdraft account ${String(error.details?.accountId)}`;
-      return `entry ${printable(event.data.entryId)} could not have been posted: ${error.code} ${JSON.stringify(error.details ?? {})}`;
+      return `entry ${printable(event.data.entryId)} could not have been posted: ${error.code} ${withCardNumbersWithheld(JSON.stringify(error.details ?? {}))}`;
     }
     case 'ledger.HoldCaptured.v1':
     case 'ledger.HoldReleased.v1':
