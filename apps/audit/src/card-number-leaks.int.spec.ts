@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '@ledger/contracts';
 import { startHarness } from '../../wallet-ledger/src/testing/wallet-ledger.harness';
+import { WITHHELD } from './card-number-filter';
 import { runAudit as run } from './testing/audit-fixture';
 
 const PAN = '4111111111111111';
@@ -71,6 +72,21 @@ describe('ledger-audit output never carries a card number', () => {
         }
       } finally {
         rmSync(out, { recursive: true, force: true });
+      }
+
+      // The capture edited so it no longer adds up: balance and statement fold the shard with evolve, which refuses it
+      // naming the hold. They report the event (exit 1), not a crash whose message carries the hold id.
+      const store = new Database(join(h.dataDir, 'events.sqlite'));
+      const capture = store.prepare("SELECT stream_id AS streamId, position, revision FROM events WHERE type = 'ledger.HoldCaptured.v1'").get() as { streamId: string; position: number; revision: number };
+      store.prepare("UPDATE events SET data = json_set(data, '$.releasedAmount', '7') WHERE position = ?").run(capture.position);
+      store.close();
+      const folds = {
+        balance: await run('balance', '--account', walletId, '--data-dir', h.dataDir),
+        statement: await run('statement', '--wallet', walletId, '--from', '2026-01-01T00:00:00.000Z', '--to', '2100-01-01T00:00:00.000Z', '--data-dir', h.dataDir),
+      };
+      for (const [command, result] of Object.entries(folds)) {
+        expect({ command, code: result.code, leaks: `${result.out}${result.err}`.includes(PAN) }).toEqual({ command, code: 1, leaks: false });
+        expect(result.out).toContain(`VIOLATION [ledger] stream=${capture.streamId} revision=${capture.revision} position=${capture.position}: the shard cannot be folded past this event (ledger invariant broken: hold ${WITHHELD}: capture does not add up); run verify`);
       }
     } finally {
       await h.close({ remove: true });

@@ -4,12 +4,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balanceOf } from './balance';
+import { withCardNumbersWithheld } from './card-number-filter';
 import { exportJournal } from './journal-export';
 import { Findings, Progress } from './findings';
 import { isoTimeOf } from './iso-time';
 import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
+import { UnfoldableEventError } from './shard-fold';
 import { buildStatement, verifyStatement } from './statement';
 import type { StoreReader } from './store-reader.port';
 import { verify } from './verify';
@@ -101,13 +103,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.err(`ledger-audit: ${error.message}\n${USAGE}\n`);
       return EXIT.usage;
     }
-    if (error instanceof UnreadableEventError) {
+    if (error instanceof UnreadableEventError || error instanceof UnfoldableEventError) {
       const findings = new Findings();
-      findings.violation({ check: 'chain', streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });
+      const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
+      findings.violation({ check, streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });
       await io.out(`${options.json ? JSON.stringify(findings.toJson()) : findings.toText()}\n`);
       return EXIT.violations;
     }
-    io.err(`ledger-audit: ${command} failed: ${(error as Error).stack ?? String(error)}\n`);
+    // Whatever failed may quote caller text (ids): no card number leaves through a stack trace either.
+    io.err(`ledger-audit: ${command} failed: ${withCardNumbersWithheld((error as Error).stack ?? String(error))}\n`);
     return EXIT.failed;
   } finally {
     await reader?.close();
