@@ -290,13 +290,13 @@ describe('ledger-audit verify', () => {
         if (row.type !== 'ledger.EntryPosted.v1' || references?.leg !== 'in' || references.toWalletId !== fixture.wallets.c) return undefined;
         const { idempotencyKey, fingerprint, atMs } = data;
         // What a refusal looks like (shard-writer's rejectionEvent); the money a to c would then sit in transit.
-        return { type: 'ledger.CommandRejected.v1', data: { idempotencyKey, fingerprint, atMs, commandType: 'PostEntry', error: { code: 'account_closed', message: 'account is closed', details: {} } } };
+        return { type: 'ledger.CommandRejected.v1', data: { idempotencyKey, fingerprint, atMs, commandType: 'PostEntry', error: { code: 'wallet_not_active', message: 'account is closed', details: {} } } };
       }),
     );
     await adoptRebuild(dir, 'wallet-ledger.sqlite');
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[transfer\\] ${place(refused)}: transfer [^ ]+: in leg refused \\(account_closed\\), but the destination shard's state then takes it`));
+    expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[transfer\\] ${place(refused)}: transfer [^ ]+: in leg refused \\(wallet_not_active\\), but the destination shard's state then takes it`));
   });
 
   it('replays through the CLI (the rebuild on worker threads) equal to the live files, and names an event that is not JSON (verify too)', async () => {

@@ -185,6 +185,30 @@ describe('ledger invariants: a refused in leg', () => {
   });
 });
 
+describe('ledger invariants: a refused reversal', () => {
+  it('reports a refusal of the reversal the source shard would have taken (the money left in transit)', () => {
+    const TO = 'sys:transit-to-1:USD:0';
+    const FROM = 'sys:transit-from-0:USD:1';
+    const refs = { transferId: 't-1', fromWalletId: 'w1', toWalletId: 'w3', destinationShard: '1' };
+    const source: LedgerCommand[] = [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { ...refs, leg: 'out' })];
+    const out = history(0, source);
+    // The destination never opened w3: its in leg is refused (recorded), as the writer decides it.
+    const destination = initialState();
+    const opened = history(1, [openSystemAccount(FROM)!], 6n);
+    for (const event of opened) evolve(destination, ledgerEventOf(event));
+    const inLeg = entry('transfer-in:t-1', 't-1', 'transfer', FROM, 'w3', 100n, { ...refs, leg: 'in', sourceShard: '0' });
+    const inRefused = decide(inLeg, destination, { nowMs: T0 });
+    if (inRefused.ok) throw new Error('the in leg was taken');
+    const refusedIn = recorded(rejectionEvent(destination, inLeg, inRefused.error, { nowMs: T0 })!, 1, 1n, 7n);
+    // Then a refusal of the reversal on the source shard, where w1 is open and takes it.
+    const reversal = entry('transfer-reverse:t-1', 't-1:reversal', 'reversal', TO, 'w1', 100n, { ...refs, leg: 'reversal', reason: inRefused.error.code });
+    const forged = recorded(rejectionEvent(initialState(), reversal, { code: 'wallet_not_active', message: 'forged' } as DomainError, { nowMs: T0 })!, 0, 5n, 8n);
+    expect(check([...out, ...opened, refusedIn, forged])).toEqual([
+      expect.objectContaining({ check: 'transfer', streamId: 'ledger-0', revision: 5n, message: "transfer t-1: reversal leg refused (wallet_not_active), but the source shard's state then takes it" }),
+    ]);
+  });
+});
+
 describe('ledger invariants: shards', () => {
   it('reports an account opened on a shard that does not own it', () => {
     const meta: RecordedEvent = { ...history(0, [openWallet('w1', 'u1')])[0], type: 'ledger.ShardsConfigured.v1', streamId: 'ledger-meta', data: { shards: 4 } };

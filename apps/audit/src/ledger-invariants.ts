@@ -83,7 +83,7 @@ export class LedgerInvariants {
     const ledgerEvent = ledgerEventOf(event);
     const problem = ruleBroken(ledgerEvent, state) ?? this.misplaced(ledgerEvent, shard);
     if (problem !== undefined) return fail(problem);
-    const unfounded = this.unfoundedInLegRefusal(ledgerEvent, state, shard);
+    const unfounded = this.unfoundedSagaRefusal(ledgerEvent, state, shard);
     if (unfounded !== undefined) return fail(unfounded, 'transfer');
 
     const touched = touchedAccountIds(ledgerEvent, state);
@@ -122,32 +122,31 @@ export class LedgerInvariants {
   }
 
   /**
-   * A refusal of a transfer's in leg stands for money sent back instead of credited: the writer records one only
-   * when its own plan and `decide` refuse the saga's TransferIn, so the shard's state here must refuse it with that code.
+   * A refusal of a transfer's in leg stands for money sent back instead of credited, one of its reversal for money
+   * left in transit: the writer records one only when its own plan and `decide` refuse the saga's command, so the
+   * shard's state here must refuse that command with that code.
    */
-  private unfoundedInLegRefusal(event: LedgerEvent, state: LedgerShardState, shard: number): string | undefined {
+  private unfoundedSagaRefusal(event: LedgerEvent, state: LedgerShardState, shard: number): string | undefined {
     if (event.type !== 'ledger.CommandRejected.v1') return undefined;
-    const transferId = transferIdOfInKey(event.data.idempotencyKey);
-    const out = transferId === undefined ? undefined : this.openTransfers.get(transferId);
-    if (transferId === undefined || out === undefined) return undefined;
-    const message: LedgerCommandEnvelope = {
-      type: 'TransferIn',
-      transferId,
-      fromWalletId: out.references.fromWalletId ?? '',
-      toWalletId: out.to,
-      amount: out.amount,
-      currency: out.currency,
-      sourceShard: out.shard,
-      ...(out.references.memo === undefined ? {} : { memo: out.references.memo }),
-      meta: { idempotencyKey: event.data.idempotencyKey, actor: 'transfer-saga', correlationId: transferId },
-    };
+    const saga = sagaLegOfKey(event.data.idempotencyKey);
+    const out = saga === undefined ? undefined : this.openTransfers.get(saga.transferId);
+    if (saga === undefined || out === undefined) return undefined;
+    const { transferId, leg } = saga;
+    const common = { transferId, fromWalletId: out.references.fromWalletId ?? '', toWalletId: out.to, amount: out.amount, currency: out.currency };
+    const meta = { idempotencyKey: event.data.idempotencyKey, actor: 'transfer-saga', correlationId: transferId };
+    const message: LedgerCommandEnvelope =
+      leg === 'in'
+        ? { type: 'TransferIn', ...common, sourceShard: out.shard, ...(out.references.memo === undefined ? {} : { memo: out.references.memo }), meta }
+        : // The reason (the in leg's refusal) is only carried into the references: it decides nothing.
+          { type: 'TransferReverse', ...common, destinationShard: Number(out.references.destinationShard), reason: '', meta };
     const plan = planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: event.data.atMs, defaultHoldTimeoutMs: 0 });
     // A plan's refusal is answered, not recorded (shard-writer): a recorded one cannot come from it.
     const decided = 'code' in plan ? undefined : decide(plan.command, state, { nowMs: event.data.atMs });
     const recorded = event.data.error.code;
-    if (decided === undefined) return `transfer ${transferId}: in leg refused (${recorded}) under its key, but the writer answers such a refusal without recording it (${(plan as DomainError).code})`;
-    if (decided.ok) return `transfer ${transferId}: in leg refused (${recorded}), but the destination shard's state then takes it`;
-    if (decided.error.code !== recorded) return `transfer ${transferId}: in leg refused (${recorded}), but the destination shard's state then refuses it with ${decided.error.code}`;
+    const where = leg === 'in' ? 'destination' : 'source';
+    if (decided === undefined) return `transfer ${transferId}: ${leg} leg refused (${recorded}) under its key, but the writer answers such a refusal without recording it (${(plan as DomainError).code})`;
+    if (decided.ok) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then takes it`;
+    if (decided.error.code !== recorded) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then refuses it with ${decided.error.code}`;
     return undefined;
   }
 
@@ -214,10 +213,13 @@ export class LedgerInvariants {
   }
 }
 
-/** The transfer a saga in-leg key names, or undefined for any other key. */
-function transferIdOfInKey(key: string): string | undefined {
-  const prefix = transferSagaKeys.in('');
-  return key.startsWith(prefix) ? key.slice(prefix.length) : undefined;
+/** The transfer and leg a saga key names (its in leg's or its reversal's), or undefined for any other key. */
+function sagaLegOfKey(key: string): { transferId: string; leg: 'in' | 'reversal' } | undefined {
+  for (const [leg, keyOf] of [['in', transferSagaKeys.in], ['reversal', transferSagaKeys.reverse]] as const) {
+    const prefix = keyOf('');
+    if (key.startsWith(prefix)) return { transferId: key.slice(prefix.length), leg };
+  }
+  return undefined;
 }
 
 /** The rules an auditor names, checked before `evolve`; undefined when the event keeps them. */
