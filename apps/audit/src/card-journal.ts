@@ -1,12 +1,13 @@
-// The card-issuer's streams are a journal too: each authorization's capture, reversal, expiry and
-// refund is recorded there after the ledger moved the money (the issuer waits for the ledger's
-// answer, or learns it from `ledger.events`, before it appends). So each such card event must
-// find its counterpart in the ledger as folded so far: the hold (id = authorization id) captured
-// with the same amount, released by the same command with the same amount, or expired; the
+// The card-issuer's streams are a journal too: each authorization's approval, capture, reversal,
+// expiry and refund is recorded there after the ledger moved the money (the issuer waits for the
+// ledger's answer, or learns it from `ledger.events`, before it appends). So each such card event
+// must find its counterpart in the ledger as folded so far: the hold (id = authorization id) placed
+// on the requested wallet for the requested amount, captured with the same amount, released by the same command with the same amount, or expired; the
 // refund's entry posted crediting the same amount. Either side edited (its chain recomputed and
 // the projections with it) leaves the two journals disagreeing, and `verify` names the card event.
 // Memory: the ledger keeps finished holds and command outcomes for its 24 h idempotency window;
-// refunds posted and not yet recorded by the card are held up to CARD_REFUNDS_OPEN_MAX.
+// refunds posted and not yet recorded by the card are held up to CARD_REFUNDS_OPEN_MAX, requests
+// not yet answered up to CARD_REQUESTS_OPEN_MAX.
 import { amountOf, type RecordedEvent } from '@ledger/contracts';
 import type { EntryPosted, Hold, LedgerEvent } from '@ledger/ledger';
 import type { CardEvent } from '../../card-issuer/src/domain/card';
@@ -14,6 +15,8 @@ import { printable } from './card-number-filter';
 
 /** Card refunds the ledger posted that the card has not recorded yet; beyond it the oldest are forgotten (and noted). */
 export const CARD_REFUNDS_OPEN_MAX = 100_000;
+/** Authorizations requested and not yet approved or declined; beyond it the oldest are forgotten (and noted). */
+export const CARD_REQUESTS_OPEN_MAX = 100_000;
 
 /** What the card checks read of the ledger folded so far (every shard). */
 export interface LedgerLookup {
@@ -24,6 +27,9 @@ export interface LedgerLookup {
 }
 
 const CHECKED: ReadonlySet<string> = new Set<CardEvent['type']>([
+  'cards.AuthorizationRequested.v1',
+  'cards.AuthorizationApproved.v1',
+  'cards.AuthorizationDeclined.v1',
   'cards.AuthorizationCaptured.v1',
   'cards.AuthorizationReversed.v1',
   'cards.AuthorizationExpired.v1',
@@ -36,6 +42,9 @@ export class CardJournal {
   /** Refund entry id -> what it credited, until the card records the refund. */
   private readonly refunds = new Map<string, bigint>();
   private forgottenRefunds = 0;
+  /** Card stream and authorization id -> the wallet and amount its hold must take, until approved or declined. */
+  private readonly requests = new Map<string, { walletId: string; amount: string; currency: string }>();
+  private forgottenRequests = 0;
 
   constructor(private readonly ledger: LedgerLookup) {}
 
@@ -53,7 +62,32 @@ export class CardJournal {
   check(event: RecordedEvent): string | undefined {
     if (!CHECKED.has(event.type)) return undefined;
     const card = { type: event.type, data: event.data } as unknown as CardEvent;
+    const requestKey = (authorizationId: string) => `${event.streamId}\n${authorizationId}`;
     switch (card.type) {
+      case 'cards.AuthorizationRequested.v1': {
+        if (this.requests.size >= CARD_REQUESTS_OPEN_MAX) {
+          this.requests.delete(this.requests.keys().next().value!);
+          this.forgottenRequests++;
+        }
+        const { authorizationId, walletId, amount, currency } = card.data;
+        this.requests.set(requestKey(authorizationId), { walletId, amount, currency });
+        return undefined;
+      }
+      case 'cards.AuthorizationDeclined.v1':
+        this.requests.delete(requestKey(card.data.authorizationId));
+        return undefined;
+      case 'cards.AuthorizationApproved.v1': {
+        // The issuer placed the hold (id = authorization id) on the requested wallet for the requested amount, then approved.
+        const { authorizationId } = card.data;
+        const request = this.requests.get(requestKey(authorizationId));
+        this.requests.delete(requestKey(authorizationId));
+        if (request === undefined) return this.forgottenRequests > 0 ? undefined : `authorization ${printable(authorizationId)} approved on the card without a request before it`;
+        const holds = this.ledger.holds(authorizationId);
+        const placed = holds.some((hold) => hold.debitAccountId === request.walletId && hold.placedAmount.toString() === request.amount && hold.currency === request.currency);
+        if (placed) return undefined;
+        const found = holds.length === 0 ? `has no such hold (${WINDOW_NOTE})` : holds.map((hold) => `holds ${hold.currency} ${hold.placedAmount} of ${hold.debitAccountId}`).join(', and ');
+        return `authorization ${printable(authorizationId)} approved on the card for ${request.currency} ${request.amount} of wallet ${request.walletId}, but the ledger ${found}`;
+      }
       case 'cards.AuthorizationCaptured.v1': {
         const { authorizationId, capturedAmount } = card.data;
         const holds = this.ledger.holds(authorizationId);
@@ -93,6 +127,7 @@ export class CardJournal {
     const notes: string[] = [];
     if (this.refunds.size > 0) notes.push(`${this.refunds.size} card refunds posted in the ledger are not recorded by the card-issuer yet`);
     if (this.forgottenRefunds > 0) notes.push(`${this.forgottenRefunds} card refunds beyond CARD_REFUNDS_OPEN_MAX were not followed`);
+    if (this.forgottenRequests > 0) notes.push(`${this.forgottenRequests} card authorizations beyond CARD_REQUESTS_OPEN_MAX were not followed to their holds`);
     return notes;
   }
 }

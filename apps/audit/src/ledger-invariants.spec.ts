@@ -229,10 +229,12 @@ describe("ledger invariants: the card-issuer's journal against the ledger", () =
     { type: 'ExpireHold', idempotencyKey: 'expire-3', holdId: 'hold-3' },
   ];
   const ledger = history(0, withCardWork);
-  /** What the card-issuer records after each: the capture, the reversal, the expiry and the refund. */
+  /** What the card-issuer records around each: the request and approval of hold-1, its capture, the reversal, the expiry and the refund. */
   const cardEvents = (): RecordedEvent[] =>
     (
       [
+        { type: 'cards.AuthorizationRequested.v1', data: { authorizationId: 'hold-1', amount: '100', currency: 'USD', merchant: {}, atMs: T0, walletId: 'w1', holdTimeoutMs: null } },
+        { type: 'cards.AuthorizationApproved.v1', data: { authorizationId: 'hold-1', atMs: T0 } },
         { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'hold-1', capturedAmount: '60', releasedAmount: '40', idempotencyKey: null, atMs: T0 } },
         { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'hold-2', releasedAmount: '20', sequence: 1, idempotencyKey: 'net-1', ledgerKey: 'release-2', atMs: T0 } },
         { type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'hold-3', releasedAmount: '10', atMs: T0 } },
@@ -246,23 +248,28 @@ describe("ledger invariants: the card-issuer's journal against the ledger", () =
 
   it('reports each card event whose amount, hold or entry the ledger does not bear out', () => {
     const edits: [number, (data: Record<string, unknown>) => void, string][] = [
-      [0, (data) => Object.assign(data, { capturedAmount: '10', releasedAmount: '90' }), 'authorization hold-1 captured 10 on the card, but the ledger has its hold captured for 60'],
-      [0, (data) => (data.authorizationId = 'hold-2'), 'authorization hold-2 captured 60 on the card, but the ledger has its hold pending'],
-      [1, (data) => (data.releasedAmount = '50'), 'authorization hold-2 reversed 50 on the card, but the ledger released no such amount of its hold by that command'],
-      [1, (data) => (data.ledgerKey = 'release-9'), 'authorization hold-2 reversed 20 on the card, but the ledger released no such amount of its hold by that command'],
-      [2, (data) => (data.authorizationId = 'hold-9'), 'authorization hold-9 expired on the card, but the ledger has no such hold'],
-      [3, (data) => (data.amount = '300'), 'authorization hold-1 refunded 300 on the card (entry refund-entry), but the ledger credited 30 by that entry'],
-      [3, (data) => (data.entryId = 'other-entry'), 'authorization hold-1 refunded 30 on the card (entry other-entry), but the ledger posted no such refund entry before it'],
+      // The hold the ledger placed takes another wallet's money, or another amount, than the card asked for.
+      [0, (data) => (data.walletId = 'w2'), 'authorization hold-1 approved on the card for USD 100 of wallet w2, but the ledger holds USD 100 of w1'],
+      [0, (data) => (data.amount = '90'), 'authorization hold-1 approved on the card for USD 90 of wallet w1, but the ledger holds USD 100 of w1'],
+      [2, (data) => Object.assign(data, { capturedAmount: '10', releasedAmount: '90' }), 'authorization hold-1 captured 10 on the card, but the ledger has its hold captured for 60'],
+      [2, (data) => (data.authorizationId = 'hold-2'), 'authorization hold-2 captured 60 on the card, but the ledger has its hold pending'],
+      [3, (data) => (data.releasedAmount = '50'), 'authorization hold-2 reversed 50 on the card, but the ledger released no such amount of its hold by that command'],
+      [3, (data) => (data.ledgerKey = 'release-9'), 'authorization hold-2 reversed 20 on the card, but the ledger released no such amount of its hold by that command'],
+      [4, (data) => (data.authorizationId = 'hold-9'), 'authorization hold-9 expired on the card, but the ledger has no such hold'],
+      [5, (data) => (data.amount = '300'), 'authorization hold-1 refunded 300 on the card (entry refund-entry), but the ledger credited 30 by that entry'],
+      [5, (data) => (data.entryId = 'other-entry'), 'authorization hold-1 refunded 30 on the card (entry other-entry), but the ledger posted no such refund entry before it'],
     ];
     for (const [index, edit, message] of edits) {
       const events = cardEvents();
       events[index] = tampered(events[index], edit);
-      expect(check([...ledger, ...events])).toEqual([expect.objectContaining({ check: 'card', streamId: 'card-c1', revision: BigInt(index), message: expect.stringContaining(message) })]);
+      // A request is checked when its approval comes.
+      const at = index === 0 ? 1 : index;
+      expect(check([...ledger, ...events])).toEqual([expect.objectContaining({ check: 'card', streamId: 'card-c1', revision: BigInt(at), message: expect.stringContaining(message) })]);
     }
   });
 
   it('reports a card refund recorded before the ledger posted it', () => {
-    const [, , , refunded] = cardEvents();
+    const refunded = cardEvents()[5];
     expect(check([...ledger.slice(0, 10), { ...refunded, position: 11n }])).toEqual([expect.objectContaining({ check: 'card', message: expect.stringContaining('but the ledger posted no such refund entry before it') })]);
   });
 });
