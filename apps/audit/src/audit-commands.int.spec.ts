@@ -1,7 +1,7 @@
 // The commands' output on a real wallet-ledger data dir (run in-process through `runCli`; the
 // child-process runs are in audit-verify.int.spec.ts).
 import Database from 'better-sqlite3';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@ledger/event-store';
@@ -48,6 +48,12 @@ describe('ledger-audit commands', () => {
     expect(diff.out).toContain(`  ${fixture.wallets.c}:\n    wallet-ledger.sqlite transaction_lines [wallet_id=${fixture.wallets.c} position=`);
     expect(await run('replay', '--out', dir, '--data-dir', dir)).toMatchObject({ code: 2 });
     expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
+    // Inside it through a symbolic link (to the data dir, or the data dir given through one) is inside it too.
+    const links = tempDir();
+    symlinkSync(dir, join(links, 'to-data'));
+    expect(await run('replay', '--out', join(links, 'to-data', 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
+    expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', join(links, 'to-data'))).toMatchObject({ code: 2 });
+    expect(readdirSync(dir)).not.toContain('inside');
   });
 
   it('balance gives the four sums and the available balance at a position, a time, or now', async () => {

@@ -1,7 +1,7 @@
 // The audit CLI: parses the command line, opens the data dir read-only, runs one command and
 // answers with an exit code (0 clean, 1 violations found, 2 bad usage, 3 the audit itself failed).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balanceOf } from './balance';
 import { withCardNumbersWithheld } from './card-number-filter';
@@ -132,7 +132,8 @@ function planCommand(command: string, options: Options, positionals: readonly st
       };
     case 'replay': {
       const out = required(options, 'out');
-      if (resolve(out) === dataDir || resolve(out).startsWith(`${dataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
+      const [realOut, realDataDir] = [realPathOf(out), realPathOf(dataDir)];
+      if (realOut === realDataDir || realOut.startsWith(`${realDataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
       if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty: replay writes into a fresh directory`);
       return async (reader, io, progress) => {
         const findings = await replay(reader, join(dataDir, EVENT_STORE_FILE), dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)));
@@ -220,6 +221,14 @@ function isoTime(name: string, text: string): string {
   const time = isoTimeOf(text);
   if (time === undefined) throw new UsageError(`--${name} must be an ISO 8601 time on a day that exists, got ${text}`);
   return time;
+}
+
+/** The path with symbolic links resolved, as far as it exists (what is left is joined on): where a write really lands. */
+function realPathOf(path: string): string {
+  const absolute = resolve(path);
+  if (existsSync(absolute)) return realpathSync(absolute);
+  const parent = dirname(absolute);
+  return parent === absolute ? absolute : join(realPathOf(parent), basename(absolute));
 }
 
 function positionOf(text: string): bigint {
