@@ -34,6 +34,13 @@ describe('card-number filter', () => {
     }
   });
 
+  it('lets through a UUID inside a value, whatever digit runs its groups hold (a reversal entry id, a card stream id)', () => {
+    // 3999-7000-9989-860123456789: a run of 24 digits, as about 3 in 100 random UUIDs have one of 12 or more.
+    const id = '019b8d65-3999-7000-9989-860123456789';
+    for (const value of [id, `${id}:reversal`, `card-${id}`, `transfer ${id} back`]) expect({ value, withheld: looksLikeCardNumber(value) }).toEqual({ value, withheld: false });
+    expect(looksLikeCardNumber(`card-auth-4111 1111 1111 1111 after ${id}`)).toBe(true);
+  });
+
   it('replaces only the suspicious values and counts them', () => {
     expect(filterReferences({ memo: 'card 4111111111111111', transferId: '019b8d65-39a0-7000-9989-860abd3f0b20' })).toEqual({
       references: { memo: WITHHELD, transferId: '019b8d65-39a0-7000-9989-860abd3f0b20' },
