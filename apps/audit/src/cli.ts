@@ -148,7 +148,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       return async (reader, io) => {
         const balance = await balanceOf(reader, accountId, { at, position });
         if (balance === undefined) {
-          io.err(`ledger-audit: no account ${accountId} in the ledger${at ?? position ? ' at that point' : ''}\n`);
+          io.err(`ledger-audit: no account ${accountId} in the ledger${at !== undefined || position !== undefined ? ' at that point' : ''}\n`);
           return EXIT.violations;
         }
         await io.out(`${json ? JSON.stringify(balance) : Object.entries(balance).map(([name, value]) => `${name}: ${value}`).join('\n')}\n`);
