@@ -12,7 +12,7 @@ import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
 import { UnfoldableEventError } from './shard-fold';
-import { buildStatement, verifyStatement } from './statement';
+import { buildStatement, StatementTooLongError, verifyStatement } from './statement';
 import type { StoreReader } from './store-reader.port';
 import { verify } from './verify';
 
@@ -173,7 +173,10 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const to = isoTime('to', required(options, 'to'));
       if (to < from) throw new UsageError('--to is before --from');
       return async (reader, io) => {
-        const statement = await buildStatement(reader, walletId, from, to);
+        const statement = await buildStatement(reader, walletId, from, to).catch((error: unknown) => {
+          // Too many lines is the period asked for, not a failure of the audit.
+          throw error instanceof StatementTooLongError ? new UsageError(error.message) : error;
+        });
         if (statement === undefined) {
           io.err(`ledger-audit: no wallet ${walletId} in the ledger\n`);
           return EXIT.violations;

@@ -162,7 +162,12 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
   for (const [streamId, entries] of byStream) await checkAgainstChain(reader, streamId, entries, fail);
 
   // 3. Complete: the store gives the same statement for the same wallet and period.
-  const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to);
+  const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to).catch((error: unknown) => {
+    if (!(error instanceof StatementTooLongError)) throw error;
+    fail(`the store gives more than ${STATEMENT_LINES_MAX} lines for this wallet and period, more than a statement holds`);
+    return null;
+  });
+  if (fresh === null) return findings;
   if (fresh === undefined) fail(`the store has no wallet ${statement.walletId}`);
   else {
     if (fresh.merkle.root !== statement.merkle.root) fail(`the store gives another statement for this period (root ${fresh.merkle.root}, ${fresh.lines.length} lines)`);
