@@ -226,7 +226,8 @@ describe('ledger-audit commands', () => {
   });
 
   it('answers bad usage with exit 2 and the usage line', async () => {
-    for (const args of [['statement', '--wallet', 'w'], ['export'], ['verify', 'extra'], ['balance', '--account', 'x', '--position', '-1'], ['replay']]) {
+    const backwards = ['--from', '2026-01-02', '--to', '2026-01-01'];
+    for (const args of [['statement', '--wallet', 'w'], ['export'], ['verify', 'extra'], ['balance', '--account', 'x', '--position', '-1'], ['replay'], ['export', '--format', 'csv', ...backwards], ['statement', '--wallet', 'w', ...backwards]]) {
       const result = await run(...args, '--data-dir', fixture.dataDir);
       expect(result.code).toBe(2);
       expect(result.err).toContain('usage: ledger-audit');

@@ -161,6 +161,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       if (json) throw new UsageError('export writes csv or jsonl: use --format jsonl instead of --json');
       const from = options.from === undefined ? undefined : isoTime('from', options.from);
       const to = options.to === undefined ? undefined : isoTime('to', options.to);
+      if (from !== undefined && to !== undefined && to < from) throw new UsageError('--to is before --from');
       return async (reader, io, progress) => {
         const result = await exportJournal(reader, { format, from, to }, (text) => io.out(text), progress);
         if (result.withheld > 0) io.err(`ledger-audit: withheld ${result.withheld} reference values that looked like card numbers\n`);
