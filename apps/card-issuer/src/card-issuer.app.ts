@@ -23,7 +23,7 @@ import {
 } from '@ledger/messaging';
 import { CardCrypto } from './application/card-crypto';
 import { loadCardKeys } from './application/card-keys';
-import { CardIssuerService, observesLedgerEvent, type LedgerReplyHook } from './application/card-issuer.service';
+import { CardIssuerService, observesLedgerEvent, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS, type LedgerReplyHook } from './application/card-issuer.service';
 import { CARD_STREAM_PREFIX, cardStreamKind } from './application/card-repository';
 import type { CardIssuerConfig } from './card-issuer.config';
 import { CardIssuerModule } from './card-issuer.module';
@@ -101,13 +101,19 @@ export async function startCardIssuer(options: CardIssuerOptions): Promise<Runni
     const recovery = await service.recoverRequested();
     if (recovery.recovered > 0 || recovery.left > 0) log(`recovered ${recovery.recovered} interrupted authorizations, ${recovery.left} left for the next start`);
 
+    const recoverLater = () => {
+      service.recoverRequested().catch((error: unknown) => log(`recovery failed: ${error instanceof Error ? error.message : String(error)}`));
+    };
     if (config.CARD_RECOVERY_INTERVAL_MS > 0) {
-      // Safe beside live traffic: recovery takes each card's lock, so an authorization in flight finishes first.
-      const timer = setInterval(() => {
-        service.recoverRequested().catch((error: unknown) => log(`recovery failed: ${error instanceof Error ? error.message : String(error)}`));
-      }, config.CARD_RECOVERY_INTERVAL_MS);
+      // Safe beside live traffic: recovery takes each card's lock and skips intents young enough to be in flight in another process.
+      const timer = setInterval(recoverLater, config.CARD_RECOVERY_INTERVAL_MS);
       timer.unref();
       started.add({ close: () => clearInterval(timer) });
+    } else if (recovery.left > 0) {
+      // No interval: intents too young to take at start (maybe in flight elsewhere) are taken once they are old enough.
+      const timer = setTimeout(recoverLater, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * config.CARD_UPSTREAM_TIMEOUT_MS);
+      timer.unref();
+      started.add({ close: () => clearTimeout(timer) });
     }
 
     const consumer = await bus.subscribe({

@@ -9,7 +9,7 @@ import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
-import { CardIssuerService } from './application/card-issuer.service';
+import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
 import { loadCardIssuerConfig } from './card-issuer.config';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
@@ -158,6 +158,81 @@ describe('card-issuer through the bus: the network side', () => {
     expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1' })).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
   });
 
+  it('refuses every refund to a wallet closed since the capture with wallet_not_active, not a retry forever, moving nothing', async () => {
+    const { walletId, secrets } = await cardholder(h, { topUp: '1000' });
+    const { id: authorizationId } = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true, value: { status: 'captured' } });
+    expect(await h.ledger.send({ type: 'CloseWallet', walletId }, `close-${walletId}`)).toMatchObject({ ok: true, value: { status: 'closed' } });
+    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, refundId, authorizationId, amount: '400' });
+    expect(await h.send(refund('r1'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    // Another refund id of the network takes the same refund slot, which the first refusal holds at the ledger.
+    expect(await h.send(refund('r2'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(await h.send(refund('r2'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(await h.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '1000', refundedAmount: '0' } });
+    const clearing = `sys:card-clearing:USD:${accountShard(walletId, LEDGER_SHARDS)}`;
+    expect(await h.ledger.client.query({ type: 'GetAccountSums', accountId: clearing })).toMatchObject({ ok: true, value: { creditsPosted: '1000', debitsPosted: '0' } });
+  });
+
+  it('answers an authorization id decided long ago (its state pruned) with its first outcome, never a second decision or hold', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const first = authorizeMessage(secrets, { amount: '700', cvv: secrets.cvv === '000' ? '001' : '000' });
+    expect(await authorize(h, first)).toMatchObject({ approved: false, responseCode: 'N7' });
+    h.clock.advance(25 * 60 * 60 * 1000);
+    expect(await authorize(h, authorizeMessage(secrets, { amount: '1' }))).toMatchObject({ approved: true });
+    const again = await h.send<AuthorizationView>({ ...first, cvv: secrets.cvv });
+    expect(again).toMatchObject({ ok: true, value: { id: first.authorizationId, approved: false, responseCode: 'N7', status: 'declined' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 100000n, pending: 1n });
+  });
+
+  it('learns from ledger.events only a card refund that credits the card\'s wallet, not any entry of kind card_refund naming the authorization', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const { id: authorizationId } = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true });
+    const { id: later } = await authorize(h, authorizeMessage(secrets, { amount: '200' }));
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    // Another internal service's entry (PostEntry is open to them) that names the authorization but pays no one of the card.
+    const forged = await h.ledger.send(
+      {
+        type: 'PostEntry',
+        entryId: uuidv7.next(),
+        kind: 'card_refund',
+        postings: [
+          { accountId: `sys:funding:USD:${shard}`, side: 'debit', amount: '600', currency: 'USD' },
+          { accountId: `sys:fees:USD:${shard}`, side: 'credit', amount: '600', currency: 'USD' },
+        ],
+        references: { authorizationId, refundId: 'not-a-refund' },
+      },
+      'forged-refund',
+    );
+    expect(forged).toMatchObject({ ok: true });
+    // A later event of the same shard the card learns: once it shows, the entry before it was handled too.
+    expect(await h.ledger.send({ type: 'CaptureHold', holdId: later, walletId, amount: '200' }, 'capture-at-the-ledger')).toMatchObject({ ok: true });
+    await waitFor('the capture made at the ledger to be learnt', async () =>
+      expect(await h.query({ type: 'GetAuthorization', authorizationId: later })).toMatchObject({ ok: true, value: { status: 'captured' } }),
+    );
+    expect(await h.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { capturedAmount: '1000', refundedAmount: '0' } });
+    expect(await h.send({ type: 'RefundAuthorization', refundId: 'r1', authorizationId, amount: '1000' })).toMatchObject({ ok: true, value: { amount: '1000' } });
+  });
+
+  it('learns from ledger.events only the ends of the hold on the card\'s wallet, not of a hold of the same id on another shard', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const { id: authorizationId } = await authorize(h, authorizeMessage(secrets, { amount: '1000' }));
+    // Hold ids are unique per ledger shard only: another internal caller may hold under the same id elsewhere.
+    const stranger = await registerUser(h);
+    let otherWallet = await openWallet(h, stranger);
+    while (accountShard(otherWallet, LEDGER_SHARDS) === accountShard(walletId, LEDGER_SHARDS)) otherWallet = await openWallet(h, stranger);
+    expect(await h.ledger.send({ type: 'PlaceHold', holdId: authorizationId, walletId: otherWallet, amount: '1000' }, 'other-hold')).toMatchObject({ ok: true });
+    expect(await h.ledger.send({ type: 'ReleaseHold', holdId: authorizationId, walletId: otherWallet }, 'other-release')).toMatchObject({ ok: true });
+    const otherShard = await h.ledger.store.readStream(`ledger-${accountShard(otherWallet, LEDGER_SHARDS)}`);
+    const release = otherShard.find((event) => event.type === 'ledger.HoldReleased.v1')!;
+    await waitFor('the card-issuer to have handled the other release', async () =>
+      expect(h.db.prepare('SELECT 1 FROM processed_events WHERE event_id = ?').get(release.eventId)).toBeDefined(),
+    );
+    expect(await h.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { status: 'pending', heldAmount: '1000' } });
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId, amount: '1000' })).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '1000' } });
+    expect(await walletBalance(walletId)).toEqual({ posted: 99000n, pending: 0n });
+  });
+
   it('captures no more than held, also on a canceled card, and refunds at most the capture less refunds', async () => {
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '1000' });
@@ -303,6 +378,11 @@ describe('card-issuer crash recovery', () => {
     expect(await h!.ledger.send({ type: 'TopUp', walletId, amount: '1' }, `later-top-up-${walletId}`)).toMatchObject({ ok: true });
   }
 
+  /** Long enough after the intent that no issuer process can still be waiting for its hold's answer. */
+  function pastInFlight(): void {
+    h!.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * loadCardIssuerConfig({}).CARD_UPSTREAM_TIMEOUT_MS);
+  }
+
   it('a crash between the hold and its recorded outcome leaves no orphan hold: released on start, declined 05', async () => {
     const crash = { armed: true };
     h = await startFailingAfterHold(crash);
@@ -312,6 +392,8 @@ describe('card-issuer crash recovery', () => {
     const shard = accountShard(walletId, LEDGER_SHARDS);
     expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'pending', heldAmount: 1200n });
 
+    expect((await h.restartCards()).recovery).toEqual({ recovered: 0, left: 1 }); // maybe still in flight in another process
+    pastInFlight();
     const restarted = await h.restartCards();
     expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
     expect(h.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'released', heldAmount: 0n });
@@ -377,23 +459,77 @@ describe('card-issuer crash recovery', () => {
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 700n });
   });
 
-  it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {
-    const crash = { armed: true };
+  it('another issuer process\'s recovery leaves an authorization still in flight alone: it is approved, not declined 05', async () => {
+    let reachLedgerReply: () => void = () => undefined;
+    const atLedgerReply = new Promise<void>((resolve) => (reachLedgerReply = resolve));
+    let letGo: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
     h = await startCardHarness({
-      env: { CARD_RECOVERY_INTERVAL_MS: '20' },
-      afterLedgerReply: () => {
-        if (crash.armed) throw new Error('simulated failure after the hold');
+      afterLedgerReply: async (operation) => {
+        if (operation !== 'hold') return;
+        reachLedgerReply();
+        await gate; // the ledger placed the hold; this process has not recorded it yet
       },
     });
     const harness = h;
     const { walletId, secrets } = await cardholder(harness);
     const message = authorizeMessage(secrets, { amount: '300' });
+    const reply = harness.send(message);
+    await atLedgerReply;
+    // A second card-issuer process on the same store and ledger runs its recovery (start or interval) now.
+    const other = new CardIssuerService({
+      config: loadCardIssuerConfig({ LEDGER_SHARDS: String(LEDGER_SHARDS) }),
+      store: harness.ledger.store,
+      clock: harness.clock,
+      ids: new UuidV7Generator(() => harness.clock.nowMs()),
+      crypto: undefined as never,
+      ledger: harness.ledger.client,
+      identity: undefined as never,
+      projection: harness.cards.projection,
+      db: harness.db,
+    });
+    await other.recoverRequested();
+    letGo();
+    expect(await reply).toMatchObject({ ok: true, value: { approved: true, responseCode: '00', status: 'pending' } });
+    expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 300n });
+  });
+
+  /** A harness with one authorization interrupted after the ledger placed its hold, and nobody retrying it. */
+  async function interruptedAuthorization(env: Record<string, string>) {
+    const crash = { armed: true };
+    const harness = await startCardHarness({
+      env,
+      afterLedgerReply: () => {
+        if (crash.armed) throw new Error('simulated failure after the hold');
+      },
+    });
+    h = harness;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '300' });
     expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     crash.armed = false;
-    await waitFor('the interval to recover it', async () =>
-      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
-    );
-    expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    /** Waits until recovery declined it and released its hold. */
+    const recovered = async (what: string) => {
+      await waitFor(what, async () =>
+        expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
+      );
+      expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    };
+    return { harness, recovered };
+  }
+
+  it('without a recovery interval, an intent too young to take at start is taken once it is old enough', async () => {
+    const env = { CARD_RECOVERY_INTERVAL_MS: '0', CARD_UPSTREAM_TIMEOUT_MS: '100' };
+    const { harness, recovered } = await interruptedAuthorization(env);
+    expect((await harness.restartCards({ env })).recovery).toEqual({ recovered: 0, left: 1 });
+    harness.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * 100);
+    await recovered('the one-off recovery to take it');
+  });
+
+  it('a running issuer also finishes, on its recovery interval, an interrupted authorization nobody retried', async () => {
+    const { recovered } = await interruptedAuthorization({ CARD_RECOVERY_INTERVAL_MS: '20' });
+    pastInFlight();
+    await recovered('the interval to recover it');
   });
 
   it('a capture the ledger refused (the issuer had missed a reversal) does not block the right capture that follows', async () => {
@@ -444,6 +580,7 @@ describe('card-issuer crash recovery', () => {
       { idempotencyKey: 'by-hand', actor: 'test' },
       h.clock.nowMs(),
     );
+    pastInFlight();
     const restarted = await h.restartCards();
     expect(restarted.recovery).toEqual({ recovered: 1, left: 0 });
     const shard = accountShard(walletId, LEDGER_SHARDS);

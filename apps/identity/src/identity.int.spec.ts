@@ -1,7 +1,7 @@
 // The identity service through the transport: every command, its codes, idempotency, the
 // registration race, lockout by the clock, refresh rotation and reuse, TOTP, step-up, the first
 // admin, restarts, the users projection, identity.events, and no secret in the store.
-import { ConfigError, idFromKey, IDENTITY_TOPICS, UuidV7Generator, type MeView, type PublicKeys, type TokenPair, type UserView } from '@ledger/contracts';
+import { ConfigError, idFromKey, IDENTITY_TOPICS, UuidV7Generator, type MeView, type PublicKeys, type Reply, type TokenPair, type UserView } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { expectedState, openProjectionDb, ProjectionRunner } from '@ledger/event-store';
 import { decodeIntegrationEvent, type IntegrationEvent } from '@ledger/messaging';
@@ -256,6 +256,30 @@ describe('identity through the transport', () => {
       h.clock.advance(30 * 24 * 60 * MINUTE_MS);
       expect(await h.send({ type: 'Refresh', refreshToken: pair.refreshToken })).toMatchObject({ ok: false, error: { code: 'token_expired' } });
     });
+  });
+
+  it('two instances refreshing one token at once: one rotates, the other is reuse, and no refresh token of that login lives', async () => {
+    const email = newEmail();
+    const user = await register(email);
+    const pair = await login(email);
+    const other = new IdentityService({
+      config: loadIdentityConfig(FAST_ARGON2_ENV),
+      store: h.store,
+      clock: h.clock,
+      ids: new UuidV7Generator(() => h.clock.nowMs()),
+      keys: h.identity.keys,
+    });
+    // Both instances have the session cached as it is now, so each decides first on a state the other changes.
+    expect(await other.execute({ type: 'CheckSession', userId: user.id, sessionId: 'none', meta: { idempotencyKey: 'warm', actor: 'test' } })).toMatchObject({ ok: true });
+    const replies = await Promise.all([
+      h.send<TokenPair>({ type: 'Refresh', refreshToken: pair.refreshToken }, 'refresh-a'),
+      other.execute({ type: 'Refresh', refreshToken: pair.refreshToken, meta: { idempotencyKey: 'refresh-b', actor: 'test' } }) as Promise<Reply<TokenPair>>,
+    ]);
+    expect(replies.filter((reply) => reply.ok)).toHaveLength(1);
+    expect(replies.filter((reply) => !reply.ok && reply.error.code === 'unauthenticated')).toHaveLength(1);
+    for (const reply of replies) {
+      if (reply.ok) expect(await h.send({ type: 'Refresh', refreshToken: reply.value.refreshToken })).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
+    }
   });
 
   it('two instances on one store lose no failure: concurrent wrong logins lock at exactly five', async () => {

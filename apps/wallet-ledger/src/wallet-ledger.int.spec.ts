@@ -235,6 +235,19 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
   });
 
+  it('captures or releases a hold only for the wallet it debits (hold ids are unique per shard only)', async () => {
+    const holder = await openWallet(1);
+    const stranger = await openWallet(1);
+    await topUp(holder, '1000');
+    expect(await h.send({ type: 'PlaceHold', holdId: 'hold-shared-id', walletId: holder, amount: '400' }, 'hold-shared-id')).toMatchObject({ ok: true });
+    const elsewhere = { ok: false, error: { code: 'not_found', details: { holdId: 'hold-shared-id', walletId: stranger } } };
+    expect(await h.send({ type: 'ReleaseHold', holdId: 'hold-shared-id', walletId: stranger }, key('rel'))).toMatchObject(elsewhere);
+    expect(await h.send({ type: 'CaptureHold', holdId: 'hold-shared-id', walletId: stranger, amount: '400' }, key('cap'))).toMatchObject(elsewhere);
+    const writer = h.ledger.service.writer(1)!;
+    expect(writer.currentState.holds.get('hold-shared-id')).toMatchObject({ status: 'pending', heldAmount: 400n });
+    expect(await h.send({ type: 'CaptureHold', holdId: 'hold-shared-id', walletId: holder, amount: '400' }, key('cap'))).toMatchObject({ ok: true, value: { status: 'captured' } });
+  });
+
   it('expires a hold whose first expiry was refused as early (the clock stepped back between sweep and commit)', async () => {
     const walletId = await openWallet(1);
     await topUp(walletId, '1000');

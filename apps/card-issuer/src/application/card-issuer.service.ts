@@ -49,6 +49,8 @@ import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedC
 export const APPEND_ATTEMPTS_MAX = 5;
 /** PANs drawn for one card before giving up (a collision among 10^8+ numbers is already rare). */
 export const PAN_ATTEMPTS_MAX = 8;
+/** Recovery takes an authorization requested this many upstream timeouts ago (its hold's answer, then its append): none still in flight. */
+export const RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS = 2;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
@@ -307,6 +309,11 @@ export class CardIssuerService {
       // Loaded once, under the lock: the decision below starts from it.
       const card = await this.cards.load(cardId);
       if (!isCard(card.state) || card.state.panFingerprint !== fingerprint) return unmatched();
+      // An id decided long ago has left the card's state (retention): its first outcome answers, never a second decision and hold.
+      if (!card.state.authorizations.has(message.authorizationId)) {
+        const decided = findAuthorization(this.deps.db, message.authorizationId);
+        if (decided !== undefined) return { ok: true, value: decided };
+      }
       const outcome = await this.decideAndAppend(cardId, origin, (state) => {
         if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
         return {
@@ -472,8 +479,8 @@ export class CardIssuerService {
           references: { authorizationId: message.authorizationId, refundId: message.refundId, cardId },
           meta: commandMeta(ledgerKeys.refund(message.authorizationId, card.authorizations.get(message.authorizationId)!.refunds.size + 1), origin),
         });
-        // The slot holds a refund the ledger posted and ledger.events has not brought to the card yet.
-        if (!reply.ok && reply.error.code === 'idempotency_key_reuse') return failed(unavailable('an earlier refund of this authorization is still being recorded; retry'));
+        // The slot holds a refund the ledger posted and ledger.events has not brought to the card yet, or one it refused.
+        if (!reply.ok && reply.error.code === 'idempotency_key_reuse') return failed(await this.slotTaken(card.walletId));
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
       }
@@ -492,6 +499,16 @@ export class CardIssuerService {
       };
       return { ok: true, value: transaction };
     });
+  }
+
+  /**
+   * The answer to a refund whose slot another refund id holds at the ledger. A closed wallet (terminal) takes no
+   * refund, whatever holds the slot: the ledger refused the slot's refund for it, so no retry would ever free it.
+   */
+  private async slotTaken(walletId: string): Promise<DomainError> {
+    const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId });
+    if (wallet.ok && wallet.value.status === 'closed') return domainError('wallet_not_active', 'the wallet is closed', { accountId: walletId, status: 'closed' });
+    return unavailable('an earlier refund of this authorization is still being recorded; retry');
   }
 
   /**
@@ -533,6 +550,8 @@ export class CardIssuerService {
     const { state } = await this.cards.load(cardId);
     const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
     if (authorization === undefined || authorization.phase !== 'requested') return true;
+    // The card's lock is per process: another issuer process may still be waiting for this hold's answer, and then records it.
+    if (this.deps.clock.nowMs() - authorization.createdAtMs < RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * this.deps.config.CARD_UPSTREAM_TIMEOUT_MS) return false;
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
     if (!(await this.settleHoldOfInterrupted(authorization, origin))) return false;
     const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: RECOVERED }));
@@ -681,17 +700,20 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
   const amount = (value: unknown) => BigInt(parseAmount(value, { allowZero: true }).ok ? (value as string) : '0');
   switch (type) {
     case 'ledger.HoldExpired.v1':
-      return { type: 'ExpireAuthorization', authorizationId: text(data.holdId) };
+      return { type: 'ExpireAuthorization', authorizationId: text(data.holdId), walletId: text(data.debitAccountId) };
     case 'ledger.HoldCaptured.v1':
-      return { type: 'ObserveHoldCaptured', authorizationId: text(data.holdId), capturedAmount: amount(data.capturedAmount), releasedAmount: amount(data.releasedAmount) };
+      return { type: 'ObserveHoldCaptured', authorizationId: text(data.holdId), walletId: text(data.debitAccountId), capturedAmount: amount(data.capturedAmount), releasedAmount: amount(data.releasedAmount) };
     case 'ledger.HoldReleased.v1':
-      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), releasedAmount: amount(data.releasedAmount), ledgerKey: text(data.idempotencyKey) };
+      return { type: 'ObserveHoldReleased', authorizationId: text(data.holdId), walletId: text(data.debitAccountId), releasedAmount: amount(data.releasedAmount), ledgerKey: text(data.idempotencyKey) };
     case 'ledger.EntryPosted.v1': {
       const references = (data.references ?? {}) as Record<string, unknown>;
       if (data.kind !== 'card_refund' || typeof references.authorizationId !== 'string' || typeof references.refundId !== 'string') return undefined;
-      const postings = Array.isArray(data.postings) ? (data.postings as { side?: unknown; amount?: unknown }[]) : [];
-      const credited = postings.filter((posting) => posting.side === 'credit').reduce((sum, posting) => sum + amount(posting.amount), 0n);
-      return { type: 'ObserveRefundPosted', authorizationId: references.authorizationId, refundId: references.refundId, entryId: text(data.entryId), amount: credited };
+      const postings = Array.isArray(data.postings) ? (data.postings as { accountId?: unknown; side?: unknown; amount?: unknown }[]) : [];
+      const credited = new Map<string, bigint>();
+      for (const posting of postings) {
+        if (posting.side === 'credit') credited.set(text(posting.accountId), (credited.get(text(posting.accountId)) ?? 0n) + amount(posting.amount));
+      }
+      return { type: 'ObserveRefundPosted', authorizationId: references.authorizationId, refundId: references.refundId, entryId: text(data.entryId), credited };
     }
     default:
       return undefined;

@@ -98,9 +98,10 @@ export interface ReverseAuthorization {
  * event, and nobody retried.
  */
 export type ObserveLedger =
-  | { readonly type: 'ObserveHoldCaptured'; readonly authorizationId: string; readonly capturedAmount: bigint; readonly releasedAmount: bigint }
-  | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly releasedAmount: bigint; readonly ledgerKey: string }
-  | { readonly type: 'ObserveRefundPosted'; readonly authorizationId: string; readonly refundId: string; readonly entryId: string; readonly amount: bigint };
+  | { readonly type: 'ObserveHoldCaptured'; readonly authorizationId: string; readonly walletId: string; readonly capturedAmount: bigint; readonly releasedAmount: bigint }
+  | { readonly type: 'ObserveHoldReleased'; readonly authorizationId: string; readonly walletId: string; readonly releasedAmount: bigint; readonly ledgerKey: string }
+  /** `credited`: what the entry credits, by account; only the credit to the authorization's wallet is its refund. */
+  | { readonly type: 'ObserveRefundPosted'; readonly authorizationId: string; readonly refundId: string; readonly entryId: string; readonly credited: ReadonlyMap<string, bigint> };
 
 export interface RefundAuthorization {
   readonly type: 'RefundAuthorization';
@@ -113,6 +114,8 @@ export interface RefundAuthorization {
 export interface ExpireAuthorization {
   readonly type: 'ExpireAuthorization';
   readonly authorizationId: string;
+  /** The wallet the expired hold debited. */
+  readonly walletId: string;
 }
 
 export type CardCommand =
@@ -147,7 +150,8 @@ const exceedsHold = (authorizationId: string, available: bigint): DomainError =>
 // decide: pure; reads the state, never changes it.
 
 export function decide(command: CardCommand, state: CardState, context: CardContext): CardDecision {
-  const atMs = context.nowMs;
+  // A card's time never goes back (a clock stepped back): a window pruned by a later event must not be counted afresh.
+  const atMs = isCard(state) ? Math.max(context.nowMs, state.lastAtMs) : context.nowMs;
   if (command.type === 'IssueCard') return issue(command, state, atMs);
   if (!isCard(state)) return rejected(notFound('card'));
   switch (command.type) {
@@ -240,7 +244,7 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     }
     case 'ExpireAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
-      if (authorization === undefined || authorization.phase !== 'pending') return accepted(); // unknown here, or finished otherwise first
+      if (authorization === undefined || authorization.phase !== 'pending' || !holdOf(authorization, command)) return accepted(); // unknown here, or finished otherwise first
       return accepted({ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: authorization.id, releasedAmount: authorization.heldAmount.toString(), atMs } });
     }
   }
@@ -248,7 +252,7 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
 
 function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardDecision {
   const authorization = state.authorizations.get(command.authorizationId);
-  if (authorization === undefined) return accepted();
+  if (authorization === undefined || (command.type !== 'ObserveRefundPosted' && !holdOf(authorization, command))) return accepted();
   const authorizationId = authorization.id;
   switch (command.type) {
     case 'ObserveHoldCaptured':
@@ -272,13 +276,21 @@ function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardD
           atMs,
         },
       });
-    case 'ObserveRefundPosted':
-      if (authorization.phase !== 'captured' || authorization.refunds.has(command.refundId) || command.amount > authorization.capturedAmount - authorization.refundedAmount) return accepted();
+    case 'ObserveRefundPosted': {
+      // Any internal service may post an entry of kind card_refund: one that pays the card's wallet nothing refunds nothing.
+      const amount = command.credited.get(authorization.walletId) ?? 0n;
+      if (authorization.phase !== 'captured' || authorization.refunds.has(command.refundId) || amount <= 0n || amount > authorization.capturedAmount - authorization.refundedAmount) return accepted();
       return accepted({
         type: 'cards.AuthorizationRefunded.v1',
-        data: { authorizationId, refundId: command.refundId, entryId: command.entryId, amount: command.amount.toString(), atMs },
+        data: { authorizationId, refundId: command.refundId, entryId: command.entryId, amount: amount.toString(), atMs },
       });
+    }
   }
+}
+
+/** Whether a ledger hold event is of this authorization's hold: hold ids are unique per ledger shard only, so its wallet must match too. */
+function holdOf(authorization: Authorization, observed: { readonly walletId: string }): boolean {
+  return observed.walletId === authorization.walletId;
 }
 
 function issue(command: IssueCard, state: CardState, atMs: number): CardDecision {

@@ -221,6 +221,33 @@ describe('card decider: daily and monthly limits (UTC calendar windows)', () => 
   });
 });
 
+describe('card decider: a clock stepped back (NTP)', () => {
+  const DAY = 24 * HOUR_MS;
+  // Day D's spend window is dropped by an event 3 days later, while D's hold of 1000 is still pending.
+  const history = [issued({ daily: '1000' }), ...approved('a', '1000', NOW_MS), ...approved('b', '100', NOW_MS + 3 * DAY)];
+  const steppedBack = NOW_MS + 5 * 60 * 1000;
+  /** Decides on the card folded so far and folds what it decided (evolve throws on a broken invariant). */
+  const run = (events: CardEvent[], command: Parameters<typeof cardDecider.decide>[0], nowMs: number): CardEvent[] => {
+    const decision = cardDecider.decide(command, foldCard(events), { nowMs });
+    if (!decision.ok) throw new Error(`decider failed with ${decision.error.code}`);
+    const next = [...events, ...decision.events];
+    foldCard(next);
+    return next;
+  };
+
+  it('does not give a new daily limit back to the day the clock returned to', () => {
+    specAt(steppedBack).given(history).when(request('c', { amount: 1000n })).then([expect.objectContaining({ data: expect.objectContaining({ responseCode: '61', reason: 'daily_limit' }) }) as never]);
+  });
+
+  it('still folds, and counts no less, when a hold of a dropped day is reversed after the step back', () => {
+    let events = run(history, request('c', { amount: 300n }), steppedBack);
+    events = run(events, { type: 'ReverseAuthorization', authorizationId: 'a', amount: undefined, idempotencyKey: 'reverse-a', ledgerKey: 'ledger-reverse-a' }, steppedBack + 60_000);
+    const state = card(events);
+    expect(state.authorizations.get('c')?.phase).toBe('requested');
+    expect(spendAt(state, state.lastAtMs)).toEqual({ daily: 400n, monthly: 400n });
+  });
+});
+
 describe('card decider: the ledger answer, capture, reversal, refund, expiry', () => {
   const requested = approved('auth-1', '1000')[0];
   const pending = [issued(), ...approved('auth-1', '1000')];
@@ -267,33 +294,40 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
   });
 
   it('expires a pending hold; a finished one stays as it is', () => {
-    spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '1000', atMs: NOW_MS } }]);
-    spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
-    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1' }).then([]);
-    spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown' }).then([]);
+    spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '1000', atMs: NOW_MS } }]);
+    spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
+    spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([]);
+    spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown', walletId: WALLET_ID }).then([]);
+    // A hold of the same id on another wallet (hold ids are unique per ledger shard only) is not this authorization's.
+    spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: 'wallet-elsewhere' }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: 'wallet-elsewhere', releasedAmount: 1000n, ledgerKey: 'elsewhere' }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', walletId: 'wallet-elsewhere', capturedAmount: 1000n, releasedAmount: 0n }).then([]);
   });
 
   it('records what the ledger says happened to a hold only when the card does not know it yet', () => {
-    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', capturedAmount: 600n, releasedAmount: 400n }).then([
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', walletId: WALLET_ID, capturedAmount: 600n, releasedAmount: 400n }).then([
       { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'auth-1', capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs: NOW_MS } },
     ]);
-    spec.given([...pending, captured('auth-1', '600', '400')]).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', capturedAmount: 600n, releasedAmount: 400n }).then([]);
-    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'other', capturedAmount: 1n, releasedAmount: 0n }).then([]);
-    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'lk' }).then([
+    spec.given([...pending, captured('auth-1', '600', '400')]).when({ type: 'ObserveHoldCaptured', authorizationId: 'auth-1', walletId: WALLET_ID, capturedAmount: 600n, releasedAmount: 400n }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldCaptured', authorizationId: 'other', walletId: WALLET_ID, capturedAmount: 1n, releasedAmount: 0n }).then([]);
+    spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'lk' }).then([
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } },
     ]);
-    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
-    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([]);
+    spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([]);
     // A later reversal recorded first: the release learnt now is its own amount, not the hold's rest at the ledger's time.
-    spec.given([...pending, reversed('auth-1', '200', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([
+    spec.given([...pending, reversed('auth-1', '200', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 2, idempotencyKey: null, ledgerKey: 'ledger-r1', atMs: NOW_MS } },
     ]);
-    spec.given([...pending, reversed('auth-1', '800', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
+    spec.given([...pending, reversed('auth-1', '800', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
     const capturedHistory = [...pending, captured('auth-1', '800', '200')];
-    spec.given(capturedHistory).when({ type: 'ObserveRefundPosted', authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: 300n }).then([
+    const refundPosted = (credited: [string, bigint][]) => ({ type: 'ObserveRefundPosted' as const, authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', credited: new Map(credited) });
+    spec.given(capturedHistory).when(refundPosted([[WALLET_ID, 300n]])).then([
       { type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: '300', atMs: NOW_MS } },
     ]);
-    spec.given(capturedHistory).when({ type: 'ObserveRefundPosted', authorizationId: 'auth-1', refundId: 'f1', entryId: 'e1', amount: 801n }).then([]);
+    spec.given(capturedHistory).when(refundPosted([[WALLET_ID, 801n]])).then([]);
+    // An entry of kind card_refund that credits another account than the card's wallet refunds nothing.
+    spec.given(capturedHistory).when(refundPosted([['sys:fees:USD:1', 300n]])).then([]);
   });
 
   it('answers a retried capture or reversal the ledger already told of as a replay', () => {

@@ -205,6 +205,8 @@ export interface Card extends Omit<CardIssued['data'], 'atMs'> {
   /** Counted spend (approved holds and captures less reversals and expiries) per UTC day / month. */
   readonly spendByDay: ReadonlyMap<string, bigint>;
   readonly spendByMonth: ReadonlyMap<string, bigint>;
+  /** The latest event's time: `decide` never goes back before it (windows and retention are pruned by it). */
+  readonly lastAtMs: number;
 }
 
 export type CardState = { readonly status: 'none' } | Card;
@@ -233,9 +235,15 @@ export function evolve(state: CardState, event: CardEvent): CardState {
       authorizations: AuthorizationBook.empty(),
       spendByDay: new Map(),
       spendByMonth: new Map(),
+      lastAtMs: atMs,
     };
   }
   if (!isCard(state)) throw new Error(`invariant: ${event.type} before the card was issued`);
+  const next = applied(state, event);
+  return next.lastAtMs >= event.data.atMs ? next : { ...next, lastAtMs: event.data.atMs };
+}
+
+function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
   switch (event.type) {
     case 'cards.CardRevealed.v1':
       return state;

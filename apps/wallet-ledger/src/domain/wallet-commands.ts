@@ -204,11 +204,15 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       };
     }
     case 'CaptureHold': {
+      const otherWallet = holdOfAnotherWallet(state, message.holdId, message.walletId);
+      if (otherWallet !== undefined) return otherWallet;
       const amount = amountField(message.amount);
       if (typeof amount !== 'bigint') return amount;
       return { command: { type: 'CaptureHold', idempotencyKey, holdId: message.holdId, amount }, systemAccounts: [] };
     }
     case 'ReleaseHold': {
+      const otherWallet = holdOfAnotherWallet(state, message.holdId, message.walletId);
+      if (otherWallet !== undefined) return otherWallet;
       if (message.amount === undefined) return { command: { type: 'ReleaseHold', idempotencyKey, holdId: message.holdId }, systemAccounts: [] };
       const amount = amountField(message.amount);
       if (typeof amount !== 'bigint') return amount;
@@ -342,6 +346,15 @@ function walletOf(state: LedgerShardState, walletId: unknown): { ok: true; accou
   const account = typeof walletId === 'string' ? state.accounts.get(walletId) : undefined;
   if (account === undefined || account.kind !== 'wallet') return { ok: false, error: domainError('not_found', 'no such wallet', { walletId }) };
   return { ok: true, account };
+}
+
+/**
+ * A hold id names a hold of this shard only: a capture or release naming another wallet than the
+ * one the hold debits is refused, so a caller can never move a stranger's hold that shares its id.
+ */
+function holdOfAnotherWallet(state: LedgerShardState, holdId: unknown, walletId: unknown): DomainError | undefined {
+  const hold = typeof holdId === 'string' ? state.holds.get(holdId) : undefined;
+  return hold === undefined || hold.debitAccountId === walletId ? undefined : domainError('not_found', 'no such hold on this wallet', { holdId, walletId });
 }
 
 function amountField(value: unknown, field = 'amount'): bigint | DomainError {

@@ -216,7 +216,10 @@ export class ProjectionRunner {
           this.scanned = page[page.length - 1].position;
         }
         this.settleWaiters();
-        await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
+        // At the head: anything of ours appended since wakes us (the subscription delivers every
+        // event after the head it started from), so there is no need to ask for the head again.
+        if (this.scanned >= head) await this.nextWake();
+        else await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
       }
       this.settleClosed.resolve();
     } catch (error) {

@@ -10,7 +10,7 @@ import { ANY_STREAM, RACED_STREAM } from '../testing/racing-appender.child';
 import { newEvents, uniqueStreamId } from '../testing/test-events';
 import { spawnTs } from '@ledger/contracts/testing';
 import { waitFor } from '@ledger/contracts/testing';
-import { SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
+import { RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
 
 const WAIT_MS = 10_000;
 
@@ -192,6 +192,62 @@ describe('SqliteEventStore', () => {
       await waitFor('events appended through the other instance', () => received.length === 3, { timeoutMs: WAIT_MS });
       await subscription.stop();
       expect(received.map((event) => event.position)).toEqual([1n, 2n, 3n]);
+    });
+  });
+
+  describe('the newest events, kept parsed and shared by the readers near the head', () => {
+    /** Every page a reader could ask for from `after`, with and without prefixes. */
+    async function pages(store: SqliteEventStore, after: bigint) {
+      return {
+        all: await store.readAll({ afterPosition: after, maxCount: 50 }),
+        b: await store.readAll({ afterPosition: after, maxCount: 50, streamPrefixes: ['b-'] }),
+        aOrC: await store.readAll({ afterPosition: after, maxCount: 7, streamPrefixes: ['c-', 'a-'] }),
+      };
+    }
+
+    it('answer every read as the file does, also after more appends than it keeps and appends by another instance', async () => {
+      const live = temp.open({ pollIntervalMs: 10 });
+      const other = temp.open();
+      // A live reader, as a projection is: it keeps what is kept moving (and dropping) in steps.
+      let followed = 0n;
+      const following = live.subscribe((event) => void (followed = event.position));
+      const streams = ['a-1', 'b-1', 'c-1', 'b-2'];
+      const appendRound = async (store: SqliteEventStore, rounds: number) => {
+        for (let round = 0; round < rounds; round++) {
+          await store.appendMany(streams.map((streamId) => ({ streamId, events: newEvents(3), expected: expected.any })));
+        }
+      };
+      const compare = async () => {
+        const head = await live.headPosition();
+        await waitFor('the live reader at the head', () => followed === head, { timeoutMs: WAIT_MS });
+        const fromFile = temp.open(); // opened now: everything below its head is read from the file
+        for (const after of [0n, head - 1n, head - 13n, head - 200n, head - BigInt(RECENT_EVENTS_MAX) - 5n, head]) {
+          if (after < 0n) continue;
+          expect(await pages(live, after)).toEqual(await pages(fromFile, after));
+        }
+        await fromFile.close();
+      };
+      await appendRound(live, 20);
+      await compare();
+      await appendRound(live, Math.ceil((3 * RECENT_EVENTS_MAX) / 12)); // past what it keeps: the oldest are dropped
+      await compare();
+      await appendRound(other, Math.ceil((2 * RECENT_EVENTS_MAX) / 12)); // further than it keeps, in one jump
+      await compare();
+      await appendRound(other, 3); // a few more by the other one
+      await compare();
+      await following.stop();
+    }, 60_000);
+
+    it('hands out frozen events: a reader cannot change what another one sees', async () => {
+      const store = temp.open();
+      const streamId = uniqueStreamId();
+      await store.append(streamId, [newEvents(1, () => ({ nested: { amount: '10' } }))[0]], expected.noStream);
+      const [event] = await store.readAll();
+      expect(() => {
+        (event.data as { nested: { amount: string } }).nested.amount = '1000';
+      }).toThrow(TypeError);
+      const [again] = await store.readAll({ streamPrefixes: [streamId] });
+      expect(again.data).toEqual({ n: 0, nested: { amount: '10' } });
     });
   });
 

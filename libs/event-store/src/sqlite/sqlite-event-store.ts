@@ -33,6 +33,8 @@ export const APPEND_EVENTS_MAX = 10_000;
 export const STREAM_ID_LENGTH_MAX = 256;
 /** Most prefixes one read or subscription may filter on (one cached statement per count). */
 export const STREAM_PREFIXES_MAX = 32;
+/** Most of the newest events kept parsed for the readers that follow the head (see RecentEvents). */
+export const RECENT_EVENTS_MAX = 4_096;
 
 /** The schema this code reads and writes, kept in SQLite's `user_version`. */
 const SCHEMA_VERSION = 1;
@@ -84,10 +86,13 @@ export class SqliteEventStore implements EventStore {
   private readonly subscriptions = new Set<SqliteSubscription>();
   /** Woken after every append through this instance, so live subscriptions need not wait for a poll. */
   private readonly appendListeners = new Set<() => void>();
+  /** Position of the newest event appended through this instance: a head subscriptions know without asking the file. */
+  private appendedHead = 0n;
   private closed = false;
   /** The appends posted to the writer thread and not yet answered: close() waits for them. */
   private readonly pendingAppends = new Set<Promise<unknown>>();
   private readonly writer: SqliteWriterThread;
+  private readonly recent: RecentEvents;
 
   private readonly selectStream: Database.Statement<[string], StreamRow>;
   private readonly selectHead: Database.Statement<[], { position: bigint }>;
@@ -127,13 +132,14 @@ export class SqliteEventStore implements EventStore {
     this.selectWindow = this.db
       .prepare<[bigint, bigint], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position`)
       .safeIntegers(true);
+    this.recent = new RecentEvents((after, to) => this.selectWindow.all(after, to).map(sharedEventOf), this.head());
   }
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedState): Promise<AppendResult> {
     this.assertOpen('append');
     checkAppend(streamId, events, expected);
     const result = await this.pending(this.writer.appendOne({ streamId, events, expected }, this.nowMs()));
-    if (events.length > 0) this.notifyAppend();
+    if (events.length > 0) this.notifyAppend(result.position);
     return result;
   }
 
@@ -148,7 +154,7 @@ export class SqliteEventStore implements EventStore {
     if (total > APPEND_EVENTS_MAX) throw new RangeError(`appendMany: ${total} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
     if (requests.length === 0) return [];
     const outcomes = await this.pending(this.writer.appendMany(requests, this.nowMs()));
-    if (total > 0) this.notifyAppend();
+    if (total > 0) this.notifyAppend(outcomes.reduce((head, outcome) => (outcome.ok && outcome.result.position > head ? outcome.result.position : head), 0n));
     return outcomes;
   }
 
@@ -169,9 +175,13 @@ export class SqliteEventStore implements EventStore {
     const maxCount = this.boundedMaxCount(options.maxCount);
     const afterPosition = options.afterPosition ?? 0n;
     if (maxCount === 0) return [];
-    if (options.streamPrefixes === undefined) return this.selectAll.all(afterPosition, maxCount).map(toRecordedEvent);
-    const [statement] = this.prefixStatementsFor(options.streamPrefixes);
-    return statement.all(afterPosition, ...prefixRanges(options.streamPrefixes), maxCount).map(toRecordedEvent);
+    const prefixes = options.streamPrefixes;
+    if (prefixes !== undefined) this.prefixStatementsFor(prefixes); // the same checks on either path
+    const recent = this.recent.select(afterPosition, this.head(), maxCount, prefixes);
+    if (recent !== undefined) return recent;
+    if (prefixes === undefined) return this.selectAll.all(afterPosition, maxCount).map(toRecordedEvent);
+    const [statement] = this.prefixStatementsFor(prefixes);
+    return statement.all(afterPosition, ...prefixRanges(prefixes), maxCount).map(toRecordedEvent);
   }
 
   async headPosition(): Promise<bigint> {
@@ -186,6 +196,7 @@ export class SqliteEventStore implements EventStore {
     const subscription = new SqliteSubscription(
       {
         head: () => this.head(),
+        appendedHead: () => this.appendedHead,
         readWindow: (afterPosition, toPosition) => this.readWindow(afterPosition, toPosition, prefixes),
         waitForAppend: (wake) => this.waitForAppend(wake),
         forget: (sub) => this.subscriptions.delete(sub),
@@ -221,6 +232,8 @@ export class SqliteEventStore implements EventStore {
 
   /** Events with afterPosition < position <= toPosition that pass the filter. */
   private readWindow(afterPosition: bigint, toPosition: bigint, prefixes: readonly string[] | undefined): RecordedEvent[] {
+    const recent = this.recent.select(afterPosition, toPosition, Number.MAX_SAFE_INTEGER, prefixes);
+    if (recent !== undefined) return recent;
     if (prefixes === undefined) return this.selectWindow.all(afterPosition, toPosition).map(toRecordedEvent);
     const [, statement] = this.prefixStatementsFor(prefixes);
     return statement.all(afterPosition, toPosition, ...prefixRanges(prefixes)).map(toRecordedEvent);
@@ -252,21 +265,23 @@ export class SqliteEventStore implements EventStore {
     return Math.min(maxCount, this.readBatchMax);
   }
 
-  /** Resolves on the next append through this instance, after pollIntervalMs, or on `wake`. */
-  private waitForAppend(wake: (resolve: () => void) => void): Promise<void> {
+  /** Resolves true on the next append through this instance, false after pollIntervalMs or on `wake`. */
+  private waitForAppend(wake: (resolve: () => void) => void): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = (): void => {
+      const done = (appended: boolean): void => {
         clearTimeout(timer);
-        this.appendListeners.delete(done);
-        resolve();
+        this.appendListeners.delete(listener);
+        resolve(appended);
       };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      this.appendListeners.add(done);
-      wake(done);
+      const listener = (): void => done(true);
+      const timer = setTimeout(() => done(false), this.pollIntervalMs);
+      this.appendListeners.add(listener);
+      wake(() => done(false));
     });
   }
 
-  private notifyAppend(): void {
+  private notifyAppend(position: bigint): void {
+    if (position > this.appendedHead) this.appendedHead = position;
     if (this.appendListeners.size === 0) return;
     for (const listener of [...this.appendListeners]) listener();
   }
@@ -289,8 +304,15 @@ export class SqliteEventStore implements EventStore {
 
 interface SubscriptionSource {
   head(): bigint;
+  /**
+   * Position of the newest append through this store: every event up to it is in the file (an
+   * append by another writer that took a lower position committed first). Others' appends beyond
+   * it are found by asking `head` when a poll interval passes.
+   */
+  appendedHead(): bigint;
   readWindow(afterPosition: bigint, toPosition: bigint): RecordedEvent[];
-  waitForAppend(wake: (resolve: () => void) => void): Promise<void>;
+  /** True when woken by an append through this store. */
+  waitForAppend(wake: (resolve: () => void) => void): Promise<boolean>;
   forget(subscription: SqliteSubscription): void;
 }
 
@@ -321,6 +343,11 @@ class SqliteSubscription implements Subscription {
     return this.delivered;
   }
 
+  private knownHead(head: bigint): bigint {
+    const appended = this.source.appendedHead();
+    return appended > head ? appended : head;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeWaiter?.();
@@ -330,11 +357,14 @@ class SqliteSubscription implements Subscription {
   private async run(): Promise<void> {
     try {
       await Promise.resolve(); // never call the handler from inside subscribe()
+      let head = this.source.head();
       while (!this.stopping) {
-        const head = this.source.head();
         if (head <= this.cursor) {
-          await this.source.waitForAppend((wake) => (this.wakeWaiter = wake));
+          // Woken by an append through this store, its position is the head to read to (no query);
+          // after a poll interval, the file is asked, for appends by other writers.
+          const appended = await this.source.waitForAppend((wake) => (this.wakeWaiter = wake));
           this.wakeWaiter = undefined;
+          head = appended ? this.knownHead(head) : this.source.head();
           continue;
         }
         const windowEnd = head - this.cursor > BigInt(this.windowSize) ? this.cursor + BigInt(this.windowSize) : head;
@@ -344,12 +374,99 @@ class SqliteSubscription implements Subscription {
           this.delivered = event.position;
         }
         this.cursor = windowEnd;
+        head = this.knownHead(head); // appends through this store while the handler ran
         await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
       }
     } finally {
       this.source.forget(this);
     }
   }
+}
+
+/**
+ * The newest events of the file, read once and shared. Every live subscription and projection
+ * runner reads just behind the head after each append; served from here, an append costs one
+ * unfiltered read for all of them instead of a filtered query and a parsed copy each. Holds every
+ * event with `from < position <= through` (events never change, so nothing here goes stale);
+ * readers further behind read the file. Handed-out events are frozen: readers share them.
+ */
+class RecentEvents {
+  private events: RecordedEvent[] = [];
+  private from: bigint;
+  private through: bigint;
+
+  constructor(
+    private readonly readWindow: (afterPosition: bigint, toPosition: bigint) => RecordedEvent[],
+    head: bigint,
+  ) {
+    this.from = head;
+    this.through = head;
+  }
+
+  /**
+   * Events with afterPosition < position <= toPosition of the prefixes (all when undefined), at
+   * most maxCount; `toPosition` must be one the file has reached (a head read before the call).
+   * Undefined when the reader is further behind than what is kept: it reads the file.
+   */
+  select(afterPosition: bigint, toPosition: bigint, maxCount: number, prefixes: readonly string[] | undefined): RecordedEvent[] | undefined {
+    if (afterPosition < this.from) return undefined;
+    this.extendTo(toPosition);
+    if (afterPosition < this.from) return undefined; // it started over past the reader
+    const selected: RecordedEvent[] = [];
+    const { events } = this;
+    for (let index = this.firstAfter(afterPosition); index < events.length && selected.length < maxCount; index++) {
+      const event = events[index];
+      if (event.position > toPosition) break;
+      if (prefixes === undefined || hasPrefix(event.streamId, prefixes)) selected.push(event);
+    }
+    return selected;
+  }
+
+  private extendTo(toPosition: bigint): void {
+    if (toPosition <= this.through) return;
+    if (toPosition - this.through > BigInt(RECENT_EVENTS_MAX)) {
+      // Far behind (appends by another process): start over with the newest RECENT_EVENTS_MAX positions.
+      this.events = [];
+      this.from = this.through = toPosition - BigInt(RECENT_EVENTS_MAX);
+    }
+    for (const event of this.readWindow(this.through, toPosition)) this.events.push(event);
+    this.through = toPosition;
+    if (this.events.length > 2 * RECENT_EVENTS_MAX) {
+      const dropped = this.events.length - RECENT_EVENTS_MAX;
+      this.from = this.events[dropped - 1].position;
+      this.events = this.events.slice(dropped);
+    }
+  }
+
+  /** Index of the first event after `position` (binary search: events are in position order). */
+  private firstAfter(position: bigint): number {
+    let low = 0;
+    let high = this.events.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.events[middle].position <= position) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}
+
+function hasPrefix(streamId: string, prefixes: readonly string[]): boolean {
+  for (const prefix of prefixes) if (streamId.startsWith(prefix)) return true;
+  return false;
+}
+
+/** A row as an event that several readers share: frozen all the way down, so none can change what another sees. */
+function sharedEventOf(row: EventRow): RecordedEvent {
+  return deepFreeze(toRecordedEvent(row));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function prefixRanges(prefixes: readonly string[]): string[] {
