@@ -1,10 +1,11 @@
 // The card-issuer's streams are a journal too: each authorization's approval, capture, reversal,
 // expiry and refund is recorded there after the ledger moved the money (the issuer waits for the
 // ledger's answer, or learns it from `ledger.events`, before it appends). So each such card event
-// must find its counterpart in the ledger as folded so far: the hold (id = authorization id) placed
-// on the requested wallet for the requested amount, captured with the same amount, released by the same command with the same amount, or expired; the
-// refund's entry posted crediting the same amount. Either side edited (its chain recomputed and
-// the projections with it) leaves the two journals disagreeing, and `verify` names the card event.
+// must find its counterpart in the ledger as folded so far: the hold (id = authorization id)
+// placed on the requested wallet for the requested amount, captured with the same amount,
+// released by the same command with the same amount, or expired; the refund's entry crediting a
+// wallet the same amount. Either side edited (its chain recomputed and the projections with it)
+// leaves the two journals disagreeing, and `verify` names the card event.
 // Memory: the ledger keeps finished holds and command outcomes for its 24 h idempotency window;
 // refunds posted and not yet recorded by the card are held up to CARD_REFUNDS_OPEN_MAX, requests
 // not yet answered up to CARD_REQUESTS_OPEN_MAX.
@@ -39,8 +40,8 @@ const CHECKED: ReadonlySet<string> = new Set<CardEvent['type']>([
 const WINDOW_NOTE = 'or it finished over 24 h before, past what the ledger keeps';
 
 export class CardJournal {
-  /** Refund entry id -> what it credited, until the card records the refund. */
-  private readonly refunds = new Map<string, bigint>();
+  /** Refund entry id -> what it credited each wallet (not system accounts), until the card records the refund. */
+  private readonly refunds = new Map<string, Map<string, bigint>>();
   private forgottenRefunds = 0;
   /** Card stream and authorization id -> the wallet and amount its hold must take, until approved or declined. */
   private readonly requests = new Map<string, { walletId: string; amount: string; currency: string }>();
@@ -55,7 +56,11 @@ export class CardJournal {
       this.refunds.delete(this.refunds.keys().next().value!);
       this.forgottenRefunds++;
     }
-    this.refunds.set(data.entryId, data.postings.filter((posting) => posting.side === 'credit').reduce((sum, posting) => sum + amountOf(posting.amount), 0n));
+    const credited = new Map<string, bigint>();
+    for (const posting of data.postings) {
+      if (posting.side === 'credit' && !posting.accountId.startsWith('sys:')) credited.set(posting.accountId, (credited.get(posting.accountId) ?? 0n) + amountOf(posting.amount));
+    }
+    this.refunds.set(data.entryId, credited);
   }
 
   /** A card event: the problem when the ledger does not bear it out, else undefined. */
@@ -112,10 +117,12 @@ export class CardJournal {
         const { authorizationId, entryId, amount } = card.data;
         const credited = this.refunds.get(entryId);
         this.refunds.delete(entryId);
-        if (credited !== undefined && credited.toString() === amount) return undefined;
+        // The card's refund is what the entry pays its wallet (the card-issuer counts no other credit).
+        if (credited !== undefined && [...credited.values()].some((paid) => paid.toString() === amount)) return undefined;
         // Its entry may be one of those forgotten beyond the limit: not followed, as they are.
         if (credited === undefined && this.forgottenRefunds > 0) return undefined;
-        const posted = credited === undefined ? 'posted no such refund entry before it' : `credited ${credited} by that entry`;
+        const paid = credited === undefined ? '' : [...credited].map(([wallet, value]) => `${value} to ${wallet}`).join(', ');
+        const posted = credited === undefined ? 'posted no such refund entry before it' : `credited ${paid === '' ? 'no wallet' : paid} by that entry`;
         return `authorization ${printable(authorizationId)} refunded ${amount} on the card (entry ${printable(entryId)}), but the ledger ${posted}`;
       }
       default:

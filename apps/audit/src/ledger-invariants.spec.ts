@@ -256,7 +256,7 @@ describe("ledger invariants: the card-issuer's journal against the ledger", () =
       [3, (data) => (data.releasedAmount = '50'), 'authorization hold-2 reversed 50 on the card, but the ledger released no such amount of its hold by that command'],
       [3, (data) => (data.ledgerKey = 'release-9'), 'authorization hold-2 reversed 20 on the card, but the ledger released no such amount of its hold by that command'],
       [4, (data) => (data.authorizationId = 'hold-9'), 'authorization hold-9 expired on the card, but the ledger has no such hold'],
-      [5, (data) => (data.amount = '300'), 'authorization hold-1 refunded 300 on the card (entry refund-entry), but the ledger credited 30 by that entry'],
+      [5, (data) => (data.amount = '300'), 'authorization hold-1 refunded 300 on the card (entry refund-entry), but the ledger credited 30 to w1 by that entry'],
       [5, (data) => (data.entryId = 'other-entry'), 'authorization hold-1 refunded 30 on the card (entry other-entry), but the ledger posted no such refund entry before it'],
     ];
     for (const [index, edit, message] of edits) {
@@ -266,6 +266,20 @@ describe("ledger invariants: the card-issuer's journal against the ledger", () =
       const at = index === 0 ? 1 : index;
       expect(check([...ledger, ...events])).toEqual([expect.objectContaining({ check: 'card', streamId: 'card-c1', revision: BigInt(at), message: expect.stringContaining(message) })]);
     }
+  });
+
+  it("takes a refund entry's credit to the card's wallet as the refund, whatever else it credits", () => {
+    const events = cardEvents();
+    const [, , , , , refunded] = events;
+    // The entry pays w1 30 and w2 5: the card counts w1's 30 (the card-issuer reads only its wallet's credit).
+    const split = tampered(ledger[10], (data) => {
+      data.postings = [
+        { accountId: CLEARING, side: 'debit', amount: '35', currency: 'USD' },
+        { accountId: 'w1', side: 'credit', amount: '30', currency: 'USD' },
+        { accountId: 'w2', side: 'credit', amount: '5', currency: 'USD' },
+      ];
+    });
+    expect(check([...ledger.slice(0, 10), split, ledger[11], refunded])).toEqual([]);
   });
 
   it('reports a card refund recorded before the ledger posted it', () => {
