@@ -216,6 +216,23 @@ describe('ledger-audit commands', () => {
     for (const name of readdirSync(out)) for (const pan of forms) expect({ name, leaks: readFileSync(join(out, name)).includes(pan) }).toEqual({ name, leaks: false });
   });
 
+  it('names a ledger event whose data is not of its type (export, balance, statement, verify), instead of failing', async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const db = new Database(join(dir, 'events.sqlite'));
+    const target = db.prepare("SELECT stream_id AS streamId, revision, position FROM events WHERE stream_id = 'ledger-0' AND type = 'ledger.EntryPosted.v1' AND data LIKE '%\"transfer\"%'").get() as { streamId: string; revision: number; position: number };
+    db.prepare("UPDATE events SET data = '{}' WHERE position = ?").run(target.position);
+    db.close();
+    const place = `VIOLATION [ledger] stream=${target.streamId} revision=${target.revision} position=${target.position}:`;
+    const results = {
+      export: await run('export', '--format', 'csv', '--data-dir', dir),
+      balance: await run('balance', '--account', fixture.wallets.a, '--data-dir', dir),
+      statement: await run('statement', '--wallet', fixture.wallets.a, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', dir),
+      verify: await run('verify', '--data-dir', dir),
+    };
+    for (const [command, result] of Object.entries(results)) expect({ command, code: result.code, named: result.out.includes(place) }).toEqual({ command, code: 1, named: true });
+  });
+
   it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {
     const empty = tempDir();
     await new SqliteEventStore({ file: join(empty, 'events.sqlite') }).close();

@@ -1,4 +1,4 @@
-import { filterReferences, looksLikeCardNumber, withCardNumbersWithheld, WITHHELD } from './card-number-filter';
+import { filterReferences, looksLikeCardNumber, printable, withCardNumbersWithheld, WITHHELD } from './card-number-filter';
 
 describe('card-number filter', () => {
   it('withholds runs of 12 or more digits, plain or split by spaces or dashes', () => {
@@ -52,5 +52,9 @@ describe('card-number filter', () => {
     const wallet = '019b8d65-3999-7000-9989-860123456789';
     expect(withCardNumbersWithheld(`hold 4111 1111 1111 1111: capture does not add up on ${wallet} (1500)`)).toBe(`hold ${WITHHELD}: capture does not add up on ${wallet} (1500)`);
     expect(withCardNumbersWithheld('entry e-1 unbalanced in USD')).toBe('entry e-1 unbalanced in USD');
+  });
+
+  it('prints a value that is not text (data not of its type) as JSON, through the same test', () => {
+    expect([printable(7), printable(undefined), printable(4111111111111111), printable({ pan: '4111 1111 1111 1111' })]).toEqual(['7', 'undefined', WITHHELD, WITHHELD]);
   });
 });

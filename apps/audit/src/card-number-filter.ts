@@ -26,9 +26,10 @@ export function looksLikeCardNumber(value: string): boolean {
   return aroundUuids(value).some((part, index) => index % 2 === 0 && DIGIT_RUN.test(part));
 }
 
-/** A free-text field the audit prints (entry id, kind): itself, or WITHHELD. */
-export function printable(value: string): string {
-  return looksLikeCardNumber(value) ? WITHHELD : value;
+/** A free-text field the audit prints (entry id, kind): itself, or WITHHELD. Data not of its type's shape may hold anything: it is printed as JSON. */
+export function printable(value: unknown): string {
+  const text = typeof value === 'string' ? value : String(JSON.stringify(value));
+  return looksLikeCardNumber(text) ? WITHHELD : text;
 }
 
 /** A message built from caller text (ids inside): each card-number-like run in it replaced by WITHHELD, UUIDs left whole. */

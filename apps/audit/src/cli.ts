@@ -11,7 +11,7 @@ import { isoTimeOf } from './iso-time';
 import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
-import { UnfoldableEventError } from './shard-fold';
+import { UnusableLedgerEventError } from './shard-fold';
 import { buildStatement, StatementTooLongError, verifyStatement } from './statement';
 import type { StoreReader } from './store-reader.port';
 import { verify } from './verify';
@@ -103,7 +103,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.err(`ledger-audit: ${error.message}\n${USAGE}\n`);
       return EXIT.usage;
     }
-    if (error instanceof UnreadableEventError || error instanceof UnfoldableEventError) {
+    if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError) {
       const findings = new Findings();
       const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
       findings.violation({ check, streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });

@@ -105,6 +105,22 @@ describe('ledger invariants', () => {
     expect(JSON.stringify(found, (_, value) => (typeof value === 'bigint' ? value.toString() : value))).not.toContain('1111');
   });
 
+  it('reports an event whose data is not what its type says (sealed on the chain), instead of failing the audit', () => {
+    const events = history(0, base);
+    const malformed: RecordedEvent[] = [
+      { ...events[4], data: {} },
+      { ...events[4], data: { entryId: 7, postings: 'none' } },
+      { ...events[6], data: { holdId: ['h'] } },
+      { ...events[0], streamId: 'card-c1', type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 42 } },
+      { ...events[0], streamId: 'card-c1', type: 'cards.AuthorizationRequested.v1', data: null },
+    ];
+    expect(check([...events.slice(0, 4), malformed[4]])).toEqual([expect.objectContaining({ message: expect.stringContaining('its data is not what a cards.AuthorizationRequested.v1 holds') })]);
+    for (const event of malformed) {
+      const found = check([...events.slice(0, 4), event]);
+      expect({ data: event.data, found }).toEqual({ data: event.data, found: [expect.objectContaining({ streamId: event.streamId, position: event.position })] });
+    }
+  });
+
   it('reports a reused idempotency key (evolve refuses a second outcome)', () => {
     const events = history(0, base);
     const twice = { ...tampered(events[4], (data) => (data.entryId = 'top-2')), revision: 7n, position: 8n };

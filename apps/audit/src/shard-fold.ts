@@ -20,16 +20,16 @@ export interface FoldVisitor {
   applied?(event: RecordedEvent, ledgerEvent: LedgerEvent, state: LedgerShardState): void;
 }
 
-/** An event `evolve` refuses (a store that breaks a ledger invariant): what `balance` and `statement` report, naming it. */
-export class UnfoldableEventError extends Error {
+/** A ledger event balance, statement or export cannot use (evolve refuses it, or its data is not of its type's shape): reported naming it. */
+export class UnusableLedgerEventError extends Error {
   readonly streamId: string;
   readonly revision: bigint;
   readonly position: bigint;
 
-  constructor(event: RecordedEvent, reason: string) {
+  constructor(event: RecordedEvent, what: string, reason: string) {
     // libs/ledger's invariant messages name holds and entries by id, caller text.
-    super(`the shard cannot be folded past this event (${withCardNumbersWithheld(reason)}); run verify`);
-    this.name = 'UnfoldableEventError';
+    super(`${what} (${withCardNumbersWithheld(reason)}); run verify`);
+    this.name = 'UnusableLedgerEventError';
     this.streamId = event.streamId;
     this.revision = event.revision;
     this.position = event.position;
@@ -47,7 +47,7 @@ export async function foldShard(reader: StoreReader, shard: number, visitor: Fol
       try {
         evolve(state, ledgerEvent);
       } catch (error) {
-        throw new UnfoldableEventError(event, (error as Error).message);
+        throw new UnusableLedgerEventError(event, 'the shard cannot be folded past this event', (error as Error).message);
       }
       last = event;
       visitor.applied?.(event, ledgerEvent, state);
