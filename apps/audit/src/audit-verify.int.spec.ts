@@ -299,6 +299,17 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[transfer\\] ${place(refused)}: transfer [^ ]+: in leg refused \\(wallet_not_active\\), but the destination shard's state then takes it`));
   });
 
+  it("names a hold's capture edited to charge another wallet (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [captured] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => (row.type === 'ledger.HoldCaptured.v1' && data.holdId === 'hold-b' ? { data: { ...data, debitAccountId: fixture.wallets.a } } : undefined)),
+    );
+    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(captured)}: hold hold-b captured naming ${fixture.wallets.a} -> `);
+  });
+
   it('replays through the CLI (the rebuild on worker threads) equal to the live files, and names an event that is not JSON (verify too)', async () => {
     const dir = copy();
     const out = join(copy(), 'replayed');

@@ -121,6 +121,12 @@ describe('ledger invariants', () => {
     }
   });
 
+  it("reports a hold's capture naming other accounts than the hold's (evolve moves the hold's, the projections the named ones)", () => {
+    const events = history(0, [...base.slice(0, 4), entry('top-2', 'top-2', 'top_up', FUNDING, 'w2', 500n), ...base.slice(4)]);
+    events[7] = tampered(events[7], (data) => (data.debitAccountId = 'w2'));
+    expect(check(events)).toEqual([expect.objectContaining({ revision: 7n, message: `hold hold-1 captured naming w2 -> ${CLEARING} (USD), but it holds w1 -> ${CLEARING} (USD)` })]);
+  });
+
   it('reports a reused idempotency key (evolve refuses a second outcome)', () => {
     const events = history(0, base);
     const twice = { ...tampered(events[4], (data) => (data.entryId = 'top-2')), revision: 7n, position: 8n };

@@ -257,6 +257,11 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
       const action = event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase();
       if (hold === undefined) return `hold ${printable(event.data.holdId)} ${action} but it is not open (never placed, or closed over 24 h before)`;
       if (hold.status !== 'pending') return `hold ${printable(hold.id)} ${action} after it closed (${hold.status})`;
+      // evolve moves the hold's own accounts; the projections (balances, lines) move the ones the event names.
+      const { debitAccountId, creditAccountId, currency } = event.data;
+      if (debitAccountId !== hold.debitAccountId || creditAccountId !== hold.creditAccountId || currency !== hold.currency) {
+        return `hold ${printable(hold.id)} ${action} naming ${debitAccountId} -> ${creditAccountId} (${currency}), but it holds ${hold.debitAccountId} -> ${hold.creditAccountId} (${hold.currency})`;
+      }
       if (event.type === 'ledger.HoldCaptured.v1') return captureProblem(hold, event.data.capturedAmount);
       return undefined;
     }
