@@ -3,12 +3,12 @@
 // ledger's answer, or learns it from `ledger.events`, before it appends). So each such card event
 // must find its counterpart in the ledger as folded so far: the hold (id = authorization id)
 // placed on the requested wallet for the requested amount, captured with the same amount,
-// released by the same command with the same amount, or expired; the refund's entry crediting a
-// wallet the same amount. Either side edited (its chain recomputed and the projections with it)
-// leaves the two journals disagreeing, and `verify` names the card event.
+// released by the same command with the same amount, or expired; the refund's entry crediting the
+// card's wallet (from its CardIssued) the same amount. Either side edited (its chain recomputed
+// and the projections with it) leaves the two journals disagreeing, and `verify` names the card event.
 // Memory: the ledger keeps finished holds and command outcomes for its 24 h idempotency window;
 // refunds posted and not yet recorded by the card are held up to CARD_REFUNDS_OPEN_MAX, requests
-// not yet answered up to CARD_REQUESTS_OPEN_MAX.
+// not yet answered up to CARD_REQUESTS_OPEN_MAX, cards' wallets up to CARD_WALLETS_MAX.
 import { amountOf, type RecordedEvent } from '@ledger/contracts';
 import type { EntryPosted, Hold, LedgerEvent } from '@ledger/ledger';
 import type { CardEvent } from '../../card-issuer/src/domain/card';
@@ -18,6 +18,8 @@ import { printable } from './card-number-filter';
 export const CARD_REFUNDS_OPEN_MAX = 100_000;
 /** Authorizations requested and not yet approved or declined; beyond it the oldest are forgotten (and noted). */
 export const CARD_REQUESTS_OPEN_MAX = 100_000;
+/** Cards whose wallet is remembered (a refund must pay it); beyond it the oldest are forgotten (and noted). */
+export const CARD_WALLETS_MAX = 1_000_000;
 
 /** What the card checks read of the ledger folded so far (every shard). */
 export interface LedgerLookup {
@@ -28,6 +30,7 @@ export interface LedgerLookup {
 }
 
 const CHECKED: ReadonlySet<string> = new Set<CardEvent['type']>([
+  'cards.CardIssued.v1',
   'cards.AuthorizationRequested.v1',
   'cards.AuthorizationApproved.v1',
   'cards.AuthorizationDeclined.v1',
@@ -46,6 +49,9 @@ export class CardJournal {
   /** Card stream and authorization id -> the wallet and amount its hold must take, until approved or declined. */
   private readonly requests = new Map<string, { walletId: string; amount: string; currency: string }>();
   private forgottenRequests = 0;
+  /** Card stream -> the wallet the card spends from (CardIssued). */
+  private readonly cardWallets = new Map<string, string>();
+  private forgottenCards = 0;
 
   constructor(private readonly ledger: LedgerLookup) {}
 
@@ -69,6 +75,13 @@ export class CardJournal {
     const card = { type: event.type, data: event.data } as unknown as CardEvent;
     const requestKey = (authorizationId: string) => `${event.streamId}\n${authorizationId}`;
     switch (card.type) {
+      case 'cards.CardIssued.v1':
+        if (this.cardWallets.size >= CARD_WALLETS_MAX) {
+          this.cardWallets.delete(this.cardWallets.keys().next().value!);
+          this.forgottenCards++;
+        }
+        this.cardWallets.set(event.streamId, card.data.walletId);
+        return undefined;
       case 'cards.AuthorizationRequested.v1': {
         if (this.requests.size >= CARD_REQUESTS_OPEN_MAX) {
           this.requests.delete(this.requests.keys().next().value!);
@@ -117,12 +130,14 @@ export class CardJournal {
         const { authorizationId, entryId, amount } = card.data;
         const credited = this.refunds.get(entryId);
         this.refunds.delete(entryId);
-        // The card's refund is what the entry pays its wallet (the card-issuer counts no other credit).
-        if (credited !== undefined && [...credited.values()].some((paid) => paid.toString() === amount)) return undefined;
+        // The card's refund is what the entry pays the card's wallet (the card-issuer counts no other credit); any wallet's when the card is forgotten.
+        const wallet = this.cardWallets.get(event.streamId);
+        const paid = wallet === undefined ? [...(credited?.values() ?? [])] : [credited?.get(wallet) ?? 0n];
+        if (credited !== undefined && paid.some((value) => value.toString() === amount)) return undefined;
         // Its entry may be one of those forgotten beyond the limit: not followed, as they are.
         if (credited === undefined && this.forgottenRefunds > 0) return undefined;
-        const paid = credited === undefined ? '' : [...credited].map(([wallet, value]) => `${value} to ${wallet}`).join(', ');
-        const posted = credited === undefined ? 'posted no such refund entry before it' : `credited ${paid === '' ? 'no wallet' : paid} by that entry`;
+        const payments = credited === undefined ? '' : [...credited].map(([to, value]) => `${value} to ${to}`).join(', ');
+        const posted = credited === undefined ? 'posted no such refund entry before it' : `credited ${payments === '' ? 'no wallet' : payments} by that entry${wallet === undefined ? '' : ` (the card's wallet is ${wallet})`}`;
         return `authorization ${printable(authorizationId)} refunded ${amount} on the card (entry ${printable(entryId)}), but the ledger ${posted}`;
       }
       default:
@@ -134,6 +149,7 @@ export class CardJournal {
     const notes: string[] = [];
     if (this.refunds.size > 0) notes.push(`${this.refunds.size} card refunds posted in the ledger are not recorded by the card-issuer yet`);
     if (this.forgottenRefunds > 0) notes.push(`${this.forgottenRefunds} card refunds beyond CARD_REFUNDS_OPEN_MAX were not followed`);
+    if (this.forgottenCards > 0) notes.push(`${this.forgottenCards} cards beyond CARD_WALLETS_MAX had their refunds matched to any wallet`);
     if (this.forgottenRequests > 0) notes.push(`${this.forgottenRequests} card authorizations beyond CARD_REQUESTS_OPEN_MAX were not followed to their holds`);
     return notes;
   }

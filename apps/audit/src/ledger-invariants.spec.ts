@@ -290,6 +290,15 @@ describe("ledger invariants: the card-issuer's journal against the ledger", () =
     }
   });
 
+  it("reports a refund whose entry pays another wallet than the card's (the card's wallet from its CardIssued)", () => {
+    const issued: RecordedEvent = { ...cardEvents()[0], type: 'cards.CardIssued.v1', revision: 0n, data: { cardId: 'c1', ownerId: 'u1', walletId: 'w1', currency: 'USD', atMs: T0 } as Json };
+    const events = cardEvents().map((event) => ({ ...event, revision: event.revision + 1n }));
+    const redirected = tampered(ledger[10], (data) => ((data.postings as { accountId: string; side: string }[]).find((posting) => posting.side === 'credit')!.accountId = 'w2'));
+    expect(check([...ledger.slice(0, 10), redirected, ledger[11], issued, ...events])).toEqual([
+      expect.objectContaining({ check: 'card', revision: 6n, message: "authorization hold-1 refunded 30 on the card (entry refund-entry), but the ledger credited 30 to w2 by that entry (the card's wallet is w1)" }),
+    ]);
+  });
+
   it("takes a refund entry's credit to the card's wallet as the refund, whatever else it credits", () => {
     const events = cardEvents();
     const [, , , , , refunded] = events;
