@@ -1,7 +1,7 @@
 // The commands' output on a real wallet-ledger data dir (run in-process through `runCli`; the
 // child-process runs are in audit-verify.int.spec.ts).
 import Database from 'better-sqlite3';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@ledger/event-store';
@@ -48,6 +48,12 @@ describe('ledger-audit commands', () => {
     expect(diff.out).toContain(`  ${fixture.wallets.c}:\n    wallet-ledger.sqlite transaction_lines [wallet_id=${fixture.wallets.c} position=`);
     expect(await run('replay', '--out', dir, '--data-dir', dir)).toMatchObject({ code: 2 });
     expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
+    // Inside it through a symbolic link (to the data dir, or the data dir given through one) is inside it too.
+    const links = tempDir();
+    symlinkSync(dir, join(links, 'to-data'));
+    expect(await run('replay', '--out', join(links, 'to-data', 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
+    expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', join(links, 'to-data'))).toMatchObject({ code: 2 });
+    expect(readdirSync(dir)).not.toContain('inside');
   });
 
   it('balance gives the four sums and the available balance at a position, a time, or now', async () => {
@@ -59,7 +65,13 @@ describe('ledger-audit commands', () => {
     const atPosition = JSON.parse((await run('balance', '--account', fixture.wallets.a, '--position', afterTopUps.asOfPosition, '--json', '--data-dir', fixture.dataDir)).out);
     expect(atPosition).toEqual(afterTopUps);
     expect(await run('balance', '--account', fixture.wallets.a, '--at', new Date(Date.parse(fixture.times.start) - 1).toISOString(), '--data-dir', fixture.dataDir)).toMatchObject({ code: 1 });
-    expect(await run('balance', '--account', fixture.wallets.a, '--at', 'yesterday', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+    // Past the head: everything; before the first event: no account yet.
+    const aNow = (await run('balance', '--account', fixture.wallets.a, '--json', '--data-dir', fixture.dataDir)).out;
+    expect((await run('balance', '--account', fixture.wallets.a, '--position', '9999999999999999999', '--json', '--data-dir', fixture.dataDir)).out).toBe(aNow);
+    expect(await run('balance', '--account', fixture.wallets.a, '--position', '0', '--data-dir', fixture.dataDir)).toMatchObject({ code: 1, err: expect.stringContaining('in the ledger at that point') });
+    for (const bad of ['yesterday', '2026-02-29', '2026-04-31T10:00:00Z', '2026-02-30T00:00:00.000Z', '2026-01-05T25:00']) {
+      expect({ bad, code: (await run('balance', '--account', fixture.wallets.a, '--at', bad, '--data-dir', fixture.dataDir)).code }).toEqual({ bad, code: 2 });
+    }
     expect(await run('balance', '--account', fixture.wallets.a, '--at', fixture.times.end, '--position', '3', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
   });
 
@@ -126,6 +138,45 @@ describe('ledger-audit commands', () => {
     expect(await run('verify-statement', join(dir, 'missing.json'), '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
   });
 
+  it('verify-statement refuses a statement edited outside its lines, or over a period not in the store\'s form', async () => {
+    const { out } = await run('statement', '--wallet', fixture.wallets.a, '--from', fixture.times.afterTopUps, '--to', fixture.times.end, '--data-dir', fixture.dataDir);
+    const statement = JSON.parse(out) as Statement;
+    const file = join(tempDir(), 'statement.json');
+    const verifyEdited = async (edited: unknown) => {
+      writeFileSync(file, JSON.stringify(edited));
+      return run('verify-statement', file, '--data-dir', fixture.dataDir);
+    };
+    // Fields outside the Merkle leaves: each edit alone must be refused, naming the field.
+    const edits: [string, unknown][] = [
+      ['currency', { ...statement, currency: 'EUR' }],
+      ['opening.asOfPosition', { ...statement, opening: { ...statement.opening, asOfPosition: '1' } }],
+      ['closing.asOfPosition', { ...statement, closing: { ...statement.closing, asOfPosition: '99999' } }],
+      ['approvedBy', { ...statement, approvedBy: 'the auditor' }],
+      ['lines.0.note', { ...statement, lines: [{ ...statement.lines[0], note: 'disputed' }, ...statement.lines.slice(1)] }],
+    ];
+    for (const [path, edited] of edits) {
+      const result = await verifyEdited(edited);
+      expect({ path, code: result.code, named: result.out.includes(`${path} differs from what the store gives`) }).toEqual({ path, code: 1, named: true });
+    }
+
+    // Every line is at 09:03:00.000Z. The honest statement from a millisecond later has none; its period edited to
+    // "09:03:00Z" (that same instant, but the string sorts after "09:03:00.000Z", so the store's fold puts the lines
+    // before it) claims a period from 09:03 with nothing in it.
+    const lineTime = statement.lines[0].entry.recordedAt;
+    expect(statement.lines.every((line) => line.entry.recordedAt === lineTime)).toBe(true);
+    const later = JSON.parse((await run('statement', '--wallet', fixture.wallets.a, '--from', new Date(Date.parse(lineTime) + 1).toISOString(), '--to', fixture.times.end, '--data-dir', fixture.dataDir)).out) as Statement;
+    expect(later.lines).toHaveLength(0);
+    const moved = await verifyEdited({ ...later, from: lineTime.replace('.000Z', 'Z') });
+    expect(moved.code).toBe(1);
+    expect(moved.out).toContain("is not two times in the store's form");
+    expect(await verifyEdited({ ...statement, from: statement.to, to: statement.from })).toMatchObject({ code: 1 });
+    // A number JSON reads as Infinity is refused, not a crash of the audit.
+    writeFileSync(file, out.replace(`"amount": "${statement.lines[0].entry.amount}"`, '"amount": 1e400'));
+    expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 1, out: expect.stringContaining('not a ledger-audit.statement.v1 document') });
+    writeFileSync(file, out);
+    expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 0 });
+  });
+
   it("rebuilds the card-issuer's projection, and no output or rebuilt file holds a card number", async () => {
     const { cards } = fixture;
     const out = join(tempDir(), 'replayed');
@@ -165,6 +216,23 @@ describe('ledger-audit commands', () => {
     for (const name of readdirSync(out)) for (const pan of forms) expect({ name, leaks: readFileSync(join(out, name)).includes(pan) }).toEqual({ name, leaks: false });
   });
 
+  it('names a ledger event whose data is not of its type (export, balance, statement, verify), instead of failing', async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const db = new Database(join(dir, 'events.sqlite'));
+    const target = db.prepare("SELECT stream_id AS streamId, revision, position FROM events WHERE stream_id = 'ledger-0' AND type = 'ledger.EntryPosted.v1' AND data LIKE '%\"transfer\"%'").get() as { streamId: string; revision: number; position: number };
+    db.prepare("UPDATE events SET data = '{}' WHERE position = ?").run(target.position);
+    db.close();
+    const place = `VIOLATION [ledger] stream=${target.streamId} revision=${target.revision} position=${target.position}:`;
+    const results = {
+      export: await run('export', '--format', 'csv', '--data-dir', dir),
+      balance: await run('balance', '--account', fixture.wallets.a, '--data-dir', dir),
+      statement: await run('statement', '--wallet', fixture.wallets.a, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', dir),
+      verify: await run('verify', '--data-dir', dir),
+    };
+    for (const [command, result] of Object.entries(results)) expect({ command, code: result.code, named: result.out.includes(place) }).toEqual({ command, code: 1, named: true });
+  });
+
   it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {
     const empty = tempDir();
     await new SqliteEventStore({ file: join(empty, 'events.sqlite') }).close();
@@ -175,7 +243,8 @@ describe('ledger-audit commands', () => {
   });
 
   it('answers bad usage with exit 2 and the usage line', async () => {
-    for (const args of [['statement', '--wallet', 'w'], ['export'], ['verify', 'extra'], ['balance', '--account', 'x', '--position', '-1'], ['replay']]) {
+    const backwards = ['--from', '2026-01-02', '--to', '2026-01-01'];
+    for (const args of [['statement', '--wallet', 'w'], ['export'], ['verify', 'extra'], ['balance', '--account', 'x', '--position', '-1'], ['replay'], ['export', '--format', 'csv', ...backwards], ['statement', '--wallet', 'w', ...backwards]]) {
       const result = await run(...args, '--data-dir', fixture.dataDir);
       expect(result.code).toBe(2);
       expect(result.err).toContain('usage: ledger-audit');

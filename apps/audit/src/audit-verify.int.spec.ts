@@ -65,6 +65,39 @@ function transferRow(db: Database.Database): Row {
 
 const place = (row: Pick<Row, 'stream_id' | 'revision' | 'position'>) => `stream=${row.stream_id} revision=${row.revision} position=${row.position}`;
 
+/** Replaces the stream's events `edit` returns new data (and type) for, and seals the chain again to its end and recorded head. */
+function reseal(db: Database.Database, streamId: string, edit: (row: Row, data: Record<string, unknown>) => { type?: string; data: Record<string, unknown> } | undefined): Row[] {
+  const rows = db.prepare('SELECT * FROM events WHERE stream_id = ? ORDER BY revision').all(streamId) as (Row & { schema_version: number })[];
+  let prevHash = JSON.parse(rows[0].metadata).prevHash as string;
+  const edited: Row[] = [];
+  for (const row of rows) {
+    const changed = edit(row, JSON.parse(row.data));
+    if (changed !== undefined) edited.push(row);
+    const { type = row.type, data } = changed ?? { data: JSON.parse(row.data) };
+    const hash = chainHash(prevHash, { type, schemaVersion: row.schema_version, data });
+    db.prepare('UPDATE events SET type = ?, data = ?, metadata = ? WHERE position = ?').run(type, JSON.stringify(data), JSON.stringify({ ...JSON.parse(row.metadata), prevHash, hash }), row.position);
+    prevHash = hash;
+  }
+  db.prepare('UPDATE streams SET last_hash = ? WHERE stream_id = ?').run(prevHash, streamId);
+  return edited;
+}
+
+/** The live projection file's tables replaced by a rebuild's over the (tampered) store: projections that agree with it. */
+async function adoptRebuild(dir: string, file: string): Promise<void> {
+  const out = join(copy(), 'rebuilt');
+  await audit(['replay', '--out', out, '--data-dir', dir]);
+  const db = new Database(join(dir, file));
+  try {
+    db.prepare('ATTACH DATABASE ? AS rebuilt').run(join(out, file));
+    const tables = db.prepare("SELECT name FROM rebuilt.sqlite_master WHERE type = 'table'").all() as { name: string }[];
+    db.transaction(() => {
+      for (const { name } of tables) db.exec(`DELETE FROM main."${name}"; INSERT INTO main."${name}" SELECT * FROM rebuilt."${name}";`);
+    })();
+  } finally {
+    db.close();
+  }
+}
+
 describe('ledger-audit verify', () => {
   it('exits 0 on the untouched store, and never changes a byte of the data dir', async () => {
     const dir = copy();
@@ -219,6 +252,62 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`card-issuer.sqlite card_authorizations [authorization_id=${fixture.cards.authorizationIds.captured}]: captured_amount live 1500, rebuilt 1000`);
     expect(result.stdout).toContain(`card-issuer.sqlite card_cards [card_id=${fixture.cards.cardId}]: status live frozen, rebuilt active`);
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(2);
+  });
+
+  it("names a card capture whose amount the ledger's hold does not bear out, whichever journal was edited (chains and projections recomputed)", async () => {
+    const authorizationId = fixture.cards.authorizationIds.captured;
+    // The card's stream says 100 of the 1500 held were captured; the ledger captured 1000.
+    const cardSide = copy();
+    const [cardEvent] = withStore(cardSide, (db) => {
+      const { stream_id: cardStream } = db.prepare("SELECT stream_id FROM events WHERE type = 'cards.AuthorizationCaptured.v1'").get() as Row;
+      return reseal(db, cardStream, (row, data) => (row.type === 'cards.AuthorizationCaptured.v1' ? { data: { ...data, capturedAmount: '100', releasedAmount: '1400' } } : undefined));
+    });
+    await adoptRebuild(cardSide, 'card-issuer.sqlite');
+    const card = await audit(['verify', '--data-dir', cardSide]);
+    expect(card.code).toBe(1);
+    expect(card.stdout).toContain(`VIOLATION [card] ${place(cardEvent)}: authorization ${authorizationId} captured 100 on the card, but the ledger has its hold captured for 1000`);
+    expect(card.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+
+    // The ledger's HoldCaptured says 900 captured (the wallet keeps 100 more); the card's stream still says 1000.
+    const ledgerSide = copy();
+    const [holdEvent] = withStore(ledgerSide, (db) => {
+      const { stream_id: shardStream } = db.prepare("SELECT stream_id FROM events WHERE type = 'ledger.HoldCaptured.v1' AND json_extract(data, '$.holdId') = ?").get(authorizationId) as Row;
+      return reseal(db, shardStream, (row, data) => (row.type === 'ledger.HoldCaptured.v1' && data.holdId === authorizationId ? { data: { ...data, capturedAmount: '900', releasedAmount: '600' } } : undefined));
+    });
+    await adoptRebuild(ledgerSide, 'wallet-ledger.sqlite');
+    const ledger = await audit(['verify', '--data-dir', ledgerSide]);
+    expect(ledger.code).toBe(1);
+    expect(ledger.stdout).toContain(`VIOLATION [card] stream=${cardEvent.stream_id} revision=${cardEvent.revision} position=${cardEvent.position}: authorization ${authorizationId} captured 1000 on the card, but the ledger has its hold captured for 900`);
+    expect(ledger.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+    expect(holdEvent.position).toBeLessThan(cardEvent.position);
+  });
+
+  it("names a cross-shard in leg replaced by a refusal the destination's state would not give (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [refused] = withStore(dir, (db) =>
+      reseal(db, 'ledger-3', (row, data) => {
+        const references = data.references as Record<string, string> | undefined;
+        if (row.type !== 'ledger.EntryPosted.v1' || references?.leg !== 'in' || references.toWalletId !== fixture.wallets.c) return undefined;
+        const { idempotencyKey, fingerprint, atMs } = data;
+        // What a refusal looks like (shard-writer's rejectionEvent); the money a to c would then sit in transit.
+        return { type: 'ledger.CommandRejected.v1', data: { idempotencyKey, fingerprint, atMs, commandType: 'PostEntry', error: { code: 'wallet_not_active', message: 'account is closed', details: {} } } };
+      }),
+    );
+    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[transfer\\] ${place(refused)}: transfer [^ ]+: in leg refused \\(wallet_not_active\\), but the destination shard's state then takes it`));
+  });
+
+  it("names a hold's capture edited to charge another wallet (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [captured] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => (row.type === 'ledger.HoldCaptured.v1' && data.holdId === 'hold-b' ? { data: { ...data, debitAccountId: fixture.wallets.a } } : undefined)),
+    );
+    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(captured)}: hold hold-b captured naming ${fixture.wallets.a} -> `);
   });
 
   it('replays through the CLI (the rebuild on worker threads) equal to the live files, and names an event that is not JSON (verify too)', async () => {

@@ -1,15 +1,18 @@
 // The audit CLI: parses the command line, opens the data dir read-only, runs one command and
 // answers with an exit code (0 clean, 1 violations found, 2 bad usage, 3 the audit itself failed).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balanceOf } from './balance';
+import { withCardNumbersWithheld } from './card-number-filter';
 import { exportJournal } from './journal-export';
 import { Findings, Progress } from './findings';
+import { isoTimeOf } from './iso-time';
 import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
 import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
-import { buildStatement, verifyStatement } from './statement';
+import { UnusableLedgerEventError } from './shard-fold';
+import { buildStatement, StatementTooLongError, verifyStatement } from './statement';
 import type { StoreReader } from './store-reader.port';
 import { verify } from './verify';
 
@@ -100,13 +103,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.err(`ledger-audit: ${error.message}\n${USAGE}\n`);
       return EXIT.usage;
     }
-    if (error instanceof UnreadableEventError) {
+    if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError) {
       const findings = new Findings();
-      findings.violation({ check: 'chain', streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });
+      const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
+      findings.violation({ check, streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });
       await io.out(`${options.json ? JSON.stringify(findings.toJson()) : findings.toText()}\n`);
       return EXIT.violations;
     }
-    io.err(`ledger-audit: ${command} failed: ${(error as Error).stack ?? String(error)}\n`);
+    // Whatever failed may quote caller text (ids): no card number leaves through a stack trace either.
+    io.err(`ledger-audit: ${command} failed: ${withCardNumbersWithheld((error as Error).stack ?? String(error))}\n`);
     return EXIT.failed;
   } finally {
     await reader?.close();
@@ -127,7 +132,8 @@ function planCommand(command: string, options: Options, positionals: readonly st
       };
     case 'replay': {
       const out = required(options, 'out');
-      if (resolve(out) === dataDir || resolve(out).startsWith(`${dataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
+      const [realOut, realDataDir] = [realPathOf(out), realPathOf(dataDir)];
+      if (realOut === realDataDir || realOut.startsWith(`${realDataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
       if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty: replay writes into a fresh directory`);
       return async (reader, io, progress) => {
         const findings = await replay(reader, join(dataDir, EVENT_STORE_FILE), dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)));
@@ -142,7 +148,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       return async (reader, io) => {
         const balance = await balanceOf(reader, accountId, { at, position });
         if (balance === undefined) {
-          io.err(`ledger-audit: no account ${accountId} in the ledger${at ?? position ? ' at that point' : ''}\n`);
+          io.err(`ledger-audit: no account ${accountId} in the ledger${at !== undefined || position !== undefined ? ' at that point' : ''}\n`);
           return EXIT.violations;
         }
         await io.out(`${json ? JSON.stringify(balance) : Object.entries(balance).map(([name, value]) => `${name}: ${value}`).join('\n')}\n`);
@@ -155,6 +161,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       if (json) throw new UsageError('export writes csv or jsonl: use --format jsonl instead of --json');
       const from = options.from === undefined ? undefined : isoTime('from', options.from);
       const to = options.to === undefined ? undefined : isoTime('to', options.to);
+      if (from !== undefined && to !== undefined && to < from) throw new UsageError('--to is before --from');
       return async (reader, io, progress) => {
         const result = await exportJournal(reader, { format, from, to }, (text) => io.out(text), progress);
         if (result.withheld > 0) io.err(`ledger-audit: withheld ${result.withheld} reference values that looked like card numbers\n`);
@@ -167,7 +174,10 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const to = isoTime('to', required(options, 'to'));
       if (to < from) throw new UsageError('--to is before --from');
       return async (reader, io) => {
-        const statement = await buildStatement(reader, walletId, from, to);
+        const statement = await buildStatement(reader, walletId, from, to).catch((error: unknown) => {
+          // Too many lines is the period asked for, not a failure of the audit.
+          throw error instanceof StatementTooLongError ? new UsageError(error.message) : error;
+        });
         if (statement === undefined) {
           io.err(`ledger-audit: no wallet ${walletId} in the ledger\n`);
           return EXIT.violations;
@@ -212,9 +222,17 @@ function required(options: Options, name: 'out' | 'account' | 'format' | 'wallet
 
 /** A time as the store writes `recordedAt` (ISO 8601 UTC, milliseconds), so strings compare as times. */
 function isoTime(name: string, text: string): string {
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO 8601 time, got ${text}`);
-  return new Date(ms).toISOString();
+  const time = isoTimeOf(text);
+  if (time === undefined) throw new UsageError(`--${name} must be an ISO 8601 time on a day that exists, got ${text}`);
+  return time;
+}
+
+/** The path with symbolic links resolved, as far as it exists (what is left is joined on): where a write really lands. */
+function realPathOf(path: string): string {
+  const absolute = resolve(path);
+  if (existsSync(absolute)) return realpathSync(absolute);
+  const parent = dirname(absolute);
+  return parent === absolute ? absolute : join(realPathOf(parent), basename(absolute));
 }
 
 function positionOf(text: string): bigint {

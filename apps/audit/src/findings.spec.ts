@@ -1,3 +1,4 @@
+import { WITHHELD } from './card-number-filter';
 import { Findings, formatViolation, Progress, VIOLATIONS_KEPT_MAX } from './findings';
 
 describe('findings', () => {
@@ -12,6 +13,13 @@ describe('findings', () => {
       notes: [],
     });
     expect(formatViolation({ check: 'projection', message: 'row differs' })).toBe('VIOLATION [projection] stream=- revision=- position=-: row differs');
+  });
+
+  it("withholds a stream id that looks like a card number (an unknown PAN's authorization is routed by its free-text id)", () => {
+    const findings = new Findings();
+    findings.violation({ check: 'chain', streamId: 'card-auth-4111 1111 1111 1111', revision: 0n, position: 9n, message: 'hash mismatch' });
+    expect(findings.toText()).toBe(`VIOLATION [chain] stream=${WITHHELD} revision=0 position=9: hash mismatch`);
+    expect(JSON.stringify(findings.toJson())).not.toContain('4111');
   });
 
   it('keeps VIOLATIONS_KEPT_MAX violations and counts the rest', () => {

@@ -1,8 +1,10 @@
 // What a command found: violations (each names its place: stream, revision, global position)
 // and notes (what was skipped and why), plus progress lines on stderr for long runs.
 
+import { printable } from './card-number-filter';
+
 /** Which check a violation comes from. */
-export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'projection' | 'statement';
+export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'card' | 'projection' | 'statement';
 
 export interface Violation {
   readonly check: CheckName;
@@ -22,7 +24,9 @@ export class Findings {
 
   violation(violation: Violation): void {
     this.violationCount++;
-    if (this.violations.length < VIOLATIONS_KEPT_MAX) this.violations.push(violation);
+    // A stream id can hold caller text (`card-auth-{authorization id}`): printed through the card-number filter.
+    const streamId = violation.streamId === undefined ? undefined : printable(violation.streamId);
+    if (this.violations.length < VIOLATIONS_KEPT_MAX) this.violations.push(streamId === violation.streamId ? violation : { ...violation, streamId });
   }
 
   /** Adds violations found elsewhere (a worker's), `count` of them in all of which `kept` were kept there. */

@@ -4,8 +4,9 @@
 // An event that breaks a rule is reported and not applied, so one bad event does not make every
 // later one look wrong. Memory: the shards' states (accounts, pending holds, the idempotency
 // window), never the number of events.
-import { amountOf, formatAmount, type Currency, type RecordedEvent } from '@ledger/contracts';
+import { amountOf, formatAmount, type Currency, type DomainError, type LedgerCommandEnvelope, type RecordedEvent } from '@ledger/contracts';
 import {
+  decide,
   entryError,
   evolve,
   initialState,
@@ -21,8 +22,10 @@ import {
   type Posting,
 } from '@ledger/ledger';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
+import { planCommand, transferSagaKeys } from '../../wallet-ledger/src/domain/wallet-commands';
 import type { Violation } from './findings';
-import { printable } from './card-number-filter';
+import { printable, withCardNumbersWithheld } from './card-number-filter';
+import { CardJournal } from './card-journal';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'ledger.AccountOpened.v1',
@@ -51,22 +54,47 @@ export class LedgerInvariants {
   private forgottenTransfers = 0;
   /** LEDGER_SHARDS as recorded in `ledger-meta`, once seen. */
   private shardCount: number | undefined;
+  /** The card-issuer's journal against the ledger folded so far. */
+  private readonly cards = new CardJournal({
+    holds: (holdId) => [...this.shards.values()].flatMap((state) => state.holds.get(holdId) ?? []),
+    outcomes: (key) =>
+      [...this.shards.values()].flatMap((state) => {
+        const record = state.idempotency.get(key);
+        return typeof record === 'object' && record.outcome.ok ? [record.outcome.event] : [];
+      }),
+  });
 
-  /** Checks and applies one event of any stream (only `ledger-{shard}` streams are looked at). */
+  /** Checks and applies one event of any stream (only `ledger-{shard}` streams, and the card-issuer's, are looked at). */
   check(event: RecordedEvent, report: Report): void {
+    try {
+      this.checkEvent(event, report);
+    } catch (error) {
+      // Data sealed on the chain but not of its type's shape (a field missing or of another type): the event is named, the audit goes on.
+      const message = `its data is not what a ${event.type} holds (${withCardNumbersWithheld((error as Error).message)})`;
+      report({ streamId: event.streamId, revision: event.revision, position: event.position, check: 'ledger', message });
+    }
+  }
+
+  private checkEvent(event: RecordedEvent, report: Report): void {
     const shard = shardOfStream(event.streamId);
     if (event.streamId === LEDGER_META_STREAM && event.type === 'ledger.ShardsConfigured.v1') {
       const shards = (event.data as { shards?: unknown }).shards;
       if (typeof shards === 'number') this.shardCount ??= shards;
     }
-    if (shard === undefined) return;
     const place = { streamId: event.streamId, revision: event.revision, position: event.position };
     const fail = (message: string, check: Violation['check'] = 'ledger') => report({ ...place, check, message });
+    if (shard === undefined) {
+      const unbacked = this.cards.check(event);
+      if (unbacked !== undefined) fail(unbacked, 'card');
+      return;
+    }
     if (!LEDGER_EVENT_TYPES.has(event.type)) return fail(`unknown ledger event type ${event.type}`);
     const state = this.state(shard);
     const ledgerEvent = ledgerEventOf(event);
     const problem = ruleBroken(ledgerEvent, state) ?? this.misplaced(ledgerEvent, shard);
     if (problem !== undefined) return fail(problem);
+    const unfounded = this.unfoundedSagaRefusal(ledgerEvent, state, shard);
+    if (unfounded !== undefined) return fail(unfounded, 'transfer');
 
     const touched = touchedAccountIds(ledgerEvent, state);
     const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
@@ -75,11 +103,15 @@ export class LedgerInvariants {
       evolve(state, ledgerEvent);
     } catch (error) {
       undo();
-      return fail((error as Error).message);
+      // libs/ledger's invariant messages name holds and entries by their ids, caller text.
+      return fail(withCardNumbersWithheld((error as Error).message));
     }
     const unbalanced = this.addToTotals(before, state);
     if (unbalanced !== undefined) fail(unbalanced, 'global-sum');
-    if (ledgerEvent.type === 'ledger.EntryPosted.v1') this.followTransfer(ledgerEvent.data, (message) => fail(message, 'transfer'));
+    if (ledgerEvent.type === 'ledger.EntryPosted.v1') {
+      this.followTransfer(ledgerEvent.data, shard, (message) => fail(message, 'transfer'));
+      this.cards.entryPosted(ledgerEvent.data);
+    }
   }
 
   /** Notes for the report once every event is checked. */
@@ -87,7 +119,7 @@ export class LedgerInvariants {
     const notes: string[] = [];
     if (this.openTransfers.size > 0) notes.push(`${this.openTransfers.size} cross-shard transfers are in flight (out leg without an in leg or reversal yet)`);
     if (this.forgottenTransfers > 0) notes.push(`${this.forgottenTransfers} in-flight transfers beyond OPEN_TRANSFERS_MAX were not followed`);
-    return notes;
+    return [...notes, ...this.cards.notes()];
   }
 
   private state(shard: number): LedgerShardState {
@@ -97,6 +129,35 @@ export class LedgerInvariants {
       this.shards.set(shard, state);
     }
     return state;
+  }
+
+  /**
+   * A refusal of a transfer's in leg stands for money sent back instead of credited, one of its reversal for money
+   * left in transit: the writer records one only when its own plan and `decide` refuse the saga's command, so the
+   * shard's state here must refuse that command with that code.
+   */
+  private unfoundedSagaRefusal(event: LedgerEvent, state: LedgerShardState, shard: number): string | undefined {
+    if (event.type !== 'ledger.CommandRejected.v1') return undefined;
+    const saga = sagaLegOfKey(event.data.idempotencyKey);
+    const out = saga === undefined ? undefined : this.openTransfers.get(saga.transferId);
+    if (saga === undefined || out === undefined) return undefined;
+    const { transferId, leg } = saga;
+    const common = { transferId, fromWalletId: out.references.fromWalletId ?? '', toWalletId: out.to, amount: out.amount, currency: out.currency };
+    const meta = { idempotencyKey: event.data.idempotencyKey, actor: 'transfer-saga', correlationId: transferId };
+    const message: LedgerCommandEnvelope =
+      leg === 'in'
+        ? { type: 'TransferIn', ...common, sourceShard: out.shard, ...(out.references.memo === undefined ? {} : { memo: out.references.memo }), meta }
+        : // The reason (the in leg's refusal) is only carried into the references: it decides nothing.
+          { type: 'TransferReverse', ...common, destinationShard: Number(out.references.destinationShard), reason: '', meta };
+    const plan = planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: event.data.atMs, defaultHoldTimeoutMs: 0 });
+    // A plan's refusal is answered, not recorded (shard-writer): a recorded one cannot come from it.
+    const decided = 'code' in plan ? undefined : decide(plan.command, state, { nowMs: event.data.atMs });
+    const recorded = event.data.error.code;
+    const where = leg === 'in' ? 'destination' : 'source';
+    if (decided === undefined) return `transfer ${transferId}: ${leg} leg refused (${recorded}) under its key, but the writer answers such a refusal without recording it (${(plan as DomainError).code})`;
+    if (decided.ok) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then takes it`;
+    if (decided.error.code !== recorded) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then refuses it with ${decided.error.code}`;
+    return undefined;
   }
 
   /** An account opened on a shard that does not own it (docs/decisions.md: shards). */
@@ -128,7 +189,7 @@ export class LedgerInvariants {
   }
 
   /** Out leg first, then exactly one in leg or reversal of the same amount (docs/decisions.md: the transfer saga). */
-  private followTransfer(data: EntryPosted['data'], fail: (message: string) => void): void {
+  private followTransfer(data: EntryPosted['data'], shard: number, fail: (message: string) => void): void {
     const { leg, transferId } = data.references;
     if (transferId === undefined || leg === undefined) return;
     if (leg === 'out') {
@@ -137,7 +198,16 @@ export class LedgerInvariants {
         return;
       }
       if (this.openTransfers.has(transferId)) fail(`transfer ${transferId}: a second out leg`);
-      this.openTransfers.set(transferId, { moved: movedBy(data), from: walletsOf(data, 'debit'), to: data.references.toWalletId ?? '' });
+      const [debit] = data.postings.filter((posting) => posting.side === 'debit');
+      this.openTransfers.set(transferId, {
+        moved: movedBy(data),
+        from: walletsOf(data, 'debit'),
+        to: data.references.toWalletId ?? '',
+        shard,
+        amount: debit?.amount ?? '0',
+        currency: debit?.currency ?? '',
+        references: data.references,
+      });
       return;
     }
     if (leg !== 'in' && leg !== 'reversal') return;
@@ -151,6 +221,15 @@ export class LedgerInvariants {
     const owed = leg === 'in' ? out.to : out.from;
     if (credited !== owed) fail(`transfer ${transferId}: ${leg} leg credits ${credited}, its out leg names ${owed}`);
   }
+}
+
+/** The transfer and leg a saga key names (its in leg's or its reversal's), or undefined for any other key. */
+function sagaLegOfKey(key: string): { transferId: string; leg: 'in' | 'reversal' } | undefined {
+  for (const [leg, keyOf] of [['in', transferSagaKeys.in], ['reversal', transferSagaKeys.reverse]] as const) {
+    const prefix = keyOf('');
+    if (key.startsWith(prefix)) return { transferId: key.slice(prefix.length), leg };
+  }
+  return undefined;
 }
 
 /** The rules an auditor names, checked before `evolve`; undefined when the event keeps them. */
@@ -169,7 +248,7 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
       const error = entryError(postings, state.accounts);
       if (error === undefined) return undefined;
       if (error.code === 'insufficient_funds') return `entry ${printable(event.data.entryId)} overdraws no-overdraft account ${String(error.details?.accountId)}`;
-      return `entry ${printable(event.data.entryId)} could not have been posted: ${error.code} ${JSON.stringify(error.details ?? {})}`;
+      return `entry ${printable(event.data.entryId)} could not have been posted: ${error.code} ${withCardNumbersWithheld(JSON.stringify(error.details ?? {}))}`;
     }
     case 'ledger.HoldCaptured.v1':
     case 'ledger.HoldReleased.v1':
@@ -178,6 +257,11 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
       const action = event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase();
       if (hold === undefined) return `hold ${printable(event.data.holdId)} ${action} but it is not open (never placed, or closed over 24 h before)`;
       if (hold.status !== 'pending') return `hold ${printable(hold.id)} ${action} after it closed (${hold.status})`;
+      // evolve moves the hold's own accounts; the projections (balances, lines) move the ones the event names.
+      const { debitAccountId, creditAccountId, currency } = event.data;
+      if (debitAccountId !== hold.debitAccountId || creditAccountId !== hold.creditAccountId || currency !== hold.currency) {
+        return `hold ${printable(hold.id)} ${action} naming ${debitAccountId} -> ${creditAccountId} (${currency}), but it holds ${hold.debitAccountId} -> ${hold.creditAccountId} (${hold.currency})`;
+      }
       if (event.type === 'ledger.HoldCaptured.v1') return captureProblem(hold, event.data.capturedAmount);
       return undefined;
     }
@@ -203,6 +287,11 @@ interface OutLeg {
   readonly from: string;
   /** The out leg's toWalletId (the in leg credits it). */
   readonly to: string;
+  /** What the saga's in leg is made of: the source shard, the amount and currency debited, the out leg's references. */
+  readonly shard: number;
+  readonly amount: string;
+  readonly currency: string;
+  readonly references: Readonly<Record<string, string>>;
 }
 
 /** The non-system accounts on one side of an entry, sorted and joined. */

@@ -3,6 +3,7 @@
 // difference is reported by key, and nothing is loaded into memory but the differences reported.
 import type Database from 'better-sqlite3';
 import { openReadOnly } from './sqlite-store-reader';
+import { printable } from './card-number-filter';
 
 /** Differing rows reported per table; beyond it they are only counted. */
 export const DIFF_ROWS_REPORTED_MAX = 1_000;
@@ -118,10 +119,11 @@ function diffTable(db: Database.Database, table: string, checkpointNames: readon
   if (count > 0) result.counts.set(table, count);
 }
 
-/** One line for a difference: table, key, and what differs. */
+/** One line for a difference: table, key, and what differs; every value through the card-number filter (rows hold caller text: hold ids, labels, merchants). */
 export function describeDifference(file: string, difference: RowDifference): string {
+  const shown = (value: string | null) => (value === null ? 'NULL' : printable(value));
   const key = Object.entries(difference.key)
-    .map(([name, value]) => `${name}=${value ?? 'NULL'}`)
+    .map(([name, value]) => `${name}=${shown(value)}`)
     .join(' ');
   const where = `${file} ${difference.table}${key === '' ? '' : ` [${key}]`}`;
   switch (difference.kind) {
@@ -130,7 +132,7 @@ export function describeDifference(file: string, difference: RowDifference): str
     case 'extra':
       return `${where}: row in the live file that no event explains`;
     case 'differs':
-      return `${where}: ${difference.columns.map((c) => `${c.column} live ${c.live ?? 'NULL'}, rebuilt ${c.rebuilt ?? 'NULL'}`).join('; ')}`;
+      return `${where}: ${difference.columns.map((c) => `${c.column} live ${shown(c.live)}, rebuilt ${shown(c.rebuilt)}`).join('; ')}`;
   }
 }
 

@@ -1,6 +1,7 @@
 // `replay --out DIR`: every projection rebuilt into a fresh directory, and the replay-diff: per
 // account (the first key column of each row), what the live files hold that the rebuild does not.
 import { mkdirSync } from 'node:fs';
+import { printable } from './card-number-filter';
 import { Findings, type Progress } from './findings';
 import { groupBy } from './group-by';
 import { dataDirNotes } from './projection-files';
@@ -34,7 +35,7 @@ export async function replay(
     const byAccount = groupBy(differences, (difference) => Object.values(difference.key)[0] ?? '(table)');
     print(`${file}: ${total} rows differ, over ${byAccount.size} accounts (or tables)`);
     for (const [account, accountDifferences] of byAccount) {
-      print(`  ${account}:`);
+      print(`  ${printable(account)}:`);
       for (const difference of accountDifferences) print(`    ${describeDifference(file, difference)}`);
     }
   }

@@ -2,6 +2,7 @@
 // `statement` read (one shard's state in memory, the stream read page by page).
 import type { RecordedEvent } from '@ledger/contracts';
 import { evolve, initialState, LEDGER_META_STREAM, ledgerEventOf, shardOf, type LedgerEvent, type LedgerShardState } from '@ledger/ledger';
+import { withCardNumbersWithheld } from './card-number-filter';
 import { pagesOfStream, type StoreReader } from './store-reader.port';
 
 /** The shard that owns `accountId`, or undefined when the store has no ledger (or the id names no shard). */
@@ -19,6 +20,22 @@ export interface FoldVisitor {
   applied?(event: RecordedEvent, ledgerEvent: LedgerEvent, state: LedgerShardState): void;
 }
 
+/** A ledger event balance, statement or export cannot use (evolve refuses it, or its data is not of its type's shape): reported naming it. */
+export class UnusableLedgerEventError extends Error {
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly position: bigint;
+
+  constructor(event: RecordedEvent, what: string, reason: string) {
+    // libs/ledger's invariant messages name holds and entries by id, caller text.
+    super(`${what} (${withCardNumbersWithheld(reason)}); run verify`);
+    this.name = 'UnusableLedgerEventError';
+    this.streamId = event.streamId;
+    this.revision = event.revision;
+    this.position = event.position;
+  }
+}
+
 /** The shard's state up to where `visitor` stops, and the last event applied. */
 export async function foldShard(reader: StoreReader, shard: number, visitor: FoldVisitor): Promise<{ state: LedgerShardState; last: RecordedEvent | undefined }> {
   const state = initialState();
@@ -27,7 +44,11 @@ export async function foldShard(reader: StoreReader, shard: number, visitor: Fol
     for (const event of page) {
       if (visitor.stopBefore(event)) return { state, last };
       const ledgerEvent = ledgerEventOf(event);
-      evolve(state, ledgerEvent);
+      try {
+        evolve(state, ledgerEvent);
+      } catch (error) {
+        throw new UnusableLedgerEventError(event, 'the shard cannot be folded past this event', (error as Error).message);
+      }
       last = event;
       visitor.applied?.(event, ledgerEvent, state);
     }

@@ -10,6 +10,7 @@ import { ledgerEventOf, postedBalance } from '@ledger/ledger';
 import { filterReferences, printable } from './card-number-filter';
 import { Findings } from './findings';
 import { groupBy } from './group-by';
+import { isStoreTime } from './iso-time';
 import { journalPostings, type JournalPosting } from './journal';
 import { leafHash, MerkleTree, verifyInclusion } from './merkle';
 import { foldShard, shardOfAccount } from './shard-fold';
@@ -139,6 +140,11 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
     fail(`not a ${STATEMENT_FORMAT} document`);
     return findings;
   }
+  // The period is compared with commit times as strings: "09:03:00Z" sorts after "09:03:00.000Z", so only the store's form says what it seems to.
+  if (!isStoreTime(statement.from) || !isStoreTime(statement.to) || statement.to < statement.from) {
+    fail(`the period [${statement.from}, ${statement.to}) is not two times in the store's form (UTC, milliseconds), the first not after the second`);
+    return findings;
+  }
 
   // 1. The document on its own: each proof leads to the root, and the root covers exactly these entries.
   const root = Buffer.from(statement.merkle.root, 'hex');
@@ -156,14 +162,36 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
   for (const [streamId, entries] of byStream) await checkAgainstChain(reader, streamId, entries, fail);
 
   // 3. Complete: the store gives the same statement for the same wallet and period.
-  const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to);
+  const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to).catch((error: unknown) => {
+    if (!(error instanceof StatementTooLongError)) throw error;
+    fail(`the store gives more than ${STATEMENT_LINES_MAX} lines for this wallet and period, more than a statement holds`);
+    return null;
+  });
+  if (fresh === null) return findings;
   if (fresh === undefined) fail(`the store has no wallet ${statement.walletId}`);
   else {
     if (fresh.merkle.root !== statement.merkle.root) fail(`the store gives another statement for this period (root ${fresh.merkle.root}, ${fresh.lines.length} lines)`);
     if (fresh.opening.posted !== statement.opening.posted) fail(`opening balance is ${fresh.opening.posted} in the store, ${statement.opening.posted} in the statement`);
     if (fresh.closing.posted !== statement.closing.posted) fail(`closing balance is ${fresh.closing.posted} in the store, ${statement.closing.posted} in the statement`);
+    // Every other field too (currency, positions, anything added): what verifies is exactly what the store gives.
+    if (findings.clean) for (const path of differingPaths(fresh, statement)) fail(`${path} differs from what the store gives`);
   }
   return findings;
+}
+
+/** Listed differences between two statements kept at most (the first ones, depth first). */
+const DIFFERING_PATHS_MAX = 10;
+
+/** Where two JSON values differ ("currency", "opening.asOfPosition", "lines.0.note"), up to DIFFERING_PATHS_MAX. */
+function differingPaths(expected: unknown, actual: unknown, path = '', found: string[] = []): string[] {
+  if (found.length >= DIFFERING_PATHS_MAX || (expected !== undefined && actual !== undefined && canonicalJson(expected) === canonicalJson(actual))) return found;
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+  if (!isObject(expected) || !isObject(actual) || Array.isArray(expected) !== Array.isArray(actual)) {
+    found.push(path === '' ? 'the document' : path);
+    return found;
+  }
+  for (const key of new Set([...Object.keys(expected), ...Object.keys(actual)])) differingPaths(expected[key], actual[key], path === '' ? key : `${path}.${key}`, found);
+  return found;
 }
 
 /** Walks the stream from its first event to the last line's, checking the chain and each line's event. */
@@ -209,6 +237,7 @@ async function checkAgainstChain(
 function isStatement(value: unknown): value is Statement {
   const candidate = value as Statement;
   return (
+    hashable(value) &&
     typeof value === 'object' &&
     value !== null &&
     candidate.format === STATEMENT_FORMAT &&
@@ -230,6 +259,16 @@ function isStatement(value: unknown): value is Statement {
         digits(line.entry.revision) !== undefined,
     )
   );
+}
+
+/** JSON.parse reads 1e400 as Infinity, which canonical JSON (the leaves' encoding) refuses. */
+function hashable(value: unknown): boolean {
+  try {
+    canonicalJson(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function digits(text: unknown): bigint | undefined {

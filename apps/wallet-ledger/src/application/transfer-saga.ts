@@ -8,6 +8,7 @@ import type { EventStore, Subscription } from '@ledger/event-store';
 import type { CheckpointStore } from '@ledger/messaging';
 import { IDEMPOTENCY_WINDOW_MS, type EntryPosted } from '@ledger/ledger';
 import type { RecordedEvent } from '@ledger/contracts';
+import { transferSagaKeys } from '../domain/wallet-commands';
 
 /** The saga's name in the checkpoint store. */
 export const TRANSFER_SAGA_CHECKPOINT = 'wallet-ledger.transfer-saga';
@@ -144,7 +145,7 @@ export class TransferSaga {
       ...common,
       sourceShard,
       ...(refs.memo ? { memo: refs.memo } : {}),
-      meta: { idempotencyKey: `transfer-in:${refs.transferId}`, actor: 'transfer-saga', correlationId: refs.transferId },
+      meta: { idempotencyKey: transferSagaKeys.in(refs.transferId), actor: 'transfer-saga', correlationId: refs.transferId },
     });
     if (credited.ok) return;
     const reversed = await this.untilDefinitive({
@@ -152,7 +153,7 @@ export class TransferSaga {
       ...common,
       destinationShard: Number(refs.destinationShard),
       reason: credited.error.code,
-      meta: { idempotencyKey: `transfer-reverse:${refs.transferId}`, actor: 'transfer-saga', correlationId: refs.transferId },
+      meta: { idempotencyKey: transferSagaKeys.reverse(refs.transferId), actor: 'transfer-saga', correlationId: refs.transferId },
     });
     if (!reversed.ok) {
       // Cannot happen while the transit account holds the money; loud, because money is stuck in transit.

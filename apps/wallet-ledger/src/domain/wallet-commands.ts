@@ -51,6 +51,12 @@ export function transferReversalId(transferId: string): string {
   return `${transferId}:reversal`;
 }
 
+/** The idempotency keys the transfer saga sends a cross-shard transfer's in leg and reversal under. */
+export const transferSagaKeys = {
+  in: (transferId: string) => `transfer-in:${transferId}`,
+  reverse: (transferId: string) => `transfer-reverse:${transferId}`,
+} as const;
+
 export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardState, context: PlanContext): Plan | DomainError {
   const idempotencyKey = message.meta.idempotencyKey;
   switch (message.type) {
