@@ -258,17 +258,21 @@ describe('identity through the transport', () => {
     });
   });
 
-  it('two instances refreshing one token at once: one rotates, the other is reuse, and no refresh token of that login lives', async () => {
-    const email = newEmail();
-    const user = await register(email);
-    const pair = await login(email);
-    const other = new IdentityService({
+  /** A second identity service on the same store, keys and clock: another process, as far as the store can tell. */
+  const secondInstance = () =>
+    new IdentityService({
       config: loadIdentityConfig(FAST_ARGON2_ENV),
       store: h.store,
       clock: h.clock,
       ids: new UuidV7Generator(() => h.clock.nowMs()),
       keys: h.identity.keys,
     });
+
+  it('two instances refreshing one token at once: one rotates, the other is reuse, and no refresh token of that login lives', async () => {
+    const email = newEmail();
+    const user = await register(email);
+    const pair = await login(email);
+    const other = secondInstance();
     // Both instances have the session cached as it is now, so each decides first on a state the other changes.
     expect(await other.execute({ type: 'CheckSession', userId: user.id, sessionId: 'none', meta: { idempotencyKey: 'warm', actor: 'test' } })).toMatchObject({ ok: true });
     const replies = await Promise.all([
@@ -285,13 +289,7 @@ describe('identity through the transport', () => {
   it('two instances on one store lose no failure: concurrent wrong logins lock at exactly five', async () => {
     const email = newEmail();
     const user = await register(email);
-    const other = new IdentityService({
-      config: loadIdentityConfig(FAST_ARGON2_ENV),
-      store: h.store,
-      clock: h.clock,
-      ids: new UuidV7Generator(() => h.clock.nowMs()),
-      keys: h.identity.keys,
-    });
+    const other = secondInstance();
     const attempts = Array.from({ length: 4 }, (_, i) =>
       i % 2 === 0
         ? h.send({ type: 'Login', email, password: `wrong password ${i}` })
