@@ -151,6 +151,19 @@ describe('identity through the transport', () => {
   });
 
   describe('Login', () => {
+    // The password typed on a device that sends it decomposed (NFD), as macOS does for accents and Hangul.
+    it.each([
+      ['accented', 'Crème brûlée à Noël'],
+      ['128 Hangul syllables', '한글비밀번호'.repeat(22).slice(0, 128)],
+    ])('takes a password registered composed and sent decomposed: %s', async (_, typed) => {
+      const composed = typed.normalize('NFC');
+      const user = await register(newEmail(), composed);
+      const decomposed = composed.normalize('NFD');
+      expect(decomposed).not.toBe(composed);
+      const pair = await login(user.email, decomposed);
+      expect(pair.tokenType).toBe('Bearer');
+    });
+
     it('returns a token pair; the access token verifies with the public keys and names user, roles and session', async () => {
       const user = await register('Frank@Example.com');
       const pair = await login('frank@example.com');

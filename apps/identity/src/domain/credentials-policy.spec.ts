@@ -46,6 +46,13 @@ describe('password', () => {
     expect(passwordProblem('', COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'required' });
   });
 
+  it('counts the characters of a password in one normalization form (NFC), however it was typed', () => {
+    const composed = 'é'.repeat(100).normalize('NFC');
+    expect(passwordProblem(composed, COMMON_PASSWORDS)).toBeUndefined();
+    expect(passwordProblem(composed.normalize('NFD'), COMMON_PASSWORDS)).toBeUndefined();
+    expect(passwordProblem('é'.repeat(129).normalize('NFD'), COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_long' });
+  });
+
   it('refuses a common password in any case', () => {
     expect(passwordProblem('Password123', COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_common' });
     expect(passwordProblem('QWERTYUIOP', COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_common' });

@@ -37,13 +37,22 @@ export function emailProblem(email: unknown): FieldProblem | undefined {
   return valid ? undefined : { field: 'email', reason: 'invalid_format' };
 }
 
-/** 10 to 128 characters and not a common password (compared lowercased). */
+/**
+ * The form a password is counted, compared and hashed in: NFC (RFC 8265's OpaqueString), so one
+ * password typed composed (most keyboards) or decomposed (macOS sends 'é' as 'e' + U+0301) is one.
+ */
+export function passwordForm(password: string): string {
+  return password.normalize('NFC');
+}
+
+/** 10 to 128 characters (code points of its NFC form) and not a common password (compared lowercased). */
 export function passwordProblem(password: unknown, commonPasswords: ReadonlySet<string>): FieldProblem | undefined {
   if (typeof password !== 'string' || password.length === 0) return { field: 'password', reason: 'required' };
-  const length = codePoints(password);
+  const form = passwordForm(password);
+  const length = codePoints(form);
   if (length < PASSWORD_LENGTH_MIN) return { field: 'password', reason: 'too_short' };
   if (length > PASSWORD_LENGTH_MAX) return { field: 'password', reason: 'too_long' };
-  if (commonPasswords.has(password.toLowerCase())) return { field: 'password', reason: 'too_common' };
+  if (commonPasswords.has(form.toLowerCase())) return { field: 'password', reason: 'too_common' };
   return undefined;
 }
 
