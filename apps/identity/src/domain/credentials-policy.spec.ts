@@ -53,6 +53,11 @@ describe('password', () => {
     expect(passwordProblem('é'.repeat(129).normalize('NFD'), COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_long' });
   });
 
+  // What a guesser tries first: the listed word with spaces around, in full-width forms, or composed otherwise.
+  it.each([' password123', 'password123 ', '\tqwertyuiop\u00a0', 'ｐａｓｓｗｏｒｄ１２３', 'ＰＡＳＳＷＯＲＤ１２３'])('refuses the common password %j', (password) => {
+    expect(passwordProblem(password, COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_common' });
+  });
+
   it('refuses a common password in any case', () => {
     expect(passwordProblem('Password123', COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_common' });
     expect(passwordProblem('QWERTYUIOP', COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_common' });

@@ -45,15 +45,20 @@ export function passwordForm(password: string): string {
   return password.normalize('NFC');
 }
 
-/** 10 to 128 characters (code points of its NFC form) and not a common password (compared lowercased). */
+/** 10 to 128 characters (code points of its NFC form) and not a common password (see commonPasswordKey). */
 export function passwordProblem(password: unknown, commonPasswords: ReadonlySet<string>): FieldProblem | undefined {
   if (typeof password !== 'string' || password.length === 0) return { field: 'password', reason: 'required' };
   const form = passwordForm(password);
   const length = codePoints(form);
   if (length < PASSWORD_LENGTH_MIN) return { field: 'password', reason: 'too_short' };
   if (length > PASSWORD_LENGTH_MAX) return { field: 'password', reason: 'too_long' };
-  if (commonPasswords.has(form.toLowerCase())) return { field: 'password', reason: 'too_common' };
+  if (commonPasswords.has(commonPasswordKey(form))) return { field: 'password', reason: 'too_common' };
   return undefined;
+}
+
+/** A listed word however dressed: compatibility forms (full-width letters) folded, spaces around dropped, lowercased. */
+function commonPasswordKey(password: string): string {
+  return password.normalize('NFKC').trim().toLowerCase();
 }
 
 /** Optional; when given, 1 to 100 characters without control characters. */
