@@ -16,6 +16,11 @@ import { FAST_ARGON2_ENV, startIdentityHarness, type IdentityHarness } from './t
 const PASSWORD = 'correct horse battery staple';
 const MINUTE_MS = 60_000;
 
+function expectOk<T>(reply: Reply<T>): T {
+  if (!reply.ok) throw new Error(`expected ok: ${JSON.stringify(reply.error)}`);
+  return reply.value;
+}
+
 describe('identity through the transport', () => {
   let h: IdentityHarness;
   let emails = 0;
@@ -147,6 +152,47 @@ describe('identity through the transport', () => {
       expect(await h.send({ type: 'RegisterUser', email: 'erin@example.com', password: PASSWORD }, 'someone-else')).toMatchObject({ error: { code: 'email_taken' } });
       expect(await h.send({ type: 'RegisterUser', email: 'erin@example.com', password: PASSWORD }, 'crashed-key')).toMatchObject({ ok: true, value: { id: userId } });
       await login('erin@example.com');
+    });
+  });
+
+  describe('an email reserved by a registration that did not complete', () => {
+    const DAY_MS = 24 * 60 * MINUTE_MS;
+
+    /** The store refuses the next append of a user stream (a crash between reserving the email and registering). */
+    function failNextUserAppend(): void {
+      const append = h.store.append.bind(h.store);
+      const spy = jest.spyOn(h.store, 'append').mockImplementation(async (streamId, ...rest) => {
+        if (!streamId.startsWith('user-email-') && streamId.startsWith('user-')) {
+          spy.mockRestore();
+          throw new Error('disk I/O error');
+        }
+        return append(streamId, ...rest);
+      });
+    }
+
+    it('goes to its owner when the key that reserved it registered another email (a corrected typo)', async () => {
+      failNextUserAppend();
+      expect(await h.send({ type: 'RegisterUser', email: 'typo@example.com', password: PASSWORD }, 'reg-typo')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await h.send({ type: 'RegisterUser', email: 'meant@example.com', password: PASSWORD }, 'reg-typo')).toMatchObject({ ok: true });
+      // The typo is no way into the account registered under the corrected email.
+      expect(await h.send({ type: 'Login', email: 'typo@example.com', password: PASSWORD })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      // The typo is someone else's address: they register it, and it logs in to their account alone.
+      expectOk(await h.send<UserView>({ type: 'RegisterUser', email: 'Typo@example.com', password: 'the owner of typo' }, 'reg-owner'));
+      expect((await h.send({ type: 'Login', email: 'typo@example.com', password: PASSWORD })).ok).toBe(false);
+      const owner = await login('typo@example.com', 'the owner of typo');
+      expect(owner.tokenType).toBe('Bearer');
+    });
+
+    it('is held for its key for a day, then goes to whoever registers it', async () => {
+      failNextUserAppend();
+      expect(await h.send({ type: 'RegisterUser', email: 'gone@example.com', password: PASSWORD }, 'reg-gone')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await h.send({ type: 'RegisterUser', email: 'gone@example.com', password: 'someone else here' })).toMatchObject({ ok: false, error: { code: 'email_taken' } });
+      h.clock.advance(DAY_MS);
+      const owner = expectOk(await h.send<UserView>({ type: 'RegisterUser', email: 'gone@example.com', password: 'someone else here' }));
+      expect(await login('gone@example.com', 'someone else here')).toMatchObject({ tokenType: 'Bearer' });
+      // The first key, retried late, finds the email taken.
+      expect(await h.send({ type: 'RegisterUser', email: 'gone@example.com', password: PASSWORD }, 'reg-gone')).toMatchObject({ ok: false, error: { code: 'email_taken' } });
+      expect(owner.email).toBe('gone@example.com');
     });
   });
 

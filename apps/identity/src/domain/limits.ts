@@ -13,6 +13,9 @@ export const NORMALIZED_UNITS_PER_CHARACTER_MAX = 6;
 
 export const DISPLAY_NAME_LENGTH_MAX = 100;
 
+/** How long an email stays reserved for a registration that never completed (its retries complete it meanwhile). */
+export const RESERVATION_HELD_MS = 24 * 60 * 60 * 1000;
+
 /** Idempotency keys, user and session ids. */
 export const ID_LENGTH_MAX = 128;
 
