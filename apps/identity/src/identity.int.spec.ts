@@ -77,6 +77,13 @@ describe('identity through the transport', () => {
       expect(noName.displayName).toBeNull();
     });
 
+    it('takes no Unicode look-alike of a registered address for it', async () => {
+      const kate = await register('kate@example.com');
+      expect(await h.send({ type: 'Login', email: '\u212Aate@example.com', password: PASSWORD })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      expect(await login('KATE@example.com')).toMatchObject({ tokenType: 'Bearer' });
+      expect(kate.email).toBe('kate@example.com');
+    });
+
     it('is email_taken for the same email in any case', async () => {
       await register('Dave@Example.com');
       for (const email of ['dave@example.com', 'DAVE@EXAMPLE.COM']) {

@@ -253,7 +253,7 @@ export class IdentityService {
 
   /** Makes the first admin (or promotes the user with that email and ADMIN_PASSWORD); safe to run on every start. */
   async bootstrapAdmin(email: string, password: string): Promise<{ userId: string; created: boolean }> {
-    const origin: EventOrigin = { idempotencyKey: `identity.bootstrap-admin:${email.toLowerCase()}`, actor: 'identity-bootstrap' };
+    const origin: EventOrigin = { idempotencyKey: `identity.bootstrap-admin:${emailKey(email)}`, actor: 'identity-bootstrap' };
     let created = false;
     let userId = await this.ownerOf(email);
     if (userId === undefined) {

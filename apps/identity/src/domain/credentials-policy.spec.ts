@@ -34,6 +34,12 @@ describe('email', () => {
   it('compares lowercased', () => {
     expect(emailKey('Alice@Example.COM')).toBe('alice@example.com');
   });
+
+  // Addresses are ASCII here: a Kelvin sign (U+212A), which JavaScript lowercases to 'k', names no registered address.
+  it('folds ASCII letters only', () => {
+    expect(emailKey('\u212Aate@example.com')).not.toBe(emailKey('kate@example.com'));
+    expect(emailKey('İvy@example.com')).toBe('İvy@example.com');
+  });
 });
 
 describe('password', () => {

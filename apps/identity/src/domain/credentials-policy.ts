@@ -15,9 +15,13 @@ const TOP_LEVEL_LABEL = /^([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$/;
 // C0 and C1 control characters, and the Unicode line and paragraph separators.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-/** The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken` ignores case). */
+/**
+ * The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken`
+ * ignores case) and ASCII (emailProblem), so only A-Z fold; toLowerCase would also fold look-alikes
+ * (the Kelvin sign U+212A to 'k') into a registered address.
+ */
 export function emailKey(email: string): string {
-  return email.toLowerCase();
+  return email.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
 }
 
 /** A sane, ASCII `local@domain.tld` of at most 254 characters; undefined when it is one. */
