@@ -33,6 +33,41 @@ describe('gateway with the real identity service (e2e)', () => {
     expect(common.body.error.details.fields).toEqual([expect.objectContaining({ field: 'password', reason: 'too_common' })]);
   });
 
+  // Odd inputs of the Identity routes are 400 validation_failed naming the field, never a 5xx.
+  it.each([
+    ['/v1/users', { email: '"quoted"@example.com', password: 'a rather long passphrase' }, 'email'],
+    ['/v1/users', { email: 'ip@[127.0.0.1]', password: 'a rather long passphrase' }, 'email'],
+    ['/v1/users', { email: 'ip@127.0.0.1', password: 'a rather long passphrase' }, 'email'],
+    ['/v1/users', { email: 'élise@example.com', password: 'a rather long passphrase' }, 'email'],
+    ['/v1/users', { email: 'kelvin@example.com', password: 'a rather long passphrase', displayName: '' }, 'displayName'],
+    ['/v1/users', { email: 'kelvin@example.com', password: 'a rather long passphrase', displayName: 'x'.repeat(101) }, 'displayName'],
+    ['/v1/users', { email: 'kelvin@example.com', password: 'a rather long passphrase', displayName: 'bell\u0007' }, 'displayName'],
+    ['/v1/users', { email: 'kelvin@example.com', password: 'a rather long passphrase', displayName: null }, 'displayName'],
+    ['/v1/users', { email: 'kelvin@example.com', password: '🔒'.repeat(129) }, 'password'],
+    ['/v1/users', { email: 'kelvin@example.com', password: 'short' }, 'password'],
+    ['/v1/auth/login', { email: 'kelvin@example.com', password: 'a rather long passphrase', totp: '12345' }, 'totp'],
+    ['/v1/auth/login', { email: 'kelvin@example.com', password: 'a rather long passphrase', totp: '１２３４５６' }, 'totp'],
+    ['/v1/auth/login', { email: 'kelvin@example.com', password: '' }, 'password'],
+    ['/v1/auth/refresh', { refreshToken: '' }, 'refreshToken'],
+  ])('answers %s %j with 400 naming %s', async (path, body, field) => {
+    const answer = await post(path, body);
+    expectError(answer, 400, 'validation_failed');
+    expect(answer.body.error.details.fields).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
+  });
+
+  it('answers odd logins and refresh tokens 4xx, never a 5xx', async () => {
+    const user = await s.register('real-odd');
+    for (const body of [
+      { email: `${user.email}\u0000`, password: user.password },
+      { email: user.email, password: 'x'.repeat(128), totp: '1234567' },
+      { email: ' '.repeat(254), password: user.password },
+    ]) {
+      expectError(await post('/v1/auth/login', body), 401, 'invalid_credentials');
+    }
+    expectError(await post('/v1/auth/refresh', { refreshToken: 'x'.repeat(86) }), 401, 'unauthenticated');
+    expectError(await post('/v1/auth/logout', { refreshToken: 'A'.repeat(86) }), 401, 'unauthenticated');
+  });
+
   it('logs in, reads /v1/me with the access token, refreshes once, and logs out', async () => {
     const user = await s.register('real');
     expect(user.tokens).toEqual({ accessToken: expect.any(String), refreshToken: expect.any(String), tokenType: 'Bearer', expiresIn: 900 });

@@ -3,6 +3,7 @@
 import { ConfigError, enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
 import { COMMON_PASSWORDS } from './domain/common-passwords';
 import { emailProblem, passwordProblem } from './domain/credentials-policy';
+import { NORMALIZED_UNITS_PER_CHARACTER_MAX, PASSWORD_LENGTH_MAX } from './domain/limits';
 
 const MINUTE_MS = 60_000;
 const DAY_SECONDS = 24 * 60 * 60;
@@ -44,7 +45,8 @@ export const identityConfigSchema = {
   IDENTITY_USER_CACHE_MAX: intSetting(10_000, { min: 0, max: 10_000_000 }),
   /** The first admin, created (or promoted) at start when both are set. */
   ADMIN_EMAIL: stringSetting('', { maxLength: 254 }),
-  ADMIN_PASSWORD: stringSetting('', { maxLength: 128 }),
+  /** Bounded in code units by any form of the longest password (the rules count characters below). */
+  ADMIN_PASSWORD: stringSetting('', { maxLength: PASSWORD_LENGTH_MAX * NORMALIZED_UNITS_PER_CHARACTER_MAX }),
 };
 
 export type IdentityConfig = ConfigOf<typeof identityConfigSchema>;

@@ -16,6 +16,11 @@ import { FAST_ARGON2_ENV, startIdentityHarness, type IdentityHarness } from './t
 const PASSWORD = 'correct horse battery staple';
 const MINUTE_MS = 60_000;
 
+function expectOk<T>(reply: Reply<T>): T {
+  if (!reply.ok) throw new Error(`expected ok: ${JSON.stringify(reply.error)}`);
+  return reply.value;
+}
+
 describe('identity through the transport', () => {
   let h: IdentityHarness;
   let emails = 0;
@@ -70,6 +75,13 @@ describe('identity through the transport', () => {
       });
       const noName = await register('carol@example.com');
       expect(noName.displayName).toBeNull();
+    });
+
+    it('takes no Unicode look-alike of a registered address for it', async () => {
+      const kate = await register('kate@example.com');
+      expect(await h.send({ type: 'Login', email: '\u212Aate@example.com', password: PASSWORD })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      expect(await login('KATE@example.com')).toMatchObject({ tokenType: 'Bearer' });
+      expect(kate.email).toBe('kate@example.com');
     });
 
     it('is email_taken for the same email in any case', async () => {
@@ -150,7 +162,61 @@ describe('identity through the transport', () => {
     });
   });
 
+  describe('an email reserved by a registration that did not complete', () => {
+    const DAY_MS = 24 * 60 * MINUTE_MS;
+
+    /** The store refuses the next append of a user stream (a crash between reserving the email and registering). */
+    function failNextUserAppend(): void {
+      const append = h.store.append.bind(h.store);
+      const spy = jest.spyOn(h.store, 'append').mockImplementation(async (streamId, ...rest) => {
+        if (!streamId.startsWith('user-email-') && streamId.startsWith('user-')) {
+          spy.mockRestore();
+          throw new Error('disk I/O error');
+        }
+        return append(streamId, ...rest);
+      });
+    }
+
+    it('goes to its owner when the key that reserved it registered another email (a corrected typo)', async () => {
+      failNextUserAppend();
+      expect(await h.send({ type: 'RegisterUser', email: 'typo@example.com', password: PASSWORD }, 'reg-typo')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await h.send({ type: 'RegisterUser', email: 'meant@example.com', password: PASSWORD }, 'reg-typo')).toMatchObject({ ok: true });
+      // The typo is no way into the account registered under the corrected email.
+      expect(await h.send({ type: 'Login', email: 'typo@example.com', password: PASSWORD })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      // The typo is someone else's address: they register it, and it logs in to their account alone.
+      expectOk(await h.send<UserView>({ type: 'RegisterUser', email: 'Typo@example.com', password: 'the owner of typo' }, 'reg-owner'));
+      expect((await h.send({ type: 'Login', email: 'typo@example.com', password: PASSWORD })).ok).toBe(false);
+      const owner = await login('typo@example.com', 'the owner of typo');
+      expect(owner.tokenType).toBe('Bearer');
+    });
+
+    it('is held for its key for a day, then goes to whoever registers it', async () => {
+      failNextUserAppend();
+      expect(await h.send({ type: 'RegisterUser', email: 'gone@example.com', password: PASSWORD }, 'reg-gone')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await h.send({ type: 'RegisterUser', email: 'gone@example.com', password: 'someone else here' })).toMatchObject({ ok: false, error: { code: 'email_taken' } });
+      h.clock.advance(DAY_MS);
+      const owner = expectOk(await h.send<UserView>({ type: 'RegisterUser', email: 'gone@example.com', password: 'someone else here' }));
+      expect(await login('gone@example.com', 'someone else here')).toMatchObject({ tokenType: 'Bearer' });
+      // The first key, retried late, finds the email taken.
+      expect(await h.send({ type: 'RegisterUser', email: 'gone@example.com', password: PASSWORD }, 'reg-gone')).toMatchObject({ ok: false, error: { code: 'email_taken' } });
+      expect(owner.email).toBe('gone@example.com');
+    });
+  });
+
   describe('Login', () => {
+    // The password typed on a device that sends it decomposed (NFD), as macOS does for accents and Hangul.
+    it.each([
+      ['accented', 'Crème brûlée à Noël'],
+      ['128 Hangul syllables', '한글비밀번호'.repeat(22).slice(0, 128)],
+    ])('takes a password registered composed and sent decomposed: %s', async (_, typed) => {
+      const composed = typed.normalize('NFC');
+      const user = await register(newEmail(), composed);
+      const decomposed = composed.normalize('NFD');
+      expect(decomposed).not.toBe(composed);
+      const pair = await login(user.email, decomposed);
+      expect(pair.tokenType).toBe('Bearer');
+    });
+
     it('returns a token pair; the access token verifies with the public keys and names user, roles and session', async () => {
       const user = await register('Frank@Example.com');
       const pair = await login('frank@example.com');

@@ -18,6 +18,22 @@ describe('gateway gRPC with the real identity (e2e)', () => {
     await s?.close();
   });
 
+  // The same odd inputs as over HTTP: INVALID_ARGUMENT validation_failed naming the field.
+  it.each([
+    ['RegisterUser', { email: '"quoted"@example.com', password: 'a rather long passphrase' }, 'email'],
+    ['RegisterUser', { email: 'ip@[127.0.0.1]', password: 'a rather long passphrase' }, 'email'],
+    ['RegisterUser', { email: 'odd@example.com', password: 'a rather long passphrase', displayName: '' }, 'displayName'],
+    ['RegisterUser', { email: 'odd@example.com', password: 'a rather long passphrase', displayName: 'x'.repeat(101) }, 'displayName'],
+    ['RegisterUser', { email: 'odd@example.com', password: 'a rather long passphrase', displayName: 'bell\u0007' }, 'displayName'],
+    ['RegisterUser', { email: 'odd@example.com', password: 'ｐａｓｓｗｏｒｄ１２３' }, 'password'],
+    ['Login', { email: 'odd@example.com', password: 'a rather long passphrase', totp: '12345' }, 'totp'],
+    ['Refresh', { refreshToken: '' }, 'refreshToken'],
+  ])('answers %s %j INVALID_ARGUMENT naming %s', async (method, request, field) => {
+    const { error } = await g.call('Identity', method, request);
+    expect(error).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'validation_failed' });
+    expect(JSON.stringify(error)).toContain(field);
+  });
+
   it('registers, logs in, reads itself and opens a wallet with the token identity signed; refusals keep their codes', async () => {
     const email = `grpc-real-${Date.now()}@example.com`;
     const password = 'correct-horse-battery';

@@ -4,7 +4,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsOptionalNotNull, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
+import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsOptionalNotNull, passwordLength, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
 
 const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the currency' };
 const LIMIT_DOC = { example: '50000', pattern: '^[0-9]{1,30}$', description: "In the minor unit of the wallet's currency" };
@@ -72,7 +72,7 @@ export class RevealCardDto {
   @ApiPropertyOptional({ maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
   @IsOptionalNotNull()
   @IsString()
-  @HasCodePoints(1, STRING_LIMITS.passwordLengthMax)
+  @HasCodePoints(1, STRING_LIMITS.passwordLengthMax, undefined, passwordLength)
   password?: string;
 
   @ApiPropertyOptional({ example: '123456' })

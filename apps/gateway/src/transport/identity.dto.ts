@@ -2,7 +2,7 @@
 // (a common password, a locked account); these bound what reaches it.
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsEmail, IsString, Length, Matches, MaxLength } from 'class-validator';
-import { HasCodePoints, IsOptionalNotNull, STRING_LIMITS } from './validation';
+import { HasCodePoints, IsOptionalNotNull, passwordLength, STRING_LIMITS } from './validation';
 
 export class RegisterUserDto {
   @ApiProperty({ example: 'ada@example.com', maxLength: STRING_LIMITS.emailLengthMax })
@@ -15,7 +15,7 @@ export class RegisterUserDto {
   @ApiProperty({ minLength: STRING_LIMITS.passwordLengthMin, maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
   @IsDefined()
   @IsString()
-  @HasCodePoints(STRING_LIMITS.passwordLengthMin, STRING_LIMITS.passwordLengthMax)
+  @HasCodePoints(STRING_LIMITS.passwordLengthMin, STRING_LIMITS.passwordLengthMax, undefined, passwordLength)
   password!: string;
 
   @ApiPropertyOptional({ maxLength: STRING_LIMITS.displayNameLengthMax })
@@ -36,7 +36,7 @@ export class LoginDto {
   @ApiProperty({ maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
   @IsDefined()
   @IsString()
-  @HasCodePoints(1, STRING_LIMITS.passwordLengthMax)
+  @HasCodePoints(1, STRING_LIMITS.passwordLengthMax, undefined, passwordLength)
   password!: string;
 
   @ApiPropertyOptional({ description: 'A TOTP code, when the user enabled MFA', example: '123456' })

@@ -72,14 +72,19 @@ export function IsIntegerString(min: number, max: number, options?: ValidationOp
   );
 }
 
+/** Characters of a password as identity counts them: code points of its NFC form (the form it hashes). */
+export function passwordLength(password: string): number {
+  return [...password.normalize('NFC')].length;
+}
+
 /** A string of `min` to `max` characters counted as code points (an emoji is one), as identity counts them. */
-export function HasCodePoints(min: number, max: number, options?: ValidationOptions): PropertyDecorator {
+export function HasCodePoints(min: number, max: number, options?: ValidationOptions, length = (value: string) => [...value].length): PropertyDecorator {
   return ValidateBy(
     {
       name: 'hasCodePoints',
       constraints: [min, max],
       validator: {
-        validate: (value: unknown) => typeof value === 'string' && [...value].length >= min && [...value].length <= max,
+        validate: (value: unknown) => typeof value === 'string' && length(value) >= min && length(value) <= max,
         defaultMessage: () => `$property must be ${min} to ${max} characters long`,
       },
     },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import * as argon2 from 'argon2';
 import { mintRefreshToken, parseRefreshToken, PasswordHasher, REFRESH_TOKEN_LENGTH, SecretBox, tokenHash } from './credentials';
 import { base32Decode, base32Encode, TotpCodes, totpCodeAt } from './totp-codes';
 
@@ -92,5 +93,18 @@ describe('password hashes', () => {
     expect(await hasher.verify(hash, 'Correct horse battery')).toBe(false);
     expect(await hasher.verify('not a hash', 'x')).toBe(false);
     expect(await hasher.verifyDecoy('anything')).toBe(false);
+  });
+
+  // One password typed on two keyboards: macOS sends 'é' decomposed (NFD), most others composed (NFC).
+  it('verify a password in another Unicode normalization form than it was registered in', async () => {
+    const composed = 'Crème brûlée à Noël'.normalize('NFC');
+    const decomposed = composed.normalize('NFD');
+    expect(decomposed).not.toBe(composed);
+    expect(await hasher.verify(await hasher.hash(composed), decomposed)).toBe(true);
+    expect(await hasher.verify(await hasher.hash(decomposed), composed)).toBe(true);
+    expect(await hasher.verify(await hasher.hash(composed), 'Creme brulee a Noel')).toBe(false);
+    // A hash made before passwords were normalized holds the decomposed bytes as typed.
+    const before = await argon2.hash(decomposed, { type: argon2.argon2id, memoryCost: 1024, timeCost: 1, parallelism: 1 });
+    expect(await hasher.verify(before, decomposed)).toBe(true);
   });
 });

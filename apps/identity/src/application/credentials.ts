@@ -3,6 +3,7 @@
 // TOTP codes are in ./totp-codes.ts. Nothing here logs, and nothing here keeps a secret it was handed.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
+import { passwordForm } from '../domain/credentials-policy';
 import { TOTP_KEY_BYTES } from './identity-keys';
 
 // ---------------------------------------------------------------------------------------------
@@ -21,7 +22,7 @@ export class PasswordHasher {
   constructor(private readonly cost: Argon2Cost) {}
 
   hash(password: string): Promise<string> {
-    return argon2.hash(password, {
+    return argon2.hash(passwordForm(password), {
       type: argon2.argon2id,
       memoryCost: this.cost.memoryKib,
       timeCost: this.cost.iterations,
@@ -29,8 +30,16 @@ export class PasswordHasher {
     });
   }
 
-  /** False for a wrong password and for a hash that is not an argon2 hash. */
+  /**
+   * False for a wrong password and for a hash that is not an argon2 hash. A password not in NFC is
+   * tried as sent too: hashes made before passwords were normalized hold the bytes as typed.
+   */
   async verify(hash: string, password: string): Promise<boolean> {
+    const form = passwordForm(password);
+    return (await this.verifyExactly(hash, form)) || (form !== password && (await this.verifyExactly(hash, password)));
+  }
+
+  private async verifyExactly(hash: string, password: string): Promise<boolean> {
     try {
       return await argon2.verify(hash, password);
     } catch {

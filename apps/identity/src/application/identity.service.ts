@@ -15,9 +15,9 @@ import {
 } from '@ledger/contracts';
 import { WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import { COMMON_PASSWORDS } from '../domain/common-passwords';
-import { registrationProblems } from '../domain/credentials-policy';
-import { decideReservation } from '../domain/email-reservation';
-import { isValidId, PASSWORD_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { emailKey, registrationProblems } from '../domain/credentials-policy';
+import { decideReservation, type ReservationHolder } from '../domain/email-reservation';
+import { isValidId, NORMALIZED_UNITS_PER_CHARACTER_MAX, PASSWORD_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { isLocked, isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
 import { decide, NO_TOTP, replyErrorOf, type TotpCheck, type UserCommand, type UserContext } from '../domain/user.commands';
 import { meView, userView } from '../domain/views';
@@ -30,8 +30,8 @@ import { UserRepository, type EventOrigin } from './user-repository';
 
 /** Tries of one command when another process appended to the same user stream in between. */
 export const APPEND_ATTEMPTS_MAX = 5;
-/** Login passwords longer than this (code units) are not hashed: no registered password is that long. */
-const LOGIN_PASSWORD_LENGTH_MAX = PASSWORD_LENGTH_MAX * 2;
+/** Login passwords longer than this (code units) are not hashed: no form of a registered password is that long. */
+const LOGIN_PASSWORD_LENGTH_MAX = PASSWORD_LENGTH_MAX * NORMALIZED_UNITS_PER_CHARACTER_MAX;
 
 /** The id of the user a RegisterUser creates: the same for every retry of one idempotency key. */
 export function userIdForKey(idempotencyKey: string): string {
@@ -158,9 +158,9 @@ export class IdentityService {
     let refreshToken = '';
     let sessionId = '';
     const outcome = await this.run(userId, origin, async (state, nowMs) => {
-      if (state.status !== 'registered') {
+      if (state.status !== 'registered' || emailKey(state.email) !== emailKey(message.email)) {
         await this.passwords.verifyDecoy(message.password);
-        return invalidCredentials(); // a reservation whose registration never completed
+        return invalidCredentials(); // a reservation whose registration never completed, or completed with another email
       }
       // A locked user is refused before any hashing; decide answers `account_locked`.
       const passwordValid = !isLocked(state, nowMs) && (await this.checkPassword(state, message.password));
@@ -253,17 +253,16 @@ export class IdentityService {
 
   /** Makes the first admin (or promotes the user with that email and ADMIN_PASSWORD); safe to run on every start. */
   async bootstrapAdmin(email: string, password: string): Promise<{ userId: string; created: boolean }> {
-    const origin: EventOrigin = { idempotencyKey: `identity.bootstrap-admin:${email.toLowerCase()}`, actor: 'identity-bootstrap' };
+    const origin: EventOrigin = { idempotencyKey: `identity.bootstrap-admin:${emailKey(email)}`, actor: 'identity-bootstrap' };
     let created = false;
-    let reservation = await this.users.reservation(email);
-    if (reservation.state.status !== 'reserved') {
+    let userId = await this.ownerOf(email);
+    if (userId === undefined) {
       const reply = await this.register({ type: 'RegisterUser', email, password, meta: origin }, origin);
       if (!reply.ok && reply.error.code !== 'email_taken') throw new Error(`bootstrapping the admin failed: ${reply.error.code} ${reply.error.message}`);
       created = reply.ok;
-      reservation = await this.users.reservation(email);
+      userId = await this.ownerOf(email);
     }
-    if (reservation.state.status !== 'reserved') throw new Error('bootstrapping the admin failed: the email is not reserved');
-    const userId = reservation.state.userId;
+    if (userId === undefined) throw new Error('bootstrapping the admin failed: no user is registered with the email');
     const { state } = await this.users.load(userId);
     // Anyone may register any email (none is verified): only the holder of ADMIN_PASSWORD is promoted.
     if (!created && state.status === 'registered' && !state.roles.includes('admin') && !(await this.checkPassword(state, password))) {
@@ -322,19 +321,35 @@ export class IdentityService {
 
   /** Undefined when `userId` holds the email now (newly or from an earlier try of this key). */
   private async reserveEmail(email: string, userId: string, origin: EventOrigin, nowMs: number): Promise<DomainError | undefined> {
-    for (;;) {
-      const { state } = await this.users.reservation(email);
-      const decision = decideReservation({ type: 'ReserveEmail', userId }, state, { nowMs });
+    for (let attempt = 1; attempt <= APPEND_ATTEMPTS_MAX; attempt++) {
+      const loaded = await this.users.reservation(email);
+      const holder = loaded.state.status === 'reserved' && loaded.state.userId !== userId ? await this.holderOf(loaded.state.userId, email) : 'unregistered';
+      const decision = decideReservation({ type: 'ReserveEmail', userId }, loaded.state, { nowMs, holder });
       if (!decision.ok) return decision.error;
       if (decision.events.length === 0) return undefined;
       try {
-        await this.users.reserve(email, decision.events, origin, nowMs);
+        await this.users.reserve(email, loaded, decision.events, origin, nowMs);
         return undefined;
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError)) throw error;
-        // Someone reserved it first; the next read says whom (a reservation is never removed, so this ends).
+        // Someone reserved it first; the next read says whom.
       }
     }
+    return domainError('unavailable', 'this email changed hands too often meanwhile; retry', { retryable: true });
+  }
+
+  /** What became of the user a reservation of `email` names. */
+  private async holderOf(userId: string, email: string): Promise<ReservationHolder> {
+    const { state } = await this.users.load(userId);
+    if (state.status !== 'registered') return 'unregistered';
+    return emailKey(state.email) === emailKey(email) ? 'this_email' : 'other_email';
+  }
+
+  /** The user registered with `email`, if any. */
+  private async ownerOf(email: string): Promise<string | undefined> {
+    const { state } = await this.users.reservation(email);
+    if (state.status !== 'reserved') return undefined;
+    return (await this.holderOf(state.userId, email)) === 'this_email' ? state.userId : undefined;
   }
 
   private context(nowMs: number): UserContext {

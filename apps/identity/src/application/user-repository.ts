@@ -28,6 +28,12 @@ export type { EventOrigin } from '@ledger/event-store';
 
 export type LoadedUser = LoadedAggregate<UserState>;
 
+export interface LoadedReservation {
+  readonly state: EmailReservationState;
+  /** The revision of the latest reservation; undefined when the email was never reserved. */
+  readonly revision: bigint | undefined;
+}
+
 export class UserRepository {
   private readonly users: AggregateStreams<UserState, UserEvent>;
 
@@ -55,16 +61,19 @@ export class UserRepository {
     return this.users.append(userId, loaded, events, origin, nowMs);
   }
 
-  /** The user an email is reserved for, if any (strongly consistent: read from the store). */
-  async reservation(email: string): Promise<{ state: EmailReservationState; exists: boolean }> {
-    const [first] = await this.store.readStream(emailReservationStreamId(email), { maxCount: 1 });
-    if (first === undefined) return { state: initialReservation(), exists: false };
-    return { state: evolveReservation(initialReservation(), reservationEventOf(first.type, first.data)), exists: true };
+  /** The user an email is reserved for, if any (strongly consistent: read from the store); only the latest reservation counts. */
+  async reservation(email: string): Promise<LoadedReservation> {
+    const streamId = emailReservationStreamId(email);
+    const revision = await this.store.streamRevision(streamId);
+    const [latest] = revision === undefined ? [] : await this.store.readStream(streamId, { fromRevision: revision, maxCount: 1 });
+    if (revision === undefined || latest === undefined) return { state: initialReservation(), revision: undefined };
+    return { state: evolveReservation(initialReservation(), reservationEventOf(latest.type, latest.data)), revision };
   }
 
-  /** Appends the reservation with "no stream" expected: of two racing registrations one wins. */
-  async reserve(email: string, events: readonly EmailReservationEvent[], origin: EventOrigin, nowMs: number): Promise<void> {
-    await this.store.append(emailReservationStreamId(email), events.map((event) => this.users.newEvent(event, origin, nowMs)), expectedState.noStream);
+  /** Appends the reservation expecting the stream as read: of two racing registrations one wins. */
+  async reserve(email: string, loaded: LoadedReservation, events: readonly EmailReservationEvent[], origin: EventOrigin, nowMs: number): Promise<void> {
+    const expected = loaded.revision === undefined ? expectedState.noStream : expectedState.revision(loaded.revision);
+    await this.store.append(emailReservationStreamId(email), events.map((event) => this.users.newEvent(event, origin, nowMs)), expected);
   }
 
   /** Runs `work` after every earlier work of the same user in this process has finished. */

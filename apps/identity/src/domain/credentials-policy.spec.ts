@@ -34,6 +34,12 @@ describe('email', () => {
   it('compares lowercased', () => {
     expect(emailKey('Alice@Example.COM')).toBe('alice@example.com');
   });
+
+  // Addresses are ASCII here: a Kelvin sign (U+212A), which JavaScript lowercases to 'k', names no registered address.
+  it('folds ASCII letters only', () => {
+    expect(emailKey('\u212Aate@example.com')).not.toBe(emailKey('kate@example.com'));
+    expect(emailKey('İvy@example.com')).toBe('İvy@example.com');
+  });
 });
 
 describe('password', () => {
@@ -44,6 +50,18 @@ describe('password', () => {
     expect(passwordProblem('🔒'.repeat(10), COMMON_PASSWORDS)).toBeUndefined();
     expect(passwordProblem('a'.repeat(128) + 'Z', COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_long' });
     expect(passwordProblem('', COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'required' });
+  });
+
+  it('counts the characters of a password in one normalization form (NFC), however it was typed', () => {
+    const composed = 'é'.repeat(100).normalize('NFC');
+    expect(passwordProblem(composed, COMMON_PASSWORDS)).toBeUndefined();
+    expect(passwordProblem(composed.normalize('NFD'), COMMON_PASSWORDS)).toBeUndefined();
+    expect(passwordProblem('é'.repeat(129).normalize('NFD'), COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_long' });
+  });
+
+  // What a guesser tries first: the listed word with spaces around, in full-width forms, or composed otherwise.
+  it.each([' password123', 'password123 ', '\tqwertyuiop\u00a0', 'ｐａｓｓｗｏｒｄ１２３', 'ＰＡＳＳＷＯＲＤ１２３'])('refuses the common password %j', (password) => {
+    expect(passwordProblem(password, COMMON_PASSWORDS)).toEqual({ field: 'password', reason: 'too_common' });
   });
 
   it('refuses a common password in any case', () => {

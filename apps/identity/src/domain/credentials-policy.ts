@@ -15,9 +15,13 @@ const TOP_LEVEL_LABEL = /^([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$/;
 // C0 and C1 control characters, and the Unicode line and paragraph separators.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-/** The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken` ignores case). */
+/**
+ * The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken`
+ * ignores case) and ASCII (emailProblem), so only A-Z fold; toLowerCase would also fold look-alikes
+ * (the Kelvin sign U+212A to 'k') into a registered address.
+ */
 export function emailKey(email: string): string {
-  return email.toLowerCase();
+  return email.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
 }
 
 /** A sane, ASCII `local@domain.tld` of at most 254 characters; undefined when it is one. */
@@ -37,14 +41,28 @@ export function emailProblem(email: unknown): FieldProblem | undefined {
   return valid ? undefined : { field: 'email', reason: 'invalid_format' };
 }
 
-/** 10 to 128 characters and not a common password (compared lowercased). */
+/**
+ * The form a password is counted, compared and hashed in: NFC (RFC 8265's OpaqueString), so one
+ * password typed composed (most keyboards) or decomposed (macOS sends 'é' as 'e' + U+0301) is one.
+ */
+export function passwordForm(password: string): string {
+  return password.normalize('NFC');
+}
+
+/** 10 to 128 characters (code points of its NFC form) and not a common password (see commonPasswordKey). */
 export function passwordProblem(password: unknown, commonPasswords: ReadonlySet<string>): FieldProblem | undefined {
   if (typeof password !== 'string' || password.length === 0) return { field: 'password', reason: 'required' };
-  const length = codePoints(password);
+  const form = passwordForm(password);
+  const length = codePoints(form);
   if (length < PASSWORD_LENGTH_MIN) return { field: 'password', reason: 'too_short' };
   if (length > PASSWORD_LENGTH_MAX) return { field: 'password', reason: 'too_long' };
-  if (commonPasswords.has(password.toLowerCase())) return { field: 'password', reason: 'too_common' };
+  if (commonPasswords.has(commonPasswordKey(form))) return { field: 'password', reason: 'too_common' };
   return undefined;
+}
+
+/** A listed word however dressed: compatibility forms (full-width letters) folded, spaces around dropped, lowercased. */
+function commonPasswordKey(password: string): string {
+  return password.normalize('NFKC').trim().toLowerCase();
 }
 
 /** Optional; when given, 1 to 100 characters without control characters. */

@@ -1,10 +1,12 @@
 // The email reservation aggregate: one stream per email (`user-email-{sha256(lowercased email)}`),
-// appended with "no stream" expected BEFORE the user's own stream, so the event store itself
+// appended (expecting its revision) BEFORE the user's own stream, so the event store itself
 // makes emails unique: of two registrations racing for one email, exactly one append succeeds.
-// A reservation names its user, so a registration that crashed between the two appends is
+// A reservation names its user, so a registration that failed between the two appends is
 // completed by its retry (same idempotency key, same user id) instead of finding the email taken.
+// A reservation its user never registered under goes to the next registration: at once when that
+// user registered another email (the retry corrected it), after RESERVATION_HELD_MS when not at all.
 import { domainError, type DomainError } from '@ledger/contracts';
-import { isValidId } from './limits';
+import { isValidId, RESERVATION_HELD_MS } from './limits';
 
 export interface EmailReserved {
   readonly type: 'identity.EmailReserved.v1';
@@ -13,7 +15,10 @@ export interface EmailReserved {
 
 export type EmailReservationEvent = EmailReserved;
 
-export type EmailReservationState = { readonly status: 'free' } | { readonly status: 'reserved'; readonly userId: string };
+export type EmailReservationState = { readonly status: 'free' } | { readonly status: 'reserved'; readonly userId: string; readonly atMs: number };
+
+/** What became of the reserving user: registered with this email, with another one, or not (yet). */
+export type ReservationHolder = 'this_email' | 'other_email' | 'unregistered';
 
 export interface ReserveEmail {
   readonly type: 'ReserveEmail';
@@ -22,15 +27,24 @@ export interface ReserveEmail {
 
 export interface ReservationContext {
   readonly nowMs: number;
+  /** The reserving user's registration; only looked at when another user holds the reservation. */
+  readonly holder: ReservationHolder;
 }
 
 export function initialReservation(): EmailReservationState {
   return { status: 'free' };
 }
 
-export function evolveReservation(state: EmailReservationState, event: EmailReservationEvent): EmailReservationState {
-  if (state.status !== 'free') throw new Error('invariant: an email is reserved once');
-  return { status: 'reserved', userId: event.data.userId };
+/** The latest reservation holds the email: one the next registration took over is replaced. */
+export function evolveReservation(_state: EmailReservationState, event: EmailReservationEvent): EmailReservationState {
+  return { status: 'reserved', userId: event.data.userId, atMs: event.data.atMs };
+}
+
+/** Whether a reservation another user holds still keeps the email from a new registration. */
+export function reservationHolds(state: EmailReservationState, holder: ReservationHolder, nowMs: number): boolean {
+  if (state.status !== 'reserved') return false;
+  if (holder === 'this_email') return true;
+  return holder === 'unregistered' && nowMs - state.atMs < RESERVATION_HELD_MS;
 }
 
 export function decideReservation(
@@ -42,7 +56,7 @@ export function decideReservation(
   if (state.status === 'reserved') {
     // Ours already: a retry completing its registration.
     if (state.userId === command.userId) return { ok: true, events: [] };
-    return { ok: false, error: domainError('email_taken', 'this email is already registered') };
+    if (reservationHolds(state, context.holder, context.nowMs)) return { ok: false, error: domainError('email_taken', 'this email is already registered') };
   }
   return { ok: true, events: [{ type: 'identity.EmailReserved.v1', data: { userId: command.userId, atMs: context.nowMs } }] };
 }

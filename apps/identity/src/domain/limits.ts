@@ -8,8 +8,13 @@ export const EMAIL_LOCAL_PART_LENGTH_MAX = 64;
 /** API.md: 10 to 128 characters (Unicode code points). */
 export const PASSWORD_LENGTH_MIN = 10;
 export const PASSWORD_LENGTH_MAX = 128;
+/** Most UTF-16 units one character's NFD or NFC takes (U+16126: 6), so the bound of any form of a password. */
+export const NORMALIZED_UNITS_PER_CHARACTER_MAX = 6;
 
 export const DISPLAY_NAME_LENGTH_MAX = 100;
+
+/** How long an email stays reserved for a registration that never completed (its retries complete it meanwhile). */
+export const RESERVATION_HELD_MS = 24 * 60 * 60 * 1000;
 
 /** Idempotency keys, user and session ids. */
 export const ID_LENGTH_MAX = 128;

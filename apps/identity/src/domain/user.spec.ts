@@ -1,6 +1,6 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { emailReservation } from './email-reservation';
-import { ATTEMPT_KEYS_KEPT } from './limits';
+import { ATTEMPT_KEYS_KEPT, RESERVATION_HELD_MS } from './limits';
 import { evolve, foldUser, initialState, type RegisteredUser, type UserEvent } from './user';
 import { decide, replyErrorOf, userDecider, type ConfirmTotpEnrolment, type RegisterUser } from './user.commands';
 import {
@@ -70,7 +70,7 @@ describe('RegisterUser', () => {
 });
 
 describe('EmailReservation', () => {
-  const reservations = deciderSpec(emailReservation, { nowMs: NOW_MS });
+  const reservations = deciderSpec(emailReservation, { nowMs: NOW_MS, holder: 'this_email' });
   const reserved = { type: 'identity.EmailReserved.v1' as const, data: { userId: USER_ID, atMs: NOW_MS } };
 
   it('reserves a free email for the user', () => {
@@ -83,6 +83,24 @@ describe('EmailReservation', () => {
 
   it('refuses another user: email_taken', () => {
     reservations.given([reserved]).when({ type: 'ReserveEmail', userId: 'someone-else' }).thenFails({ code: 'email_taken' });
+  });
+
+  const takeover = { type: 'identity.EmailReserved.v1' as const, data: { userId: 'someone-else', atMs: NOW_MS } };
+
+  it('goes to another user at once when its user registered another email', () => {
+    deciderSpec(emailReservation, { nowMs: NOW_MS, holder: 'other_email' }).given([reserved]).when({ type: 'ReserveEmail', userId: 'someone-else' }).then([takeover]);
+  });
+
+  it('is held a day for a user not registered (yet), then goes to another', () => {
+    const at = (nowMs: number) => deciderSpec(emailReservation, { nowMs, holder: 'unregistered' });
+    at(NOW_MS + RESERVATION_HELD_MS - 1).given([reserved]).when({ type: 'ReserveEmail', userId: 'someone-else' }).thenFails({ code: 'email_taken' });
+    at(NOW_MS + RESERVATION_HELD_MS)
+      .given([reserved])
+      .when({ type: 'ReserveEmail', userId: 'someone-else' })
+      .then([{ ...takeover, data: { ...takeover.data, atMs: NOW_MS + RESERVATION_HELD_MS } }]);
+    // The latest reservation is the one that holds.
+    reservations.given([reserved, takeover]).when({ type: 'ReserveEmail', userId: 'someone-else' }).then([]);
+    reservations.given([reserved, takeover]).when({ type: 'ReserveEmail', userId: USER_ID }).thenFails({ code: 'email_taken' });
   });
 });
 
