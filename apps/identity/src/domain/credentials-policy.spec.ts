@@ -88,6 +88,13 @@ describe('display name', () => {
     expect(displayNameProblem('x'.repeat(101))).toEqual({ field: 'displayName', reason: 'too_long' });
     expect(displayNameProblem('bad\u0000name')).toEqual({ field: 'displayName', reason: 'control_characters' });
   });
+
+  it('refuses bidi overrides and isolates (a name shown reversed), and keeps emoji joined with U+200D', () => {
+    for (const control of ['\u202e', '\u202a', '\u2066', '\u2069']) {
+      expect(displayNameProblem(`admin${control}nimda`)).toEqual({ field: 'displayName', reason: 'control_characters' });
+    }
+    expect(displayNameProblem('Family \u{1F468}\u200D\u{1F469}\u200D\u{1F467}')).toBeUndefined();
+  });
 });
 
 it('lists every problem of a registration', () => {

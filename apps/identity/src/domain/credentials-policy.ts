@@ -12,8 +12,10 @@ import {
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const TOP_LEVEL_LABEL = /^([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$/;
-// C0 and C1 control characters, and the Unicode line and paragraph separators.
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// C0 and C1 control characters, the Unicode line and paragraph separators, and the bidi
+// embeddings, overrides and isolates (a name shown reversed: "Trojan Source" spoofing). Joiners
+// (U+200D in emoji sequences) are not among them.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /**
  * The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken`
