@@ -364,6 +364,32 @@ describe('wallet-ledger through the transport', () => {
     expect(balanceOf(h, walletId)).toBe(99n);
   });
 
+  it("refuses an internal entry carrying the saga's leg reference: the saga would relay it as a transfer's out leg", async () => {
+    const from = await openWallet(0);
+    const to = await openWallet(3);
+    await topUp(from, '100');
+    // A fee to sys:fees (nothing in transit) dressed as an out leg: relayed, it credited `to` from transit, money made.
+    const forged = await h.send(
+      {
+        type: 'PostEntry',
+        entryId: 'fee-leg',
+        kind: 'fee',
+        postings: [
+          { accountId: from, side: 'debit', amount: '10', currency: 'USD' },
+          { accountId: 'sys:fees:USD:0', side: 'credit', amount: '10', currency: 'USD' },
+        ],
+        references: { transferId: 'forged-1', fromWalletId: from, toWalletId: to, leg: 'out', destinationShard: '3' },
+      },
+      key('fee'),
+    );
+    expect(forged).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'references.leg', reason: 'reserved' }] } } });
+    // A real transfer after it: once the saga is past it, it is past any forged leg before it too.
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '1' }, key('transfer'))).toMatchObject({ ok: true });
+    await waitFor('the saga past every entry', async () => balanceOf(h, to) >= 1n && h.ledger.saga.position() >= (await h.store.headPosition()));
+    expect(balanceOf(h, to)).toBe(1n);
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
+  });
+
   it('answers ledger.queries from the projection, reading its own writes', async () => {
     const walletId = await openWallet(1, 'USD', 'owner-q');
     const other = await openWallet(2, 'USD', 'owner-q');

@@ -228,6 +228,8 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
     }
     case 'PostEntry': {
       if (!Array.isArray(message.postings)) return invalid('postings', 'not_a_list');
+      // The saga relays (out) and the audit pairs (in, reversal) entries by this reference: only the transfer commands above set it.
+      if (isRecord(message.references) && Object.hasOwn(message.references, SAGA_LEG_REFERENCE)) return invalid(`references.${SAGA_LEG_REFERENCE}`, 'reserved');
       const postings: Posting[] = [];
       for (const [index, posting] of message.postings.entries()) {
         const amount = amountField(posting?.amount, `postings[${index}].amount`);
@@ -368,6 +370,13 @@ function currencyField(value: unknown, field = 'currency'): Currency | DomainErr
 
 function invalid(field: string, reason: string): DomainError {
   return domainError('validation_failed', `${field}: ${reason}`, { fields: [{ field, reason }] });
+}
+
+/** The reference naming a cross-shard transfer's leg (out, in, reversal). */
+const SAGA_LEG_REFERENCE = 'leg';
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 function optional(values: Record<string, string | undefined>): Record<string, string> {
