@@ -364,6 +364,19 @@ describe('wallet-ledger through the transport', () => {
     expect(balanceOf(h, walletId)).toBe(99n);
   });
 
+  it('refuses a saga leg naming a shard that does not exist, opening no transit account for it', async () => {
+    const walletId = await openWallet(3);
+    await topUp(walletId, '100');
+    const transferIn = { type: 'TransferIn', transferId: 'in-9999', fromWalletId: walletOnShard(0), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: 9999 } as const;
+    const reverse = { type: 'TransferReverse', transferId: 'rev-9999', fromWalletId: walletId, toWalletId: walletOnShard(0), amount: '50', currency: 'USD', destinationShard: 9999, reason: 'not_found' } as const;
+    // Each peer number up to 9999 opened a transit account on demand, one no transfer can use, and moved money through it.
+    expect(await h.send(transferIn, 'transfer-in:in-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send(reverse, 'transfer-reverse:rev-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    const accounts = h.ledger.service.writer(3)!.currentState.accounts;
+    expect([accounts.has('sys:transit-from-9999:USD:3'), accounts.has('sys:transit-to-9999:USD:3')]).toEqual([false, false]);
+    expect(balanceOf(h, walletId)).toBe(100n);
+  });
+
   it("refuses an internal entry carrying the saga's leg reference: the saga would relay it as a transfer's out leg", async () => {
     const from = await openWallet(0);
     const to = await openWallet(3);

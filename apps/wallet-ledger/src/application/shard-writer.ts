@@ -23,6 +23,7 @@ import {
   outcomeOf,
   POSTINGS_MAX,
   rejectionEvent,
+  shardOf,
   snapshotParts,
   type CommandOutcome,
   type LedgerAcceptedEvent,
@@ -225,7 +226,8 @@ export class ShardWriter {
       if ('code' in plan) return () => ({ ok: false, error: plan });
       for (const accountId of plan.systemAccounts) {
         if (this.state.accounts.has(accountId)) continue;
-        const open = openSystemAccount(accountId);
+        // Only an account of this shard naming shards that exist: a saga leg's shard number is the caller's.
+        const open = shardOf(accountId, this.deps.shards) === this.deps.shard ? openSystemAccount(accountId) : undefined;
         if (open === undefined) return () => ({ ok: false, error: domainError('not_found', 'no such account', { accountId }) });
         const opened = decide(open, this.state, context);
         if (!opened.ok) return () => ({ ok: false, error: opened.error });
