@@ -280,7 +280,11 @@ export class ShardWriter {
     let state = initialState();
     let revision = -1n;
     const stored = await this.deps.snapshots.load(this.deps.shard).catch(() => undefined);
-    if (stored !== undefined) {
+    const streamRevision = (await this.deps.store.streamRevision(this.streamId)) ?? -1n;
+    if (stored !== undefined && stored.revision > streamRevision) {
+      // The store is older than the snapshot (restored from a backup): it holds what the store does not, and every append would be fenced.
+      this.log(`shard ${this.deps.shard}: ignoring snapshot at revision ${stored.revision}, beyond the stream's ${streamRevision}; folding the whole stream`);
+    } else if (stored !== undefined) {
       try {
         state = fromSnapshotParts(stored.parts);
         revision = stored.revision;
