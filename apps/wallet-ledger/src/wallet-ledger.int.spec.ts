@@ -378,6 +378,15 @@ describe('wallet-ledger through the transport', () => {
     expect(balanceOf(h, walletId)).toBe(100n);
   });
 
+  it("refuses a command under a key of the writer's own commands (a system account's opening, a hold's expiry)", async () => {
+    const walletId = await openWallet(2);
+    const other = await openWallet(2);
+    // Recorded under `open:sys:funding:USD:2`, it made the funding account's opening (the shard's first USD top-up) idempotency_key_reuse for a day.
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, 'open:sys:funding:USD:2')).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await h.send({ type: 'TopUp', walletId, amount: '100' }, key('top-up'))).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, 'expire:some-hold')).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+  });
+
   it("refuses an internal entry carrying the saga's leg reference: the saga would relay it as a transfer's out leg", async () => {
     const from = await openWallet(0);
     const to = await openWallet(3);

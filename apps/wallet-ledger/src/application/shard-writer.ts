@@ -58,6 +58,9 @@ export interface ShardWriterDeps {
   readonly log?: (message: string) => void;
 }
 
+/** The keys the writer's own commands go under (openSystemAccount's `open:{id}`, a sweep's `expire:{holdId}`): no caller's may. */
+export const WRITER_KEY_PREFIXES = { open: 'open:', expire: 'expire:' } as const;
+
 export function ledgerStreamId(shard: number): string {
   return `ledger-${shard}`;
 }
@@ -214,7 +217,7 @@ export class ShardWriter {
     const context = { nowMs };
     let command: LedgerCommand;
     if (work.kind === 'expire') {
-      command = { type: 'ExpireHold', idempotencyKey: `expire:${work.holdId}`, holdId: work.holdId };
+      command = { type: 'ExpireHold', idempotencyKey: `${WRITER_KEY_PREFIXES.expire}${work.holdId}`, holdId: work.holdId };
     } else {
       const first = outcomeOf(this.state, work.message.meta.idempotencyKey);
       const plan = planCommand(work.message, this.state, {

@@ -11,7 +11,7 @@ import {
 import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import { LEDGER_META_STREAM, shardOfCommand } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
-import { ShardWriter } from './shard-writer';
+import { ShardWriter, WRITER_KEY_PREFIXES } from './shard-writer';
 import type { SnapshotStore } from './snapshot-store';
 
 export interface WalletLedgerServiceDeps {
@@ -123,6 +123,11 @@ function envelopeError(message: LedgerCommandEnvelope) {
   }
   if (!meta || typeof meta.idempotencyKey !== 'string' || meta.idempotencyKey.length === 0 || meta.idempotencyKey.length > META_LENGTH_MAX) {
     return domainError('idempotency_key_required', 'every ledger command carries an idempotency key');
+  }
+  // Recorded under the writer's own key, a caller's command made that opening or expiry idempotency_key_reuse for a day.
+  const key = meta.idempotencyKey;
+  if (Object.values(WRITER_KEY_PREFIXES).some((prefix) => key.startsWith(prefix))) {
+    return domainError('validation_failed', 'meta.idempotencyKey: reserved', { fields: [{ field: 'meta.idempotencyKey', reason: 'reserved' }] });
   }
   if (typeof meta.actor !== 'string' || meta.actor.length === 0 || meta.actor.length > META_LENGTH_MAX) {
     return domainError('validation_failed', 'meta.actor: missing', { fields: [{ field: 'meta.actor', reason: 'missing' }] });
