@@ -3,12 +3,13 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { UuidV7Generator, uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
+import { idFromKey, UuidV7Generator, uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
 import { SqliteEventStore } from '@ledger/event-store';
 import { EventStoreCheckpointStore } from '@ledger/messaging';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
 import { TRANSFER_SAGA_CHECKPOINT } from './application/transfer-saga';
+import { transferSagaKeys } from './domain/wallet-commands';
 import { startHarness, type Harness } from './testing/wallet-ledger.harness';
 
 const SHARDS = 4;
@@ -385,6 +386,19 @@ describe('wallet-ledger through the transport', () => {
     expect(await h.send({ type: 'FreezeWallet', walletId: other }, 'open:sys:funding:USD:2')).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
     expect(await h.send({ type: 'TopUp', walletId, amount: '100' }, key('top-up'))).toMatchObject({ ok: true });
     expect(await h.send({ type: 'FreezeWallet', walletId: other }, 'expire:some-hold')).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+  });
+
+  it("refuses a command under a transfer saga key that is not the saga's leg", async () => {
+    const from = await openWallet(0);
+    const other = await openWallet(0);
+    const yen = await openWallet(3, 'JPY');
+    await topUp(from, '1000');
+    // Recorded under the reversal's key first, it made the reversal idempotency_key_reuse: the money stayed in transit.
+    const transferId = idFromKey('transfer', 'to-yen');
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, transferSagaKeys.reverse(transferId))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, transferSagaKeys.in(transferId))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '100' }, 'to-yen')).toMatchObject({ ok: true, value: { id: transferId } });
+    await waitFor('the reversal', () => balanceOf(h, from) === 1000n);
   });
 
   it("refuses an internal entry carrying the saga's leg reference: the saga would relay it as a transfer's out leg", async () => {
