@@ -556,5 +556,16 @@ describe('wallet-ledger through the transport', () => {
     expect(h.ledger.service.writer(2)!.currentState).toEqual(stored);
     expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, 'after-restore')).toMatchObject({ ok: true });
     expect(balanceOf(h, walletId)).toBe(11n);
+    // Once the stream grows past the old snapshot's revision, that snapshot (of the lost history) must not come back.
+    const revision = (await h.store.streamRevision('ledger-2'))!;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '0' } });
+    for (let i = 0; i < 12; i++) await topUp(walletId, '1');
+    expect(await h.store.streamRevision('ledger-2')).toBeGreaterThan(revision + 10n);
+    const folded = h.ledger.service.writer(2)!.currentState;
+    await h.close();
+    h = await startHarness({ dataDir, clock });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(folded);
+    expect(balanceOf(h, walletId)).toBe(23n);
   });
 });

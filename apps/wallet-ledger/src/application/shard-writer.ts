@@ -284,7 +284,8 @@ export class ShardWriter {
     let revision = -1n;
     const stored = await this.deps.snapshots.load(this.deps.shard).catch(() => undefined);
     const streamRevision = (await this.deps.store.streamRevision(this.streamId)) ?? -1n;
-    if (stored !== undefined && stored.revision > streamRevision) {
+    const beyond = stored !== undefined && stored.revision > streamRevision;
+    if (beyond) {
       // The store is older than the snapshot (restored from a backup): it holds what the store does not, and every append would be fenced.
       this.log(`shard ${this.deps.shard}: ignoring snapshot at revision ${stored.revision}, beyond the stream's ${streamRevision}; folding the whole stream`);
     } else if (stored !== undefined) {
@@ -307,6 +308,8 @@ export class ShardWriter {
     this.state = state;
     this.revision = revision;
     this.eventsSinceSnapshot = 0;
+    // Replaced at once: once the stream grows past it, that snapshot of the lost history would pass for this one's.
+    if (beyond) await this.saveSnapshot();
   }
 
   private async reloadAfterFailure(): Promise<void> {
@@ -322,6 +325,10 @@ export class ShardWriter {
     const every = this.deps.limits.snapshotEvery;
     if (every === 0 || this.eventsSinceSnapshot < every) return;
     this.eventsSinceSnapshot = 0;
+    await this.saveSnapshot();
+  }
+
+  private async saveSnapshot(): Promise<void> {
     try {
       await this.deps.snapshots.save(this.deps.shard, this.revision, snapshotParts(this.state, SNAPSHOT_PART_ROWS));
     } catch (error) {
