@@ -405,21 +405,26 @@ describe('wallet-ledger through the transport', () => {
     const from = await openWallet(0);
     const to = await openWallet(3);
     await topUp(from, '100');
-    // A fee to sys:fees (nothing in transit) dressed as an out leg: relayed, it credited `to` from transit, money made.
-    const forged = await h.send(
-      {
-        type: 'PostEntry',
-        entryId: 'fee-leg',
-        kind: 'fee',
-        postings: [
-          { accountId: from, side: 'debit', amount: '10', currency: 'USD' },
-          { accountId: 'sys:fees:USD:0', side: 'credit', amount: '10', currency: 'USD' },
-        ],
-        references: { transferId: 'forged-1', fromWalletId: from, toWalletId: to, leg: 'out', destinationShard: '3' },
-      },
-      key('fee'),
-    );
+    // A fee of `amount` from `from` to sys:fees:USD:0.
+    const fee = (entryId: string, kind: string, amount: string, references?: Record<string, string>) =>
+      h.send(
+        {
+          type: 'PostEntry',
+          entryId,
+          kind,
+          postings: [
+            { accountId: from, side: 'debit', amount, currency: 'USD' },
+            { accountId: 'sys:fees:USD:0', side: 'credit', amount, currency: 'USD' },
+          ],
+          ...(references === undefined ? {} : { references }),
+        },
+        key('fee'),
+      );
+    // Nothing in transit, dressed as an out leg: relayed, it credited `to` from transit, money made.
+    const forged = await fee('fee-leg', 'fee', '10', { transferId: 'forged-1', fromWalletId: from, toWalletId: to, leg: 'out', destinationShard: '3' });
     expect(forged).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'references.leg', reason: 'reserved' }] } } });
+    // The kinds of the transfer legs, by which the saga tells a stale transfer settled, are theirs too.
+    expect(await fee('fee-kind', 'transfer', '1')).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'kind', reason: 'reserved' }] } } });
     // A real transfer after it: once the saga is past it, it is past any forged leg before it too.
     expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '1' }, key('transfer'))).toMatchObject({ ok: true });
     await waitFor('the saga past every entry', async () => balanceOf(h, to) >= 1n && h.ledger.saga.position() >= (await h.store.headPosition()));
