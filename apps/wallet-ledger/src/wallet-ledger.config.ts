@@ -1,12 +1,13 @@
 // Settings of the wallet-ledger service, read once through the one config loader.
 import { intSetting, loadConfig, type ConfigOf } from '@ledger/contracts';
 import { SHARDS_MAX } from '@ledger/ledger';
+import { MAX_IN_FLIGHT_PER_PARTITION } from '@ledger/messaging';
 
 export const walletLedgerConfigSchema = {
   /** Fixed for the life of a data dir: the service refuses to start if it changes. */
   LEDGER_SHARDS: intSetting(4, { min: 1, max: SHARDS_MAX }),
-  /** Most commands one group commit decides and appends at once. */
-  BATCH_MAX: intSetting(512, { min: 1, max: 10_000 }),
+  /** Most commands one group commit decides and appends at once; the bus hands a shard's writer this many at once, at most its limit. */
+  BATCH_MAX: intSetting(512, { min: 1, max: MAX_IN_FLIGHT_PER_PARTITION }),
   /** Longest a command waits for others to share its append (0: the next turn of the event loop). */
   BATCH_WAIT_MS: intSetting(0, { min: 0, max: 1_000 }),
   /** Commands one shard writer queues before it answers `unavailable` (back-pressure). */

@@ -1,13 +1,15 @@
 // The wallet-ledger through the transport: every command, its errors, idempotency, the
 // cross-shard saga, hold expiry and restarts.
 import Database from 'better-sqlite3';
+import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { UuidV7Generator, uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
+import { idFromKey, UuidV7Generator, uuidv7, type HoldView, type TransactionView, type WalletView } from '@ledger/contracts';
 import { SqliteEventStore } from '@ledger/event-store';
 import { EventStoreCheckpointStore } from '@ledger/messaging';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
 import { TRANSFER_SAGA_CHECKPOINT } from './application/transfer-saga';
+import { transferSagaKeys } from './domain/wallet-commands';
 import { startHarness, type Harness } from './testing/wallet-ledger.harness';
 
 const SHARDS = 4;
@@ -364,6 +366,72 @@ describe('wallet-ledger through the transport', () => {
     expect(balanceOf(h, walletId)).toBe(99n);
   });
 
+  it('refuses a saga leg naming a shard that does not exist, opening no transit account for it', async () => {
+    const walletId = await openWallet(3);
+    await topUp(walletId, '100');
+    const transferIn = { type: 'TransferIn', transferId: 'in-9999', fromWalletId: walletOnShard(0), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: 9999 } as const;
+    const reverse = { type: 'TransferReverse', transferId: 'rev-9999', fromWalletId: walletId, toWalletId: walletOnShard(0), amount: '50', currency: 'USD', destinationShard: 9999, reason: 'not_found' } as const;
+    // Each peer number up to 9999 opened a transit account on demand, one no transfer can use, and moved money through it.
+    expect(await h.send(transferIn, 'transfer-in:in-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send(reverse, 'transfer-reverse:rev-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    const accounts = h.ledger.service.writer(3)!.currentState.accounts;
+    expect([accounts.has('sys:transit-from-9999:USD:3'), accounts.has('sys:transit-to-9999:USD:3')]).toEqual([false, false]);
+    expect(balanceOf(h, walletId)).toBe(100n);
+  });
+
+  it("refuses a command under a key of the writer's own commands (a system account's opening, a hold's expiry)", async () => {
+    const walletId = await openWallet(2);
+    const other = await openWallet(2);
+    // Recorded under `open:sys:funding:USD:2`, it made the funding account's opening (the shard's first USD top-up) idempotency_key_reuse for a day.
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, 'open:sys:funding:USD:2')).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await h.send({ type: 'TopUp', walletId, amount: '100' }, key('top-up'))).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, 'expire:some-hold')).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+  });
+
+  it("refuses a command under a transfer saga key that is not the saga's leg", async () => {
+    const from = await openWallet(0);
+    const other = await openWallet(0);
+    const yen = await openWallet(3, 'JPY');
+    await topUp(from, '1000');
+    // Recorded under the reversal's key first, it made the reversal idempotency_key_reuse: the money stayed in transit.
+    const transferId = idFromKey('transfer', 'to-yen');
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, transferSagaKeys.reverse(transferId))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await h.send({ type: 'FreezeWallet', walletId: other }, transferSagaKeys.in(transferId))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '100' }, 'to-yen')).toMatchObject({ ok: true, value: { id: transferId } });
+    await waitFor('the reversal', () => balanceOf(h, from) === 1000n);
+  });
+
+  it("refuses an internal entry carrying the saga's leg reference: the saga would relay it as a transfer's out leg", async () => {
+    const from = await openWallet(0);
+    const to = await openWallet(3);
+    await topUp(from, '100');
+    // A fee of `amount` from `from` to sys:fees:USD:0.
+    const fee = (entryId: string, kind: string, amount: string, references?: Record<string, string>) =>
+      h.send(
+        {
+          type: 'PostEntry',
+          entryId,
+          kind,
+          postings: [
+            { accountId: from, side: 'debit', amount, currency: 'USD' },
+            { accountId: 'sys:fees:USD:0', side: 'credit', amount, currency: 'USD' },
+          ],
+          ...(references === undefined ? {} : { references }),
+        },
+        key('fee'),
+      );
+    // Nothing in transit, dressed as an out leg: relayed, it credited `to` from transit, money made.
+    const forged = await fee('fee-leg', 'fee', '10', { transferId: 'forged-1', fromWalletId: from, toWalletId: to, leg: 'out', destinationShard: '3' });
+    expect(forged).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'references.leg', reason: 'reserved' }] } } });
+    // The kinds of the transfer legs, by which the saga tells a stale transfer settled, are theirs too.
+    expect(await fee('fee-kind', 'transfer', '1')).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'kind', reason: 'reserved' }] } } });
+    // A real transfer after it: once the saga is past it, it is past any forged leg before it too.
+    expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '1' }, key('transfer'))).toMatchObject({ ok: true });
+    await waitFor('the saga past every entry', async () => balanceOf(h, to) >= 1n && h.ledger.saga.position() >= (await h.store.headPosition()));
+    expect(balanceOf(h, to)).toBe(1n);
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
+  });
+
   it('answers ledger.queries from the projection, reading its own writes', async () => {
     const walletId = await openWallet(1, 'USD', 'owner-q');
     const other = await openWallet(2, 'USD', 'owner-q');
@@ -469,5 +537,40 @@ describe('wallet-ledger through the transport', () => {
     h = await startHarness({ dataDir: h.dataDir, clock: h.clock, env: { SNAPSHOT_EVERY: '3' } });
     expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
     expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, 'after-corrupt-snapshot')).toMatchObject({ ok: true });
+  });
+
+  it('ignores a snapshot beyond the stream (the store restored from an older backup) and folds the stream', async () => {
+    const walletId = await openWallet(2);
+    await topUp(walletId, '10');
+    const { dataDir, clock } = h;
+    await h.close();
+    const backup = join(dataDir, 'backup');
+    mkdirSync(backup);
+    const storeFiles = () => readdirSync(dataDir).filter((name) => name.startsWith('events.sqlite'));
+    for (const name of storeFiles()) copyFileSync(join(dataDir, name), join(backup, name));
+    h = await startHarness({ dataDir, clock });
+    const stored = h.ledger.service.writer(2)!.currentState;
+    await h.close();
+    await snapshottedShard();
+    for (const name of storeFiles()) rmSync(join(dataDir, name));
+    for (const name of readdirSync(backup)) copyFileSync(join(backup, name), join(dataDir, name));
+    // The projection is rebuilt (its relay checkpoint beyond the store refuses the start); the snapshots are a cache too.
+    for (const name of readdirSync(dataDir).filter((file) => file.startsWith('wallet-ledger.sqlite'))) rmSync(join(dataDir, name));
+    // The snapshot held wallets and money the store does not, and every append met a stream shorter than it expected: unavailable for good.
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '3' } });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(stored);
+    expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, 'after-restore')).toMatchObject({ ok: true });
+    expect(balanceOf(h, walletId)).toBe(11n);
+    // Once the stream grows past the old snapshot's revision, that snapshot (of the lost history) must not come back.
+    const revision = (await h.store.streamRevision('ledger-2'))!;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '0' } });
+    for (let i = 0; i < 12; i++) await topUp(walletId, '1');
+    expect(await h.store.streamRevision('ledger-2')).toBeGreaterThan(revision + 10n);
+    const folded = h.ledger.service.writer(2)!.currentState;
+    await h.close();
+    h = await startHarness({ dataDir, clock });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(folded);
+    expect(balanceOf(h, walletId)).toBe(23n);
   });
 });

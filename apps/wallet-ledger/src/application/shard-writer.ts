@@ -23,6 +23,7 @@ import {
   outcomeOf,
   POSTINGS_MAX,
   rejectionEvent,
+  shardOf,
   snapshotParts,
   type CommandOutcome,
   type LedgerAcceptedEvent,
@@ -56,6 +57,9 @@ export interface ShardWriterDeps {
   readonly limits: ShardWriterLimits;
   readonly log?: (message: string) => void;
 }
+
+/** The keys the writer's own commands go under (openSystemAccount's `open:{id}`, a sweep's `expire:{holdId}`): no caller's may. */
+export const WRITER_KEY_PREFIXES = { open: 'open:', expire: 'expire:' } as const;
 
 export function ledgerStreamId(shard: number): string {
   return `ledger-${shard}`;
@@ -213,7 +217,7 @@ export class ShardWriter {
     const context = { nowMs };
     let command: LedgerCommand;
     if (work.kind === 'expire') {
-      command = { type: 'ExpireHold', idempotencyKey: `expire:${work.holdId}`, holdId: work.holdId };
+      command = { type: 'ExpireHold', idempotencyKey: `${WRITER_KEY_PREFIXES.expire}${work.holdId}`, holdId: work.holdId };
     } else {
       const first = outcomeOf(this.state, work.message.meta.idempotencyKey);
       const plan = planCommand(work.message, this.state, {
@@ -225,7 +229,8 @@ export class ShardWriter {
       if ('code' in plan) return () => ({ ok: false, error: plan });
       for (const accountId of plan.systemAccounts) {
         if (this.state.accounts.has(accountId)) continue;
-        const open = openSystemAccount(accountId);
+        // Only an account of this shard naming shards that exist: a saga leg's shard number is the caller's.
+        const open = shardOf(accountId, this.deps.shards) === this.deps.shard ? openSystemAccount(accountId) : undefined;
         if (open === undefined) return () => ({ ok: false, error: domainError('not_found', 'no such account', { accountId }) });
         const opened = decide(open, this.state, context);
         if (!opened.ok) return () => ({ ok: false, error: opened.error });
@@ -278,7 +283,12 @@ export class ShardWriter {
     let state = initialState();
     let revision = -1n;
     const stored = await this.deps.snapshots.load(this.deps.shard).catch(() => undefined);
-    if (stored !== undefined) {
+    const streamRevision = (await this.deps.store.streamRevision(this.streamId)) ?? -1n;
+    const beyond = stored !== undefined && stored.revision > streamRevision;
+    if (beyond) {
+      // The store is older than the snapshot (restored from a backup): it holds what the store does not, and every append would be fenced.
+      this.log(`shard ${this.deps.shard}: ignoring snapshot at revision ${stored.revision}, beyond the stream's ${streamRevision}; folding the whole stream`);
+    } else if (stored !== undefined) {
       try {
         state = fromSnapshotParts(stored.parts);
         revision = stored.revision;
@@ -298,6 +308,8 @@ export class ShardWriter {
     this.state = state;
     this.revision = revision;
     this.eventsSinceSnapshot = 0;
+    // Replaced at once: once the stream grows past it, that snapshot of the lost history would pass for this one's.
+    if (beyond) await this.saveSnapshot();
   }
 
   private async reloadAfterFailure(): Promise<void> {
@@ -313,6 +325,10 @@ export class ShardWriter {
     const every = this.deps.limits.snapshotEvery;
     if (every === 0 || this.eventsSinceSnapshot < every) return;
     this.eventsSinceSnapshot = 0;
+    await this.saveSnapshot();
+  }
+
+  private async saveSnapshot(): Promise<void> {
     try {
       await this.deps.snapshots.save(this.deps.shard, this.revision, snapshotParts(this.state, SNAPSHOT_PART_ROWS));
     } catch (error) {

@@ -11,7 +11,8 @@ import {
 import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import { LEDGER_META_STREAM, shardOfCommand } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
-import { ShardWriter } from './shard-writer';
+import { transferSagaKeys } from '../domain/wallet-commands';
+import { ShardWriter, WRITER_KEY_PREFIXES } from './shard-writer';
 import type { SnapshotStore } from './snapshot-store';
 
 export interface WalletLedgerServiceDeps {
@@ -26,6 +27,14 @@ export interface WalletLedgerServiceDeps {
 }
 
 const META_LENGTH_MAX = 256;
+
+/** Key prefixes of commands the service sends itself, with the one command type that may use each (none for the writer's). */
+const RESERVED_KEY_PREFIXES: readonly (readonly [string, LedgerCommandEnvelope['type'] | undefined])[] = [
+  [WRITER_KEY_PREFIXES.open, undefined],
+  [WRITER_KEY_PREFIXES.expire, undefined],
+  [transferSagaKeys.in(''), 'TransferIn'],
+  [transferSagaKeys.reverse(''), 'TransferReverse'],
+];
 
 export class WalletLedgerService {
   private readonly writers = new Map<number, ShardWriter>();
@@ -123,6 +132,11 @@ function envelopeError(message: LedgerCommandEnvelope) {
   }
   if (!meta || typeof meta.idempotencyKey !== 'string' || meta.idempotencyKey.length === 0 || meta.idempotencyKey.length > META_LENGTH_MAX) {
     return domainError('idempotency_key_required', 'every ledger command carries an idempotency key');
+  }
+  // Recorded under another's key, a caller's command made that opening, expiry or saga leg idempotency_key_reuse for a day.
+  const key = meta.idempotencyKey;
+  if (RESERVED_KEY_PREFIXES.some(([prefix, owner]) => key.startsWith(prefix) && message.type !== owner)) {
+    return domainError('validation_failed', 'meta.idempotencyKey: reserved', { fields: [{ field: 'meta.idempotencyKey', reason: 'reserved' }] });
   }
   if (typeof meta.actor !== 'string' || meta.actor.length === 0 || meta.actor.length > META_LENGTH_MAX) {
     return domainError('validation_failed', 'meta.actor: missing', { fields: [{ field: 'meta.actor', reason: 'missing' }] });

@@ -228,6 +228,10 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
     }
     case 'PostEntry': {
       if (!Array.isArray(message.postings)) return invalid('postings', 'not_a_list');
+      // The saga relays (out) and the audit pairs (in, reversal) entries by this reference: only the transfer commands above set it.
+      if (isRecord(message.references) && Object.hasOwn(message.references, SAGA_LEG_REFERENCE)) return invalid(`references.${SAGA_LEG_REFERENCE}`, 'reserved');
+      // The saga asks the projection whether a transfer is settled by these kinds under the transfer's id.
+      if ((TRANSFER_LEG_KINDS as readonly unknown[]).includes(message.kind)) return invalid('kind', 'reserved');
       const postings: Posting[] = [];
       for (const [index, posting] of message.postings.entries()) {
         const amount = amountField(posting?.amount, `postings[${index}].amount`);
@@ -368,6 +372,15 @@ function currencyField(value: unknown, field = 'currency'): Currency | DomainErr
 
 function invalid(field: string, reason: string): DomainError {
   return domainError('validation_failed', `${field}: ${reason}`, { fields: [{ field, reason }] });
+}
+
+/** The reference naming a cross-shard transfer's leg (out, in, reversal). */
+const SAGA_LEG_REFERENCE = 'leg';
+/** The kinds of the transfer commands' entries, which no internal entry may take. */
+const TRANSFER_LEG_KINDS = ['transfer', 'reversal'] as const;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 function optional(values: Record<string, string | undefined>): Record<string, string> {

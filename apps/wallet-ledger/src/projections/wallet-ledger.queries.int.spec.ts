@@ -6,11 +6,13 @@ import { toIsoTime, uuidv7 } from '@ledger/contracts';
 import { expectedState, openProjectionDb, ProjectionRunner, SqliteEventStore } from '@ledger/event-store';
 import type { CaptureHold, ExpireHold, FreezeAccount, PlaceHold, ReleaseHold } from '@ledger/ledger';
 import { entry, LedgerHistory, openSystem, openWallet, type TestClock } from './testing/ledger-history';
+import { transferReversalId } from '../domain/wallet-commands';
 import { walletLedgerProjection } from './wallet-ledger.projection';
 import {
   getAccountSums,
   getBalanceAt,
   getWallet,
+  isTransferSettled,
   listTransactions,
   listWallets,
   TRANSACTIONS_PAGE_LIMIT_MAX,
@@ -394,5 +396,28 @@ describe('wallet-ledger projection, live', () => {
     expect(second).toEqual({ ok: true, value: { items: expect.any(Array), nextCursor: null } });
     expect(second.ok && second.value.items.map((line) => line.transactionId)).toEqual(['top-up-3', 'top-up-2', 'top-up-1']);
     expect(lines(db, 'dana')[0]).toMatchObject({ transactionId: 'top-up-7', balanceAfter: String(1_000 + 2 + 3 + 4 + 5 + 6 + 7) });
+  });
+});
+
+describe("wallet-ledger queries: a transfer's settlement (asked of out legs older than the shards' keys)", () => {
+  it('counts only the in leg or the reversal, not another entry that took the transfer id', async () => {
+    const projected = await openProjected();
+    try {
+      const { db, history } = projected;
+      await history.run(0, [openSystem(FUNDING), openSystem(TRANSIT_TO_1), openWallet('alice', 'user-a')]);
+      await history.run(1, [openSystem('sys:fees:USD:1'), openSystem('sys:funding:USD:1'), openWallet('carol', 'user-c')]);
+      await history.run(0, [entry('k-top-up', 'top-up-1', 'top_up', FUNDING, 'alice', 1_000n)]);
+      await history.run(0, [entry('k-t-out', 't-1', 'transfer', 'alice', TRANSIT_TO_1, 400n, transferRefs('t-1', 'alice', 'carol', 'out'))]);
+      // An internal entry under the transfer's id (entry ids are the caller's) paying carol 1: the saga took the 400 as delivered and left it in transit.
+      await history.run(1, [entry('k-fee', 't-1', 'fee', 'sys:funding:USD:1', 'carol', 1n)]);
+      await history.run(0, [entry('k-refund', transferReversalId('t-1'), 'fee', FUNDING, 'alice', 1n)]);
+      await projected.caughtUp();
+      expect(isTransferSettled(db, { transferId: 't-1', fromWalletId: 'alice', toWalletId: 'carol' })).toBe(false);
+      await history.run(1, [openSystem(TRANSIT_FROM_0), entry('k-t-in', 't-1', 'transfer', TRANSIT_FROM_0, 'carol', 400n, transferRefs('t-1', 'alice', 'carol', 'in'))]);
+      await projected.caughtUp();
+      expect(isTransferSettled(db, { transferId: 't-1', fromWalletId: 'alice', toWalletId: 'carol' })).toBe(true);
+    } finally {
+      await projected.close();
+    }
   });
 });

@@ -105,8 +105,9 @@ const statementsFor = perDatabase(prepareStatements);
 // Not in prepareStatements: only the saga asks it, of out legs older than half a day.
 const settledTransferFor = perDatabase((db) =>
   db.prepare<[string, string, string, string], { found: number }>(
-    `SELECT 1 AS found FROM transaction_lines WHERE (wallet_id = ? AND transaction_id = ? AND direction = 'credit')
-       OR (wallet_id = ? AND transaction_id = ?) LIMIT 1`,
+    // By kind too: an internal entry may take any entry id, not these kinds (planCommand keeps them for the transfer legs).
+    `SELECT 1 AS found FROM transaction_lines WHERE (wallet_id = ? AND transaction_id = ? AND direction = 'credit' AND kind = 'transfer')
+       OR (wallet_id = ? AND transaction_id = ? AND kind = 'reversal') LIMIT 1`,
   ),
 );
 

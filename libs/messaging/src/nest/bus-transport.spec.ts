@@ -23,6 +23,7 @@ type Command =
   | { type: 'Crash' }
   | { type: 'BigAmount' }
   | { type: 'Count' }
+  | { type: 'Large'; bytes: number }
   | { type: 'Track'; seq: number };
 
 interface TrackedEvent {
@@ -61,6 +62,8 @@ class LedgerTransportController {
         return { amount: 1050n };
       case 'Count':
         return from([1, 2, 3]);
+      case 'Large':
+        return 'x'.repeat(command.bytes);
       case 'Track': {
         const partition = context.getPartition();
         const running = (this.recorder.inFlight.get(partition) ?? 0) + 1;
@@ -191,6 +194,12 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
 
   it('rejects, instead of timing out, when the reply cannot be encoded (a bigint amount)', async () => {
     await expect(request({ type: 'BigAmount' })).rejects.toThrow(/the reply could not be encoded: cannot encode bigint at "amount"/);
+  });
+
+  it('rejects, instead of timing out, when the reply is over the bus message size limit, and runs the handler once', async () => {
+    // The reply's publish was refused, so the request was redelivered (the handler ran maxAttempts times), dead-lettered, and the caller timed out.
+    await expect(request({ type: 'Large', bytes: 2 * 1024 * 1024 })).rejects.toThrow(/the reply could not be sent: .*over the limit/);
+    expect(recorder.commands).toBe(1);
   });
 
   it("rejects with the handler's RpcException as a RemoteHandlerError", async () => {

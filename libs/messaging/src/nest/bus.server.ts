@@ -11,7 +11,7 @@ import {
 } from '@nestjs/microservices';
 import { finalize, isObservable, lastValueFrom } from 'rxjs';
 import { decode, encode } from '../codec';
-import { isValidTopicName, type BusConsumer, type DeliveredMessage, type MessageBus } from '../message-bus.port';
+import { InvalidMessageError, isValidTopicName, type BusConsumer, type DeliveredMessage, type MessageBus } from '../message-bus.port';
 import { BusContext } from './bus.context';
 import { BUS_HEADERS, type BusStatus, type ReplyEnvelope } from './bus-protocol';
 
@@ -166,15 +166,23 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
     if (reply.err !== undefined && reply.err !== null) envelope.err = toWireError(reply.err);
     if ('response' in reply) envelope.response = reply.response ?? null;
     if (reply.isDisposed) envelope.isDisposed = true;
+    const send = (value: Buffer) => this.bus.publish(replyTo, [{ key: correlationId, value, headers: { [BUS_HEADERS.correlationId]: correlationId } }]);
+    // The client must hear why, not time out: the handler returned something JSON cannot carry, or more than a message may.
+    const failed = (what: string, error: unknown) =>
+      encode({ err: { status: 'error', message: `the reply could not be ${what}: ${error instanceof Error ? error.message : String(error)}` }, isDisposed: true } satisfies ReplyEnvelope);
     let value: Buffer;
     try {
       value = encode(envelope);
     } catch (error) {
-      // The client must hear why, not time out: the handler returned something JSON cannot carry.
-      const message = `the reply could not be encoded: ${error instanceof Error ? error.message : String(error)}`;
-      value = encode({ err: { status: 'error', message }, isDisposed: true } satisfies ReplyEnvelope);
+      value = failed('encoded', error);
     }
-    await this.bus.publish(replyTo, [{ key: correlationId, value, headers: { [BUS_HEADERS.correlationId]: correlationId } }]);
+    try {
+      await send(value);
+    } catch (error) {
+      // Redelivering the request would only run its handler again for the same refused reply.
+      if (!(error instanceof InvalidMessageError)) throw error;
+      await send(failed('sent', error));
+    }
   }
 }
 
