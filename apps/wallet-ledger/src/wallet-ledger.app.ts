@@ -9,6 +9,7 @@ import { ProjectionRunner, type EventStore } from '@ledger/event-store';
 import { BusClientProxy, EventRelay, startBusMicroservice, EventStoreCheckpointStore, LedgerClient, SqliteCheckpointStore, type MessageBus } from '@ledger/messaging';
 import { LEDGER_META_STREAM } from '@ledger/ledger';
 import type { SnapshotStore } from './application/snapshot-store';
+import { HeapPolicy } from './application/heap-policy';
 import { TransferSaga } from './application/transfer-saga';
 import { QUERY_CATCH_UP_TIMEOUT_MS, WalletLedgerQueries } from './application/wallet-ledger.queries.service';
 import { WalletLedgerService } from './application/wallet-ledger.service';
@@ -51,6 +52,7 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
   const queries = new WalletLedgerQueries(store, projection, options.db, options.clock);
   const started = new ShutdownStack();
   started.add({ close: () => projection.stop() });
+  started.add(new HeapPolicy(config).start());
   return started.startOrClose(startTheRest);
 
   async function startTheRest(): Promise<RunningWalletLedger> {

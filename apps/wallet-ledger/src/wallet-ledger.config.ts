@@ -18,6 +18,13 @@ export const walletLedgerConfigSchema = {
   HOLD_TIMEOUT_MS: intSetting(7 * 24 * 60 * 60 * 1000, { min: 1, max: 31 * 24 * 60 * 60 * 1000 }),
   /** How often each writer looks for holds past their time. */
   HOLD_SWEEP_INTERVAL_MS: intSetting(1_000, { min: 10, max: 3_600_000 }),
+  /**
+   * How far V8 may grow the process's old space past its live heap before a full collection, in
+   * percent (V8's --heap-growing-percent), once the heap is HEAP_BOUND_FROM_MIB or more (see
+   * application/heap-policy.ts). 0 leaves it to V8 always.
+   */
+  HEAP_GROWING_PERCENT: intSetting(50, { min: 0, max: 400 }),
+  HEAP_BOUND_FROM_MIB: intSetting(384, { min: 16, max: 1_048_576 }),
 };
 
 export type WalletLedgerConfig = ConfigOf<typeof walletLedgerConfigSchema>;
