@@ -4,7 +4,7 @@
 // recorded), rate limits, the envelope, and no PAN or CVV in logs or the event store.
 import { isUuidV7 } from '@ledger/contracts';
 import { IdempotencyService } from './application/idempotency.service';
-import { expectError, expectIssuedCard, newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from './testing/gateway.harness';
+import { documentedErrors, expectError, expectIssuedCard, newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from './testing/gateway.harness';
 
 const MERCHANT = { name: 'Corner Coffee', mcc: '5814', country: 'US' };
 
@@ -324,5 +324,13 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
       expect(document.components.schemas).toHaveProperty([schema]);
     }
     expect(document.components.securitySchemes['network-key']).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Network-Key' });
+    // Each route states API.md's error statuses and codes; the decline codes are API.md's, no others.
+    expect(documentedErrors(document, '/v1/cards/{id}/reveal', 'post')).toMatchObject({ 403: expect.arrayContaining(['forbidden', 'step_up_required']), 404: ['not_found'], 429: ['rate_limited'] });
+    expect(documentedErrors(document, '/v1/cards/{id}/unfreeze', 'post')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'], 409: ['card_not_active'] });
+    expect(documentedErrors(document, '/v1/cards', 'post')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
+    expect(documentedErrors(document, '/v1/network/authorizations', 'post')).toMatchObject({ 400: expect.arrayContaining(['idempotency_key_required']), 401: ['unauthenticated'] });
+    expect(documentedErrors(document, '/v1/network/authorizations/{id}/capture', 'post')).toMatchObject({ 404: ['not_found'], 409: ['hold_not_pending'], 422: expect.arrayContaining(['amount_exceeds_hold']) });
+    expect(documentedErrors(document, '/v1/network/refunds', 'post')).toMatchObject({ 409: ['hold_not_pending'], 422: expect.arrayContaining(['amount_exceeds_hold']) });
+    expect([...document.components.schemas.AuthorizationResponse.properties.responseCode.enum].sort()).toEqual(['00', '05', '14', '51', '54', '57', '61', '62', 'N7']);
   });
 });

@@ -5,7 +5,7 @@ import { isUuidV7 } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { FAKE_TOTP_CODE } from './testing/fake-identity';
-import { newKey, newWalletView, SHARDS, startGatewaySystem, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
+import { documentedErrors, newKey, newWalletView, SHARDS, startGatewaySystem, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
 
 function expectError(answer: HttpAnswer, status: number, code: string): void {
   expect({ status: answer.status, body: answer.body }).toEqual({
@@ -526,6 +526,23 @@ describe('gateway (e2e)', () => {
       );
       expect(document.body.components.schemas.TransferDto.properties.amount).toMatchObject({ pattern: '^[0-9]{1,30}$' });
       expect(document.body.components.schemas.TransferDto.required).toEqual(expect.arrayContaining(['fromWalletId', 'toWalletId', 'amount']));
+      // Each route states API.md's error statuses and codes, with the error envelope's schema.
+      const errorsOf = (path: string, method: string) => documentedErrors(document.body, path, method);
+      expect(errorsOf('/v1/transfers', 'post')).toMatchObject({
+        400: expect.arrayContaining(['validation_failed', 'idempotency_key_required']),
+        401: expect.arrayContaining(['unauthenticated']),
+        403: ['forbidden'],
+        404: ['not_found'],
+        409: ['wallet_not_active'],
+        422: expect.arrayContaining(['insufficient_funds', 'currency_mismatch', 'idempotency_key_reuse']),
+        429: ['rate_limited'],
+      });
+      expect(errorsOf('/v1/wallets/{id}/top-ups', 'post')).toMatchObject({ 422: expect.arrayContaining(['limit_exceeded']), 409: ['wallet_not_active'] });
+      expect(errorsOf('/v1/wallets/{id}/withdrawals', 'post')).toMatchObject({ 422: expect.arrayContaining(['insufficient_funds']) });
+      expect(errorsOf('/v1/wallets/{id}/freeze', 'post')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
+      expect(errorsOf('/v1/wallets/{id}/balance', 'get')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
+      expect(errorsOf('/v1/admin/ledger/accounts/{accountId}', 'get')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
+      expect(document.body.paths['/v1/transfers'].post.responses['422'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
     });
 
     it('echoes a usable X-Request-Id, and makes one otherwise', async () => {

@@ -238,7 +238,8 @@ export class AuthorizationResponse {
   @ApiProperty() id!: string;
   @ApiProperty({ type: String, nullable: true, description: 'null when the PAN matched no card (14)' }) cardId!: string | null;
   @ApiProperty() approved!: boolean;
-  @ApiProperty({ enum: ['00', '05', '14', '51', '54', '57', '61', '62', '65', 'N7'] }) responseCode!: string;
+  /** API.md's codes: the issuer never answers another. */
+  @ApiProperty({ enum: ['00', '05', '14', '51', '54', '57', '61', '62', 'N7'] }) responseCode!: string;
   @ApiProperty({ example: 'approved' }) reason!: string;
   @ApiProperty({ example: '1050' }) amount!: string;
   @ApiProperty({ enum: CURRENCIES }) currency!: string;
