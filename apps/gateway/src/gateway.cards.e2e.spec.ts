@@ -46,6 +46,18 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
       expect(cvv).toMatch(/^[0-9]{3}$/);
     });
 
+    it('measures a label and a merchant name as the card-issuer does (UTF-16 units): what it would refuse is 400 here, naming the field', async () => {
+      const emoji = (count: number) => '\u{1F600}'.repeat(count);
+      const label = await call('POST', '/v1/cards', alice, { walletId: aliceWallet, label: emoji(33) });
+      expect({ status: label.status, fields: label.body.error?.details.fields }).toEqual({ status: 400, fields: [expect.objectContaining({ field: 'label', reason: 'invalid_length' })] });
+      expect((await call('POST', '/v1/cards', alice, { walletId: aliceWallet, label: emoji(32) })).status).toBe(201);
+      const card = await call('POST', '/v1/cards', alice, { walletId: aliceWallet });
+      const before = authorizeCount();
+      const merchant = await s.network('POST', '/v1/network/authorizations', authorization(card.body.id, { merchant: { ...MERCHANT, name: emoji(51) } }));
+      expect({ status: merchant.status, fields: merchant.body.error?.details.fields }).toEqual({ status: 400, fields: [expect.objectContaining({ field: 'merchant.name', reason: 'invalid_length' })] });
+      expect(authorizeCount()).toBe(before);
+    });
+
     it('POST /v1/cards replays with the same Idempotency-Key (one card), and 422 idempotency_key_reuse with another body', async () => {
       const key = newKey('issue');
       const first = await call('POST', '/v1/cards', alice, { walletId: aliceWallet, label: 'once' }, key);

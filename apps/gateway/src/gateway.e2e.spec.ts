@@ -290,6 +290,23 @@ describe('gateway (e2e)', () => {
       expect(await balanceOf(alice, usd)).toEqual({ posted: '100', pending: '0', available: '100' });
     });
 
+    it('measures a reference and a memo as the ledger does (UTF-16 units): too long is 400 naming the request field, never a ledger-internal one', async () => {
+      const walletId = await s.openWallet(alice, 'USD', '100');
+      const other = await s.openWallet(bob, 'USD');
+      const emoji = (count: number) => '\u{1F600}'.repeat(count);
+      const tooLong = { error: { code: 'validation_failed', message: expect.any(String), details: { fields: [expect.objectContaining({ field: 'reference', reason: 'invalid_length' })] } } };
+      expect((await topUp(alice, walletId, '1', undefined)).status).toBe(201);
+      const refused = await post(`/v1/wallets/${walletId}/top-ups`, alice, { amount: '1', reference: emoji(129) }, newKey('top-up'));
+      expect({ status: refused.status, body: refused.body }).toEqual({ status: 400, body: tooLong });
+      const withdrawal = await post(`/v1/wallets/${walletId}/withdrawals`, alice, { amount: '1', reference: emoji(200) }, newKey('withdrawal'));
+      expect({ status: withdrawal.status, body: withdrawal.body }).toEqual({ status: 400, body: tooLong });
+      const memo = await transfer(alice, { fromWalletId: walletId, toWalletId: other, amount: '1', memo: emoji(129) });
+      expect({ status: memo.status, field: memo.body.error.details.fields[0].field }).toEqual({ status: 400, field: 'memo' });
+      // 128 emoji are 256 units: the longest the ledger keeps.
+      expect((await post(`/v1/wallets/${walletId}/top-ups`, alice, { amount: '1', reference: emoji(128) }, newKey('top-up'))).status).toBe(201);
+      expect((await transfer(alice, { fromWalletId: walletId, toWalletId: other, amount: '1', memo: emoji(128) })).status).toBe(201);
+    });
+
     it('needs an Idempotency-Key: 400 idempotency_key_required for top-ups, withdrawals and transfers', async () => {
       const walletId = await s.openWallet(alice, 'USD', '100');
       const other = await s.openWallet(bob, 'USD');

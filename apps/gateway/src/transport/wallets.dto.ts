@@ -2,7 +2,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsIn, IsString, Length, Matches } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { IsAmount, IsId, IsIntegerString, IsOptionalNotNull, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
+import { IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
 
 const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the wallet currency' };
 
@@ -23,7 +23,7 @@ export class MoveMoneyDto {
   @ApiPropertyOptional({ maxLength: STRING_LIMITS.referenceLengthMax })
   @IsOptionalNotNull()
   @IsString()
-  @Length(1, STRING_LIMITS.referenceLengthMax)
+  @IsKeptString(1, STRING_LIMITS.referenceLengthMax)
   reference?: string;
 }
 
@@ -46,7 +46,7 @@ export class TransferDto {
   @ApiPropertyOptional({ maxLength: STRING_LIMITS.memoLengthMax })
   @IsOptionalNotNull()
   @IsString()
-  @Length(1, STRING_LIMITS.memoLengthMax)
+  @IsKeptString(1, STRING_LIMITS.memoLengthMax)
   memo?: string;
 }
 
