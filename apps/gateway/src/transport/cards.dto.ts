@@ -4,7 +4,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, passwordLength, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
+import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, passwordLength, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
 
 const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the currency' };
 const LIMIT_DOC = { example: '50000', pattern: '^[0-9]{1,30}$', description: "In the minor unit of the wallet's currency" };
@@ -53,7 +53,7 @@ export class IssueCardDto {
   @IsId()
   walletId!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.cardLabelLengthMax })
+  @ApiPropertyOptional({ maxLength: STRING_LIMITS.cardLabelLengthMax, description: keptLengthDoc(STRING_LIMITS.cardLabelLengthMax) })
   @IsOptionalNotNull()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.cardLabelLengthMax)
@@ -83,7 +83,7 @@ export class RevealCardDto {
 }
 
 export class MerchantDto {
-  @ApiProperty({ maxLength: STRING_LIMITS.merchantNameLengthMax, example: 'Corner Coffee' })
+  @ApiProperty({ maxLength: STRING_LIMITS.merchantNameLengthMax, example: 'Corner Coffee', description: keptLengthDoc(STRING_LIMITS.merchantNameLengthMax) })
   @IsDefined()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.merchantNameLengthMax)

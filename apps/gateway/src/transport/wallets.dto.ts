@@ -2,7 +2,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsIn, IsString, Length, Matches } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
+import { IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
 
 const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the wallet currency' };
 
@@ -20,7 +20,7 @@ export class MoveMoneyDto {
   @IsAmount()
   amount!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.referenceLengthMax })
+  @ApiPropertyOptional({ maxLength: STRING_LIMITS.referenceLengthMax, description: keptLengthDoc(STRING_LIMITS.referenceLengthMax) })
   @IsOptionalNotNull()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.referenceLengthMax)
@@ -43,7 +43,7 @@ export class TransferDto {
   @IsAmount()
   amount!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.memoLengthMax })
+  @ApiPropertyOptional({ maxLength: STRING_LIMITS.memoLengthMax, description: keptLengthDoc(STRING_LIMITS.memoLengthMax) })
   @IsOptionalNotNull()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.memoLengthMax)
