@@ -560,6 +560,10 @@ describe('gateway (e2e)', () => {
       expect(errorsOf('/v1/wallets/{id}/balance', 'get')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
       expect(errorsOf('/v1/admin/ledger/accounts/{accountId}', 'get')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
       expect(document.body.paths['/v1/transfers'].post.responses['422'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
+      // API.md's Operations routes are in the document too, each with what it answers.
+      expect(document.body.paths['/healthz'].get.responses).toHaveProperty(['200']);
+      expect(Object.keys(document.body.paths['/readyz'].get.responses).sort()).toEqual(['200', '503']);
+      expect(Object.keys(document.body.paths['/metrics'].get.responses['200'].content)).toEqual([expect.stringMatching(/^text\/plain/)]);
     });
 
     it('echoes a usable X-Request-Id, and makes one otherwise', async () => {
