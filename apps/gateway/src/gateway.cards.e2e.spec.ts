@@ -4,7 +4,7 @@
 // recorded), rate limits, the envelope, and no PAN or CVV in logs or the event store.
 import { isUuidV7 } from '@ledger/contracts';
 import { IdempotencyService } from './application/idempotency.service';
-import { expectError, expectIssuedCard, newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from './testing/gateway.harness';
+import { documentedErrors, expectError, expectIssuedCard, newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from './testing/gateway.harness';
 
 const MERCHANT = { name: 'Corner Coffee', mcc: '5814', country: 'US' };
 
@@ -44,6 +44,18 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
       expect(created.text).not.toContain(pan);
       expect(Object.keys(created.body)).not.toEqual(expect.arrayContaining(['pan', 'cvv']));
       expect(cvv).toMatch(/^[0-9]{3}$/);
+    });
+
+    it('measures a label and a merchant name as the card-issuer does (UTF-16 units): what it would refuse is 400 here, naming the field', async () => {
+      const emoji = (count: number) => '\u{1F600}'.repeat(count);
+      const label = await call('POST', '/v1/cards', alice, { walletId: aliceWallet, label: emoji(33) });
+      expect({ status: label.status, fields: label.body.error?.details.fields }).toEqual({ status: 400, fields: [expect.objectContaining({ field: 'label', reason: 'invalid_length' })] });
+      expect((await call('POST', '/v1/cards', alice, { walletId: aliceWallet, label: emoji(32) })).status).toBe(201);
+      const card = await call('POST', '/v1/cards', alice, { walletId: aliceWallet });
+      const before = authorizeCount();
+      const merchant = await s.network('POST', '/v1/network/authorizations', authorization(card.body.id, { merchant: { ...MERCHANT, name: emoji(51) } }));
+      expect({ status: merchant.status, fields: merchant.body.error?.details.fields }).toEqual({ status: 400, fields: [expect.objectContaining({ field: 'merchant.name', reason: 'invalid_length' })] });
+      expect(authorizeCount()).toBe(before);
     });
 
     it('POST /v1/cards replays with the same Idempotency-Key (one card), and 422 idempotency_key_reuse with another body', async () => {
@@ -324,5 +336,13 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
       expect(document.components.schemas).toHaveProperty([schema]);
     }
     expect(document.components.securitySchemes['network-key']).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Network-Key' });
+    // Each route states API.md's error statuses and codes; the decline codes are API.md's, no others.
+    expect(documentedErrors(document, '/v1/cards/{id}/reveal', 'post')).toMatchObject({ 403: expect.arrayContaining(['forbidden', 'step_up_required']), 404: ['not_found'], 429: ['rate_limited'] });
+    expect(documentedErrors(document, '/v1/cards/{id}/unfreeze', 'post')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'], 409: ['card_not_active'] });
+    expect(documentedErrors(document, '/v1/cards', 'post')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
+    expect(documentedErrors(document, '/v1/network/authorizations', 'post')).toMatchObject({ 400: expect.arrayContaining(['idempotency_key_required']), 401: ['unauthenticated'] });
+    expect(documentedErrors(document, '/v1/network/authorizations/{id}/capture', 'post')).toMatchObject({ 404: ['not_found'], 409: ['hold_not_pending'], 422: expect.arrayContaining(['amount_exceeds_hold']) });
+    expect(documentedErrors(document, '/v1/network/refunds', 'post')).toMatchObject({ 409: ['hold_not_pending'], 422: expect.arrayContaining(['amount_exceeds_hold']) });
+    expect([...document.components.schemas.AuthorizationResponse.properties.responseCode.enum].sort()).toEqual(['00', '05', '14', '51', '54', '57', '61', '62', 'N7']);
   });
 });

@@ -5,7 +5,7 @@ import { isUuidV7 } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { FAKE_TOTP_CODE } from './testing/fake-identity';
-import { newKey, newWalletView, SHARDS, startGatewaySystem, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
+import { documentedErrors, newKey, newWalletView, SHARDS, startGatewaySystem, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
 
 function expectError(answer: HttpAnswer, status: number, code: string): void {
   expect({ status: answer.status, body: answer.body }).toEqual({
@@ -290,6 +290,23 @@ describe('gateway (e2e)', () => {
       expect(await balanceOf(alice, usd)).toEqual({ posted: '100', pending: '0', available: '100' });
     });
 
+    it('measures a reference and a memo as the ledger does (UTF-16 units): too long is 400 naming the request field, never a ledger-internal one', async () => {
+      const walletId = await s.openWallet(alice, 'USD', '100');
+      const other = await s.openWallet(bob, 'USD');
+      const emoji = (count: number) => '\u{1F600}'.repeat(count);
+      const tooLong = { error: { code: 'validation_failed', message: expect.any(String), details: { fields: [expect.objectContaining({ field: 'reference', reason: 'invalid_length' })] } } };
+      expect((await topUp(alice, walletId, '1', undefined)).status).toBe(201);
+      const refused = await post(`/v1/wallets/${walletId}/top-ups`, alice, { amount: '1', reference: emoji(129) }, newKey('top-up'));
+      expect({ status: refused.status, body: refused.body }).toEqual({ status: 400, body: tooLong });
+      const withdrawal = await post(`/v1/wallets/${walletId}/withdrawals`, alice, { amount: '1', reference: emoji(200) }, newKey('withdrawal'));
+      expect({ status: withdrawal.status, body: withdrawal.body }).toEqual({ status: 400, body: tooLong });
+      const memo = await transfer(alice, { fromWalletId: walletId, toWalletId: other, amount: '1', memo: emoji(129) });
+      expect({ status: memo.status, field: memo.body.error.details.fields[0].field }).toEqual({ status: 400, field: 'memo' });
+      // 128 emoji are 256 units: the longest the ledger keeps.
+      expect((await post(`/v1/wallets/${walletId}/top-ups`, alice, { amount: '1', reference: emoji(128) }, newKey('top-up'))).status).toBe(201);
+      expect((await transfer(alice, { fromWalletId: walletId, toWalletId: other, amount: '1', memo: emoji(128) })).status).toBe(201);
+    });
+
     it('needs an Idempotency-Key: 400 idempotency_key_required for top-ups, withdrawals and transfers', async () => {
       const walletId = await s.openWallet(alice, 'USD', '100');
       const other = await s.openWallet(bob, 'USD');
@@ -526,6 +543,27 @@ describe('gateway (e2e)', () => {
       );
       expect(document.body.components.schemas.TransferDto.properties.amount).toMatchObject({ pattern: '^[0-9]{1,30}$' });
       expect(document.body.components.schemas.TransferDto.required).toEqual(expect.arrayContaining(['fromWalletId', 'toWalletId', 'amount']));
+      // Each route states API.md's error statuses and codes, with the error envelope's schema.
+      const errorsOf = (path: string, method: string) => documentedErrors(document.body, path, method);
+      expect(errorsOf('/v1/transfers', 'post')).toMatchObject({
+        400: expect.arrayContaining(['validation_failed', 'idempotency_key_required']),
+        401: expect.arrayContaining(['unauthenticated']),
+        403: ['forbidden'],
+        404: ['not_found'],
+        409: ['wallet_not_active'],
+        422: expect.arrayContaining(['insufficient_funds', 'currency_mismatch', 'idempotency_key_reuse']),
+        429: ['rate_limited'],
+      });
+      expect(errorsOf('/v1/wallets/{id}/top-ups', 'post')).toMatchObject({ 422: expect.arrayContaining(['limit_exceeded']), 409: ['wallet_not_active'] });
+      expect(errorsOf('/v1/wallets/{id}/withdrawals', 'post')).toMatchObject({ 422: expect.arrayContaining(['insufficient_funds']) });
+      expect(errorsOf('/v1/wallets/{id}/freeze', 'post')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
+      expect(errorsOf('/v1/wallets/{id}/balance', 'get')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
+      expect(errorsOf('/v1/admin/ledger/accounts/{accountId}', 'get')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
+      expect(document.body.paths['/v1/transfers'].post.responses['422'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
+      // API.md's Operations routes are in the document too, each with what it answers.
+      expect(document.body.paths['/healthz'].get.responses).toHaveProperty(['200']);
+      expect(Object.keys(document.body.paths['/readyz'].get.responses).sort()).toEqual(['200', '503']);
+      expect(Object.keys(document.body.paths['/metrics'].get.responses['200'].content)).toEqual([expect.stringMatching(/^text\/plain/)]);
     });
 
     it('echoes a usable X-Request-Id, and makes one otherwise', async () => {

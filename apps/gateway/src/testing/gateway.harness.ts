@@ -115,6 +115,15 @@ export function expectError(answer: HttpAnswer, status: number, code: string): v
   });
 }
 
+/** The error codes /docs-json states for a route, by HTTP status (each response's description lists them). */
+export function documentedErrors(document: any, path: string, method: string): Record<string, string[]> {
+  const errors: Record<string, string[]> = {};
+  for (const [status, response] of Object.entries<any>(document.paths[path][method].responses)) {
+    if (Number(status) >= 400) errors[status] = String(response.description).split(', ');
+  }
+  return errors;
+}
+
 /** API.md's card view, with `fields` as given (for expect().toEqual). */
 function cardViewWith(fields: Record<string, unknown>): unknown {
   return expect.objectContaining({

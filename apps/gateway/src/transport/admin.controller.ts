@@ -3,7 +3,7 @@ import { Controller, Get, Inject, Param } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { AccountSumsView } from '@ledger/contracts';
 import { WalletOperations } from '../application/wallet-operations';
-import { AdminOnly } from './route-policy';
+import { AdminOnly, ApiErrors, ROUTE_ERRORS } from './route-policy';
 import { AccountParams, AccountSumsResponse } from './wallets.dto';
 
 @ApiTags('admin')
@@ -15,6 +15,7 @@ export class AdminController {
   @Get('ledger/accounts/:accountId')
   @AdminOnly()
   @ApiOkResponse({ type: AccountSumsResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource)
   account(@Param() params: AccountParams): Promise<AccountSumsView> {
     return this.wallets.accountSums(params.accountId);
   }

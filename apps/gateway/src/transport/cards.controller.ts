@@ -17,13 +17,20 @@ import {
   SpendingControlsDto,
 } from './cards.dto';
 import { AccessedCard, AccessedWallet, CommandKeysOf, CurrentCaller } from './request-context';
-import { CardAccess, IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, WalletAccess } from './route-policy';
+import { ApiErrors, CardAccess, IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, ROUTE_ERRORS, WalletAccess } from './route-policy';
 
 const READ = { name: 'id', allow: 'owner_or_admin' } as const;
 
 /** A change to a card by its owner or an admin (freeze, unfreeze, cancel, controls): 200 with the card. */
 function ChangesCard(): MethodDecorator {
-  return applyDecorators(CardAccess(READ), Idempotent(), HttpCode(200), ApiHeader(IDEMPOTENCY_KEY_DOC.optional), ApiOkResponse({ type: CardResponse }));
+  return applyDecorators(
+    CardAccess(READ),
+    Idempotent(),
+    HttpCode(200),
+    ApiHeader(IDEMPOTENCY_KEY_DOC.optional),
+    ApiOkResponse({ type: CardResponse }),
+    ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'card_not_active'),
+  );
 }
 
 @ApiTags('cards')
@@ -38,12 +45,14 @@ export class CardsController {
   @HttpCode(201)
   @ApiHeader(IDEMPOTENCY_KEY_DOC.optional)
   @ApiCreatedResponse({ type: CardResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'wallet_not_active')
   issue(@CurrentCaller() caller: Caller, @AccessedWallet() wallet: WalletFacts, @Body() body: IssueCardDto, @CommandKeysOf() keys: CommandKeys): Promise<CardView> {
     return this.cards.issueCard(caller, wallet, { label: body.label, spendingControls: body.spendingControls }, keys);
   }
 
   @Get()
   @ApiOkResponse({ type: CardListResponse })
+  @ApiErrors(...ROUTE_ERRORS.user)
   list(@CurrentCaller() caller: Caller): Promise<{ items: CardView[] }> {
     return this.cards.listCards(caller);
   }
@@ -51,6 +60,7 @@ export class CardsController {
   @Get(':id')
   @CardAccess(READ)
   @ApiOkResponse({ type: CardResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource)
   get(@Param() _params: CardParams, @AccessedCard() card: CardView): CardView {
     // The guard's GetCard is the read: the card-issuer answers from the card's own stream.
     return card;
@@ -64,6 +74,7 @@ export class CardsController {
   @HttpCode(200)
   @ApiHeader(IDEMPOTENCY_KEY_DOC.optional)
   @ApiOkResponse({ type: RevealedCardResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, 'step_up_required', 'card_not_active', 'rate_limited')
   reveal(
     @Param() _params: CardParams,
     @CurrentCaller() caller: Caller,
@@ -107,6 +118,7 @@ export class CardsController {
   @Get(':id/authorizations')
   @CardAccess(READ)
   @ApiOkResponse({ type: AuthorizationListResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource)
   authorizations(@Param() _params: CardParams, @AccessedCard() card: CardView, @Query() query: AuthorizationsQuery): Promise<{ items: AuthorizationView[] }> {
     return this.cards.authorizations(card, query.limit === undefined ? undefined : Number(query.limit));
   }

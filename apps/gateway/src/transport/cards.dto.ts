@@ -4,7 +4,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsOptionalNotNull, passwordLength, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
+import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, passwordLength, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
 
 const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the currency' };
 const LIMIT_DOC = { example: '50000', pattern: '^[0-9]{1,30}$', description: "In the minor unit of the wallet's currency" };
@@ -53,10 +53,10 @@ export class IssueCardDto {
   @IsId()
   walletId!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.cardLabelLengthMax })
+  @ApiPropertyOptional({ maxLength: STRING_LIMITS.cardLabelLengthMax, description: keptLengthDoc(STRING_LIMITS.cardLabelLengthMax) })
   @IsOptionalNotNull()
   @IsString()
-  @HasCodePoints(1, STRING_LIMITS.cardLabelLengthMax)
+  @IsKeptString(1, STRING_LIMITS.cardLabelLengthMax)
   label?: string;
 
   @ApiPropertyOptional({ type: SpendingControlsDto })
@@ -83,10 +83,10 @@ export class RevealCardDto {
 }
 
 export class MerchantDto {
-  @ApiProperty({ maxLength: STRING_LIMITS.merchantNameLengthMax, example: 'Corner Coffee' })
+  @ApiProperty({ maxLength: STRING_LIMITS.merchantNameLengthMax, example: 'Corner Coffee', description: keptLengthDoc(STRING_LIMITS.merchantNameLengthMax) })
   @IsDefined()
   @IsString()
-  @HasCodePoints(1, STRING_LIMITS.merchantNameLengthMax)
+  @IsKeptString(1, STRING_LIMITS.merchantNameLengthMax)
   name!: string;
 
   @ApiProperty({ pattern: MCC.source, example: '5814' })
@@ -238,7 +238,8 @@ export class AuthorizationResponse {
   @ApiProperty() id!: string;
   @ApiProperty({ type: String, nullable: true, description: 'null when the PAN matched no card (14)' }) cardId!: string | null;
   @ApiProperty() approved!: boolean;
-  @ApiProperty({ enum: ['00', '05', '14', '51', '54', '57', '61', '62', '65', 'N7'] }) responseCode!: string;
+  /** API.md's codes: the issuer never answers another. */
+  @ApiProperty({ enum: ['00', '05', '14', '51', '54', '57', '61', '62', 'N7'] }) responseCode!: string;
   @ApiProperty({ example: 'approved' }) reason!: string;
   @ApiProperty({ example: '1050' }) amount!: string;
   @ApiProperty({ enum: CURRENCIES }) currency!: string;

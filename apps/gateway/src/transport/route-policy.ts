@@ -2,8 +2,11 @@
 // route (a user, an admin, the card network), which wallet or card it touches and who may touch
 // it, its rate limit, and its idempotency.
 import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { ApiResponse } from '@nestjs/swagger';
+import { ERROR_HTTP_STATUS, type ErrorCode } from '@ledger/contracts';
 import type { IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
+import { ErrorResponse } from './wallets.dto';
 
 export type { IdempotencyPolicy };
 
@@ -57,3 +60,22 @@ export const IDEMPOTENCY_KEY_DOC = {
   optional: { name: 'Idempotency-Key', required: false, description: 'Replays the first response for 24 h' },
   required: { name: 'Idempotency-Key', required: true, description: 'Required: this request moves money' },
 } as const;
+
+/** API.md's error codes of a route in the OpenAPI document: one response per status, listing its codes, with the error envelope. */
+export function ApiErrors(...codes: ErrorCode[]): MethodDecorator {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set(codes)) byStatus.set(ERROR_HTTP_STATUS[code], [...(byStatus.get(ERROR_HTTP_STATUS[code]) ?? []), code]);
+  return applyDecorators(...[...byStatus].map(([status, listed]) => ApiResponse({ status, description: listed.join(', '), type: ErrorResponse })));
+}
+
+/** The error codes every route of a kind can answer (API.md's conventions). */
+export const ROUTE_ERRORS = {
+  /** A bearer token is missing, invalid or expired. */
+  user: ['unauthenticated', 'token_expired'],
+  /** A route naming a wallet or card by id: a bad id, none, or not the caller's. */
+  resource: ['validation_failed', 'not_found', 'forbidden'],
+  /** A route recording its Idempotency-Key. */
+  idempotent: ['validation_failed', 'idempotency_key_reuse'],
+  /** A money-moving route: the key is required and the route is rate limited. */
+  movesMoney: ['validation_failed', 'idempotency_key_required', 'idempotency_key_reuse', 'rate_limited'],
+} as const satisfies Record<string, readonly ErrorCode[]>;

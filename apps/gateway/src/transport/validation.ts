@@ -77,6 +77,15 @@ export function passwordLength(password: string): number {
   return [...password.normalize('NFC')].length;
 }
 
+/** Length as the ledger and the card-issuer measure what they keep (String.length, UTF-16 units: an emoji is two). */
+export const serviceLength = (value: string): number => value.length;
+
+/** A string the ledger or the card-issuer keeps: `min` to `max` of their units, so that it passes here only if it passes there. */
+/** The OpenAPI description of such a string's limit (JSON Schema's maxLength counts code points, an emoji as one). */
+export const keptLengthDoc = (max: number) => `At most ${max} UTF-16 code units (an emoji counts two)`;
+
+export const IsKeptString = (min: number, max: number, options?: ValidationOptions) => HasCodePoints(min, max, options, serviceLength);
+
 /** A string of `min` to `max` characters counted as code points (an emoji is one), as identity counts them. */
 export function HasCodePoints(min: number, max: number, options?: ValidationOptions, length = (value: string) => [...value].length): PropertyDecorator {
   return ValidateBy(

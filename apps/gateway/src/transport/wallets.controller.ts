@@ -2,10 +2,10 @@
 // handler is one call to the application service.
 import { applyDecorators, Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { TransactionView, WalletView } from '@ledger/contracts';
+import type { ErrorCode, TransactionView, WalletView } from '@ledger/contracts';
 import { WalletOperations, type BalanceAsOf, type Caller, type CommandKeys, type TransactionLinePage, type WalletFacts } from '../application/wallet-operations';
 import { AccessedWallet, CommandKeysOf, CurrentCaller } from './request-context';
-import { IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, WalletAccess, type WalletAccessPolicy } from './route-policy';
+import { ApiErrors, IDEMPOTENCY_KEY_DOC, Idempotent, RateLimited, ROUTE_ERRORS, WalletAccess, type WalletAccessPolicy } from './route-policy';
 import {
   BalanceAsOfResponse,
   BalanceQuery,
@@ -26,8 +26,9 @@ const READ = { from: 'param', name: 'id', allow: 'owner_or_admin' } as const;
 const MOVE_OUT = { from: 'param', name: 'id', allow: 'owner' } as const;
 
 /** Every route that moves money: out of a wallet only its owner may spend, rate limited, an Idempotency-Key required, 201 with a transaction. */
-function MovesMoney(from: WalletAccessPolicy = MOVE_OUT): MethodDecorator {
+function MovesMoney(errors: readonly ErrorCode[], from: WalletAccessPolicy = MOVE_OUT): MethodDecorator {
   return applyDecorators(
+    ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.movesMoney, 'wallet_not_active', ...errors),
     WalletAccess(from),
     RateLimited('money'),
     Idempotent({ required: true }),
@@ -39,7 +40,14 @@ function MovesMoney(from: WalletAccessPolicy = MOVE_OUT): MethodDecorator {
 
 /** Freeze and unfreeze: owner or admin, an optional Idempotency-Key, 200 with the wallet. */
 function ChangesWalletState(): MethodDecorator {
-  return applyDecorators(WalletAccess(READ), Idempotent(), HttpCode(200), ApiHeader(OPTIONAL_KEY), ApiOkResponse({ type: WalletResponse }));
+  return applyDecorators(
+    WalletAccess(READ),
+    Idempotent(),
+    HttpCode(200),
+    ApiHeader(OPTIONAL_KEY),
+    ApiOkResponse({ type: WalletResponse }),
+    ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'wallet_not_active'),
+  );
 }
 
 @ApiTags('wallets')
@@ -53,12 +61,14 @@ export class WalletsController {
   @HttpCode(201)
   @ApiHeader(OPTIONAL_KEY)
   @ApiCreatedResponse({ type: WalletResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.idempotent)
   open(@CurrentCaller() caller: Caller, @Body() body: OpenWalletDto, @CommandKeysOf() keys: CommandKeys): Promise<WalletView> {
     return this.wallets.openWallet(caller, body.currency, keys);
   }
 
   @Get('wallets')
   @ApiOkResponse({ type: WalletListResponse })
+  @ApiErrors(...ROUTE_ERRORS.user)
   list(@CurrentCaller() caller: Caller): Promise<{ items: WalletView[] }> {
     return this.wallets.listWallets(caller);
   }
@@ -66,6 +76,7 @@ export class WalletsController {
   @Get('wallets/:id')
   @WalletAccess(READ)
   @ApiOkResponse({ type: WalletResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource)
   get(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletFacts): Promise<WalletView> {
     // The guard's look-up checks ownership only; the answer reads the caller's own writes.
     return this.wallets.getWallet(wallet.id);
@@ -74,6 +85,7 @@ export class WalletsController {
   @Get('wallets/:id/balance')
   @WalletAccess(READ)
   @ApiOkResponse({ type: BalanceAsOfResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource)
   balance(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletFacts, @Query() query: BalanceQuery): Promise<BalanceAsOf> {
     return this.wallets.balance(wallet.id, query.at);
   }
@@ -81,12 +93,13 @@ export class WalletsController {
   @Get('wallets/:id/transactions')
   @WalletAccess(READ)
   @ApiOkResponse({ type: TransactionPageResponse })
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource)
   transactions(@Param() _params: WalletParams, @AccessedWallet() wallet: WalletFacts, @Query() query: TransactionsQuery): Promise<TransactionLinePage> {
     return this.wallets.transactions(wallet.id, { limit: query.limit === undefined ? undefined : Number(query.limit), cursor: query.cursor });
   }
 
   @Post('wallets/:id/top-ups')
-  @MovesMoney()
+  @MovesMoney(['limit_exceeded'])
   topUp(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
@@ -98,7 +111,7 @@ export class WalletsController {
   }
 
   @Post('wallets/:id/withdrawals')
-  @MovesMoney()
+  @MovesMoney(['insufficient_funds'])
   withdraw(
     @Param() _params: WalletParams,
     @CurrentCaller() caller: Caller,
@@ -110,7 +123,7 @@ export class WalletsController {
   }
 
   @Post('transfers')
-  @MovesMoney({ from: 'body', name: 'fromWalletId', allow: 'owner' })
+  @MovesMoney(['insufficient_funds', 'currency_mismatch'], { from: 'body', name: 'fromWalletId', allow: 'owner' })
   transfer(
     @CurrentCaller() caller: Caller,
     @AccessedWallet() from: WalletFacts,

@@ -2,7 +2,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsIn, IsString, Length, Matches } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { IsAmount, IsId, IsIntegerString, IsOptionalNotNull, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
+import { IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
 
 const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the wallet currency' };
 
@@ -20,10 +20,10 @@ export class MoveMoneyDto {
   @IsAmount()
   amount!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.referenceLengthMax })
+  @ApiPropertyOptional({ maxLength: STRING_LIMITS.referenceLengthMax, description: keptLengthDoc(STRING_LIMITS.referenceLengthMax) })
   @IsOptionalNotNull()
   @IsString()
-  @Length(1, STRING_LIMITS.referenceLengthMax)
+  @IsKeptString(1, STRING_LIMITS.referenceLengthMax)
   reference?: string;
 }
 
@@ -43,10 +43,10 @@ export class TransferDto {
   @IsAmount()
   amount!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.memoLengthMax })
+  @ApiPropertyOptional({ maxLength: STRING_LIMITS.memoLengthMax, description: keptLengthDoc(STRING_LIMITS.memoLengthMax) })
   @IsOptionalNotNull()
   @IsString()
-  @Length(1, STRING_LIMITS.memoLengthMax)
+  @IsKeptString(1, STRING_LIMITS.memoLengthMax)
   memo?: string;
 }
 
