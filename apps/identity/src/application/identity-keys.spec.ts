@@ -64,6 +64,14 @@ describe('identity keys', () => {
     }
   });
 
+  it('config: refuses both IDENTITY_SIGNING_KEY_PEM and IDENTITY_SIGNING_KEY_FILE, rather than silently pick one', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const both = () =>
+      loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: pem, IDENTITY_SIGNING_KEY_FILE: join(dataDir, 'new.pem'), IDENTITY_TOTP_KEY_BASE64: randomBytes(32).toString('base64') });
+    expect(both).toThrow(ConfigError);
+    expect(both).toThrow(/IDENTITY_SIGNING_KEY_FILE must not be set together with IDENTITY_SIGNING_KEY_PEM/);
+  });
+
   it('read the signing key from IDENTITY_SIGNING_KEY_FILE', () => {
     const path = join(dataDir, 'elsewhere.pem');
     writeFileSync(path, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
