@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { amountOf, uuidv7, type Clock, type IdGenerator, type PublicKeys } from '@ledger/contracts';
+import { amountOf, ConfigError, uuidv7, type Clock, type IdGenerator, type PublicKeys } from '@ledger/contracts';
 import type { EventStore } from '@ledger/event-store';
 import { BusClientProxy, IdentityClient, LedgerClient, type MessageBus } from '@ledger/messaging';
 import { AccessTokenVerifier } from './application/access-tokens';
@@ -103,7 +103,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger: new NestPinoLogger(logger),
     });
     configureGateway(app, components);
-    await app.listen(config.PORT, config.HOST);
+    await app.listen(config.PORT, config.HOST).catch((error: unknown) => {
+      throw listenConfigError(error) ?? error;
+    });
     grpc = await startGrpcEdge(components);
   } catch (error) {
     await app?.close().catch(() => undefined);
@@ -155,4 +157,12 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
       .build(),
   );
   SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });
+}
+
+/** A listen failure the configuration caused, as the ConfigError naming its setting (exit 78 at start). */
+function listenConfigError(error: unknown): ConfigError | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL') return new ConfigError('HOST', `cannot be listened on (${code})`);
+  if (code === 'EADDRINUSE' || code === 'EACCES') return new ConfigError('PORT', `cannot be listened on (${code})`);
+  return undefined;
 }

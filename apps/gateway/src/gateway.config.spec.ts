@@ -45,3 +45,12 @@ describe('gateway settings: the Idempotency-Key lease', () => {
     expect(tooShort).toThrow(/IDEMPOTENCY_LEASE_MS.*BUS_REQUEST_TIMEOUT_MS/);
   });
 });
+
+describe('gateway settings: the ports', () => {
+  it('refuses GRPC_PORT equal to PORT (both cannot be listened on), but lets both be 0 (a free port each)', () => {
+    const same = () => loadGatewayConfig({ PORT: '4000', GRPC_PORT: '4000' });
+    expect(same).toThrow(ConfigError);
+    expect(same).toThrow(/GRPC_PORT must differ from PORT/);
+    expect(loadGatewayConfig({ PORT: '0', GRPC_PORT: '0' }).GRPC_PORT).toBe(0);
+  });
+});

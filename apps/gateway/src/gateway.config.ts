@@ -87,6 +87,7 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
   if (config.NETWORK_API_KEY_REQUIRED && config.NETWORK_API_KEY === '') {
     throw new ConfigError('NETWORK_API_KEY', 'is required (NETWORK_API_KEY_REQUIRED=true): 16 to 256 printable characters');
   }
+  if (config.GRPC_PORT !== 0 && config.GRPC_PORT === config.PORT) throw new ConfigError('GRPC_PORT', `must differ from PORT (${config.PORT}): both are listened on HOST`);
   const inFlightMaxMs = BUS_CALLS_PER_REQUEST_MAX * config.BUS_REQUEST_TIMEOUT_MS;
   if (config.IDEMPOTENCY_LEASE_MS <= inFlightMaxMs) {
     throw new ConfigError('IDEMPOTENCY_LEASE_MS', `must be longer than ${BUS_CALLS_PER_REQUEST_MAX} x BUS_REQUEST_TIMEOUT_MS (${inFlightMaxMs} ms), or a retry takes over a request still in flight`);

@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { systemClock, uuidv7 } from '@ledger/contracts';
+import { ConfigError, systemClock, uuidv7 } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
 import { InProcessBus, inProcessBusOptions, loadMessagingConfig } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
@@ -39,7 +39,11 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   const cardIssuerConfig = loadCardIssuerConfig(env);
   const gatewayConfig = loadGatewayConfig(env);
   const dataDir = resolve(config.DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    throw new ConfigError('DATA_DIR', `cannot be made a directory (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
   // One JSON logger (redacting, scrubbing) for every service from the first line on; the
   // gateway would make it Nest's logger anyway, but only once it starts, after the others.
   const logger = createGatewayLogger({ level: gatewayConfig.LOG_LEVEL, service: 'host' });

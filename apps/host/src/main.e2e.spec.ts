@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnTs, waitFor } from '@ledger/contracts/testing';
@@ -10,6 +11,39 @@ describe('main (the npm start process)', () => {
     expect(exit.code).toBe(78);
     expect(child.stderr()).toContain('PORT');
     expect(child.stdout()).not.toContain('listening');
+  });
+
+  it.each([
+    ['DATA_DIR', (dir: string) => ({ DATA_DIR: join(dir, 'a-file') })],
+    ['HOST', (dir: string) => ({ DATA_DIR: dir, HOST: 'no such host' })],
+  ])('stops with exit 78 naming %s when only the start can tell it is bad', async (setting, envOf) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-main-bad-'));
+    writeFileSync(join(dir, 'a-file'), 'not a directory');
+    try {
+      const child = spawnTs(join(__dirname, 'main.ts'), [], { env: { ...process.env, PORT: '0', GRPC_PORT: '0', ...envOf(dir) } });
+      const exit = await child.exited;
+      expect(child.stderr()).toContain(`Invalid configuration: ${setting}`);
+      expect(exit.code).toBe(78);
+      expect(child.stdout()).not.toContain('listening');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops with exit 78 naming GRPC_PORT when its port is taken', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-main-grpc-'));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const child = spawnTs(join(__dirname, 'main.ts'), [], { env: { ...process.env, PORT: '0', GRPC_PORT: String(port), DATA_DIR: dir } });
+      const exit = await child.exited;
+      expect(child.stderr()).toContain('Invalid configuration: GRPC_PORT');
+      expect(exit.code).toBe(78);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('logs JSON from its first line, every service included, and closes on SIGTERM', async () => {

@@ -32,7 +32,7 @@ export const identityConfigSchema = {
   IDENTITY_TOKEN_AUDIENCE: stringSetting('ledger-gateway', { maxLength: 256 }),
   /** `data_dir`: generate the keys into DATA_DIR on first start (embedded mode); `config`: take them from the settings below. */
   IDENTITY_KEY_SOURCE: enumSetting('data_dir', ['data_dir', 'config'] as const),
-  /** Ed25519 private key (PKCS#8 PEM), or a file holding it; with IDENTITY_KEY_SOURCE=config, one of the two is required. */
+  /** Ed25519 private key (PKCS#8 PEM), or a file holding it; with IDENTITY_KEY_SOURCE=config, exactly one of the two is required. */
   IDENTITY_SIGNING_KEY_PEM: stringSetting('', { maxLength: 16_384 }),
   IDENTITY_SIGNING_KEY_FILE: stringSetting('', { maxLength: 1_024 }),
   /** 32 random bytes, base64: seals TOTP secrets (AES-256-GCM); required with IDENTITY_KEY_SOURCE=config. */
@@ -65,6 +65,9 @@ export function loadIdentityConfig(env: Readonly<Record<string, string | undefin
   if (config.IDENTITY_KEY_SOURCE === 'config') {
     if (config.IDENTITY_SIGNING_KEY_PEM === '' && config.IDENTITY_SIGNING_KEY_FILE === '') {
       throw new ConfigError('IDENTITY_SIGNING_KEY_PEM', 'or IDENTITY_SIGNING_KEY_FILE is required when IDENTITY_KEY_SOURCE=config');
+    }
+    if (config.IDENTITY_SIGNING_KEY_PEM !== '' && config.IDENTITY_SIGNING_KEY_FILE !== '') {
+      throw new ConfigError('IDENTITY_SIGNING_KEY_FILE', 'must not be set together with IDENTITY_SIGNING_KEY_PEM: set one');
     }
     if (config.IDENTITY_TOTP_KEY_BASE64 === '') throw new ConfigError('IDENTITY_TOTP_KEY_BASE64', 'is required when IDENTITY_KEY_SOURCE=config');
   }

@@ -70,3 +70,15 @@ export function loadConfig<S extends ConfigSchema>(schema: S, env: Env = process
   for (const [name, setting] of Object.entries(schema)) result[name] = setting.read(name, env[name]);
   return Object.freeze(result) as ConfigOf<S>;
 }
+
+/**
+ * A key of exactly `bytes` bytes given in base64 (padding optional, surrounding whitespace
+ * ignored); anything else, stray characters included, is a ConfigError naming `setting`, never the key.
+ */
+export function base64KeyOf(text: string, setting: string, bytes: number): Buffer {
+  const body = text.trim().replace(/=+$/, '');
+  const key = Buffer.from(body, 'base64');
+  // Node skips characters outside the alphabet: only a key that encodes back to the text is the text.
+  if (key.length !== bytes || key.toString('base64').replace(/=+$/, '') !== body) throw new ConfigError(setting, `must be ${bytes} bytes in base64`);
+  return key;
+}

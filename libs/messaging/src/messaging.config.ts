@@ -2,13 +2,19 @@
 // config loader of @ledger/contracts, so a bad value stops the process naming the setting.
 import { intSetting, loadConfig, type ConfigOf } from '@ledger/contracts';
 
+/**
+ * The least BUS_MAX_MESSAGE_BYTES: what the services send must fit, or a relay stops for good at
+ * the first event over it (the largest ledger event, 64 postings at the limits, is about 23 KB).
+ */
+export const BUS_MESSAGE_BYTES_MIN = 256 * 1024;
+
 export const messagingConfigSchema = {
   /** Partitions of a topic nobody declared (Kafka's num.partitions). */
   BUS_DEFAULT_PARTITIONS: intSetting(4, { min: 1, max: 1024 }),
   /** Messages a partition holds that some active group has not committed yet. */
   BUS_MAX_QUEUE_DEPTH: intSetting(10_000, { min: 1, max: 1_000_000 }),
   /** Key + value + headers of one message (Kafka's default max.message.bytes is about 1 MiB). */
-  BUS_MAX_MESSAGE_BYTES: intSetting(1024 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
+  BUS_MAX_MESSAGE_BYTES: intSetting(1024 * 1024, { min: BUS_MESSAGE_BYTES_MIN, max: 16 * 1024 * 1024 }),
   /** Deliveries of one message before it goes to `<topic>.dlq`. */
   BUS_MAX_ATTEMPTS: intSetting(5, { min: 1, max: 100 }),
   /** First pause before a redelivery; doubles per attempt up to BUS_RETRY_BACKOFF_MAX_MS. */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '@ledger/contracts';
+import { base64KeyOf, ConfigError } from '@ledger/contracts';
 import type { CardIssuerConfig } from '../card-issuer.config';
 
 export const CARD_KEYS_FILE = 'card-issuer-keys.json';
@@ -83,7 +83,5 @@ function newKeyFile(): string {
 }
 
 function keyOf(base64: string, setting: string): Buffer {
-  const key = Buffer.from(base64.trim(), 'base64');
-  if (key.length !== CARD_KEY_BYTES || !/^[A-Za-z0-9+/=\s]+$/.test(base64)) throw new ConfigError(setting, `must be ${CARD_KEY_BYTES} bytes in base64`);
-  return key;
+  return base64KeyOf(base64, setting, CARD_KEY_BYTES);
 }

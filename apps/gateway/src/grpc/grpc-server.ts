@@ -5,7 +5,7 @@ import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } 
 import { ReflectionService } from '@grpc/reflection';
 import { NestFactory } from '@nestjs/core';
 import { ServerGrpc, type GrpcOptions } from '@nestjs/microservices';
-import { GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
+import { ConfigError, GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
 import type { GatewayComponents } from '../gateway.module';
 import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
 import { decodeLeniently } from './grpc-edge';
@@ -38,7 +38,7 @@ class GatewayGrpcServer extends ServerGrpc {
   override async createClient(): Promise<Server> {
     const server = new Server({ 'grpc.max_receive_message_length': this.messageBytesMax });
     this.port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+      server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new ConfigError('GRPC_PORT', `cannot be listened on HOST (${error.message})`)) : resolve(port))),
     );
     return server;
   }

@@ -55,6 +55,23 @@ describe('identity keys', () => {
     ).toThrow(/IDENTITY_TOTP_KEY_BASE64/);
   });
 
+  it('config: refuses an IDENTITY_TOTP_KEY_BASE64 that is not plain base64, without echoing it', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const totp = randomBytes(32).toString('base64');
+    for (const bad of [`${totp.slice(0, 10)}!!${totp.slice(10)}`, `${totp.slice(0, 43)}%`, `${totp.slice(0, 20)} ${totp.slice(20)}`]) {
+      const load = () => loadIdentityKeys(loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: pem, IDENTITY_TOTP_KEY_BASE64: bad }), dataDir);
+      expect(load).toThrow(/IDENTITY_TOTP_KEY_BASE64 must be 32 bytes in base64$/);
+    }
+  });
+
+  it('config: refuses both IDENTITY_SIGNING_KEY_PEM and IDENTITY_SIGNING_KEY_FILE, rather than silently pick one', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const both = () =>
+      loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: pem, IDENTITY_SIGNING_KEY_FILE: join(dataDir, 'new.pem'), IDENTITY_TOTP_KEY_BASE64: randomBytes(32).toString('base64') });
+    expect(both).toThrow(ConfigError);
+    expect(both).toThrow(/IDENTITY_SIGNING_KEY_FILE must not be set together with IDENTITY_SIGNING_KEY_PEM/);
+  });
+
   it('read the signing key from IDENTITY_SIGNING_KEY_FILE', () => {
     const path = join(dataDir, 'elsewhere.pem');
     writeFileSync(path, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });

@@ -5,7 +5,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '@ledger/contracts';
+import { base64KeyOf, ConfigError } from '@ledger/contracts';
 import type { IdentityConfig } from '../identity.config';
 
 export const SIGNING_KEY_FILE = 'identity-signing-key.pem';
@@ -38,10 +38,7 @@ export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: 
   if (signingKey.asymmetricKeyType !== 'ed25519') throw new ConfigError(signingSetting, `must be an Ed25519 key, got ${signingKey.asymmetricKeyType}`);
   const publicKey = createPublicKey(signingKey);
 
-  const totpKey = Buffer.from(totpBase64.trim(), 'base64');
-  if (totpKey.length !== TOTP_KEY_BYTES) {
-    throw new ConfigError(fromConfig ? 'IDENTITY_TOTP_KEY_BASE64' : TOTP_KEY_FILE, `must be ${TOTP_KEY_BYTES} bytes in base64`);
-  }
+  const totpKey = base64KeyOf(totpBase64, fromConfig ? 'IDENTITY_TOTP_KEY_BASE64' : TOTP_KEY_FILE, TOTP_KEY_BYTES);
   return {
     signingKey,
     publicKey,

@@ -12,12 +12,19 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { shardOfCommand } from '@ledger/ledger';
+import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
 import { keyed } from '../nest/bus-protocol';
 
 /** The one method of a Nest ClientProxy this needs (any transport's). */
 export interface RequestSender {
   send<TResult = unknown, TInput = unknown>(pattern: string, data: TInput): Observable<TResult>;
 }
+
+/**
+ * Most bytes of commands one CommandBatch carries: a quarter of the least BUS_MAX_MESSAGE_BYTES,
+ * leaving room for the batch's reply (each reply about its command's size) on any allowed bus.
+ */
+export const LEDGER_COMMAND_BATCH_BYTES_MAX = BUS_MESSAGE_BYTES_MIN / 4;
 
 export interface LedgerClientOptions {
   /**
@@ -66,10 +73,19 @@ export class LedgerClient {
   private flush(shard: number): void {
     const queue = this.waiting.get(shard) ?? [];
     this.waiting.delete(shard);
-    for (let start = 0; start < queue.length; start += LEDGER_COMMAND_BATCH_MAX) {
-      const part = queue.slice(start, start + LEDGER_COMMAND_BATCH_MAX);
-      void this.sendPart(shard, part);
+    let part: Waiting[] = [];
+    let partBytes = 0;
+    for (const each of queue) {
+      const bytes = Buffer.byteLength(JSON.stringify(each.message));
+      if (part.length > 0 && (part.length === LEDGER_COMMAND_BATCH_MAX || partBytes + bytes > LEDGER_COMMAND_BATCH_BYTES_MAX)) {
+        void this.sendPart(shard, part);
+        part = [];
+        partBytes = 0;
+      }
+      part.push(each);
+      partBytes += bytes;
     }
+    if (part.length > 0) void this.sendPart(shard, part);
   }
 
   /** Sends one part of a shard's batch; a transport failure (timeout, closed client) rejects every command in it, as it would each alone. */

@@ -1,0 +1,33 @@
+// The coalescing LedgerClient keeps each CommandBatch within what any allowed bus carries.
+import { of, throwError, type Observable } from 'rxjs';
+import { LEDGER_TOPICS, type LedgerCommandBatch, type LedgerCommandEnvelope, type Reply } from '@ledger/contracts';
+import { encode } from '../codec';
+import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
+import type { KeyedPayload } from '../nest/bus-protocol';
+import { LedgerClient, type RequestSender } from './ledger-client';
+
+describe('LedgerClient (coalescing)', () => {
+  it('splits the commands of one shard and turn into batches the smallest allowed bus takes', async () => {
+    const sizes: number[] = [];
+    // Refuses what the bus would: a message over its limit (here the least BUS_MAX_MESSAGE_BYTES).
+    const bus: RequestSender = {
+      send<TResult, TInput>(pattern: string, data: TInput): Observable<TResult> {
+        const batch = (data as KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>).value;
+        const bytes = encode(batch).length;
+        sizes.push(bytes);
+        if (pattern !== LEDGER_TOPICS.commands || bytes > BUS_MESSAGE_BYTES_MIN) return throwError(() => new Error(`message is ${bytes} bytes, over the limit`));
+        const replies = batch.type === 'CommandBatch' ? batch.commands.map((): Reply<unknown> => ({ ok: true, value: {} })) : [];
+        return of((batch.type === 'CommandBatch' ? { ok: true, value: replies } : { ok: true, value: {} }) as TResult);
+      },
+    };
+    const client = new LedgerClient(bus, 1, { coalesce: true });
+    const memo = '\u20ac'.repeat(256); // the gateway's longest memo, 3 bytes a character
+    const transfers = Array.from({ length: 512 }, (_, n) =>
+      client.command({ type: 'Transfer', fromWalletId: `a-${n}`, toWalletId: `b-${n}`, amount: '1', memo, meta: { idempotencyKey: `k-${n}`, actor: 'test' } }),
+    );
+    const replies = await Promise.allSettled(transfers);
+    expect(replies.filter((reply) => reply.status === 'rejected')).toEqual([]);
+    expect(sizes.length).toBeGreaterThan(1);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(BUS_MESSAGE_BYTES_MIN);
+  });
+});
