@@ -10,6 +10,23 @@ export const IDENTITY_TOPICS = {
 
 export type Role = 'user' | 'admin';
 
+/** API.md: a password is 10 to 128 characters, counted by `passwordLength`, at the edge and in identity alike. */
+export const PASSWORD_LENGTH_MIN = 10;
+export const PASSWORD_LENGTH_MAX = 128;
+
+/**
+ * The form a password is counted, compared and hashed in: NFC (RFC 8265's OpaqueString), so one
+ * password typed composed (most keyboards) or decomposed (macOS sends 'é' as 'e' + U+0301) is one.
+ */
+export function passwordForm(password: string): string {
+  return password.normalize('NFC');
+}
+
+/** A password's characters: code points of its NFC form. */
+export function passwordLength(password: string): number {
+  return [...passwordForm(password)].length;
+}
+
 /** API.md's user as `POST /v1/users` returns it. */
 export interface UserView {
   readonly id: string;

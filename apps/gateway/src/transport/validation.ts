@@ -2,16 +2,16 @@
 // class-validator's errors into `validation_failed` with one entry per field.
 import { ValidationPipe, type ArgumentMetadata, type Type, type ValidationError } from '@nestjs/common';
 import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
-import { AMOUNT_DIGITS_MAX, parseAmount } from '@ledger/contracts';
+import { AMOUNT_DIGITS_MAX, parseAmount, passwordLength, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
 import { EMAIL_LENGTH_MAX, ID_LENGTH_MAX, isId } from '../application/access-control';
 import { RequestValidationError, type FieldProblem } from './http-errors';
 
-export { ID_LENGTH_MAX, isId };
+export { ID_LENGTH_MAX, isId, passwordLength };
 
 export const STRING_LIMITS = {
   emailLengthMax: EMAIL_LENGTH_MAX,
-  passwordLengthMin: 10,
-  passwordLengthMax: 128,
+  passwordLengthMin: PASSWORD_LENGTH_MIN,
+  passwordLengthMax: PASSWORD_LENGTH_MAX,
   displayNameLengthMax: 100,
   totpLengthMax: 10,
   refreshTokenLengthMax: 1_024,
@@ -72,18 +72,13 @@ export function IsIntegerString(min: number, max: number, options?: ValidationOp
   );
 }
 
-/** Characters of a password as identity counts them: code points of its NFC form (the form it hashes). */
-export function passwordLength(password: string): number {
-  return [...password.normalize('NFC')].length;
-}
-
 /** Length as the ledger and the card-issuer measure what they keep (String.length, UTF-16 units: an emoji is two). */
 export const serviceLength = (value: string): number => value.length;
 
-/** A string the ledger or the card-issuer keeps: `min` to `max` of their units, so that it passes here only if it passes there. */
 /** The OpenAPI description of such a string's limit (JSON Schema's maxLength counts code points, an emoji as one). */
 export const keptLengthDoc = (max: number) => `At most ${max} UTF-16 code units (an emoji counts two)`;
 
+/** A string the ledger or the card-issuer keeps: `min` to `max` of their units, so that it passes here only if it passes there. */
 export const IsKeptString = (min: number, max: number, options?: ValidationOptions) => HasCodePoints(min, max, options, serviceLength);
 
 /** A string of `min` to `max` characters counted as code points (an emoji is one), as identity counts them. */

@@ -1,5 +1,6 @@
 // What a registration's email, password and display name must be (API.md "Identity"). Pure:
 // the list of common passwords is handed in, so the rules are tested without files.
+import { passwordForm, passwordLength } from '@ledger/contracts';
 import {
   DISPLAY_NAME_LENGTH_MAX,
   EMAIL_LENGTH_MAX,
@@ -43,19 +44,13 @@ export function emailProblem(email: unknown): FieldProblem | undefined {
   return valid ? undefined : { field: 'email', reason: 'invalid_format' };
 }
 
-/**
- * The form a password is counted, compared and hashed in: NFC (RFC 8265's OpaqueString), so one
- * password typed composed (most keyboards) or decomposed (macOS sends 'é' as 'e' + U+0301) is one.
- */
-export function passwordForm(password: string): string {
-  return password.normalize('NFC');
-}
+export { passwordForm };
 
 /** 10 to 128 characters (code points of its NFC form) and not a common password (see commonPasswordKey). */
 export function passwordProblem(password: unknown, commonPasswords: ReadonlySet<string>): FieldProblem | undefined {
   if (typeof password !== 'string' || password.length === 0) return { field: 'password', reason: 'required' };
   const form = passwordForm(password);
-  const length = codePoints(form);
+  const length = passwordLength(password);
   if (length < PASSWORD_LENGTH_MIN) return { field: 'password', reason: 'too_short' };
   if (length > PASSWORD_LENGTH_MAX) return { field: 'password', reason: 'too_long' };
   if (commonPasswords.has(commonPasswordKey(form))) return { field: 'password', reason: 'too_common' };

@@ -5,9 +5,8 @@
 export const EMAIL_LENGTH_MAX = 254;
 export const EMAIL_LOCAL_PART_LENGTH_MAX = 64;
 
-/** API.md: 10 to 128 characters (Unicode code points). */
-export const PASSWORD_LENGTH_MIN = 10;
-export const PASSWORD_LENGTH_MAX = 128;
+/** API.md: 10 to 128 characters (code points of the NFC form), as the gateway counts them too. */
+export { PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
 /** Most UTF-16 units one character's NFD or NFC takes (U+16126: 6), so the bound of any form of a password. */
 export const NORMALIZED_UNITS_PER_CHARACTER_MAX = 6;
 
