@@ -155,11 +155,19 @@ export class ShardWriter {
       return;
     }
     this.queue.push(work);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.scheduled || this.draining) return;
     this.scheduled = true;
     const flush = () => {
       this.scheduled = false;
-      this.draining = this.drain().finally(() => (this.draining = undefined));
+      this.draining = this.drain().finally(() => {
+        this.draining = undefined;
+        // Work queued after the loop's last look and before this turn would wait for the shard's next command.
+        if (this.queue.length > 0) this.schedule();
+      });
     };
     if (this.deps.limits.batchWaitMs > 0) setTimeout(flush, this.deps.limits.batchWaitMs);
     else setImmediate(flush);
