@@ -1,0 +1,60 @@
+// A request's deadline travels with it: the card-issuer does not keep waiting for the ledger once
+// its own caller (the gateway, the network behind it) has given up. It waited out its own
+// CARD_UPSTREAM_TIMEOUT_MS (10 s) while the gateway answered the network at 5 s, then approved:
+// the network, told the authorization failed, never captured nor reversed it (it has no id to
+// reverse), and the hold kept the customer's money until HOLD_TIMEOUT_MS (7 days).
+import { CARD_TOPICS, cardKeyOf, type AuthorizationView, type CardCommandEnvelope, type Reply } from '@ledger/contracts';
+import { gate, waitFor } from '@ledger/contracts/testing';
+import { accountShard } from '@ledger/ledger';
+import { BusClientProxy, keyed, RequestTimeoutError } from '@ledger/messaging';
+import { firstValueFrom } from 'rxjs';
+import { RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
+import { loadCardIssuerConfig } from './card-issuer.config';
+import { authorizeMessage, cardholder } from './testing/card-fixtures';
+import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+
+/** The gateway's BUS_REQUEST_TIMEOUT_MS in this test: far below the issuer's CARD_UPSTREAM_TIMEOUT_MS. */
+const GATEWAY_TIMEOUT_MS = 300;
+
+describe('card-issuer: the deadline of a request', () => {
+  let h: CardHarness;
+  let gateway: BusClientProxy;
+
+  beforeEach(async () => {
+    h = await startCardHarness();
+    gateway = new BusClientProxy(h.ledger.bus, { clientId: 'impatient-gateway', requestTimeoutMs: GATEWAY_TIMEOUT_MS });
+  });
+
+  afterEach(async () => {
+    await gateway.close();
+    await h.close({ remove: true });
+  });
+
+  it('an authorization its caller gave up on while the ledger was slow holds nothing once recovered', async () => {
+    const { walletId, secrets } = await cardholder(h);
+    const writer = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!;
+    const pendingOf = () => writer.currentState.accounts.get(walletId)!.debitsPending;
+    // The ledger takes its time with holds (a backlog on the shard): each PlaceHold waits for the gate.
+    const ledgerSlow = gate();
+    const submit = writer.submit.bind(writer);
+    jest.spyOn(writer, 'submit').mockImplementation(async (command) => {
+      if (command.type === 'PlaceHold') await ledgerSlow.promise;
+      return submit(command);
+    });
+    const message = authorizeMessage(secrets, { amount: '400' });
+    const envelope: CardCommandEnvelope = { ...message, meta: { idempotencyKey: 'network-key-1', actor: 'network' } };
+    const answer = firstValueFrom(gateway.send<Reply<AuthorizationView>>(CARD_TOPICS.commands, keyed(cardKeyOf(message), envelope)));
+    await expect(answer).rejects.toBeInstanceOf(RequestTimeoutError); // the network hears "failed"; nobody retries
+    ledgerSlow.open();
+    await waitFor('the ledger to decide the hold', () => writer.currentState.holds.has(message.authorizationId));
+
+    // The issuer's recovery, once the authorization is old enough, finishes what nobody waits for any more.
+    h.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * loadCardIssuerConfig({}).CARD_UPSTREAM_TIMEOUT_MS + 1);
+    await h.cards.service.recoverRequested();
+    expect(pendingOf()).toBe(0n);
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({
+      ok: true,
+      value: { approved: false, responseCode: '05', reason: 'issuer_recovered' },
+    });
+  });
+});
