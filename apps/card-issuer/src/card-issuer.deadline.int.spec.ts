@@ -58,3 +58,45 @@ describe('card-issuer: the deadline of a request', () => {
     });
   });
 });
+
+describe('card-issuer: recovery while the ledger does not answer', () => {
+  let h: CardHarness;
+  /** Holds the shard's writer; opened at the end whatever happened, so closing does not wait on it. */
+  const ledgerStuck = gate();
+
+  afterEach(async () => {
+    ledgerStuck.open();
+    await h.close({ remove: true });
+  });
+
+  it('leaves an authorization whose hold request timed out for later, and still starts', async () => {
+    const upstreamTimeoutMs = 500;
+    h = await startCardHarness({ env: { CARD_UPSTREAM_TIMEOUT_MS: String(upstreamTimeoutMs), CARD_RECOVERY_INTERVAL_MS: '0' } });
+    const { walletId, secrets } = await cardholder(h);
+    const writer = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!;
+    // The shard's writer is stuck (a long backlog, a store that hangs): no PlaceHold is answered until the gate opens.
+    const submit = writer.submit.bind(writer);
+    jest.spyOn(writer, 'submit').mockImplementation(async (command) => {
+      if (command.type === 'PlaceHold') await ledgerStuck.promise;
+      return submit(command);
+    });
+    const message = authorizeMessage(secrets, { amount: '250' });
+    expect(await h.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    h.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * upstreamTimeoutMs + 1);
+
+    // Recovery asks the ledger, which does not answer in time: the authorization is left, the pass and the start go on.
+    await expect(h.cards.service.recoverRequested()).resolves.toEqual({ recovered: 0, left: 1 });
+    const restarted = await h.restartCards({ env: { CARD_UPSTREAM_TIMEOUT_MS: String(upstreamTimeoutMs), CARD_RECOVERY_INTERVAL_MS: '0' } });
+    expect(restarted.recovery).toEqual({ recovered: 0, left: 1 });
+
+    ledgerStuck.open();
+    await waitFor('the authorization recovered', async () => {
+      expect(await h.cards.service.recoverRequested()).toEqual({ recovered: 0, left: 0 });
+    });
+    expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(0n);
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({
+      ok: true,
+      value: { approved: false, responseCode: '05', reason: 'issuer_recovered' },
+    });
+  });
+});

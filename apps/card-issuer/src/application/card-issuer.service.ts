@@ -542,7 +542,11 @@ export class CardIssuerService {
     let recovered = 0;
     let left = 0;
     for (const { authorizationId, cardId } of requestedAuthorizations(this.deps.db)) {
-      const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId));
+      const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId)).catch((error: unknown) => {
+        // A ledger that did not answer in time (or a store error) leaves this one for the next pass; the rest, and the start, go on.
+        this.deps.log?.(`card-issuer: recovering authorization ${authorizationId} failed: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      });
       if (done) recovered++;
       else left++;
     }
