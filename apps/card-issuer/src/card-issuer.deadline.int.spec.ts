@@ -10,11 +10,12 @@ import { BusClientProxy, keyed, RequestTimeoutError } from '@ledger/messaging';
 import { firstValueFrom } from 'rxjs';
 import { RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
 import { loadCardIssuerConfig } from './card-issuer.config';
+import { requestedAuthorizations } from './projections/card-issuer.projection';
 import { authorizeMessage, cardholder } from './testing/card-fixtures';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 /** The gateway's BUS_REQUEST_TIMEOUT_MS in this test: far below the issuer's CARD_UPSTREAM_TIMEOUT_MS. */
-const GATEWAY_TIMEOUT_MS = 300;
+const GATEWAY_TIMEOUT_MS = 1_000;
 
 describe('card-issuer: the deadline of a request', () => {
   let h: CardHarness;
@@ -45,10 +46,10 @@ describe('card-issuer: the deadline of a request', () => {
     const envelope: CardCommandEnvelope = { ...message, meta: { idempotencyKey: 'network-key-1', actor: 'network' } };
     const answer = firstValueFrom(gateway.send<Reply<AuthorizationView>>(CARD_TOPICS.commands, keyed(cardKeyOf(message), envelope)));
     await expect(answer).rejects.toBeInstanceOf(RequestTimeoutError); // the network hears "failed"; nobody retries
+    await waitFor('the authorization requested', () => requestedAuthorizations(h.db).some((each) => each.authorizationId === message.authorizationId));
     ledgerSlow.open();
-    await waitFor('the ledger to decide the hold', () => writer.currentState.holds.has(message.authorizationId));
 
-    // The issuer's recovery, once the authorization is old enough, finishes what nobody waits for any more.
+    // The issuer's recovery, once the authorization is old enough, finishes what nobody waits for any more (after the issuer's own try: the card's lock).
     h.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * loadCardIssuerConfig({}).CARD_UPSTREAM_TIMEOUT_MS + 1);
     await h.cards.service.recoverRequested();
     expect(pendingOf()).toBe(0n);
