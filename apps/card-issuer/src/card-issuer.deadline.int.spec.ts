@@ -20,6 +20,8 @@ const GATEWAY_TIMEOUT_MS = 1_000;
 describe('card-issuer: the deadline of a request', () => {
   let h: CardHarness;
   let gateway: BusClientProxy;
+  /** Holds the ledger's holds; opened at the end whatever happened, so closing does not wait on it. */
+  const ledgerSlow = gate();
 
   beforeEach(async () => {
     h = await startCardHarness();
@@ -27,6 +29,7 @@ describe('card-issuer: the deadline of a request', () => {
   });
 
   afterEach(async () => {
+    ledgerSlow.open();
     await gateway.close();
     await h.close({ remove: true });
   });
@@ -36,7 +39,6 @@ describe('card-issuer: the deadline of a request', () => {
     const writer = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!;
     const pendingOf = () => writer.currentState.accounts.get(walletId)!.debitsPending;
     // The ledger takes its time with holds (a backlog on the shard): each PlaceHold waits for the gate.
-    const ledgerSlow = gate();
     const submit = writer.submit.bind(writer);
     jest.spyOn(writer, 'submit').mockImplementation(async (command) => {
       if (command.type === 'PlaceHold') await ledgerSlow.promise;
@@ -45,7 +47,12 @@ describe('card-issuer: the deadline of a request', () => {
     const message = authorizeMessage(secrets, { amount: '400' });
     const envelope: CardCommandEnvelope = { ...message, meta: { idempotencyKey: 'network-key-1', actor: 'network' } };
     const answer = firstValueFrom(gateway.send<Reply<AuthorizationView>>(CARD_TOPICS.commands, keyed(cardKeyOf(message), envelope)));
-    await expect(answer).rejects.toBeInstanceOf(RequestTimeoutError); // the network hears "failed"; nobody retries
+    // The network hears "failed" (the gateway's timeout, or the issuer's unavailable at the same deadline); nobody retries.
+    const heard = await answer.then(
+      (reply) => (reply.ok ? 'approved' : reply.error.code),
+      (error: unknown) => (error instanceof RequestTimeoutError ? 'timed out' : String(error)),
+    );
+    expect(['timed out', 'unavailable']).toContain(heard);
     await waitFor('the authorization requested', () => requestedAuthorizations(h.db).some((each) => each.authorizationId === message.authorizationId));
     ledgerSlow.open();
 
