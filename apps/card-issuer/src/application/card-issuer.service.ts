@@ -36,7 +36,7 @@ import type { IdentityClient, LedgerClient } from '@ledger/messaging';
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
-import { decide, declined, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
+import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
 import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
@@ -426,7 +426,7 @@ export class CardIssuerService {
     const amount = message.amount === undefined ? undefined : parseAmount(message.amount);
     if (amount !== undefined && !amount.ok) return failed(validationFailed([{ field: 'amount', reason: amount.error }]));
     return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
-      const command: CardCommand = {
+      const command: Extract<CardCommand, { type: 'ReverseAuthorization' }> = {
         type: 'ReverseAuthorization',
         authorizationId: message.authorizationId,
         amount: amount?.amount,
@@ -436,19 +436,24 @@ export class CardIssuerService {
       const decision = decide(command, loaded.state, this.context());
       if (!decision.ok) return failed(decision.error);
       const [event] = decision.events;
-      if (event?.type === 'cards.AuthorizationReversed.v1') {
-        const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
-        const reply = await this.deps.ledger.command({
-          type: 'ReleaseHold',
-          holdId: authorization.id,
-          walletId: authorization.walletId,
-          amount: event.data.releasedAmount,
-          meta: commandMeta(event.data.ledgerKey, origin),
-        });
-        if (!reply.ok) return failed(behindTheLedger(reply.error));
-        await this.deps.afterLedgerReply?.('reverse', authorization.id);
-      }
-      return this.recordAndView(cardId, origin, command, message.authorizationId);
+      if (event?.type !== 'cards.AuthorizationReversed.v1') return this.recordAndView(cardId, origin, command, message.authorizationId);
+      const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
+      // A whole reversal asks the ledger for the rest of its hold, not for what the card holds: the two differ
+      // while a release the card has not recorded is on its way, and that amount would exceed the ledger's rest.
+      const reply = await this.deps.ledger.command<HoldView>({
+        type: 'ReleaseHold',
+        holdId: authorization.id,
+        walletId: authorization.walletId,
+        ...(command.amount === undefined ? {} : { amount: event.data.releasedAmount }),
+        meta: commandMeta(event.data.ledgerKey, origin),
+      });
+      if (!reply.ok) return failed(behindTheLedger(reply.error));
+      await this.deps.afterLedgerReply?.('reverse', authorization.id);
+      const released = BigInt(reply.value.releasedAmount);
+      const recorded = await this.recordAndView(cardId, origin, { ...command, amount: released }, message.authorizationId);
+      // Less than the card held: the rest went in that unrecorded release, which ledger.events brings; the retry gets the card's answer then.
+      if (recorded.ok && released !== BigInt(event.data.releasedAmount)) return failed(unavailable('part of the hold was released at the ledger and is being recorded; retry'));
+      return recorded;
     });
   }
 
@@ -720,8 +725,6 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
   }
 }
 
-/** The decline of an authorization whose hold was released because nobody could wait for its first answer. */
-const RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
 
 /**
  * The ledger's refusal of a capture or reversal the card still holds pending. hold_not_pending

@@ -244,7 +244,10 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     }
     case 'ExpireAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
-      if (authorization === undefined || authorization.phase !== 'pending' || !holdOf(authorization, command)) return accepted(); // unknown here, or finished otherwise first
+      if (authorization === undefined || !holdOf(authorization, command)) return accepted(); // unknown here
+      // Interrupted before its outcome was recorded: the hold it placed is gone, so it is declined as recovery declines it (a retry would be approved on nothing held).
+      if (authorization.phase === 'requested') return accepted(declined(requestOf(authorization, atMs), state.cardId, ISSUER_RECOVERED.responseCode, ISSUER_RECOVERED.reason));
+      if (authorization.phase !== 'pending') return accepted(); // finished otherwise first
       return accepted({ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: authorization.id, releasedAmount: authorization.heldAmount.toString(), atMs } });
     }
   }
@@ -382,6 +385,9 @@ function limitProblem(state: Card, controls: SpendingControlsView, amount: bigin
 function requestOf(authorization: Authorization, atMs: number): AuthorizationRequest {
   return { authorizationId: authorization.id, amount: authorization.amount.toString(), currency: authorization.currency, merchant: authorization.merchant, atMs };
 }
+
+/** The decline of an authorization interrupted between its intent and its outcome, whose hold is released (or expired) since. */
+export const ISSUER_RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
 
 /** A decline of an authorization: on a card's stream, or (unknown PAN, `cardId` null) on the authorization's own. */
 export function declined(request: AuthorizationRequest, cardId: string | null, responseCode: IsoResponseCode, reason: string): AuthorizationDeclined {

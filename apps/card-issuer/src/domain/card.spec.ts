@@ -298,6 +298,9 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
     spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([]);
     spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown', walletId: WALLET_ID }).then([]);
+    // Still requested (interrupted before its outcome): the hold it placed is gone, so it is declined, never approved later on nothing held.
+    spec.given([issued(), requested]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([declinedWith('05', 'issuer_recovered') as CardEvent]);
+    expect(spendAt(card([issued(), requested, declinedWith('05', 'issuer_recovered') as CardEvent]), NOW_MS)).toEqual({ daily: 0n, monthly: 0n });
     // A hold of the same id on another wallet (hold ids are unique per ledger shard only) is not this authorization's.
     spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: 'wallet-elsewhere' }).then([]);
     spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: 'wallet-elsewhere', releasedAmount: 1000n, ledgerKey: 'elsewhere' }).then([]);

@@ -1,0 +1,77 @@
+// Red-team edges of the authorization flow through the bus with the real wallet-ledger: holds
+// that end at the ledger while the card still waits on them, and retries that meet them.
+import type { AuthorizationView, CardCommandEnvelope } from '@ledger/contracts';
+import { waitFor } from '@ledger/contracts/testing';
+import { accountShard } from '@ledger/ledger';
+import { authorize, authorizeMessage, cardholder } from './testing/card-fixtures';
+import { LEDGER_EVENTS_GROUP } from './card-issuer.app';
+import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+
+describe('card-issuer edges', () => {
+  let h: CardHarness | undefined;
+
+  afterEach(async () => {
+    await h?.close({ remove: true });
+    h = undefined;
+  });
+
+  function processedLedgerEvents(harness: CardHarness): number {
+    return (harness.db.prepare('SELECT count(*) AS n FROM processed_events WHERE consumer = ?').get(LEDGER_EVENTS_GROUP) as { n: number }).n;
+  }
+
+  it('a hold the ledger expired while its authorization was still requested is declined, never approved by a later retry', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({
+      env: { CARD_HOLD_TIMEOUT_MS: '60000' },
+      afterLedgerReply: (operation) => {
+        if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness, { spendingControls: { daily: '1000' } });
+    const holds = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState;
+    const message = authorizeMessage(secrets, { amount: '700' });
+    expect(await harness.send(message, 'auth')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    const before = processedLedgerEvents(harness);
+    harness.clock.advance(60_001);
+    await waitFor('the ledger to expire the hold', async () => expect(holds().holds.get(message.authorizationId)).toMatchObject({ status: 'expired' }));
+    await waitFor('the issuer to see the expiry', async () => expect(processedLedgerEvents(harness)).toBeGreaterThan(before));
+
+    // The network's retry: the ledger answers its first outcome (placed), but that hold is gone.
+    const retried = await harness.send<AuthorizationView>(message, 'auth');
+    expect(retried).toMatchObject({ ok: true, value: { approved: false, status: 'declined', heldAmount: '0' } });
+    expect(holds().accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+    // Nothing is left counted against the daily limit.
+    expect(await authorize(harness, authorizeMessage(secrets, { amount: '1000' }))).toMatchObject({ approved: true });
+  });
+  it('a whole reversal while the ledger released part of the hold the issuer did not record yet is told to retry, not amount_exceeds_hold', async () => {
+    let next: CardCommandEnvelope | undefined;
+    let raced: Promise<unknown> | undefined;
+    h = await startCardHarness({
+      afterLedgerReply: (operation) => {
+        if (operation !== 'reverse' || next === undefined) return;
+        // The whole reversal waits behind the card's lock, ahead of the ledger event telling the card of the first.
+        raced = harness.cards.service.execute(next);
+        next = undefined;
+        throw new Error('simulated crash after the reversal');
+      },
+    });
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, message);
+    const authorizationId = message.authorizationId;
+    next = { type: 'ReverseAuthorization', authorizationId, meta: { idempotencyKey: 'rev-whole', actor: 'test-gateway' } } as CardCommandEnvelope;
+    expect(await harness.send({ type: 'ReverseAuthorization', authorizationId, amount: '300' }, 'rev-part')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    // It sent no amount: "exceeds the hold" is untrue of it, and the gateway would keep that 422 for every retry of its key.
+    expect(await raced).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    // The ledger released its rest (700): recorded, and the first reversal's 300 comes from ledger.events.
+    await waitFor('the first reversal to be learnt', async () =>
+      expect(await harness.query({ type: 'GetAuthorization', authorizationId })).toMatchObject({ ok: true, value: { status: 'reversed', heldAmount: '0' } }),
+    );
+    expect(await harness.send({ type: 'ReverseAuthorization', authorizationId }, 'rev-whole')).toMatchObject({ ok: true, value: { status: 'reversed', heldAmount: '0' } });
+    expect(await harness.send({ type: 'ReverseAuthorization', authorizationId, amount: '300' }, 'rev-part')).toMatchObject({ ok: true, value: { status: 'reversed' } });
+    expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n, debitsPosted: 0n });
+  });
+});
