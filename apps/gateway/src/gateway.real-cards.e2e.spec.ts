@@ -146,6 +146,19 @@ describe('gateway with the real card-issuer (e2e)', () => {
       expect((await authorize(secrets, { amount: '2000' })).body.responseCode).toBe('00');
       expectError(await call('PUT', `/v1/cards/${card.id}/spending-controls`, bob, controls), 403, 'forbidden');
     });
+
+    it('refuses more blocked MCCs than the card-issuer keeps before the key is taken, naming the field of the body, so the corrected body may use the key', async () => {
+      const { card } = await cardWithSecrets(alice, aliceWallet);
+      const mccs = (count: number) => Array.from({ length: count }, (_, index) => String(1000 + index));
+      const tooMany = await call('PUT', `/v1/cards/${card.id}/spending-controls`, alice, { blockedMccs: mccs(101) }, 'controls-101');
+      expectError(tooMany, 400, 'validation_failed');
+      expect(tooMany.body.error.details.fields.map((problem: { field: string }) => problem.field)).toEqual(['blockedMccs']);
+      const corrected = await call('PUT', `/v1/cards/${card.id}/spending-controls`, alice, { blockedMccs: mccs(100) }, 'controls-101');
+      expect(corrected.status).toBe(200);
+      expect(corrected.body.spendingControls.blockedMccs).toHaveLength(100);
+      const document = (await call('GET', '/docs-json', undefined)).body;
+      expect(document.components.schemas.SpendingControlsDto.properties.blockedMccs.maxItems).toBe(100);
+    });
   });
 
   describe('authorizations', () => {
