@@ -74,4 +74,11 @@ describe('card-issuer edges', () => {
     expect(await harness.send({ type: 'ReverseAuthorization', authorizationId, amount: '300' }, 'rev-part')).toMatchObject({ ok: true, value: { status: 'reversed' } });
     expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n, debitsPosted: 0n });
   });
+  it('declines 54 a four-digit expiry year that is not the card\'s, as the gateway lets any four-digit year through', async () => {
+    h = await startCardHarness();
+    const { secrets } = await cardholder(h);
+    for (const expYear of [1999, 2201, 9999]) {
+      expect(await h.send(authorizeMessage(secrets, { expYear }))).toMatchObject({ ok: true, value: { approved: false, responseCode: '54', reason: 'expiry_mismatch' } });
+    }
+  });
 });

@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import {
   commandMetaOf,
   domainError,
+  EXP_YEAR_MAX,
+  EXP_YEAR_MIN,
   idFromKey,
   isUuid,
   parseAmount,
@@ -763,7 +765,7 @@ function authorizeProblems(message: Message<'Authorize'>): FieldProblem[] {
   if (typeof message.pan !== 'string' || !PAN_PATTERN.test(message.pan)) problems.push({ field: 'pan', reason: 'not_12_to_19_digits' });
   if (typeof message.cvv !== 'string' || !CVV_PATTERN.test(message.cvv)) problems.push({ field: 'cvv', reason: 'not_3_or_4_digits' });
   if (!Number.isSafeInteger(message.expMonth) || message.expMonth < 1 || message.expMonth > 12) problems.push({ field: 'expMonth', reason: 'not_1_to_12' });
-  if (!Number.isSafeInteger(message.expYear) || message.expYear < 2000 || message.expYear > 2200) problems.push({ field: 'expYear', reason: 'not_a_year' });
+  if (!Number.isSafeInteger(message.expYear) || message.expYear < EXP_YEAR_MIN || message.expYear > EXP_YEAR_MAX) problems.push({ field: 'expYear', reason: 'not_a_4_digit_year' });
   const amount = parseAmount(message.amount);
   if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
   if (typeof message.currency !== 'string' || !/^[A-Z]{3}$/.test(message.currency)) problems.push({ field: 'currency', reason: 'not_an_iso_4217_code' });
