@@ -136,6 +136,14 @@ describe('gateway with the real card-issuer (e2e)', () => {
       expect((await call('GET', `/v1/cards/${card.id}`, alice)).body.status).toBe('canceled');
     });
 
+    it('answers concurrent freezes (or unfreezes, or cancels) of one card each with 200 and the card, as one freeze of a frozen card', async () => {
+      const card = await s.issueCard(alice, aliceWallet);
+      for (const [change, status] of [['freeze', 'frozen'], ['unfreeze', 'active'], ['cancel', 'canceled']] as const) {
+        const answers = await Promise.all(Array.from({ length: 4 }, () => call('POST', `/v1/cards/${card.id}/${change}`, alice, undefined, newKey(change))));
+        expect(answers.map((answer) => ({ status: answer.status, card: answer.body.status }))).toEqual(Array.from({ length: 4 }, () => ({ status: 200, card: status })));
+      }
+    });
+
     it('sets spending controls with PUT (200 with the card), and the next authorization obeys them', async () => {
       const { card, secrets } = await cardWithSecrets(alice, aliceWallet);
       const controls = { perAuthorization: '2000', blockedMccs: ['7995'], allowedCountries: ['US', 'DE'] };
