@@ -81,4 +81,11 @@ describe('card-issuer edges', () => {
       expect(await h.send(authorizeMessage(secrets, { expYear }))).toMatchObject({ ok: true, value: { approved: false, responseCode: '54', reason: 'expiry_mismatch' } });
     }
   });
+  it('answers a refund, capture or reversal naming an id no authorization can have not_found alike', async () => {
+    h = await startCardHarness();
+    const longId = 'a'.repeat(100); // an id the gateway lets through (up to 128 characters), longer than any authorization's
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: longId, amount: '1' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send({ type: 'ReverseAuthorization', authorizationId: longId })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send({ type: 'RefundAuthorization', authorizationId: longId, refundId: 'refund-1', amount: '1' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
 });

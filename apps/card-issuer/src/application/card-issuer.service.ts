@@ -461,7 +461,9 @@ export class CardIssuerService {
 
   async refund(message: Message<'RefundAuthorization'>, origin: EventOrigin): Promise<Reply<unknown>> {
     const problems: FieldProblem[] = [];
-    if (!isAuthorizationId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: `not_1_to_${AUTHORIZATION_ID_LENGTH_MAX}_characters` });
+    if (!isValidId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: 'required' });
+    // Well-formed but longer than any authorization's: no such authorization, as a capture or reversal naming it answers.
+    else if (!isAuthorizationId(message.authorizationId)) return failed(domainError('not_found', 'no such authorization'));
     if (!isAuthorizationId(message.refundId)) problems.push({ field: 'refundId', reason: `not_1_to_${AUTHORIZATION_ID_LENGTH_MAX}_characters` });
     const amount = parseAmount(message.amount);
     if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
