@@ -1,9 +1,10 @@
 // Red-team edges of the authorization flow through the bus with the real wallet-ledger: holds
 // that end at the ledger while the card still waits on them, and retries that meet them.
-import type { AuthorizationView, CardCommandEnvelope } from '@ledger/contracts';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, uuidv7, type AuthorizationView, type CardCommandEnvelope } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
-import { authorize, authorizeMessage, cardholder } from './testing/card-fixtures';
+import { authorize, authorizeMessage, cardholder, openWallet, registerUser } from './testing/card-fixtures';
+import { CARDS_PER_OWNER_MAX } from './domain/limits';
 import { LEDGER_EVENTS_GROUP } from './card-issuer.app';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
@@ -87,5 +88,27 @@ describe('card-issuer edges', () => {
     expect(await h.send({ type: 'CaptureAuthorization', authorizationId: longId, amount: '1' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
     expect(await h.send({ type: 'ReverseAuthorization', authorizationId: longId })).toMatchObject({ ok: false, error: { code: 'not_found' } });
     expect(await h.send({ type: 'RefundAuthorization', authorizationId: longId, refundId: 'refund-1', amount: '1' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
+  it('lists an owner\'s cards at their largest in one reply: more than CARDS_PER_OWNER_MAX are refused limit_exceeded, not a listing over the bus limit', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const userId = await registerUser(harness);
+    const walletId = await openWallet(harness, userId);
+    const letters = (index: number) => String.fromCharCode(65 + Math.floor(index / 26)) + String.fromCharCode(65 + (index % 26));
+    const spendingControls = {
+      perAuthorization: '9'.repeat(30),
+      daily: '9'.repeat(30),
+      monthly: '9'.repeat(30),
+      blockedMccs: Array.from({ length: BLOCKED_MCCS_MAX }, (_, index) => String(1000 + index)),
+      allowedCountries: Array.from({ length: ALLOWED_COUNTRIES_MAX }, (_, index) => letters(index)),
+    };
+    const issue = () => harness.send({ type: 'IssueCard', cardId: uuidv7.next(), ownerId: userId, walletId, label: '\u{1F4B3}'.repeat(32), spendingControls });
+    for (let issued = 0; issued < CARDS_PER_OWNER_MAX + 50; issued += 50) {
+      const replies = await Promise.all(Array.from({ length: 50 }, issue));
+      expect(replies.filter((reply) => reply.ok)).toHaveLength(Math.max(0, Math.min(50, CARDS_PER_OWNER_MAX - issued)));
+      expect(replies.filter((reply) => !reply.ok).map((reply) => !reply.ok && reply.error.code)).toEqual(replies.filter((reply) => !reply.ok).map(() => 'limit_exceeded'));
+    }
+    const listed = await harness.query<{ items: unknown[] }>({ type: 'ListCards', ownerId: userId });
+    expect(listed.ok && listed.value.items).toHaveLength(CARDS_PER_OWNER_MAX);
   });
 });

@@ -43,7 +43,7 @@ import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAM
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
-import { cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
+import { cardCountOf, cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
 import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
 
@@ -196,34 +196,40 @@ export class CardIssuerService {
     return this.cards.withLock(cardId, async () => {
       const existing = await this.cards.load(cardId);
       // The decider's checks of the input (and of a retry) before the ledger is asked: a wallet as the caller's, active.
-      const checked = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
+      const checked = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, 0, null), existing.state, this.context());
       if (!checked.ok) return failed(checked.error);
       if (isCard(existing.state)) return { ok: true, value: cardView(existing.state) };
       // Consistent, not `eventual`: a wallet frozen a moment ago must not get a new card.
       const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId });
       if (!wallet.ok) return failed(wallet.error.code === 'not_found' ? domainError('not_found', 'no such wallet') : wallet.error);
       const walletFacts = { currency: wallet.value.currency, status: wallet.value.status, ownerId: wallet.value.ownerId };
-      // The decider's refusals (owner, status) come before a PAN is drawn and reserved.
-      const precheck = decide(this.issueCommand(message, walletFacts, null), existing.state, this.context());
-      if (!precheck.ok) return failed(precheck.error);
-      const nowMs = this.deps.clock.nowMs();
-      const pan = await allocateUniquePan({
-        draw: () => this.deps.crypto.newPan(this.deps.config.CARD_BIN),
-        fingerprint: (candidate) => this.deps.crypto.fingerprint(candidate),
-        reserve: (fingerprint) => this.cards.reservePan(fingerprint, cardId, origin, nowMs),
+      // One owner's new cards one at a time, each counting the cards the projection shows once caught up.
+      return this.cards.withLock(`owner:${message.ownerId}`, async () => {
+        await this.caughtUp();
+        const cardsOfOwner = cardCountOf(this.deps.db, message.ownerId);
+        // The decider's refusals (owner, status, how many cards) come before a PAN is drawn and reserved.
+        const precheck = decide(this.issueCommand(message, walletFacts, cardsOfOwner, null), existing.state, this.context());
+        if (!precheck.ok) return failed(precheck.error);
+        const nowMs = this.deps.clock.nowMs();
+        const pan = await allocateUniquePan({
+          draw: () => this.deps.crypto.newPan(this.deps.config.CARD_BIN),
+          fingerprint: (candidate) => this.deps.crypto.fingerprint(candidate),
+          reserve: (fingerprint) => this.cards.reservePan(fingerprint, cardId, origin, nowMs),
+        });
+        if (pan === undefined) return failed(unavailable('could not draw an unused card number; retry'));
+        const sealed = this.deps.crypto.sealPan(pan.pan, cardId);
+        const command = this.issueCommand(message, walletFacts, cardsOfOwner, { ...sealed, panFingerprint: pan.fingerprint, last4: last4Of(pan.pan), nowMs });
+        const outcome = await this.decideAndAppend(cardId, origin, () => command);
+        if (!outcome.ok) return failed(outcome.error);
+        return { ok: true, value: cardView(outcome.state as Card) };
       });
-      if (pan === undefined) return failed(unavailable('could not draw an unused card number; retry'));
-      const sealed = this.deps.crypto.sealPan(pan.pan, cardId);
-      const command = this.issueCommand(message, walletFacts, { ...sealed, panFingerprint: pan.fingerprint, last4: last4Of(pan.pan), nowMs });
-      const outcome = await this.decideAndAppend(cardId, origin, () => command);
-      if (!outcome.ok) return failed(outcome.error);
-      return { ok: true, value: cardView(outcome.state as Card) };
     });
   }
 
   private issueCommand(
     message: Message<'IssueCard'>,
     wallet: { currency: string; status: string; ownerId: string },
+    cardsOfOwner: number,
     pan: { sealedPan: string; kekId: string; panFingerprint: string; last4: string; nowMs: number } | null,
   ): CardCommand {
     const expiry = expiryOf(pan?.nowMs ?? this.deps.clock.nowMs(), this.deps.config.CARD_VALIDITY_MONTHS);
@@ -233,6 +239,7 @@ export class CardIssuerService {
       ownerId: message.ownerId,
       walletId: message.walletId,
       wallet,
+      cardsOfOwner,
       label: message.label ?? null,
       spendingControls: message.spendingControls,
       brand: brandOf(this.deps.config.CARD_BIN),

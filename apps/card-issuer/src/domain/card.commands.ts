@@ -22,7 +22,7 @@ import {
   type CardIssued,
   type CardState,
 } from './card';
-import { isValidId, LABEL_LENGTH_MAX, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
+import { CARDS_PER_OWNER_MAX, isValidId, LABEL_LENGTH_MAX, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
 import { endOfExpiryMs } from './pan';
 import { merchantProblem, parseSpendingControls } from './spending-controls';
 
@@ -34,6 +34,8 @@ export interface IssueCard extends Omit<CardIssued['data'], 'currency' | 'spendi
   readonly type: 'IssueCard';
   /** What the ledger said of the wallet. */
   readonly wallet: { readonly currency: string; readonly status: string; readonly ownerId: string };
+  /** Cards the owner has already (the application counts them). */
+  readonly cardsOfOwner: number;
   readonly spendingControls: unknown;
 }
 
@@ -314,6 +316,7 @@ function issue(command: IssueCard, state: CardState, atMs: number): CardDecision
   if (problems.length > 0 || !controls.ok) return rejected(validationFailed(problems));
   if (command.wallet.ownerId !== command.ownerId) return rejected(domainError('forbidden', 'the wallet is not yours'));
   if (command.wallet.status !== 'active') return rejected(domainError('wallet_not_active', `the wallet is ${command.wallet.status}`, { status: command.wallet.status }));
+  if (command.cardsOfOwner >= CARDS_PER_OWNER_MAX) return rejected(domainError('limit_exceeded', `an owner may have at most ${CARDS_PER_OWNER_MAX} cards`, { limit: CARDS_PER_OWNER_MAX }));
   return accepted({
     type: 'cards.CardIssued.v1',
     data: {

@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -14,6 +14,7 @@ const issue = (overrides: Partial<IssueCard> = {}): IssueCard => ({
   type: 'IssueCard',
   ...issuedFields,
   wallet: { currency: 'USD', status: 'active', ownerId: OWNER_ID },
+  cardsOfOwner: 0,
   spendingControls: undefined,
   ...overrides,
 });
@@ -34,6 +35,12 @@ describe('card decider: issue', () => {
   it('answers a retry of the same issue with nothing new, and refuses the id for another wallet', () => {
     spec.given([issued()]).when(issue()).then([]);
     spec.given([issued()]).when(issue({ walletId: 'wallet-2' })).thenFails({ code: 'idempotency_key_reuse' });
+  });
+
+  it('refuses an owner more than CARDS_PER_OWNER_MAX cards (all are listed in one reply), but answers a retry of an issued one', () => {
+    spec.given([]).when(issue({ cardsOfOwner: CARDS_PER_OWNER_MAX - 1 })).then([issued({}, { atMs: NOW_MS })]);
+    spec.given([]).when(issue({ cardsOfOwner: CARDS_PER_OWNER_MAX })).thenFails({ code: 'limit_exceeded', details: { limit: CARDS_PER_OWNER_MAX } });
+    spec.given([issued()]).when(issue({ cardsOfOwner: CARDS_PER_OWNER_MAX })).then([]);
   });
 
   it('needs an active wallet of the owner', () => {

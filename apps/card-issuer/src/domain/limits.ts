@@ -7,6 +7,8 @@ export const MS_PER_DAY = 24 * 60 * 60 * 1000;
 export const AUTHORIZATION_ID_LENGTH_MAX = 64;
 export const LABEL_LENGTH_MAX = 64;
 export const MERCHANT_NAME_LENGTH_MAX = 100;
+/** Cards one owner may have, canceled ones too (all are listed): a listing of that many at their largest fits one bus message. */
+export const CARDS_PER_OWNER_MAX = 200;
 /** Refunds one authorization may have. */
 export const REFUNDS_PER_AUTHORIZATION_MAX = 100;
 /** Partial reversals one authorization may have. */
