@@ -111,4 +111,33 @@ describe('card-issuer edges', () => {
     const listed = await harness.query<{ items: unknown[] }>({ type: 'ListCards', ownerId: userId });
     expect(listed.ok && listed.value.items).toHaveLength(CARDS_PER_OWNER_MAX);
   });
+  it('bursts on one authorization: one capture of several wins, refunds stop at the capture, a reversal racing a capture leaves one outcome (sound; kept as a regression test)', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const account = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!;
+    const first = await authorize(harness, authorizeMessage(secrets, { amount: '1000' }));
+    const captures = await Promise.all(['600', '700', '800', '900', '1000'].map((amount, index) => harness.send<AuthorizationView>({ type: 'CaptureAuthorization', authorizationId: first.id, amount }, `cap-${index}`)));
+    const won = captures.filter((reply) => reply.ok);
+    expect(won).toHaveLength(1);
+    expect(captures.filter((reply) => !reply.ok).map((reply) => !reply.ok && reply.error.code)).toEqual(['hold_not_pending', 'hold_not_pending', 'hold_not_pending', 'hold_not_pending']);
+    const captured = BigInt(won[0].ok ? won[0].value.capturedAmount : '0');
+    expect(account()).toMatchObject({ debitsPending: 0n, debitsPosted: captured });
+
+    const refunds = await Promise.all(Array.from({ length: 6 }, (_, index) => harness.send({ type: 'RefundAuthorization', authorizationId: first.id, refundId: `refund-${index}`, amount: '200' })));
+    const refunded = BigInt(refunds.filter((reply) => reply.ok).length) * 200n;
+    expect(refunded).toBe((captured / 200n) * 200n);
+    expect(refunds.filter((reply) => !reply.ok).every((reply) => !reply.ok && reply.error.code === 'amount_exceeds_hold')).toBe(true);
+    expect(account().creditsPosted).toBe(100_000n + refunded);
+
+    const second = await authorize(harness, authorizeMessage(secrets, { amount: '500' }));
+    const [reversal, capture] = await Promise.all([
+      harness.send<AuthorizationView>({ type: 'ReverseAuthorization', authorizationId: second.id }, 'rev'),
+      harness.send<AuthorizationView>({ type: 'CaptureAuthorization', authorizationId: second.id, amount: '500' }, 'cap'),
+    ]);
+    expect([reversal, capture].filter((reply) => reply.ok)).toHaveLength(1);
+    const view = await harness.query<AuthorizationView>({ type: 'GetAuthorization', authorizationId: second.id });
+    expect(view.ok && view.value.status).toBe(reversal.ok ? 'reversed' : 'captured');
+    expect(account()).toMatchObject({ debitsPending: 0n, debitsPosted: captured + (capture.ok ? 500n : 0n) });
+  });
 });
