@@ -140,4 +140,15 @@ describe('card-issuer edges', () => {
     expect(view.ok && view.value.status).toBe(reversal.ok ? 'reversed' : 'captured');
     expect(account()).toMatchObject({ debitsPending: 0n, debitsPosted: captured + (capture.ok ? 500n : 0n) });
   });
+  it('a late retry of an earlier controls change or freeze changes nothing: the changes since stand', async () => {
+    h = await startCardHarness();
+    const { card } = await cardholder(h);
+    const controls = (daily: string, key: string) => h!.send({ type: 'SetSpendingControls', cardId: card.id, spendingControls: { daily } }, key);
+    expect(await controls('100000', 'loosen')).toMatchObject({ ok: true, value: { spendingControls: { daily: '100000' } } });
+    expect(await controls('1000', 'tighten')).toMatchObject({ ok: true, value: { spendingControls: { daily: '1000' } } });
+    expect(await controls('100000', 'loosen')).toMatchObject({ ok: true, value: { spendingControls: { daily: '1000' } } });
+    expect(await h.send({ type: 'FreezeCard', cardId: card.id }, 'freeze')).toMatchObject({ ok: true, value: { status: 'frozen' } });
+    expect(await h.send({ type: 'UnfreezeCard', cardId: card.id }, 'unfreeze')).toMatchObject({ ok: true, value: { status: 'active' } });
+    expect(await h.send({ type: 'FreezeCard', cardId: card.id }, 'freeze')).toMatchObject({ ok: true, value: { status: 'active' } });
+  });
 });

@@ -13,6 +13,7 @@ import {
   evolve,
   initialState,
   isCard,
+  isRecentChange,
   spendAt,
   type Authorization,
   type AuthorizationDeclined,
@@ -167,7 +168,7 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     case 'CancelCard':
       return changeStatus(command, state, atMs);
     case 'SetSpendingControls': {
-      if (state.lastChangeKey === command.idempotencyKey) return accepted();
+      if (isRecentChange(state, command.idempotencyKey, atMs)) return accepted(); // a retry
       if (state.status === 'canceled') return rejected(notActive(state));
       const parsed = parseSpendingControls(command.spendingControls);
       if (!parsed.ok) return rejected(validationFailed(parsed.problems));
@@ -346,7 +347,7 @@ const STATUS_CHANGES = {
 
 function changeStatus(command: ChangeCardStatus, state: Card, atMs: number): CardDecision {
   const change = STATUS_CHANGES[command.type];
-  if (state.lastChangeKey === command.idempotencyKey && state.status === change.to) return accepted(); // a retry
+  if (isRecentChange(state, command.idempotencyKey, atMs)) return accepted(); // a retry, even after later changes: it never undoes them
   if (!(change.from as readonly string[]).includes(state.status)) return rejected(notActive(state));
   return accepted({ type: change.type, data: { idempotencyKey: command.idempotencyKey, atMs } } as CardEvent);
 }

@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -115,6 +115,17 @@ describe('card decider: reveal and lifecycle', () => {
 
   it('answers a retry of the last change with nothing new', () => {
     spec.given([issued(), frozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([]);
+  });
+
+  it('answers a retry of an earlier change with nothing new too: it never undoes the changes made since', () => {
+    const unfrozen: CardEvent = { type: 'cards.CardUnfrozen.v1', data: { idempotencyKey: 'u', atMs: NOW_MS } };
+    spec.given([issued(), frozen, unfrozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([]);
+    const controls = (daily: string, idempotencyKey: string): CardEvent => ({ type: 'cards.SpendingControlsSet.v1', data: { spendingControls: { daily }, idempotencyKey, atMs: NOW_MS } });
+    // The user loosened the daily limit (its reply lost), then tightened it: the first request's retry must not loosen it again.
+    spec.given([issued(), controls('100000', 's1'), controls('1000', 's2')]).when({ type: 'SetSpendingControls', spendingControls: { daily: '100000' }, idempotencyKey: 's1' }).then([]);
+    // Past the idempotency window a key is a new request.
+    const dayLater = NOW_MS + CHANGE_KEY_KEPT_MS + 1;
+    specAt(dayLater).given([issued(), frozen, unfrozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([{ type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: dayLater } }]);
   });
 
   it('replaces spending controls, validated, unless canceled', () => {
