@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -123,6 +123,10 @@ describe('card decider: reveal and lifecycle', () => {
     const controls = (daily: string, idempotencyKey: string): CardEvent => ({ type: 'cards.SpendingControlsSet.v1', data: { spendingControls: { daily }, idempotencyKey, atMs: NOW_MS } });
     // The user loosened the daily limit (its reply lost), then tightened it: the first request's retry must not loosen it again.
     spec.given([issued(), controls('100000', 's1'), controls('1000', 's2')]).when({ type: 'SetSpendingControls', spendingControls: { daily: '100000' }, idempotencyKey: 's1' }).then([]);
+    // Beyond the newest CHANGE_KEYS_KEPT_MAX keys it is forgotten: a change like any.
+    const later = Array.from({ length: CHANGE_KEYS_KEPT_MAX }, (_, index) => controls('1000', `later-${index}`));
+    spec.given([issued(), controls('100000', 's1'), ...later.slice(1)]).when({ type: 'SetSpendingControls', spendingControls: { daily: '100000' }, idempotencyKey: 's1' }).then([]);
+    spec.given([issued(), controls('100000', 's1'), ...later]).when({ type: 'SetSpendingControls', spendingControls: { daily: '100000' }, idempotencyKey: 's1' }).then([controls('100000', 's1')]);
     // Past the idempotency window a key is a new request.
     const dayLater = NOW_MS + CHANGE_KEY_KEPT_MS + 1;
     specAt(dayLater).given([issued(), frozen, unfrozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([{ type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: dayLater } }]);

@@ -12,7 +12,7 @@ export const CARDS_PER_OWNER_MAX = 200;
 /** A lifecycle or controls change's idempotency key is known to the card this long (the gateway's window is at most a day). */
 export const CHANGE_KEY_KEPT_MS = MS_PER_DAY;
 /** Change keys a card remembers at most (the newest): a retry past this many later changes counts as a new change. */
-export const CHANGE_KEYS_KEPT_MAX = 100;
+export const CHANGE_KEYS_KEPT_MAX = 20;
 /** Refunds one authorization may have. */
 export const REFUNDS_PER_AUTHORIZATION_MAX = 100;
 /** Partial reversals one authorization may have. */
