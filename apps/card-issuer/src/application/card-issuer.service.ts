@@ -736,7 +736,6 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
   }
 }
 
-
 /**
  * The ledger's refusal of a capture or reversal the card still holds pending. hold_not_pending
  * there means the card has not yet recorded the hold's end (a capture, reversal or expiry that
