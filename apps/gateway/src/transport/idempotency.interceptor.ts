@@ -9,7 +9,7 @@ import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { defer, lastValueFrom, map, type Observable } from 'rxjs';
 import type { IdGenerator } from '@ledger/contracts';
-import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution } from '../application/idempotent-execution';
+import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, routePath } from '../application/idempotent-execution';
 import { IdempotencyService } from '../application/idempotency.service';
 import type { CommandKeys } from '../application/wallet-operations';
 import { ID_GENERATOR } from '../gateway.tokens';
@@ -48,7 +48,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       caller: idempotencyCallerOf(request),
       key: keyOf(request),
       // A route without a body reads none: what a client sends anyway (`{}`) is no other request (gRPC states it as null).
-      fingerprint: { method: request.method, path: request.path, body: bodyType === undefined ? null : (request.body ?? null) },
+      fingerprint: { method: request.method, path: pathOf(request), body: bodyType === undefined ? null : (request.body ?? null) },
       correlationId: request.requestId ?? this.ids.next(),
       // Runs only when a key is about to be reserved, not on every POST.
       validate: async () => {
@@ -99,6 +99,12 @@ function bodyTypeOf(context: ExecutionContext): Type | undefined {
   const types: unknown[] | undefined = Reflect.getMetadata('design:paramtypes', controller.prototype, method);
   const type = types?.[body[1].index];
   return typeof type === 'function' ? (type as Type) : undefined;
+}
+
+/** The request's path as its route states it (as the gRPC edge states its calls), not as this client spelled the URL. */
+function pathOf(request: GatewayRequest): string {
+  const pattern: unknown = request.route?.path;
+  return typeof pattern === 'string' ? routePath(pattern, request.params ?? {}) : request.path;
 }
 
 function keyOf(request: GatewayRequest): string | undefined {
