@@ -425,6 +425,14 @@ describe('gateway (e2e)', () => {
       expect((await topUp(alice, walletId, '15', key)).status).toBe(201);
     });
 
+    it('keeps no record of a request whose path names a malformed id: bad input never reaches the store', async () => {
+      const reservations = async () => (await s.storedText()).split('gateway.IdempotencyKeyReserved').length;
+      const before = await reservations();
+      const answer = await s.network('POST', `/v1/network/authorizations/${'a'.repeat(129)}/capture`, { amount: '1' });
+      expectError(answer, 400, 'validation_failed');
+      expect(await reservations()).toBe(before);
+    });
+
     it('replays POST /v1/wallets: the same key opens one wallet', async () => {
       const key = newKey('open');
       const first = await post('/v1/wallets', alice, { currency: 'JPY' }, key);
