@@ -11,6 +11,8 @@ export const gatewayConfigSchema = {
   HOST: stringSetting('127.0.0.1', { maxLength: 255 }),
   /** The gRPC API (package ledger.v1) on HOST; 0 picks a free port. */
   GRPC_PORT: intSetting(50051, { min: 0, max: 65535 }),
+  /** Streams one gRPC connection may hold open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); grpc-js sets no limit of its own. */
+  GRPC_MAX_CONCURRENT_STREAMS: intSetting(100, { min: 1, max: 10_000 }),
   /** Largest request body accepted (JSON); more is 413. */
   BODY_LIMIT_BYTES: intSetting(64 * 1024, { min: 1024, max: 10 * 1024 * 1024 }),
   /** Proxies in front of the gateway whose X-Forwarded-For is trusted (0: the socket address is the client). */

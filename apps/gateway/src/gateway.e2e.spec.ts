@@ -394,6 +394,19 @@ describe('gateway (e2e)', () => {
       expect((await balanceOf(alice, walletId)).posted).toBe('10');
     });
 
+    it('replays the same request however its URL is spelled (path case, a trailing slash, %-escapes), as the route it reaches is the same', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      const key = newKey('spelling');
+      const first = await topUp(alice, walletId, '30', key);
+      expect(first.status).toBe(201);
+      for (const path of [`/V1/Wallets/${walletId}/TOP-UPS`, `/v1/wallets/${walletId}/top-ups/`, `/v1/wallets/${walletId.replace(/-/g, '%2D')}/top-ups`]) {
+        const again = await s.request('POST', path, { token: alice.token, key, body: { amount: '30' } });
+        expect([path, again.status, again.headers.get('idempotent-replayed')]).toEqual([path, 201, 'true']);
+        expect(again.body).toEqual(first.body);
+      }
+      expect((await balanceOf(alice, walletId)).posted).toBe('30');
+    });
+
     it('replays an error outcome too: a 422 stays the answer to that key', async () => {
       const walletId = await s.openWallet(alice, 'USD');
       const key = newKey('error');
@@ -410,6 +423,14 @@ describe('gateway (e2e)', () => {
       const key = newKey('corrected');
       expectError(await topUp(alice, walletId, '1.5', key), 400, 'validation_failed');
       expect((await topUp(alice, walletId, '15', key)).status).toBe(201);
+    });
+
+    it('keeps no record of a request whose path names a malformed id: bad input never reaches the store', async () => {
+      const reservations = async () => (await s.storedText()).split('gateway.IdempotencyKeyReserved').length;
+      const before = await reservations();
+      const answer = await s.network('POST', `/v1/network/authorizations/${'a'.repeat(129)}/capture`, { amount: '1' });
+      expectError(answer, 400, 'validation_failed');
+      expect(await reservations()).toBe(before);
     });
 
     it('replays POST /v1/wallets: the same key opens one wallet', async () => {

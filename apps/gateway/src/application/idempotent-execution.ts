@@ -52,6 +52,19 @@ export function anonymousCaller(ip: string): string {
   return `anon:${clientNetworkOf(ip)}`;
 }
 
+/** A path segment as a client puts it in the route's URL: the id encoded once (a missing one empty). */
+export function pathSegment(id: unknown): string {
+  return encodeURIComponent(typeof id === 'string' ? id : '');
+}
+
+/**
+ * The path a request is fingerprinted by: its route's pattern with each parameter encoded once,
+ * so the same request spelled another way (path case, a trailing slash, %-escapes) is the same.
+ */
+export function routePath(pattern: string, params: Readonly<Record<string, unknown>>): string {
+  return pattern.replace(/:([A-Za-z0-9_]+)/g, (_parameter, name: string) => pathSegment(params[name]));
+}
+
 /** Printable ASCII, 1 to 255 characters (as Stripe's); a UUID fits. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 

@@ -8,7 +8,7 @@ import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
-import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
+import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, pathSegment, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import { forwardedClientOf, withoutPort } from '../domain/client-network';
@@ -189,9 +189,7 @@ export class GrpcEdge {
 }
 
 /** A path segment as a client puts it in the HTTP route's URL. */
-export function segment(id: unknown): string {
-  return encodeURIComponent(typeof id === 'string' ? id : '');
-}
+export const segment = pathSegment;
 
 function first(metadata: Metadata, name: string): string | undefined {
   const [value] = metadata.get(name);
