@@ -327,7 +327,6 @@ export class IdentityService {
       const holder = loaded.state.status === 'reserved' && loaded.state.userId !== userId ? await this.holderOf(loaded.state.userId, email) : 'unregistered';
       const decision = decideReservation({ type: 'ReserveEmail', userId }, loaded.state, { nowMs, holder });
       if (!decision.ok) return decision.error;
-      if (decision.events.length === 0) return undefined;
       try {
         await this.users.reserve(email, loaded, decision.events, origin, nowMs);
         return undefined;
