@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
+import { waitFor } from '@ledger/contracts/testing';
 import { HashingBusyError, HashingTurns, mintRefreshToken, parseRefreshToken, PasswordHasher, REFRESH_TOKEN_LENGTH, SecretBox, tokenHash } from './credentials';
 import { base32Decode, base32Encode, TotpCodes, totpCodeAt } from './totp-codes';
 
@@ -130,7 +131,7 @@ describe('hashing turns', () => {
     expect(started).toEqual([0, 1]);
     gates[1].resolve();
     expect(await jobs[1]).toBe(1);
-    await Promise.resolve();
+    await waitFor('the first waiter to get the turn', () => started.length === 3);
     expect(started).toEqual([0, 1, 2]);
     gates[0].resolve();
     gates[2].resolve();
