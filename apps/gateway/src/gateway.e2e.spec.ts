@@ -581,6 +581,15 @@ describe('gateway (e2e)', () => {
       expect(errorsOf('/v1/wallets/{id}/balance', 'get')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
       expect(errorsOf('/v1/admin/ledger/accounts/{accountId}', 'get')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
       expect(document.body.paths['/v1/transfers'].post.responses['422'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
+      // The Identity routes too, with the codes API.md names for them (email_taken, account_locked, reuse's 401).
+      expect(errorsOf('/v1/users', 'post')).toMatchObject({ 400: ['validation_failed'], 409: ['email_taken'], 422: ['idempotency_key_reuse'], 429: ['rate_limited'] });
+      expect(errorsOf('/v1/auth/login', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['invalid_credentials'], 423: ['account_locked'], 429: ['rate_limited'] });
+      expect(errorsOf('/v1/auth/refresh', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated', 'token_expired'], 429: ['rate_limited'] });
+      expect(errorsOf('/v1/auth/logout', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated'], 422: ['idempotency_key_reuse'] });
+      expect(errorsOf('/v1/me', 'get')).toMatchObject({ 401: ['unauthenticated', 'token_expired'], 404: ['not_found'] });
+      expect(errorsOf('/v1/me/mfa/totp', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated', 'token_expired'] });
+      expect(errorsOf('/v1/me/mfa/totp/confirm', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated', 'token_expired'], 422: ['idempotency_key_reuse'] });
+      expect(document.body.paths['/v1/auth/login'].post.responses['423'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
       // API.md's Operations routes are in the document too, each with what it answers.
       expect(document.body.paths['/healthz'].get.responses).toHaveProperty(['200']);
       expect(Object.keys(document.body.paths['/readyz'].get.responses).sort()).toEqual(['200', '503']);

@@ -3,7 +3,7 @@
 // first start into DATA_DIR (files mode 0600) and loaded on later starts, so tokens outlive a
 // restart; otherwise they come from the settings and the service refuses to start without them.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { base64KeyOf, ConfigError } from '@ledger/contracts';
 import type { IdentityConfig } from '../identity.config';
@@ -71,15 +71,23 @@ function newTotpKey(): string {
   return `${randomBytes(TOTP_KEY_BYTES).toString('base64')}\n`;
 }
 
-/** Creates the file (0600) unless it exists; whoever creates it first wins, everyone reads that one. */
+/**
+ * Creates the file (0600) unless it exists; whoever creates it first wins, everyone reads that one.
+ * Written whole under a temporary name, then linked into place: a start that dies or fails while
+ * writing (disk full) leaves no empty key file that every later start would refuse.
+ */
 function readOrCreate(path: string, create: () => string, warn: (message: string) => void): string {
+  const temporary = `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
   try {
-    writeFileSync(path, create(), { mode: 0o600, flag: 'wx' });
+    writeFileSync(temporary, create(), { mode: 0o600, flag: 'wx' });
+    linkSync(temporary, path); // atomic, and EEXIST when another start made it first
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) {
       warn(`${path} is readable by other users; it should be mode 0600`);
     }
+  } finally {
+    rmSync(temporary, { force: true });
   }
   return readFileSync(path, 'utf8');
 }
