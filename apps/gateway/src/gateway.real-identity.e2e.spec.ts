@@ -144,4 +144,17 @@ describe('gateway with the real identity service (e2e)', () => {
     expectError(await post('/v1/transfers', { ...body, fromWalletId: to, toWalletId: from }, alice.token, newKey('x')), 403, 'forbidden');
     expect((await s.request('GET', `/v1/wallets/${from}`, { token: alice.token })).body.balance.posted).toBe('750');
   });
+
+  // Last: it restarts the gateway behind a trusted proxy.
+  it('replays a refresh retried with its key from another network, and the login stays alive', async () => {
+    await s.restartGateway({ TRUST_PROXY_HOPS: '1' });
+    const user = await s.register('real-roaming');
+    const key = newKey('refresh');
+    const refreshFrom = (network: string) =>
+      s.request('POST', '/v1/auth/refresh', { body: { refreshToken: user.tokens.refreshToken }, key, headers: { 'x-forwarded-for': network } });
+    expect((await refreshFrom('198.51.100.7')).status).toBe(200); // its answer is lost on wifi
+    const retried = await refreshFrom('203.0.113.9'); // the same retry over mobile data
+    expect(retried.status).toBe(200);
+    expect((await post('/v1/auth/refresh', { refreshToken: retried.body.refreshToken })).status).toBe(200);
+  });
 });

@@ -170,7 +170,7 @@ export class GrpcEdge {
       {
         policy: operation.idempotency ?? { required: false, record: false },
         // Whose keys: the user, the card network, or the client network before login (as over HTTP).
-        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? anonymousCaller(ip)),
+        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? anonymousCaller(ip, http.body)),
         key,
         fingerprint: { method: http.method, path: http.path, body: http.body },
         correlationId,
