@@ -81,6 +81,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       cacheMs: config.PUBLIC_KEYS_CACHE_MS,
       refetchMinIntervalMs: config.PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS,
       clockSkewMs: config.ACCESS_TOKEN_CLOCK_SKEW_MS,
+      sessionAlive: async (userId, sessionId) =>
+        (await valueOf(identity.command<{ alive: boolean }>({ type: 'CheckSession', userId, sessionId, meta: { idempotencyKey: `session:${ids.next()}`, actor: 'gateway' } }))).alive === true,
+      sessionCheckMs: config.SESSION_CHECK_CACHE_MS,
     }),
     idempotency: new IdempotencyService({
       store,

@@ -34,6 +34,8 @@ export const gatewayConfigSchema = {
   /** Least time between two refetches caused by a token signed with an unknown key id. */
   PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS: intSetting(10_000, { min: 0, max: 10 * MINUTE_MS }),
   /** Clock skew allowed when checking an access token's exp and nbf. */
+  /** How long identity's word that a login is alive is believed (API.md: logout and refresh-token reuse revoke its access tokens too). */
+  SESSION_CHECK_CACHE_MS: intSetting(5_000, { min: 0, max: MINUTE_MS }),
   ACCESS_TOKEN_CLOCK_SKEW_MS: intSetting(5_000, { min: 0, max: 5 * MINUTE_MS }),
 
   /**

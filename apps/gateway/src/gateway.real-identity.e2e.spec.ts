@@ -80,10 +80,17 @@ describe('gateway with the real identity service (e2e)', () => {
     expect((await s.request('GET', '/v1/me', { token: refreshed.body.accessToken })).status).toBe(200);
     expectError(await post('/v1/auth/refresh', { refreshToken: user.tokens.refreshToken }), 401, 'unauthenticated'); // reuse revokes the login
     expectError(await post('/v1/auth/refresh', { refreshToken: refreshed.body.refreshToken }), 401, 'unauthenticated');
+    // API.md: every token of that login, its access tokens too (once SESSION_CHECK_CACHE_MS has passed).
+    s.clock.advance(5_000);
+    expectError(await s.request('GET', '/v1/me', { token: refreshed.body.accessToken }), 401, 'unauthenticated');
+    expectError(await s.request('GET', '/v1/me', { token: user.token }), 401, 'unauthenticated');
 
     const again = await post('/v1/auth/login', { email: user.email, password: user.password });
+    expect((await s.request('GET', '/v1/me', { token: again.body.accessToken })).status).toBe(200); // a new login lives
     expect((await post('/v1/auth/logout', { refreshToken: again.body.refreshToken })).status).toBe(204);
     expectError(await post('/v1/auth/refresh', { refreshToken: again.body.refreshToken }), 401, 'unauthenticated');
+    s.clock.advance(5_000);
+    expectError(await s.request('GET', '/v1/me', { token: again.body.accessToken }), 401, 'unauthenticated'); // logout ends it too
   });
 
   it('answers 401 invalid_credentials, then 423 account_locked after five failures', async () => {
