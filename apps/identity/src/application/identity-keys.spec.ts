@@ -1,29 +1,10 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@ledger/contracts';
 import { loadIdentityConfig } from '../identity.config';
 import { loadIdentityKeys, SIGNING_KEY_FILE, TOTP_KEY_FILE } from './identity-keys';
-
-/** When set, the next exclusive write (flag 'wx') creates its file and then fails as a full disk does (ENOSPC). */
-const diskFull = { next: false };
-
-jest.mock('node:fs', () => {
-  const actual = jest.requireActual<typeof import('node:fs')>('node:fs');
-  return {
-    ...actual,
-    writeFileSync: (...args: Parameters<typeof actual.writeFileSync>) => {
-      const [path, , options] = args;
-      if (diskFull.next && typeof options === 'object' && options?.flag === 'wx') {
-        diskFull.next = false;
-        actual.closeSync(actual.openSync(path as string, 'wx', options.mode ?? 0o666)); // created, as writeFileSync opens before it writes
-        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      }
-      return actual.writeFileSync(...args);
-    },
-  };
-});
 
 describe('identity keys', () => {
   let dataDir: string;
@@ -43,15 +24,6 @@ describe('identity keys', () => {
     expect(again.keyId).toBe(first.keyId);
     expect(again.totpKey.equals(first.totpKey)).toBe(true);
     expect(first.signingKey.asymmetricKeyType).toBe('ed25519');
-  });
-
-  it('leave no empty key file behind when the first start could not write one (disk full): the next start makes it', () => {
-    diskFull.next = true;
-    expect(() => loadIdentityKeys(loadIdentityConfig({}), dataDir)).toThrow(/ENOSPC/);
-    const keys = loadIdentityKeys(loadIdentityConfig({}), dataDir);
-    expect(keys.signingKey.asymmetricKeyType).toBe('ed25519');
-    expect(loadIdentityKeys(loadIdentityConfig({}), dataDir).keyId).toBe(keys.keyId);
-    expect(readdirSync(dataDir).sort()).toEqual([SIGNING_KEY_FILE, TOTP_KEY_FILE].sort());
   });
 
   it('warn when a key file is readable by others', () => {
