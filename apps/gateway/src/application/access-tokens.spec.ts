@@ -146,6 +146,30 @@ describe('access token verification', () => {
     expect(fetches).toBe(2);
   });
 
+  it("keeps a login identity said was alive while identity cannot be reached, and rejects (503) one it never answered for", async () => {
+    let reachable = true;
+    const v = new AccessTokenVerifier({
+      fetchKeys: async () => ({ keys: [current.jwk], issuer: ISSUER, audience: AUDIENCE }),
+      clock,
+      cacheMs: 600_000,
+      refetchMinIntervalMs: 0,
+      clockSkewMs: 0,
+      sessionAlive: async (userId, sessionId) => {
+        if (!reachable) throw new Error('identity unreachable');
+        return sessionAlive(userId, sessionId);
+      },
+      sessionCheckMs: 1_000,
+    });
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    reachable = false;
+    clock.advance(2_000);
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    await expect(v.verify(token({ sid: 's-new' }))).rejects.toThrow('identity unreachable');
+    reachable = true;
+    revoked.add('s1');
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: false, reason: 'the login was revoked' }); // asked again once reachable
+  });
+
   it('rejects (so the caller answers 503) when the keys cannot be had', async () => {
     const v = new AccessTokenVerifier({
       fetchKeys: () => Promise.reject(new Error('identity unreachable')),

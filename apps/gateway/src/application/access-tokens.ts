@@ -114,10 +114,17 @@ export class AccessTokenVerifier {
     if (known !== undefined && (!known.alive || this.options.clock.nowMs() - known.checkedAtMs < this.options.sessionCheckMs)) return known.alive;
     let pending = this.checking.get(key);
     if (pending === undefined) {
-      pending = this.options.sessionAlive(claims.sub, claims.sid).then((alive) => {
-        this.sessions.set(key, { alive, checkedAtMs: this.options.clock.nowMs() });
-        return alive;
-      });
+      pending = this.options.sessionAlive(claims.sub, claims.sid).then(
+        (alive) => {
+          this.sessions.set(key, { alive, checkedAtMs: this.options.clock.nowMs() });
+          return alive;
+        },
+        (error: unknown) => {
+          // Identity unreachable: a login it said was alive stays usable (its tokens still expire), as the cached keys do; else 503.
+          if (known?.alive === true) return true;
+          throw error;
+        },
+      );
       const forget = (): void => void this.checking.delete(key);
       pending.then(forget, forget);
       this.checking.set(key, pending);
