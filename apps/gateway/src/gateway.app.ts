@@ -81,6 +81,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       cacheMs: config.PUBLIC_KEYS_CACHE_MS,
       refetchMinIntervalMs: config.PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS,
       clockSkewMs: config.ACCESS_TOKEN_CLOCK_SKEW_MS,
+      sessionAlive: async (userId, sessionId) =>
+        (await valueOf(identity.command<{ alive: boolean }>({ type: 'CheckSession', userId, sessionId, meta: { idempotencyKey: `session:${ids.next()}`, actor: 'gateway' } }))).alive === true,
+      sessionCheckMs: config.SESSION_CHECK_CACHE_MS,
     }),
     idempotency: new IdempotencyService({
       store,
@@ -103,6 +106,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger: new NestPinoLogger(logger),
     });
     configureGateway(app, components);
+    limitHttpServer(app.getHttpServer() as Server, config);
     await app.listen(config.PORT, config.HOST).catch((error: unknown) => {
       throw listenConfigError(error) ?? error;
     });
@@ -157,6 +161,13 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
       .build(),
   );
   SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });
+}
+
+/** Bounds what slow or many clients can hold: Node's defaults are 5 minutes per request and no connection limit. */
+function limitHttpServer(server: Server, config: GatewayConfig): void {
+  server.maxConnections = config.HTTP_MAX_CONNECTIONS;
+  server.headersTimeout = config.HTTP_HEADERS_TIMEOUT_MS;
+  server.requestTimeout = config.HTTP_REQUEST_TIMEOUT_MS;
 }
 
 /** A listen failure the configuration caused, as the ConfigError naming its setting (exit 78 at start). */

@@ -54,3 +54,13 @@ describe('gateway settings: the ports', () => {
     expect(loadGatewayConfig({ PORT: '0', GRPC_PORT: '0' }).GRPC_PORT).toBe(0);
   });
 });
+
+describe('gateway settings: the HTTP server', () => {
+  it('bounds connections and slow requests by default, and refuses a request timeout shorter than the headers one', () => {
+    const config = loadGatewayConfig({});
+    expect([config.HTTP_MAX_CONNECTIONS, config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS]).toEqual([10_000, 10_000, 30_000]);
+    const shorter = () => loadGatewayConfig({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' });
+    expect(shorter).toThrow(ConfigError);
+    expect(shorter).toThrow(/HTTP_REQUEST_TIMEOUT_MS must be at least HTTP_HEADERS_TIMEOUT_MS/);
+  });
+});

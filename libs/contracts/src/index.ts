@@ -11,3 +11,4 @@ export * from './lifecycle';
 export * from './card-messages';
 export * from './command-meta';
 export * from './grpc-protos';
+export * from './key-file';

@@ -35,7 +35,7 @@ export interface IdempotencyOptions {
 }
 
 export interface KeyedRequest {
-  /** Whose key it is: `user:{id}`, the card network, or `anon:{client network}` before login (anonymousCaller). */
+  /** Whose key it is: `user:{id}`, the card network, or before login a refresh token's holder or the client network (anonymousCaller). */
   readonly caller: string;
   readonly key: string;
   readonly method: string;
