@@ -13,6 +13,7 @@ import { BusClientProxy, IdentityClient, LedgerClient, type MessageBus } from '@
 import { AccessTokenVerifier } from './application/access-tokens';
 import { CardOperations } from './application/card-operations';
 import { valueOf } from './application/gateway-errors';
+import { loadFingerprintKey } from './application/gateway-keys';
 import { IdempotencyService } from './application/idempotency.service';
 import { RateLimiter } from './application/rate-limiter';
 import { WalletOperations } from './application/wallet-operations';
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   readonly ids?: IdGenerator;
   /** Default: JSON lines on stdout at LOG_LEVEL. */
   readonly logger?: GatewayLogger;
+  /** Where GATEWAY_KEY_SOURCE=data_dir keeps the gateway's fingerprint key. */
+  readonly dataDir?: string;
 }
 
 export interface RunningGateway {
@@ -57,6 +60,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const { config, store, bus, clock } = options;
   const ids = options.ids ?? uuidv7;
   const logger = options.logger ?? createGatewayLogger({ level: config.LOG_LEVEL });
+  const fingerprintKey = loadFingerprintKey(config, options.dataDir, (message) => logger.warn(message));
   const metrics = new GatewayMetrics();
   const proxy = new BusClientProxy(bus, {
     clientId: 'gateway',
@@ -86,6 +90,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       sessionCheckMs: config.SESSION_CHECK_CACHE_MS,
     }),
     idempotency: new IdempotencyService({
+      fingerprintKey,
       store,
       clock,
       ids,

@@ -145,7 +145,14 @@ describe('gateway limits and failures (e2e)', () => {
 
   it('answers /readyz 503 naming the failing check', async () => {
     const gateway = await startGateway({
-      config: loadGatewayConfig({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent', READINESS_TIMEOUT_MS: '100' }),
+      config: loadGatewayConfig({
+        PORT: '0',
+        GRPC_PORT: '0',
+        LOG_LEVEL: 'silent',
+        READINESS_TIMEOUT_MS: '100',
+        GATEWAY_KEY_SOURCE: 'config', // no DATA_DIR here
+        GATEWAY_FINGERPRINT_KEY_BASE64: Buffer.alloc(32, 3).toString('base64'),
+      }),
       store: s.store,
       bus: s.bus,
       clock: s.clock,

@@ -12,7 +12,7 @@ export const IDEMPOTENCY_EVENT_TYPES = {
 
 /** One use of a key: every event carries it whole, so the last event is the state. */
 export interface Attempt {
-  /** HMAC of method, path and canonical body under (caller, key): same request, same fingerprint. */
+  /** HMAC of caller, key, method, path and canonical body under the gateway's secret: same request, same fingerprint. */
   readonly fingerprint: string;
   /** Counts fresh starts of the key (after its window). */
   readonly generation: number;
