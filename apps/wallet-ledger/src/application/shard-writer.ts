@@ -84,7 +84,8 @@ export class ShardWriter {
   private revision = -1n;
   private eventsSinceSnapshot = 0;
   private readonly queue: Work[] = [];
-  private scheduled = false;
+  /** The pending flush of the queue (a timer or an immediate) while one is scheduled. */
+  private scheduled: (() => void) | undefined;
   private draining: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly expiring = new Set<string>();
@@ -119,6 +120,8 @@ export class ShardWriter {
   async stop(): Promise<void> {
     this.running = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    // A batch still waiting for its turn is flushed now: the store may close as soon as this resolves.
+    this.scheduled?.();
     while (this.draining) await this.draining;
   }
 
@@ -156,13 +159,16 @@ export class ShardWriter {
     }
     this.queue.push(work);
     if (this.scheduled || this.draining) return;
-    this.scheduled = true;
     const flush = () => {
-      this.scheduled = false;
+      this.scheduled = undefined;
+      clearTimeout(timer);
+      clearImmediate(immediate);
       this.draining = this.drain().finally(() => (this.draining = undefined));
     };
-    if (this.deps.limits.batchWaitMs > 0) setTimeout(flush, this.deps.limits.batchWaitMs);
-    else setImmediate(flush);
+    const wait = this.deps.limits.batchWaitMs;
+    const timer = wait > 0 ? setTimeout(flush, wait) : undefined;
+    const immediate = wait > 0 ? undefined : setImmediate(flush);
+    this.scheduled = flush;
   }
 
   private async drain(): Promise<void> {
