@@ -366,6 +366,21 @@ describe('ReleaseHold', () => {
 describe('ExpireHold', () => {
   const atExpiry = deciderSpec(ledgerShard, { nowMs: NOW_MS + HOUR_MS });
 
+  it('refuses a capture or release from expiresAtMs on, swept or not: hold_not_pending (expired)', () => {
+    // Before: a capture decided before the writer's sweep reached the hold posted it, one decided after was refused.
+    const expired = { code: 'hold_not_pending', details: { holdId: 'h1', status: 'expired', expiresAtMs: NOW_MS + HOUR_MS } };
+    atExpiry.given(withHold).when(capture('cap', 'h1', 1n)).thenFails(expired);
+    atExpiry.given(withHold).when(release('rel', 'h1')).thenFails(expired);
+    atExpiry.given(withHold).when(release('rel', 'h1', 1n)).thenFails(expired);
+    // A millisecond before, both still go through; and a capture's retry replays its first outcome after the expiry.
+    const before = deciderSpec(ledgerShard, { nowMs: NOW_MS + HOUR_MS - 1 });
+    before.given(withHold).when(capture('cap', 'h1', 1n)).then([expect.objectContaining({ type: 'ledger.HoldCaptured.v1' })]);
+    before.given(withHold).when(release('rel', 'h1')).then([expect.objectContaining({ type: 'ledger.HoldReleased.v1' })]);
+    const captured = historyOf(...BASE, placeHold('hold-1', 'h1', 'alice', 'bob', 3_000n), capture('cap', 'h1', 1n));
+    atExpiry.given(captured).when(capture('cap', 'h1', 1n)).then([]);
+  });
+
+
   it('rejects an expiry before expiresAtMs: hold_not_expired', () => {
     deciderSpec(ledgerShard, { nowMs: NOW_MS + HOUR_MS - 1 })
       .given(withHold)
