@@ -30,7 +30,9 @@ export function transitFromId(sourceShard: number, currency: Currency, destinati
   return `sys:transit-from-${sourceShard}:${currency}:${destinationShard}`;
 }
 
-const SYSTEM_ID = /^sys:(funding|withdrawals|card-clearing|fees|transit-to-[0-9]{1,4}|transit-from-[0-9]{1,4}):([A-Z]{3}):([0-9]{1,4})$/;
+// Shard numbers as the writers spell them (no leading zero): `sys:fees:USD:00` would be a second fees account of shard 0.
+const SHARD_NUMBER = '(?:0|[1-9][0-9]{0,3})';
+const SYSTEM_ID = new RegExp(`^sys:(funding|withdrawals|card-clearing|fees|transit-to-${SHARD_NUMBER}|transit-from-${SHARD_NUMBER}):([A-Z]{3}):(${SHARD_NUMBER})$`);
 
 interface ParsedSystemAccount {
   readonly role: string;
