@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, UuidV7Generator, type LedgerCommandEnvelope, type Reply } from '@ledger/contracts';
 import { SqliteEventStore } from '@ledger/event-store';
+import { waitFor } from '@ledger/contracts/testing';
 import { InMemorySnapshotStore } from './snapshot-store';
 import { ShardWriter, type ShardWriterLimits } from './shard-writer';
 
@@ -61,5 +62,25 @@ describe('shard writer', () => {
     expect(reply).toMatchObject({ ok: true, value: { id: 'w-1' } });
     await submitted;
     expect(await store.streamRevision('ledger-0')).toBe(0n);
+  });
+
+  it('answers a command submitted as its batch ends, whatever the caller awaited in between', async () => {
+    const shardWriter = writer();
+    await shardWriter.start();
+    // Submitted after drain's last look at the queue but before it let go, a command waited for the next one to arrive.
+    for (let ticks = 0; ticks < 20; ticks++) {
+      // Wrapped: a promise resolved with a promise would wait for it.
+      const { second } = await new Promise<{ second: Promise<Reply<unknown>> }>((resolve) => {
+        void shardWriter.submit(open(`first-${ticks}`)).then(async () => {
+          for (let tick = 0; tick < ticks; tick++) await Promise.resolve();
+          resolve({ second: shardWriter.submit(open(`second-${ticks}`)) });
+        });
+      });
+      let reply: Reply<unknown> | undefined;
+      void second.then((answer) => (reply = answer));
+      await waitFor(`the command submitted ${ticks} ticks after the first's reply`, () => reply !== undefined, { timeoutMs: 1_000 });
+      expect(reply).toMatchObject({ ok: true, value: { id: `second-${ticks}` } });
+    }
+    await shardWriter.stop();
   });
 });

@@ -121,8 +121,10 @@ export class ShardWriter {
     this.running = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     // A batch still waiting for its turn is flushed now: the store may close as soon as this resolves.
-    this.scheduled?.();
-    while (this.draining) await this.draining;
+    while (this.scheduled || this.draining) {
+      this.scheduled?.();
+      await this.draining;
+    }
   }
 
   submit(message: LedgerCommandEnvelope): Promise<Reply<unknown>> {
@@ -158,12 +160,21 @@ export class ShardWriter {
       return;
     }
     this.queue.push(work);
-    if (this.scheduled || this.draining) return;
+    this.schedule();
+  }
+
+  /** Schedules a flush of the queue unless one is scheduled or running (that one takes the queue). */
+  private schedule(): void {
+    if (this.scheduled || this.draining || this.queue.length === 0) return;
     const flush = () => {
       this.scheduled = undefined;
       clearTimeout(timer);
       clearImmediate(immediate);
-      this.draining = this.drain().finally(() => (this.draining = undefined));
+      this.draining = this.drain().finally(() => {
+        this.draining = undefined;
+        // Work queued after drain's last look at the queue, while `draining` still kept it from scheduling.
+        this.schedule();
+      });
     };
     const wait = this.deps.limits.batchWaitMs;
     const timer = wait > 0 ? setTimeout(flush, wait) : undefined;
