@@ -347,23 +347,29 @@ describe('wallet-ledger through the transport', () => {
     expect(again).toMatchObject({ ok: true });
   });
 
-  it('refuses an internal entry naming a transit account of a shard that does not exist', async () => {
+  it("refuses an internal entry naming a transit account, of any shard: what is there is the saga's transfers in flight", async () => {
     const walletId = await openWallet(0);
     await topUp(walletId, '100');
-    const to = (peer: number) => ({
+    const entry = (entryId: string, debit: string, credit: string) => ({
       type: 'PostEntry' as const,
-      entryId: `transit-${peer}`,
+      entryId,
       kind: 'fee',
       postings: [
-        { accountId: walletId, side: 'debit' as const, amount: '1', currency: 'USD' },
-        { accountId: `sys:transit-to-${peer}:USD:0`, side: 'credit' as const, amount: '1', currency: 'USD' },
+        { accountId: debit, side: 'debit' as const, amount: '1', currency: 'USD' },
+        { accountId: credit, side: 'credit' as const, amount: '1', currency: 'USD' },
       ],
     });
+    const reserved = (index: number) => ({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: `postings[${index}].accountId`, reason: 'reserved' }] } } });
     // Every peer number up to 9999 was opened on demand: system accounts without a bound.
-    expect(await h.send(to(9999), key('fee'))).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'postings[1].accountId' }] } } });
-    expect(h.ledger.service.writer(0)!.currentState.accounts.has('sys:transit-to-9999:USD:0')).toBe(false);
-    expect(await h.send(to(SHARDS - 1), key('fee'))).toMatchObject({ ok: true });
-    expect(balanceOf(h, walletId)).toBe(99n);
+    expect(await h.send(entry('to-9999', walletId, 'sys:transit-to-9999:USD:0'), key('fee'))).toMatchObject(reserved(1));
+    // A fee into transit was money in flight that no leg would ever move (transit-to-3 on shard 0 and transit-from-0 on 3 never paired up again)...
+    expect(await h.send(entry(`to-${SHARDS - 1}`, walletId, `sys:transit-to-${SHARDS - 1}:USD:0`), key('fee'))).toMatchObject(reserved(1));
+    // ...and an entry out of transit credited a wallet with money no transfer sent.
+    const other = await openWallet(3);
+    expect(await h.send(entry('from-0', 'sys:transit-from-0:USD:3', other), key('mint'))).toMatchObject(reserved(0));
+    expect([balanceOf(h, walletId), balanceOf(h, other)]).toEqual([100n, 0n]);
+    const opened = [0, 3].flatMap((shard) => [...h.ledger.service.writer(shard)!.currentState.accounts.keys()].filter((id) => id.startsWith('sys:transit-')));
+    expect(opened).toEqual([]);
   });
 
   it('refuses a saga leg naming a shard that does not exist, opening no transit account for it', async () => {

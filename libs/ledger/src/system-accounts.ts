@@ -46,6 +46,11 @@ export function parseSystemAccountId(accountId: string): ParsedSystemAccount | u
   return { role: match[1], currency: match[2], shard: Number(match[3]) };
 }
 
+/** A transit account (`sys:transit-to-…`, `sys:transit-from-…`): only the transfer saga's legs move money there. */
+export function isTransitAccountId(accountId: string): boolean {
+  return parseSystemAccountId(accountId)?.role.startsWith('transit-') === true;
+}
+
 export function isSystemAccountId(accountId: string): boolean {
   return accountId.startsWith('sys:');
 }
