@@ -158,6 +158,27 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
   });
 
+  it('brings a refused cross-shard transfer back to its source wallet closed in the meantime, out of transit, once', async () => {
+    const from = await openWallet(0);
+    const yen = await openWallet(3, 'JPY');
+    await topUp(from, '100');
+    // Closed in the same batch as its out leg (its balance then zero): the reversal was refused and the 100 stayed in transit for good.
+    const [sent, closed] = await Promise.all([
+      h.send<TransactionView>({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '100' }, key('transfer')),
+      h.send<WalletView>({ type: 'CloseWallet', walletId: from }, key('close')),
+    ]);
+    expect([sent, closed]).toMatchObject([{ ok: true }, { ok: true, value: { status: 'closed' } }]);
+    const transferId = sent.ok ? sent.value.id : '';
+    await waitFor('the reversal decided', () => h.ledger.service.writer(0)!.currentState.idempotency.has(transferSagaKeys.reverse(transferId)));
+    expect(h.ledger.service.writer(0)!.currentState.idempotency.get(transferSagaKeys.reverse(transferId))).toMatchObject({ outcome: { ok: true } });
+    expect(balanceOf(h, from)).toBe(100n);
+    expect(postedBalance(h.ledger.service.writer(0)!.currentState.accounts.get('sys:transit-to-3:USD:0')!)).toBe(0n);
+    // Still closed: it takes no other money and sends none.
+    expect(await h.send({ type: 'TopUp', walletId: from, amount: '1' }, key('top-up'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(await h.send({ type: 'Withdraw', walletId: from, amount: '1' }, key('withdraw'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
+  });
+
   it('credits a cross-shard transfer once when the saga replays its out leg more than a day later', async () => {
     const from = await openWallet(0);
     const to = await openWallet(3);

@@ -232,6 +232,22 @@ describe('PostEntry', () => {
     spec.given(history).when(topUp('t2', 'bob', 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'bob', status: 'closed' } });
   });
 
+  it('lets money coming back out of transit (a reversal) land on its closed source; no other credit', () => {
+    // Closed between a cross-shard transfer's out leg and its reversal, the source refused the reversal: the money stayed in transit for good.
+    const TO = 'sys:transit-to-1:USD:0';
+    const FROM = 'sys:transit-from-1:USD:0';
+    const system = (accountId: string, normalSide: 'debit' | 'credit'): OpenAccount => ({ type: 'OpenAccount', idempotencyKey: `open-${accountId}`, accountId, currency: 'USD', normalSide, flags: {}, kind: 'system' });
+    const history = historyOf(...BASE, system(TO, 'credit'), system(FROM, 'debit'), transfer('out', 'alice', TO, 10_000n), close('c', 'alice'));
+    spec.given(history).when(transfer('back', TO, 'alice', 10_000n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
+    spec.given(history).when(transfer('in', FROM, 'alice', 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'alice', status: 'closed' } });
+    spec.given(history).when(topUp('t2', 'alice', 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'alice', status: 'closed' } });
+    const returned = historyOf(...BASE, system(TO, 'credit'), system(FROM, 'debit'), transfer('out', 'alice', TO, 10_000n), close('c', 'alice'), transfer('back', TO, 'alice', 10_000n));
+    const back = stateAfter(returned);
+    expect([back.accounts.get('alice')!.status, postedBalance(back.accounts.get('alice')!), postedBalance(back.accounts.get(TO)!)]).toEqual(['closed', 10_000n, 0n]);
+    // The closed wallet still sends nothing.
+    spec.given(returned).when(transfer('again', 'alice', TO, 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'alice', status: 'closed' } });
+  });
+
   it('lets a frozen wallet receive', () => {
     spec.given(historyOf(...BASE, freeze('f', 'alice'))).when(topUp('t2', 'alice', 1n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
   });

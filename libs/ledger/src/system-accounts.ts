@@ -51,6 +51,11 @@ export function isTransitAccountId(accountId: string): boolean {
   return parseSystemAccountId(accountId)?.role.startsWith('transit-') === true;
 }
 
+/** A source shard's transit account (`sys:transit-to-…`): a debit there is a cross-shard transfer coming back (its reversal). */
+export function isTransitToAccountId(accountId: string): boolean {
+  return parseSystemAccountId(accountId)?.role.startsWith('transit-to-') === true;
+}
+
 export function isSystemAccountId(accountId: string): boolean {
   return accountId.startsWith('sys:');
 }
