@@ -384,7 +384,7 @@ describe('ExpireHold', () => {
 
   it('refuses a capture or release from expiresAtMs on, swept or not: hold_not_pending (expired)', () => {
     // Before: a capture decided before the writer's sweep reached the hold posted it, one decided after was refused.
-    const expired = { code: 'hold_not_pending', details: { holdId: 'h1', status: 'expired', expiresAtMs: NOW_MS + HOUR_MS } };
+    const expired = { code: 'hold_not_pending' as const, details: { holdId: 'h1', status: 'expired', expiresAtMs: NOW_MS + HOUR_MS } };
     atExpiry.given(withHold).when(capture('cap', 'h1', 1n)).thenFails(expired);
     atExpiry.given(withHold).when(release('rel', 'h1')).thenFails(expired);
     atExpiry.given(withHold).when(release('rel', 'h1', 1n)).thenFails(expired);
