@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, UuidV7Generator, type LedgerCommandEnvelope, type Reply } from '@ledger/contracts';
-import { SqliteEventStore } from '@ledger/event-store';
+import { SqliteEventStore, type EventStore } from '@ledger/event-store';
 import { waitFor } from '@ledger/contracts/testing';
 import { InMemorySnapshotStore } from './snapshot-store';
 import { ShardWriter, type ShardWriterLimits } from './shard-writer';
@@ -32,9 +32,9 @@ describe('shard writer', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function writer(limits: Partial<ShardWriterLimits> = {}): ShardWriter {
+  function writer(limits: Partial<ShardWriterLimits> = {}, over: EventStore = store): ShardWriter {
     return new ShardWriter({
-      store,
+      store: over,
       snapshots: new InMemorySnapshotStore(),
       clock,
       ids: new UuidV7Generator(() => clock.nowMs()),
@@ -81,6 +81,35 @@ describe('shard writer', () => {
       await waitFor(`the command submitted ${ticks} ticks after the first's reply`, () => reply !== undefined, { timeoutMs: 1_000 });
       expect(reply).toMatchObject({ ok: true, value: { id: `second-${ticks}` } });
     }
+    await shardWriter.stop();
+  });
+
+  it('decides nothing more once a failed append could not be followed by a reload: its state still holds that batch', async () => {
+    const failing = { append: false, read: false };
+    // The store as is, but for appends and stream reads while `failing` says so (a disk gone for a while).
+    const flaky = new Proxy(store, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        const fails = (name === 'append' && failing.append) || ((name === 'readStream' || name === 'streamRevision') && failing.read);
+        return fails ? () => Promise.reject(new Error('disk I/O error')) : value.bind(target);
+      },
+    });
+    const shardWriter = writer({ batchMax: 1 }, flaky);
+    await shardWriter.start();
+    expect(await shardWriter.submit(open('w-1'))).toMatchObject({ ok: true });
+    const topUp = { type: 'TopUp', walletId: 'w-1', amount: '100', meta: { idempotencyKey: 'top-up', actor: 'test' } } as const;
+    expect(await shardWriter.submit(topUp)).toMatchObject({ ok: true });
+    failing.append = true;
+    failing.read = true;
+    const withdraw = { type: 'Withdraw', walletId: 'w-1', amount: '100', meta: { idempotencyKey: 'withdraw', actor: 'test' } } as const;
+    // The retry waits in the queue behind the first try's batch, whose append fails, and so does the reload after it.
+    const [first, retry, other] = await Promise.all([shardWriter.submit(withdraw), shardWriter.submit(withdraw), shardWriter.submit({ ...withdraw, meta: { idempotencyKey: 'withdraw-2', actor: 'test' } })]);
+    failing.append = false;
+    failing.read = false;
+    // Decided against the state with the failed batch in it, the retry was answered as withdrawn (nothing stored), the other refused for funds it had.
+    expect([first, retry, other]).toMatchObject([{ ok: false, error: { code: 'unavailable' } }, { ok: false, error: { code: 'unavailable' } }, { ok: false, error: { code: 'unavailable' } }]);
+    expect((await store.readStream('ledger-0')).map((event) => event.type)).not.toContain('ledger.CommandRejected.v1');
     await shardWriter.stop();
   });
 });

@@ -335,6 +335,8 @@ export class ShardWriter {
     } catch (error) {
       this.running = false;
       this.log(`shard ${this.deps.shard}: reload failed, writer stopped: ${String(error)}`);
+      // The state may still hold the batch the store refused: answer the queue instead of deciding it against that.
+      for (const work of this.queue.splice(0)) work.resolve({ ok: false, error: unavailable(`shard ${this.deps.shard} writer stopped; retry`) });
     }
   }
 
