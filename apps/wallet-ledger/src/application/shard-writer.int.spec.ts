@@ -84,7 +84,7 @@ describe('shard writer', () => {
     await shardWriter.stop();
   });
 
-  it('decides nothing more once a failed append could not be followed by a reload: its state still holds that batch', async () => {
+  it('decides nothing against a state a failed append left behind when the reload fails too, and resumes once the store answers', async () => {
     const failing = { append: false, read: false };
     // The store as is, but for appends and stream reads while `failing` says so (a disk gone for a while).
     const flaky = new Proxy(store, {
@@ -110,6 +110,14 @@ describe('shard writer', () => {
     // Decided against the state with the failed batch in it, the retry was answered as withdrawn (nothing stored), the other refused for funds it had.
     expect([first, retry, other]).toMatchObject([{ ok: false, error: { code: 'unavailable' } }, { ok: false, error: { code: 'unavailable' } }, { ok: false, error: { code: 'unavailable' } }]);
     expect((await store.readStream('ledger-0')).map((event) => event.type)).not.toContain('ledger.CommandRejected.v1');
+    // Once the store answers again the writer reloads and takes commands: it stayed stopped until the process restarted.
+    let again: Reply<unknown> | undefined;
+    await waitFor('the writer to take commands again', async () => {
+      again = await shardWriter.submit(withdraw);
+      return again.ok;
+    }, { timeoutMs: 3_000 });
+    expect(again).toMatchObject({ ok: true, value: { kind: 'withdrawal', amount: '100' } });
+    expect((await store.readStream('ledger-0')).filter((event) => event.type === 'ledger.EntryPosted.v1')).toHaveLength(2);
     await shardWriter.stop();
   });
 });

@@ -70,6 +70,9 @@ type Work =
   | { readonly kind: 'expire'; readonly holdId: string; readonly resolve: (reply: Reply<unknown>) => void };
 
 const READ_PAGE_MAX = 1_000;
+/** A writer whose reload failed tries again after this long, doubling up to RESUME_BACKOFF_MAX_MS. */
+const RESUME_BACKOFF_MS = 100;
+const RESUME_BACKOFF_MAX_MS = 10_000;
 /**
  * Rows per snapshot part: a million-account snapshot is written a bounded piece at a time, and a
  * part's JSON (~100 KB) stays below V8's large-object size, so it dies young instead of going
@@ -90,6 +93,9 @@ export class ShardWriter {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly expiring = new Set<string>();
   private running = false;
+  private stopping = false;
+  /** A reload tried again after one failed (see `resumeLater`). */
+  private resumeTimer: NodeJS.Timeout | undefined;
   private readonly streamId: string;
 
   constructor(private readonly deps: ShardWriterDeps) {
@@ -118,7 +124,9 @@ export class ShardWriter {
 
   /** Stops taking work, finishes what is queued. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.running = false;
+    clearTimeout(this.resumeTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     // A batch still waiting for its turn is flushed now: the store may close as soon as this resolves.
     while (this.scheduled || this.draining) {
@@ -337,7 +345,25 @@ export class ShardWriter {
       this.log(`shard ${this.deps.shard}: reload failed, writer stopped: ${String(error)}`);
       // The state may still hold the batch the store refused: answer the queue instead of deciding it against that.
       for (const work of this.queue.splice(0)) work.resolve({ ok: false, error: unavailable(`shard ${this.deps.shard} writer stopped; retry`) });
+      this.resumeLater(RESUME_BACKOFF_MS);
     }
+  }
+
+  /** Tries the reload again after `delayMs` (doubling up to RESUME_BACKOFF_MAX_MS) and takes commands again once it works: a store failure is often brief. */
+  private resumeLater(delayMs: number): void {
+    if (this.stopping) return;
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      this.load().then(
+        () => {
+          if (this.stopping) return;
+          this.running = true;
+          this.log(`shard ${this.deps.shard}: reloaded, writer resumed`);
+        },
+        () => this.resumeLater(Math.min(2 * delayMs, RESUME_BACKOFF_MAX_MS)),
+      );
+    }, delayMs);
+    this.resumeTimer.unref();
   }
 
   private async maybeSnapshot(): Promise<void> {
