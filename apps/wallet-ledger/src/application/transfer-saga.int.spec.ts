@@ -75,4 +75,43 @@ describe('transfer saga', () => {
     expect(asked.sort()).toEqual(['stale-open', 'stale-settled']);
     expect(sent.sort()).toEqual(['fresh', 'stale-open']);
   });
+
+  it('keeps relaying when saving its checkpoint fails for a while (the store briefly gone)', async () => {
+    const stream = 'ledger-2';
+    // Enough events after the last checkpoint for the saga to save one, then an out leg.
+    const filler = Array.from({ length: 300 }, () => {
+      const eventId = uuidv7.next();
+      return { eventId, type: 'ledger.AccountFrozen.v1', schemaVersion: 1, data: { accountId: 'w' }, metadata: { correlationId: eventId, causationId: eventId, actor: 'test', occurredAt: new Date(T0).toISOString() } };
+    });
+    await store.append(stream, [...filler, outLeg('after-failed-save', T0)], expectedState.noStream);
+    const checkpoint = new InMemoryCheckpointStore();
+    let saves = 0;
+    const failingOnce = {
+      load: (name: string) => checkpoint.load(name),
+      save: async (name: string, position: bigint) => {
+        // A handler that threw stopped the subscription: no out leg was relayed again until the process restarted.
+        if (saves++ === 0) throw new Error('disk I/O error');
+        await checkpoint.save(name, position);
+      },
+    };
+    const sent: string[] = [];
+    const saga = new TransferSaga({
+      store,
+      checkpoint: failingOnce,
+      send: async (message: LedgerCommandEnvelope) => {
+        if (message.type === 'TransferIn') sent.push(message.transferId);
+        return { ok: true, value: {} };
+      },
+      ownsShard: (shard) => shard === 2,
+      nowMs: () => T0,
+      isSettled: async () => false,
+    });
+    await saga.start();
+    try {
+      await waitFor('the out leg after the failed save relayed', () => sent.includes('after-failed-save'));
+    } finally {
+      await saga.stop();
+    }
+    expect(saves).toBeGreaterThan(1);
+  });
 });

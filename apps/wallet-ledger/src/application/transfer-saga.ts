@@ -109,7 +109,10 @@ export class TransferSaga {
       if (this.inFlight.length >= SAGA_SETTLES_IN_FLIGHT_MAX) await this.inFlight[0].settled;
       this.advance();
     }
-    if (this.relayedThrough - this.savedThrough >= BigInt(CHECKPOINT_EVERY_EVENTS)) await this.saveCheckpoint();
+    if (this.relayedThrough - this.savedThrough >= BigInt(CHECKPOINT_EVERY_EVENTS)) {
+      // Tried again at the next event: a throw here stopped the subscription, and with it every transfer's relay, for good.
+      await this.saveCheckpoint().catch((error: unknown) => this.deps.log?.(`transfer saga: checkpoint not saved (${String(error)}); retrying`));
+    }
   }
 
   /** Moves `relayedThrough` over the settled prefix of the window. */
