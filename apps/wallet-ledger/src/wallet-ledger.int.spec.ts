@@ -115,6 +115,16 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
   });
 
+  it('takes a key again as a new command a day after its first use, though its shard was idle since', async () => {
+    const walletId = await openWallet(2);
+    const first = await h.send<TransactionView>({ type: 'TopUp', walletId, amount: '100' }, 'monthly-top-up');
+    expect(await h.send({ type: 'TopUp', walletId, amount: '100' }, 'monthly-top-up')).toEqual(first);
+    // Nothing else on shard 2 for a day: the record was not forgotten yet, so the top-up was answered with the old one and moved no money.
+    h.clock.advance(24 * 60 * 60 * 1000);
+    expect(await h.send<TransactionView>({ type: 'TopUp', walletId, amount: '100' }, 'monthly-top-up')).toMatchObject({ ok: true, value: { amount: '100', createdAt: new Date(h.clock.nowMs()).toISOString() } });
+    expect(balanceOf(h, walletId)).toBe(200n);
+  });
+
   it('transfers on one shard at once, and refuses another currency', async () => {
     const from = await openWallet(0);
     const to = await openWallet(0);

@@ -199,7 +199,7 @@ export function rejectionEvent(
   error: DomainError,
   context: LedgerContext,
 ): CommandRejected | undefined {
-  if (!isValidId(command.idempotencyKey) || state.idempotency.has(command.idempotencyKey)) return undefined;
+  if (!isValidId(command.idempotencyKey) || outcomeOf(state, command.idempotencyKey, context.nowMs) !== undefined) return undefined;
   return {
     type: 'ledger.CommandRejected.v1',
     data: {
@@ -225,7 +225,7 @@ export function decide(command: LedgerCommand, state: LedgerShardState, context:
     );
   }
   const fingerprint = commandFingerprint(command);
-  const prior = outcomeOf(state, command.idempotencyKey);
+  const prior = outcomeOf(state, command.idempotencyKey, context.nowMs);
   if (prior !== undefined) {
     if (prior.fingerprint !== fingerprint) {
       return rejected(

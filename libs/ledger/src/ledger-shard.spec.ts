@@ -512,6 +512,24 @@ describe('idempotency', () => {
     expect(commandFingerprint(command)).toMatch(/^[0-9a-f]{16}$/);
   });
 
+  it('takes a key as new from IDEMPOTENCY_WINDOW_MS after its command on, though no later event has forgotten it yet', () => {
+    // The shard idle since: the same top-up a day later replayed the first outcome and moved no money (or, changed, met idempotency_key_reuse).
+    const windowLater = deciderSpec(ledgerShard, { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    spec.given(base).when(topUp('top-up-alice', 'alice', 10_000n)).then([]);
+    windowLater.given(base).when(topUp('top-up-alice', 'alice', 10_000n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
+    windowLater.given(base).when(topUp('top-up-alice', 'alice', 5n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
+    const state = stateAfter(base);
+    const again = decide(topUp('top-up-alice', 'alice', 5n), state, { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    ledgerShard.evolve(state, (again.ok && again.events[0]) as LedgerEvent);
+    expect(outcomeOf(state, 'top-up-alice', NOW_MS + IDEMPOTENCY_WINDOW_MS)).toMatchObject({ atMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    expect(postedBalance(state.accounts.get('alice')!)).toBe(10_005n);
+    // A refusal is recorded in its place too, and an opened account's key is as new.
+    const refused = decide(transfer('top-up-alice', 'bob', 'alice', 1n), stateAfter(base), { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    expect(rejectionEvent(stateAfter(base), transfer('top-up-alice', 'bob', 'alice', 1n), (refused as { error: DomainError }).error, { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS })).toBeDefined();
+    windowLater.given(base).when({ ...openWallet('carol'), idempotencyKey: 'open-alice' }).then([expect.objectContaining({ type: 'ledger.AccountOpened.v1' })]);
+  });
+
   it('forgets keys and finished holds IDEMPOTENCY_WINDOW_MS after their command', () => {
     const state = stateAfter(historyOf(...BASE, placeHold('hold-1', 'h1', 'alice', 'bob', 3_000n), release('rel', 'h1')));
     expect(outcomeOf(state, 'rel')).toBeDefined();

@@ -244,7 +244,7 @@ export class ShardWriter {
     if (work.kind === 'expire') {
       command = { type: 'ExpireHold', idempotencyKey: `${WRITER_KEY_PREFIXES.expire}${work.holdId}`, holdId: work.holdId };
     } else {
-      const first = outcomeOf(this.state, work.message.meta.idempotencyKey);
+      const first = outcomeOf(this.state, work.message.meta.idempotencyKey, nowMs);
       const plan = planCommand(work.message, this.state, {
         shards: this.deps.shards,
         shard: this.deps.shard,
