@@ -576,6 +576,7 @@ describe('gateway (e2e)', () => {
         429: ['rate_limited'],
       });
       expect(errorsOf('/v1/wallets/{id}/top-ups', 'post')).toMatchObject({ 422: expect.arrayContaining(['limit_exceeded']), 409: ['wallet_not_active'] });
+      expect(errorsOf('/v1/wallets', 'post')).toMatchObject({ 422: expect.arrayContaining(['idempotency_key_reuse', 'limit_exceeded']) }); // WALLETS_PER_OWNER_MAX
       expect(errorsOf('/v1/wallets/{id}/withdrawals', 'post')).toMatchObject({ 422: expect.arrayContaining(['insufficient_funds']) });
       expect(errorsOf('/v1/wallets/{id}/freeze', 'post')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
       expect(errorsOf('/v1/wallets/{id}/balance', 'get')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });

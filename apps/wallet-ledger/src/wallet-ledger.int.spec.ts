@@ -11,6 +11,7 @@ import { accountShard, globalSums, postedBalance, type LedgerShardState } from '
 import { TRANSFER_SAGA_CHECKPOINT } from './application/transfer-saga';
 import { transferSagaKeys } from './domain/wallet-commands';
 import { startHarness, type Harness } from './testing/wallet-ledger.harness';
+import { WALLETS_PER_OWNER_MAX } from './projections/wallet-ledger.queries';
 
 const SHARDS = 4;
 
@@ -89,6 +90,22 @@ describe('wallet-ledger through the transport', () => {
       ok: false,
       error: { code: 'validation_failed' },
     });
+  });
+
+  it('opens at most WALLETS_PER_OWNER_MAX wallets per owner, also when asked at once (ListWallets shows them all), still replaying a retry', async () => {
+    const asked = Array.from({ length: WALLETS_PER_OWNER_MAX + 5 }, (_, index) => ({ walletId: walletOnShard(index % SHARDS), key: key('open') }));
+    const replies = await Promise.all(asked.map(({ walletId, key: k }) => h.send({ type: 'OpenWallet', walletId, ownerId: 'owner-many', currency: 'USD' }, k)));
+    const opened = asked.filter((_, index) => replies[index].ok);
+    expect(opened).toHaveLength(WALLETS_PER_OWNER_MAX);
+    for (const reply of replies.filter((each) => !each.ok)) {
+      expect(reply).toMatchObject({ ok: false, error: { code: 'limit_exceeded', details: { limit: 'wallets_per_owner', max: WALLETS_PER_OWNER_MAX } } });
+    }
+    // A retry of an opening that happened (its reply lost) is the first outcome, not a refusal.
+    const { walletId, key: openedKey } = opened[opened.length - 1];
+    expect(await h.send({ type: 'OpenWallet', walletId, ownerId: 'owner-many', currency: 'USD' }, openedKey)).toMatchObject({ ok: true, value: { id: walletId } });
+    const listed = await h.client.query<{ items: { id: string }[] }>({ type: 'ListWallets', ownerId: 'owner-many' });
+    expect(listed.ok && listed.value.items.map((wallet) => wallet.id).sort()).toEqual(opened.map((each) => each.walletId).sort());
+    await openWallet(2, 'USD', 'owner-few'); // another owner is not counted against this one
   });
 
   it('tops up and withdraws with balanced entries, refusing overdrafts', async () => {

@@ -12,3 +12,4 @@ export * from './card-messages';
 export * from './command-meta';
 export * from './grpc-protos';
 export * from './key-file';
+export * from './keyed-locks';
