@@ -23,6 +23,8 @@ export const USAGE = `usage: ledger-audit <command> [--data-dir DIR] [--json]
   replay --out DIR                               rebuild every projection into DIR and diff with the live ones
   balance --account ID [--at TIME | --position N] the four sums and the available balance then
   export --format csv|jsonl [--from TIME] [--to TIME]  the journal, one posting per line
+                                                 (csv: a cell starting with = + - @ TAB or CR gets a leading ', so no
+                                                 spreadsheet runs it as a formula; jsonl is exact)
   statement --wallet ID --from TIME --to TIME    a statement with a Merkle root and inclusion proofs (JSON)
   verify-statement FILE                          check a statement against the store
 --data-dir defaults to $DATA_DIR or ./data; TIME is ISO 8601 (UTC when no offset is given)`;

@@ -75,6 +75,11 @@ function inLedger(event: RecordedEvent): boolean {
   return shardOfStream(event.streamId) !== undefined;
 }
 
+/** A leading = + - @ TAB or CR makes a spreadsheet read the cell as a formula (CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** RFC 4180 quoting; a cell a spreadsheet would read as a formula gets a leading `'` and is quoted (OWASP's defence; JSONL stays exact). */
 function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+  const cell = FORMULA_START.test(value) ? `'${value}` : value;
+  return cell !== value || /[",\n\r]/.test(cell) ? `"${cell.replaceAll('"', '""')}"` : cell;
 }
