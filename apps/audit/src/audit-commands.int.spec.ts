@@ -69,7 +69,7 @@ describe('ledger-audit commands', () => {
     const aNow = (await run('balance', '--account', fixture.wallets.a, '--json', '--data-dir', fixture.dataDir)).out;
     expect((await run('balance', '--account', fixture.wallets.a, '--position', '9999999999999999999', '--json', '--data-dir', fixture.dataDir)).out).toBe(aNow);
     expect(await run('balance', '--account', fixture.wallets.a, '--position', '0', '--data-dir', fixture.dataDir)).toMatchObject({ code: 1, err: expect.stringContaining('in the ledger at that point') });
-    for (const bad of ['yesterday', '2026-02-29', '2026-04-31T10:00:00Z', '2026-02-30T00:00:00.000Z', '2026-01-05T25:00']) {
+    for (const bad of ['yesterday', '2026-02-29', '2026-04-31T10:00:00Z', '2026-02-30T00:00:00.000Z', '2026-01-05T25:00', '2026-01-05T09:00:00 GMT+0300', '9999-12-31T23:00:00-05:00', '0000-01-01T00:30:00+01:00']) {
       expect({ bad, code: (await run('balance', '--account', fixture.wallets.a, '--at', bad, '--data-dir', fixture.dataDir)).code }).toEqual({ bad, code: 2 });
     }
     expect(await run('balance', '--account', fixture.wallets.a, '--at', fixture.times.end, '--position', '3', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });

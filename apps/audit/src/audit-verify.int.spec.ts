@@ -27,8 +27,8 @@ function copy(): string {
   return dir;
 }
 
-async function audit(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTs(MAIN, args);
+async function audit(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTs(MAIN, args, { env });
   const { code } = await child.exited;
   return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
@@ -329,6 +329,16 @@ describe('ledger-audit verify', () => {
     const verified = await audit(['verify', '--data-dir', dir]);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toContain(`VIOLATION [chain] ${place(row)}: event at ledger-0@${row.revision} (position ${row.position}) is unreadable: not JSON`);
+  });
+
+  it('reads a time with no offset as UTC, as its usage line says, whatever zone the machine is in', async () => {
+    const newYork = { ...process.env, TZ: 'America/New_York' };
+    const at = (time: string) => audit(['balance', '--account', fixture.wallets.a, '--at', time, '--json', '--data-dir', fixture.dataDir], newYork);
+    const utc = await at(fixture.times.afterTopUps);
+    expect(JSON.parse(utc.stdout)).toMatchObject({ posted: '10000', asOfRecordedAt: '2026-01-05T09:01:00.000Z' });
+    for (const noOffset of [fixture.times.afterTopUps.replace(/\.000Z$/, ''), fixture.times.afterTopUps.replace('T', ' ').replace(/:00\.000Z$/, '')]) {
+      expect({ noOffset, out: (await at(noOffset)).stdout }).toEqual({ noOffset, out: utc.stdout });
+    }
   });
 
   it('exits 2 with the usage line on bad usage', async () => {
