@@ -59,4 +59,9 @@ describe('export', () => {
     const rows = (await exported(events, 'jsonl')).map((line) => JSON.parse(line));
     expect(rows.filter((row) => row.side === 'debit').map((row) => row.entry_id)).toEqual(FORMULAS);
   });
+
+  it('refuses an event of a schemaVersion it cannot read, naming it, rather than export what it may not mean', async () => {
+    const newer = { ...events[0], schemaVersion: 2 };
+    await expect(exported([newer], 'jsonl')).rejects.toMatchObject({ name: 'UnusableLedgerEventError', position: 1n, message: expect.stringContaining('schemaVersion 2 of ledger.HoldCaptured.v1') });
+  });
 });

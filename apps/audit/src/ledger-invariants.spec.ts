@@ -146,6 +146,16 @@ describe('ledger invariants', () => {
     expect(check([...placed.slice(0, 5), forever])).toEqual([expect.objectContaining({ revision: 5n, message: expect.stringContaining("but the shard's state then refuses it (validation_failed)") })]);
   });
 
+  it('reports a ledger or card event of a schemaVersion it cannot read (a newer writer may mean anything by it), and does not apply it', () => {
+    const events = history(0, base);
+    const newer = { ...events[4], schemaVersion: 2 };
+    const cardEvent: RecordedEvent = { ...events[0], streamId: 'card-c1', type: 'cards.CardFrozen.v1', schemaVersion: 3, data: {} };
+    expect(check([...events.slice(0, 4), newer, cardEvent])).toEqual([
+      expect.objectContaining({ check: 'ledger', revision: 4n, message: 'schemaVersion 2 of ledger.EntryPosted.v1: this audit reads schemaVersion 1 only' }),
+      expect.objectContaining({ check: 'card', streamId: 'card-c1', message: 'schemaVersion 3 of cards.CardFrozen.v1: this audit reads schemaVersion 1 only' }),
+    ]);
+  });
+
   it('reports a reused idempotency key (evolve refuses a second outcome)', () => {
     const events = history(0, base);
     const twice = { ...tampered(events[4], (data) => (data.entryId = 'top-2')), revision: 7n, position: 8n };

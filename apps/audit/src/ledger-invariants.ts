@@ -27,6 +27,10 @@ import { planCommand, transferSagaKeys } from '../../wallet-ledger/src/domain/wa
 import type { Violation } from './findings';
 import { printable, withCardNumbersWithheld } from './card-number-filter';
 import { CardJournal } from './card-journal';
+import { unreadableSchema } from './shard-fold';
+
+/** The card-issuer's event types, which the card journal reads. */
+const CARD_EVENT_PREFIX = 'cards.';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'ledger.AccountOpened.v1',
@@ -84,6 +88,9 @@ export class LedgerInvariants {
     }
     const place = { streamId: event.streamId, revision: event.revision, position: event.position };
     const fail = (message: string, check: Violation['check'] = 'ledger') => report({ ...place, check, message });
+    // Read as its type says, a newer writer's event may mean anything: the audit cannot vouch for it.
+    const unreadable = shard !== undefined || event.type.startsWith(CARD_EVENT_PREFIX) ? unreadableSchema(event) : undefined;
+    if (unreadable !== undefined) return fail(unreadable, shard === undefined ? 'card' : 'ledger');
     if (shard === undefined) {
       const unbacked = this.cards.check(event);
       if (unbacked !== undefined) fail(unbacked, 'card');

@@ -6,14 +6,14 @@
 // each line what its event says, and the whole statement what the store gives today.
 import { canonicalJson, formatAmount, GENESIS_HASH, type RecordedEvent } from '@ledger/contracts';
 import { verifyChain } from '@ledger/event-store';
-import { ledgerEventOf, postedBalance } from '@ledger/ledger';
+import { postedBalance } from '@ledger/ledger';
 import { filterReferences, printable } from './card-number-filter';
 import { Findings } from './findings';
 import { groupBy } from './group-by';
 import { isStoreTime } from './iso-time';
 import { journalPostings, type JournalPosting } from './journal';
 import { leafHash, MerkleTree, verifyInclusion } from './merkle';
-import { foldShard, shardOfAccount } from './shard-fold';
+import { foldShard, shardOfAccount, storedLedgerEvent } from './shard-fold';
 import { pagesOfStream, type StoreReader } from './store-reader.port';
 
 export const STATEMENT_FORMAT = 'ledger-audit.statement.v1';
@@ -218,7 +218,7 @@ async function checkAgainstChain(
           fail(`the event at ${streamId}@${entry.revision} is not the one the line names (hash, id or position differ)`, entry);
           continue;
         }
-        const posting = journalPostings(ledgerEventOf(event))[entry.postingIndex];
+        const posting = journalPostings(storedLedgerEvent(event))[entry.postingIndex];
         const same =
           posting !== undefined &&
           printable(posting.entryId) === entry.entryId &&
