@@ -242,6 +242,39 @@ describe('ledger-audit commands', () => {
     expect(await run('verify', '--data-dir', bogus)).toMatchObject({ code: 2, err: expect.stringContaining('is not an event store this audit can read') });
   });
 
+  it('with --json answers every failure with one JSON object on stdout too (bad usage, nothing found, the audit failing)', async () => {
+    const failures: [string[], number, string][] = [
+      [['verify', '--bogus'], 2, 'usage'],
+      [['frobnicate'], 2, 'usage'],
+      [['verify', '--data-dir', join(tempDir(), 'nowhere')], 2, 'usage'],
+      [['balance', '--account', 'nobody', '--data-dir', fixture.dataDir], 1, 'not_found'],
+      [['statement', '--wallet', 'nobody', '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', fixture.dataDir], 1, 'not_found'],
+      [['balance', '--account', fixture.wallets.a, '--at', 'yesterday', '--data-dir', fixture.dataDir], 2, 'usage'],
+    ];
+    for (const [args, exit, code] of failures) {
+      const result = await run(...args, '--json');
+      expect({ args, exit: result.code, out: JSON.parse(result.out || 'null') }).toEqual({ args, exit, out: { ok: false, error: { code, message: expect.any(String) } } });
+    }
+  });
+
+  it('answers a store another process holds locked as the audit failing (exit 3, no stack trace), not as bad usage', async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const holder = new Database(join(dir, 'events.sqlite'));
+    try {
+      holder.pragma('locking_mode = EXCLUSIVE');
+      holder.exec('BEGIN EXCLUSIVE');
+      const locked = await run('verify', '--json', '--data-dir', dir);
+      expect({ code: locked.code, out: JSON.parse(locked.out || 'null') }).toEqual({ code: 3, out: { ok: false, error: { code: 'failed', message: expect.stringContaining('database is locked') } } });
+      expect(locked.err).toContain('database is locked');
+      expect(locked.err).not.toContain('usage:');
+      expect(locked.err).not.toMatch(/^\s+at /m);
+      holder.exec('ROLLBACK');
+    } finally {
+      holder.close();
+    }
+  });
+
   it('answers bad usage with exit 2 and the usage line', async () => {
     const backwards = ['--from', '2026-01-02', '--to', '2026-01-01'];
     for (const args of [['statement', '--wallet', 'w'], ['export'], ['verify', 'extra'], ['balance', '--account', 'x', '--position', '-1'], ['replay'], ['export', '--format', 'csv', ...backwards], ['statement', '--wallet', 'w', ...backwards]]) {

@@ -84,10 +84,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     if (command !== 'verify-statement' && positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   } catch (error) {
-    io.err(`ledger-audit: ${(error as Error).message}\n${USAGE}\n`);
-    return EXIT.usage;
+    // Not parsed, so --json is looked for as given.
+    return failure(io, argv.includes('--json'), 'usage', (error as Error).message);
   }
 
+  const json = options.json === true;
   const dataDir = resolve(options['data-dir'] ?? io.env.DATA_DIR ?? 'data');
   const storeFile = join(dataDir, EVENT_STORE_FILE);
   let reader: StoreReader | undefined;
@@ -97,14 +98,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     try {
       reader = openSqliteStoreReader(storeFile);
     } catch (error) {
+      // A lock another process holds, or an I/O error, is the audit failing to read it now, not a wrong file.
+      if (STORE_UNAVAILABLE.test(String((error as { code?: unknown }).code))) throw new StoreUnavailableError(`cannot read ${storeFile} now: ${(error as Error).message}`);
       throw new UsageError(`${storeFile} is not an event store this audit can read: ${(error as Error).message}`);
     }
     return await run(reader, io, new Progress((line) => io.err(`${line}\n`)));
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`ledger-audit: ${error.message}\n${USAGE}\n`);
-      return EXIT.usage;
-    }
+    if (error instanceof UsageError) return failure(io, json, 'usage', error.message);
+    if (error instanceof NotFoundError) return failure(io, json, 'not_found', error.message);
+    if (error instanceof StoreUnavailableError) return failure(io, json, 'failed', error.message);
     if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError) {
       const findings = new Findings();
       const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
@@ -114,10 +116,30 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     // Whatever failed may quote caller text (ids): no card number leaves through a stack trace either.
     io.err(`ledger-audit: ${command} failed: ${withCardNumbersWithheld((error as Error).stack ?? String(error))}\n`);
+    if (json) await io.out(`${JSON.stringify({ ok: false, error: { code: 'failed', message: withCardNumbersWithheld(`${command} failed: ${(error as Error).message ?? String(error)}`) } })}\n`);
     return EXIT.failed;
   } finally {
     await reader?.close();
   }
+}
+
+/** SQLite error codes of a store that is there but cannot be read now (locked by another process, an I/O error). */
+const STORE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR)/;
+
+/** What was asked for (an account, a wallet) is not in the ledger: exit 1. */
+class NotFoundError extends Error {}
+
+/** The store cannot be read now (a lock, an I/O error): the audit failed (exit 3), said in one line. */
+class StoreUnavailableError extends Error {}
+
+type FailureCode = 'usage' | 'not_found' | 'failed';
+const FAILURE_EXIT: Readonly<Record<FailureCode, number>> = { usage: EXIT.usage, not_found: EXIT.violations, failed: EXIT.failed };
+
+/** A failure said on stderr (bad usage with the usage line) and, with --json, as one JSON object on stdout too. */
+async function failure(io: CliIo, json: boolean, code: FailureCode, message: string): Promise<number> {
+  io.err(`ledger-audit: ${message}\n${code === 'usage' ? `${USAGE}\n` : ''}`);
+  if (json) await io.out(`${JSON.stringify({ ok: false, error: { code, message } })}\n`);
+  return FAILURE_EXIT[code];
 }
 
 type Run = (reader: StoreReader, io: CliIo, progress: Progress) => Promise<number>;
@@ -149,10 +171,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const position = options.position === undefined ? undefined : positionOf(options.position);
       return async (reader, io) => {
         const balance = await balanceOf(reader, accountId, { at, position });
-        if (balance === undefined) {
-          io.err(`ledger-audit: no account ${accountId} in the ledger${at !== undefined || position !== undefined ? ' at that point' : ''}\n`);
-          return EXIT.violations;
-        }
+        if (balance === undefined) throw new NotFoundError(`no account ${accountId} in the ledger${at !== undefined || position !== undefined ? ' at that point' : ''}`);
         await io.out(`${json ? JSON.stringify(balance) : Object.entries(balance).map(([name, value]) => `${name}: ${value}`).join('\n')}\n`);
         return EXIT.clean;
       };
@@ -180,10 +199,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
           // Too many lines is the period asked for, not a failure of the audit.
           throw error instanceof StatementTooLongError ? new UsageError(error.message) : error;
         });
-        if (statement === undefined) {
-          io.err(`ledger-audit: no wallet ${walletId} in the ledger\n`);
-          return EXIT.violations;
-        }
+        if (statement === undefined) throw new NotFoundError(`no wallet ${walletId} in the ledger`);
         await io.out(`${JSON.stringify(statement, null, 2)}\n`);
         return EXIT.clean;
       };
