@@ -111,7 +111,7 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).not.toContain('identity.sqlite: not in the data dir');
     expect(result.stdout).not.toMatch(/card-issuer\.sqlite: (not in the data dir|unknown file)/);
     expect(result.stdout).toContain('note: card-issuer.sqlite: table processed_events is not built from events (not compared)');
-    expect(result.stdout).toContain("note: snapshots.sqlite: the shard writers' snapshots (a start-up cache, not a projection), not compared");
+    expect(result.stdout).toContain("note: snapshots.sqlite: the shard writers' snapshots, each compared with its stream folded to its revision");
     expect(files.map(digest)).toEqual(before);
   });
 
@@ -216,6 +216,26 @@ describe('ledger-audit verify', () => {
       `VIOLATION [projection] ${place({ stream_id: 'ledger-0', ...forged })}: wallet-ledger.sqlite: projection wallet-ledger cannot apply this event (wallet-ledger projection: unknown event type ledger.Bogus.v1`,
     );
     expect(result.stdout).toContain('note: wallet-ledger.sqlite: not compared (its rebuild failed, see above)');
+  });
+
+  it("names a shard writer's snapshot that differs from its stream folded to the snapshot's revision (the writer restarts from it)", async () => {
+    const dir = copy();
+    const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+    const { shard, revision } = snapshots.prepare('SELECT shard, revision FROM ledger_snapshots WHERE shard = 0').get() as { shard: number; revision: string };
+    // Wallet a credited a million more: a restarted writer would let it spend money the stream never gave it.
+    const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = ? AND body LIKE ?').get(shard, `%${fixture.wallets.a}%`) as { part: number; body: string };
+    const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
+    const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
+    const credits = row[9];
+    row[9] = String(BigInt(row[9] as string) + 1_000_000n);
+    snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = ? AND part = ?').run(JSON.stringify(body), shard, part.part);
+    snapshots.close();
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      new RegExp(`VIOLATION \\[snapshot\\] stream=ledger-0 revision=${revision} position=\\d+: snapshots.sqlite: shard 0's snapshot at revision ${revision} differs from the stream folded to it: account ${fixture.wallets.a} creditsPosted ${row[9]}, the stream gives ${credits}`),
+    );
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 
   it('names the projection row that was edited, by its key', async () => {

@@ -128,6 +128,11 @@ export class LedgerInvariants {
     }
   }
 
+  /** A shard's state as folded so far (undefined before its first event). */
+  stateOf(shard: number): LedgerShardState | undefined {
+    return this.shards.get(shard);
+  }
+
   /** Notes for the report once every event is checked. */
   notes(): string[] {
     const notes: string[] = [];

@@ -9,6 +9,7 @@ import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
 import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
 import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
+import { SnapshotCheck } from './snapshot-check';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
 
@@ -41,7 +42,7 @@ export async function verify(
     const chainStarted = performance.now();
     await checkChains(reader, findings, progress);
     const chainMs = performance.now() - chainStarted;
-    const checks = new LogChecks(findings, observe);
+    const checks = new LogChecks(findings, observe, new SnapshotCheck(dataDir));
     const rebuilt = await worker.checkThenJoin(reader, checks, findings, progress);
     checks.finish();
     const logMs = performance.now() - chainStarted - chainMs;
@@ -91,16 +92,18 @@ class LogChecks {
   constructor(
     private readonly findings: Findings,
     private readonly observe: (eventsRead: number) => void,
+    private readonly snapshots: SnapshotCheck,
   ) {}
 
   check(event: RecordedEvent): void {
     this.order.check(event, this.findings);
     this.ledger.check(event, (violation) => this.findings.violation({ check: 'ledger', ...violation }));
+    this.snapshots.afterEvent(event, (shard) => this.ledger.stateOf(shard), (violation) => this.findings.violation({ check: 'snapshot', ...violation }));
     this.observe(++this.events);
   }
 
   finish(): void {
-    for (const note of this.ledger.notes()) this.findings.note(note);
+    for (const note of [...this.ledger.notes(), ...this.snapshots.finish()]) this.findings.note(note);
   }
 }
 
