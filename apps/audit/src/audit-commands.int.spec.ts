@@ -47,6 +47,12 @@ describe('ledger-audit commands', () => {
     expect(diff.out).toContain(`over 1 accounts`);
     expect(diff.out).toContain(`  ${fixture.wallets.c}:\n    wallet-ledger.sqlite transaction_lines [wallet_id=${fixture.wallets.c} position=`);
     expect(await run('replay', '--out', dir, '--data-dir', dir)).toMatchObject({ code: 2 });
+    // A file where the directory should be (or its parent) is bad usage, not the audit failing with a stack trace.
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    for (const out of [file, join(file, 'replayed')]) {
+      expect(await run('replay', '--out', out, '--data-dir', dir)).toMatchObject({ code: 2, err: expect.stringContaining('is not a directory') });
+    }
     expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
     // Inside it through a symbolic link (to the data dir, or the data dir given through one) is inside it too.
     const links = tempDir();

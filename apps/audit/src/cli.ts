@@ -1,6 +1,6 @@
 // The audit CLI: parses the command line, opens the data dir read-only, runs one command and
 // answers with an exit code (0 clean, 1 violations found, 2 bad usage, 3 the audit itself failed).
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balanceOf } from './balance';
@@ -158,6 +158,8 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const out = required(options, 'out');
       const [realOut, realDataDir] = [realPathOf(out), realPathOf(dataDir)];
       if (realOut === realDataDir || realOut.startsWith(`${realDataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
+      const existing = nearestExisting(resolve(out));
+      if (!statSync(existing).isDirectory()) throw new UsageError(`--out ${out}: ${existing} is not a directory`);
       if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty: replay writes into a fresh directory`);
       return async (reader, io, progress) => {
         const findings = await replay(reader, join(dataDir, EVENT_STORE_FILE), dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)));
@@ -251,6 +253,12 @@ function realPathOf(path: string): string {
   if (existsSync(absolute)) return realpathSync(absolute);
   const parent = dirname(absolute);
   return parent === absolute ? absolute : join(realPathOf(parent), basename(absolute));
+}
+
+/** `path` itself, or its closest ancestor that exists (where a directory would be made from). */
+function nearestExisting(path: string): string {
+  const parent = dirname(path);
+  return existsSync(path) || parent === path ? path : nearestExisting(parent);
 }
 
 function positionOf(text: string): bigint {
