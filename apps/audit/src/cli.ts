@@ -94,6 +94,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let reader: StoreReader | undefined;
   try {
     const run = planCommand(command, options, positionals, dataDir);
+    const given = options['data-dir'] ?? io.env.DATA_DIR ?? '';
+    // esdb://, kurrentdb://: a distributed deployment's store, which no reader of this audit reads yet (README.md).
+    if (CONNECTION_STRING.test(given)) throw new UsageError(`the data dir ${given.replace(/\/\/[^@/]*@/, '//***@')} is a connection string: this audit reads an embedded data dir (events.sqlite) only; a KurrentDB reader is not built`);
     if (!existsSync(storeFile)) throw new UsageError(`no event store at ${storeFile} (is --data-dir right?)`);
     try {
       reader = openSqliteStoreReader(storeFile);
@@ -122,6 +125,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await reader?.close();
   }
 }
+
+/** A URL (scheme://...), not a directory. */
+const CONNECTION_STRING = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /** SQLite error codes of a store that is there but cannot be read now (locked by another process, an I/O error). */
 const STORE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR)/;
