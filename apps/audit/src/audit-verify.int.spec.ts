@@ -161,6 +161,19 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`[chain] ${place(first)}: event ${second.event_id}: prevHash`);
   });
 
+  it("names a commit time not in the store's form (recordedAt is outside the hash chain, and compared as text)", async () => {
+    const dir = copy();
+    const last = withStore(dir, (db) => {
+      const row = db.prepare('SELECT * FROM events ORDER BY position DESC LIMIT 1').get() as Row & { recorded_at: string };
+      // Still sorts after every commit time before it, so the order check alone lets it through.
+      db.prepare('UPDATE events SET recorded_at = ? WHERE position = ?').run(`${row.recorded_at.slice(0, 19)}+00:00`, row.position);
+      return row;
+    });
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [position] ${place(last)}: recordedAt ${last.recorded_at.slice(0, 19)}+00:00 is not a time in the store's form (UTC, milliseconds)`);
+  });
+
   it('names a forged event appended with a valid-looking hash (the projections never saw it)', async () => {
     const dir = copy();
     const forged = withStore(dir, (db) => {

@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
+import { printable } from './card-number-filter';
 import { checkChains } from './chain-check';
 import { Findings, type Progress } from './findings';
+import { isStoreTime } from './iso-time';
 import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
 import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
@@ -118,7 +120,11 @@ class PositionOrder {
       const message = event.position > this.previous + 1n ? `positions ${this.previous + 1n}..${event.position - 1n} are missing` : `position out of order`;
       findings.violation({ ...place, check: 'position', message });
     }
-    // ISO 8601 UTC strings of one format compare as times.
+    // ISO 8601 UTC strings of one format compare as times: every command compares them as text.
+    // A batch shares its commit time: each distinct one is parsed once.
+    if (event.recordedAt !== this.previousRecordedAt && !isStoreTime(event.recordedAt)) {
+      findings.violation({ ...place, check: 'position', message: `recordedAt ${printable(event.recordedAt)} is not a time in the store's form (UTC, milliseconds)` });
+    }
     if (event.recordedAt < this.previousRecordedAt) {
       findings.violation({ ...place, check: 'position', message: `recordedAt ${event.recordedAt} is before the previous event's ${this.previousRecordedAt}` });
     }
