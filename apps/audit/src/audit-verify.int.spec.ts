@@ -174,6 +174,23 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`VIOLATION [position] ${place(last)}: recordedAt ${last.recorded_at.slice(0, 19)}+00:00 is not a time in the store's form (UTC, milliseconds)`);
   });
 
+  it("names a commit time moved before the event's own time (a transfer moved into an earlier statement period)", async () => {
+    const dir = copy();
+    const moved = withStore(dir, (db) => {
+      const target = transferRow(db);
+      const before = db.prepare('SELECT recorded_at FROM events WHERE position = ?').get(target.position - 1) as { recorded_at: string };
+      // Its commit time set to the event before it's: the order still holds, and the top-ups' period now has the transfer.
+      db.prepare('UPDATE events SET recorded_at = ? WHERE position = ?').run(before.recorded_at, target.position);
+      return { ...target, recordedAt: before.recorded_at, atMs: JSON.parse(target.data).atMs as number };
+    });
+    // The projection (which keeps commit times) recomputed too, so only the time itself can give it away.
+    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [position] ${place(moved)}: recordedAt ${moved.recordedAt} is before the event's own time (atMs ${new Date(moved.atMs).toISOString()}): it was committed after it was decided`);
+  });
+
   it('names a forged event appended with a valid-looking hash (the projections never saw it)', async () => {
     const dir = copy();
     const forged = withStore(dir, (db) => {

@@ -109,10 +109,19 @@ class LogChecks {
   }
 }
 
-/** Global positions 1, 2, 3, ... with no gap, and commit times that never go backwards. */
+/**
+ * How far a commit time may lie before the event's own time (`data.atMs`, inside the hash chain): the writer decides
+ * with the clock, then the store commits with the same clock clamped forward, so only the clock stepping back between
+ * the two puts it earlier. Beyond it, the commit time was moved (into an earlier statement period, say).
+ */
+export const CLOCK_STEP_TOLERANCE_MS = 1_000;
+
+/** Global positions 1, 2, 3, ... with no gap, and commit times that never go backwards nor before their event's time. */
 class PositionOrder {
   private previous = 0n;
   private previousRecordedAt = '';
+  /** The current commit time parsed. */
+  private recordedAtMs = Number.NaN;
 
   check(event: RecordedEvent, findings: Findings): void {
     const place = { streamId: event.streamId, revision: event.revision, position: event.position };
@@ -120,10 +129,16 @@ class PositionOrder {
       const message = event.position > this.previous + 1n ? `positions ${this.previous + 1n}..${event.position - 1n} are missing` : `position out of order`;
       findings.violation({ ...place, check: 'position', message });
     }
-    // ISO 8601 UTC strings of one format compare as times: every command compares them as text.
-    // A batch shares its commit time: each distinct one is parsed once.
-    if (event.recordedAt !== this.previousRecordedAt && !isStoreTime(event.recordedAt)) {
-      findings.violation({ ...place, check: 'position', message: `recordedAt ${printable(event.recordedAt)} is not a time in the store's form (UTC, milliseconds)` });
+    // A batch shares its commit time: each distinct one is checked and parsed once.
+    if (event.recordedAt !== this.previousRecordedAt) {
+      // ISO 8601 UTC strings of one format compare as times: every command compares them as text.
+      if (!isStoreTime(event.recordedAt)) findings.violation({ ...place, check: 'position', message: `recordedAt ${printable(event.recordedAt)} is not a time in the store's form (UTC, milliseconds)` });
+      this.recordedAtMs = Date.parse(event.recordedAt);
+    }
+    const atMs = (event.data as { atMs?: unknown } | null)?.atMs;
+    if (typeof atMs === 'number' && Number.isSafeInteger(atMs) && atMs >= 0 && this.recordedAtMs < atMs - CLOCK_STEP_TOLERANCE_MS) {
+      const message = `recordedAt ${printable(event.recordedAt)} is before the event's own time (atMs ${new Date(atMs).toISOString()}): it was committed after it was decided`;
+      findings.violation({ ...place, check: 'position', message });
     }
     if (event.recordedAt < this.previousRecordedAt) {
       findings.violation({ ...place, check: 'position', message: `recordedAt ${event.recordedAt} is before the previous event's ${this.previousRecordedAt}` });
