@@ -268,6 +268,31 @@ describe('ledger-audit verify', () => {
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 
+  it("names a checkpoint ahead of what it could have read: a relay's beyond the store's head, a store-kept one beyond its own event", async () => {
+    // The relay would skip every event up to it: nothing the ledger appends reaches the card-issuer.
+    const relay = copy();
+    const db = new Database(join(relay, 'wallet-ledger.sqlite'));
+    db.prepare("UPDATE relay_checkpoints SET position = '1000000' WHERE name = 'wallet-ledger.events-relay'").run();
+    db.close();
+    const head = withStore(relay, (store) => (store.prepare('SELECT MAX(position) AS head FROM events').get() as { head: number }).head);
+    const relayResult = await audit(['verify', '--data-dir', relay]);
+    expect(relayResult.code).toBe(1);
+    expect(relayResult.stdout).toContain(`VIOLATION [checkpoint] stream=- revision=- position=-: wallet-ledger.sqlite relay_checkpoints [name=wallet-ledger.events-relay]: position 1000000 is beyond the store's head ${head} (the relay would skip every event up to it)`);
+    expect(relayResult.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+
+    // The transfer saga's checkpoint (kept in the store) moved far ahead, chain resealed: it would skip the out legs to come.
+    const saga = copy();
+    const [saved] = withStore(saga, (store) => {
+      const rows = eventsOf(store, 'checkpoint-wallet-ledger.transfer-saga');
+      const last = rows[rows.length - 1];
+      return reseal(store, last.stream_id, (row, data) => (row.revision === last.revision ? { data: { ...data, position: '999999' } } : undefined));
+    });
+    const sagaResult = await audit(['verify', '--data-dir', saga]);
+    expect(sagaResult.code).toBe(1);
+    expect(sagaResult.stdout).toContain(`VIOLATION [checkpoint] ${place(saved)}: checkpoint saved at position 999999, not before its own event's position ${saved.position}`);
+    expect(sagaResult.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
   it('names the projection row that was edited, by its key', async () => {
     const dir = copy();
     const db = new Database(join(dir, 'wallet-ledger.sqlite'));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
 import { printable } from './card-number-filter';
 import { checkChains } from './chain-check';
+import { relayCheckpointViolations, storeCheckpointProblem } from './checkpoint-check';
 import { Findings, type Progress } from './findings';
 import { isStoreTime } from './iso-time';
 import { LedgerInvariants } from './ledger-invariants';
@@ -47,6 +48,7 @@ export async function verify(
     const checks = new LogChecks(findings, observe, new SnapshotCheck(dataDir));
     const rebuilt = await worker.checkThenJoin(reader, checks, findings, progress);
     checks.finish();
+    for (const violation of await relayCheckpointViolations(dataDir, () => reader.headPosition())) findings.violation({ check: 'checkpoint', ...violation });
     const logMs = performance.now() - chainStarted - chainMs;
     const compareStarted = performance.now();
     progress.tick(() => 'comparing projections');
@@ -100,6 +102,8 @@ class LogChecks {
   check(event: RecordedEvent): void {
     this.order.check(event, this.findings);
     this.ledger.check(event, (violation) => this.findings.violation({ check: 'ledger', ...violation }));
+    const checkpoint = storeCheckpointProblem(event);
+    if (checkpoint !== undefined) this.findings.violation({ check: 'checkpoint', streamId: event.streamId, revision: event.revision, position: event.position, message: checkpoint });
     this.snapshots.afterEvent(event, (shard) => this.ledger.stateOf(shard), (violation) => this.findings.violation({ check: 'snapshot', ...violation }));
     this.observe(++this.events);
   }
