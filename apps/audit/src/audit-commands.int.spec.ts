@@ -183,6 +183,25 @@ describe('ledger-audit commands', () => {
     expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 0 });
   });
 
+  it("verify-statement refuses a statement whose period covers a broken chain, though no line's event is the edited one", async () => {
+    // The store edited before the statement was issued: b's withdrawal re-pointed at a (after b's last other line).
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const db = new Database(join(dir, 'events.sqlite'));
+    const withdrawal = db.prepare("SELECT position, revision, data FROM events WHERE stream_id = 'ledger-0' AND data LIKE ?").get('%"withdrawal"%') as { position: number; revision: number; data: string };
+    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(withdrawal.data.replaceAll(fixture.wallets.b, fixture.wallets.a), withdrawal.position);
+    db.close();
+    const { code, out } = await run('statement', '--wallet', fixture.wallets.b, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', dir);
+    expect(code).toBe(0);
+    const statement = JSON.parse(out) as Statement;
+    expect(statement.lines.every((line) => Number(line.entry.revision) < withdrawal.revision)).toBe(true);
+    const file = join(tempDir(), 'statement.json');
+    writeFileSync(file, out);
+    const verified = await run('verify-statement', file, '--data-dir', dir);
+    expect(verified.code).toBe(1);
+    expect(verified.out).toContain(`stream=ledger-0 revision=${withdrawal.revision} position=${withdrawal.position}: the chain of ledger-0 is broken at revision ${withdrawal.revision}, within the period the statement covers`);
+  });
+
   it("rebuilds the card-issuer's projection, and no output or rebuilt file holds a card number", async () => {
     const { cards } = fixture;
     const out = join(tempDir(), 'replayed');

@@ -161,6 +161,14 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
   const byStream = groupBy(statement.lines.map((line) => line.entry), (entry) => entry.streamId);
   for (const [streamId, entries] of byStream) await checkAgainstChain(reader, streamId, entries, fail);
 
+  // 2b. Everything the statement rests on (its shard's events before `to`: the opening, the lines, the ones left out) is sealed.
+  const shard = await shardOfAccount(reader, statement.walletId);
+  const broken = shard === undefined ? undefined : await chainBreakBefore(reader, `ledger-${shard}`, statement.to);
+  if (broken !== undefined) {
+    const place = { streamId: broken.streamId, revision: broken.revision.toString(), position: broken.position.toString() };
+    fail(`the chain of ${broken.streamId} is broken at revision ${broken.revision}, within the period the statement covers`, place);
+  }
+
   // 3. Complete: the store gives the same statement for the same wallet and period.
   const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to).catch((error: unknown) => {
     if (!(error instanceof StatementTooLongError)) throw error;
@@ -192,6 +200,21 @@ function differingPaths(expected: unknown, actual: unknown, path = '', found: st
   }
   for (const key of new Set([...Object.keys(expected), ...Object.keys(actual)])) differingPaths(expected[key], actual[key], path === '' ? key : `${path}.${key}`, found);
   return found;
+}
+
+/** The first event of the stream committed before `to` that is not sealed onto the one before it (or out of revision order). */
+async function chainBreakBefore(reader: StoreReader, streamId: string, to: string): Promise<RecordedEvent | undefined> {
+  let previousHash = GENESIS_HASH;
+  let expected = 0n;
+  for await (const page of pagesOfStream(reader, streamId)) {
+    for (const event of page) {
+      if (event.recordedAt >= to) return undefined;
+      if (event.revision !== expected || verifyChain([event], previousHash) !== undefined) return event;
+      previousHash = event.metadata.hash;
+      expected = event.revision + 1n;
+    }
+  }
+  return undefined;
 }
 
 /** Walks the stream from its first event to the last line's, checking the chain and each line's event. */
