@@ -301,6 +301,18 @@ describe('ledger-audit commands', () => {
     } finally {
       holder.close();
     }
+    // A projection file locked the same way: found when verify compares it.
+    const projection = new Database(join(dir, 'identity.sqlite'));
+    try {
+      projection.pragma('locking_mode = EXCLUSIVE');
+      projection.exec('BEGIN EXCLUSIVE');
+      const locked = await run('verify', '--data-dir', dir);
+      expect(locked).toMatchObject({ code: 3, err: expect.stringContaining('database is locked') });
+      expect(locked.err).not.toMatch(/^\s+at /m);
+      projection.exec('ROLLBACK');
+    } finally {
+      projection.close();
+    }
   });
 
   it('answers bad usage with exit 2 and the usage line', async () => {

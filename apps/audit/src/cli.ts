@@ -110,6 +110,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (error instanceof UsageError) return failure(io, json, 'usage', error.message);
     if (error instanceof NotFoundError) return failure(io, json, 'not_found', error.message);
     if (error instanceof StoreUnavailableError) return failure(io, json, 'failed', error.message);
+    // A file of the data dir another process holds locked, or an I/O error, mid-run: said in one line too.
+    if (STORE_UNAVAILABLE.test(String((error as { code?: unknown }).code))) return failure(io, json, 'failed', `${command} cannot read the data dir now: ${(error as Error).message}`);
     if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError) {
       const findings = new Findings();
       const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
@@ -129,7 +131,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 /** A URL (scheme://...), not a directory. */
 const CONNECTION_STRING = /^[a-z][a-z0-9+.-]*:\/\//i;
 
-/** SQLite error codes of a store that is there but cannot be read now (locked by another process, an I/O error). */
+/** SQLite error codes of a file that is there but cannot be read now (locked by another process, an I/O error). */
 const STORE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR)/;
 
 /** What was asked for (an account, a wallet) is not in the ledger: exit 1. */
