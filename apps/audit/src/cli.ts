@@ -101,17 +101,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     try {
       reader = openSqliteStoreReader(storeFile);
     } catch (error) {
-      // A lock another process holds, or an I/O error, is the audit failing to read it now, not a wrong file.
-      if (STORE_UNAVAILABLE.test(String((error as { code?: unknown }).code))) throw new StoreUnavailableError(`cannot read ${storeFile} now: ${(error as Error).message}`);
+      // A lock another process holds, or an I/O error, is the audit failing to read it now (below), not a wrong file.
+      if (isUnavailable(error)) throw error;
       throw new UsageError(`${storeFile} is not an event store this audit can read: ${(error as Error).message}`);
     }
     return await run(reader, io, new Progress((line) => io.err(`${line}\n`)));
   } catch (error) {
     if (error instanceof UsageError) return failure(io, json, 'usage', error.message);
     if (error instanceof NotFoundError) return failure(io, json, 'not_found', error.message);
-    if (error instanceof StoreUnavailableError) return failure(io, json, 'failed', error.message);
-    // A file of the data dir another process holds locked, or an I/O error, mid-run: said in one line too.
-    if (STORE_UNAVAILABLE.test(String((error as { code?: unknown }).code))) return failure(io, json, 'failed', `${command} cannot read the data dir now: ${(error as Error).message}`);
+    // A file of the data dir another process holds locked, or an I/O error: the audit failed, said in one line.
+    if (isUnavailable(error)) return failure(io, json, 'failed', `${command} cannot read the data dir ${dataDir} now: ${(error as Error).message}`);
     if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError) {
       const findings = new Findings();
       const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
@@ -132,13 +131,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 const CONNECTION_STRING = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /** SQLite error codes of a file that is there but cannot be read now (locked by another process, an I/O error). */
-const STORE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR)/;
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR)/;
+
+function isUnavailable(error: unknown): boolean {
+  return UNAVAILABLE_CODES.test(String((error as { code?: unknown } | null)?.code));
+}
 
 /** What was asked for (an account, a wallet) is not in the ledger: exit 1. */
 class NotFoundError extends Error {}
-
-/** The store cannot be read now (a lock, an I/O error): the audit failed (exit 3), said in one line. */
-class StoreUnavailableError extends Error {}
 
 type FailureCode = 'usage' | 'not_found' | 'failed';
 const FAILURE_EXIT: Readonly<Record<FailureCode, number>> = { usage: EXIT.usage, not_found: EXIT.violations, failed: EXIT.failed };
