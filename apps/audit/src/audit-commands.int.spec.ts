@@ -315,6 +315,19 @@ describe('ledger-audit commands', () => {
     }
   });
 
+  it('names a live projection file that is not a database as a violation of that file, and checks the rest (verify, replay)', async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    writeFileSync(join(dir, 'identity.sqlite'), 'not a database, not even SQLite');
+    const broken = 'VIOLATION [projection] stream=- revision=- position=-: identity.sqlite: the live file cannot be read (file is not a database), not compared';
+    const verified = await run('verify', '--data-dir', dir);
+    expect(verified).toMatchObject({ code: 1, out: expect.stringContaining(broken) });
+    expect(verified.out.match(/^VIOLATION /gm)).toHaveLength(1);
+    const replayed = await run('replay', '--out', join(tempDir(), 'replayed'), '--data-dir', dir);
+    expect(replayed).toMatchObject({ code: 1, out: expect.stringContaining('wallet-ledger.sqlite: equal to the rebuild') });
+    expect(replayed.out).toContain(broken);
+  });
+
   it('answers bad usage with exit 2 and the usage line', async () => {
     const backwards = ['--from', '2026-01-02', '--to', '2026-01-01'];
     for (const args of [['statement', '--wallet', 'w'], ['export'], ['verify', 'extra'], ['balance', '--account', 'x', '--position', '-1'], ['replay'], ['export', '--format', 'csv', ...backwards], ['statement', '--wallet', 'w', ...backwards]]) {

@@ -10,7 +10,7 @@ import type { RecordedEvent } from '@ledger/contracts';
 import { printable } from './card-number-filter';
 import type { Violation } from './findings';
 import { PROJECTION_FILES } from './projection-files';
-import { openReadOnly } from './sqlite-store-reader';
+import { isUnavailable, openReadOnly } from './sqlite-store-reader';
 
 const STORE_CHECKPOINT_TYPE = 'checkpoint.Saved.v1';
 const RELAY_CHECKPOINTS_TABLE = 'relay_checkpoints';
@@ -33,6 +33,14 @@ export async function relayCheckpointViolations(dataDir: string, headPosition: (
     const path = join(dataDir, file);
     if (!existsSync(path)) continue;
     const db = openReadOnly(path);
+    try {
+      db.pragma('schema_version');
+    } catch (error) {
+      db.close();
+      // Not a database: the projection comparison names the file.
+      if (isUnavailable(error)) throw error;
+      continue;
+    }
     try {
       const table = db.prepare<[string], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?").get(RELAY_CHECKPOINTS_TABLE);
       if (table === undefined) continue;

@@ -10,7 +10,7 @@ import { Findings, Progress } from './findings';
 import { isoTimeOf } from './iso-time';
 import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
-import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
+import { isUnavailable, openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
 import { UnusableLedgerEventError } from './shard-fold';
 import { buildStatement, StatementTooLongError, verifyStatement } from './statement';
 import type { StoreReader } from './store-reader.port';
@@ -129,13 +129,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 /** A URL (scheme://...), not a directory. */
 const CONNECTION_STRING = /^[a-z][a-z0-9+.-]*:\/\//i;
-
-/** SQLite error codes of a file that is there but cannot be read now (locked by another process, an I/O error). */
-const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR)/;
-
-function isUnavailable(error: unknown): boolean {
-  return UNAVAILABLE_CODES.test(String((error as { code?: unknown } | null)?.code));
-}
 
 /** What was asked for (an account, a wallet) is not in the ledger: exit 1. */
 class NotFoundError extends Error {}
