@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@ledger/event-store';
 import { CSV_COLUMNS } from './journal-export';
-import type { Statement } from './statement';
+import { buildStatement, type Statement } from './statement';
+import { openSqliteStoreReader } from './sqlite-store-reader';
 import { buildFixture, CARD_NUMBER_IN_REFERENCE, copyDataDir, runAudit as run, type AuditFixture } from './testing/audit-fixture';
 import { WITHHELD } from './card-number-filter';
 
@@ -191,15 +192,19 @@ describe('ledger-audit commands', () => {
     const withdrawal = db.prepare("SELECT position, revision, data FROM events WHERE stream_id = 'ledger-0' AND data LIKE ?").get('%"withdrawal"%') as { position: number; revision: number; data: string };
     db.prepare('UPDATE events SET data = ? WHERE position = ?').run(withdrawal.data.replaceAll(fixture.wallets.b, fixture.wallets.a), withdrawal.position);
     db.close();
-    const { code, out } = await run('statement', '--wallet', fixture.wallets.b, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', dir);
-    expect(code).toBe(0);
-    const statement = JSON.parse(out) as Statement;
-    expect(statement.lines.every((line) => Number(line.entry.revision) < withdrawal.revision)).toBe(true);
+    const named = `stream=ledger-0 revision=${withdrawal.revision} position=${withdrawal.position}: the chain of ledger-0 is broken at revision ${withdrawal.revision}, within the period the statement covers`;
+    // `statement` issues none over it ...
+    const issued = await run('statement', '--wallet', fixture.wallets.b, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', dir);
+    expect(issued).toMatchObject({ code: 1, out: expect.stringContaining(`VIOLATION [chain] ${named}`) });
+    // ... and one made from the store as it is (lines up to b's capture, the withdrawal left out) does not verify.
+    const reader = openSqliteStoreReader(join(dir, 'events.sqlite'));
+    const statement = await buildStatement(reader, fixture.wallets.b, fixture.times.start, FAR_FUTURE).finally(() => reader.close());
+    expect(statement?.lines.every((line) => Number(line.entry.revision) < withdrawal.revision)).toBe(true);
     const file = join(tempDir(), 'statement.json');
-    writeFileSync(file, out);
+    writeFileSync(file, JSON.stringify(statement));
     const verified = await run('verify-statement', file, '--data-dir', dir);
     expect(verified.code).toBe(1);
-    expect(verified.out).toContain(`stream=ledger-0 revision=${withdrawal.revision} position=${withdrawal.position}: the chain of ledger-0 is broken at revision ${withdrawal.revision}, within the period the statement covers`);
+    expect(verified.out).toContain(named);
   });
 
   it("rebuilds the card-issuer's projection, and no output or rebuilt file holds a card number", async () => {

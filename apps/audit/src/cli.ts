@@ -12,7 +12,7 @@ import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
 import { isUnavailable, openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
 import { UnusableLedgerEventError } from './shard-fold';
-import { buildStatement, StatementTooLongError, verifyStatement } from './statement';
+import { issueStatement, StatementTooLongError, UnsealedPeriodError, verifyStatement } from './statement';
 import type { StoreReader } from './store-reader.port';
 import { verify } from './verify';
 
@@ -111,9 +111,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (error instanceof NotFoundError) return failure(io, json, 'not_found', error.message);
     // A file of the data dir another process holds locked, or an I/O error: the audit failed, said in one line.
     if (isUnavailable(error)) return failure(io, json, 'failed', `${command} cannot read the data dir ${dataDir} now: ${(error as Error).message}`);
-    if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError) {
+    if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError || error instanceof UnsealedPeriodError) {
       const findings = new Findings();
-      const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
+      const check = error instanceof UnusableLedgerEventError ? 'ledger' : 'chain';
       findings.violation({ check, streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });
       await io.out(`${options.json ? JSON.stringify(findings.toJson()) : findings.toText()}\n`);
       return EXIT.violations;
@@ -198,7 +198,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const to = isoTime('to', required(options, 'to'));
       if (to < from) throw new UsageError('--to is before --from');
       return async (reader, io) => {
-        const statement = await buildStatement(reader, walletId, from, to).catch((error: unknown) => {
+        const statement = await issueStatement(reader, walletId, from, to).catch((error: unknown) => {
           // Too many lines is the period asked for, not a failure of the audit.
           throw error instanceof StatementTooLongError ? new UsageError(error.message) : error;
         });

@@ -60,6 +60,30 @@ export interface Statement {
 
 export class StatementTooLongError extends Error {}
 
+/** The wallet's shard stream is not sealed up to the period's end: no statement is issued over it (run verify). */
+export class UnsealedPeriodError extends Error {
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly position: bigint;
+
+  constructor(event: RecordedEvent) {
+    super(`the chain of ${event.streamId} is broken at revision ${event.revision}, within the period the statement covers`);
+    this.name = 'UnsealedPeriodError';
+    this.streamId = event.streamId;
+    this.revision = event.revision;
+    this.position = event.position;
+  }
+}
+
+/** The statement `statement` prints: only over a sealed stream, since verify-statement refuses any other (UnsealedPeriodError). */
+export async function issueStatement(reader: StoreReader, walletId: string, from: string, to: string): Promise<Statement | undefined> {
+  const statement = await buildStatement(reader, walletId, from, to);
+  const shard = statement === undefined ? undefined : await shardOfAccount(reader, walletId);
+  const broken = shard === undefined ? undefined : await chainBreakBefore(reader, `ledger-${shard}`, to);
+  if (broken !== undefined) throw new UnsealedPeriodError(broken);
+  return statement;
+}
+
 export async function buildStatement(reader: StoreReader, walletId: string, from: string, to: string): Promise<Statement | undefined> {
   const shard = await shardOfAccount(reader, walletId);
   if (shard === undefined) return undefined;
@@ -164,10 +188,7 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
   // 2b. Everything the statement rests on (its shard's events before `to`: the opening, the lines, the ones left out) is sealed.
   const shard = await shardOfAccount(reader, statement.walletId);
   const broken = shard === undefined ? undefined : await chainBreakBefore(reader, `ledger-${shard}`, statement.to);
-  if (broken !== undefined) {
-    const place = { streamId: broken.streamId, revision: broken.revision.toString(), position: broken.position.toString() };
-    fail(`the chain of ${broken.streamId} is broken at revision ${broken.revision}, within the period the statement covers`, place);
-  }
+  if (broken !== undefined) fail(new UnsealedPeriodError(broken).message, { streamId: broken.streamId, revision: broken.revision.toString(), position: broken.position.toString() });
 
   // 3. Complete: the store gives the same statement for the same wallet and period.
   const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to).catch((error: unknown) => {
