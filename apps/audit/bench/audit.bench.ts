@@ -100,11 +100,11 @@ function random(seed: number): () => number {
 }
 
 async function generate(dir: string): Promise<number> {
-  let clockMs = Date.UTC(2026, 0, 1);
-  const store = new SqliteEventStore({ file: join(dir, 'events.sqlite'), synchronous: 'NORMAL', nowMs: () => clockMs });
-  const generator = new Generator(store);
+  // Commits at the generator's time, after every decision of the batch (verify holds commit times to it).
+  const store = new SqliteEventStore({ file: join(dir, 'events.sqlite'), synchronous: 'NORMAL', nowMs: (): number => generator.time() });
+  const generator: Generator = new Generator(store);
   const meta = { eventId: 'bench-meta', type: 'ledger.ShardsConfigured.v1', schemaVersion: 1, data: { shards: SHARDS } };
-  await store.append('ledger-meta', [{ ...meta, metadata: { correlationId: 'bench', causationId: 'bench', actor: 'bench', occurredAt: new Date(clockMs).toISOString() } }], expectedState.noStream);
+  await store.append('ledger-meta', [{ ...meta, metadata: { correlationId: 'bench', causationId: 'bench', actor: 'bench', occurredAt: new Date(generator.time()).toISOString() } }], expectedState.noStream);
 
   const open = (shard: number, accountId: string) => generator.run(shard, openSystemAccount(accountId)!);
   for (let shard = 0; shard < SHARDS; shard++) {
@@ -150,7 +150,6 @@ async function generate(dir: string): Promise<number> {
         command: entry(`transfer-in:${transferId}`, transferId, 'transfer', transitFromId(from.shard, 'USD', to.shard), to.id, amount, { ...refs, leg: 'in', sourceShard: String(from.shard) }),
       });
     }
-    clockMs = generator.time();
     await generator.flush();
   }
   for (const { shard, command } of inLegs) generator.run(shard, command);

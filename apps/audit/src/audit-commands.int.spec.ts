@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@ledger/event-store';
 import { CSV_COLUMNS } from './journal-export';
-import type { Statement } from './statement';
+import { buildStatement, type Statement } from './statement';
+import { openSqliteStoreReader } from './sqlite-store-reader';
 import { buildFixture, CARD_NUMBER_IN_REFERENCE, copyDataDir, runAudit as run, type AuditFixture } from './testing/audit-fixture';
 import { WITHHELD } from './card-number-filter';
 
@@ -47,6 +48,12 @@ describe('ledger-audit commands', () => {
     expect(diff.out).toContain(`over 1 accounts`);
     expect(diff.out).toContain(`  ${fixture.wallets.c}:\n    wallet-ledger.sqlite transaction_lines [wallet_id=${fixture.wallets.c} position=`);
     expect(await run('replay', '--out', dir, '--data-dir', dir)).toMatchObject({ code: 2 });
+    // A file where the directory should be (or its parent) is bad usage, not the audit failing with a stack trace.
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    for (const out of [file, join(file, 'replayed')]) {
+      expect(await run('replay', '--out', out, '--data-dir', dir)).toMatchObject({ code: 2, err: expect.stringContaining('is not a directory') });
+    }
     expect(await run('replay', '--out', join(dir, 'inside'), '--data-dir', dir)).toMatchObject({ code: 2 });
     // Inside it through a symbolic link (to the data dir, or the data dir given through one) is inside it too.
     const links = tempDir();
@@ -69,7 +76,7 @@ describe('ledger-audit commands', () => {
     const aNow = (await run('balance', '--account', fixture.wallets.a, '--json', '--data-dir', fixture.dataDir)).out;
     expect((await run('balance', '--account', fixture.wallets.a, '--position', '9999999999999999999', '--json', '--data-dir', fixture.dataDir)).out).toBe(aNow);
     expect(await run('balance', '--account', fixture.wallets.a, '--position', '0', '--data-dir', fixture.dataDir)).toMatchObject({ code: 1, err: expect.stringContaining('in the ledger at that point') });
-    for (const bad of ['yesterday', '2026-02-29', '2026-04-31T10:00:00Z', '2026-02-30T00:00:00.000Z', '2026-01-05T25:00']) {
+    for (const bad of ['yesterday', '2026-02-29', '2026-04-31T10:00:00Z', '2026-02-30T00:00:00.000Z', '2026-01-05T25:00', '2026-01-05T09:00:00 GMT+0300', '9999-12-31T23:00:00-05:00', '0000-01-01T00:30:00+01:00']) {
       expect({ bad, code: (await run('balance', '--account', fixture.wallets.a, '--at', bad, '--data-dir', fixture.dataDir)).code }).toEqual({ bad, code: 2 });
     }
     expect(await run('balance', '--account', fixture.wallets.a, '--at', fixture.times.end, '--position', '3', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
@@ -177,6 +184,29 @@ describe('ledger-audit commands', () => {
     expect(await run('verify-statement', file, '--data-dir', fixture.dataDir)).toMatchObject({ code: 0 });
   });
 
+  it("verify-statement refuses a statement whose period covers a broken chain, though no line's event is the edited one", async () => {
+    // The store edited before the statement was issued: b's withdrawal re-pointed at a (after b's last other line).
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const db = new Database(join(dir, 'events.sqlite'));
+    const withdrawal = db.prepare("SELECT position, revision, data FROM events WHERE stream_id = 'ledger-0' AND data LIKE ?").get('%"withdrawal"%') as { position: number; revision: number; data: string };
+    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(withdrawal.data.replaceAll(fixture.wallets.b, fixture.wallets.a), withdrawal.position);
+    db.close();
+    const named = `stream=ledger-0 revision=${withdrawal.revision} position=${withdrawal.position}: the chain of ledger-0 is broken at revision ${withdrawal.revision}, within the period the statement covers`;
+    // `statement` issues none over it ...
+    const issued = await run('statement', '--wallet', fixture.wallets.b, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', dir);
+    expect(issued).toMatchObject({ code: 1, out: expect.stringContaining(`VIOLATION [chain] ${named}`) });
+    // ... and one made from the store as it is (lines up to b's capture, the withdrawal left out) does not verify.
+    const reader = openSqliteStoreReader(join(dir, 'events.sqlite'));
+    const statement = await buildStatement(reader, fixture.wallets.b, fixture.times.start, FAR_FUTURE).finally(() => reader.close());
+    expect(statement?.lines.every((line) => Number(line.entry.revision) < withdrawal.revision)).toBe(true);
+    const file = join(tempDir(), 'statement.json');
+    writeFileSync(file, JSON.stringify(statement));
+    const verified = await run('verify-statement', file, '--data-dir', dir);
+    expect(verified.code).toBe(1);
+    expect(verified.out).toContain(named);
+  });
+
   it("rebuilds the card-issuer's projection, and no output or rebuilt file holds a card number", async () => {
     const { cards } = fixture;
     const out = join(tempDir(), 'replayed');
@@ -240,6 +270,67 @@ describe('ledger-audit commands', () => {
     const bogus = tempDir();
     writeFileSync(join(bogus, 'events.sqlite'), 'not a database');
     expect(await run('verify', '--data-dir', bogus)).toMatchObject({ code: 2, err: expect.stringContaining('is not an event store this audit can read') });
+  });
+
+  it('with --json answers every failure with one JSON object on stdout too (bad usage, nothing found, the audit failing)', async () => {
+    const failures: [string[], number, string][] = [
+      [['verify', '--bogus'], 2, 'usage'],
+      [['frobnicate'], 2, 'usage'],
+      [['verify', '--data-dir', join(tempDir(), 'nowhere')], 2, 'usage'],
+      [['balance', '--account', 'nobody', '--data-dir', fixture.dataDir], 1, 'not_found'],
+      [['statement', '--wallet', 'nobody', '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', fixture.dataDir], 1, 'not_found'],
+      [['balance', '--account', fixture.wallets.a, '--at', 'yesterday', '--data-dir', fixture.dataDir], 2, 'usage'],
+      [['verify', '--data-dir', 'esdb://admin:changeit@localhost:2113?tls=false'], 2, 'usage'],
+    ];
+    for (const [args, exit, code] of failures) {
+      const result = await run(...args, '--json');
+      // A KurrentDB connection string is named as one (and its password never printed), not read as a relative path.
+      if (args.includes('verify') && args.some((arg) => arg.startsWith('esdb:'))) expect(result.err).toMatch(/esdb:\/\/\*\*\*@localhost:2113\?tls=false is a connection string: .*KurrentDB reader is not built/);
+      expect({ args, exit: result.code, out: JSON.parse(result.out || 'null') }).toEqual({ args, exit, out: { ok: false, error: { code, message: expect.any(String) } } });
+    }
+  });
+
+  it('answers a store another process holds locked as the audit failing (exit 3, no stack trace), not as bad usage', async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const holder = new Database(join(dir, 'events.sqlite'));
+    try {
+      holder.pragma('locking_mode = EXCLUSIVE');
+      holder.exec('BEGIN EXCLUSIVE');
+      const locked = await run('verify', '--json', '--data-dir', dir);
+      expect({ code: locked.code, out: JSON.parse(locked.out || 'null') }).toEqual({ code: 3, out: { ok: false, error: { code: 'failed', message: expect.stringContaining('database is locked') } } });
+      expect(locked.err).toContain('database is locked');
+      expect(locked.err).not.toContain('usage:');
+      expect(locked.err).not.toMatch(/^\s+at /m);
+      holder.exec('ROLLBACK');
+    } finally {
+      holder.close();
+    }
+    // A projection file locked the same way: found when verify compares it.
+    const projection = new Database(join(dir, 'identity.sqlite'));
+    try {
+      projection.pragma('locking_mode = EXCLUSIVE');
+      projection.exec('BEGIN EXCLUSIVE');
+      const locked = await run('verify', '--data-dir', dir);
+      expect(locked).toMatchObject({ code: 3, err: expect.stringContaining('database is locked') });
+      expect(locked.err).not.toMatch(/^\s+at /m);
+      projection.exec('ROLLBACK');
+    } finally {
+      projection.close();
+    }
+  });
+
+  it('names a live projection file that is not a database as a violation of that file, and checks the rest (verify, replay)', async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    writeFileSync(join(dir, 'identity.sqlite'), 'not a database, not even SQLite');
+    const broken = 'VIOLATION [projection] stream=- revision=- position=-: identity.sqlite: the live file cannot be read (file is not a database), not compared';
+    const verified = await run('verify', '--data-dir', dir);
+    expect(verified).toMatchObject({ code: 1, out: expect.stringContaining(broken) });
+    expect(verified.out.match(/^VIOLATION /gm)).toHaveLength(1);
+    const replayed = await run('replay', '--out', join(tempDir(), 'replayed'), '--data-dir', dir);
+    expect(replayed).toMatchObject({ code: 1, out: expect.stringContaining('wallet-ledger.sqlite: equal to the rebuild') });
+    expect(replayed.out).toContain(broken);
   });
 
   it('answers bad usage with exit 2 and the usage line', async () => {

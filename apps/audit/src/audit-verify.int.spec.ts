@@ -27,8 +27,8 @@ function copy(): string {
   return dir;
 }
 
-async function audit(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTs(MAIN, args);
+async function audit(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTs(MAIN, args, { env });
   const { code } = await child.exited;
   return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
@@ -111,7 +111,7 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).not.toContain('identity.sqlite: not in the data dir');
     expect(result.stdout).not.toMatch(/card-issuer\.sqlite: (not in the data dir|unknown file)/);
     expect(result.stdout).toContain('note: card-issuer.sqlite: table processed_events is not built from events (not compared)');
-    expect(result.stdout).toContain("note: snapshots.sqlite: the shard writers' snapshots (a start-up cache, not a projection), not compared");
+    expect(result.stdout).toContain("note: snapshots.sqlite: the shard writers' snapshots, each compared with its stream folded to its revision");
     expect(files.map(digest)).toEqual(before);
   });
 
@@ -159,6 +159,36 @@ describe('ledger-audit verify', () => {
     expect(result.code).toBe(1);
     // Revision r now holds the later event, sealed onto r itself: its prevHash breaks the chain there.
     expect(result.stdout).toContain(`[chain] ${place(first)}: event ${second.event_id}: prevHash`);
+  });
+
+  it("names a commit time not in the store's form (recordedAt is outside the hash chain, and compared as text)", async () => {
+    const dir = copy();
+    const last = withStore(dir, (db) => {
+      const row = db.prepare('SELECT * FROM events ORDER BY position DESC LIMIT 1').get() as Row & { recorded_at: string };
+      // Still sorts after every commit time before it, so the order check alone lets it through.
+      db.prepare('UPDATE events SET recorded_at = ? WHERE position = ?').run(`${row.recorded_at.slice(0, 19)}+00:00`, row.position);
+      return row;
+    });
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [position] ${place(last)}: recordedAt ${last.recorded_at.slice(0, 19)}+00:00 is not a time in the store's form (UTC, milliseconds)`);
+  });
+
+  it("names a commit time moved before the event's own time (a transfer moved into an earlier statement period)", async () => {
+    const dir = copy();
+    const moved = withStore(dir, (db) => {
+      const target = transferRow(db);
+      const before = db.prepare('SELECT recorded_at FROM events WHERE position = ?').get(target.position - 1) as { recorded_at: string };
+      // Its commit time set to the event before it's: the order still holds, and the top-ups' period now has the transfer.
+      db.prepare('UPDATE events SET recorded_at = ? WHERE position = ?').run(before.recorded_at, target.position);
+      return { ...target, recordedAt: before.recorded_at, atMs: JSON.parse(target.data).atMs as number };
+    });
+    // The projection (which keeps commit times) recomputed too, so only the time itself can give it away.
+    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [position] ${place(moved)}: recordedAt ${moved.recordedAt} is before the event's own time (atMs ${new Date(moved.atMs).toISOString()}): it was committed after it was decided`);
   });
 
   it('names a forged event appended with a valid-looking hash (the projections never saw it)', async () => {
@@ -216,6 +246,51 @@ describe('ledger-audit verify', () => {
       `VIOLATION [projection] ${place({ stream_id: 'ledger-0', ...forged })}: wallet-ledger.sqlite: projection wallet-ledger cannot apply this event (wallet-ledger projection: unknown event type ledger.Bogus.v1`,
     );
     expect(result.stdout).toContain('note: wallet-ledger.sqlite: not compared (its rebuild failed, see above)');
+  });
+
+  it("names a shard writer's snapshot that differs from its stream folded to the snapshot's revision (the writer restarts from it)", async () => {
+    const dir = copy();
+    const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+    const { shard, revision } = snapshots.prepare('SELECT shard, revision FROM ledger_snapshots WHERE shard = 0').get() as { shard: number; revision: string };
+    // Wallet a credited a million more: a restarted writer would let it spend money the stream never gave it.
+    const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = ? AND body LIKE ?').get(shard, `%${fixture.wallets.a}%`) as { part: number; body: string };
+    const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
+    const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
+    const credits = row[9];
+    row[9] = String(BigInt(row[9] as string) + 1_000_000n);
+    snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = ? AND part = ?').run(JSON.stringify(body), shard, part.part);
+    snapshots.close();
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      new RegExp(`VIOLATION \\[snapshot\\] stream=ledger-0 revision=${revision} position=\\d+: snapshots.sqlite: shard 0's snapshot at revision ${revision} differs from the stream folded to it: account ${fixture.wallets.a} creditsPosted ${row[9]}, the stream gives ${credits}`),
+    );
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
+  it("names a checkpoint ahead of what it could have read: a relay's beyond the store's head, a store-kept one beyond its own event", async () => {
+    // The relay would skip every event up to it: nothing the ledger appends reaches the card-issuer.
+    const relay = copy();
+    const db = new Database(join(relay, 'wallet-ledger.sqlite'));
+    db.prepare("UPDATE relay_checkpoints SET position = '1000000' WHERE name = 'wallet-ledger.events-relay'").run();
+    db.close();
+    const head = withStore(relay, (store) => (store.prepare('SELECT MAX(position) AS head FROM events').get() as { head: number }).head);
+    const relayResult = await audit(['verify', '--data-dir', relay]);
+    expect(relayResult.code).toBe(1);
+    expect(relayResult.stdout).toContain(`VIOLATION [checkpoint] stream=- revision=- position=-: wallet-ledger.sqlite relay_checkpoints [name=wallet-ledger.events-relay]: position 1000000 is beyond the store's head ${head} (the relay would skip every event up to it)`);
+    expect(relayResult.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+
+    // The transfer saga's checkpoint (kept in the store) moved far ahead, chain resealed: it would skip the out legs to come.
+    const saga = copy();
+    const [saved] = withStore(saga, (store) => {
+      const rows = eventsOf(store, 'checkpoint-wallet-ledger.transfer-saga');
+      const last = rows[rows.length - 1];
+      return reseal(store, last.stream_id, (row, data) => (row.revision === last.revision ? { data: { ...data, position: '999999' } } : undefined));
+    });
+    const sagaResult = await audit(['verify', '--data-dir', saga]);
+    expect(sagaResult.code).toBe(1);
+    expect(sagaResult.stdout).toContain(`VIOLATION [checkpoint] ${place(saved)}: checkpoint saved at position 999999, not before its own event's position ${saved.position}`);
+    expect(sagaResult.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 
   it('names the projection row that was edited, by its key', async () => {
@@ -329,6 +404,16 @@ describe('ledger-audit verify', () => {
     const verified = await audit(['verify', '--data-dir', dir]);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toContain(`VIOLATION [chain] ${place(row)}: event at ledger-0@${row.revision} (position ${row.position}) is unreadable: not JSON`);
+  });
+
+  it('reads a time with no offset as UTC, as its usage line says, whatever zone the machine is in', async () => {
+    const newYork = { ...process.env, TZ: 'America/New_York' };
+    const at = (time: string) => audit(['balance', '--account', fixture.wallets.a, '--at', time, '--json', '--data-dir', fixture.dataDir], newYork);
+    const utc = await at(fixture.times.afterTopUps);
+    expect(JSON.parse(utc.stdout)).toMatchObject({ posted: '10000', asOfRecordedAt: '2026-01-05T09:01:00.000Z' });
+    for (const noOffset of [fixture.times.afterTopUps.replace(/\.000Z$/, ''), fixture.times.afterTopUps.replace('T', ' ').replace(/:00\.000Z$/, '')]) {
+      expect({ noOffset, out: (await at(noOffset)).stdout }).toEqual({ noOffset, out: utc.stdout });
+    }
   });
 
   it('exits 2 with the usage line on bad usage', async () => {

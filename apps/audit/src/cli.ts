@@ -1,6 +1,6 @@
 // The audit CLI: parses the command line, opens the data dir read-only, runs one command and
 // answers with an exit code (0 clean, 1 violations found, 2 bad usage, 3 the audit itself failed).
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balanceOf } from './balance';
@@ -10,9 +10,9 @@ import { Findings, Progress } from './findings';
 import { isoTimeOf } from './iso-time';
 import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
-import { openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
+import { isUnavailable, openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
 import { UnusableLedgerEventError } from './shard-fold';
-import { buildStatement, StatementTooLongError, verifyStatement } from './statement';
+import { issueStatement, StatementTooLongError, UnsealedPeriodError, verifyStatement } from './statement';
 import type { StoreReader } from './store-reader.port';
 import { verify } from './verify';
 
@@ -23,6 +23,8 @@ export const USAGE = `usage: ledger-audit <command> [--data-dir DIR] [--json]
   replay --out DIR                               rebuild every projection into DIR and diff with the live ones
   balance --account ID [--at TIME | --position N] the four sums and the available balance then
   export --format csv|jsonl [--from TIME] [--to TIME]  the journal, one posting per line
+                                                 (csv: a cell starting with = + - @ TAB or CR gets a leading ', so no
+                                                 spreadsheet runs it as a formula; jsonl is exact)
   statement --wallet ID --from TIME --to TIME    a statement with a Merkle root and inclusion proofs (JSON)
   verify-statement FILE                          check a statement against the store
 --data-dir defaults to $DATA_DIR or ./data; TIME is ISO 8601 (UTC when no offset is given)`;
@@ -82,40 +84,63 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     if (command !== 'verify-statement' && positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   } catch (error) {
-    io.err(`ledger-audit: ${(error as Error).message}\n${USAGE}\n`);
-    return EXIT.usage;
+    // Not parsed, so --json is looked for as given.
+    return failure(io, argv.includes('--json'), 'usage', (error as Error).message);
   }
 
+  const json = options.json === true;
   const dataDir = resolve(options['data-dir'] ?? io.env.DATA_DIR ?? 'data');
   const storeFile = join(dataDir, EVENT_STORE_FILE);
   let reader: StoreReader | undefined;
   try {
     const run = planCommand(command, options, positionals, dataDir);
+    const given = options['data-dir'] ?? io.env.DATA_DIR ?? '';
+    // esdb://, kurrentdb://: a distributed deployment's store, which no reader of this audit reads yet (README.md).
+    if (CONNECTION_STRING.test(given)) throw new UsageError(`the data dir ${given.replace(/\/\/[^@/]*@/, '//***@')} is a connection string: this audit reads an embedded data dir (events.sqlite) only; a KurrentDB reader is not built`);
     if (!existsSync(storeFile)) throw new UsageError(`no event store at ${storeFile} (is --data-dir right?)`);
     try {
       reader = openSqliteStoreReader(storeFile);
     } catch (error) {
+      // A lock another process holds, or an I/O error, is the audit failing to read it now (below), not a wrong file.
+      if (isUnavailable(error)) throw error;
       throw new UsageError(`${storeFile} is not an event store this audit can read: ${(error as Error).message}`);
     }
     return await run(reader, io, new Progress((line) => io.err(`${line}\n`)));
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`ledger-audit: ${error.message}\n${USAGE}\n`);
-      return EXIT.usage;
-    }
-    if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError) {
+    if (error instanceof UsageError) return failure(io, json, 'usage', error.message);
+    if (error instanceof NotFoundError) return failure(io, json, 'not_found', error.message);
+    // A file of the data dir another process holds locked, or an I/O error: the audit failed, said in one line.
+    if (isUnavailable(error)) return failure(io, json, 'failed', `${command} cannot read the data dir ${dataDir} now: ${(error as Error).message}`);
+    if (error instanceof UnreadableEventError || error instanceof UnusableLedgerEventError || error instanceof UnsealedPeriodError) {
       const findings = new Findings();
-      const check = error instanceof UnreadableEventError ? 'chain' : 'ledger';
+      const check = error instanceof UnusableLedgerEventError ? 'ledger' : 'chain';
       findings.violation({ check, streamId: error.streamId, revision: error.revision, position: error.position, message: error.message });
       await io.out(`${options.json ? JSON.stringify(findings.toJson()) : findings.toText()}\n`);
       return EXIT.violations;
     }
     // Whatever failed may quote caller text (ids): no card number leaves through a stack trace either.
     io.err(`ledger-audit: ${command} failed: ${withCardNumbersWithheld((error as Error).stack ?? String(error))}\n`);
+    if (json) await io.out(`${JSON.stringify({ ok: false, error: { code: 'failed', message: withCardNumbersWithheld(`${command} failed: ${(error as Error).message ?? String(error)}`) } })}\n`);
     return EXIT.failed;
   } finally {
     await reader?.close();
   }
+}
+
+/** A URL (scheme://...), not a directory. */
+const CONNECTION_STRING = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** What was asked for (an account, a wallet) is not in the ledger: exit 1. */
+class NotFoundError extends Error {}
+
+type FailureCode = 'usage' | 'not_found' | 'failed';
+const FAILURE_EXIT: Readonly<Record<FailureCode, number>> = { usage: EXIT.usage, not_found: EXIT.violations, failed: EXIT.failed };
+
+/** A failure said on stderr (bad usage with the usage line) and, with --json, as one JSON object on stdout too. */
+async function failure(io: CliIo, json: boolean, code: FailureCode, message: string): Promise<number> {
+  io.err(`ledger-audit: ${message}\n${code === 'usage' ? `${USAGE}\n` : ''}`);
+  if (json) await io.out(`${JSON.stringify({ ok: false, error: { code, message } })}\n`);
+  return FAILURE_EXIT[code];
 }
 
 type Run = (reader: StoreReader, io: CliIo, progress: Progress) => Promise<number>;
@@ -134,6 +159,8 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const out = required(options, 'out');
       const [realOut, realDataDir] = [realPathOf(out), realPathOf(dataDir)];
       if (realOut === realDataDir || realOut.startsWith(`${realDataDir}${sep}`)) throw new UsageError('--out must be outside the data dir (the audit never writes there)');
+      const existing = nearestExisting(resolve(out));
+      if (!statSync(existing).isDirectory()) throw new UsageError(`--out ${out}: ${existing} is not a directory`);
       if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`--out ${out} is not empty: replay writes into a fresh directory`);
       return async (reader, io, progress) => {
         const findings = await replay(reader, join(dataDir, EVENT_STORE_FILE), dataDir, resolve(out), progress, (line) => (json ? undefined : io.out(`${line}\n`)));
@@ -147,10 +174,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const position = options.position === undefined ? undefined : positionOf(options.position);
       return async (reader, io) => {
         const balance = await balanceOf(reader, accountId, { at, position });
-        if (balance === undefined) {
-          io.err(`ledger-audit: no account ${accountId} in the ledger${at !== undefined || position !== undefined ? ' at that point' : ''}\n`);
-          return EXIT.violations;
-        }
+        if (balance === undefined) throw new NotFoundError(`no account ${accountId} in the ledger${at !== undefined || position !== undefined ? ' at that point' : ''}`);
         await io.out(`${json ? JSON.stringify(balance) : Object.entries(balance).map(([name, value]) => `${name}: ${value}`).join('\n')}\n`);
         return EXIT.clean;
       };
@@ -174,14 +198,11 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const to = isoTime('to', required(options, 'to'));
       if (to < from) throw new UsageError('--to is before --from');
       return async (reader, io) => {
-        const statement = await buildStatement(reader, walletId, from, to).catch((error: unknown) => {
+        const statement = await issueStatement(reader, walletId, from, to).catch((error: unknown) => {
           // Too many lines is the period asked for, not a failure of the audit.
           throw error instanceof StatementTooLongError ? new UsageError(error.message) : error;
         });
-        if (statement === undefined) {
-          io.err(`ledger-audit: no wallet ${walletId} in the ledger\n`);
-          return EXIT.violations;
-        }
+        if (statement === undefined) throw new NotFoundError(`no wallet ${walletId} in the ledger`);
         await io.out(`${JSON.stringify(statement, null, 2)}\n`);
         return EXIT.clean;
       };
@@ -233,6 +254,12 @@ function realPathOf(path: string): string {
   if (existsSync(absolute)) return realpathSync(absolute);
   const parent = dirname(absolute);
   return parent === absolute ? absolute : join(realPathOf(parent), basename(absolute));
+}
+
+/** `path` itself, or its closest ancestor that exists (where a directory would be made from). */
+function nearestExisting(path: string): string {
+  const parent = dirname(path);
+  return existsSync(path) || parent === path ? path : nearestExisting(parent);
 }
 
 function positionOf(text: string): bigint {

@@ -1,5 +1,8 @@
+import type { Json, RecordedEvent } from '@ledger/contracts';
 import { WITHHELD } from './card-number-filter';
+import { checkChains } from './chain-check';
 import { Findings, formatViolation, Progress, VIOLATIONS_KEPT_MAX } from './findings';
+import type { StoreReader } from './store-reader.port';
 
 describe('findings', () => {
   it('prints a violation with its place, and --json with bigints as digit strings', () => {
@@ -48,5 +51,27 @@ describe('progress', () => {
     expect(lines).toEqual([]);
     for (nowMs = 1_000; nowMs <= 2_500; nowMs += 100) progress.tick(() => `at ${nowMs}`);
     expect(lines).toEqual(['[1.0 s] at 1000', '[2.0 s] at 2000']);
+  });
+
+  it('withholds card numbers from its lines too: the chain check names the stream it is on (card-auth-{authorization id})', async () => {
+    const streamId = 'card-auth-4111 1111 1111 1111';
+    const event: RecordedEvent = {
+      eventId: 'e1', type: 'cards.AuthorizationDeclined.v1', schemaVersion: 1, data: {} as Json, streamId, revision: 0n, position: 1n, recordedAt: '2026-01-05T09:00:00.000Z',
+      metadata: { correlationId: 'c', causationId: 'c', actor: 't', occurredAt: '', prevHash: '', hash: '' },
+    };
+    const reader: StoreReader = {
+      headPosition: async () => 1n,
+      readAll: async () => [],
+      readStream: async (_, from) => (from === 0n ? [event] : []),
+      streamIds: async (after) => (after === '' ? [streamId] : []),
+      streamHead: async () => undefined,
+      streamHeads: async () => [],
+      close: async () => undefined,
+    };
+    let nowMs = 0;
+    const lines: string[] = [];
+    // A second passes at every look at the clock: every tick prints.
+    await checkChains(reader, new Findings(), new Progress((line) => lines.push(line), () => (nowMs += 1_000)));
+    expect(lines).toEqual([expect.stringContaining(`(stream card-auth-${WITHHELD})`)]);
   });
 });

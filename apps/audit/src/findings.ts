@@ -1,10 +1,10 @@
 // What a command found: violations (each names its place: stream, revision, global position)
 // and notes (what was skipped and why), plus progress lines on stderr for long runs.
 
-import { printable } from './card-number-filter';
+import { printable, withCardNumbersWithheld } from './card-number-filter';
 
 /** Which check a violation comes from. */
-export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'card' | 'projection' | 'statement';
+export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'card' | 'projection' | 'snapshot' | 'checkpoint' | 'statement';
 
 export interface Violation {
   readonly check: CheckName;
@@ -100,6 +100,7 @@ export class Progress {
     const now = this.nowMs();
     if (now - this.lastMs < PROGRESS_INTERVAL_MS) return;
     this.lastMs = now;
-    this.write(`[${((now - this.startedMs) / 1000).toFixed(1)} s] ${message()}`);
+    // Lines name streams (card-auth-{authorization id}: caller text): no card number leaves through them either.
+    this.write(`[${((now - this.startedMs) / 1000).toFixed(1)} s] ${withCardNumbersWithheld(message())}`);
   }
 }

@@ -1,24 +1,37 @@
 // Times as the audit reads them from its callers (options, statements) and compares them with the
 // store's `recordedAt`: ISO 8601, turned into the store's own form (UTC, milliseconds), so strings
-// compare as times. Date.parse rolls a day the month lacks over into the next month: refused here.
+// compare as times. A time with no offset is UTC (the usage line's promise; Date.parse would read it
+// in the machine's zone), Date.parse's other lenient forms are refused, and so is a day the month
+// lacks (Date.parse rolls it over into the next month) and a time outside years 0000-9999 (whose
+// ISO form, `+010000-...`, no longer sorts as a time).
 import { toIsoTime } from '@ledger/contracts';
 
-const DATE = /^(\d{4})-(\d{2})-(\d{2})/;
+/** A date, optionally a time (T or a space) with seconds and fraction optional, and an offset (Z, ±hh:mm, ±hhmm, ±hh). */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+/** The store's own form: 24 characters, a four-digit year. */
+const STORE_TIME_LENGTH = 24;
 
-/** The time in the store's form, or undefined when `text` is no ISO 8601 time or names a day that does not exist. */
+/** The time in the store's form, or undefined when `text` is no ISO 8601 time or names a day or time that does not exist. */
 export function isoTimeOf(text: string): string | undefined {
-  const date = DATE.exec(text);
-  const ms = date === null ? Number.NaN : Date.parse(text);
-  if (date === null || Number.isNaN(ms)) return undefined;
-  const [year, month, day] = date.slice(1).map(Number);
-  const calendar = new Date(Date.UTC(year, month - 1, day));
-  // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear does not.
-  calendar.setUTCFullYear(year);
-  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) return undefined;
-  return toIsoTime(ms);
+  const match = ISO_TIME.exec(text);
+  if (match === null) return undefined;
+  const [, year, month, day, hours = '00', minutes = '00', seconds = '00', fraction = '', zone = 'Z'] = match;
+  const offset = zone.toUpperCase() === 'Z' ? 'Z' : `${zone.slice(0, 3)}:${zone.slice(3).replace(':', '') || '00'}`;
+  // The one form ECMAScript defines Date.parse for (no zone-less time, no locale-dependent fallback).
+  const ms = Date.parse(`${year}-${month}-${day}T${hours}:${minutes}:${seconds}.${fraction.padEnd(3, '0').slice(0, 3)}${offset}`);
+  if (Number.isNaN(ms) || Number(day) > daysInMonth(Number(year), Number(month))) return undefined;
+  const time = toIsoTime(ms);
+  return time.length === STORE_TIME_LENGTH ? time : undefined;
 }
 
 /** True when `text` is a time written exactly as the store writes one (what statements carry). */
 export function isStoreTime(text: unknown): text is string {
   return typeof text === 'string' && isoTimeOf(text) === text;
+}
+
+function daysInMonth(year: number, month: number): number {
+  const date = new Date(0);
+  // Day 0 of the next month is the last of this one; setUTCFullYear keeps years 0-99 as they are.
+  date.setUTCFullYear(year, month, 0);
+  return date.getUTCDate();
 }

@@ -1,12 +1,11 @@
 // `export --format csv|jsonl [--from T] [--to T]`: the journal in position order, one posting per
 // line, commit time (`recordedAt`) in [from, to). References pass the card-number filter.
 import { canonicalJson, type RecordedEvent } from '@ledger/contracts';
-import { ledgerEventOf } from '@ledger/ledger';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { filterReferences, printable } from './card-number-filter';
 import type { Progress } from './findings';
 import { journalPostings, type JournalPosting } from './journal';
-import { UnusableLedgerEventError } from './shard-fold';
+import { storedLedgerEvent, UnusableLedgerEventError } from './shard-fold';
 import { pagesByPosition, type StoreReader } from './store-reader.port';
 
 export const CSV_COLUMNS = ['position', 'stream', 'revision', 'entry_id', 'recorded_at', 'account_id', 'side', 'amount', 'currency', 'kind', 'references'] as const;
@@ -64,8 +63,9 @@ export async function exportJournal(
 }
 
 function postingsOf(event: RecordedEvent): JournalPosting[] {
+  const ledgerEvent = storedLedgerEvent(event);
   try {
-    return journalPostings(ledgerEventOf(event));
+    return journalPostings(ledgerEvent);
   } catch (error) {
     throw new UnusableLedgerEventError(event, 'this event is not a journal entry of its type', (error as Error).message);
   }
@@ -75,6 +75,11 @@ function inLedger(event: RecordedEvent): boolean {
   return shardOfStream(event.streamId) !== undefined;
 }
 
+/** A leading = + - @ TAB or CR makes a spreadsheet read the cell as a formula (CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** RFC 4180 quoting; a cell a spreadsheet would read as a formula gets a leading `'` and is quoted (OWASP's defence; JSONL stays exact). */
 function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+  const cell = FORMULA_START.test(value) ? `'${value}` : value;
+  return cell !== value || /[",\n\r]/.test(cell) ? `"${cell.replaceAll('"', '""')}"` : cell;
 }

@@ -127,6 +127,35 @@ describe('ledger invariants', () => {
     expect(check(events)).toEqual([expect.objectContaining({ revision: 7n, message: `hold hold-1 captured naming w2 -> ${CLEARING} (USD), but it holds w1 -> ${CLEARING} (USD)` })]);
   });
 
+  it("reports a hold event the shard's state then refuses: expired before its time, placed on a frozen wallet or for longer than a hold may run", () => {
+    const placed = history(0, base.slice(0, 6));
+    const hold = placed[5];
+    const expiresAtMs = (hold.data as { expiresAtMs: number }).expiresAtMs;
+    const stamp = (atMs: number, key: string) => ({ idempotencyKey: key, fingerprint: 'f', atMs });
+    const holdData = { holdId: 'hold-1', debitAccountId: 'w1', creditAccountId: CLEARING, currency: 'USD' as const, releasedAmount: '100' };
+    const expired = (atMs: number) => recorded({ type: 'ledger.HoldExpired.v1', data: { ...stamp(atMs, 'expire:hold-1'), ...holdData } }, 0, 6n, 7n);
+    // The writer expires a hold only from its expiresAtMs on: an earlier expiry hands the wallet back money a card may still capture.
+    expect(check([...placed, expired(expiresAtMs)])).toEqual([]);
+    expect(check([...placed, expired(expiresAtMs - 1)])).toEqual([
+      expect.objectContaining({ revision: 6n, message: `hold hold-1 expired at ${new Date(expiresAtMs - 1).toISOString()}, but the shard's state then refuses it (hold_not_expired)` }),
+    ]);
+    const frozen = history(0, [...base.slice(0, 5), { type: 'FreezeAccount', idempotencyKey: 'freeze-w1', accountId: 'w1' }]);
+    const onFrozen = { ...hold, revision: 6n, position: 7n };
+    expect(check([...frozen, onFrozen])).toEqual([expect.objectContaining({ revision: 6n, message: `hold hold-1 placed at ${new Date(T0 + 5).toISOString()}, but the shard's state then refuses it (wallet_not_active)` })]);
+    const forever = tampered(hold, (data) => (data.expiresAtMs = (data.atMs as number) + 366 * 24 * 3_600_000));
+    expect(check([...placed.slice(0, 5), forever])).toEqual([expect.objectContaining({ revision: 5n, message: expect.stringContaining("but the shard's state then refuses it (validation_failed)") })]);
+  });
+
+  it('reports a ledger or card event of a schemaVersion it cannot read (a newer writer may mean anything by it), and does not apply it', () => {
+    const events = history(0, base);
+    const newer = { ...events[4], schemaVersion: 2 };
+    const cardEvent: RecordedEvent = { ...events[0], streamId: 'card-c1', type: 'cards.CardFrozen.v1', schemaVersion: 3, data: {} };
+    expect(check([...events.slice(0, 4), newer, cardEvent])).toEqual([
+      expect.objectContaining({ check: 'ledger', revision: 4n, message: 'schemaVersion 2 of ledger.EntryPosted.v1: this audit reads schemaVersion 1 only' }),
+      expect.objectContaining({ check: 'card', streamId: 'card-c1', message: 'schemaVersion 3 of cards.CardFrozen.v1: this audit reads schemaVersion 1 only' }),
+    ]);
+  });
+
   it('reports a reused idempotency key (evolve refuses a second outcome)', () => {
     const events = history(0, base);
     const twice = { ...tampered(events[4], (data) => (data.entryId = 'top-2')), revision: 7n, position: 8n };

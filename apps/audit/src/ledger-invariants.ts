@@ -4,7 +4,7 @@
 // An event that breaks a rule is reported and not applied, so one bad event does not make every
 // later one look wrong. Memory: the shards' states (accounts, pending holds, the idempotency
 // window), never the number of events.
-import { amountOf, formatAmount, type Currency, type DomainError, type LedgerCommandEnvelope, type RecordedEvent } from '@ledger/contracts';
+import { amountOf, canonicalJson, formatAmount, type Currency, type DomainError, type Json, type LedgerCommandEnvelope, type RecordedEvent } from '@ledger/contracts';
 import {
   decide,
   entryError,
@@ -16,6 +16,7 @@ import {
   type Account,
   type EntryPosted,
   type Hold,
+  type LedgerCommand,
   type LedgerEvent,
   type LedgerShardState,
   shardOf,
@@ -26,6 +27,10 @@ import { planCommand, transferSagaKeys } from '../../wallet-ledger/src/domain/wa
 import type { Violation } from './findings';
 import { printable, withCardNumbersWithheld } from './card-number-filter';
 import { CardJournal } from './card-journal';
+import { unreadableSchema } from './shard-fold';
+
+/** The card-issuer's event types, which the card journal reads. */
+const CARD_EVENT_PREFIX = 'cards.';
 
 const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'ledger.AccountOpened.v1',
@@ -83,6 +88,9 @@ export class LedgerInvariants {
     }
     const place = { streamId: event.streamId, revision: event.revision, position: event.position };
     const fail = (message: string, check: Violation['check'] = 'ledger') => report({ ...place, check, message });
+    // Read as its type says, a newer writer's event may mean anything: the audit cannot vouch for it.
+    const unreadable = shard !== undefined || event.type.startsWith(CARD_EVENT_PREFIX) ? unreadableSchema(event) : undefined;
+    if (unreadable !== undefined) return fail(unreadable, shard === undefined ? 'card' : 'ledger');
     if (shard === undefined) {
       const unbacked = this.cards.check(event);
       if (unbacked !== undefined) fail(unbacked, 'card');
@@ -96,6 +104,8 @@ export class LedgerInvariants {
     const unfounded = this.unfoundedSagaRefusal(ledgerEvent, state, shard);
     if (unfounded !== undefined) return fail(unfounded, 'transfer');
 
+    // Reported after evolve's own invariants, whose messages name the broken rule more closely.
+    const refused = isHoldEvent(ledgerEvent) ? refusedByState(ledgerEvent, state) : undefined;
     const touched = touchedAccountIds(ledgerEvent, state);
     const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
     const undo = snapshotFor(ledgerEvent, state, touched);
@@ -106,12 +116,21 @@ export class LedgerInvariants {
       // libs/ledger's invariant messages name holds and entries by their ids, caller text.
       return fail(withCardNumbersWithheld((error as Error).message));
     }
+    if (refused !== undefined) {
+      undo();
+      return fail(refused);
+    }
     const unbalanced = this.addToTotals(before, state);
     if (unbalanced !== undefined) fail(unbalanced, 'global-sum');
     if (ledgerEvent.type === 'ledger.EntryPosted.v1') {
       this.followTransfer(ledgerEvent.data, shard, (message) => fail(message, 'transfer'));
       this.cards.entryPosted(ledgerEvent.data);
     }
+  }
+
+  /** A shard's state as folded so far (undefined before its first event). */
+  stateOf(shard: number): LedgerShardState | undefined {
+    return this.shards.get(shard);
   }
 
   /** Notes for the report once every event is checked. */
@@ -268,6 +287,58 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
     default:
       return undefined;
   }
+}
+
+type HoldEvent = Extract<LedgerEvent, { type: 'ledger.HoldPlaced.v1' | 'ledger.HoldCaptured.v1' | 'ledger.HoldReleased.v1' | 'ledger.HoldExpired.v1' }>;
+
+function isHoldEvent(event: LedgerEvent): event is HoldEvent {
+  return event.type === 'ledger.HoldPlaced.v1' || event.type === 'ledger.HoldCaptured.v1' || event.type === 'ledger.HoldReleased.v1' || event.type === 'ledger.HoldExpired.v1';
+}
+
+/** The command a hold event records, as the writer gave it to `decide` (the event holds every field of it). */
+function holdCommandOf(event: HoldEvent): LedgerCommand {
+  const { idempotencyKey, holdId } = event.data;
+  switch (event.type) {
+    case 'ledger.HoldPlaced.v1': {
+      const { debitAccountId, creditAccountId, amount, expiresAtMs } = event.data;
+      return { type: 'PlaceHold', idempotencyKey, holdId, debitAccountId, creditAccountId, amount: amountOf(amount), expiresAtMs };
+    }
+    case 'ledger.HoldCaptured.v1':
+      return { type: 'CaptureHold', idempotencyKey, holdId, amount: amountOf(event.data.capturedAmount) };
+    case 'ledger.HoldReleased.v1':
+      return { type: 'ReleaseHold', idempotencyKey, holdId, amount: amountOf(event.data.releasedAmount) };
+    case 'ledger.HoldExpired.v1':
+      return { type: 'ExpireHold', idempotencyKey, holdId };
+  }
+}
+
+/**
+ * A hold event is `decide`'s answer to its command at its time (`atMs`): re-decided on the shard's state then, it must
+ * be taken and give the same event (the fingerprint aside). Catches what evolve does not assert: an expiry before the
+ * hold's time, a hold placed on a frozen or closed account or for longer than HOLD_TIMEOUT_MAX_MS.
+ */
+function refusedByState(event: HoldEvent, state: LedgerShardState): string | undefined {
+  // A reused key is evolve's to report (two outcomes); decide would answer the first one.
+  if (state.idempotency.has(event.data.idempotencyKey)) return undefined;
+  const action = event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase();
+  const at = Number.isSafeInteger(event.data.atMs) && event.data.atMs >= 0 ? new Date(event.data.atMs).toISOString() : String(event.data.atMs);
+  const where = `hold ${printable(event.data.holdId)} ${action} at ${at}`;
+  let decided: ReturnType<typeof decide>;
+  try {
+    decided = decide(holdCommandOf(event), state, { nowMs: event.data.atMs });
+  } catch (error) {
+    return `${where}: not a command the writer could have decided (${withCardNumbersWithheld((error as Error).message)})`;
+  }
+  if (!decided.ok) return `${where}, but the shard's state then refuses it (${decided.error.code})`;
+  const [again] = decided.events;
+  if (decided.events.length !== 1 || again.type !== event.type) return `${where}, but the shard's state then decides it as ${decided.events.map((each) => each.type).join(', ') || 'nothing'}`;
+  const recorded = event.data as unknown as Record<string, unknown>;
+  const decidedData = again.data as unknown as Record<string, unknown>;
+  const differing = [...new Set([...Object.keys(recorded), ...Object.keys(decidedData)])]
+    .filter((key) => key !== 'fingerprint' && canonicalJson((recorded[key] ?? null) as Json) !== canonicalJson((decidedData[key] ?? null) as Json))
+    .sort();
+  if (differing.length === 0) return undefined;
+  return `${where}, but the shard's state then decides ${differing.map((key) => `${key} ${printable(decidedData[key] ?? null)} (recorded ${printable(recorded[key] ?? null)})`).join(', ')}`;
 }
 
 function captureProblem(hold: Hold, capturedAmount: string): string | undefined {

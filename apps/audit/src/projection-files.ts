@@ -9,6 +9,7 @@ import { openRebuildDb, projectionApplier, type Projection, type ProjectionAppli
 import { shardOfStream, walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { identityUsersProjection } from '../../identity/src/projections/identity-users.projection';
 import { cardIssuerProjection } from '../../card-issuer/src/projections/card-issuer.projection';
+import { SNAPSHOT_FILES } from './snapshot-check';
 
 export const EVENT_STORE_FILE = 'events.sqlite';
 /** SQLite page cache of each rebuilt file. */
@@ -40,11 +41,13 @@ export const PROJECTION_FILES: readonly ProjectionFile[] = [
   { file: 'card-issuer.sqlite', projections: [cardIssuerProjection] },
 ];
 
-/** SQLite files of a data dir that are not projections, and why they are not compared. */
+/** verify holds them against the streams (./snapshot-check.ts), not as projections. */
+const SNAPSHOTS_NOTE = "the shard writers' snapshots, each compared with its stream folded to its revision";
+
+/** SQLite files of a data dir that are not projections, and why they are not compared as such. */
 const OTHER_SQLITE_FILES: Readonly<Record<string, string>> = {
   [EVENT_STORE_FILE]: 'the event store itself',
-  'wallet-ledger-snapshots.sqlite': "the shard writers' snapshots (a start-up cache, not a projection)",
-  'snapshots.sqlite': "the shard writers' snapshots (a start-up cache, not a projection)",
+  ...Object.fromEntries(SNAPSHOT_FILES.map((file) => [file, SNAPSHOTS_NOTE])),
 };
 
 /** What the audit does with each SQLite file of the data dir: notes for the files it skips. */
@@ -55,6 +58,7 @@ export function dataDirNotes(dataDir: string): string[] {
     if (!name.endsWith('.sqlite') || known.has(name)) continue;
     const why = OTHER_SQLITE_FILES[name];
     if (why === undefined) notes.push(`${name}: unknown file, skipped (no projection code for it in this audit)`);
+    else if (why === SNAPSHOTS_NOTE) notes.push(`${name}: ${why}`);
     else if (name !== EVENT_STORE_FILE) notes.push(`${name}: ${why}, not compared`);
   }
   for (const { file } of PROJECTION_FILES) if (!existsSync(join(dataDir, file))) notes.push(`${file}: not in the data dir, rebuilt but not compared`);

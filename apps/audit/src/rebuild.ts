@@ -6,6 +6,7 @@ import type { RecordedEvent } from '@ledger/contracts';
 import type { Findings, Progress } from './findings';
 import { PROJECTION_FILES, ProjectionRebuild, REBUILD_COMMIT_EVENTS, type RebuildPart } from './projection-files';
 import { describeDifference, diffProjectionFile, type RowDifference } from './projection-diff';
+import { isUnavailable } from './sqlite-store-reader';
 import { pagesByPosition, type StoreReader } from './store-reader.port';
 
 /** Events per page of a rebuild: one transaction per projection per page. */
@@ -85,7 +86,15 @@ export function compareProjections(dataDir: string, outDir: string, findings: Fi
       findings.note(`${file}: not compared (its rebuild failed, see above)`);
       continue;
     }
-    const result = diffProjectionFile(live, join(outDir, file), projections.map((projection) => projection.name));
+    let result: ReturnType<typeof diffProjectionFile>;
+    try {
+      result = diffProjectionFile(live, join(outDir, file), projections.map((projection) => projection.name));
+    } catch (error) {
+      // A live file that is not a database (or is corrupt) is that file's violation; one locked now is the audit failing.
+      if (isUnavailable(error)) throw error;
+      findings.violation({ check: 'projection', message: `${file}: the live file cannot be read (${(error as Error).message}), not compared` });
+      continue;
+    }
     for (const note of result.notes) findings.note(`${file}: ${note}`);
     for (const difference of result.differences) findings.violation({ check: 'projection', position: positionOf(difference), message: describeDifference(file, difference) });
     for (const [table, count] of result.counts) {

@@ -36,6 +36,21 @@ export class UnusableLedgerEventError extends Error {
   }
 }
 
+/** The only schemaVersion of the ledger's (and the card-issuer's) events this audit can read: their writers append 1. */
+export const SCHEMA_VERSION_READ = 1;
+
+/** Why the audit cannot read `event` as its type says, or undefined: a newer schemaVersion may mean anything. */
+export function unreadableSchema(event: RecordedEvent): string | undefined {
+  return event.schemaVersion === SCHEMA_VERSION_READ ? undefined : `schemaVersion ${event.schemaVersion} of ${event.type}: this audit reads schemaVersion ${SCHEMA_VERSION_READ} only`;
+}
+
+/** A stored ledger event as the domain's, or UnusableLedgerEventError when it is of a schemaVersion the audit cannot read. */
+export function storedLedgerEvent(event: RecordedEvent): LedgerEvent {
+  const unreadable = unreadableSchema(event);
+  if (unreadable !== undefined) throw new UnusableLedgerEventError(event, 'this event cannot be read', unreadable);
+  return ledgerEventOf(event);
+}
+
 /** The shard's state up to where `visitor` stops, and the last event applied. */
 export async function foldShard(reader: StoreReader, shard: number, visitor: FoldVisitor): Promise<{ state: LedgerShardState; last: RecordedEvent | undefined }> {
   const state = initialState();
@@ -43,7 +58,7 @@ export async function foldShard(reader: StoreReader, shard: number, visitor: Fol
   for await (const page of pagesOfStream(reader, `ledger-${shard}`)) {
     for (const event of page) {
       if (visitor.stopBefore(event)) return { state, last };
-      const ledgerEvent = ledgerEventOf(event);
+      const ledgerEvent = storedLedgerEvent(event);
       try {
         evolve(state, ledgerEvent);
       } catch (error) {

@@ -41,6 +41,14 @@ export function openSqliteStoreReader(file: string, options: StoreReaderOptions 
   return new SqliteStoreReader(openReadOnly(file), options);
 }
 
+/** SQLite error codes of a file that is there but cannot be read now (locked by another process, an I/O error). */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR)/;
+
+/** True when `error` says a file cannot be read now (the audit failed), not that the file is not what it should be. */
+export function isUnavailable(error: unknown): boolean {
+  return UNAVAILABLE_CODES.test(String((error as { code?: unknown } | null)?.code));
+}
+
 /** A read-only connection: never creates the file, never writes it (SQLite may add its -shm/-wal beside a WAL file). */
 export function openReadOnly(file: string): Database.Database {
   return new Database(file, { readonly: true, fileMustExist: true });

@@ -6,14 +6,14 @@
 // each line what its event says, and the whole statement what the store gives today.
 import { canonicalJson, formatAmount, GENESIS_HASH, type RecordedEvent } from '@ledger/contracts';
 import { verifyChain } from '@ledger/event-store';
-import { ledgerEventOf, postedBalance } from '@ledger/ledger';
+import { postedBalance } from '@ledger/ledger';
 import { filterReferences, printable } from './card-number-filter';
 import { Findings } from './findings';
 import { groupBy } from './group-by';
 import { isStoreTime } from './iso-time';
 import { journalPostings, type JournalPosting } from './journal';
 import { leafHash, MerkleTree, verifyInclusion } from './merkle';
-import { foldShard, shardOfAccount } from './shard-fold';
+import { foldShard, shardOfAccount, storedLedgerEvent } from './shard-fold';
 import { pagesOfStream, type StoreReader } from './store-reader.port';
 
 export const STATEMENT_FORMAT = 'ledger-audit.statement.v1';
@@ -59,6 +59,30 @@ export interface Statement {
 }
 
 export class StatementTooLongError extends Error {}
+
+/** The wallet's shard stream is not sealed up to the period's end: no statement is issued over it (run verify). */
+export class UnsealedPeriodError extends Error {
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly position: bigint;
+
+  constructor(event: RecordedEvent) {
+    super(`the chain of ${event.streamId} is broken at revision ${event.revision}, within the period the statement covers`);
+    this.name = 'UnsealedPeriodError';
+    this.streamId = event.streamId;
+    this.revision = event.revision;
+    this.position = event.position;
+  }
+}
+
+/** The statement `statement` prints: only over a sealed stream, since verify-statement refuses any other (UnsealedPeriodError). */
+export async function issueStatement(reader: StoreReader, walletId: string, from: string, to: string): Promise<Statement | undefined> {
+  const statement = await buildStatement(reader, walletId, from, to);
+  const shard = statement === undefined ? undefined : await shardOfAccount(reader, walletId);
+  const broken = shard === undefined ? undefined : await chainBreakBefore(reader, `ledger-${shard}`, to);
+  if (broken !== undefined) throw new UnsealedPeriodError(broken);
+  return statement;
+}
 
 export async function buildStatement(reader: StoreReader, walletId: string, from: string, to: string): Promise<Statement | undefined> {
   const shard = await shardOfAccount(reader, walletId);
@@ -161,6 +185,11 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
   const byStream = groupBy(statement.lines.map((line) => line.entry), (entry) => entry.streamId);
   for (const [streamId, entries] of byStream) await checkAgainstChain(reader, streamId, entries, fail);
 
+  // 2b. Everything the statement rests on (its shard's events before `to`: the opening, the lines, the ones left out) is sealed.
+  const shard = await shardOfAccount(reader, statement.walletId);
+  const broken = shard === undefined ? undefined : await chainBreakBefore(reader, `ledger-${shard}`, statement.to);
+  if (broken !== undefined) fail(new UnsealedPeriodError(broken).message, { streamId: broken.streamId, revision: broken.revision.toString(), position: broken.position.toString() });
+
   // 3. Complete: the store gives the same statement for the same wallet and period.
   const fresh = await buildStatement(reader, statement.walletId, statement.from, statement.to).catch((error: unknown) => {
     if (!(error instanceof StatementTooLongError)) throw error;
@@ -194,6 +223,21 @@ function differingPaths(expected: unknown, actual: unknown, path = '', found: st
   return found;
 }
 
+/** The first event of the stream committed before `to` that is not sealed onto the one before it (or out of revision order). */
+async function chainBreakBefore(reader: StoreReader, streamId: string, to: string): Promise<RecordedEvent | undefined> {
+  let previousHash = GENESIS_HASH;
+  let expected = 0n;
+  for await (const page of pagesOfStream(reader, streamId)) {
+    for (const event of page) {
+      if (event.recordedAt >= to) return undefined;
+      if (event.revision !== expected || verifyChain([event], previousHash) !== undefined) return event;
+      previousHash = event.metadata.hash;
+      expected = event.revision + 1n;
+    }
+  }
+  return undefined;
+}
+
 /** Walks the stream from its first event to the last line's, checking the chain and each line's event. */
 async function checkAgainstChain(
   reader: StoreReader,
@@ -218,7 +262,7 @@ async function checkAgainstChain(
           fail(`the event at ${streamId}@${entry.revision} is not the one the line names (hash, id or position differ)`, entry);
           continue;
         }
-        const posting = journalPostings(ledgerEventOf(event))[entry.postingIndex];
+        const posting = journalPostings(storedLedgerEvent(event))[entry.postingIndex];
         const same =
           posting !== undefined &&
           printable(posting.entryId) === entry.entryId &&

@@ -3,12 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
+import { printable } from './card-number-filter';
 import { checkChains } from './chain-check';
+import { relayCheckpointViolations, storeCheckpointProblem } from './checkpoint-check';
 import { Findings, type Progress } from './findings';
+import { isStoreTime } from './iso-time';
 import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
 import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
 import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
+import { SnapshotCheck } from './snapshot-check';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
 
@@ -41,9 +45,10 @@ export async function verify(
     const chainStarted = performance.now();
     await checkChains(reader, findings, progress);
     const chainMs = performance.now() - chainStarted;
-    const checks = new LogChecks(findings, observe);
+    const checks = new LogChecks(findings, observe, new SnapshotCheck(dataDir));
     const rebuilt = await worker.checkThenJoin(reader, checks, findings, progress);
     checks.finish();
+    for (const violation of await relayCheckpointViolations(dataDir, () => reader.headPosition())) findings.violation({ check: 'checkpoint', ...violation });
     const logMs = performance.now() - chainStarted - chainMs;
     const compareStarted = performance.now();
     progress.tick(() => 'comparing projections');
@@ -91,23 +96,36 @@ class LogChecks {
   constructor(
     private readonly findings: Findings,
     private readonly observe: (eventsRead: number) => void,
+    private readonly snapshots: SnapshotCheck,
   ) {}
 
   check(event: RecordedEvent): void {
     this.order.check(event, this.findings);
     this.ledger.check(event, (violation) => this.findings.violation({ check: 'ledger', ...violation }));
+    const checkpoint = storeCheckpointProblem(event);
+    if (checkpoint !== undefined) this.findings.violation({ check: 'checkpoint', streamId: event.streamId, revision: event.revision, position: event.position, message: checkpoint });
+    this.snapshots.afterEvent(event, (shard) => this.ledger.stateOf(shard), (violation) => this.findings.violation({ check: 'snapshot', ...violation }));
     this.observe(++this.events);
   }
 
   finish(): void {
-    for (const note of this.ledger.notes()) this.findings.note(note);
+    for (const note of [...this.ledger.notes(), ...this.snapshots.finish()]) this.findings.note(note);
   }
 }
 
-/** Global positions 1, 2, 3, ... with no gap, and commit times that never go backwards. */
+/**
+ * How far a commit time may lie before the event's own time (`data.atMs`, inside the hash chain): the writer decides
+ * with the clock, then the store commits with the same clock clamped forward, so only the clock stepping back between
+ * the two puts it earlier. Beyond it, the commit time was moved (into an earlier statement period, say).
+ */
+export const CLOCK_STEP_TOLERANCE_MS = 1_000;
+
+/** Global positions 1, 2, 3, ... with no gap, and commit times that never go backwards nor before their event's time. */
 class PositionOrder {
   private previous = 0n;
   private previousRecordedAt = '';
+  /** The current commit time parsed. */
+  private recordedAtMs = Number.NaN;
 
   check(event: RecordedEvent, findings: Findings): void {
     const place = { streamId: event.streamId, revision: event.revision, position: event.position };
@@ -115,7 +133,17 @@ class PositionOrder {
       const message = event.position > this.previous + 1n ? `positions ${this.previous + 1n}..${event.position - 1n} are missing` : `position out of order`;
       findings.violation({ ...place, check: 'position', message });
     }
-    // ISO 8601 UTC strings of one format compare as times.
+    // A batch shares its commit time: each distinct one is checked and parsed once.
+    if (event.recordedAt !== this.previousRecordedAt) {
+      // ISO 8601 UTC strings of one format compare as times: every command compares them as text.
+      if (!isStoreTime(event.recordedAt)) findings.violation({ ...place, check: 'position', message: `recordedAt ${printable(event.recordedAt)} is not a time in the store's form (UTC, milliseconds)` });
+      this.recordedAtMs = Date.parse(event.recordedAt);
+    }
+    const atMs = (event.data as { atMs?: unknown } | null)?.atMs;
+    if (typeof atMs === 'number' && Number.isSafeInteger(atMs) && atMs >= 0 && this.recordedAtMs < atMs - CLOCK_STEP_TOLERANCE_MS) {
+      const message = `recordedAt ${printable(event.recordedAt)} is before the event's own time (atMs ${new Date(atMs).toISOString()}): it was committed after it was decided`;
+      findings.violation({ ...place, check: 'position', message });
+    }
     if (event.recordedAt < this.previousRecordedAt) {
       findings.violation({ ...place, check: 'position', message: `recordedAt ${event.recordedAt} is before the previous event's ${this.previousRecordedAt}` });
     }

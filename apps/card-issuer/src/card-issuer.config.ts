@@ -41,6 +41,12 @@ export type CardIssuerConfig = ConfigOf<typeof cardIssuerConfigSchema>;
 
 export function loadCardIssuerConfig(env: Readonly<Record<string, string | undefined>> = process.env): CardIssuerConfig {
   const config = loadConfig(cardIssuerConfigSchema, env);
+  const keySettings = ['CARD_KEKS', 'CARD_KEK_CURRENT_ID', 'CARD_FINGERPRINT_KEY_BASE64', 'CARD_CVV_KEY_BASE64'] as const;
+  if (config.CARD_KEY_SOURCE === 'data_dir') {
+    // Keys set but ignored: the dev keys in DATA_DIR would seal and find every card, and a later switch to them would lose those cards.
+    const ignored = keySettings.filter((setting) => config[setting] !== '');
+    if (ignored.length > 0) throw new ConfigError('CARD_KEY_SOURCE', `is data_dir, which ignores ${ignored.join(', ')}: set CARD_KEY_SOURCE=config to use them`);
+  }
   if (config.CARD_KEY_SOURCE === 'config') {
     if (config.CARD_KEKS === '') throw new ConfigError('CARD_KEKS', 'is required when CARD_KEY_SOURCE=config');
     const keks = parseKeyList(config.CARD_KEKS, 'CARD_KEKS');

@@ -13,6 +13,7 @@ import { BusClientProxy, IdentityClient, LedgerClient, type MessageBus } from '@
 import { AccessTokenVerifier } from './application/access-tokens';
 import { CardOperations } from './application/card-operations';
 import { valueOf } from './application/gateway-errors';
+import { loadFingerprintKey } from './application/gateway-keys';
 import { IdempotencyService } from './application/idempotency.service';
 import { RateLimiter } from './application/rate-limiter';
 import { WalletOperations } from './application/wallet-operations';
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   readonly ids?: IdGenerator;
   /** Default: JSON lines on stdout at LOG_LEVEL. */
   readonly logger?: GatewayLogger;
+  /** Where GATEWAY_KEY_SOURCE=data_dir keeps the gateway's fingerprint key. */
+  readonly dataDir?: string;
 }
 
 export interface RunningGateway {
@@ -57,6 +60,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const { config, store, bus, clock } = options;
   const ids = options.ids ?? uuidv7;
   const logger = options.logger ?? createGatewayLogger({ level: config.LOG_LEVEL });
+  const fingerprintKey = loadFingerprintKey(config, options.dataDir, (message) => logger.warn(message));
   const metrics = new GatewayMetrics();
   const proxy = new BusClientProxy(bus, {
     clientId: 'gateway',
@@ -81,8 +85,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       cacheMs: config.PUBLIC_KEYS_CACHE_MS,
       refetchMinIntervalMs: config.PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS,
       clockSkewMs: config.ACCESS_TOKEN_CLOCK_SKEW_MS,
+      sessionAlive: async (userId, sessionId) =>
+        (await valueOf(identity.command<{ alive: boolean }>({ type: 'CheckSession', userId, sessionId, meta: { idempotencyKey: `session:${ids.next()}`, actor: 'gateway' } }))).alive === true,
+      sessionCheckMs: config.SESSION_CHECK_CACHE_MS,
     }),
     idempotency: new IdempotencyService({
+      fingerprintKey,
       store,
       clock,
       ids,
@@ -103,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger: new NestPinoLogger(logger),
     });
     configureGateway(app, components);
+    limitHttpServer(app.getHttpServer() as Server, config);
     await app.listen(config.PORT, config.HOST).catch((error: unknown) => {
       throw listenConfigError(error) ?? error;
     });
@@ -157,6 +166,13 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
       .build(),
   );
   SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });
+}
+
+/** Bounds what slow or many clients can hold: Node's defaults are 5 minutes per request and no connection limit. */
+function limitHttpServer(server: Server, config: GatewayConfig): void {
+  server.maxConnections = config.HTTP_MAX_CONNECTIONS;
+  server.headersTimeout = config.HTTP_HEADERS_TIMEOUT_MS;
+  server.requestTimeout = config.HTTP_REQUEST_TIMEOUT_MS;
 }
 
 /** A listen failure the configuration caused, as the ConfigError naming its setting (exit 78 at start). */

@@ -339,10 +339,11 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
     // Each route states API.md's error statuses and codes; the decline codes are API.md's, no others.
     expect(documentedErrors(document, '/v1/cards/{id}/reveal', 'post')).toMatchObject({ 403: expect.arrayContaining(['forbidden', 'step_up_required']), 404: ['not_found'], 429: ['rate_limited'] });
     expect(documentedErrors(document, '/v1/cards/{id}/unfreeze', 'post')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'], 409: ['card_not_active'] });
-    expect(documentedErrors(document, '/v1/cards', 'post')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
+    expect(documentedErrors(document, '/v1/cards', 'post')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'], 422: expect.arrayContaining(['limit_exceeded']) });
     expect(documentedErrors(document, '/v1/network/authorizations', 'post')).toMatchObject({ 400: expect.arrayContaining(['idempotency_key_required']), 401: ['unauthenticated'] });
     expect(documentedErrors(document, '/v1/network/authorizations/{id}/capture', 'post')).toMatchObject({ 404: ['not_found'], 409: ['hold_not_pending'], 422: expect.arrayContaining(['amount_exceeds_hold']) });
-    expect(documentedErrors(document, '/v1/network/refunds', 'post')).toMatchObject({ 409: ['hold_not_pending'], 422: expect.arrayContaining(['amount_exceeds_hold']) });
+    // A refund to a wallet closed since the capture is 409 wallet_not_active (the card-issuer's answer).
+    expect(documentedErrors(document, '/v1/network/refunds', 'post')).toMatchObject({ 409: ['hold_not_pending', 'wallet_not_active'], 422: expect.arrayContaining(['amount_exceeds_hold']) });
     expect([...document.components.schemas.AuthorizationResponse.properties.responseCode.enum].sort()).toEqual(['00', '05', '14', '51', '54', '57', '61', '62', 'N7']);
   });
 });

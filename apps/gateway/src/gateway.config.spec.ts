@@ -54,3 +54,31 @@ describe('gateway settings: the ports', () => {
     expect(loadGatewayConfig({ PORT: '0', GRPC_PORT: '0' }).GRPC_PORT).toBe(0);
   });
 });
+
+describe('gateway settings: the HTTP server', () => {
+  it('bounds connections and slow requests by default, and refuses a request timeout shorter than the headers one', () => {
+    const config = loadGatewayConfig({});
+    expect([config.HTTP_MAX_CONNECTIONS, config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS]).toEqual([10_000, 10_000, 30_000]);
+    const shorter = () => loadGatewayConfig({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' });
+    expect(shorter).toThrow(ConfigError);
+    expect(shorter).toThrow(/HTTP_REQUEST_TIMEOUT_MS must be at least HTTP_HEADERS_TIMEOUT_MS/);
+  });
+});
+
+describe("gateway settings: the fingerprint secret", () => {
+  const key = Buffer.alloc(32, 1).toString('base64');
+
+  it('takes GATEWAY_FINGERPRINT_KEY_BASE64 with GATEWAY_KEY_SOURCE=config, and requires it there', () => {
+    expect(loadGatewayConfig({ GATEWAY_KEY_SOURCE: 'config', GATEWAY_FINGERPRINT_KEY_BASE64: key }).GATEWAY_FINGERPRINT_KEY_BASE64).toBe(key);
+    expect(() => loadGatewayConfig({ GATEWAY_KEY_SOURCE: 'config' })).toThrow(/GATEWAY_FINGERPRINT_KEY_BASE64 is required when GATEWAY_KEY_SOURCE=config/);
+    expect(() => loadGatewayConfig({ GATEWAY_KEY_SOURCE: 'config', GATEWAY_FINGERPRINT_KEY_BASE64: Buffer.alloc(16).toString('base64') })).toThrow(
+      /GATEWAY_FINGERPRINT_KEY_BASE64 must be 32 bytes in base64/,
+    );
+  });
+
+  it('refuses a key it would ignore (GATEWAY_KEY_SOURCE=data_dir): instances sharing a store must share the secret', () => {
+    const ignored = () => loadGatewayConfig({ GATEWAY_FINGERPRINT_KEY_BASE64: key });
+    expect(ignored).toThrow(ConfigError);
+    expect(ignored).toThrow(/GATEWAY_KEY_SOURCE is data_dir, which ignores GATEWAY_FINGERPRINT_KEY_BASE64/);
+  });
+});

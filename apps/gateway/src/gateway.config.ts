@@ -1,18 +1,28 @@
 // Settings of the HTTP gateway, read once through the one config loader; every limit is named
 // with its unit, and a bad value stops the process naming the setting.
-import { booleanSetting, ConfigError, enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
+import { base64KeyOf, booleanSetting, ConfigError, enumSetting, intSetting, loadConfig, stringSetting, type ConfigOf } from '@ledger/contracts';
 import { IDEMPOTENCY_WINDOW_MS as LEDGER_IDEMPOTENCY_WINDOW_MS } from '@ledger/ledger';
 import { messagingConfigSchema } from '@ledger/messaging';
 
 const MINUTE_MS = 60_000;
+/** The Idempotency-Key fingerprint secret's size (HMAC-SHA256). */
+export const FINGERPRINT_KEY_BYTES = 32;
 
 export const gatewayConfigSchema = {
   PORT: intSetting(3000, { min: 0, max: 65535 }),
   HOST: stringSetting('127.0.0.1', { maxLength: 255 }),
   /** The gRPC API (package ledger.v1) on HOST; 0 picks a free port. */
   GRPC_PORT: intSetting(50051, { min: 0, max: 65535 }),
+  /** Streams one gRPC connection may hold open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); grpc-js sets no limit of its own. */
+  GRPC_MAX_CONCURRENT_STREAMS: intSetting(100, { min: 1, max: 10_000 }),
   /** Largest request body accepted (JSON); more is 413. */
   BODY_LIMIT_BYTES: intSetting(64 * 1024, { min: 1024, max: 10 * 1024 * 1024 }),
+  /** Connections the HTTP server holds at once; past it, new ones are closed at accept. */
+  HTTP_MAX_CONNECTIONS: intSetting(10_000, { min: 1, max: 1_000_000 }),
+  /** Time a client has to send a request's headers (408 after it); Node checks every 30 s. */
+  HTTP_HEADERS_TIMEOUT_MS: intSetting(10_000, { min: 1_000, max: 10 * MINUTE_MS }),
+  /** Time a client has to send a whole request, body included (408 after it); at least HTTP_HEADERS_TIMEOUT_MS. */
+  HTTP_REQUEST_TIMEOUT_MS: intSetting(30_000, { min: 1_000, max: 10 * MINUTE_MS }),
   /** Proxies in front of the gateway whose X-Forwarded-For is trusted (0: the socket address is the client). */
   TRUST_PROXY_HOPS: intSetting(0, { min: 0, max: 10 }),
   LOG_LEVEL: enumSetting('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
@@ -26,6 +36,12 @@ export const gatewayConfigSchema = {
   /** Least time between two refetches caused by a token signed with an unknown key id. */
   PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS: intSetting(10_000, { min: 0, max: 10 * MINUTE_MS }),
   /** Clock skew allowed when checking an access token's exp and nbf. */
+  /** Where the secret of Idempotency-Key fingerprints comes from: generated into DATA_DIR (embedded), or GATEWAY_FINGERPRINT_KEY_BASE64. */
+  GATEWAY_KEY_SOURCE: enumSetting('data_dir', ['data_dir', 'config'] as const),
+  /** 32 random bytes, base64, the same for every gateway instance; required with GATEWAY_KEY_SOURCE=config. Never logged. */
+  GATEWAY_FINGERPRINT_KEY_BASE64: stringSetting('', { maxLength: 64 }),
+  /** How long identity's word that a login is alive is believed (API.md: logout and refresh-token reuse revoke its access tokens too). */
+  SESSION_CHECK_CACHE_MS: intSetting(5_000, { min: 0, max: MINUTE_MS }),
   ACCESS_TOKEN_CLOCK_SKEW_MS: intSetting(5_000, { min: 0, max: 5 * MINUTE_MS }),
 
   /**
@@ -88,6 +104,16 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
     throw new ConfigError('NETWORK_API_KEY', 'is required (NETWORK_API_KEY_REQUIRED=true): 16 to 256 printable characters');
   }
   if (config.GRPC_PORT !== 0 && config.GRPC_PORT === config.PORT) throw new ConfigError('GRPC_PORT', `must differ from PORT (${config.PORT}): both are listened on HOST`);
+  if (config.GATEWAY_KEY_SOURCE === 'config') {
+    if (config.GATEWAY_FINGERPRINT_KEY_BASE64 === '') throw new ConfigError('GATEWAY_FINGERPRINT_KEY_BASE64', 'is required when GATEWAY_KEY_SOURCE=config');
+    base64KeyOf(config.GATEWAY_FINGERPRINT_KEY_BASE64, 'GATEWAY_FINGERPRINT_KEY_BASE64', FINGERPRINT_KEY_BYTES);
+  } else if (config.GATEWAY_FINGERPRINT_KEY_BASE64 !== '') {
+    // Set but ignored: every instance must fingerprint with the same secret, and DATA_DIR's is this instance's alone.
+    throw new ConfigError('GATEWAY_KEY_SOURCE', 'is data_dir, which ignores GATEWAY_FINGERPRINT_KEY_BASE64: set GATEWAY_KEY_SOURCE=config to use it');
+  }
+  if (config.HTTP_REQUEST_TIMEOUT_MS < config.HTTP_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError('HTTP_REQUEST_TIMEOUT_MS', `must be at least HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS} ms): a request's headers are part of it`);
+  }
   const inFlightMaxMs = BUS_CALLS_PER_REQUEST_MAX * config.BUS_REQUEST_TIMEOUT_MS;
   if (config.IDEMPOTENCY_LEASE_MS <= inFlightMaxMs) {
     throw new ConfigError('IDEMPOTENCY_LEASE_MS', `must be longer than ${BUS_CALLS_PER_REQUEST_MAX} x BUS_REQUEST_TIMEOUT_MS (${inFlightMaxMs} ms), or a retry takes over a request still in flight`);

@@ -394,6 +394,19 @@ describe('gateway (e2e)', () => {
       expect((await balanceOf(alice, walletId)).posted).toBe('10');
     });
 
+    it('replays the same request however its URL is spelled (path case, a trailing slash, %-escapes), as the route it reaches is the same', async () => {
+      const walletId = await s.openWallet(alice, 'USD');
+      const key = newKey('spelling');
+      const first = await topUp(alice, walletId, '30', key);
+      expect(first.status).toBe(201);
+      for (const path of [`/V1/Wallets/${walletId}/TOP-UPS`, `/v1/wallets/${walletId}/top-ups/`, `/v1/wallets/${walletId.replace(/-/g, '%2D')}/top-ups`]) {
+        const again = await s.request('POST', path, { token: alice.token, key, body: { amount: '30' } });
+        expect([path, again.status, again.headers.get('idempotent-replayed')]).toEqual([path, 201, 'true']);
+        expect(again.body).toEqual(first.body);
+      }
+      expect((await balanceOf(alice, walletId)).posted).toBe('30');
+    });
+
     it('replays an error outcome too: a 422 stays the answer to that key', async () => {
       const walletId = await s.openWallet(alice, 'USD');
       const key = newKey('error');
@@ -410,6 +423,14 @@ describe('gateway (e2e)', () => {
       const key = newKey('corrected');
       expectError(await topUp(alice, walletId, '1.5', key), 400, 'validation_failed');
       expect((await topUp(alice, walletId, '15', key)).status).toBe(201);
+    });
+
+    it('keeps no record of a request whose path names a malformed id: bad input never reaches the store', async () => {
+      const reservations = async () => (await s.storedText()).split('gateway.IdempotencyKeyReserved').length;
+      const before = await reservations();
+      const answer = await s.network('POST', `/v1/network/authorizations/${'a'.repeat(129)}/capture`, { amount: '1' });
+      expectError(answer, 400, 'validation_failed');
+      expect(await reservations()).toBe(before);
     });
 
     it('replays POST /v1/wallets: the same key opens one wallet', async () => {
@@ -555,11 +576,21 @@ describe('gateway (e2e)', () => {
         429: ['rate_limited'],
       });
       expect(errorsOf('/v1/wallets/{id}/top-ups', 'post')).toMatchObject({ 422: expect.arrayContaining(['limit_exceeded']), 409: ['wallet_not_active'] });
+      expect(errorsOf('/v1/wallets', 'post')).toMatchObject({ 422: expect.arrayContaining(['idempotency_key_reuse', 'limit_exceeded']) }); // WALLETS_PER_OWNER_MAX
       expect(errorsOf('/v1/wallets/{id}/withdrawals', 'post')).toMatchObject({ 422: expect.arrayContaining(['insufficient_funds']) });
       expect(errorsOf('/v1/wallets/{id}/freeze', 'post')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
       expect(errorsOf('/v1/wallets/{id}/balance', 'get')).toMatchObject({ 400: ['validation_failed'], 403: ['forbidden'], 404: ['not_found'] });
       expect(errorsOf('/v1/admin/ledger/accounts/{accountId}', 'get')).toMatchObject({ 403: ['forbidden'], 404: ['not_found'] });
       expect(document.body.paths['/v1/transfers'].post.responses['422'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
+      // The Identity routes too, with the codes API.md names for them (email_taken, account_locked, reuse's 401).
+      expect(errorsOf('/v1/users', 'post')).toMatchObject({ 400: ['validation_failed'], 409: ['email_taken'], 422: ['idempotency_key_reuse'], 429: ['rate_limited'] });
+      expect(errorsOf('/v1/auth/login', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['invalid_credentials'], 423: ['account_locked'], 429: ['rate_limited'] });
+      expect(errorsOf('/v1/auth/refresh', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated', 'token_expired'], 429: ['rate_limited'] });
+      expect(errorsOf('/v1/auth/logout', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated'], 422: ['idempotency_key_reuse'] });
+      expect(errorsOf('/v1/me', 'get')).toMatchObject({ 401: ['unauthenticated', 'token_expired'], 404: ['not_found'] });
+      expect(errorsOf('/v1/me/mfa/totp', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated', 'token_expired'] });
+      expect(errorsOf('/v1/me/mfa/totp/confirm', 'post')).toMatchObject({ 400: ['validation_failed'], 401: ['unauthenticated', 'token_expired'], 422: ['idempotency_key_reuse'] });
+      expect(document.body.paths['/v1/auth/login'].post.responses['423'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
       // API.md's Operations routes are in the document too, each with what it answers.
       expect(document.body.paths['/healthz'].get.responses).toHaveProperty(['200']);
       expect(Object.keys(document.body.paths['/readyz'].get.responses).sort()).toEqual(['200', '503']);

@@ -1,6 +1,8 @@
 // The gateway's limits and failure modes over HTTP: rate limits per user and per IP (429 with
 // Retry-After), BODY_LIMIT_BYTES (413), readiness that fails (503), and a service that does not
 // answer (503 unavailable with Retry-After).
+import { connect, type Socket } from 'node:net';
+import { waitFor } from '@ledger/contracts/testing';
 import { loadGatewayConfig } from './gateway.config';
 import { startGateway } from './gateway.app';
 import { newKey, startGatewaySystem, type GatewaySystem, type HttpAnswer } from './testing/gateway.harness';
@@ -12,6 +14,25 @@ const LIMITS = {
   RATE_LIMIT_MONEY_PER_USER_BURST: '4',
   RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '60',
 };
+
+function openSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** True when the server closes the socket before sending a byte (false once a byte arrives). */
+function closedWithoutAnswer(socket: Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    socket.once('data', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+    socket.once('close', () => resolve(true));
+  });
+}
 
 function expectRateLimited(answer: HttpAnswer): void {
   expect(answer.status).toBe(429);
@@ -124,7 +145,14 @@ describe('gateway limits and failures (e2e)', () => {
 
   it('answers /readyz 503 naming the failing check', async () => {
     const gateway = await startGateway({
-      config: loadGatewayConfig({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent', READINESS_TIMEOUT_MS: '100' }),
+      config: loadGatewayConfig({
+        PORT: '0',
+        GRPC_PORT: '0',
+        LOG_LEVEL: 'silent',
+        READINESS_TIMEOUT_MS: '100',
+        GATEWAY_KEY_SOURCE: 'config', // no DATA_DIR here
+        GATEWAY_FINGERPRINT_KEY_BASE64: Buffer.alloc(32, 3).toString('base64'),
+      }),
       store: s.store,
       bus: s.bus,
       clock: s.clock,
@@ -141,6 +169,21 @@ describe('gateway limits and failures (e2e)', () => {
     } finally {
       await gateway.close();
     }
+  });
+
+  it('holds at most HTTP_MAX_CONNECTIONS connections: one more is closed at accept, and a freed place serves again', async () => {
+    await s.restartGateway({ ...LIMITS, HTTP_MAX_CONNECTIONS: '2' });
+    const { port } = new URL(s.url());
+    const held = await Promise.all([openSocket(Number(port)), openSocket(Number(port))]);
+    try {
+      // The server accepts the third and closes it at once: the request gets no answer.
+      const third = await openSocket(Number(port));
+      third.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await closedWithoutAnswer(third)).toBe(true);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    await waitFor('a freed place to serve', async () => expect((await s.request('GET', '/healthz')).status).toBe(200));
   });
 
   it('answers 503 unavailable with Retry-After when a service does not answer in time', async () => {

@@ -104,6 +104,7 @@ const CASES: Case[] = [
   { name: 'multipart', method: 'POST', path: topUps, options: authed({ raw: '--x\r\n\r\n--x--', contentType: 'multipart/form-data; boundary=x' }), status: 415, code: 'validation_failed' },
   { name: 'a charset other than UTF-8', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: 'application/json; charset=iso-8859-1' }), status: 415, code: 'validation_failed', field: 'body' },
   { name: 'an unknown Content-Encoding', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'compress' } }), status: 415, code: 'validation_failed', field: 'body' },
+  { name: 'a gzip body that does not inflate', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'gzip' } }), status: 400, code: 'validation_failed', field: 'body' },
   { name: 'a body over BODY_LIMIT_BYTES', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: 'x'.repeat(70_000) } }), status: 413, code: 'validation_failed', field: 'body' },
   { name: 'a body nested 100 deep', method: 'POST', path: topUps, options: authed({ raw: `{"amount":"10","reference":${'['.repeat(100)}${']'.repeat(100)}}` }), status: 400, code: 'validation_failed', field: 'body' },
   // Fields.

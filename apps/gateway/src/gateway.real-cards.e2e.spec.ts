@@ -136,6 +136,14 @@ describe('gateway with the real card-issuer (e2e)', () => {
       expect((await call('GET', `/v1/cards/${card.id}`, alice)).body.status).toBe('canceled');
     });
 
+    it('answers concurrent freezes (or unfreezes, or cancels) of one card each with 200 and the card, as one freeze of a frozen card', async () => {
+      const card = await s.issueCard(alice, aliceWallet);
+      for (const [change, status] of [['freeze', 'frozen'], ['unfreeze', 'active'], ['cancel', 'canceled']] as const) {
+        const answers = await Promise.all(Array.from({ length: 4 }, () => call('POST', `/v1/cards/${card.id}/${change}`, alice, undefined, newKey(change))));
+        expect(answers.map((answer) => ({ status: answer.status, card: answer.body.status }))).toEqual(Array.from({ length: 4 }, () => ({ status: 200, card: status })));
+      }
+    });
+
     it('sets spending controls with PUT (200 with the card), and the next authorization obeys them', async () => {
       const { card, secrets } = await cardWithSecrets(alice, aliceWallet);
       const controls = { perAuthorization: '2000', blockedMccs: ['7995'], allowedCountries: ['US', 'DE'] };
@@ -145,6 +153,19 @@ describe('gateway with the real card-issuer (e2e)', () => {
       expect((await authorize(secrets, { amount: '2001' })).body.responseCode).toBe('61');
       expect((await authorize(secrets, { amount: '2000' })).body.responseCode).toBe('00');
       expectError(await call('PUT', `/v1/cards/${card.id}/spending-controls`, bob, controls), 403, 'forbidden');
+    });
+
+    it('refuses more blocked MCCs than the card-issuer keeps before the key is taken, naming the field of the body, so the corrected body may use the key', async () => {
+      const { card } = await cardWithSecrets(alice, aliceWallet);
+      const mccs = (count: number) => Array.from({ length: count }, (_, index) => String(1000 + index));
+      const tooMany = await call('PUT', `/v1/cards/${card.id}/spending-controls`, alice, { blockedMccs: mccs(101) }, 'controls-101');
+      expectError(tooMany, 400, 'validation_failed');
+      expect(tooMany.body.error.details.fields.map((problem: { field: string }) => problem.field)).toEqual(['blockedMccs']);
+      const corrected = await call('PUT', `/v1/cards/${card.id}/spending-controls`, alice, { blockedMccs: mccs(100) }, 'controls-101');
+      expect(corrected.status).toBe(200);
+      expect(corrected.body.spendingControls.blockedMccs).toHaveLength(100);
+      const document = (await call('GET', '/docs-json', undefined)).body;
+      expect(document.components.schemas.SpendingControlsDto.properties.blockedMccs.maxItems).toBe(100);
     });
   });
 

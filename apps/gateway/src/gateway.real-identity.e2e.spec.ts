@@ -80,10 +80,17 @@ describe('gateway with the real identity service (e2e)', () => {
     expect((await s.request('GET', '/v1/me', { token: refreshed.body.accessToken })).status).toBe(200);
     expectError(await post('/v1/auth/refresh', { refreshToken: user.tokens.refreshToken }), 401, 'unauthenticated'); // reuse revokes the login
     expectError(await post('/v1/auth/refresh', { refreshToken: refreshed.body.refreshToken }), 401, 'unauthenticated');
+    // API.md: every token of that login, its access tokens too (once SESSION_CHECK_CACHE_MS has passed).
+    s.clock.advance(5_000);
+    expectError(await s.request('GET', '/v1/me', { token: refreshed.body.accessToken }), 401, 'unauthenticated');
+    expectError(await s.request('GET', '/v1/me', { token: user.token }), 401, 'unauthenticated');
 
     const again = await post('/v1/auth/login', { email: user.email, password: user.password });
+    expect((await s.request('GET', '/v1/me', { token: again.body.accessToken })).status).toBe(200); // a new login lives
     expect((await post('/v1/auth/logout', { refreshToken: again.body.refreshToken })).status).toBe(204);
     expectError(await post('/v1/auth/refresh', { refreshToken: again.body.refreshToken }), 401, 'unauthenticated');
+    s.clock.advance(5_000);
+    expectError(await s.request('GET', '/v1/me', { token: again.body.accessToken }), 401, 'unauthenticated'); // logout ends it too
   });
 
   it('answers 401 invalid_credentials, then 423 account_locked after five failures', async () => {
@@ -143,5 +150,18 @@ describe('gateway with the real identity service (e2e)', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expectError(await post('/v1/transfers', { ...body, fromWalletId: to, toWalletId: from }, alice.token, newKey('x')), 403, 'forbidden');
     expect((await s.request('GET', `/v1/wallets/${from}`, { token: alice.token })).body.balance.posted).toBe('750');
+  });
+
+  // Last: it restarts the gateway behind a trusted proxy.
+  it('replays a refresh retried with its key from another network, and the login stays alive', async () => {
+    await s.restartGateway({ TRUST_PROXY_HOPS: '1' });
+    const user = await s.register('real-roaming');
+    const key = newKey('refresh');
+    const refreshFrom = (network: string) =>
+      s.request('POST', '/v1/auth/refresh', { body: { refreshToken: user.tokens.refreshToken }, key, headers: { 'x-forwarded-for': network } });
+    expect((await refreshFrom('198.51.100.7')).status).toBe(200); // its answer is lost on wifi
+    const retried = await refreshFrom('203.0.113.9'); // the same retry over mobile data
+    expect(retried.status).toBe(200);
+    expect((await post('/v1/auth/refresh', { refreshToken: retried.body.refreshToken })).status).toBe(200);
   });
 });

@@ -85,6 +85,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     const head = sharedWhileInFlight(() => store.headPosition());
     const gateway = await startGateway({
       config: gatewayConfig,
+      dataDir,
       store,
       bus,
       clock: systemClock,

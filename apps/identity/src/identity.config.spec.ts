@@ -11,9 +11,18 @@ describe('identity config', () => {
     ['IDENTITY_ARGON2_PARALLELISM', '0'],
     ['IDENTITY_ARGON2_PARALLELISM', '17'],
     ['IDENTITY_ARGON2_PARALLELISM', '1.5'],
+    ['IDENTITY_HASHES_IN_FLIGHT_MAX', '0'],
+    ['IDENTITY_HASHES_IN_FLIGHT_MAX', '257'],
+    ['IDENTITY_HASHES_QUEUED_MAX', '-1'],
+    ['IDENTITY_HASHES_QUEUED_MAX', '100001'],
   ])('refuses %s=%s, naming it', (name, value) => {
     expect(() => loadIdentityConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadIdentityConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('bounds the memory argon2 takes at once: IDENTITY_HASHES_IN_FLIGHT_MAX x IDENTITY_ARGON2_MEMORY_KIB at most 4 GiB', () => {
+    expect(loadIdentityConfig({ IDENTITY_HASHES_IN_FLIGHT_MAX: '4', IDENTITY_ARGON2_MEMORY_KIB: String(1024 * 1024) }).IDENTITY_HASHES_IN_FLIGHT_MAX).toBe(4);
+    expect(() => loadIdentityConfig({ IDENTITY_HASHES_IN_FLIGHT_MAX: '5', IDENTITY_ARGON2_MEMORY_KIB: String(1024 * 1024) })).toThrow(/IDENTITY_HASHES_IN_FLIGHT_MAX/);
   });
 
   // The password rules count characters (code points of the NFC form); an emoji is two UTF-16 units.

@@ -6,6 +6,8 @@ import { emailProblem, passwordProblem } from './domain/credentials-policy';
 import { NORMALIZED_UNITS_PER_CHARACTER_MAX, PASSWORD_LENGTH_MAX } from './domain/limits';
 
 const MINUTE_MS = 60_000;
+/** Most memory argon2 may take at once: IDENTITY_HASHES_IN_FLIGHT_MAX x IDENTITY_ARGON2_MEMORY_KIB. */
+export const HASHING_MEMORY_MAX_KIB = 4 * 1024 * 1024;
 const DAY_SECONDS = 24 * 60 * 60;
 
 export const identityConfigSchema = {
@@ -21,6 +23,10 @@ export const identityConfigSchema = {
   IDENTITY_ARGON2_MEMORY_KIB: intSetting(19_456, { min: 1_024, max: 4 * 1024 * 1024 }),
   IDENTITY_ARGON2_ITERATIONS: intSetting(2, { min: 1, max: 100 }),
   IDENTITY_ARGON2_PARALLELISM: intSetting(1, { min: 1, max: 16 }),
+  /** argon2 computations (hashes, verifications) at once: with IDENTITY_ARGON2_MEMORY_KIB, the peak memory they take. */
+  IDENTITY_HASHES_IN_FLIGHT_MAX: intSetting(4, { min: 1, max: 256 }),
+  /** Computations waiting for a turn; a request beyond them is answered `unavailable` (503, retry). */
+  IDENTITY_HASHES_QUEUED_MAX: intSetting(64, { min: 0, max: 100_000 }),
   /** Lifetime of an access token (a JWT the gateway verifies on its own). */
   ACCESS_TOKEN_TTL_SECONDS: intSetting(900, { min: 10, max: DAY_SECONDS }),
   /** Lifetime of a login: every refresh token of it stops working this long after the login. */
@@ -53,6 +59,9 @@ export type IdentityConfig = ConfigOf<typeof identityConfigSchema>;
 
 export function loadIdentityConfig(env: Readonly<Record<string, string | undefined>> = process.env): IdentityConfig {
   const config = loadConfig(identityConfigSchema, env);
+  if (config.IDENTITY_HASHES_IN_FLIGHT_MAX * config.IDENTITY_ARGON2_MEMORY_KIB > HASHING_MEMORY_MAX_KIB) {
+    throw new ConfigError('IDENTITY_HASHES_IN_FLIGHT_MAX', `times IDENTITY_ARGON2_MEMORY_KIB must be at most ${HASHING_MEMORY_MAX_KIB} KiB (4 GiB of argon2 memory at once)`);
+  }
   if ((config.ADMIN_EMAIL === '') !== (config.ADMIN_PASSWORD === '')) {
     throw new ConfigError(config.ADMIN_EMAIL === '' ? 'ADMIN_EMAIL' : 'ADMIN_PASSWORD', 'must be set together with the other (or neither)');
   }

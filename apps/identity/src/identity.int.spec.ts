@@ -201,6 +201,36 @@ describe('identity through the transport', () => {
       expect(await h.send({ type: 'RegisterUser', email: 'gone@example.com', password: PASSWORD }, 'reg-gone')).toMatchObject({ ok: false, error: { code: 'email_taken' } });
       expect(owner.email).toBe('gone@example.com');
     });
+
+    it('goes to one registration only when its key retries just as another registration takes it over', async () => {
+      failNextUserAppend();
+      expect(await h.send({ type: 'RegisterUser', email: 'late@example.com', password: PASSWORD }, 'reg-late')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      h.clock.advance(DAY_MS);
+      // The late retry's user append waits until the other registration has been answered.
+      let reachedUserAppend = false;
+      let otherAnswered!: () => void;
+      const otherDone = new Promise<void>((resolve) => (otherAnswered = resolve));
+      const append = h.store.append.bind(h.store);
+      const spy = jest.spyOn(h.store, 'append').mockImplementation(async (streamId, ...rest) => {
+        if (streamId === `user-${userIdForKey('reg-late')}`) {
+          spy.mockRestore();
+          reachedUserAppend = true;
+          await otherDone;
+        }
+        return append(streamId, ...rest);
+      });
+      const late = h.send({ type: 'RegisterUser', email: 'late@example.com', password: PASSWORD }, 'reg-late');
+      await waitFor('the late retry to reach its user append', () => reachedUserAppend);
+      // Straight to the service: on the bus it would wait behind the late retry in their partition.
+      const meta = { idempotencyKey: 'reg-other', actor: 'test-gateway' };
+      const other = await h.identity.service.execute({ type: 'RegisterUser', email: 'late@example.com', password: 'someone else here', meta });
+      otherAnswered();
+      const replies = [await late, other];
+      expect(replies.filter((reply) => reply.ok)).toHaveLength(1);
+      expect(replies.filter((reply) => !reply.ok && reply.error.code === 'email_taken')).toHaveLength(1);
+      const registered = (await h.store.readAll({ streamPrefixes: ['user-'] })).filter((e) => e.type === 'identity.UserRegistered.v1');
+      expect(registered).toHaveLength(1);
+    });
   });
 
   describe('Login', () => {

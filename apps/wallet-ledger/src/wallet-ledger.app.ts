@@ -48,8 +48,16 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
   await projection.start();
   projection.closed.catch((error: unknown) => logger.error(`wallet projection stopped: ${String(error)}`));
 
-  const service = new WalletLedgerService({ config, store, snapshots: options.snapshots, clock: options.clock, ids: options.ids, log });
   const queries = new WalletLedgerQueries(store, projection, options.db, options.clock);
+  const service = new WalletLedgerService({
+    config,
+    store,
+    snapshots: options.snapshots,
+    clock: options.clock,
+    ids: options.ids,
+    log,
+    openWalletRefusal: (ownerId, walletId) => queries.openWalletRefusal(ownerId, walletId),
+  });
   const started = new ShutdownStack();
   started.add({ close: () => projection.stop() });
   started.add(new HeapPolicy(config).start());

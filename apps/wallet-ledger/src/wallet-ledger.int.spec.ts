@@ -11,6 +11,7 @@ import { accountShard, globalSums, postedBalance, type LedgerShardState } from '
 import { TRANSFER_SAGA_CHECKPOINT } from './application/transfer-saga';
 import { transferSagaKeys } from './domain/wallet-commands';
 import { startHarness, type Harness } from './testing/wallet-ledger.harness';
+import { WALLETS_PER_OWNER_MAX } from './projections/wallet-ledger.queries';
 
 const SHARDS = 4;
 
@@ -91,6 +92,22 @@ describe('wallet-ledger through the transport', () => {
     });
   });
 
+  it('opens at most WALLETS_PER_OWNER_MAX wallets per owner, also when asked at once (ListWallets shows them all), still replaying a retry', async () => {
+    const asked = Array.from({ length: WALLETS_PER_OWNER_MAX + 5 }, (_, index) => ({ walletId: walletOnShard(index % SHARDS), key: key('open') }));
+    const replies = await Promise.all(asked.map(({ walletId, key: k }) => h.send({ type: 'OpenWallet', walletId, ownerId: 'owner-many', currency: 'USD' }, k)));
+    const opened = asked.filter((_, index) => replies[index].ok);
+    expect(opened).toHaveLength(WALLETS_PER_OWNER_MAX);
+    for (const reply of replies.filter((each) => !each.ok)) {
+      expect(reply).toMatchObject({ ok: false, error: { code: 'limit_exceeded', details: { limit: 'wallets_per_owner', max: WALLETS_PER_OWNER_MAX } } });
+    }
+    // A retry of an opening that happened (its reply lost) is the first outcome, not a refusal.
+    const { walletId, key: openedKey } = opened[opened.length - 1];
+    expect(await h.send({ type: 'OpenWallet', walletId, ownerId: 'owner-many', currency: 'USD' }, openedKey)).toMatchObject({ ok: true, value: { id: walletId } });
+    const listed = await h.client.query<{ items: { id: string }[] }>({ type: 'ListWallets', ownerId: 'owner-many' });
+    expect(listed.ok && listed.value.items.map((wallet) => wallet.id).sort()).toEqual(opened.map((each) => each.walletId).sort());
+    await openWallet(2, 'USD', 'owner-few'); // another owner is not counted against this one
+  });
+
   it('tops up and withdraws with balanced entries, refusing overdrafts', async () => {
     const walletId = await openWallet(2);
     const topUpReply = await h.send<TransactionView>({ type: 'TopUp', walletId, amount: '1050', reference: 'card-xyz' }, 'top-1');
@@ -113,6 +130,16 @@ describe('wallet-ledger through the transport', () => {
     }
     expect(await h.send({ type: 'TopUp', walletId: walletOnShard(2), amount: '1' }, key('ghost'))).toMatchObject({ ok: false, error: { code: 'not_found' } });
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
+  });
+
+  it('takes a key again as a new command a day after its first use, though its shard was idle since', async () => {
+    const walletId = await openWallet(2);
+    const first = await h.send<TransactionView>({ type: 'TopUp', walletId, amount: '100' }, 'monthly-top-up');
+    expect(await h.send({ type: 'TopUp', walletId, amount: '100' }, 'monthly-top-up')).toEqual(first);
+    // Nothing else on shard 2 for a day: the record was not forgotten yet, so the top-up was answered with the old one and moved no money.
+    h.clock.advance(24 * 60 * 60 * 1000);
+    expect(await h.send<TransactionView>({ type: 'TopUp', walletId, amount: '100' }, 'monthly-top-up')).toMatchObject({ ok: true, value: { amount: '100', createdAt: new Date(h.clock.nowMs()).toISOString() } });
+    expect(balanceOf(h, walletId)).toBe(200n);
   });
 
   it('transfers on one shard at once, and refuses another currency', async () => {
@@ -155,6 +182,27 @@ describe('wallet-ledger through the transport', () => {
       // In flight = credited on the source transit less debited on the destination transit.
       return postedBalance(transitOut) === 400n && transitIn.debitsPosted === 400n;
     });
+    expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
+  });
+
+  it('brings a refused cross-shard transfer back to its source wallet closed in the meantime, out of transit, once', async () => {
+    const from = await openWallet(0);
+    const yen = await openWallet(3, 'JPY');
+    await topUp(from, '100');
+    // Closed in the same batch as its out leg (its balance then zero): the reversal was refused and the 100 stayed in transit for good.
+    const [sent, closed] = await Promise.all([
+      h.send<TransactionView>({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '100' }, key('transfer')),
+      h.send<WalletView>({ type: 'CloseWallet', walletId: from }, key('close')),
+    ]);
+    expect([sent, closed]).toMatchObject([{ ok: true }, { ok: true, value: { status: 'closed' } }]);
+    const transferId = sent.ok ? sent.value.id : '';
+    await waitFor('the reversal decided', () => h.ledger.service.writer(0)!.currentState.idempotency.has(transferSagaKeys.reverse(transferId)));
+    expect(h.ledger.service.writer(0)!.currentState.idempotency.get(transferSagaKeys.reverse(transferId))).toMatchObject({ outcome: { ok: true } });
+    expect(balanceOf(h, from)).toBe(100n);
+    expect(postedBalance(h.ledger.service.writer(0)!.currentState.accounts.get('sys:transit-to-3:USD:0')!)).toBe(0n);
+    // Still closed: it takes no other money and sends none.
+    expect(await h.send({ type: 'TopUp', walletId: from, amount: '1' }, key('top-up'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
+    expect(await h.send({ type: 'Withdraw', walletId: from, amount: '1' }, key('withdraw'))).toMatchObject({ ok: false, error: { code: 'wallet_not_active' } });
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
   });
 
@@ -347,23 +395,29 @@ describe('wallet-ledger through the transport', () => {
     expect(again).toMatchObject({ ok: true });
   });
 
-  it('refuses an internal entry naming a transit account of a shard that does not exist', async () => {
+  it("refuses an internal entry naming a transit account, of any shard: what is there is the saga's transfers in flight", async () => {
     const walletId = await openWallet(0);
     await topUp(walletId, '100');
-    const to = (peer: number) => ({
+    const entry = (entryId: string, debit: string, credit: string) => ({
       type: 'PostEntry' as const,
-      entryId: `transit-${peer}`,
+      entryId,
       kind: 'fee',
       postings: [
-        { accountId: walletId, side: 'debit' as const, amount: '1', currency: 'USD' },
-        { accountId: `sys:transit-to-${peer}:USD:0`, side: 'credit' as const, amount: '1', currency: 'USD' },
+        { accountId: debit, side: 'debit' as const, amount: '1', currency: 'USD' },
+        { accountId: credit, side: 'credit' as const, amount: '1', currency: 'USD' },
       ],
     });
+    const reserved = (index: number) => ({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: `postings[${index}].accountId`, reason: 'reserved' }] } } });
     // Every peer number up to 9999 was opened on demand: system accounts without a bound.
-    expect(await h.send(to(9999), key('fee'))).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'postings[1].accountId' }] } } });
-    expect(h.ledger.service.writer(0)!.currentState.accounts.has('sys:transit-to-9999:USD:0')).toBe(false);
-    expect(await h.send(to(SHARDS - 1), key('fee'))).toMatchObject({ ok: true });
-    expect(balanceOf(h, walletId)).toBe(99n);
+    expect(await h.send(entry('to-9999', walletId, 'sys:transit-to-9999:USD:0'), key('fee'))).toMatchObject(reserved(1));
+    // A fee into transit was money in flight that no leg would ever move (transit-to-3 on shard 0 and transit-from-0 on 3 never paired up again)...
+    expect(await h.send(entry(`to-${SHARDS - 1}`, walletId, `sys:transit-to-${SHARDS - 1}:USD:0`), key('fee'))).toMatchObject(reserved(1));
+    // ...and an entry out of transit credited a wallet with money no transfer sent.
+    const other = await openWallet(3);
+    expect(await h.send(entry('from-0', 'sys:transit-from-0:USD:3', other), key('mint'))).toMatchObject(reserved(0));
+    expect([balanceOf(h, walletId), balanceOf(h, other)]).toEqual([100n, 0n]);
+    const opened = [0, 3].flatMap((shard) => [...h.ledger.service.writer(shard)!.currentState.accounts.keys()].filter((id) => id.startsWith('sys:transit-')));
+    expect(opened).toEqual([]);
   });
 
   it('refuses a saga leg naming a shard that does not exist, opening no transit account for it', async () => {

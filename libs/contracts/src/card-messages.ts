@@ -11,6 +11,15 @@ export const CARD_TOPICS = {
 
 export type CardStatus = 'active' | 'frozen' | 'canceled';
 
+/** Blocked merchant categories one card may list: the card-issuer's bound, which the gateway checks before a request reaches it. */
+export const BLOCKED_MCCS_MAX = 100;
+/** Allowed merchant countries one card may list (there are 249 ISO 3166-1 codes). */
+export const ALLOWED_COUNTRIES_MAX = 250;
+
+/** An authorization's expiry year: any four-digit year is well-formed (one not the card's is declined 54, never refused). */
+export const EXP_YEAR_MIN = 1000;
+export const EXP_YEAR_MAX = 9999;
+
 /** API.md's spending controls: limits are amount strings in the wallet's currency. */
 export interface SpendingControlsView {
   readonly perAuthorization?: string;

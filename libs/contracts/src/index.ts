@@ -11,3 +11,5 @@ export * from './lifecycle';
 export * from './card-messages';
 export * from './command-meta';
 export * from './grpc-protos';
+export * from './key-file';
+export * from './keyed-locks';

@@ -3,7 +3,7 @@
 // states are kept in memory and always topped up from the stream before use, so a long stream
 // is not folded from scratch per command and another process's appends are still seen; across
 // processes the append's expected revision decides.
-import { toIsoTime, type IdGenerator, type Json, type NewEvent } from '@ledger/contracts';
+import { KeyedLocks, toIsoTime, type IdGenerator, type Json, type NewEvent } from '@ledger/contracts';
 import { expectedState, type EventStore } from './event-store.port';
 
 const READ_PAGE_MAX = 1_000;
@@ -35,7 +35,7 @@ export interface AggregateStreamsOptions<State, Event extends { type: string; da
 
 export class AggregateStreams<State, Event extends { type: string; data: unknown }> {
   private readonly cache = new Map<string, LoadedAggregate<State>>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLocks();
 
   constructor(
     private readonly store: EventStore,
@@ -80,17 +80,7 @@ export class AggregateStreams<State, Event extends { type: string; data: unknown
 
   /** Runs `work` after every earlier work of the same aggregate in this process has finished. */
   withLock<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id) ?? Promise.resolve();
-    const run = previous.then(work);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.locks.set(id, settled);
-    void settled.then(() => {
-      if (this.locks.get(id) === settled) this.locks.delete(id);
-    });
-    return run;
+    return this.locks.run(id, work);
   }
 
   /** The envelope of one event of this service (also for its other streams: reservations, routes). */

@@ -2,6 +2,7 @@
 import { amountOf, domainError, formatAmount, isCurrency, type Currency, type DomainError } from '@ledger/contracts';
 import { availableBalance, isOverdrawn, sideChange, withBalanceChange, type Account, type Side } from './account';
 import { validationFailed, isValidAmount, isValidId, POSTINGS_MAX, POSTINGS_MIN } from './limits';
+import { isTransitToAccountId } from './system-accounts';
 
 export interface Posting {
   readonly accountId: string;
@@ -86,8 +87,11 @@ function entryAccountsError(postings: readonly Posting[], accounts: ReadonlyMap<
       });
     }
   }
+  // Money coming back out of transit (a transfer's reversal) lands on its source even if that closed since: it left from there.
+  const returning = postings.some((posting) => posting.side === 'debit' && isTransitToAccountId(posting.accountId));
   for (const posting of postings) {
     const account = accounts.get(posting.accountId) as Account;
+    if (returning && posting.side === 'credit' && account.status === 'closed') continue;
     const statusError = postingStatusError(account, posting.side);
     if (statusError !== undefined) return statusError;
   }

@@ -199,7 +199,7 @@ export function rejectionEvent(
   error: DomainError,
   context: LedgerContext,
 ): CommandRejected | undefined {
-  if (!isValidId(command.idempotencyKey) || state.idempotency.has(command.idempotencyKey)) return undefined;
+  if (!isValidId(command.idempotencyKey) || outcomeOf(state, command.idempotencyKey, context.nowMs) !== undefined) return undefined;
   return {
     type: 'ledger.CommandRejected.v1',
     data: {
@@ -225,7 +225,7 @@ export function decide(command: LedgerCommand, state: LedgerShardState, context:
     );
   }
   const fingerprint = commandFingerprint(command);
-  const prior = outcomeOf(state, command.idempotencyKey);
+  const prior = outcomeOf(state, command.idempotencyKey, context.nowMs);
   if (prior !== undefined) {
     if (prior.fingerprint !== fingerprint) {
       return rejected(
@@ -386,7 +386,7 @@ function placeHold(command: PlaceHold, state: LedgerShardState, stamp: CommandSt
 function captureHold(command: CaptureHold, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
   if (!isValidId(command.holdId)) return rejected(validationFailed('holdId', 'invalid_id'));
   if (!isValidAmount(command.amount)) return rejected(validationFailed('amount', 'amount_out_of_range'));
-  const hold = pendingHold(state, command.holdId);
+  const hold = unexpiredHold(state, command.holdId, stamp.atMs);
   if (!hold.ok) return hold;
   const { value } = hold;
   if (command.amount > value.heldAmount) return rejected(exceedsHold(value.id, value.heldAmount));
@@ -408,7 +408,7 @@ function releaseHold(command: ReleaseHold, state: LedgerShardState, stamp: Comma
   if (command.amount !== undefined && !isValidAmount(command.amount)) {
     return rejected(validationFailed('amount', 'amount_out_of_range'));
   }
-  const hold = pendingHold(state, command.holdId);
+  const hold = unexpiredHold(state, command.holdId, stamp.atMs);
   if (!hold.ok) return hold;
   const { value } = hold;
   const released = command.amount ?? value.heldAmount;
@@ -500,6 +500,16 @@ function pendingHold(state: LedgerShardState, holdId: string) {
     return rejected(domainError('hold_not_pending', `the hold is ${hold.status}`, { holdId, status: hold.status }));
   }
   return { ok: true as const, value: hold };
+}
+
+/**
+ * A pending hold a capture or release may still settle: from its expiresAtMs on it is expired in
+ * substance (only ExpireHold settles it), whether or not the writer's sweep has reached it yet.
+ */
+function unexpiredHold(state: LedgerShardState, holdId: string, atMs: number) {
+  const hold = pendingHold(state, holdId);
+  if (!hold.ok || atMs < hold.value.expiresAtMs) return hold;
+  return rejected(domainError('hold_not_pending', 'the hold is expired', { holdId, status: 'expired', expiresAtMs: hold.value.expiresAtMs }));
 }
 
 function normalizedFlags(flags: Partial<AccountFlags> | undefined): AccountFlags {

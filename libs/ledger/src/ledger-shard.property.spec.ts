@@ -277,7 +277,7 @@ function run(steps: Step[]): void {
     const command = item.command ?? commandOf(item.shape!, item.key, nowMs, sent);
     sent.push(command);
 
-    const prior = outcomeOf(state, command.idempotencyKey);
+    const prior = outcomeOf(state, command.idempotencyKey, nowMs); // a key a window old is new, forgotten or not
     const before = identities(state);
     const result = decide(command, state, context);
     expectUnchanged(before, state);

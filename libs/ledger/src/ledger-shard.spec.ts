@@ -232,6 +232,22 @@ describe('PostEntry', () => {
     spec.given(history).when(topUp('t2', 'bob', 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'bob', status: 'closed' } });
   });
 
+  it('lets money coming back out of transit (a reversal) land on its closed source; no other credit', () => {
+    // Closed between a cross-shard transfer's out leg and its reversal, the source refused the reversal: the money stayed in transit for good.
+    const TO = 'sys:transit-to-1:USD:0';
+    const FROM = 'sys:transit-from-1:USD:0';
+    const system = (accountId: string, normalSide: 'debit' | 'credit'): OpenAccount => ({ type: 'OpenAccount', idempotencyKey: `open-${accountId}`, accountId, currency: 'USD', normalSide, flags: {}, kind: 'system' });
+    const history = historyOf(...BASE, system(TO, 'credit'), system(FROM, 'debit'), transfer('out', 'alice', TO, 10_000n), close('c', 'alice'));
+    spec.given(history).when(transfer('back', TO, 'alice', 10_000n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
+    spec.given(history).when(transfer('in', FROM, 'alice', 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'alice', status: 'closed' } });
+    spec.given(history).when(topUp('t2', 'alice', 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'alice', status: 'closed' } });
+    const returned = historyOf(...BASE, system(TO, 'credit'), system(FROM, 'debit'), transfer('out', 'alice', TO, 10_000n), close('c', 'alice'), transfer('back', TO, 'alice', 10_000n));
+    const back = stateAfter(returned);
+    expect([back.accounts.get('alice')!.status, postedBalance(back.accounts.get('alice')!), postedBalance(back.accounts.get(TO)!)]).toEqual(['closed', 10_000n, 0n]);
+    // The closed wallet still sends nothing.
+    spec.given(returned).when(transfer('again', 'alice', TO, 1n)).thenFails({ code: 'wallet_not_active', details: { accountId: 'alice', status: 'closed' } });
+  });
+
   it('lets a frozen wallet receive', () => {
     spec.given(historyOf(...BASE, freeze('f', 'alice'))).when(topUp('t2', 'alice', 1n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
   });
@@ -366,6 +382,21 @@ describe('ReleaseHold', () => {
 describe('ExpireHold', () => {
   const atExpiry = deciderSpec(ledgerShard, { nowMs: NOW_MS + HOUR_MS });
 
+  it('refuses a capture or release from expiresAtMs on, swept or not: hold_not_pending (expired)', () => {
+    // Before: a capture decided before the writer's sweep reached the hold posted it, one decided after was refused.
+    const expired = { code: 'hold_not_pending' as const, details: { holdId: 'h1', status: 'expired', expiresAtMs: NOW_MS + HOUR_MS } };
+    atExpiry.given(withHold).when(capture('cap', 'h1', 1n)).thenFails(expired);
+    atExpiry.given(withHold).when(release('rel', 'h1')).thenFails(expired);
+    atExpiry.given(withHold).when(release('rel', 'h1', 1n)).thenFails(expired);
+    // A millisecond before, both still go through; and a capture's retry replays its first outcome after the expiry.
+    const before = deciderSpec(ledgerShard, { nowMs: NOW_MS + HOUR_MS - 1 });
+    before.given(withHold).when(capture('cap', 'h1', 1n)).then([expect.objectContaining({ type: 'ledger.HoldCaptured.v1' })]);
+    before.given(withHold).when(release('rel', 'h1')).then([expect.objectContaining({ type: 'ledger.HoldReleased.v1' })]);
+    const captured = historyOf(...BASE, placeHold('hold-1', 'h1', 'alice', 'bob', 3_000n), capture('cap', 'h1', 1n));
+    atExpiry.given(captured).when(capture('cap', 'h1', 1n)).then([]);
+  });
+
+
   it('rejects an expiry before expiresAtMs: hold_not_expired', () => {
     deciderSpec(ledgerShard, { nowMs: NOW_MS + HOUR_MS - 1 })
       .given(withHold)
@@ -479,6 +510,24 @@ describe('idempotency', () => {
     expect(commandFingerprint(release('r', 'h1'))).toBe(commandFingerprint({ ...release('r', 'h1'), amount: undefined }));
     expect(commandFingerprint(release('r', 'h1'))).not.toBe(commandFingerprint(release('r', 'h1', 3_000n)));
     expect(commandFingerprint(command)).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('takes a key as new from IDEMPOTENCY_WINDOW_MS after its command on, though no later event has forgotten it yet', () => {
+    // The shard idle since: the same top-up a day later replayed the first outcome and moved no money (or, changed, met idempotency_key_reuse).
+    const windowLater = deciderSpec(ledgerShard, { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    spec.given(base).when(topUp('top-up-alice', 'alice', 10_000n)).then([]);
+    windowLater.given(base).when(topUp('top-up-alice', 'alice', 10_000n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
+    windowLater.given(base).when(topUp('top-up-alice', 'alice', 5n)).then([expect.objectContaining({ type: 'ledger.EntryPosted.v1' })]);
+    const state = stateAfter(base);
+    const again = decide(topUp('top-up-alice', 'alice', 5n), state, { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    ledgerShard.evolve(state, (again.ok && again.events[0]) as LedgerEvent);
+    expect(outcomeOf(state, 'top-up-alice', NOW_MS + IDEMPOTENCY_WINDOW_MS)).toMatchObject({ atMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    expect(postedBalance(state.accounts.get('alice')!)).toBe(10_005n);
+    // A refusal is recorded in its place too, and an opened account's key is as new.
+    const refused = decide(transfer('top-up-alice', 'bob', 'alice', 1n), stateAfter(base), { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    expect(rejectionEvent(stateAfter(base), transfer('top-up-alice', 'bob', 'alice', 1n), (refused as { error: DomainError }).error, { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS })).toBeDefined();
+    windowLater.given(base).when({ ...openWallet('carol'), idempotencyKey: 'open-alice' }).then([expect.objectContaining({ type: 'ledger.AccountOpened.v1' })]);
   });
 
   it('forgets keys and finished holds IDEMPOTENCY_WINDOW_MS after their command', () => {

@@ -300,7 +300,8 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
     case 'ledger.CommandRejected.v1': {
       const { data } = event;
       // The first outcome wins: a rejection appended for a key already recorded changes nothing.
-      if (!state.idempotency.has(data.idempotencyKey)) {
+      if (outcomeOf(state, data.idempotencyKey, data.atMs) === undefined) {
+        state.idempotency.delete(data.idempotencyKey); // one past the window, not forgotten yet
         state.idempotency.set(data.idempotencyKey, {
           fingerprint: data.fingerprint,
           atMs: data.atMs,
@@ -321,7 +322,8 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
 }
 
 function recordOutcome(state: LedgerShardState, idempotencyKey: string, record: IdempotencyRecord | string, atMs: number): void {
-  invariant(!state.idempotency.has(idempotencyKey), `two outcomes for idempotency key ${idempotencyKey}`);
+  invariant(outcomeOf(state, idempotencyKey, atMs) === undefined, `two outcomes for idempotency key ${idempotencyKey}`);
+  state.idempotency.delete(idempotencyKey); // one past the window, not forgotten yet: this command's record replaces it
   state.idempotency.set(idempotencyKey, record);
   forgetOlderThanWindow(state, atMs);
 }
@@ -339,11 +341,14 @@ export function foldLedgerShard(events: Iterable<LedgerEvent>, state: LedgerShar
 
 /**
  * The first outcome recorded for an idempotency key within the window, or undefined. The
- * application layer answers a retry with it: `decide` returns no events for a retry.
+ * application layer answers a retry with it: `decide` returns no events for a retry. With
+ * `nowMs` (a command's time), a record IDEMPOTENCY_WINDOW_MS or more older is none: records are
+ * forgotten only as later events come, and the key of a shard idle since is new again all the same.
  */
-export function outcomeOf(state: LedgerShardState, idempotencyKey: string): IdempotencyRecord | undefined {
+export function outcomeOf(state: LedgerShardState, idempotencyKey: string, nowMs?: number): IdempotencyRecord | undefined {
   const stored = state.idempotency.get(idempotencyKey);
-  return typeof stored === 'string' ? openedRecord(state, idempotencyKey, stored) : stored;
+  const record = typeof stored === 'string' ? openedRecord(state, idempotencyKey, stored) : stored;
+  return record === undefined || (nowMs !== undefined && record.atMs <= nowMs - IDEMPOTENCY_WINDOW_MS) ? undefined : record;
 }
 
 /** The record of the command that opened `accountId`, rebuilt from the account (fields that never change). */

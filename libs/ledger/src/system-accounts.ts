@@ -30,7 +30,9 @@ export function transitFromId(sourceShard: number, currency: Currency, destinati
   return `sys:transit-from-${sourceShard}:${currency}:${destinationShard}`;
 }
 
-const SYSTEM_ID = /^sys:(funding|withdrawals|card-clearing|fees|transit-to-[0-9]{1,4}|transit-from-[0-9]{1,4}):([A-Z]{3}):([0-9]{1,4})$/;
+// Shard numbers as the writers spell them (no leading zero): `sys:fees:USD:00` would be a second fees account of shard 0.
+const SHARD_NUMBER = '(?:0|[1-9][0-9]{0,3})';
+const SYSTEM_ID = new RegExp(`^sys:(funding|withdrawals|card-clearing|fees|transit-to-${SHARD_NUMBER}|transit-from-${SHARD_NUMBER}):([A-Z]{3}):(${SHARD_NUMBER})$`);
 
 interface ParsedSystemAccount {
   readonly role: string;
@@ -42,6 +44,16 @@ export function parseSystemAccountId(accountId: string): ParsedSystemAccount | u
   const match = SYSTEM_ID.exec(accountId);
   if (!match || !isCurrency(match[2])) return undefined;
   return { role: match[1], currency: match[2], shard: Number(match[3]) };
+}
+
+/** A transit account (`sys:transit-to-…`, `sys:transit-from-…`): only the transfer saga's legs move money there. */
+export function isTransitAccountId(accountId: string): boolean {
+  return parseSystemAccountId(accountId)?.role.startsWith('transit-') === true;
+}
+
+/** A source shard's transit account (`sys:transit-to-…`): a debit there is a cross-shard transfer coming back (its reversal). */
+export function isTransitToAccountId(accountId: string): boolean {
+  return parseSystemAccountId(accountId)?.role.startsWith('transit-to-') === true;
 }
 
 export function isSystemAccountId(accountId: string): boolean {

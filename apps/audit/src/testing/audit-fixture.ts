@@ -20,6 +20,8 @@ import { runCli } from '../cli';
 const SHARDS = 4;
 export const CARD_NUMBER_IN_REFERENCE = '4111 1111 1111 1111';
 const STEP_MS = 60_000;
+/** Events between two snapshots of a shard writer in the fixture. */
+export const SNAPSHOT_EVERY = 3;
 
 export interface AuditFixture {
   readonly dataDir: string;
@@ -45,7 +47,8 @@ export interface CardsPart {
 export async function buildFixture(): Promise<AuditFixture> {
   const clock = new ManualClock(Date.UTC(2026, 0, 5, 9));
   const start = new Date(clock.nowMs()).toISOString();
-  const h = await startHarness({ clock });
+  // Snapshots every few events, as a long-running writer has them: verify holds each against the stream.
+  const h = await startHarness({ clock, env: { SNAPSHOT_EVERY: String(SNAPSHOT_EVERY) } });
   try {
     const a = walletOnShard(0);
     const b = walletOnShard(0);

@@ -147,6 +147,9 @@ describe('card keys', () => {
     expect(refusal({ ...good, CARD_CVV_KEY_BASE64: '' })).toBe('CARD_CVV_KEY_BASE64');
     expect(refusal({ ...good, CARD_FINGERPRINT_KEY_BASE64: '' })).toBe('CARD_FINGERPRINT_KEY_BASE64');
     expect(refusal({ CARD_BIN: '12345' })).toBe('CARD_BIN');
+    // Keys set for a source that ignores them: the dev keys in DATA_DIR would seal and find cards, and switching later would lose them.
+    expect(refusal({ ...good, CARD_KEY_SOURCE: 'data_dir' })).toBe('CARD_KEY_SOURCE');
+    expect(refusal({ CARD_CVV_KEY_BASE64: good.CARD_CVV_KEY_BASE64 })).toBe('CARD_KEY_SOURCE');
     expect(() => loadCardKeys(loadCardIssuerConfig({ ...good, CARD_CVV_KEY_BASE64: 'c2hvcnQ=' }), dir)).toThrow(/CARD_CVV_KEY_BASE64/);
   });
 });

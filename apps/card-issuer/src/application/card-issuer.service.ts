@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import {
   commandMetaOf,
   domainError,
+  EXP_YEAR_MAX,
+  EXP_YEAR_MIN,
   idFromKey,
   isUuid,
   parseAmount,
@@ -37,12 +39,12 @@ import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
-import { decide, declined, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
+import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
 import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
-import { cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
+import { cardCountOf, cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
 import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
 
@@ -195,34 +197,40 @@ export class CardIssuerService {
     return this.cards.withLock(cardId, async () => {
       const existing = await this.cards.load(cardId);
       // The decider's checks of the input (and of a retry) before the ledger is asked: a wallet as the caller's, active.
-      const checked = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, null), existing.state, this.context());
+      const checked = decide(this.issueCommand(message, { currency: '', status: 'active', ownerId: message.ownerId }, 0, null), existing.state, this.context());
       if (!checked.ok) return failed(checked.error);
       if (isCard(existing.state)) return { ok: true, value: cardView(existing.state) };
       // Consistent, not `eventual`: a wallet frozen a moment ago must not get a new card.
       const wallet = await this.deps.ledger.query<WalletView>({ type: 'GetWallet', walletId: message.walletId });
       if (!wallet.ok) return failed(wallet.error.code === 'not_found' ? domainError('not_found', 'no such wallet') : wallet.error);
       const walletFacts = { currency: wallet.value.currency, status: wallet.value.status, ownerId: wallet.value.ownerId };
-      // The decider's refusals (owner, status) come before a PAN is drawn and reserved.
-      const precheck = decide(this.issueCommand(message, walletFacts, null), existing.state, this.context());
-      if (!precheck.ok) return failed(precheck.error);
-      const nowMs = this.deps.clock.nowMs();
-      const pan = await allocateUniquePan({
-        draw: () => this.deps.crypto.newPan(this.deps.config.CARD_BIN),
-        fingerprint: (candidate) => this.deps.crypto.fingerprint(candidate),
-        reserve: (fingerprint) => this.cards.reservePan(fingerprint, cardId, origin, nowMs),
+      // One owner's new cards one at a time, each counting the cards the projection shows once caught up.
+      return this.cards.withLock(`owner:${message.ownerId}`, async () => {
+        await this.caughtUp();
+        const cardsOfOwner = cardCountOf(this.deps.db, message.ownerId);
+        // The decider's refusals (owner, status, how many cards) come before a PAN is drawn and reserved.
+        const precheck = decide(this.issueCommand(message, walletFacts, cardsOfOwner, null), existing.state, this.context());
+        if (!precheck.ok) return failed(precheck.error);
+        const nowMs = this.deps.clock.nowMs();
+        const pan = await allocateUniquePan({
+          draw: () => this.deps.crypto.newPan(this.deps.config.CARD_BIN),
+          fingerprint: (candidate) => this.deps.crypto.fingerprint(candidate),
+          reserve: (fingerprint) => this.cards.reservePan(fingerprint, cardId, origin, nowMs),
+        });
+        if (pan === undefined) return failed(unavailable('could not draw an unused card number; retry'));
+        const sealed = this.deps.crypto.sealPan(pan.pan, cardId);
+        const command = this.issueCommand(message, walletFacts, cardsOfOwner, { ...sealed, panFingerprint: pan.fingerprint, last4: last4Of(pan.pan), nowMs });
+        const outcome = await this.decideAndAppend(cardId, origin, () => command);
+        if (!outcome.ok) return failed(outcome.error);
+        return { ok: true, value: cardView(outcome.state as Card) };
       });
-      if (pan === undefined) return failed(unavailable('could not draw an unused card number; retry'));
-      const sealed = this.deps.crypto.sealPan(pan.pan, cardId);
-      const command = this.issueCommand(message, walletFacts, { ...sealed, panFingerprint: pan.fingerprint, last4: last4Of(pan.pan), nowMs });
-      const outcome = await this.decideAndAppend(cardId, origin, () => command);
-      if (!outcome.ok) return failed(outcome.error);
-      return { ok: true, value: cardView(outcome.state as Card) };
     });
   }
 
   private issueCommand(
     message: Message<'IssueCard'>,
     wallet: { currency: string; status: string; ownerId: string },
+    cardsOfOwner: number,
     pan: { sealedPan: string; kekId: string; panFingerprint: string; last4: string; nowMs: number } | null,
   ): CardCommand {
     const expiry = expiryOf(pan?.nowMs ?? this.deps.clock.nowMs(), this.deps.config.CARD_VALIDITY_MONTHS);
@@ -232,6 +240,7 @@ export class CardIssuerService {
       ownerId: message.ownerId,
       walletId: message.walletId,
       wallet,
+      cardsOfOwner,
       label: message.label ?? null,
       spendingControls: message.spendingControls,
       brand: brandOf(this.deps.config.CARD_BIN),
@@ -429,7 +438,7 @@ export class CardIssuerService {
     const amount = message.amount === undefined ? undefined : parseAmount(message.amount);
     if (amount !== undefined && !amount.ok) return failed(validationFailed([{ field: 'amount', reason: amount.error }]));
     return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
-      const command: CardCommand = {
+      const command: Extract<CardCommand, { type: 'ReverseAuthorization' }> = {
         type: 'ReverseAuthorization',
         authorizationId: message.authorizationId,
         amount: amount?.amount,
@@ -439,25 +448,32 @@ export class CardIssuerService {
       const decision = decide(command, loaded.state, this.context());
       if (!decision.ok) return failed(decision.error);
       const [event] = decision.events;
-      if (event?.type === 'cards.AuthorizationReversed.v1') {
-        const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
-        const reply = await this.deps.ledger.command({
-          type: 'ReleaseHold',
-          holdId: authorization.id,
-          walletId: authorization.walletId,
-          amount: event.data.releasedAmount,
-          meta: commandMeta(event.data.ledgerKey, origin),
-        });
-        if (!reply.ok) return failed(behindTheLedger(reply.error));
-        await this.deps.afterLedgerReply?.('reverse', authorization.id);
-      }
-      return this.recordAndView(cardId, origin, command, message.authorizationId);
+      if (event?.type !== 'cards.AuthorizationReversed.v1') return this.recordAndView(cardId, origin, command, message.authorizationId);
+      const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
+      // A whole reversal asks the ledger for the rest of its hold, not for what the card holds: the two differ
+      // while a release the card has not recorded is on its way, and that amount would exceed the ledger's rest.
+      const reply = await this.deps.ledger.command<HoldView>({
+        type: 'ReleaseHold',
+        holdId: authorization.id,
+        walletId: authorization.walletId,
+        ...(command.amount === undefined ? {} : { amount: event.data.releasedAmount }),
+        meta: commandMeta(event.data.ledgerKey, origin),
+      });
+      if (!reply.ok) return failed(behindTheLedger(reply.error));
+      await this.deps.afterLedgerReply?.('reverse', authorization.id);
+      const released = BigInt(reply.value.releasedAmount);
+      const recorded = await this.recordAndView(cardId, origin, { ...command, amount: released }, message.authorizationId);
+      // Less than the card held: the rest went in that unrecorded release, which ledger.events brings; the retry gets the card's answer then.
+      if (recorded.ok && released !== BigInt(event.data.releasedAmount)) return failed(unavailable('part of the hold was released at the ledger and is being recorded; retry'));
+      return recorded;
     });
   }
 
   async refund(message: Message<'RefundAuthorization'>, origin: EventOrigin): Promise<Reply<unknown>> {
     const problems: FieldProblem[] = [];
-    if (!isAuthorizationId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: `not_1_to_${AUTHORIZATION_ID_LENGTH_MAX}_characters` });
+    if (!isValidId(message.authorizationId)) problems.push({ field: 'authorizationId', reason: 'required' });
+    // Well-formed but longer than any authorization's: no such authorization, as a capture or reversal naming it answers.
+    else if (!isAuthorizationId(message.authorizationId)) return failed(domainError('not_found', 'no such authorization'));
     if (!isAuthorizationId(message.refundId)) problems.push({ field: 'refundId', reason: `not_1_to_${AUTHORIZATION_ID_LENGTH_MAX}_characters` });
     const amount = parseAmount(message.amount);
     if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
@@ -727,9 +743,6 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
   }
 }
 
-/** The decline of an authorization whose hold was released because nobody could wait for its first answer. */
-const RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
-
 /**
  * The ledger's refusal of a capture or reversal the card still holds pending. hold_not_pending
  * there means the card has not yet recorded the hold's end (a capture, reversal or expiry that
@@ -767,7 +780,7 @@ function authorizeProblems(message: Message<'Authorize'>): FieldProblem[] {
   if (typeof message.pan !== 'string' || !PAN_PATTERN.test(message.pan)) problems.push({ field: 'pan', reason: 'not_12_to_19_digits' });
   if (typeof message.cvv !== 'string' || !CVV_PATTERN.test(message.cvv)) problems.push({ field: 'cvv', reason: 'not_3_or_4_digits' });
   if (!Number.isSafeInteger(message.expMonth) || message.expMonth < 1 || message.expMonth > 12) problems.push({ field: 'expMonth', reason: 'not_1_to_12' });
-  if (!Number.isSafeInteger(message.expYear) || message.expYear < 2000 || message.expYear > 2200) problems.push({ field: 'expYear', reason: 'not_a_year' });
+  if (!Number.isSafeInteger(message.expYear) || message.expYear < EXP_YEAR_MIN || message.expYear > EXP_YEAR_MAX) problems.push({ field: 'expYear', reason: 'not_a_4_digit_year' });
   const amount = parseAmount(message.amount);
   if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
   if (typeof message.currency !== 'string' || !/^[A-Z]{3}$/.test(message.currency)) problems.push({ field: 'currency', reason: 'not_an_iso_4217_code' });

@@ -4,9 +4,8 @@
 // loaded on later starts; otherwise they come from the settings and the service refuses to
 // start without them. No key is ever logged.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { base64KeyOf, ConfigError } from '@ledger/contracts';
+import { base64KeyOf, ConfigError, readOrCreateKeyFile } from '@ledger/contracts';
 import type { CardIssuerConfig } from '../card-issuer.config';
 
 export const CARD_KEYS_FILE = 'card-issuer-keys.json';
@@ -51,14 +50,8 @@ export function loadCardKeys(config: CardIssuerConfig, dataDir: string, log: (me
     };
   }
   const path = join(dataDir, CARD_KEYS_FILE);
-  try {
-    writeFileSync(path, newKeyFile(), { mode: 0o600, flag: 'wx' });
-    log(`generated development card keys into ${path} (CARD_KEY_SOURCE=data_dir); use CARD_KEY_SOURCE=config in production`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) log(`${path} is readable by other users; it should be mode 0600`);
-  }
-  const text = readFileSync(path, 'utf8');
+  const { text, created } = readOrCreateKeyFile(path, newKeyFile, log);
+  if (created) log(`generated development card keys into ${path} (CARD_KEY_SOURCE=data_dir); use CARD_KEY_SOURCE=config in production`);
   let file: { currentKekId?: unknown; keks?: unknown; fingerprintKey?: unknown; cvvKey?: unknown };
   try {
     file = JSON.parse(text) as typeof file;

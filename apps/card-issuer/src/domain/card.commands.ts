@@ -13,6 +13,7 @@ import {
   evolve,
   initialState,
   isCard,
+  isRecentChange,
   spendAt,
   type Authorization,
   type AuthorizationDeclined,
@@ -22,7 +23,7 @@ import {
   type CardIssued,
   type CardState,
 } from './card';
-import { isValidId, LABEL_LENGTH_MAX, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
+import { CARDS_PER_OWNER_MAX, isValidId, LABEL_LENGTH_MAX, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
 import { endOfExpiryMs } from './pan';
 import { merchantProblem, parseSpendingControls } from './spending-controls';
 
@@ -34,6 +35,8 @@ export interface IssueCard extends Omit<CardIssued['data'], 'currency' | 'spendi
   readonly type: 'IssueCard';
   /** What the ledger said of the wallet. */
   readonly wallet: { readonly currency: string; readonly status: string; readonly ownerId: string };
+  /** Cards the owner has already (the application counts them). */
+  readonly cardsOfOwner: number;
   readonly spendingControls: unknown;
 }
 
@@ -165,7 +168,7 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     case 'CancelCard':
       return changeStatus(command, state, atMs);
     case 'SetSpendingControls': {
-      if (state.lastChangeKey === command.idempotencyKey) return accepted();
+      if (isRecentChange(state, command.idempotencyKey, atMs)) return accepted(); // a retry
       if (state.status === 'canceled') return rejected(notActive(state));
       const parsed = parseSpendingControls(command.spendingControls);
       if (!parsed.ok) return rejected(validationFailed(parsed.problems));
@@ -244,7 +247,10 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     }
     case 'ExpireAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
-      if (authorization === undefined || authorization.phase !== 'pending' || !holdOf(authorization, command)) return accepted(); // unknown here, or finished otherwise first
+      if (authorization === undefined || !holdOf(authorization, command)) return accepted(); // unknown here
+      // Interrupted before its outcome was recorded: the hold it placed is gone, so it is declined as recovery declines it (a retry would be approved on nothing held).
+      if (authorization.phase === 'requested') return accepted(declined(requestOf(authorization, atMs), state.cardId, ISSUER_RECOVERED.responseCode, ISSUER_RECOVERED.reason));
+      if (authorization.phase !== 'pending') return accepted(); // finished otherwise first
       return accepted({ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: authorization.id, releasedAmount: authorization.heldAmount.toString(), atMs } });
     }
   }
@@ -311,6 +317,7 @@ function issue(command: IssueCard, state: CardState, atMs: number): CardDecision
   if (problems.length > 0 || !controls.ok) return rejected(validationFailed(problems));
   if (command.wallet.ownerId !== command.ownerId) return rejected(domainError('forbidden', 'the wallet is not yours'));
   if (command.wallet.status !== 'active') return rejected(domainError('wallet_not_active', `the wallet is ${command.wallet.status}`, { status: command.wallet.status }));
+  if (command.cardsOfOwner >= CARDS_PER_OWNER_MAX) return rejected(domainError('limit_exceeded', `an owner may have at most ${CARDS_PER_OWNER_MAX} cards`, { limit: CARDS_PER_OWNER_MAX }));
   return accepted({
     type: 'cards.CardIssued.v1',
     data: {
@@ -340,7 +347,7 @@ const STATUS_CHANGES = {
 
 function changeStatus(command: ChangeCardStatus, state: Card, atMs: number): CardDecision {
   const change = STATUS_CHANGES[command.type];
-  if (state.lastChangeKey === command.idempotencyKey && state.status === change.to) return accepted(); // a retry
+  if (isRecentChange(state, command.idempotencyKey, atMs)) return accepted(); // a retry, even after later changes: it never undoes them
   if (!(change.from as readonly string[]).includes(state.status)) return rejected(notActive(state));
   return accepted({ type: change.type, data: { idempotencyKey: command.idempotencyKey, atMs } } as CardEvent);
 }
@@ -382,6 +389,9 @@ function limitProblem(state: Card, controls: SpendingControlsView, amount: bigin
 function requestOf(authorization: Authorization, atMs: number): AuthorizationRequest {
   return { authorizationId: authorization.id, amount: authorization.amount.toString(), currency: authorization.currency, merchant: authorization.merchant, atMs };
 }
+
+/** The decline of an authorization interrupted between its intent and its outcome, whose hold is released (or expired) since. */
+export const ISSUER_RECOVERED = { approved: false, responseCode: '05', reason: 'issuer_recovered' } as const;
 
 /** A decline of an authorization: on a card's stream, or (unknown PAN, `cardId` null) on the authorization's own. */
 export function declined(request: AuthorizationRequest, cardId: string | null, responseCode: IsoResponseCode, reason: string): AuthorizationDeclined {

@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -14,6 +14,7 @@ const issue = (overrides: Partial<IssueCard> = {}): IssueCard => ({
   type: 'IssueCard',
   ...issuedFields,
   wallet: { currency: 'USD', status: 'active', ownerId: OWNER_ID },
+  cardsOfOwner: 0,
   spendingControls: undefined,
   ...overrides,
 });
@@ -34,6 +35,12 @@ describe('card decider: issue', () => {
   it('answers a retry of the same issue with nothing new, and refuses the id for another wallet', () => {
     spec.given([issued()]).when(issue()).then([]);
     spec.given([issued()]).when(issue({ walletId: 'wallet-2' })).thenFails({ code: 'idempotency_key_reuse' });
+  });
+
+  it('refuses an owner more than CARDS_PER_OWNER_MAX cards (all are listed in one reply), but answers a retry of an issued one', () => {
+    spec.given([]).when(issue({ cardsOfOwner: CARDS_PER_OWNER_MAX - 1 })).then([issued({}, { atMs: NOW_MS })]);
+    spec.given([]).when(issue({ cardsOfOwner: CARDS_PER_OWNER_MAX })).thenFails({ code: 'limit_exceeded', details: { limit: CARDS_PER_OWNER_MAX } });
+    spec.given([issued()]).when(issue({ cardsOfOwner: CARDS_PER_OWNER_MAX })).then([]);
   });
 
   it('needs an active wallet of the owner', () => {
@@ -108,6 +115,21 @@ describe('card decider: reveal and lifecycle', () => {
 
   it('answers a retry of the last change with nothing new', () => {
     spec.given([issued(), frozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([]);
+  });
+
+  it('answers a retry of an earlier change with nothing new too: it never undoes the changes made since', () => {
+    const unfrozen: CardEvent = { type: 'cards.CardUnfrozen.v1', data: { idempotencyKey: 'u', atMs: NOW_MS } };
+    spec.given([issued(), frozen, unfrozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([]);
+    const controls = (daily: string, idempotencyKey: string): CardEvent => ({ type: 'cards.SpendingControlsSet.v1', data: { spendingControls: { daily }, idempotencyKey, atMs: NOW_MS } });
+    // The user loosened the daily limit (its reply lost), then tightened it: the first request's retry must not loosen it again.
+    spec.given([issued(), controls('100000', 's1'), controls('1000', 's2')]).when({ type: 'SetSpendingControls', spendingControls: { daily: '100000' }, idempotencyKey: 's1' }).then([]);
+    // Beyond the newest CHANGE_KEYS_KEPT_MAX keys it is forgotten: a change like any.
+    const later = Array.from({ length: CHANGE_KEYS_KEPT_MAX }, (_, index) => controls('1000', `later-${index}`));
+    spec.given([issued(), controls('100000', 's1'), ...later.slice(1)]).when({ type: 'SetSpendingControls', spendingControls: { daily: '100000' }, idempotencyKey: 's1' }).then([]);
+    spec.given([issued(), controls('100000', 's1'), ...later]).when({ type: 'SetSpendingControls', spendingControls: { daily: '100000' }, idempotencyKey: 's1' }).then([controls('100000', 's1')]);
+    // Past the idempotency window a key is a new request.
+    const dayLater = NOW_MS + CHANGE_KEY_KEPT_MS + 1;
+    specAt(dayLater).given([issued(), frozen, unfrozen]).when({ type: 'FreezeCard', idempotencyKey: 'f' }).then([{ type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: dayLater } }]);
   });
 
   it('replaces spending controls, validated, unless canceled', () => {
@@ -298,6 +320,9 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
     spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([]);
     spec.given([issued()]).when({ type: 'ExpireAuthorization', authorizationId: 'unknown', walletId: WALLET_ID }).then([]);
+    // Still requested (interrupted before its outcome): the hold it placed is gone, so it is declined, never approved later on nothing held.
+    spec.given([issued(), requested]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([declinedWith('05', 'issuer_recovered') as CardEvent]);
+    expect(spendAt(card([issued(), requested, declinedWith('05', 'issuer_recovered') as CardEvent]), NOW_MS)).toEqual({ daily: 0n, monthly: 0n });
     // A hold of the same id on another wallet (hold ids are unique per ledger shard only) is not this authorization's.
     spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: 'wallet-elsewhere' }).then([]);
     spec.given(pending).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: 'wallet-elsewhere', releasedAmount: 1000n, ledgerKey: 'elsewhere' }).then([]);

@@ -6,7 +6,7 @@
 // No clear PAN or CVV ever enters an event: the PAN is sealed (AES-256-GCM, see
 // application/card-crypto.ts) and found by its HMAC fingerprint; the view keeps the last four.
 import type { AuthorizationStatus, CardStatus, IsoResponseCode, Merchant, SpendingControlsView } from '@ledger/contracts';
-import { FINISHED_AUTHORIZATION_KEPT_MS, MS_PER_DAY, REFUND_WINDOW_MS } from './limits';
+import { CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS, MS_PER_DAY, REFUND_WINDOW_MS } from './limits';
 import { AuthorizationBook } from './authorization-book';
 import { SPEND_DAYS_KEPT_MS, spendWindowsOf } from './spending-controls';
 
@@ -198,8 +198,8 @@ export interface Refund {
 export interface Card extends Omit<CardIssued['data'], 'atMs'> {
   readonly status: CardStatus;
   readonly createdAtMs: number;
-  /** The last freeze, unfreeze, cancel or controls change: a retry of it changes nothing. */
-  readonly lastChangeKey: string | null;
+  /** Keys of the recent freezes, unfreezes, cancels and controls changes (key -> when): a retry of one changes nothing, never undoing later ones. */
+  readonly changeKeys: ReadonlyMap<string, number>;
   /** Persistent: evolve's changes copy a bucket of it, not all of it. */
   readonly authorizations: AuthorizationBook<Authorization>;
   /** Counted spend (approved holds and captures less reversals and expiries) per UTC day / month. */
@@ -231,7 +231,7 @@ export function evolve(state: CardState, event: CardEvent): CardState {
       ...issued,
       status: 'active',
       createdAtMs: atMs,
-      lastChangeKey: null,
+      changeKeys: new Map(),
       authorizations: AuthorizationBook.empty(),
       spendByDay: new Map(),
       spendByMonth: new Map(),
@@ -248,13 +248,13 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
     case 'cards.CardRevealed.v1':
       return state;
     case 'cards.CardFrozen.v1':
-      return { ...state, status: 'frozen', lastChangeKey: event.data.idempotencyKey };
+      return { ...state, status: 'frozen', changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.CardUnfrozen.v1':
-      return { ...state, status: 'active', lastChangeKey: event.data.idempotencyKey };
+      return { ...state, status: 'active', changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.CardCanceled.v1':
-      return { ...state, status: 'canceled', lastChangeKey: event.data.idempotencyKey };
+      return { ...state, status: 'canceled', changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.SpendingControlsSet.v1':
-      return { ...state, spendingControls: event.data.spendingControls, lastChangeKey: event.data.idempotencyKey };
+      return { ...state, spendingControls: event.data.spendingControls, changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.AuthorizationRequested.v1': {
       const { data } = event;
       const amount = BigInt(data.amount);
@@ -320,6 +320,21 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
       return withSpend(withAuthorization(prune(state, data.atMs), next), existing.createdAtMs, -existing.heldAmount);
     }
   }
+}
+
+/** The change keys with this one added, those past CHANGE_KEY_KEPT_MS and beyond the newest CHANGE_KEYS_KEPT_MAX dropped. */
+function withChangeKey(keys: ReadonlyMap<string, number>, change: { readonly idempotencyKey: string; readonly atMs: number }): ReadonlyMap<string, number> {
+  const next = new Map([...keys].filter(([, atMs]) => change.atMs - atMs <= CHANGE_KEY_KEPT_MS));
+  next.delete(change.idempotencyKey);
+  next.set(change.idempotencyKey, change.atMs);
+  while (next.size > CHANGE_KEYS_KEPT_MAX) next.delete(next.keys().next().value!);
+  return next;
+}
+
+/** Whether `key` is of a change this card made within CHANGE_KEY_KEPT_MS of `atMs`: its retry. */
+export function isRecentChange(card: Card, key: string, atMs: number): boolean {
+  const changedAtMs = card.changeKeys.get(key);
+  return changedAtMs !== undefined && atMs - changedAtMs <= CHANGE_KEY_KEPT_MS;
 }
 
 function newAuthorization(data: AuthorizationRequest, walletId: string): Authorization {

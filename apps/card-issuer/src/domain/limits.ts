@@ -7,10 +7,12 @@ export const MS_PER_DAY = 24 * 60 * 60 * 1000;
 export const AUTHORIZATION_ID_LENGTH_MAX = 64;
 export const LABEL_LENGTH_MAX = 64;
 export const MERCHANT_NAME_LENGTH_MAX = 100;
-/** Blocked merchant categories one card may list. */
-export const BLOCKED_MCCS_MAX = 100;
-/** Allowed merchant countries one card may list (there are 249 ISO 3166-1 codes). */
-export const ALLOWED_COUNTRIES_MAX = 250;
+/** Cards one owner may have, canceled ones too (all are listed): a listing of that many at their largest fits one bus message. */
+export const CARDS_PER_OWNER_MAX = 200;
+/** A lifecycle or controls change's idempotency key is known to the card this long (the gateway's window is at most a day). */
+export const CHANGE_KEY_KEPT_MS = MS_PER_DAY;
+/** Change keys a card remembers at most (the newest): a retry past this many later changes counts as a new change. */
+export const CHANGE_KEYS_KEPT_MAX = 20;
 /** Refunds one authorization may have. */
 export const REFUNDS_PER_AUTHORIZATION_MAX = 100;
 /** Partial reversals one authorization may have. */
@@ -20,7 +22,7 @@ export const FINISHED_AUTHORIZATION_KEPT_MS = MS_PER_DAY;
 /** A captured authorization can be refunded this long after its capture; then it leaves the card's state. */
 export const REFUND_WINDOW_MS = 180 * MS_PER_DAY;
 
-export { invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
+export { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
 /** Card, owner and wallet ids and idempotency keys: the ledger's bound, since wallet ids and keys go on to it. */
 export { isValidId } from '@ledger/ledger';
 

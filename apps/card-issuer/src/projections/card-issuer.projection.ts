@@ -104,6 +104,7 @@ const statements = perDatabase((db: Database.Database) => ({
      WHERE authorization_id = ?`,
   ),
   cardsByOwner: db.prepare<[string], CardRow>('SELECT * FROM card_cards WHERE owner_id = ? ORDER BY created_at, card_id'),
+  cardCountOfOwner: db.prepare<[string], { count: number }>('SELECT count(*) AS count FROM card_cards WHERE owner_id = ?'),
   authorizationsByCard: db.prepare<[string, number], AuthorizationRow>(
     'SELECT * FROM card_authorizations WHERE card_id = ? ORDER BY created_at DESC, authorization_id DESC LIMIT ?',
   ),
@@ -201,6 +202,10 @@ function update(db: Database.Database, row: AuthorizationRow, changes: Partial<A
 
 export function listCards(db: Database.Database, ownerId: string): CardView[] {
   return statements(db).cardsByOwner.all(ownerId).map(cardViewOf);
+}
+
+export function cardCountOf(db: Database.Database, ownerId: string): number {
+  return statements(db).cardCountOfOwner.get(ownerId)?.count ?? 0;
 }
 
 /** The card an authorization belongs to; undefined when there is no such authorization or it is an unknown PAN's decline. */

@@ -20,6 +20,13 @@ describe('access token verification', () => {
   const nowS = () => Math.floor(clock.nowMs() / 1000);
   let current = keyPair('k1');
   let fetches = 0;
+  /** Logins identity revoked, and how often it was asked. */
+  let revoked = new Set<string>();
+  let sessionChecks = 0;
+  const sessionAlive = async (_userId: string, sessionId: string) => {
+    sessionChecks++;
+    return !revoked.has(sessionId);
+  };
   const verifier = (options: { verifiedTokensMax?: number } = {}) =>
     new AccessTokenVerifier({
       ...options,
@@ -31,6 +38,8 @@ describe('access token verification', () => {
       cacheMs: 600_000,
       refetchMinIntervalMs: 10_000,
       clockSkewMs: 5_000,
+      sessionAlive,
+      sessionCheckMs: 5_000,
     });
   const token = (claims: Record<string, unknown> = {}, pair = current, header: Record<string, unknown> = {}) =>
     jwt({ iss: ISSUER, aud: AUDIENCE, sub: 'user-1', roles: ['user'], sid: 's1', iat: nowS(), exp: nowS() + 900, ...claims }, pair.privateKey, {
@@ -42,6 +51,25 @@ describe('access token verification', () => {
   beforeEach(() => {
     current = keyPair('k1');
     fetches = 0;
+    revoked = new Set();
+    sessionChecks = 0;
+  });
+
+  it("refuses a token of a revoked login: identity is asked at most once per sessionCheckMs while alive, never again once revoked", async () => {
+    const v = verifier();
+    const first = token();
+    await Promise.all([v.verify(first), v.verify(first), v.verify(token({ iat: nowS() - 1 }))]);
+    expect(sessionChecks).toBe(1); // concurrent requests of one login share one question
+    revoked.add('s1'); // logout or refresh-token reuse
+    await expect(v.verify(first)).resolves.toMatchObject({ ok: true }); // believed for sessionCheckMs
+    clock.advance(5_000);
+    await expect(v.verify(first)).resolves.toEqual({ ok: false, code: 'unauthenticated', reason: 'the login was revoked' });
+    await expect(v.verify(token({ sid: 's2' }))).resolves.toMatchObject({ ok: true }); // another login of the user
+    clock.advance(60_000);
+    const checks = sessionChecks;
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: false, reason: 'the login was revoked' });
+    expect(sessionChecks).toBe(checks); // a revoked login is not asked about again
+    await expect(v.verify(token({ sid: undefined }))).resolves.toMatchObject({ ok: false }); // no login named
   });
 
   it('accepts a valid token and returns its claims', async () => {
@@ -118,6 +146,30 @@ describe('access token verification', () => {
     expect(fetches).toBe(2);
   });
 
+  it("keeps a login identity said was alive while identity cannot be reached, and rejects (503) one it never answered for", async () => {
+    let reachable = true;
+    const v = new AccessTokenVerifier({
+      fetchKeys: async () => ({ keys: [current.jwk], issuer: ISSUER, audience: AUDIENCE }),
+      clock,
+      cacheMs: 600_000,
+      refetchMinIntervalMs: 0,
+      clockSkewMs: 0,
+      sessionAlive: async (userId, sessionId) => {
+        if (!reachable) throw new Error('identity unreachable');
+        return sessionAlive(userId, sessionId);
+      },
+      sessionCheckMs: 1_000,
+    });
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    reachable = false;
+    clock.advance(2_000);
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    await expect(v.verify(token({ sid: 's-new' }))).rejects.toThrow('identity unreachable');
+    reachable = true;
+    revoked.add('s1');
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: false, reason: 'the login was revoked' }); // asked again once reachable
+  });
+
   it('rejects (so the caller answers 503) when the keys cannot be had', async () => {
     const v = new AccessTokenVerifier({
       fetchKeys: () => Promise.reject(new Error('identity unreachable')),
@@ -125,6 +177,8 @@ describe('access token verification', () => {
       cacheMs: 1_000,
       refetchMinIntervalMs: 0,
       clockSkewMs: 0,
+      sessionAlive,
+      sessionCheckMs: 0,
     });
     await expect(v.verify(token())).rejects.toThrow('identity unreachable');
   });

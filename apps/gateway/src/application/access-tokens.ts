@@ -6,6 +6,10 @@
 // used first out) with the key set that verified it, so a repeat skips the signature check; its
 // claims (expiry, nbf, issuer, audience) are checked again on every use, and new keys forget it.
 //
+// API.md: reusing a refresh token revokes every token of that login, and logout ends it. A token's
+// login (its `sid`) is asked of identity (CheckSession) at most once per SESSION_CHECK_CACHE_MS
+// while alive; once revoked it stays refused (at most SESSION_CHECKS_MAX logins remembered).
+//
 // Plain node:crypto rather than jose: jose 6 is ES modules only, and Jest on Node 20 cannot
 // load it while jest.config.js transforms only @nestjs (see the gateway's notes in the report).
 import { createHash, createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
@@ -25,10 +29,18 @@ export interface AccessTokenVerifierOptions {
   readonly clockSkewMs: number;
   /** Most verified tokens remembered; default VERIFIED_TOKENS_MAX. */
   readonly verifiedTokensMax?: number;
+  /** Asks identity whether a login is alive (CheckSession); a rejection means identity cannot be reached. */
+  readonly sessionAlive: (userId: string, sessionId: string) => Promise<boolean>;
+  /** How long an alive answer is believed before identity is asked again. */
+  readonly sessionCheckMs: number;
 }
+
 
 /** Verified tokens remembered by default: a few per active session. */
 export const VERIFIED_TOKENS_MAX = 10_000;
+
+/** Logins whose liveness is remembered (least recently used first out). */
+export const SESSION_CHECKS_MAX = 10_000;
 
 /** Longest token looked at; real ones are well under 1 KiB. */
 export const ACCESS_TOKEN_LENGTH_MAX = 8_192;
@@ -57,6 +69,10 @@ export class AccessTokenVerifier {
   private fetching: Promise<KeySet> | undefined;
   /** Token digest -> its payload and the key set its signature was checked with; Map order is recency. */
   private readonly verified: RecentlyUsed<string, { readonly payload: Record<string, unknown>; readonly keySet: KeySet }>;
+  /** `sub \0 sid` -> identity's last answer and when it was had; a revoked login is never asked again. */
+  private readonly sessions = new RecentlyUsed<string, { readonly alive: boolean; readonly checkedAtMs: number }>(SESSION_CHECKS_MAX);
+  /** Checks in flight, shared by concurrent requests of one login. */
+  private readonly checking = new Map<string, Promise<boolean>>();
 
   constructor(private readonly options: AccessTokenVerifierOptions) {
     this.verified = new RecentlyUsed(options.verifiedTokensMax ?? VERIFIED_TOKENS_MAX);
@@ -67,8 +83,14 @@ export class AccessTokenVerifier {
     return this.verified.size;
   }
 
-  /** Checks a bearer token. Rejects only when the keys cannot be had (identity unreachable). */
+  /** Checks a bearer token and that its login is alive. Rejects only when identity cannot be reached. */
   async verify(token: string): Promise<TokenCheck> {
+    const check = await this.verifyToken(token);
+    if (!check.ok || (await this.sessionAlive(check.claims))) return check;
+    return invalid('the login was revoked');
+  }
+
+  private async verifyToken(token: string): Promise<TokenCheck> {
     const digest = typeof token === 'string' && token.length <= ACCESS_TOKEN_LENGTH_MAX ? createHash('sha256').update(token).digest('base64') : undefined;
     const known = digest === undefined ? undefined : this.verified.get(digest);
     if (digest !== undefined && known !== undefined) {
@@ -83,6 +105,31 @@ export class AccessTokenVerifier {
     const checked = await this.verifySigned(token);
     if (digest !== undefined && checked.check.ok && checked.keySet !== undefined) this.verified.set(digest, { payload: checked.payload, keySet: checked.keySet });
     return checked.check;
+  }
+
+  private async sessionAlive(claims: AccessClaims): Promise<boolean> {
+    if (claims.sid === '') return false; // identity's tokens always name their login
+    const key = `${claims.sub}\u0000${claims.sid}`;
+    const known = this.sessions.get(key);
+    if (known !== undefined && (!known.alive || this.options.clock.nowMs() - known.checkedAtMs < this.options.sessionCheckMs)) return known.alive;
+    let pending = this.checking.get(key);
+    if (pending === undefined) {
+      pending = this.options.sessionAlive(claims.sub, claims.sid).then(
+        (alive) => {
+          this.sessions.set(key, { alive, checkedAtMs: this.options.clock.nowMs() });
+          return alive;
+        },
+        (error: unknown) => {
+          // Identity unreachable: a login it said was alive stays usable (its tokens still expire), as the cached keys do; else 503.
+          if (known?.alive === true) return true;
+          throw error;
+        },
+      );
+      const forget = (): void => void this.checking.delete(key);
+      pending.then(forget, forget);
+      this.checking.set(key, pending);
+    }
+    return pending;
   }
 
   private async verifySigned(token: string): Promise<{ check: TokenCheck; payload: Record<string, unknown>; keySet?: KeySet }> {

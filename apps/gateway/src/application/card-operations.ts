@@ -13,7 +13,7 @@ import type {
   WalletView,
 } from '@ledger/contracts';
 import type { CardClient } from '../clients/card-client';
-import { GatewayError, valueOf } from './gateway-errors';
+import { GatewayError, ServiceReplyError, valueOf } from './gateway-errors';
 import type { Caller, CommandKeys } from './wallet-operations';
 
 /** Who sends the card network's requests: the acquirer behind X-Network-Key (one for now). */
@@ -66,15 +66,29 @@ export class CardOperations {
 
   /** Freezing a frozen card (or unfreezing an active one, or canceling a canceled one) answers the card. */
   freeze(caller: Caller, card: CardView, keys: CommandKeys): Promise<CardView> {
-    return card.status === 'frozen' ? Promise.resolve(card) : this.command('FreezeCard', { type: 'FreezeCard', cardId: card.id }, actorOf(caller), keys);
+    return this.makeStatus('FreezeCard', 'frozen', caller, card, keys);
   }
 
   unfreeze(caller: Caller, card: CardView, keys: CommandKeys): Promise<CardView> {
-    return card.status === 'active' ? Promise.resolve(card) : this.command('UnfreezeCard', { type: 'UnfreezeCard', cardId: card.id }, actorOf(caller), keys);
+    return this.makeStatus('UnfreezeCard', 'active', caller, card, keys);
   }
 
   cancel(caller: Caller, card: CardView, keys: CommandKeys): Promise<CardView> {
-    return card.status === 'canceled' ? Promise.resolve(card) : this.command('CancelCard', { type: 'CancelCard', cardId: card.id }, actorOf(caller), keys);
+    return this.makeStatus('CancelCard', 'canceled', caller, card, keys);
+  }
+
+  /**
+   * "Make it so": a card in `status` already answers itself. So does one a concurrent request put there after the
+   * guard read it: the card-issuer then refuses the change card_not_active, naming the status the card is in.
+   */
+  private async makeStatus(type: 'FreezeCard' | 'UnfreezeCard' | 'CancelCard', status: CardView['status'], caller: Caller, card: CardView, keys: CommandKeys): Promise<CardView> {
+    if (card.status === status) return card;
+    try {
+      return await this.command(type, { type, cardId: card.id }, actorOf(caller), keys);
+    } catch (error) {
+      if (error instanceof ServiceReplyError && error.error.code === 'card_not_active' && error.error.details?.status === status) return this.getCard(card.id);
+      throw error;
+    }
   }
 
   setSpendingControls(caller: Caller, card: CardView, spendingControls: SpendingControlsView, keys: CommandKeys): Promise<CardView> {

@@ -32,10 +32,15 @@ export interface IdempotencyOptions {
   readonly windowMs: number;
   readonly leaseMs: number;
   readonly log: (message: string, error?: unknown) => void;
+  /** The gateway's secret for request fingerprints (GATEWAY_FINGERPRINT_KEY_BASE64 or its DATA_DIR file), shared by every instance. */
+  readonly fingerprintKey: Buffer;
 }
 
+/** Marks a fingerprint keyed by the gateway's secret; one without it is from before (see `begin`). */
+const KEYED_FINGERPRINT = 'k1:';
+
 export interface KeyedRequest {
-  /** Whose key it is: `user:{id}`, the card network, or `anon:{client network}` before login (anonymousCaller). */
+  /** Whose key it is: `user:{id}`, the card network, or before login a refresh token's holder or the client network (anonymousCaller). */
   readonly caller: string;
   readonly key: string;
   readonly method: string;
@@ -81,10 +86,19 @@ export class IdempotencyService {
   }
 
   /**
-   * Method, path and canonical body, keyed by (caller, key): bodies carry passwords, and a
-   * plain hash in the store would be a guessable one; without the key it is not.
+   * Caller, key, method, path and canonical body under the gateway's secret. Bodies carry
+   * passwords, and a card's PAN and CVV: keyed by (caller, key) alone, a fingerprint in the store
+   * could be matched against every PAN of a known BIN and last four, and every CVV, by anyone who
+   * can guess a key; without the secret it cannot.
    */
-  static fingerprint(request: Pick<KeyedRequest, 'caller' | 'key' | 'method' | 'path' | 'body'>): string {
+  fingerprint(request: Pick<KeyedRequest, 'caller' | 'key' | 'method' | 'path' | 'body'>): string {
+    const hmac = createHmac('sha256', this.options.fingerprintKey);
+    for (const part of [request.caller, request.key, request.method, request.path]) hmac.update(part).update('\u0000');
+    return KEYED_FINGERPRINT + hmac.update(canonicalJson(request.body ?? null)).digest('hex');
+  }
+
+  /** Records kept before the secret (within their window after an upgrade) were keyed by (caller, key) alone. */
+  private static unkeyedFingerprint(request: Pick<KeyedRequest, 'caller' | 'key' | 'method' | 'path' | 'body'>): string {
     return createHmac('sha256', `${request.caller}\u0000${request.key}`)
       .update(`${request.method}\u0000${request.path}\u0000${canonicalJson(request.body ?? null)}`)
       .digest('hex');
@@ -92,12 +106,14 @@ export class IdempotencyService {
 
   async begin(request: KeyedRequest): Promise<Begun> {
     const streamId = IdempotencyService.streamOf(request.caller, request.key);
-    const fingerprint = IdempotencyService.fingerprint(request);
+    const keyed = this.fingerprint(request);
     // A retry that overtakes the first response's record in this process reads it once written.
     await this.finishing.get(streamId);
     for (let attempt = 0; attempt < RACE_RETRIES_MAX; attempt++) {
       const { state, revision } = await this.load(streamId);
       const nowMs = this.options.clock.nowMs();
+      const unkeyed = state.phase !== 'unused' && !state.attempt.fingerprint.startsWith(KEYED_FINGERPRINT);
+      const fingerprint = unkeyed ? IdempotencyService.unkeyedFingerprint(request) : keyed;
       const decision = decide(state, { fingerprint, nowMs, newResourceId: this.options.ids.next() }, this.options);
       if (decision.kind !== 'proceed') return decision;
       try {

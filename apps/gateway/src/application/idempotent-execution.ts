@@ -3,6 +3,7 @@
 // request is idempotency_key_reuse; while the first is still in flight a duplicate is
 // idempotency_key_in_use. The operation gets the keys its command carries, derived from the key.
 // Records hold API.md's HTTP response (status and JSON body), so a key replays on either edge.
+import { createHash } from 'node:crypto';
 import type { IdGenerator } from '@ledger/contracts';
 import { clientNetworkOf } from '../domain/client-network';
 import type { RecordedResponse } from '../domain/idempotency-key';
@@ -23,7 +24,7 @@ export interface IdempotencyPolicy {
 
 export interface IdempotentRequest {
   readonly policy: IdempotencyPolicy;
-  /** Whose key it is: `user:{id}`, the card network, or `anon:{client network}` before login (anonymousCaller). */
+  /** Whose key it is: `user:{id}`, the card network, or before login a refresh token's holder or the client network (anonymousCaller). */
   readonly caller: string;
   /** The Idempotency-Key, already checked against IDEMPOTENCY_KEY_PATTERN; undefined when none was sent. */
   readonly key: string | undefined;
@@ -45,11 +46,29 @@ export interface Executed {
 export type FailureOutcome = (error: unknown) => { readonly recordable: boolean; readonly response: RecordedResponse; readonly code: string };
 
 /**
- * Whose keys an unauthenticated request's are: its client network, as the rate limits count it,
+ * Whose keys an unauthenticated request's are. A request presenting a refresh token (refresh,
+ * logout) is its holder's, wherever it comes from: a refresh retried from another network after
+ * a lost answer must reach identity with the same key, or identity sees the rotated token used
+ * again and revokes the login. Others are their client network's, as the rate limits count it,
  * so a retry from another address of an IPv6 client's /64 (a rotated temporary one) replays.
  */
-export function anonymousCaller(ip: string): string {
+export function anonymousCaller(ip: string, body: unknown): string {
+  const refreshToken = typeof body === 'object' && body !== null ? (body as { refreshToken?: unknown }).refreshToken : undefined;
+  if (typeof refreshToken === 'string' && refreshToken !== '') return `token:${createHash('sha256').update(refreshToken).digest('hex')}`;
   return `anon:${clientNetworkOf(ip)}`;
+}
+
+/** A path segment as a client puts it in the route's URL: the id encoded once (a missing one empty). */
+export function pathSegment(id: unknown): string {
+  return encodeURIComponent(typeof id === 'string' ? id : '');
+}
+
+/**
+ * The path a request is fingerprinted by: its route's pattern with each parameter encoded once,
+ * so the same request spelled another way (path case, a trailing slash, %-escapes) is the same.
+ */
+export function routePath(pattern: string, params: Readonly<Record<string, unknown>>): string {
+  return pattern.replace(/:([A-Za-z0-9_]+)/g, (_parameter, name: string) => pathSegment(params[name]));
 }
 
 /** Printable ASCII, 1 to 255 characters (as Stripe's); a UUID fits. */

@@ -49,11 +49,13 @@ describe('an Idempotency-Key', () => {
     expect(decision.kind === 'proceed' && decision.event.data).toMatchObject({ leaseUntilMs: 60_000 });
   });
 
-  it('runs a released request again under the same generation, and another body under the next', () => {
+  it('runs a released request again under the same generation; another body is reuse within the window', () => {
     const reserved = reserve('f1', 0);
     const state = given(reserved, released(reserved.data, 'unavailable'));
     expect(decide(state, request('f1', 5), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 0, resourceId: 'res-0' } });
-    expect(decide(state, request('f2', 5, 'new'), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 1, resourceId: 'new', fingerprint: 'f2' } });
+    // The released try (a 5xx) may have moved money: another body under its key would move it again.
+    expect(decide(state, request('f2', 5, 'new'), limits)).toEqual({ kind: 'reuse' });
+    expect(decide(state, request('f2', limits.windowMs, 'new'), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 1, resourceId: 'new', fingerprint: 'f2' } });
   });
 
   it('starts a new generation after the window, whatever the body', () => {

@@ -12,9 +12,9 @@ export const IDEMPOTENCY_EVENT_TYPES = {
 
 /** One use of a key: every event carries it whole, so the last event is the state. */
 export interface Attempt {
-  /** HMAC of method, path and canonical body under (caller, key): same request, same fingerprint. */
+  /** HMAC of caller, key, method, path and canonical body under the gateway's secret: same request, same fingerprint. */
   readonly fingerprint: string;
-  /** Counts fresh starts of the key (after its window, or after a released attempt with another body). */
+  /** Counts fresh starts of the key (after its window). */
   readonly generation: number;
   /** The id of what the request creates (a wallet), minted once per generation, so a retry names the same thing. */
   readonly resourceId: string;
@@ -92,8 +92,9 @@ export function decide(state: KeyState, request: KeyRequest, limits: KeyLimits):
       if (nowMs < state.leaseUntilMs) return { kind: 'in_flight', retryAfterMs: state.leaseUntilMs - nowMs };
       return reserve(attempt, nowMs, limits); // abandoned (its gateway died): take it over, same service key
     case 'released':
-      // Same request: the same generation, so the service deduplicates whatever the first try did.
-      return same ? reserve(attempt, nowMs, limits) : fresh(attempt.generation + 1);
+      // Same request: the same generation, so the service deduplicates whatever the first try did. Another
+      // body is API.md's reuse: a released try (a 5xx) may still have moved money, and would move it again.
+      return same ? reserve(attempt, nowMs, limits) : { kind: 'reuse' };
   }
 }
 

@@ -8,7 +8,7 @@ import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
-import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
+import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, pathSegment, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import { forwardedClientOf, withoutPort } from '../domain/client-network';
@@ -170,7 +170,7 @@ export class GrpcEdge {
       {
         policy: operation.idempotency ?? { required: false, record: false },
         // Whose keys: the user, the card network, or the client network before login (as over HTTP).
-        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? anonymousCaller(ip)),
+        caller: caller !== undefined ? `user:${caller.userId}` : (network ?? anonymousCaller(ip, http.body)),
         key,
         fingerprint: { method: http.method, path: http.path, body: http.body },
         correlationId,
@@ -189,9 +189,7 @@ export class GrpcEdge {
 }
 
 /** A path segment as a client puts it in the HTTP route's URL. */
-export function segment(id: unknown): string {
-  return encodeURIComponent(typeof id === 'string' ? id : '');
-}
+export const segment = pathSegment;
 
 function first(metadata: Metadata, name: string): string | undefined {
   const [value] = metadata.get(name);

@@ -29,14 +29,21 @@ class GatewayGrpcServer extends ServerGrpc {
   constructor(
     options: GrpcOptions['options'],
     private readonly address: string,
-    /** The largest request message: BODY_LIMIT_BYTES, as for HTTP bodies (grpc-js refuses more with RESOURCE_EXHAUSTED). */
-    private readonly messageBytesMax: number,
+    private readonly limits: {
+      /** The largest request message: BODY_LIMIT_BYTES, as for HTTP bodies (grpc-js refuses more with RESOURCE_EXHAUSTED). */
+      readonly messageBytesMax: number;
+      /** GRPC_MAX_CONCURRENT_STREAMS: one connection holding calls open that never send their message would otherwise hold any number. */
+      readonly concurrentStreamsMax: number;
+    },
   ) {
     super(options);
   }
 
   override async createClient(): Promise<Server> {
-    const server = new Server({ 'grpc.max_receive_message_length': this.messageBytesMax });
+    const server = new Server({
+      'grpc.max_receive_message_length': this.limits.messageBytesMax,
+      'grpc.max_concurrent_streams': this.limits.concurrentStreamsMax,
+    });
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new ConfigError('GRPC_PORT', `cannot be listened on HOST (${error.message})`)) : resolve(port))),
     );
@@ -73,7 +80,7 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       },
     },
     address,
-    config.BODY_LIMIT_BYTES,
+    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS },
   );
   // grpc-js has one logger per process; its lines would otherwise go to stderr unredacted.
   setLogger(grpcJsLoggerOf(components.logger));

@@ -327,6 +327,17 @@ describe('gateway gRPC API (e2e)', () => {
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
   });
 
+  it('lets one connection hold at most GRPC_MAX_CONCURRENT_STREAMS calls open (default 100): calls that never send their message cannot pile up', async () => {
+    const session = connect(`http://127.0.0.1:${s.gateway().grpcPort}`);
+    try {
+      await new Promise((resolve) => session.once('remoteSettings', resolve));
+      // grpc-js announced none, so HTTP/2's default held: 2^32 - 1 streams on one connection.
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('lists the four services of ledger.v1 through server reflection, and describes the error detail for generic clients', async () => {
     const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
     const loaded = loadPackageDefinition(loadSync(reflectionProto, { keepCase: false }));

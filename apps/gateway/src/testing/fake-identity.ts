@@ -164,7 +164,7 @@ export class FakeIdentity {
         return passwordOk || totpOk ? { ok: true, value: { verified: true } } : failure('step_up_required', 'confirm with a valid password or TOTP code');
       }
       case 'CheckSession':
-        return failure('validation_failed', `${message.type} is not faked`);
+        return { ok: true, value: { alive: this.users.has(message.userId) && !this.revokedFamilies.has(message.sessionId) } };
       default:
         return failure('validation_failed', 'unknown command type');
     }

@@ -219,7 +219,7 @@ export async function startGatewaySystem(options: SystemOptions = {}): Promise<G
     ...(realCards === undefined ? [] : [{ name: 'card-issuer-projection', ready: async () => realCards.running.projection.waitUntil(await head(), 1_000) }]),
   ];
   const start = (env: Record<string, string> = {}) =>
-    startGateway({ config: loadGatewayConfig({ ...TEST_ENV, ...options.env, ...env }), store, bus, clock, ids, logger, readinessChecks });
+    startGateway({ config: loadGatewayConfig({ ...TEST_ENV, ...options.env, ...env }), store, bus, clock, ids, logger, readinessChecks, dataDir });
   let gateway = await start();
 
   const system: GatewaySystem = {

@@ -45,7 +45,7 @@ export class CardsController {
   @HttpCode(201)
   @ApiHeader(IDEMPOTENCY_KEY_DOC.optional)
   @ApiCreatedResponse({ type: CardResponse })
-  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'wallet_not_active')
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'wallet_not_active', 'limit_exceeded')
   issue(@CurrentCaller() caller: Caller, @AccessedWallet() wallet: WalletFacts, @Body() body: IssueCardDto, @CommandKeysOf() keys: CommandKeys): Promise<CardView> {
     return this.cards.issueCard(caller, wallet, { label: body.label, spendingControls: body.spendingControls }, keys);
   }

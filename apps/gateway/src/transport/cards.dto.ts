@@ -3,7 +3,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
-import { CURRENCIES, type Currency } from '@ledger/contracts';
+import { CURRENCIES, EXP_YEAR_MAX, EXP_YEAR_MIN, type Currency } from '@ledger/contracts';
 import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, passwordLength, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
 
 const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the currency' };
@@ -116,11 +116,11 @@ export class AuthorizeDto {
   @Max(12)
   expMonth!: number;
 
-  @ApiProperty({ minimum: 1000, maximum: 9999, example: 2029 })
+  @ApiProperty({ minimum: EXP_YEAR_MIN, maximum: EXP_YEAR_MAX, example: 2029 })
   @IsDefined()
   @IsInt()
-  @Min(1000)
-  @Max(9999)
+  @Min(EXP_YEAR_MIN)
+  @Max(EXP_YEAR_MAX)
   expYear!: number;
 
   @ApiProperty({ pattern: '^[0-9]{3,4}$' })

@@ -87,6 +87,11 @@ function fromHttpException(exception: HttpException): HttpErrorResponse {
     const fields = [{ field: 'body', reason: parserError.reason }];
     return response(parserError.status, 'validation_failed', parserError.message, { fields }, {}, { recordable: false });
   }
+  if (status === 400 && isUnreadableBody(cause)) {
+    // body-parser passes a Content-Encoding that does not decode (a corrupt gzip or deflate stream) on with zlib's error and no type.
+    const fields = [{ field: 'body', reason: 'undecodable' }];
+    return response(400, 'validation_failed', 'the body does not decode with its Content-Encoding', { fields }, {}, { recordable: false });
+  }
   if (cause instanceof URIError) {
     const fields = [{ field: 'url', reason: 'malformed_encoding' }];
     return response(400, 'validation_failed', 'the URL is not correctly encoded', { fields }, {}, { recordable: false });
@@ -104,6 +109,12 @@ function fieldsListed(code: string, details: Record<string, unknown>): Record<st
   if (code !== 'validation_failed' || Array.isArray(details.fields) || typeof details.field !== 'string') return details;
   const { field, reason, ...rest } = details;
   return { ...rest, fields: [{ field, reason: typeof reason === 'string' ? reason : 'invalid' }] };
+}
+
+/** zlib's errors (Z_DATA_ERROR, Z_BUF_ERROR...; brotli's ERR_BROTLI_*, ERR__ERROR_*): inflating a request body failed. */
+function isUnreadableBody(cause: unknown): boolean {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^(Z_|ERR_BROTLI|ERR__ERROR)/.test(code);
 }
 
 function statusOf(code: GatewayErrorCode): number {

@@ -9,7 +9,7 @@ import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { defer, lastValueFrom, map, type Observable } from 'rxjs';
 import type { IdGenerator } from '@ledger/contracts';
-import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution } from '../application/idempotent-execution';
+import { IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, routePath } from '../application/idempotent-execution';
 import { IdempotencyService } from '../application/idempotency.service';
 import type { CommandKeys } from '../application/wallet-operations';
 import { ID_GENERATOR } from '../gateway.tokens';
@@ -41,17 +41,19 @@ export class IdempotencyInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const request = context.switchToHttp().getRequest<GatewayRequest>();
     const response = context.switchToHttp().getResponse<Response>();
-    const { policy, bodyType } = this.routeOf(context);
+    const { policy, bodyType, paramsType } = this.routeOf(context);
     if (policy === undefined) return next.handle();
     const idempotent = {
       policy,
       caller: idempotencyCallerOf(request),
       key: keyOf(request),
       // A route without a body reads none: what a client sends anyway (`{}`) is no other request (gRPC states it as null).
-      fingerprint: { method: request.method, path: request.path, body: bodyType === undefined ? null : (request.body ?? null) },
+      fingerprint: { method: request.method, path: pathOf(request), body: bodyType === undefined ? null : (request.body ?? null) },
       correlationId: request.requestId ?? this.ids.next(),
       // Runs only when a key is about to be reserved, not on every POST.
       validate: async () => {
+        // Path ids too: a route whose guard loads nothing (the network's capture) would otherwise reserve the key first.
+        if (paramsType !== undefined) await this.validation.transform(request.params, { type: 'param', metatype: paramsType, data: undefined });
         if (bodyType !== undefined) request.body = await this.validation.validateBody(request.body, bodyType);
       },
     };
@@ -77,7 +79,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
     let route = this.routes.get(handler);
     if (route === undefined) {
       const policy = this.reflector.get<IdempotencyPolicy | undefined>(POLICY.idempotency, handler);
-      route = { policy, bodyType: policy === undefined ? undefined : bodyTypeOf(context) };
+      route = {
+        policy,
+        bodyType: policy === undefined ? undefined : argumentTypeOf(context, RouteParamtypes.BODY),
+        paramsType: policy === undefined ? undefined : argumentTypeOf(context, RouteParamtypes.PARAM),
+      };
       this.routes.set(handler, route);
     }
     return route;
@@ -87,18 +93,26 @@ export class IdempotencyInterceptor implements NestInterceptor {
 interface IdempotentRoute {
   readonly policy: IdempotencyPolicy | undefined;
   readonly bodyType: Type | undefined;
+  readonly paramsType: Type | undefined;
 }
 
-/** The DTO class of the handler's @Body() parameter, as Nest's own pipes find it. */
-function bodyTypeOf(context: ExecutionContext): Type | undefined {
+/** The DTO class of the handler's whole @Body() or @Param() parameter, as Nest's own pipes find it. */
+function argumentTypeOf(context: ExecutionContext, kind: RouteParamtypes.BODY | RouteParamtypes.PARAM): Type | undefined {
   const controller = context.getClass();
   const method = context.getHandler().name;
-  const args: Record<string, { index: number }> = Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) ?? {};
-  const body = Object.entries(args).find(([key]) => key.startsWith(`${RouteParamtypes.BODY}:`));
-  if (body === undefined) return undefined;
+  const args: Record<string, { index: number; data?: unknown }> = Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) ?? {};
+  const argument = Object.entries(args).find(([key, value]) => key.startsWith(`${kind}:`) && value.data === undefined);
+  if (argument === undefined) return undefined;
   const types: unknown[] | undefined = Reflect.getMetadata('design:paramtypes', controller.prototype, method);
-  const type = types?.[body[1].index];
-  return typeof type === 'function' ? (type as Type) : undefined;
+  const type = types?.[argument[1].index];
+  // A bare @Param() typed as a plain object (no DTO) validates nothing.
+  return typeof type === 'function' && type !== Object ? (type as Type) : undefined;
+}
+
+/** The request's path as its route states it (as the gRPC edge states its calls), not as this client spelled the URL. */
+function pathOf(request: GatewayRequest): string {
+  const pattern: unknown = request.route?.path;
+  return typeof pattern === 'string' ? routePath(pattern, request.params ?? {}) : request.path;
 }
 
 function keyOf(request: GatewayRequest): string | undefined {

@@ -7,7 +7,7 @@ import { IdentityOperations, type TotpEnrolment } from '../application/identity-
 import type { Caller, CommandKeys } from '../application/wallet-operations';
 import { ConfirmTotpDto, LoginDto, MeResponse, RefreshTokenDto, RegisterUserDto, TokenPairResponse, TotpEnrolmentResponse, UserResponse } from './identity.dto';
 import { clientIp, CommandKeysOf, CurrentCaller, type GatewayRequest } from './request-context';
-import { IDEMPOTENCY_KEY_DOC, Idempotent, Public, RateLimited } from './route-policy';
+import { ApiErrors, IDEMPOTENCY_KEY_DOC, Idempotent, Public, RateLimited, ROUTE_ERRORS } from './route-policy';
 
 const IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY_DOC.optional;
 
@@ -30,6 +30,7 @@ export class IdentityController {
   @RateLimited('login')
   @Idempotent()
   @HttpCode(201)
+  @ApiErrors(...ROUTE_ERRORS.idempotent, 'email_taken', 'rate_limited')
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiCreatedResponse({ type: UserResponse })
   register(@Body() body: RegisterUserDto, @CommandKeysOf() keys: CommandKeys): Promise<UserView> {
@@ -38,12 +39,14 @@ export class IdentityController {
 
   @Post('auth/login')
   @IssuesTokens()
+  @ApiErrors('validation_failed', 'invalid_credentials', 'account_locked', 'rate_limited')
   login(@Body() body: LoginDto, @CommandKeysOf() keys: CommandKeys, @Req() request: GatewayRequest): Promise<TokenPair> {
     return this.operations.login(body, clientIp(request), keys);
   }
 
   @Post('auth/refresh')
   @IssuesTokens()
+  @ApiErrors('validation_failed', 'unauthenticated', 'token_expired', 'rate_limited')
   refresh(@Body() body: RefreshTokenDto, @CommandKeysOf() keys: CommandKeys): Promise<TokenPair> {
     return this.operations.refresh(body.refreshToken, keys);
   }
@@ -52,6 +55,7 @@ export class IdentityController {
   @Public()
   @Idempotent()
   @HttpCode(204)
+  @ApiErrors(...ROUTE_ERRORS.idempotent, 'unauthenticated')
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiNoContentResponse()
   logout(@Body() body: RefreshTokenDto, @CommandKeysOf() keys: CommandKeys): Promise<void> {
@@ -59,6 +63,7 @@ export class IdentityController {
   }
 
   @Get('me')
+  @ApiErrors(...ROUTE_ERRORS.user, 'not_found')
   @ApiBearerAuth()
   @ApiOkResponse({ type: MeResponse })
   me(@CurrentCaller() caller: Caller, @Req() request: GatewayRequest): Promise<MeView> {
@@ -69,6 +74,7 @@ export class IdentityController {
   @Post('me/mfa/totp')
   @Idempotent({ record: false })
   @HttpCode(200)
+  @ApiErrors(...ROUTE_ERRORS.user, 'validation_failed')
   @ApiBearerAuth()
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiOkResponse({ type: TotpEnrolmentResponse })
@@ -79,6 +85,7 @@ export class IdentityController {
   @Post('me/mfa/totp/confirm')
   @Idempotent()
   @HttpCode(204)
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.idempotent)
   @ApiBearerAuth()
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiNoContentResponse()

@@ -23,7 +23,7 @@ function NetworkMovesMoney(status: 200 | 201, errors: readonly ErrorCode[] = [])
   );
 }
 
-/** Capture, reverse and refund name an authorization that must be in the right state, for at most what it allows. */
+/** Capture, reverse and refund name an authorization that must be in the right state, for at most what it allows (a refund also a wallet not closed). */
 const SETTLES_A_HOLD: readonly ErrorCode[] = ['not_found', 'hold_not_pending', 'amount_exceeds_hold'];
 
 @ApiTags('card network')
@@ -56,7 +56,7 @@ export class NetworkController {
   }
 
   @Post('refunds')
-  @NetworkMovesMoney(201, SETTLES_A_HOLD)
+  @NetworkMovesMoney(201, [...SETTLES_A_HOLD, 'wallet_not_active'])
   @ApiCreatedResponse({ type: TransactionResponse })
   refund(@Body() body: RefundDto, @CommandKeysOf() keys: CommandKeys): Promise<TransactionView> {
     return this.cards.refund(body.authorizationId, body.amount, keys);

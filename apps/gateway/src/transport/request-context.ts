@@ -51,10 +51,10 @@ export const CommandKeysOf = createParamDecorator((_data: unknown, context: Exec
   required(requestOf(context).commandKeys, 'the command keys'),
 );
 
-/** Whose Idempotency-Keys these are: `user:{id}`, the card network (`network:default`), or `anon:{client network}` before login. */
+/** Whose Idempotency-Keys these are: `user:{id}`, the card network (`network:default`), or before login anonymousCaller's. */
 export function idempotencyCallerOf(request: GatewayRequest): string {
   if (request.caller !== undefined) return `user:${request.caller.userId}`;
-  return request.network ?? anonymousCaller(clientIp(request));
+  return request.network ?? anonymousCaller(clientIp(request), request.body);
 }
 
 /** The client's address as Express sees it (TRUST_PROXY_HOPS decides whether proxies are believed). */

@@ -2,7 +2,7 @@
 // class-validator's errors into `validation_failed` with one entry per field.
 import { ValidationPipe, type ArgumentMetadata, type Type, type ValidationError } from '@nestjs/common';
 import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
-import { AMOUNT_DIGITS_MAX, parseAmount, passwordLength, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
+import { ALLOWED_COUNTRIES_MAX, AMOUNT_DIGITS_MAX, BLOCKED_MCCS_MAX, parseAmount, passwordLength, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
 import { EMAIL_LENGTH_MAX, ID_LENGTH_MAX, isId } from '../application/access-control';
 import { RequestValidationError, type FieldProblem } from './http-errors';
 
@@ -25,8 +25,8 @@ export const STRING_LIMITS = {
   merchantNameLengthMax: 100,
 } as const;
 
-/** Entries of a card's spending-control lists: every MCC is 4 digits (10,000), every country one of ~250. */
-export const SPENDING_CONTROLS_LIMITS = { blockedMccsMax: 500, allowedCountriesMax: 250 } as const;
+/** Entries of a card's spending-control lists: the card-issuer's bounds, so more is refused here, before the Idempotency-Key is taken. */
+export const SPENDING_CONTROLS_LIMITS = { blockedMccsMax: BLOCKED_MCCS_MAX, allowedCountriesMax: ALLOWED_COUNTRIES_MAX } as const;
 
 export const TRANSACTIONS_PAGE_LIMIT_MAX = 200;
 

@@ -61,7 +61,7 @@ export class WalletsController {
   @HttpCode(201)
   @ApiHeader(OPTIONAL_KEY)
   @ApiCreatedResponse({ type: WalletResponse })
-  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.idempotent)
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.idempotent, 'limit_exceeded')
   open(@CurrentCaller() caller: Caller, @Body() body: OpenWalletDto, @CommandKeysOf() keys: CommandKeys): Promise<WalletView> {
     return this.wallets.openWallet(caller, body.currency, keys);
   }

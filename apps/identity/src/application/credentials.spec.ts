@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
-import { mintRefreshToken, parseRefreshToken, PasswordHasher, REFRESH_TOKEN_LENGTH, SecretBox, tokenHash } from './credentials';
+import { waitFor } from '@ledger/contracts/testing';
+import { HashingBusyError, HashingTurns, mintRefreshToken, parseRefreshToken, PasswordHasher, REFRESH_TOKEN_LENGTH, SecretBox, tokenHash } from './credentials';
 import { base32Decode, base32Encode, TotpCodes, totpCodeAt } from './totp-codes';
 
 const USER = '0190a0a0-0000-7000-8000-000000000001';
@@ -84,7 +85,7 @@ describe('sealed TOTP secrets', () => {
 });
 
 describe('password hashes', () => {
-  const hasher = new PasswordHasher({ memoryKib: 1024, iterations: 1, parallelism: 1 });
+  const hasher = new PasswordHasher({ memoryKib: 1024, iterations: 1, parallelism: 1 }, { inFlightMax: 2, queuedMax: 8 });
 
   it('are argon2id with the configured cost, and verify', async () => {
     const hash = await hasher.hash('correct horse battery');
@@ -106,5 +107,49 @@ describe('password hashes', () => {
     // A hash made before passwords were normalized holds the decomposed bytes as typed.
     const before = await argon2.hash(decomposed, { type: argon2.argon2id, memoryCost: 1024, timeCost: 1, parallelism: 1 });
     expect(await hasher.verify(before, decomposed)).toBe(true);
+  });
+});
+
+describe('hashing turns', () => {
+  function deferred(): { promise: Promise<void>; resolve: () => void } {
+    let resolve!: () => void;
+    return { promise: new Promise<void>((done) => (resolve = done)), resolve };
+  }
+
+  it('run inFlightMax jobs at once, queue queuedMax in order, refuse the rest at once, and pass turns on', async () => {
+    const turns = new HashingTurns({ inFlightMax: 2, queuedMax: 2 });
+    const gates = Array.from({ length: 5 }, deferred);
+    const started: number[] = [];
+    const jobs = gates.map((gate, i) =>
+      turns.run(async () => {
+        started.push(i);
+        await gate.promise;
+        return i;
+      }),
+    );
+    await expect(jobs[4]).rejects.toBeInstanceOf(HashingBusyError);
+    expect(started).toEqual([0, 1]);
+    gates[1].resolve();
+    expect(await jobs[1]).toBe(1);
+    await waitFor('the first waiter to get the turn', () => started.length === 3);
+    expect(started).toEqual([0, 1, 2]);
+    gates[0].resolve();
+    gates[2].resolve();
+    gates[3].resolve();
+    expect(await Promise.all(jobs.slice(0, 4))).toEqual([0, 1, 2, 3]);
+    expect(started).toEqual([0, 1, 2, 3]);
+    // Every turn came back: two run at once again.
+    const again = [deferred(), deferred()];
+    const running = again.map((gate) => turns.run(() => gate.promise));
+    const third = turns.run(async () => 'third');
+    again.forEach((gate) => gate.resolve());
+    await Promise.all(running);
+    expect(await third).toBe('third');
+  });
+
+  it('give the turn back when a job throws', async () => {
+    const turns = new HashingTurns({ inFlightMax: 1, queuedMax: 0 });
+    await expect(turns.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await turns.run(async () => 'next')).toBe('next');
   });
 });

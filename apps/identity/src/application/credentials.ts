@@ -15,19 +15,58 @@ export interface Argon2Cost {
   readonly parallelism: number;
 }
 
+/** How many argon2 computations may run at once (each takes `memoryKib`) and wait for a turn. */
+export interface HashingLimits {
+  readonly inFlightMax: number;
+  readonly queuedMax: number;
+}
+
+/** Every hashing turn is taken and `queuedMax` wait already: the caller retries later (503). */
+export class HashingBusyError extends Error {
+  constructor() {
+    super('too many passwords are being checked right now');
+    this.name = 'HashingBusyError';
+  }
+}
+
+/** Turns to run a job: `inFlightMax` at once, then `queuedMax` waiting first come first served, then HashingBusyError. */
+export class HashingTurns {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limits: HashingLimits) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running < this.limits.inFlightMax) this.running++;
+    else if (this.waiting.length < this.limits.queuedMax) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else throw new HashingBusyError();
+    try {
+      return await job();
+    } finally {
+      // The turn passes to the longest waiter, or is given back.
+      const next = this.waiting.shift();
+      if (next === undefined) this.running--;
+      else next();
+    }
+  }
+}
+
 export class PasswordHasher {
   /** A hash of nothing anyone knows: logins for unknown emails verify against it, so they take as long. */
   private decoy: Promise<string> | undefined;
+  /** Bounds argon2's memory (turns x memoryKib) and the requests waiting for it. */
+  private readonly turns: HashingTurns;
 
-  constructor(private readonly cost: Argon2Cost) {}
+  constructor(
+    private readonly cost: Argon2Cost,
+    limits: HashingLimits,
+  ) {
+    this.turns = new HashingTurns(limits);
+  }
 
   hash(password: string): Promise<string> {
-    return argon2.hash(passwordForm(password), {
-      type: argon2.argon2id,
-      memoryCost: this.cost.memoryKib,
-      timeCost: this.cost.iterations,
-      parallelism: this.cost.parallelism,
-    });
+    const { memoryKib, iterations, parallelism } = this.cost;
+    return this.turns.run(() => argon2.hash(passwordForm(password), { type: argon2.argon2id, memoryCost: memoryKib, timeCost: iterations, parallelism }));
   }
 
   /**
@@ -41,15 +80,20 @@ export class PasswordHasher {
 
   private async verifyExactly(hash: string, password: string): Promise<boolean> {
     try {
-      return await argon2.verify(hash, password);
-    } catch {
+      return await this.turns.run(() => argon2.verify(hash, password));
+    } catch (error) {
+      if (error instanceof HashingBusyError) throw error;
       return false;
     }
   }
 
   /** Spends a verification's time on a decoy hash; always false. */
   async verifyDecoy(password: string): Promise<false> {
-    this.decoy ??= this.hash(randomBytes(32).toString('base64url'));
+    // A decoy not made (no turn free) is made again by the next call, not kept as a failure.
+    this.decoy ??= this.hash(randomBytes(32).toString('base64url')).catch((error: unknown) => {
+      this.decoy = undefined;
+      throw error;
+    });
     await this.verify(await this.decoy, password);
     return false;
   }

@@ -3,9 +3,9 @@
 // first start into DATA_DIR (files mode 0600) and loaded on later starts, so tokens outlive a
 // restart; otherwise they come from the settings and the service refuses to start without them.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { base64KeyOf, ConfigError } from '@ledger/contracts';
+import { base64KeyOf, ConfigError, readOrCreateKeyFile } from '@ledger/contracts';
 import type { IdentityConfig } from '../identity.config';
 
 export const SIGNING_KEY_FILE = 'identity-signing-key.pem';
@@ -25,8 +25,8 @@ export interface IdentityKeys {
 
 export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: (message: string) => void = () => undefined): IdentityKeys {
   const fromConfig = config.IDENTITY_KEY_SOURCE === 'config';
-  const signingPem = fromConfig ? configuredSigningKey(config) : readOrCreate(join(dataDir, SIGNING_KEY_FILE), newSigningKeyPem, warn);
-  const totpBase64 = fromConfig ? config.IDENTITY_TOTP_KEY_BASE64 : readOrCreate(join(dataDir, TOTP_KEY_FILE), newTotpKey, warn);
+  const signingPem = fromConfig ? configuredSigningKey(config) : readOrCreateKeyFile(join(dataDir, SIGNING_KEY_FILE), newSigningKeyPem, warn).text;
+  const totpBase64 = fromConfig ? config.IDENTITY_TOTP_KEY_BASE64 : readOrCreateKeyFile(join(dataDir, TOTP_KEY_FILE), newTotpKey, warn).text;
   const signingSetting = fromConfig ? (config.IDENTITY_SIGNING_KEY_PEM !== '' ? 'IDENTITY_SIGNING_KEY_PEM' : 'IDENTITY_SIGNING_KEY_FILE') : SIGNING_KEY_FILE;
 
   let signingKey: KeyObject;
@@ -71,15 +71,3 @@ function newTotpKey(): string {
   return `${randomBytes(TOTP_KEY_BYTES).toString('base64')}\n`;
 }
 
-/** Creates the file (0600) unless it exists; whoever creates it first wins, everyone reads that one. */
-function readOrCreate(path: string, create: () => string, warn: (message: string) => void): string {
-  try {
-    writeFileSync(path, create(), { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) {
-      warn(`${path} is readable by other users; it should be mode 0600`);
-    }
-  }
-  return readFileSync(path, 'utf8');
-}

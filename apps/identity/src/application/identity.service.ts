@@ -23,7 +23,7 @@ import { decide, NO_TOTP, replyErrorOf, type TotpCheck, type UserCommand, type U
 import { meView, userView } from '../domain/views';
 import type { IdentityConfig } from '../identity.config';
 import { AccessTokenSigner } from './access-tokens';
-import { mintRefreshToken, parseRefreshToken, PasswordHasher, SecretBox, tokenHash } from './credentials';
+import { HashingBusyError, mintRefreshToken, parseRefreshToken, PasswordHasher, SecretBox, tokenHash } from './credentials';
 import { TotpCodes } from './totp-codes';
 import type { IdentityKeys } from './identity-keys';
 import { UserRepository, type EventOrigin } from './user-repository';
@@ -62,11 +62,10 @@ export class IdentityService {
   constructor(private readonly deps: IdentityServiceDeps) {
     const { config, keys } = deps;
     this.users = new UserRepository(deps.store, deps.ids, config.IDENTITY_USER_CACHE_MAX);
-    this.passwords = new PasswordHasher({
-      memoryKib: config.IDENTITY_ARGON2_MEMORY_KIB,
-      iterations: config.IDENTITY_ARGON2_ITERATIONS,
-      parallelism: config.IDENTITY_ARGON2_PARALLELISM,
-    });
+    this.passwords = new PasswordHasher(
+      { memoryKib: config.IDENTITY_ARGON2_MEMORY_KIB, iterations: config.IDENTITY_ARGON2_ITERATIONS, parallelism: config.IDENTITY_ARGON2_PARALLELISM },
+      { inFlightMax: config.IDENTITY_HASHES_IN_FLIGHT_MAX, queuedMax: config.IDENTITY_HASHES_QUEUED_MAX },
+    );
     this.totp = new TotpCodes(config.IDENTITY_TOTP_ISSUER, config.IDENTITY_TOTP_DRIFT_STEPS);
     this.secrets = new SecretBox(keys.totpKey, keys.totpKeyId);
     this.signer = new AccessTokenSigner(keys, {
@@ -83,6 +82,8 @@ export class IdentityService {
     try {
       return await this.route(message);
     } catch (error) {
+      // Overload, not a fault: nothing was decided (a login refused so counts as no failure).
+      if (error instanceof HashingBusyError) return { ok: false, error: domainError('unavailable', `${error.message}; retry`, { retryable: true }) };
       this.deps.log?.(`identity: ${String(type).slice(0, 64)} failed: ${error instanceof Error ? error.message : String(error)}`);
       return { ok: false, error: domainError('unavailable', 'the identity service could not complete this command; retry', { retryable: true }) };
     }
@@ -326,7 +327,6 @@ export class IdentityService {
       const holder = loaded.state.status === 'reserved' && loaded.state.userId !== userId ? await this.holderOf(loaded.state.userId, email) : 'unregistered';
       const decision = decideReservation({ type: 'ReserveEmail', userId }, loaded.state, { nowMs, holder });
       if (!decision.ok) return decision.error;
-      if (decision.events.length === 0) return undefined;
       try {
         await this.users.reserve(email, loaded, decision.events, origin, nowMs);
         return undefined;

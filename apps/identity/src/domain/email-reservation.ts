@@ -54,9 +54,11 @@ export function decideReservation(
 ): { ok: true; events: EmailReservationEvent[] } | { ok: false; error: DomainError } {
   if (!isValidId(command.userId)) throw new RangeError('ReserveEmail needs a user id');
   if (state.status === 'reserved') {
-    // Ours already: a retry completing its registration.
-    if (state.userId === command.userId) return { ok: true, events: [] };
-    if (reservationHolds(state, context.holder, context.nowMs)) return { ok: false, error: domainError('email_taken', 'this email is already registered') };
+    // Ours already: a retry completing its registration renews it. A takeover read the same
+    // revision, so of the two appends one fails, and none takes it before this user is registered.
+    if (state.userId !== command.userId && reservationHolds(state, context.holder, context.nowMs)) {
+      return { ok: false, error: domainError('email_taken', 'this email is already registered') };
+    }
   }
   return { ok: true, events: [{ type: 'identity.EmailReserved.v1', data: { userId: command.userId, atMs: context.nowMs } }] };
 }

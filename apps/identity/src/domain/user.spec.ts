@@ -77,8 +77,10 @@ describe('EmailReservation', () => {
     reservations.given([]).when({ type: 'ReserveEmail', userId: USER_ID }).then([reserved]);
   });
 
-  it('is already done for the same user (a registration completing after a crash)', () => {
-    reservations.given([reserved]).when({ type: 'ReserveEmail', userId: USER_ID }).then([]);
+  it('is renewed for the same user (a registration completing after a crash), so a takeover reading the old one fails its append', () => {
+    const renewed = { ...reserved, data: { ...reserved.data, atMs: NOW_MS + RESERVATION_HELD_MS } };
+    reservations.given([reserved]).when({ type: 'ReserveEmail', userId: USER_ID }).then([reserved]);
+    deciderSpec(emailReservation, { nowMs: NOW_MS + RESERVATION_HELD_MS, holder: 'unregistered' }).given([reserved]).when({ type: 'ReserveEmail', userId: USER_ID }).then([renewed]);
   });
 
   it('refuses another user: email_taken', () => {
@@ -99,7 +101,7 @@ describe('EmailReservation', () => {
       .when({ type: 'ReserveEmail', userId: 'someone-else' })
       .then([{ ...takeover, data: { ...takeover.data, atMs: NOW_MS + RESERVATION_HELD_MS } }]);
     // The latest reservation is the one that holds.
-    reservations.given([reserved, takeover]).when({ type: 'ReserveEmail', userId: 'someone-else' }).then([]);
+    reservations.given([reserved, takeover]).when({ type: 'ReserveEmail', userId: 'someone-else' }).then([takeover]);
     reservations.given([reserved, takeover]).when({ type: 'ReserveEmail', userId: USER_ID }).thenFails({ code: 'email_taken' });
   });
 });

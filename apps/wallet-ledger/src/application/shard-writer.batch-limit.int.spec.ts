@@ -1,20 +1,18 @@
 // A writer's batch is one append, and the store refuses an append of more than APPEND_EVENTS_MAX
-// events. Internal entries may open system accounts on demand (up to one per posting), so a
-// batch of BATCH_MAX commands can carry far more events than commands: the writer must cut it.
+// events. Commands may open system accounts on demand (a saga leg its transit account, an internal
+// entry one per posting), so a batch of commands can carry more events than commands: the writer must cut it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock, UuidV7Generator, type LedgerCommandEnvelope } from '@ledger/contracts';
+import { CURRENCIES, ManualClock, UuidV7Generator, type LedgerCommandEnvelope } from '@ledger/contracts';
 import { APPEND_EVENTS_MAX, SqliteEventStore } from '@ledger/event-store';
-import { POSTINGS_MAX } from '@ledger/ledger';
-import { loadWalletLedgerConfig } from '../wallet-ledger.config';
 import { InMemorySnapshotStore } from './snapshot-store';
-import { WalletLedgerService } from './wallet-ledger.service';
+import { ShardWriter } from './shard-writer';
 
 describe('shard writer batches and the store append limit', () => {
   let dir: string;
   let store: SqliteEventStore;
-  let service: WalletLedgerService | undefined;
+  let writer: ShardWriter | undefined;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'writer-batch-limit-'));
@@ -22,45 +20,42 @@ describe('shard writer batches and the store append limit', () => {
   });
 
   afterEach(async () => {
-    await service?.stop();
+    await writer?.stop();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('answers a batch whose entries open more system accounts than one append may carry', async () => {
+  it('answers a batch whose commands open more system accounts than one append may carry', async () => {
     const shards = 4_096;
     const clock = new ManualClock();
-    const config = loadWalletLedgerConfig({ LEDGER_SHARDS: String(shards), BATCH_MAX: '512' });
-    service = new WalletLedgerService({ config, store, snapshots: new InMemorySnapshotStore(), clock, ids: new UuidV7Generator(() => clock.nowMs()), ownedShards: [0] });
-    await service.start();
-    // Each entry moves 1 between POSTINGS_MAX transit accounts of shard 0 that nothing opened yet.
-    const pairs = POSTINGS_MAX / 2;
-    const entries = Math.ceil(APPEND_EVENTS_MAX / POSTINGS_MAX) + 8;
-    // Shard 0's transit accounts: to and from every other shard, in two currencies; an entry keeps to one currency.
-    const currencies = ['USD', 'EUR'] as const;
-    const perCurrency = 2 * (shards - 1);
-    const accountOf = (currency: string, n: number) => (n < shards - 1 ? `sys:transit-to-${n + 1}:${currency}:0` : `sys:transit-from-${n - shards + 2}:${currency}:0`);
-    const perEntryCurrency = Math.floor(perCurrency / POSTINGS_MAX);
-    expect(entries).toBeLessThanOrEqual(perEntryCurrency * currencies.length);
-    const commands: LedgerCommandEnvelope[] = Array.from({ length: entries }, (_, entry) => {
-      const currency = currencies[Math.floor(entry / perEntryCurrency)];
-      const first = (entry % perEntryCurrency) * POSTINGS_MAX;
-      return {
-        type: 'PostEntry',
-        entryId: `spread-${entry}`,
-        kind: 'fee',
-        postings: Array.from({ length: POSTINGS_MAX }, (_, index) => ({
-          accountId: accountOf(currency, first + index),
-          side: index < pairs ? ('debit' as const) : ('credit' as const),
-          amount: '1',
-          currency,
-        })),
-        meta: { idempotencyKey: `spread-${entry}`, actor: 'test' },
-      };
+    // Beyond BATCH_MAX's bound: the writer's own cut is what keeps the append within the store's limit.
+    const commands = Math.ceil(APPEND_EVENTS_MAX / 2) + 500;
+    writer = new ShardWriter({
+      store,
+      snapshots: new InMemorySnapshotStore(),
+      clock,
+      ids: new UuidV7Generator(() => clock.nowMs()),
+      shard: 0,
+      shards,
+      limits: { batchMax: commands, batchWaitMs: 0, queueMax: commands, snapshotEvery: 0, defaultHoldTimeoutMs: 60_000, holdSweepIntervalMs: 3_600_000 },
     });
-    expect(entries * (POSTINGS_MAX + 1)).toBeGreaterThan(APPEND_EVENTS_MAX); // one batch of them would not fit in one append
-    const replies = await Promise.all(commands.map((command) => service!.execute(command)));
-    expect(replies.filter((reply) => !reply.ok)).toEqual([]);
-    expect(service.writer(0)!.currentState.accounts.size).toBe(entries * POSTINGS_MAX);
+    await writer.start();
+    // Each in leg names another source shard or currency, so it opens a transit account nothing opened yet, then is refused
+    // (no such wallet) and the refusal recorded: two events a command.
+    const legs: LedgerCommandEnvelope[] = Array.from({ length: commands }, (_, n) => ({
+      type: 'TransferIn',
+      transferId: `t-${n}`,
+      fromWalletId: 'somewhere',
+      toWalletId: 'nobody',
+      amount: '1',
+      currency: CURRENCIES[Math.floor(n / (shards - 1))],
+      sourceShard: 1 + (n % (shards - 1)),
+      meta: { idempotencyKey: `transfer-in:t-${n}`, actor: 'test' },
+    }));
+    expect(commands * 2).toBeGreaterThan(APPEND_EVENTS_MAX); // one batch of them would not fit in one append
+    const replies = await Promise.all(legs.map((leg) => writer!.submit(leg)));
+    expect(replies.filter((reply) => !(!reply.ok && reply.error.code === 'not_found'))).toEqual([]);
+    expect(writer.currentState.accounts.size).toBe(commands);
+    expect(await store.streamRevision('ledger-0')).toBe(BigInt(2 * commands - 1));
   });
 });

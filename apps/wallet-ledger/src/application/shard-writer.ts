@@ -70,6 +70,9 @@ type Work =
   | { readonly kind: 'expire'; readonly holdId: string; readonly resolve: (reply: Reply<unknown>) => void };
 
 const READ_PAGE_MAX = 1_000;
+/** A writer whose reload failed tries again after this long, doubling up to RESUME_BACKOFF_MAX_MS. */
+const RESUME_BACKOFF_MS = 100;
+const RESUME_BACKOFF_MAX_MS = 10_000;
 /**
  * Rows per snapshot part: a million-account snapshot is written a bounded piece at a time, and a
  * part's JSON (~100 KB) stays below V8's large-object size, so it dies young instead of going
@@ -84,11 +87,15 @@ export class ShardWriter {
   private revision = -1n;
   private eventsSinceSnapshot = 0;
   private readonly queue: Work[] = [];
-  private scheduled = false;
+  /** The pending flush of the queue (a timer or an immediate) while one is scheduled. */
+  private scheduled: (() => void) | undefined;
   private draining: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly expiring = new Set<string>();
   private running = false;
+  private stopping = false;
+  /** A reload tried again after one failed (see `resumeLater`). */
+  private resumeTimer: NodeJS.Timeout | undefined;
   private readonly streamId: string;
 
   constructor(private readonly deps: ShardWriterDeps) {
@@ -117,9 +124,15 @@ export class ShardWriter {
 
   /** Stops taking work, finishes what is queued. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.running = false;
+    clearTimeout(this.resumeTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    while (this.draining) await this.draining;
+    // A batch still waiting for its turn is flushed now: the store may close as soon as this resolves.
+    while (this.scheduled || this.draining) {
+      this.scheduled?.();
+      await this.draining;
+    }
   }
 
   submit(message: LedgerCommandEnvelope): Promise<Reply<unknown>> {
@@ -158,19 +171,23 @@ export class ShardWriter {
     this.schedule();
   }
 
+  /** Schedules a flush of the queue unless one is scheduled or running (that one takes the queue). */
   private schedule(): void {
-    if (this.scheduled || this.draining) return;
-    this.scheduled = true;
+    if (this.scheduled || this.draining || this.queue.length === 0) return;
     const flush = () => {
-      this.scheduled = false;
+      this.scheduled = undefined;
+      clearTimeout(timer);
+      clearImmediate(immediate);
       this.draining = this.drain().finally(() => {
         this.draining = undefined;
-        // Work queued after the loop's last look and before this turn would wait for the shard's next command.
-        if (this.queue.length > 0) this.schedule();
+        // Work queued after drain's last look at the queue, while `draining` still kept it from scheduling.
+        this.schedule();
       });
     };
-    if (this.deps.limits.batchWaitMs > 0) setTimeout(flush, this.deps.limits.batchWaitMs);
-    else setImmediate(flush);
+    const wait = this.deps.limits.batchWaitMs;
+    const timer = wait > 0 ? setTimeout(flush, wait) : undefined;
+    const immediate = wait > 0 ? undefined : setImmediate(flush);
+    this.scheduled = flush;
   }
 
   private async drain(): Promise<void> {
@@ -227,7 +244,7 @@ export class ShardWriter {
     if (work.kind === 'expire') {
       command = { type: 'ExpireHold', idempotencyKey: `${WRITER_KEY_PREFIXES.expire}${work.holdId}`, holdId: work.holdId };
     } else {
-      const first = outcomeOf(this.state, work.message.meta.idempotencyKey);
+      const first = outcomeOf(this.state, work.message.meta.idempotencyKey, nowMs);
       const plan = planCommand(work.message, this.state, {
         shards: this.deps.shards,
         shard: this.deps.shard,
@@ -326,7 +343,27 @@ export class ShardWriter {
     } catch (error) {
       this.running = false;
       this.log(`shard ${this.deps.shard}: reload failed, writer stopped: ${String(error)}`);
+      // The state may still hold the batch the store refused: answer the queue instead of deciding it against that.
+      for (const work of this.queue.splice(0)) work.resolve({ ok: false, error: unavailable(`shard ${this.deps.shard} writer stopped; retry`) });
+      this.resumeLater(RESUME_BACKOFF_MS);
     }
+  }
+
+  /** Tries the reload again after `delayMs` (doubling up to RESUME_BACKOFF_MAX_MS) and takes commands again once it works: a store failure is often brief. */
+  private resumeLater(delayMs: number): void {
+    if (this.stopping) return;
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      this.load().then(
+        () => {
+          if (this.stopping) return;
+          this.running = true;
+          this.log(`shard ${this.deps.shard}: reloaded, writer resumed`);
+        },
+        () => this.resumeLater(Math.min(2 * delayMs, RESUME_BACKOFF_MAX_MS)),
+      );
+    }, delayMs);
+    this.resumeTimer.unref();
   }
 
   private async maybeSnapshot(): Promise<void> {

@@ -69,8 +69,22 @@ export class TransferSaga {
     const afterPosition = await this.deps.checkpoint.load(TRANSFER_SAGA_CHECKPOINT);
     this.relayedThrough = afterPosition;
     this.savedThrough = afterPosition;
-    this.subscription = this.deps.store.subscribe((event) => this.handle(event), { afterPosition, streamPrefixes: ['ledger-'] });
-    this.subscription.closed.catch((error: unknown) => this.deps.log?.(`transfer saga stopped: ${String(error)}`));
+    this.follow(afterPosition, 0);
+  }
+
+  /** Subscribes after `afterPosition`; a subscription that fails (a read error) is followed by a new one, not left stopped. */
+  private follow(afterPosition: bigint, failures: number): void {
+    const subscription = this.deps.store.subscribe((event) => this.handle(event), { afterPosition, streamPrefixes: ['ledger-'] });
+    this.subscription = subscription;
+    subscription.closed.catch(async (error: unknown) => {
+      if (this.stopped) return;
+      this.deps.log?.(`transfer saga: its subscription failed (${String(error)}); following the store again`);
+      // What was handed out settles first, so the next subscription starts right after the settled prefix.
+      await Promise.allSettled(this.inFlight.map((entry) => entry.settled));
+      this.advance();
+      await sleep(Math.min(RETRY_BACKOFF_MS * 2 ** Math.min(failures, 16), RETRY_BACKOFF_MAX_MS));
+      if (!this.stopped) this.follow(this.relayedThrough, failures + 1);
+    });
   }
 
   async stop(): Promise<void> {
@@ -109,7 +123,10 @@ export class TransferSaga {
       if (this.inFlight.length >= SAGA_SETTLES_IN_FLIGHT_MAX) await this.inFlight[0].settled;
       this.advance();
     }
-    if (this.relayedThrough - this.savedThrough >= BigInt(CHECKPOINT_EVERY_EVENTS)) await this.saveCheckpoint();
+    if (this.relayedThrough - this.savedThrough >= BigInt(CHECKPOINT_EVERY_EVENTS)) {
+      // Tried again at the next event: a throw here stopped the subscription, and with it every transfer's relay, for good.
+      await this.saveCheckpoint().catch((error: unknown) => this.deps.log?.(`transfer saga: checkpoint not saved (${String(error)}); retrying`));
+    }
   }
 
   /** Moves `relayedThrough` over the settled prefix of the window. */

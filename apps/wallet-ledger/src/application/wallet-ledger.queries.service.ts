@@ -1,9 +1,9 @@
 // Answers `ledger.queries` from the projection, after it has caught up with the store as it
 // was when the query arrived, so a client reads its own writes.
 import type Database from 'better-sqlite3';
-import { domainError, toIsoTime, type Clock, type LedgerQueryMessage, type Reply } from '@ledger/contracts';
+import { domainError, toIsoTime, type Clock, type DomainError, type LedgerQueryMessage, type Reply } from '@ledger/contracts';
 import type { EventStore, ProjectionRunner } from '@ledger/event-store';
-import { getAccountSums, getBalanceAt, getWallet, listTransactions, listWallets } from '../projections/wallet-ledger.queries';
+import { getAccountSums, getBalanceAt, getWallet, listTransactions, listWallets, walletCountOf, WALLETS_PER_OWNER_MAX } from '../projections/wallet-ledger.queries';
 
 /** Longest a query waits for the projection to reach the store's head before answering `unavailable`. */
 export const QUERY_CATCH_UP_TIMEOUT_MS = 2_000;
@@ -16,6 +16,19 @@ export class WalletLedgerQueries {
     /** The service's clock: a balance without `at` is as of its now, as every recorded time is. */
     private readonly clock: Clock,
   ) {}
+
+  /**
+   * Whether the owner may open `walletId`: GET /v1/wallets lists all of an owner's wallets in one
+   * reply, so an owner has at most WALLETS_PER_OWNER_MAX. Counted once caught up; a wallet that
+   * exists already passes (its retry replays). The caller runs one owner's openings at a time.
+   */
+  async openWalletRefusal(ownerId: string, walletId: string): Promise<DomainError | undefined> {
+    if (!(await this.runner.waitUntil(await this.store.headPosition(), QUERY_CATCH_UP_TIMEOUT_MS))) {
+      return domainError('unavailable', 'the wallet projection is catching up; retry', { retryable: true });
+    }
+    if (getWallet(this.db, walletId) !== undefined || walletCountOf(this.db, ownerId) < WALLETS_PER_OWNER_MAX) return undefined;
+    return domainError('limit_exceeded', `an owner has at most ${WALLETS_PER_OWNER_MAX} wallets`, { limit: 'wallets_per_owner', max: WALLETS_PER_OWNER_MAX });
+  }
 
   async execute(query: LedgerQueryMessage): Promise<Reply<unknown>> {
     if (query?.type === 'GetWallet' && query.consistency === 'eventual') {

@@ -3,6 +3,8 @@
 import {
   ConfigError,
   domainError,
+  KeyedLocks,
+  type DomainError,
   type Clock,
   type IdGenerator,
   type LedgerCommandEnvelope,
@@ -24,6 +26,8 @@ export interface WalletLedgerServiceDeps {
   /** Shards this instance writes; every shard in embedded mode. */
   readonly ownedShards?: readonly number[];
   readonly log?: (message: string) => void;
+  /** Why an owner may not open this wallet (WalletLedgerQueries.openWalletRefusal); asked one owner at a time. */
+  readonly openWalletRefusal?: (ownerId: string, walletId: string) => Promise<DomainError | undefined>;
 }
 
 const META_LENGTH_MAX = 256;
@@ -38,6 +42,8 @@ const RESERVED_KEY_PREFIXES: readonly (readonly [string, LedgerCommandEnvelope['
 
 export class WalletLedgerService {
   private readonly writers = new Map<number, ShardWriter>();
+  /** One owner's OpenWallet commands at a time: each counts the wallets opened before it. */
+  private readonly owners = new KeyedLocks();
 
   constructor(private readonly deps: WalletLedgerServiceDeps) {}
 
@@ -90,6 +96,14 @@ export class WalletLedgerService {
     const writer = this.writers.get(shard);
     if (writer === undefined) {
       return Promise.resolve({ ok: false, error: domainError('unavailable', `shard ${shard} is not written here`, { retryable: true, shard }) });
+    }
+    const refusal = this.deps.openWalletRefusal;
+    if (message.type === 'OpenWallet' && refusal !== undefined && typeof message.ownerId === 'string' && typeof message.walletId === 'string') {
+      const { ownerId, walletId } = message;
+      return this.owners.run(ownerId, async () => {
+        const refused = await refusal(ownerId, walletId);
+        return refused === undefined ? writer.submit(message) : { ok: false, error: refused };
+      });
     }
     return writer.submit(message);
   }

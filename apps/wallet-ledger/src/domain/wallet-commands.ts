@@ -16,6 +16,7 @@ import {
   type WalletView,
 } from '@ledger/contracts';
 import {
+  isTransitAccountId,
   isValidId,
   type Account,
   type LedgerAcceptedEvent,
@@ -240,6 +241,8 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
         if (typeof currency !== 'string') return currency;
         // Checked before its shard: a non-string id threw below and failed the writer's whole batch.
         if (!isValidId(posting.accountId)) return invalid(`postings[${index}].accountId`, 'invalid_id');
+        // Transit holds the transfers in flight, paired across shards: an entry there is money no leg moves.
+        if (isTransitAccountId(posting.accountId)) return invalid(`postings[${index}].accountId`, 'reserved');
         const owner = shardOf(posting.accountId, context.shards);
         if (owner !== context.shard) return invalid(`postings[${index}].accountId`, 'accounts_on_different_shards');
         postings.push({ accountId: posting.accountId, side: posting.side, amount, currency });

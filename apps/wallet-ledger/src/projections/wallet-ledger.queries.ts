@@ -80,6 +80,7 @@ const LINE_COLUMNS = `position, seq, transaction_id, kind, amount, direction, st
 function prepareStatements(db: Database.Database) {
   return {
     account: db.prepare<[string], AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?`),
+    walletCountOfOwner: db.prepare<[string], { count: number }>(`SELECT count(*) AS count FROM accounts WHERE owner_id = ? AND kind = 'wallet'`),
     walletsOfOwner: db.prepare<[string, number], AccountRow>(
       `SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE owner_id = ? AND kind = 'wallet' ORDER BY opened_position LIMIT ?`,
     ),
@@ -123,7 +124,12 @@ export function getWallet(db: Database.Database, walletId: string): WalletView |
   return row === undefined || row.kind !== 'wallet' ? undefined : walletViewOf(row);
 }
 
-/** An owner's wallets in the order they were opened, at most WALLETS_PER_OWNER_MAX. */
+/** How many wallets an owner has opened (closed ones too: they are listed). */
+export function walletCountOf(db: Database.Database, ownerId: string): number {
+  return statementsFor(db).walletCountOfOwner.get(ownerId)?.count ?? 0;
+}
+
+/** An owner's wallets in the order they were opened, at most WALLETS_PER_OWNER_MAX (OpenWallet refuses more). */
 export function listWallets(db: Database.Database, ownerId: string): WalletView[] {
   return statementsFor(db).walletsOfOwner.all(ownerId, WALLETS_PER_OWNER_MAX).map(walletViewOf);
 }

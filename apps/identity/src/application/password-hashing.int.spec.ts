@@ -1,0 +1,92 @@
+// Password hashing under load, through the transport: argon2 calls (each takes
+// IDENTITY_ARGON2_MEMORY_KIB) are counted and held here, so the test sees how many run at once.
+import { waitFor } from '@ledger/contracts/testing';
+import type { Reply } from '@ledger/contracts';
+import { startIdentityHarness, type IdentityHarness } from '../testing/identity.harness';
+
+const argon2Calls = { running: 0, most: 0, release: () => undefined as void, held: Promise.resolve() };
+
+jest.mock('argon2', () => {
+  const actual = jest.requireActual<typeof import('argon2')>('argon2');
+  const counted =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      argon2Calls.running += 1;
+      argon2Calls.most = Math.max(argon2Calls.most, argon2Calls.running);
+      try {
+        await argon2Calls.held;
+        return await call(...args);
+      } finally {
+        argon2Calls.running -= 1;
+      }
+    };
+  return { ...actual, hash: counted(actual.hash), verify: counted(actual.verify) };
+});
+
+function holdArgon2(): void {
+  let release!: () => void;
+  argon2Calls.held = new Promise<void>((resolve) => (release = resolve));
+  argon2Calls.release = release;
+  argon2Calls.most = 0;
+}
+
+describe('password hashing under load', () => {
+  let h: IdentityHarness;
+
+  /** A registration that takes a hashing turn and keeps it while argon2 is held (called on the service: no partition waits behind it). */
+  function holdOneTurn(): Promise<Reply<unknown>> {
+    const meta = { idempotencyKey: 'blocker', actor: 'test' };
+    return h.identity.service.execute({ type: 'RegisterUser', email: 'blocker@example.com', password: 'correct horse battery staple', meta });
+  }
+
+  afterEach(async () => {
+    argon2Calls.release();
+    await h.close({ remove: true });
+  });
+
+  it('runs at most IDENTITY_HASHES_IN_FLIGHT_MAX hashes at once, queues IDENTITY_HASHES_QUEUED_MAX, and answers the rest unavailable (503)', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_PARTITIONS: '64', IDENTITY_HASHES_IN_FLIGHT_MAX: '2', IDENTITY_HASHES_QUEUED_MAX: '3' } });
+    holdArgon2();
+    const replies: Reply<unknown>[] = [];
+    const registrations = Array.from({ length: 10 }, (_, i) =>
+      h.send({ type: 'RegisterUser', email: `load${i}@example.com`, password: 'correct horse battery staple' }).then((reply) => {
+        replies.push(reply);
+        return reply;
+      }),
+    );
+    await waitFor('five refused or more than two hashes running', () => replies.length === 5 || argon2Calls.running > 2);
+    expect(argon2Calls.running).toBe(2);
+    expect(replies).toHaveLength(5);
+    for (const reply of replies) expect(reply).toMatchObject({ ok: false, error: { code: 'unavailable', details: { retryable: true } } });
+
+    argon2Calls.release();
+    const all = await Promise.all(registrations);
+    expect(all.filter((reply) => reply.ok)).toHaveLength(5);
+    expect(argon2Calls.most).toBe(2);
+  });
+
+  it('does not count a login refused for load as a failed one', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_HASHES_IN_FLIGHT_MAX: '1', IDENTITY_HASHES_QUEUED_MAX: '0', IDENTITY_LOCKOUT_FAILURES: '2' } });
+    expect(await h.send({ type: 'RegisterUser', email: 'busy@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+    holdArgon2();
+    const blocker = holdOneTurn();
+    await waitFor('one hash running', () => argon2Calls.running === 1);
+    for (let i = 0; i < 3; i++) {
+      expect(await h.send({ type: 'Login', email: 'busy@example.com', password: 'wrong password here' })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    }
+    argon2Calls.release();
+    expect(await blocker).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'Login', email: 'busy@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+  });
+
+  it('makes the decoy hash of unknown emails again after a turn was refused for it', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_HASHES_IN_FLIGHT_MAX: '1', IDENTITY_HASHES_QUEUED_MAX: '0' } });
+    holdArgon2();
+    const blocker = holdOneTurn();
+    await waitFor('one hash running', () => argon2Calls.running === 1);
+    expect(await h.send({ type: 'Login', email: 'nobody@example.com', password: 'any password at all' })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    argon2Calls.release();
+    expect(await blocker).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'Login', email: 'nobody@example.com', password: 'any password at all' })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+  });
+});
