@@ -26,6 +26,7 @@ import {
   type HoldView,
   type IdGenerator,
   type IsoResponseCode,
+  type LedgerCommandEnvelope,
   type Merchant,
   type Reply,
   type RevealedCard,
@@ -34,7 +35,7 @@ import {
 } from '@ledger/contracts';
 import { WrongExpectedVersionError, type EventStore, type ProjectionRunner } from '@ledger/event-store';
 import { systemAccountId, accountShard } from '@ledger/ledger';
-import type { IdentityClient, LedgerClient } from '@ledger/messaging';
+import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger/messaging';
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
@@ -112,9 +113,9 @@ export class CardIssuerService {
     this.cards = new CardRepository(deps.store, deps.ids, deps.config.CARD_CACHE_MAX);
   }
 
-  /** One command, answered after its events are durable (or with the error it got). */
-  execute(message: CardCommandEnvelope): Promise<Reply<unknown>> {
-    return this.unavailableOnThrow(message, '', 'complete this command', () => this.route(message));
+  /** One command, answered after its events are durable (or with the error it got). `request`: when its requester stops waiting. */
+  execute(message: CardCommandEnvelope, request: LedgerRequestOptions = {}): Promise<Reply<unknown>> {
+    return this.unavailableOnThrow(message, '', 'complete this command', () => this.route(message, request));
   }
 
   /** One query, from the card streams (consistent) or the projection (caught up to the store's head first). */
@@ -133,7 +134,7 @@ export class CardIssuerService {
     }
   }
 
-  private async route(message: CardCommandEnvelope): Promise<Reply<unknown>> {
+  private async route(message: CardCommandEnvelope, request: LedgerRequestOptions): Promise<Reply<unknown>> {
     if (typeof message !== 'object' || message === null) return failed(validationFailed([{ field: 'type', reason: 'required' }]));
     const origin = commandMetaOf(message, 'card');
     if ('code' in origin) return failed(origin);
@@ -149,7 +150,7 @@ export class CardIssuerService {
       case 'SetSpendingControls':
         return this.changeCard(message.cardId, origin, { type: 'SetSpendingControls', spendingControls: message.spendingControls, idempotencyKey: origin.idempotencyKey });
       case 'Authorize':
-        return this.authorize(message, origin);
+        return this.authorize(message, origin, request);
       case 'CaptureAuthorization':
         return this.capture(message, origin);
       case 'ReverseAuthorization':
@@ -296,7 +297,7 @@ export class CardIssuerService {
   // -------------------------------------------------------------------------------------------
   // Authorizations.
 
-  async authorize(message: Message<'Authorize'>, origin: EventOrigin): Promise<Reply<unknown>> {
+  async authorize(message: Message<'Authorize'>, origin: EventOrigin, request: LedgerRequestOptions = {}): Promise<Reply<unknown>> {
     const problems = authorizeProblems(message);
     if (problems.length > 0) return failed(validationFailed(problems));
     const amount = BigInt(message.amount);
@@ -345,7 +346,7 @@ export class CardIssuerService {
       const status = (outcome.state as Card).status;
       // Requested while active, interrupted before its outcome, and the card frozen or canceled since: no approval now.
       if (status !== 'active') return this.declineInterrupted(cardId, authorization, origin, outcome.loaded, status);
-      return this.placeHold(cardId, authorization, origin, outcome.loaded);
+      return this.placeHold(cardId, authorization, origin, outcome.loaded, request);
     });
   }
 
@@ -353,8 +354,9 @@ export class CardIssuerService {
    * Asks the ledger for the hold of a requested authorization and records its answer. Runs under
    * the card's lock, so the answer is decided on the card as this process last wrote it (`written`).
    */
-  private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard): Promise<Reply<unknown>> {
-    const reply = await this.sendPlaceHold(authorization, origin);
+  private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, request: LedgerRequestOptions): Promise<Reply<unknown>> {
+    // Not past the network's deadline: an answer it no longer waits for would hold money it was told is not held (recovery releases it instead).
+    const reply = await this.sendPlaceHold(authorization, origin, request);
     if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     await this.deps.afterLedgerReply?.('hold', authorization.id);
     // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Released, declined as recovery does.
@@ -394,8 +396,8 @@ export class CardIssuerService {
     return this.releaseOrphanHold(authorization);
   }
 
-  private sendPlaceHold(authorization: Authorization, origin: EventOrigin): Promise<Reply<HoldView>> {
-    return this.deps.ledger.command<HoldView>({
+  private sendPlaceHold(authorization: Authorization, origin: EventOrigin, request: LedgerRequestOptions = {}): Promise<Reply<HoldView>> {
+    const hold: LedgerCommandEnvelope = {
       type: 'PlaceHold',
       holdId: authorization.id,
       walletId: authorization.walletId,
@@ -403,7 +405,8 @@ export class CardIssuerService {
       ...(authorization.holdTimeoutMs === null ? {} : { timeoutMs: authorization.holdTimeoutMs }),
       reference: authorization.id,
       meta: commandMeta(ledgerKeys.hold(authorization.id), origin),
-    });
+    };
+    return this.deps.ledger.command<HoldView>(hold, request);
   }
 
   async capture(message: Message<'CaptureAuthorization'>, origin: EventOrigin): Promise<Reply<unknown>> {
@@ -555,7 +558,11 @@ export class CardIssuerService {
     let recovered = 0;
     let left = 0;
     for (const { authorizationId, cardId } of requestedAuthorizations(this.deps.db)) {
-      const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId));
+      const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId)).catch((error: unknown) => {
+        // A ledger that did not answer in time (or a store error) leaves this one for the next pass; the rest, and the start, go on.
+        this.deps.log?.(`card-issuer: recovering authorization ${authorizationId} failed: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      });
       if (done) recovered++;
       else left++;
     }

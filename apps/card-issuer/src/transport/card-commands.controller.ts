@@ -1,6 +1,7 @@
 // `cards.commands` and `cards.queries` on the bus: each request goes to the application service, as is.
 import { Controller, Inject } from '@nestjs/common';
-import { MessagePattern, Payload } from '@nestjs/microservices';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import { BusContext } from '@ledger/messaging';
 import { CARD_TOPICS, type CardCommandEnvelope, type CardQueryMessage, type CardReply } from '@ledger/contracts';
 import { CardIssuerService } from '../application/card-issuer.service';
 
@@ -9,8 +10,8 @@ export class CardCommandsController {
   constructor(@Inject(CardIssuerService) private readonly cards: CardIssuerService) {}
 
   @MessagePattern<string>(CARD_TOPICS.commands)
-  handle(@Payload() message: CardCommandEnvelope): Promise<CardReply<unknown>> {
-    return this.cards.execute(message);
+  handle(@Payload() message: CardCommandEnvelope, @Ctx() context: BusContext): Promise<CardReply<unknown>> {
+    return this.cards.execute(message, { deadlineMs: context.getDeadline() });
   }
 }
 

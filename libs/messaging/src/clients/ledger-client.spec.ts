@@ -3,7 +3,7 @@ import { of, throwError, type Observable } from 'rxjs';
 import { LEDGER_TOPICS, type LedgerCommandBatch, type LedgerCommandEnvelope, type Reply } from '@ledger/contracts';
 import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
-import type { KeyedPayload } from '../nest/bus-protocol';
+import { BUS_HEADERS, type KeyedPayload } from '../nest/bus-protocol';
 import { LedgerClient, type RequestSender } from './ledger-client';
 
 describe('LedgerClient (coalescing)', () => {
@@ -29,5 +29,23 @@ describe('LedgerClient (coalescing)', () => {
     expect(replies.filter((reply) => reply.status === 'rejected')).toEqual([]);
     expect(sizes.length).toBeGreaterThan(1);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(BUS_MESSAGE_BYTES_MIN);
+  });
+
+  it("sends a shard's batch with the soonest deadline of its commands, so none is decided after its requester gave up", async () => {
+    const sent: KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>[] = [];
+    const bus: RequestSender = {
+      send<TResult, TInput>(_pattern: string, data: TInput): Observable<TResult> {
+        const payload = data as KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>;
+        sent.push(payload);
+        const count = payload.value.type === 'CommandBatch' ? payload.value.commands.length : 1;
+        return of({ ok: true, value: Array.from({ length: count }, () => ({ ok: true, value: {} })) } as TResult);
+      },
+    };
+    const client = new LedgerClient(bus, 1, { coalesce: true });
+    const topUp = (n: number): LedgerCommandEnvelope => ({ type: 'TopUp', walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
+    await Promise.all([client.command(topUp(1), { deadlineMs: 5_000 }), client.command(topUp(2)), client.command(topUp(3), { deadlineMs: 3_000 })]);
+    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual(['3000']);
+    await client.command(topUp(4));
+    expect(sent[1].headers[BUS_HEADERS.deadline]).toBeUndefined();
   });
 });

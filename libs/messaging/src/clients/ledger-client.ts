@@ -13,7 +13,7 @@ import {
 } from '@ledger/contracts';
 import { shardOfCommand } from '@ledger/ledger';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
-import { keyed } from '../nest/bus-protocol';
+import { BUS_HEADERS, keyed } from '../nest/bus-protocol';
 
 /** The one method of a Nest ClientProxy this needs (any transport's). */
 export interface RequestSender {
@@ -35,8 +35,14 @@ export interface LedgerClientOptions {
   readonly coalesce?: boolean;
 }
 
+/** Per request: when the caller's own requester stops waiting (BusContext.getDeadline), so the ledger is not asked past it. */
+export interface LedgerRequestOptions {
+  readonly deadlineMs?: number;
+}
+
 interface Waiting {
   readonly message: LedgerCommandEnvelope;
+  readonly deadlineMs: number | undefined;
   readonly resolve: (reply: Reply<unknown>) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -51,10 +57,10 @@ export class LedgerClient {
     private readonly options: LedgerClientOptions = {},
   ) {}
 
-  command<T = unknown>(message: LedgerCommandEnvelope): Promise<Reply<T>> {
+  command<T = unknown>(message: LedgerCommandEnvelope, { deadlineMs }: LedgerRequestOptions = {}): Promise<Reply<T>> {
     const shard = shardOfCommand(message, this.shards);
     if (shard === undefined) return Promise.resolve({ ok: false, error: domainError('not_found', 'no such wallet or account') });
-    if (!this.options.coalesce) return this.send<Reply<T>>(shard, message);
+    if (!this.options.coalesce) return this.send<Reply<T>>(shard, message, deadlineMs);
     return new Promise<Reply<T>>((resolve, reject) => {
       let queue = this.waiting.get(shard);
       if (queue === undefined) {
@@ -62,12 +68,13 @@ export class LedgerClient {
         this.waiting.set(shard, queue);
         setImmediate(() => this.flush(shard));
       }
-      queue.push({ message, resolve: resolve as (reply: Reply<unknown>) => void, reject });
+      queue.push({ message, deadlineMs, resolve: resolve as (reply: Reply<unknown>) => void, reject });
     });
   }
 
-  private send<R>(shard: number, message: LedgerCommandEnvelope | LedgerCommandBatch): Promise<R> {
-    return firstValueFrom(this.client.send<R>(LEDGER_TOPICS.commands, keyed(String(shard), message, { partition: shard })));
+  private send<R>(shard: number, message: LedgerCommandEnvelope | LedgerCommandBatch, deadlineMs: number | undefined): Promise<R> {
+    const headers: Record<string, string> = deadlineMs === undefined ? {} : { [BUS_HEADERS.deadline]: String(deadlineMs) };
+    return firstValueFrom(this.client.send<R>(LEDGER_TOPICS.commands, keyed(String(shard), message, { partition: shard, headers })));
   }
 
   private flush(shard: number): void {
@@ -91,12 +98,15 @@ export class LedgerClient {
   /** Sends one part of a shard's batch; a transport failure (timeout, closed client) rejects every command in it, as it would each alone. */
   private async sendPart(shard: number, part: readonly Waiting[]): Promise<void> {
     try {
+      // The soonest of the part's deadlines: no command is decided after its caller's requester gave up.
+      const deadlines = part.flatMap((each) => (each.deadlineMs === undefined ? [] : [each.deadlineMs]));
+      const deadlineMs = deadlines.length === 0 ? undefined : Math.min(...deadlines);
       if (part.length === 1) {
-        part[0].resolve(await this.send<Reply<unknown>>(shard, part[0].message));
+        part[0].resolve(await this.send<Reply<unknown>>(shard, part[0].message, deadlineMs));
         return;
       }
       const batch: LedgerCommandBatch = { type: 'CommandBatch', commands: part.map((each) => each.message) };
-      const reply = await this.send<Reply<Reply<unknown>[]>>(shard, batch);
+      const reply = await this.send<Reply<Reply<unknown>[]>>(shard, batch, deadlineMs);
       if (reply.ok && Array.isArray(reply.value) && reply.value.length === part.length) {
         const replies = reply.value;
         part.forEach((each, index) => each.resolve(replies[index]));

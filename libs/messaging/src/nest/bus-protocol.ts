@@ -7,7 +7,23 @@ export const BUS_HEADERS = {
   correlationId: 'correlationId',
   /** The topic the server publishes the reply to; its absence makes a message an event. */
   replyTo: 'replyTo',
+  /** When the requester stops waiting: epoch milliseconds of its wall clock, in decimal. */
+  deadline: 'deadline',
 } as const;
+
+/**
+ * How far the clocks of two processes may disagree (NTP keeps hosts within milliseconds): a server
+ * refuses a request only once its deadline is this far behind the server's own clock.
+ */
+export const DEADLINE_CLOCK_SKEW_MS = 1_000;
+
+/** The deadline a request carries; undefined without one (or with one that is no time). */
+export function deadlineOf(headers: MessageHeaders): number | undefined {
+  const text = headers[BUS_HEADERS.deadline];
+  if (text === undefined || !/^[0-9]{1,16}$/.test(text)) return undefined;
+  const deadlineMs = Number(text);
+  return Number.isSafeInteger(deadlineMs) ? deadlineMs : undefined;
+}
 
 /** The reply topic of requests on `topic`, shared by every client; each client filters by correlation id. */
 export function replyTopicFor(topic: string): string {
@@ -26,7 +42,8 @@ export type BusStatus = 'connected' | 'disconnected';
 /**
  * A payload with the message key (and optionally headers or an explicit partition) chosen by the
  * caller: `client.send(topic, keyed(String(shard), command, { partition: shard }))`.
- * Without it, a request is keyed by its correlation id and an event by a fresh id.
+ * Without it, a request is keyed by its correlation id and an event by a fresh id. A `deadline`
+ * header (the caller's own caller's, see BusContext.getDeadline) shortens the request's timeout to it.
  */
 export class KeyedPayload<T = unknown> {
   constructor(

@@ -3,14 +3,14 @@ import { Controller, Inject, Module, type DynamicModule, type INestMicroservice 
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, Payload, RpcException, Server, type MicroserviceOptions } from '@nestjs/microservices';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { CodecError, decode } from '../codec';
+import { CodecError, decode, encode } from '../codec';
 import { InProcessBus } from '../in-process/in-process-bus';
 import { DEAD_LETTER_HEADERS, deadLetterTopic, type DeliveredMessage } from '../message-bus.port';
 import { partitionForKey } from '../partitioner';
 import { waitFor } from '@ledger/contracts/testing';
 import { BusClientProxy, ClientClosedError, RemoteHandlerError, RequestTimeoutError, TooManyPendingRequestsError } from './bus.client';
 import { BusContext } from './bus.context';
-import { keyed } from './bus-protocol';
+import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, keyed, replyTopicFor } from './bus-protocol';
 import { BusServer } from './bus.server';
 
 const COMMANDS = 'ledger.commands';
@@ -53,6 +53,7 @@ class LedgerTransportController {
           partition: context.getPartition(),
           key: context.getKey(),
           at: command.atMs === undefined ? undefined : new Date(command.atMs),
+          deadline: context.getDeadline(),
         };
       case 'Reject':
         throw new RpcException({ status: 'error', code: 'insufficient_funds', message: 'not enough money' });
@@ -233,6 +234,46 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
     } finally {
       await impatient.close();
     }
+  });
+
+  it('tells the server when it stops waiting, and waits no longer than a sooner deadline its payload carries', async () => {
+    const before = Date.now();
+    const plain = await request<{ deadline: number }>({ type: 'Echo', body: 'plain' });
+    expect(plain.deadline).toBeGreaterThanOrEqual(before + 2_000);
+    expect(plain.deadline).toBeLessThanOrEqual(Date.now() + 2_000);
+
+    // A handler passes its own requester's deadline on (BusContext.getDeadline): its requests end with it.
+    const soon = Date.now() + 100;
+    const inherited = await request<{ deadline: number }>(keyed('k', { type: 'Echo', body: 'nested' }, { headers: { deadline: String(soon) } }));
+    expect(inherited.deadline).toBe(soon);
+    const unanswered = lastValueFrom(client.send('cards.commands', keyed('k', { type: 'FreezeCard' }, { headers: { deadline: String(Date.now() + 100) } })));
+    await expect(unanswered).rejects.toBeInstanceOf(RequestTimeoutError);
+    expect(((await unanswered.catch((error: unknown) => error)) as RequestTimeoutError).timeoutMs).toBeLessThanOrEqual(100);
+
+    // Already past: nothing is sent at all.
+    const late = request(keyed('k', { type: 'Echo', body: 'late' }, { headers: { deadline: String(Date.now() - 1) } }));
+    await expect(late).rejects.toBeInstanceOf(RequestTimeoutError);
+    expect(recorder.commands).toBe(2);
+  });
+
+  it('does not run a request whose deadline passed while it queued, and answers that it was not handled', async () => {
+    const replies: DeliveredMessage[] = [];
+    await bus.subscribe({ topics: [replyTopicFor(COMMANDS)], groupId: 'reply-watch', handler: async (m) => void replies.push(m) });
+    const headers = (correlationId: string, deadlineMs: number) => ({
+      [BUS_HEADERS.correlationId]: correlationId,
+      [BUS_HEADERS.replyTo]: replyTopicFor(COMMANDS),
+      [BUS_HEADERS.deadline]: String(deadlineMs),
+    });
+    // Its requester gave up long ago (beyond any clock skew); the next one still waits.
+    await bus.publish(COMMANDS, [
+      { key: 'k', partition: 0, value: encode({ type: 'Echo', body: 'expired' }), headers: headers('expired', Date.now() - DEADLINE_CLOCK_SKEW_MS - 1_000) },
+      { key: 'k', partition: 0, value: encode({ type: 'Echo', body: 'live' }), headers: headers('live', Date.now() + 60_000) },
+    ]);
+    await waitFor('both replies', () => replies.length === 2);
+    const byId = new Map(replies.map((reply) => [reply.headers[BUS_HEADERS.correlationId], decode(reply.value)]));
+    expect(byId.get('expired')).toEqual({ err: expect.objectContaining({ code: 'unavailable', retryable: true }), isDisposed: true });
+    expect(byId.get('live')).toMatchObject({ response: { echo: 'live' } });
+    expect(recorder.commands).toBe(1);
   });
 
   it('bounds the requests waiting for a reply, and fails them on close', async () => {

@@ -5,12 +5,12 @@ import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microser
 import { decode, encode } from '../codec';
 import { DEFAULT_MESSAGING_CONFIG } from '../messaging.config';
 import type { BusConsumer, DeliveredMessage, MessageBus, OutgoingMessage } from '../message-bus.port';
-import { BUS_HEADERS, KeyedPayload, replyTopicFor, type BusStatus, type ReplyEnvelope } from './bus-protocol';
+import { BUS_HEADERS, deadlineOf, KeyedPayload, replyTopicFor, type BusStatus, type ReplyEnvelope } from './bus-protocol';
 
 export interface BusClientOptions {
   /** Prefix of this instance's reply consumer group, `<clientId>-<uuidv7>`. Default `client`. */
   readonly clientId?: string;
-  /** How long `send` waits for the reply. Default BUS_REQUEST_TIMEOUT_MS. */
+  /** How long `send` waits for the reply (less when the payload's deadline header is sooner). Default BUS_REQUEST_TIMEOUT_MS. */
   readonly requestTimeoutMs?: number;
   /** Requests waiting for a reply at once; more are refused. Default BUS_MAX_PENDING_REQUESTS. */
   readonly maxPendingRequests?: number;
@@ -114,12 +114,23 @@ export class BusClientProxy extends ClientProxy<Record<never, Function>, BusStat
     }
     const correlationId = uuidv7.next();
     const replyTo = replyTopicFor(topic);
+    // Wall-clock time, as the server reads the deadline: transport time, like the timer below, not the services' Clock.
+    const nowMs = Date.now();
+    const inherited = packet.data instanceof KeyedPayload ? deadlineOf(packet.data.headers) : undefined;
+    const deadlineMs = Math.min(nowMs + this.requestTimeoutMs, inherited ?? Infinity);
+    const timeoutMs = deadlineMs - nowMs;
+    if (timeoutMs <= 0) {
+      // The caller's own caller stopped waiting: the request would be decided for nobody.
+      callback({ err: new RequestTimeoutError(topic, 0, correlationId) });
+      return () => undefined;
+    }
     let outgoing: OutgoingMessage;
     try {
       // Encoding first: a payload JSON cannot carry fails here, before anything waits.
       outgoing = toOutgoing(packet.data, correlationId, {
         [BUS_HEADERS.correlationId]: correlationId,
         [BUS_HEADERS.replyTo]: replyTo,
+        [BUS_HEADERS.deadline]: String(deadlineMs),
       });
     } catch (err) {
       callback({ err });
@@ -131,8 +142,8 @@ export class BusClientProxy extends ClientProxy<Record<never, Function>, BusStat
       if (reply.err !== undefined || reply.isDisposed) forget();
       callback(reply);
     };
-    const timeout = (): void => settle({ err: new RequestTimeoutError(topic, this.requestTimeoutMs, correlationId) });
-    const timer = setTimeout(timeout, this.requestTimeoutMs);
+    const timeout = (): void => settle({ err: new RequestTimeoutError(topic, timeoutMs, correlationId) });
+    const timer = setTimeout(timeout, timeoutMs);
     const forget = (): void => {
       this.pending.delete(correlationId);
       clearTimeout(timer);

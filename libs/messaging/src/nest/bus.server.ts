@@ -13,7 +13,7 @@ import { finalize, isObservable, lastValueFrom } from 'rxjs';
 import { decode, encode } from '../codec';
 import { InvalidMessageError, isValidTopicName, type BusConsumer, type DeliveredMessage, type MessageBus } from '../message-bus.port';
 import { BusContext } from './bus.context';
-import { BUS_HEADERS, type BusStatus, type ReplyEnvelope } from './bus-protocol';
+import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, deadlineOf, type BusStatus, type ReplyEnvelope } from './bus-protocol';
 
 export interface BusServerOptions {
   /** The consumer group of this service: its instances share the partitions of its topics. */
@@ -100,6 +100,11 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
     if (!handler || handler.isEventHandler || !correlationId || !replyTo) {
       return this.handleEvent(message.topic, packet, context);
     }
+    const deadlineMs = deadlineOf(message.headers);
+    if (deadlineMs !== undefined && Date.now() > deadlineMs + DEADLINE_CLOCK_SKEW_MS) {
+      // Its requester gave up while it queued: deciding it now (a hold, a transfer) would be for nobody, so it is not run.
+      return this.publishReply(replyTo, correlationId, { err: EXPIRED, isDisposed: true });
+    }
     return this.answer(handler, packet, context, replyTo, correlationId);
   }
 
@@ -185,6 +190,9 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
     }
   }
 }
+
+/** The answer to a request whose deadline passed before it was handled: nothing was done, so a retry is safe. */
+const EXPIRED = { status: 'error', code: 'unavailable', retryable: true, message: 'the request waited past its deadline and was not handled; retry' } as const;
 
 /** Nest's exception filters give plain objects; an Error (from a custom filter) would stringify to {}. */
 function toWireError(err: unknown): unknown {
