@@ -19,6 +19,7 @@ import {
 } from '../event-store.port';
 import { EVENT_COLUMNS, recordedEventOf as toRecordedEvent, type EventRow } from '../event-rows';
 import { checkedInt } from '../checked-int';
+import { readRetryBackoffMs } from '../read-retry';
 import { openConnection } from './sqlite-writer';
 import { SqliteWriterThread } from './sqlite-writer-thread';
 
@@ -357,18 +358,21 @@ class SqliteSubscription implements Subscription {
   private async run(): Promise<void> {
     try {
       await Promise.resolve(); // never call the handler from inside subscribe()
-      let head = this.source.head();
-      while (!this.stopping) {
+      let head = await this.read(() => this.source.head());
+      while (!this.stopping && head !== undefined) {
         if (head <= this.cursor) {
           // Woken by an append through this store, its position is the head to read to (no query);
           // after a poll interval, the file is asked, for appends by other writers.
           const appended = await this.source.waitForAppend((wake) => (this.wakeWaiter = wake));
           this.wakeWaiter = undefined;
-          head = appended ? this.knownHead(head) : this.source.head();
+          head = appended ? this.knownHead(head) : await this.read(() => this.source.head());
           continue;
         }
         const windowEnd = head - this.cursor > BigInt(this.windowSize) ? this.cursor + BigInt(this.windowSize) : head;
-        for (const event of this.source.readWindow(this.cursor, windowEnd)) {
+        const from = this.cursor;
+        const events = await this.read(() => this.source.readWindow(from, windowEnd));
+        if (events === undefined) return;
+        for (const event of events) {
           if (this.stopping) return;
           await this.handler(event);
           this.delivered = event.position;
@@ -380,6 +384,30 @@ class SqliteSubscription implements Subscription {
     } finally {
       this.source.forget(this);
     }
+  }
+
+  /**
+   * A read of the file, tried again after a pause while it fails (the cursor has not moved, so
+   * nothing is skipped or repeated): a lock held by another process or a passing I/O error must
+   * not stop a relay or projection for good. Undefined once stopped. Only the handler's errors end it.
+   */
+  private async read<T>(read: () => T): Promise<T | undefined> {
+    for (let failures = 1; !this.stopping; failures++) {
+      try {
+        return read();
+      } catch {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            this.wakeWaiter = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, readRetryBackoffMs(failures));
+          this.wakeWaiter = done;
+        });
+      }
+    }
+    return undefined;
   }
 }
 
