@@ -19,7 +19,7 @@ import {
 } from '../event-store.port';
 import { EVENT_COLUMNS, recordedEventOf as toRecordedEvent, type EventRow } from '../event-rows';
 import { checkedInt } from '../checked-int';
-import { readRetryBackoffMs } from '../read-retry';
+import { readRetryBackoffMs, retryPause } from '../read-retry';
 import { openConnection } from './sqlite-writer';
 import { SqliteWriterThread } from './sqlite-writer-thread';
 
@@ -328,6 +328,7 @@ class SqliteSubscription implements Subscription {
   private delivered = 0n;
   private stopping = false;
   private wakeWaiter: (() => void) | undefined;
+  private readonly stopped = new AbortController();
 
   constructor(
     private readonly source: SubscriptionSource,
@@ -351,6 +352,7 @@ class SqliteSubscription implements Subscription {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     this.wakeWaiter?.();
     await this.closed.catch(() => undefined);
   }
@@ -396,15 +398,7 @@ class SqliteSubscription implements Subscription {
       try {
         return read();
       } catch {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            clearTimeout(timer);
-            this.wakeWaiter = undefined;
-            resolve();
-          };
-          const timer = setTimeout(done, readRetryBackoffMs(failures));
-          this.wakeWaiter = done;
-        });
+        await retryPause(readRetryBackoffMs(failures), this.stopped.signal);
       }
     }
     return undefined;
