@@ -72,6 +72,19 @@ describe('embedded host', () => {
     expect(existsSync(join(dataDir, 'events.sqlite'))).toBe(true);
   });
 
+  it('refuses a second host on the same DATA_DIR (naming it) while the first runs, and starts once it is closed', async () => {
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    // Two hosts on one DATA_DIR ran two writers per ledger shard and two sets of relays sharing one checkpoint row.
+    const second = startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    const started = await second.catch((error: unknown) => error);
+    if (!(started instanceof Error)) await (started as RunningHost).close();
+    expect(started).toBeInstanceOf(ConfigError);
+    expect((started as Error).message).toMatch(/DATA_DIR.*in use by another host/);
+    await host.close();
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    expect((await fetch(`${host.url}/readyz`)).status).toBe(200);
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['SQLITE_SYNCHRONOUS', 'OFF'],
