@@ -90,6 +90,7 @@ export class SqliteEventStore implements EventStore {
   /** Position of the newest event appended through this instance: a head subscriptions know without asking the file. */
   private appendedHead = 0n;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** The appends posted to the writer thread and not yet answered: close() waits for them. */
   private readonly pendingAppends = new Set<Promise<unknown>>();
   private readonly writer: SqliteWriterThread;
@@ -210,8 +211,13 @@ export class SqliteEventStore implements EventStore {
     return subscription;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Every caller waits for the one close: a second call must not resolve while the first still waits for appends. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.pendingAppends]);
     await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
