@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ConfigError, systemClock, uuidv7 } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
-import { InProcessBus, inProcessBusOptions, loadMessagingConfig } from '@ledger/messaging';
+import { InProcessBus, inProcessBusOptions, loadMessagingConfig, type EventRelay } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
 import { startWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
@@ -104,6 +104,10 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
         { name: 'wallet-ledger-projection', ready: async () => walletLedger.projection.waitUntil(await head(), 1_000) },
         { name: 'identity-projection', ready: async () => identity.projection.waitUntil(await head(), 1_000) },
         { name: 'card-issuer-projection', ready: async () => cardIssuer.projection.waitUntil(await head(), 1_000) },
+        // A relay that stopped for good publishes nothing more to the other services until a restart.
+        { name: 'wallet-ledger-relay', ready: relayRunning(walletLedger.relay) },
+        { name: 'identity-relay', ready: relayRunning(identity.relay) },
+        { name: 'card-issuer-relay', ready: relayRunning(cardIssuer.relay) },
       ],
     });
     return {
@@ -122,4 +126,12 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     await closeServices();
     throw error;
   }
+}
+
+/** A readiness check: false once the relay stopped on its own (RelayFailedError, or its store subscription ended). */
+function relayRunning(relay: EventRelay): () => Promise<boolean> {
+  let stopped = false;
+  const stop = (): void => void (stopped = true);
+  relay.closed.then(stop, stop);
+  return async () => !stopped;
 }
