@@ -308,8 +308,9 @@ function logout(command: Logout, state: RegisteredUser, context: UserContext): U
 function startTotpEnrolment(command: StartTotpEnrolment, state: RegisteredUser, context: UserContext): UserDecision {
   if (!isValidId(command.attemptKey)) return rejected(domainError('idempotency_key_required', 'an enrolment carries an idempotency key'));
   if (state.totp.enabled) return rejected(validationFailed([{ field: 'totp', reason: 'already_enabled' }], 'TOTP is already enabled'));
-  // The same request again: the application answers with the pending secret.
-  if (state.totp.pending?.attemptKey === command.attemptKey) return accepted();
+  // The same request again, or a stale retry of an earlier start: the application answers with the
+  // pending secret (a new one would orphan the secret the user is scanning).
+  if (state.totp.enrolmentKeys.includes(command.attemptKey)) return accepted();
   return accepted({
     type: 'identity.TotpEnrolmentStarted.v1',
     data: { encryptedSecret: command.encryptedSecret, attemptKey: command.attemptKey, atMs: context.nowMs },
