@@ -65,6 +65,24 @@ describe('password hashing under load', () => {
     expect(argon2Calls.most).toBe(2);
   });
 
+  it('counts a hash made at a higher IDENTITY_ARGON2_MEMORY_KIB as that many turns: the memory bound holds for older hashes', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_ARGON2_MEMORY_KIB: '2048' } });
+    expect(await h.send({ type: 'RegisterUser', email: 'costly@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+    await h.close();
+    h = await startIdentityHarness({ dataDir: h.dataDir, env: { IDENTITY_ARGON2_MEMORY_KIB: '1024', IDENTITY_HASHES_IN_FLIGHT_MAX: '2', IDENTITY_HASHES_QUEUED_MAX: '0' } });
+    holdArgon2();
+    const costly = h.send({ type: 'Login', email: 'costly@example.com', password: 'correct horse battery staple' });
+    await waitFor('the older hash being verified', () => argon2Calls.running === 1);
+    // It takes 2048 KiB, the whole budget of 2 x 1024: nothing else may run beside it.
+    let beside: Reply<unknown> | undefined;
+    void holdOneTurn().then((reply) => (beside = reply));
+    await waitFor('a registration refused, or hashing beside the older hash', () => beside !== undefined || argon2Calls.running > 1);
+    expect(argon2Calls.running).toBe(1);
+    expect(beside).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    argon2Calls.release();
+    expect(await costly).toMatchObject({ ok: true });
+  });
+
   it('does not count a login refused for load as a failed one', async () => {
     h = await startIdentityHarness({ env: { IDENTITY_HASHES_IN_FLIGHT_MAX: '1', IDENTITY_HASHES_QUEUED_MAX: '0', IDENTITY_LOCKOUT_FAILURES: '2' } });
     expect(await h.send({ type: 'RegisterUser', email: 'busy@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
