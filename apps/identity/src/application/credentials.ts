@@ -96,6 +96,25 @@ export class PasswordHasher {
     }
   }
 
+  /**
+   * `password` (already verified against `hash`) hashed at the current cost when `hash` was made at
+   * another; undefined when it was not, or when no hashing turn is free now (the next login does it).
+   */
+  async rehashed(hash: string, password: string): Promise<string | undefined> {
+    const { memoryKib, iterations, parallelism } = this.cost;
+    let current: boolean;
+    try {
+      current = hash.startsWith('$argon2id$') && !argon2.needsRehash(hash, { memoryCost: memoryKib, timeCost: iterations, parallelism });
+    } catch {
+      current = false;
+    }
+    if (current) return undefined;
+    return this.hash(password).catch((error: unknown) => {
+      if (error instanceof HashingBusyError) return undefined;
+      throw error;
+    });
+  }
+
   /** Turns verifying `hash` takes: its memory cost (older hashes may have a higher one) over the current one's. */
   private turnsOf(hash: string): number {
     const memoryKib = Number(/^\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=(\d{1,10}),/.exec(hash)?.[1] ?? this.cost.memoryKib);

@@ -3,6 +3,7 @@
 import { waitFor } from '@ledger/contracts/testing';
 import type { Reply } from '@ledger/contracts';
 import { startIdentityHarness, type IdentityHarness } from '../testing/identity.harness';
+import { userStreamId } from './user-repository';
 
 const argon2Calls = { running: 0, most: 0, release: () => undefined as void, held: Promise.resolve() };
 
@@ -81,6 +82,22 @@ describe('password hashing under load', () => {
     expect(beside).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     argon2Calls.release();
     expect(await costly).toMatchObject({ ok: true });
+  });
+
+  it('hashes a password again at the current cost at the next login that proves it, once', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_ARGON2_MEMORY_KIB: '2048' } });
+    const user = await h.send<{ id: string }>({ type: 'RegisterUser', email: 'older@example.com', password: 'correct horse battery staple' });
+    if (!user.ok) throw new Error('registration failed');
+    await h.close();
+    h = await startIdentityHarness({ dataDir: h.dataDir });
+    const rehashes = async () => (await h.store.readStream(userStreamId(user.value.id))).filter((event) => event.type === 'identity.PasswordRehashed.v1');
+    expect(await h.send({ type: 'Login', email: 'older@example.com', password: 'wrong password here' })).toMatchObject({ ok: false });
+    expect(await rehashes()).toHaveLength(0);
+    expect(await h.send({ type: 'Login', email: 'older@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+    const [rehashed] = await rehashes();
+    expect((rehashed.data as { passwordHash: string }).passwordHash).toMatch(/^\$argon2id\$v=19\$m=1024,/);
+    expect(await h.send({ type: 'Login', email: 'older@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+    expect(await rehashes()).toHaveLength(1);
   });
 
   it('does not count a login refused for load as a failed one', async () => {

@@ -298,6 +298,18 @@ describe('Logout', () => {
   });
 });
 
+describe('password rehash', () => {
+  const NEW_HASH = '$argon2id$v=19$m=2048,t=1,p=1$c2FsdHNhbHQ$bmV3aGFzaG5ld2hhc2g';
+
+  it('replaces a hash of another cost at a successful login only', () => {
+    const events = decideOk([registered()], login('k1', true, { newPasswordHash: NEW_HASH }));
+    expect(events.at(-1)).toEqual({ type: 'identity.PasswordRehashed.v1', data: { passwordHash: NEW_HASH, atMs: NOW_MS } });
+    expect(user([registered(), ...events]).passwordHash).toBe(NEW_HASH);
+    expect(decideOk([registered()], login('k1', false, { newPasswordHash: NEW_HASH })).map((event) => event.type)).toEqual(['identity.LoginFailed.v1']);
+    expect(decideOk([registered()], login('k1', true, { newPasswordHash: HASH })).map((event) => event.type)).not.toContain('identity.PasswordRehashed.v1');
+  });
+});
+
 describe('TOTP enrolment', () => {
   const start = (attemptKey: string) => ({ type: 'StartTotpEnrolment' as const, attemptKey, encryptedSecret: `sealed-${attemptKey}` });
   const confirm = (totp: ConfirmTotpEnrolment['totp']): ConfirmTotpEnrolment => ({ type: 'ConfirmTotpEnrolment', totp });

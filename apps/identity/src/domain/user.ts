@@ -94,6 +94,12 @@ export interface SessionRevoked {
   readonly data: At & { readonly sessionId: string; readonly reason: RevocationReason };
 }
 
+/** The password hashed again at the current argon2 cost (at a login that proved it); the old hash goes. */
+export interface PasswordRehashed {
+  readonly type: 'identity.PasswordRehashed.v1';
+  readonly data: At & { readonly passwordHash: string };
+}
+
 export interface TotpEnrolmentStarted {
   readonly type: 'identity.TotpEnrolmentStarted.v1';
   /** `encryptedSecret`: the TOTP secret sealed by the application (never the secret itself). */
@@ -126,6 +132,7 @@ export type UserEvent =
   | RefreshTokenIssued
   | RefreshTokenRotated
   | SessionRevoked
+  | PasswordRehashed
   | TotpEnrolmentStarted
   | TotpEnabled
   | StepUpSucceeded
@@ -142,6 +149,7 @@ export const USER_EVENT_TYPES: readonly UserEventType[] = [
   'identity.RefreshTokenIssued.v1',
   'identity.RefreshTokenRotated.v1',
   'identity.SessionRevoked.v1',
+  'identity.PasswordRehashed.v1',
   'identity.TotpEnrolmentStarted.v1',
   'identity.TotpEnabled.v1',
   'identity.StepUpSucceeded.v1',
@@ -299,6 +307,8 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       sessions.set(revoked.id, revoked);
       return { ...state, sessions: pruned(sessions, data.atMs) };
     }
+    case 'identity.PasswordRehashed.v1':
+      return { ...state, passwordHash: event.data.passwordHash };
     case 'identity.TotpEnrolmentStarted.v1': {
       if (state.totp.enabled) throw new Error('invariant: TOTP enrolment started while TOTP is enabled');
       const { encryptedSecret, attemptKey } = event.data;
