@@ -199,6 +199,8 @@ describe('access token verification', () => {
     await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
     expect(asked).toBe(3);
     await expect(v.verify(token({}, keyPair('k1')))).resolves.toMatchObject({ ok: false, code: 'unauthenticated' }); // stale keys still check signatures
+    await expect(v.verify(token({}, keyPair('k2')))).rejects.toThrow('identity unreachable'); // a key it cannot ask about: 503, not 401
+    expect(asked).toBe(3); // answered with the last failure until refetchMinIntervalMs
     reachable = true;
     clock.advance(10_000);
     await expect(v.verify(token())).resolves.toMatchObject({ ok: true });

@@ -70,8 +70,8 @@ interface KeySet {
 export class AccessTokenVerifier {
   private keySet: KeySet | undefined;
   private fetching: Promise<KeySet> | undefined;
-  /** When the last fetch failed; none is tried again before refetchMinIntervalMs. */
-  private fetchFailedAtMs: number | undefined;
+  /** The last fetch's failure: none is tried again before refetchMinIntervalMs (its error is answered meanwhile). */
+  private fetchFailure: { readonly atMs: number; readonly error: unknown } | undefined;
   /** Token digest -> its payload and the key set its signature was checked with; Map order is recency. */
   private readonly verified: RecentlyUsed<string, { readonly payload: Record<string, unknown>; readonly keySet: KeySet }>;
   /** `sub \0 sid` -> identity's last answer and when it was had; a revoked login is never asked again. */
@@ -190,32 +190,31 @@ export class AccessTokenVerifier {
     if (keySet === undefined || ageMs < this.options.cacheMs) return keySet ?? this.refetch();
     if (ageMs >= this.options.cacheMs + this.options.staleMaxMs) return this.refetch();
     // Due for a refetch: while identity cannot be reached the last keys serve (bounded), as a login last seen alive does.
-    if (this.failedLately()) return keySet;
     return this.refetch().catch(() => keySet);
   }
 
   private mayRefetch(): boolean {
-    if (this.failedLately()) return false;
     return this.keySet === undefined || this.options.clock.nowMs() - this.keySet.fetchedAtMs >= this.options.refetchMinIntervalMs;
   }
 
   private failedLately(): boolean {
-    return this.fetchFailedAtMs !== undefined && this.options.clock.nowMs() - this.fetchFailedAtMs < this.options.refetchMinIntervalMs;
+    return this.fetchFailure !== undefined && this.options.clock.nowMs() - this.fetchFailure.atMs < this.options.refetchMinIntervalMs;
   }
 
   /** One fetch at a time; concurrent callers share it. */
   private refetch(): Promise<KeySet> {
+    if (this.fetching === undefined && this.failedLately()) return Promise.reject(this.fetchFailure!.error);
     this.fetching ??= this.options
       .fetchKeys()
       .then(
         (keys) => {
           const keySet = toKeySet(keys, this.options.clock.nowMs());
           this.keySet = keySet;
-          this.fetchFailedAtMs = undefined;
+          this.fetchFailure = undefined;
           return keySet;
         },
         (error: unknown) => {
-          this.fetchFailedAtMs = this.options.clock.nowMs();
+          this.fetchFailure = { atMs: this.options.clock.nowMs(), error };
           throw error;
         },
       )
