@@ -39,6 +39,21 @@ describe('SqliteStoreReader position-order read', () => {
     }
   });
 
+  it('reads the file as of its opening while the host appends: a stream head read last agrees with the events read before it', async () => {
+    const reader = openSqliteStoreReader(file);
+    const host = new SqliteEventStore({ file });
+    try {
+      const events = await reader.readStream('orders-1', 0n, 100);
+      const metadata = { correlationId: 'c-4', causationId: 'c-4', actor: 'test', occurredAt: '2026-01-01T00:00:00.000Z' };
+      await host.append('orders-1', [{ eventId: 'orders-1-4', type: 'orders.Placed.v1', schemaVersion: 1, data: { n: 4 }, metadata }], expectedState.revision(2n));
+      // It saw the head the running host had just moved: verify reported a broken stream head (exit 1) on a sound store.
+      expect((await reader.streamHead('orders-1'))?.lastRevision).toBe(events[events.length - 1].revision);
+      expect(await reader.headPosition()).toBe(6n);
+    } finally {
+      await Promise.all([reader.close(), host.close()]);
+    }
+  });
+
   it('fails the read on data that is not JSON, or the first use of it when told not to parse it at read', async () => {
     const db = new Database(file);
     db.prepare(`UPDATE events SET data = '{"not json' WHERE event_id = 'orders-2-2'`).run();

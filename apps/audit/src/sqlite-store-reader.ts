@@ -41,6 +41,16 @@ export function openSqliteStoreReader(file: string, options: StoreReaderOptions 
   return new SqliteStoreReader(openReadOnly(file), options);
 }
 
+/** The store's head now, not as of a reader's opening: for what is read from the live files after it (a running host's relay checkpoints). */
+export async function currentHeadPosition(file: string): Promise<bigint> {
+  const reader = openSqliteStoreReader(file);
+  try {
+    return await reader.headPosition();
+  } finally {
+    await reader.close();
+  }
+}
+
 /** SQLite error codes of a file that is there but cannot be read now (locked by another process, an I/O error). */
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR)/;
 
@@ -70,6 +80,9 @@ export class SqliteStoreReader implements StoreReader {
     options: StoreReaderOptions = {},
   ) {
     this.parsesDataAtRead = options.parsesDataAtRead;
+    // One read transaction for the reader's life: every read sees the file as of its opening, so a
+    // running host's appends cannot make a stream head read last disagree with the events read before.
+    db.exec('BEGIN');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version !== STORE_SCHEMA_VERSION) {
       db.close();

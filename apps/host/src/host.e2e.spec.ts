@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { ConfigError } from '@ledger/contracts';
+import { ConfigError, uuidv7 } from '@ledger/contracts';
+import { waitFor } from '@ledger/contracts/testing';
+import { expectedState, SqliteEventStore } from '@ledger/event-store';
 import { connectGrpc } from '../../gateway/src/testing/grpc-client';
 import { startHost, type RunningHost } from './host';
 
@@ -28,7 +30,7 @@ describe('embedded host', () => {
 
     const ready = await fetch(`${host.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok', 'card-issuer-projection': 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok', 'identity-projection': 'ok', 'card-issuer-projection': 'ok', 'wallet-ledger-relay': 'ok', 'identity-relay': 'ok', 'card-issuer-relay': 'ok' } });
 
     // The gRPC API is served next to HTTP: a call without a token is refused by the gateway itself.
     const grpc = connectGrpc(host.grpcPort);
@@ -70,6 +72,40 @@ describe('embedded host', () => {
     host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
     const { existsSync } = await import('node:fs');
     expect(existsSync(join(dataDir, 'events.sqlite'))).toBe(true);
+  });
+
+  it('says not ready, naming it, once an event relay has stopped for good', async () => {
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: dataDir });
+    // An identity event the bus cannot take (over BUS_MAX_MESSAGE_BYTES) stops identity's relay for good,
+    // as a minute of failed publishes or checkpoint saves (a full disk) does; its projection skips it.
+    const other = new SqliteEventStore({ file: join(dataDir, 'events.sqlite') });
+    try {
+      const userId = uuidv7.next();
+      const event = { eventId: uuidv7.next(), type: 'identity.SessionRevoked.v1', schemaVersion: 1, data: { userId, padding: 'x'.repeat(1_100_000) }, metadata: { correlationId: userId, causationId: userId, actor: 'test', occurredAt: new Date().toISOString() } };
+      await other.append(`user-${userId}`, [event], expectedState.noStream);
+    } finally {
+      await other.close();
+    }
+    // It said ready: nothing identity recorded reached the other services any more, until a restart.
+    const readiness = async () => {
+      const reply = await fetch(`${host!.url}/readyz`);
+      return { status: reply.status, checks: ((await reply.json()) as { checks: Record<string, string> }).checks };
+    };
+    await waitFor('/readyz to say the identity relay stopped', async () => (await readiness()).status === 503, { timeoutMs: 10_000 });
+    expect(await readiness()).toMatchObject({ status: 503, checks: { 'identity-relay': 'failing', 'wallet-ledger-relay': 'ok', 'identity-projection': 'ok' } });
+  });
+
+  it('refuses a second host on the same DATA_DIR (naming it) while the first runs, and starts once it is closed', async () => {
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    // Two hosts on one DATA_DIR ran two writers per ledger shard and two sets of relays sharing one checkpoint row.
+    const second = startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    const started = await second.catch((error: unknown) => error);
+    if (!(started instanceof Error)) await (started as RunningHost).close();
+    expect(started).toBeInstanceOf(ConfigError);
+    expect((started as Error).message).toMatch(/DATA_DIR.*in use by another host/);
+    await host.close();
+    host = await startHost({ PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn', DATA_DIR: dataDir });
+    expect((await fetch(`${host.url}/readyz`)).status).toBe(200);
   });
 
   it.each([

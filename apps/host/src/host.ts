@@ -6,19 +6,20 @@ import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ConfigError, systemClock, uuidv7 } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
-import { InProcessBus, inProcessBusOptions, loadMessagingConfig } from '@ledger/messaging';
+import { InProcessBus, inProcessBusOptions, loadMessagingConfig, type EventRelay } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
-import { startWalletLedger, type RunningWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
+import { startWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
-import { startIdentity, type RunningIdentity } from '../../identity/src/identity.app';
+import { startIdentity } from '../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../identity/src/identity.config';
-import { startCardIssuer, type RunningCardIssuer } from '../../card-issuer/src/card-issuer.app';
+import { startCardIssuer } from '../../card-issuer/src/card-issuer.app';
 import { loadCardIssuerConfig } from '../../card-issuer/src/card-issuer.config';
 import { startGateway } from '../../gateway/src/gateway.app';
 import { loadGatewayConfig, networkApiKeyOf } from '../../gateway/src/gateway.config';
 import { createGatewayLogger, NestPinoLogger } from '../../gateway/src/observability/logger';
 import { sharedWhileInFlight } from '../../gateway/src/observability/readiness';
 import { loadHostConfig, type HostConfig } from './host.config';
+import { lockDataDir } from './data-dir-lock';
 
 export interface RunningHost {
   readonly config: HostConfig;
@@ -44,43 +45,49 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   } catch (error) {
     throw new ConfigError('DATA_DIR', `cannot be made a directory (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+  const dataDirLock = lockDataDir(dataDir);
   // One JSON logger (redacting, scrubbing) for every service from the first line on; the
   // gateway would make it Nest's logger anyway, but only once it starts, after the others.
   const logger = createGatewayLogger({ level: gatewayConfig.LOG_LEVEL, service: 'host' });
   Logger.overrideLogger(new NestPinoLogger(logger));
 
-  const store = new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS });
-  const bus = new InProcessBus({ ...inProcessBusOptions(messagingConfig), logger: new Logger('bus') });
-  const snapshots = new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite'));
-  const walletLedgerDb = openProjectionDb(join(dataDir, 'wallet-ledger.sqlite'));
-  const identityDb = openProjectionDb(join(dataDir, 'identity.sqlite'));
-  const cardIssuerDb = openProjectionDb(join(dataDir, 'card-issuer.sqlite'));
-  let walletLedger: RunningWalletLedger | undefined;
-  let identity: RunningIdentity | undefined;
-  let cardIssuer: RunningCardIssuer | undefined;
+  // What is opened is closed again in reverse order, also by a start that fails half way.
+  const closers: (() => unknown)[] = [];
+  const opened = <T>(resource: T, close: (resource: T) => unknown): T => {
+    closers.unshift(() => close(resource));
+    return resource;
+  };
   const closeServices = async () => {
-    await cardIssuer?.close();
-    await identity?.close();
-    await walletLedger?.close();
-    await bus.close();
-    await snapshots.close();
-    walletLedgerDb.close();
-    identityDb.close();
-    cardIssuerDb.close();
-    await store.close();
+    try {
+      for (const close of closers.splice(0)) await close();
+    } finally {
+      dataDirLock.release();
+    }
   };
   try {
-    walletLedger = await startWalletLedger({
-      config: walletLedgerConfig,
-      store,
-      bus,
-      snapshots,
-      db: walletLedgerDb,
-      clock: systemClock,
-      ids: uuidv7,
-    });
-    identity = await startIdentity({ config: identityConfig, store, bus, db: identityDb, clock: systemClock, ids: uuidv7, dataDir });
-    cardIssuer = await startCardIssuer({ config: cardIssuerConfig, store, bus, db: cardIssuerDb, clock: systemClock, ids: uuidv7, dataDir });
+    const store = opened(new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS }), (each) => each.close());
+    const bus = opened(new InProcessBus({ ...inProcessBusOptions(messagingConfig), logger: new Logger('bus') }), (each) => each.close());
+    const snapshots = opened(new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite')), (each) => each.close());
+    const walletLedgerDb = opened(openProjectionDb(join(dataDir, 'wallet-ledger.sqlite')), (db) => db.close());
+    const identityDb = opened(openProjectionDb(join(dataDir, 'identity.sqlite')), (db) => db.close());
+    const cardIssuerDb = opened(openProjectionDb(join(dataDir, 'card-issuer.sqlite')), (db) => db.close());
+    const walletLedger = opened(
+      await startWalletLedger({
+        config: walletLedgerConfig,
+        store,
+        bus,
+        snapshots,
+        db: walletLedgerDb,
+        clock: systemClock,
+        ids: uuidv7,
+      }),
+      (service) => service.close(),
+    );
+    const identity = opened(await startIdentity({ config: identityConfig, store, bus, db: identityDb, clock: systemClock, ids: uuidv7, dataDir }), (service) => service.close());
+    const cardIssuer = opened(
+      await startCardIssuer({ config: cardIssuerConfig, store, bus, db: cardIssuerDb, clock: systemClock, ids: uuidv7, dataDir }),
+      (service) => service.close(),
+    );
     // One read of the head for all the checks of a /readyz.
     const head = sharedWhileInFlight(() => store.headPosition());
     const gateway = await startGateway({
@@ -94,9 +101,13 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
         { name: 'event-store', ready: async () => (await head()) >= 0n },
         { name: 'bus', ready: async () => bus.isOpen() },
         // Caught up: reaches the store's head as of now within the readiness timeout.
-        { name: 'wallet-ledger-projection', ready: async () => walletLedger!.projection.waitUntil(await head(), 1_000) },
-        { name: 'identity-projection', ready: async () => identity!.projection.waitUntil(await head(), 1_000) },
-        { name: 'card-issuer-projection', ready: async () => cardIssuer!.projection.waitUntil(await head(), 1_000) },
+        { name: 'wallet-ledger-projection', ready: async () => walletLedger.projection.waitUntil(await head(), 1_000) },
+        { name: 'identity-projection', ready: async () => identity.projection.waitUntil(await head(), 1_000) },
+        { name: 'card-issuer-projection', ready: async () => cardIssuer.projection.waitUntil(await head(), 1_000) },
+        // A relay that stopped for good publishes nothing more to the other services until a restart.
+        { name: 'wallet-ledger-relay', ready: relayRunning(walletLedger.relay) },
+        { name: 'identity-relay', ready: relayRunning(identity.relay) },
+        { name: 'card-issuer-relay', ready: relayRunning(cardIssuer.relay) },
       ],
     });
     return {
@@ -115,4 +126,12 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     await closeServices();
     throw error;
   }
+}
+
+/** A readiness check: false once the relay stopped on its own (RelayFailedError, or its store subscription ended). */
+function relayRunning(relay: EventRelay): () => Promise<boolean> {
+  let stopped = false;
+  const stop = (): void => void (stopped = true);
+  relay.closed.then(stop, stop);
+  return async () => !stopped;
 }

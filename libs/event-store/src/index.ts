@@ -8,3 +8,4 @@ export * from './aggregate-streams';
 export * from './group-commit';
 export * from './checked-int';
 export * from './worker-script';
+export * from './read-retry';

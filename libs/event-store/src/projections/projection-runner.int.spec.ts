@@ -6,6 +6,7 @@ import type { RecordedEvent } from '@ledger/contracts';
 import { expectedState, type EventStore } from '../event-store.port';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store';
 import { newEvents } from '../testing/test-events';
+import { waitFor } from '@ledger/contracts/testing';
 import { ProjectionRunner, type Projection, type ProjectionRunnerOptions } from './projection-runner';
 import { openProjectionDb, openRebuildDb, PROJECTION_WAL_AUTOCHECKPOINT_PAGES, PROJECTION_WAL_SIZE_LIMIT_BYTES, REBUILD_PAGE_SIZE_BYTES } from './sqlite-projection-db';
 
@@ -246,6 +247,51 @@ describe('ProjectionRunner', () => {
     expect(items.applied).toEqual([5n, 6n, 7n, 8n, 9n]);
     expect(rows(db).map((row) => row.position)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(storedCheckpoint(db)).toBe(9n);
+  });
+
+  it('keeps applying after its file was locked by another connection for a while (SQLITE_BUSY at a page), readiness false meanwhile', async () => {
+    const db = openProjectionDb(join(dir, 'projection.sqlite'), { busyTimeoutMs: 0 });
+    dbs.push(db);
+    let rolledBack = 0;
+    const { projection } = itemsProjection();
+    const projectionRunner = runner(db, { ...projection, rolledBack: () => void rolledBack++ });
+    await projectionRunner.start();
+    await caughtUp(projectionRunner);
+    // Another process (a second host, an operator's sqlite3 shell) holds the file's write lock.
+    const other = openDb();
+    other.exec('BEGIN IMMEDIATE');
+    const position = await append('orders-1', 3);
+    await waitFor('a page refused by the lock', () => rolledBack > 0, { timeoutMs: WAIT_MS });
+    expect(projectionRunner.caughtUp(position)).toBe(false);
+    other.exec('COMMIT');
+    // It stopped for good at the refused page: not ready until the process restarted.
+    expect(await projectionRunner.waitUntil(position, WAIT_MS)).toBe(true);
+    expect(rows(db).map((row) => row.position)).toEqual([1, 2, 3]);
+    expect(storedCheckpoint(db)).toBe(3n);
+  });
+
+  it('keeps applying after a read of the store failed (an I/O error)', async () => {
+    await append('orders-1', 2);
+    let failures = 0;
+    const flaky: EventStore = Object.create(store) as EventStore;
+    flaky.readAll = async (options) => {
+      if (failures++ === 0) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_READ' });
+      return store.readAll(options);
+    };
+    const db = openDb();
+    const projectionRunner = runner(db, itemsProjection().projection, { store: flaky });
+    await projectionRunner.start();
+    // It stopped for good at the failed read.
+    await caughtUp(projectionRunner);
+    expect(failures).toBeGreaterThan(1);
+    expect(rows(db).map((row) => row.position)).toEqual([1, 2]);
+  });
+
+  it('still stops on an error of its own apply (it would fail the same way again)', async () => {
+    await append('orders-1', 2);
+    const projectionRunner = runner(openDb(), itemsProjection((event) => event.position === 2n).projection);
+    await projectionRunner.start();
+    await expect(projectionRunner.closed).rejects.toThrow('apply failed on position 2');
   });
 
   it('waitUntil answers false at its deadline and after stop; start runs once', async () => {

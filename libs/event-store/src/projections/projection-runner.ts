@@ -11,7 +11,8 @@ import type Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
 import { checkedInt } from '../checked-int';
-import type { EventStore, Subscription } from '../event-store.port';
+import { EventStoreClosedError, type EventStore, type Subscription } from '../event-store.port';
+import { isTransientSqliteError, readRetryBackoffMs, retryPause } from '../read-retry';
 
 /** Most events applied in one SQLite transaction (one page read from the store). */
 export const PROJECTION_BATCH_MAX = 500;
@@ -34,7 +35,8 @@ export interface Projection {
   setup(db: Database.Database): void;
   /**
    * Applies one event, synchronously (it runs inside the batch's transaction). Throwing stops the
-   * runner and rolls the whole batch back, checkpoint included.
+   * runner and rolls the whole batch back, checkpoint included (a lock, I/O error or full disk
+   * of SQLite's is only rolled back and tried again).
    */
   apply(db: Database.Database, event: RecordedEvent): void;
   /**
@@ -77,7 +79,7 @@ interface Waiter {
 }
 
 export class ProjectionRunner {
-  /** Resolves when stopped by `stop()`; rejects with the error that stopped the runner (a failing `apply`, a broken store). */
+  /** Resolves when stopped by `stop()`; rejects with the error that stopped the runner (a failing `apply`, a closed store). */
   readonly closed: Promise<void>;
   private readonly store: EventStore;
   private readonly db: Database.Database;
@@ -95,6 +97,8 @@ export class ProjectionRunner {
   private wakePending = false;
   private wakeWaiter: (() => void) | undefined;
   private readonly waiters = new Set<Waiter>();
+  /** Aborted by stop() or a failure: cuts a retry's pause short. */
+  private readonly stopped = new AbortController();
   private settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
   private applier!: ProjectionApplier;
 
@@ -145,6 +149,7 @@ export class ProjectionRunner {
   async stop(): Promise<void> {
     if (this.state === 'new' || this.state === 'running') {
       this.state = 'stopped';
+      this.stopped.abort();
       this.wake();
       if (this.loop === undefined) this.settleClosed.resolve();
     }
@@ -196,30 +201,42 @@ export class ProjectionRunner {
   }
 
   private async run(): Promise<void> {
+    let failures = 0;
     try {
       const streamPrefixes = this.projection.streamPrefixes;
       while (this.isRunning()) {
-        const head = await this.store.headPosition();
-        if (!this.isRunning()) break;
-        if (head <= this.scanned) {
-          await this.nextWake();
-          continue;
+        let applying = false;
+        try {
+          const head = await this.store.headPosition();
+          if (!this.isRunning()) break;
+          if (head <= this.scanned) {
+            await this.nextWake();
+            continue;
+          }
+          const page = await this.store.readAll({ afterPosition: this.scanned, maxCount: this.batchMax, streamPrefixes });
+          if (!this.isRunning()) break;
+          if (page.length === 0) {
+            // Nothing of ours up to the head read before the page. A non-empty page may have been
+            // cut short by the store's own page limit, so only an empty one moves us to the head.
+            this.scanned = head;
+          } else {
+            applying = true;
+            this.checkpoint = this.applier.applyBatch(page);
+            this.scanned = page[page.length - 1].position;
+          }
+          failures = 0;
+          this.settleWaiters();
+          // At the head: anything of ours appended since wakes us (the subscription delivers every
+          // event after the head it started from), so there is no need to ask for the head again.
+          if (this.scanned >= head) await this.nextWake();
+          else await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
+        } catch (error) {
+          // A read of the store, or a lock, I/O error or full disk at the page's commit, passes: try
+          // again after a pause (not caught up meanwhile). The projection's own error would recur.
+          if (error instanceof EventStoreClosedError || (applying && !isTransientSqliteError(error))) throw error;
+          failures++;
+          await retryPause(readRetryBackoffMs(failures), this.stopped.signal);
         }
-        const page = await this.store.readAll({ afterPosition: this.scanned, maxCount: this.batchMax, streamPrefixes });
-        if (!this.isRunning()) break;
-        if (page.length === 0) {
-          // Nothing of ours up to the head read before the page. A non-empty page may have been
-          // cut short by the store's own page limit, so only an empty one moves us to the head.
-          this.scanned = head;
-        } else {
-          this.checkpoint = this.applier.applyBatch(page);
-          this.scanned = page[page.length - 1].position;
-        }
-        this.settleWaiters();
-        // At the head: anything of ours appended since wakes us (the subscription delivers every
-        // event after the head it started from), so there is no need to ask for the head again.
-        if (this.scanned >= head) await this.nextWake();
-        else await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
       }
       this.settleClosed.resolve();
     } catch (error) {
@@ -235,6 +252,7 @@ export class ProjectionRunner {
     if (this.state === 'failed') return;
     this.state = 'failed';
     this.failure = error;
+    this.stopped.abort();
     this.wake();
     this.settleClosed.reject(error);
     void this.wakeSubscription?.stop();

@@ -195,6 +195,37 @@ describe('SqliteEventStore', () => {
     });
   });
 
+  describe('a read that fails (SQLITE_BUSY, an I/O error)', () => {
+    it('does not end a subscription: it reads again after a pause, skipping and repeating nothing', async () => {
+      const store = temp.open({ pollIntervalMs: 10 });
+      const streamId = uniqueStreamId();
+      await store.append(streamId, newEvents(2), expected.noStream);
+      // The store's reads fail twice (as a locked or failing disk would), then work again.
+      const reads = store as unknown as { readWindow: (...args: unknown[]) => RecordedEvent[] };
+      const readWindow = reads.readWindow.bind(store);
+      let failures = 0;
+      reads.readWindow = (...args) => {
+        if (failures < 2) {
+          failures++;
+          throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_READ' });
+        }
+        return readWindow(...args);
+      };
+      const received: bigint[] = [];
+      const subscription = store.subscribe((event) => void received.push(event.position));
+      let ended: unknown;
+      subscription.closed.catch((error: unknown) => (ended = error));
+      await waitFor('a read failed', () => failures > 0, { timeoutMs: WAIT_MS });
+      await store.append(streamId, newEvents(1), expected.revision(1n));
+      // It ended at the first failure: a relay or projection following it stopped until a restart.
+      await waitFor('every event delivered', () => received.length === 3 || ended !== undefined, { timeoutMs: WAIT_MS });
+      expect(ended).toBeUndefined();
+      expect(received).toEqual([1n, 2n, 3n]);
+      await subscription.stop();
+      await expect(subscription.closed).resolves.toBeUndefined();
+    });
+  });
+
   describe('the newest events, kept parsed and shared by the readers near the head', () => {
     /** Every page a reader could ask for from `after`, with and without prefixes. */
     async function pages(store: SqliteEventStore, after: bigint) {

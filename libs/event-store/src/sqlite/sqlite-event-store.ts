@@ -19,6 +19,7 @@ import {
 } from '../event-store.port';
 import { EVENT_COLUMNS, recordedEventOf as toRecordedEvent, type EventRow } from '../event-rows';
 import { checkedInt } from '../checked-int';
+import { readRetryBackoffMs, retryPause } from '../read-retry';
 import { openConnection } from './sqlite-writer';
 import { SqliteWriterThread } from './sqlite-writer-thread';
 
@@ -89,6 +90,7 @@ export class SqliteEventStore implements EventStore {
   /** Position of the newest event appended through this instance: a head subscriptions know without asking the file. */
   private appendedHead = 0n;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** The appends posted to the writer thread and not yet answered: close() waits for them. */
   private readonly pendingAppends = new Set<Promise<unknown>>();
   private readonly writer: SqliteWriterThread;
@@ -209,8 +211,13 @@ export class SqliteEventStore implements EventStore {
     return subscription;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Every caller waits for the one close: a second call must not resolve while the first still waits for appends. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.pendingAppends]);
     await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
@@ -327,6 +334,7 @@ class SqliteSubscription implements Subscription {
   private delivered = 0n;
   private stopping = false;
   private wakeWaiter: (() => void) | undefined;
+  private readonly stopped = new AbortController();
 
   constructor(
     private readonly source: SubscriptionSource,
@@ -350,6 +358,7 @@ class SqliteSubscription implements Subscription {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     this.wakeWaiter?.();
     await this.closed.catch(() => undefined);
   }
@@ -357,18 +366,21 @@ class SqliteSubscription implements Subscription {
   private async run(): Promise<void> {
     try {
       await Promise.resolve(); // never call the handler from inside subscribe()
-      let head = this.source.head();
-      while (!this.stopping) {
+      let head = await this.read(() => this.source.head());
+      while (!this.stopping && head !== undefined) {
         if (head <= this.cursor) {
           // Woken by an append through this store, its position is the head to read to (no query);
           // after a poll interval, the file is asked, for appends by other writers.
           const appended = await this.source.waitForAppend((wake) => (this.wakeWaiter = wake));
           this.wakeWaiter = undefined;
-          head = appended ? this.knownHead(head) : this.source.head();
+          head = appended ? this.knownHead(head) : await this.read(() => this.source.head());
           continue;
         }
         const windowEnd = head - this.cursor > BigInt(this.windowSize) ? this.cursor + BigInt(this.windowSize) : head;
-        for (const event of this.source.readWindow(this.cursor, windowEnd)) {
+        const from = this.cursor;
+        const events = await this.read(() => this.source.readWindow(from, windowEnd));
+        if (events === undefined) return;
+        for (const event of events) {
           if (this.stopping) return;
           await this.handler(event);
           this.delivered = event.position;
@@ -380,6 +392,22 @@ class SqliteSubscription implements Subscription {
     } finally {
       this.source.forget(this);
     }
+  }
+
+  /**
+   * A read of the file, tried again after a pause while it fails (the cursor has not moved, so
+   * nothing is skipped or repeated): a lock held by another process or a passing I/O error must
+   * not stop a relay or projection for good. Undefined once stopped. Only the handler's errors end it.
+   */
+  private async read<T>(read: () => T): Promise<T | undefined> {
+    for (let failures = 1; !this.stopping; failures++) {
+      try {
+        return read();
+      } catch {
+        await retryPause(readRetryBackoffMs(failures), this.stopped.signal);
+      }
+    }
+    return undefined;
   }
 }
 

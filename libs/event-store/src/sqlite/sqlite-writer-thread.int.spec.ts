@@ -49,14 +49,18 @@ describe('SqliteEventStore writer thread', () => {
     expect(turns).toBeGreaterThan(1);
   });
 
-  it('rejects pending and later appends with an error naming the thread when it dies', async () => {
+  it('rejects pending appends with an error naming the thread when it dies, and starts a new thread for later ones', async () => {
     const store = open();
-    await store.append(uniqueStreamId(), newEvents(1), expected.noStream); // the thread is up
+    const streamId = uniqueStreamId();
+    await store.append(streamId, newEvents(1), expected.noStream); // the thread is up
     const pending = store.append(uniqueStreamId(), newEvents(APPEND_EVENTS_MAX, () => ({ payload: LARGE_PAYLOAD })), expected.noStream);
     await store['writer'].terminate();
     await expect(pending).rejects.toThrow(/writer thread exited/);
-    await expect(store.append(uniqueStreamId(), newEvents(1), expected.noStream)).rejects.toThrow(/writer thread exited/);
-    await expect(store.appendMany([{ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream }])).rejects.toThrow(/writer thread exited/);
+    // Every later append was refused until the process restarted, while /readyz's store check (a read) passed.
+    const head = await store.headPosition();
+    await expect(store.append(streamId, newEvents(1), expected.revision(0n))).resolves.toMatchObject({ position: head + 1n, nextExpectedRevision: 1n });
+    const [outcome] = await store.appendMany([{ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream }]);
+    expect(outcome).toMatchObject({ ok: true, result: { position: head + 2n } });
   });
 
   it('close() lets pending appends finish, then refuses new ones', async () => {

@@ -1,5 +1,5 @@
 // The store's side of its writer thread (sqlite-writer-worker.ts): posts appends, matches replies
-// to callers, and turns a dead thread into errors for every pending and later append.
+// to callers, turns a dead thread into errors for its pending appends and starts a new one for later ones.
 import { Worker } from 'node:worker_threads';
 import type { AppendOutcome, AppendRequest, AppendResult } from '../event-store.port';
 import { workerScript } from '../worker-script';
@@ -16,8 +16,9 @@ export class SqliteWriterThread {
   /** Commands posted and not yet answered, by id: the thread is ref'd exactly while this is not empty. */
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  /** Set once the thread failed or ended: every later append is refused with it. */
+  /** Set while the thread is failing or ending (until its exit) and for good once closed: appends meanwhile are refused with it. */
   private failure: Error | undefined;
+  private closing = false;
 
   constructor(private readonly connection: ConnectionOptions) {}
 
@@ -36,8 +37,10 @@ export class SqliteWriterThread {
   /** Closes the thread's connection and ends it; the caller has let pending appends finish. */
   async close(): Promise<void> {
     const worker = this.worker;
-    if (worker === undefined || this.failure !== undefined) return this.exited;
+    const failing = this.failure !== undefined;
+    this.closing = true;
     this.failure = new Error('event store writer thread was closed');
+    if (worker === undefined || failing) return this.exited;
     worker.ref(); // an awaited close keeps the process alive until the connection is closed
     worker.postMessage({ kind: 'close' } satisfies WriterCommand);
     await this.exited;
@@ -82,6 +85,10 @@ export class SqliteWriterThread {
     this.exited = new Promise((resolve) =>
       worker.once('exit', (code) => {
         this.fail(new Error(`event store writer thread exited (code ${code}): the outcome of pending appends is unknown`));
+        // Unless closed, the next append starts a new thread (on a new connection): one that died
+        // (an uncaught error, its connection failing to open) must not refuse appends until a restart.
+        this.worker = undefined;
+        if (!this.closing) this.failure = undefined;
         resolve();
       }),
     );

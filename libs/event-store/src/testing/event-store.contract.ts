@@ -544,6 +544,17 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
     });
 
     describe('closing', () => {
+      it('a close() called while another is under way resolves only once the store is closed', async () => {
+        let settled = false;
+        const pending = store.append(uniqueStreamId(), newEvents(2_000), expected.noStream).finally(() => (settled = true));
+        const first = store.close();
+        // It resolved at once, with the first close still waiting for the append: a caller removing the files next raced it.
+        await store.close();
+        expect(settled).toBe(true);
+        await first;
+        await expect(pending).resolves.toMatchObject({ nextExpectedRevision: 1_999n });
+      });
+
       it('stops subscriptions, is idempotent, and later calls fail with EventStoreClosedError', async () => {
         const streamId = uniqueStreamId();
         await store.append(streamId, newEvents(1), expected.noStream);
