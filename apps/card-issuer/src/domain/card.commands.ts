@@ -207,10 +207,11 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (authorization === undefined) return rejected(notFound('authorization'));
       if (authorization.reversalKeys.includes(command.idempotencyKey) || authorization.reversalLedgerKeys.includes(command.ledgerKey)) return accepted(); // a retry
       if (authorization.phase !== 'pending') return rejected(notPending(authorization));
-      if (authorization.reversalLedgerKeys.length >= REVERSALS_PER_AUTHORIZATION_MAX) {
+      const amount = command.amount ?? authorization.heldAmount;
+      // The bound is on partial reversals: one that releases the rest finishes the authorization, so it is always taken.
+      if (amount < authorization.heldAmount && authorization.reversalLedgerKeys.length >= REVERSALS_PER_AUTHORIZATION_MAX) {
         return rejected(validationFailed([{ field: 'amount', reason: `more_than_${REVERSALS_PER_AUTHORIZATION_MAX}_reversals` }]));
       }
-      const amount = command.amount ?? authorization.heldAmount;
       if (amount <= 0n) return rejected(validationFailed([{ field: 'amount', reason: 'not_positive' }]));
       if (amount > authorization.heldAmount) return rejected(exceedsHold(authorization.id, authorization.heldAmount));
       return accepted({

@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -302,6 +302,15 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given(pending).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 1001n, idempotencyKey: 'r', ledgerKey: 'ledger-r' }).thenFails({ code: 'amount_exceeds_hold' });
     spec.given([...pending, reversed('auth-1', '1000', 1, NOW_MS, 'r1')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r2', ledgerKey: 'ledger-r2' }).thenFails({ code: 'hold_not_pending', details: { status: 'reversed' } });
     spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r', ledgerKey: 'ledger-r' }).thenFails({ code: 'hold_not_pending' });
+  });
+
+  it('takes at most REVERSALS_PER_AUTHORIZATION_MAX partial reversals, and then still the whole rest', () => {
+    const partials = Array.from({ length: REVERSALS_PER_AUTHORIZATION_MAX }, (_, i) => reversed('auth-1', '1', i + 1, NOW_MS, `r${i + 1}`));
+    const reverse = (amount: bigint | undefined, key: string) => ({ type: 'ReverseAuthorization' as const, authorizationId: 'auth-1', amount, idempotencyKey: key, ledgerKey: `ledger-${key}` });
+    const rest = String(1000 - REVERSALS_PER_AUTHORIZATION_MAX);
+    spec.given([...pending, ...partials]).when(reverse(1n, 'more')).thenFails({ code: 'validation_failed', details: { fields: [{ field: 'amount', reason: `more_than_${REVERSALS_PER_AUTHORIZATION_MAX}_reversals` }] } });
+    spec.given([...pending, ...partials]).when(reverse(undefined, 'more')).then([reversed('auth-1', rest, REVERSALS_PER_AUTHORIZATION_MAX + 1, NOW_MS, 'more')]);
+    spec.given([...pending, ...partials]).when(reverse(BigInt(rest), 'more')).then([reversed('auth-1', rest, REVERSALS_PER_AUTHORIZATION_MAX + 1, NOW_MS, 'more')]);
   });
 
   it('refunds at most what was captured less earlier refunds', () => {
