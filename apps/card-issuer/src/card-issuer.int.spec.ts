@@ -693,7 +693,10 @@ describe('card-issuer crash recovery', () => {
     // The merchant's money was captured: "hold_not_pending" would tell the network its capture failed.
     expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     await waitFor('the capture to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { status: 'captured' } }));
-    expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+    // Learnt from ledger.events, the capture's key is unknown to the card: the ledger tells its retry (a replay) from another capture (refused).
+    expect(await harness.send(capture, 'cap-a')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+    expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: false, error: { code: 'hold_not_pending', details: { status: 'captured' } } });
+    expect(await harness.send({ ...capture, amount: '100' }, 'cap-c')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
   });
 
   it('a reversal while the ledger captured the hold and the issuer did not record it yet is told to retry, then that the hold is captured', async () => {

@@ -39,7 +39,7 @@ import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
-import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
+import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CaptureAuthorization, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
 import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
@@ -414,18 +414,27 @@ export class CardIssuerService {
     if (!isValidId(message.authorizationId)) return failed(validationFailed([{ field: 'authorizationId', reason: 'required' }]));
     if (!amount.ok) return failed(validationFailed([{ field: 'amount', reason: amount.error }]));
     return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
-      const command: CardCommand = { type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: amount.amount, idempotencyKey: origin.idempotencyKey };
-      const decision = decide(command, loaded.state, this.context());
-      if (!decision.ok) return failed(decision.error);
-      if (decision.events.length > 0) {
-        const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
-        const reply = await this.deps.ledger.command({
+      const command: CaptureAuthorization = { type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: amount.amount, idempotencyKey: origin.idempotencyKey };
+      const known = isCard(loaded.state) ? loaded.state.authorizations.get(message.authorizationId) : undefined;
+      const captureHold = (authorization: Authorization) =>
+        this.deps.ledger.command({
           type: 'CaptureHold',
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: amount.amount.toString(),
           meta: commandMeta(ledgerKeys.capture(authorization.id, origin.idempotencyKey), origin),
         });
+      if (known?.phase === 'captured' && known.captureKey === null) {
+        // Captured at the ledger under a key the card never learnt: only the ledger tells this capture's retry (replayed) from another capture (refused).
+        const replayed = await captureHold(known);
+        if (!replayed.ok && replayed.error.code === 'unavailable') return failed(replayed.error);
+        return this.recordAndView(cardId, origin, { ...command, replayedByLedger: replayed.ok }, message.authorizationId);
+      }
+      const decision = decide(command, loaded.state, this.context());
+      if (!decision.ok) return failed(decision.error);
+      if (decision.events.length > 0) {
+        const authorization = known!;
+        const reply = await captureHold(authorization);
         if (!reply.ok) return failed(behindTheLedger(reply.error));
         await this.deps.afterLedgerReply?.('capture', authorization.id);
       }

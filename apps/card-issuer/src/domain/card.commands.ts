@@ -83,6 +83,8 @@ export interface CaptureAuthorization {
   readonly authorizationId: string;
   readonly amount: bigint;
   readonly idempotencyKey: string;
+  /** The ledger answered this key's capture as a replay: of a capture learnt from ledger.events (whose key the card does not know), this one's retry. */
+  readonly replayedByLedger?: boolean;
 }
 
 export interface ReverseAuthorization {
@@ -186,8 +188,8 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     case 'CaptureAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
       if (authorization === undefined) return rejected(notFound('authorization'));
-      // A retry (or the capture the ledger told of, whose network key is unknown).
-      if (authorization.phase === 'captured' && (authorization.captureKey === command.idempotencyKey || authorization.captureKey === null)) return accepted();
+      // A retry: of the recorded capture by its key, of one learnt from the ledger (key unknown here) by the ledger's replay of its key.
+      if (authorization.phase === 'captured' && (authorization.captureKey === command.idempotencyKey || (authorization.captureKey === null && command.replayedByLedger === true))) return accepted();
       if (authorization.phase !== 'pending') return rejected(notPending(authorization));
       if (command.amount <= 0n) return rejected(validationFailed([{ field: 'amount', reason: 'not_positive' }]));
       if (command.amount > authorization.heldAmount) return rejected(exceedsHold(authorization.id, authorization.heldAmount));

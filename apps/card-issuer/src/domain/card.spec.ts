@@ -366,7 +366,9 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
 
   it('answers a retried capture or reversal the ledger already told of as a replay', () => {
     const observedCapture: CardEvent = { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'auth-1', capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs: NOW_MS } };
-    spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k' }).then([]);
+    spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k', replayedByLedger: true }).then([]);
+    // Another capture under a new key: the ledger refused it (no replay), so the hold is finished, as after a recorded capture.
+    spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k2', replayedByLedger: false }).thenFails({ code: 'hold_not_pending', details: { status: 'captured' } });
     const observedReversal: CardEvent = { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } };
     spec.given([...pending, observedReversal]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r', ledgerKey: 'lk' }).then([]);
   });
