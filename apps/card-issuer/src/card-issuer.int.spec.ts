@@ -10,6 +10,7 @@ import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
 import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
+import { CVV_FAILURES_MAX } from './domain/limits';
 import { loadCardIssuerConfig } from './card-issuer.config';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
@@ -103,6 +104,18 @@ describe('card-issuer through the bus: the network side', () => {
   function holdOf(holdId: string, walletId: string) {
     return h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(holdId);
   }
+
+  it('takes CVV_FAILURES_MAX wrong CVVs, then declines the right one too (05 cvv_tries_exceeded) until the owner freezes and unfreezes the card', async () => {
+    const { card, secrets } = await cardholder(h);
+    const wrong = (i: number) => String((Number(secrets.cvv) + 1 + i) % 1000).padStart(3, '0');
+    for (let i = 0; i < CVV_FAILURES_MAX; i++) expect(await authorize(h, authorizeMessage(secrets, { cvv: wrong(i) }))).toMatchObject({ responseCode: 'N7' });
+    // A guesser trying every CVV learns nothing more: the right one is declined as the wrong ones are.
+    expect(await authorize(h, authorizeMessage(secrets))).toMatchObject({ approved: false, responseCode: '05', reason: 'cvv_tries_exceeded' });
+    expect(await authorize(h, authorizeMessage(secrets, { cvv: wrong(CVV_FAILURES_MAX) }))).toMatchObject({ responseCode: '05', reason: 'cvv_tries_exceeded' });
+    expect(await h.send({ type: 'FreezeCard', cardId: card.id })).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'UnfreezeCard', cardId: card.id })).toMatchObject({ ok: true });
+    expect(await authorize(h, authorizeMessage(secrets))).toMatchObject({ approved: true, responseCode: '00' });
+  });
 
   it('answers every decline code as a successful reply, recorded, without a hold', async () => {
     const { walletId, card, secrets } = await cardholder(h, { topUp: '5000', spendingControls: { perAuthorization: '3000', blockedMccs: ['7995'], allowedCountries: ['FR', 'DE'] } });

@@ -5,7 +5,8 @@
 // `stepUpVerified`). A declined authorization is a fact, not a rejection: it returns an
 // AuthorizationDeclined event and the reply is still a success (approved: false).
 //
-// Authorization checks run in DESIGN.md's order and the first failure answers: expiry (54),
+// Authorization checks run in DESIGN.md's order and the first failure answers: after a lock by
+// wrong CVVs (05, before anything is checked), expiry (54),
 // CVV (N7), card status (62), merchant category or country (57), spending limits (61), currency
 // (05). An unknown PAN (14) never reaches a card: the application records it on its own stream.
 import { domainError, isUuid, parseAmount, type DomainError, type IsoResponseCode, type Merchant, type SpendingControlsView } from '@ledger/contracts';
@@ -13,6 +14,7 @@ import {
   evolve,
   initialState,
   isCard,
+  isCvvLocked,
   isRecentChange,
   spendAt,
   type Authorization,
@@ -365,6 +367,8 @@ function requestAuthorization(command: RequestAuthorization, state: Card, atMs: 
     atMs,
   };
   const decline = (code: IsoResponseCode, reason: string) => accepted(declined(request, state.cardId, code, reason));
+  // First, before any detail is checked: a locked card's answer must not tell a right CVV or expiry from a wrong one.
+  if (isCvvLocked(state, atMs)) return decline('05', 'cvv_tries_exceeded');
   const expiryMismatch = command.expMonth !== state.expMonth || command.expYear !== state.expYear;
   if (expiryMismatch || atMs > endOfExpiryMs(state.expMonth, state.expYear)) return decline('54', expiryMismatch ? 'expiry_mismatch' : 'expired_card');
   if (!command.cvvValid) return decline('N7', 'cvv_mismatch');

@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -164,6 +164,29 @@ describe('card decider: authorization checks, in order', () => {
   it('N7: a wrong CVV, checked after the expiry', () => {
     spec.given([issued()]).when(request('auth-1', { cvvValid: false })).then([declinedWith('N7', 'cvv_mismatch') as CardEvent]);
     spec.given([issued()]).when(request('auth-1', { cvvValid: false, expMonth: 3 })).then([declinedWith('54', 'expiry_mismatch') as CardEvent]);
+  });
+
+  it('05 cvv_tries_exceeded: after CVV_FAILURES_MAX wrong CVVs or expiries in the window, whatever is presented, until the window passes or the owner unfreezes', () => {
+    const failures = (count: number, atMs = NOW_MS - HOUR_MS) =>
+      Array.from({ length: count }, (_, i) => {
+        const event = i % 2 === 0 ? declinedWith('N7', 'cvv_mismatch', `guess-${i}`) : declinedWith('54', 'expiry_mismatch', `guess-${i}`);
+        return { ...event, data: { ...event.data, atMs: atMs + i } } as CardEvent;
+      });
+    const locked = [issued(), ...failures(CVV_FAILURES_MAX)];
+    // The right CVV is answered as a wrong one is: the lock gives a guesser no oracle.
+    spec.given(locked).when(request('auth-1')).then([declinedWith('05', 'cvv_tries_exceeded') as CardEvent]);
+    spec.given(locked).when(request('auth-1', { cvvValid: false })).then([declinedWith('05', 'cvv_tries_exceeded') as CardEvent]);
+    spec.given(locked).when(request('auth-1', { expMonth: 2 })).then([declinedWith('05', 'cvv_tries_exceeded') as CardEvent]);
+    // One fewer, another kind of decline, or failures out of the window: not locked.
+    spec.given([issued(), ...failures(CVV_FAILURES_MAX - 1)]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    spec.given([issued(), ...failures(CVV_FAILURES_MAX - 1), declinedWith('57', 'blocked_mcc', 'other') as CardEvent]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    specAt(NOW_MS - HOUR_MS + CVV_FAILURES_WINDOW_MS).given(locked).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    // The owner freezes and unfreezes: the lock is lifted.
+    const frozen: CardEvent = { type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: NOW_MS } };
+    const unfrozen: CardEvent = { type: 'cards.CardUnfrozen.v1', data: { idempotencyKey: 'u', atMs: NOW_MS } };
+    spec.given([...locked, frozen, unfrozen]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    // Bounded: a card keeps at most CVV_FAILURES_MAX failure times.
+    expect(card([issued(), ...failures(3 * CVV_FAILURES_MAX)]).cvvFailuresAtMs).toHaveLength(CVV_FAILURES_MAX);
   });
 
   it('62: a frozen or canceled card, checked after the CVV', () => {

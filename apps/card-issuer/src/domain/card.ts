@@ -6,7 +6,7 @@
 // No clear PAN or CVV ever enters an event: the PAN is sealed (AES-256-GCM, see
 // application/card-crypto.ts) and found by its HMAC fingerprint; the view keeps the last four.
 import type { AuthorizationStatus, CardStatus, IsoResponseCode, Merchant, SpendingControlsView } from '@ledger/contracts';
-import { CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS, MS_PER_DAY, REFUND_WINDOW_MS } from './limits';
+import { CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, MS_PER_DAY, REFUND_WINDOW_MS } from './limits';
 import { AuthorizationBook } from './authorization-book';
 import { SPEND_DAYS_KEPT_MS, spendWindowsOf } from './spending-controls';
 
@@ -205,6 +205,8 @@ export interface Card extends Omit<CardIssued['data'], 'atMs'> {
   /** Counted spend (approved holds and captures less reversals and expiries) per UTC day / month. */
   readonly spendByDay: ReadonlyMap<string, bigint>;
   readonly spendByMonth: ReadonlyMap<string, bigint>;
+  /** When the newest wrong CVVs or expiries were presented (within CVV_FAILURES_WINDOW_MS, at most CVV_FAILURES_MAX); the owner's unfreeze clears them. */
+  readonly cvvFailuresAtMs: readonly number[];
   /** The latest event's time: `decide` never goes back before it (windows and retention are pruned by it). */
   readonly lastAtMs: number;
 }
@@ -235,6 +237,7 @@ export function evolve(state: CardState, event: CardEvent): CardState {
       authorizations: AuthorizationBook.empty(),
       spendByDay: new Map(),
       spendByMonth: new Map(),
+      cvvFailuresAtMs: [],
       lastAtMs: atMs,
     };
   }
@@ -250,7 +253,8 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
     case 'cards.CardFrozen.v1':
       return { ...state, status: 'frozen', changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.CardUnfrozen.v1':
-      return { ...state, status: 'active', changeKeys: withChangeKey(state.changeKeys, event.data) };
+      // The owner's unfreeze also lifts a lock by wrong CVVs: they vouch for the card.
+      return { ...state, status: 'active', changeKeys: withChangeKey(state.changeKeys, event.data), cvvFailuresAtMs: [] };
     case 'cards.CardCanceled.v1':
       return { ...state, status: 'canceled', changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.SpendingControlsSet.v1':
@@ -273,7 +277,8 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
       if (existing !== undefined && existing.phase !== 'requested') throw new Error(`invariant: authorization ${data.authorizationId} is decided once`);
       const declined: Authorization = { ...base, phase: 'declined', responseCode: data.responseCode, reason: data.reason, heldAmount: 0n, finishedAtMs: data.atMs };
       const next = withAuthorization(prune(state, data.atMs), declined);
-      return existing === undefined ? next : withSpend(next, existing.createdAtMs, -existing.heldAmount);
+      if (existing !== undefined) return withSpend(next, existing.createdAtMs, -existing.heldAmount);
+      return isVerificationFailure(data) ? { ...next, cvvFailuresAtMs: withCvvFailure(state.cvvFailuresAtMs, data.atMs) } : next;
     }
     case 'cards.AuthorizationApproved.v1': {
       const existing = requireAuthorization(state, event.data.authorizationId, 'requested');
@@ -329,6 +334,21 @@ function withChangeKey(keys: ReadonlyMap<string, number>, change: { readonly ide
   next.set(change.idempotencyKey, change.atMs);
   while (next.size > CHANGE_KEYS_KEPT_MAX) next.delete(next.keys().next().value!);
   return next;
+}
+
+/** A decline for wrong security details: what CVV_FAILURES_MAX counts. */
+function isVerificationFailure(data: AuthorizationDeclined['data']): boolean {
+  return data.responseCode === 'N7' || data.reason === 'expiry_mismatch';
+}
+
+/** The failure times with `atMs` added, those past the window and beyond the newest CVV_FAILURES_MAX dropped. */
+function withCvvFailure(failures: readonly number[], atMs: number): readonly number[] {
+  return [...failures.filter((at) => atMs - at < CVV_FAILURES_WINDOW_MS), atMs].slice(-CVV_FAILURES_MAX);
+}
+
+/** Whether CVV_FAILURES_MAX wrong CVVs or expiries were presented within the window before `atMs`: the card takes no more guesses. */
+export function isCvvLocked(card: Card, atMs: number): boolean {
+  return card.cvvFailuresAtMs.filter((at) => atMs - at < CVV_FAILURES_WINDOW_MS).length >= CVV_FAILURES_MAX;
 }
 
 /** Whether `key` is of a change this card made within CHANGE_KEY_KEPT_MS of `atMs`: its retry. */

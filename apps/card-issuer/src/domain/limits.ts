@@ -17,6 +17,10 @@ export const CHANGE_KEYS_KEPT_MAX = 20;
 export const REFUNDS_PER_AUTHORIZATION_MAX = 100;
 /** Partial reversals one authorization may have. */
 export const REVERSALS_PER_AUTHORIZATION_MAX = 100;
+/** Wrong security details (CVV, or expiry not the card's) within CVV_FAILURES_WINDOW_MS after which the card declines every authorization unchecked. */
+export const CVV_FAILURES_MAX = 5;
+/** How long a wrong CVV or expiry counts towards CVV_FAILURES_MAX (a sliding window: about that many guesses a day at most). */
+export const CVV_FAILURES_WINDOW_MS = MS_PER_DAY;
 /** A finished authorization that can no longer change (declined, reversed, expired) leaves the card's state this long after it finished. */
 export const FINISHED_AUTHORIZATION_KEPT_MS = MS_PER_DAY;
 /** A captured authorization can be refunded this long after its capture; then it leaves the card's state. */
