@@ -39,7 +39,7 @@ import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
-import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CaptureAuthorization, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
+import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CaptureAuthorization, type CardCommand, type CompleteAuthorization, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
 import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
@@ -345,7 +345,7 @@ export class CardIssuerService {
       if (authorization.phase !== 'requested') return { ok: true, value: authorizationView(cardId, authorization) };
       const status = (outcome.state as Card).status;
       // Requested while active, interrupted before its outcome, and the card frozen or canceled since: no approval now.
-      if (status !== 'active') return this.declineInterrupted(cardId, authorization, origin, outcome.loaded, status);
+      if (status !== 'active') return this.declineInterrupted(cardId, authorization, origin, outcome.loaded, { approved: false, responseCode: '62', reason: status === 'frozen' ? 'card_frozen' : 'card_canceled' });
       return this.placeHold(cardId, authorization, origin, outcome.loaded, request);
     });
   }
@@ -356,8 +356,16 @@ export class CardIssuerService {
    */
   private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, request: LedgerRequestOptions): Promise<Reply<unknown>> {
     // Not past the network's deadline: an answer it no longer waits for would hold money it was told is not held (recovery releases it instead).
-    const reply = await this.sendPlaceHold(authorization, origin, request);
-    if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
+    const reply = await this.sendPlaceHold(authorization, origin, request).catch((error: unknown): Reply<HoldView> => {
+      if (!requesterGaveUp(request)) throw error;
+      return failed(unavailable('the ledger did not answer before the requester gave up'));
+    });
+    if (!reply.ok && reply.error.code === 'unavailable') {
+      // Nobody waits for this answer any more: left requested, it would count against the card's limits (and its hold against the wallet)
+      // until recovery, declining the network's retry under a new key. Finished now as recovery finishes it.
+      if (requesterGaveUp(request)) return this.declineInterrupted(cardId, authorization, origin, written, RECOVERED);
+      return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
+    }
     await this.deps.afterLedgerReply?.('hold', authorization.id);
     // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Released, declined as recovery does.
     const orphaned = !reply.ok && reply.error.details?.reason === 'hold_exists';
@@ -376,11 +384,10 @@ export class CardIssuerService {
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
 
-  /** Declines an interrupted authorization of a card no longer active, with whatever hold its first try placed released. */
-  private async declineInterrupted(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, status: string): Promise<Reply<unknown>> {
+  /** Declines an interrupted authorization (card no longer active, or abandoned by its requester), with whatever hold its first try placed released. */
+  private async declineInterrupted(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, decline: CompleteAuthorization['outcome']): Promise<Reply<unknown>> {
     if (!(await this.settleHoldOfInterrupted(authorization, origin))) return failed(unavailable('the authorization could not be finished; retry'));
-    const reason = status === 'frozen' ? 'card_frozen' : 'card_canceled';
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: { approved: false, responseCode: '62', reason } }), written);
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: decline }), written);
     if (!outcome.ok) return failed(outcome.error);
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
@@ -759,6 +766,11 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
  */
 function behindTheLedger(error: DomainError): DomainError {
   return error.code === 'hold_not_pending' ? unavailable('the authorization changed at the ledger and is being recorded; retry') : error;
+}
+
+/** Whether the request's own requester stopped waiting (its deadline, wall-clock time as the bus reads it, passed). */
+function requesterGaveUp(request: LedgerRequestOptions): boolean {
+  return request.deadlineMs !== undefined && Date.now() >= request.deadlineMs;
 }
 
 /** The ledger's refusal of a hold as an ISO 8583 decline. */
