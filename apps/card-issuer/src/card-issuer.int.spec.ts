@@ -10,7 +10,8 @@ import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
 import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
-import { CVV_FAILURES_MAX } from './domain/limits';
+import { CAPTURED_AUTHORIZATIONS_KEPT_MAX, CVV_FAILURES_MAX } from './domain/limits';
+import type { Card } from './domain/card';
 import { loadCardIssuerConfig } from './card-issuer.config';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
@@ -576,6 +577,42 @@ describe('card-issuer crash recovery', () => {
     expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { status: 'pending', heldAmount: '800' } });
     expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '800' })).toMatchObject({ ok: true, value: { status: 'captured' } });
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n, debitsPosted: 800n });
+  });
+
+  it('refunds a capture after CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones pushed it out of the card state, restored from its events', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '900' });
+    await authorize(h, message);
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' })).toMatchObject({ ok: true });
+    // As many newer captures as the card keeps, recorded by hand (the ledger need not know them for this refund).
+    const repository = (h.cards.service as unknown as { cards: CardRepository }).cards;
+    for (let from = 0; from < CAPTURED_AUTHORIZATIONS_KEPT_MAX; from += 200) {
+      h.clock.advance(1);
+      const atMs = h.clock.nowMs();
+      const events = Array.from({ length: 200 }, (_, i) => {
+        const authorizationId = `newer-${from + i}`;
+        return [
+          { type: 'cards.AuthorizationRequested.v1', data: { authorizationId, amount: '1', currency: 'USD', merchant: message.merchant, atMs, walletId, holdTimeoutMs: null } },
+          { type: 'cards.AuthorizationApproved.v1', data: { authorizationId, atMs } },
+          { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId, capturedAmount: '1', releasedAmount: '0', idempotencyKey: `capture-${authorizationId}`, atMs } },
+        ] as const;
+      }).flat();
+      await repository.append(card.id, await repository.load(card.id), events, { idempotencyKey: `by-hand-${from}`, actor: 'test' }, atMs);
+    }
+    const state = (await repository.load(card.id)).state as Card;
+    expect(state.authorizations.has(message.authorizationId)).toBe(false);
+    expect([...state.authorizations.values()].filter((each) => each.phase === 'captured')).toHaveLength(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
+
+    const credits = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!.creditsPosted;
+    const creditsBefore = credits();
+    const refund = { type: 'RefundAuthorization' as const, authorizationId: message.authorizationId, refundId: 'late-refund', amount: '600' };
+    expect(await h.send(refund, 'refund-1')).toMatchObject({ ok: true, value: { amount: '600', kind: 'card_refund' } });
+    expect(await h.send(refund, 'refund-1')).toMatchObject({ ok: true, value: { amount: '600' } }); // a retry
+    expect(await h.send({ ...refund, refundId: 'too-much', amount: '301' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold', details: { available: '300' } } });
+    expect(credits() - creditsBefore).toBe(600n);
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { refundedAmount: '600' } });
   });
 
   it('recovers an intent whose hold never reached the ledger: nothing is left held', async () => {

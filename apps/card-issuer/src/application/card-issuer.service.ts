@@ -38,9 +38,9 @@ import { systemAccountId, accountShard } from '@ledger/ledger';
 import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger/messaging';
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
-import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
+import { isCard, unmatchedAuthorization, withRestored, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
 import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CaptureAuthorization, type CardCommand, type CompleteAuthorization, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
-import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, REFUND_WINDOW_MS, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
@@ -101,6 +101,8 @@ export interface CardIssuerServiceDeps {
 
 export type LedgerReplyHook = (operation: 'hold' | 'capture' | 'reverse' | 'refund', authorizationId: string) => Promise<void> | void;
 
+/** Puts an authorization that left the card's state back in a state, for one decision. */
+type Restore = (state: CardState) => CardState;
 type Message<T extends CardCommandEnvelope['type']> = Extract<CardCommandEnvelope, { type: T }>;
 type Query<T extends CardQueryMessage['type']> = Extract<CardQueryMessage, { type: T }>;
 const failed = (error: DomainError): Reply<never> => ({ ok: false, error });
@@ -495,7 +497,7 @@ export class CardIssuerService {
     if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
     if (problems.length > 0 || !amount.ok) return failed(validationFailed(problems));
     const entryId = refundEntryId(message.authorizationId, message.refundId);
-    return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
+    return this.onAuthorization(message.authorizationId, async (cardId, loaded, restore) => {
       const command: CardCommand = { type: 'RefundAuthorization', authorizationId: message.authorizationId, refundId: message.refundId, entryId, amount: amount.amount };
       const decision = decide(command, loaded.state, this.context());
       if (!decision.ok) return failed(decision.error);
@@ -519,7 +521,7 @@ export class CardIssuerService {
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
       }
-      const outcome = await this.decideAndAppend(cardId, origin, () => command);
+      const outcome = await this.decideAndAppend(cardId, origin, () => command, undefined, restore);
       if (!outcome.ok) return failed(outcome.error);
       const refund = (outcome.state as Card).authorizations.get(message.authorizationId)?.refunds.get(message.refundId);
       if (refund === undefined) throw new Error(`refund ${message.refundId} was not recorded`);
@@ -533,7 +535,7 @@ export class CardIssuerService {
         createdAt: toIsoTime(refund.atMs),
       };
       return { ok: true, value: transaction };
-    });
+    }, { refundable: true });
   }
 
   /**
@@ -560,7 +562,11 @@ export class CardIssuerService {
     if (route === undefined || route.cardId === null) return;
     const cardId = route.cardId;
     const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
-    await this.cards.withLock(cardId, () => this.decideAndAppend(cardId, origin, () => command));
+    await this.cards.withLock(cardId, async () => {
+      // A refund posted of a capture that left the card's state is recorded on it restored, as a refund asked here is.
+      const restore = command.type === 'ObserveRefundPosted' ? await this.restoreOf(cardId, await this.cards.load(cardId), command.authorizationId) : undefined;
+      return this.decideAndAppend(cardId, origin, () => command, undefined, restore);
+    });
   }
 
   /**
@@ -614,20 +620,37 @@ export class CardIssuerService {
   // -------------------------------------------------------------------------------------------
   // Plumbing.
 
-  /** Runs `work` under the lock of the card an authorization belongs to; not_found when it has none. */
-  private async onAuthorization(authorizationId: string, work: (cardId: string, loaded: LoadedCard) => Promise<Reply<unknown>>): Promise<Reply<unknown>> {
+  /**
+   * Runs `work` under the lock of the card an authorization belongs to; not_found when it has none. `refundable`:
+   * a capture that left the card's state (CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones) is restored from its events.
+   */
+  private async onAuthorization(
+    authorizationId: string,
+    work: (cardId: string, loaded: LoadedCard, restore: Restore | undefined) => Promise<Reply<unknown>>,
+    options: { refundable?: boolean } = {},
+  ): Promise<Reply<unknown>> {
     const route = await this.routeOf(authorizationId);
     if (route === undefined) return failed(domainError('not_found', 'no such authorization'));
     if (route.cardId === null) return failed(domainError('hold_not_pending', 'the authorization was declined', { authorizationId, status: 'declined' }));
     const cardId = route.cardId;
     return this.cards.withLock(cardId, async () => {
       const loaded = await this.cards.load(cardId);
+      const restore = options.refundable === true ? await this.restoreOf(cardId, loaded, authorizationId) : undefined;
+      if (restore !== undefined) return work(cardId, { ...loaded, state: restore(loaded.state) }, restore);
       if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId)) {
         const finished = findAuthorization(this.deps.db, authorizationId);
         return failed(domainError('hold_not_pending', `the authorization is ${finished?.status ?? 'finished'}`, { authorizationId }));
       }
-      return work(cardId, loaded);
+      return work(cardId, loaded, undefined);
     });
+  }
+
+  /** Of a capture still refundable that left the card's state: what puts it back for a decision; undefined otherwise. */
+  private async restoreOf(cardId: string, loaded: LoadedCard, authorizationId: string): Promise<Restore | undefined> {
+    if (!isCard(loaded.state) || loaded.state.authorizations.has(authorizationId)) return undefined;
+    const past = await this.cards.authorizationFromHistory(cardId, authorizationId);
+    if (past?.phase !== 'captured' || this.deps.clock.nowMs() - past.finishedAtMs! > REFUND_WINDOW_MS) return undefined;
+    return (state) => withRestored(state, past);
   }
 
   private async recordAndView(cardId: string, origin: EventOrigin, command: CardCommand, authorizationId: string): Promise<Reply<unknown>> {
@@ -652,9 +675,11 @@ export class CardIssuerService {
     origin: EventOrigin,
     commandOf: (state: CardState) => CardCommand,
     current?: LoadedCard,
+    restore?: Restore,
   ): Promise<{ ok: true; state: CardState; loaded: LoadedCard; events: CardEvent[] } | { ok: false; error: DomainError }> {
     for (let attempt = 1; ; attempt++) {
-      const loaded = attempt === 1 && current !== undefined ? current : await this.cards.load(cardId);
+      const read = attempt === 1 && current !== undefined ? current : await this.cards.load(cardId);
+      const loaded = restore === undefined ? read : { ...read, state: restore(read.state) };
       const nowMs = this.deps.clock.nowMs();
       const decision: CardDecision = decide(commandOf(loaded.state), loaded.state, { nowMs });
       if (!decision.ok) return decision;

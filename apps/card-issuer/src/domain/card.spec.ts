@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
-import { foldCard, spendAt, type Card, type CardEvent } from './card';
+import { foldCard, spendAt, withRestored, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -394,6 +394,21 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k2', replayedByLedger: false }).thenFails({ code: 'hold_not_pending', details: { status: 'captured' } });
     const observedReversal: CardEvent = { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } };
     spec.given([...pending, observedReversal]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r', ledgerKey: 'lk' }).then([]);
+  });
+
+  it('keeps the newest CAPTURED_AUTHORIZATIONS_KEPT_MAX captures; a refund of an older one folds without it', () => {
+    const capture = (id: string, atMs: number): CardEvent[] => [...approved(id, '10', atMs), captured(id, '10', '0', atMs)];
+    const newer = Array.from({ length: CAPTURED_AUTHORIZATIONS_KEPT_MAX }, (_, i) => capture(`newer-${i}`, NOW_MS + 1 + i)).flat();
+    const state = card([issued(), ...capture('oldest', NOW_MS), ...newer]);
+    expect(state.authorizations.has('oldest')).toBe(false);
+    expect(state.authorizations.has(`newer-${CAPTURED_AUTHORIZATIONS_KEPT_MAX - 1}`)).toBe(true);
+    expect(state.authorizations.size).toBe(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
+    const refunded: CardEvent = { type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'oldest', refundId: 'f1', entryId: 'e1', amount: '5', atMs: NOW_MS + CAPTURED_AUTHORIZATIONS_KEPT_MAX + 1 } };
+    expect(card([issued(), ...capture('oldest', NOW_MS), ...newer, refunded]).authorizations.size).toBe(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
+    // Restored from its own events, it is refundable as before.
+    const restored = withRestored(state, card([issued(), ...capture('oldest', NOW_MS)]).authorizations.get('oldest')!);
+    expect(cardDecider.decide({ type: 'RefundAuthorization', authorizationId: 'oldest', refundId: 'f1', entryId: 'e1', amount: 5n }, state, { nowMs: NOW_MS })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(cardDecider.decide({ type: 'RefundAuthorization', authorizationId: 'oldest', refundId: 'f1', entryId: 'e1', amount: 5n }, restored, { nowMs: NOW_MS + CAPTURED_AUTHORIZATIONS_KEPT_MAX + 1 })).toEqual({ ok: true, events: [refunded] });
   });
 
   it('forgets finished authorizations after their retention, deterministically by event time', () => {

@@ -25,6 +25,8 @@ export const CVV_FAILURES_WINDOW_MS = MS_PER_DAY;
 export const FINISHED_AUTHORIZATION_KEPT_MS = MS_PER_DAY;
 /** A captured authorization can be refunded this long after its capture; then it leaves the card's state. */
 export const REFUND_WINDOW_MS = 180 * MS_PER_DAY;
+/** Captured authorizations a card's state keeps (the newest captures); an older one is refunded from its own events, read from the card's stream. */
+export const CAPTURED_AUTHORIZATIONS_KEPT_MAX = 1_000;
 
 export { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
 /** Card, owner and wallet ids and idempotency keys: the ledger's bound, since wallet ids and keys go on to it. */
