@@ -580,7 +580,11 @@ describe('card-issuer crash recovery', () => {
   });
 
   it('refunds a capture after CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones pushed it out of the card state, restored from its events', async () => {
-    h = await startCardHarness();
+    let crashAfterRefund = false;
+    const afterLedgerReply = (operation: string) => {
+      if (operation === 'refund' && crashAfterRefund) throw new Error('simulated crash after the refund');
+    };
+    h = await startCardHarness({ afterLedgerReply });
     const harness = h;
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '900' });
@@ -613,6 +617,16 @@ describe('card-issuer crash recovery', () => {
     expect(await h.send({ ...refund, refundId: 'too-much', amount: '301' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold', details: { available: '300' } } });
     expect(credits() - creditsBefore).toBe(600n);
     expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { refundedAmount: '600' } });
+    // Posted by the ledger and not recorded (a crash): learnt from ledger.events onto the restored capture (a fresh process: nothing cached).
+    await h.restartCards({ afterLedgerReply });
+    crashAfterRefund = true;
+    const second = { ...refund, refundId: 'second', amount: '300' };
+    expect(await h.send(second, 'refund-2')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crashAfterRefund = false;
+    await waitFor('the second refund to be learnt', async () => expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { refundedAmount: '900' } }));
+    expect(await h.send(second, 'refund-2')).toMatchObject({ ok: true, value: { amount: '300' } });
+    expect(await h.send({ ...refund, refundId: 'third', amount: '1' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold', details: { available: '0' } } });
+    expect(credits() - creditsBefore).toBe(900n);
   });
 
   it('recovers an intent whose hold never reached the ledger: nothing is left held', async () => {
