@@ -648,6 +648,8 @@ export class CardIssuerService {
   /** Of a capture still refundable that left the card's state: what puts it back for a decision; undefined otherwise. */
   private async restoreOf(cardId: string, loaded: LoadedCard, authorizationId: string): Promise<Restore | undefined> {
     if (!isCard(loaded.state) || loaded.state.authorizations.has(authorizationId)) return undefined;
+    // The card's whole stream is read only for a capture: a refund naming a declined or reversed one must not cost that.
+    if (findAuthorization(this.deps.db, authorizationId)?.status !== 'captured') return undefined;
     const past = await this.cards.authorizationFromHistory(cardId, authorizationId);
     if (past?.phase !== 'captured' || this.deps.clock.nowMs() - past.finishedAtMs! > REFUND_WINDOW_MS) return undefined;
     return (state) => withRestored(state, past);
