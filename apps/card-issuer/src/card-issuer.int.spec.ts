@@ -763,6 +763,23 @@ describe('card-issuer crash recovery', () => {
     expect(await harness.send({ ...capture, amount: '100' }, 'cap-c')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
   });
 
+  it('a capture whose ledger capture another issuer process learnt from ledger.events first is answered captured, not hold_not_pending', async () => {
+    let learnt: (() => Promise<void>) | undefined;
+    h = await startCardHarness({ afterLedgerReply: (operation) => (operation === 'capture' ? learnt?.() : undefined) });
+    const harness = h;
+    const { card, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, message);
+    const repository = (harness.cards.service as unknown as { cards: CardRepository }).cards;
+    // Between the ledger's answer and this process's record, another process records the capture it saw on ledger.events (its key unknown).
+    learnt = async () => {
+      const atMs = harness.clock.nowMs();
+      const event = { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: message.authorizationId, capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs } } as const;
+      await repository.append(card.id, await repository.load(card.id), [event], { idempotencyKey: 'ledger-event:other-process', actor: 'card-issuer' }, atMs);
+    };
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '600' }, 'cap')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+  });
+
   it('a reversal while the ledger captured the hold and the issuer did not record it yet is told to retry, then that the hold is captured', async () => {
     const { harness, authorizationId, view, raceNext, raced } = await racingHarness('capture');
     raceNext({ type: 'ReverseAuthorization', authorizationId }, 'rev-late');

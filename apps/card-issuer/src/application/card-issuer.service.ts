@@ -446,6 +446,8 @@ export class CardIssuerService {
         const reply = await captureHold(authorization);
         if (!reply.ok) return failed(behindTheLedger(reply.error));
         await this.deps.afterLedgerReply?.('capture', authorization.id);
+        // The ledger took this key's capture: one learnt from ledger.events meanwhile (another process) is this one.
+        return this.recordAndView(cardId, origin, { ...command, replayedByLedger: true }, message.authorizationId);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
     });
