@@ -239,11 +239,12 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (authorization === undefined) return rejected(notFound('authorization'));
       if (authorization.refunds.has(command.refundId)) return accepted(); // a retry
       if (authorization.phase !== 'captured') return rejected(notPending(authorization));
-      if (authorization.refunds.size >= REFUNDS_PER_AUTHORIZATION_MAX) {
+      const refundable = authorization.capturedAmount - authorization.refundedAmount;
+      // The bound is on partial refunds: one of the whole rest leaves nothing to refund, so it is always taken.
+      if (command.amount !== refundable && authorization.refunds.size >= REFUNDS_PER_AUTHORIZATION_MAX) {
         return rejected(validationFailed([{ field: 'refundId', reason: `more_than_${REFUNDS_PER_AUTHORIZATION_MAX}_refunds` }]));
       }
       if (command.amount <= 0n) return rejected(validationFailed([{ field: 'amount', reason: 'not_positive' }]));
-      const refundable = authorization.capturedAmount - authorization.refundedAmount;
       if (command.amount > refundable) return rejected(exceedsHold(authorization.id, refundable));
       return accepted({
         type: 'cards.AuthorizationRefunded.v1',

@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, withRestored, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -334,6 +334,17 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given([...pending, ...partials]).when(reverse(1n, 'more')).thenFails({ code: 'validation_failed', details: { fields: [{ field: 'amount', reason: `more_than_${REVERSALS_PER_AUTHORIZATION_MAX}_reversals` }] } });
     spec.given([...pending, ...partials]).when(reverse(undefined, 'more')).then([reversed('auth-1', rest, REVERSALS_PER_AUTHORIZATION_MAX + 1, NOW_MS, 'more')]);
     spec.given([...pending, ...partials]).when(reverse(BigInt(rest), 'more')).then([reversed('auth-1', rest, REVERSALS_PER_AUTHORIZATION_MAX + 1, NOW_MS, 'more')]);
+  });
+
+  it('takes at most REFUNDS_PER_AUTHORIZATION_MAX partial refunds, and then still one of the whole rest', () => {
+    const refunded = (refundId: string, amount: string): CardEvent => ({ type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount, atMs: NOW_MS } });
+    const partials = Array.from({ length: REFUNDS_PER_AUTHORIZATION_MAX }, (_, i) => refunded(`f${i}`, '1'));
+    const history = [...pending, captured('auth-1', '1000', '0'), ...partials];
+    const refund = (amount: bigint) => ({ type: 'RefundAuthorization' as const, authorizationId: 'auth-1', refundId: 'last', entryId: 'entry-last', amount });
+    const rest = 1000 - REFUNDS_PER_AUTHORIZATION_MAX;
+    spec.given(history).when(refund(1n)).thenFails({ code: 'validation_failed', details: { fields: [{ field: 'refundId', reason: `more_than_${REFUNDS_PER_AUTHORIZATION_MAX}_refunds` }] } });
+    spec.given(history).when(refund(BigInt(rest))).then([refunded('last', String(rest))]);
+    spec.given([...history, refunded('last', String(rest))]).when({ ...refund(1n), refundId: 'after' }).thenFails({ code: 'validation_failed' });
   });
 
   it('refunds at most what was captured less earlier refunds', () => {
