@@ -99,6 +99,7 @@ describe('card-issuer: the network retries under a new key after the gateway tim
       (error: unknown) => (error instanceof RequestTimeoutError ? 'timed out' : String(error)),
     );
     expect(['timed out', 'unavailable']).toContain(heard);
+    await waitFor('the first authorization requested', () => requestedAuthorizations(h.db).some((each) => each.authorizationId === first.authorizationId));
     ledgerSlow.open();
 
     // The network, told the first failed, sends the authorization again: a new request, a new key (no recovery pass has run).

@@ -54,6 +54,8 @@ export const APPEND_ATTEMPTS_MAX = 5;
 export const PAN_ATTEMPTS_MAX = 8;
 /** Recovery takes an authorization requested this many upstream timeouts ago (its hold's answer, then its append): none still in flight. */
 export const RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS = 2;
+/** A hold unanswered this close to the requester's deadline is abandoned: no approval would reach the requester in time. */
+export const REQUESTER_DEADLINE_MARGIN_MS = 250;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
@@ -797,9 +799,9 @@ function behindTheLedger(error: DomainError): DomainError {
   return error.code === 'hold_not_pending' ? unavailable('the authorization changed at the ledger and is being recorded; retry') : error;
 }
 
-/** Whether the request's own requester stopped waiting (its deadline, wall-clock time as the bus reads it, passed). */
+/** Whether the request's own requester stopped waiting, or will before an answer reaches it (wall-clock time, as the bus reads deadlines; timers may fire a little early). */
 function requesterGaveUp(request: LedgerRequestOptions): boolean {
-  return request.deadlineMs !== undefined && Date.now() >= request.deadlineMs;
+  return request.deadlineMs !== undefined && Date.now() >= request.deadlineMs - REQUESTER_DEADLINE_MARGIN_MS;
 }
 
 /** The ledger's refusal of a hold as an ISO 8583 decline. */
