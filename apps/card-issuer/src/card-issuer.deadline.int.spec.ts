@@ -67,6 +67,52 @@ describe('card-issuer: the deadline of a request', () => {
   });
 });
 
+describe('card-issuer: the network retries under a new key after the gateway timed out', () => {
+  let h: CardHarness;
+  let gateway: BusClientProxy;
+  const ledgerSlow = gate();
+
+  beforeEach(async () => {
+    h = await startCardHarness();
+    gateway = new BusClientProxy(h.ledger.bus, { clientId: 'impatient-gateway', requestTimeoutMs: GATEWAY_TIMEOUT_MS });
+  });
+
+  afterEach(async () => {
+    ledgerSlow.open();
+    await gateway.close();
+    await h.close({ remove: true });
+  });
+
+  it('approves the retry: the abandoned authorization is finished at once, not counted against limits and funds until recovery', async () => {
+    // The card's daily limit and the wallet's funds fit exactly one authorization of 400.
+    const { walletId, secrets } = await cardholder(h, { topUp: '400', spendingControls: { daily: '400' } });
+    const writer = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!;
+    const submit = writer.submit.bind(writer);
+    jest.spyOn(writer, 'submit').mockImplementation(async (command) => {
+      if (command.type === 'PlaceHold') await ledgerSlow.promise;
+      return submit(command);
+    });
+    const first = authorizeMessage(secrets, { amount: '400' });
+    const envelope: CardCommandEnvelope = { ...first, meta: { idempotencyKey: 'network-key-1', actor: 'network' } };
+    const heard = await firstValueFrom(gateway.send<Reply<AuthorizationView>>(CARD_TOPICS.commands, keyed(cardKeyOf(first), envelope))).then(
+      (reply) => (reply.ok ? 'approved' : reply.error.code),
+      (error: unknown) => (error instanceof RequestTimeoutError ? 'timed out' : String(error)),
+    );
+    expect(['timed out', 'unavailable']).toContain(heard);
+    await waitFor('the first authorization requested', () => requestedAuthorizations(h.db).some((each) => each.authorizationId === first.authorizationId));
+    ledgerSlow.open();
+
+    // The network, told the first failed, sends the authorization again: a new request, a new key (no recovery pass has run).
+    const retry = authorizeMessage(secrets, { amount: '400' });
+    expect(await h.send(retry, 'network-key-2')).toMatchObject({ ok: true, value: { approved: true, responseCode: '00' } });
+    expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(400n);
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: first.authorizationId })).toMatchObject({
+      ok: true,
+      value: { approved: false, responseCode: '05', reason: 'issuer_recovered', heldAmount: '0' },
+    });
+  });
+});
+
 describe('card-issuer: recovery while the ledger does not answer', () => {
   let h: CardHarness;
   /** Holds the shard's writer; opened at the end whatever happened, so closing does not wait on it. */

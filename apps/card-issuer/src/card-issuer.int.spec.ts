@@ -10,6 +10,8 @@ import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
 import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
+import { CAPTURED_AUTHORIZATIONS_KEPT_MAX, CVV_FAILURES_MAX } from './domain/limits';
+import type { Card } from './domain/card';
 import { loadCardIssuerConfig } from './card-issuer.config';
 import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
@@ -103,6 +105,18 @@ describe('card-issuer through the bus: the network side', () => {
   function holdOf(holdId: string, walletId: string) {
     return h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(holdId);
   }
+
+  it('takes CVV_FAILURES_MAX wrong CVVs, then declines the right one too (05 cvv_tries_exceeded) until the owner freezes and unfreezes the card', async () => {
+    const { card, secrets } = await cardholder(h);
+    const wrong = (i: number) => String((Number(secrets.cvv) + 1 + i) % 1000).padStart(3, '0');
+    for (let i = 0; i < CVV_FAILURES_MAX; i++) expect(await authorize(h, authorizeMessage(secrets, { cvv: wrong(i) }))).toMatchObject({ responseCode: 'N7' });
+    // A guesser trying every CVV learns nothing more: the right one is declined as the wrong ones are.
+    expect(await authorize(h, authorizeMessage(secrets))).toMatchObject({ approved: false, responseCode: '05', reason: 'cvv_tries_exceeded' });
+    expect(await authorize(h, authorizeMessage(secrets, { cvv: wrong(CVV_FAILURES_MAX) }))).toMatchObject({ responseCode: '05', reason: 'cvv_tries_exceeded' });
+    expect(await h.send({ type: 'FreezeCard', cardId: card.id })).toMatchObject({ ok: true });
+    expect(await h.send({ type: 'UnfreezeCard', cardId: card.id })).toMatchObject({ ok: true });
+    expect(await authorize(h, authorizeMessage(secrets))).toMatchObject({ approved: true, responseCode: '00' });
+  });
 
   it('answers every decline code as a successful reply, recorded, without a hold', async () => {
     const { walletId, card, secrets } = await cardholder(h, { topUp: '5000', spendingControls: { perAuthorization: '3000', blockedMccs: ['7995'], allowedCountries: ['FR', 'DE'] } });
@@ -565,6 +579,56 @@ describe('card-issuer crash recovery', () => {
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n, debitsPosted: 800n });
   });
 
+  it('refunds a capture after CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones pushed it out of the card state, restored from its events', async () => {
+    let crashAfterRefund = false;
+    const afterLedgerReply = (operation: string) => {
+      if (operation === 'refund' && crashAfterRefund) throw new Error('simulated crash after the refund');
+    };
+    h = await startCardHarness({ afterLedgerReply });
+    const harness = h;
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '900' });
+    await authorize(h, message);
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' })).toMatchObject({ ok: true });
+    // As many newer captures as the card keeps, recorded by hand (the ledger need not know them for this refund).
+    const repository = (h.cards.service as unknown as { cards: CardRepository }).cards;
+    for (let from = 0; from < CAPTURED_AUTHORIZATIONS_KEPT_MAX; from += 200) {
+      h.clock.advance(1);
+      const atMs = h.clock.nowMs();
+      const events = Array.from({ length: 200 }, (_, i) => {
+        const authorizationId = `newer-${from + i}`;
+        return [
+          { type: 'cards.AuthorizationRequested.v1', data: { authorizationId, amount: '1', currency: 'USD', merchant: message.merchant, atMs, walletId, holdTimeoutMs: null } },
+          { type: 'cards.AuthorizationApproved.v1', data: { authorizationId, atMs } },
+          { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId, capturedAmount: '1', releasedAmount: '0', idempotencyKey: `capture-${authorizationId}`, atMs } },
+        ] as const;
+      }).flat();
+      await repository.append(card.id, await repository.load(card.id), events, { idempotencyKey: `by-hand-${from}`, actor: 'test' }, atMs);
+    }
+    const state = (await repository.load(card.id)).state as Card;
+    expect(state.authorizations.has(message.authorizationId)).toBe(false);
+    expect([...state.authorizations.values()].filter((each) => each.phase === 'captured')).toHaveLength(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
+
+    const credits = () => harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)!.creditsPosted;
+    const creditsBefore = credits();
+    const refund = { type: 'RefundAuthorization' as const, authorizationId: message.authorizationId, refundId: 'late-refund', amount: '600' };
+    expect(await h.send(refund, 'refund-1')).toMatchObject({ ok: true, value: { amount: '600', kind: 'card_refund' } });
+    expect(await h.send(refund, 'refund-1')).toMatchObject({ ok: true, value: { amount: '600' } }); // a retry
+    expect(await h.send({ ...refund, refundId: 'too-much', amount: '301' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold', details: { available: '300' } } });
+    expect(credits() - creditsBefore).toBe(600n);
+    expect(await h.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { refundedAmount: '600' } });
+    // Posted by the ledger and not recorded (a crash): learnt from ledger.events onto the restored capture (a fresh process: nothing cached).
+    await h.restartCards({ afterLedgerReply });
+    crashAfterRefund = true;
+    const second = { ...refund, refundId: 'second', amount: '300' };
+    expect(await h.send(second, 'refund-2')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crashAfterRefund = false;
+    await waitFor('the second refund to be learnt', async () => expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { refundedAmount: '900' } }));
+    expect(await h.send(second, 'refund-2')).toMatchObject({ ok: true, value: { amount: '300' } });
+    expect(await h.send({ ...refund, refundId: 'third', amount: '1' })).toMatchObject({ ok: false, error: { code: 'amount_exceeds_hold', details: { available: '0' } } });
+    expect(credits() - creditsBefore).toBe(900n);
+  });
+
   it('recovers an intent whose hold never reached the ledger: nothing is left held', async () => {
     h = await startCardHarness();
     const { walletId, card, secrets } = await cardholder(h);
@@ -693,7 +757,27 @@ describe('card-issuer crash recovery', () => {
     // The merchant's money was captured: "hold_not_pending" would tell the network its capture failed.
     expect(await raced()).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     await waitFor('the capture to be learnt', async () => expect(await view()).toMatchObject({ ok: true, value: { status: 'captured' } }));
-    expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+    // Learnt from ledger.events, the capture's key is unknown to the card: the ledger tells its retry (a replay) from another capture (refused).
+    expect(await harness.send(capture, 'cap-a')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
+    expect(await harness.send(capture, 'cap-b')).toMatchObject({ ok: false, error: { code: 'hold_not_pending', details: { status: 'captured' } } });
+    expect(await harness.send({ ...capture, amount: '100' }, 'cap-c')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+  });
+
+  it('a capture whose ledger capture another issuer process learnt from ledger.events first is answered captured, not hold_not_pending', async () => {
+    let learnt: (() => Promise<void>) | undefined;
+    h = await startCardHarness({ afterLedgerReply: (operation) => (operation === 'capture' ? learnt?.() : undefined) });
+    const harness = h;
+    const { card, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '1000' });
+    await authorize(harness, message);
+    const repository = (harness.cards.service as unknown as { cards: CardRepository }).cards;
+    // Between the ledger's answer and this process's record, another process records the capture it saw on ledger.events (its key unknown).
+    learnt = async () => {
+      const atMs = harness.clock.nowMs();
+      const event = { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: message.authorizationId, capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs } } as const;
+      await repository.append(card.id, await repository.load(card.id), [event], { idempotencyKey: 'ledger-event:other-process', actor: 'card-issuer' }, atMs);
+    };
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '600' }, 'cap')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '600' } });
   });
 
   it('a reversal while the ledger captured the hold and the issuer did not record it yet is told to retry, then that the hold is captured', async () => {

@@ -38,9 +38,9 @@ import { systemAccountId, accountShard } from '@ledger/ledger';
 import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger/messaging';
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
-import { isCard, unmatchedAuthorization, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
-import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CardCommand, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
-import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { isCard, unmatchedAuthorization, withRestored, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
+import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CaptureAuthorization, type CardCommand, type CompleteAuthorization, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
+import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, REFUND_WINDOW_MS, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
@@ -54,6 +54,8 @@ export const APPEND_ATTEMPTS_MAX = 5;
 export const PAN_ATTEMPTS_MAX = 8;
 /** Recovery takes an authorization requested this many upstream timeouts ago (its hold's answer, then its append): none still in flight. */
 export const RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS = 2;
+/** A hold unanswered this close to the requester's deadline is abandoned: no approval would reach the requester in time. */
+export const REQUESTER_DEADLINE_MARGIN_MS = 250;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
@@ -101,6 +103,8 @@ export interface CardIssuerServiceDeps {
 
 export type LedgerReplyHook = (operation: 'hold' | 'capture' | 'reverse' | 'refund', authorizationId: string) => Promise<void> | void;
 
+/** Puts an authorization that left the card's state back in a state, for one decision. */
+type Restore = (state: CardState) => CardState;
 type Message<T extends CardCommandEnvelope['type']> = Extract<CardCommandEnvelope, { type: T }>;
 type Query<T extends CardQueryMessage['type']> = Extract<CardQueryMessage, { type: T }>;
 const failed = (error: DomainError): Reply<never> => ({ ok: false, error });
@@ -345,7 +349,7 @@ export class CardIssuerService {
       if (authorization.phase !== 'requested') return { ok: true, value: authorizationView(cardId, authorization) };
       const status = (outcome.state as Card).status;
       // Requested while active, interrupted before its outcome, and the card frozen or canceled since: no approval now.
-      if (status !== 'active') return this.declineInterrupted(cardId, authorization, origin, outcome.loaded, status);
+      if (status !== 'active') return this.declineInterrupted(cardId, authorization, origin, outcome.loaded, { approved: false, responseCode: '62', reason: status === 'frozen' ? 'card_frozen' : 'card_canceled' });
       return this.placeHold(cardId, authorization, origin, outcome.loaded, request);
     });
   }
@@ -356,8 +360,16 @@ export class CardIssuerService {
    */
   private async placeHold(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, request: LedgerRequestOptions): Promise<Reply<unknown>> {
     // Not past the network's deadline: an answer it no longer waits for would hold money it was told is not held (recovery releases it instead).
-    const reply = await this.sendPlaceHold(authorization, origin, request);
-    if (!reply.ok && reply.error.code === 'unavailable') return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
+    const reply = await this.sendPlaceHold(authorization, origin, request).catch((error: unknown): Reply<HoldView> => {
+      if (!requesterGaveUp(request)) throw error;
+      return failed(unavailable('the ledger did not answer before the requester gave up'));
+    });
+    if (!reply.ok && reply.error.code === 'unavailable') {
+      // Nobody waits for this answer any more: left requested, it would count against the card's limits (and its hold against the wallet)
+      // until recovery, declining the network's retry under a new key. Finished now as recovery finishes it.
+      if (requesterGaveUp(request)) return this.declineInterrupted(cardId, authorization, origin, written, RECOVERED);
+      return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
+    }
     await this.deps.afterLedgerReply?.('hold', authorization.id);
     // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Released, declined as recovery does.
     const orphaned = !reply.ok && reply.error.details?.reason === 'hold_exists';
@@ -376,11 +388,10 @@ export class CardIssuerService {
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
 
-  /** Declines an interrupted authorization of a card no longer active, with whatever hold its first try placed released. */
-  private async declineInterrupted(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, status: string): Promise<Reply<unknown>> {
+  /** Declines an interrupted authorization (card no longer active, or abandoned by its requester), with whatever hold its first try placed released. */
+  private async declineInterrupted(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, decline: CompleteAuthorization['outcome']): Promise<Reply<unknown>> {
     if (!(await this.settleHoldOfInterrupted(authorization, origin))) return failed(unavailable('the authorization could not be finished; retry'));
-    const reason = status === 'frozen' ? 'card_frozen' : 'card_canceled';
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: { approved: false, responseCode: '62', reason } }), written);
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: decline }), written);
     if (!outcome.ok) return failed(outcome.error);
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
@@ -414,20 +425,31 @@ export class CardIssuerService {
     if (!isValidId(message.authorizationId)) return failed(validationFailed([{ field: 'authorizationId', reason: 'required' }]));
     if (!amount.ok) return failed(validationFailed([{ field: 'amount', reason: amount.error }]));
     return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
-      const command: CardCommand = { type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: amount.amount, idempotencyKey: origin.idempotencyKey };
-      const decision = decide(command, loaded.state, this.context());
-      if (!decision.ok) return failed(decision.error);
-      if (decision.events.length > 0) {
-        const authorization = (loaded.state as Card).authorizations.get(message.authorizationId)!;
-        const reply = await this.deps.ledger.command({
+      const command: CaptureAuthorization = { type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: amount.amount, idempotencyKey: origin.idempotencyKey };
+      const known = isCard(loaded.state) ? loaded.state.authorizations.get(message.authorizationId) : undefined;
+      const captureHold = (authorization: Authorization) =>
+        this.deps.ledger.command({
           type: 'CaptureHold',
           holdId: authorization.id,
           walletId: authorization.walletId,
           amount: amount.amount.toString(),
           meta: commandMeta(ledgerKeys.capture(authorization.id, origin.idempotencyKey), origin),
         });
+      if (known?.phase === 'captured' && known.captureKey === null) {
+        // Captured at the ledger under a key the card never learnt: only the ledger tells this capture's retry (replayed) from another capture (refused).
+        const replayed = await captureHold(known);
+        if (!replayed.ok && replayed.error.code === 'unavailable') return failed(replayed.error);
+        return this.recordAndView(cardId, origin, { ...command, replayedByLedger: replayed.ok }, message.authorizationId);
+      }
+      const decision = decide(command, loaded.state, this.context());
+      if (!decision.ok) return failed(decision.error);
+      if (decision.events.length > 0) {
+        const authorization = known!;
+        const reply = await captureHold(authorization);
         if (!reply.ok) return failed(behindTheLedger(reply.error));
         await this.deps.afterLedgerReply?.('capture', authorization.id);
+        // The ledger took this key's capture: one learnt from ledger.events meanwhile (another process) is this one.
+        return this.recordAndView(cardId, origin, { ...command, replayedByLedger: true }, message.authorizationId);
       }
       return this.recordAndView(cardId, origin, command, message.authorizationId);
     });
@@ -479,7 +501,7 @@ export class CardIssuerService {
     if (!amount.ok) problems.push({ field: 'amount', reason: amount.error });
     if (problems.length > 0 || !amount.ok) return failed(validationFailed(problems));
     const entryId = refundEntryId(message.authorizationId, message.refundId);
-    return this.onAuthorization(message.authorizationId, async (cardId, loaded) => {
+    return this.onAuthorization(message.authorizationId, async (cardId, loaded, restore) => {
       const command: CardCommand = { type: 'RefundAuthorization', authorizationId: message.authorizationId, refundId: message.refundId, entryId, amount: amount.amount };
       const decision = decide(command, loaded.state, this.context());
       if (!decision.ok) return failed(decision.error);
@@ -503,7 +525,7 @@ export class CardIssuerService {
         if (!reply.ok) return failed(reply.error);
         await this.deps.afterLedgerReply?.('refund', message.authorizationId);
       }
-      const outcome = await this.decideAndAppend(cardId, origin, () => command);
+      const outcome = await this.decideAndAppend(cardId, origin, () => command, undefined, restore);
       if (!outcome.ok) return failed(outcome.error);
       const refund = (outcome.state as Card).authorizations.get(message.authorizationId)?.refunds.get(message.refundId);
       if (refund === undefined) throw new Error(`refund ${message.refundId} was not recorded`);
@@ -517,7 +539,7 @@ export class CardIssuerService {
         createdAt: toIsoTime(refund.atMs),
       };
       return { ok: true, value: transaction };
-    });
+    }, { refundable: true });
   }
 
   /**
@@ -544,7 +566,11 @@ export class CardIssuerService {
     if (route === undefined || route.cardId === null) return;
     const cardId = route.cardId;
     const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
-    await this.cards.withLock(cardId, () => this.decideAndAppend(cardId, origin, () => command));
+    await this.cards.withLock(cardId, async () => {
+      // A refund posted of a capture that left the card's state is recorded on it restored, as a refund asked here is.
+      const restore = command.type === 'ObserveRefundPosted' ? await this.restoreOf(cardId, await this.cards.load(cardId), command.authorizationId) : undefined;
+      return this.decideAndAppend(cardId, origin, () => command, undefined, restore);
+    });
   }
 
   /**
@@ -598,20 +624,39 @@ export class CardIssuerService {
   // -------------------------------------------------------------------------------------------
   // Plumbing.
 
-  /** Runs `work` under the lock of the card an authorization belongs to; not_found when it has none. */
-  private async onAuthorization(authorizationId: string, work: (cardId: string, loaded: LoadedCard) => Promise<Reply<unknown>>): Promise<Reply<unknown>> {
+  /**
+   * Runs `work` under the lock of the card an authorization belongs to; not_found when it has none. `refundable`:
+   * a capture that left the card's state (CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones) is restored from its events.
+   */
+  private async onAuthorization(
+    authorizationId: string,
+    work: (cardId: string, loaded: LoadedCard, restore: Restore | undefined) => Promise<Reply<unknown>>,
+    options: { refundable?: boolean } = {},
+  ): Promise<Reply<unknown>> {
     const route = await this.routeOf(authorizationId);
     if (route === undefined) return failed(domainError('not_found', 'no such authorization'));
     if (route.cardId === null) return failed(domainError('hold_not_pending', 'the authorization was declined', { authorizationId, status: 'declined' }));
     const cardId = route.cardId;
     return this.cards.withLock(cardId, async () => {
       const loaded = await this.cards.load(cardId);
+      const restore = options.refundable === true ? await this.restoreOf(cardId, loaded, authorizationId) : undefined;
+      if (restore !== undefined) return work(cardId, { ...loaded, state: restore(loaded.state) }, restore);
       if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId)) {
         const finished = findAuthorization(this.deps.db, authorizationId);
         return failed(domainError('hold_not_pending', `the authorization is ${finished?.status ?? 'finished'}`, { authorizationId }));
       }
-      return work(cardId, loaded);
+      return work(cardId, loaded, undefined);
     });
+  }
+
+  /** Of a capture still refundable that left the card's state: what puts it back for a decision; undefined otherwise. */
+  private async restoreOf(cardId: string, loaded: LoadedCard, authorizationId: string): Promise<Restore | undefined> {
+    if (!isCard(loaded.state) || loaded.state.authorizations.has(authorizationId)) return undefined;
+    // The card's whole stream is read only for a capture: a refund naming a declined or reversed one must not cost that.
+    if (findAuthorization(this.deps.db, authorizationId)?.status !== 'captured') return undefined;
+    const past = await this.cards.authorizationFromHistory(cardId, authorizationId);
+    if (past?.phase !== 'captured' || this.deps.clock.nowMs() - past.finishedAtMs! > REFUND_WINDOW_MS) return undefined;
+    return (state) => withRestored(state, past);
   }
 
   private async recordAndView(cardId: string, origin: EventOrigin, command: CardCommand, authorizationId: string): Promise<Reply<unknown>> {
@@ -636,9 +681,11 @@ export class CardIssuerService {
     origin: EventOrigin,
     commandOf: (state: CardState) => CardCommand,
     current?: LoadedCard,
+    restore?: Restore,
   ): Promise<{ ok: true; state: CardState; loaded: LoadedCard; events: CardEvent[] } | { ok: false; error: DomainError }> {
     for (let attempt = 1; ; attempt++) {
-      const loaded = attempt === 1 && current !== undefined ? current : await this.cards.load(cardId);
+      const read = attempt === 1 && current !== undefined ? current : await this.cards.load(cardId);
+      const loaded = restore === undefined ? read : { ...read, state: restore(read.state) };
       const nowMs = this.deps.clock.nowMs();
       const decision: CardDecision = decide(commandOf(loaded.state), loaded.state, { nowMs });
       if (!decision.ok) return decision;
@@ -750,6 +797,11 @@ function observationOf(type: string, data: Record<string, unknown>): (ObserveLed
  */
 function behindTheLedger(error: DomainError): DomainError {
   return error.code === 'hold_not_pending' ? unavailable('the authorization changed at the ledger and is being recorded; retry') : error;
+}
+
+/** Whether the request's own requester stopped waiting, or will before an answer reaches it (wall-clock time, as the bus reads deadlines; timers may fire a little early). */
+function requesterGaveUp(request: LedgerRequestOptions): boolean {
+  return request.deadlineMs !== undefined && Date.now() >= request.deadlineMs - REQUESTER_DEADLINE_MARGIN_MS;
 }
 
 /** The ledger's refusal of a hold as an ISO 8583 decline. */

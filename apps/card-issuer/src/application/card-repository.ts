@@ -8,11 +8,13 @@
 // through one GroupCommit: the appends of concurrent authorizations (other cards) share one fsync.
 import type { IdGenerator, Json } from '@ledger/contracts';
 import { AggregateStreams, expectedState, GroupCommit, WrongExpectedVersionError, type EventOrigin, type EventStore, type LoadedAggregate } from '@ledger/event-store';
-import { CARD_EVENT_TYPES, evolve, initialState, type AuthorizationDeclined, type CardEvent, type CardState } from '../domain/card';
+import { CARD_EVENT_TYPES, concernsAuthorization, evolve, initialState, isCard, type Authorization, type AuthorizationDeclined, type CardEvent, type CardState } from '../domain/card';
 
 export const CARD_STREAM_PREFIX = 'card-';
 export const PAN_RESERVATION_STREAM_PREFIX = 'card-pan-';
 export const AUTHORIZATION_ROUTE_STREAM_PREFIX = 'card-auth-';
+/** Events read per page when one authorization is folded from its card's whole stream. */
+const HISTORY_PAGE_MAX = 1_000;
 /** Authorization -> card routes remembered in memory (each is one stream read otherwise). */
 export const ROUTE_CACHE_MAX = 100_000;
 /** PAN fingerprint -> card remembered in memory (a reservation never changes, so it never goes stale). */
@@ -71,6 +73,24 @@ export class CardRepository {
   /** Appends `events` expecting the stream at `loaded.revision`; throws WrongExpectedVersionError when it moved. */
   append(cardId: string, loaded: LoadedCard, events: readonly CardEvent[], origin: EventOrigin, nowMs: number): Promise<LoadedCard & { position: bigint }> {
     return this.cards.append(cardId, loaded, events, origin, nowMs);
+  }
+
+  /**
+   * One authorization as its own events make it, read from the card's whole stream: of one that left the
+   * card's state (beyond CAPTURED_AUTHORIZATIONS_KEPT_MAX newer captures). Only its events are folded, page by page.
+   */
+  async authorizationFromHistory(cardId: string, authorizationId: string): Promise<Authorization | undefined> {
+    let state: CardState = initialState();
+    for (let revision = 0n; ; ) {
+      const page = await this.store.readStream(this.cards.streamId(cardId), { fromRevision: revision, maxCount: HISTORY_PAGE_MAX });
+      for (const recorded of page) {
+        const event = cardEventOf(recorded.type, recorded.data);
+        if (concernsAuthorization(event, authorizationId)) state = evolve(state, event);
+        revision = recorded.revision + 1n;
+      }
+      if (page.length < HISTORY_PAGE_MAX) break;
+    }
+    return isCard(state) ? state.authorizations.get(authorizationId) : undefined;
   }
 
   /** Runs `work` after every earlier work of the same card in this process has finished. */

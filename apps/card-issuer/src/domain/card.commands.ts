@@ -5,7 +5,8 @@
 // `stepUpVerified`). A declined authorization is a fact, not a rejection: it returns an
 // AuthorizationDeclined event and the reply is still a success (approved: false).
 //
-// Authorization checks run in DESIGN.md's order and the first failure answers: expiry (54),
+// Authorization checks run in DESIGN.md's order and the first failure answers: after a lock by
+// wrong CVVs (05, before anything is checked), expiry (54),
 // CVV (N7), card status (62), merchant category or country (57), spending limits (61), currency
 // (05). An unknown PAN (14) never reaches a card: the application records it on its own stream.
 import { domainError, isUuid, parseAmount, type DomainError, type IsoResponseCode, type Merchant, type SpendingControlsView } from '@ledger/contracts';
@@ -13,6 +14,7 @@ import {
   evolve,
   initialState,
   isCard,
+  isCvvLocked,
   isRecentChange,
   spendAt,
   type Authorization,
@@ -83,6 +85,8 @@ export interface CaptureAuthorization {
   readonly authorizationId: string;
   readonly amount: bigint;
   readonly idempotencyKey: string;
+  /** The ledger answered this key's capture as a replay: of a capture learnt from ledger.events (whose key the card does not know), this one's retry. */
+  readonly replayedByLedger?: boolean;
 }
 
 export interface ReverseAuthorization {
@@ -186,8 +190,8 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     case 'CaptureAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
       if (authorization === undefined) return rejected(notFound('authorization'));
-      // A retry (or the capture the ledger told of, whose network key is unknown).
-      if (authorization.phase === 'captured' && (authorization.captureKey === command.idempotencyKey || authorization.captureKey === null)) return accepted();
+      // A retry: of the recorded capture by its key, of one learnt from the ledger (key unknown here) by the ledger's replay of its key.
+      if (authorization.phase === 'captured' && (authorization.captureKey === command.idempotencyKey || (authorization.captureKey === null && command.replayedByLedger === true))) return accepted();
       if (authorization.phase !== 'pending') return rejected(notPending(authorization));
       if (command.amount <= 0n) return rejected(validationFailed([{ field: 'amount', reason: 'not_positive' }]));
       if (command.amount > authorization.heldAmount) return rejected(exceedsHold(authorization.id, authorization.heldAmount));
@@ -207,10 +211,11 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (authorization === undefined) return rejected(notFound('authorization'));
       if (authorization.reversalKeys.includes(command.idempotencyKey) || authorization.reversalLedgerKeys.includes(command.ledgerKey)) return accepted(); // a retry
       if (authorization.phase !== 'pending') return rejected(notPending(authorization));
-      if (authorization.reversalLedgerKeys.length >= REVERSALS_PER_AUTHORIZATION_MAX) {
+      const amount = command.amount ?? authorization.heldAmount;
+      // The bound is on partial reversals: one that releases the rest finishes the authorization, so it is always taken.
+      if (amount < authorization.heldAmount && authorization.reversalLedgerKeys.length >= REVERSALS_PER_AUTHORIZATION_MAX) {
         return rejected(validationFailed([{ field: 'amount', reason: `more_than_${REVERSALS_PER_AUTHORIZATION_MAX}_reversals` }]));
       }
-      const amount = command.amount ?? authorization.heldAmount;
       if (amount <= 0n) return rejected(validationFailed([{ field: 'amount', reason: 'not_positive' }]));
       if (amount > authorization.heldAmount) return rejected(exceedsHold(authorization.id, authorization.heldAmount));
       return accepted({
@@ -234,11 +239,12 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (authorization === undefined) return rejected(notFound('authorization'));
       if (authorization.refunds.has(command.refundId)) return accepted(); // a retry
       if (authorization.phase !== 'captured') return rejected(notPending(authorization));
-      if (authorization.refunds.size >= REFUNDS_PER_AUTHORIZATION_MAX) {
+      const refundable = authorization.capturedAmount - authorization.refundedAmount;
+      // The bound is on partial refunds: one of the whole rest leaves nothing to refund, so it is always taken.
+      if (command.amount !== refundable && authorization.refunds.size >= REFUNDS_PER_AUTHORIZATION_MAX) {
         return rejected(validationFailed([{ field: 'refundId', reason: `more_than_${REFUNDS_PER_AUTHORIZATION_MAX}_refunds` }]));
       }
       if (command.amount <= 0n) return rejected(validationFailed([{ field: 'amount', reason: 'not_positive' }]));
-      const refundable = authorization.capturedAmount - authorization.refundedAmount;
       if (command.amount > refundable) return rejected(exceedsHold(authorization.id, refundable));
       return accepted({
         type: 'cards.AuthorizationRefunded.v1',
@@ -362,6 +368,8 @@ function requestAuthorization(command: RequestAuthorization, state: Card, atMs: 
     atMs,
   };
   const decline = (code: IsoResponseCode, reason: string) => accepted(declined(request, state.cardId, code, reason));
+  // First, before any detail is checked: a locked card's answer must not tell a right CVV or expiry from a wrong one.
+  if (isCvvLocked(state, atMs)) return decline('05', 'cvv_tries_exceeded');
   const expiryMismatch = command.expMonth !== state.expMonth || command.expYear !== state.expYear;
   if (expiryMismatch || atMs > endOfExpiryMs(state.expMonth, state.expYear)) return decline('54', expiryMismatch ? 'expiry_mismatch' : 'expired_card');
   if (!command.cvvValid) return decline('N7', 'cvv_mismatch');

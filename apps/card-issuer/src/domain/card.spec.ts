@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
-import { foldCard, spendAt, type Card, type CardEvent } from './card';
+import { foldCard, spendAt, withRestored, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -166,6 +166,29 @@ describe('card decider: authorization checks, in order', () => {
     spec.given([issued()]).when(request('auth-1', { cvvValid: false, expMonth: 3 })).then([declinedWith('54', 'expiry_mismatch') as CardEvent]);
   });
 
+  it('05 cvv_tries_exceeded: after CVV_FAILURES_MAX wrong CVVs or expiries in the window, whatever is presented, until the window passes or the owner unfreezes', () => {
+    const failures = (count: number, atMs = NOW_MS - HOUR_MS) =>
+      Array.from({ length: count }, (_, i) => {
+        const event = i % 2 === 0 ? declinedWith('N7', 'cvv_mismatch', `guess-${i}`) : declinedWith('54', 'expiry_mismatch', `guess-${i}`);
+        return { ...event, data: { ...event.data, atMs: atMs + i } } as CardEvent;
+      });
+    const locked = [issued(), ...failures(CVV_FAILURES_MAX)];
+    // The right CVV is answered as a wrong one is: the lock gives a guesser no oracle.
+    spec.given(locked).when(request('auth-1')).then([declinedWith('05', 'cvv_tries_exceeded') as CardEvent]);
+    spec.given(locked).when(request('auth-1', { cvvValid: false })).then([declinedWith('05', 'cvv_tries_exceeded') as CardEvent]);
+    spec.given(locked).when(request('auth-1', { expMonth: 2 })).then([declinedWith('05', 'cvv_tries_exceeded') as CardEvent]);
+    // One fewer, another kind of decline, or failures out of the window: not locked.
+    spec.given([issued(), ...failures(CVV_FAILURES_MAX - 1)]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    spec.given([issued(), ...failures(CVV_FAILURES_MAX - 1), declinedWith('57', 'blocked_mcc', 'other') as CardEvent]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    specAt(NOW_MS - HOUR_MS + CVV_FAILURES_WINDOW_MS).given(locked).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    // The owner freezes and unfreezes: the lock is lifted.
+    const frozen: CardEvent = { type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: NOW_MS } };
+    const unfrozen: CardEvent = { type: 'cards.CardUnfrozen.v1', data: { idempotencyKey: 'u', atMs: NOW_MS } };
+    spec.given([...locked, frozen, unfrozen]).when(request('auth-1')).then([expect.objectContaining({ type: 'cards.AuthorizationRequested.v1' }) as never]);
+    // Bounded: a card keeps at most CVV_FAILURES_MAX failure times.
+    expect(card([issued(), ...failures(3 * CVV_FAILURES_MAX)]).cvvFailuresAtMs).toHaveLength(CVV_FAILURES_MAX);
+  });
+
   it('62: a frozen or canceled card, checked after the CVV', () => {
     const frozen: CardEvent = { type: 'cards.CardFrozen.v1', data: { idempotencyKey: 'f', atMs: NOW_MS } };
     const canceled: CardEvent = { type: 'cards.CardCanceled.v1', data: { idempotencyKey: 'c', atMs: NOW_MS } };
@@ -304,6 +327,26 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given([...pending, captured('auth-1', '1000', '0')]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: undefined, idempotencyKey: 'r', ledgerKey: 'ledger-r' }).thenFails({ code: 'hold_not_pending' });
   });
 
+  it('takes at most REVERSALS_PER_AUTHORIZATION_MAX partial reversals, and then still the whole rest', () => {
+    const partials = Array.from({ length: REVERSALS_PER_AUTHORIZATION_MAX }, (_, i) => reversed('auth-1', '1', i + 1, NOW_MS, `r${i + 1}`));
+    const reverse = (amount: bigint | undefined, key: string) => ({ type: 'ReverseAuthorization' as const, authorizationId: 'auth-1', amount, idempotencyKey: key, ledgerKey: `ledger-${key}` });
+    const rest = String(1000 - REVERSALS_PER_AUTHORIZATION_MAX);
+    spec.given([...pending, ...partials]).when(reverse(1n, 'more')).thenFails({ code: 'validation_failed', details: { fields: [{ field: 'amount', reason: `more_than_${REVERSALS_PER_AUTHORIZATION_MAX}_reversals` }] } });
+    spec.given([...pending, ...partials]).when(reverse(undefined, 'more')).then([reversed('auth-1', rest, REVERSALS_PER_AUTHORIZATION_MAX + 1, NOW_MS, 'more')]);
+    spec.given([...pending, ...partials]).when(reverse(BigInt(rest), 'more')).then([reversed('auth-1', rest, REVERSALS_PER_AUTHORIZATION_MAX + 1, NOW_MS, 'more')]);
+  });
+
+  it('takes at most REFUNDS_PER_AUTHORIZATION_MAX partial refunds, and then still one of the whole rest', () => {
+    const refunded = (refundId: string, amount: string): CardEvent => ({ type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount, atMs: NOW_MS } });
+    const partials = Array.from({ length: REFUNDS_PER_AUTHORIZATION_MAX }, (_, i) => refunded(`f${i}`, '1'));
+    const history = [...pending, captured('auth-1', '1000', '0'), ...partials];
+    const refund = (amount: bigint) => ({ type: 'RefundAuthorization' as const, authorizationId: 'auth-1', refundId: 'last', entryId: 'entry-last', amount });
+    const rest = 1000 - REFUNDS_PER_AUTHORIZATION_MAX;
+    spec.given(history).when(refund(1n)).thenFails({ code: 'validation_failed', details: { fields: [{ field: 'refundId', reason: `more_than_${REFUNDS_PER_AUTHORIZATION_MAX}_refunds` }] } });
+    spec.given(history).when(refund(BigInt(rest))).then([refunded('last', String(rest))]);
+    spec.given([...history, refunded('last', String(rest))]).when({ ...refund(1n), refundId: 'after' }).thenFails({ code: 'validation_failed' });
+  });
+
   it('refunds at most what was captured less earlier refunds', () => {
     const capturedHistory = [...pending, captured('auth-1', '800', '200')];
     const refund = (refundId: string, amount: bigint) => ({ type: 'RefundAuthorization' as const, authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount });
@@ -357,9 +400,26 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
 
   it('answers a retried capture or reversal the ledger already told of as a replay', () => {
     const observedCapture: CardEvent = { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId: 'auth-1', capturedAmount: '600', releasedAmount: '400', idempotencyKey: null, atMs: NOW_MS } };
-    spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k' }).then([]);
+    spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k', replayedByLedger: true }).then([]);
+    // Another capture under a new key: the ledger refused it (no replay), so the hold is finished, as after a recorded capture.
+    spec.given([...pending, observedCapture]).when({ type: 'CaptureAuthorization', authorizationId: 'auth-1', amount: 600n, idempotencyKey: 'k2', replayedByLedger: false }).thenFails({ code: 'hold_not_pending', details: { status: 'captured' } });
     const observedReversal: CardEvent = { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } };
     spec.given([...pending, observedReversal]).when({ type: 'ReverseAuthorization', authorizationId: 'auth-1', amount: 300n, idempotencyKey: 'r', ledgerKey: 'lk' }).then([]);
+  });
+
+  it('keeps the newest CAPTURED_AUTHORIZATIONS_KEPT_MAX captures; a refund of an older one folds without it', () => {
+    const capture = (id: string, atMs: number): CardEvent[] => [...approved(id, '10', atMs), captured(id, '10', '0', atMs)];
+    const newer = Array.from({ length: CAPTURED_AUTHORIZATIONS_KEPT_MAX }, (_, i) => capture(`newer-${i}`, NOW_MS + 1 + i)).flat();
+    const state = card([issued(), ...capture('oldest', NOW_MS), ...newer]);
+    expect(state.authorizations.has('oldest')).toBe(false);
+    expect(state.authorizations.has(`newer-${CAPTURED_AUTHORIZATIONS_KEPT_MAX - 1}`)).toBe(true);
+    expect(state.authorizations.size).toBe(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
+    const refunded: CardEvent = { type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'oldest', refundId: 'f1', entryId: 'e1', amount: '5', atMs: NOW_MS + CAPTURED_AUTHORIZATIONS_KEPT_MAX + 1 } };
+    expect(card([issued(), ...capture('oldest', NOW_MS), ...newer, refunded]).authorizations.size).toBe(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
+    // Restored from its own events, it is refundable as before.
+    const restored = withRestored(state, card([issued(), ...capture('oldest', NOW_MS)]).authorizations.get('oldest')!);
+    expect(cardDecider.decide({ type: 'RefundAuthorization', authorizationId: 'oldest', refundId: 'f1', entryId: 'e1', amount: 5n }, state, { nowMs: NOW_MS })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(cardDecider.decide({ type: 'RefundAuthorization', authorizationId: 'oldest', refundId: 'f1', entryId: 'e1', amount: 5n }, restored, { nowMs: NOW_MS + CAPTURED_AUTHORIZATIONS_KEPT_MAX + 1 })).toEqual({ ok: true, events: [refunded] });
   });
 
   it('forgets finished authorizations after their retention, deterministically by event time', () => {

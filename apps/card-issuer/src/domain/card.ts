@@ -6,7 +6,7 @@
 // No clear PAN or CVV ever enters an event: the PAN is sealed (AES-256-GCM, see
 // application/card-crypto.ts) and found by its HMAC fingerprint; the view keeps the last four.
 import type { AuthorizationStatus, CardStatus, IsoResponseCode, Merchant, SpendingControlsView } from '@ledger/contracts';
-import { CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, FINISHED_AUTHORIZATION_KEPT_MS, MS_PER_DAY, REFUND_WINDOW_MS } from './limits';
+import { CAPTURED_AUTHORIZATIONS_KEPT_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, MS_PER_DAY, REFUND_WINDOW_MS } from './limits';
 import { AuthorizationBook } from './authorization-book';
 import { SPEND_DAYS_KEPT_MS, spendWindowsOf } from './spending-controls';
 
@@ -205,6 +205,8 @@ export interface Card extends Omit<CardIssued['data'], 'atMs'> {
   /** Counted spend (approved holds and captures less reversals and expiries) per UTC day / month. */
   readonly spendByDay: ReadonlyMap<string, bigint>;
   readonly spendByMonth: ReadonlyMap<string, bigint>;
+  /** When the newest wrong CVVs or expiries were presented (within CVV_FAILURES_WINDOW_MS, at most CVV_FAILURES_MAX); the owner's unfreeze clears them. */
+  readonly cvvFailuresAtMs: readonly number[];
   /** The latest event's time: `decide` never goes back before it (windows and retention are pruned by it). */
   readonly lastAtMs: number;
 }
@@ -235,6 +237,7 @@ export function evolve(state: CardState, event: CardEvent): CardState {
       authorizations: AuthorizationBook.empty(),
       spendByDay: new Map(),
       spendByMonth: new Map(),
+      cvvFailuresAtMs: [],
       lastAtMs: atMs,
     };
   }
@@ -250,7 +253,8 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
     case 'cards.CardFrozen.v1':
       return { ...state, status: 'frozen', changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.CardUnfrozen.v1':
-      return { ...state, status: 'active', changeKeys: withChangeKey(state.changeKeys, event.data) };
+      // The owner's unfreeze also lifts a lock by wrong CVVs: they vouch for the card.
+      return { ...state, status: 'active', changeKeys: withChangeKey(state.changeKeys, event.data), cvvFailuresAtMs: [] };
     case 'cards.CardCanceled.v1':
       return { ...state, status: 'canceled', changeKeys: withChangeKey(state.changeKeys, event.data) };
     case 'cards.SpendingControlsSet.v1':
@@ -273,7 +277,8 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
       if (existing !== undefined && existing.phase !== 'requested') throw new Error(`invariant: authorization ${data.authorizationId} is decided once`);
       const declined: Authorization = { ...base, phase: 'declined', responseCode: data.responseCode, reason: data.reason, heldAmount: 0n, finishedAtMs: data.atMs };
       const next = withAuthorization(prune(state, data.atMs), declined);
-      return existing === undefined ? next : withSpend(next, existing.createdAtMs, -existing.heldAmount);
+      if (existing !== undefined) return withSpend(next, existing.createdAtMs, -existing.heldAmount);
+      return isVerificationFailure(data) ? { ...next, cvvFailuresAtMs: withCvvFailure(state.cvvFailuresAtMs, data.atMs) } : next;
     }
     case 'cards.AuthorizationApproved.v1': {
       const existing = requireAuthorization(state, event.data.authorizationId, 'requested');
@@ -286,7 +291,8 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
       const released = BigInt(data.releasedAmount);
       if (captured + released !== existing.heldAmount) throw new Error(`invariant: a capture settles the whole hold of ${data.authorizationId}`);
       const next: Authorization = { ...existing, phase: 'captured', heldAmount: 0n, capturedAmount: captured, captureKey: data.idempotencyKey, finishedAtMs: data.atMs };
-      return withSpend(withAuthorization(prune(state, data.atMs), next), existing.createdAtMs, -released);
+      // Pruned with this capture counted: the state keeps CAPTURED_AUTHORIZATIONS_KEPT_MAX captures, not one more.
+      return withSpend(prune(withAuthorization(state, next), data.atMs), existing.createdAtMs, -released);
     }
     case 'cards.AuthorizationReversed.v1': {
       const { data } = event;
@@ -306,6 +312,8 @@ function applied(state: Card, event: Exclude<CardEvent, CardIssued>): Card {
     }
     case 'cards.AuthorizationRefunded.v1': {
       const { data } = event;
+      // A capture beyond CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones left the state: its refunds are decided from its own events.
+      if (!state.authorizations.has(data.authorizationId)) return prune(state, data.atMs);
       const existing = requireAuthorization(state, data.authorizationId, 'captured');
       const refundedAmount = existing.refundedAmount + BigInt(data.amount);
       if (refundedAmount > existing.capturedAmount) throw new Error(`invariant: refunds of ${data.authorizationId} exceed its capture`);
@@ -329,6 +337,21 @@ function withChangeKey(keys: ReadonlyMap<string, number>, change: { readonly ide
   next.set(change.idempotencyKey, change.atMs);
   while (next.size > CHANGE_KEYS_KEPT_MAX) next.delete(next.keys().next().value!);
   return next;
+}
+
+/** A decline for wrong security details: what CVV_FAILURES_MAX counts. */
+function isVerificationFailure(data: AuthorizationDeclined['data']): boolean {
+  return data.responseCode === 'N7' || data.reason === 'expiry_mismatch';
+}
+
+/** The failure times with `atMs` added, those past the window and beyond the newest CVV_FAILURES_MAX dropped. */
+function withCvvFailure(failures: readonly number[], atMs: number): readonly number[] {
+  return [...failures.filter((at) => atMs - at < CVV_FAILURES_WINDOW_MS), atMs].slice(-CVV_FAILURES_MAX);
+}
+
+/** Whether CVV_FAILURES_MAX wrong CVVs or expiries were presented within the window before `atMs`: the card takes no more guesses. */
+export function isCvvLocked(card: Card, atMs: number): boolean {
+  return card.cvvFailuresAtMs.filter((at) => atMs - at < CVV_FAILURES_WINDOW_MS).length >= CVV_FAILURES_MAX;
 }
 
 /** Whether `key` is of a change this card made within CHANGE_KEY_KEPT_MS of `atMs`: its retry. */
@@ -395,11 +418,14 @@ function adjusted(windows: ReadonlyMap<string, bigint>, key: string, delta: bigi
  */
 function prune(state: Card, atMs: number): Card {
   const expired: string[] = [];
+  const captured: Authorization[] = [];
   for (const [id, authorization] of state.authorizations) {
     if (authorization.finishedAtMs === null) continue;
     const keptMs = authorization.phase === 'captured' ? REFUND_WINDOW_MS : FINISHED_AUTHORIZATION_KEPT_MS;
     if (atMs - authorization.finishedAtMs > keptMs) expired.push(id);
+    else if (authorization.phase === 'captured') captured.push(authorization);
   }
+  if (captured.length > CAPTURED_AUTHORIZATIONS_KEPT_MAX) expired.push(...oldestFirst(captured).slice(0, captured.length - CAPTURED_AUTHORIZATIONS_KEPT_MAX));
   const authorizations = state.authorizations.without(expired);
   const oldestDay = spendWindowsOf(atMs - SPEND_DAYS_KEPT_MS).day;
   const oldestMonth = spendWindowsOf(atMs - 32 * MS_PER_DAY).month;
@@ -407,6 +433,11 @@ function prune(state: Card, atMs: number): Card {
   const spendByMonth = withoutOlder(state.spendByMonth, oldestMonth);
   if (authorizations === state.authorizations && spendByDay === state.spendByDay && spendByMonth === state.spendByMonth) return state;
   return { ...state, authorizations, spendByDay, spendByMonth };
+}
+
+/** Ids of captured authorizations, the earliest captured first (ties by id: the same on every fold). */
+function oldestFirst(captured: readonly Authorization[]): string[] {
+  return [...captured].sort((a, b) => a.finishedAtMs! - b.finishedAtMs! || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((authorization) => authorization.id);
 }
 
 function withoutOlder(windows: ReadonlyMap<string, bigint>, oldest: string): ReadonlyMap<string, bigint> {
@@ -423,6 +454,16 @@ function withoutOlder(windows: ReadonlyMap<string, bigint>, oldest: string): Rea
 export function spendAt(state: Card, atMs: number): { daily: bigint; monthly: bigint } {
   const { day, month } = spendWindowsOf(atMs);
   return { daily: state.spendByDay.get(day) ?? 0n, monthly: state.spendByMonth.get(month) ?? 0n };
+}
+
+/** The card with `authorization`, folded from its own events after it left the state, back in it (for one decision). */
+export function withRestored(state: CardState, authorization: Authorization): CardState {
+  return isCard(state) && !state.authorizations.has(authorization.id) ? withAuthorization(state, authorization) : state;
+}
+
+/** Whether an event is the card's issue or of authorization `authorizationId`: what folds that one authorization alone. */
+export function concernsAuthorization(event: CardEvent, authorizationId: string): boolean {
+  return event.type === 'cards.CardIssued.v1' || ('authorizationId' in event.data && event.data.authorizationId === authorizationId);
 }
 
 export function foldCard(events: readonly CardEvent[]): CardState {

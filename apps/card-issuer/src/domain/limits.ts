@@ -17,10 +17,16 @@ export const CHANGE_KEYS_KEPT_MAX = 20;
 export const REFUNDS_PER_AUTHORIZATION_MAX = 100;
 /** Partial reversals one authorization may have. */
 export const REVERSALS_PER_AUTHORIZATION_MAX = 100;
+/** Wrong security details (CVV, or expiry not the card's) within CVV_FAILURES_WINDOW_MS after which the card declines every authorization unchecked. */
+export const CVV_FAILURES_MAX = 5;
+/** How long a wrong CVV or expiry counts towards CVV_FAILURES_MAX (a sliding window: about that many guesses a day at most). */
+export const CVV_FAILURES_WINDOW_MS = MS_PER_DAY;
 /** A finished authorization that can no longer change (declined, reversed, expired) leaves the card's state this long after it finished. */
 export const FINISHED_AUTHORIZATION_KEPT_MS = MS_PER_DAY;
 /** A captured authorization can be refunded this long after its capture; then it leaves the card's state. */
 export const REFUND_WINDOW_MS = 180 * MS_PER_DAY;
+/** Captured authorizations a card's state keeps (the newest captures); an older one is refunded from its own events, read from the card's stream. */
+export const CAPTURED_AUTHORIZATIONS_KEPT_MAX = 1_000;
 
 export { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, invalidFields as validationFailed, type FieldProblem } from '@ledger/contracts';
 /** Card, owner and wallet ids and idempotency keys: the ledger's bound, since wallet ids and keys go on to it. */
