@@ -567,6 +567,21 @@ describe('wallet-ledger through the transport', () => {
     expect(reply).toMatchObject({ ok: false, error: { code: 'idempotency_key_required' } });
   });
 
+  it('refuses a key longer than the ledger stores before anything else, opening no account for it', async () => {
+    const walletId = await openWallet(2, 'EUR');
+    const long = 'k'.repeat(129);
+    expect(await h.client.command({ type: 'TopUp', walletId, amount: '1', meta: { idempotencyKey: long, actor: 'test' } })).toMatchObject({
+      ok: false,
+      error: { code: 'idempotency_key_required', details: { idempotencyKeyLengthMax: 128 } },
+    });
+    expect(h.ledger.service.writer(2)!.currentState.accounts.has('sys:funding:EUR:2')).toBe(false);
+    const ghost = walletOnShard(2);
+    expect(await h.client.command({ type: 'TopUp', walletId: ghost, amount: '1', meta: { idempotencyKey: long, actor: 'test' } })).toMatchObject({
+      ok: false,
+      error: { code: 'idempotency_key_required' },
+    });
+  });
+
   it('after a restart: rebuilt balances, first outcomes still answered, and LEDGER_SHARDS fixed', async () => {
     const walletId = await openWallet(1);
     const first = await h.send({ type: 'TopUp', walletId, amount: '123' }, 'restart-top');
