@@ -613,6 +613,26 @@ describe('wallet-ledger through the transport', () => {
     return { walletId, before };
   }
 
+  it('answers a retried hold of the default timeout with its first outcome after a restart with another HOLD_TIMEOUT_MS', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '100');
+    const placed = await h.send<HoldView>({ type: 'PlaceHold', holdId: 'default-timeout', walletId, amount: '60' }, 'default-timeout');
+    expect(placed).toMatchObject({ ok: true, value: { status: 'pending' } });
+    const refused = { type: 'PlaceHold', holdId: 'default-refused', walletId, amount: '999' } as const;
+    expect(await h.send(refused, 'default-refused')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    const { dataDir, clock } = h;
+    await h.close();
+    clock.advance(1_000);
+    h = await startHarness({ dataDir, clock, env: { HOLD_TIMEOUT_MS: '3600000' } });
+    expect(await h.send({ type: 'PlaceHold', holdId: 'default-timeout', walletId, amount: '60' }, 'default-timeout')).toEqual(placed);
+    expect(await h.send(refused, 'default-refused')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    // Another body under the key is still another command.
+    expect(await h.send({ type: 'PlaceHold', holdId: 'default-timeout', walletId, amount: '60', timeoutMs: 60_000 }, 'default-timeout')).toMatchObject({
+      ok: false,
+      error: { code: 'idempotency_key_reuse' },
+    });
+  });
+
   it('restarts from a snapshot plus the tail', async () => {
     const { before } = await snapshottedShard();
     h = await startHarness({ dataDir: h.dataDir, clock: h.clock, env: { SNAPSHOT_EVERY: '3' } });

@@ -73,6 +73,8 @@ export interface PlaceHold extends CommandBase {
   readonly creditAccountId: string;
   readonly amount: bigint;
   readonly expiresAtMs: number;
+  /** The expiry is the service's default timeout, not the caller's: left out of the fingerprint, so a retry after the default changed is still one. */
+  readonly expiryByDefault?: boolean;
 }
 
 /** Posts `amount` (at most what is held) and releases the rest. */
@@ -169,7 +171,7 @@ function commandPayload(command: Exclude<LedgerCommand, OpenAccount>): unknown {
         debitAccountId: command.debitAccountId,
         creditAccountId: command.creditAccountId,
         amount: formatAmount(command.amount),
-        expiresAtMs: command.expiresAtMs,
+        expiresAtMs: command.expiryByDefault === true ? 'default' : command.expiresAtMs,
       };
     case 'CaptureHold':
       return { type: command.type, holdId: command.holdId, amount: formatAmount(command.amount) };

@@ -200,6 +200,7 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
           creditAccountId: clearing,
           amount,
           expiresAtMs: context.nowMs + (message.timeoutMs ?? context.defaultHoldTimeoutMs),
+          ...(message.timeoutMs === undefined ? { expiryByDefault: true } : {}),
         },
         systemAccounts: [clearing],
       };
