@@ -25,7 +25,12 @@ export interface ModelHold {
   held: bigint;
   status: 'pending' | 'captured' | 'released' | 'expired';
   readonly expiresAtMs: number;
+  /** When it stopped being pending: its id is free again IDEMPOTENCY_WINDOW_MS later. */
+  finishedAtMs?: number;
 }
+
+/** How long a key's first outcome and a finished hold's id are remembered (the ledger's IDEMPOTENCY_WINDOW_MS). */
+export const MODEL_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 /** The default hold timeout of the service (HOLD_TIMEOUT_MS). */
 export const MODEL_HOLD_TIMEOUT_MS = 7 * 24 * 60 * 60 * 1000;
@@ -37,7 +42,7 @@ export class WalletLedgerModel {
   readonly wallets = new Map<string, ModelWallet>();
   readonly holds = new Map<string, ModelHold>();
   /** `${shard}|${key}` -> the command's fingerprint and first outcome: keys are remembered per shard. */
-  private readonly outcomes = new Map<string, { readonly fingerprint: string; readonly outcome: ModelOutcome }>();
+  private readonly outcomes = new Map<string, { readonly fingerprint: string; readonly outcome: ModelOutcome; readonly atMs: number }>();
 
   constructor(public nowMs: number) {}
 
@@ -80,8 +85,24 @@ export class WalletLedgerModel {
   apply(message: LedgerCommandMessage, key: string): ModelOutcome {
     const { outcome, effect, record } = this.decide(message, key, 'eventual');
     effect?.();
-    if (record) this.outcomes.set(record.slot, { fingerprint: record.fingerprint, outcome });
+    if (record) this.outcomes.set(record.slot, { fingerprint: record.fingerprint, outcome, atMs: this.nowMs });
     return outcome;
+  }
+
+  /** Whether `key` still has a first outcome on the shard `message` goes to (a day after it, it is new). */
+  remembers(message: LedgerCommandMessage, key: string): boolean {
+    return this.remembered(`${this.primaryShard(message)}|${key}`) !== undefined;
+  }
+
+  /** A hold as the service knows it: a finished one is forgotten a day after it finished. */
+  knownHold(holdId: string): ModelHold | undefined {
+    const hold = this.holds.get(holdId);
+    return hold?.finishedAtMs !== undefined && hold.finishedAtMs <= this.nowMs - MODEL_WINDOW_MS ? undefined : hold;
+  }
+
+  private remembered(slot: string) {
+    const prior = this.outcomes.get(slot);
+    return prior === undefined || prior.atMs <= this.nowMs - MODEL_WINDOW_MS ? undefined : prior;
   }
 
   /** Moves the clock; pending holds whose time has come expire (the service's sweep does it). */
@@ -93,6 +114,7 @@ export class WalletLedgerModel {
       this.wallet(hold.walletId).pending -= hold.held;
       hold.held = 0n;
       hold.status = 'expired';
+      hold.finishedAtMs = this.nowMs;
       expired.push(hold.id);
     }
     return expired;
@@ -105,7 +127,7 @@ export class WalletLedgerModel {
   ): { outcome: ModelOutcome; effect?: () => void; record?: { slot: string; fingerprint: string } } {
     const slot = `${this.primaryShard(message)}|${key}`;
     const fingerprint = canonicalJson(fingerprintOf(message));
-    const prior = this.outcomes.get(slot);
+    const prior = this.remembered(slot);
     if (prior !== undefined) {
       return { outcome: prior.fingerprint === fingerprint ? prior.outcome : fail('idempotency_key_reuse') };
     }
@@ -157,7 +179,7 @@ export class WalletLedgerModel {
       case 'PlaceHold': {
         const wallet = this.wallet(message.walletId);
         const amount = BigInt(message.amount);
-        if (this.holds.has(message.holdId)) return { outcome: fail('validation_failed') };
+        if (this.knownHold(message.holdId) !== undefined) return { outcome: fail('validation_failed') };
         if (wallet.status !== 'active') return { outcome: fail('wallet_not_active') };
         if (spendable(wallet) < amount) return { outcome: fail('insufficient_funds') };
         const expiresAtMs = this.nowMs + (message.timeoutMs ?? MODEL_HOLD_TIMEOUT_MS);
@@ -171,7 +193,7 @@ export class WalletLedgerModel {
       }
       case 'CaptureHold':
       case 'ReleaseHold': {
-        const hold = this.holds.get(message.holdId);
+        const hold = this.knownHold(message.holdId);
         // The command goes to the shard of the wallet it names; the hold lives on its own wallet's.
         if (hold === undefined || this.wallet(hold.walletId).shard !== this.wallet(message.walletId).shard) return { outcome: fail('not_found') };
         if (hold.status !== 'pending') return { outcome: fail('hold_not_pending') };
@@ -186,6 +208,7 @@ export class WalletLedgerModel {
               wallet.posted -= amount;
               hold.held = 0n;
               hold.status = 'captured';
+              hold.finishedAtMs = this.nowMs;
             },
           };
         }
@@ -196,7 +219,10 @@ export class WalletLedgerModel {
           effect: () => {
             wallet.pending -= released;
             hold.held -= released;
-            if (hold.held === 0n) hold.status = 'released';
+            if (hold.held === 0n) {
+              hold.status = 'released';
+              hold.finishedAtMs = this.nowMs;
+            }
           },
         };
       }
