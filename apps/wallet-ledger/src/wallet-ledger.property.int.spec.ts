@@ -1,5 +1,5 @@
 // Property test through the transport: random command streams over wallets on four shards
-// (cross-shard transfers, a JPY wallet that refuses USD, holds, freezes), with duplicated
+// (cross-shard transfers, a JPY wallet that refuses USD, holds, freezes, closes), with duplicated
 // deliveries (one after the other and at once), replays and reused keys, clock steps that
 // expire holds (up to more than a day: keys and finished hold ids are new again), restarts on
 // the same data dir (some with a command in flight), and writers batching 0 or 2 ms. Every reply
@@ -66,7 +66,9 @@ type CommandSpec =
   | { type: 'ReleaseHold'; pick: number | null; amount: AmountSpec | null }
   | { type: 'FreezeWallet'; w: number }
   /** `pick` chooses among the wallets frozen now (null, or none frozen: wallet `w`). */
-  | { type: 'UnfreezeWallet'; pick: number | null; w: number };
+  | { type: 'UnfreezeWallet'; pick: number | null; w: number }
+  /** `drain`: everything it can spend withdrawn first (once what is in flight to it has landed), so the close can go through. */
+  | { type: 'CloseWallet'; w: number; drain: boolean };
 
 type Delivery = 'once' | 'twice' | 'concurrently';
 
@@ -114,6 +116,7 @@ const command: fc.Arbitrary<CommandSpec> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('FreezeWallet' as const), w: wallet }) },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('UnfreezeWallet' as const), pick: fc.option(fc.nat(), { nil: null, freq: 4 }), w: wallet }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('CloseWallet' as const), w: wallet, drain: fc.boolean() }) },
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -191,6 +194,8 @@ function toMessage(spec: CommandSpec, picks: Picks): LedgerCommandMessage {
     }
     case 'FreezeWallet':
       return { type: 'FreezeWallet', walletId: WALLETS[spec.w].id };
+    case 'CloseWallet':
+      return { type: 'CloseWallet', walletId: WALLETS[spec.w].id };
     case 'UnfreezeWallet': {
       const { frozen } = picks;
       return { type: 'UnfreezeWallet', walletId: spec.pick === null || frozen.length === 0 ? WALLETS[spec.w].id : frozen[spec.pick % frozen.length] };
@@ -202,6 +207,7 @@ function toMessage(spec: CommandSpec, picks: Picks): LedgerCommandMessage {
 function altered(message: LedgerCommandMessage): LedgerCommandMessage {
   switch (message.type) {
     case 'FreezeWallet':
+    case 'CloseWallet':
       return { type: 'UnfreezeWallet', walletId: message.walletId };
     case 'UnfreezeWallet':
       return { type: 'FreezeWallet', walletId: message.walletId };
@@ -282,6 +288,7 @@ class Run {
     const where = `step ${index} (${JSON.stringify(step)})`;
     switch (step.kind) {
       case 'command':
+        if (step.command.type === 'CloseWallet' && step.command.drain) await this.drain(WALLETS[step.command.w].id, where);
         await this.execute(toMessage(step.command, this.picks()), `key-${++this.keys}`, step.delivery, where);
         break;
       case 'replay': {
@@ -355,6 +362,13 @@ class Run {
     } else if (!(expected.ok === false && expected.code === 'idempotency_key_reuse')) {
       expect({ where, retry: repeatable(replies[0]) }).toEqual({ where, retry: repeatable(first) });
     }
+  }
+
+  /** Withdraws what the wallet can spend, once what is in flight to it has landed. */
+  private async drain(walletId: string, where: string): Promise<void> {
+    await this.settleWallet(walletId, where);
+    const spendable = this.picks().spendable(walletId);
+    if (spendable > 0n) await this.execute({ type: 'Withdraw', walletId, amount: String(spendable) }, `key-${++this.keys}`, 'once', `${where} draining`);
   }
 
   /** A debit whose outcome depends on money still in flight waits until the wallet has it all. */
@@ -516,6 +530,8 @@ describe(`wallet-ledger through the transport, over ${RUNS} random command strea
       'FreezeWallet wallet_not_active',
       'UnfreezeWallet ok',
       'UnfreezeWallet validation_failed',
+      'CloseWallet ok',
+      'CloseWallet balance_not_zero',
       'replayed',
       'delivered twice',
       'delivered concurrently',

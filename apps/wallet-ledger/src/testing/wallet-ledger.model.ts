@@ -10,7 +10,7 @@ export interface ModelWallet {
   readonly id: string;
   readonly currency: string;
   readonly shard: number;
-  status: 'active' | 'frozen';
+  status: 'active' | 'frozen' | 'closed';
   /** Posted balance once every transfer in flight has landed. */
   posted: bigint;
   /** What holds reserve (the wallet's debitsPending). */
@@ -61,6 +61,7 @@ export class WalletLedgerModel {
     switch (message.type) {
       case 'Withdraw':
       case 'PlaceHold':
+      case 'CloseWallet':
         return message.walletId;
       case 'Transfer':
         return message.fromWalletId;
@@ -141,6 +142,7 @@ export class WalletLedgerModel {
       case 'TopUp': {
         const wallet = this.wallet(message.walletId);
         const amount = BigInt(message.amount);
+        if (wallet.status === 'closed') return { outcome: fail('wallet_not_active') };
         return { outcome: OK, effect: () => void (wallet.posted += amount) };
       }
       case 'Withdraw': {
@@ -159,6 +161,8 @@ export class WalletLedgerModel {
         // On one shard the entry is checked as a whole: the destination's currency first.
         if (sameShard && to.currency !== from.currency) return { outcome: fail('currency_mismatch') };
         if (from.status !== 'active') return { outcome: fail('wallet_not_active') };
+        // A closed wallet takes no money: refused at once on one shard, by the destination (then reversed) across shards.
+        if (sameShard && to.status === 'closed') return { outcome: fail('wallet_not_active') };
         if (spendable(from) < amount) return { outcome: fail('insufficient_funds') };
         return {
           outcome: OK,
@@ -170,7 +174,7 @@ export class WalletLedgerModel {
             }
             // Across shards the money leaves now and lands later: at the destination, or back
             // at the source when the destination refuses it (another currency).
-            const lands = to.currency === from.currency ? to : from;
+            const lands = to.currency === from.currency && to.status !== 'closed' ? to : from;
             lands.posted += amount;
             lands.incoming += amount;
           },
@@ -233,8 +237,15 @@ export class WalletLedgerModel {
       }
       case 'UnfreezeWallet': {
         const wallet = this.wallet(message.walletId);
+        if (wallet.status === 'closed') return { outcome: fail('wallet_not_active') };
         if (wallet.status !== 'frozen') return { outcome: fail('validation_failed') };
         return { outcome: OK, effect: () => void (wallet.status = 'active') };
+      }
+      case 'CloseWallet': {
+        const wallet = this.wallet(message.walletId);
+        if (wallet.status === 'closed') return { outcome: fail('wallet_not_active') };
+        if (wallet.posted - (view === 'landed' ? wallet.incoming : 0n) !== 0n || wallet.pending !== 0n) return { outcome: fail('balance_not_zero') };
+        return { outcome: OK, effect: () => void (wallet.status = 'closed') };
       }
       default:
         throw new Error(`model: ${message.type} is not modelled`);
