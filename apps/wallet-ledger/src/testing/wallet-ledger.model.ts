@@ -10,7 +10,8 @@ export interface ModelWallet {
   readonly id: string;
   readonly currency: string;
   readonly shard: number;
-  status: 'active' | 'frozen' | 'closed';
+  /** `unopened`: an id a transfer may name before OpenWallet opens it. */
+  status: 'unopened' | 'active' | 'frozen' | 'closed';
   /** Posted balance once every transfer in flight has landed. */
   posted: bigint;
   /** What holds reserve (the wallet's debitsPending). */
@@ -46,8 +47,8 @@ export class WalletLedgerModel {
 
   constructor(public nowMs: number) {}
 
-  openWallet(id: string, currency: string, shard: number): void {
-    this.wallets.set(id, { id, currency, shard, status: 'active', posted: 0n, pending: 0n, incoming: 0n });
+  openWallet(id: string, currency: string, shard: number, status: 'active' | 'unopened' = 'active'): void {
+    this.wallets.set(id, { id, currency, shard, status, posted: 0n, pending: 0n, incoming: 0n });
   }
 
   wallet(id: string): ModelWallet {
@@ -133,10 +134,11 @@ export class WalletLedgerModel {
       return { outcome: prior.fingerprint === fingerprint ? prior.outcome : fail('idempotency_key_reuse') };
     }
     const decided = this.decideNew(message, view);
-    return { ...decided, record: { slot, fingerprint } };
+    return decided.unrecorded ? decided : { ...decided, record: { slot, fingerprint } };
   }
 
-  private decideNew(message: LedgerCommandMessage, view: View): { outcome: ModelOutcome; effect?: () => void } {
+  /** `unrecorded`: refused before it became a ledger command (an unknown wallet): a retry is decided anew (docs/decisions.md). */
+  private decideNew(message: LedgerCommandMessage, view: View): { outcome: ModelOutcome; effect?: () => void; unrecorded?: true } {
     const spendable = (wallet: ModelWallet) => wallet.posted - wallet.pending - (view === 'landed' ? wallet.incoming : 0n);
     switch (message.type) {
       case 'TopUp': {
@@ -158,6 +160,8 @@ export class WalletLedgerModel {
         const amount = BigInt(message.amount);
         if (from.id === to.id) return { outcome: fail('validation_failed') };
         const sameShard = from.shard === to.shard;
+        // Across shards the destination is the destination shard's to judge (then reversed).
+        if (sameShard && to.status === 'unopened') return { outcome: fail('not_found'), unrecorded: true };
         // On one shard the entry is checked as a whole: the destination's currency first.
         if (sameShard && to.currency !== from.currency) return { outcome: fail('currency_mismatch') };
         if (from.status !== 'active') return { outcome: fail('wallet_not_active') };
@@ -174,7 +178,7 @@ export class WalletLedgerModel {
             }
             // Across shards the money leaves now and lands later: at the destination, or back
             // at the source when the destination refuses it (another currency).
-            const lands = to.currency === from.currency && to.status !== 'closed' ? to : from;
+            const lands = to.currency === from.currency && to.status !== 'closed' && to.status !== 'unopened' ? to : from;
             lands.posted += amount;
             lands.incoming += amount;
           },
@@ -239,6 +243,11 @@ export class WalletLedgerModel {
         const wallet = this.wallet(message.walletId);
         if (wallet.status === 'closed') return { outcome: fail('wallet_not_active') };
         if (wallet.status !== 'frozen') return { outcome: fail('validation_failed') };
+        return { outcome: OK, effect: () => void (wallet.status = 'active') };
+      }
+      case 'OpenWallet': {
+        const wallet = this.wallet(message.walletId);
+        if (wallet.status !== 'unopened') return { outcome: fail('account_exists') };
         return { outcome: OK, effect: () => void (wallet.status = 'active') };
       }
       case 'CloseWallet': {
