@@ -242,6 +242,30 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n }, JPY: { posted: 0n, pending: 0n } });
   });
 
+  it('credits a transfer under a key reused after its day though the saga relays its out leg half a day late', async () => {
+    const from = await openWallet(0);
+    const to = await openWallet(3);
+    await topUp(from, '1000');
+    const first = await h.send<TransactionView>({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '400' }, 'reused-after-a-day');
+    await waitFor('the first credited', () => balanceOf(h, to) === 400n);
+    const { dataDir, clock } = h;
+    await h.close();
+    clock.advance(25 * 60 * 60 * 1000);
+    h = await startHarness({ dataDir, clock });
+    // The saga down (a crash) when the second transfer's out leg is posted, and for half a day after.
+    await h.ledger.saga.stop();
+    const second = await h.send<TransactionView>({ type: 'Transfer', fromWalletId: from, toWalletId: to, amount: '400' }, 'reused-after-a-day');
+    expect(second).toMatchObject({ ok: true, value: { amount: '400' } });
+    // A new transfer, not a replay of the first: its own id.
+    expect(second.ok && first.ok && second.value.id !== first.value.id).toBe(true);
+    await h.close();
+    clock.advance(13 * 60 * 60 * 1000);
+    h = await startHarness({ dataDir, clock });
+    await waitFor('the second credited', () => balanceOf(h, to) === 800n);
+    expect(balanceOf(h, from)).toBe(200n);
+    expect(postedBalance(h.ledger.service.writer(0)!.currentState.accounts.get('sys:transit-to-3:USD:0')!)).toBe(800n);
+  });
+
   it('remembers an in leg refused for an unknown destination: a wallet opened later under that id is not credited by a replay', async () => {
     // As a replay after a crash would send it again: the reversal already gave the source its money back.
     const toWalletId = walletOnShard(3);
@@ -448,7 +472,7 @@ describe('wallet-ledger through the transport', () => {
     const yen = await openWallet(3, 'JPY');
     await topUp(from, '1000');
     // Recorded under the reversal's key first, it made the reversal idempotency_key_reuse: the money stayed in transit.
-    const transferId = idFromKey('transfer', 'to-yen');
+    const transferId = idFromKey('transfer', `to-yen@${h.clock.nowMs()}`);
     expect(await h.send({ type: 'FreezeWallet', walletId: other }, transferSagaKeys.reverse(transferId))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
     expect(await h.send({ type: 'FreezeWallet', walletId: other }, transferSagaKeys.in(transferId))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
     expect(await h.send({ type: 'Transfer', fromWalletId: from, toWalletId: yen, amount: '100' }, 'to-yen')).toMatchObject({ ok: true, value: { id: transferId } });
@@ -543,6 +567,21 @@ describe('wallet-ledger through the transport', () => {
     expect(reply).toMatchObject({ ok: false, error: { code: 'idempotency_key_required' } });
   });
 
+  it('refuses a key longer than the ledger stores before anything else, opening no account for it', async () => {
+    const walletId = await openWallet(2, 'EUR');
+    const long = 'k'.repeat(129);
+    expect(await h.client.command({ type: 'TopUp', walletId, amount: '1', meta: { idempotencyKey: long, actor: 'test' } })).toMatchObject({
+      ok: false,
+      error: { code: 'idempotency_key_required', details: { idempotencyKeyLengthMax: 128 } },
+    });
+    expect(h.ledger.service.writer(2)!.currentState.accounts.has('sys:funding:EUR:2')).toBe(false);
+    const ghost = walletOnShard(2);
+    expect(await h.client.command({ type: 'TopUp', walletId: ghost, amount: '1', meta: { idempotencyKey: long, actor: 'test' } })).toMatchObject({
+      ok: false,
+      error: { code: 'idempotency_key_required' },
+    });
+  });
+
   it('after a restart: rebuilt balances, first outcomes still answered, and LEDGER_SHARDS fixed', async () => {
     const walletId = await openWallet(1);
     const first = await h.send({ type: 'TopUp', walletId, amount: '123' }, 'restart-top');
@@ -573,6 +612,26 @@ describe('wallet-ledger through the transport', () => {
     await h.close();
     return { walletId, before };
   }
+
+  it('answers a retried hold of the default timeout with its first outcome after a restart with another HOLD_TIMEOUT_MS', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '100');
+    const placed = await h.send<HoldView>({ type: 'PlaceHold', holdId: 'default-timeout', walletId, amount: '60' }, 'default-timeout');
+    expect(placed).toMatchObject({ ok: true, value: { status: 'pending' } });
+    const refused = { type: 'PlaceHold', holdId: 'default-refused', walletId, amount: '999' } as const;
+    expect(await h.send(refused, 'default-refused')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    const { dataDir, clock } = h;
+    await h.close();
+    clock.advance(1_000);
+    h = await startHarness({ dataDir, clock, env: { HOLD_TIMEOUT_MS: '3600000' } });
+    expect(await h.send({ type: 'PlaceHold', holdId: 'default-timeout', walletId, amount: '60' }, 'default-timeout')).toEqual(placed);
+    expect(await h.send(refused, 'default-refused')).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
+    // Another body under the key is still another command.
+    expect(await h.send({ type: 'PlaceHold', holdId: 'default-timeout', walletId, amount: '60', timeoutMs: 60_000 }, 'default-timeout')).toMatchObject({
+      ok: false,
+      error: { code: 'idempotency_key_reuse' },
+    });
+  });
 
   it('restarts from a snapshot plus the tail', async () => {
     const { before } = await snapshottedShard();

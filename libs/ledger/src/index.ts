@@ -35,6 +35,7 @@ export {
   ledgerEventOf,
   globalSums,
   initialState,
+  holdOf,
   outcomeOf,
   type AccountClosed,
   type AccountFrozen,

@@ -19,6 +19,7 @@ import { entryError, insufficientFunds, postingStatusError, postingToJson, type 
 import { fingerprintOf, openAccountFingerprint } from './fingerprint';
 import {
   evolve,
+  holdOf,
   initialState,
   outcomeOf,
   type CommandRejected,
@@ -73,6 +74,8 @@ export interface PlaceHold extends CommandBase {
   readonly creditAccountId: string;
   readonly amount: bigint;
   readonly expiresAtMs: number;
+  /** The expiry is the service's default timeout, not the caller's: left out of the fingerprint, so a retry after the default changed is still one. */
+  readonly expiryByDefault?: boolean;
 }
 
 /** Posts `amount` (at most what is held) and releases the rest. */
@@ -169,7 +172,7 @@ function commandPayload(command: Exclude<LedgerCommand, OpenAccount>): unknown {
         debitAccountId: command.debitAccountId,
         creditAccountId: command.creditAccountId,
         amount: formatAmount(command.amount),
-        expiresAtMs: command.expiresAtMs,
+        expiresAtMs: command.expiryByDefault === true ? 'default' : command.expiresAtMs,
       };
     case 'CaptureHold':
       return { type: command.type, holdId: command.holdId, amount: formatAmount(command.amount) };
@@ -341,7 +344,7 @@ function placeHold(command: PlaceHold, state: LedgerShardState, stamp: CommandSt
     return rejected(validationFailed('expiresAtMs', 'outside_hold_timeout', { holdTimeoutMaxMs: HOLD_TIMEOUT_MAX_MS }));
   }
   // A finished hold keeps its id until it ages out of the window.
-  if (state.holds.has(command.holdId)) return rejected(validationFailed('holdId', 'hold_exists'));
+  if (holdOf(state, command.holdId, stamp.atMs) !== undefined) return rejected(validationFailed('holdId', 'hold_exists'));
   const debitAccount = state.accounts.get(command.debitAccountId);
   if (debitAccount === undefined) return rejected(notFound('accountId', command.debitAccountId));
   const creditAccount = state.accounts.get(command.creditAccountId);
@@ -428,7 +431,7 @@ function releaseHold(command: ReleaseHold, state: LedgerShardState, stamp: Comma
 
 function expireHold(command: ExpireHold, state: LedgerShardState, stamp: CommandStamp): LedgerDecision {
   if (!isValidId(command.holdId)) return rejected(validationFailed('holdId', 'invalid_id'));
-  const hold = pendingHold(state, command.holdId);
+  const hold = pendingHold(state, command.holdId, stamp.atMs);
   if (!hold.ok) return hold;
   const { value } = hold;
   if (stamp.atMs < value.expiresAtMs) {
@@ -493,8 +496,8 @@ function existingAccount(state: LedgerShardState, accountId: string) {
   return { ok: true as const, value: account };
 }
 
-function pendingHold(state: LedgerShardState, holdId: string) {
-  const hold = state.holds.get(holdId);
+function pendingHold(state: LedgerShardState, holdId: string, atMs: number) {
+  const hold = holdOf(state, holdId, atMs);
   if (hold === undefined) return rejected(notFound('holdId', holdId));
   if (hold.status !== 'pending') {
     return rejected(domainError('hold_not_pending', `the hold is ${hold.status}`, { holdId, status: hold.status }));
@@ -507,7 +510,7 @@ function pendingHold(state: LedgerShardState, holdId: string) {
  * substance (only ExpireHold settles it), whether or not the writer's sweep has reached it yet.
  */
 function unexpiredHold(state: LedgerShardState, holdId: string, atMs: number) {
-  const hold = pendingHold(state, holdId);
+  const hold = pendingHold(state, holdId, atMs);
   if (!hold.ok || atMs < hold.value.expiresAtMs) return hold;
   return rejected(domainError('hold_not_pending', 'the hold is expired', { holdId, status: 'expired', expiresAtMs: hold.value.expiresAtMs }));
 }

@@ -10,6 +10,7 @@ import {
   type CaptureHold,
   type ExpireHold,
   type OpenAccount,
+  type PlaceHold,
   type PostEntry,
   type ReleaseHold,
   type UnfreezeAccount,
@@ -528,6 +529,21 @@ describe('idempotency', () => {
     expect(refused).toMatchObject({ ok: false, error: { code: 'insufficient_funds' } });
     expect(rejectionEvent(stateAfter(base), transfer('top-up-alice', 'bob', 'alice', 1n), (refused as { error: DomainError }).error, { nowMs: NOW_MS + IDEMPOTENCY_WINDOW_MS })).toBeDefined();
     windowLater.given(base).when({ ...openWallet('carol'), idempotencyKey: 'open-alice' }).then([expect.objectContaining({ type: 'ledger.AccountOpened.v1' })]);
+  });
+
+  it("takes a finished hold's id as new from IDEMPOTENCY_WINDOW_MS after it finished on, though no later event has forgotten it yet", () => {
+    // The shard idle since: whether the id was free a day later hung on unrelated traffic having come first.
+    const later = NOW_MS + IDEMPOTENCY_WINDOW_MS;
+    const history = historyOf(...BASE, placeHold('hold-1', 'h1', 'alice', 'bob', 3_000n), release('rel', 'h1'));
+    const again: PlaceHold = { ...placeHold('hold-again', 'h1', 'alice', 'bob', 1_000n), expiresAtMs: later + HOUR_MS };
+    const state = stateAfter(history);
+    const placed = decide(again, state, { nowMs: later });
+    expect(placed).toMatchObject({ ok: true, events: [{ type: 'ledger.HoldPlaced.v1' }] });
+    ledgerShard.evolve(state, (placed.ok && placed.events[0]) as LedgerEvent);
+    expect(state.holds.get('h1')).toMatchObject({ status: 'pending', heldAmount: 1_000n });
+    expect(pendingBalance(state.accounts.get('alice')!)).toBe(1_000n);
+    // Settling it by the old id a day later is settling an unknown hold, as after other traffic.
+    expect(decide(capture('cap', 'h1', 1n), stateAfter(history), { nowMs: later })).toMatchObject({ ok: false, error: { code: 'not_found' } });
   });
 
   it('forgets keys and finished holds IDEMPOTENCY_WINDOW_MS after their command', () => {

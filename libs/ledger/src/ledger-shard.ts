@@ -228,6 +228,8 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
       const { data } = event;
       const amount = amountOf(data.amount);
       invariant(amount > 0n, `hold ${data.holdId}: amount not positive`);
+      // A finished hold's id is free from the window after it finished on, whether or not a later event has forgotten it yet.
+      if (state.holds.has(data.holdId) && holdOf(state, data.holdId, data.atMs) === undefined) forgetHold(state, data.holdId);
       invariant(!state.holds.has(data.holdId), `hold ${data.holdId} placed twice`);
       const currencies = [accountOf(state, data.debitAccountId).currency, accountOf(state, data.creditAccountId).currency];
       invariant(currencies.every((currency) => currency === data.currency), `hold ${data.holdId}: currency mismatch`);
@@ -369,6 +371,15 @@ function openedRecord(state: LedgerShardState, idempotencyKey: string, accountId
   return { fingerprint, atMs: account.openedAtMs, outcome: { ok: true, event: { type: 'ledger.AccountOpened.v1', data: { ...data, fingerprint } } } };
 }
 
+/**
+ * The hold under `holdId` as of `nowMs` (a command's time): a finished hold IDEMPOTENCY_WINDOW_MS or
+ * more after it finished is none, though no later event has forgotten it yet (as `outcomeOf` for keys).
+ */
+export function holdOf(state: LedgerShardState, holdId: string, nowMs: number): Hold | undefined {
+  const finishedAtMs = state.finishedHolds.get(holdId);
+  return finishedAtMs !== undefined && finishedAtMs <= nowMs - IDEMPOTENCY_WINDOW_MS ? undefined : state.holds.get(holdId);
+}
+
 const FLAGS: readonly AccountFlags[] = [
   { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false },
   { debitsMustNotExceedCredits: true, creditsMustNotExceedDebits: false },
@@ -424,9 +435,13 @@ function forgetOlderThanWindow(state: LedgerShardState, nowMs: number): void {
   }
   for (const [holdId, finishedAtMs] of state.finishedHolds) {
     if (finishedAtMs > horizonMs) break;
-    state.finishedHolds.delete(holdId);
-    state.holds.delete(holdId);
+    forgetHold(state, holdId);
   }
+}
+
+function forgetHold(state: LedgerShardState, holdId: string): void {
+  state.finishedHolds.delete(holdId);
+  state.holds.delete(holdId);
 }
 
 function accountOf(state: LedgerShardState, accountId: string): Account {

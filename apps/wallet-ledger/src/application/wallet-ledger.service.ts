@@ -11,7 +11,7 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
-import { LEDGER_META_STREAM, shardOfCommand } from '@ledger/ledger';
+import { ID_LENGTH_MAX, LEDGER_META_STREAM, shardOfCommand } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
 import { transferSagaKeys } from '../domain/wallet-commands';
 import { ShardWriter, WRITER_KEY_PREFIXES } from './shard-writer';
@@ -144,8 +144,9 @@ function envelopeError(message: LedgerCommandEnvelope) {
   if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
     return domainError('validation_failed', 'a command needs a type', { fields: [{ field: 'type', reason: 'missing' }] });
   }
-  if (!meta || typeof meta.idempotencyKey !== 'string' || meta.idempotencyKey.length === 0 || meta.idempotencyKey.length > META_LENGTH_MAX) {
-    return domainError('idempotency_key_required', 'every ledger command carries an idempotency key');
+  // At most what the shard stores: a longer key was planned (opening system accounts) before decide refused it.
+  if (!meta || typeof meta.idempotencyKey !== 'string' || meta.idempotencyKey.length === 0 || meta.idempotencyKey.length > ID_LENGTH_MAX) {
+    return domainError('idempotency_key_required', 'every ledger command carries an idempotency key', { idempotencyKeyLengthMax: ID_LENGTH_MAX });
   }
   // Recorded under another's key, a caller's command made that opening, expiry or saga leg idempotency_key_reuse for a day.
   const key = meta.idempotencyKey;

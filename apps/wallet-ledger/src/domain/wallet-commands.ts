@@ -89,7 +89,7 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       return entry(
         {
           idempotencyKey,
-          entryId: idFromKey('entry', idempotencyKey),
+          entryId: createdId('entry', idempotencyKey, context),
           kind: topUp ? 'top_up' : 'withdrawal',
           postings: topUp ? move(system, wallet.account.id, amount, currency) : move(wallet.account.id, system, amount, currency),
           references: optional({ reference: message.reference }),
@@ -106,7 +106,7 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       const destinationShard = walletShard(message.toWalletId, context.shards);
       if (destinationShard === undefined) return domainError('not_found', 'no such wallet', { walletId: message.toWalletId });
       const currency = from.account.currency;
-      const transferId = idFromKey('transfer', idempotencyKey);
+      const transferId = createdId('transfer', idempotencyKey, context);
       const references = optional({ transferId, fromWalletId: message.fromWalletId, toWalletId: message.toWalletId, memo: message.memo });
       if (destinationShard === context.shard) {
         const to = walletOf(state, message.toWalletId);
@@ -200,6 +200,7 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
           creditAccountId: clearing,
           amount,
           expiresAtMs: context.nowMs + (message.timeoutMs ?? context.defaultHoldTimeoutMs),
+          ...(message.timeoutMs === undefined ? { expiryByDefault: true } : {}),
         },
         systemAccounts: [clearing],
       };
@@ -333,6 +334,14 @@ export function replyFor(message: LedgerCommandEnvelope, event: LedgerAcceptedEv
 function walletSide(postings: readonly { accountId: string; side: string }[], side: 'debit' | 'credit', field: 'fromWalletId' | 'toWalletId') {
   const posting = postings.find((candidate) => candidate.side === side && !candidate.accountId.startsWith('sys:'));
   return posting ? { [field]: posting.accountId } : {};
+}
+
+/**
+ * The id of what a command creates: from its key and its first attempt's time, so a retry names the same
+ * thing and a key reused after its window a new one (the saga and the audit tell transfers apart by it).
+ */
+function createdId(namespace: string, idempotencyKey: string, context: PlanContext): string {
+  return idFromKey(namespace, `${idempotencyKey}@${context.nowMs}`);
 }
 
 function entry(

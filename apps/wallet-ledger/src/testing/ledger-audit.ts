@@ -1,5 +1,5 @@
 // Audits the ledger streams of a store from the outside, as the audit CLI would: whole hash
-// chains, gap-free revisions, balanced entries, each idempotency key decided once, every out leg
+// chains, gap-free revisions, balanced entries, each idempotency key decided once per shard and day, every out leg
 // of a cross-shard transfer settled once, global sums zero, nobody overdrawn. Folds the streams
 // with the domain's own `evolve`, which also asserts its invariants.
 import type { RecordedEvent } from '@ledger/contracts';
@@ -8,6 +8,7 @@ import { verifyChain, type EventStore } from '@ledger/event-store';
 import {
   foldLedgerShard,
   globalSums,
+  IDEMPOTENCY_WINDOW_MS,
   isOverdrawn,
   ledgerEventOf,
   postedBalance,
@@ -87,8 +88,13 @@ export function auditLedger(streams: readonly (readonly RecordedEvent[])[]): Led
     }
   });
 
+  // Keys are per shard, and a key a day old is new again: decided twice is twice on one stream within the window.
   for (const [key, events] of eventsByKey) {
-    if (events.length !== 1) problems.push(`key ${key} decided ${events.length} times: ${events.map((e) => `${e.streamId}@${e.revision} ${e.type}`).join(', ')}`);
+    const twice = events.some((event, index) => {
+      const previous = events[index - 1];
+      return previous?.streamId === event.streamId && atMsOf(event) - atMsOf(previous) < IDEMPOTENCY_WINDOW_MS;
+    });
+    if (twice) problems.push(`key ${key} decided ${events.length} times: ${events.map((e) => `${e.streamId}@${e.revision} ${e.type}`).join(', ')}`);
   }
 
   // Global sums per currency over every shard, and nobody overdrawn.
@@ -133,7 +139,8 @@ export function auditLedger(streams: readonly (readonly RecordedEvent[])[]): Led
       const reversals = entriesByShard[src].has(transferReversalId(transferId)) ? 1 : 0;
       const outcome = `${inLegs} in leg, ${refused} refusal, ${reversals} reversal`;
       if (inLegs === 1 && refused === 0 && reversals === 0) continue;
-      if (inLegs === 0 && refused === 1 && reversals === 1) continue;
+      // Refused again a day later is no second decision: the saga stopped before reversing, and the destination had forgotten the key.
+      if (inLegs === 0 && refused >= 1 && reversals === 1) continue;
       if (inLegs === 0 && reversals === 0) {
         unsettledOutLegs.set(transferId, src); // not decided yet, or refused with the reversal on its way
         continue;
@@ -143,4 +150,8 @@ export function auditLedger(streams: readonly (readonly RecordedEvent[])[]): Led
   });
 
   return { states, eventsByKey, inFlight, unsettledOutLegs, problems };
+}
+
+function atMsOf(event: RecordedEvent): number {
+  return (event.data as { atMs: number }).atMs;
 }

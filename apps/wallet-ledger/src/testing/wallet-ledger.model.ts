@@ -10,7 +10,8 @@ export interface ModelWallet {
   readonly id: string;
   readonly currency: string;
   readonly shard: number;
-  status: 'active' | 'frozen';
+  /** `unopened`: an id a transfer may name before OpenWallet opens it. */
+  status: 'unopened' | 'active' | 'frozen' | 'closed';
   /** Posted balance once every transfer in flight has landed. */
   posted: bigint;
   /** What holds reserve (the wallet's debitsPending). */
@@ -25,7 +26,12 @@ export interface ModelHold {
   held: bigint;
   status: 'pending' | 'captured' | 'released' | 'expired';
   readonly expiresAtMs: number;
+  /** When it stopped being pending: its id is free again IDEMPOTENCY_WINDOW_MS later. */
+  finishedAtMs?: number;
 }
+
+/** How long a key's first outcome and a finished hold's id are remembered (the ledger's IDEMPOTENCY_WINDOW_MS). */
+export const MODEL_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 /** The default hold timeout of the service (HOLD_TIMEOUT_MS). */
 export const MODEL_HOLD_TIMEOUT_MS = 7 * 24 * 60 * 60 * 1000;
@@ -37,12 +43,12 @@ export class WalletLedgerModel {
   readonly wallets = new Map<string, ModelWallet>();
   readonly holds = new Map<string, ModelHold>();
   /** `${shard}|${key}` -> the command's fingerprint and first outcome: keys are remembered per shard. */
-  private readonly outcomes = new Map<string, { readonly fingerprint: string; readonly outcome: ModelOutcome }>();
+  private readonly outcomes = new Map<string, { readonly fingerprint: string; readonly outcome: ModelOutcome; readonly atMs: number }>();
 
   constructor(public nowMs: number) {}
 
-  openWallet(id: string, currency: string, shard: number): void {
-    this.wallets.set(id, { id, currency, shard, status: 'active', posted: 0n, pending: 0n, incoming: 0n });
+  openWallet(id: string, currency: string, shard: number, status: 'active' | 'unopened' = 'active'): void {
+    this.wallets.set(id, { id, currency, shard, status, posted: 0n, pending: 0n, incoming: 0n });
   }
 
   wallet(id: string): ModelWallet {
@@ -56,6 +62,7 @@ export class WalletLedgerModel {
     switch (message.type) {
       case 'Withdraw':
       case 'PlaceHold':
+      case 'CloseWallet':
         return message.walletId;
       case 'Transfer':
         return message.fromWalletId;
@@ -80,8 +87,24 @@ export class WalletLedgerModel {
   apply(message: LedgerCommandMessage, key: string): ModelOutcome {
     const { outcome, effect, record } = this.decide(message, key, 'eventual');
     effect?.();
-    if (record) this.outcomes.set(record.slot, { fingerprint: record.fingerprint, outcome });
+    if (record) this.outcomes.set(record.slot, { fingerprint: record.fingerprint, outcome, atMs: this.nowMs });
     return outcome;
+  }
+
+  /** Whether `key` still has a first outcome on the shard `message` goes to (a day after it, it is new). */
+  remembers(message: LedgerCommandMessage, key: string): boolean {
+    return this.remembered(`${this.primaryShard(message)}|${key}`) !== undefined;
+  }
+
+  /** A hold as the service knows it: a finished one is forgotten a day after it finished. */
+  knownHold(holdId: string): ModelHold | undefined {
+    const hold = this.holds.get(holdId);
+    return hold?.finishedAtMs !== undefined && hold.finishedAtMs <= this.nowMs - MODEL_WINDOW_MS ? undefined : hold;
+  }
+
+  private remembered(slot: string) {
+    const prior = this.outcomes.get(slot);
+    return prior === undefined || prior.atMs <= this.nowMs - MODEL_WINDOW_MS ? undefined : prior;
   }
 
   /** Moves the clock; pending holds whose time has come expire (the service's sweep does it). */
@@ -93,6 +116,7 @@ export class WalletLedgerModel {
       this.wallet(hold.walletId).pending -= hold.held;
       hold.held = 0n;
       hold.status = 'expired';
+      hold.finishedAtMs = this.nowMs;
       expired.push(hold.id);
     }
     return expired;
@@ -105,20 +129,22 @@ export class WalletLedgerModel {
   ): { outcome: ModelOutcome; effect?: () => void; record?: { slot: string; fingerprint: string } } {
     const slot = `${this.primaryShard(message)}|${key}`;
     const fingerprint = canonicalJson(fingerprintOf(message));
-    const prior = this.outcomes.get(slot);
+    const prior = this.remembered(slot);
     if (prior !== undefined) {
       return { outcome: prior.fingerprint === fingerprint ? prior.outcome : fail('idempotency_key_reuse') };
     }
     const decided = this.decideNew(message, view);
-    return { ...decided, record: { slot, fingerprint } };
+    return decided.unrecorded ? decided : { ...decided, record: { slot, fingerprint } };
   }
 
-  private decideNew(message: LedgerCommandMessage, view: View): { outcome: ModelOutcome; effect?: () => void } {
+  /** `unrecorded`: refused before it became a ledger command (an unknown wallet): a retry is decided anew (docs/decisions.md). */
+  private decideNew(message: LedgerCommandMessage, view: View): { outcome: ModelOutcome; effect?: () => void; unrecorded?: true } {
     const spendable = (wallet: ModelWallet) => wallet.posted - wallet.pending - (view === 'landed' ? wallet.incoming : 0n);
     switch (message.type) {
       case 'TopUp': {
         const wallet = this.wallet(message.walletId);
         const amount = BigInt(message.amount);
+        if (wallet.status === 'closed') return { outcome: fail('wallet_not_active') };
         return { outcome: OK, effect: () => void (wallet.posted += amount) };
       }
       case 'Withdraw': {
@@ -134,9 +160,13 @@ export class WalletLedgerModel {
         const amount = BigInt(message.amount);
         if (from.id === to.id) return { outcome: fail('validation_failed') };
         const sameShard = from.shard === to.shard;
+        // Across shards the destination is the destination shard's to judge (then reversed).
+        if (sameShard && to.status === 'unopened') return { outcome: fail('not_found'), unrecorded: true };
         // On one shard the entry is checked as a whole: the destination's currency first.
         if (sameShard && to.currency !== from.currency) return { outcome: fail('currency_mismatch') };
         if (from.status !== 'active') return { outcome: fail('wallet_not_active') };
+        // A closed wallet takes no money: refused at once on one shard, by the destination (then reversed) across shards.
+        if (sameShard && to.status === 'closed') return { outcome: fail('wallet_not_active') };
         if (spendable(from) < amount) return { outcome: fail('insufficient_funds') };
         return {
           outcome: OK,
@@ -148,7 +178,7 @@ export class WalletLedgerModel {
             }
             // Across shards the money leaves now and lands later: at the destination, or back
             // at the source when the destination refuses it (another currency).
-            const lands = to.currency === from.currency ? to : from;
+            const lands = to.currency === from.currency && to.status !== 'closed' && to.status !== 'unopened' ? to : from;
             lands.posted += amount;
             lands.incoming += amount;
           },
@@ -157,7 +187,7 @@ export class WalletLedgerModel {
       case 'PlaceHold': {
         const wallet = this.wallet(message.walletId);
         const amount = BigInt(message.amount);
-        if (this.holds.has(message.holdId)) return { outcome: fail('validation_failed') };
+        if (this.knownHold(message.holdId) !== undefined) return { outcome: fail('validation_failed') };
         if (wallet.status !== 'active') return { outcome: fail('wallet_not_active') };
         if (spendable(wallet) < amount) return { outcome: fail('insufficient_funds') };
         const expiresAtMs = this.nowMs + (message.timeoutMs ?? MODEL_HOLD_TIMEOUT_MS);
@@ -171,7 +201,7 @@ export class WalletLedgerModel {
       }
       case 'CaptureHold':
       case 'ReleaseHold': {
-        const hold = this.holds.get(message.holdId);
+        const hold = this.knownHold(message.holdId);
         // The command goes to the shard of the wallet it names; the hold lives on its own wallet's.
         if (hold === undefined || this.wallet(hold.walletId).shard !== this.wallet(message.walletId).shard) return { outcome: fail('not_found') };
         if (hold.status !== 'pending') return { outcome: fail('hold_not_pending') };
@@ -186,6 +216,7 @@ export class WalletLedgerModel {
               wallet.posted -= amount;
               hold.held = 0n;
               hold.status = 'captured';
+              hold.finishedAtMs = this.nowMs;
             },
           };
         }
@@ -196,7 +227,10 @@ export class WalletLedgerModel {
           effect: () => {
             wallet.pending -= released;
             hold.held -= released;
-            if (hold.held === 0n) hold.status = 'released';
+            if (hold.held === 0n) {
+              hold.status = 'released';
+              hold.finishedAtMs = this.nowMs;
+            }
           },
         };
       }
@@ -207,8 +241,20 @@ export class WalletLedgerModel {
       }
       case 'UnfreezeWallet': {
         const wallet = this.wallet(message.walletId);
+        if (wallet.status === 'closed') return { outcome: fail('wallet_not_active') };
         if (wallet.status !== 'frozen') return { outcome: fail('validation_failed') };
         return { outcome: OK, effect: () => void (wallet.status = 'active') };
+      }
+      case 'OpenWallet': {
+        const wallet = this.wallet(message.walletId);
+        if (wallet.status !== 'unopened') return { outcome: fail('account_exists') };
+        return { outcome: OK, effect: () => void (wallet.status = 'active') };
+      }
+      case 'CloseWallet': {
+        const wallet = this.wallet(message.walletId);
+        if (wallet.status === 'closed') return { outcome: fail('wallet_not_active') };
+        if (wallet.posted - (view === 'landed' ? wallet.incoming : 0n) !== 0n || wallet.pending !== 0n) return { outcome: fail('balance_not_zero') };
+        return { outcome: OK, effect: () => void (wallet.status = 'closed') };
       }
       default:
         throw new Error(`model: ${message.type} is not modelled`);
