@@ -26,6 +26,8 @@ export interface CommandKeys {
   readonly idempotencyKey: string;
   readonly resourceId: string;
   readonly correlationId: string;
+  /** When the caller stops waiting (wall-clock epoch ms; long past once it cancelled): no command is sent after it. Absent: the bus timeout alone. */
+  readonly deadlineMs?: () => number | undefined;
 }
 
 /** What never changes once a wallet exists (the ownership check's answer): never its status or balance. */
@@ -152,7 +154,7 @@ export class WalletOperations {
       ...message,
       meta: { idempotencyKey: keys.idempotencyKey, actor: `user:${caller.userId}`, correlationId: keys.correlationId },
     } as LedgerCommandEnvelope;
-    return valueOf(this.ledger.command<T>(envelope));
+    return valueOf(this.ledger.command<T>(envelope, { deadlineMs: keys.deadlineMs?.() }));
   }
 }
 

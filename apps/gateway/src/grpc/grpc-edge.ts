@@ -35,6 +35,10 @@ export interface GrpcCall {
   getPeer(): string;
   getPath(): string;
   sendMetadata(metadata: Metadata): void;
+  /** The client's deadline (Infinity: none). */
+  getDeadline(): Date | number;
+  /** The client cancelled, or the deadline passed: nobody waits for the answer. */
+  readonly cancelled: boolean;
 }
 
 export interface HttpEquivalent {
@@ -159,7 +163,8 @@ export class GrpcEdge {
     if (operation.query !== undefined) await this.validation.transform(http.query ?? {}, { type: 'query', metatype: operation.query, data: undefined });
 
     const context = (keys: CommandKeys): OperationContext => ({
-      keys,
+      // Every command goes out with the client's deadline: the bus sends none past it, and none at all once the client cancelled.
+      keys: { ...keys, deadlineMs: () => (call.cancelled ? CANCELLED_DEADLINE_MS : deadlineMsOf(call)) },
       ip,
       correlationId,
       caller: () => required(caller, 'the caller'),
@@ -190,6 +195,16 @@ export class GrpcEdge {
 
 /** A path segment as a client puts it in the HTTP route's URL. */
 export const segment = pathSegment;
+
+/** The deadline of a call its client cancelled: long past, so no bus request is sent for it. */
+const CANCELLED_DEADLINE_MS = 0;
+
+/** The client's deadline in epoch ms (grpc-js's wall clock, as the bus's), or undefined without one. */
+function deadlineMsOf(call: GrpcCall): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
+}
 
 function first(metadata: Metadata, name: string): string | undefined {
   const [value] = metadata.get(name);
