@@ -59,6 +59,8 @@ export interface GrpcOperation<Req> {
   readonly public?: true;
   /** The card network's methods: `x-network-key` instead of a bearer token. */
   readonly network?: true;
+  /** Only users with the role `admin`. */
+  readonly adminOnly?: true;
   readonly rateLimit?: RateLimitName;
   readonly wallet?: { readonly rule: AccessRule; readonly field: string; readonly id: (request: Req) => unknown };
   readonly card?: { readonly rule: AccessRule; readonly field: string; readonly id: (request: Req) => unknown };
@@ -151,6 +153,7 @@ export class GrpcEdge {
     const http = operation.http(request);
     const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
     const network = operation.network === true ? this.access.authenticateNetwork(first(call.metadata, NETWORK_KEY_METADATA)) : undefined;
+    if (operation.adminOnly === true) this.access.requireAdmin(caller);
     if (operation.rateLimit !== undefined) {
       this.access.takeRateToken(operation.rateLimit, { ip, user: operation.rateLimit === 'login' ? loginSubjectOf(http.body) : caller?.userId });
     }
