@@ -37,6 +37,8 @@ class GatewayGrpcServer extends ServerGrpc {
       readonly concurrentStreamsMax: number;
       /** GRPC_MAX_CONNECTIONS: sockets held at once (each a file descriptor of the whole process), as HTTP_MAX_CONNECTIONS. */
       readonly connectionsMax: number;
+      /** GRPC_MAX_CONNECTION_IDLE_MS: a connection with no call open is closed after it (grpc-js keeps it for good). */
+      readonly connectionIdleMs: number;
     },
   ) {
     super(options);
@@ -46,6 +48,7 @@ class GatewayGrpcServer extends ServerGrpc {
     const server = new Server({
       'grpc.max_receive_message_length': this.limits.messageBytesMax,
       'grpc.max_concurrent_streams': this.limits.concurrentStreamsMax,
+      'grpc.max_connection_idle_ms': this.limits.connectionIdleMs,
     });
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new ConfigError('GRPC_PORT', `cannot be listened on HOST (${error.message})`)) : resolve(port))),
@@ -91,7 +94,7 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       },
     },
     address,
-    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS },
+    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS, connectionIdleMs: config.GRPC_MAX_CONNECTION_IDLE_MS },
   );
   // grpc-js has one logger per process; its lines would otherwise go to stderr unredacted.
   setLogger(grpcJsLoggerOf(components.logger));
