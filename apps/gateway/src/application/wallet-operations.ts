@@ -54,6 +54,8 @@ export class WalletOperations {
   constructor(
     private readonly ledger: LedgerClient,
     private readonly topUpMax: bigint,
+    /** Sends each command alone: one bounded by its client's deadline, which in a coalesced batch would bound every command in it. */
+    private readonly alone: LedgerClient = ledger,
   ) {}
 
   openWallet(caller: Caller, currency: Currency, keys: CommandKeys): Promise<WalletView> {
@@ -154,7 +156,8 @@ export class WalletOperations {
       ...message,
       meta: { idempotencyKey: keys.idempotencyKey, actor: `user:${caller.userId}`, correlationId: keys.correlationId },
     } as LedgerCommandEnvelope;
-    return valueOf(this.ledger.command<T>(envelope, { deadlineMs: keys.deadlineMs?.() }));
+    const deadlineMs = keys.deadlineMs?.();
+    return valueOf(deadlineMs === undefined ? this.ledger.command<T>(envelope) : this.alone.command<T>(envelope, { deadlineMs }));
   }
 }
 
