@@ -117,6 +117,8 @@ export class GrpcEdge {
     private readonly observability: { readonly logger: GatewayLogger; readonly metrics: GatewayMetrics },
     /** TRUST_PROXY_HOPS: the proxies in front whose x-forwarded-for is believed. */
     private readonly trustedHops: number,
+    /** BUS_REQUEST_TIMEOUT_MS: a client's deadline later than this from now bounds nothing. */
+    private readonly busTimeoutMs: number,
   ) {}
 
   /** One call: its answer, or its error for the filter to map; timed, counted and logged in one line (as HTTP's access log). */
@@ -167,7 +169,7 @@ export class GrpcEdge {
 
     const context = (keys: CommandKeys): OperationContext => ({
       // Every command goes out with the client's deadline: the bus sends none past it, and none at all once the client cancelled.
-      keys: { ...keys, deadlineMs: () => (call.cancelled ? CANCELLED_DEADLINE_MS : deadlineMsOf(call)) },
+      keys: { ...keys, deadlineMs: () => (call.cancelled ? CANCELLED_DEADLINE_MS : this.boundingDeadlineMs(call)) },
       ip,
       correlationId,
       caller: () => required(caller, 'the caller'),
@@ -194,6 +196,16 @@ export class GrpcEdge {
     // A 204's null is the empty message.
     return (executed.body ?? {}) as Res;
   }
+
+  /**
+   * The client's deadline in epoch ms (grpc-js's wall clock, as the bus's) when it is sooner than the
+   * bus's own timeout; undefined otherwise, so a command it does not bound is still coalesced with others.
+   */
+  private boundingDeadlineMs(call: GrpcCall): number | undefined {
+    const deadline = call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+    return Number.isFinite(ms) && ms < Date.now() + this.busTimeoutMs ? ms : undefined;
+  }
 }
 
 /** A path segment as a client puts it in the HTTP route's URL. */
@@ -201,13 +213,6 @@ export const segment = pathSegment;
 
 /** The deadline of a call its client cancelled: long past, so no bus request is sent for it. */
 const CANCELLED_DEADLINE_MS = 0;
-
-/** The client's deadline in epoch ms (grpc-js's wall clock, as the bus's), or undefined without one. */
-function deadlineMsOf(call: GrpcCall): number | undefined {
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(ms) ? ms : undefined;
-}
 
 function first(metadata: Metadata, name: string): string | undefined {
   const [value] = metadata.get(name);

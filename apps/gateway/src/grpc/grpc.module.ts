@@ -41,7 +41,7 @@ export class GatewayGrpcModule {
       module: GatewayGrpcModule,
       controllers: [IdentityGrpcController, WalletsGrpcController, CardsGrpcController, CardNetworkGrpcController, AdminGrpcController],
       providers: [
-        { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids, components, components.config.TRUST_PROXY_HOPS) },
+        { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids, components, components.config.TRUST_PROXY_HOPS, components.config.BUS_REQUEST_TIMEOUT_MS) },
         { provide: WalletOperations, useValue: components.wallets },
         { provide: CardOperations, useValue: components.cards },
         { provide: IdentityOperations, useValue: new IdentityOperations(components.identity) },
