@@ -87,6 +87,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       fetchKeys: () => valueOf(identity.command<PublicKeys>({ type: 'GetPublicKeys', meta: { idempotencyKey: `keys:${ids.next()}`, actor: 'gateway' } })),
       clock,
       cacheMs: config.PUBLIC_KEYS_CACHE_MS,
+      staleMaxMs: config.PUBLIC_KEYS_STALE_MAX_MS,
       refetchMinIntervalMs: config.PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS,
       clockSkewMs: config.ACCESS_TOKEN_CLOCK_SKEW_MS,
       sessionAlive: async (userId, sessionId) =>

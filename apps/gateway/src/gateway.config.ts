@@ -37,7 +37,9 @@ export const gatewayConfigSchema = {
 
   /** How long identity's public keys are trusted before they are asked for again. */
   PUBLIC_KEYS_CACHE_MS: intSetting(10 * MINUTE_MS, { min: 1_000, max: 24 * 60 * MINUTE_MS }),
-  /** Least time between two refetches caused by a token signed with an unknown key id. */
+  /** How long past PUBLIC_KEYS_CACHE_MS the last keys still verify tokens while identity cannot be reached. */
+  PUBLIC_KEYS_STALE_MAX_MS: intSetting(60 * MINUTE_MS, { min: 0, max: 24 * 60 * MINUTE_MS }),
+  /** Least time between two refetches caused by a token signed with an unknown key id, or after one failed. */
   PUBLIC_KEYS_REFETCH_MIN_INTERVAL_MS: intSetting(10_000, { min: 0, max: 10 * MINUTE_MS }),
   /** Clock skew allowed when checking an access token's exp and nbf. */
   /** Where the secret of Idempotency-Key fingerprints comes from: generated into DATA_DIR (embedded), or GATEWAY_FINGERPRINT_KEY_BASE64. */

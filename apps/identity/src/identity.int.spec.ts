@@ -409,6 +409,16 @@ describe('identity through the transport', () => {
   });
 
   describe('TOTP', () => {
+    it('answers a stale retry of an earlier enrolment with the newer pending secret, which still confirms', async () => {
+      const user = await register(newEmail());
+      const first = await h.send<{ secret: string }>({ type: 'StartTotpEnrolment', userId: user.id }, 'enrol-a');
+      const second = await h.send<{ secret: string; otpauthUrl: string }>({ type: 'StartTotpEnrolment', userId: user.id }, 'enrol-b');
+      if (!first.ok || !second.ok) throw new Error('enrolment failed');
+      expect(second.value.secret).not.toBe(first.value.secret);
+      expect(await h.send({ type: 'StartTotpEnrolment', userId: user.id }, 'enrol-a')).toEqual(second); // its first reply was lost
+      expect(await h.send({ type: 'ConfirmTotpEnrolment', userId: user.id, code: totpCodeAt(second.value.secret, h.clock.nowMs()) })).toEqual({ ok: true, value: null });
+    });
+
     it('enrols (secret and otpauth URL, the same on retry), confirms with a code, then login needs a fresh code', async () => {
       const email = newEmail();
       const user = await register(email);

@@ -36,6 +36,7 @@ describe('access token verification', () => {
       },
       clock,
       cacheMs: 600_000,
+      staleMaxMs: 0,
       refetchMinIntervalMs: 10_000,
       clockSkewMs: 5_000,
       sessionAlive,
@@ -152,6 +153,7 @@ describe('access token verification', () => {
       fetchKeys: async () => ({ keys: [current.jwk], issuer: ISSUER, audience: AUDIENCE }),
       clock,
       cacheMs: 600_000,
+      staleMaxMs: 0,
       refetchMinIntervalMs: 0,
       clockSkewMs: 0,
       sessionAlive: async (userId, sessionId) => {
@@ -170,11 +172,50 @@ describe('access token verification', () => {
     await expect(v.verify(token())).resolves.toMatchObject({ ok: false, reason: 'the login was revoked' }); // asked again once reachable
   });
 
+  it('keeps the last keys while identity cannot be reached, at most staleMaxMs past their cache time, asking again at most every refetchMinIntervalMs', async () => {
+    let reachable = true;
+    let asked = 0;
+    const v = new AccessTokenVerifier({
+      fetchKeys: async () => {
+        asked++;
+        if (!reachable) throw new Error('identity unreachable');
+        return { keys: [current.jwk], issuer: ISSUER, audience: AUDIENCE };
+      },
+      clock,
+      cacheMs: 600_000,
+      staleMaxMs: 3_600_000,
+      refetchMinIntervalMs: 10_000,
+      clockSkewMs: 0,
+      sessionAlive: async () => true,
+      sessionCheckMs: 3_600_000,
+    });
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    reachable = false;
+    clock.advance(600_000); // the keys are due for a refetch, and identity is down
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    await expect(v.verify(token({ iat: nowS() - 1 }))).resolves.toMatchObject({ ok: true });
+    expect(asked).toBe(2); // one failed refetch, then not again before refetchMinIntervalMs
+    clock.advance(10_000);
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    expect(asked).toBe(3);
+    await expect(v.verify(token({}, keyPair('k1')))).resolves.toMatchObject({ ok: false, code: 'unauthenticated' }); // stale keys still check signatures
+    await expect(v.verify(token({}, keyPair('k2')))).rejects.toThrow('identity unreachable'); // a key it cannot ask about: 503, not 401
+    expect(asked).toBe(3); // answered with the last failure until refetchMinIntervalMs
+    reachable = true;
+    clock.advance(10_000);
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    expect(asked).toBe(4); // fetched anew once reachable
+    reachable = false;
+    clock.advance(600_000 + 3_600_000); // down past the bound: stale keys are no longer trusted
+    await expect(v.verify(token())).rejects.toThrow('identity unreachable');
+  });
+
   it('rejects (so the caller answers 503) when the keys cannot be had', async () => {
     const v = new AccessTokenVerifier({
       fetchKeys: () => Promise.reject(new Error('identity unreachable')),
       clock,
       cacheMs: 1_000,
+      staleMaxMs: 0,
       refetchMinIntervalMs: 0,
       clockSkewMs: 0,
       sessionAlive,

@@ -25,6 +25,9 @@ export interface AccessTokenVerifierOptions {
   readonly fetchKeys: () => Promise<PublicKeys>;
   readonly clock: Clock;
   readonly cacheMs: number;
+  /** How long past cacheMs the last keys are still used while identity cannot be reached (keys rarely change). */
+  readonly staleMaxMs: number;
+  /** Least time between two fetches: after one for an unknown key id, or one that failed. */
   readonly refetchMinIntervalMs: number;
   readonly clockSkewMs: number;
   /** Most verified tokens remembered; default VERIFIED_TOKENS_MAX. */
@@ -67,6 +70,8 @@ interface KeySet {
 export class AccessTokenVerifier {
   private keySet: KeySet | undefined;
   private fetching: Promise<KeySet> | undefined;
+  /** The last fetch's failure: none is tried again before refetchMinIntervalMs (its error is answered meanwhile). */
+  private fetchFailure: { readonly atMs: number; readonly error: unknown } | undefined;
   /** Token digest -> its payload and the key set its signature was checked with; Map order is recency. */
   private readonly verified: RecentlyUsed<string, { readonly payload: Record<string, unknown>; readonly keySet: KeySet }>;
   /** `sub \0 sid` -> identity's last answer and when it was had; a revoked login is never asked again. */
@@ -181,23 +186,38 @@ export class AccessTokenVerifier {
 
   private async currentKeys(): Promise<KeySet> {
     const keySet = this.keySet;
-    if (keySet !== undefined && this.options.clock.nowMs() - keySet.fetchedAtMs < this.options.cacheMs) return keySet;
-    return this.refetch();
+    const ageMs = keySet === undefined ? Infinity : this.options.clock.nowMs() - keySet.fetchedAtMs;
+    if (keySet === undefined || ageMs < this.options.cacheMs) return keySet ?? this.refetch();
+    if (ageMs >= this.options.cacheMs + this.options.staleMaxMs) return this.refetch();
+    // Due for a refetch: while identity cannot be reached the last keys serve (bounded), as a login last seen alive does.
+    return this.refetch().catch(() => keySet);
   }
 
   private mayRefetch(): boolean {
     return this.keySet === undefined || this.options.clock.nowMs() - this.keySet.fetchedAtMs >= this.options.refetchMinIntervalMs;
   }
 
+  private failedLately(): boolean {
+    return this.fetchFailure !== undefined && this.options.clock.nowMs() - this.fetchFailure.atMs < this.options.refetchMinIntervalMs;
+  }
+
   /** One fetch at a time; concurrent callers share it. */
   private refetch(): Promise<KeySet> {
+    if (this.fetching === undefined && this.failedLately()) return Promise.reject(this.fetchFailure!.error);
     this.fetching ??= this.options
       .fetchKeys()
-      .then((keys) => {
-        const keySet = toKeySet(keys, this.options.clock.nowMs());
-        this.keySet = keySet;
-        return keySet;
-      })
+      .then(
+        (keys) => {
+          const keySet = toKeySet(keys, this.options.clock.nowMs());
+          this.keySet = keySet;
+          this.fetchFailure = undefined;
+          return keySet;
+        },
+        (error: unknown) => {
+          this.fetchFailure = { atMs: this.options.clock.nowMs(), error };
+          throw error;
+        },
+      )
       .finally(() => {
         this.fetching = undefined;
       });

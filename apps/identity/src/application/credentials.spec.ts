@@ -147,6 +147,32 @@ describe('hashing turns', () => {
     expect(await third).toBe('third');
   });
 
+  it('let a costlier job take several turns (at most all), and keep later jobs behind a waiting one', async () => {
+    const turns = new HashingTurns({ inFlightMax: 3, queuedMax: 2 });
+    const [light, heavy, after] = [deferred(), deferred(), deferred()];
+    const started: string[] = [];
+    const job = (name: string, gate: { promise: Promise<void> }) => async () => {
+      started.push(name);
+      await gate.promise;
+    };
+    const first = turns.run(job('light', light));
+    const second = turns.run(job('heavy', heavy), 2.5); // rounds up to 3: waits for the light one
+    const third = turns.run(job('after', after));
+    await expect(turns.run(job('refused', deferred()))).rejects.toBeInstanceOf(HashingBusyError);
+    expect(started).toEqual(['light']); // 'after' does not pass the waiting heavy job
+    light.resolve();
+    await first;
+    await waitFor('the heavy job to start', () => started.length === 2);
+    expect(started).toEqual(['light', 'heavy']);
+    heavy.resolve();
+    await second;
+    await waitFor('the next job to start', () => started.length === 3);
+    const all = turns.run(async () => 'alone', 99); // 99 turns: all three, never more
+    after.resolve();
+    await third;
+    expect(await all).toBe('alone');
+  });
+
   it('give the turn back when a job throws', async () => {
     const turns = new HashingTurns({ inFlightMax: 1, queuedMax: 0 });
     await expect(turns.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');

@@ -29,24 +29,33 @@ export class HashingBusyError extends Error {
   }
 }
 
-/** Turns to run a job: `inFlightMax` at once, then `queuedMax` waiting first come first served, then HashingBusyError. */
+/**
+ * Turns to run a job: `inFlightMax` at once, then `queuedMax` waiting first come first served, then
+ * HashingBusyError. A job may take several turns (a hash made at a higher memory cost), at most all.
+ */
 export class HashingTurns {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private free: number;
+  private readonly waiting: { readonly turns: number; readonly start: () => void }[] = [];
 
-  constructor(private readonly limits: HashingLimits) {}
+  constructor(private readonly limits: HashingLimits) {
+    this.free = limits.inFlightMax;
+  }
 
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running < this.limits.inFlightMax) this.running++;
-    else if (this.waiting.length < this.limits.queuedMax) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  async run<T>(job: () => Promise<T>, turns = 1): Promise<T> {
+    const taken = Math.min(Math.max(1, Math.ceil(turns)), this.limits.inFlightMax);
+    if (this.waiting.length === 0 && this.free >= taken) this.free -= taken;
+    else if (this.waiting.length < this.limits.queuedMax) await new Promise<void>((start) => this.waiting.push({ turns: taken, start }));
     else throw new HashingBusyError();
     try {
       return await job();
     } finally {
-      // The turn passes to the longest waiter, or is given back.
-      const next = this.waiting.shift();
-      if (next === undefined) this.running--;
-      else next();
+      this.free += taken;
+      // The turns pass to the longest waiters, in order, as far as they suffice.
+      while (this.waiting.length > 0 && this.free >= this.waiting[0].turns) {
+        const next = this.waiting.shift()!;
+        this.free -= next.turns;
+        next.start();
+      }
     }
   }
 }
@@ -80,11 +89,36 @@ export class PasswordHasher {
 
   private async verifyExactly(hash: string, password: string): Promise<boolean> {
     try {
-      return await this.turns.run(() => argon2.verify(hash, password));
+      return await this.turns.run(() => argon2.verify(hash, password), this.turnsOf(hash));
     } catch (error) {
       if (error instanceof HashingBusyError) throw error;
       return false;
     }
+  }
+
+  /**
+   * `password` (already verified against `hash`) hashed at the current cost when `hash` was made at
+   * another; undefined when it was not, or when no hashing turn is free now (the next login does it).
+   */
+  async rehashed(hash: string, password: string): Promise<string | undefined> {
+    const { memoryKib, iterations, parallelism } = this.cost;
+    let current: boolean;
+    try {
+      current = hash.startsWith('$argon2id$') && !argon2.needsRehash(hash, { memoryCost: memoryKib, timeCost: iterations, parallelism });
+    } catch {
+      current = false;
+    }
+    if (current) return undefined;
+    return this.hash(password).catch((error: unknown) => {
+      if (error instanceof HashingBusyError) return undefined;
+      throw error;
+    });
+  }
+
+  /** Turns verifying `hash` takes: its memory cost (older hashes may have a higher one) over the current one's. */
+  private turnsOf(hash: string): number {
+    const memoryKib = Number(/^\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=(\d{1,10}),/.exec(hash)?.[1] ?? this.cost.memoryKib);
+    return memoryKib / this.cost.memoryKib;
   }
 
   /** Spends a verification's time on a decoy hash; always false. */

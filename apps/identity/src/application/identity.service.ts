@@ -166,6 +166,7 @@ export class IdentityService {
       // A locked user is refused before any hashing; decide answers `account_locked`.
       const passwordValid = !isLocked(state, nowMs) && (await this.checkPassword(state, message.password));
       const totp = passwordValid ? this.checkTotp(state, message.totp, nowMs) : NO_TOTP;
+      const newPasswordHash = passwordValid ? await this.passwords.rehashed(state.passwordHash, message.password) : undefined;
       sessionId = this.deps.ids.next();
       refreshToken = mintRefreshToken(userId, sessionId);
       return {
@@ -176,6 +177,7 @@ export class IdentityService {
         sessionId,
         refreshTokenHash: tokenHash(refreshToken),
         ip: typeof message.ip === 'string' ? message.ip : null,
+        ...(newPasswordHash === undefined ? {} : { newPasswordHash }),
       };
     });
     if (!outcome.ok) return outcome;

@@ -3,6 +3,7 @@
 import { waitFor } from '@ledger/contracts/testing';
 import type { Reply } from '@ledger/contracts';
 import { startIdentityHarness, type IdentityHarness } from '../testing/identity.harness';
+import { userStreamId } from './user-repository';
 
 const argon2Calls = { running: 0, most: 0, release: () => undefined as void, held: Promise.resolve() };
 
@@ -63,6 +64,40 @@ describe('password hashing under load', () => {
     const all = await Promise.all(registrations);
     expect(all.filter((reply) => reply.ok)).toHaveLength(5);
     expect(argon2Calls.most).toBe(2);
+  });
+
+  it('counts a hash made at a higher IDENTITY_ARGON2_MEMORY_KIB as that many turns: the memory bound holds for older hashes', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_ARGON2_MEMORY_KIB: '2048' } });
+    expect(await h.send({ type: 'RegisterUser', email: 'costly@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+    await h.close();
+    h = await startIdentityHarness({ dataDir: h.dataDir, env: { IDENTITY_ARGON2_MEMORY_KIB: '1024', IDENTITY_HASHES_IN_FLIGHT_MAX: '2', IDENTITY_HASHES_QUEUED_MAX: '0' } });
+    holdArgon2();
+    const costly = h.send({ type: 'Login', email: 'costly@example.com', password: 'correct horse battery staple' });
+    await waitFor('the older hash being verified', () => argon2Calls.running === 1);
+    // It takes 2048 KiB, the whole budget of 2 x 1024: nothing else may run beside it.
+    let beside: Reply<unknown> | undefined;
+    void holdOneTurn().then((reply) => (beside = reply));
+    await waitFor('a registration refused, or hashing beside the older hash', () => beside !== undefined || argon2Calls.running > 1);
+    expect(argon2Calls.running).toBe(1);
+    expect(beside).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    argon2Calls.release();
+    expect(await costly).toMatchObject({ ok: true });
+  });
+
+  it('hashes a password again at the current cost at the next login that proves it, once', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_ARGON2_MEMORY_KIB: '2048' } });
+    const user = await h.send<{ id: string }>({ type: 'RegisterUser', email: 'older@example.com', password: 'correct horse battery staple' });
+    if (!user.ok) throw new Error('registration failed');
+    await h.close();
+    h = await startIdentityHarness({ dataDir: h.dataDir });
+    const rehashes = async () => (await h.store.readStream(userStreamId(user.value.id))).filter((event) => event.type === 'identity.PasswordRehashed.v1');
+    expect(await h.send({ type: 'Login', email: 'older@example.com', password: 'wrong password here' })).toMatchObject({ ok: false });
+    expect(await rehashes()).toHaveLength(0);
+    expect(await h.send({ type: 'Login', email: 'older@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+    const [rehashed] = await rehashes();
+    expect((rehashed.data as { passwordHash: string }).passwordHash).toMatch(/^\$argon2id\$v=19\$m=1024,/);
+    expect(await h.send({ type: 'Login', email: 'older@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
+    expect(await rehashes()).toHaveLength(1);
   });
 
   it('does not count a login refused for load as a failed one', async () => {

@@ -33,6 +33,9 @@ export const PREVIOUS_TOKEN_HASHES_KEPT = 64;
 /** Recent attempt keys (logins, step-ups, refreshes) whose first outcome a retry gets back. */
 export const ATTEMPT_KEYS_KEPT = 32;
 
+/** Keys of the starts of a TOTP enrolment not yet confirmed: a stale retry of one answers the pending secret. */
+export const TOTP_ENROLMENT_KEYS_KEPT = 32;
+
 /** Revoked sessions a user's state keeps (for idempotent logouts) until they expire; older ones go first. */
 export const REVOKED_SESSIONS_KEPT = 32;
 

@@ -61,6 +61,8 @@ export interface Login {
   readonly sessionId: string;
   readonly refreshTokenHash: string;
   readonly ip: string | null;
+  /** The password hashed at the current argon2 cost, when the stored hash was made at another (only for a valid password). */
+  readonly newPasswordHash?: string;
 }
 
 export interface Refresh {
@@ -226,7 +228,16 @@ function login(command: Login, state: RegisteredUser, context: UserContext): Use
       type: 'identity.RefreshTokenIssued.v1',
       data: { sessionId: command.sessionId, tokenHash: command.refreshTokenHash, expiresAtMs: context.nowMs + context.sessionTtlMs, atMs: context.nowMs },
     },
+    ...rehashed(command, state, context),
   );
+}
+
+/** A successful login replaces a hash made at an older cost, so its cost no longer applies to every later login. */
+function rehashed(command: Login, state: RegisteredUser, context: UserContext): UserEvent[] {
+  const hash = command.newPasswordHash;
+  if (hash === undefined || hash === state.passwordHash) return [];
+  if (!hash.startsWith('$argon2id$')) throw new RangeError('Login needs an argon2id hash to rehash with');
+  return [{ type: 'identity.PasswordRehashed.v1', data: { passwordHash: hash, atMs: context.nowMs } }];
 }
 
 function loginFailure(command: Login, state: RegisteredUser, retryOfSuccess: boolean): LoginFailureReason | undefined {
@@ -308,8 +319,9 @@ function logout(command: Logout, state: RegisteredUser, context: UserContext): U
 function startTotpEnrolment(command: StartTotpEnrolment, state: RegisteredUser, context: UserContext): UserDecision {
   if (!isValidId(command.attemptKey)) return rejected(domainError('idempotency_key_required', 'an enrolment carries an idempotency key'));
   if (state.totp.enabled) return rejected(validationFailed([{ field: 'totp', reason: 'already_enabled' }], 'TOTP is already enabled'));
-  // The same request again: the application answers with the pending secret.
-  if (state.totp.pending?.attemptKey === command.attemptKey) return accepted();
+  // The same request again, or a stale retry of an earlier start: the application answers with the
+  // pending secret (a new one would orphan the secret the user is scanning).
+  if (state.totp.enrolmentKeys.includes(command.attemptKey)) return accepted();
   return accepted({
     type: 'identity.TotpEnrolmentStarted.v1',
     data: { encryptedSecret: command.encryptedSecret, attemptKey: command.attemptKey, atMs: context.nowMs },

@@ -1,6 +1,6 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { emailReservation } from './email-reservation';
-import { ATTEMPT_KEYS_KEPT, RESERVATION_HELD_MS } from './limits';
+import { ATTEMPT_KEYS_KEPT, RESERVATION_HELD_MS, TOTP_ENROLMENT_KEYS_KEPT } from './limits';
 import { evolve, foldUser, initialState, type RegisteredUser, type UserEvent } from './user';
 import { decide, replyErrorOf, userDecider, type ConfirmTotpEnrolment, type RegisterUser } from './user.commands';
 import {
@@ -298,6 +298,18 @@ describe('Logout', () => {
   });
 });
 
+describe('password rehash', () => {
+  const NEW_HASH = '$argon2id$v=19$m=2048,t=1,p=1$c2FsdHNhbHQ$bmV3aGFzaG5ld2hhc2g';
+
+  it('replaces a hash of another cost at a successful login only', () => {
+    const events = decideOk([registered()], login('k1', true, { newPasswordHash: NEW_HASH }));
+    expect(events.at(-1)).toEqual({ type: 'identity.PasswordRehashed.v1', data: { passwordHash: NEW_HASH, atMs: NOW_MS } });
+    expect(user([registered(), ...events]).passwordHash).toBe(NEW_HASH);
+    expect(decideOk([registered()], login('k1', false, { newPasswordHash: NEW_HASH })).map((event) => event.type)).toEqual(['identity.LoginFailed.v1']);
+    expect(decideOk([registered()], login('k1', true, { newPasswordHash: HASH })).map((event) => event.type)).not.toContain('identity.PasswordRehashed.v1');
+  });
+});
+
 describe('TOTP enrolment', () => {
   const start = (attemptKey: string) => ({ type: 'StartTotpEnrolment' as const, attemptKey, encryptedSecret: `sealed-${attemptKey}` });
   const confirm = (totp: ConfirmTotpEnrolment['totp']): ConfirmTotpEnrolment => ({ type: 'ConfirmTotpEnrolment', totp });
@@ -309,12 +321,22 @@ describe('TOTP enrolment', () => {
     spec.given([registered(), started]).when(start('e2')).then([{ ...started, data: { ...started.data, encryptedSecret: 'sealed-e2', attemptKey: 'e2' } }]);
   });
 
+  it('answers a stale retry of an earlier start with the pending secret, not a new enrolment that would orphan the secret being scanned', () => {
+    const second = { ...started, data: { ...started.data, encryptedSecret: 'sealed-e2', attemptKey: 'e2' } };
+    spec.given([registered(), started, second]).when(start('e1')).then([]);
+    expect(user([registered(), started, second]).totp.pending).toEqual({ encryptedSecret: 'sealed-e2', attemptKey: 'e2' });
+    const keys = Array.from({ length: TOTP_ENROLMENT_KEYS_KEPT + 1 }, (_, index) => ({ ...started, data: { ...started.data, attemptKey: `k${index}` } }));
+    spec.given([registered(), ...keys]).when(start('k1')).then([]);
+    spec.given([registered(), ...keys]).when(start('k0')).then([{ ...started, data: { ...started.data, encryptedSecret: 'sealed-k0', attemptKey: 'k0' } }]); // beyond the bound
+  });
+
   it('enables TOTP with a code of the pending secret', () => {
     spec.given([registered(), started]).when(confirm(TOTP_OK(7))).then([{ type: 'identity.TotpEnabled.v1', data: { totpTimeStep: 7, atMs: NOW_MS } }]);
     expect(user([registered(), started, { type: 'identity.TotpEnabled.v1', data: { totpTimeStep: 7, atMs: NOW_MS } }]).totp).toEqual({
       enabled: true,
       encryptedSecret: 'sealed-e1',
       pending: null,
+      enrolmentKeys: [],
       lastTimeStep: 7,
     });
   });

@@ -10,7 +10,7 @@
 // deterministically. Attempts (logins, step-ups) carry the command's idempotency key
 // (`attemptKey`) so a retried attempt gets its first outcome and is never counted twice.
 import type { Role } from '@ledger/contracts';
-import { ATTEMPT_KEYS_KEPT, PREVIOUS_TOKEN_HASHES_KEPT, REVOKED_SESSIONS_KEPT } from './limits';
+import { ATTEMPT_KEYS_KEPT, PREVIOUS_TOKEN_HASHES_KEPT, REVOKED_SESSIONS_KEPT, TOTP_ENROLMENT_KEYS_KEPT } from './limits';
 
 // ---------------------------------------------------------------------------------------------
 // Events. `data` is stored as JSON: absent values are null.
@@ -94,6 +94,12 @@ export interface SessionRevoked {
   readonly data: At & { readonly sessionId: string; readonly reason: RevocationReason };
 }
 
+/** The password hashed again at the current argon2 cost (at a login that proved it); the old hash goes. */
+export interface PasswordRehashed {
+  readonly type: 'identity.PasswordRehashed.v1';
+  readonly data: At & { readonly passwordHash: string };
+}
+
 export interface TotpEnrolmentStarted {
   readonly type: 'identity.TotpEnrolmentStarted.v1';
   /** `encryptedSecret`: the TOTP secret sealed by the application (never the secret itself). */
@@ -126,6 +132,7 @@ export type UserEvent =
   | RefreshTokenIssued
   | RefreshTokenRotated
   | SessionRevoked
+  | PasswordRehashed
   | TotpEnrolmentStarted
   | TotpEnabled
   | StepUpSucceeded
@@ -142,6 +149,7 @@ export const USER_EVENT_TYPES: readonly UserEventType[] = [
   'identity.RefreshTokenIssued.v1',
   'identity.RefreshTokenRotated.v1',
   'identity.SessionRevoked.v1',
+  'identity.PasswordRehashed.v1',
   'identity.TotpEnrolmentStarted.v1',
   'identity.TotpEnabled.v1',
   'identity.StepUpSucceeded.v1',
@@ -176,6 +184,8 @@ export interface TotpState {
   readonly encryptedSecret: string | null;
   /** An enrolment waiting for its first code. */
   readonly pending: { readonly encryptedSecret: string; readonly attemptKey: string } | null;
+  /** Keys of the starts since TOTP was last enabled, oldest first (at most TOTP_ENROLMENT_KEYS_KEPT). */
+  readonly enrolmentKeys: readonly string[];
   /** The last time step a code was accepted for: a code is good once (RFC 6238 §5.2). */
   readonly lastTimeStep: number | null;
 }
@@ -231,7 +241,7 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       createdAtMs: data.atMs,
       failures: 0,
       lockedUntilMs: null,
-      totp: { enabled: false, encryptedSecret: null, pending: null, lastTimeStep: null },
+      totp: { enabled: false, encryptedSecret: null, pending: null, enrolmentKeys: [], lastTimeStep: null },
       sessions: new Map(),
       attempts: new Map(),
     };
@@ -297,13 +307,18 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       sessions.set(revoked.id, revoked);
       return { ...state, sessions: pruned(sessions, data.atMs) };
     }
-    case 'identity.TotpEnrolmentStarted.v1':
+    case 'identity.PasswordRehashed.v1':
+      return { ...state, passwordHash: event.data.passwordHash };
+    case 'identity.TotpEnrolmentStarted.v1': {
       if (state.totp.enabled) throw new Error('invariant: TOTP enrolment started while TOTP is enabled');
-      return { ...state, totp: { ...state.totp, pending: { encryptedSecret: event.data.encryptedSecret, attemptKey: event.data.attemptKey } } };
+      const { encryptedSecret, attemptKey } = event.data;
+      const enrolmentKeys = [...state.totp.enrolmentKeys.filter((key) => key !== attemptKey), attemptKey].slice(-TOTP_ENROLMENT_KEYS_KEPT);
+      return { ...state, totp: { ...state.totp, pending: { encryptedSecret, attemptKey }, enrolmentKeys } };
+    }
     case 'identity.TotpEnabled.v1': {
       const pending = state.totp.pending;
       if (pending === null) throw new Error('invariant: TOTP enabled without a pending enrolment');
-      return { ...state, totp: { enabled: true, encryptedSecret: pending.encryptedSecret, pending: null, lastTimeStep: event.data.totpTimeStep } };
+      return { ...state, totp: { enabled: true, encryptedSecret: pending.encryptedSecret, pending: null, enrolmentKeys: [], lastTimeStep: event.data.totpTimeStep } };
     }
     case 'identity.StepUpSucceeded.v1':
       return {
