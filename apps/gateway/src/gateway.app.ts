@@ -77,7 +77,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger,
     metrics,
     identity,
-    wallets: new WalletOperations(new LedgerClient(sender, config.LEDGER_SHARDS, { coalesce: true }), amountOf(config.TOP_UP_MAX_MINOR_UNITS)),
+    wallets: new WalletOperations(
+      new LedgerClient(sender, config.LEDGER_SHARDS, { coalesce: true }),
+      amountOf(config.TOP_UP_MAX_MINOR_UNITS),
+      new LedgerClient(sender, config.LEDGER_SHARDS),
+    ),
     cards: new CardOperations(new CardClient(sender)),
     tokens: new AccessTokenVerifier({
       fetchKeys: () => valueOf(identity.command<PublicKeys>({ type: 'GetPublicKeys', meta: { idempotencyKey: `keys:${ids.next()}`, actor: 'gateway' } })),

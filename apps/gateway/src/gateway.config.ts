@@ -15,6 +15,10 @@ export const gatewayConfigSchema = {
   GRPC_PORT: intSetting(50051, { min: 0, max: 65535 }),
   /** Streams one gRPC connection may hold open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); grpc-js sets no limit of its own. */
   GRPC_MAX_CONCURRENT_STREAMS: intSetting(100, { min: 1, max: 10_000 }),
+  /** Connections the gRPC server holds at once per address it listens on; past it, new ones are closed at accept (grpc-js sets no limit). */
+  GRPC_MAX_CONNECTIONS: intSetting(10_000, { min: 1, max: 1_000_000 }),
+  /** A gRPC connection with no call open this long is closed (GOAWAY; a client reconnects), as HTTP closes an idle keep-alive one. */
+  GRPC_MAX_CONNECTION_IDLE_MS: intSetting(5 * MINUTE_MS, { min: 1_000, max: 24 * 60 * MINUTE_MS }),
   /** Largest request body accepted (JSON); more is 413. */
   BODY_LIMIT_BYTES: intSetting(64 * 1024, { min: 1024, max: 10 * 1024 * 1024 }),
   /** Connections the HTTP server holds at once; past it, new ones are closed at accept. */

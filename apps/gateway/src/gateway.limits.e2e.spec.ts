@@ -1,11 +1,11 @@
 // The gateway's limits and failure modes over HTTP: rate limits per user and per IP (429 with
 // Retry-After), BODY_LIMIT_BYTES (413), readiness that fails (503), and a service that does not
 // answer (503 unavailable with Retry-After).
-import { connect, type Socket } from 'node:net';
 import { waitFor } from '@ledger/contracts/testing';
 import { loadGatewayConfig } from './gateway.config';
 import { startGateway } from './gateway.app';
 import { newKey, startGatewaySystem, type GatewaySystem, type HttpAnswer } from './testing/gateway.harness';
+import { closedWithoutAnswer, openSocket } from './testing/sockets';
 
 const LIMITS = {
   RATE_LIMIT_LOGIN_PER_IP_BURST: '1000',
@@ -14,25 +14,6 @@ const LIMITS = {
   RATE_LIMIT_MONEY_PER_USER_BURST: '4',
   RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '60',
 };
-
-function openSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-/** True when the server closes the socket before sending a byte (false once a byte arrives). */
-function closedWithoutAnswer(socket: Socket): Promise<boolean> {
-  return new Promise((resolve) => {
-    socket.once('data', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-    socket.once('close', () => resolve(true));
-  });
-}
 
 function expectRateLimited(answer: HttpAnswer): void {
   expect(answer.status).toBe(429);

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 export const GRPC_PACKAGE = 'ledger.v1';
 
 /** The services of package ledger.v1, as reflection lists them. */
-export const GRPC_SERVICES = ['Identity', 'Wallets', 'Cards', 'CardNetwork'] as const;
+export const GRPC_SERVICES = ['Identity', 'Wallets', 'Cards', 'CardNetwork', 'Admin'] as const;
 
 /** Relative to protoRoot(), as imports name them. */
 export const GRPC_PROTO_FILES = [
@@ -15,6 +15,7 @@ export const GRPC_PROTO_FILES = [
   'ledger/v1/wallets.proto',
   'ledger/v1/cards.proto',
   'ledger/v1/card_network.proto',
+  'ledger/v1/admin.proto',
 ] as const;
 
 /** The include directory of the protos: next to src/ when run from source, the repo's libs/ when run from dist/ (tsc copies no .proto). */

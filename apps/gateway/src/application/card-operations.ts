@@ -115,7 +115,7 @@ export class CardOperations {
 
   private command<K extends CommandType>(_type: K, message: Extract<CardCommandMessage, { type: K }>, actor: string, keys: CommandKeys): Promise<CardCommandResults[K]> {
     const envelope = { ...message, meta: { idempotencyKey: keys.idempotencyKey, actor, correlationId: keys.correlationId } } as CardCommandEnvelope;
-    return valueOf(this.cards.command<CardCommandResults[K]>(envelope));
+    return valueOf(this.cards.command<CardCommandResults[K]>(envelope, keys.deadlineMs?.()));
   }
 }
 

@@ -1,5 +1,6 @@
+import { of } from 'rxjs';
 import type { LedgerQueryMessage, Reply, WalletView } from '@ledger/contracts';
-import type { LedgerClient } from '@ledger/messaging';
+import { BUS_HEADERS, LedgerClient, type KeyedPayload, type RequestSender } from '@ledger/messaging';
 import { WalletOperations } from './wallet-operations';
 
 /** A ledger that answers GetWallet from `wallets` and counts the queries. */
@@ -54,5 +55,33 @@ describe('WalletOperations', () => {
     const caller = { userId: 'user-1', roles: ['user'], sessionId: 's' };
     const keys = { idempotencyKey: 'k', resourceId: 'r', correlationId: 'c' };
     await expect(operations.transfer(caller, from, { toWalletId: 'to', amount: '1' }, keys)).rejects.toMatchObject({ code: 'wallet_not_active' });
+  });
+
+  it("sends a command bounded by its client's deadline alone: in a coalesced batch that deadline would bound the others too", async () => {
+    const sent: KeyedPayload<{ type: string; commands?: unknown[] }>[] = [];
+    const sender: RequestSender = {
+      send<R, I>(_pattern: string, data: I) {
+        const payload = data as unknown as KeyedPayload<{ type: string; commands?: unknown[] }>;
+        sent.push(payload);
+        const commands = payload.value.commands;
+        return of((commands === undefined ? { ok: true, value: {} } : { ok: true, value: commands.map(() => ({ ok: true, value: {} })) }) as R);
+      },
+    };
+    const coalesced = new LedgerClient(sender, 1, { coalesce: true });
+    const operations = new WalletOperations(coalesced, 1_000n, new LedgerClient(sender, 1));
+    const caller = { userId: 'user-1', roles: ['user'], sessionId: 's' };
+    const facts = { id: 'w1', ownerId: 'user-1', currency: 'USD' as const };
+    // A gRPC client's tight deadline (nearly spent) and an HTTP request, in the same turn on the same shard.
+    const deadlineMs = Date.now() + 5;
+    await Promise.all([
+      operations.topUp(caller, facts, '1', undefined, { idempotencyKey: 'grpc', resourceId: 'r1', correlationId: 'c1', deadlineMs: () => deadlineMs }),
+      operations.topUp(caller, facts, '2', undefined, { idempotencyKey: 'http', resourceId: 'r2', correlationId: 'c2' }),
+      operations.topUp(caller, facts, '3', undefined, { idempotencyKey: 'http-2', resourceId: 'r3', correlationId: 'c3' }),
+    ]);
+    const carrying = (key: string) => sent.find((payload) => JSON.stringify(payload.value).includes(`"idempotencyKey":"${key}"`));
+    expect(carrying('grpc')?.headers[BUS_HEADERS.deadline]).toBe(String(deadlineMs));
+    expect(carrying('http')?.headers[BUS_HEADERS.deadline]).toBeUndefined();
+    // The others still go as one batch.
+    expect(carrying('http')).toBe(carrying('http-2'));
   });
 });

@@ -26,6 +26,8 @@ export interface CommandKeys {
   readonly idempotencyKey: string;
   readonly resourceId: string;
   readonly correlationId: string;
+  /** When the caller stops waiting (wall-clock epoch ms; long past once it cancelled): no command is sent after it. Absent: the bus timeout alone. */
+  readonly deadlineMs?: () => number | undefined;
 }
 
 /** What never changes once a wallet exists (the ownership check's answer): never its status or balance. */
@@ -52,6 +54,8 @@ export class WalletOperations {
   constructor(
     private readonly ledger: LedgerClient,
     private readonly topUpMax: bigint,
+    /** Sends each command alone: one bounded by its client's deadline, which in a coalesced batch would bound every command in it. */
+    private readonly alone: LedgerClient = ledger,
   ) {}
 
   openWallet(caller: Caller, currency: Currency, keys: CommandKeys): Promise<WalletView> {
@@ -152,7 +156,8 @@ export class WalletOperations {
       ...message,
       meta: { idempotencyKey: keys.idempotencyKey, actor: `user:${caller.userId}`, correlationId: keys.correlationId },
     } as LedgerCommandEnvelope;
-    return valueOf(this.ledger.command<T>(envelope));
+    const deadlineMs = keys.deadlineMs?.();
+    return valueOf(deadlineMs === undefined ? this.ledger.command<T>(envelope) : this.alone.command<T>(envelope, { deadlineMs }));
   }
 }
 

@@ -35,6 +35,10 @@ export interface GrpcCall {
   getPeer(): string;
   getPath(): string;
   sendMetadata(metadata: Metadata): void;
+  /** The client's deadline (Infinity: none). */
+  getDeadline(): Date | number;
+  /** The client cancelled, or the deadline passed: nobody waits for the answer. */
+  readonly cancelled: boolean;
 }
 
 export interface HttpEquivalent {
@@ -55,6 +59,8 @@ export interface GrpcOperation<Req> {
   readonly public?: true;
   /** The card network's methods: `x-network-key` instead of a bearer token. */
   readonly network?: true;
+  /** Only users with the role `admin`. */
+  readonly adminOnly?: true;
   readonly rateLimit?: RateLimitName;
   readonly wallet?: { readonly rule: AccessRule; readonly field: string; readonly id: (request: Req) => unknown };
   readonly card?: { readonly rule: AccessRule; readonly field: string; readonly id: (request: Req) => unknown };
@@ -111,6 +117,8 @@ export class GrpcEdge {
     private readonly observability: { readonly logger: GatewayLogger; readonly metrics: GatewayMetrics },
     /** TRUST_PROXY_HOPS: the proxies in front whose x-forwarded-for is believed. */
     private readonly trustedHops: number,
+    /** BUS_REQUEST_TIMEOUT_MS: a client's deadline later than this from now bounds nothing. */
+    private readonly busTimeoutMs: number,
   ) {}
 
   /** One call: its answer, or its error for the filter to map; timed, counted and logged in one line (as HTTP's access log). */
@@ -147,6 +155,7 @@ export class GrpcEdge {
     const http = operation.http(request);
     const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
     const network = operation.network === true ? this.access.authenticateNetwork(first(call.metadata, NETWORK_KEY_METADATA)) : undefined;
+    if (operation.adminOnly === true) this.access.requireAdmin(caller);
     if (operation.rateLimit !== undefined) {
       this.access.takeRateToken(operation.rateLimit, { ip, user: operation.rateLimit === 'login' ? loginSubjectOf(http.body) : caller?.userId });
     }
@@ -159,7 +168,8 @@ export class GrpcEdge {
     if (operation.query !== undefined) await this.validation.transform(http.query ?? {}, { type: 'query', metatype: operation.query, data: undefined });
 
     const context = (keys: CommandKeys): OperationContext => ({
-      keys,
+      // Every command goes out with the client's deadline: the bus sends none past it, and none at all once the client cancelled.
+      keys: { ...keys, deadlineMs: () => (call.cancelled ? CANCELLED_DEADLINE_MS : this.boundingDeadlineMs(call)) },
       ip,
       correlationId,
       caller: () => required(caller, 'the caller'),
@@ -186,10 +196,23 @@ export class GrpcEdge {
     // A 204's null is the empty message.
     return (executed.body ?? {}) as Res;
   }
+
+  /**
+   * The client's deadline in epoch ms (grpc-js's wall clock, as the bus's) when it is sooner than the
+   * bus's own timeout; undefined otherwise, so a command it does not bound is still coalesced with others.
+   */
+  private boundingDeadlineMs(call: GrpcCall): number | undefined {
+    const deadline = call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+    return Number.isFinite(ms) && ms < Date.now() + this.busTimeoutMs ? ms : undefined;
+  }
 }
 
 /** A path segment as a client puts it in the HTTP route's URL. */
 export const segment = pathSegment;
+
+/** The deadline of a call its client cancelled: long past, so no bus request is sent for it. */
+const CANCELLED_DEADLINE_MS = 0;
 
 function first(metadata: Metadata, name: string): string | undefined {
   const [value] = metadata.get(name);

@@ -1,5 +1,6 @@
 // The gateway's gRPC server: Nest's gRPC transport serving package ledger.v1 from
 // libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
+import type { Server as NetServer } from 'node:net';
 import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
 import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -34,6 +35,10 @@ class GatewayGrpcServer extends ServerGrpc {
       readonly messageBytesMax: number;
       /** GRPC_MAX_CONCURRENT_STREAMS: one connection holding calls open that never send their message would otherwise hold any number. */
       readonly concurrentStreamsMax: number;
+      /** GRPC_MAX_CONNECTIONS: sockets held at once (each a file descriptor of the whole process), as HTTP_MAX_CONNECTIONS. */
+      readonly connectionsMax: number;
+      /** GRPC_MAX_CONNECTION_IDLE_MS: a connection with no call open is closed after it (grpc-js keeps it for good). */
+      readonly connectionIdleMs: number;
     },
   ) {
     super(options);
@@ -43,10 +48,12 @@ class GatewayGrpcServer extends ServerGrpc {
     const server = new Server({
       'grpc.max_receive_message_length': this.limits.messageBytesMax,
       'grpc.max_concurrent_streams': this.limits.concurrentStreamsMax,
+      'grpc.max_connection_idle_ms': this.limits.connectionIdleMs,
     });
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new ConfigError('GRPC_PORT', `cannot be listened on HOST (${error.message})`)) : resolve(port))),
     );
+    for (const listener of listenersOf(server)) listener.maxConnections = this.limits.connectionsMax;
     return server;
   }
 
@@ -54,6 +61,13 @@ class GatewayGrpcServer extends ServerGrpc {
     if (this.port === undefined) throw new Error('the gRPC server is not bound');
     return this.port;
   }
+}
+
+/** grpc-js's listening servers (it offers no connection limit, nor another way to them); an upgrade that moves them stops the start. */
+function listenersOf(server: Server): NetServer[] {
+  const listeners = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(listeners instanceof Map) || listeners.size === 0) throw new Error('grpc-js keeps its listening servers elsewhere: GRPC_MAX_CONNECTIONS cannot be applied');
+  return [...listeners.keys()] as NetServer[];
 }
 
 export interface RunningGrpcEdge {
@@ -80,7 +94,7 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       },
     },
     address,
-    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS },
+    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS, connectionIdleMs: config.GRPC_MAX_CONNECTION_IDLE_MS },
   );
   // grpc-js has one logger per process; its lines would otherwise go to stderr unredacted.
   setLogger(grpcJsLoggerOf(components.logger));

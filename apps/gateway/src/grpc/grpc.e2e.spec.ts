@@ -198,6 +198,29 @@ describe('gateway gRPC API (e2e)', () => {
     });
   });
 
+  describe('admin', () => {
+    // API.md's admin read is one of "the same operations": it had no gRPC method, so an operator's gRPC client had no way to it.
+    it('GetLedgerAccount: the four sums of any ledger account, for admins only (PERMISSION_DENIED forbidden to others)', async () => {
+      const walletId = await s.openWallet(alice, 'USD', '700');
+      const admin = await s.admin();
+      const admins = (request: object, user: TestUser | undefined) => call('Admin', 'GetLedgerAccount', request, { token: user?.token });
+      expect((await admins({ accountId: walletId }, admin)).response).toEqual({
+        accountId: walletId,
+        currency: 'USD',
+        debitsPosted: '0',
+        creditsPosted: '700',
+        debitsPending: '0',
+        creditsPending: '0',
+      });
+      expectFailure(await admins({ accountId: walletId }, alice), status.PERMISSION_DENIED, 'forbidden');
+      expectFailure(await admins({ accountId: 'sys:nothing:USD:0' }, admin), status.NOT_FOUND, 'not_found');
+      expectFailure(await admins({ accountId: walletId }, undefined), status.UNAUTHENTICATED, 'unauthenticated');
+      const missing = await admins({}, admin);
+      expectFailure(missing, status.INVALID_ARGUMENT, 'validation_failed');
+      expect(missing.error?.details.fields).toEqual([{ field: 'accountId', reason: 'missing' }]);
+    });
+  });
+
   describe('idempotency-key', () => {
     it('is required to move money: INVALID_ARGUMENT idempotency_key_required; a malformed one is validation_failed', async () => {
       const walletId = await s.openWallet(alice, 'USD');
@@ -338,7 +361,7 @@ describe('gateway gRPC API (e2e)', () => {
     }
   });
 
-  it('lists the four services of ledger.v1 through server reflection, and describes the error detail for generic clients', async () => {
+  it('lists exactly the five services of ledger.v1 through server reflection, and describes the error detail for generic clients', async () => {
     const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
     const loaded = loadPackageDefinition(loadSync(reflectionProto, { keepCase: false }));
     const v1 = ((loaded.grpc as GrpcObject).reflection as GrpcObject).v1 as GrpcObject;
@@ -358,7 +381,7 @@ describe('gateway gRPC API (e2e)', () => {
     try {
       const listed = await ask({ listServices: '' });
       const services = listed.listServicesResponse?.service.map((service) => service.name);
-      expect(services).toEqual(expect.arrayContaining(['ledger.v1.Identity', 'ledger.v1.Wallets', 'ledger.v1.Cards', 'ledger.v1.CardNetwork']));
+      expect(services?.sort()).toEqual(['ledger.v1.Admin', 'ledger.v1.CardNetwork', 'ledger.v1.Cards', 'ledger.v1.Identity', 'ledger.v1.Wallets']);
       // grpcurl decodes grpc-status-details-bin by resolving the detail's type through reflection.
       const detail = await ask({ fileContainingSymbol: 'ledger.v1.ErrorDetail' });
       const files = detail.fileDescriptorResponse?.fileDescriptorProto.map((bytes) => Buffer.from(bytes).toString('latin1')) ?? [];

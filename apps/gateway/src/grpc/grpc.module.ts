@@ -13,6 +13,7 @@ import type { GatewayComponents } from '../gateway.module';
 import type { GatewayLogger } from '../observability/logger';
 import { toGrpcError } from '../transport/grpc-errors';
 import { recordedOutcomeOf } from '../transport/http-errors';
+import { AdminGrpcController } from './admin.grpc';
 import { GrpcEdge } from './grpc-edge';
 import { CardNetworkGrpcController, CardsGrpcController } from './cards.grpc';
 import { IdentityGrpcController } from './identity.grpc';
@@ -38,9 +39,9 @@ export class GatewayGrpcModule {
     const execution = new IdempotentExecution(components.idempotency, components.metrics, components.ids, recordedOutcomeOf);
     return {
       module: GatewayGrpcModule,
-      controllers: [IdentityGrpcController, WalletsGrpcController, CardsGrpcController, CardNetworkGrpcController],
+      controllers: [IdentityGrpcController, WalletsGrpcController, CardsGrpcController, CardNetworkGrpcController, AdminGrpcController],
       providers: [
-        { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids, components, components.config.TRUST_PROXY_HOPS) },
+        { provide: GrpcEdge, useValue: new GrpcEdge(access, execution, components.ids, components, components.config.TRUST_PROXY_HOPS, components.config.BUS_REQUEST_TIMEOUT_MS) },
         { provide: WalletOperations, useValue: components.wallets },
         { provide: CardOperations, useValue: components.cards },
         { provide: IdentityOperations, useValue: new IdentityOperations(components.identity) },
