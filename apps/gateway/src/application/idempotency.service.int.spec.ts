@@ -108,4 +108,11 @@ describe('IdempotencyService', () => {
     expect(await service.begin(request)).toEqual({ kind: 'replay', response: { status: 201, body: { id: 't-old' } } });
     expect(await service.begin({ ...request, body: { amount: '6' } })).toEqual({ kind: 'reuse' });
   });
+
+  it('fingerprints a field holding an empty list as the field left out (gRPC cannot send an empty list), and a non-empty one as itself', () => {
+    const service = newService(store, new ManualClock());
+    const card = (controls: Record<string, unknown>) => ({ caller: 'user:u-3', key: 'k-card', method: 'POST', path: '/v1/cards', body: { walletId: 'w-1', spendingControls: controls } });
+    expect(service.fingerprint(card({ blockedMccs: [], allowedCountries: [] }))).toBe(service.fingerprint(card({})));
+    expect(service.fingerprint(card({ blockedMccs: ['7995'] }))).not.toBe(service.fingerprint(card({})));
+  });
 });

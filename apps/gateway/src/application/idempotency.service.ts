@@ -94,7 +94,7 @@ export class IdempotencyService {
   fingerprint(request: Pick<KeyedRequest, 'caller' | 'key' | 'method' | 'path' | 'body'>): string {
     const hmac = createHmac('sha256', this.options.fingerprintKey);
     for (const part of [request.caller, request.key, request.method, request.path]) hmac.update(part).update('\u0000');
-    return KEYED_FINGERPRINT + hmac.update(canonicalJson(request.body ?? null)).digest('hex');
+    return KEYED_FINGERPRINT + hmac.update(canonicalJson(withoutEmptyLists(request.body ?? null) as Json)).digest('hex');
   }
 
   /** Records kept before the secret (within their window after an upgrade) were keyed by (caller, key) alone. */
@@ -218,4 +218,17 @@ function jsonText(value: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The body as the services read it: a field holding an empty list is the field left out (a card's
+ * `blockedMccs: []` is no block list). gRPC cannot send an empty list (proto3), so without this a
+ * request recorded over HTTP with `[]` and retried over gRPC with the same key was a reused key.
+ */
+function withoutEmptyLists(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutEmptyLists);
+  if (typeof value !== 'object' || value === null) return value;
+  const kept: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) if (!(Array.isArray(field) && field.length === 0)) kept[key] = withoutEmptyLists(field);
+  return kept;
 }

@@ -85,6 +85,14 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
       expectFailure(await cards('IssueCard', { walletId: aliceWallet, label: 'twice' }, alice, key), status.FAILED_PRECONDITION, 'idempotency_key_reuse');
     });
 
+    it('replays over gRPC a card issued over HTTP with empty lists (proto3 cannot send an empty list)', async () => {
+      const key = newKey('grpc-empty-lists');
+      const body = { walletId: aliceWallet, label: 'lists', spendingControls: { daily: '5000', blockedMccs: [], allowedCountries: [] } };
+      const overHttp = await s.request('POST', '/v1/cards', { token: alice.token, key, body });
+      expect(overHttp.status).toBe(201);
+      expect(await cards('IssueCard', body, alice, key)).toEqual({ response: expect.objectContaining({ id: overHttp.body.id }), replayed: true });
+    });
+
     it('freezes, unfreezes, cancels (again is a no-op); a canceled card is FAILED_PRECONDITION card_not_active', async () => {
       const card = await issue(alice);
       expect((await cards('FreezeCard', { cardId: card.id }, alice)).response.status).toBe('frozen');
