@@ -14,3 +14,4 @@ export * from './relay/checkpoint-store';
 export * from './relay/event-relay';
 export * from './relay/idempotent-consumer';
 export * from './nest/bus-microservice';
+export * from './nest/bus-exception.filter';

@@ -1,7 +1,7 @@
 import { BadRequestException, HttpException, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
 import { domainError } from '@ledger/contracts';
 import { EventStoreClosedError } from '@ledger/event-store';
-import { QueueFullError, RemoteHandlerError, RequestTimeoutError, TooManyPendingRequestsError } from '@ledger/messaging';
+import { QueueFullError, RemoteHandlerError, RequestTimeoutError, STORAGE_UNAVAILABLE, TooManyPendingRequestsError } from '@ledger/messaging';
 import { GatewayError, ServiceReplyError } from '../application/gateway-errors';
 import { RequestValidationError, toHttpError } from './http-errors';
 
@@ -28,6 +28,8 @@ describe('the one error mapper', () => {
       new TooManyPendingRequestsError(10),
       new QueueFullError('ledger.commands', 0, 10),
       new EventStoreClosedError('append'),
+      Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), // the gateway's own store
+      new RemoteHandlerError(STORAGE_UNAVAILABLE), // a service's, through BusExceptionFilter
     ]) {
       const mapped = toHttpError(error);
       expect(mapped).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } }, recordable: false });

@@ -3,8 +3,8 @@
 // sends what this returns, and the idempotency interceptor records it.
 import { HttpException } from '@nestjs/common';
 import { ERROR_HTTP_STATUS, isErrorCode, type DomainError } from '@ledger/contracts';
-import { EventStoreClosedError } from '@ledger/event-store';
-import { BusClosedError, ClientClosedError, QueueFullError, RequestTimeoutError, TooManyPendingRequestsError } from '@ledger/messaging';
+import { EventStoreClosedError, isTransientSqliteError } from '@ledger/event-store';
+import { BusClosedError, ClientClosedError, QueueFullError, RemoteHandlerError, RequestTimeoutError, TooManyPendingRequestsError } from '@ledger/messaging';
 import { GATEWAY_ERROR_HTTP_STATUS, GatewayError, ServiceReplyError, type GatewayErrorCode } from '../application/gateway-errors';
 
 export interface FieldProblem {
@@ -128,7 +128,10 @@ function isUnavailable(exception: unknown): boolean {
     exception instanceof QueueFullError ||
     exception instanceof ClientClosedError ||
     exception instanceof BusClosedError ||
-    exception instanceof EventStoreClosedError
+    exception instanceof EventStoreClosedError ||
+    // The gateway's own store (Idempotency-Key records), or a service's (BusExceptionFilter), failing for a while: a full disk, a lock.
+    isTransientSqliteError(exception) ||
+    (exception instanceof RemoteHandlerError && (exception.error as { code?: unknown } | null)?.code === 'unavailable')
   );
 }
 

@@ -3,11 +3,13 @@
 import type { DynamicModule, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { MessageBus } from '../message-bus.port';
+import { BusExceptionFilter } from './bus-exception.filter';
 import { BusServer, type BusServerOptions } from './bus.server';
 
 export async function startBusMicroservice(module: DynamicModule, bus: MessageBus, options: BusServerOptions): Promise<INestMicroservice> {
   for (const [topic, partitions] of Object.entries(options.topics ?? {})) await bus.createTopic(topic, partitions);
   const app = await NestFactory.createMicroservice(module, { strategy: new BusServer(bus, options), logger: ['error', 'warn'] });
+  app.useGlobalFilters(new BusExceptionFilter());
   try {
     await app.listen();
   } catch (error) {

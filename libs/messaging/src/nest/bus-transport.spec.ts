@@ -8,6 +8,7 @@ import { InProcessBus } from '../in-process/in-process-bus';
 import { DEAD_LETTER_HEADERS, deadLetterTopic, type DeliveredMessage } from '../message-bus.port';
 import { partitionForKey } from '../partitioner';
 import { waitFor } from '@ledger/contracts/testing';
+import { BusExceptionFilter } from './bus-exception.filter';
 import { BusClientProxy, ClientClosedError, RemoteHandlerError, RequestTimeoutError, TooManyPendingRequestsError } from './bus.client';
 import { BusContext } from './bus.context';
 import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, keyed, replyTopicFor } from './bus-protocol';
@@ -21,6 +22,7 @@ type Command =
   | { type: 'Echo'; body: unknown; atMs?: number }
   | { type: 'Reject' }
   | { type: 'Crash' }
+  | { type: 'DiskFull' }
   | { type: 'BigAmount' }
   | { type: 'Count' }
   | { type: 'Large'; bytes: number }
@@ -59,6 +61,8 @@ class LedgerTransportController {
         throw new RpcException({ status: 'error', code: 'insufficient_funds', message: 'not enough money' });
       case 'Crash':
         throw new Error('boom');
+      case 'DiskFull':
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
       case 'BigAmount':
         return { amount: 1050n };
       case 'Count':
@@ -113,6 +117,7 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
       strategy: new BusServer(bus, { groupId: 'wallet-ledger', topics: { [COMMANDS]: 4, [EVENTS]: 4 } }),
       logger: false,
     });
+    app.useGlobalFilters(new BusExceptionFilter()); // as startBusMicroservice does
     await app.listen();
     client = new BusClientProxy(bus, { clientId: 'card-issuer', requestTimeoutMs: 2_000 });
     await client.connect();
@@ -215,6 +220,11 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
 
   it("rejects with Nest's generic error when the handler crashes, and does not redeliver the request", async () => {
     await expect(request({ type: 'Crash' })).rejects.toMatchObject({ name: 'RemoteHandlerError', message: 'Internal server error' });
+    expect(recorder.commands).toBe(1);
+  });
+
+  it('answers a storage failure that passes (a full disk) as unavailable and retryable, not as an internal error', async () => {
+    await expect(request({ type: 'DiskFull' })).rejects.toMatchObject({ name: 'RemoteHandlerError', error: { code: 'unavailable', retryable: true } });
     expect(recorder.commands).toBe(1);
   });
 
