@@ -30,6 +30,15 @@ describe('gateway logs', () => {
     expect(JSON.parse(text)).toMatchObject({ msg: 'request', service: 'gateway', password: '[REDACTED]' });
   });
 
+  it("keep an error's code (the project's, SQLite's, Node's) but redact a TOTP code and anything else under `code`", () => {
+    const { logger, output } = capture();
+    logger.warn({ err: { code: 'SQLITE_FULL' }, error: { code: 'insufficient_funds' }, io: { code: 'ECONNRESET' }, reply: { code: 'unavailable' } }, 'failed');
+    logger.info({ body: { code: '654321' }, other: { code: 'JBSWY3DPEHPK3PXP' }, mixed: { code: 'not a code' } }, 'request');
+    const [failed, request] = output().trim().split('\n').map((line) => JSON.parse(line));
+    expect(failed).toMatchObject({ err: { code: 'SQLITE_FULL' }, error: { code: 'insufficient_funds' }, io: { code: 'ECONNRESET' }, reply: { code: 'unavailable' } });
+    expect(request).toMatchObject({ body: { code: '[REDACTED]' }, other: { code: '[REDACTED]' }, mixed: { code: '[REDACTED]' } });
+  });
+
   it('show no PAN or CVV of a logged card network request, nor of a reveal\'s reply, at any depth they are logged', () => {
     const { logger, output } = capture();
     const authorization = { pan: PAN, expMonth: 12, expYear: 2029, cvv: '987', amount: '1050', currency: 'USD', merchant: { name: 'Shop', mcc: '5411', country: 'US' } };

@@ -31,6 +31,17 @@ export const SECRET_FIELDS = [
 ] as const;
 
 const REDACTED = '[REDACTED]';
+
+/** An error's `code` as the project and its platform name them (`insufficient_funds`, `SQLITE_FULL`, `ECONNRESET`): never a secret. */
+const ERROR_CODE = /^(?:[a-z]+(?:_[a-z]+)+|unavailable|forbidden|unauthenticated|(?:SQLITE|ERR)_[A-Z0-9_]+|E[A-Z]{2,})$/;
+
+/**
+ * Every secret field's value is redacted, except a `code` that is an error code: `code` is also a
+ * TOTP code's field, but a failure's code is what an operator reads a log line for.
+ */
+function censorOf(value: unknown, path: string[]): unknown {
+  return path[path.length - 1] === 'code' && typeof value === 'string' && ERROR_CODE.test(value) ? value : REDACTED;
+}
 const REDACT_DEPTH_MAX = 4;
 
 /** pino redact paths for every secret field at depths 0..REDACT_DEPTH_MAX-1 (`password`, `*.password`, `*.*["set-cookie"]`...). */
@@ -85,7 +96,7 @@ export function createGatewayLogger(options: GatewayLoggerOptions): GatewayLogge
       level: options.level,
       base: { service: options.service ?? 'gateway' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: redactPaths(), censor: REDACTED },
+      redact: { paths: redactPaths(), censor: censorOf },
       hooks: { streamWrite: scrubSecrets },
     },
     options.destination ?? pino.destination({ sync: false }),
