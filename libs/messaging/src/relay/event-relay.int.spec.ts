@@ -421,6 +421,30 @@ describe('EventRelay', () => {
     await expect(relay.waitForPosition(1n)).rejects.toBeInstanceOf(RelayFailedError);
   });
 
+  it('waits out a checkpoint store that is full or locked for longer than attemptsMax, and goes on once it can save', async () => {
+    await appendToShards(3);
+    const durable = new SqliteCheckpointStore(openDb('relay.sqlite'));
+    let diskFull = true;
+    let refusals = 0;
+    const filling: CheckpointStore = {
+      load: (name) => durable.load(name),
+      save: async (name, position) => {
+        if (diskFull) {
+          refusals++;
+          throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        }
+        await durable.save(name, position);
+      },
+    };
+    const relay = await startRelay({ checkpoints: filling, retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
+    await waitFor('more refused saves than attemptsMax', () => refusals > 6);
+    diskFull = false; // space freed
+    await relay.waitForPosition(3n);
+    expect(await durable.load(TOPIC)).toBe(3n);
+    await relay.stop();
+    await expect(relay.closed).resolves.toBeUndefined();
+  });
+
   it('stops at an event it cannot publish, after publishing everything before it', async () => {
     await store.append('ledger-0', [newEvent({ n: 0 }), newEvent({ n: 1 }), newEvent({ n: 2 }), newEvent({ n: 3 })], expectedState.noStream);
     const relay = await startRelay({

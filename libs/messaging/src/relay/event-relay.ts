@@ -5,7 +5,7 @@
 import { pause } from '../pause';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
-import { checkedInt, type EventStore, type Subscription } from '@ledger/event-store';
+import { checkedInt, isTransientSqliteError, type EventStore, type Subscription } from '@ledger/event-store';
 import { CodecError, encode } from '../codec';
 import type { BusLogger } from '../in-process/in-process-bus';
 import { InvalidMessageError, isValidTopicName, QueueFullError, type MessageBus, type OutgoingMessage } from '../message-bus.port';
@@ -24,7 +24,8 @@ export const RELAY_RETRY_BACKOFF_MAX_MS = 1_000;
 /**
  * Failures in a row (of a publish or a checkpoint save) before the relay gives up and `closed`
  * rejects; about a minute with the default backoff. QueueFullError does not count: backpressure
- * is the bus working, so the relay waits for the consumers as long as it takes.
+ * is the bus working, so the relay waits for the consumers as long as it takes. Nor does a
+ * checkpoint save refused by a full disk or another process's lock: that passes too.
  */
 export const RELAY_ATTEMPTS_MAX = 60;
 /** Default deadline of waitForPosition. */
@@ -355,7 +356,8 @@ export class EventRelay {
         this.progress.notify();
         return true;
       } catch (error) {
-        if (attempt >= this.attemptsMax) {
+        // A full disk or another process's lock passes: the relay waits for it as long as it takes, as it waits out backpressure.
+        if (attempt >= this.attemptsMax && !isTransientSqliteError(error)) {
           this.fail(`checkpoint save of ${position} failed ${attempt} times in a row`, error);
           return false;
         }
