@@ -123,6 +123,8 @@ interface World {
   /** Every answered money request, for retries with the same key. */
   readonly sent: SentRequest[];
   readonly log: string[];
+  /** Copies of each money request sent at once under the same key (one runs; the others replay or wait). */
+  copies: number;
   /** Set while a host restart runs under requests in flight: they retry their key on the new host. */
   restarting?: Promise<void>;
 }
@@ -143,6 +145,22 @@ async function send(world: World, method: string, path: string, options: { token
   return { status: response.status, text, body, replayed: response.headers.get('idempotent-replayed') };
 }
 
+/**
+ * The request, sent `world.copies` times at once under one key: the key's first holder runs it, the
+ * others answer 409 idempotency_key_in_use or replay it; every answer given must be the same.
+ */
+async function sendCopies(world: World, method: string, path: string, options: { token?: string; body?: unknown; key: string; network?: boolean }): Promise<Answer> {
+  if (world.copies === 1) return send(world, method, path, options);
+  const answers = await Promise.all(Array.from({ length: world.copies }, () => send(world, method, path, options)));
+  const given = answers.filter((answer) => !unsettled(answer));
+  if (given.length === 0) return answers[0];
+  if (given.some((answer) => answer.status !== given[0].status || answer.text !== given[0].text)) {
+    throw new Error(`copies of ${method} ${path} under one key answered differently: ${given.map((answer) => `${answer.status} ${answer.text}`).join(' | ')}`);
+  }
+  if (given.filter((answer) => answer.replayed !== 'true').length > 1) throw new Error(`copies of ${method} ${path} under one key ran ${given.length} times: ${given[0].text}`);
+  return given.find((answer) => answer.replayed !== 'true') ?? given[0];
+}
+
 /** No answer to act on: the request may or may not have run, so only a retry with its key tells. */
 const unsettled = (answer: Answer | undefined) => answer === undefined || answer.status >= 500 || answer.body?.error?.code === 'idempotency_key_in_use';
 
@@ -158,7 +176,7 @@ async function moneyRequest(world: World, method: string, path: string, body: un
   for (;;) {
     const restarting = world.restarting;
     try {
-      answer = await send(world, method, path, { ...who, body, key });
+      answer = await sendCopies(world, method, path, { ...who, body, key });
     } catch (error) {
       if (restarting === undefined) throw error;
       answer = undefined;
@@ -194,9 +212,10 @@ type Command =
   | { kind: 'capture'; authorization: number; fraction: number }
   | { kind: 'reverse'; authorization: number; fraction: number | null }
   | { kind: 'refund'; authorization: number; fraction: number }
-  | { kind: 'retry'; request: number }
+  | { kind: 'retry'; request: number; otherBody: boolean }
   | { kind: 'restart' }
-  | { kind: 'together'; commands: Command[]; restartAfterMs: number | null };
+  | { kind: 'together'; commands: Command[]; restartAfterMs: number | null }
+  | { kind: 'twice'; command: Command };
 
 /** True one time in ten. */
 const rarely = fc.nat({ max: 9 }).map((n) => n === 0);
@@ -214,7 +233,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('capture' as const), authorization: indexArb, fraction: fractionArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reverse' as const), authorization: indexArb, fraction: fc.option(fractionArb, { nil: null }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('refund' as const), authorization: indexArb, fraction: fractionArb }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('retry' as const), request: indexArb }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('retry' as const), request: indexArb, otherBody: rarely }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
 );
 
@@ -228,7 +247,10 @@ const togetherArb: fc.Arbitrary<Command> = fc.record({
   restartAfterMs: fc.option(fc.nat({ max: 40 }), { nil: null, freq: 3 }),
 });
 
-const stepArb: fc.Arbitrary<Command> = fc.oneof({ weight: 6, arbitrary: commandArb }, { weight: 1, arbitrary: togetherArb });
+/** A money command whose request goes out twice at once under the same key. */
+const twiceArb: fc.Arbitrary<Command> = fc.record({ kind: fc.constant('twice' as const), command: moneyCommandArb });
+
+const stepArb: fc.Arbitrary<Command> = fc.oneof({ weight: 6, arbitrary: commandArb }, { weight: 1, arbitrary: togetherArb }, { weight: 1, arbitrary: twiceArb });
 
 const partOf = (amount: bigint, fraction: number) => {
   const part = (amount * BigInt(Math.round(fraction * 1000))) / 1000n;
@@ -388,6 +410,14 @@ async function run(world: World, command: Command, strict = true): Promise<void>
     case 'retry': {
       if (world.sent.length === 0) return;
       const first = world.sent[command.request % world.sent.length];
+      if (command.otherBody) {
+        // The same key with another body: 422 idempotency_key_reuse, nothing moves (the balances are checked after).
+        const changed = { ...(first.body as object), amount: '1' };
+        const reused = await send(world, first.method, first.path, { token: first.token, network: first.network, body: changed, key: first.key });
+        world.log.push(`reuse key of ${first.method} ${first.path} -> ${reused.status}`);
+        if (JSON.stringify(changed) !== JSON.stringify(first.body)) expectOneOf(reused, [[422, 'idempotency_key_reuse']], 'a key reused with another body');
+        return;
+      }
       const again = await send(world, first.method, first.path, { token: first.token, network: first.network, body: first.body, key: first.key });
       world.log.push(`retry ${first.method} ${first.path} -> ${again.status} replayed=${again.replayed}`);
       if (again.status !== first.answer.status || again.text !== first.answer.text || again.replayed !== 'true') {
@@ -399,6 +429,15 @@ async function run(world: World, command: Command, strict = true): Promise<void>
       world.log.push('restart');
       await world.host.close();
       world.host = await world.start();
+      return;
+    }
+    case 'twice': {
+      world.copies = 2;
+      try {
+        await run(world, command.command);
+      } finally {
+        world.copies = 1;
+      }
       return;
     }
     case 'together': {
@@ -599,7 +638,7 @@ async function setUp(dataDir: string, startWith: (env: Record<string, string>) =
     IDEMPOTENCY_LEASE_MS: String(LEASE_MS),
   };
   const start = () => startWith(env);
-  const world: World = { host: await start(), start, env, tokens: [], wallets: [], cards: [], authorizations: [], sent: [], log: [] };
+  const world: World = { copies: 1, host: await start(), start, env, tokens: [], wallets: [], cards: [], authorizations: [], sent: [], log: [] };
   for (let user = 0; user < 2; user++) {
     const email = `fuzz-${user}-${randomUUID()}@example.com`;
     expect((await send(world, 'POST', '/v1/users', { body: { email, password: PASSWORD } })).status).toBe(201);
