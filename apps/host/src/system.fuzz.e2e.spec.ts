@@ -614,6 +614,19 @@ async function expectHistories(world: World): Promise<void> {
   expect(problems).toEqual([]);
 }
 
+const balanceText = (wallet: WalletModel) => JSON.stringify({ posted: String(wallet.posted), pending: String(wallet.pending), available: String(available(wallet)) });
+
+/** GET /v1/wallets/{id}/balance?at= answers the balances the wallets had then. */
+async function expectBalancesAt(world: World, at: string, balances: readonly string[]): Promise<void> {
+  const shown = await Promise.all(
+    world.wallets.map(async (wallet) => {
+      const answer = await send(world, 'GET', `/v1/wallets/${wallet.id}/balance?at=${encodeURIComponent(at)}`, { token: world.tokens[wallet.owner] });
+      return answer.status === 200 ? JSON.stringify({ posted: answer.body.posted, pending: answer.body.pending, available: answer.body.available }) : `${answer.status} ${answer.text}`;
+    }),
+  );
+  expect({ at, shown }).toEqual({ at, shown: balances });
+}
+
 async function auditVerify(dataDir: string): Promise<{ code: number; out: string }> {
   let out = '';
   const code = await runCli(['verify', '--data-dir', dataDir], {
@@ -687,10 +700,18 @@ async function fuzz(startWith: (env: Record<string, string>) => Promise<HostHand
       dirs.push(dataDir);
       const world = await setUp(dataDir, startWith, extraEnv);
       try {
+        /** Balances at rest halfway through, for `?at=` at the end. */
+        let halfway: { at: string; balances: string[] } | undefined;
         for (const [step, command] of commands.entries()) {
           await run(world, command, !world.expiring);
           await expectBalances(world, `step ${step} ${JSON.stringify(command, (_, value) => (typeof value === 'bigint' ? String(value) : value))}`);
+          if (step === Math.floor(commands.length / 2) && !world.expiring) {
+            halfway = { at: new Date().toISOString(), balances: world.wallets.map(balanceText) };
+            // The next event is recorded in a later millisecond than `at`.
+            await waitFor('the clock to pass halfway', () => Date.now() > Date.parse(halfway!.at) + 1);
+          }
         }
+        if (halfway !== undefined) await expectBalancesAt(world, halfway.at, halfway.balances);
         if (world.expiring) {
           // Every hold ends by itself: the checks below then read a system at rest.
           await waitFor('every hold to expire', async () => {
