@@ -21,9 +21,10 @@ describe('card-issuer: the deadline of a request', () => {
   let h: CardHarness;
   let gateway: BusClientProxy;
   /** Holds the ledger's holds; opened at the end whatever happened, so closing does not wait on it. */
-  const ledgerSlow = gate();
+  let ledgerSlow: ReturnType<typeof gate>;
 
   beforeEach(async () => {
+    ledgerSlow = gate();
     h = await startCardHarness();
     gateway = new BusClientProxy(h.ledger.bus, { clientId: 'impatient-gateway', requestTimeoutMs: GATEWAY_TIMEOUT_MS });
   });
@@ -64,23 +65,6 @@ describe('card-issuer: the deadline of a request', () => {
       ok: true,
       value: { approved: false, responseCode: '05', reason: 'issuer_recovered' },
     });
-  });
-});
-
-describe('card-issuer: the network retries under a new key after the gateway timed out', () => {
-  let h: CardHarness;
-  let gateway: BusClientProxy;
-  const ledgerSlow = gate();
-
-  beforeEach(async () => {
-    h = await startCardHarness();
-    gateway = new BusClientProxy(h.ledger.bus, { clientId: 'impatient-gateway', requestTimeoutMs: GATEWAY_TIMEOUT_MS });
-  });
-
-  afterEach(async () => {
-    ledgerSlow.open();
-    await gateway.close();
-    await h.close({ remove: true });
   });
 
   it('approves the retry: the abandoned authorization is finished at once, not counted against limits and funds until recovery', async () => {

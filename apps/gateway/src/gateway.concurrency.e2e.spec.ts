@@ -1,7 +1,9 @@
 // Hundreds of transfers and withdrawals at once over HTTP (some sent twice with one
 // Idempotency-Key), then the books: no money made or lost anywhere (wallets plus every system
 // account, read through the admin route), every duplicate ran once, and no wallet overdrawn.
+import type { Currency } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
+import { systemAccountIds } from '@ledger/ledger';
 import { newKey, SHARDS, startGatewaySystem, type GatewaySystem, type HttpAnswer, type TestUser } from './testing/gateway.harness';
 
 const USERS = 8;
@@ -28,16 +30,8 @@ function random(seed: number): () => number {
   };
 }
 
-function systemAccounts(currency: string): string[] {
-  const ids: string[] = [];
-  for (let shard = 0; shard < SHARDS; shard++) {
-    for (const role of ['funding', 'withdrawals', 'card-clearing', 'fees']) ids.push(`sys:${role}:${currency}:${shard}`);
-    for (let other = 0; other < SHARDS; other++) {
-      if (other === shard) continue;
-      ids.push(`sys:transit-to-${other}:${currency}:${shard}`, `sys:transit-from-${other}:${currency}:${shard}`);
-    }
-  }
-  return ids;
+function systemAccounts(currency: Currency): string[] {
+  return systemAccountIds(currency, SHARDS);
 }
 
 describe('concurrent money movement over HTTP (e2e)', () => {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { spawnTs, waitFor } from '@ledger/contracts/testing';
+import { systemAccountIds } from '@ledger/ledger';
 import { runCli } from '../../audit/src/cli';
 import { startHost, type RunningHost } from './host';
 
@@ -535,15 +536,7 @@ async function expectBalances(world: World, step: string): Promise<void> {
 }
 
 function accountIds(world: World, currency: Currency): string[] {
-  const ids = world.wallets.filter((wallet) => wallet.currency === currency).map((wallet) => wallet.id);
-  for (let shard = 0; shard < SHARDS; shard++) {
-    for (const role of ['funding', 'withdrawals', 'card-clearing', 'fees']) ids.push(`sys:${role}:${currency}:${shard}`);
-    for (let other = 0; other < SHARDS; other++) {
-      if (other === shard) continue;
-      ids.push(`sys:transit-to-${other}:${currency}:${shard}`, `sys:transit-from-${other}:${currency}:${shard}`);
-    }
-  }
-  return ids;
+  return [...world.wallets.filter((wallet) => wallet.currency === currency).map((wallet) => wallet.id), ...systemAccountIds(currency, SHARDS)];
 }
 
 async function expectLedgerSumsZero(world: World, adminToken: string): Promise<void> {

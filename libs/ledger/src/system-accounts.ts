@@ -30,6 +30,18 @@ export function transitFromId(sourceShard: number, currency: Currency, destinati
   return `sys:transit-from-${sourceShard}:${currency}:${destinationShard}`;
 }
 
+/** Every system account a ledger of `shards` shards may hold in `currency`: what a check of its global sum must add up. */
+export function systemAccountIds(currency: Currency, shards: number): string[] {
+  const ids: string[] = [];
+  for (let shard = 0; shard < shards; shard++) {
+    for (const role of SYSTEM_ROLES) ids.push(systemAccountId(role, currency, shard));
+    for (let other = 0; other < shards; other++) {
+      if (other !== shard) ids.push(transitToId(other, currency, shard), transitFromId(other, currency, shard));
+    }
+  }
+  return ids;
+}
+
 // Shard numbers as the writers spell them (no leading zero): `sys:fees:USD:00` would be a second fees account of shard 0.
 const SHARD_NUMBER = '(?:0|[1-9][0-9]{0,3})';
 const SYSTEM_ID = new RegExp(`^sys:(funding|withdrawals|card-clearing|fees|transit-to-${SHARD_NUMBER}|transit-from-${SHARD_NUMBER}):([A-Z]{3}):(${SHARD_NUMBER})$`);
