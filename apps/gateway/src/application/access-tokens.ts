@@ -186,8 +186,9 @@ export class AccessTokenVerifier {
 
   private async currentKeys(): Promise<KeySet> {
     const keySet = this.keySet;
-    const ageMs = keySet === undefined ? Infinity : this.options.clock.nowMs() - keySet.fetchedAtMs;
-    if (keySet === undefined || ageMs < this.options.cacheMs) return keySet ?? this.refetch();
+    if (keySet === undefined) return this.refetch();
+    const ageMs = this.options.clock.nowMs() - keySet.fetchedAtMs;
+    if (ageMs < this.options.cacheMs) return keySet;
     if (ageMs >= this.options.cacheMs + this.options.staleMaxMs) return this.refetch();
     // Due for a refetch: while identity cannot be reached the last keys serve (bounded), as a login last seen alive does.
     return this.refetch().catch(() => keySet);

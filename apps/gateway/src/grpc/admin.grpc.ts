@@ -4,7 +4,8 @@ import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type { AccountSumsView } from '@ledger/contracts';
 import { WalletOperations } from '../application/wallet-operations';
-import { GrpcEdge, segment, type GrpcCall, type GrpcOperation } from './grpc-edge';
+import { pathSegment } from '../application/idempotent-execution';
+import { GrpcEdge, type GrpcCall, type GrpcOperation } from './grpc-edge';
 
 interface AccountRequest {
   readonly accountId?: string;
@@ -12,7 +13,7 @@ interface AccountRequest {
 
 export const ADMIN_OPERATIONS = {
   GetLedgerAccount: {
-    http: (request: AccountRequest) => ({ method: 'GET', path: `/v1/admin/ledger/accounts/${segment(request.accountId)}`, body: null }),
+    http: (request: AccountRequest) => ({ method: 'GET', path: `/v1/admin/ledger/accounts/${pathSegment(request.accountId)}`, body: null }),
     adminOnly: true,
     ids: (request: AccountRequest) => ({ accountId: request.accountId }),
     status: 200,

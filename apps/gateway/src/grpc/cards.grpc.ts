@@ -6,7 +6,8 @@ import { GrpcMethod } from '@nestjs/microservices';
 import type { AuthorizationView, CardView, Currency, RevealedCard, SpendingControlsView, TransactionView } from '@ledger/contracts';
 import { CardOperations } from '../application/card-operations';
 import { AuthorizationsQuery, AuthorizeDto, CaptureDto, IssueCardDto, RefundDto, ReverseDto, RevealCardDto, SpendingControlsDto } from '../transport/cards.dto';
-import { GrpcEdge, segment, type GrpcCall, type GrpcOperation } from './grpc-edge';
+import { pathSegment } from '../application/idempotent-execution';
+import { GrpcEdge, type GrpcCall, type GrpcOperation } from './grpc-edge';
 
 interface CardRequest {
   readonly cardId?: string;
@@ -35,7 +36,7 @@ interface HoldRequest {
 }
 
 const READ = { rule: 'owner_or_admin', field: 'cardId', id: (request: CardRequest) => request.cardId } as const;
-const cardPath = (request: CardRequest, rest = '') => `/v1/cards/${segment(request.cardId)}${rest}`;
+const cardPath = (request: CardRequest, rest = '') => `/v1/cards/${pathSegment(request.cardId)}${rest}`;
 /** A change to a card by its owner or an admin (freeze, unfreeze, cancel): 200 with the card. */
 const changesCard = (rest: string): GrpcOperation<CardRequest> => ({
   http: (request) => ({ method: 'POST', path: cardPath(request, rest), body: null }),
@@ -45,7 +46,7 @@ const changesCard = (rest: string): GrpcOperation<CardRequest> => ({
 });
 /** Every network method: the network's key and rate limit, an Idempotency-Key required. */
 const NETWORK_MOVES_MONEY = { network: true, rateLimit: 'network', idempotency: { required: true, record: true } } as const;
-const authorizationPath = (request: HoldRequest, rest: string) => `/v1/network/authorizations/${segment(request.authorizationId)}${rest}`;
+const authorizationPath = (request: HoldRequest, rest: string) => `/v1/network/authorizations/${pathSegment(request.authorizationId)}${rest}`;
 
 export const CARD_OPERATIONS = {
   IssueCard: {

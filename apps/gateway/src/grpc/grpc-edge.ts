@@ -8,7 +8,7 @@ import type { Type } from '@nestjs/common';
 import { isErrorCode, type CardView, type IdGenerator } from '@ledger/contracts';
 import { AccessControl, loginSubjectOf, requireIds, type AccessRule } from '../application/access-control';
 import { GatewayError } from '../application/gateway-errors';
-import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, pathSegment, type IdempotencyPolicy } from '../application/idempotent-execution';
+import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import { forwardedClientOf, withoutPort } from '../domain/client-network';
@@ -207,9 +207,6 @@ export class GrpcEdge {
     return Number.isFinite(ms) && ms < Date.now() + this.busTimeoutMs ? ms : undefined;
   }
 }
-
-/** A path segment as a client puts it in the HTTP route's URL. */
-export const segment = pathSegment;
 
 /** The deadline of a call its client cancelled: long past, so no bus request is sent for it. */
 const CANCELLED_DEADLINE_MS = 0;

@@ -7,7 +7,8 @@ import type { BalanceAsOf, TransactionLinePage } from '../application/wallet-ope
 import { WalletOperations } from '../application/wallet-operations';
 import type { Currency, TransactionView, WalletView } from '@ledger/contracts';
 import { BalanceQuery, MoveMoneyDto, OpenWalletDto, TransactionsQuery, TransferDto } from '../transport/wallets.dto';
-import { GrpcEdge, segment, type GrpcCall, type GrpcOperation } from './grpc-edge';
+import { pathSegment } from '../application/idempotent-execution';
+import { GrpcEdge, type GrpcCall, type GrpcOperation } from './grpc-edge';
 
 interface WalletRequest {
   readonly walletId?: string;
@@ -26,7 +27,7 @@ interface TransferRequest {
 const READ = { rule: 'owner_or_admin', field: 'walletId', id: (request: WalletRequest) => request.walletId } as const;
 const MOVE_OUT = { rule: 'owner', field: 'walletId', id: (request: WalletRequest) => request.walletId } as const;
 const MOVES_MONEY = { rateLimit: 'money', idempotency: { required: true, record: true }, status: 201, body: MoveMoneyDto } as const;
-const walletPath = (request: WalletRequest, rest = '') => `/v1/wallets/${segment(request.walletId)}${rest}`;
+const walletPath = (request: WalletRequest, rest = '') => `/v1/wallets/${pathSegment(request.walletId)}${rest}`;
 
 export const WALLET_OPERATIONS = {
   OpenWallet: {

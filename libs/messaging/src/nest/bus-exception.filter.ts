@@ -6,8 +6,9 @@ import { ArgumentsHost, Catch } from '@nestjs/common';
 import { BaseRpcExceptionFilter } from '@nestjs/microservices';
 import { throwError, type Observable } from 'rxjs';
 import { isTransientSqliteError } from '@ledger/event-store';
+import { unavailableReply } from './bus-protocol';
 
-export const STORAGE_UNAVAILABLE = { status: 'error', code: 'unavailable', retryable: true, message: 'the service could not reach its storage; retry' } as const;
+export const STORAGE_UNAVAILABLE = unavailableReply('the service could not reach its storage; retry');
 
 @Catch()
 export class BusExceptionFilter extends BaseRpcExceptionFilter {

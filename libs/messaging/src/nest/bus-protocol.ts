@@ -17,6 +17,11 @@ export const BUS_HEADERS = {
  */
 export const DEADLINE_CLOCK_SKEW_MS = 1_000;
 
+/** The error a server answers when it did not run a request for a reason that passes: a retry with the same key is safe. */
+export function unavailableReply(message: string) {
+  return { status: 'error', code: 'unavailable', retryable: true, message } as const;
+}
+
 /** The deadline a request carries; undefined without one (or with one that is no time). */
 export function deadlineOf(headers: MessageHeaders): number | undefined {
   const text = headers[BUS_HEADERS.deadline];

@@ -13,7 +13,7 @@ import { finalize, isObservable, lastValueFrom } from 'rxjs';
 import { decode, encode } from '../codec';
 import { InvalidMessageError, isValidTopicName, type BusConsumer, type DeliveredMessage, type MessageBus } from '../message-bus.port';
 import { BusContext } from './bus.context';
-import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, deadlineOf, type BusStatus, type ReplyEnvelope } from './bus-protocol';
+import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, deadlineOf, unavailableReply, type BusStatus, type ReplyEnvelope } from './bus-protocol';
 
 export interface BusServerOptions {
   /** The consumer group of this service: its instances share the partitions of its topics. */
@@ -192,7 +192,7 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
 }
 
 /** The answer to a request whose deadline passed before it was handled: nothing was done, so a retry is safe. */
-const EXPIRED = { status: 'error', code: 'unavailable', retryable: true, message: 'the request waited past its deadline and was not handled; retry' } as const;
+const EXPIRED = unavailableReply('the request waited past its deadline and was not handled; retry');
 
 /** Nest's exception filters give plain objects; an Error (from a custom filter) would stringify to {}. */
 function toWireError(err: unknown): unknown {
