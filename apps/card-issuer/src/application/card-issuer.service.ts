@@ -39,7 +39,7 @@ import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
 import { isCard, unmatchedAuthorization, withRestored, type Authorization, type Card, type CardEvent, type CardState } from '../domain/card';
-import { decide, declined, ISSUER_RECOVERED as RECOVERED, type CaptureAuthorization, type CardCommand, type CompleteAuthorization, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
+import { decide, declined, ISSUER_RECOVERED, type CaptureAuthorization, type CardCommand, type CompleteAuthorization, type CardDecision, type ExpireAuthorization, type ObserveLedger } from '../domain/card.commands';
 import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAME_LENGTH_MAX, REFUND_WINDOW_MS, validationFailed, type FieldProblem } from '../domain/limits';
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
@@ -367,7 +367,7 @@ export class CardIssuerService {
     if (!reply.ok && reply.error.code === 'unavailable') {
       // Nobody waits for this answer any more: left requested, it would count against the card's limits (and its hold against the wallet)
       // until recovery, declining the network's retry under a new key. Finished now as recovery finishes it.
-      if (requesterGaveUp(request)) return this.declineInterrupted(cardId, authorization, origin, written, RECOVERED);
+      if (requesterGaveUp(request)) return this.declineInterrupted(cardId, authorization, origin, written, ISSUER_RECOVERED);
       return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     }
     await this.deps.afterLedgerReply?.('hold', authorization.id);
@@ -380,7 +380,7 @@ export class CardIssuerService {
       () => ({
         type: 'CompleteAuthorization',
         authorizationId: authorization.id,
-        outcome: reply.ok ? { approved: true } : orphaned ? RECOVERED : { approved: false, ...declineOfLedgerError(reply.error) },
+        outcome: reply.ok ? { approved: true } : orphaned ? ISSUER_RECOVERED : { approved: false, ...declineOfLedgerError(reply.error) },
       }),
       written,
     );
@@ -603,7 +603,7 @@ export class CardIssuerService {
     if (this.deps.clock.nowMs() - authorization.createdAtMs < RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * this.deps.config.CARD_UPSTREAM_TIMEOUT_MS) return false;
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
     if (!(await this.settleHoldOfInterrupted(authorization, origin))) return false;
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: RECOVERED }));
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: ISSUER_RECOVERED }));
     return outcome.ok;
   }
 
