@@ -33,6 +33,7 @@ import {
 } from '@ledger/ledger';
 
 import { planCommand, replyFor } from '../domain/wallet-commands';
+import { HoldExpiryQueue } from './hold-expiry-queue';
 import type { SnapshotStore } from './snapshot-store';
 
 /** Most events one command adds to a batch: its own, and a system account opened for each of its postings. */
@@ -92,6 +93,8 @@ export class ShardWriter {
   private draining: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly expiring = new Set<string>();
+  /** Pending holds by expiry: what the sweep looks at (the state also keeps a day of finished holds). */
+  private readonly expiries = new HoldExpiryQueue();
   private running = false;
   private stopping = false;
   /** A reload tried again after one failed (see `resumeLater`). */
@@ -144,18 +147,24 @@ export class ShardWriter {
     if (!this.running) return 0;
     const nowMs = this.deps.clock.nowMs();
     let queued = 0;
-    for (const hold of this.state.holds.values()) {
-      if (queued >= this.deps.limits.batchMax) break;
-      if (hold.status !== 'pending' || hold.expiresAtMs > nowMs || this.expiring.has(hold.id)) continue;
+    while (queued < this.deps.limits.batchMax) {
+      const due = this.expiries.takeDue(nowMs);
+      if (due === undefined) break;
+      const hold = this.state.holds.get(due.holdId);
+      // Settled early, or placed again under the same id since: that placement has its own entry.
+      if (hold === undefined || hold.status !== 'pending' || hold.expiresAtMs !== due.expiresAtMs || this.expiring.has(hold.id)) continue;
       this.expiring.add(hold.id);
       queued++;
-      this.enqueue({
-        kind: 'expire',
-        holdId: hold.id,
-        resolve: () => this.expiring.delete(hold.id),
-      });
+      this.enqueue({ kind: 'expire', holdId: hold.id, resolve: () => this.expiryAnswered(hold.id) });
     }
     return queued;
+  }
+
+  /** An expiry refused or not taken (the clock stepped back, a full queue, a failed append) leaves the hold due for a later sweep. */
+  private expiryAnswered(holdId: string): void {
+    this.expiring.delete(holdId);
+    const hold = this.state.holds.get(holdId);
+    if (hold?.status === 'pending') this.expiries.add(hold.id, hold.expiresAtMs);
   }
 
   private enqueue(work: Work): void {
@@ -287,6 +296,7 @@ export class ShardWriter {
     const meta = work.kind === 'command' ? work.message.meta : undefined;
     for (const event of decided) {
       evolve(this.state, event);
+      if (event.type === 'ledger.HoldPlaced.v1') this.expiries.add(event.data.holdId, event.data.expiresAtMs);
       const eventId = this.deps.ids.next();
       events.push({
         eventId,
@@ -333,6 +343,8 @@ export class ShardWriter {
     this.state = state;
     this.revision = revision;
     this.eventsSinceSnapshot = 0;
+    this.expiries.clear();
+    for (const hold of state.holds.values()) if (hold.status === 'pending') this.expiries.add(hold.id, hold.expiresAtMs);
     // Replaced at once: once the stream grows past it, that snapshot of the lost history would pass for this one's.
     if (beyond) await this.saveSnapshot();
   }
