@@ -41,6 +41,12 @@ export const identityConfigSchema = {
   /** Ed25519 private key (PKCS#8 PEM), or a file holding it; with IDENTITY_KEY_SOURCE=config, exactly one of the two is required. */
   IDENTITY_SIGNING_KEY_PEM: stringSetting('', { maxLength: 16_384 }),
   IDENTITY_SIGNING_KEY_FILE: stringSetting('', { maxLength: 1_024 }),
+  /**
+   * Ed25519 public keys (SPKI PEM, one after another, at most PREVIOUS_PUBLIC_KEYS_MAX) of signing
+   * keys retired less than ACCESS_TOKEN_TTL_SECONDS ago: published beside the current one for
+   * verification only, so rotating the signing key does not end the access tokens it signed.
+   */
+  IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM: stringSetting('', { maxLength: 16_384 }),
   /** 32 random bytes, base64: seals TOTP secrets (AES-256-GCM); required with IDENTITY_KEY_SOURCE=config. */
   IDENTITY_TOTP_KEY_BASE64: stringSetting('', { maxLength: 64 }),
   /** The issuer an authenticator app shows next to the code. */

@@ -27,7 +27,7 @@ export interface AccessTokenClaims extends AccessClaims {
 
 export class AccessTokenSigner {
   constructor(
-    private readonly keys: Pick<IdentityKeys, 'signingKey' | 'publicKey' | 'keyId'>,
+    private readonly keys: Pick<IdentityKeys, 'signingKey' | 'publicKey' | 'keyId'> & Partial<Pick<IdentityKeys, 'previousKeys'>>,
     private readonly settings: AccessTokenSettings,
   ) {}
 
@@ -53,10 +53,14 @@ export class AccessTokenSigner {
     return `${signingInput}.${signature.toString('base64url')}`;
   }
 
+  /** The JWKS: the signing key's public half first, then the retired keys still verifying. */
   publicKeys(): PublicKeys {
-    const jwk = this.keys.publicKey.export({ format: 'jwk' });
+    const published = [{ publicKey: this.keys.publicKey, keyId: this.keys.keyId }, ...(this.keys.previousKeys ?? [])];
     return {
-      keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid: this.keys.keyId, alg: ACCESS_TOKEN_ALGORITHM, use: 'sig' }],
+      keys: published.map(({ publicKey, keyId }) => {
+        const jwk = publicKey.export({ format: 'jwk' });
+        return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid: keyId, alg: ACCESS_TOKEN_ALGORITHM, use: 'sig' };
+      }),
       issuer: this.settings.issuer,
       audience: this.settings.audience,
     };

@@ -1,10 +1,11 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@ledger/contracts';
 import { loadIdentityConfig } from '../identity.config';
-import { loadIdentityKeys, SIGNING_KEY_FILE, TOTP_KEY_FILE } from './identity-keys';
+import { AccessTokenSigner, verifyAccessToken } from './access-tokens';
+import { loadIdentityKeys, PREVIOUS_PUBLIC_KEYS_MAX, SIGNING_KEY_FILE, TOTP_KEY_FILE } from './identity-keys';
 
 describe('identity keys', () => {
   let dataDir: string;
@@ -86,5 +87,46 @@ describe('identity keys', () => {
     expect(() => loadIdentityConfig({ ADMIN_EMAIL: 'admin@example.com' })).toThrow(/ADMIN_PASSWORD/);
     expect(() => loadIdentityConfig({ ADMIN_PASSWORD: 'a long admin password' })).toThrow(/ADMIN_EMAIL/);
     expect(() => loadIdentityConfig({ IDENTITY_LOCKOUT_FAILURES: '0' })).toThrow(/IDENTITY_LOCKOUT_FAILURES/);
+  });
+
+  describe('rotation: IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM', () => {
+    const totp = randomBytes(32).toString('base64');
+    const privatePem = () => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const publicPemOf = (pem: string) => createPublicKey(pem).export({ format: 'pem', type: 'spki' }).toString();
+    const keysWith = (signingPem: string, previous: string) =>
+      loadIdentityKeys(loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: signingPem, IDENTITY_TOTP_KEY_BASE64: totp, IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM: previous }), dataDir);
+    const settings = { issuer: 'ledger-identity', audience: 'ledger-gateway', ttlSeconds: 900 };
+    const subject = { userId: 'user-1', roles: ['user' as const], sessionId: 'session-1' };
+    const nowMs = Date.UTC(2026, 0, 1);
+
+    it('keeps the tokens of the retired key valid (until they expire) beside the new key, and only while it is listed', () => {
+      const oldPem = privatePem();
+      const before = new AccessTokenSigner(keysWith(oldPem, ''), settings);
+      const token = before.sign(subject, nowMs, 'jti-1');
+      const rotated = new AccessTokenSigner(keysWith(privatePem(), publicPemOf(oldPem)), settings);
+      expect(rotated.publicKeys().keys.map((key) => key.kid)).toEqual([expect.any(String), before.publicKeys().keys[0].kid]);
+      expect(verifyAccessToken(token, rotated.publicKeys(), nowMs)).toMatchObject({ ok: true, value: { sub: 'user-1' } });
+      expect(verifyAccessToken(rotated.sign(subject, nowMs, 'jti-2'), rotated.publicKeys(), nowMs).ok).toBe(true);
+      const dropped = new AccessTokenSigner(keysWith(privatePem(), ''), settings);
+      expect(verifyAccessToken(token, dropped.publicKeys(), nowMs)).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
+    });
+
+    it('takes several keys, escaped newlines too, in both key sources', () => {
+      const pems = [privatePem(), privatePem()].map(publicPemOf);
+      expect(keysWith(privatePem(), pems.join('')).previousKeys).toHaveLength(2);
+      expect(keysWith(privatePem(), pems[0].replace(/\n/g, '\\n')).previousKeys).toHaveLength(1);
+      expect(loadIdentityKeys(loadIdentityConfig({ IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM: pems[1] }), dataDir).previousKeys).toHaveLength(1);
+    });
+
+    it('refuses to start on anything but Ed25519 public keys, at most PREVIOUS_PUBLIC_KEYS_MAX, naming the setting', () => {
+      const signing = privatePem();
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      const tooMany = Array.from({ length: PREVIOUS_PUBLIC_KEYS_MAX + 1 }, () => publicPemOf(privatePem())).join('');
+      const broken = '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----';
+      for (const previous of [signing, 'junk', rsa, tooMany, broken, `${publicPemOf(signing)}junk`]) {
+        expect(() => keysWith(signing, previous)).toThrow(ConfigError);
+        expect(() => keysWith(signing, previous)).toThrow(/IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM/);
+      }
+    });
   });
 });

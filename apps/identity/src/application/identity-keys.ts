@@ -11,6 +11,14 @@ import type { IdentityConfig } from '../identity.config';
 export const SIGNING_KEY_FILE = 'identity-signing-key.pem';
 export const TOTP_KEY_FILE = 'identity-totp-key';
 export const TOTP_KEY_BYTES = 32;
+/** Retired signing keys still published (IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM): a rotation or two within a token's lifetime. */
+export const PREVIOUS_PUBLIC_KEYS_MAX = 4;
+
+/** A public key that verifies access tokens, under its JWT `kid`. */
+export interface VerificationKey {
+  readonly publicKey: KeyObject;
+  readonly keyId: string;
+}
 
 export interface IdentityKeys {
   /** Ed25519 private key. */
@@ -18,6 +26,8 @@ export interface IdentityKeys {
   readonly publicKey: KeyObject;
   /** RFC 7638 thumbprint of the public key: the JWT `kid`. */
   readonly keyId: string;
+  /** Retired signing keys, verifying the tokens they signed until those expire. */
+  readonly previousKeys: readonly VerificationKey[];
   readonly totpKey: Buffer;
   /** Names the TOTP key inside every sealed secret, so a rotated key can be told apart. */
   readonly totpKeyId: string;
@@ -43,6 +53,7 @@ export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: 
     signingKey,
     publicKey,
     keyId: jwkThumbprint(publicKey),
+    previousKeys: previousPublicKeys(config.IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM),
     totpKey,
     totpKeyId: createHash('sha256').update('identity-totp-key').update(totpKey).digest('hex').slice(0, 16),
   };
@@ -52,6 +63,24 @@ export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: 
 export function jwkThumbprint(publicKey: KeyObject): string {
   const jwk = publicKey.export({ format: 'jwk' });
   return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })).digest('base64url');
+}
+
+function previousPublicKeys(pems: string): VerificationKey[] {
+  const setting = 'IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM';
+  const text = pems.replace(/\\n/g, '\n');
+  const blocks = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
+  if (text.replace(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g, '').trim() !== '') throw new ConfigError(setting, 'must hold only PEM public keys (BEGIN PUBLIC KEY blocks)');
+  if (blocks.length > PREVIOUS_PUBLIC_KEYS_MAX) throw new ConfigError(setting, `holds ${blocks.length} keys, at most ${PREVIOUS_PUBLIC_KEYS_MAX} are allowed`);
+  return blocks.map((block, index) => {
+    let publicKey: KeyObject;
+    try {
+      publicKey = createPublicKey(block);
+    } catch {
+      throw new ConfigError(setting, `key ${index + 1} is not a PEM public key`);
+    }
+    if (publicKey.asymmetricKeyType !== 'ed25519') throw new ConfigError(setting, `key ${index + 1} must be an Ed25519 key, got ${publicKey.asymmetricKeyType}`);
+    return { publicKey, keyId: jwkThumbprint(publicKey) };
+  });
 }
 
 function configuredSigningKey(config: IdentityConfig): string {
