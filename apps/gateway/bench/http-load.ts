@@ -17,6 +17,8 @@ export interface LoadResult {
   readonly latenciesMs: number[];
   /** CPU time the host process spent during the run (all its threads), when the OS tells it. */
   readonly hostCpuMs?: number;
+  /** Share of the run's wall time the host's main event loop was running code (its /metrics). */
+  readonly hostLoopBusy?: number;
 }
 
 export interface HostProcess {
@@ -24,6 +26,8 @@ export interface HostProcess {
   json(method: string, path: string, options?: JsonRequest): Promise<{ status: number; body: any }>;
   /** CPU time (user + system, all threads) the host process has used so far; undefined where /proc is missing. */
   cpuMs(): number | undefined;
+  /** Seconds the host's main event loop has run code so far (gateway_event_loop_active_seconds_total). */
+  loopActiveS(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -42,12 +46,18 @@ function processCpuMs(pid: number | undefined): number | undefined {
   }
 }
 
-/** Runs `load` and adds the host's CPU time over it to its result. */
+/** Runs `load` and adds the host's CPU time and main-loop busy share over it to its result. */
 export async function withHostCpu(host: HostProcess, load: () => Promise<LoadResult>): Promise<LoadResult> {
+  const loopBefore = await host.loopActiveS();
   const before = host.cpuMs();
   const result = await load();
   const after = host.cpuMs();
-  return before === undefined || after === undefined ? result : { ...result, hostCpuMs: after - before };
+  const loopAfter = await host.loopActiveS();
+  return {
+    ...result,
+    ...(before === undefined || after === undefined ? {} : { hostCpuMs: after - before }),
+    ...(loopBefore === undefined || loopAfter === undefined ? {} : { hostLoopBusy: (loopAfter - loopBefore) / result.seconds }),
+  };
 }
 
 export interface JsonRequest {
@@ -99,6 +109,11 @@ export async function startHostProcess(port: number, env: Record<string, string>
       return { status: response.status, body: text ? JSON.parse(text) : null };
     },
     cpuMs: () => processCpuMs(host.pid),
+    async loopActiveS() {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const value = /^gateway_event_loop_active_seconds_total ([0-9.e+-]+)$/m.exec(text)?.[1];
+      return value === undefined ? undefined : Number(value);
+    },
     close,
   };
 }
@@ -225,18 +240,20 @@ export function summarize(result: LoadResult): LoadSummary {
 
 /**
  * One table: a row per result, req/s of the successful ones, p50/p99 over all, and the host's CPU
- * time per request answered (all its threads; the figure that decides throughput on a busy host).
+ * time per request answered (all its threads; the figure that decides throughput on a busy host),
+ * and how much of the run the host's main event loop was busy (near 100%, requests queue for it).
  */
 export function printResults(results: readonly LoadResult[]): void {
   const width = Math.max(24, ...results.map((result) => result.name.length));
-  console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed  host CPU ms/req`);
+  console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed  host CPU ms/req  main loop busy`);
   for (const result of results) {
     const { ratePerS, p50Ms, p99Ms } = summarize(result);
     const shed = result.shed ? ` (${result.shed} shed, not sent)` : '';
     const answered = result.completed + result.failed - (result.shed ?? 0);
     const cpu = result.hostCpuMs === undefined || answered === 0 ? '-' : (result.hostCpuMs / answered).toFixed(3);
+    const busy = result.hostLoopBusy === undefined ? '-' : `${(100 * result.hostLoopBusy).toFixed(0)}%`;
     console.log(
-      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}  ${cpu.padStart(15)}${shed}`,
+      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}  ${cpu.padStart(15)}  ${busy.padStart(14)}${shed}`,
     );
   }
 }

@@ -1,6 +1,7 @@
 // Prometheus metrics of one gateway instance (its own registry, so several can run in one
 // process): HTTP requests per route and status, gRPC calls per method and status code, bus
-// requests per command type and outcome.
+// requests per command type and outcome, and how busy the main event loop is.
+import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -69,6 +70,17 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
+    let counted = 0;
+    new Counter({
+      name: 'gateway_event_loop_active_seconds_total',
+      help: 'Time the main event loop spent running code rather than waiting for I/O; its rate is the loop utilization (near 1, work queues).',
+      registers: [this.registry],
+      collect() {
+        const active = performance.eventLoopUtilization().active / 1000;
+        if (active > counted) this.inc(active - counted);
+        counted = Math.max(counted, active);
+      },
+    });
   }
 
   observeHttp(method: string, route: string, status: number, seconds: number): void {
