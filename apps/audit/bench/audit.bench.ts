@@ -2,7 +2,8 @@
 // top-ups, same- and cross-shard transfers, decided by libs/ledger's `decide` and appended with
 // the store's own append path in batches), then runs `replay` and `verify` each in a fresh
 // process and prints events/s, RSS at 250k/500k/750k/1M events, and peak RSS. Also prints a
-// read-only pass (read and parse every event, nothing else) so the projection's share shows.
+// read-only pass (read and parse every event, nothing else) so the projection's share shows, and
+// an insert ceiling: the replayed rows inserted in key order alone, the most a rebuild could write.
 // Prints figures; never fails a build. BENCH_DIR picks the disk, BENCH_EVENTS the size,
 // BENCH_KEEP=1 keeps the generated data dir for profiling one phase.
 import { spawnSync } from 'node:child_process';
@@ -24,7 +25,11 @@ import {
   type LedgerEvent,
   type LedgerShardState,
 } from '@ledger/ledger';
+import Database from 'better-sqlite3';
+import { openRebuildDb } from '@ledger/event-store';
+import { insertProjectionRows, walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { entry } from '../../wallet-ledger/src/projections/testing/ledger-history';
+import { REBUILD_CACHE_KIB } from '../src/projection-files';
 import { Findings, Progress } from '../src/findings';
 import { rebuildAll } from '../src/rebuild-worker';
 import { openSqliteStoreReader } from '../src/sqlite-store-reader';
@@ -199,6 +204,10 @@ async function phase(name: string, dir: string): Promise<PhaseResult> {
         events += page.length;
         observe(events);
       }
+    } else if (name === 'ceiling') {
+      events = Number(await reader.headPosition());
+      const rows = insertCeiling(join(dir, 'replayed', 'wallet-ledger.sqlite'), join(dir, 'ceiling.sqlite'));
+      detail = `${rows} history and line rows inserted in key order into a fresh file, nothing else: the most one CPU's rebuild could reach`;
     } else if (name === 'replay') {
       const findings = new Findings();
       const out = join(dir, 'replayed');
@@ -221,6 +230,42 @@ async function phase(name: string, dir: string): Promise<PhaseResult> {
     await reader.close();
   }
   return { phase: name, events, ms: performance.now() - started, detail, rssMiB: samples, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), violations };
+}
+
+/** Rows per chunk the ceiling copies (bounded memory). */
+const CEILING_CHUNK_ROWS = 8_192;
+
+/**
+ * The insert ceiling: the replayed file's history rows and lines, read in primary-key order (the
+ * cheapest order for a B-tree) and inserted with the projection's own statements into a fresh file
+ * with the rebuild's bulk-load settings. No reading of events, parsing or projection logic.
+ */
+function insertCeiling(replayedFile: string, ceilingFile: string): number {
+  const source = new Database(replayedFile, { readonly: true });
+  const target = openRebuildDb(ceilingFile, REBUILD_CACHE_KIB);
+  let rows = 0;
+  try {
+    walletLedgerProjection.setup(target);
+    target.exec('BEGIN');
+    for (const table of ['account_balances_history', 'transaction_lines'] as const) {
+      let chunk: unknown[][] = [];
+      for (const row of source.prepare(`SELECT * FROM ${table}`).raw().iterate() as IterableIterator<unknown[]>) {
+        chunk.push(row);
+        if (chunk.length === CEILING_CHUNK_ROWS) {
+          rows += chunk.length;
+          insertProjectionRows(target, table, chunk);
+          chunk = [];
+        }
+      }
+      rows += chunk.length;
+      insertProjectionRows(target, table, chunk);
+    }
+    target.exec('COMMIT');
+  } finally {
+    target.close();
+    source.close();
+  }
+  return rows;
 }
 
 function runPhase(name: string, dir: string): PhaseResult {
@@ -250,6 +295,7 @@ async function main(): Promise<void> {
     console.log(`audit bench: Node ${process.version}; generated ${events} events (${WALLETS} wallets, ${SHARDS} shards) in ${((performance.now() - started) / 1000).toFixed(1)} s in ${dir}`);
     print(runPhase('read', dir));
     print(runPhase('replay', dir));
+    print(runPhase('ceiling', dir));
     // The replayed projection becomes the "live" one, so verify compares a full file too.
     renameSync(join(dir, 'replayed', 'wallet-ledger.sqlite'), join(dir, 'wallet-ledger.sqlite'));
     print(runPhase('verify', dir));

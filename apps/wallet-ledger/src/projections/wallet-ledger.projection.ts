@@ -243,6 +243,15 @@ export const walletLedgerProjection: Projection = {
   },
 };
 
+/**
+ * Inserts rows of the history or lines table (each in the table's column order) with the
+ * projection's own statements: what the audit bench's insert ceiling measures.
+ */
+export function insertProjectionRows(db: Database.Database, table: 'account_balances_history' | 'transaction_lines', rows: unknown[][]): void {
+  const { statements } = stateFor(db);
+  insertRows(table === 'account_balances_history' ? statements.insertHistory : statements.insertLines, rows);
+}
+
 /** Applies a page: each account it touches is read at most once and its row written once, at the end. */
 function applyEvents(db: Database.Database, events: readonly RecordedEvent[]): void {
   // A page that throws is rolled back by projectionApplier, which then calls `rolledBack` to drop the cache.
