@@ -286,6 +286,17 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
     expect(recorder.commands).toBe(1);
   });
 
+  it('answers a request whose body is not JSON with an error, instead of leaving its caller to time out', async () => {
+    const replies: DeliveredMessage[] = [];
+    await bus.subscribe({ topics: [replyTopicFor(COMMANDS)], groupId: 'reply-watch', handler: async (m) => void replies.push(m) });
+    await bus.publish(COMMANDS, [
+      { key: 'k', partition: 0, value: Buffer.from('{not json'), headers: { [BUS_HEADERS.correlationId]: 'garbled', [BUS_HEADERS.replyTo]: replyTopicFor(COMMANDS) } },
+    ]);
+    await waitFor('a reply', () => replies.length === 1);
+    expect(decode(replies[0].value)).toEqual({ err: expect.objectContaining({ code: 'validation_failed', retryable: false, message: expect.stringContaining('could not be decoded') }), isDisposed: true });
+    expect(recorder.commands).toBe(0);
+  });
+
   it('bounds the requests waiting for a reply, and fails them on close', async () => {
     const bounded = new BusClientProxy(bus, { requestTimeoutMs: 60_000, maxPendingRequests: 2 });
     const first = lastValueFrom(bounded.send('cards.commands', { n: 1 }));
