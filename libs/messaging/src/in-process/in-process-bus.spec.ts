@@ -145,6 +145,48 @@ describe('InProcessBus, beyond the contract', () => {
     }
   });
 
+  it('consumed() waits until every group, also one whose consumers left, committed what was published before it', async () => {
+    const held = gate();
+    const seen: string[] = [];
+    const consumer = await bus.subscribe({
+      topics: ['ledger.events'],
+      groupId: 'card-issuer',
+      handler: async (message) => {
+        seen.push(message.offset);
+        if (message.offset === '0') await held.promise;
+      },
+    });
+    await bus.publish('ledger.events', [{ key: 'a', value: encode(1), partition: 0 }, { key: 'a', value: encode(2), partition: 0 }]);
+    let consumed = false;
+    const waiting = bus.consumed('ledger.events').then(() => (consumed = true));
+    await waitFor('the first delivery', () => seen.length === 1);
+    expect(consumed).toBe(false);
+    held.open();
+    await waiting;
+    expect(seen).toEqual(['0', '1']);
+
+    // A group whose consumers all left still has to read what came after: a restart would otherwise lose it.
+    await consumer.stop();
+    await bus.publish('ledger.events', [{ key: 'a', value: encode(3), partition: 1 }]);
+    const abort = new AbortController();
+    const abandoned = bus.consumed('ledger.events', abort.signal);
+    abort.abort(new Error('relay stopping'));
+    await expect(abandoned).rejects.toThrow('relay stopping');
+    const pending = bus.consumed('ledger.events');
+    await bus.subscribe({ topics: ['ledger.events'], groupId: 'card-issuer', handler: async (message) => void seen.push(message.offset) });
+    await pending;
+    expect(seen).toEqual(['0', '1', '0']);
+    await expect(bus.consumed('no.consumers')).resolves.toBeUndefined();
+  });
+
+  it('consumed() rejects on close, so nothing waits for consumers that will never come', async () => {
+    await bus.subscribe({ topics: ['ledger.events'], groupId: 'stuck', handler: async () => undefined }).then((consumer) => consumer.stop());
+    await bus.publish('ledger.events', [{ key: 'a', value: encode(1) }]);
+    const waiting = bus.consumed('ledger.events');
+    await bus.close();
+    await expect(waiting).rejects.toThrow(/closed/);
+  });
+
   it('interrupts a retry backoff on close()', async () => {
     const slowRetries = new InProcessBus({ retryBackoffMs: 60_000, retryBackoffMaxMs: 60_000, logger: silent });
     let attempts = 0;

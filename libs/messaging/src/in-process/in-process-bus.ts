@@ -82,6 +82,14 @@ interface Cursor {
   running: boolean;
 }
 
+/** A caller of consumed(): the end offset of each partition when it asked. */
+interface ConsumedWaiter {
+  readonly topic: string;
+  readonly ends: readonly number[];
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 interface Group {
   readonly id: string;
   /** Active members in join order; partitions are dealt out round-robin in this order. */
@@ -136,6 +144,7 @@ class Member implements BusConsumer {
 export class InProcessBus implements MessageBus {
   private readonly topics = new Map<string, Topic>();
   private readonly groups = new Map<string, Group>();
+  private readonly consumedWaiters = new Set<ConsumedWaiter>();
   private readonly defaultPartitions: number;
   private readonly maxQueueDepth: number;
   private readonly maxMessageBytes: number;
@@ -245,9 +254,33 @@ export class InProcessBus implements MessageBus {
     return member;
   }
 
+  consumed(topic: string, signal?: AbortSignal): Promise<void> {
+    this.assertOpen(`wait for the consumers of ${String(topic)}`);
+    signal?.throwIfAborted();
+    const target = this.topics.get(topic);
+    const ends = target === undefined ? [] : target.logs.map((log) => log.end);
+    if (this.hasConsumed(topic, ends)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => waiter.reject(signal?.reason);
+      const settled = (): void => {
+        this.consumedWaiters.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter: ConsumedWaiter = {
+        topic,
+        ends,
+        resolve: () => (settled(), resolve()),
+        reject: (error) => (settled(), reject(error)),
+      };
+      this.consumedWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   close(): Promise<void> {
     if (this.closing === undefined) {
       this.closed = true;
+      for (const waiter of [...this.consumedWaiters]) waiter.reject(new BusClosedError(`wait for the consumers of ${waiter.topic}`));
       const members = [...this.groups.values()].flatMap((group) => group.members);
       this.closing = Promise.all(members.map((member) => member.stop())).then(() => undefined);
     }
@@ -344,6 +377,7 @@ export class InProcessBus implements MessageBus {
               'trimmed while it had no consumer',
           );
           cursor.next = log.start;
+          this.wakeConsumedWaiters(cursor.topic);
         }
         const window: StoredMessage[] = [];
         for (let offset = cursor.next; window.length < owner.maxInFlight; offset++) {
@@ -359,6 +393,7 @@ export class InProcessBus implements MessageBus {
         if (through > 0) {
           cursor.next = window[through - 1].offset + 1;
           this.trim(cursor.topic, cursor.partition);
+          this.wakeConsumedWaiters(cursor.topic);
         }
         deliveredThisTurn += window.length;
         if (deliveredThisTurn >= DELIVERIES_PER_TURN) {
@@ -444,6 +479,18 @@ export class InProcessBus implements MessageBus {
       if (cursor?.owner !== undefined) committed = Math.min(committed, cursor.next);
     }
     if (committed !== Infinity) this.topic(topic).logs[partition].trimBefore(committed);
+  }
+
+  /** Whether every group of `topic`, with members or not, committed each partition up to `ends`. */
+  private hasConsumed(topic: string, ends: readonly number[]): boolean {
+    for (const group of this.groups.values()) {
+      for (const cursor of group.cursors.get(topic) ?? []) if (cursor.next < (ends[cursor.partition] ?? 0)) return false;
+    }
+    return true;
+  }
+
+  private wakeConsumedWaiters(topic: string): void {
+    for (const waiter of [...this.consumedWaiters]) if (waiter.topic === topic && this.hasConsumed(topic, waiter.ends)) waiter.resolve();
   }
 
   private hasLiveConsumer(topic: string, partition: number): boolean {

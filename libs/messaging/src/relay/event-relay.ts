@@ -322,6 +322,7 @@ export class EventRelay {
           await this.pause(this.backoffMs(failures));
           continue;
         }
+        if (!(await this.awaitConsumed())) return;
       }
       const position = batch[batch.length - 1].position;
       if (!(await this.saveCheckpoint(position))) return;
@@ -344,6 +345,21 @@ export class EventRelay {
       count++;
     }
     return this.buffer.slice(0, count);
+  }
+
+  /**
+   * Waits until the bus's consumer groups committed what was published: a bus that forgets on a
+   * crash (the in-process one) loses what they had not, so the checkpoint must not pass it yet.
+   * False when the relay ends first: the batch is published again by the next start.
+   */
+  private async awaitConsumed(): Promise<boolean> {
+    try {
+      await this.bus.consumed(this.topic, this.abort.signal);
+      return true;
+    } catch (error) {
+      if (!this.stopping) this.fail('waiting for the consumers of the published events failed', error);
+      return false;
+    }
   }
 
   /** Saves after a publish resolved; retried, since giving up here would only mean redelivery. False when the relay ends. */
