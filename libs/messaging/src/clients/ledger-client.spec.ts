@@ -48,4 +48,24 @@ describe('LedgerClient (coalescing)', () => {
     await client.command(topUp(4));
     expect(sent[1].headers[BUS_HEADERS.deadline]).toBeUndefined();
   });
+
+  it('rejects a command that cannot be encoded (a bigint amount) alone, as an uncoalesced one is, and sends the rest of its turn', async () => {
+    const sent: KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>[] = [];
+    const bus: RequestSender = {
+      send<TResult, TInput>(_pattern: string, data: TInput): Observable<TResult> {
+        const payload = data as KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>;
+        encode(payload.value); // as the transport does before anything is published
+        sent.push(payload);
+        const count = payload.value.type === 'CommandBatch' ? payload.value.commands.length : 1;
+        return of((count === 1 ? { ok: true, value: {} } : { ok: true, value: Array.from({ length: count }, () => ({ ok: true, value: {} })) }) as TResult);
+      },
+    };
+    const client = new LedgerClient(bus, 1, { coalesce: true });
+    const topUp = (n: number, amount: unknown = '1') => ({ type: 'TopUp', walletId: `w-${n}`, amount, meta: { idempotencyKey: `k-${n}`, actor: 'test' } }) as LedgerCommandEnvelope;
+    const [first, bad, last] = await Promise.allSettled([client.command(topUp(1)), client.command(topUp(2, 5n)), client.command(topUp(3))]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { name: 'CodecError' } });
+    expect(first).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(last).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(sent).toHaveLength(1);
+  });
 });

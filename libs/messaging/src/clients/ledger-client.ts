@@ -12,6 +12,7 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { shardOfCommand } from '@ledger/ledger';
+import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
 import { BUS_HEADERS, keyed } from '../nest/bus-protocol';
 
@@ -83,7 +84,14 @@ export class LedgerClient {
     let part: Waiting[] = [];
     let partBytes = 0;
     for (const each of queue) {
-      const bytes = Buffer.byteLength(JSON.stringify(each.message));
+      let bytes: number;
+      try {
+        bytes = encode(each.message).length;
+      } catch (error) {
+        // Refused alone, as the transport refuses it uncoalesced: thrown here (a timer) it ended the process and stranded the turn.
+        each.reject(error);
+        continue;
+      }
       if (part.length > 0 && (part.length === LEDGER_COMMAND_BATCH_MAX || partBytes + bytes > LEDGER_COMMAND_BATCH_BYTES_MAX)) {
         void this.sendPart(shard, part);
         part = [];
