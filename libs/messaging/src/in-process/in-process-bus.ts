@@ -32,6 +32,11 @@ export interface InProcessBusOptions {
   readonly defaultPartitions?: number;
   /** Topics declared up front, with their partition counts. */
   readonly topics?: Readonly<Record<string, number>>;
+  /**
+   * Consumer groups of each topic that exist before their first consumer subscribes (Kafka keeps a
+   * group's offsets): a relay started first checkpoints nothing they have not read (see consumed()).
+   */
+  readonly consumerGroups?: Readonly<Record<string, readonly string[]>>;
   readonly maxQueueDepth?: number;
   readonly maxMessageBytes?: number;
   readonly maxAttempts?: number;
@@ -166,6 +171,7 @@ export class InProcessBus implements MessageBus {
     this.retryBackoffMaxMs = nonNegativeInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? defaults.BUS_RETRY_BACKOFF_MAX_MS);
     this.logger = options.logger ?? consoleLogger;
     for (const [topic, partitions] of Object.entries(options.topics ?? {})) this.declareTopic(topic, partitions);
+    for (const [topic, groupIds] of Object.entries(options.consumerGroups ?? {})) for (const groupId of groupIds) this.declareGroup(groupId, [topic]);
   }
 
   isOpen(): boolean {
@@ -234,6 +240,15 @@ export class InProcessBus implements MessageBus {
     const topics = new Set(options.topics);
     for (const topic of topics) this.topic(topic);
 
+    const group = this.declareGroup(groupId, topics);
+    const member = new Member((leaving) => this.leave(leaving), group, topics, handler, maxAttempts, maxInFlight);
+    group.members.push(member);
+    this.rebalance(group);
+    return member;
+  }
+
+  /** The group, created with a cursor at the oldest retained message (Kafka: auto.offset.reset=earliest) of each topic new to it. */
+  private declareGroup(groupId: string, topics: Iterable<string>): Group {
     let group = this.groups.get(groupId);
     if (!group) {
       group = { id: groupId, members: [], cursors: new Map() };
@@ -241,17 +256,13 @@ export class InProcessBus implements MessageBus {
     }
     for (const topic of topics) {
       if (group.cursors.has(topic)) continue;
-      // A new group starts at the oldest retained message (Kafka: auto.offset.reset=earliest).
       const logs = this.topic(topic).logs;
       group.cursors.set(
         topic,
         logs.map((log, partition) => ({ topic, partition, next: log.start, owner: undefined, running: false })),
       );
     }
-    const member = new Member((leaving) => this.leave(leaving), group, topics, handler, maxAttempts, maxInFlight);
-    group.members.push(member);
-    this.rebalance(group);
-    return member;
+    return group;
   }
 
   consumed(topic: string, signal?: AbortSignal): Promise<void> {

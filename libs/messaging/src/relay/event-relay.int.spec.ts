@@ -350,6 +350,26 @@ describe('EventRelay', () => {
     expect([...handled].sort()).toEqual((await allEvents()).map((event) => event.eventId).sort());
   });
 
+  it('holds its checkpoint for a consumer group the bus knew before its consumer subscribed (the host starts this relay first)', async () => {
+    const consumerGroups = { [TOPIC]: ['card-issuer'] };
+    useBus(new InProcessBus({ logger, consumerGroups }));
+    await appendToShards(5);
+    const relay = await startRelay({ checkpoints: new SqliteCheckpointStore(openDb('relay.sqlite')) });
+    await waitFor('events published', () => bus.publishedIds().length > 0);
+    // The process ends before the consumer subscribed.
+    await relay.stop();
+    expect(relay.position()).toBe(0n);
+    await inProcess.close();
+    databases[0].close();
+
+    useBus(new InProcessBus({ logger, consumerGroups }));
+    const restarted = await startRelay({ checkpoints: new SqliteCheckpointStore(openDb('relay.sqlite')) });
+    const { events } = await consume('card-issuer');
+    await restarted.waitForPosition(5n);
+    await waitFor('every event', () => events().length === 5);
+    expect(events().map((event) => event.eventId).sort()).toEqual((await allEvents()).map((event) => event.eventId).sort());
+  });
+
   it('redelivers what it published but did not checkpoint before a crash; the idempotent consumer handles each event once', async () => {
     const handled: string[] = [];
     let processed = new ProcessedEvents({ consumer: 'ledger-view', db: openDb('consumer.sqlite') });
