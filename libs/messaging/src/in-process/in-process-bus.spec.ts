@@ -179,6 +179,24 @@ describe('InProcessBus, beyond the contract', () => {
     await expect(bus.consumed('no.consumers')).resolves.toBeUndefined();
   });
 
+  it('declares a consumer group up front without creating its topic, which its producer then declares with its own partition count', async () => {
+    const declared = new InProcessBus({ consumerGroups: { 'ledger.events': ['card-issuer'] }, logger: silent });
+    try {
+      await declared.createTopic('ledger.events', 8);
+      await declared.publish('ledger.events', [{ key: 'a', value: encode(1), partition: 7 }]);
+      let consumed = false;
+      const waiting = declared.consumed('ledger.events').then(() => (consumed = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(consumed).toBe(false); // the group holds it before its consumer came
+      const seen: number[] = [];
+      await declared.subscribe({ topics: ['ledger.events'], groupId: 'card-issuer', handler: async (message) => void seen.push(message.partition) });
+      await waiting;
+      expect(seen).toEqual([7]);
+    } finally {
+      await declared.close();
+    }
+  });
+
   it('consumed() rejects on close, so nothing waits for consumers that will never come', async () => {
     await bus.subscribe({ topics: ['ledger.events'], groupId: 'stuck', handler: async () => undefined }).then((consumer) => consumer.stop());
     await bus.publish('ledger.events', [{ key: 'a', value: encode(1) }]);

@@ -33,8 +33,9 @@ export interface InProcessBusOptions {
   /** Topics declared up front, with their partition counts. */
   readonly topics?: Readonly<Record<string, number>>;
   /**
-   * Consumer groups of each topic that exist before their first consumer subscribes (Kafka keeps a
-   * group's offsets): a relay started first checkpoints nothing they have not read (see consumed()).
+   * Consumer groups of each topic that exist from the topic's declaration, before their first
+   * consumer subscribes (Kafka keeps a group's offsets): a relay started first checkpoints nothing
+   * they have not read (see consumed()). The topic is not created here: its producer declares it.
    */
   readonly consumerGroups?: Readonly<Record<string, readonly string[]>>;
   readonly maxQueueDepth?: number;
@@ -150,6 +151,8 @@ export class InProcessBus implements MessageBus {
   private readonly topics = new Map<string, Topic>();
   private readonly groups = new Map<string, Group>();
   private readonly consumedWaiters = new Set<ConsumedWaiter>();
+  /** InProcessBusOptions.consumerGroups, by topic. */
+  private readonly groupsDeclaredFor = new Map<string, readonly string[]>();
   private readonly defaultPartitions: number;
   private readonly maxQueueDepth: number;
   private readonly maxMessageBytes: number;
@@ -170,8 +173,9 @@ export class InProcessBus implements MessageBus {
     this.retryBackoffMs = nonNegativeInt('retryBackoffMs', options.retryBackoffMs ?? defaults.BUS_RETRY_BACKOFF_MS);
     this.retryBackoffMaxMs = nonNegativeInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? defaults.BUS_RETRY_BACKOFF_MAX_MS);
     this.logger = options.logger ?? consoleLogger;
+    // Joined to their topic when it is declared (by its producer, with its partition count), not created here.
+    for (const [topic, groupIds] of Object.entries(options.consumerGroups ?? {})) this.groupsDeclaredFor.set(topic, [...groupIds]);
     for (const [topic, partitions] of Object.entries(options.topics ?? {})) this.declareTopic(topic, partitions);
-    for (const [topic, groupIds] of Object.entries(options.consumerGroups ?? {})) for (const groupId of groupIds) this.declareGroup(groupId, [topic]);
   }
 
   isOpen(): boolean {
@@ -322,6 +326,7 @@ export class InProcessBus implements MessageBus {
     }
     const created: Topic = { name: topic, logs: Array.from({ length: partitions }, () => new PartitionLog()) };
     this.topics.set(topic, created);
+    for (const groupId of this.groupsDeclaredFor.get(topic) ?? []) this.declareGroup(groupId, [topic]);
     return created;
   }
 
