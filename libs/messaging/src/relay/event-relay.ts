@@ -222,8 +222,9 @@ export class EventRelay {
   }
 
   /**
-   * Stops reading, lets a publish in flight finish and checkpoints it, and resolves when nothing
-   * runs any more. What was read but not published is read again by the next start. Idempotent.
+   * Stops reading, lets a publish in flight finish, and resolves when nothing runs any more. What
+   * was read but not published, or published but not yet consumed, goes out again from the next
+   * start. Idempotent.
    */
   async stop(): Promise<void> {
     this.requestStop();
