@@ -3,7 +3,8 @@ import { loadMessagingConfig } from '../messaging.config';
 import { deadLetterTopic, InvalidMessageError } from '../message-bus.port';
 import { messageBusContract } from '../testing/message-bus.contract';
 import { gate, waitFor } from '@ledger/contracts/testing';
-import { InProcessBus, inProcessBusOptions, type BusLogger } from './in-process-bus';
+import { SHARDS_MAX } from '@ledger/ledger';
+import { InProcessBus, inProcessBusOptions, MAX_PARTITIONS, type BusLogger } from './in-process-bus';
 
 const silent: BusLogger = { warn: () => undefined, error: () => undefined };
 
@@ -54,6 +55,12 @@ describe('InProcessBus, beyond the contract', () => {
     await expect(bus.createTopic('x'.repeat(250), 1)).rejects.toThrow(/invalid topic name/);
     await expect(bus.publish('big', [{ key: 'k', value: Buffer.alloc(4096) }])).rejects.toThrow(/over the limit of 2048/);
     await expect(bus.publish('raw', [{ key: 'k', value: 'text' as unknown as Buffer }])).rejects.toThrow(/must be a Buffer/);
+  });
+
+  it('takes a topic of as many partitions as the ledger may have shards (ledger.commands and ledger.events have LEDGER_SHARDS)', async () => {
+    await expect(bus.createTopic('ledger.commands', SHARDS_MAX)).resolves.toBeUndefined();
+    await bus.publish('ledger.commands', [{ key: String(SHARDS_MAX - 1), value: encode({}), partition: SHARDS_MAX - 1 }]);
+    await expect(bus.createTopic('too.many', MAX_PARTITIONS + 1)).rejects.toThrow(RangeError);
   });
 
   it('appends a batch all or nothing when one partition would overflow', async () => {

@@ -1,6 +1,7 @@
 // The embedded mode's message bus: Kafka's semantics in memory (topics of partitions, consumer
 // groups that split partitions and rebalance, in-order at-least-once delivery, a DLQ), with a
 // bounded queue per partition so a slow consumer slows its producers instead of eating memory.
+import { SHARDS_MAX } from '@ledger/ledger';
 import { pause } from '../pause';
 import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../messaging.config';
 import {
@@ -57,8 +58,8 @@ export function inProcessBusOptions(config: MessagingConfig): InProcessBusOption
   };
 }
 
-/** Upper bound on partitions of one topic. */
-export const MAX_PARTITIONS = 1024;
+/** Upper bound on partitions of one topic: as many as the ledger may have shards (ledger.commands has LEDGER_SHARDS). */
+export const MAX_PARTITIONS = SHARDS_MAX;
 const MAX_GROUP_ID_LENGTH = 255;
 /** Longest error text a dead-lettered message carries. */
 const MAX_ERROR_HEADER_LENGTH = 2048;
