@@ -187,6 +187,7 @@ describe('InProcessBus, beyond the contract', () => {
   });
 
   it('declares a consumer group up front without creating its topic, which its producer then declares with its own partition count', async () => {
+    expect(() => new InProcessBus({ consumerGroups: { 'ledger.events': [''] } })).toThrow(InvalidMessageError);
     const declared = new InProcessBus({ consumerGroups: { 'ledger.events': ['card-issuer'] }, logger: silent });
     try {
       await declared.createTopic('ledger.events', 8);

@@ -175,7 +175,7 @@ export class InProcessBus implements MessageBus {
     this.retryBackoffMaxMs = nonNegativeInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? defaults.BUS_RETRY_BACKOFF_MAX_MS);
     this.logger = options.logger ?? consoleLogger;
     // Joined to their topic when it is declared (by its producer, with its partition count), not created here.
-    for (const [topic, groupIds] of Object.entries(options.consumerGroups ?? {})) this.groupsDeclaredFor.set(topic, [...groupIds]);
+    for (const [topic, groupIds] of Object.entries(options.consumerGroups ?? {})) this.groupsDeclaredFor.set(topic, groupIds.map(checkGroupId));
     for (const [topic, partitions] of Object.entries(options.topics ?? {})) this.declareTopic(topic, partitions);
   }
 
@@ -232,9 +232,7 @@ export class InProcessBus implements MessageBus {
   async subscribe(options: SubscribeOptions): Promise<BusConsumer> {
     this.assertOpen('subscribe');
     const { groupId, handler } = options;
-    if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > MAX_GROUP_ID_LENGTH) {
-      throw new InvalidMessageError(`groupId must be 1 to ${MAX_GROUP_ID_LENGTH} characters`);
-    }
+    checkGroupId(groupId);
     if (typeof handler !== 'function') throw new InvalidMessageError('handler must be a function');
     if (!Array.isArray(options.topics) || options.topics.length === 0) throw new InvalidMessageError('subscribe needs at least one topic');
     const maxAttempts = positiveInt('maxAttempts', options.maxAttempts ?? this.maxAttempts);
@@ -541,6 +539,13 @@ function describeError(error: unknown): string {
   } catch {
     return String(error);
   }
+}
+
+function checkGroupId(groupId: unknown): string {
+  if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > MAX_GROUP_ID_LENGTH) {
+    throw new InvalidMessageError(`groupId must be 1 to ${MAX_GROUP_ID_LENGTH} characters`);
+  }
+  return groupId;
 }
 
 function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
