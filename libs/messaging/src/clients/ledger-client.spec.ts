@@ -3,6 +3,7 @@ import { of, throwError, type Observable } from 'rxjs';
 import { LEDGER_TOPICS, type LedgerCommandBatch, type LedgerCommandEnvelope, type Reply } from '@ledger/contracts';
 import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
+import { RequestTimeoutError } from '../nest/bus.client';
 import { BUS_HEADERS, type KeyedPayload } from '../nest/bus-protocol';
 import { LedgerClient, type RequestSender } from './ledger-client';
 
@@ -43,8 +44,9 @@ describe('LedgerClient (coalescing)', () => {
     };
     const client = new LedgerClient(bus, 1, { coalesce: true });
     const topUp = (n: number): LedgerCommandEnvelope => ({ type: 'TopUp', walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
-    await Promise.all([client.command(topUp(1), { deadlineMs: 5_000 }), client.command(topUp(2)), client.command(topUp(3), { deadlineMs: 3_000 })]);
-    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual(['3000']);
+    const base = Date.now() + 60_000;
+    await Promise.all([client.command(topUp(1), { deadlineMs: base + 5_000 }), client.command(topUp(2)), client.command(topUp(3), { deadlineMs: base + 3_000 })]);
+    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(base + 3_000)]);
     await client.command(topUp(4));
     expect(sent[1].headers[BUS_HEADERS.deadline]).toBeUndefined();
   });
@@ -67,5 +69,32 @@ describe('LedgerClient (coalescing)', () => {
     expect(first).toMatchObject({ status: 'fulfilled', value: { ok: true } });
     expect(last).toMatchObject({ status: 'fulfilled', value: { ok: true } });
     expect(sent).toHaveLength(1);
+  });
+
+  it('fails alone a command whose requester gave up before its turn was sent, instead of timing out every command coalesced with it', async () => {
+    const sent: KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>[] = [];
+    // As BusClientProxy: a request whose deadline has passed is refused at once, nothing sent.
+    const bus: RequestSender = {
+      send<TResult, TInput>(pattern: string, data: TInput): Observable<TResult> {
+        const payload = data as KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>;
+        const deadline = payload.headers[BUS_HEADERS.deadline];
+        if (deadline !== undefined && Number(deadline) <= Date.now()) return throwError(() => new RequestTimeoutError(pattern, 0, 'c'));
+        sent.push(payload);
+        const count = payload.value.type === 'CommandBatch' ? payload.value.commands.length : 1;
+        return of((count === 1 ? { ok: true, value: {} } : { ok: true, value: Array.from({ length: count }, () => ({ ok: true, value: {} })) }) as TResult);
+      },
+    };
+    const client = new LedgerClient(bus, 1, { coalesce: true });
+    const hold = (n: number): LedgerCommandEnvelope => ({ type: 'PlaceHold', holdId: `h-${n}`, walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
+    const later = Date.now() + 60_000;
+    const [late, waiting, patient] = await Promise.allSettled([
+      client.command(hold(1), { deadlineMs: Date.now() - 1 }),
+      client.command(hold(2), { deadlineMs: later }),
+      client.command(hold(3)),
+    ]);
+    expect(late).toMatchObject({ status: 'rejected', reason: { name: 'RequestTimeoutError' } });
+    expect(waiting).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(patient).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(later)]);
   });
 });

@@ -14,6 +14,7 @@ import {
 import { shardOfCommand } from '@ledger/ledger';
 import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
+import { RequestTimeoutError } from '../nest/bus.client';
 import { BUS_HEADERS, keyed } from '../nest/bus-protocol';
 
 /** The one method of a Nest ClientProxy this needs (any transport's). */
@@ -83,7 +84,13 @@ export class LedgerClient {
     this.waiting.delete(shard);
     let part: Waiting[] = [];
     let partBytes = 0;
+    const nowMs = Date.now();
     for (const each of queue) {
+      if (each.deadlineMs !== undefined && each.deadlineMs <= nowMs) {
+        // Its requester gave up while it waited for the turn: refused unsent, as alone; in the batch, its deadline timed out every command.
+        each.reject(new RequestTimeoutError(LEDGER_TOPICS.commands, 0, 'not sent'));
+        continue;
+      }
       let bytes: number;
       try {
         bytes = encode(each.message).length;
