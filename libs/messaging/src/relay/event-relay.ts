@@ -1,7 +1,8 @@
 // The outbox-free relay (DESIGN.md §4 "Events leave through the store"): follows a service's own
 // streams from a checkpoint and publishes each event to `<service>.events`, at least once. The
-// checkpoint moves only after the bus accepted the batch, so a crash in between means redelivery
-// (consumers deduplicate by eventId, ./idempotent-consumer.ts), never loss.
+// checkpoint moves only after the bus accepted the batch and its consumer groups committed it
+// (MessageBus.consumed: the in-process bus forgets on a crash), so a crash in between means
+// redelivery (consumers deduplicate by eventId, ./idempotent-consumer.ts), never loss.
 import { pause } from '../pause';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
