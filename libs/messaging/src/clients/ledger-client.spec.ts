@@ -3,7 +3,10 @@ import { of, throwError, type Observable } from 'rxjs';
 import { LEDGER_TOPICS, type LedgerCommandBatch, type LedgerCommandEnvelope, type Reply } from '@ledger/contracts';
 import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
-import { RequestTimeoutError } from '../nest/bus.client';
+import { gate } from '@ledger/contracts/testing';
+import { decode } from '../codec';
+import { InProcessBus } from '../in-process/in-process-bus';
+import { BusClientProxy, RequestTimeoutError } from '../nest/bus.client';
 import { BUS_HEADERS, type KeyedPayload } from '../nest/bus-protocol';
 import { LedgerClient, type RequestSender } from './ledger-client';
 
@@ -96,5 +99,37 @@ describe('LedgerClient (coalescing)', () => {
     expect(waiting).toMatchObject({ status: 'fulfilled', value: { ok: true } });
     expect(patient).toMatchObject({ status: 'fulfilled', value: { ok: true } });
     expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(later)]);
+  });
+
+  it("waits for a coalesced batch's reply as long as its latest command may, while each command still ends at its own deadline", async () => {
+    const bus = new InProcessBus({ logger: { warn: () => undefined, error: () => undefined } });
+    const proxy = new BusClientProxy(bus, { requestTimeoutMs: 5_000 });
+    try {
+      const answered = gate();
+      await bus.subscribe({
+        topics: [LEDGER_TOPICS.commands],
+        groupId: 'ledger',
+        handler: async (message) => {
+          await answered.promise; // the ledger decides the batch after the first command's requester gave up, within the clock skew it allows
+          const batch = decode(message.value) as LedgerCommandBatch;
+          const value = { ok: true, value: batch.commands.map(() => ({ ok: true, value: {} })) };
+          await bus.publish(message.headers[BUS_HEADERS.replyTo], [
+            { key: 'r', value: encode({ response: value, isDisposed: true }), headers: { [BUS_HEADERS.correlationId]: message.headers[BUS_HEADERS.correlationId] } },
+          ]);
+        },
+      });
+      await proxy.connect();
+      const client = new LedgerClient(proxy, 1, { coalesce: true });
+      const hold = (n: number): LedgerCommandEnvelope => ({ type: 'PlaceHold', holdId: `h-${n}`, walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
+      const soon = client.command(hold(1), { deadlineMs: Date.now() + 30 });
+      const patient = client.command(hold(2), { deadlineMs: Date.now() + 5_000 });
+      await expect(soon).rejects.toBeInstanceOf(RequestTimeoutError);
+      answered.open();
+      // Its hold was placed: a timeout here would tell a requester still waiting that the outcome is unknown.
+      await expect(patient).resolves.toEqual({ ok: true, value: {} });
+    } finally {
+      await proxy.close();
+      await bus.close();
+    }
   });
 });
