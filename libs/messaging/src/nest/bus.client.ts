@@ -123,8 +123,8 @@ export class BusClientProxy extends ClientProxy<Record<never, Function>, BusStat
       callback({ err: new RequestTimeoutError(topic, 0, correlationId) });
       return () => undefined;
     }
-    const waitUntilMs = packet.data instanceof KeyedPayload ? packet.data.waitUntilMs : undefined;
-    const timeoutMs = Math.min(nowMs + this.requestTimeoutMs, Math.max(deadlineMs, waitUntilMs ?? -Infinity)) - nowMs;
+    const waitUntilMs = packet.data instanceof KeyedPayload && typeof packet.data.waitUntilMs === 'number' && !Number.isNaN(packet.data.waitUntilMs) ? packet.data.waitUntilMs : -Infinity;
+    const timeoutMs = Math.min(nowMs + this.requestTimeoutMs, Math.max(deadlineMs, waitUntilMs)) - nowMs;
     let outgoing: OutgoingMessage;
     try {
       // Encoding first: a payload JSON cannot carry fails here, before anything waits.
