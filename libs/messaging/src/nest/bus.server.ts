@@ -99,6 +99,9 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
     if (!handler || handler.isEventHandler || !correlationId || !replyTo) {
       return this.handleEvent(message.topic, { pattern: message.topic, data: decode(message.value) }, context);
     }
+    // Its reply would be refused: running it again on every redelivery would only repeat its effect for nobody.
+    if (!isValidTopicName(replyTo)) throw new InvalidMessageError(`request not run: its replyTo ${JSON.stringify(String(replyTo).slice(0, 300))} is no topic name`);
+    if (correlationId.length > CORRELATION_ID_LENGTH_MAX) throw new InvalidMessageError(`request not run: its correlationId is over ${CORRELATION_ID_LENGTH_MAX} characters`);
     let packet: ReadPacket;
     try {
       packet = { pattern: message.topic, data: decode(message.value) };
@@ -197,6 +200,9 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
     }
   }
 }
+
+/** Longest correlation id answered (a uuidv7 has 36 characters): it travels back twice, as the reply's key and header. */
+const CORRELATION_ID_LENGTH_MAX = 256;
 
 /** The answer to a request whose deadline passed before it was handled: nothing was done, so a retry is safe. */
 const EXPIRED = unavailableReply('the request waited past its deadline and was not handled; retry');
