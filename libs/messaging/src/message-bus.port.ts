@@ -79,6 +79,14 @@ export interface MessageBus {
    */
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<BusConsumer>;
+  /**
+   * Resolves once every consumer group of `topic` (one whose members all left too) has committed
+   * every message published to it before the call; rejects with `signal`'s reason when it aborts.
+   * A bus that keeps what it accepted through a crash (Kafka) may resolve at once. The in-process
+   * bus forgets what nobody consumed when its process ends, so an event relay moves its
+   * checkpoint only past this: a restart publishes again what no consumer handled.
+   */
+  consumed(topic: string, signal?: AbortSignal): Promise<void>;
   /** False once `close()` was called. */
   isOpen(): boolean;
   /** Stops every consumer (waiting for running handlers) and refuses further use. Idempotent. */

@@ -3,6 +3,10 @@ import { of, throwError, type Observable } from 'rxjs';
 import { LEDGER_TOPICS, type LedgerCommandBatch, type LedgerCommandEnvelope, type Reply } from '@ledger/contracts';
 import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
+import { gate } from '@ledger/contracts/testing';
+import { decode } from '../codec';
+import { InProcessBus } from '../in-process/in-process-bus';
+import { BusClientProxy, RequestTimeoutError } from '../nest/bus.client';
 import { BUS_HEADERS, type KeyedPayload } from '../nest/bus-protocol';
 import { LedgerClient, type RequestSender } from './ledger-client';
 
@@ -43,9 +47,89 @@ describe('LedgerClient (coalescing)', () => {
     };
     const client = new LedgerClient(bus, 1, { coalesce: true });
     const topUp = (n: number): LedgerCommandEnvelope => ({ type: 'TopUp', walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
-    await Promise.all([client.command(topUp(1), { deadlineMs: 5_000 }), client.command(topUp(2)), client.command(topUp(3), { deadlineMs: 3_000 })]);
-    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual(['3000']);
+    const base = Date.now() + 60_000;
+    await Promise.all([client.command(topUp(1), { deadlineMs: base + 5_000 }), client.command(topUp(2)), client.command(topUp(3), { deadlineMs: base + 3_000 })]);
+    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(base + 3_000)]);
     await client.command(topUp(4));
     expect(sent[1].headers[BUS_HEADERS.deadline]).toBeUndefined();
+  });
+
+  it('rejects a command that cannot be encoded (a bigint amount) alone, as an uncoalesced one is, and sends the rest of its turn', async () => {
+    const sent: KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>[] = [];
+    const bus: RequestSender = {
+      send<TResult, TInput>(_pattern: string, data: TInput): Observable<TResult> {
+        const payload = data as KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>;
+        encode(payload.value); // as the transport does before anything is published
+        sent.push(payload);
+        const count = payload.value.type === 'CommandBatch' ? payload.value.commands.length : 1;
+        return of((count === 1 ? { ok: true, value: {} } : { ok: true, value: Array.from({ length: count }, () => ({ ok: true, value: {} })) }) as TResult);
+      },
+    };
+    const client = new LedgerClient(bus, 1, { coalesce: true });
+    const topUp = (n: number, amount: unknown = '1') => ({ type: 'TopUp', walletId: `w-${n}`, amount, meta: { idempotencyKey: `k-${n}`, actor: 'test' } }) as LedgerCommandEnvelope;
+    const [first, bad, last] = await Promise.allSettled([client.command(topUp(1)), client.command(topUp(2, 5n)), client.command(topUp(3))]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { name: 'CodecError' } });
+    expect(first).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(last).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(sent).toHaveLength(1);
+  });
+
+  it('fails alone a command whose requester gave up before its turn was sent, instead of timing out every command coalesced with it', async () => {
+    const sent: KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>[] = [];
+    // As BusClientProxy: a request whose deadline has passed is refused at once, nothing sent.
+    const bus: RequestSender = {
+      send<TResult, TInput>(pattern: string, data: TInput): Observable<TResult> {
+        const payload = data as KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>;
+        const deadline = payload.headers[BUS_HEADERS.deadline];
+        if (deadline !== undefined && Number(deadline) <= Date.now()) return throwError(() => new RequestTimeoutError(pattern, 0, 'c'));
+        sent.push(payload);
+        const count = payload.value.type === 'CommandBatch' ? payload.value.commands.length : 1;
+        return of((count === 1 ? { ok: true, value: {} } : { ok: true, value: Array.from({ length: count }, () => ({ ok: true, value: {} })) }) as TResult);
+      },
+    };
+    const client = new LedgerClient(bus, 1, { coalesce: true });
+    const hold = (n: number): LedgerCommandEnvelope => ({ type: 'PlaceHold', holdId: `h-${n}`, walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
+    const later = Date.now() + 60_000;
+    const [late, waiting, patient] = await Promise.allSettled([
+      client.command(hold(1), { deadlineMs: Date.now() - 1 }),
+      client.command(hold(2), { deadlineMs: later }),
+      client.command(hold(3)),
+    ]);
+    expect(late).toMatchObject({ status: 'rejected', reason: { name: 'RequestTimeoutError' } });
+    expect(waiting).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(patient).toMatchObject({ status: 'fulfilled', value: { ok: true } });
+    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(later)]);
+  });
+
+  it("waits for a coalesced batch's reply as long as its latest command may, while each command still ends at its own deadline", async () => {
+    const bus = new InProcessBus({ logger: { warn: () => undefined, error: () => undefined } });
+    const proxy = new BusClientProxy(bus, { requestTimeoutMs: 5_000 });
+    try {
+      const answered = gate();
+      await bus.subscribe({
+        topics: [LEDGER_TOPICS.commands],
+        groupId: 'ledger',
+        handler: async (message) => {
+          await answered.promise; // the ledger decides the batch after the first command's requester gave up, within the clock skew it allows
+          const batch = decode(message.value) as LedgerCommandBatch;
+          const value = { ok: true, value: batch.commands.map(() => ({ ok: true, value: {} })) };
+          await bus.publish(message.headers[BUS_HEADERS.replyTo], [
+            { key: 'r', value: encode({ response: value, isDisposed: true }), headers: { [BUS_HEADERS.correlationId]: message.headers[BUS_HEADERS.correlationId] } },
+          ]);
+        },
+      });
+      await proxy.connect();
+      const client = new LedgerClient(proxy, 1, { coalesce: true });
+      const hold = (n: number): LedgerCommandEnvelope => ({ type: 'PlaceHold', holdId: `h-${n}`, walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
+      const soon = client.command(hold(1), { deadlineMs: Date.now() + 30 });
+      const patient = client.command(hold(2), { deadlineMs: Date.now() + 5_000 });
+      await expect(soon).rejects.toBeInstanceOf(RequestTimeoutError);
+      answered.open();
+      // Its hold was placed: a timeout here would tell a requester still waiting that the outcome is unknown.
+      await expect(patient).resolves.toEqual({ ok: true, value: {} });
+    } finally {
+      await proxy.close();
+      await bus.close();
+    }
   });
 });

@@ -12,7 +12,9 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { shardOfCommand } from '@ledger/ledger';
+import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
+import { RequestTimeoutError } from '../nest/bus.client';
 import { BUS_HEADERS, keyed } from '../nest/bus-protocol';
 
 /** The one method of a Nest ClientProxy this needs (any transport's). */
@@ -72,9 +74,9 @@ export class LedgerClient {
     });
   }
 
-  private send<R>(shard: number, message: LedgerCommandEnvelope | LedgerCommandBatch, deadlineMs: number | undefined): Promise<R> {
+  private send<R>(shard: number, message: LedgerCommandEnvelope | LedgerCommandBatch, deadlineMs: number | undefined, waitUntilMs?: number): Promise<R> {
     const headers: Record<string, string> = deadlineMs === undefined ? {} : { [BUS_HEADERS.deadline]: String(deadlineMs) };
-    return firstValueFrom(this.client.send<R>(LEDGER_TOPICS.commands, keyed(String(shard), message, { partition: shard, headers })));
+    return firstValueFrom(this.client.send<R>(LEDGER_TOPICS.commands, keyed(String(shard), message, { partition: shard, headers, waitUntilMs })));
   }
 
   private flush(shard: number): void {
@@ -82,8 +84,21 @@ export class LedgerClient {
     this.waiting.delete(shard);
     let part: Waiting[] = [];
     let partBytes = 0;
+    const nowMs = Date.now();
     for (const each of queue) {
-      const bytes = Buffer.byteLength(JSON.stringify(each.message));
+      if (each.deadlineMs !== undefined && each.deadlineMs <= nowMs) {
+        // Its requester gave up while it waited for the turn: refused unsent, as alone; in the batch, its deadline timed out every command.
+        each.reject(new RequestTimeoutError(LEDGER_TOPICS.commands, 0, 'not sent'));
+        continue;
+      }
+      let bytes: number;
+      try {
+        bytes = encode(each.message).length;
+      } catch (error) {
+        // Refused alone, as the transport refuses it uncoalesced: thrown here (a timer) it ended the process and stranded the turn.
+        each.reject(error);
+        continue;
+      }
       if (part.length > 0 && (part.length === LEDGER_COMMAND_BATCH_MAX || partBytes + bytes > LEDGER_COMMAND_BATCH_BYTES_MAX)) {
         void this.sendPart(shard, part);
         part = [];
@@ -97,6 +112,8 @@ export class LedgerClient {
 
   /** Sends one part of a shard's batch; a transport failure (timeout, closed client) rejects every command in it, as it would each alone. */
   private async sendPart(shard: number, part: readonly Waiting[]): Promise<void> {
+    const timers: NodeJS.Timeout[] = [];
+    const sentAtMs = Date.now();
     try {
       // The soonest of the part's deadlines: no command is decided after its caller's requester gave up.
       const deadlines = part.flatMap((each) => (each.deadlineMs === undefined ? [] : [each.deadlineMs]));
@@ -105,8 +122,14 @@ export class LedgerClient {
         part[0].resolve(await this.send<Reply<unknown>>(shard, part[0].message, deadlineMs));
         return;
       }
+      // The batch's reply is awaited as long as its most patient command waits; each command still times out at its own deadline.
+      const waitUntilMs = deadlines.length === part.length ? Math.max(...deadlines) : Infinity;
+      for (const { deadlineMs: ownMs, reject } of part) {
+        if (ownMs === undefined) continue;
+        timers.push(setTimeout(() => reject(new RequestTimeoutError(LEDGER_TOPICS.commands, ownMs - sentAtMs, 'coalesced batch')), ownMs - sentAtMs));
+      }
       const batch: LedgerCommandBatch = { type: 'CommandBatch', commands: part.map((each) => each.message) };
-      const reply = await this.send<Reply<Reply<unknown>[]>>(shard, batch, deadlineMs);
+      const reply = await this.send<Reply<Reply<unknown>[]>>(shard, batch, deadlineMs, waitUntilMs);
       if (reply.ok && Array.isArray(reply.value) && reply.value.length === part.length) {
         const replies = reply.value;
         part.forEach((each, index) => each.resolve(replies[index]));
@@ -116,6 +139,8 @@ export class LedgerClient {
       for (const each of part) each.resolve(failed);
     } catch (error) {
       for (const each of part) each.reject(error);
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
     }
   }
 

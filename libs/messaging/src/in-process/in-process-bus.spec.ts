@@ -3,7 +3,8 @@ import { loadMessagingConfig } from '../messaging.config';
 import { deadLetterTopic, InvalidMessageError } from '../message-bus.port';
 import { messageBusContract } from '../testing/message-bus.contract';
 import { gate, waitFor } from '@ledger/contracts/testing';
-import { InProcessBus, inProcessBusOptions, type BusLogger } from './in-process-bus';
+import { SHARDS_MAX } from '@ledger/ledger';
+import { InProcessBus, inProcessBusOptions, MAX_PARTITIONS, type BusLogger } from './in-process-bus';
 
 const silent: BusLogger = { warn: () => undefined, error: () => undefined };
 
@@ -54,6 +55,12 @@ describe('InProcessBus, beyond the contract', () => {
     await expect(bus.createTopic('x'.repeat(250), 1)).rejects.toThrow(/invalid topic name/);
     await expect(bus.publish('big', [{ key: 'k', value: Buffer.alloc(4096) }])).rejects.toThrow(/over the limit of 2048/);
     await expect(bus.publish('raw', [{ key: 'k', value: 'text' as unknown as Buffer }])).rejects.toThrow(/must be a Buffer/);
+  });
+
+  it('takes a topic of as many partitions as the ledger may have shards (ledger.commands and ledger.events have LEDGER_SHARDS)', async () => {
+    await expect(bus.createTopic('ledger.commands', SHARDS_MAX)).resolves.toBeUndefined();
+    await bus.publish('ledger.commands', [{ key: String(SHARDS_MAX - 1), value: encode({}), partition: SHARDS_MAX - 1 }]);
+    await expect(bus.createTopic('too.many', MAX_PARTITIONS + 1)).rejects.toThrow(RangeError);
   });
 
   it('appends a batch all or nothing when one partition would overflow', async () => {
@@ -143,6 +150,67 @@ describe('InProcessBus, beyond the contract', () => {
     } finally {
       await strict.close();
     }
+  });
+
+  it('consumed() waits until every group, also one whose consumers left, committed what was published before it', async () => {
+    const held = gate();
+    const seen: string[] = [];
+    const consumer = await bus.subscribe({
+      topics: ['ledger.events'],
+      groupId: 'card-issuer',
+      handler: async (message) => {
+        seen.push(message.offset);
+        if (message.offset === '0') await held.promise;
+      },
+    });
+    await bus.publish('ledger.events', [{ key: 'a', value: encode(1), partition: 0 }, { key: 'a', value: encode(2), partition: 0 }]);
+    let consumed = false;
+    const waiting = bus.consumed('ledger.events').then(() => (consumed = true));
+    await waitFor('the first delivery', () => seen.length === 1);
+    expect(consumed).toBe(false);
+    held.open();
+    await waiting;
+    expect(seen).toEqual(['0', '1']);
+
+    // A group whose consumers all left still has to read what came after: a restart would otherwise lose it.
+    await consumer.stop();
+    await bus.publish('ledger.events', [{ key: 'a', value: encode(3), partition: 1 }]);
+    const abort = new AbortController();
+    const abandoned = bus.consumed('ledger.events', abort.signal);
+    abort.abort(new Error('relay stopping'));
+    await expect(abandoned).rejects.toThrow('relay stopping');
+    const pending = bus.consumed('ledger.events');
+    await bus.subscribe({ topics: ['ledger.events'], groupId: 'card-issuer', handler: async (message) => void seen.push(message.offset) });
+    await pending;
+    expect(seen).toEqual(['0', '1', '0']);
+    await expect(bus.consumed('no.consumers')).resolves.toBeUndefined();
+  });
+
+  it('declares a consumer group up front without creating its topic, which its producer then declares with its own partition count', async () => {
+    expect(() => new InProcessBus({ consumerGroups: { 'ledger.events': [''] } })).toThrow(InvalidMessageError);
+    const declared = new InProcessBus({ consumerGroups: { 'ledger.events': ['card-issuer'] }, logger: silent });
+    try {
+      await declared.createTopic('ledger.events', 8);
+      await declared.publish('ledger.events', [{ key: 'a', value: encode(1), partition: 7 }]);
+      let consumed = false;
+      const waiting = declared.consumed('ledger.events').then(() => (consumed = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(consumed).toBe(false); // the group holds it before its consumer came
+      const seen: number[] = [];
+      await declared.subscribe({ topics: ['ledger.events'], groupId: 'card-issuer', handler: async (message) => void seen.push(message.partition) });
+      await waiting;
+      expect(seen).toEqual([7]);
+    } finally {
+      await declared.close();
+    }
+  });
+
+  it('consumed() rejects on close, so nothing waits for consumers that will never come', async () => {
+    await bus.subscribe({ topics: ['ledger.events'], groupId: 'stuck', handler: async () => undefined }).then((consumer) => consumer.stop());
+    await bus.publish('ledger.events', [{ key: 'a', value: encode(1) }]);
+    const waiting = bus.consumed('ledger.events');
+    await bus.close();
+    await expect(waiting).rejects.toThrow(/closed/);
   });
 
   it('interrupts a retry backoff on close()', async () => {

@@ -1,6 +1,7 @@
 // The embedded mode's message bus: Kafka's semantics in memory (topics of partitions, consumer
 // groups that split partitions and rebalance, in-order at-least-once delivery, a DLQ), with a
 // bounded queue per partition so a slow consumer slows its producers instead of eating memory.
+import { SHARDS_MAX } from '@ledger/ledger';
 import { pause } from '../pause';
 import { DEFAULT_MESSAGING_CONFIG, type MessagingConfig } from '../messaging.config';
 import {
@@ -32,6 +33,12 @@ export interface InProcessBusOptions {
   readonly defaultPartitions?: number;
   /** Topics declared up front, with their partition counts. */
   readonly topics?: Readonly<Record<string, number>>;
+  /**
+   * Consumer groups of each topic that exist from the topic's declaration, before their first
+   * consumer subscribes (Kafka keeps a group's offsets): a relay started first checkpoints nothing
+   * they have not read (see consumed()). The topic is not created here: its producer declares it.
+   */
+  readonly consumerGroups?: Readonly<Record<string, readonly string[]>>;
   readonly maxQueueDepth?: number;
   readonly maxMessageBytes?: number;
   readonly maxAttempts?: number;
@@ -51,8 +58,8 @@ export function inProcessBusOptions(config: MessagingConfig): InProcessBusOption
   };
 }
 
-/** Upper bound on partitions of one topic. */
-export const MAX_PARTITIONS = 1024;
+/** Upper bound on partitions of one topic: as many as the ledger may have shards (ledger.commands has LEDGER_SHARDS). */
+export const MAX_PARTITIONS = SHARDS_MAX;
 const MAX_GROUP_ID_LENGTH = 255;
 /** Longest error text a dead-lettered message carries. */
 const MAX_ERROR_HEADER_LENGTH = 2048;
@@ -80,6 +87,14 @@ interface Cursor {
   owner: Member | undefined;
   /** A delivery loop runs for this cursor (at most one: that is the in-order guarantee). */
   running: boolean;
+}
+
+/** A caller of consumed(): the end offset of each partition when it asked. */
+interface ConsumedWaiter {
+  readonly topic: string;
+  readonly ends: readonly number[];
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
 interface Group {
@@ -136,6 +151,9 @@ class Member implements BusConsumer {
 export class InProcessBus implements MessageBus {
   private readonly topics = new Map<string, Topic>();
   private readonly groups = new Map<string, Group>();
+  private readonly consumedWaiters = new Set<ConsumedWaiter>();
+  /** InProcessBusOptions.consumerGroups, by topic. */
+  private readonly groupsDeclaredFor = new Map<string, readonly string[]>();
   private readonly defaultPartitions: number;
   private readonly maxQueueDepth: number;
   private readonly maxMessageBytes: number;
@@ -156,6 +174,8 @@ export class InProcessBus implements MessageBus {
     this.retryBackoffMs = nonNegativeInt('retryBackoffMs', options.retryBackoffMs ?? defaults.BUS_RETRY_BACKOFF_MS);
     this.retryBackoffMaxMs = nonNegativeInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? defaults.BUS_RETRY_BACKOFF_MAX_MS);
     this.logger = options.logger ?? consoleLogger;
+    // Joined to their topic when it is declared (by its producer, with its partition count), not created here.
+    for (const [topic, groupIds] of Object.entries(options.consumerGroups ?? {})) this.groupsDeclaredFor.set(topic, groupIds.map(checkGroupId));
     for (const [topic, partitions] of Object.entries(options.topics ?? {})) this.declareTopic(topic, partitions);
   }
 
@@ -212,9 +232,7 @@ export class InProcessBus implements MessageBus {
   async subscribe(options: SubscribeOptions): Promise<BusConsumer> {
     this.assertOpen('subscribe');
     const { groupId, handler } = options;
-    if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > MAX_GROUP_ID_LENGTH) {
-      throw new InvalidMessageError(`groupId must be 1 to ${MAX_GROUP_ID_LENGTH} characters`);
-    }
+    checkGroupId(groupId);
     if (typeof handler !== 'function') throw new InvalidMessageError('handler must be a function');
     if (!Array.isArray(options.topics) || options.topics.length === 0) throw new InvalidMessageError('subscribe needs at least one topic');
     const maxAttempts = positiveInt('maxAttempts', options.maxAttempts ?? this.maxAttempts);
@@ -225,6 +243,15 @@ export class InProcessBus implements MessageBus {
     const topics = new Set(options.topics);
     for (const topic of topics) this.topic(topic);
 
+    const group = this.declareGroup(groupId, topics);
+    const member = new Member((leaving) => this.leave(leaving), group, topics, handler, maxAttempts, maxInFlight);
+    group.members.push(member);
+    this.rebalance(group);
+    return member;
+  }
+
+  /** The group, created with a cursor at the oldest retained message (Kafka: auto.offset.reset=earliest) of each topic new to it. */
+  private declareGroup(groupId: string, topics: Iterable<string>): Group {
     let group = this.groups.get(groupId);
     if (!group) {
       group = { id: groupId, members: [], cursors: new Map() };
@@ -232,22 +259,42 @@ export class InProcessBus implements MessageBus {
     }
     for (const topic of topics) {
       if (group.cursors.has(topic)) continue;
-      // A new group starts at the oldest retained message (Kafka: auto.offset.reset=earliest).
       const logs = this.topic(topic).logs;
       group.cursors.set(
         topic,
         logs.map((log, partition) => ({ topic, partition, next: log.start, owner: undefined, running: false })),
       );
     }
-    const member = new Member((leaving) => this.leave(leaving), group, topics, handler, maxAttempts, maxInFlight);
-    group.members.push(member);
-    this.rebalance(group);
-    return member;
+    return group;
+  }
+
+  consumed(topic: string, signal?: AbortSignal): Promise<void> {
+    this.assertOpen(`wait for the consumers of ${String(topic)}`);
+    signal?.throwIfAborted();
+    const target = this.topics.get(topic);
+    const ends = target === undefined ? [] : target.logs.map((log) => log.end);
+    if (this.hasConsumed(topic, ends)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => waiter.reject(signal?.reason);
+      const settled = (): void => {
+        this.consumedWaiters.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter: ConsumedWaiter = {
+        topic,
+        ends,
+        resolve: () => (settled(), resolve()),
+        reject: (error) => (settled(), reject(error)),
+      };
+      this.consumedWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   close(): Promise<void> {
     if (this.closing === undefined) {
       this.closed = true;
+      for (const waiter of [...this.consumedWaiters]) waiter.reject(new BusClosedError(`wait for the consumers of ${waiter.topic}`));
       const members = [...this.groups.values()].flatMap((group) => group.members);
       this.closing = Promise.all(members.map((member) => member.stop())).then(() => undefined);
     }
@@ -278,6 +325,7 @@ export class InProcessBus implements MessageBus {
     }
     const created: Topic = { name: topic, logs: Array.from({ length: partitions }, () => new PartitionLog()) };
     this.topics.set(topic, created);
+    for (const groupId of this.groupsDeclaredFor.get(topic) ?? []) this.declareGroup(groupId, [topic]);
     return created;
   }
 
@@ -344,6 +392,7 @@ export class InProcessBus implements MessageBus {
               'trimmed while it had no consumer',
           );
           cursor.next = log.start;
+          this.wakeConsumedWaiters(cursor.topic);
         }
         const window: StoredMessage[] = [];
         for (let offset = cursor.next; window.length < owner.maxInFlight; offset++) {
@@ -359,6 +408,7 @@ export class InProcessBus implements MessageBus {
         if (through > 0) {
           cursor.next = window[through - 1].offset + 1;
           this.trim(cursor.topic, cursor.partition);
+          this.wakeConsumedWaiters(cursor.topic);
         }
         deliveredThisTurn += window.length;
         if (deliveredThisTurn >= DELIVERIES_PER_TURN) {
@@ -446,6 +496,18 @@ export class InProcessBus implements MessageBus {
     if (committed !== Infinity) this.topic(topic).logs[partition].trimBefore(committed);
   }
 
+  /** Whether every group of `topic`, with members or not, committed each partition up to `ends`. */
+  private hasConsumed(topic: string, ends: readonly number[]): boolean {
+    for (const group of this.groups.values()) {
+      for (const cursor of group.cursors.get(topic) ?? []) if (cursor.next < (ends[cursor.partition] ?? 0)) return false;
+    }
+    return true;
+  }
+
+  private wakeConsumedWaiters(topic: string): void {
+    for (const waiter of [...this.consumedWaiters]) if (waiter.topic === topic && this.hasConsumed(topic, waiter.ends)) waiter.resolve();
+  }
+
   private hasLiveConsumer(topic: string, partition: number): boolean {
     for (const group of this.groups.values()) if (group.cursors.get(topic)?.[partition]?.owner !== undefined) return true;
     return false;
@@ -477,6 +539,13 @@ function describeError(error: unknown): string {
   } catch {
     return String(error);
   }
+}
+
+function checkGroupId(groupId: unknown): string {
+  if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > MAX_GROUP_ID_LENGTH) {
+    throw new InvalidMessageError(`groupId must be 1 to ${MAX_GROUP_ID_LENGTH} characters`);
+  }
+  return groupId;
 }
 
 function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {

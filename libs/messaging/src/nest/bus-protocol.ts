@@ -56,9 +56,15 @@ export class KeyedPayload<T = unknown> {
     readonly value: T,
     readonly headers: MessageHeaders = {},
     readonly partition?: number,
+    /**
+     * Epoch ms the requester waits for the reply when that is later than the deadline header (a
+     * coalesced batch: the server must not start it past its soonest command's deadline, and the
+     * others still wait for the answer it then gives). Never beyond the client's request timeout.
+     */
+    readonly waitUntilMs?: number,
   ) {}
 }
 
-export function keyed<T>(key: string, value: T, options: { headers?: MessageHeaders; partition?: number } = {}): KeyedPayload<T> {
-  return new KeyedPayload(key, value, options.headers ?? {}, options.partition);
+export function keyed<T>(key: string, value: T, options: { headers?: MessageHeaders; partition?: number; waitUntilMs?: number } = {}): KeyedPayload<T> {
+  return new KeyedPayload(key, value, options.headers ?? {}, options.partition, options.waitUntilMs);
 }

@@ -286,6 +286,32 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
     expect(recorder.commands).toBe(1);
   });
 
+  it('answers a request whose body is not JSON with an error, instead of leaving its caller to time out', async () => {
+    const replies: DeliveredMessage[] = [];
+    await bus.subscribe({ topics: [replyTopicFor(COMMANDS)], groupId: 'reply-watch', handler: async (m) => void replies.push(m) });
+    await bus.publish(COMMANDS, [
+      { key: 'k', partition: 0, value: Buffer.from('{not json'), headers: { [BUS_HEADERS.correlationId]: 'garbled', [BUS_HEADERS.replyTo]: replyTopicFor(COMMANDS) } },
+    ]);
+    await waitFor('a reply', () => replies.length === 1);
+    expect(decode(replies[0].value)).toEqual({ err: expect.objectContaining({ code: 'validation_failed', retryable: false, message: expect.stringContaining('could not be decoded') }), isDisposed: true });
+    expect(recorder.commands).toBe(0);
+  });
+
+  it('does not run a request it could never answer (replyTo no topic name, a correlation id too long to send back): dead-lettered, not run again and again', async () => {
+    const dead: DeliveredMessage[] = [];
+    await bus.subscribe({ topics: [deadLetterTopic(COMMANDS)], groupId: 'dlq-watch', handler: async (m) => void dead.push(m) });
+    const request = (correlationId: string, replyTo: string) => ({
+      key: 'k',
+      partition: 0,
+      value: encode({ type: 'Echo', body: correlationId.slice(0, 8) }),
+      headers: { [BUS_HEADERS.correlationId]: correlationId, [BUS_HEADERS.replyTo]: replyTo },
+    });
+    await bus.publish(COMMANDS, [request('c-1', 'no such/topic'), request('c'.repeat(600 * 1024), replyTopicFor(COMMANDS)), { ...request('c-3', replyTopicFor(COMMANDS)), headers: {} }]);
+    await waitFor('both in the DLQ and the next message handled', () => dead.length === 2 && recorder.commands >= 1);
+    expect(recorder.commands).toBe(1);
+    expect(dead.map((message) => message.headers[DEAD_LETTER_HEADERS.error])).toEqual([expect.stringMatching(/replyTo/), expect.stringMatching(/correlationId/)]);
+  });
+
   it('bounds the requests waiting for a reply, and fails them on close', async () => {
     const bounded = new BusClientProxy(bus, { requestTimeoutMs: 60_000, maxPendingRequests: 2 });
     const first = lastValueFrom(bounded.send('cards.commands', { n: 1 }));

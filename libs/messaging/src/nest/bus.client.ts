@@ -118,12 +118,13 @@ export class BusClientProxy extends ClientProxy<Record<never, Function>, BusStat
     const nowMs = Date.now();
     const inherited = packet.data instanceof KeyedPayload ? deadlineOf(packet.data.headers) : undefined;
     const deadlineMs = Math.min(nowMs + this.requestTimeoutMs, inherited ?? Infinity);
-    const timeoutMs = deadlineMs - nowMs;
-    if (timeoutMs <= 0) {
+    if (deadlineMs <= nowMs) {
       // The caller's own caller stopped waiting: the request would be decided for nobody.
       callback({ err: new RequestTimeoutError(topic, 0, correlationId) });
       return () => undefined;
     }
+    const waitUntilMs = packet.data instanceof KeyedPayload && typeof packet.data.waitUntilMs === 'number' && !Number.isNaN(packet.data.waitUntilMs) ? packet.data.waitUntilMs : -Infinity;
+    const timeoutMs = Math.min(nowMs + this.requestTimeoutMs, Math.max(deadlineMs, waitUntilMs)) - nowMs;
     let outgoing: OutgoingMessage;
     try {
       // Encoding first: a payload JSON cannot carry fails here, before anything waits.

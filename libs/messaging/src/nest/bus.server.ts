@@ -10,7 +10,7 @@ import {
   type WritePacket,
 } from '@nestjs/microservices';
 import { finalize, isObservable, lastValueFrom } from 'rxjs';
-import { decode, encode } from '../codec';
+import { CodecError, decode, encode } from '../codec';
 import { InvalidMessageError, isValidTopicName, type BusConsumer, type DeliveredMessage, type MessageBus } from '../message-bus.port';
 import { BusContext } from './bus.context';
 import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, deadlineOf, unavailableReply, type BusStatus, type ReplyEnvelope } from './bus-protocol';
@@ -91,14 +91,24 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
 
   /** One bus delivery. Resolves once the handler (and its reply) is done; a rejection means "redeliver". */
   async handleMessage(message: DeliveredMessage): Promise<void> {
-    const packet: ReadPacket = { pattern: message.topic, data: decode(message.value) };
     const context = new BusContext([message]);
     const handler = this.getHandlerByPattern(message.topic);
     const correlationId = message.headers[BUS_HEADERS.correlationId];
     const replyTo = message.headers[BUS_HEADERS.replyTo];
     // As ServerKafka: without a correlation id and a reply topic, a message is an event.
     if (!handler || handler.isEventHandler || !correlationId || !replyTo) {
-      return this.handleEvent(message.topic, packet, context);
+      return this.handleEvent(message.topic, { pattern: message.topic, data: decode(message.value) }, context);
+    }
+    // Its reply would be refused: running it again on every redelivery would only repeat its effect for nobody.
+    if (!isValidTopicName(replyTo)) throw new InvalidMessageError(`request not run: its replyTo ${JSON.stringify(String(replyTo).slice(0, 300))} is no topic name`);
+    if (correlationId.length > CORRELATION_ID_LENGTH_MAX) throw new InvalidMessageError(`request not run: its correlationId is over ${CORRELATION_ID_LENGTH_MAX} characters`);
+    let packet: ReadPacket;
+    try {
+      packet = { pattern: message.topic, data: decode(message.value) };
+    } catch (error) {
+      // Redelivery decodes the same bytes again: the requester hears why now instead of timing out.
+      if (!(error instanceof CodecError)) throw error;
+      return this.publishReply(replyTo, correlationId, { err: undecodableReply(error), isDisposed: true });
     }
     const deadlineMs = deadlineOf(message.headers);
     if (deadlineMs !== undefined && Date.now() > deadlineMs + DEADLINE_CLOCK_SKEW_MS) {
@@ -191,8 +201,16 @@ export class BusServer extends Server<Record<string, Function>, BusStatus> imple
   }
 }
 
+/** Longest correlation id answered (a uuidv7 has 36 characters): it travels back twice, as the reply's key and header. */
+const CORRELATION_ID_LENGTH_MAX = 256;
+
 /** The answer to a request whose deadline passed before it was handled: nothing was done, so a retry is safe. */
 const EXPIRED = unavailableReply('the request waited past its deadline and was not handled; retry');
+
+/** The answer to a request whose body is not JSON: nothing was run, and the same bytes never will be. */
+function undecodableReply(error: CodecError) {
+  return { status: 'error', code: 'validation_failed', retryable: false, message: `the request could not be decoded: ${error.message}` } as const;
+}
 
 /** Nest's exception filters give plain objects; an Error (from a custom filter) would stringify to {}. */
 function toWireError(err: unknown): unknown {

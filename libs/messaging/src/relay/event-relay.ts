@@ -1,7 +1,8 @@
 // The outbox-free relay (DESIGN.md §4 "Events leave through the store"): follows a service's own
 // streams from a checkpoint and publishes each event to `<service>.events`, at least once. The
-// checkpoint moves only after the bus accepted the batch, so a crash in between means redelivery
-// (consumers deduplicate by eventId, ./idempotent-consumer.ts), never loss.
+// checkpoint moves only after the bus accepted the batch and its consumer groups committed it
+// (MessageBus.consumed: the in-process bus forgets on a crash), so a crash in between means
+// redelivery (consumers deduplicate by eventId, ./idempotent-consumer.ts), never loss.
 import { pause } from '../pause';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
@@ -222,8 +223,9 @@ export class EventRelay {
   }
 
   /**
-   * Stops reading, lets a publish in flight finish and checkpoints it, and resolves when nothing
-   * runs any more. What was read but not published is read again by the next start. Idempotent.
+   * Stops reading, lets a publish in flight finish, and resolves when nothing runs any more. What
+   * was read but not published, or published but not yet consumed, goes out again from the next
+   * start. Idempotent.
    */
   async stop(): Promise<void> {
     this.requestStop();
@@ -322,6 +324,7 @@ export class EventRelay {
           await this.pause(this.backoffMs(failures));
           continue;
         }
+        if (!(await this.awaitConsumed())) return;
       }
       const position = batch[batch.length - 1].position;
       if (!(await this.saveCheckpoint(position))) return;
@@ -344,6 +347,21 @@ export class EventRelay {
       count++;
     }
     return this.buffer.slice(0, count);
+  }
+
+  /**
+   * Waits until the bus's consumer groups committed what was published: a bus that forgets on a
+   * crash (the in-process one) loses what they had not, so the checkpoint must not pass it yet.
+   * False when the relay ends first: the batch is published again by the next start.
+   */
+  private async awaitConsumed(): Promise<boolean> {
+    try {
+      await this.bus.consumed(this.topic, this.abort.signal);
+      return true;
+    } catch (error) {
+      if (!this.stopping) this.fail('waiting for the consumers of the published events failed', error);
+      return false;
+    }
   }
 
   /** Saves after a publish resolved; retried, since giving up here would only mean redelivery. False when the relay ends. */
