@@ -26,7 +26,7 @@ import { createGatewayLogger, NestPinoLogger, type GatewayLogger } from './obser
 import { GatewayMetrics } from './observability/metrics';
 import type { ReadinessCheck } from './observability/readiness';
 import { NETWORK_KEY_SECURITY } from './transport/network.controller';
-import { isJsonMediaType, checkBodyShape, requestContext, requireJsonBody } from './transport/http-middleware';
+import { answerClientError, checkBodyShape, isJsonMediaType, requestContext, requireJsonBody } from './transport/http-middleware';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -178,6 +178,7 @@ function limitHttpServer(server: Server, config: GatewayConfig): void {
   server.maxConnections = config.HTTP_MAX_CONNECTIONS;
   server.headersTimeout = config.HTTP_HEADERS_TIMEOUT_MS;
   server.requestTimeout = config.HTTP_REQUEST_TIMEOUT_MS;
+  server.on('clientError', answerClientError);
 }
 
 /** A listen failure the configuration caused, as the ConfigError naming its setting (exit 78 at start). */

@@ -1,6 +1,7 @@
 // Bad input, a table of it: every malformed request gets a 4xx with API.md's error envelope,
 // never a 5xx, and never moves money.
 import { newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type RequestOptions, type TestUser } from './testing/gateway.harness';
+import { rawExchange } from './testing/sockets';
 
 interface Context {
   readonly user: TestUser;
@@ -103,6 +104,8 @@ const CASES: Case[] = [
   { name: 'a body without Content-Type', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: null }), status: 415, code: 'validation_failed', field: 'Content-Type' },
   { name: 'multipart', method: 'POST', path: topUps, options: authed({ raw: '--x\r\n\r\n--x--', contentType: 'multipart/form-data; boundary=x' }), status: 415, code: 'validation_failed' },
   { name: 'a charset other than UTF-8', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: 'application/json; charset=iso-8859-1' }), status: 415, code: 'validation_failed', field: 'body' },
+  { name: 'a UTF-16 body (charset=utf-16le)', method: 'POST', path: topUps, options: authed({ raw: Buffer.from('{"amount":"10"}', 'utf16le'), contentType: 'application/json; charset=utf-16le' }), status: 415, code: 'validation_failed', field: 'body' },
+  { name: 'a UTF-7 body', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: 'application/json; charset=utf-7' }), status: 415, code: 'validation_failed', field: 'body' },
   { name: 'an unknown Content-Encoding', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'compress' } }), status: 415, code: 'validation_failed', field: 'body' },
   { name: 'a gzip body that does not inflate', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'gzip' } }), status: 400, code: 'validation_failed', field: 'body' },
   { name: 'a body over BODY_LIMIT_BYTES', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: 'x'.repeat(70_000) } }), status: 413, code: 'validation_failed', field: 'body' },
@@ -261,6 +264,22 @@ describe('malformed requests (e2e)', () => {
     if (c.field !== undefined) {
       expect(answer.body.error.details.fields).toEqual(expect.arrayContaining([expect.objectContaining({ field: c.field })]));
     }
+  });
+
+  // Refused by Node's HTTP parser, before Express: Node answered these itself, with no body at all.
+  it.each([
+    ['an unknown method', 'FOO /v1/wallets HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a space in the path', 'GET /v1/wal lets HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a header name with a space', 'GET /v1/wallets HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400],
+    ['both Content-Length and chunked', 'POST /v1/wallets HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    ['headers over 16 KiB', `GET /v1/wallets HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ])('%s: the error envelope, and the connection closed', async (_name, request, status) => {
+    const answer = await rawExchange(Number(new URL(s.url()).port), request);
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(head).toMatch(/\r\nContent-Type: application\/json/i);
+    expect(head).toMatch(/\r\nConnection: close/i);
+    expect(JSON.parse(body)).toEqual({ error: { code: 'validation_failed', message: expect.any(String), details: { fields: [expect.objectContaining({ reason: expect.any(String) })] } } });
   });
 
   it('moved no money', async () => {

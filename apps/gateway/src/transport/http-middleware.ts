@@ -1,7 +1,9 @@
 // Express middleware that runs before Nest routes: a request id, the access log and request
 // metrics; refusing bodies that are not JSON (415) before the parser; and a nesting limit on
 // parsed bodies. Their errors go to the one exception filter through Nest's exception layer.
+import { STATUS_CODES } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { IdGenerator } from '@ledger/contracts';
 import type { GatewayLogger } from '../observability/logger';
@@ -58,15 +60,55 @@ function hasBody(request: Request): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** A body must be JSON: anything else is 415 before a byte of it is read. */
+/** The charset parameter of a Content-Type, lower-cased and unquoted; undefined when there is none. */
+function charsetOf(contentType: string): string | undefined {
+  for (const parameter of contentType.split(';').slice(1)) {
+    const [name, ...value] = parameter.split('=');
+    if (name.trim().toLowerCase() === 'charset') return value.join('=').trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+  }
+  return undefined;
+}
+
+/** A body must be JSON in UTF-8: anything else is 415 before a byte of it is read. */
 export function requireJsonBody(): RequestHandler {
   return (request: Request, _response: Response, next: NextFunction) => {
-    if (hasBody(request) && !isJsonMediaType(request.headers['content-type'])) {
+    if (!hasBody(request)) return next();
+    const contentType = request.headers['content-type'];
+    if (!isJsonMediaType(contentType)) {
       next(validationFailed([{ field: 'Content-Type', reason: 'unsupported_media_type' }], 'the body must be JSON: Content-Type: application/json', 415));
+      return;
+    }
+    // body-parser decodes any utf-* charset (UTF-7 and UTF-16 too): one spelling of a request only, as RFC 8259 asks.
+    const charset = charsetOf(contentType!);
+    if (charset !== undefined && charset !== 'utf-8') {
+      next(validationFailed([{ field: 'body', reason: 'unsupported_charset' }], 'unsupported charset: JSON bodies are UTF-8', 415));
       return;
     }
     next();
   };
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (a malformed request line or header, headers over
+ * 16 KiB, a request timeout) with API.md's envelope, as Node's own handler answers (status, then
+ * the connection closed), which sent no body at all. Nothing is written once a response began.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }): void {
+  if (socket.writable && socket._httpMessage?.headersSent !== true) {
+    const { status, reason } =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? { status: 431, reason: 'headers_too_large' }
+        : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? { status: 413, reason: 'too_large' }
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? { status: 408, reason: 'timeout' }
+            : { status: 400, reason: 'malformed_request' };
+    const body = JSON.stringify({ error: { code: 'validation_failed', message: `the request could not be read (${reason})`, details: { fields: [{ field: 'request', reason }] } } });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Keys no body may carry: Nest would strip them silently, and they only ever mean an attack. */
