@@ -425,6 +425,20 @@ describe('gateway (e2e)', () => {
       expect((await topUp(alice, walletId, '15', key)).status).toBe(201);
     });
 
+    it('nor requests a service finds invalid (a transfer to its own source): a corrected body may reuse the key, the same one is refused again', async () => {
+      const from = await s.openWallet(alice, 'USD', '100');
+      const to = await s.openWallet(alice, 'USD');
+      const key = newKey('service-invalid');
+      const transfer = (toWalletId: string) => s.request('POST', '/v1/transfers', { token: alice.token, key, body: { fromWalletId: from, toWalletId, amount: '10' } });
+      expectError(await transfer(from), 400, 'validation_failed');
+      const again = await transfer(from);
+      expectError(again, 400, 'validation_failed');
+      expect(again.headers.get('idempotent-replayed')).toBeNull();
+      expect((await transfer(to)).status).toBe(201);
+      expect((await transfer(to)).headers.get('idempotent-replayed')).toBe('true');
+      expect((await balanceOf(alice, to)).posted).toBe('10');
+    });
+
     it('keeps no record of a request whose path names a malformed id: bad input never reaches the store', async () => {
       const reservations = async () => (await s.storedText()).split('gateway.IdempotencyKeyReserved').length;
       const before = await reservations();
