@@ -170,6 +170,10 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Network-Key', description: "The card network's key (NETWORK_API_KEY)" }, NETWORK_KEY_SECURITY)
       .build(),
   );
+  // The validation pipe refuses unknown fields (forbidNonWhitelisted): the document says so of every request body (the *Dto schemas).
+  for (const [name, schema] of Object.entries(document.components?.schemas ?? {})) {
+    if (name.endsWith('Dto')) (schema as { additionalProperties?: boolean }).additionalProperties = false;
+  }
   SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });
 }
 

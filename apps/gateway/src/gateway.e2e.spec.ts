@@ -576,7 +576,7 @@ describe('gateway (e2e)', () => {
           '/v1/admin/ledger/accounts/{accountId}',
         ]),
       );
-      expect(document.body.components.schemas.TransferDto.properties.amount).toMatchObject({ pattern: '^[0-9]{1,30}$' });
+      expect(document.body.components.schemas.TransferDto.properties.amount).toMatchObject({ pattern: '^(?=[0-9]*[1-9])[0-9]{1,30}$' });
       expect(document.body.components.schemas.TransferDto.required).toEqual(expect.arrayContaining(['fromWalletId', 'toWalletId', 'amount']));
       // Each route states API.md's error statuses and codes, with the error envelope's schema.
       const errorsOf = (path: string, method: string) => documentedErrors(document.body, path, method);

@@ -30,6 +30,20 @@ export const SPENDING_CONTROLS_LIMITS = { blockedMccsMax: BLOCKED_MCCS_MAX, allo
 
 export const TRANSACTIONS_PAGE_LIMIT_MAX = 200;
 
+/** A TOTP code as the routes take it (login, confirm, reveal). */
+export const TOTP_CODE = /^[0-9]{6,8}$/;
+/** A page cursor as the services give it out (base64url). */
+export const CURSOR = new RegExp(`^[A-Za-z0-9_-]{1,${STRING_LIMITS.cursorLengthMax}}$`);
+
+// How /docs-json states the rules of this file, so the document refuses what the validators refuse.
+/** An amount: IsAmount's digits, not all zeros. */
+export const AMOUNT_DOC = { example: '1050', pattern: `^(?=[0-9]*[1-9])[0-9]{1,${AMOUNT_DIGITS_MAX}}$` } as const;
+/** An id: isId's printable ASCII without spaces (! to ~). */
+export const ID_DOC = { pattern: `^[!-~]{1,${ID_LENGTH_MAX}}$`, maxLength: ID_LENGTH_MAX } as const;
+export const TOTP_DOC = { pattern: TOTP_CODE.source, example: '123456' } as const;
+/** A page size in a query string (IsIntegerString). */
+export const pageLimitDoc = (max: number) => ({ type: 'integer', minimum: 1, maximum: max, default: 50 }) as const;
+
 /** A positive amount string of at most AMOUNT_DIGITS_MAX digits (API.md's money). */
 export function IsAmount(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
