@@ -110,6 +110,8 @@ const CASES: Case[] = [
   { name: 'a gzip body that does not inflate', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'gzip' } }), status: 400, code: 'validation_failed', field: 'body' },
   { name: 'a body over BODY_LIMIT_BYTES', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: 'x'.repeat(70_000) } }), status: 413, code: 'validation_failed', field: 'body' },
   { name: 'a body nested 100 deep', method: 'POST', path: topUps, options: authed({ raw: `{"amount":"10","reference":${'['.repeat(100)}${']'.repeat(100)}}` }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'a body of 20,000 list items', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: new Array(20_000).fill(0) } }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'logout with 5,000 unknown keys (no token, no rate limit)', method: 'POST', path: () => '/v1/auth/logout', options: () => ({ body: { refreshToken: 'r', ...Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, 0])) } }), status: 400, code: 'validation_failed', field: 'body' },
   // Fields.
   { name: 'an unknown field', method: 'POST', path: topUps, options: authed({ body: { amount: '10', sneaky: true } }), status: 400, code: 'validation_failed', field: 'sneaky' },
   { name: 'a field named constructor', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10","constructor":{}}' }), status: 400, code: 'validation_failed', field: 'constructor' },
@@ -293,5 +295,19 @@ describe('malformed requests (e2e)', () => {
 
   it('logged nothing as unexpected', () => {
     expect(s.logLines.filter((line) => line.includes('"level":50'))).toEqual([]);
+  });
+
+  // Last: the fake card-issuer's messages are checked above.
+  it('takes the largest body a route needs: a card with 100 blocked MCCs and 250 allowed countries', async () => {
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    const spendingControls = {
+      perAuthorization: '100',
+      daily: '1000',
+      monthly: '10000',
+      blockedMccs: Array.from({ length: 100 }, (_, i) => String(1000 + i)),
+      allowedCountries: Array.from({ length: 250 }, (_, i) => `${letters[Math.floor(i / 26)]}${letters[i % 26]}`),
+    };
+    const answer = await s.request('PUT', `/v1/cards/${context.cardId}/spending-controls`, { token: context.user.token, body: spendingControls });
+    expect(answer.status).toBe(200);
   });
 });
