@@ -26,7 +26,7 @@ import { createGatewayLogger, NestPinoLogger, type GatewayLogger } from './obser
 import { GatewayMetrics } from './observability/metrics';
 import type { ReadinessCheck } from './observability/readiness';
 import { NETWORK_KEY_SECURITY } from './transport/network.controller';
-import { answerClientError, checkBodyShape, isJsonMediaType, requestContext, requireJsonBody } from './transport/http-middleware';
+import { checkBodyShape, envelopeNodeAnswers, isJsonMediaType, requestContext, requireHostHeader, requireJsonBody } from './transport/http-middleware';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -157,6 +157,7 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext(components));
+  app.use(requireHostHeader());
   app.use(requireJsonBody());
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES, type: (request) => isJsonMediaType(request.headers['content-type']) });
   app.use(checkBodyShape());
@@ -182,7 +183,7 @@ function limitHttpServer(server: Server, config: GatewayConfig): void {
   server.maxConnections = config.HTTP_MAX_CONNECTIONS;
   server.headersTimeout = config.HTTP_HEADERS_TIMEOUT_MS;
   server.requestTimeout = config.HTTP_REQUEST_TIMEOUT_MS;
-  server.on('clientError', answerClientError);
+  envelopeNodeAnswers(server);
 }
 
 /** A listen failure the configuration caused, as the ConfigError naming its setting (exit 78 at start). */

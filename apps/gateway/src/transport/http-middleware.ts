@@ -1,7 +1,7 @@
 // Express middleware that runs before Nest routes: a request id, the access log and request
 // metrics; refusing bodies that are not JSON (415) before the parser; and a nesting limit on
 // parsed bodies. Their errors go to the one exception filter through Nest's exception layer.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -95,10 +95,36 @@ export function requireJsonBody(): RequestHandler {
 }
 
 /**
- * Answers a request Node's HTTP parser refused (a malformed request line or header, headers over
- * 16 KiB, a request timeout) with API.md's envelope, as Node's own handler answers (status, then
- * the connection closed), which sent no body at all. Nothing is written once a response began.
+ * Makes Node's own answers API.md's envelope: a request its parser refuses (a malformed request line or header,
+ * headers over 16 KiB, a request timeout), an `Expect` it cannot meet (417), a CONNECT (no route: 404) and an
+ * HTTP/1.1 request without `Host` (400, answered by `requireHostHeader` below). Node sent them without a body.
  */
+export function envelopeNodeAnswers(server: Server): void {
+  server.on('clientError', answerClientError);
+  server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    const body = envelope('validation_failed', 'Expect', 'unsupported_expectation', 'the only expectation this server meets is Expect: 100-continue');
+    response.writeHead(417, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' }).end(body);
+  });
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    writeAndClose(socket, 404, JSON.stringify({ error: { code: 'not_found', message: 'no such route', details: {} } }));
+  });
+  // Express answers it instead (requireHostHeader): Node's own 400 had no body.
+  (server as Server & { requireHostHeader: boolean }).requireHostHeader = false;
+}
+
+/** RFC 9112: an HTTP/1.1 request without Host is 400; with the envelope, then the connection closed. */
+export function requireHostHeader(): RequestHandler {
+  return (request: Request, response: Response, next: NextFunction) => {
+    if (request.httpVersion === '1.1' && request.headers.host === undefined) {
+      response.setHeader('Connection', 'close');
+      next(validationFailed([{ field: 'Host', reason: 'missing' }], 'an HTTP/1.1 request needs a Host header'));
+      return;
+    }
+    next();
+  };
+}
+
+/** Answers a request Node's parser refused, as Node's own handler does (status, then the connection closed); nothing once a response began. */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }): void {
   if (socket.writable && socket._httpMessage?.headersSent !== true) {
     const { status, reason } =
@@ -109,11 +135,19 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
           : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? { status: 408, reason: 'timeout' }
             : { status: 400, reason: 'malformed_request' };
-    const body = JSON.stringify({ error: { code: 'validation_failed', message: `the request could not be read (${reason})`, details: { fields: [{ field: 'request', reason }] } } });
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    writeAndClose(socket, status, envelope('validation_failed', 'request', reason, `the request could not be read (${reason})`), error);
+    return;
   }
+  socket.destroy(error);
+}
+
+function envelope(code: string, field: string, reason: string, message: string): string {
+  return JSON.stringify({ error: { code, message, details: { fields: [{ field, reason }] } } });
+}
+
+/** A whole response written on the raw socket, which is then destroyed (as Node's own answers: a silent client holds nothing). */
+function writeAndClose(socket: Duplex, status: number, body: string, error?: Error): void {
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   socket.destroy(error);
 }
 
