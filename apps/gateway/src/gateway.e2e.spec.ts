@@ -611,6 +611,14 @@ describe('gateway (e2e)', () => {
       expect(Object.keys(document.body.paths['/metrics'].get.responses['200'].content)).toEqual([expect.stringMatching(/^text\/plain/)]);
     });
 
+    it('marks every answer Cache-Control: no-store: tokens (RFC 6749 5.1 requires it), balances, errors', async () => {
+      const login = await s.request('POST', '/v1/auth/login', { body: { email: alice.email, password: alice.password } });
+      expect(login.status).toBe(200);
+      const walletId = await s.openWallet(alice, 'USD');
+      const answers = [login, await get(`/v1/wallets/${walletId}`, alice), await get('/v1/me', alice), await get('/v1/wallets/nope', alice), await get('/v2/nothing')];
+      expect(answers.map((answer) => answer.headers.get('cache-control'))).toEqual(answers.map(() => 'no-store'));
+    });
+
     it('echoes a usable X-Request-Id, and makes one otherwise', async () => {
       expect((await s.request('GET', '/healthz', { headers: { 'x-request-id': 'trace-123' } })).headers.get('x-request-id')).toBe('trace-123');
       expect(isUuidV7((await s.request('GET', '/healthz', { headers: { 'x-request-id': 'bad id!' } })).headers.get('x-request-id'))).toBe(true);

@@ -15,7 +15,7 @@ import { bodyShapeError } from './validation';
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Request id, then on finish one access-log line and the route's metrics. */
+/** Request id and Cache-Control: no-store, then on finish one access-log line and the route's metrics. */
 export function requestContext(deps: { ids: IdGenerator; logger: GatewayLogger; metrics: GatewayMetrics }): RequestHandler {
   return (request: Request, response: Response, next: NextFunction) => {
     const startedAt = performance.now();
@@ -24,6 +24,8 @@ export function requestContext(deps: { ids: IdGenerator; logger: GatewayLogger; 
     const requestId = typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : deps.ids.next();
     gatewayRequest.requestId = requestId;
     response.setHeader(REQUEST_ID_HEADER, requestId);
+    // Answers carry tokens, a revealed PAN and CVV, a TOTP secret, balances: no cache keeps any (RFC 6749 5.1 requires it of tokens).
+    response.setHeader('Cache-Control', 'no-store');
     response.on('finish', () => {
       const seconds = (performance.now() - startedAt) / 1000;
       // The route pattern, never the raw path: ids in paths would make a label per wallet.
