@@ -255,6 +255,20 @@ describe('/docs-json states the validation the gateway does (e2e)', () => {
     expect(documentProblems(document, route.route, route.method, route.good(context))).toEqual([]);
   });
 
+  it('states the Idempotency-Key header as the gateway takes it (1 to 255 printable ASCII characters)', () => {
+    const headers = Object.values(document.paths as Record<string, Record<string, Schema>>)
+      .flatMap((operations) => Object.values(operations))
+      .flatMap((operation) => ((operation.parameters ?? []) as Schema[]).filter((parameter) => parameter.name === 'Idempotency-Key'));
+    expect(headers.length).toBeGreaterThan(10);
+    for (const header of headers) {
+      expect([parameterProblems(document, header, 'k'.repeat(255)), parameterProblems(document, header, 'k'.repeat(256)), parameterProblems(document, header, 'a key')]).toEqual([
+        [],
+        ['Idempotency-Key'],
+        ['Idempotency-Key'],
+      ]);
+    }
+  });
+
   const cases = ROUTES.flatMap((route) => route.bad.map((bad, index) => [`${route.method.toUpperCase()} ${route.route} #${index + 1}: ${bad.field}`, route, bad] as const));
   it.each(cases)('%s: refused by the gateway and by the document', async (_name, route, bad) => {
     const sample = bad.change(route.good(context));
