@@ -26,7 +26,7 @@ import { createGatewayLogger, NestPinoLogger, type GatewayLogger } from './obser
 import { GatewayMetrics } from './observability/metrics';
 import type { ReadinessCheck } from './observability/readiness';
 import { NETWORK_KEY_SECURITY } from './transport/network.controller';
-import { checkBodyShape, envelopeNodeAnswers, isJsonMediaType, requestContext, requireHostHeader, requireJsonBody } from './transport/http-middleware';
+import { checkBodyShape, envelopeNodeAnswers, isJsonMediaType, refuseDuplicateKeys, requestContext, requireHostHeader, requireJsonBody } from './transport/http-middleware';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -159,7 +159,9 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
   app.use(requestContext(components));
   app.use(requireHostHeader());
   app.use(requireJsonBody());
-  app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES, type: (request) => isJsonMediaType(request.headers['content-type']) });
+  // body-parser's `verify` (Nest's type leaves it out, and passes it on): bodies naming a field twice are refused.
+  const jsonOptions = { limit: config.BODY_LIMIT_BYTES, type: (request: { headers: { 'content-type'?: string } }) => isJsonMediaType(request.headers['content-type']), verify: refuseDuplicateKeys };
+  app.useBodyParser('json', jsonOptions);
   app.use(checkBodyShape());
   const document = SwaggerModule.createDocument(
     app,

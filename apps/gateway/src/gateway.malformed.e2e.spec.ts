@@ -112,6 +112,8 @@ const CASES: Case[] = [
   { name: 'a body nested 100 deep', method: 'POST', path: topUps, options: authed({ raw: `{"amount":"10","reference":${'['.repeat(100)}${']'.repeat(100)}}` }), status: 400, code: 'validation_failed', field: 'body' },
   { name: 'a body of 20,000 list items', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: new Array(20_000).fill(0) } }), status: 400, code: 'validation_failed', field: 'body' },
   { name: 'logout with 5,000 unknown keys (no token, no rate limit)', method: 'POST', path: () => '/v1/auth/logout', options: () => ({ body: { refreshToken: 'r', ...Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, 0])) } }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'a field named twice', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"1","amount":"100000"}' }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'a nested field named twice, once escaped', method: 'POST', path: transfers, options: (c) => ({ token: c.user.token, key: newKey('bad'), raw: `{"fromWalletId":"${c.walletId}","toWalletId":"${c.otherWalletId}","amount":"1","\\u0061mount":"900"}` }), status: 400, code: 'validation_failed', field: 'body' },
   // Fields.
   { name: 'an unknown field', method: 'POST', path: topUps, options: authed({ body: { amount: '10', sneaky: true } }), status: 400, code: 'validation_failed', field: 'sneaky' },
   { name: 'a field named constructor', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10","constructor":{}}' }), status: 400, code: 'validation_failed', field: 'constructor' },

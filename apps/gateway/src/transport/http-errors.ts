@@ -45,6 +45,8 @@ const RETRY_AFTER_S = '1';
 const BODY_PARSER_ERRORS: Record<string, { status: number; reason: string; message: string }> = {
   'entity.parse.failed': { status: 400, reason: 'malformed_json', message: 'the body is not valid JSON' },
   'entity.verify.failed': { status: 400, reason: 'malformed_json', message: 'the body is not valid JSON' },
+  // http-middleware's refuseDuplicateKeys (a verify step).
+  'entity.duplicate.key': { status: 400, reason: 'duplicate_key', message: 'the body names a field twice' },
   'entity.too.large': { status: 413, reason: 'too_large', message: 'the body is larger than this server accepts' },
   'encoding.unsupported': { status: 415, reason: 'unsupported_encoding', message: 'unsupported Content-Encoding' },
   'charset.unsupported': { status: 415, reason: 'unsupported_charset', message: 'unsupported charset: JSON bodies are UTF-8' },

@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { uuidv7 } from '@ledger/contracts';
 import { createGatewayLogger } from '../observability/logger';
 import { GatewayMetrics } from '../observability/metrics';
-import { answerClientError, requestContext } from './http-middleware';
+import { answerClientError, duplicateKeyOf, requestContext } from './http-middleware';
 
 /** Runs the middleware on a fake request, finishes the response, and answers what was logged. */
 function logLinesAt(level: string): { lines: Record<string, unknown>[]; metrics: GatewayMetrics } {
@@ -53,5 +53,20 @@ describe('answerClientError', () => {
     answerClientError(Object.assign(new Error('timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), fake as never);
     expect(written).toEqual([]);
     expect(fake.destroyed).toBe(true);
+  });
+});
+
+describe('duplicateKeyOf', () => {
+  it.each([
+    ['{"amount":"1","amount":"2"}', 'amount'],
+    ['{"amount":"1","\\u0061mount":"2"}', 'amount'],
+    ['{"merchant":{"name":"a","mcc":"1","name":"b"}}', 'name'],
+    ['{"a":{"b":1},"c":[{"d":1},{"d":2}],"a":2}', 'a'],
+    ['{"a":"{\\"a\\":1,\\"a\\":2}","b":"a,\\"b\\":"}', undefined],
+    ['[{"a":1},{"a":1}]', undefined],
+    ['{"a":[1,{"a":1}],"b":{"a":1}}', undefined],
+    ['{"a":', undefined],
+  ])('%s: %s', (text, key) => {
+    expect(duplicateKeyOf(text)).toBe(key);
   });
 });

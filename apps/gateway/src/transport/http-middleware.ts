@@ -146,6 +146,53 @@ function writeAndClose(socket: Duplex, status: number, body: string, error?: Err
   socket.destroy(error);
 }
 
+/**
+ * The first field name an object of a JSON text repeats (compared decoded: `"a"` and `"\u0061"` are one), or
+ * undefined. JSON.parse keeps the last; a proxy, log or signature check reading the first would see another request.
+ * One pass, no recursion; a text that is not JSON is left to the parser.
+ */
+export function duplicateKeyOf(text: string): string | undefined {
+  const objects: (Set<string> | null)[] = []; // a Set per open object, null per open array
+  let expectingKey = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index];
+    if (char === '"') {
+      let end = index + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const keys = objects[objects.length - 1];
+      if (expectingKey && keys) {
+        const raw = text.slice(index, end + 1);
+        let key = raw.slice(1, -1);
+        try {
+          if (key.includes('\\')) key = JSON.parse(raw) as string; // escapes decoded, so a name spelled two ways is one
+        } catch {
+          return undefined;
+        }
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectingKey = false;
+      }
+      index = end;
+    } else if (char === '{' || char === '[') {
+      objects.push(char === '{' ? new Set() : null);
+      expectingKey = char === '{';
+    } else if (char === '}' || char === ']') {
+      objects.pop();
+    } else if (char === ',') {
+      expectingKey = objects[objects.length - 1] instanceof Set;
+    }
+  }
+  return undefined;
+}
+
+/** body-parser's `verify`: a body repeating a field name is refused (400 duplicate_key) before it is parsed. */
+export function refuseDuplicateKeys(_request: unknown, _response: unknown, body: Buffer): void {
+  const key = duplicateKeyOf(body.toString('utf8'));
+  if (key !== undefined) throw Object.assign(new Error('the body names a field twice'), { type: DUPLICATE_KEY_ERROR });
+}
+
+export const DUPLICATE_KEY_ERROR = 'entity.duplicate.key';
+
 /** Refuses a parsed body of a shape no route takes (bodyShapeError); no recursion. */
 export function checkBodyShape(): RequestHandler {
   return (request: Request, _response: Response, next: NextFunction) => next(bodyShapeError(request.body));
