@@ -26,7 +26,7 @@ import { createGatewayLogger, NestPinoLogger, type GatewayLogger } from './obser
 import { GatewayMetrics } from './observability/metrics';
 import type { ReadinessCheck } from './observability/readiness';
 import { NETWORK_KEY_SECURITY } from './transport/network.controller';
-import { isJsonMediaType, checkBodyShape, requestContext, requireJsonBody } from './transport/http-middleware';
+import { checkBodyShape, envelopeNodeAnswers, isJsonMediaType, refuseDuplicateKeys, requestContext, requireHostHeader, requireJsonBody } from './transport/http-middleware';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -157,8 +157,11 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext(components));
+  app.use(requireHostHeader());
   app.use(requireJsonBody());
-  app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES, type: (request) => isJsonMediaType(request.headers['content-type']) });
+  // body-parser's `verify` (Nest's type leaves it out, and passes it on): bodies naming a field twice are refused.
+  const jsonOptions = { limit: config.BODY_LIMIT_BYTES, type: (request: { headers: { 'content-type'?: string } }) => isJsonMediaType(request.headers['content-type']), verify: refuseDuplicateKeys };
+  app.useBodyParser('json', jsonOptions);
   app.use(checkBodyShape());
   const document = SwaggerModule.createDocument(
     app,
@@ -170,6 +173,10 @@ export function configureGateway(app: NestExpressApplication, components: Pick<G
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Network-Key', description: "The card network's key (NETWORK_API_KEY)" }, NETWORK_KEY_SECURITY)
       .build(),
   );
+  // The validation pipe refuses unknown fields (forbidNonWhitelisted): the document says so of every request body (the *Dto schemas).
+  for (const [name, schema] of Object.entries(document.components?.schemas ?? {})) {
+    if (name.endsWith('Dto')) (schema as { additionalProperties?: boolean }).additionalProperties = false;
+  }
   SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });
 }
 
@@ -178,6 +185,7 @@ function limitHttpServer(server: Server, config: GatewayConfig): void {
   server.maxConnections = config.HTTP_MAX_CONNECTIONS;
   server.headersTimeout = config.HTTP_HEADERS_TIMEOUT_MS;
   server.requestTimeout = config.HTTP_REQUEST_TIMEOUT_MS;
+  envelopeNodeAnswers(server);
 }
 
 /** A listen failure the configuration caused, as the ConfigError naming its setting (exit 78 at start). */

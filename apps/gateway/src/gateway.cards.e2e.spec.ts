@@ -267,8 +267,12 @@ describe('gateway cards and card network routes (e2e, fake card-issuer)', () => 
       const partial = await s.network('POST', `/v1/network/authorizations/${toReverse.id}/reverse`, { amount: '300' });
       expect(partial.status).toBe(200);
       expect(partial.body).toMatchObject({ heldAmount: '500', status: 'pending' });
-      const whole = await s.network('POST', `/v1/network/authorizations/${toReverse.id}/reverse`, {});
+      const wholeKey = newKey('whole-reversal');
+      const whole = await s.network('POST', `/v1/network/authorizations/${toReverse.id}/reverse`, {}, wholeKey);
       expect(whole.body).toMatchObject({ heldAmount: '0', status: 'reversed' });
+      // Its retry sent without a body is the same request (no amount: the whole hold), replayed, not 422 idempotency_key_reuse.
+      const retried = await s.request('POST', `/v1/network/authorizations/${toReverse.id}/reverse`, { key: wholeKey, headers: { 'x-network-key': TEST_NETWORK_KEY } });
+      expect({ status: retried.status, body: retried.body, replayed: retried.headers.get('idempotent-replayed') }).toEqual({ status: 200, body: whole.body, replayed: 'true' });
       expectError(await s.network('POST', '/v1/network/authorizations/no-such-authorization/capture', { amount: '1' }), 404, 'not_found');
     });
 

@@ -425,6 +425,20 @@ describe('gateway (e2e)', () => {
       expect((await topUp(alice, walletId, '15', key)).status).toBe(201);
     });
 
+    it('nor requests a service finds invalid (a transfer to its own source): a corrected body may reuse the key, the same one is refused again', async () => {
+      const from = await s.openWallet(alice, 'USD', '100');
+      const to = await s.openWallet(alice, 'USD');
+      const key = newKey('service-invalid');
+      const transfer = (toWalletId: string) => s.request('POST', '/v1/transfers', { token: alice.token, key, body: { fromWalletId: from, toWalletId, amount: '10' } });
+      expectError(await transfer(from), 400, 'validation_failed');
+      const again = await transfer(from);
+      expectError(again, 400, 'validation_failed');
+      expect(again.headers.get('idempotent-replayed')).toBeNull();
+      expect((await transfer(to)).status).toBe(201);
+      expect((await transfer(to)).headers.get('idempotent-replayed')).toBe('true');
+      expect((await balanceOf(alice, to)).posted).toBe('10');
+    });
+
     it('keeps no record of a request whose path names a malformed id: bad input never reaches the store', async () => {
       const reservations = async () => (await s.storedText()).split('gateway.IdempotencyKeyReserved').length;
       const before = await reservations();
@@ -562,7 +576,7 @@ describe('gateway (e2e)', () => {
           '/v1/admin/ledger/accounts/{accountId}',
         ]),
       );
-      expect(document.body.components.schemas.TransferDto.properties.amount).toMatchObject({ pattern: '^[0-9]{1,30}$' });
+      expect(document.body.components.schemas.TransferDto.properties.amount).toMatchObject({ pattern: '^(?=[0-9]*[1-9])[0-9]{1,30}$' });
       expect(document.body.components.schemas.TransferDto.required).toEqual(expect.arrayContaining(['fromWalletId', 'toWalletId', 'amount']));
       // Each route states API.md's error statuses and codes, with the error envelope's schema.
       const errorsOf = (path: string, method: string) => documentedErrors(document.body, path, method);
@@ -595,6 +609,14 @@ describe('gateway (e2e)', () => {
       expect(document.body.paths['/healthz'].get.responses).toHaveProperty(['200']);
       expect(Object.keys(document.body.paths['/readyz'].get.responses).sort()).toEqual(['200', '503']);
       expect(Object.keys(document.body.paths['/metrics'].get.responses['200'].content)).toEqual([expect.stringMatching(/^text\/plain/)]);
+    });
+
+    it('marks every answer Cache-Control: no-store: tokens (RFC 6749 5.1 requires it), balances, errors', async () => {
+      const login = await s.request('POST', '/v1/auth/login', { body: { email: alice.email, password: alice.password } });
+      expect(login.status).toBe(200);
+      const walletId = await s.openWallet(alice, 'USD');
+      const answers = [login, await get(`/v1/wallets/${walletId}`, alice), await get('/v1/me', alice), await get('/v1/wallets/nope', alice), await get('/v2/nothing')];
+      expect(answers.map((answer) => answer.headers.get('cache-control'))).toEqual(answers.map(() => 'no-store'));
     });
 
     it('echoes a usable X-Request-Id, and makes one otherwise', async () => {

@@ -1,6 +1,7 @@
 // Bad input, a table of it: every malformed request gets a 4xx with API.md's error envelope,
 // never a 5xx, and never moves money.
 import { newKey, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type RequestOptions, type TestUser } from './testing/gateway.harness';
+import { rawExchange } from './testing/sockets';
 
 interface Context {
   readonly user: TestUser;
@@ -103,10 +104,16 @@ const CASES: Case[] = [
   { name: 'a body without Content-Type', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: null }), status: 415, code: 'validation_failed', field: 'Content-Type' },
   { name: 'multipart', method: 'POST', path: topUps, options: authed({ raw: '--x\r\n\r\n--x--', contentType: 'multipart/form-data; boundary=x' }), status: 415, code: 'validation_failed' },
   { name: 'a charset other than UTF-8', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: 'application/json; charset=iso-8859-1' }), status: 415, code: 'validation_failed', field: 'body' },
+  { name: 'a UTF-16 body (charset=utf-16le)', method: 'POST', path: topUps, options: authed({ raw: Buffer.from('{"amount":"10"}', 'utf16le'), contentType: 'application/json; charset=utf-16le' }), status: 415, code: 'validation_failed', field: 'body' },
+  { name: 'a UTF-7 body', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', contentType: 'application/json; charset=utf-7' }), status: 415, code: 'validation_failed', field: 'body' },
   { name: 'an unknown Content-Encoding', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'compress' } }), status: 415, code: 'validation_failed', field: 'body' },
   { name: 'a gzip body that does not inflate', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10"}', headers: { 'content-encoding': 'gzip' } }), status: 400, code: 'validation_failed', field: 'body' },
   { name: 'a body over BODY_LIMIT_BYTES', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: 'x'.repeat(70_000) } }), status: 413, code: 'validation_failed', field: 'body' },
   { name: 'a body nested 100 deep', method: 'POST', path: topUps, options: authed({ raw: `{"amount":"10","reference":${'['.repeat(100)}${']'.repeat(100)}}` }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'a body of 20,000 list items', method: 'POST', path: topUps, options: authed({ body: { amount: '10', reference: new Array(20_000).fill(0) } }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'logout with 5,000 unknown keys (no token, no rate limit)', method: 'POST', path: () => '/v1/auth/logout', options: () => ({ body: { refreshToken: 'r', ...Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, 0])) } }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'a field named twice', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"1","amount":"100000"}' }), status: 400, code: 'validation_failed', field: 'body' },
+  { name: 'a nested field named twice, once escaped', method: 'POST', path: transfers, options: (c) => ({ token: c.user.token, key: newKey('bad'), raw: `{"fromWalletId":"${c.walletId}","toWalletId":"${c.otherWalletId}","amount":"1","\\u0061mount":"900"}` }), status: 400, code: 'validation_failed', field: 'body' },
   // Fields.
   { name: 'an unknown field', method: 'POST', path: topUps, options: authed({ body: { amount: '10', sneaky: true } }), status: 400, code: 'validation_failed', field: 'sneaky' },
   { name: 'a field named constructor', method: 'POST', path: topUps, options: authed({ raw: '{"amount":"10","constructor":{}}' }), status: 400, code: 'validation_failed', field: 'constructor' },
@@ -263,6 +270,26 @@ describe('malformed requests (e2e)', () => {
     }
   });
 
+  // Refused by Node's HTTP parser, before Express: Node answered these itself, with no body at all.
+  it.each([
+    ['an unknown method', 'FOO /v1/wallets HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a space in the path', 'GET /v1/wal lets HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a header name with a space', 'GET /v1/wallets HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400],
+    ['both Content-Length and chunked', 'POST /v1/wallets HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    ['headers over 16 KiB', `GET /v1/wallets HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    ['HTTP/1.1 without Host', 'GET /v1/wallets HTTP/1.1\r\n\r\n', 400],
+    ['an Expect other than 100-continue', 'POST /v1/auth/logout HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}', 417],
+    ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 404],
+  ])('%s: the error envelope, and the connection closed', async (_name, request, status) => {
+    const answer = await rawExchange(Number(new URL(s.url()).port), request);
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(head).toMatch(/\r\nContent-Type: application\/json/i);
+    expect(head).toMatch(/\r\nConnection: close/i);
+    const details = status === 404 ? {} : { fields: [expect.objectContaining({ reason: expect.any(String) })] };
+    expect(JSON.parse(body)).toEqual({ error: { code: status === 404 ? 'not_found' : 'validation_failed', message: expect.any(String), details } });
+  });
+
   it('moved no money', async () => {
     const read = await s.request('GET', `/v1/wallets/${context.walletId}`, { token: context.user.token });
     expect(read.body.balance).toEqual({ posted: '1000', pending: '0', available: '1000' });
@@ -274,5 +301,19 @@ describe('malformed requests (e2e)', () => {
 
   it('logged nothing as unexpected', () => {
     expect(s.logLines.filter((line) => line.includes('"level":50'))).toEqual([]);
+  });
+
+  // Last: the fake card-issuer's messages are checked above.
+  it('takes the largest body a route needs: a card with 100 blocked MCCs and 250 allowed countries', async () => {
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    const spendingControls = {
+      perAuthorization: '100',
+      daily: '1000',
+      monthly: '10000',
+      blockedMccs: Array.from({ length: 100 }, (_, i) => String(1000 + i)),
+      allowedCountries: Array.from({ length: 250 }, (_, i) => `${letters[Math.floor(i / 26)]}${letters[i % 26]}`),
+    };
+    const answer = await s.request('PUT', `/v1/cards/${context.cardId}/spending-controls`, { token: context.user.token, body: spendingControls });
+    expect(answer.status).toBe(200);
   });
 });

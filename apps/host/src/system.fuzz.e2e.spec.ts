@@ -165,7 +165,9 @@ async function sendCopies(world: World, method: string, path: string, options: {
   if (given.some((answer) => answer.status !== given[0].status || answer.text !== given[0].text)) {
     throw new Error(`copies of ${method} ${path} under one key answered differently: ${given.map((answer) => `${answer.status} ${answer.text}`).join(' | ')}`);
   }
-  if (given.filter((answer) => answer.replayed !== 'true').length > 1) throw new Error(`copies of ${method} ${path} under one key ran ${given.length} times: ${given[0].text}`);
+  // Invalid input (a transfer to itself) is not kept for its key: each copy may run it again, moving nothing.
+  const kept = given[0].body?.error?.code !== 'validation_failed';
+  if (kept && given.filter((answer) => answer.replayed !== 'true').length > 1) throw new Error(`copies of ${method} ${path} under one key ran ${given.length} times: ${given[0].text}`);
   return given.find((answer) => answer.replayed !== 'true') ?? given[0];
 }
 
@@ -420,17 +422,21 @@ async function run(world: World, command: Command, strict = true): Promise<void>
     case 'retry': {
       if (world.sent.length === 0) return;
       const first = world.sent[command.request % world.sent.length];
+      // Invalid input (a transfer to itself) is not kept for its key: a retry runs it again, unreplayed.
+      const invalidInput = first.answer.body?.error?.code === 'validation_failed';
       if (command.otherBody) {
         // The same key with another body: 422 idempotency_key_reuse, nothing moves (the balances are checked after).
         const changed = { ...(first.body as object), amount: '1' };
         const reused = await send(world, first.method, first.path, { token: first.token, network: first.network, body: changed, key: first.key });
         world.log.push(`reuse key of ${first.method} ${first.path} -> ${reused.status}`);
-        if (JSON.stringify(changed) !== JSON.stringify(first.body)) expectOneOf(reused, [[422, 'idempotency_key_reuse']], 'a key reused with another body');
+        // A key whose request was invalid input is free: the other body runs (a transfer to itself stays one: 400 again).
+        const refusal: [number, string] = invalidInput ? [400, 'validation_failed'] : [422, 'idempotency_key_reuse'];
+        if (JSON.stringify(changed) !== JSON.stringify(first.body)) expectOneOf(reused, [refusal], 'a key reused with another body');
         return;
       }
       const again = await send(world, first.method, first.path, { token: first.token, network: first.network, body: first.body, key: first.key });
       world.log.push(`retry ${first.method} ${first.path} -> ${again.status} replayed=${again.replayed}`);
-      if (again.status !== first.answer.status || again.text !== first.answer.text || again.replayed !== 'true') {
+      if (again.status !== first.answer.status || again.text !== first.answer.text || again.replayed !== (invalidInput ? null : 'true')) {
         throw new Error(`retry of ${first.method} ${first.path} ${JSON.stringify(first.body)} answered ${again.status} ${again.text} (replayed ${again.replayed}), first ${first.answer.status} ${first.answer.text}`);
       }
       return;

@@ -16,6 +16,17 @@ describe('the rate limiter', () => {
     expect(reveal()).toMatchObject({ allowed: false, limit: 'reveal-per-user' });
   });
 
+  it("spends none of an IP's tokens on a request its user's limit refuses: one user over their limit does not lock out their neighbours", () => {
+    const limiter = limiterWith({ RATE_LIMIT_MONEY_PER_IP_BURST: '5', RATE_LIMIT_MONEY_PER_USER_BURST: '2' });
+    const money = (user: string) => limiter.take('money', { ip: '198.51.100.7', user });
+    const greedy = Array.from({ length: 20 }, () => money('greedy'));
+    expect(greedy.filter((result) => result.allowed)).toHaveLength(2);
+    expect(greedy[2]).toMatchObject({ allowed: false, limit: 'money-per-user' });
+    // Behind the same address (a NAT): the IP's other three tokens are still there.
+    expect([money('neighbour').allowed, money('neighbour').allowed, money('other').allowed, money('other').allowed]).toEqual([true, true, true, false]);
+    expect(money('third')).toMatchObject({ allowed: false, limit: 'money-per-ip' });
+  });
+
   it('still bounds the buckets of each limit, forgetting the least recently used', () => {
     const limiter = limiterWith({ RATE_LIMIT_LOGIN_PER_USER_BURST: '1' });
     const login = (email: string, host: number) => limiter.take('login', { ip: `192.0.2.${host}`, user: email }).allowed;

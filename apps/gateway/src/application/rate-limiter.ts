@@ -52,16 +52,21 @@ export class RateLimiter {
     };
   }
 
-  /** Takes a token from the IP's bucket (its /64 for IPv6), then from the user's; the first empty one refuses. */
+  /** Takes a token from the IP's bucket (its /64 for IPv6), then from the user's; the first empty one refuses, and a refused request keeps no token. */
   take(name: RateLimitName, subjects: RateLimitSubjects): RateLimitResult {
     const nowMs = this.clock.nowMs();
     const buckets = this.buckets[name];
-    const byIp = buckets.take(`ip:${clientNetworkOf(subjects.ip)}`, this.limits[name].ip, nowMs);
+    const ipKey = `ip:${clientNetworkOf(subjects.ip)}`;
+    const byIp = buckets.take(ipKey, this.limits[name].ip, nowMs);
     if (!byIp.allowed) return { allowed: false, limit: `${name}-per-ip`, retryAfterMs: byIp.retryAfterMs };
     const userLimit = this.limits[name].user;
     if (subjects.user === undefined || userLimit === undefined) return { allowed: true };
     const byUser = buckets.take(`user:${subjects.user}`, userLimit, nowMs);
-    if (!byUser.allowed) return { allowed: false, limit: `${name}-per-user`, retryAfterMs: byUser.retryAfterMs };
+    if (!byUser.allowed) {
+      // Refused after all: a user over their own limit must not drain the address they share with others (a NAT).
+      buckets.giveBack(ipKey, this.limits[name].ip);
+      return { allowed: false, limit: `${name}-per-user`, retryAfterMs: byUser.retryAfterMs };
+    }
     return { allowed: true };
   }
 }

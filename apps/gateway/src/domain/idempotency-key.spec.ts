@@ -1,4 +1,4 @@
-import { decide, evolve, IDEMPOTENCY_EVENT_TYPES, recorded, released, UNUSED_KEY, type IdempotencyEvent, type KeyState } from './idempotency-key';
+import { decide, evolve, IDEMPOTENCY_EVENT_TYPES, INVALID_INPUT_RELEASE, recorded, released, UNUSED_KEY, type IdempotencyEvent, type KeyState } from './idempotency-key';
 
 const limits = { windowMs: 24 * 3600_000, leaseMs: 30_000 };
 const request = (fingerprint: string, nowMs: number, newResourceId = `res-${nowMs}`) => ({ fingerprint, nowMs, newResourceId });
@@ -56,6 +56,13 @@ describe('an Idempotency-Key', () => {
     // The released try (a 5xx) may have moved money: another body under its key would move it again.
     expect(decide(state, request('f2', 5, 'new'), limits)).toEqual({ kind: 'reuse' });
     expect(decide(state, request('f2', limits.windowMs, 'new'), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 1, resourceId: 'new', fingerprint: 'f2' } });
+  });
+
+  it('lets any request take a key released as invalid input: another body starts the next generation, the same one runs again', () => {
+    const reserved = reserve('f1', 0);
+    const state = given(reserved, released(reserved.data, INVALID_INPUT_RELEASE));
+    expect(decide(state, request('f1', 5), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 0, fingerprint: 'f1' } });
+    expect(decide(state, request('f2', 5, 'new'), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 1, resourceId: 'new', fingerprint: 'f2', startedAtMs: 5 } });
   });
 
   it('starts a new generation after the window, whatever the body', () => {

@@ -37,7 +37,10 @@ export type KeyState =
   | { readonly phase: 'unused' }
   | { readonly phase: 'in_flight'; readonly attempt: Attempt; readonly leaseUntilMs: number }
   | { readonly phase: 'recorded'; readonly attempt: Attempt; readonly response: RecordedResponse }
-  | { readonly phase: 'released'; readonly attempt: Attempt };
+  | { readonly phase: 'released'; readonly attempt: Attempt; readonly reason: string };
+
+/** The release reason of a request refused as invalid input (by a service): it ran nothing, so any request may take its key. */
+export const INVALID_INPUT_RELEASE = 'validation_failed';
 
 export const UNUSED_KEY: KeyState = { phase: 'unused' };
 
@@ -51,7 +54,7 @@ export function evolve(_state: KeyState, event: IdempotencyEvent): KeyState {
     case IDEMPOTENCY_EVENT_TYPES.recorded:
       return { phase: 'recorded', attempt, response: { status: event.data.status, body: event.data.body } };
     case IDEMPOTENCY_EVENT_TYPES.released:
-      return { phase: 'released', attempt };
+      return { phase: 'released', attempt, reason: event.data.reason };
   }
 }
 
@@ -92,6 +95,8 @@ export function decide(state: KeyState, request: KeyRequest, limits: KeyLimits):
       if (nowMs < state.leaseUntilMs) return { kind: 'in_flight', retryAfterMs: state.leaseUntilMs - nowMs };
       return reserve(attempt, nowMs, limits); // abandoned (its gateway died): take it over, same service key
     case 'released':
+      // Refused as invalid, it did nothing: another body is a new request, under a new service key (the next generation).
+      if (!same && state.reason === INVALID_INPUT_RELEASE) return fresh(attempt.generation + 1);
       // Same request: the same generation, so the service deduplicates whatever the first try did. Another
       // body is API.md's reuse: a released try (a 5xx) may still have moved money, and would move it again.
       return same ? reserve(attempt, nowMs, limits) : { kind: 'reuse' };

@@ -54,4 +54,10 @@ export class TokenBuckets {
     }
     return { allowed: false, retryAfterMs: Math.ceil((1 - bucket.tokens) / refillPerMs) };
   }
+
+  /** Puts back the token a request took when another limit refused it after all (never beyond a full bucket). */
+  giveBack(key: string, limit: BucketLimit): void {
+    const bucket = this.buckets.get(key);
+    if (bucket !== undefined) bucket.tokens = Math.min(limit.burst, bucket.tokens + 1);
+  }
 }

@@ -17,7 +17,7 @@ import type { GatewayMetrics } from '../observability/metrics';
 import { toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type ErrorBody } from '../transport/http-errors';
 import { REQUEST_ID_PATTERN } from '../transport/http-middleware';
-import { gatewayValidationPipe } from '../transport/validation';
+import { bodyShapeError, gatewayValidationPipe } from '../transport/validation';
 
 export const AUTHORIZATION_METADATA = 'authorization';
 export const IDEMPOTENCY_KEY_METADATA = 'idempotency-key';
@@ -164,6 +164,8 @@ export class GrpcEdge {
     if (operation.ids !== undefined) requireIds(operation.ids(request));
     const key = operation.idempotency === undefined ? undefined : keyOf(call.metadata);
     // Bad input never reaches the store: a corrected request may use the same key.
+    const shapeError = bodyShapeError(http.body);
+    if (shapeError !== undefined) throw shapeError;
     if (operation.body !== undefined) await this.validation.transform(http.body ?? {}, { type: 'body', metatype: operation.body, data: undefined });
     if (operation.query !== undefined) await this.validation.transform(http.query ?? {}, { type: 'query', metatype: operation.query, data: undefined });
 

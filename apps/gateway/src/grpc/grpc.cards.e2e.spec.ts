@@ -112,6 +112,15 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
       expectFailure(await cards('SetSpendingControls', { cardId: card.id, spendingControls: controls }, bob), status.PERMISSION_DENIED, 'forbidden');
     });
 
+    it('refuses a request holding more values than an HTTP body may (BODY_VALUES_MAX) before its rules run: 10,000 distinct MCCs', async () => {
+      const card = await issue(alice);
+      // Within BODY_LIMIT_BYTES; the DTO's uniqueness rule alone compares them pairwise (50 million comparisons).
+      const blockedMccs = Array.from({ length: 10_000 }, (_, i) => String(i).padStart(4, '0'));
+      const answer = await cards('SetSpendingControls', { cardId: card.id, spendingControls: { blockedMccs } }, alice);
+      expectFailure(answer, status.INVALID_ARGUMENT, 'validation_failed');
+      expect(answer.error?.details.fields).toEqual([{ field: 'body', reason: 'too_many_values' }]);
+    });
+
     it('reveals to the owner after step-up (PERMISSION_DENIED step_up_required without); never recorded, never to others', async () => {
       const card = await issue(alice);
       const { pan, cvv, expMonth, expYear } = secretsOf(card.id);

@@ -19,3 +19,15 @@ export function closedWithoutAnswer(socket: Socket): Promise<boolean> {
     socket.once('close', () => resolve(true));
   });
 }
+
+/** Writes raw bytes to the port and answers everything the server sent until it closed the connection. */
+export async function rawExchange(port: number, bytes: string | Buffer): Promise<string> {
+  const socket = await openSocket(port);
+  return new Promise((resolve, reject) => {
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.once('error', reject);
+    socket.once('close', () => resolve(Buffer.concat(received).toString('latin1')));
+    socket.write(bytes);
+  });
+}

@@ -4,10 +4,26 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { CURRENCIES, EXP_YEAR_MAX, EXP_YEAR_MIN, type Currency } from '@ledger/contracts';
-import { HasCodePoints, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, passwordLength, SPENDING_CONTROLS_LIMITS, STRING_LIMITS } from './validation';
+import {
+  AMOUNT_DOC as AMOUNT,
+  HasCodePoints,
+  ID_DOC,
+  IsAmount,
+  IsId,
+  IsIntegerString,
+  IsKeptString,
+  IsOptionalNotNull,
+  keptLengthDoc,
+  pageLimitDoc,
+  passwordLength,
+  SPENDING_CONTROLS_LIMITS,
+  STRING_LIMITS,
+  TOTP_CODE,
+  TOTP_DOC,
+} from './validation';
 
-const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the currency' };
-const LIMIT_DOC = { example: '50000', pattern: '^[0-9]{1,30}$', description: "In the minor unit of the wallet's currency" };
+const AMOUNT_DOC = { ...AMOUNT, description: 'Positive, in the minor unit of the currency' };
+const LIMIT_DOC = { ...AMOUNT, example: '50000', description: "In the minor unit of the wallet's currency" };
 const MCC = /^[0-9]{4}$/;
 const COUNTRY = /^[A-Z]{2}$/;
 export const AUTHORIZATIONS_PAGE_LIMIT_MAX = 200;
@@ -28,7 +44,14 @@ export class SpendingControlsDto {
   @IsAmount()
   monthly?: string;
 
-  @ApiPropertyOptional({ type: [String], maxItems: SPENDING_CONTROLS_LIMITS.blockedMccsMax, example: ['7995'], description: 'Four-digit merchant category codes' })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'string', pattern: MCC.source },
+    uniqueItems: true,
+    maxItems: SPENDING_CONTROLS_LIMITS.blockedMccsMax,
+    example: ['7995'],
+    description: 'Four-digit merchant category codes',
+  })
   @IsOptionalNotNull()
   @IsArray()
   @ArrayMaxSize(SPENDING_CONTROLS_LIMITS.blockedMccsMax)
@@ -37,7 +60,14 @@ export class SpendingControlsDto {
   @Matches(MCC, { each: true })
   blockedMccs?: string[];
 
-  @ApiPropertyOptional({ type: [String], maxItems: SPENDING_CONTROLS_LIMITS.allowedCountriesMax, example: ['US', 'DE'], description: 'ISO 3166-1 alpha-2; absent: every country' })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'string', pattern: COUNTRY.source },
+    uniqueItems: true,
+    maxItems: SPENDING_CONTROLS_LIMITS.allowedCountriesMax,
+    example: ['US', 'DE'],
+    description: 'ISO 3166-1 alpha-2; absent: every country',
+  })
   @IsOptionalNotNull()
   @IsArray()
   @ArrayMaxSize(SPENDING_CONTROLS_LIMITS.allowedCountriesMax)
@@ -48,12 +78,12 @@ export class SpendingControlsDto {
 }
 
 export class IssueCardDto {
-  @ApiProperty()
+  @ApiProperty(ID_DOC)
   @IsDefined()
   @IsId()
   walletId!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.cardLabelLengthMax, description: keptLengthDoc(STRING_LIMITS.cardLabelLengthMax) })
+  @ApiPropertyOptional({ minLength: 1, maxLength: STRING_LIMITS.cardLabelLengthMax, description: keptLengthDoc(STRING_LIMITS.cardLabelLengthMax) })
   @IsOptionalNotNull()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.cardLabelLengthMax)
@@ -69,21 +99,21 @@ export class IssueCardDto {
 
 /** API.md: `{password}` or `{totp}`; without either, 403 step_up_required. */
 export class RevealCardDto {
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
+  @ApiPropertyOptional({ minLength: 1, maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
   @IsOptionalNotNull()
   @IsString()
   @HasCodePoints(1, STRING_LIMITS.passwordLengthMax, undefined, passwordLength)
   password?: string;
 
-  @ApiPropertyOptional({ example: '123456' })
+  @ApiPropertyOptional(TOTP_DOC)
   @IsOptionalNotNull()
   @IsString()
-  @Matches(/^[0-9]{6,8}$/)
+  @Matches(TOTP_CODE)
   totp?: string;
 }
 
 export class MerchantDto {
-  @ApiProperty({ maxLength: STRING_LIMITS.merchantNameLengthMax, example: 'Corner Coffee', description: keptLengthDoc(STRING_LIMITS.merchantNameLengthMax) })
+  @ApiProperty({ minLength: 1, maxLength: STRING_LIMITS.merchantNameLengthMax, example: 'Corner Coffee', description: keptLengthDoc(STRING_LIMITS.merchantNameLengthMax) })
   @IsDefined()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.merchantNameLengthMax)
@@ -109,14 +139,14 @@ export class AuthorizeDto {
   @Matches(/^[0-9]{12,19}$/)
   pan!: string;
 
-  @ApiProperty({ minimum: 1, maximum: 12, example: 12 })
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 12, example: 12 })
   @IsDefined()
   @IsInt()
   @Min(1)
   @Max(12)
   expMonth!: number;
 
-  @ApiProperty({ minimum: EXP_YEAR_MIN, maximum: EXP_YEAR_MAX, example: 2029 })
+  @ApiProperty({ type: 'integer', minimum: EXP_YEAR_MIN, maximum: EXP_YEAR_MAX, example: 2029 })
   @IsDefined()
   @IsInt()
   @Min(EXP_YEAR_MIN)
@@ -163,7 +193,7 @@ export class ReverseDto {
 }
 
 export class RefundDto {
-  @ApiProperty()
+  @ApiProperty(ID_DOC)
   @IsDefined()
   @IsId()
   authorizationId!: string;
@@ -175,19 +205,19 @@ export class RefundDto {
 }
 
 export class CardParams {
-  @ApiProperty()
+  @ApiProperty(ID_DOC)
   @IsId()
   id!: string;
 }
 
 export class AuthorizationParams {
-  @ApiProperty()
+  @ApiProperty(ID_DOC)
   @IsId()
   id!: string;
 }
 
 export class AuthorizationsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: AUTHORIZATIONS_PAGE_LIMIT_MAX, default: 50 })
+  @ApiPropertyOptional(pageLimitDoc(AUTHORIZATIONS_PAGE_LIMIT_MAX))
   @IsOptionalNotNull()
   @IsString()
   @IsIntegerString(1, AUTHORIZATIONS_PAGE_LIMIT_MAX)

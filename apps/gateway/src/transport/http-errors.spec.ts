@@ -19,6 +19,8 @@ describe('the one error mapper', () => {
   it('lists a single `field` of a service validation error as `fields`', () => {
     const mapped = toHttpError(new ServiceReplyError(domainError('validation_failed', 'cursor: bad', { field: 'cursor', reason: 'invalid_cursor' })));
     expect(mapped.body.error.details).toEqual({ fields: [{ field: 'cursor', reason: 'invalid_cursor' }] });
+    // Invalid input, whoever found it: not an outcome an Idempotency-Key keeps.
+    expect(mapped.recordable).toBe(false);
   });
 
   it('answers unavailable with 503 and Retry-After, whether the service said so or the bus gave up', () => {

@@ -45,6 +45,8 @@ const RETRY_AFTER_S = '1';
 const BODY_PARSER_ERRORS: Record<string, { status: number; reason: string; message: string }> = {
   'entity.parse.failed': { status: 400, reason: 'malformed_json', message: 'the body is not valid JSON' },
   'entity.verify.failed': { status: 400, reason: 'malformed_json', message: 'the body is not valid JSON' },
+  // http-middleware's refuseDuplicateKeys (a verify step).
+  'entity.duplicate.key': { status: 400, reason: 'duplicate_key', message: 'the body names a field twice' },
   'entity.too.large': { status: 413, reason: 'too_large', message: 'the body is larger than this server accepts' },
   'encoding.unsupported': { status: 415, reason: 'unsupported_encoding', message: 'unsupported Content-Encoding' },
   'charset.unsupported': { status: 415, reason: 'unsupported_charset', message: 'unsupported charset: JSON bodies are UTF-8' },
@@ -55,7 +57,7 @@ const BODY_PARSER_ERRORS: Record<string, { status: number; reason: string; messa
 export function toHttpError(exception: unknown): HttpErrorResponse {
   if (exception instanceof GatewayError) {
     const status = exception.status ?? statusOf(exception.code);
-    return response(status, exception.code, exception.message, exception.details, exception.headers, { recordable: status < 500 });
+    return response(status, exception.code, exception.message, exception.details, exception.headers, { recordable: isOutcome(exception.code, status) });
   }
   if (exception instanceof ServiceReplyError) return fromDomainError(exception.error);
   if (exception instanceof RequestValidationError) {
@@ -76,7 +78,7 @@ function fromDomainError(error: DomainError): HttpErrorResponse {
   const status = ERROR_HTTP_STATUS[error.code];
   const headers: Record<string, string> = status === 503 ? { 'Retry-After': RETRY_AFTER_S } : {};
   const details = typeof error.details === 'object' && error.details !== null ? fieldsListed(error.code, error.details) : {};
-  return response(status, error.code, String(error.message ?? error.code), details, headers, { recordable: status < 500 });
+  return response(status, error.code, String(error.message ?? error.code), details, headers, { recordable: isOutcome(error.code, status) });
 }
 
 function fromHttpException(exception: HttpException): HttpErrorResponse {
@@ -115,6 +117,11 @@ function fieldsListed(code: string, details: Record<string, unknown>): Record<st
 function isUnreadableBody(cause: unknown): boolean {
   const code = (cause as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && /^(Z_|ERR_BROTLI|ERR__ERROR)/.test(code);
+}
+
+/** A 4xx the request's run decided is kept for its key; invalid input is not, whoever found it (a service: a transfer to its own source). */
+function isOutcome(code: GatewayErrorCode, status: number): boolean {
+  return status < 500 && code !== 'validation_failed';
 }
 
 function statusOf(code: GatewayErrorCode): number {

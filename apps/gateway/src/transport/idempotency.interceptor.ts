@@ -48,7 +48,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
       caller: idempotencyCallerOf(request),
       key: keyOf(request),
       // A route without a body reads none: what a client sends anyway (`{}`) is no other request (gRPC states it as null).
-      fingerprint: { method: request.method, path: pathOf(request), body: bodyType === undefined ? null : (request.body ?? null) },
+      // One with a body reads a missing one as `{}` (a whole reversal): sent either way, and as gRPC states it, it is one request.
+      fingerprint: { method: request.method, path: pathOf(request), body: bodyType === undefined ? null : (request.body ?? {}) },
       correlationId: request.requestId ?? this.ids.next(),
       // Runs only when a key is about to be reserved, not on every POST.
       validate: async () => {

@@ -2,10 +2,10 @@
 // (a common password, a locked account); these bound what reaches it.
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsEmail, IsString, Length, Matches, MaxLength } from 'class-validator';
-import { HasCodePoints, IsOptionalNotNull, passwordLength, STRING_LIMITS } from './validation';
+import { HasCodePoints, IsOptionalNotNull, passwordLength, STRING_LIMITS, TOTP_CODE, TOTP_DOC } from './validation';
 
 export class RegisterUserDto {
-  @ApiProperty({ example: 'ada@example.com', maxLength: STRING_LIMITS.emailLengthMax })
+  @ApiProperty({ example: 'ada@example.com', format: 'email', maxLength: STRING_LIMITS.emailLengthMax })
   @IsDefined()
   @IsString()
   @MaxLength(STRING_LIMITS.emailLengthMax)
@@ -18,7 +18,7 @@ export class RegisterUserDto {
   @HasCodePoints(STRING_LIMITS.passwordLengthMin, STRING_LIMITS.passwordLengthMax, undefined, passwordLength)
   password!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.displayNameLengthMax })
+  @ApiPropertyOptional({ minLength: 1, maxLength: STRING_LIMITS.displayNameLengthMax })
   @IsOptionalNotNull()
   @IsString()
   @HasCodePoints(1, STRING_LIMITS.displayNameLengthMax)
@@ -26,28 +26,28 @@ export class RegisterUserDto {
 }
 
 export class LoginDto {
-  @ApiProperty({ example: 'ada@example.com', maxLength: STRING_LIMITS.emailLengthMax })
+  @ApiProperty({ example: 'ada@example.com', minLength: 1, maxLength: STRING_LIMITS.emailLengthMax })
   @IsDefined()
   @IsString()
   @Length(1, STRING_LIMITS.emailLengthMax)
   email!: string;
 
   /** Any length up to the maximum: a login never tells which passwords the policy would refuse. */
-  @ApiProperty({ maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
+  @ApiProperty({ minLength: 1, maxLength: STRING_LIMITS.passwordLengthMax, format: 'password' })
   @IsDefined()
   @IsString()
   @HasCodePoints(1, STRING_LIMITS.passwordLengthMax, undefined, passwordLength)
   password!: string;
 
-  @ApiPropertyOptional({ description: 'A TOTP code, when the user enabled MFA', example: '123456' })
+  @ApiPropertyOptional({ ...TOTP_DOC, description: 'A TOTP code, when the user enabled MFA' })
   @IsOptionalNotNull()
   @IsString()
-  @Matches(/^[0-9]{6,8}$/)
+  @Matches(TOTP_CODE)
   totp?: string;
 }
 
 export class RefreshTokenDto {
-  @ApiProperty({ maxLength: STRING_LIMITS.refreshTokenLengthMax })
+  @ApiProperty({ minLength: 1, maxLength: STRING_LIMITS.refreshTokenLengthMax })
   @IsDefined()
   @IsString()
   @Length(1, STRING_LIMITS.refreshTokenLengthMax)
@@ -55,10 +55,10 @@ export class RefreshTokenDto {
 }
 
 export class ConfirmTotpDto {
-  @ApiProperty({ example: '123456' })
+  @ApiProperty(TOTP_DOC)
   @IsDefined()
   @IsString()
-  @Matches(/^[0-9]{6,8}$/)
+  @Matches(TOTP_CODE)
   code!: string;
 }
 

@@ -55,10 +55,13 @@ export const RateLimited = (name: RateLimitName) => SetMetadata(POLICY.rateLimit
 export const Idempotent = (policy: Partial<IdempotencyPolicy> = {}) =>
   SetMetadata(POLICY.idempotency, { required: policy.required ?? false, record: policy.record ?? true } satisfies IdempotencyPolicy);
 
+/** An Idempotency-Key as IDEMPOTENCY_KEY_PATTERN takes it: 1 to 255 printable ASCII characters (! to ~). */
+const IDEMPOTENCY_KEY_SCHEMA = { type: 'string', pattern: '^[!-~]{1,255}$', maxLength: 255 } as const;
+
 /** How the OpenAPI document describes the Idempotency-Key header of a route. */
 export const IDEMPOTENCY_KEY_DOC = {
-  optional: { name: 'Idempotency-Key', required: false, description: 'Replays the first response for 24 h' },
-  required: { name: 'Idempotency-Key', required: true, description: 'Required: this request moves money' },
+  optional: { name: 'Idempotency-Key', required: false, description: 'Replays the first response for 24 h', schema: IDEMPOTENCY_KEY_SCHEMA },
+  required: { name: 'Idempotency-Key', required: true, description: 'Required: this request moves money', schema: IDEMPOTENCY_KEY_SCHEMA },
 } as const;
 
 /** API.md's error codes of a route in the OpenAPI document: one response per status, listing its codes, with the error envelope. */

@@ -2,9 +2,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsIn, IsString, Length, Matches } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
+import { AMOUNT_DOC as AMOUNT, CURSOR, ID_DOC, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, pageLimitDoc, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
 
-const AMOUNT_DOC = { example: '1050', pattern: '^[0-9]{1,30}$', description: 'Positive, in the minor unit of the wallet currency' };
+const AMOUNT_DOC = { ...AMOUNT, description: 'Positive, in the minor unit of the wallet currency' };
 
 export class OpenWalletDto {
   @ApiProperty({ enum: CURRENCIES, example: 'USD' })
@@ -20,7 +20,7 @@ export class MoveMoneyDto {
   @IsAmount()
   amount!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.referenceLengthMax, description: keptLengthDoc(STRING_LIMITS.referenceLengthMax) })
+  @ApiPropertyOptional({ minLength: 1, maxLength: STRING_LIMITS.referenceLengthMax, description: keptLengthDoc(STRING_LIMITS.referenceLengthMax) })
   @IsOptionalNotNull()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.referenceLengthMax)
@@ -28,12 +28,12 @@ export class MoveMoneyDto {
 }
 
 export class TransferDto {
-  @ApiProperty()
+  @ApiProperty(ID_DOC)
   @IsDefined()
   @IsId()
   fromWalletId!: string;
 
-  @ApiProperty()
+  @ApiProperty(ID_DOC)
   @IsDefined()
   @IsId()
   toWalletId!: string;
@@ -43,7 +43,7 @@ export class TransferDto {
   @IsAmount()
   amount!: string;
 
-  @ApiPropertyOptional({ maxLength: STRING_LIMITS.memoLengthMax, description: keptLengthDoc(STRING_LIMITS.memoLengthMax) })
+  @ApiPropertyOptional({ minLength: 1, maxLength: STRING_LIMITS.memoLengthMax, description: keptLengthDoc(STRING_LIMITS.memoLengthMax) })
   @IsOptionalNotNull()
   @IsString()
   @IsKeptString(1, STRING_LIMITS.memoLengthMax)
@@ -51,13 +51,13 @@ export class TransferDto {
 }
 
 export class WalletParams {
-  @ApiProperty()
+  @ApiProperty(ID_DOC)
   @IsId()
   id!: string;
 }
 
 export class AccountParams {
-  @ApiProperty({ example: 'sys:funding:USD:0' })
+  @ApiProperty({ ...ID_DOC, example: 'sys:funding:USD:0' })
   @IsId()
   accountId!: string;
 }
@@ -65,7 +65,7 @@ export class AccountParams {
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 export class BalanceQuery {
-  @ApiPropertyOptional({ format: 'date-time', description: 'ISO 8601 with a zone; now when absent' })
+  @ApiPropertyOptional({ format: 'date-time', pattern: ISO_TIME.source, maxLength: STRING_LIMITS.timeLengthMax, description: 'ISO 8601 with a zone; now when absent' })
   @IsOptionalNotNull()
   @IsString()
   @Length(1, STRING_LIMITS.timeLengthMax)
@@ -74,17 +74,17 @@ export class BalanceQuery {
 }
 
 export class TransactionsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: TRANSACTIONS_PAGE_LIMIT_MAX, default: 50 })
+  @ApiPropertyOptional(pageLimitDoc(TRANSACTIONS_PAGE_LIMIT_MAX))
   @IsOptionalNotNull()
   @IsString()
   @IsIntegerString(1, TRANSACTIONS_PAGE_LIMIT_MAX)
   limit?: string;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @ApiPropertyOptional({ pattern: CURSOR.source, maxLength: STRING_LIMITS.cursorLengthMax, description: 'nextCursor of the previous page' })
   @IsOptionalNotNull()
   @IsString()
   @Length(1, STRING_LIMITS.cursorLengthMax)
-  @Matches(/^[A-Za-z0-9_-]+$/)
+  @Matches(CURSOR)
   cursor?: string;
 }
 
