@@ -382,7 +382,9 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } },
     ]);
     spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
-    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([]);
+    // Released whole while still requested (recovery's release, its decline not recorded): declined, never approved later on nothing held.
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([declinedWith('05', 'issuer_recovered') as CardEvent]);
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 400n, ledgerKey: 'card-recover' }).then([]);
     // A later reversal recorded first: the release learnt now is its own amount, not the hold's rest at the ledger's time.
     spec.given([...pending, reversed('auth-1', '200', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 2, idempotencyKey: null, ledgerKey: 'ledger-r1', atMs: NOW_MS } },
