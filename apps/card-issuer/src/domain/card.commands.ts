@@ -25,7 +25,7 @@ import {
   type CardIssued,
   type CardState,
 } from './card';
-import { CARDS_PER_OWNER_MAX, isValidId, LABEL_LENGTH_MAX, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
+import { CARDS_PER_OWNER_MAX, isValidId, LABEL_LENGTH_MAX, REFUND_WINDOW_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
 import { endOfExpiryMs } from './pan';
 import { merchantProblem, parseSpendingControls } from './spending-controls';
 
@@ -239,6 +239,8 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (authorization === undefined) return rejected(notFound('authorization'));
       if (authorization.refunds.has(command.refundId)) return accepted(); // a retry
       if (authorization.phase !== 'captured') return rejected(notPending(authorization));
+      // By time, not by whether a later event has pruned the capture from the state yet (a quiet card kept it past its window).
+      if (atMs - authorization.finishedAtMs! > REFUND_WINDOW_MS) return rejected(domainError('hold_not_pending', 'the refund window of this capture has passed', { authorizationId: authorization.id, status: 'captured' }));
       const refundable = authorization.capturedAmount - authorization.refundedAmount;
       // The bound is on partial refunds: one of the whole rest leaves nothing to refund, so it is always taken.
       if (command.amount !== refundable && authorization.refunds.size >= REFUNDS_PER_AUTHORIZATION_MAX) {

@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, withRestored, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REFUND_WINDOW_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -356,6 +356,17 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given([...capturedHistory, refunded('f1', '500')]).when(refund('f2', 300n)).then([refunded('f2', '300')]);
     spec.given([...capturedHistory, refunded('f1', '500')]).when(refund('f1', 500n)).then([]);
     spec.given(pending).when(refund('f1', 1n)).thenFails({ code: 'hold_not_pending' });
+  });
+
+  it('refunds a capture within REFUND_WINDOW_MS of it only, whether or not a later event has pruned it from the state', () => {
+    const capturedHistory = [...pending, captured('auth-1', '800', '200')];
+    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount: 100n });
+    const refunded = (refundId: string, atMs: number): CardEvent => ({ type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount: '100', atMs } });
+    specAt(NOW_MS + REFUND_WINDOW_MS).given(capturedHistory).when(refund('f1')).then([refunded('f1', NOW_MS + REFUND_WINDOW_MS)]);
+    // Past the window on a quiet card (no event since pruned the capture): refused as on a busy one.
+    specAt(NOW_MS + REFUND_WINDOW_MS + 1).given(capturedHistory).when(refund('f1')).thenFails({ code: 'hold_not_pending', details: { authorizationId: 'auth-1', status: 'captured' } });
+    // A retry of a refund taken within the window is still answered.
+    specAt(NOW_MS + REFUND_WINDOW_MS + 1).given([...capturedHistory, refunded('f1', NOW_MS + 1)]).when(refund('f1')).then([]);
   });
 
   it('expires a pending hold; a finished one stays as it is', () => {
