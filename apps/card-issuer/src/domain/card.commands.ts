@@ -25,7 +25,7 @@ import {
   type CardIssued,
   type CardState,
 } from './card';
-import { CARDS_PER_OWNER_MAX, isValidId, LABEL_LENGTH_MAX, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
+import { CARDS_PER_OWNER_MAX, isValidId, LABEL_LENGTH_MAX, REFUND_WINDOW_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX, validationFailed, type FieldProblem } from './limits';
 import { endOfExpiryMs } from './pan';
 import { merchantProblem, parseSpendingControls } from './spending-controls';
 
@@ -239,6 +239,8 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
       if (authorization === undefined) return rejected(notFound('authorization'));
       if (authorization.refunds.has(command.refundId)) return accepted(); // a retry
       if (authorization.phase !== 'captured') return rejected(notPending(authorization));
+      // By time, not by whether a later event has pruned the capture from the state yet (a quiet card kept it past its window).
+      if (atMs - authorization.finishedAtMs! > REFUND_WINDOW_MS) return rejected(domainError('hold_not_pending', 'the refund window of this capture has passed', { authorizationId: authorization.id, status: 'captured' }));
       const refundable = authorization.capturedAmount - authorization.refundedAmount;
       // The bound is on partial refunds: one of the whole rest leaves nothing to refund, so it is always taken.
       if (command.amount !== refundable && authorization.refunds.size >= REFUNDS_PER_AUTHORIZATION_MAX) {
@@ -254,8 +256,7 @@ export function decide(command: CardCommand, state: CardState, context: CardCont
     case 'ExpireAuthorization': {
       const authorization = state.authorizations.get(command.authorizationId);
       if (authorization === undefined || !holdOf(authorization, command)) return accepted(); // unknown here
-      // Interrupted before its outcome was recorded: the hold it placed is gone, so it is declined as recovery declines it (a retry would be approved on nothing held).
-      if (authorization.phase === 'requested') return accepted(declined(requestOf(authorization, atMs), state.cardId, ISSUER_RECOVERED.responseCode, ISSUER_RECOVERED.reason));
+      if (authorization.phase === 'requested') return accepted(holdGone(authorization, state, atMs));
       if (authorization.phase !== 'pending') return accepted(); // finished otherwise first
       return accepted({ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: authorization.id, releasedAmount: authorization.heldAmount.toString(), atMs } });
     }
@@ -274,6 +275,8 @@ function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardD
         data: { authorizationId, capturedAmount: command.capturedAmount.toString(), releasedAmount: command.releasedAmount.toString(), idempotencyKey: null, atMs },
       });
     case 'ObserveHoldReleased':
+      // Released whole while requested: recovery's release, whose decline was not recorded (its answer lost, or a crash).
+      if (authorization.phase === 'requested' && command.releasedAmount === authorization.heldAmount) return accepted(holdGone(authorization, state, atMs));
       // What this release released, not the ledger's rest: a later reversal may be recorded already, and its release is in neither.
       if (authorization.phase !== 'pending' || authorization.reversalLedgerKeys.includes(command.ledgerKey)) return accepted();
       if (command.releasedAmount <= 0n || command.releasedAmount > authorization.heldAmount) return accepted();
@@ -298,6 +301,14 @@ function observeLedger(command: ObserveLedger, state: Card, atMs: number): CardD
       });
     }
   }
+}
+
+/**
+ * The decline of an authorization interrupted before its outcome was recorded whose hold the ledger
+ * since released or expired: declined as recovery declines it (a retry would be approved on nothing held).
+ */
+function holdGone(authorization: Authorization, state: Card, atMs: number): AuthorizationDeclined {
+  return declined(requestOf(authorization, atMs), state.cardId, ISSUER_RECOVERED.responseCode, ISSUER_RECOVERED.reason);
 }
 
 /** Whether a ledger hold event is of this authorization's hold: hold ids are unique per ledger shard only, so its wallet must match too. */

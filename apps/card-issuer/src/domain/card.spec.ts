@@ -1,7 +1,7 @@
 import { deciderSpec } from '@ledger/contracts/testing';
 import { foldCard, spendAt, withRestored, type Card, type CardEvent } from './card';
 import { cardDecider, type IssueCard } from './card.commands';
-import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
+import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, CAPTURED_AUTHORIZATIONS_KEPT_MAX, CARDS_PER_OWNER_MAX, CHANGE_KEY_KEPT_MS, CHANGE_KEYS_KEPT_MAX, CVV_FAILURES_MAX, CVV_FAILURES_WINDOW_MS, FINISHED_AUTHORIZATION_KEPT_MS, REFUND_WINDOW_MS, REFUNDS_PER_AUTHORIZATION_MAX, REVERSALS_PER_AUTHORIZATION_MAX } from './limits';
 import { approved, captured, CARD_ID, CONTEXT, HOUR_MS, issued, MERCHANT, NOW_MS, OWNER_ID, request, reversed, WALLET_ID } from './testing/card.fixtures';
 
 const spec = deciderSpec(cardDecider, CONTEXT);
@@ -358,6 +358,17 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
     spec.given(pending).when(refund('f1', 1n)).thenFails({ code: 'hold_not_pending' });
   });
 
+  it('refunds a capture within REFUND_WINDOW_MS of it only, whether or not a later event has pruned it from the state', () => {
+    const capturedHistory = [...pending, captured('auth-1', '800', '200')];
+    const refund = (refundId: string) => ({ type: 'RefundAuthorization' as const, authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount: 100n });
+    const refunded = (refundId: string, atMs: number): CardEvent => ({ type: 'cards.AuthorizationRefunded.v1', data: { authorizationId: 'auth-1', refundId, entryId: `entry-${refundId}`, amount: '100', atMs } });
+    specAt(NOW_MS + REFUND_WINDOW_MS).given(capturedHistory).when(refund('f1')).then([refunded('f1', NOW_MS + REFUND_WINDOW_MS)]);
+    // Past the window on a quiet card (no event since pruned the capture): refused as on a busy one.
+    specAt(NOW_MS + REFUND_WINDOW_MS + 1).given(capturedHistory).when(refund('f1')).thenFails({ code: 'hold_not_pending', details: { authorizationId: 'auth-1', status: 'captured' } });
+    // A retry of a refund taken within the window is still answered.
+    specAt(NOW_MS + REFUND_WINDOW_MS + 1).given([...capturedHistory, refunded('f1', NOW_MS + 1)]).when(refund('f1')).then([]);
+  });
+
   it('expires a pending hold; a finished one stays as it is', () => {
     spec.given(pending).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '1000', atMs: NOW_MS } }]);
     spec.given([...pending, reversed('auth-1', '400')]).when({ type: 'ExpireAuthorization', authorizationId: 'auth-1', walletId: WALLET_ID }).then([{ type: 'cards.AuthorizationExpired.v1', data: { authorizationId: 'auth-1', releasedAmount: '600', atMs: NOW_MS } }]);
@@ -382,7 +393,9 @@ describe('card decider: the ledger answer, capture, reversal, refund, expiry', (
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 1, idempotencyKey: null, ledgerKey: 'lk', atMs: NOW_MS } },
     ]);
     spec.given([...pending, reversed('auth-1', '300', 1, NOW_MS, 'r1')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([]);
-    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([]);
+    // Released whole while still requested (recovery's release, its decline not recorded): declined, never approved later on nothing held.
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 1000n, ledgerKey: 'card-recover' }).then([declinedWith('05', 'issuer_recovered') as CardEvent]);
+    spec.given([issued(), requested]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 400n, ledgerKey: 'card-recover' }).then([]);
     // A later reversal recorded first: the release learnt now is its own amount, not the hold's rest at the ledger's time.
     spec.given([...pending, reversed('auth-1', '200', 1, NOW_MS, 'r2')]).when({ type: 'ObserveHoldReleased', authorizationId: 'auth-1', walletId: WALLET_ID, releasedAmount: 300n, ledgerKey: 'ledger-r1' }).then([
       { type: 'cards.AuthorizationReversed.v1', data: { authorizationId: 'auth-1', releasedAmount: '300', sequence: 2, idempotencyKey: null, ledgerKey: 'ledger-r1', atMs: NOW_MS } },
