@@ -6,6 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnTs } from '@ledger/contracts/testing';
 import { chainHash } from '@ledger/event-store';
+import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
 import { buildFixture, copyDataDir, type AuditFixture } from './testing/audit-fixture';
 
 const MAIN = join(__dirname, 'main.ts');
@@ -266,6 +267,48 @@ describe('ledger-audit verify', () => {
       new RegExp(`VIOLATION \\[snapshot\\] stream=ledger-0 revision=${revision} position=\\d+: snapshots.sqlite: shard 0's snapshot at revision ${revision} differs from the stream folded to it: account ${fixture.wallets.a} creditsPosted ${row[9]}, the stream gives ${credits}`),
     );
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
+  it("holds a snapshot against its stream at the revision the writer reads from it, however that revision is spelt (0x.., -1)", async () => {
+    // Wallet a credited a million more, its revision spelt so that only a strict reading calls it unusable.
+    const forged = (dir: string, revision: string) => {
+      const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+      const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = 0 AND body LIKE ?').get(`%${fixture.wallets.a}%`) as { part: number; body: string };
+      const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
+      const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
+      row[9] = String(BigInt(row[9] as string) + 1_000_000n);
+      snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = 0 AND part = ?').run(JSON.stringify(body), part.part);
+      snapshots.prepare('UPDATE ledger_snapshots SET revision = ? WHERE shard = 0').run(revision);
+      snapshots.close();
+    };
+    const hex = copy();
+    const { revision } = new Database(join(hex, 'snapshots.sqlite'), { readonly: true }).prepare('SELECT revision FROM ledger_snapshots WHERE shard = 0').get() as { revision: string };
+    forged(hex, `0x${BigInt(revision).toString(16)}`);
+    const result = await audit(['verify', '--data-dir', hex]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [snapshot] stream=ledger-0 revision=${revision} position=`);
+    expect(result.stdout).toContain(`shard 0's snapshot at revision ${revision} differs from the stream folded to it: account ${fixture.wallets.a} creditsPosted`);
+    // The writer reads what verify holds it to.
+    const store = new SqliteSnapshotStore(join(hex, 'snapshots.sqlite'));
+    expect((await store.load(0))?.revision).toBe(BigInt(revision));
+    await store.close();
+
+    // -1 (what a writer saves over an empty stream): it folds the whole stream on top of it, so it must be the empty state.
+    const before = copy();
+    forged(before, '-1');
+    const beforeResult = await audit(['verify', '--data-dir', before]);
+    expect(beforeResult.code).toBe(1);
+    expect(beforeResult.stdout).toContain(`VIOLATION [snapshot] stream=ledger-0 revision=- position=-: snapshots.sqlite: shard 0's snapshot at revision -1 differs from the stream folded to it: account ${fixture.wallets.a} not in the stream`);
+
+    // A revision no writer can read is only noted.
+    const unusable = copy();
+    forged(unusable, 'fourteen');
+    const unusableResult = await audit(['verify', '--data-dir', unusable]);
+    expect(unusableResult.code).toBe(0);
+    expect(unusableResult.stdout).toContain("note: snapshots.sqlite: shard 0's snapshot names no revision (fourteen); a writer cannot use it");
+    const writer = new SqliteSnapshotStore(join(unusable, 'snapshots.sqlite'));
+    await expect(writer.load(0)).rejects.toThrow();
+    await writer.close();
   });
 
   it("names a checkpoint ahead of what it could have read: a relay's beyond the store's head, a store-kept one beyond its own event", async () => {

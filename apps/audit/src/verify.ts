@@ -111,7 +111,8 @@ class LogChecks {
   }
 
   finish(): void {
-    for (const note of [...this.ledger.notes(), ...this.snapshots.finish()]) this.findings.note(note);
+    const snapshotNotes = this.snapshots.finish((violation) => this.findings.violation({ check: 'snapshot', ...violation }));
+    for (const note of [...this.ledger.notes(), ...snapshotNotes]) this.findings.note(note);
   }
 }
 
