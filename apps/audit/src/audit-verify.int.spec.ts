@@ -417,6 +417,30 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[transfer\\] ${place(refused)}: transfer [^ ]+: in leg refused \\(wallet_not_active\\), but the destination shard's state then takes it`));
   });
 
+  it('names a wallet opened without the no-overdraft flag every wallet gets, which let a withdrawal overdraw it (chain and projection recomputed)', async () => {
+    const dir = copy();
+    const [opened] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // b opened as the writer never opens a wallet; its withdrawal of 100 made 100,000 (b holds 5,600).
+        if (row.type === 'ledger.AccountOpened.v1' && data.accountId === fixture.wallets.b) return { data: { ...data, flags: { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false } } };
+        if (row.type === 'ledger.EntryPosted.v1' && data.kind === 'withdrawal') return { data: { ...data, postings: (data.postings as object[]).map((posting) => ({ ...posting, amount: '100000' })) } };
+        return undefined;
+      }),
+    );
+    // A writer restarts from the stream without its snapshot (a cache), and the projection agrees with the stream.
+    const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+    snapshots.exec('DELETE FROM ledger_snapshots; DELETE FROM ledger_snapshot_parts;');
+    snapshots.close();
+    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `VIOLATION [ledger] ${place(opened)}: account ${fixture.wallets.b} opened at ${new Date(JSON.parse(opened.data).atMs).toISOString()}, but the shard's state then decides flags {"debitsMustNotExceedCredits":true,"creditsMustNotExceedDebits":false} (recorded {"debitsMustNotExceedCredits":false,"creditsMustNotExceedDebits":false})`,
+    );
+    // Reported once: the account stays open as recorded, so its later events are not reported again.
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
   it("names a hold's capture edited to charge another wallet (chain and projection recomputed)", async () => {
     const dir = copy();
     const [captured] = withStore(dir, (db) =>

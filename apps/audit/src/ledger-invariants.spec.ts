@@ -146,6 +146,21 @@ describe('ledger invariants', () => {
     expect(check([...placed.slice(0, 5), forever])).toEqual([expect.objectContaining({ revision: 5n, message: expect.stringContaining("but the shard's state then refuses it (validation_failed)") })]);
   });
 
+  it('reports an account opened otherwise than the writer opens it (a wallet without its no-overdraft flag, a "system" account no system id names), reported once', () => {
+    const events = history(0, base);
+    const noFlag = tampered(events[2], (data) => (data.flags = { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false }));
+    // Then w1, holding nothing, pays 900 out: possible once the flag is gone, so only the opening is reported.
+    const overdraw = tampered(events[4], (data) => (data.postings = [
+      { accountId: 'w1', side: 'debit', amount: '900', currency: 'USD' },
+      { accountId: FUNDING, side: 'credit', amount: '900', currency: 'USD' },
+    ]));
+    expect(check([...events.slice(0, 2), noFlag, events[3], overdraw])).toEqual([
+      expect.objectContaining({ revision: 2n, message: expect.stringMatching(/^account w1 opened at .*, but the shard's state then decides flags \{"debitsMustNotExceedCredits":true/) }),
+    ]);
+    const asSystem = tampered(events[2], (data) => Object.assign(data, { kind: 'system', normalSide: 'debit', flags: { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false }, ownerId: null }));
+    expect(check([...events.slice(0, 2), asSystem])).toEqual([expect.objectContaining({ revision: 2n, message: 'account w1 opened as system, but the writer opens no such account' })]);
+  });
+
   it('reports a ledger or card event of a schemaVersion it cannot read (a newer writer may mean anything by it), and does not apply it', () => {
     const events = history(0, base);
     const newer = { ...events[4], schemaVersion: 2 };

@@ -12,6 +12,7 @@ import {
   initialState,
   LEDGER_META_STREAM,
   ledgerEventOf,
+  openSystemAccount,
   postingFromJson,
   type Account,
   type EntryPosted,
@@ -105,7 +106,7 @@ export class LedgerInvariants {
     if (unfounded !== undefined) return fail(unfounded, 'transfer');
 
     // Reported after evolve's own invariants, whose messages name the broken rule more closely.
-    const refused = isHoldEvent(ledgerEvent) ? refusedByState(ledgerEvent, state) : undefined;
+    const refused = isRedecided(ledgerEvent) ? refusedByState(ledgerEvent, state, this.writerCommandOf(ledgerEvent, state, shard)) : undefined;
     const touched = touchedAccountIds(ledgerEvent, state);
     const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
     const undo = snapshotFor(ledgerEvent, state, touched);
@@ -117,7 +118,8 @@ export class LedgerInvariants {
       return fail(withCardNumbersWithheld((error as Error).message));
     }
     if (refused !== undefined) {
-      undo();
+      // An account stays open as recorded (the writer's state has it): its every later event is not reported again.
+      if (ledgerEvent.type !== 'ledger.AccountOpened.v1') undo();
       return fail(refused);
     }
     const unbalanced = this.addToTotals(before, state);
@@ -177,6 +179,19 @@ export class LedgerInvariants {
     if (decided.ok) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then takes it`;
     if (decided.error.code !== recorded) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then refuses it with ${decided.error.code}`;
     return undefined;
+  }
+
+  /**
+   * The command the writer gave `decide` for this event (an account's opening is the wallet-ledger's plan of
+   * `OpenWallet`, or libs/ledger's `openSystemAccount`), or why the writer never decides such an event.
+   */
+  private writerCommandOf(event: RedecidedEvent, state: LedgerShardState, shard: number): LedgerCommand | string {
+    if (event.type !== 'ledger.AccountOpened.v1') return holdCommandOf(event);
+    const { accountId, ownerId, currency, idempotencyKey, atMs, kind } = event.data;
+    if (kind !== 'wallet') return openSystemAccount(accountId) ?? `account ${printable(accountId)} opened as ${printable(kind)}, but the writer opens no such account`;
+    const message: LedgerCommandEnvelope = { type: 'OpenWallet', walletId: accountId, ownerId: ownerId ?? '', currency, meta: { idempotencyKey, actor: 'wallet-ledger', correlationId: accountId } };
+    const plan = planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: atMs, defaultHoldTimeoutMs: 0 });
+    return 'code' in plan ? `wallet ${printable(accountId)} opened, but the writer refuses to open it (${plan.code})` : plan.command;
   }
 
   /** An account opened on a shard that does not own it (docs/decisions.md: shards). */
@@ -290,9 +305,17 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
 }
 
 type HoldEvent = Extract<LedgerEvent, { type: 'ledger.HoldPlaced.v1' | 'ledger.HoldCaptured.v1' | 'ledger.HoldReleased.v1' | 'ledger.HoldExpired.v1' }>;
+/** The events re-decided from the command they record: holds, and accounts opened (their flags decide who may overdraw). */
+type RedecidedEvent = HoldEvent | Extract<LedgerEvent, { type: 'ledger.AccountOpened.v1' }>;
 
-function isHoldEvent(event: LedgerEvent): event is HoldEvent {
-  return event.type === 'ledger.HoldPlaced.v1' || event.type === 'ledger.HoldCaptured.v1' || event.type === 'ledger.HoldReleased.v1' || event.type === 'ledger.HoldExpired.v1';
+function isRedecided(event: LedgerEvent): event is RedecidedEvent {
+  return (
+    event.type === 'ledger.HoldPlaced.v1' ||
+    event.type === 'ledger.HoldCaptured.v1' ||
+    event.type === 'ledger.HoldReleased.v1' ||
+    event.type === 'ledger.HoldExpired.v1' ||
+    event.type === 'ledger.AccountOpened.v1'
+  );
 }
 
 /** The command a hold event records, as the writer gave it to `decide` (the event holds every field of it). */
@@ -313,19 +336,23 @@ function holdCommandOf(event: HoldEvent): LedgerCommand {
 }
 
 /**
- * A hold event is `decide`'s answer to its command at its time (`atMs`): re-decided on the shard's state then, it must
- * be taken and give the same event (the fingerprint aside). Catches what evolve does not assert: an expiry before the
- * hold's time, a hold placed on a frozen or closed account or for longer than HOLD_TIMEOUT_MAX_MS.
+ * A hold event or an account's opening is `decide`'s answer to the writer's command at its time (`atMs`): re-decided
+ * on the shard's state then, it must be taken and give the same event (the fingerprint aside). Catches what evolve
+ * does not assert: an expiry before the hold's time, a hold placed on a frozen or closed account or for longer than
+ * HOLD_TIMEOUT_MAX_MS, a wallet opened without the no-overdraft flag (then overdrawn with every entry "possible").
  */
-function refusedByState(event: HoldEvent, state: LedgerShardState): string | undefined {
+function refusedByState(event: RedecidedEvent, state: LedgerShardState, command: LedgerCommand | string): string | undefined {
   // A reused key is evolve's to report (two outcomes); decide would answer the first one.
   if (state.idempotency.has(event.data.idempotencyKey)) return undefined;
-  const action = event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase();
+  if (typeof command === 'string') return command;
   const at = Number.isSafeInteger(event.data.atMs) && event.data.atMs >= 0 ? new Date(event.data.atMs).toISOString() : String(event.data.atMs);
-  const where = `hold ${printable(event.data.holdId)} ${action} at ${at}`;
+  const where =
+    event.type === 'ledger.AccountOpened.v1'
+      ? `account ${printable(event.data.accountId)} opened at ${at}`
+      : `hold ${printable(event.data.holdId)} ${event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase()} at ${at}`;
   let decided: ReturnType<typeof decide>;
   try {
-    decided = decide(holdCommandOf(event), state, { nowMs: event.data.atMs });
+    decided = decide(command, state, { nowMs: event.data.atMs });
   } catch (error) {
     return `${where}: not a command the writer could have decided (${withCardNumbersWithheld((error as Error).message)})`;
   }
