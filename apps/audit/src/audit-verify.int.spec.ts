@@ -99,6 +99,14 @@ async function adoptRebuild(dir: string, file: string): Promise<void> {
   }
 }
 
+/** The shard writers' snapshots dropped (a cache: a writer restarts from its stream) and the ledger's projection rebuilt: only the streams tell. */
+async function agreeWithTheStreams(dir: string): Promise<void> {
+  const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+  snapshots.exec('DELETE FROM ledger_snapshots; DELETE FROM ledger_snapshot_parts;');
+  snapshots.close();
+  await adoptRebuild(dir, 'wallet-ledger.sqlite');
+}
+
 describe('ledger-audit verify', () => {
   it('exits 0 on the untouched store, and never changes a byte of the data dir', async () => {
     const dir = copy();
@@ -427,17 +435,36 @@ describe('ledger-audit verify', () => {
         return undefined;
       }),
     );
-    // A writer restarts from the stream without its snapshot (a cache), and the projection agrees with the stream.
-    const snapshots = new Database(join(dir, 'snapshots.sqlite'));
-    snapshots.exec('DELETE FROM ledger_snapshots; DELETE FROM ledger_snapshot_parts;');
-    snapshots.close();
-    await adoptRebuild(dir, 'wallet-ledger.sqlite');
+    await agreeWithTheStreams(dir);
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(
       `VIOLATION [ledger] ${place(opened)}: account ${fixture.wallets.b} opened at ${new Date(JSON.parse(opened.data).atMs).toISOString()}, but the shard's state then decides flags {"debitsMustNotExceedCredits":true,"creditsMustNotExceedDebits":false} (recorded {"debitsMustNotExceedCredits":false,"creditsMustNotExceedDebits":false})`,
     );
     // Reported once: the account stays open as recorded, so its later events are not reported again.
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
+  it("names an entry paying a wallet out of a transit account outside any transfer's legs, an entry no command of the writer gives (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [forged] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // b's withdrawal of 100 made a credit of 1,000,000, paid from what shard 0 records as arrived from shard 3.
+        if (row.type !== 'ledger.EntryPosted.v1' || data.kind !== 'withdrawal') return undefined;
+        const postings = [
+          { accountId: 'sys:transit-from-3:USD:0', side: 'debit', amount: '1000000', currency: 'USD' },
+          { accountId: fixture.wallets.b, side: 'credit', amount: '1000000', currency: 'USD' },
+        ];
+        return { data: { ...data, postings } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `VIOLATION [ledger] ${place(forged)}: entry ${JSON.parse(forged.data).entryId} posted, but the writer's plan refuses it (validation_failed: postings[0].accountId: reserved)`,
+    );
+    // Not applied, so reported once.
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 

@@ -4,7 +4,7 @@
 // An event that breaks a rule is reported and not applied, so one bad event does not make every
 // later one look wrong. Memory: the shards' states (accounts, pending holds, the idempotency
 // window), never the number of events.
-import { amountOf, canonicalJson, formatAmount, type Currency, type DomainError, type Json, type LedgerCommandEnvelope, type RecordedEvent } from '@ledger/contracts';
+import { amountOf, canonicalJson, formatAmount, type Currency, type DomainError, type Json, type LedgerCommandEnvelope, type LedgerCommandMessage, type RecordedEvent } from '@ledger/contracts';
 import {
   decide,
   entryError,
@@ -186,12 +186,29 @@ export class LedgerInvariants {
    * `OpenWallet`, or libs/ledger's `openSystemAccount`), or why the writer never decides such an event.
    */
   private writerCommandOf(event: RedecidedEvent, state: LedgerShardState, shard: number): LedgerCommand | string {
-    if (event.type !== 'ledger.AccountOpened.v1') return holdCommandOf(event);
-    const { accountId, ownerId, currency, idempotencyKey, atMs, kind } = event.data;
-    if (kind !== 'wallet') return openSystemAccount(accountId) ?? `account ${printable(accountId)} opened as ${printable(kind)}, but the writer opens no such account`;
-    const message: LedgerCommandEnvelope = { type: 'OpenWallet', walletId: accountId, ownerId: ownerId ?? '', currency, meta: { idempotencyKey, actor: 'wallet-ledger', correlationId: accountId } };
-    const plan = planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: atMs, defaultHoldTimeoutMs: 0 });
-    return 'code' in plan ? `wallet ${printable(accountId)} opened, but the writer refuses to open it (${plan.code})` : plan.command;
+    const plan = (message: LedgerCommandMessage, what: string): LedgerCommand | string => {
+      const meta = { idempotencyKey: event.data.idempotencyKey, actor: 'audit', correlationId: event.data.idempotencyKey };
+      const planned = planCommand({ ...message, meta }, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: event.data.atMs, defaultHoldTimeoutMs: 0 });
+      return 'code' in planned ? `${what}, but the writer's plan refuses it (${planned.code}: ${withCardNumbersWithheld(planned.message)})` : planned.command;
+    };
+    switch (event.type) {
+      case 'ledger.AccountOpened.v1': {
+        const { accountId, ownerId, currency, kind } = event.data;
+        if (kind !== 'wallet') return openSystemAccount(accountId) ?? `account ${printable(accountId)} opened as ${printable(kind)}, but the writer opens no such account`;
+        return plan({ type: 'OpenWallet', walletId: accountId, ownerId: ownerId ?? '', currency }, `wallet ${printable(accountId)} opened`);
+      }
+      case 'ledger.EntryPosted.v1': {
+        const { entryId, kind, postings, references } = event.data;
+        const what = `entry ${printable(entryId)} posted`;
+        // A transfer within the shard is the Transfer command's; any other entry an internal PostEntry's.
+        if (!TRANSFER_KINDS.has(kind)) return plan({ type: 'PostEntry', entryId, kind, postings, references }, what);
+        const amount = postings.find((posting) => posting.side === 'debit')?.amount ?? '';
+        const { fromWalletId = '', toWalletId = '', memo } = references;
+        return plan({ type: 'Transfer', fromWalletId, toWalletId, amount, ...(memo === undefined ? {} : { memo }) }, what);
+      }
+      default:
+        return holdCommandOf(event);
+    }
   }
 
   /** An account opened on a shard that does not own it (docs/decisions.md: shards). */
@@ -305,10 +322,17 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
 }
 
 type HoldEvent = Extract<LedgerEvent, { type: 'ledger.HoldPlaced.v1' | 'ledger.HoldCaptured.v1' | 'ledger.HoldReleased.v1' | 'ledger.HoldExpired.v1' }>;
-/** The events re-decided from the command they record: holds, and accounts opened (their flags decide who may overdraw). */
-type RedecidedEvent = HoldEvent | Extract<LedgerEvent, { type: 'ledger.AccountOpened.v1' }>;
+/**
+ * The events re-decided from the command they record: holds, accounts opened (their flags decide who may overdraw) and
+ * entries but a cross-shard transfer's legs (out, in, reversal: paired with each other by `followTransfer`).
+ */
+type RedecidedEvent = HoldEvent | Extract<LedgerEvent, { type: 'ledger.AccountOpened.v1' | 'ledger.EntryPosted.v1' }>;
+
+/** The entry kinds of the transfer commands (the writer refuses them in an internal PostEntry). */
+const TRANSFER_KINDS: ReadonlySet<string> = new Set(['transfer', 'reversal']);
 
 function isRedecided(event: LedgerEvent): event is RedecidedEvent {
+  if (event.type === 'ledger.EntryPosted.v1') return event.data.references.leg === undefined;
   return (
     event.type === 'ledger.HoldPlaced.v1' ||
     event.type === 'ledger.HoldCaptured.v1' ||
@@ -349,7 +373,9 @@ function refusedByState(event: RedecidedEvent, state: LedgerShardState, command:
   const where =
     event.type === 'ledger.AccountOpened.v1'
       ? `account ${printable(event.data.accountId)} opened at ${at}`
-      : `hold ${printable(event.data.holdId)} ${event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase()} at ${at}`;
+      : event.type === 'ledger.EntryPosted.v1'
+        ? `entry ${printable(event.data.entryId)} posted at ${at}`
+        : `hold ${printable(event.data.holdId)} ${event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase()} at ${at}`;
   let decided: ReturnType<typeof decide>;
   try {
     decided = decide(command, state, { nowMs: event.data.atMs });
