@@ -98,6 +98,16 @@ describe('ledger-audit commands', () => {
     expect(new Set(topUpsOnly.map((row) => row.kind))).toEqual(new Set(['top_up']));
     const later = (await run('export', '--format', 'jsonl', '--from', fixture.times.afterTopUps, '--data-dir', fixture.dataDir)).out.trimEnd().split('\n');
     expect(topUpsOnly.length + later.length).toBe(jsonl.length);
+    // A bound finer than the store's milliseconds: [T + 0.1 ms, ...) starts after the postings at T, [..., T + 0.1 ms) ends after them.
+    const lineTime: string = jsonl[jsonl.length - 1].recorded_at;
+    const atLineTime = jsonl.filter((row) => row.recorded_at === lineTime).length;
+    const finer = lineTime.replace(/Z$/, '1Z');
+    const rows = async (...bounds: string[]) => (await run('export', '--format', 'jsonl', ...bounds, '--data-dir', fixture.dataDir)).out.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line));
+    expect((await rows('--from', finer)).filter((row) => row.recorded_at === lineTime)).toHaveLength(0);
+    expect((await rows('--from', lineTime, '--to', finer)).length).toBe(atLineTime);
+    // --at is inclusive: T + 0.1 ms is still T's balance.
+    const balanceAt = async (at: string) => JSON.parse((await run('balance', '--account', fixture.wallets.a, '--at', at, '--json', '--data-dir', fixture.dataDir)).out);
+    expect(await balanceAt(fixture.times.afterTopUps.replace(/Z$/, '9Z'))).toEqual(await balanceAt(fixture.times.afterTopUps));
     expect(await run('export', '--format', 'xml', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
 
     // The card number a caller put in a reference is in the store, never in the export.
