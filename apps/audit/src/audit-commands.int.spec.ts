@@ -277,6 +277,22 @@ describe('ledger-audit commands', () => {
     for (const [command, result] of Object.entries(results)) expect({ command, code: result.code, named: result.out.includes(place) }).toEqual({ command, code: 1, named: true });
   });
 
+  it('names an event whose row holds a column of another type (a revision 4.5, a schemaVersion "x"), instead of failing', async () => {
+    // SQLite keeps what an INTEGER column cannot convert as it is (the TEXT columns turn anything into text).
+    for (const [column, value] of [['revision', 4.5], ['schema_version', 'x'], ['revision', '3rd']] as const) {
+      const dir = copyDataDir(fixture);
+      scratch.push(dir);
+      const db = new Database(join(dir, 'events.sqlite'));
+      const target = db.prepare("SELECT position FROM events WHERE stream_id = 'ledger-0' AND type = 'ledger.EntryPosted.v1'").get() as { position: number };
+      db.prepare(`UPDATE events SET ${column} = ? WHERE position = ?`).run(value, target.position);
+      db.close();
+      const results = { verify: await run('verify', '--data-dir', dir), export: await run('export', '--format', 'csv', '--data-dir', dir), replay: await run('replay', '--out', join(tempDir(), 'out'), '--data-dir', dir) };
+      for (const [command, result] of Object.entries(results)) {
+        expect({ column, command, code: result.code, named: result.out.includes(`position=${target.position}: `) }).toEqual({ column, command, code: 1, named: true });
+      }
+    }
+  });
+
   it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {
     const empty = tempDir();
     await new SqliteEventStore({ file: join(empty, 'events.sqlite') }).close();

@@ -114,7 +114,11 @@ export class SqliteStoreReader implements StoreReader {
     const rows = this.selectAll.all(afterPosition, maxCount);
     const events: RecordedEvent[] = new Array(rows.length);
     const parses = this.parsesDataAtRead;
-    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index], parses === undefined || parses(rows[index][1]), this.metadataOf);
+    for (let index = 0; index < rows.length; index++) {
+      const row = rows[index];
+      assertIntegers(row[1], row[2], row[0], row[5]);
+      events[index] = new PositionOrderEvent(row, parses === undefined || parses(row[1]), this.metadataOf);
+    }
     return events;
   }
 
@@ -146,12 +150,23 @@ function streamHeadOf(row: HeadRow): StreamHead {
   return { streamId: row.stream_id, lastRevision: row.last_revision, lastHash: row.last_hash };
 }
 
-/** The store's own mapping; a row that is not JSON is named by its place. */
+/** The store's own mapping; a row that is not JSON, or whose integers are not integers, is named by its place. */
 function toRecordedEvent(row: EventRow): RecordedEvent {
+  assertIntegers(row.stream_id, row.revision, row.position, row.schema_version);
   try {
     return recordedEventOf(row);
   } catch (error) {
     throw new UnreadableEventError(row.stream_id, row.revision, row.position, `not JSON (${(error as Error).message})`);
+  }
+}
+
+/**
+ * SQLite keeps a value an INTEGER column cannot convert (4.5, 'x') as it is: such a revision or schemaVersion is the
+ * row's fault, named by its place, not a TypeError of the audit mixing it with bigints.
+ */
+function assertIntegers(streamId: string, revision: unknown, position: bigint, schemaVersion: unknown): void {
+  for (const [name, value] of [['revision', revision], ['schema_version', schemaVersion]] as const) {
+    if (typeof value !== 'bigint') throw new UnreadableEventError(streamId, typeof revision === 'bigint' ? revision : -1n, position, `its ${name} ${JSON.stringify(value)} is not an integer`);
   }
 }
 
