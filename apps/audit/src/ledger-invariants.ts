@@ -170,7 +170,7 @@ export class LedgerInvariants {
         ? { type: 'TransferIn', ...common, sourceShard: out.shard, ...(out.references.memo === undefined ? {} : { memo: out.references.memo }), meta }
         : // The reason (the in leg's refusal) is only carried into the references: it decides nothing.
           { type: 'TransferReverse', ...common, destinationShard: Number(out.references.destinationShard), reason: '', meta };
-    const plan = planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: event.data.atMs, defaultHoldTimeoutMs: 0 });
+    const plan = this.writerPlan(message, state, shard, event.data.atMs);
     // A plan's refusal is answered, not recorded (shard-writer): a recorded one cannot come from it.
     const decided = 'code' in plan ? undefined : decide(plan.command, state, { nowMs: event.data.atMs });
     const recorded = event.data.error.code;
@@ -181,6 +181,11 @@ export class LedgerInvariants {
     return undefined;
   }
 
+  /** The wallet-ledger writer's own plan of `message` on the shard's state at `atMs`. */
+  private writerPlan(message: LedgerCommandEnvelope, state: LedgerShardState, shard: number, atMs: number): ReturnType<typeof planCommand> {
+    return planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: atMs, defaultHoldTimeoutMs: 0 });
+  }
+
   /**
    * The command the writer gave `decide` for this event (an account's opening is the wallet-ledger's plan of
    * `OpenWallet`, or libs/ledger's `openSystemAccount`), or why the writer never decides such an event.
@@ -188,7 +193,7 @@ export class LedgerInvariants {
   private writerCommandOf(event: RedecidedEvent, state: LedgerShardState, shard: number): LedgerCommand | string {
     const plan = (message: LedgerCommandMessage, what: string): LedgerCommand | string => {
       const meta = { idempotencyKey: event.data.idempotencyKey, actor: 'audit', correlationId: event.data.idempotencyKey };
-      const planned = planCommand({ ...message, meta }, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: event.data.atMs, defaultHoldTimeoutMs: 0 });
+      const planned = this.writerPlan({ ...message, meta }, state, shard, event.data.atMs);
       return 'code' in planned ? `${what}, but the writer's plan refuses it (${planned.code}: ${withCardNumbersWithheld(planned.message)})` : planned.command;
     };
     switch (event.type) {
