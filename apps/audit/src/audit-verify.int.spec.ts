@@ -468,6 +468,22 @@ describe('ledger-audit verify', () => {
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 
+  it('names a hold placed for another wallet than card clearing, whose capture paid that wallet (chain and projection recomputed)', async () => {
+    const dir = copy();
+    const [placed] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // hold-b (b's 700, 400 captured) held and captured for wallet a instead of sys:card-clearing: b pays a.
+        if (data.holdId !== 'hold-b' || (row.type !== 'ledger.HoldPlaced.v1' && row.type !== 'ledger.HoldCaptured.v1')) return undefined;
+        return { data: { ...data, creditAccountId: fixture.wallets.a } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(placed)}: hold hold-b placed at `);
+    expect(result.stdout).toContain(`, but the shard's state then decides creditAccountId sys:card-clearing:USD:0 (recorded ${fixture.wallets.a})`);
+  });
+
   it("names a hold's capture edited to charge another wallet (chain and projection recomputed)", async () => {
     const dir = copy();
     const [captured] = withStore(dir, (db) =>

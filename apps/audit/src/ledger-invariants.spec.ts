@@ -161,6 +161,14 @@ describe('ledger invariants', () => {
     expect(check([...events.slice(0, 2), asSystem])).toEqual([expect.objectContaining({ revision: 2n, message: 'account w1 opened as system, but the writer opens no such account' })]);
   });
 
+  it('reports a hold placed for another account than the card clearing one (its capture would pay a wallet)', () => {
+    const events = history(0, base);
+    const placed = tampered(events[5], (data) => (data.creditAccountId = 'w2'));
+    expect(check([...events.slice(0, 5), placed])).toEqual([
+      expect.objectContaining({ revision: 5n, message: expect.stringMatching(/^hold hold-1 placed at .*, but the shard's state then decides creditAccountId sys:card-clearing:USD:0 \(recorded w2\)$/) }),
+    ]);
+  });
+
   it('reports a ledger or card event of a schemaVersion it cannot read (a newer writer may mean anything by it), and does not apply it', () => {
     const events = history(0, base);
     const newer = { ...events[4], schemaVersion: 2 };

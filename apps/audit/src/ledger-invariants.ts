@@ -211,6 +211,11 @@ export class LedgerInvariants {
         const { fromWalletId = '', toWalletId = '', memo } = references;
         return plan({ type: 'Transfer', fromWalletId, toWalletId, amount, ...(memo === undefined ? {} : { memo }) }, what);
       }
+      case 'ledger.HoldPlaced.v1': {
+        // The writer holds a wallet's money for its card clearing account, never for another account.
+        const { holdId, debitAccountId, amount, expiresAtMs, atMs } = event.data;
+        return plan({ type: 'PlaceHold', holdId, walletId: debitAccountId, amount, timeoutMs: expiresAtMs - atMs }, `hold ${printable(holdId)} placed`);
+      }
       default:
         return holdCommandOf(event);
     }
@@ -347,14 +352,10 @@ function isRedecided(event: LedgerEvent): event is RedecidedEvent {
   );
 }
 
-/** The command a hold event records, as the writer gave it to `decide` (the event holds every field of it). */
-function holdCommandOf(event: HoldEvent): LedgerCommand {
+/** The command a capture, release or expiry records, as the writer gave it to `decide` (the event holds every field of it). */
+function holdCommandOf(event: Exclude<HoldEvent, { type: 'ledger.HoldPlaced.v1' }>): LedgerCommand {
   const { idempotencyKey, holdId } = event.data;
   switch (event.type) {
-    case 'ledger.HoldPlaced.v1': {
-      const { debitAccountId, creditAccountId, amount, expiresAtMs } = event.data;
-      return { type: 'PlaceHold', idempotencyKey, holdId, debitAccountId, creditAccountId, amount: amountOf(amount), expiresAtMs };
-    }
     case 'ledger.HoldCaptured.v1':
       return { type: 'CaptureHold', idempotencyKey, holdId, amount: amountOf(event.data.capturedAmount) };
     case 'ledger.HoldReleased.v1':
