@@ -312,8 +312,9 @@ describe('ledger-audit commands', () => {
       [['balance', '--account', fixture.wallets.a, '--at', 'yesterday', '--data-dir', fixture.dataDir], 2, 'usage'],
       [['verify', '--data-dir', 'esdb://admin:changeit@localhost:2113?tls=false'], 2, 'usage'],
     ];
-    for (const [args, exit, code] of failures) {
-      const result = await run(...args, '--json');
+    for (const [args, exit, code, json = '--json'] of [...failures, [['verify', '--data-dir', fixture.dataDir], 2, 'usage', '--json=true'] as const]) {
+      // --json=true is bad usage (a flag takes no value), yet asks for JSON as plainly as --json does.
+      const result = await run(...args, json);
       // A KurrentDB connection string is named as one (and its password never printed), not read as a relative path.
       if (args.includes('verify') && args.some((arg) => arg.startsWith('esdb:'))) expect(result.err).toMatch(/esdb:\/\/\*\*\*@localhost:2113\?tls=false is a connection string: .*KurrentDB reader is not built/);
       expect({ args, exit: result.code, out: JSON.parse(result.out || 'null') }).toEqual({ args, exit, out: { ok: false, error: { code, message: expect.any(String) } } });

@@ -84,8 +84,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     if (command !== 'verify-statement' && positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   } catch (error) {
-    // Not parsed, so --json is looked for as given.
-    return failure(io, argv.includes('--json'), 'usage', (error as Error).message);
+    // Not parsed, so --json is looked for as given (--json=true too: bad usage, but JSON asked for).
+    return failure(io, argv.some((arg) => arg === '--json' || arg.startsWith('--json=')), 'usage', (error as Error).message);
   }
 
   const json = options.json === true;
