@@ -293,6 +293,21 @@ describe('ledger-audit commands', () => {
     }
   });
 
+  it("checks the chain of a stream whose id is empty (no writer makes one), and a recorded head of one", async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const db = new Database(join(dir, 'events.sqlite'));
+    const last = db.prepare('SELECT * FROM events ORDER BY position DESC LIMIT 1').get() as { position: number; event_id: string; type: string; data: string; metadata: string; recorded_at: string };
+    db.prepare('INSERT INTO events VALUES (?, ?, 0, ?, ?, 1, ?, ?, ?)').run(last.position + 1, '', 'nameless', last.type, last.data, last.metadata, last.recorded_at);
+    db.prepare("INSERT INTO streams VALUES ('-', 0, 'x')").run();
+    db.close();
+    const result = await run('verify', '--data-dir', dir);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain(`VIOLATION [chain] stream= revision=0 position=${last.position + 1}: event nameless: prevHash`);
+    expect(result.out).toContain('VIOLATION [stream-head] stream= revision=- position=-: the store records no head for this stream');
+    expect(result.out).toContain('VIOLATION [stream-head] stream=- revision=0 position=-: recorded head of a stream with no events');
+  });
+
   it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {
     const empty = tempDir();
     await new SqliteEventStore({ file: join(empty, 'events.sqlite') }).close();

@@ -69,8 +69,8 @@ export class SqliteStoreReader implements StoreReader {
   private readonly selectAll: Database.Statement<[bigint, number], RawEventRow>;
   private readonly selectMetadata: Database.Statement<[bigint], string>;
   private readonly selectStream: Database.Statement<[string, bigint, number], EventRow>;
-  private readonly selectStreamIds: Database.Statement<[string, number], { stream_id: string }>;
-  private readonly selectHeads: Database.Statement<[string, number], HeadRow>;
+  private readonly selectStreamIds: PagedByStreamId<{ stream_id: string }>;
+  private readonly selectHeads: PagedByStreamId<HeadRow>;
   private readonly selectHeadOf: Database.Statement<[string], HeadRow>;
 
   private readonly parsesDataAtRead: ((streamId: string) => boolean) | undefined;
@@ -96,13 +96,10 @@ export class SqliteStoreReader implements StoreReader {
     this.selectStream = db
       .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
       .safeIntegers(true);
-    // DISTINCT over the (stream_id, revision) index: one step per stream, no temp table.
-    this.selectStreamIds = db.prepare<[string, number], { stream_id: string }>(
-      'SELECT DISTINCT stream_id FROM events WHERE stream_id > ? ORDER BY stream_id LIMIT ?',
-    );
-    this.selectHeads = db
-      .prepare<[string, number], HeadRow>('SELECT stream_id, last_revision, last_hash FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT ?')
-      .safeIntegers(true);
+    // DISTINCT over the (stream_id, revision) index: one step per stream, no temp table. The first page has no lower
+    // bound: "> ''" left a stream with the empty id (no writer makes one: a forged stream) unchecked.
+    this.selectStreamIds = pagedByStreamId(db, 'SELECT DISTINCT stream_id FROM events', 'ORDER BY stream_id');
+    this.selectHeads = pagedByStreamId(db, 'SELECT stream_id, last_revision, last_hash FROM streams', 'ORDER BY stream_id', true);
     this.selectHeadOf = db.prepare<[string], HeadRow>('SELECT stream_id, last_revision, last_hash FROM streams WHERE stream_id = ?').safeIntegers(true);
   }
 
@@ -128,8 +125,8 @@ export class SqliteStoreReader implements StoreReader {
     return this.selectStream.all(streamId, fromRevision, maxCount).map(toRecordedEvent);
   }
 
-  async streamIds(afterStreamId: string, maxCount: number): Promise<string[]> {
-    return this.selectStreamIds.all(afterStreamId, maxCount).map((row) => row.stream_id);
+  async streamIds(afterStreamId: string | undefined, maxCount: number): Promise<string[]> {
+    return this.selectStreamIds(afterStreamId, maxCount).map((row) => row.stream_id);
   }
 
   async streamHead(streamId: string): Promise<StreamHead | undefined> {
@@ -137,13 +134,22 @@ export class SqliteStoreReader implements StoreReader {
     return row === undefined ? undefined : streamHeadOf(row);
   }
 
-  async streamHeads(afterStreamId: string, maxCount: number): Promise<StreamHead[]> {
-    return this.selectHeads.all(afterStreamId, maxCount).map(streamHeadOf);
+  async streamHeads(afterStreamId: string | undefined, maxCount: number): Promise<StreamHead[]> {
+    return this.selectHeads(afterStreamId, maxCount).map(streamHeadOf);
   }
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+/** A read of rows by stream id, a page after `afterStreamId` (from the very first when undefined). */
+type PagedByStreamId<Row> = (afterStreamId: string | undefined, maxCount: number) => Row[];
+
+function pagedByStreamId<Row>(db: Database.Database, select: string, order: string, safeIntegers = false): PagedByStreamId<Row> {
+  const first = db.prepare<[number], Row>(`${select} ${order} LIMIT ?`).safeIntegers(safeIntegers);
+  const after = db.prepare<[string, number], Row>(`${select} WHERE stream_id > ? ${order} LIMIT ?`).safeIntegers(safeIntegers);
+  return (afterStreamId, maxCount) => (afterStreamId === undefined ? first.all(maxCount) : after.all(afterStreamId, maxCount));
 }
 
 function streamHeadOf(row: HeadRow): StreamHead {
