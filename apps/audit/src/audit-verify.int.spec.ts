@@ -344,6 +344,22 @@ describe('ledger-audit verify', () => {
     expect(sagaResult.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 
+  it('names a trigger planted in the event store or a projection file, though every row is still as it should be', async () => {
+    const dir = copy();
+    // At the next append, each event's data would be rewritten (after its hash was taken); at the next projection update, wallet a credited.
+    withStore(dir, (db) => db.exec("CREATE TRIGGER quietly AFTER INSERT ON events BEGIN UPDATE events SET data = replace(data, '\"100\"', '\"1000000\"') WHERE position = NEW.position; END"));
+    const projection = new Database(join(dir, 'wallet-ledger.sqlite'));
+    projection.exec(`CREATE TRIGGER generous AFTER UPDATE ON accounts BEGIN UPDATE accounts SET credits_posted = '1000000' WHERE account_id = '${fixture.wallets.a}'; END`);
+    projection.exec('CREATE VIEW rich AS SELECT * FROM accounts');
+    projection.close();
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('VIOLATION [schema] stream=- revision=- position=-: events.sqlite: trigger quietly, which no writer creates');
+    expect(result.stdout).toContain('VIOLATION [schema] stream=- revision=- position=-: wallet-ledger.sqlite: trigger generous, which no writer creates');
+    expect(result.stdout).toContain('VIOLATION [schema] stream=- revision=- position=-: wallet-ledger.sqlite: view rich, which no writer creates');
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(3);
+  });
+
   it('names the projection row that was edited, by its key', async () => {
     const dir = copy();
     const db = new Database(join(dir, 'wallet-ledger.sqlite'));
