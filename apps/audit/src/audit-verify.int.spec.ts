@@ -500,6 +500,28 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`, but the shard's state then decides creditAccountId sys:card-clearing:USD:0 (recorded ${fixture.wallets.a})`);
   });
 
+  it("names a transfer's in leg that also debits a bystander, though it moves what its out leg moved to the wallet it names (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [inLeg] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // c -> a (500) lands on shard 0: 100 of it now taken from b, 400 from transit. Every sum still adds up.
+        const references = data.references as Record<string, string> | undefined;
+        if (row.type !== 'ledger.EntryPosted.v1' || references?.leg !== 'in') return undefined;
+        const postings = [
+          { accountId: 'sys:transit-from-3:USD:0', side: 'debit', amount: '400', currency: 'USD' },
+          { accountId: fixture.wallets.b, side: 'debit', amount: '100', currency: 'USD' },
+          { accountId: fixture.wallets.a, side: 'credit', amount: '500', currency: 'USD' },
+        ];
+        return { data: { ...data, postings } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(inLeg)}: entry ${JSON.parse(inLeg.data).entryId} posted at `);
+    expect(result.stdout).toContain(", but the shard's state then decides postings ");
+  });
+
   it("names a hold's capture edited to charge another wallet (chain and projection recomputed)", async () => {
     const dir = copy();
     const [captured] = withStore(dir, (db) =>

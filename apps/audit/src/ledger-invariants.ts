@@ -102,11 +102,11 @@ export class LedgerInvariants {
     const ledgerEvent = ledgerEventOf(event);
     const problem = ruleBroken(ledgerEvent, state) ?? this.misplaced(ledgerEvent, shard);
     if (problem !== undefined) return fail(problem);
-    const unfounded = this.unfoundedSagaRefusal(ledgerEvent, state, shard);
+    const unfounded = this.unfoundedSagaRefusal(ledgerEvent, state, shard) ?? (ledgerEvent.type === 'ledger.EntryPosted.v1' ? this.unpairedLeg(ledgerEvent.data) : undefined);
     if (unfounded !== undefined) return fail(unfounded, 'transfer');
 
     // Reported after evolve's own invariants, whose messages name the broken rule more closely.
-    const refused = isRedecided(ledgerEvent) ? refusedByState(ledgerEvent, state, this.writerCommandOf(ledgerEvent, state, shard)) : undefined;
+    const refused = this.isRedecided(ledgerEvent) ? refusedByState(ledgerEvent, state, this.writerCommandOf(ledgerEvent, state, shard)) : undefined;
     const touched = touchedAccountIds(ledgerEvent, state);
     const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
     const undo = snapshotFor(ledgerEvent, state, touched);
@@ -163,14 +163,9 @@ export class LedgerInvariants {
     const out = saga === undefined ? undefined : this.openTransfers.get(saga.transferId);
     if (saga === undefined || out === undefined) return undefined;
     const { transferId, leg } = saga;
-    const common = { transferId, fromWalletId: out.references.fromWalletId ?? '', toWalletId: out.to, amount: out.amount, currency: out.currency };
     const meta = { idempotencyKey: event.data.idempotencyKey, actor: 'transfer-saga', correlationId: transferId };
-    const message: LedgerCommandEnvelope =
-      leg === 'in'
-        ? { type: 'TransferIn', ...common, sourceShard: out.shard, ...(out.references.memo === undefined ? {} : { memo: out.references.memo }), meta }
-        : // The reason (the in leg's refusal) is only carried into the references: it decides nothing.
-          { type: 'TransferReverse', ...common, destinationShard: Number(out.references.destinationShard), reason: '', meta };
-    const plan = this.writerPlan(message, state, shard, event.data.atMs);
+    // The reason (the in leg's refusal) is only carried into the references: it decides nothing.
+    const plan = this.writerPlan({ ...sagaMessageOf(transferId, leg, out, ''), meta }, state, shard, event.data.atMs);
     // A plan's refusal is answered, not recorded (shard-writer): a recorded one cannot come from it.
     const decided = 'code' in plan ? undefined : decide(plan.command, state, { nowMs: event.data.atMs });
     const recorded = event.data.error.code;
@@ -179,6 +174,24 @@ export class LedgerInvariants {
     if (decided.ok) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then takes it`;
     if (decided.error.code !== recorded) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then refuses it with ${decided.error.code}`;
     return undefined;
+  }
+
+  /**
+   * Re-decided from the command it records: every hold event, account opening and entry but a cross-shard transfer's
+   * out leg (the Transfer command's on the source shard: paired with its in leg or reversal by `followTransfer`) and an
+   * in leg or reversal without an open out leg (reported there).
+   */
+  private isRedecided(event: LedgerEvent): event is RedecidedEvent {
+    if (event.type !== 'ledger.EntryPosted.v1') return isRedecidedType(event);
+    return event.data.references.leg === undefined || this.openLegOf(event) !== undefined;
+  }
+
+  /** The out leg of a transfer's in leg or reversal, while it is open. */
+  private openLegOf(event: Pick<EntryPosted, 'data'>): { transferId: string; leg: 'in' | 'reversal'; out: OutLeg } | undefined {
+    const { leg, transferId } = event.data.references;
+    if ((leg !== 'in' && leg !== 'reversal') || transferId === undefined) return undefined;
+    const out = this.openTransfers.get(transferId);
+    return out === undefined ? undefined : { transferId, leg, out };
   }
 
   /** The wallet-ledger writer's own plan of `message` on the shard's state at `atMs`. */
@@ -205,6 +218,9 @@ export class LedgerInvariants {
       case 'ledger.EntryPosted.v1': {
         const { entryId, kind, postings, references } = event.data;
         const what = `entry ${printable(entryId)} posted`;
+        // A cross-shard transfer's in leg or reversal: the saga's command, made of its out leg.
+        const out = this.openLegOf(event);
+        if (out !== undefined) return plan(sagaMessageOf(out.transferId, out.leg, out.out, references.reason ?? ''), what);
         // A transfer within the shard is the Transfer command's; any other entry an internal PostEntry's.
         if (!TRANSFER_KINDS.has(kind)) return plan({ type: 'PostEntry', entryId, kind, postings, references }, what);
         const amount = postings.find((posting) => posting.side === 'debit')?.amount ?? '';
@@ -272,16 +288,29 @@ export class LedgerInvariants {
       return;
     }
     if (leg !== 'in' && leg !== 'reversal') return;
-    const out = this.openTransfers.get(transferId);
-    if (out === undefined) return fail(`transfer ${transferId}: ${leg} leg without an open out leg before it`);
-    this.openTransfers.delete(transferId);
-    // Each leg balances on its own shard, so only these comparisons see money made, lost or redirected in transit.
+    // Paired with its out leg before it was applied (`unpairedLeg`, then the saga's command re-decided).
+    if (!this.openTransfers.delete(transferId)) fail(`transfer ${transferId}: ${leg} leg without an open out leg before it`);
+  }
+
+  /** What an in leg or reversal moves, or to whom, against its open out leg: each leg balances on its own shard, so only this sees money made, lost or redirected in transit. */
+  private unpairedLeg(data: EntryPosted['data']): string | undefined {
+    const open = this.openLegOf({ data });
+    if (open === undefined) return undefined;
+    const { transferId, leg, out } = open;
     const moved = movedBy(data);
-    if (moved !== out.moved) return fail(`transfer ${transferId}: ${leg} leg moves ${moved}, its out leg ${out.moved}`);
+    if (moved !== out.moved) return `transfer ${transferId}: ${leg} leg moves ${moved}, its out leg ${out.moved}`;
     const credited = walletsOf(data, 'credit');
     const owed = leg === 'in' ? out.to : out.from;
-    if (credited !== owed) fail(`transfer ${transferId}: ${leg} leg credits ${credited}, its out leg names ${owed}`);
+    return credited === owed ? undefined : `transfer ${transferId}: ${leg} leg credits ${credited}, its out leg names ${owed}`;
   }
+}
+
+/** What the transfer saga sends the writer for a transfer's in leg or reversal, made of its out leg. */
+function sagaMessageOf(transferId: string, leg: 'in' | 'reversal', out: OutLeg, reason: string): LedgerCommandMessage {
+  const common = { transferId, fromWalletId: out.references.fromWalletId ?? '', toWalletId: out.to, amount: out.amount, currency: out.currency };
+  return leg === 'in'
+    ? { type: 'TransferIn', ...common, sourceShard: out.shard, ...(out.references.memo === undefined ? {} : { memo: out.references.memo }) }
+    : { type: 'TransferReverse', ...common, destinationShard: Number(out.references.destinationShard), reason };
 }
 
 /** The transfer and leg a saga key names (its in leg's or its reversal's), or undefined for any other key. */
@@ -332,17 +361,13 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
 }
 
 type HoldEvent = Extract<LedgerEvent, { type: 'ledger.HoldPlaced.v1' | 'ledger.HoldCaptured.v1' | 'ledger.HoldReleased.v1' | 'ledger.HoldExpired.v1' }>;
-/**
- * The events re-decided from the command they record: holds, accounts opened (their flags decide who may overdraw) and
- * entries but a cross-shard transfer's legs (out, in, reversal: paired with each other by `followTransfer`).
- */
+/** The events re-decided from the command they record: holds, accounts opened (their flags decide who may overdraw) and entries. */
 type RedecidedEvent = HoldEvent | Extract<LedgerEvent, { type: 'ledger.AccountOpened.v1' | 'ledger.EntryPosted.v1' }>;
 
 /** The entry kinds of the transfer commands (the writer refuses them in an internal PostEntry). */
 const TRANSFER_KINDS: ReadonlySet<string> = new Set(['transfer', 'reversal']);
 
-function isRedecided(event: LedgerEvent): event is RedecidedEvent {
-  if (event.type === 'ledger.EntryPosted.v1') return event.data.references.leg === undefined;
+function isRedecidedType(event: LedgerEvent): event is RedecidedEvent {
   return (
     event.type === 'ledger.HoldPlaced.v1' ||
     event.type === 'ledger.HoldCaptured.v1' ||
