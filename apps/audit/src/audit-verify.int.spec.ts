@@ -522,6 +522,28 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(", but the shard's state then decides postings ");
   });
 
+  it("names a transfer's out leg that also debits a bystander, though its in leg pays what it moved to the wallet it names (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [outLeg] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // a -> c (2000) leaves shard 0 with 500 of it taken from b.
+        const references = data.references as Record<string, string> | undefined;
+        if (row.type !== 'ledger.EntryPosted.v1' || references?.leg !== 'out' || references.toWalletId !== fixture.wallets.c) return undefined;
+        const postings = [
+          { accountId: fixture.wallets.a, side: 'debit', amount: '1500', currency: 'USD' },
+          { accountId: fixture.wallets.b, side: 'debit', amount: '500', currency: 'USD' },
+          { accountId: 'sys:transit-to-3:USD:0', side: 'credit', amount: '2000', currency: 'USD' },
+        ];
+        return { data: { ...data, postings } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(outLeg)}: entry ${JSON.parse(outLeg.data).entryId} posted at `);
+    expect(result.stdout).toContain(", but the shard's state then decides postings ");
+  });
+
   it("names a hold's capture edited to charge another wallet (chain and projection recomputed)", async () => {
     const dir = copy();
     const [captured] = withStore(dir, (db) =>

@@ -177,13 +177,14 @@ export class LedgerInvariants {
   }
 
   /**
-   * Re-decided from the command it records: every hold event, account opening and entry but a cross-shard transfer's
-   * out leg (the Transfer command's on the source shard: paired with its in leg or reversal by `followTransfer`) and an
-   * in leg or reversal without an open out leg (reported there).
+   * Re-decided from the command it records: every hold event, account opening and entry but an in leg or reversal without
+   * an open out leg (reported by `followTransfer`) and an out leg while the shard count is unknown (no `ledger-meta` yet:
+   * the Transfer command's plan finds the destination's shard by it).
    */
   private isRedecided(event: LedgerEvent): event is RedecidedEvent {
     if (event.type !== 'ledger.EntryPosted.v1') return isRedecidedType(event);
-    return event.data.references.leg === undefined || this.openLegOf(event) !== undefined;
+    const { leg } = event.data.references;
+    return leg === undefined || (leg === 'out' && this.shardCount !== undefined) || this.openLegOf(event) !== undefined;
   }
 
   /** The out leg of a transfer's in leg or reversal, while it is open. */
@@ -221,7 +222,7 @@ export class LedgerInvariants {
         // A cross-shard transfer's in leg or reversal: the saga's command, made of its out leg.
         const out = this.openLegOf(event);
         if (out !== undefined) return plan(sagaMessageOf(out.transferId, out.leg, out.out, references.reason ?? ''), what);
-        // A transfer within the shard is the Transfer command's; any other entry an internal PostEntry's.
+        // A transfer (within the shard, or its out leg) is the Transfer command's; any other entry an internal PostEntry's.
         if (!TRANSFER_KINDS.has(kind)) return plan({ type: 'PostEntry', entryId, kind, postings, references }, what);
         const amount = postings.find((posting) => posting.side === 'debit')?.amount ?? '';
         const { fromWalletId = '', toWalletId = '', memo } = references;
