@@ -12,7 +12,9 @@ import {
   initialState,
   LEDGER_META_STREAM,
   ledgerEventOf,
+  isTransitAccountId,
   openSystemAccount,
+  postingToJson,
   postingFromJson,
   type Account,
   type EntryPosted,
@@ -183,8 +185,12 @@ export class LedgerInvariants {
    */
   private isRedecided(event: LedgerEvent): event is RedecidedEvent {
     if (event.type !== 'ledger.EntryPosted.v1') return isRedecidedType(event);
-    const { leg } = event.data.references;
-    return leg === undefined || (leg === 'out' && this.shardCount !== undefined) || this.openLegOf(event) !== undefined;
+    const { references, kind, postings } = event.data;
+    const { leg } = references;
+    // An entry of no transfer kind, leg or transit account is what PostEntry's plan gives as it stands (its postings'
+    // ids, amounts, currencies and shard are `ruleBroken`'s): not planned again, the hot path of a long log.
+    if (leg === undefined) return TRANSFER_KINDS.has(kind) || postings.some((posting) => isTransitAccountId(posting.accountId));
+    return (leg === 'out' && this.shardCount !== undefined) || this.openLegOf(event) !== undefined;
   }
 
   /** The out leg of a transfer's in leg or reversal, while it is open. */
@@ -401,29 +407,37 @@ function refusedByState(event: RedecidedEvent, state: LedgerShardState, command:
   // A reused key is evolve's to report (two outcomes); decide would answer the first one.
   if (state.idempotency.has(event.data.idempotencyKey)) return undefined;
   if (typeof command === 'string') return command;
-  const at = Number.isSafeInteger(event.data.atMs) && event.data.atMs >= 0 ? new Date(event.data.atMs).toISOString() : String(event.data.atMs);
-  const where =
-    event.type === 'ledger.AccountOpened.v1'
-      ? `account ${printable(event.data.accountId)} opened at ${at}`
-      : event.type === 'ledger.EntryPosted.v1'
-        ? `entry ${printable(event.data.entryId)} posted at ${at}`
-        : `hold ${printable(event.data.holdId)} ${event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase()} at ${at}`;
+  const where = () => {
+    const at = Number.isSafeInteger(event.data.atMs) && event.data.atMs >= 0 ? new Date(event.data.atMs).toISOString() : String(event.data.atMs);
+    if (event.type === 'ledger.AccountOpened.v1') return `account ${printable(event.data.accountId)} opened at ${at}`;
+    if (event.type === 'ledger.EntryPosted.v1') return `entry ${printable(event.data.entryId)} posted at ${at}`;
+    return `hold ${printable(event.data.holdId)} ${event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase()} at ${at}`;
+  };
   let decided: ReturnType<typeof decide>;
   try {
-    decided = decide(command, state, { nowMs: event.data.atMs });
+    // An entry is its planned PostEntry as it stands (evolve's and `ruleBroken`'s checks are decide's): no fingerprint to hash.
+    decided = command.type === 'PostEntry' && event.type === 'ledger.EntryPosted.v1' ? { ok: true, events: [{ type: event.type, data: entryOf(command, event.data) }] } : decide(command, state, { nowMs: event.data.atMs });
   } catch (error) {
-    return `${where}: not a command the writer could have decided (${withCardNumbersWithheld((error as Error).message)})`;
+    return `${where()}: not a command the writer could have decided (${withCardNumbersWithheld((error as Error).message)})`;
   }
-  if (!decided.ok) return `${where}, but the shard's state then refuses it (${decided.error.code})`;
+  if (!decided.ok) return `${where()}, but the shard's state then refuses it (${decided.error.code})`;
   const [again] = decided.events;
-  if (decided.events.length !== 1 || again.type !== event.type) return `${where}, but the shard's state then decides it as ${decided.events.map((each) => each.type).join(', ') || 'nothing'}`;
+  if (decided.events.length !== 1 || again.type !== event.type) return `${where()}, but the shard's state then decides it as ${decided.events.map((each) => each.type).join(', ') || 'nothing'}`;
   const recorded = event.data as unknown as Record<string, unknown>;
   const decidedData = again.data as unknown as Record<string, unknown>;
+  // The same writer code wrote the same keys in the same order: one string each settles the usual case.
+  if (JSON.stringify(recorded) === JSON.stringify({ ...decidedData, fingerprint: recorded.fingerprint })) return undefined;
   const differing = [...new Set([...Object.keys(recorded), ...Object.keys(decidedData)])]
     .filter((key) => key !== 'fingerprint' && canonicalJson((recorded[key] ?? null) as Json) !== canonicalJson((decidedData[key] ?? null) as Json))
     .sort();
   if (differing.length === 0) return undefined;
-  return `${where}, but the shard's state then decides ${differing.map((key) => `${key} ${printable(decidedData[key] ?? null)} (recorded ${printable(recorded[key] ?? null)})`).join(', ')}`;
+  return `${where()}, but the shard's state then decides ${differing.map((key) => `${key} ${printable(decidedData[key] ?? null)} (recorded ${printable(recorded[key] ?? null)})`).join(', ')}`;
+}
+
+/** The entry a planned PostEntry records, stamped as `recorded` is (what decide's postEntry gives, fingerprint aside). */
+function entryOf(command: Extract<LedgerCommand, { type: 'PostEntry' }>, recorded: EntryPosted['data']): EntryPosted['data'] {
+  const { idempotencyKey, fingerprint, atMs } = recorded;
+  return { idempotencyKey, fingerprint, atMs, entryId: command.entryId, kind: command.kind, postings: command.postings.map(postingToJson), references: { ...(command.references ?? {}) } };
 }
 
 function captureProblem(hold: Hold, capturedAmount: string): string | undefined {
