@@ -98,6 +98,16 @@ describe('ledger-audit commands', () => {
     expect(new Set(topUpsOnly.map((row) => row.kind))).toEqual(new Set(['top_up']));
     const later = (await run('export', '--format', 'jsonl', '--from', fixture.times.afterTopUps, '--data-dir', fixture.dataDir)).out.trimEnd().split('\n');
     expect(topUpsOnly.length + later.length).toBe(jsonl.length);
+    // A bound finer than the store's milliseconds: [T + 0.1 ms, ...) starts after the postings at T, [..., T + 0.1 ms) ends after them.
+    const lineTime: string = jsonl[jsonl.length - 1].recorded_at;
+    const atLineTime = jsonl.filter((row) => row.recorded_at === lineTime).length;
+    const finer = lineTime.replace(/Z$/, '1Z');
+    const rows = async (...bounds: string[]) => (await run('export', '--format', 'jsonl', ...bounds, '--data-dir', fixture.dataDir)).out.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line));
+    expect((await rows('--from', finer)).filter((row) => row.recorded_at === lineTime)).toHaveLength(0);
+    expect((await rows('--from', lineTime, '--to', finer)).length).toBe(atLineTime);
+    // --at is inclusive: T + 0.1 ms is still T's balance.
+    const balanceAt = async (at: string) => JSON.parse((await run('balance', '--account', fixture.wallets.a, '--at', at, '--json', '--data-dir', fixture.dataDir)).out);
+    expect(await balanceAt(fixture.times.afterTopUps.replace(/Z$/, '9Z'))).toEqual(await balanceAt(fixture.times.afterTopUps));
     expect(await run('export', '--format', 'xml', '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
 
     // The card number a caller put in a reference is in the store, never in the export.
@@ -160,10 +170,14 @@ describe('ledger-audit commands', () => {
       ['closing.asOfPosition', { ...statement, closing: { ...statement.closing, asOfPosition: '99999' } }],
       ['approvedBy', { ...statement, approvedBy: 'the auditor' }],
       ['lines.0.note', { ...statement, lines: [{ ...statement.lines[0], note: 'disputed' }, ...statement.lines.slice(1)] }],
+      // Not there at all, or not objects: a statement that does not match, not a failure of the audit (exit 3).
+      ['opening', { ...statement, opening: undefined }],
+      ['closing', { ...statement, closing: null }],
+      ['opening', { ...statement, opening: 'all of it' }],
     ];
     for (const [path, edited] of edits) {
       const result = await verifyEdited(edited);
-      expect({ path, code: result.code, named: result.out.includes(`${path} differs from what the store gives`) }).toEqual({ path, code: 1, named: true });
+      expect({ path, code: result.code, named: result.out.includes(`${path} differs from what the store gives`) || result.out.includes(`${path} balance is `) }).toEqual({ path, code: 1, named: true });
     }
 
     // Every line is at 09:03:00.000Z. The honest statement from a millisecond later has none; its period edited to
@@ -263,6 +277,37 @@ describe('ledger-audit commands', () => {
     for (const [command, result] of Object.entries(results)) expect({ command, code: result.code, named: result.out.includes(place) }).toEqual({ command, code: 1, named: true });
   });
 
+  it('names an event whose row holds a column of another type (a revision 4.5, a schemaVersion "x"), instead of failing', async () => {
+    // SQLite keeps what an INTEGER column cannot convert as it is (the TEXT columns turn anything into text).
+    for (const [column, value] of [['revision', 4.5], ['schema_version', 'x'], ['revision', '3rd']] as const) {
+      const dir = copyDataDir(fixture);
+      scratch.push(dir);
+      const db = new Database(join(dir, 'events.sqlite'));
+      const target = db.prepare("SELECT position FROM events WHERE stream_id = 'ledger-0' AND type = 'ledger.EntryPosted.v1'").get() as { position: number };
+      db.prepare(`UPDATE events SET ${column} = ? WHERE position = ?`).run(value, target.position);
+      db.close();
+      const results = { verify: await run('verify', '--data-dir', dir), export: await run('export', '--format', 'csv', '--data-dir', dir), replay: await run('replay', '--out', join(tempDir(), 'out'), '--data-dir', dir) };
+      for (const [command, result] of Object.entries(results)) {
+        expect({ column, command, code: result.code, named: result.out.includes(`position=${target.position}: `) }).toEqual({ column, command, code: 1, named: true });
+      }
+    }
+  });
+
+  it("checks the chain of a stream whose id is empty (no writer makes one), and a recorded head of one", async () => {
+    const dir = copyDataDir(fixture);
+    scratch.push(dir);
+    const db = new Database(join(dir, 'events.sqlite'));
+    const last = db.prepare('SELECT * FROM events ORDER BY position DESC LIMIT 1').get() as { position: number; event_id: string; type: string; data: string; metadata: string; recorded_at: string };
+    db.prepare('INSERT INTO events VALUES (?, ?, 0, ?, ?, 1, ?, ?, ?)').run(last.position + 1, '', 'nameless', last.type, last.data, last.metadata, last.recorded_at);
+    db.prepare("INSERT INTO streams VALUES ('-', 0, 'x')").run();
+    db.close();
+    const result = await run('verify', '--data-dir', dir);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain(`VIOLATION [chain] stream= revision=0 position=${last.position + 1}: event nameless: prevHash`);
+    expect(result.out).toContain('VIOLATION [stream-head] stream= revision=- position=-: the store records no head for this stream');
+    expect(result.out).toContain('VIOLATION [stream-head] stream=- revision=0 position=-: recorded head of a stream with no events');
+  });
+
   it('verifies an empty store as clean, and refuses a file that is not an event store', async () => {
     const empty = tempDir();
     await new SqliteEventStore({ file: join(empty, 'events.sqlite') }).close();
@@ -282,8 +327,9 @@ describe('ledger-audit commands', () => {
       [['balance', '--account', fixture.wallets.a, '--at', 'yesterday', '--data-dir', fixture.dataDir], 2, 'usage'],
       [['verify', '--data-dir', 'esdb://admin:changeit@localhost:2113?tls=false'], 2, 'usage'],
     ];
-    for (const [args, exit, code] of failures) {
-      const result = await run(...args, '--json');
+    for (const [args, exit, code, json = '--json'] of [...failures, [['verify', '--data-dir', fixture.dataDir], 2, 'usage', '--json=true'] as const]) {
+      // --json=true is bad usage (a flag takes no value), yet asks for JSON as plainly as --json does.
+      const result = await run(...args, json);
       // A KurrentDB connection string is named as one (and its password never printed), not read as a relative path.
       if (args.includes('verify') && args.some((arg) => arg.startsWith('esdb:'))) expect(result.err).toMatch(/esdb:\/\/\*\*\*@localhost:2113\?tls=false is a connection string: .*KurrentDB reader is not built/);
       expect({ args, exit: result.code, out: JSON.parse(result.out || 'null') }).toEqual({ args, exit, out: { ok: false, error: { code, message: expect.any(String) } } });

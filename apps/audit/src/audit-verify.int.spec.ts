@@ -6,6 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnTs } from '@ledger/contracts/testing';
 import { chainHash } from '@ledger/event-store';
+import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
 import { buildFixture, copyDataDir, type AuditFixture } from './testing/audit-fixture';
 
 const MAIN = join(__dirname, 'main.ts');
@@ -96,6 +97,14 @@ async function adoptRebuild(dir: string, file: string): Promise<void> {
   } finally {
     db.close();
   }
+}
+
+/** The shard writers' snapshots dropped (a cache: a writer restarts from its stream) and the ledger's projection rebuilt: only the streams tell. */
+async function agreeWithTheStreams(dir: string): Promise<void> {
+  const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+  snapshots.exec('DELETE FROM ledger_snapshots; DELETE FROM ledger_snapshot_parts;');
+  snapshots.close();
+  await adoptRebuild(dir, 'wallet-ledger.sqlite');
 }
 
 describe('ledger-audit verify', () => {
@@ -268,6 +277,48 @@ describe('ledger-audit verify', () => {
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 
+  it("holds a snapshot against its stream at the revision the writer reads from it, however that revision is spelt (0x.., -1)", async () => {
+    // Wallet a credited a million more, its revision spelt so that only a strict reading calls it unusable.
+    const forged = (dir: string, revision: string) => {
+      const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+      const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = 0 AND body LIKE ?').get(`%${fixture.wallets.a}%`) as { part: number; body: string };
+      const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
+      const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
+      row[9] = String(BigInt(row[9] as string) + 1_000_000n);
+      snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = 0 AND part = ?').run(JSON.stringify(body), part.part);
+      snapshots.prepare('UPDATE ledger_snapshots SET revision = ? WHERE shard = 0').run(revision);
+      snapshots.close();
+    };
+    const hex = copy();
+    const { revision } = new Database(join(hex, 'snapshots.sqlite'), { readonly: true }).prepare('SELECT revision FROM ledger_snapshots WHERE shard = 0').get() as { revision: string };
+    forged(hex, `0x${BigInt(revision).toString(16)}`);
+    const result = await audit(['verify', '--data-dir', hex]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [snapshot] stream=ledger-0 revision=${revision} position=`);
+    expect(result.stdout).toContain(`shard 0's snapshot at revision ${revision} differs from the stream folded to it: account ${fixture.wallets.a} creditsPosted`);
+    // The writer reads what verify holds it to.
+    const store = new SqliteSnapshotStore(join(hex, 'snapshots.sqlite'));
+    expect((await store.load(0))?.revision).toBe(BigInt(revision));
+    await store.close();
+
+    // -1 (what a writer saves over an empty stream): it folds the whole stream on top of it, so it must be the empty state.
+    const before = copy();
+    forged(before, '-1');
+    const beforeResult = await audit(['verify', '--data-dir', before]);
+    expect(beforeResult.code).toBe(1);
+    expect(beforeResult.stdout).toContain(`VIOLATION [snapshot] stream=ledger-0 revision=- position=-: snapshots.sqlite: shard 0's snapshot at revision -1 differs from the stream folded to it: account ${fixture.wallets.a} not in the stream`);
+
+    // A revision no writer can read is only noted.
+    const unusable = copy();
+    forged(unusable, 'fourteen');
+    const unusableResult = await audit(['verify', '--data-dir', unusable]);
+    expect(unusableResult.code).toBe(0);
+    expect(unusableResult.stdout).toContain("note: snapshots.sqlite: shard 0's snapshot names no revision (fourteen); a writer cannot use it");
+    const writer = new SqliteSnapshotStore(join(unusable, 'snapshots.sqlite'));
+    await expect(writer.load(0)).rejects.toThrow();
+    await writer.close();
+  });
+
   it("names a checkpoint ahead of what it could have read: a relay's beyond the store's head, a store-kept one beyond its own event", async () => {
     // The relay would skip every event up to it: nothing the ledger appends reaches the card-issuer.
     const relay = copy();
@@ -291,6 +342,22 @@ describe('ledger-audit verify', () => {
     expect(sagaResult.code).toBe(1);
     expect(sagaResult.stdout).toContain(`VIOLATION [checkpoint] ${place(saved)}: checkpoint saved at position 999999, not before its own event's position ${saved.position}`);
     expect(sagaResult.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
+  it('names a trigger planted in the event store or a projection file, though every row is still as it should be', async () => {
+    const dir = copy();
+    // At the next append, each event's data would be rewritten (after its hash was taken); at the next projection update, wallet a credited.
+    withStore(dir, (db) => db.exec("CREATE TRIGGER quietly AFTER INSERT ON events BEGIN UPDATE events SET data = replace(data, '\"100\"', '\"1000000\"') WHERE position = NEW.position; END"));
+    const projection = new Database(join(dir, 'wallet-ledger.sqlite'));
+    projection.exec(`CREATE TRIGGER generous AFTER UPDATE ON accounts BEGIN UPDATE accounts SET credits_posted = '1000000' WHERE account_id = '${fixture.wallets.a}'; END`);
+    projection.exec('CREATE VIEW rich AS SELECT * FROM accounts');
+    projection.close();
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('VIOLATION [schema] stream=- revision=- position=-: events.sqlite: trigger quietly, which no writer creates');
+    expect(result.stdout).toContain('VIOLATION [schema] stream=- revision=- position=-: wallet-ledger.sqlite: trigger generous, which no writer creates');
+    expect(result.stdout).toContain('VIOLATION [schema] stream=- revision=- position=-: wallet-ledger.sqlite: view rich, which no writer creates');
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(3);
   });
 
   it('names the projection row that was edited, by its key', async () => {
@@ -372,6 +439,109 @@ describe('ledger-audit verify', () => {
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(new RegExp(`VIOLATION \\[transfer\\] ${place(refused)}: transfer [^ ]+: in leg refused \\(wallet_not_active\\), but the destination shard's state then takes it`));
+  });
+
+  it('names a wallet opened without the no-overdraft flag every wallet gets, which let a withdrawal overdraw it (chain and projection recomputed)', async () => {
+    const dir = copy();
+    const [opened] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // b opened as the writer never opens a wallet; its withdrawal of 100 made 100,000 (b holds 5,600).
+        if (row.type === 'ledger.AccountOpened.v1' && data.accountId === fixture.wallets.b) return { data: { ...data, flags: { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false } } };
+        if (row.type === 'ledger.EntryPosted.v1' && data.kind === 'withdrawal') return { data: { ...data, postings: (data.postings as object[]).map((posting) => ({ ...posting, amount: '100000' })) } };
+        return undefined;
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `VIOLATION [ledger] ${place(opened)}: account ${fixture.wallets.b} opened at ${new Date(JSON.parse(opened.data).atMs).toISOString()}, but the shard's state then decides flags {"debitsMustNotExceedCredits":true,"creditsMustNotExceedDebits":false} (recorded {"debitsMustNotExceedCredits":false,"creditsMustNotExceedDebits":false})`,
+    );
+    // Reported once: the account stays open as recorded, so its later events are not reported again.
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
+  it("names an entry paying a wallet out of a transit account outside any transfer's legs, an entry no command of the writer gives (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [forged] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // b's withdrawal of 100 made a credit of 1,000,000, paid from what shard 0 records as arrived from shard 3.
+        if (row.type !== 'ledger.EntryPosted.v1' || data.kind !== 'withdrawal') return undefined;
+        const postings = [
+          { accountId: 'sys:transit-from-3:USD:0', side: 'debit', amount: '1000000', currency: 'USD' },
+          { accountId: fixture.wallets.b, side: 'credit', amount: '1000000', currency: 'USD' },
+        ];
+        return { data: { ...data, postings } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `VIOLATION [ledger] ${place(forged)}: entry ${JSON.parse(forged.data).entryId} posted, but the writer's plan refuses it (validation_failed: postings[0].accountId: reserved)`,
+    );
+    // Not applied, so reported once.
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
+  it('names a hold placed for another wallet than card clearing, whose capture paid that wallet (chain and projection recomputed)', async () => {
+    const dir = copy();
+    const [placed] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // hold-b (b's 700, 400 captured) held and captured for wallet a instead of sys:card-clearing: b pays a.
+        if (data.holdId !== 'hold-b' || (row.type !== 'ledger.HoldPlaced.v1' && row.type !== 'ledger.HoldCaptured.v1')) return undefined;
+        return { data: { ...data, creditAccountId: fixture.wallets.a } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(placed)}: hold hold-b placed at `);
+    expect(result.stdout).toContain(`, but the shard's state then decides creditAccountId sys:card-clearing:USD:0 (recorded ${fixture.wallets.a})`);
+  });
+
+  it("names a transfer's in leg that also debits a bystander, though it moves what its out leg moved to the wallet it names (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [inLeg] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // c -> a (500) lands on shard 0: 100 of it now taken from b, 400 from transit. Every sum still adds up.
+        const references = data.references as Record<string, string> | undefined;
+        if (row.type !== 'ledger.EntryPosted.v1' || references?.leg !== 'in') return undefined;
+        const postings = [
+          { accountId: 'sys:transit-from-3:USD:0', side: 'debit', amount: '400', currency: 'USD' },
+          { accountId: fixture.wallets.b, side: 'debit', amount: '100', currency: 'USD' },
+          { accountId: fixture.wallets.a, side: 'credit', amount: '500', currency: 'USD' },
+        ];
+        return { data: { ...data, postings } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(inLeg)}: entry ${JSON.parse(inLeg.data).entryId} posted at `);
+    expect(result.stdout).toContain(", but the shard's state then decides postings ");
+  });
+
+  it("names a transfer's out leg that also debits a bystander, though its in leg pays what it moved to the wallet it names (chain and projection recomputed)", async () => {
+    const dir = copy();
+    const [outLeg] = withStore(dir, (db) =>
+      reseal(db, 'ledger-0', (row, data) => {
+        // a -> c (2000) leaves shard 0 with 500 of it taken from b.
+        const references = data.references as Record<string, string> | undefined;
+        if (row.type !== 'ledger.EntryPosted.v1' || references?.leg !== 'out' || references.toWalletId !== fixture.wallets.c) return undefined;
+        const postings = [
+          { accountId: fixture.wallets.a, side: 'debit', amount: '1500', currency: 'USD' },
+          { accountId: fixture.wallets.b, side: 'debit', amount: '500', currency: 'USD' },
+          { accountId: 'sys:transit-to-3:USD:0', side: 'credit', amount: '2000', currency: 'USD' },
+        ];
+        return { data: { ...data, postings } };
+      }),
+    );
+    await agreeWithTheStreams(dir);
+    const result = await audit(['verify', '--data-dir', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`VIOLATION [ledger] ${place(outLeg)}: entry ${JSON.parse(outLeg.data).entryId} posted at `);
+    expect(result.stdout).toContain(", but the shard's state then decides postings ");
   });
 
   it("names a hold's capture edited to charge another wallet (chain and projection recomputed)", async () => {

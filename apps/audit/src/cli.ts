@@ -7,7 +7,7 @@ import { balanceOf } from './balance';
 import { withCardNumbersWithheld } from './card-number-filter';
 import { exportJournal } from './journal-export';
 import { Findings, Progress } from './findings';
-import { isoTimeOf } from './iso-time';
+import { isoTimeOf, type SubMillisecond } from './iso-time';
 import { EVENT_STORE_FILE } from './projection-files';
 import { replay } from './replay';
 import { isUnavailable, openSqliteStoreReader, UnreadableEventError } from './sqlite-store-reader';
@@ -84,8 +84,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     if (command !== 'verify-statement' && positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   } catch (error) {
-    // Not parsed, so --json is looked for as given.
-    return failure(io, argv.includes('--json'), 'usage', (error as Error).message);
+    // Not parsed, so --json is looked for as given (--json=true too: bad usage, but JSON asked for).
+    return failure(io, argv.some((arg) => arg === '--json' || arg.startsWith('--json=')), 'usage', (error as Error).message);
   }
 
   const json = options.json === true;
@@ -170,7 +170,7 @@ function planCommand(command: string, options: Options, positionals: readonly st
     case 'balance': {
       const accountId = required(options, 'account');
       if (options.at !== undefined && options.position !== undefined) throw new UsageError('give --at or --position, not both');
-      const at = options.at === undefined ? undefined : isoTime('at', options.at);
+      const at = options.at === undefined ? undefined : isoTime('at', 'down', options.at);
       const position = options.position === undefined ? undefined : positionOf(options.position);
       return async (reader, io) => {
         const balance = await balanceOf(reader, accountId, { at, position });
@@ -183,8 +183,8 @@ function planCommand(command: string, options: Options, positionals: readonly st
       const format = required(options, 'format');
       if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got ${format}`);
       if (json) throw new UsageError('export writes csv or jsonl: use --format jsonl instead of --json');
-      const from = options.from === undefined ? undefined : isoTime('from', options.from);
-      const to = options.to === undefined ? undefined : isoTime('to', options.to);
+      const from = options.from === undefined ? undefined : isoTime('from', 'up', options.from);
+      const to = options.to === undefined ? undefined : isoTime('to', 'up', options.to);
       if (from !== undefined && to !== undefined && to < from) throw new UsageError('--to is before --from');
       return async (reader, io, progress) => {
         const result = await exportJournal(reader, { format, from, to }, (text) => io.out(text), progress);
@@ -194,8 +194,8 @@ function planCommand(command: string, options: Options, positionals: readonly st
     }
     case 'statement': {
       const walletId = required(options, 'wallet');
-      const from = isoTime('from', required(options, 'from'));
-      const to = isoTime('to', required(options, 'to'));
+      const from = isoTime('from', 'up', required(options, 'from'));
+      const to = isoTime('to', 'up', required(options, 'to'));
       if (to < from) throw new UsageError('--to is before --from');
       return async (reader, io) => {
         const statement = await issueStatement(reader, walletId, from, to).catch((error: unknown) => {
@@ -242,8 +242,8 @@ function required(options: Options, name: 'out' | 'account' | 'format' | 'wallet
 }
 
 /** A time as the store writes `recordedAt` (ISO 8601 UTC, milliseconds), so strings compare as times. */
-function isoTime(name: string, text: string): string {
-  const time = isoTimeOf(text);
+function isoTime(name: string, subMillisecond: SubMillisecond, text: string): string {
+  const time = isoTimeOf(text, subMillisecond);
   if (time === undefined) throw new UsageError(`--${name} must be an ISO 8601 time on a day that exists, got ${text}`);
   return time;
 }

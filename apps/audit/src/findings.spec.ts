@@ -63,7 +63,7 @@ describe('progress', () => {
       headPosition: async () => 1n,
       readAll: async () => [],
       readStream: async (_, from) => (from === 0n ? [event] : []),
-      streamIds: async (after) => (after === '' ? [streamId] : []),
+      streamIds: async (after) => (after === undefined ? [streamId] : []),
       streamHead: async () => undefined,
       streamHeads: async () => [],
       close: async () => undefined,

@@ -4,7 +4,7 @@
 import { printable, withCardNumbersWithheld } from './card-number-filter';
 
 /** Which check a violation comes from. */
-export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'card' | 'projection' | 'snapshot' | 'checkpoint' | 'statement';
+export type CheckName = 'position' | 'chain' | 'stream-head' | 'ledger' | 'global-sum' | 'transfer' | 'card' | 'projection' | 'snapshot' | 'checkpoint' | 'statement' | 'schema';
 
 export interface Violation {
   readonly check: CheckName;

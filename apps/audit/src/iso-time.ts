@@ -11,8 +11,14 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.
 /** The store's own form: 24 characters, a four-digit year. */
 const STORE_TIME_LENGTH = 24;
 
+/**
+ * How a time finer than the store's milliseconds is read: `down` for an inclusive "as of" (T + 0.1 ms still holds what T
+ * does), `up` for the bound of a range [from, to) (the first commit time at or after it).
+ */
+export type SubMillisecond = 'down' | 'up';
+
 /** The time in the store's form, or undefined when `text` is no ISO 8601 time or names a day or time that does not exist. */
-export function isoTimeOf(text: string): string | undefined {
+export function isoTimeOf(text: string, subMillisecond: SubMillisecond = 'down'): string | undefined {
   const match = ISO_TIME.exec(text);
   if (match === null) return undefined;
   const [, year, month, day, hours = '00', minutes = '00', seconds = '00', fraction = '', zone = 'Z'] = match;
@@ -20,7 +26,7 @@ export function isoTimeOf(text: string): string | undefined {
   // The one form ECMAScript defines Date.parse for (no zone-less time, no locale-dependent fallback).
   const ms = Date.parse(`${year}-${month}-${day}T${hours}:${minutes}:${seconds}.${fraction.padEnd(3, '0').slice(0, 3)}${offset}`);
   if (Number.isNaN(ms) || Number(day) > daysInMonth(Number(year), Number(month))) return undefined;
-  const time = toIsoTime(ms);
+  const time = toIsoTime(subMillisecond === 'up' && /[1-9]/.test(fraction.slice(3)) ? ms + 1 : ms);
   return time.length === STORE_TIME_LENGTH ? time : undefined;
 }
 

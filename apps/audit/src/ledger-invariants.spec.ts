@@ -48,6 +48,16 @@ function check(events: readonly RecordedEvent[]): Violation[] {
   return found;
 }
 
+/** The in leg the transfer saga has the destination shard 1 post for t-1 (100 from shard 0), as the writer plans it. */
+function sagaInLeg(toWalletId: string, refs: { transferId: string; fromWalletId: string; toWalletId: string }): LedgerCommand {
+  return entry('transfer-in:t-1', 't-1', 'transfer', 'sys:transit-from-0:USD:1', toWalletId, 100n, { ...refs, leg: 'in', sourceShard: '0' });
+}
+
+/** The reversal of t-1 on its source shard 0, as the writer plans it (the reason is the in leg's refusal). */
+function sagaReversal(toWalletId: string, refs: { transferId: string; fromWalletId: string; toWalletId: string }): LedgerCommand {
+  return entry('transfer-reverse:t-1', 't-1:reversal', 'reversal', 'sys:transit-to-1:USD:0', toWalletId, 100n, { ...refs, leg: 'reversal', reason: 'wallet_not_active' });
+}
+
 const FUNDING = 'sys:funding:USD:0';
 const CLEARING = 'sys:card-clearing:USD:0';
 
@@ -146,6 +156,29 @@ describe('ledger invariants', () => {
     expect(check([...placed.slice(0, 5), forever])).toEqual([expect.objectContaining({ revision: 5n, message: expect.stringContaining("but the shard's state then refuses it (validation_failed)") })]);
   });
 
+  it('reports an account opened otherwise than the writer opens it (a wallet without its no-overdraft flag, a "system" account no system id names), reported once', () => {
+    const events = history(0, base);
+    const noFlag = tampered(events[2], (data) => (data.flags = { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false }));
+    // Then w1, holding nothing, pays 900 out: possible once the flag is gone, so only the opening is reported.
+    const overdraw = tampered(events[4], (data) => (data.postings = [
+      { accountId: 'w1', side: 'debit', amount: '900', currency: 'USD' },
+      { accountId: FUNDING, side: 'credit', amount: '900', currency: 'USD' },
+    ]));
+    expect(check([...events.slice(0, 2), noFlag, events[3], overdraw])).toEqual([
+      expect.objectContaining({ revision: 2n, message: expect.stringMatching(/^account w1 opened at .*, but the shard's state then decides flags \{"debitsMustNotExceedCredits":true/) }),
+    ]);
+    const asSystem = tampered(events[2], (data) => Object.assign(data, { kind: 'system', normalSide: 'debit', flags: { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false }, ownerId: null }));
+    expect(check([...events.slice(0, 2), asSystem])).toEqual([expect.objectContaining({ revision: 2n, message: 'account w1 opened as system, but the writer opens no such account' })]);
+  });
+
+  it('reports a hold placed for another account than the card clearing one (its capture would pay a wallet)', () => {
+    const events = history(0, base);
+    const placed = tampered(events[5], (data) => (data.creditAccountId = 'w2'));
+    expect(check([...events.slice(0, 5), placed])).toEqual([
+      expect.objectContaining({ revision: 5n, message: expect.stringMatching(/^hold hold-1 placed at .*, but the shard's state then decides creditAccountId sys:card-clearing:USD:0 \(recorded w2\)$/) }),
+    ]);
+  });
+
   it('reports a ledger or card event of a schemaVersion it cannot read (a newer writer may mean anything by it), and does not apply it', () => {
     const events = history(0, base);
     const newer = { ...events[4], schemaVersion: 2 };
@@ -170,10 +203,11 @@ describe('ledger invariants', () => {
   it('reports an in leg or reversal that moves another amount than its out leg (money made in transit)', () => {
     const TO = 'sys:transit-to-1:USD:0';
     const FROM = 'sys:transit-from-0:USD:1';
-    const outLeg: LedgerCommand[] = [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { transferId: 't-1', toWalletId: 'w3', leg: 'out' })];
+    const refs = { transferId: 't-1', fromWalletId: 'w1', toWalletId: 'w3' };
+    const outLeg: LedgerCommand[] = [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { ...refs, leg: 'out', destinationShard: '1' })];
     const out = history(0, outLeg);
-    const landed = history(1, [openSystemAccount(FROM)!, openWallet('w3', 'u3'), entry('in', 't-1', 'transfer', FROM, 'w3', 100n, { transferId: 't-1', leg: 'in' })], 6n);
-    const reversed = history(0, [...outLeg, entry('rev', 't-1:reversal', 'reversal', TO, 'w1', 100n, { transferId: 't-1', leg: 'reversal' })]);
+    const landed = history(1, [openSystemAccount(FROM)!, openWallet('w3', 'u3'), sagaInLeg('w3', refs)], 6n);
+    const reversed = history(0, [...outLeg, sagaReversal('w1', refs)]);
     expect(check([...out, ...landed])).toEqual([]);
     expect(check(reversed)).toEqual([]);
     const setAmount = (amount: string) => (data: Record<string, unknown>) => (data.postings as { amount: string }[]).forEach((posting) => (posting.amount = amount));
@@ -188,14 +222,28 @@ describe('ledger invariants', () => {
     const TO = 'sys:transit-to-1:USD:0';
     const FROM = 'sys:transit-from-0:USD:1';
     const refs = { transferId: 't-1', fromWalletId: 'w1', toWalletId: 'w3' };
-    const outLeg: LedgerCommand[] = [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), openWallet('w2', 'u2'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { ...refs, leg: 'out' })];
+    const outLeg: LedgerCommand[] = [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), openWallet('w2', 'u2'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { ...refs, leg: 'out', destinationShard: '1' })];
     const out = history(0, outLeg);
-    const elsewhere = history(1, [openSystemAccount(FROM)!, openWallet('w4', 'u4'), entry('in', 't-1', 'transfer', FROM, 'w4', 100n, { ...refs, leg: 'in' })], 7n);
+    const elsewhere = history(1, [openSystemAccount(FROM)!, openWallet('w4', 'u4'), sagaInLeg('w4', refs)], 7n);
     expect(check([...out, ...elsewhere])).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-1', revision: 2n, message: 'transfer t-1: in leg credits w4, its out leg names w3' })]);
-    const reversedToW2 = history(0, [...outLeg, entry('rev', 't-1:reversal', 'reversal', TO, 'w2', 100n, { ...refs, leg: 'reversal' })]);
+    const reversedToW2 = history(0, [...outLeg, sagaReversal('w2', refs)]);
     expect(check(reversedToW2)).toEqual([expect.objectContaining({ check: 'transfer', streamId: 'ledger-0', revision: 6n, message: 'transfer t-1: reversal leg credits w2, its out leg names w1' })]);
-    const landed = history(1, [openSystemAccount(FROM)!, openWallet('w3', 'u3'), entry('in', 't-1', 'transfer', FROM, 'w3', 100n, { ...refs, leg: 'in' })], 7n);
+    const landed = history(1, [openSystemAccount(FROM)!, openWallet('w3', 'u3'), sagaInLeg('w3', refs)], 7n);
     expect(check([...out, ...landed])).toEqual([]);
+  });
+
+  it("reports an in leg that pays what its out leg moved to the wallet it names, but not from the transit account (a bystander pays part)", () => {
+    const TO = 'sys:transit-to-1:USD:0';
+    const FROM = 'sys:transit-from-0:USD:1';
+    const refs = { transferId: 't-1', fromWalletId: 'w1', toWalletId: 'w3' };
+    const out = history(0, [openSystemAccount(FUNDING)!, openSystemAccount(TO)!, openWallet('w1', 'u1'), entry('top', 'top', 'top_up', FUNDING, 'w1', 500n), entry('t', 't-1', 'transfer', 'w1', TO, 100n, { ...refs, leg: 'out', destinationShard: '1' })]);
+    const landed = history(1, [openSystemAccount(FROM)!, openSystemAccount('sys:funding:USD:1')!, openWallet('w3', 'u3'), openWallet('w5', 'u5'), entry('top-5', 'top-5', 'top_up', 'sys:funding:USD:1', 'w5', 50n), sagaInLeg('w3', refs)], 6n);
+    landed[5] = tampered(landed[5], (data) => (data.postings = [
+      { accountId: FROM, side: 'debit', amount: '60', currency: 'USD' },
+      { accountId: 'w5', side: 'debit', amount: '40', currency: 'USD' },
+      { accountId: 'w3', side: 'credit', amount: '100', currency: 'USD' },
+    ]));
+    expect(check([...out, ...landed])).toEqual([expect.objectContaining({ check: 'ledger', streamId: 'ledger-1', revision: 5n, message: expect.stringContaining("but the shard's state then decides postings") })]);
   });
 });
 

@@ -4,7 +4,7 @@
 // An event that breaks a rule is reported and not applied, so one bad event does not make every
 // later one look wrong. Memory: the shards' states (accounts, pending holds, the idempotency
 // window), never the number of events.
-import { amountOf, canonicalJson, formatAmount, type Currency, type DomainError, type Json, type LedgerCommandEnvelope, type RecordedEvent } from '@ledger/contracts';
+import { amountOf, canonicalJson, formatAmount, type Currency, type DomainError, type Json, type LedgerCommandEnvelope, type LedgerCommandMessage, type RecordedEvent } from '@ledger/contracts';
 import {
   decide,
   entryError,
@@ -12,6 +12,9 @@ import {
   initialState,
   LEDGER_META_STREAM,
   ledgerEventOf,
+  isTransitAccountId,
+  openSystemAccount,
+  postingToJson,
   postingFromJson,
   type Account,
   type EntryPosted,
@@ -101,11 +104,11 @@ export class LedgerInvariants {
     const ledgerEvent = ledgerEventOf(event);
     const problem = ruleBroken(ledgerEvent, state) ?? this.misplaced(ledgerEvent, shard);
     if (problem !== undefined) return fail(problem);
-    const unfounded = this.unfoundedSagaRefusal(ledgerEvent, state, shard);
+    const unfounded = this.unfoundedSagaRefusal(ledgerEvent, state, shard) ?? (ledgerEvent.type === 'ledger.EntryPosted.v1' ? this.unpairedLeg(ledgerEvent.data) : undefined);
     if (unfounded !== undefined) return fail(unfounded, 'transfer');
 
     // Reported after evolve's own invariants, whose messages name the broken rule more closely.
-    const refused = isHoldEvent(ledgerEvent) ? refusedByState(ledgerEvent, state) : undefined;
+    const refused = this.isRedecided(ledgerEvent) ? refusedByState(ledgerEvent, state, this.writerCommandOf(ledgerEvent, state, shard)) : undefined;
     const touched = touchedAccountIds(ledgerEvent, state);
     const before = new Map<string, Account | undefined>([...touched].map((id) => [id, state.accounts.get(id)]));
     const undo = snapshotFor(ledgerEvent, state, touched);
@@ -117,7 +120,8 @@ export class LedgerInvariants {
       return fail(withCardNumbersWithheld((error as Error).message));
     }
     if (refused !== undefined) {
-      undo();
+      // An account stays open as recorded (the writer's state has it): its every later event is not reported again.
+      if (ledgerEvent.type !== 'ledger.AccountOpened.v1') undo();
       return fail(refused);
     }
     const unbalanced = this.addToTotals(before, state);
@@ -161,14 +165,9 @@ export class LedgerInvariants {
     const out = saga === undefined ? undefined : this.openTransfers.get(saga.transferId);
     if (saga === undefined || out === undefined) return undefined;
     const { transferId, leg } = saga;
-    const common = { transferId, fromWalletId: out.references.fromWalletId ?? '', toWalletId: out.to, amount: out.amount, currency: out.currency };
     const meta = { idempotencyKey: event.data.idempotencyKey, actor: 'transfer-saga', correlationId: transferId };
-    const message: LedgerCommandEnvelope =
-      leg === 'in'
-        ? { type: 'TransferIn', ...common, sourceShard: out.shard, ...(out.references.memo === undefined ? {} : { memo: out.references.memo }), meta }
-        : // The reason (the in leg's refusal) is only carried into the references: it decides nothing.
-          { type: 'TransferReverse', ...common, destinationShard: Number(out.references.destinationShard), reason: '', meta };
-    const plan = planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: event.data.atMs, defaultHoldTimeoutMs: 0 });
+    // The reason (the in leg's refusal) is only carried into the references: it decides nothing.
+    const plan = this.writerPlan({ ...sagaMessageOf(transferId, leg, out, ''), meta }, state, shard, event.data.atMs);
     // A plan's refusal is answered, not recorded (shard-writer): a recorded one cannot come from it.
     const decided = 'code' in plan ? undefined : decide(plan.command, state, { nowMs: event.data.atMs });
     const recorded = event.data.error.code;
@@ -177,6 +176,72 @@ export class LedgerInvariants {
     if (decided.ok) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then takes it`;
     if (decided.error.code !== recorded) return `transfer ${transferId}: ${leg} leg refused (${recorded}), but the ${where} shard's state then refuses it with ${decided.error.code}`;
     return undefined;
+  }
+
+  /**
+   * Re-decided from the command it records: every hold event, account opening and entry but an in leg or reversal without
+   * an open out leg (reported by `followTransfer`) and an out leg while the shard count is unknown (no `ledger-meta` yet:
+   * the Transfer command's plan finds the destination's shard by it).
+   */
+  private isRedecided(event: LedgerEvent): event is RedecidedEvent {
+    if (event.type !== 'ledger.EntryPosted.v1') return isRedecidedType(event);
+    const { references, kind, postings } = event.data;
+    const { leg } = references;
+    // An entry of no transfer kind, leg or transit account is what PostEntry's plan gives as it stands (its postings'
+    // ids, amounts, currencies and shard are `ruleBroken`'s): not planned again, the hot path of a long log.
+    if (leg === undefined) return TRANSFER_KINDS.has(kind) || postings.some((posting) => isTransitAccountId(posting.accountId));
+    return (leg === 'out' && this.shardCount !== undefined) || this.openLegOf(event) !== undefined;
+  }
+
+  /** The out leg of a transfer's in leg or reversal, while it is open. */
+  private openLegOf(event: Pick<EntryPosted, 'data'>): { transferId: string; leg: 'in' | 'reversal'; out: OutLeg } | undefined {
+    const { leg, transferId } = event.data.references;
+    if ((leg !== 'in' && leg !== 'reversal') || transferId === undefined) return undefined;
+    const out = this.openTransfers.get(transferId);
+    return out === undefined ? undefined : { transferId, leg, out };
+  }
+
+  /** The wallet-ledger writer's own plan of `message` on the shard's state at `atMs`. */
+  private writerPlan(message: LedgerCommandEnvelope, state: LedgerShardState, shard: number, atMs: number): ReturnType<typeof planCommand> {
+    return planCommand(message, state, { shards: this.shardCount ?? shard + 1, shard, nowMs: atMs, defaultHoldTimeoutMs: 0 });
+  }
+
+  /**
+   * The command the writer gave `decide` for this event (an account's opening is the wallet-ledger's plan of
+   * `OpenWallet`, or libs/ledger's `openSystemAccount`), or why the writer never decides such an event.
+   */
+  private writerCommandOf(event: RedecidedEvent, state: LedgerShardState, shard: number): LedgerCommand | string {
+    const plan = (message: LedgerCommandMessage, what: string): LedgerCommand | string => {
+      const meta = { idempotencyKey: event.data.idempotencyKey, actor: 'audit', correlationId: event.data.idempotencyKey };
+      const planned = this.writerPlan({ ...message, meta }, state, shard, event.data.atMs);
+      return 'code' in planned ? `${what}, but the writer's plan refuses it (${planned.code}: ${withCardNumbersWithheld(planned.message)})` : planned.command;
+    };
+    switch (event.type) {
+      case 'ledger.AccountOpened.v1': {
+        const { accountId, ownerId, currency, kind } = event.data;
+        if (kind !== 'wallet') return openSystemAccount(accountId) ?? `account ${printable(accountId)} opened as ${printable(kind)}, but the writer opens no such account`;
+        return plan({ type: 'OpenWallet', walletId: accountId, ownerId: ownerId ?? '', currency }, `wallet ${printable(accountId)} opened`);
+      }
+      case 'ledger.EntryPosted.v1': {
+        const { entryId, kind, postings, references } = event.data;
+        const what = `entry ${printable(entryId)} posted`;
+        // A cross-shard transfer's in leg or reversal: the saga's command, made of its out leg.
+        const out = this.openLegOf(event);
+        if (out !== undefined) return plan(sagaMessageOf(out.transferId, out.leg, out.out, references.reason ?? ''), what);
+        // A transfer (within the shard, or its out leg) is the Transfer command's; any other entry an internal PostEntry's.
+        if (!TRANSFER_KINDS.has(kind)) return plan({ type: 'PostEntry', entryId, kind, postings, references }, what);
+        const amount = postings.find((posting) => posting.side === 'debit')?.amount ?? '';
+        const { fromWalletId = '', toWalletId = '', memo } = references;
+        return plan({ type: 'Transfer', fromWalletId, toWalletId, amount, ...(memo === undefined ? {} : { memo }) }, what);
+      }
+      case 'ledger.HoldPlaced.v1': {
+        // The writer holds a wallet's money for its card clearing account, never for another account.
+        const { holdId, debitAccountId, amount, expiresAtMs, atMs } = event.data;
+        return plan({ type: 'PlaceHold', holdId, walletId: debitAccountId, amount, timeoutMs: expiresAtMs - atMs }, `hold ${printable(holdId)} placed`);
+      }
+      default:
+        return holdCommandOf(event);
+    }
   }
 
   /** An account opened on a shard that does not own it (docs/decisions.md: shards). */
@@ -230,16 +295,29 @@ export class LedgerInvariants {
       return;
     }
     if (leg !== 'in' && leg !== 'reversal') return;
-    const out = this.openTransfers.get(transferId);
-    if (out === undefined) return fail(`transfer ${transferId}: ${leg} leg without an open out leg before it`);
-    this.openTransfers.delete(transferId);
-    // Each leg balances on its own shard, so only these comparisons see money made, lost or redirected in transit.
+    // Paired with its out leg before it was applied (`unpairedLeg`, then the saga's command re-decided).
+    if (!this.openTransfers.delete(transferId)) fail(`transfer ${transferId}: ${leg} leg without an open out leg before it`);
+  }
+
+  /** What an in leg or reversal moves, or to whom, against its open out leg: each leg balances on its own shard, so only this sees money made, lost or redirected in transit. */
+  private unpairedLeg(data: EntryPosted['data']): string | undefined {
+    const open = this.openLegOf({ data });
+    if (open === undefined) return undefined;
+    const { transferId, leg, out } = open;
     const moved = movedBy(data);
-    if (moved !== out.moved) return fail(`transfer ${transferId}: ${leg} leg moves ${moved}, its out leg ${out.moved}`);
+    if (moved !== out.moved) return `transfer ${transferId}: ${leg} leg moves ${moved}, its out leg ${out.moved}`;
     const credited = walletsOf(data, 'credit');
     const owed = leg === 'in' ? out.to : out.from;
-    if (credited !== owed) fail(`transfer ${transferId}: ${leg} leg credits ${credited}, its out leg names ${owed}`);
+    return credited === owed ? undefined : `transfer ${transferId}: ${leg} leg credits ${credited}, its out leg names ${owed}`;
   }
+}
+
+/** What the transfer saga sends the writer for a transfer's in leg or reversal, made of its out leg. */
+function sagaMessageOf(transferId: string, leg: 'in' | 'reversal', out: OutLeg, reason: string): LedgerCommandMessage {
+  const common = { transferId, fromWalletId: out.references.fromWalletId ?? '', toWalletId: out.to, amount: out.amount, currency: out.currency };
+  return leg === 'in'
+    ? { type: 'TransferIn', ...common, sourceShard: out.shard, ...(out.references.memo === undefined ? {} : { memo: out.references.memo }) }
+    : { type: 'TransferReverse', ...common, destinationShard: Number(out.references.destinationShard), reason };
 }
 
 /** The transfer and leg a saga key names (its in leg's or its reversal's), or undefined for any other key. */
@@ -290,19 +368,26 @@ function ruleBroken(event: LedgerEvent, state: LedgerShardState): string | undef
 }
 
 type HoldEvent = Extract<LedgerEvent, { type: 'ledger.HoldPlaced.v1' | 'ledger.HoldCaptured.v1' | 'ledger.HoldReleased.v1' | 'ledger.HoldExpired.v1' }>;
+/** The events re-decided from the command they record: holds, accounts opened (their flags decide who may overdraw) and entries. */
+type RedecidedEvent = HoldEvent | Extract<LedgerEvent, { type: 'ledger.AccountOpened.v1' | 'ledger.EntryPosted.v1' }>;
 
-function isHoldEvent(event: LedgerEvent): event is HoldEvent {
-  return event.type === 'ledger.HoldPlaced.v1' || event.type === 'ledger.HoldCaptured.v1' || event.type === 'ledger.HoldReleased.v1' || event.type === 'ledger.HoldExpired.v1';
+/** The entry kinds of the transfer commands (the writer refuses them in an internal PostEntry). */
+const TRANSFER_KINDS: ReadonlySet<string> = new Set(['transfer', 'reversal']);
+
+function isRedecidedType(event: LedgerEvent): event is RedecidedEvent {
+  return (
+    event.type === 'ledger.HoldPlaced.v1' ||
+    event.type === 'ledger.HoldCaptured.v1' ||
+    event.type === 'ledger.HoldReleased.v1' ||
+    event.type === 'ledger.HoldExpired.v1' ||
+    event.type === 'ledger.AccountOpened.v1'
+  );
 }
 
-/** The command a hold event records, as the writer gave it to `decide` (the event holds every field of it). */
-function holdCommandOf(event: HoldEvent): LedgerCommand {
+/** The command a capture, release or expiry records, as the writer gave it to `decide` (the event holds every field of it). */
+function holdCommandOf(event: Exclude<HoldEvent, { type: 'ledger.HoldPlaced.v1' }>): LedgerCommand {
   const { idempotencyKey, holdId } = event.data;
   switch (event.type) {
-    case 'ledger.HoldPlaced.v1': {
-      const { debitAccountId, creditAccountId, amount, expiresAtMs } = event.data;
-      return { type: 'PlaceHold', idempotencyKey, holdId, debitAccountId, creditAccountId, amount: amountOf(amount), expiresAtMs };
-    }
     case 'ledger.HoldCaptured.v1':
       return { type: 'CaptureHold', idempotencyKey, holdId, amount: amountOf(event.data.capturedAmount) };
     case 'ledger.HoldReleased.v1':
@@ -313,32 +398,46 @@ function holdCommandOf(event: HoldEvent): LedgerCommand {
 }
 
 /**
- * A hold event is `decide`'s answer to its command at its time (`atMs`): re-decided on the shard's state then, it must
- * be taken and give the same event (the fingerprint aside). Catches what evolve does not assert: an expiry before the
- * hold's time, a hold placed on a frozen or closed account or for longer than HOLD_TIMEOUT_MAX_MS.
+ * A hold event or an account's opening is `decide`'s answer to the writer's command at its time (`atMs`): re-decided
+ * on the shard's state then, it must be taken and give the same event (the fingerprint aside). Catches what evolve
+ * does not assert: an expiry before the hold's time, a hold placed on a frozen or closed account or for longer than
+ * HOLD_TIMEOUT_MAX_MS, a wallet opened without the no-overdraft flag (then overdrawn with every entry "possible").
  */
-function refusedByState(event: HoldEvent, state: LedgerShardState): string | undefined {
+function refusedByState(event: RedecidedEvent, state: LedgerShardState, command: LedgerCommand | string): string | undefined {
   // A reused key is evolve's to report (two outcomes); decide would answer the first one.
   if (state.idempotency.has(event.data.idempotencyKey)) return undefined;
-  const action = event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase();
-  const at = Number.isSafeInteger(event.data.atMs) && event.data.atMs >= 0 ? new Date(event.data.atMs).toISOString() : String(event.data.atMs);
-  const where = `hold ${printable(event.data.holdId)} ${action} at ${at}`;
+  if (typeof command === 'string') return command;
+  const where = () => {
+    const at = Number.isSafeInteger(event.data.atMs) && event.data.atMs >= 0 ? new Date(event.data.atMs).toISOString() : String(event.data.atMs);
+    if (event.type === 'ledger.AccountOpened.v1') return `account ${printable(event.data.accountId)} opened at ${at}`;
+    if (event.type === 'ledger.EntryPosted.v1') return `entry ${printable(event.data.entryId)} posted at ${at}`;
+    return `hold ${printable(event.data.holdId)} ${event.type.slice('ledger.Hold'.length, -'.v1'.length).toLowerCase()} at ${at}`;
+  };
   let decided: ReturnType<typeof decide>;
   try {
-    decided = decide(holdCommandOf(event), state, { nowMs: event.data.atMs });
+    // An entry is its planned PostEntry as it stands (evolve's and `ruleBroken`'s checks are decide's): no fingerprint to hash.
+    decided = command.type === 'PostEntry' && event.type === 'ledger.EntryPosted.v1' ? { ok: true, events: [{ type: event.type, data: entryOf(command, event.data) }] } : decide(command, state, { nowMs: event.data.atMs });
   } catch (error) {
-    return `${where}: not a command the writer could have decided (${withCardNumbersWithheld((error as Error).message)})`;
+    return `${where()}: not a command the writer could have decided (${withCardNumbersWithheld((error as Error).message)})`;
   }
-  if (!decided.ok) return `${where}, but the shard's state then refuses it (${decided.error.code})`;
+  if (!decided.ok) return `${where()}, but the shard's state then refuses it (${decided.error.code})`;
   const [again] = decided.events;
-  if (decided.events.length !== 1 || again.type !== event.type) return `${where}, but the shard's state then decides it as ${decided.events.map((each) => each.type).join(', ') || 'nothing'}`;
+  if (decided.events.length !== 1 || again.type !== event.type) return `${where()}, but the shard's state then decides it as ${decided.events.map((each) => each.type).join(', ') || 'nothing'}`;
   const recorded = event.data as unknown as Record<string, unknown>;
   const decidedData = again.data as unknown as Record<string, unknown>;
+  // The same writer code wrote the same keys in the same order: one string each settles the usual case.
+  if (JSON.stringify(recorded) === JSON.stringify({ ...decidedData, fingerprint: recorded.fingerprint })) return undefined;
   const differing = [...new Set([...Object.keys(recorded), ...Object.keys(decidedData)])]
     .filter((key) => key !== 'fingerprint' && canonicalJson((recorded[key] ?? null) as Json) !== canonicalJson((decidedData[key] ?? null) as Json))
     .sort();
   if (differing.length === 0) return undefined;
-  return `${where}, but the shard's state then decides ${differing.map((key) => `${key} ${printable(decidedData[key] ?? null)} (recorded ${printable(recorded[key] ?? null)})`).join(', ')}`;
+  return `${where()}, but the shard's state then decides ${differing.map((key) => `${key} ${printable(decidedData[key] ?? null)} (recorded ${printable(recorded[key] ?? null)})`).join(', ')}`;
+}
+
+/** The entry a planned PostEntry records, stamped as `recorded` is (what decide's postEntry gives, fingerprint aside). */
+function entryOf(command: Extract<LedgerCommand, { type: 'PostEntry' }>, recorded: EntryPosted['data']): EntryPosted['data'] {
+  const { idempotencyKey, fingerprint, atMs } = recorded;
+  return { idempotencyKey, fingerprint, atMs, entryId: command.entryId, kind: command.kind, postings: command.postings.map(postingToJson), references: { ...(command.references ?? {}) } };
 }
 
 function captureProblem(hold: Hold, capturedAmount: string): string | undefined {

@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, type Json, type RecordedEvent } from '@ledger/contracts';
-import { fromSnapshotParts, snapshotParts, type LedgerShardState, type LedgerSnapshot } from '@ledger/ledger';
+import { fromSnapshotParts, initialState, snapshotParts, type LedgerShardState, type LedgerSnapshot } from '@ledger/ledger';
+import { snapshotRevisionOf } from '../../wallet-ledger/src/application/snapshot-store';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { printable } from './card-number-filter';
 import type { Violation } from './findings';
@@ -35,18 +36,22 @@ export class SnapshotCheck {
     for (const file of SNAPSHOT_FILES) {
       if (!existsSync(join(dataDir, file))) continue;
       const rows = this.read(file, (db) => db.prepare<[], { shard: number; revision: string }>('SELECT shard, revision FROM ledger_snapshots ORDER BY shard').all());
-      for (const { shard, revision } of rows ?? []) {
-        if (!/^[0-9]{1,19}$/.test(String(revision))) {
-          this.notes.push(`${file}: shard ${shard}'s snapshot names no revision (${printable(revision)}); a writer cannot use it`);
+      for (const { shard, revision: text } of rows ?? []) {
+        const revision = writerRevisionOf(text);
+        if (revision === undefined) {
+          this.notes.push(`${file}: shard ${shard}'s snapshot names no revision (${printable(text)}); a writer cannot use it`);
           continue;
         }
-        this.pending.set(shard, [...(this.pending.get(shard) ?? []), { file, shard, revision: BigInt(revision) }]);
+        // Before the first event (-1: saved over an empty stream): the writer folds the whole stream on top of it.
+        if (revision < 0n) this.compare({ file, shard, revision }, initialState(), { streamId: `ledger-${shard}` }, (violation) => this.early.push(violation));
+        else this.pending.set(shard, [...(this.pending.get(shard) ?? []), { file, shard, revision }]);
       }
     }
   }
 
   /** Called after each event of the position-order pass, with the shard's state as folded through it. */
   afterEvent(event: RecordedEvent, stateOf: (shard: number) => LedgerShardState | undefined, report: Report): void {
+    this.reportEarly(report);
     const shard = shardOfStream(event.streamId);
     const snapshots = shard === undefined ? undefined : this.pending.get(shard);
     if (shard === undefined || snapshots === undefined) return;
@@ -56,16 +61,25 @@ export class SnapshotCheck {
     if (left.length === 0) this.pending.delete(shard);
     else this.pending.set(shard, left);
     const folded = stateOf(shard);
-    for (const snapshot of due) {
-      const differs = folded === undefined ? 'the stream folds to no state' : this.difference(snapshot, folded);
-      if (differs === undefined) continue;
-      const place = { streamId: event.streamId, revision: event.revision, position: event.position };
-      report({ ...place, message: `${snapshot.file}: shard ${shard}'s snapshot at revision ${snapshot.revision} differs from the stream folded to it: ${differs}` });
-    }
+    for (const snapshot of due) this.compare(snapshot, folded, { streamId: event.streamId, revision: event.revision, position: event.position }, report);
+  }
+
+  /** Violations found before the first event (snapshots of no event yet), reported with the first event's, or at the end. */
+  private readonly early: Omit<Violation, 'check'>[] = [];
+
+  private reportEarly(report: Report): void {
+    for (const violation of this.early.splice(0)) report(violation);
+  }
+
+  /** Reports the snapshot when it differs from `folded`, the stream's state at its revision. */
+  private compare(snapshot: Snapshot, folded: LedgerShardState | undefined, place: Omit<Violation, 'check' | 'message'>, report: Report): void {
+    const differs = folded === undefined ? 'the stream folds to no state' : this.difference(snapshot, folded);
+    if (differs !== undefined) report({ ...place, message: `${snapshot.file}: shard ${snapshot.shard}'s snapshot at revision ${snapshot.revision} differs from the stream folded to it: ${differs}` });
   }
 
   /** Notes for the report: what was not compared, and why. */
-  finish(): string[] {
+  finish(report: Report): string[] {
+    this.reportEarly(report);
     for (const snapshots of this.pending.values()) {
       for (const { file, shard, revision } of snapshots) this.notes.push(`${file}: shard ${shard}'s snapshot at revision ${revision} is beyond its stream (a writer ignores it), not compared`);
     }
@@ -115,6 +129,15 @@ export class SnapshotCheck {
     } finally {
       db?.close();
     }
+  }
+}
+
+/** The revision a snapshot row names as its writer reads it, or undefined when the writer cannot read one (and ignores the snapshot). */
+function writerRevisionOf(text: unknown): bigint | undefined {
+  try {
+    return snapshotRevisionOf(String(text));
+  } catch {
+    return undefined;
   }
 }
 

@@ -69,8 +69,8 @@ export class SqliteStoreReader implements StoreReader {
   private readonly selectAll: Database.Statement<[bigint, number], RawEventRow>;
   private readonly selectMetadata: Database.Statement<[bigint], string>;
   private readonly selectStream: Database.Statement<[string, bigint, number], EventRow>;
-  private readonly selectStreamIds: Database.Statement<[string, number], { stream_id: string }>;
-  private readonly selectHeads: Database.Statement<[string, number], HeadRow>;
+  private readonly selectStreamIds: PagedByStreamId<{ stream_id: string }>;
+  private readonly selectHeads: PagedByStreamId<HeadRow>;
   private readonly selectHeadOf: Database.Statement<[string], HeadRow>;
 
   private readonly parsesDataAtRead: ((streamId: string) => boolean) | undefined;
@@ -96,13 +96,10 @@ export class SqliteStoreReader implements StoreReader {
     this.selectStream = db
       .prepare<[string, bigint, number], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
       .safeIntegers(true);
-    // DISTINCT over the (stream_id, revision) index: one step per stream, no temp table.
-    this.selectStreamIds = db.prepare<[string, number], { stream_id: string }>(
-      'SELECT DISTINCT stream_id FROM events WHERE stream_id > ? ORDER BY stream_id LIMIT ?',
-    );
-    this.selectHeads = db
-      .prepare<[string, number], HeadRow>('SELECT stream_id, last_revision, last_hash FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT ?')
-      .safeIntegers(true);
+    // DISTINCT over the (stream_id, revision) index: one step per stream, no temp table. The first page has no lower
+    // bound: "> ''" left a stream with the empty id (no writer makes one: a forged stream) unchecked.
+    this.selectStreamIds = pagedByStreamId(db, 'SELECT DISTINCT stream_id FROM events', 'ORDER BY stream_id');
+    this.selectHeads = pagedByStreamId(db, 'SELECT stream_id, last_revision, last_hash FROM streams', 'ORDER BY stream_id', true);
     this.selectHeadOf = db.prepare<[string], HeadRow>('SELECT stream_id, last_revision, last_hash FROM streams WHERE stream_id = ?').safeIntegers(true);
   }
 
@@ -114,7 +111,11 @@ export class SqliteStoreReader implements StoreReader {
     const rows = this.selectAll.all(afterPosition, maxCount);
     const events: RecordedEvent[] = new Array(rows.length);
     const parses = this.parsesDataAtRead;
-    for (let index = 0; index < rows.length; index++) events[index] = new PositionOrderEvent(rows[index], parses === undefined || parses(rows[index][1]), this.metadataOf);
+    for (let index = 0; index < rows.length; index++) {
+      const row = rows[index];
+      assertIntegers(row[1], row[2], row[0], row[5]);
+      events[index] = new PositionOrderEvent(row, parses === undefined || parses(row[1]), this.metadataOf);
+    }
     return events;
   }
 
@@ -124,8 +125,8 @@ export class SqliteStoreReader implements StoreReader {
     return this.selectStream.all(streamId, fromRevision, maxCount).map(toRecordedEvent);
   }
 
-  async streamIds(afterStreamId: string, maxCount: number): Promise<string[]> {
-    return this.selectStreamIds.all(afterStreamId, maxCount).map((row) => row.stream_id);
+  async streamIds(afterStreamId: string | undefined, maxCount: number): Promise<string[]> {
+    return this.selectStreamIds(afterStreamId, maxCount).map((row) => row.stream_id);
   }
 
   async streamHead(streamId: string): Promise<StreamHead | undefined> {
@@ -133,8 +134,8 @@ export class SqliteStoreReader implements StoreReader {
     return row === undefined ? undefined : streamHeadOf(row);
   }
 
-  async streamHeads(afterStreamId: string, maxCount: number): Promise<StreamHead[]> {
-    return this.selectHeads.all(afterStreamId, maxCount).map(streamHeadOf);
+  async streamHeads(afterStreamId: string | undefined, maxCount: number): Promise<StreamHead[]> {
+    return this.selectHeads(afterStreamId, maxCount).map(streamHeadOf);
   }
 
   async close(): Promise<void> {
@@ -142,16 +143,36 @@ export class SqliteStoreReader implements StoreReader {
   }
 }
 
+/** A read of rows by stream id, a page after `afterStreamId` (from the very first when undefined). */
+type PagedByStreamId<Row> = (afterStreamId: string | undefined, maxCount: number) => Row[];
+
+function pagedByStreamId<Row>(db: Database.Database, select: string, order: string, safeIntegers = false): PagedByStreamId<Row> {
+  const first = db.prepare<[number], Row>(`${select} ${order} LIMIT ?`).safeIntegers(safeIntegers);
+  const after = db.prepare<[string, number], Row>(`${select} WHERE stream_id > ? ${order} LIMIT ?`).safeIntegers(safeIntegers);
+  return (afterStreamId, maxCount) => (afterStreamId === undefined ? first.all(maxCount) : after.all(afterStreamId, maxCount));
+}
+
 function streamHeadOf(row: HeadRow): StreamHead {
   return { streamId: row.stream_id, lastRevision: row.last_revision, lastHash: row.last_hash };
 }
 
-/** The store's own mapping; a row that is not JSON is named by its place. */
+/** The store's own mapping; a row that is not JSON, or whose integers are not integers, is named by its place. */
 function toRecordedEvent(row: EventRow): RecordedEvent {
+  assertIntegers(row.stream_id, row.revision, row.position, row.schema_version);
   try {
     return recordedEventOf(row);
   } catch (error) {
     throw new UnreadableEventError(row.stream_id, row.revision, row.position, `not JSON (${(error as Error).message})`);
+  }
+}
+
+/**
+ * SQLite keeps a value an INTEGER column cannot convert (4.5, 'x') as it is: such a revision or schemaVersion is the
+ * row's fault, named by its place, not a TypeError of the audit mixing it with bigints.
+ */
+function assertIntegers(streamId: string, revision: unknown, position: bigint, schemaVersion: unknown): void {
+  for (const [name, value] of [['revision', revision], ['schema_version', schemaVersion]] as const) {
+    if (typeof value !== 'bigint') throw new UnreadableEventError(streamId, typeof revision === 'bigint' ? revision : -1n, position, `its ${name} ${JSON.stringify(value)} is not an integer`);
   }
 }
 

@@ -200,8 +200,10 @@ export async function verifyStatement(reader: StoreReader, document: unknown): P
   if (fresh === undefined) fail(`the store has no wallet ${statement.walletId}`);
   else {
     if (fresh.merkle.root !== statement.merkle.root) fail(`the store gives another statement for this period (root ${fresh.merkle.root}, ${fresh.lines.length} lines)`);
-    if (fresh.opening.posted !== statement.opening.posted) fail(`opening balance is ${fresh.opening.posted} in the store, ${statement.opening.posted} in the statement`);
-    if (fresh.closing.posted !== statement.closing.posted) fail(`closing balance is ${fresh.closing.posted} in the store, ${statement.closing.posted} in the statement`);
+    // The document's own fields may be missing or of any type: read, never trusted to be objects.
+    const posted = (balance: unknown) => (balance as { posted?: unknown } | null)?.posted;
+    if (fresh.opening.posted !== posted(statement.opening)) fail(`opening balance is ${fresh.opening.posted} in the store, ${printable(posted(statement.opening) ?? null)} in the statement`);
+    if (fresh.closing.posted !== posted(statement.closing)) fail(`closing balance is ${fresh.closing.posted} in the store, ${printable(posted(statement.closing) ?? null)} in the statement`);
     // Every other field too (currency, positions, anything added): what verifies is exactly what the store gives.
     if (findings.clean) for (const path of differingPaths(fresh, statement)) fail(`${path} differs from what the store gives`);
   }

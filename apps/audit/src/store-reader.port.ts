@@ -17,12 +17,12 @@ export interface StoreReader {
   readAll(afterPosition: bigint, maxCount: number): Promise<RecordedEvent[]>;
   /** Up to `maxCount` events of one stream from `fromRevision`, in revision order. */
   readStream(streamId: string, fromRevision: bigint, maxCount: number): Promise<RecordedEvent[]>;
-  /** Up to `maxCount` ids of streams that hold events, sorted, after `afterStreamId` ('' for the first). */
-  streamIds(afterStreamId: string, maxCount: number): Promise<string[]>;
+  /** Up to `maxCount` ids of streams that hold events, sorted, after `afterStreamId` (undefined for the first: '' is an id too, if only a forged one's). */
+  streamIds(afterStreamId: string | undefined, maxCount: number): Promise<string[]>;
   /** The head the store records for one stream, or undefined when it records none. */
   streamHead(streamId: string): Promise<StreamHead | undefined>;
-  /** Up to `maxCount` recorded stream heads, sorted by stream id, after `afterStreamId`. */
-  streamHeads(afterStreamId: string, maxCount: number): Promise<StreamHead[]>;
+  /** Up to `maxCount` recorded stream heads, sorted by stream id, after `afterStreamId` (undefined for the first). */
+  streamHeads(afterStreamId: string | undefined, maxCount: number): Promise<StreamHead[]>;
   close(): Promise<void>;
 }
 
@@ -67,8 +67,8 @@ export function allStreamHeads(reader: StoreReader): AsyncGenerator<StreamHead> 
 }
 
 /** Pages of a read keyed by stream id, each after the last id of the one before. */
-async function* allByStreamId<T>(read: (afterStreamId: string, maxCount: number) => Promise<T[]>, streamIdOf: (item: T) => string): AsyncGenerator<T> {
-  let after = '';
+async function* allByStreamId<T>(read: (afterStreamId: string | undefined, maxCount: number) => Promise<T[]>, streamIdOf: (item: T) => string): AsyncGenerator<T> {
+  let after: string | undefined;
   for (;;) {
     const page = await read(after, READ_PAGE_STREAMS);
     yield* page;

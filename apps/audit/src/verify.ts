@@ -12,6 +12,7 @@ import { LedgerInvariants } from './ledger-invariants';
 import { dataDirNotes } from './projection-files';
 import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
 import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
+import { schemaViolations } from './schema-check';
 import { SnapshotCheck } from './snapshot-check';
 import { currentHeadPosition } from './sqlite-store-reader';
 import { pagesByPosition } from './store-reader.port';
@@ -39,6 +40,7 @@ export async function verify(
 ): Promise<VerifyResult> {
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);
+  for (const violation of schemaViolations(dataDir)) findings.violation({ check: 'schema', ...violation });
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
   // Started before the chain check, so it runs alongside that too.
   const worker = new RebuildAlongside(storeFile, scratch);
@@ -111,7 +113,8 @@ class LogChecks {
   }
 
   finish(): void {
-    for (const note of [...this.ledger.notes(), ...this.snapshots.finish()]) this.findings.note(note);
+    const snapshotNotes = this.snapshots.finish((violation) => this.findings.violation({ check: 'snapshot', ...violation }));
+    for (const note of [...this.ledger.notes(), ...snapshotNotes]) this.findings.note(note);
   }
 }
 

@@ -13,6 +13,11 @@ export interface StoredSnapshot {
   readonly parts: Iterable<LedgerSnapshot>;
 }
 
+/** The revision a stored snapshot names, as the writer reads it (the audit holds a snapshot against its stream at this one); throws when it names none. */
+export function snapshotRevisionOf(text: string): bigint {
+  return BigInt(text);
+}
+
 export interface SnapshotStore {
   load(shard: number): Promise<StoredSnapshot | undefined>;
   /** Keeps `parts` (one snapshot in order, see `snapshotParts`) in place of the last; reads them all before its first await. */
@@ -38,7 +43,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
     if (row === undefined) return undefined;
     const head = JSON.parse(row.body) as LedgerSnapshot | { parts: number };
     // A head without `parts` is a whole snapshot of an earlier format: the writer refuses it and folds the stream.
-    if (!('parts' in head)) return { revision: BigInt(row.revision), parts: [head] };
+    if (!('parts' in head)) return { revision: snapshotRevisionOf(row.revision), parts: [head] };
     const expected = head.parts;
     const bodies = this.db.prepare('SELECT body FROM ledger_snapshot_parts WHERE shard = ? ORDER BY part').pluck();
     function* parts(): Generator<LedgerSnapshot> {
@@ -49,7 +54,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
       }
       if (count !== expected) throw new Error(`snapshot of shard ${shard}: ${count} of ${expected} parts`);
     }
-    return { revision: BigInt(row.revision), parts: parts() };
+    return { revision: snapshotRevisionOf(row.revision), parts: parts() };
   }
 
   async save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void> {
