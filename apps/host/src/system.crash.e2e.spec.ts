@@ -46,7 +46,7 @@ interface Answer {
   readonly replayed: string | null;
 }
 
-type Kind = 'topUp' | 'withdraw' | 'transfer' | 'authorize' | 'capture' | 'reverse' | 'refund';
+type Kind = 'register' | 'openWallet' | 'issueCard' | 'topUp' | 'withdraw' | 'transfer' | 'authorize' | 'capture' | 'reverse' | 'refund';
 
 interface Sent {
   readonly kind: Kind;
@@ -59,10 +59,14 @@ interface Sent {
   /** Wallets (indexes) the request names, and the authorization it acts on. */
   readonly from?: number;
   readonly to?: number;
+  /** The user (index) a wallet is opened for. */
+  readonly owner?: number;
   readonly card?: number;
   readonly authorizationId?: string;
   /** Undefined while no answer was had (cut by a kill): a retry with the key gives it. */
   answer?: Answer;
+  /** Its answer's user, wallet, card or approval is taken into the run (set while being taken). */
+  adopted?: boolean;
 }
 
 interface Wallet {
@@ -170,7 +174,7 @@ class World {
   }
 
   /** A money request under a fresh key; its answer is kept unless the host died under it (or answered 503). */
-  async money(request: Omit<Sent, 'key' | 'answer'>): Promise<void> {
+  async money(request: Omit<Sent, 'key' | 'answer' | 'adopted'>): Promise<void> {
     const sent: Sent = { ...request, key: randomUUID() };
     this.sent.push(sent);
     let answer: Answer;
@@ -184,6 +188,11 @@ class World {
   }
 }
 
+/** Users, wallets and cards made under the load (and its kills), at most. */
+const USERS_MAX = 4;
+const WALLETS_MAX = 12;
+const CARDS_MAX = 8;
+
 /** One request of the mixed load, chosen at random. */
 async function oneRequest(world: World): Promise<void> {
   const { wallets, cards } = world;
@@ -191,7 +200,18 @@ async function oneRequest(world: World): Promise<void> {
   const walletIndex = Math.floor(world.next() * wallets.length);
   const wallet = wallets[walletIndex];
   const token = world.tokens[wallet.owner];
-  if (roll < 0.14) {
+  const made = (kind: Kind) => world.sent.filter((sent) => sent.kind === kind).length;
+  if (roll < 0.01) {
+    if (made('register') + 2 >= USERS_MAX) return;
+    await world.money({ kind: 'register', method: 'POST', path: '/v1/users', body: { email: `crash-${randomUUID()}@example.com`, password: PASSWORD }, network: false });
+  } else if (roll < 0.025) {
+    if (made('openWallet') + 6 >= WALLETS_MAX) return;
+    const owner = Math.floor(world.next() * world.tokens.length);
+    await world.money({ kind: 'openWallet', method: 'POST', path: '/v1/wallets', body: { currency: world.pick(CURRENCIES) }, token: world.tokens[owner], network: false, owner });
+  } else if (roll < 0.04) {
+    if (made('issueCard') + 4 >= CARDS_MAX) return;
+    await world.money({ kind: 'issueCard', method: 'POST', path: '/v1/cards', body: { walletId: wallet.id }, token, network: false, to: walletIndex });
+  } else if (roll < 0.14) {
     await world.money({ kind: 'topUp', method: 'POST', path: `/v1/wallets/${wallet.id}/top-ups`, body: { amount: String(world.amount(20_000)) }, token, network: false, to: walletIndex });
   } else if (roll < 0.24) {
     await world.money({ kind: 'withdraw', method: 'POST', path: `/v1/wallets/${wallet.id}/withdrawals`, body: { amount: String(world.amount(15_000)) }, token, network: false, from: walletIndex });
@@ -243,14 +263,32 @@ async function expectReplay(world: World, sent: Sent): Promise<void> {
   }
 }
 
-/** Learns each approval as it is answered, so captures and the rest can act on it. */
-function noteApprovals(world: World): void {
-  const known = new Set(world.authorizations.map((each) => each.id));
+/**
+ * Takes what the answers made into the run: approvals (for captures and the rest), users (logged
+ * in), wallets and cards (revealed). A login or reveal cut by a kill is tried again next time.
+ */
+async function adopt(world: World): Promise<void> {
   for (const sent of world.sent) {
     const body = sent.answer?.body;
-    if (sent.kind === 'authorize' && body?.approved === true && !known.has(body.id)) {
-      known.add(body.id);
-      world.authorizations.push({ id: body.id, card: sent.card!, held: BigInt(body.heldAmount) });
+    if (sent.adopted === true || body === undefined || sent.answer!.status >= 300) continue;
+    sent.adopted = true;
+    try {
+      if (sent.kind === 'authorize' && body.approved === true) {
+        world.authorizations.push({ id: body.id, card: sent.card!, held: BigInt(body.heldAmount) });
+      } else if (sent.kind === 'register') {
+        const login = await world.send('POST', '/v1/auth/login', { body: sent.body });
+        if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`);
+        world.tokens.push(login.body.accessToken);
+      } else if (sent.kind === 'openWallet') {
+        world.wallets.push({ id: body.id, owner: sent.owner!, currency: body.currency });
+      } else if (sent.kind === 'issueCard') {
+        const revealed = await world.send('POST', `/v1/cards/${body.id}/reveal`, { token: sent.token, body: { password: PASSWORD } });
+        if (revealed.status !== 200) throw new Error(`reveal: ${revealed.status} ${revealed.text}`);
+        world.cards.push({ id: body.id, wallet: sent.to!, secrets: revealed.body });
+      }
+    } catch (error) {
+      sent.adopted = false;
+      if ((error as { message?: unknown }).message !== 'fetch failed') throw error; // else the host died under it
     }
   }
 }
@@ -262,7 +300,7 @@ async function loadUntilKilled(world: World): Promise<void> {
   const worker = async () => {
     while (!killed) {
       await oneRequest(world);
-      noteApprovals(world);
+      await adopt(world);
     }
   };
   const kill = (async () => {
@@ -348,7 +386,11 @@ async function ledgerProblems(world: World): Promise<string[]> {
 async function holdsApart(world: World, index: number, authorizations: ReadonlyMap<string, any>): Promise<string> {
   const wallet = world.wallets[index];
   const page = await world.send('GET', `/v1/wallets/${wallet.id}/transactions?limit=200`, { token: world.tokens[wallet.owner] });
-  const apart = (page.body?.items ?? []).filter((line: any) => line.status === 'pending' && !(authorizations.get(line.transactionId)?.status === 'pending' && authorizations.get(line.transactionId)?.heldAmount === line.amount));
+  const lines: any[] = page.body?.items ?? [];
+  const apart = lines.filter((line: any) => line.status === 'pending' && !(authorizations.get(line.transactionId)?.status === 'pending' && authorizations.get(line.transactionId)?.heldAmount === line.amount));
+  const cards = new Set(world.cards.filter((card) => world.wallets[card.wallet] === wallet).map((card) => card.id));
+  const unheld = [...authorizations.values()].filter((view) => cards.has(view.cardId) && view.status === 'pending' && !lines.some((line) => line.transactionId === view.id && line.status === 'pending'));
+  for (const view of unheld) apart.push({ transactionId: view.id, ledger: lines.filter((line) => line.transactionId === view.id) });
   return apart
     .map((line: any) => {
       const sent = world.sent.filter((each) => each.authorizationId === line.transactionId || each.answer?.body?.id === line.transactionId);
@@ -388,7 +430,7 @@ async function replayAll(world: World): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: WORKERS }, worker));
-  noteApprovals(world);
+  await adopt(world);
 }
 
 /**
@@ -529,6 +571,9 @@ describe('the whole host SIGKILLed under load and started again (crash, e2e)', (
       IDENTITY_ARGON2_ITERATIONS: '1',
       RATE_LIMIT_MONEY_PER_USER_BURST: '100000',
       RATE_LIMIT_MONEY_PER_IP_BURST: '100000',
+      RATE_LIMIT_LOGIN_PER_IP_BURST: '1000',
+      RATE_LIMIT_REVEAL_PER_USER_BURST: '100',
+      RATE_LIMIT_REVEAL_PER_IP_BURST: '100',
       SQLITE_SYNCHRONOUS: 'NORMAL',
       BUS_REQUEST_TIMEOUT_MS: '2000',
       IDEMPOTENCY_LEASE_MS: String(LEASE_MS),
