@@ -79,6 +79,13 @@ export interface MessageBus {
    */
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<BusConsumer>;
+  /**
+   * Where the bus keeps messages only in memory (the in-process bus): resolves once every message
+   * published to `topic` so far is handled (or dead-lettered) by each group with a live consumer of
+   * it, or the bus closes. A relay saves its checkpoint only then, or a crash would lose what was
+   * queued. A durable broker (Kafka) has no need of it.
+   */
+  whenHandled?(topic: string): Promise<void>;
   /** False once `close()` was called. */
   isOpen(): boolean;
   /** Stops every consumer (waiting for running handlers) and refuses further use. Idempotent. */

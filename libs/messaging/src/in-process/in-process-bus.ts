@@ -145,6 +145,8 @@ export class InProcessBus implements MessageBus {
   private readonly logger: BusLogger;
   /** Set before anything is stopped, so no rebalance during close() starts a new delivery. */
   private closed = false;
+  /** Called when a cursor commits, a group rebalances or the bus closes: what whenHandled waits on. */
+  private handledWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(options: InProcessBusOptions = {}) {
@@ -209,6 +211,28 @@ export class InProcessBus implements MessageBus {
     for (const partition of perPartition.keys()) this.wake(topic, partition);
   }
 
+  /** MessageBus.whenHandled: this bus is memory, so what it holds is lost with the process. */
+  async whenHandled(topic: string): Promise<void> {
+    const ends = this.topic(topic).logs.map((log) => log.end);
+    // Registered synchronously after each check, so a commit in between wakes it.
+    while (!this.closed && this.unhandled(topic, ends)) await new Promise<void>((resolve) => this.handledWaiters.push(resolve));
+  }
+
+  /** Whether a group with a live consumer of `topic` has not committed up to `ends` (per partition) yet. */
+  private unhandled(topic: string, ends: readonly number[]): boolean {
+    for (const group of this.groups.values()) {
+      const cursors = group.cursors.get(topic);
+      if (cursors?.some((cursor, partition) => cursor.owner !== undefined && cursor.next < ends[partition])) return true;
+    }
+    return false;
+  }
+
+  private notifyHandled(): void {
+    const waiters = this.handledWaiters;
+    this.handledWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   async subscribe(options: SubscribeOptions): Promise<BusConsumer> {
     this.assertOpen('subscribe');
     const { groupId, handler } = options;
@@ -248,6 +272,7 @@ export class InProcessBus implements MessageBus {
   close(): Promise<void> {
     if (this.closing === undefined) {
       this.closed = true;
+      this.notifyHandled();
       const members = [...this.groups.values()].flatMap((group) => group.members);
       this.closing = Promise.all(members.map((member) => member.stop())).then(() => undefined);
     }
@@ -310,6 +335,7 @@ export class InProcessBus implements MessageBus {
     for (const [topic, cursors] of group.cursors) {
       const members = group.members.filter((member) => member.active && member.topics.has(topic));
       for (const cursor of cursors) cursor.owner = members.length === 0 ? undefined : members[cursor.partition % members.length];
+      this.notifyHandled();
       for (const cursor of cursors) {
         this.trim(topic, cursor.partition);
         this.pump(cursor);
@@ -359,6 +385,7 @@ export class InProcessBus implements MessageBus {
         if (through > 0) {
           cursor.next = window[through - 1].offset + 1;
           this.trim(cursor.topic, cursor.partition);
+          this.notifyHandled();
         }
         deliveredThisTurn += window.length;
         if (deliveredThisTurn >= DELIVERIES_PER_TURN) {

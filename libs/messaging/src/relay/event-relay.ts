@@ -1,7 +1,8 @@
 // The outbox-free relay (DESIGN.md §4 "Events leave through the store"): follows a service's own
 // streams from a checkpoint and publishes each event to `<service>.events`, at least once. The
-// checkpoint moves only after the bus accepted the batch, so a crash in between means redelivery
-// (consumers deduplicate by eventId, ./idempotent-consumer.ts), never loss.
+// checkpoint moves only after the bus accepted the batch (the in-process bus: after its consumers
+// handled it, since it is memory), so a crash in between means redelivery (consumers deduplicate
+// by eventId, ./idempotent-consumer.ts), never loss.
 import { pause } from '../pause';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '@ledger/contracts';
@@ -147,6 +148,8 @@ export class EventRelay {
   /** Notified when the checkpoint moves or the relay ends: what waitForPosition waits for. */
   private readonly progress = new Signal();
   private readonly abort = new AbortController();
+  /** Resolves when the relay is asked to stop: what a wait on the bus races. */
+  private readonly stopRequested = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   private stopping = false;
   private finished = false;
   private failure: RelayFailedError | undefined;
@@ -322,6 +325,11 @@ export class EventRelay {
           await this.pause(this.backoffMs(failures));
           continue;
         }
+      }
+      // A bus that holds messages in memory only: the checkpoint passes them once handled, or a crash would lose them.
+      if (messages.length > 0 && this.bus.whenHandled !== undefined) {
+        await Promise.race([this.bus.whenHandled(this.topic), this.stopRequested]);
+        if (this.stopping) return;
       }
       const position = batch[batch.length - 1].position;
       if (!(await this.saveCheckpoint(position))) return;
