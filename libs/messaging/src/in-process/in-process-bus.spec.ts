@@ -80,6 +80,29 @@ describe('InProcessBus, beyond the contract', () => {
     expect(received.every((partition) => partition === 0)).toBe(true);
   });
 
+  it('whenHandled: resolves once each group with a live consumer committed what was published so far (dead-lettered counts), not waiting for a group that left', async () => {
+    const held = gate();
+    let handledAt = 0;
+    const slow = await bus.subscribe({ topics: ['t.handled'], groupId: 'slow', maxAttempts: 1, handler: async (message) => {
+      await held.promise;
+      if (message.key === 'poison') throw new Error('poison');
+      handledAt++;
+    } });
+    const gone = await bus.subscribe({ topics: ['t.handled'], groupId: 'gone', handler: async () => undefined });
+    await gone.stop();
+    await bus.publish('t.handled', [{ key: 'a', value: encode({ n: 1 }), partition: 0 }, { key: 'poison', value: encode({ n: 2 }), partition: 1 }]);
+    let resolved = false;
+    const waiting = bus.whenHandled('t.handled').then(() => (resolved = true));
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(resolved).toBe(false);
+    held.open();
+    await waiting;
+    expect(handledAt).toBe(1);
+    await slow.stop();
+    await bus.publish('t.handled', [{ key: 'b', value: encode({ n: 3 }) }]);
+    await bus.whenHandled('t.handled'); // no live consumer: nothing to wait for
+  });
+
   it('drops the oldest messages of a partition no live consumer reads, as retention would', async () => {
     await bus.createTopic('unread', 1);
     for (let seq = 0; seq < 25; seq++) await bus.publish('unread', [{ key: 'k', value: encode({ seq }) }]);
