@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { ConfigError, systemClock, uuidv7 } from '@ledger/contracts';
+import { ConfigError, LEDGER_TOPICS, systemClock, uuidv7 } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
 import { InProcessBus, inProcessBusOptions, loadMessagingConfig, type EventRelay } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
@@ -12,7 +12,7 @@ import { startWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
 import { startIdentity } from '../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../identity/src/identity.config';
-import { startCardIssuer } from '../../card-issuer/src/card-issuer.app';
+import { LEDGER_EVENTS_GROUP, startCardIssuer } from '../../card-issuer/src/card-issuer.app';
 import { loadCardIssuerConfig } from '../../card-issuer/src/card-issuer.config';
 import { startGateway } from '../../gateway/src/gateway.app';
 import { loadGatewayConfig, networkApiKeyOf } from '../../gateway/src/gateway.config';
@@ -66,7 +66,9 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   };
   try {
     const store = opened(new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS }), (each) => each.close());
-    const bus = opened(new InProcessBus({ ...inProcessBusOptions(messagingConfig), logger: new Logger('bus') }), (each) => each.close());
+    // The card-issuer consumes ledger.events: the ledger's relay, started first, keeps its checkpoint behind what that group has not handled.
+    const consumerGroups = { [LEDGER_TOPICS.events]: [LEDGER_EVENTS_GROUP] };
+    const bus = opened(new InProcessBus({ ...inProcessBusOptions(messagingConfig), consumerGroups, logger: new Logger('bus') }), (each) => each.close());
     const snapshots = opened(new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite')), (each) => each.close());
     const walletLedgerDb = opened(openProjectionDb(join(dataDir, 'wallet-ledger.sqlite')), (db) => db.close());
     const identityDb = opened(openProjectionDb(join(dataDir, 'identity.sqlite')), (db) => db.close());

@@ -38,6 +38,11 @@ export interface InProcessBusOptions {
   readonly retryBackoffMs?: number;
   readonly retryBackoffMaxMs?: number;
   readonly logger?: BusLogger;
+  /**
+   * Consumer groups of a topic known up front (topic -> group ids): whenHandled waits for them
+   * before they first subscribe too, since a host starts the relays before the consumers.
+   */
+  readonly consumerGroups?: Readonly<Record<string, readonly string[]>>;
 }
 
 export function inProcessBusOptions(config: MessagingConfig): InProcessBusOptions {
@@ -143,6 +148,7 @@ export class InProcessBus implements MessageBus {
   private readonly retryBackoffMs: number;
   private readonly retryBackoffMaxMs: number;
   private readonly logger: BusLogger;
+  private readonly consumerGroups: Readonly<Record<string, readonly string[]>>;
   /** Set before anything is stopped, so no rebalance during close() starts a new delivery. */
   private closed = false;
   /** Called when a cursor commits, a group rebalances or the bus closes: what whenHandled waits on. */
@@ -158,6 +164,7 @@ export class InProcessBus implements MessageBus {
     this.retryBackoffMs = nonNegativeInt('retryBackoffMs', options.retryBackoffMs ?? defaults.BUS_RETRY_BACKOFF_MS);
     this.retryBackoffMaxMs = nonNegativeInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? defaults.BUS_RETRY_BACKOFF_MAX_MS);
     this.logger = options.logger ?? consoleLogger;
+    this.consumerGroups = options.consumerGroups ?? {};
     for (const [topic, partitions] of Object.entries(options.topics ?? {})) this.declareTopic(topic, partitions);
   }
 
@@ -218,8 +225,11 @@ export class InProcessBus implements MessageBus {
     while (!this.closed && this.unhandled(topic, ends)) await new Promise<void>((resolve) => this.handledWaiters.push(resolve));
   }
 
-  /** Whether a group with a live consumer of `topic` has not committed up to `ends` (per partition) yet. */
+  /** Whether a group with a live consumer of `topic`, or one known up front that has not subscribed yet, has not committed up to `ends` (per partition). */
   private unhandled(topic: string, ends: readonly number[]): boolean {
+    // A new group starts at the oldest retained message: everything published so far is still to come to it.
+    const expected = this.consumerGroups[topic] ?? [];
+    if (expected.some((groupId) => this.groups.get(groupId)?.cursors.has(topic) !== true) && ends.some((end) => end > 0)) return true;
     for (const group of this.groups.values()) {
       const cursors = group.cursors.get(topic);
       if (cursors?.some((cursor, partition) => cursor.owner !== undefined && cursor.next < ends[partition])) return true;

@@ -389,6 +389,19 @@ describe('EventRelay', () => {
     expect(bus.publishedIds()).toHaveLength(3);
   });
 
+  it('waits for a consumer group the bus knows of before it first subscribes (a host starts its relays before its consumers)', async () => {
+    useBus(new InProcessBus({ logger, consumerGroups: { [TOPIC]: ['card-issuer.ledger-events'] } }));
+    await appendToShards(3);
+    const relay = await startRelay();
+    await waitFor('the relay to publish the three', () => bus.publishedIds().length === 3);
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // Killed now, before the consumer started, the relay would start again from here.
+    expect(relay.position()).toBe(0n);
+    const { received } = await consume('card-issuer.ledger-events');
+    await relay.waitForPosition(3n);
+    expect(received).toHaveLength(3);
+  });
+
   it('does not wait for a consumer that left: its messages wait in the bus for its return', async () => {
     const { consumer } = await consume('gone');
     await consumer.stop();
