@@ -23,6 +23,8 @@ const WORKERS = 16;
 /** The host is killed this long after the load starts: random in this range. */
 const KILL_AFTER_MIN_MS = 150;
 const KILL_AFTER_MAX_MS = 1_500;
+/** A start is killed within this long (a host takes about 1.5 s to listen here). */
+const KILL_WHILE_STARTING_MAX_MS = 2_500;
 const SHARDS = 4;
 /** Idempotency-Key lease of the host under test (more than twice BUS_REQUEST_TIMEOUT_MS, 2 s). */
 const LEASE_MS = 4_100;
@@ -114,6 +116,15 @@ async function startChild(env: Record<string, string>): Promise<ChildHost> {
   const url = /listening on (\S+)/.exec(child.stdout())?.[1];
   if (url === undefined) throw new Error(`the host did not start: ${child.stderr()}`);
   return { url, kill: () => stop('SIGKILL'), close: () => stop('SIGTERM') };
+}
+
+/** Starts the host and SIGKILLs it `afterMs` later, whether or not it was listening yet. */
+async function killWhileStarting(env: Record<string, string>, afterMs: number): Promise<void> {
+  const child = spawnTs(join(__dirname, 'main.ts'), [], { env: { ...process.env, ...env } });
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+  const exited = await child.exited;
+  if (exited.signal !== 'SIGKILL' && exited.code !== 0) throw new Error(`the host failed to start: ${child.stderr()}`);
 }
 
 async function send(url: string, method: string, path: string, options: { token?: string; body?: unknown; key?: string; network?: boolean } = {}): Promise<Answer> {
@@ -587,6 +598,8 @@ describe('the whole host SIGKILLed under load and started again (crash, e2e)', (
       await setUp(world);
       for (let kill = 1; kill <= KILLS; kill++) {
         await loadUntilKilled(world);
+        // Every other time, killed again while it starts: recovering, catching up, relaying.
+        if (kill % 2 === 0) await killWhileStarting(world.env, KILL_WHILE_STARTING_MAX_MS * world.next());
         await world.start();
         const cut = world.sent.filter((sent) => sent.answer === undefined).length;
         await expectLedgerSettles(world, `after kill ${kill} (${cut} requests unanswered)`);
