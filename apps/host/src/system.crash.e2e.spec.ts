@@ -1,13 +1,14 @@
 // Crash safety of the whole host: the real host runs as a child process on a temp DATA_DIR under a
 // mixed load over HTTP (top-ups, withdrawals, same- and cross-shard transfers, network
 // authorizations, captures, reversals, refunds, retries under the same Idempotency-Key) and is
-// SIGKILLed at random moments, then started again on the same DATA_DIR. After each kill the audit's
-// verify reads the files beside the restarted host once at rest; after each restart: no orphan card hold (card-issuer
-// recovery), each card's open authorizations are its wallet's pending, no money in transit, every
-// currency sums to zero, no wallet overdrawn; every answered request replays its answer under its
-// key; every unanswered one, retried with its key, gets an answer the ledger agrees with (wallet
-// balances are exactly what the answers add up to, each answered transaction in its wallets'
-// histories exactly once). Seed: SYSTEM_CRASH_SEED (else LEDGER_PROPERTY_SEED).
+// SIGKILLed at random moments (users, wallets and cards made under it too; every other time a start
+// is killed as well), then started again on the same DATA_DIR. After each restart, before any retry:
+// no orphan card hold (card-issuer recovery), each card's open authorizations are its wallet's
+// pending, no money in transit, every currency sums to zero, no wallet overdrawn. Then every
+// answered request replays its answer under its key, every unanswered one is retried with its key
+// to an answer the ledger agrees with (wallet balances are what the answers add up to, each
+// answered transaction in its wallets' histories once), and the audit's verify, reading the files
+// beside the host at rest, is clean. Seed: SYSTEM_CRASH_SEED (else LEDGER_PROPERTY_SEED).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -449,6 +450,16 @@ async function replayAll(world: World): Promise<void> {
  * captured and refunded amounts, and each answered transaction once in its wallets' histories.
  */
 async function expectAnswersMatchLedger(world: World, when: string): Promise<void> {
+  let last: string[] = [];
+  try {
+    // The views are projections: a moment behind the last answer.
+    await waitFor('the ledger to show what the answers add up to', async () => (last = await answerProblems(world)).length === 0, { timeoutMs: 5_000, intervalMs: 100 });
+  } catch {
+    throw new Error(`${when}: ${last.join('; ')}`);
+  }
+}
+
+async function answerProblems(world: World): Promise<string[]> {
   const problems: string[] = [];
   const posted = world.wallets.map(() => 0n);
   const expectedLines = world.wallets.map(() => new Map<string, number>());
@@ -511,7 +522,7 @@ async function expectAnswersMatchLedger(world: World, when: string): Promise<voi
     for (const [id, count] of expectedLines[index]) if (seen.get(id) !== count) problems.push(`wallet ${index}: transaction ${id} listed ${seen.get(id) ?? 0} times, answered ${count}`);
     for (const [id, count] of seen) if (!expectedLines[index].has(id)) problems.push(`wallet ${index}: transaction ${id} listed ${count} times, never answered`);
   }
-  if (problems.length > 0) throw new Error(`${when}: ${problems.join('; ')}`);
+  return problems;
 }
 
 /** How many requests of each kind were answered with each status (and approvals and declines by code). */
