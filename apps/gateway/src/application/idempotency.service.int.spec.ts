@@ -1,13 +1,18 @@
-// The Idempotency-Key records against a real store: the first response is written after it went
-// out, and a retry in this process that overtakes that write still gets the replay.
+// The Idempotency-Key records against a real store: a retry in this process that overtakes the
+// write of the first response still gets the replay, and an answer goes out only once its record
+// is durable (a crash cannot lose the record of an answer a client has).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { canonicalJson, ManualClock, UuidV7Generator, type Json } from '@ledger/contracts';
-import { gate } from '@ledger/contracts/testing';
+import { gate, waitFor } from '@ledger/contracts/testing';
 import { SqliteEventStore, type EventStore } from '@ledger/event-store';
+import { GatewayMetrics } from '../observability/metrics';
+import { recordedOutcomeOf } from '../transport/http-errors';
+import { GatewayError } from './gateway-errors';
 import { IdempotencyService, type KeyedRequest } from './idempotency.service';
+import { IdempotentExecution, type IdempotentRequest } from './idempotent-execution';
 
 const SECRET = Buffer.alloc(32, 7);
 
@@ -34,14 +39,22 @@ describe('IdempotencyService', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The store, its group commits held while `held` is set. */
-  function holdable(inner: EventStore): { store: EventStore; hold(): () => void } {
+  /** The store, its group commits held while `held` is set (`waiting` counts those held), or failing while `failing` is set. */
+  function holdable(inner: EventStore): { store: EventStore; hold(): () => void; waiting: () => number; fail(failing: boolean): void } {
     let held: Promise<void> | undefined;
+    let waiting = 0;
+    let failing = false;
     return {
+      waiting: () => waiting,
+      fail: (value) => void (failing = value),
       store: {
         append: (...args) => inner.append(...args),
         appendMany: async (requests) => {
-          await held;
+          if (failing) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+          if (held !== undefined) {
+            waiting++;
+            await held.finally(() => waiting--);
+          }
           return inner.appendMany(requests);
         },
         readStream: (...args) => inner.readStream(...args),
@@ -76,6 +89,68 @@ describe('IdempotencyService', () => {
     release();
     expect(await retry).toEqual({ kind: 'replay', response: { status: 201, body: { id: 't-1' } } });
     await service.settled();
+  });
+
+  describe('IdempotentExecution', () => {
+    const request: IdempotentRequest = {
+      policy: { required: true, record: true },
+      caller: 'network:default',
+      key: 'auth-k',
+      fingerprint: { method: 'POST', path: '/v1/network/authorizations', body: { amount: '500' } },
+      correlationId: 'c-x',
+    };
+    const newExecution = (service: IdempotencyService, clock: ManualClock) => new IdempotentExecution(service, new GatewayMetrics(), new UuidV7Generator(() => clock.nowMs()), recordedOutcomeOf);
+
+    it('answers only once the answer is recorded: a crash after the answer never leaves a retry to run the request again', async () => {
+      const clock = new ManualClock();
+      const held = holdable(store);
+      const execution = newExecution(newService(held.store, clock), clock);
+      let answered = false;
+      const release = held.hold();
+      // Reserving the key is held too: let it through, then hold the record of the answer.
+      const executing = execution.execute(request, async () => ({ status: 200, body: { id: 'a-1', status: 'pending' } })).then((done) => ((answered = true), done));
+      await waitFor('the key to be reserved', () => held.waiting() === 1);
+      release();
+      await waitFor('the reservation to be written', () => held.waiting() === 0);
+      const releaseRecord = held.hold();
+      await waitFor('the answer to be recorded', () => held.waiting() === 1);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(answered).toBe(false);
+      releaseRecord();
+      expect(await executing).toEqual({ status: 200, body: { id: 'a-1', status: 'pending' }, replayed: false });
+      const [, recordedEvent] = await store.readStream(IdempotencyService.streamOf(request.caller, request.key!));
+      expect(recordedEvent.type).toBe('gateway.IdempotentResponseRecorded.v1');
+    });
+
+    it('answers 503 unavailable (retry with the same key), not the answer, when its record cannot be written; the retry after the lease replays what the service answers then', async () => {
+      const clock = new ManualClock();
+      const held = holdable(store);
+      const execution = newExecution(newService(held.store, clock), clock);
+      let ran = 0;
+      const operation = async () => ({ status: 200, body: { id: 'a-2', run: ++ran } });
+      const reserved = execution.execute(request, async () => {
+        held.fail(true); // the disk fills while the service runs the request
+        return operation();
+      });
+      await expect(reserved).rejects.toMatchObject({ code: 'unavailable' });
+      held.fail(false);
+      clock.advance(30_001); // past the lease of the reservation left behind
+      expect(await execution.execute(request, operation)).toEqual({ status: 200, body: { id: 'a-2', run: 2 }, replayed: false });
+      expect(await execution.execute(request, operation)).toEqual({ status: 200, body: { id: 'a-2', run: 2 }, replayed: true });
+    });
+
+    it('records a 4xx outcome before it goes out too', async () => {
+      const clock = new ManualClock();
+      const held = holdable(store);
+      const execution = newExecution(newService(held.store, clock), clock);
+      held.hold()(); // nothing held
+      const refused = execution.execute({ ...request, key: 'auth-4xx' }, async () => {
+        throw new GatewayError('insufficient_funds', 'not enough');
+      });
+      await expect(refused).rejects.toMatchObject({ code: 'insufficient_funds' });
+      const [, recordedEvent] = await store.readStream(IdempotencyService.streamOf(request.caller, 'auth-4xx'));
+      expect(recordedEvent?.type).toBe('gateway.IdempotentResponseRecorded.v1');
+    });
   });
 
   it("keeps a fingerprint nobody can recompute without the gateway's secret: a card's PAN and CVV cannot be tried against it", async () => {

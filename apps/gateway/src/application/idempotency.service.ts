@@ -68,8 +68,8 @@ export type Begun =
 
 export class IdempotencyService {
   private readonly commits: GroupCommit;
-  /** Records being written, by stream: the response went out without waiting for them (bounded by the requests in flight). */
-  private readonly finishing = new Map<string, Promise<void>>();
+  /** Records being written, by stream (bounded by the requests in flight). */
+  private readonly finishing = new Map<string, Promise<boolean>>();
 
   constructor(private readonly options: IdempotencyOptions) {
     this.commits = GroupCommit.of(options.store);
@@ -138,16 +138,19 @@ export class IdempotencyService {
   }
 
   /**
-   * Keeps the response for replays. Never throws: the response goes out whether or not it was
-   * kept, and need not wait for it (a lost record only makes a retry run again, with the same
-   * service key, once the reservation's lease is over).
+   * Keeps the response for replays; true once it is durable. Never throws. The response must not
+   * go out before: a retry that finds no record runs the request again once the lease is over, and
+   * the services answer a deduplicated command with its state then (a card authorization captured
+   * since), not with the first response. False: not kept (the store failed, or the key was taken
+   * over), so the response is not the key's and must not go out.
    */
-  async complete(reservation: Reservation, response: RecordedResponse): Promise<void> {
+  async complete(reservation: Reservation, response: RecordedResponse): Promise<boolean> {
     const text = jsonText(response.body);
     if (text === undefined || Buffer.byteLength(text) > RECORDED_RESPONSE_BYTES_MAX) {
-      return this.release(reservation, 'response_not_recordable');
+      await this.release(reservation, 'response_not_recordable');
+      return true; // nothing to replay: a retry runs again, as for any unrecordable response
     }
-    await this.finish(reservation, recorded(reservation.attempt, { status: response.status, body: JSON.parse(text) as Json }));
+    return this.finish(reservation, recorded(reservation.attempt, { status: response.status, body: JSON.parse(text) as Json }));
   }
 
   /** Gives the key back without a response: a retry of the same request runs again (and the service deduplicates). */
@@ -160,12 +163,16 @@ export class IdempotencyService {
     await Promise.all([...this.finishing.values()]);
   }
 
-  private finish(reservation: Reservation, event: IdempotencyEvent): Promise<void> {
+  /** True once the event is written. */
+  private finish(reservation: Reservation, event: IdempotencyEvent): Promise<boolean> {
     const { streamId } = reservation;
     const written = this.append(streamId, event, reservation.revision, reservation).then(
-      () => undefined,
+      () => true,
       // Taken over after its lease, or the store failed: the next retry decides from what is there.
-      (error: unknown) => this.options.log(`idempotency record ${streamId} not written`, error),
+      (error: unknown) => {
+        this.options.log(`idempotency record ${streamId} not written`, error);
+        return false;
+      },
     );
     const tracked = written.finally(() => {
       if (this.finishing.get(streamId) === tracked) this.finishing.delete(streamId);

@@ -9,7 +9,7 @@ import { clientNetworkOf } from '../domain/client-network';
 import type { RecordedResponse } from '../domain/idempotency-key';
 import type { GatewayMetrics } from '../observability/metrics';
 import { GatewayError } from './gateway-errors';
-import { IdempotencyService } from './idempotency.service';
+import { IdempotencyService, type Reservation } from './idempotency.service';
 import type { CommandKeys } from './wallet-operations';
 
 export interface IdempotencyPolicy {
@@ -115,16 +115,27 @@ export class IdempotentExecution {
           result = await operation({ idempotencyKey: reservation.serviceKey, resourceId: reservation.attempt.resourceId, correlationId });
         } catch (error) {
           // Kept if it is an outcome of the request (a 4xx a handler or service decided), else the key is given back.
-          // Not awaited: the answer goes out while its record is written (a retry in this process waits for it).
           const outcome = this.failureOutcome(error);
-          if (outcome.recordable) void this.idempotency.complete(reservation, outcome.response);
-          else void this.idempotency.release(reservation, outcome.code);
+          if (!outcome.recordable) {
+            void this.idempotency.release(reservation, outcome.code); // not awaited: a lost release only holds the key until its lease ends
+            throw error;
+          }
+          await this.recorded(reservation, outcome.response);
           throw error;
         }
-        void this.idempotency.complete(reservation, { status: result.status, body: result.body ?? null });
+        await this.recorded(reservation, { status: result.status, body: result.body ?? null });
         return ran(result);
       }
     }
+  }
+
+  /**
+   * Waits until the response is durable: an answer a crash could leave unrecorded would be run
+   * again by a retry, and answered as the state is then. Not kept: 503, retry with the same key.
+   */
+  private async recorded(reservation: Reservation, response: RecordedResponse): Promise<void> {
+    if (await this.idempotency.complete(reservation, response)) return;
+    throw new GatewayError('unavailable', 'the answer could not be recorded; retry with the same Idempotency-Key', { retryable: true }, { 'Retry-After': '1' });
   }
 }
 

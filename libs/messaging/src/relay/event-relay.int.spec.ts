@@ -416,7 +416,23 @@ describe('EventRelay', () => {
     expect(consumed.received.filter((message) => publishedBeforeCrash.includes(message.headers.eventId))).toHaveLength(sentUncheckpointed);
   });
 
-  it('waits out a full queue (a slow consumer): delayed, never dropped, never reordered, checkpoint behind', async () => {
+  it('moves its checkpoint past an event only once each live consumer of the in-process bus handled it: a crash loses what that bus holds', async () => {
+    const slow = held();
+    const { received } = await consume('card-issuer.ledger-events', async () => {
+      await slow.promise;
+    });
+    await appendToShards(3);
+    const relay = await startRelay();
+    await waitFor('the relay to publish the three', () => bus.publishedIds().length === 3 && received.length > 0);
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // Killed now, the relay would start again from here: the messages the consumer holds are in memory only.
+    expect(relay.position()).toBe(0n);
+    slow.open();
+    await relay.waitForPosition(3n);
+    expect(bus.publishedIds()).toHaveLength(3);
+  });
+
+  it('waits out a full queue and a slow consumer: delayed, never dropped, never reordered, checkpoint behind', async () => {
     useBus(new InProcessBus({ logger, maxQueueDepth: 3 }));
     const slow = held();
     const { received, events } = await consume('slow', async (message) => {
@@ -426,7 +442,7 @@ describe('EventRelay', () => {
     await store.append('ledger-1', Array.from({ length: 40 }, (_, n) => newEvent({ n })), expectedState.noStream);
     const relay = await startRelay({ batchMax: 50, retryBackoffMs: 1, retryBackoffMaxMs: 5 });
 
-    // The first batch (all 40) is refused whole; halved batches then fill the queue behind the held message.
+    // The first batch (all 40) is refused whole; a halved one that fits is queued behind the held message, and the relay waits for it to be handled.
     await waitFor('the bus to push back with the first message held', () => bus.rejections.some((error) => error instanceof QueueFullError) && received.length === 1);
     await waitFor('a batch that fits the queue published', () => bus.published.length > 0);
     expect(received).toHaveLength(1);
