@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Json, NewEvent } from '@ledger/contracts';
+import type { Json, LedgerCommandEnvelope, LedgerCommandMessage, NewEvent } from '@ledger/contracts';
 import { expectedState, SqliteEventStore } from '@ledger/event-store';
 import {
   accountShard,
@@ -28,7 +28,7 @@ import {
 import Database from 'better-sqlite3';
 import { openRebuildDb } from '@ledger/event-store';
 import { insertProjectionRows, walletLedgerProjection } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
-import { entry } from '../../wallet-ledger/src/projections/testing/ledger-history';
+import { planCommand, transferSagaKeys } from '../../wallet-ledger/src/domain/wallet-commands';
 import { REBUILD_CACHE_KIB } from '../src/projection-files';
 import { Findings, Progress } from '../src/findings';
 import { rebuildAll } from '../src/rebuild-worker';
@@ -57,6 +57,18 @@ class Generator {
   events = 0;
 
   constructor(private readonly store: SqliteEventStore) {}
+
+  /** A command as the service sends it, planned into the domain's command as the shard writer plans it (verify re-plans each). */
+  send(shard: number, message: LedgerCommandMessage, idempotencyKey: string): LedgerEvent[] {
+    const plan = planCommand({ ...message, meta: { idempotencyKey, actor: 'bench' } } as LedgerCommandEnvelope, this.states[shard], {
+      shards: SHARDS,
+      shard,
+      nowMs: this.nowMs + COMMAND_STEP_MS,
+      defaultHoldTimeoutMs: 0,
+    });
+    if ('code' in plan) throw new Error(`bench command refused by its plan: ${plan.code} ${plan.message}`);
+    return this.run(shard, plan.command);
+  }
 
   run(shard: number, command: LedgerCommand): LedgerEvent[] {
     this.nowMs += COMMAND_STEP_MS;
@@ -125,39 +137,38 @@ async function generate(dir: string): Promise<number> {
     const id = `wallet-${index.toString().padStart(6, '0')}`;
     const shard = accountShard(id, SHARDS);
     wallets.push({ id, shard });
-    generator.run(shard, { type: 'OpenAccount', idempotencyKey: `open:${id}`, accountId: id, currency: 'USD', normalSide: 'credit', flags: { debitsMustNotExceedCredits: true }, kind: 'wallet', ownerId: `owner-${index}` });
-    generator.run(shard, entry(`top-${id}`, `top-${id}`, 'top_up', systemAccountId('funding', 'USD', shard), id, 1_000_000n, {}));
+    generator.send(shard, { type: 'OpenWallet', walletId: id, ownerId: `owner-${index}`, currency: 'USD' }, `open-wallet:${id}`);
+    generator.send(shard, { type: 'TopUp', walletId: id, amount: '1000000' }, `top-${id}`);
   }
   await generator.flush();
 
   const next = random(7);
   let transfers = 0;
-  /** In legs decided in the next round, after their out legs are appended. */
-  let inLegs: { shard: number; command: LedgerCommand }[] = [];
-  while (generator.events < EVENTS_TARGET) {
-    for (const { shard, command } of inLegs) generator.run(shard, command);
+  /** In legs (the saga's TransferIn) decided in the next round, after their out legs are appended. */
+  let inLegs: { shard: number; message: LedgerCommandMessage; key: string }[] = [];
+  const sendInLegs = () => {
+    for (const { shard, message, key } of inLegs) generator.send(shard, message, key);
     inLegs = [];
+  };
+  while (generator.events < EVENTS_TARGET) {
+    sendInLegs();
     for (let i = 0; i < TRANSFERS_PER_ROUND; i++) {
       const from = wallets[Math.floor(next() * WALLETS)];
       const to = wallets[Math.floor(next() * WALLETS)];
       if (from === to) continue;
-      const transferId = `transfer-${++transfers}`;
-      const amount = BigInt(1 + Math.floor(next() * 100));
-      const refs = { transferId, fromWalletId: from.id, toWalletId: to.id };
-      if (from.shard === to.shard) {
-        generator.run(from.shard, entry(`transfer:${transferId}`, transferId, 'transfer', from.id, to.id, amount, refs));
-        continue;
-      }
-      const out = generator.run(from.shard, entry(`transfer:${transferId}`, transferId, 'transfer', from.id, transitToId(to.shard, 'USD', from.shard), amount, { ...refs, leg: 'out', destinationShard: String(to.shard) }));
-      if (out.length === 0) continue;
+      const amount = String(1 + Math.floor(next() * 100));
+      const [posted] = generator.send(from.shard, { type: 'Transfer', fromWalletId: from.id, toWalletId: to.id, amount }, `transfer-${++transfers}`);
+      if (posted?.type !== 'ledger.EntryPosted.v1' || posted.data.references.leg !== 'out') continue;
+      const { transferId } = posted.data.references;
       inLegs.push({
         shard: to.shard,
-        command: entry(`transfer-in:${transferId}`, transferId, 'transfer', transitFromId(from.shard, 'USD', to.shard), to.id, amount, { ...refs, leg: 'in', sourceShard: String(from.shard) }),
+        message: { type: 'TransferIn', transferId, fromWalletId: from.id, toWalletId: to.id, amount, currency: 'USD', sourceShard: from.shard },
+        key: transferSagaKeys.in(transferId),
       });
     }
     await generator.flush();
   }
-  for (const { shard, command } of inLegs) generator.run(shard, command);
+  sendInLegs();
   await generator.flush();
   await store.close();
   return generator.events + 1;
