@@ -193,7 +193,10 @@ async function moneyRequest(world: World, method: string, path: string, body: un
     }
     if (answer !== undefined && !unsettled(answer)) break;
     tries++;
-    if (restarting === undefined || Date.now() > deadline) throw new Error(`no answer: ${method} ${path} ${answer?.status} ${answer?.text}`);
+    // Holds expiring under the run: a capture or reversal racing the ledger's expiry is answered 503 until the card records it.
+    const racingExpiry = world.expiring && answer?.status === 503 && answer.body?.error?.code === 'unavailable';
+    if ((restarting === undefined && !racingExpiry) || Date.now() > deadline) throw new Error(`no answer: ${method} ${path} ${answer?.status} ${answer?.text}`);
+    if (racingExpiry) await new Promise((resolve) => setTimeout(resolve, 50));
     await restarting;
     // A key reserved by a request the old host dropped is held until its lease ends (IDEMPOTENCY_LEASE_MS).
     if (answer?.status === 409) await new Promise((resolve) => setTimeout(resolve, 100));
