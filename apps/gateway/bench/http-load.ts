@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { HOST_NODE_ARGS } from '../../host/src/node-options';
 
 export interface LoadResult {
   readonly name: string;
@@ -76,8 +75,7 @@ export async function startHostProcess(port: number, env: Record<string, string>
   const dataDir = mkdtempSync(join(tmpdir(), 'http-bench-'));
   // BENCH_HOST_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the host.
   const nodeArgs = (process.env.BENCH_HOST_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-  // As `npm start` runs it (HOST_NODE_ARGS), then the profiling arguments.
-  const host = spawn(process.execPath, [...HOST_NODE_ARGS, ...nodeArgs, join(__dirname, '../../host/src/main.js')], {
+  const host = spawn(process.execPath, [...nodeArgs, join(__dirname, '../../host/src/main.js')], {
     // GRPC_PORT 0: a bench never collides with a host already serving gRPC on 50051.
     env: { ...process.env, PORT: String(port), GRPC_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

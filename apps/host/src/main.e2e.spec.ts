@@ -1,16 +1,10 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnTs, waitFor } from '@ledger/contracts/testing';
-import { HOST_NODE_ARGS } from './node-options';
 
 describe('main (the npm start process)', () => {
-  it("is started by npm start with the host's V8 options (HOST_NODE_ARGS, which the benches use too)", () => {
-    const start = (JSON.parse(readFileSync(join(__dirname, '../../../package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start;
-    expect(start).toContain(`node ${HOST_NODE_ARGS.join(' ')} dist/apps/host/src/main.js`);
-  });
-
   it('stops at start with exit 78 and a message naming a bad setting', async () => {
     const child = spawnTs(join(__dirname, 'main.ts'), [], { env: { ...process.env, PORT: 'eighty', DATA_DIR: '/nonexistent-never-created' } });
     const exit = await child.exited;
