@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { spawnTs, waitFor } from '@ledger/contracts/testing';
 import { systemAccountIds } from '@ledger/ledger';
 import { runCli } from '../../audit/src/cli';
+import { startChildHost, type ChildHost } from './testing/child-host';
 
 const SEED = Number(process.env.SYSTEM_CRASH_SEED ?? process.env.LEDGER_PROPERTY_SEED ?? 42);
 const KILLS = Number(process.env.SYSTEM_CRASH_KILLS ?? 4);
@@ -84,12 +85,6 @@ interface Card {
   readonly secrets: { pan: string; cvv: string; expMonth: number; expYear: number };
 }
 
-interface ChildHost {
-  readonly url: string;
-  readonly kill: () => Promise<void>;
-  readonly close: () => Promise<void>;
-}
-
 /** A small seeded generator (mulberry32): the run's choices repeat for a seed. */
 function random(seed: number): () => number {
   let state = seed >>> 0;
@@ -100,23 +95,6 @@ function random(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
-}
-
-async function startChild(env: Record<string, string>): Promise<ChildHost> {
-  const child = spawnTs(join(__dirname, 'main.ts'), [], { env: { ...process.env, ...env } });
-  const stop = async (signal: NodeJS.Signals) => {
-    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill(signal);
-    await child.exited;
-  };
-  try {
-    await waitFor('the host to listen', () => /listening on (\S+)/.test(child.stdout()) || child.process.exitCode !== null, { timeoutMs: 60_000 });
-  } catch (error) {
-    await stop('SIGKILL');
-    throw error;
-  }
-  const url = /listening on (\S+)/.exec(child.stdout())?.[1];
-  if (url === undefined) throw new Error(`the host did not start: ${child.stderr()}`);
-  return { url, kill: () => stop('SIGKILL'), close: () => stop('SIGTERM') };
 }
 
 /** Starts the host and SIGKILLs it `afterMs` later, whether or not it was listening yet. */
@@ -177,7 +155,7 @@ class World {
   }
 
   async start(): Promise<void> {
-    this.host = await startChild(this.env);
+    this.host = await startChildHost(this.env);
     await waitFor('the host to be ready', async () => (await send(this.host.url, 'GET', '/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 50 });
   }
 

@@ -10,10 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { spawnTs, waitFor } from '@ledger/contracts/testing';
+import { waitFor } from '@ledger/contracts/testing';
 import { systemAccountIds } from '@ledger/ledger';
 import { runCli } from '../../audit/src/cli';
 import { startHost, type RunningHost } from './host';
+import { startChildHost } from './testing/child-host';
 
 const SEED = Number(process.env.SYSTEM_FUZZ_SEED ?? process.env.LEDGER_PROPERTY_SEED ?? 42);
 const RUNS = Number(process.env.SYSTEM_FUZZ_RUNS ?? 2);
@@ -99,23 +100,6 @@ async function inProcessHost(env: Record<string, string>): Promise<HostHandle> {
   const host: RunningHost = await startHost(env);
   let closing: Promise<void> | undefined;
   return { url: host.url, close: () => (closing ??= host.close()) };
-}
-
-async function childHost(env: Record<string, string>): Promise<HostHandle> {
-  const child = spawnTs(join(__dirname, 'main.ts'), [], { env: { ...process.env, ...env } });
-  const stop = async (signal: NodeJS.Signals) => {
-    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill(signal);
-    await child.exited;
-  };
-  try {
-    await waitFor('the host to listen', () => /listening on (\S+)/.test(child.stdout()) || child.process.exitCode !== null, { timeoutMs: 60_000 });
-  } catch (error) {
-    await stop('SIGKILL');
-    throw error;
-  }
-  const url = /listening on (\S+)/.exec(child.stdout())?.[1];
-  if (url === undefined) throw new Error(`the host did not start: ${child.stderr()}`);
-  return { url, close: () => stop('SIGTERM'), kill: () => stop('SIGKILL') };
 }
 
 interface World {
@@ -754,7 +738,7 @@ describe('the whole system under a random model of money traffic (fuzz, e2e)', (
 
   it(`does so with the host a process killed (SIGKILL) under requests in flight and started again (seed ${SEED})`, async () => {
     // Ledger snapshots every few events, so a restart loads one and replays the rest.
-    await fuzz(childHost, KILL_RUNS, KILL_STEPS, dirs, { SNAPSHOT_EVERY: '5' });
+    await fuzz(startChildHost, KILL_RUNS, KILL_STEPS, dirs, { SNAPSHOT_EVERY: '5' });
   }, 600_000);
 
   it(`does so with holds expiring while the network captures, reverses and refunds them (seed ${SEED})`, async () => {
