@@ -5,8 +5,7 @@ import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, openWallet, registerUser } from './testing/card-fixtures';
 import { CARDS_PER_OWNER_MAX } from './domain/limits';
-import { LEDGER_EVENTS_GROUP } from './card-issuer.app';
-import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+import { LEDGER_SHARDS, processedLedgerEvents, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer edges', () => {
   let h: CardHarness | undefined;
@@ -15,10 +14,6 @@ describe('card-issuer edges', () => {
     await h?.close({ remove: true });
     h = undefined;
   });
-
-  function processedLedgerEvents(harness: CardHarness): number {
-    return (harness.db.prepare('SELECT count(*) AS n FROM processed_events WHERE consumer = ?').get(LEDGER_EVENTS_GROUP) as { n: number }).n;
-  }
 
   it('a hold the ledger expired while its authorization was still requested is declined, never approved by a later retry', async () => {
     const crash = { armed: true };

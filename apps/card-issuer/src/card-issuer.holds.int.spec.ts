@@ -4,10 +4,9 @@ import { domainError, type AuthorizationView } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
-import { LEDGER_EVENTS_GROUP } from './card-issuer.app';
 import { loadCardIssuerConfig } from './card-issuer.config';
 import { authorize, authorizeMessage, cardholder } from './testing/card-fixtures';
-import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+import { LEDGER_SHARDS, processedLedgerEvents, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer holds', () => {
   let h: CardHarness | undefined;
@@ -16,10 +15,6 @@ describe('card-issuer holds', () => {
     await h?.close({ remove: true });
     h = undefined;
   });
-
-  function processedLedgerEvents(harness: CardHarness): number {
-    return (harness.db.prepare('SELECT count(*) AS n FROM processed_events WHERE consumer = ?').get(LEDGER_EVENTS_GROUP) as { n: number }).n;
-  }
 
   it('a hold recovery released while its answer was lost is declined, never approved by the network\'s retry on nothing held', async () => {
     const crash = { armed: true };

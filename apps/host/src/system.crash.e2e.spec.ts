@@ -16,6 +16,8 @@ import { randomUUID } from 'node:crypto';
 import { spawnTs, waitFor } from '@ledger/contracts/testing';
 import { systemAccountIds } from '@ledger/ledger';
 import { runCli } from '../../audit/src/cli';
+import { FAST_ARGON2_ENV } from '../../identity/src/testing/identity.harness';
+import { requestHost, type Answer, type HostRequestOptions } from './testing/host-request';
 import { startChildHost, type ChildHost } from './testing/child-host';
 
 const SEED = Number(process.env.SYSTEM_CRASH_SEED ?? process.env.LEDGER_PROPERTY_SEED ?? 42);
@@ -32,7 +34,6 @@ const SHARDS = 4;
 const LEASE_MS = 4_100;
 /** CARD_UPSTREAM_TIMEOUT_MS: recovery takes authorizations requested twice this long ago. */
 const UPSTREAM_TIMEOUT_MS = 1_000;
-const NETWORK_KEY = 'dev-network-key';
 const PASSWORD = 'correct-horse-battery-staple';
 const ADMIN = { email: 'crash-admin@example.com', password: 'crash-admin-password-1' };
 const MERCHANT = { name: 'Crash Mart', mcc: '5411', country: 'US' };
@@ -42,13 +43,6 @@ const START_BALANCE = 200_000n;
 const AUTHORIZATIONS_LISTED_MAX = 200;
 
 type Currency = (typeof CURRENCIES)[number];
-
-interface Answer {
-  readonly status: number;
-  readonly text: string;
-  readonly body: any;
-  readonly replayed: string | null;
-}
 
 type Kind = 'register' | 'openWallet' | 'issueCard' | 'topUp' | 'withdraw' | 'transfer' | 'authorize' | 'capture' | 'reverse' | 'refund';
 
@@ -106,21 +100,6 @@ async function killWhileStarting(env: Record<string, string>, afterMs: number): 
   if (exited.signal !== 'SIGKILL' && exited.code !== 0) throw new Error(`the host failed to start: ${child.stderr()}`);
 }
 
-async function send(url: string, method: string, path: string, options: { token?: string; body?: unknown; key?: string; network?: boolean } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.key !== undefined) headers['idempotency-key'] = options.key;
-  if (options.network === true) headers['x-network-key'] = NETWORK_KEY;
-  const response = await fetch(`${url}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = text.length > 0 ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined;
-  }
-  return { status: response.status, text, body, replayed: response.headers.get('idempotent-replayed') };
-}
 
 /** No answer to act on: the request may or may not have run (only a retry with its key tells). */
 const unsettled = (answer: Answer) => answer.status === 503 || answer.body?.error?.code === 'idempotency_key_in_use';
@@ -156,11 +135,11 @@ class World {
 
   async start(): Promise<void> {
     this.host = await startChildHost(this.env);
-    await waitFor('the host to be ready', async () => (await send(this.host.url, 'GET', '/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 50 });
+    await waitFor('the host to be ready', async () => (await requestHost(this.host.url, 'GET', '/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 50 });
   }
 
-  send(method: string, path: string, options: { token?: string; body?: unknown; key?: string; network?: boolean } = {}): Promise<Answer> {
-    return send(this.host.url, method, path, options);
+  send(method: string, path: string, options: HostRequestOptions = {}): Promise<Answer> {
+    return requestHost(this.host.url, method, path, options);
   }
 
   /** A money request under a fresh key; its answer is kept unless the host died under it (or answered 503). */
@@ -567,8 +546,7 @@ describe('the whole host SIGKILLed under load and started again (crash, e2e)', (
       LEDGER_SHARDS: String(SHARDS),
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
-      IDENTITY_ARGON2_MEMORY_KIB: '1024',
-      IDENTITY_ARGON2_ITERATIONS: '1',
+      ...FAST_ARGON2_ENV,
       RATE_LIMIT_MONEY_PER_USER_BURST: '100000',
       RATE_LIMIT_MONEY_PER_IP_BURST: '100000',
       // Every replay of a registration counts against its email's login bucket too.

@@ -13,7 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { waitFor } from '@ledger/contracts/testing';
 import { systemAccountIds } from '@ledger/ledger';
 import { runCli } from '../../audit/src/cli';
+import { FAST_ARGON2_ENV } from '../../identity/src/testing/identity.harness';
 import { startHost, type RunningHost } from './host';
+import { requestHost, type Answer, type HostRequestOptions } from './testing/host-request';
 import { startChildHost } from './testing/child-host';
 
 const SEED = Number(process.env.SYSTEM_FUZZ_SEED ?? process.env.LEDGER_PROPERTY_SEED ?? 42);
@@ -30,7 +32,6 @@ const SHARDS = 4;
 const LEASE_MS = 4_100;
 /** How long a request cut by a restart is retried with its key. */
 const RETRY_DEADLINE_MS = 4 * LEASE_MS;
-const NETWORK_KEY = 'dev-network-key';
 const PASSWORD = 'correct-horse-battery-staple';
 const ADMIN = { email: 'fuzz-admin@example.com', password: 'fuzz-admin-password-1' };
 const MERCHANT = { name: 'Fuzz Mart', mcc: '5411', country: 'US' };
@@ -43,13 +44,6 @@ const DAILY_LIMIT = 9_000n;
 const TOP_UP_MAX = 100_000_000n;
 
 type Currency = (typeof CURRENCIES)[number];
-
-interface Answer {
-  readonly status: number;
-  readonly text: string;
-  readonly body: any;
-  readonly replayed: string | null;
-}
 
 interface SentRequest {
   readonly method: string;
@@ -121,20 +115,8 @@ interface World {
   restarting?: Promise<void>;
 }
 
-async function send(world: World, method: string, path: string, options: { token?: string; body?: unknown; key?: string; network?: boolean } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.key !== undefined) headers['idempotency-key'] = options.key;
-  if (options.network === true) headers['x-network-key'] = NETWORK_KEY;
-  const response = await fetch(`${world.host.url}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = text.length > 0 ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined;
-  }
-  return { status: response.status, text, body, replayed: response.headers.get('idempotent-replayed') };
+function send(world: World, method: string, path: string, options: HostRequestOptions = {}): Promise<Answer> {
+  return requestHost(world.host.url, method, path, options);
 }
 
 /**
@@ -637,8 +619,7 @@ async function setUp(dataDir: string, startWith: (env: Record<string, string>) =
     LEDGER_SHARDS: String(SHARDS),
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
-    IDENTITY_ARGON2_MEMORY_KIB: '1024',
-    IDENTITY_ARGON2_ITERATIONS: '1',
+    ...FAST_ARGON2_ENV,
     RATE_LIMIT_MONEY_PER_USER_BURST: '100000',
     RATE_LIMIT_MONEY_PER_IP_BURST: '100000',
     RATE_LIMIT_REVEAL_PER_USER_BURST: '100',

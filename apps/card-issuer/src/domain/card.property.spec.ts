@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { evolve, foldCard, spendAt, type Card, type CardEvent, type CardState } from './card';
 import { decide, type CardCommand } from './card.commands';
 import { MS_PER_DAY } from './limits';
-import { HOUR_MS, issued, MERCHANT, NOW_MS, WALLET_ID } from './testing/card.fixtures';
+import { HOUR_MS, issued, NOW_MS, request, WALLET_ID } from './testing/card.fixtures';
 
 const SEED = Number(process.env.CARD_PROPERTY_SEED ?? 9);
 const RUNS = Number(process.env.CARD_PROPERTY_RUNS ?? 200);
@@ -22,17 +22,7 @@ const key = fc.constantFrom('k1', 'k2', 'k3');
 const wallet = fc.constantFrom(WALLET_ID, WALLET_ID, 'wallet-elsewhere');
 
 const command: fc.Arbitrary<CardCommand> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ authorizationId: id, amount }).map(({ authorizationId, amount }): CardCommand => ({
-    type: 'RequestAuthorization',
-    authorizationId,
-    amount,
-    currency: 'USD',
-    merchant: MERCHANT,
-    expMonth: 1,
-    expYear: 2029,
-    cvvValid: true,
-    holdTimeoutMs: null,
-  })) },
+  { weight: 4, arbitrary: fc.record({ authorizationId: id, amount }).map(({ authorizationId, amount }): CardCommand => request(authorizationId, { amount })) },
   {
     weight: 4,
     arbitrary: fc.record({ authorizationId: id, approved: fc.integer({ min: 0, max: 4 }).map((n) => n > 0) }).map(({ authorizationId, approved }): CardCommand => ({

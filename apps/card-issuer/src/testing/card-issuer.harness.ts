@@ -20,7 +20,7 @@ import { startHarness, tempDataDir, type Harness } from '../../../wallet-ledger/
 import { startIdentity, type RunningIdentity } from '../../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../../identity/src/identity.config';
 import { FAST_ARGON2_ENV } from '../../../identity/src/testing/identity.harness';
-import { startCardIssuer, type CardIssuerOptions, type RunningCardIssuer } from '../card-issuer.app';
+import { LEDGER_EVENTS_GROUP, startCardIssuer, type CardIssuerOptions, type RunningCardIssuer } from '../card-issuer.app';
 import { loadCardIssuerConfig } from '../card-issuer.config';
 
 export const LEDGER_SHARDS = 4;
@@ -118,4 +118,9 @@ export async function startCardHarness(options: CardHarnessOptions = {}): Promis
     },
   };
   return harness;
+}
+
+/** How many ledger events the issuer has handled (its durable dedup table): a test waits for it to grow. */
+export function processedLedgerEvents(harness: CardHarness): number {
+  return (harness.db.prepare('SELECT count(*) AS n FROM processed_events WHERE consumer = ?').get(LEDGER_EVENTS_GROUP) as { n: number }).n;
 }

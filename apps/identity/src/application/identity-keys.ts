@@ -65,11 +65,14 @@ export function jwkThumbprint(publicKey: KeyObject): string {
   return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })).digest('base64url');
 }
 
+/** One PEM public key block (SPKI). */
+const PUBLIC_KEY_PEM = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g;
+
 function previousPublicKeys(pems: string): VerificationKey[] {
   const setting = 'IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM';
   const text = pems.replace(/\\n/g, '\n');
-  const blocks = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
-  if (text.replace(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g, '').trim() !== '') throw new ConfigError(setting, 'must hold only PEM public keys (BEGIN PUBLIC KEY blocks)');
+  const blocks = text.match(PUBLIC_KEY_PEM) ?? [];
+  if (text.replace(PUBLIC_KEY_PEM, '').trim() !== '') throw new ConfigError(setting, 'must hold only PEM public keys (BEGIN PUBLIC KEY blocks)');
   if (blocks.length > PREVIOUS_PUBLIC_KEYS_MAX) throw new ConfigError(setting, `holds ${blocks.length} keys, at most ${PREVIOUS_PUBLIC_KEYS_MAX} are allowed`);
   return blocks.map((block, index) => {
     let publicKey: KeyObject;
