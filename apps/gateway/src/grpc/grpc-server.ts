@@ -1,5 +1,6 @@
 // The gateway's gRPC server: Nest's gRPC transport serving package ledger.v1 from
 // libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
+import { constants as http2, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
 import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } from '@grpc/proto-loader';
@@ -8,6 +9,8 @@ import { NestFactory } from '@nestjs/core';
 import { ServerGrpc, type GrpcOptions } from '@nestjs/microservices';
 import { ConfigError, GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
 import type { GatewayComponents } from '../gateway.module';
+import { toGrpcError } from '../transport/grpc-errors';
+import { validationFailed } from '../transport/http-errors';
 import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
 import { decodeLeniently } from './grpc-edge';
 import { GatewayGrpcModule } from './grpc.module';
@@ -39,6 +42,8 @@ class GatewayGrpcServer extends ServerGrpc {
       readonly connectionsMax: number;
       /** GRPC_MAX_CONNECTION_IDLE_MS: a connection with no call open is closed after it (grpc-js keeps it for good). */
       readonly connectionIdleMs: number;
+      /** HTTP_REQUEST_TIMEOUT_MS: the time a call has to send its whole request (grpc-js waits for good, and its connection is never idle). */
+      readonly requestMs: number;
     },
   ) {
     super(options);
@@ -53,7 +58,10 @@ class GatewayGrpcServer extends ServerGrpc {
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new ConfigError('GRPC_PORT', `cannot be listened on HOST (${error.message})`)) : resolve(port))),
     );
-    for (const listener of listenersOf(server)) listener.maxConnections = this.limits.connectionsMax;
+    for (const listener of listenersOf(server)) {
+      listener.maxConnections = this.limits.connectionsMax;
+      listener.on('stream', (stream: ServerHttp2Stream) => answerUnreadAfter(stream, this.limits.requestMs));
+    }
     return server;
   }
 
@@ -68,6 +76,28 @@ function listenersOf(server: Server): NetServer[] {
   const listeners = (server as unknown as { http2Servers?: unknown }).http2Servers;
   if (!(listeners instanceof Map) || listeners.size === 0) throw new Error('grpc-js keeps its listening servers elsewhere: GRPC_MAX_CONNECTIONS cannot be applied');
   return [...listeners.keys()] as NetServer[];
+}
+
+/**
+ * Answers a call whose request (its message and end) has not all arrived within `ms` as HTTP answers 408: validation_failed,
+ * field `request`, then resets the stream. grpc-js calls its handler only once the message is in, and never gives up on it.
+ */
+function answerUnreadAfter(stream: ServerHttp2Stream, ms: number): void {
+  const timer = setTimeout(() => {
+    if (stream.readableEnded || stream.closed) return;
+    if (!stream.headersSent) {
+      const { error } = toGrpcError(validationFailed([{ field: 'request', reason: 'timeout' }], 'the request could not be read (timeout)'));
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.details), ...error.metadata.toHttp2Headers() },
+        { endStream: true },
+      );
+    }
+    stream.close(http2.NGHTTP2_NO_ERROR);
+  }, ms);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  stream.once('end', done);
+  stream.once('close', done);
 }
 
 export interface RunningGrpcEdge {
@@ -94,7 +124,7 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       },
     },
     address,
-    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS, connectionIdleMs: config.GRPC_MAX_CONNECTION_IDLE_MS },
+    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS, connectionIdleMs: config.GRPC_MAX_CONNECTION_IDLE_MS, requestMs: config.HTTP_REQUEST_TIMEOUT_MS },
   );
   // grpc-js has one logger per process; its lines would otherwise go to stderr unredacted.
   setLogger(grpcJsLoggerOf(components.logger));

@@ -2,14 +2,18 @@
 // HTTP_MAX_CONNECTIONS, and closes one idle for GRPC_MAX_CONNECTION_IDLE_MS, as HTTP closes an idle
 // keep-alive one: grpc-js sets neither, so any number of sockets (each a file descriptor of the
 // one process that also holds the store and the bus) stayed open, silent ones for good.
+import { connect } from 'node:http2';
 import type { Socket } from 'node:net';
 import { waitFor } from '@ledger/contracts/testing';
 import { startGatewaySystem, type GatewaySystem } from '../testing/gateway.harness';
 import { connectGrpc } from '../testing/grpc-client';
+import { decodeStatus, STATUS_DETAILS_TRAILER } from '../transport/grpc-errors';
 import { closedWithoutAnswer, openSocket } from '../testing/sockets';
 
 /** GRPC_MAX_CONNECTION_IDLE_MS here (the least allowed). */
 const IDLE_MS = 1_000;
+/** HTTP_REQUEST_TIMEOUT_MS here (the least allowed): the time a call has to send its request message. */
+const REQUEST_MS = 1_000;
 
 /** Resolves once the server has closed the socket (what it sent before, its SETTINGS, is read and dropped). */
 function closed(socket: Socket): Promise<void> {
@@ -24,7 +28,7 @@ describe('gateway gRPC: connections (e2e)', () => {
   let s: GatewaySystem;
 
   beforeAll(async () => {
-    s = await startGatewaySystem({ env: { GRPC_MAX_CONNECTIONS: '2', GRPC_MAX_CONNECTION_IDLE_MS: String(IDLE_MS) } });
+    s = await startGatewaySystem({ env: { GRPC_MAX_CONNECTIONS: '2', GRPC_MAX_CONNECTION_IDLE_MS: String(IDLE_MS), HTTP_HEADERS_TIMEOUT_MS: String(REQUEST_MS), HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS) } });
   });
 
   afterAll(async () => {
@@ -57,6 +61,31 @@ describe('gateway gRPC: connections (e2e)', () => {
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(IDLE_MS - 100);
     } finally {
       silent.destroy();
+    }
+  });
+
+  it('answers a call that does not send its whole request message within HTTP_REQUEST_TIMEOUT_MS, as HTTP answers 408, so the connection can go idle and close', async () => {
+    const session = connect(`http://127.0.0.1:${s.gateway().grpcPort}`);
+    session.on('error', () => undefined);
+    try {
+      const sessionClosed = new Promise<'closed'>((resolve) => session.once('close', () => resolve('closed')));
+      const stream = session.request({ ':method': 'POST', ':path': '/ledger.v1.Identity/GetMe', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => undefined);
+      const answered = new Promise<Record<string, unknown>>((resolve) => {
+        const headers: Record<string, unknown> = {};
+        stream.on('response', (received) => resolve(Object.assign(headers, received))); // a trailers-only answer
+        stream.on('trailers', (received) => resolve(Object.assign(headers, received)));
+      });
+      stream.write(Buffer.from([0, 0, 0, 0, 10])); // announces a 10-byte message, then sends nothing
+      // Without the bound the call stays open (and its connection never idle): the bound, far above REQUEST_MS, fails the test.
+      const bound = (ms: number) => new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), ms).unref());
+      const answer = await Promise.race([answered, bound(10 * REQUEST_MS)]);
+      expect(answer).toMatchObject({ 'grpc-status': '3' });
+      const detail = decodeStatus(Buffer.from(String((answer as Record<string, unknown>)[STATUS_DETAILS_TRAILER]), 'base64')).details[0];
+      expect(detail).toMatchObject({ code: 'validation_failed', details: { fields: [{ field: 'request', reason: 'timeout' }] } });
+      expect(await Promise.race([sessionClosed, bound(10 * IDLE_MS)])).toBe('closed');
+    } finally {
+      session.destroy();
     }
   });
 });
