@@ -1,6 +1,6 @@
 // The gateway's gRPC server: Nest's gRPC transport serving package ledger.v1 from
 // libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
-import { constants as http2, type ServerHttp2Stream } from 'node:http2';
+import { constants as http2, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
 import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } from '@grpc/proto-loader';
@@ -9,8 +9,8 @@ import { NestFactory } from '@nestjs/core';
 import { ServerGrpc, type GrpcOptions } from '@nestjs/microservices';
 import { ConfigError, GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
 import type { GatewayComponents } from '../gateway.module';
-import { toGrpcError } from '../transport/grpc-errors';
-import { validationFailed } from '../transport/http-errors';
+import { STATUS_DETAILS_TRAILER, toGrpcError } from '../transport/grpc-errors';
+import { validationFailed, type FieldProblem } from '../transport/http-errors';
 import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
 import { decodeLeniently } from './grpc-edge';
 import { GatewayGrpcModule } from './grpc.module';
@@ -60,7 +60,10 @@ class GatewayGrpcServer extends ServerGrpc {
     );
     for (const listener of listenersOf(server)) {
       listener.maxConnections = this.limits.connectionsMax;
-      listener.on('stream', (stream: ServerHttp2Stream) => answerUnreadAfter(stream, this.limits.requestMs));
+      listener.on('stream', (stream: ServerHttp2Stream) => {
+        answerMalformedAsInvalid(stream);
+        answerUnreadAfter(stream, this.limits.requestMs);
+      });
     }
     return server;
   }
@@ -79,6 +82,38 @@ function listenersOf(server: Server): NetServer[] {
 }
 
 /**
+ * grpc-js's refusals of a malformed call, by their message (tests hold them to the grpc-js in use), and the field they
+ * name: bad input, which grpc-js answers INTERNAL or UNIMPLEMENTED without the error detail (as over HTTP it is 400).
+ */
+const MALFORMED_CALLS: readonly (readonly [RegExp, FieldProblem])[] = [
+  [/^Failed to decompress message/, { field: 'message', reason: 'undecodable' }],
+  [/^Error deserializing request/, { field: 'message', reason: 'malformed' }],
+  [/^Received no request message/, { field: 'message', reason: 'missing' }],
+  [/^Received a second request message/, { field: 'message', reason: 'too_many' }],
+  [/^Invalid grpc-timeout value/, { field: 'grpc-timeout', reason: 'invalid_format' }],
+];
+
+/** Rewrites a status grpc-js sends for a malformed call (trailers-only or trailers) into INVALID_ARGUMENT validation_failed with its detail. */
+function answerMalformedAsInvalid(stream: ServerHttp2Stream): void {
+  const asInvalid = (headers: OutgoingHttpHeaders): OutgoingHttpHeaders => {
+    if (headers['grpc-status'] === undefined || headers[STATUS_DETAILS_TRAILER] !== undefined) return headers;
+    const message = decodeURI(String(headers['grpc-message'] ?? ''));
+    const problem = MALFORMED_CALLS.find(([pattern]) => pattern.test(message))?.[1];
+    return problem === undefined ? headers : { ...headers, ...statusHeadersOf(validationFailed([problem], `the call is malformed (${problem.field}: ${problem.reason})`)) };
+  };
+  const respond = stream.respond.bind(stream);
+  const sendTrailers = stream.sendTrailers.bind(stream);
+  stream.respond = (headers, options) => respond(headers === undefined ? headers : asInvalid(headers), options);
+  stream.sendTrailers = (headers) => sendTrailers(asInvalid(headers));
+}
+
+/** An error as the status headers (or trailers) of a gRPC answer. */
+function statusHeadersOf(exception: unknown): OutgoingHttpHeaders {
+  const { error } = toGrpcError(exception);
+  return { 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.details), ...error.metadata.toHttp2Headers() };
+}
+
+/**
  * Answers a call whose request (its message and end) has not all arrived within `ms` as HTTP answers 408: validation_failed,
  * field `request`, then resets the stream. grpc-js calls its handler only once the message is in, and never gives up on it.
  */
@@ -86,11 +121,8 @@ function answerUnreadAfter(stream: ServerHttp2Stream, ms: number): void {
   const timer = setTimeout(() => {
     if (stream.readableEnded || stream.closed) return;
     if (!stream.headersSent) {
-      const { error } = toGrpcError(validationFailed([{ field: 'request', reason: 'timeout' }], 'the request could not be read (timeout)'));
-      stream.respond(
-        { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(error.code), 'grpc-message': encodeURIComponent(error.details), ...error.metadata.toHttp2Headers() },
-        { endStream: true },
-      );
+      const timedOut = validationFailed([{ field: 'request', reason: 'timeout' }], 'the request could not be read (timeout)');
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...statusHeadersOf(timedOut) }, { endStream: true });
     }
     stream.close(http2.NGHTTP2_NO_ERROR);
   }, ms);

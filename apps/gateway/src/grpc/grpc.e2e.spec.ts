@@ -9,6 +9,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { FAKE_TOTP_CODE } from '../testing/fake-identity';
 import { newKey, newWalletView, startGatewaySystem, TEST_NETWORK_KEY, type GatewaySystem, type TestUser } from '../testing/gateway.harness';
 import { connectGrpc, type GrpcAnswer, type GrpcCallOptions, type GrpcClients, type GrpcServiceName } from '../testing/grpc-client';
+import { decodeStatus, STATUS_DETAILS_TRAILER } from '../transport/grpc-errors';
 
 function expectFailure(answer: GrpcAnswer, grpcStatus: status, code: string): void {
   expect(answer.response).toBeUndefined();
@@ -345,6 +346,31 @@ describe('gateway gRPC API (e2e)', () => {
     expect(overClient.response?.id).toBe(alice.id); // a well-formed one still goes through
   });
 
+  it("answers a call grpc-js refuses as malformed (a message that does not decompress, no message or two, a grpc-timeout that is not one) INVALID_ARGUMENT validation_failed with the detail, not INTERNAL or UNIMPLEMENTED", async () => {
+    const port = s.gateway().grpcPort;
+    const token = { authorization: `Bearer ${alice.token}` };
+    const empty = grpcFrame(Buffer.alloc(0));
+    const refusals: [string, Buffer, Record<string, string>, { field: string; reason: string }][] = [
+      ['a corrupt gzip message', grpcFrame(Buffer.from('not gzip'), true), { ...token, 'grpc-encoding': 'gzip' }, { field: 'message', reason: 'undecodable' }],
+      ['no message', Buffer.alloc(0), token, { field: 'message', reason: 'missing' }],
+      ['a message cut short', Buffer.from([0, 0, 0, 0, 5, 1]), token, { field: 'message', reason: 'missing' }],
+      ['two messages', Buffer.concat([empty, empty]), token, { field: 'message', reason: 'too_many' }],
+      ['a grpc-timeout that is not one', empty, { ...token, 'grpc-timeout': 'soon' }, { field: 'grpc-timeout', reason: 'invalid_format' }],
+    ];
+    for (const [what, frames, metadata, field] of refusals) {
+      const answer = await rawGrpcExchange(port, '/ledger.v1.Identity/GetMe', frames, metadata);
+      expect({ what, status: answer.status, detail: answer.detail }).toEqual({
+        what,
+        status: String(status.INVALID_ARGUMENT),
+        detail: expect.objectContaining({ code: 'validation_failed', details: { fields: [field] } }),
+      });
+    }
+    // The reflection service's own messages too (grpcurl's first call).
+    const reflection = await rawGrpcExchange(port, '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', grpcFrame(Buffer.from([0xff, 0xff, 0xff])), {});
+    expect([reflection.status, reflection.detail?.code]).toEqual([String(status.INVALID_ARGUMENT), 'validation_failed']);
+    expect((await call('Identity', 'GetMe', {}, { token: alice.token })).response?.id).toBe(alice.id); // a well-formed one still goes through
+  });
+
   it('refuses a request message over BODY_LIMIT_BYTES (grpc-js: RESOURCE_EXHAUSTED)', async () => {
     const answer = await call('Identity', 'Login', { email: alice.email, password: 'x'.repeat(70_000) });
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
@@ -433,19 +459,33 @@ function stringField(field: number, value: string): Buffer {
 
 /** One unary call over bare HTTP/2, with metadata a grpc-js client would not send: its grpc-status. */
 async function rawGrpcCall(port: number, path: string, message: Buffer, metadata: Record<string, string>): Promise<string | undefined> {
+  return (await rawGrpcExchange(port, path, grpcFrame(message), metadata)).status;
+}
+
+/** A message as gRPC frames it: compressed flag, length, bytes. */
+function grpcFrame(message: Buffer, compressed = false): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt8(compressed ? 1 : 0, 0);
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+/** Sends these bytes as a call's request over bare HTTP/2: its grpc-status and error detail. */
+async function rawGrpcExchange(port: number, path: string, frames: Buffer, metadata: Record<string, string>): Promise<{ status?: string; detail?: { code: string; details: unknown } }> {
   const session = connect(`http://127.0.0.1:${port}`);
   try {
     return await new Promise((resolve, reject) => {
       const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
-      let grpcStatus: string | undefined;
-      stream.on('response', (headers) => (grpcStatus ??= headers['grpc-status'] as string | undefined)); // a trailers-only answer
-      stream.on('trailers', (trailers) => (grpcStatus = trailers['grpc-status'] as string | undefined));
+      let last: Record<string, unknown> = {};
+      stream.on('response', (headers) => (last = headers)); // a trailers-only answer
+      stream.on('trailers', (trailers) => (last = trailers));
       stream.on('data', () => undefined);
-      stream.on('end', () => resolve(grpcStatus));
+      stream.on('end', () => {
+        const details = last[STATUS_DETAILS_TRAILER];
+        resolve({ status: last['grpc-status'] as string | undefined, detail: typeof details === 'string' ? decodeStatus(Buffer.from(details, 'base64')).details[0] : undefined });
+      });
       stream.on('error', reject);
-      const frame = Buffer.alloc(5);
-      frame.writeUInt32BE(message.length, 1);
-      stream.end(Buffer.concat([frame, message]));
+      stream.end(frames);
     });
   } finally {
     session.close();
