@@ -1,6 +1,6 @@
 // The gateway's gRPC server: Nest's gRPC transport serving package ledger.v1 from
 // libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
-import { constants as http2, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { constants as http2, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
 import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } from '@grpc/proto-loader';
@@ -12,7 +12,7 @@ import type { GatewayComponents } from '../gateway.module';
 import { STATUS_DETAILS_TRAILER, toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type FieldProblem } from '../transport/http-errors';
 import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
-import { decodeLeniently } from './grpc-edge';
+import { decodeLeniently, IDEMPOTENCY_KEY_METADATA } from './grpc-edge';
 import { GatewayGrpcModule } from './grpc.module';
 
 /**
@@ -60,7 +60,9 @@ class GatewayGrpcServer extends ServerGrpc {
     );
     for (const listener of listenersOf(server)) {
       listener.maxConnections = this.limits.connectionsMax;
-      listener.on('stream', (stream: ServerHttp2Stream) => {
+      // Before grpc-js's own listener, which reads the headers into metadata.
+      listener.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+        keepRefusedKey(headers);
         answerMalformedAsInvalid(stream);
         answerUnreadAfter(stream, this.limits.requestMs);
       });
@@ -79,6 +81,20 @@ function listenersOf(server: Server): NetServer[] {
   const listeners = (server as unknown as { http2Servers?: unknown }).http2Servers;
   if (!(listeners instanceof Map) || listeners.size === 0) throw new Error('grpc-js keeps its listening servers elsewhere: GRPC_MAX_CONNECTIONS cannot be applied');
   return [...listeners.keys()] as NetServer[];
+}
+
+/** What grpc-js takes as a metadata value; it drops any other, with a log line. */
+const METADATA_VALUE = /^[ -~]*$/;
+/** An idempotency-key grpc-js would drop, as a value it keeps and the edge refuses (not a key's printable ASCII). */
+const REFUSED_KEY = ' ';
+
+/**
+ * An idempotency-key value grpc-js would drop (not printable ASCII) stays, as one the edge refuses (validation_failed, as over
+ * HTTP): dropped, a call whose key is optional (OpenWallet, IssueCard) ran without one, and its retry ran again.
+ */
+function keepRefusedKey(headers: IncomingHttpHeaders): void {
+  const value = headers[IDEMPOTENCY_KEY_METADATA];
+  if (value !== undefined && !(typeof value === 'string' && METADATA_VALUE.test(value))) headers[IDEMPOTENCY_KEY_METADATA] = REFUSED_KEY;
 }
 
 /**

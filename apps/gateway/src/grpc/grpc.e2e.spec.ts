@@ -339,6 +339,17 @@ describe('gateway gRPC API (e2e)', () => {
     }
   });
 
+  it('refuses an idempotency-key that is not printable ASCII (grpc-js drops it) as over HTTP, instead of running the call without a key', async () => {
+    const port = s.gateway().grpcPort;
+    const opened = () => s.request('GET', '/v1/wallets', { token: alice.token }).then((answer) => answer.body.items.length as number);
+    const before = await opened();
+    const answer = await rawGrpcExchange(port, '/ledger.v1.Wallets/OpenWallet', grpcFrame(stringField(1, 'USD')), { authorization: `Bearer ${alice.token}`, 'idempotency-key': 'cl\u00e9-1' });
+    expect(answer).toEqual({ status: String(status.INVALID_ARGUMENT), detail: expect.objectContaining({ code: 'validation_failed', details: { fields: [expect.objectContaining({ field: 'idempotency-key', reason: 'invalid_format' })] } }) });
+    const overHttp = await s.request('POST', '/v1/wallets', { token: alice.token, body: { currency: 'USD' }, headers: { 'idempotency-key': 'cl\u00e9-1' } });
+    expect([overHttp.status, overHttp.body.error?.details.fields[0].field]).toEqual([400, 'Idempotency-Key']);
+    expect(await opened()).toBe(before); // no wallet opened unkeyed, which a retry would have opened again
+  });
+
   it('answers a request message that is not protobuf INVALID_ARGUMENT validation_failed (as malformed JSON is 400), not INTERNAL', async () => {
     const garbage = Buffer.from([0xff, 0xff, 0xff]); // a tag whose varint never ends
     expect(await rawGrpcCall(s.gateway().grpcPort, '/ledger.v1.Wallets/GetWallet', garbage, { authorization: `Bearer ${alice.token}` })).toBe(String(status.INVALID_ARGUMENT));
