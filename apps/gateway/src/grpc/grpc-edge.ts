@@ -161,13 +161,13 @@ export class GrpcEdge {
     }
     const wallet = operation.wallet && (await this.access.requireWalletAccess(operation.wallet.rule, operation.wallet.field, operation.wallet.id(request), required(caller, 'the caller')));
     const card = operation.card && (await this.access.requireCardAccess(operation.card.rule, operation.card.field, operation.card.id(request), required(caller, 'the caller')));
-    if (operation.ids !== undefined) requireIds(operation.ids(request));
     const key = operation.idempotency === undefined ? undefined : keyOf(call.metadata);
-    // Bad input never reaches the store: a corrected request may use the same key.
     const shapeError = bodyShapeError(http.body);
     if (shapeError !== undefined) throw shapeError;
-    if (operation.body !== undefined) await this.validation.transform(http.body ?? {}, { type: 'body', metatype: operation.body, data: undefined });
-    if (operation.query !== undefined) await this.validation.transform(http.query ?? {}, { type: 'query', metatype: operation.query, data: undefined });
+    // The HTTP route's rules, once: after the key's own checks (a missing required key is idempotency_key_required whatever
+    // the body, as over HTTP) and before the key is reserved (bad input never reaches the store: a corrected request may use it).
+    let validated: Promise<void> | undefined;
+    const validate = () => (validated ??= this.validate(operation, request, http));
 
     const context = (keys: CommandKeys): OperationContext => ({
       // Every command goes out with the client's deadline: the bus sends none past it, and none at all once the client cancelled.
@@ -186,8 +186,12 @@ export class GrpcEdge {
         key,
         fingerprint: { method: http.method, path: http.path, body: http.body },
         correlationId,
+        validate,
       },
-      async (keys) => ({ status: operation.status, body: (await handler(context(keys))) ?? null }),
+      async (keys) => {
+        await validate();
+        return { status: operation.status, body: (await handler(context(keys))) ?? null };
+      },
     );
     if (executed.replayed) {
       const metadata = new Metadata();
@@ -197,6 +201,13 @@ export class GrpcEdge {
     }
     // A 204's null is the empty message.
     return (executed.body ?? {}) as Res;
+  }
+
+  /** The ids the request names and the HTTP route's body and query DTOs. */
+  private async validate<Req>(operation: GrpcOperation<Req>, request: Req, http: HttpEquivalent): Promise<void> {
+    if (operation.ids !== undefined) requireIds(operation.ids(request));
+    if (operation.body !== undefined) await this.validation.transform(http.body ?? {}, { type: 'body', metatype: operation.body, data: undefined });
+    if (operation.query !== undefined) await this.validation.transform(http.query ?? {}, { type: 'query', metatype: operation.query, data: undefined });
   }
 
   /**

@@ -229,6 +229,11 @@ describe('gateway gRPC API (e2e)', () => {
       expectFailure(await wallets('Withdraw', { walletId, amount: '1' }, alice), status.INVALID_ARGUMENT, 'idempotency_key_required');
       expectFailure(await wallets('Transfer', { fromWalletId: walletId, toWalletId: walletId, amount: '1' }, alice), status.INVALID_ARGUMENT, 'idempotency_key_required');
       expectFailure(await topUp(alice, walletId, '1', 'has space'), status.INVALID_ARGUMENT, 'validation_failed');
+      // The key's absence is told before the body's faults, as over HTTP (which answers 400 idempotency_key_required).
+      expectFailure(await wallets('TopUp', { walletId, amount: 'abc' }, alice), status.INVALID_ARGUMENT, 'idempotency_key_required');
+      const overHttp = await s.request('POST', `/v1/wallets/${walletId}/top-ups`, { token: alice.token, body: { amount: 'abc' } });
+      expect(overHttp.body.error.code).toBe('idempotency_key_required');
+      expectFailure(await call('CardNetwork', 'Capture', { authorizationId: 'has space', amount: 'abc' }, { networkKey: TEST_NETWORK_KEY }), status.INVALID_ARGUMENT, 'idempotency_key_required');
     });
 
     it('replays the first answer for the same key and request, with `idempotent-replayed: true`; another request is idempotency_key_reuse', async () => {
