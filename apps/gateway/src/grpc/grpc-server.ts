@@ -63,6 +63,7 @@ class GatewayGrpcServer extends ServerGrpc {
       // Before grpc-js's own listener, which reads the headers into metadata.
       listener.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
         keepRefusedKey(headers);
+        boundTimeout(headers);
         answerMalformedAsInvalid(stream);
         answerUnreadAfter(stream, this.limits.requestMs);
       });
@@ -95,6 +96,21 @@ const REFUSED_KEY = ' ';
 function keepRefusedKey(headers: IncomingHttpHeaders): void {
   const value = headers[IDEMPOTENCY_KEY_METADATA];
   if (value !== undefined && !(typeof value === 'string' && METADATA_VALUE.test(value))) headers[IDEMPOTENCY_KEY_METADATA] = REFUSED_KEY;
+}
+
+/** grpc-js's reading of `grpc-timeout` (8 digits and a unit), and each unit in ms. */
+const GRPC_TIMEOUT = /(\d{1,8})\s*([HMSmun])/;
+const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
+/** The longest timeout grpc-js holds: it keeps one in a 32-bit integer of ms (24.8 days). */
+const GRPC_TIMEOUT_MS_MAX = 2 ** 31 - 1;
+
+/**
+ * A `grpc-timeout` longer than grpc-js holds becomes the longest it does: it wrapped one of 2^31 ms or more (a grpc-js
+ * client's 30-day deadline) into the past, and the call failed DEADLINE_EXCEEDED at once, sending no command.
+ */
+function boundTimeout(headers: IncomingHttpHeaders): void {
+  const match = GRPC_TIMEOUT.exec(String(headers['grpc-timeout'] ?? ''));
+  if (match !== null && Number(match[1]) * TIMEOUT_UNIT_MS[match[2]] > GRPC_TIMEOUT_MS_MAX) headers['grpc-timeout'] = `${Math.floor(GRPC_TIMEOUT_MS_MAX / 1_000)}S`;
 }
 
 /**

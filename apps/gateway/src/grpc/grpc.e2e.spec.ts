@@ -387,6 +387,18 @@ describe('gateway gRPC API (e2e)', () => {
     expect((await call('Identity', 'GetMe', {}, { token: alice.token })).response?.id).toBe(alice.id); // a well-formed one still goes through
   });
 
+  it('moves money for a call whose deadline is weeks away (grpc-js wrapped a timeout of 2^31 ms or more into the past: DEADLINE_EXCEEDED at once)', async () => {
+    const port = s.gateway().grpcPort;
+    const walletId = await s.openWallet(alice, 'USD');
+    const message = Buffer.concat([stringField(1, walletId), stringField(2, '1')]);
+    // What a grpc-js client sends for a deadline 30 days away, then 25 days and 41 days in other units.
+    for (const timeout of ['2592000S', '36000M', '999H']) {
+      const metadata = { authorization: `Bearer ${alice.token}`, 'idempotency-key': newKey('long-deadline'), 'grpc-timeout': timeout };
+      const answer = await rawGrpcExchange(port, '/ledger.v1.Wallets/TopUp', grpcFrame(message), metadata);
+      expect({ timeout, status: answer.status }).toEqual({ timeout, status: String(status.OK) });
+    }
+  });
+
   it('refuses a request message over BODY_LIMIT_BYTES (grpc-js: RESOURCE_EXHAUSTED)', async () => {
     const answer = await call('Identity', 'Login', { email: alice.email, password: 'x'.repeat(70_000) });
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
