@@ -13,7 +13,6 @@ import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import { forwardedClientOf, withoutPort } from '../domain/client-network';
 import type { GatewayLogger } from '../observability/logger';
-import type { GatewayMetrics } from '../observability/metrics';
 import { toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type ErrorBody } from '../transport/http-errors';
 import { REQUEST_ID_PATTERN } from '../transport/http-middleware';
@@ -114,14 +113,14 @@ export class GrpcEdge {
     private readonly access: AccessControl,
     private readonly execution: IdempotentExecution,
     private readonly ids: IdGenerator,
-    private readonly observability: { readonly logger: GatewayLogger; readonly metrics: GatewayMetrics },
+    private readonly observability: { readonly logger: GatewayLogger },
     /** TRUST_PROXY_HOPS: the proxies in front whose x-forwarded-for is believed. */
     private readonly trustedHops: number,
     /** BUS_REQUEST_TIMEOUT_MS: a client's deadline later than this from now bounds nothing. */
     private readonly busTimeoutMs: number,
   ) {}
 
-  /** One call: its answer, or its error for the filter to map; timed, counted and logged in one line (as HTTP's access log). */
+  /** One call: its answer, or its error for the filter to map; timed and logged in one line (as HTTP's access log; grpc-server.ts counts it). */
   async run<Req, Res>(operation: GrpcOperation<Req>, request: Req, call: GrpcCall, handler: (context: OperationContext) => Promise<Res | void>): Promise<Res> {
     const startedAt = performance.now();
     const offered = first(call.metadata, REQUEST_ID_METADATA);
@@ -134,9 +133,7 @@ export class GrpcEdge {
       throw error;
     } finally {
       const seconds = (performance.now() - startedAt) / 1000;
-      const method = call.getPath();
-      this.observability.metrics.observeGrpc(method, GrpcStatus[code], seconds);
-      this.observability.logger.info({ requestId: correlationId, grpcMethod: method, grpcStatus: GrpcStatus[code], durationMs: Math.round(seconds * 10_000) / 10 }, 'grpc call');
+      this.observability.logger.info({ requestId: correlationId, grpcMethod: call.getPath(), grpcStatus: GrpcStatus[code], durationMs: Math.round(seconds * 10_000) / 10 }, 'grpc call');
     }
   }
 

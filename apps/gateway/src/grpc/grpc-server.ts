@@ -2,7 +2,7 @@
 // libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
 import { constants as http2, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
-import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
+import { Server, ServerCredentials, setLogger, status as GrpcStatus } from '@grpc/grpc-js';
 import { loadSync, type Options as ProtoLoaderOptions, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { NestFactory } from '@nestjs/core';
@@ -12,6 +12,7 @@ import type { GatewayComponents } from '../gateway.module';
 import { STATUS_DETAILS_TRAILER, toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type FieldProblem } from '../transport/http-errors';
 import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
+import type { GatewayMetrics } from '../observability/metrics';
 import { decodeLeniently, IDEMPOTENCY_KEY_METADATA } from './grpc-edge';
 import { GatewayGrpcModule } from './grpc.module';
 
@@ -45,6 +46,8 @@ class GatewayGrpcServer extends ServerGrpc {
       /** HTTP_REQUEST_TIMEOUT_MS: the time a call has to send its whole request (grpc-js waits for good, and its connection is never idle). */
       readonly requestMs: number;
     },
+    /** Counts every call by the status its client got, grpc-js's own answers included. */
+    private readonly metrics: GatewayMetrics,
   ) {
     super(options);
   }
@@ -55,6 +58,13 @@ class GatewayGrpcServer extends ServerGrpc {
       'grpc.max_concurrent_streams': this.limits.concurrentStreamsMax,
       'grpc.max_connection_idle_ms': this.limits.connectionIdleMs,
     });
+    // Every method path served (Nest's controllers', reflection's), the only ones the call counts name.
+    const methods = new Set<string>();
+    const register = server.register.bind(server);
+    server.register = (name, ...rest) => {
+      methods.add(name);
+      return register(name, ...rest);
+    };
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(this.address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new ConfigError('GRPC_PORT', `cannot be listened on HOST (${error.message})`)) : resolve(port))),
     );
@@ -64,6 +74,8 @@ class GatewayGrpcServer extends ServerGrpc {
       listener.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
         keepRefusedKey(headers);
         boundTimeout(headers);
+        // Innermost, so it counts the status as sent, after answerMalformedAsInvalid rewrote it.
+        countCall(stream, headers, { metrics: this.metrics, methods });
         answerMalformedAsInvalid(stream);
         answerUnreadAfter(stream, this.limits.requestMs);
       });
@@ -133,10 +145,41 @@ function answerMalformedAsInvalid(stream: ServerHttp2Stream): void {
     const problem = MALFORMED_CALLS.find(([pattern]) => pattern.test(message))?.[1];
     return problem === undefined ? headers : { ...headers, ...statusHeadersOf(validationFailed([problem], `the call is malformed (${problem.field}: ${problem.reason})`)) };
   };
+  watchSent(stream, asInvalid);
+}
+
+/** Passes every header block the stream sends (a response's headers, trailers-only or trailers) through `seen`, which may rewrite it. */
+function watchSent(stream: ServerHttp2Stream, seen: (headers: OutgoingHttpHeaders) => OutgoingHttpHeaders): void {
   const respond = stream.respond.bind(stream);
   const sendTrailers = stream.sendTrailers.bind(stream);
-  stream.respond = (headers, options) => respond(headers === undefined ? headers : asInvalid(headers), options);
-  stream.sendTrailers = (headers) => sendTrailers(asInvalid(headers));
+  stream.respond = (headers, options) => respond(headers === undefined ? headers : seen(headers), options);
+  stream.sendTrailers = (headers) => sendTrailers(seen(headers));
+}
+
+/** The method label of a path no method serves: one label, however many paths clients invent. */
+const UNKNOWN_METHOD = 'unknown';
+
+/**
+ * Counts the call by the status its client got (`gateway_grpc_calls_total`), when it leaves or, with none, as CANCELLED when
+ * its stream closes: grpc-js answers some itself (too large, malformed, an unknown method), which the edge never saw, and
+ * a call it ended DEADLINE_EXCEEDED the edge counted by what its handler did.
+ */
+function countCall(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, calls: { readonly metrics: GatewayMetrics; readonly methods: ReadonlySet<string> }): void {
+  const startedAt = performance.now();
+  const path = String(headers[':path']);
+  const method = calls.methods.has(path) ? path : UNKNOWN_METHOD;
+  let counted = false;
+  const count = (code: string) => {
+    if (counted) return;
+    counted = true;
+    calls.metrics.observeGrpc(method, code, (performance.now() - startedAt) / 1000);
+  };
+  watchSent(stream, (sent) => {
+    const code = sent['grpc-status'];
+    if (code !== undefined) count(GrpcStatus[Number(code)] ?? String(code));
+    return sent;
+  });
+  stream.once('close', () => count(GrpcStatus[GrpcStatus.CANCELLED]));
 }
 
 /** An error as the status headers (or trailers) of a gRPC answer. */
@@ -189,6 +232,7 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
     },
     address,
     { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS, connectionIdleMs: config.GRPC_MAX_CONNECTION_IDLE_MS, requestMs: config.HTTP_REQUEST_TIMEOUT_MS },
+    components.metrics,
   );
   // grpc-js has one logger per process; its lines would otherwise go to stderr unredacted.
   setLogger(grpcJsLoggerOf(components.logger));

@@ -404,6 +404,21 @@ describe('gateway gRPC API (e2e)', () => {
     expect(answer.error?.status).toBe(status.RESOURCE_EXHAUSTED);
   });
 
+  it('counts the calls grpc-js answers itself too (too large, malformed, an unknown method), by the status the client got', async () => {
+    const counted = async (method: string, code: string) => {
+      const metrics = (await s.request('GET', '/metrics')).text;
+      const line = metrics.split('\n').find((text) => text.startsWith(`gateway_grpc_calls_total{method="${method}",code="${code}"}`));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const port = s.gateway().grpcPort;
+    const before = [await counted('/ledger.v1.Identity/Login', 'RESOURCE_EXHAUSTED'), await counted('/ledger.v1.Identity/GetMe', 'INVALID_ARGUMENT'), await counted('unknown', 'UNIMPLEMENTED')];
+    await call('Identity', 'Login', { email: alice.email, password: 'x'.repeat(70_000) });
+    await rawGrpcExchange(port, '/ledger.v1.Identity/GetMe', Buffer.alloc(0), {});
+    await rawGrpcExchange(port, `/ledger.v1.Identity/NoSuchMethod${Date.now()}`, grpcFrame(Buffer.alloc(0)), {}); // never its own label
+    const after = [await counted('/ledger.v1.Identity/Login', 'RESOURCE_EXHAUSTED'), await counted('/ledger.v1.Identity/GetMe', 'INVALID_ARGUMENT'), await counted('unknown', 'UNIMPLEMENTED')];
+    expect(after).toEqual(before.map((n) => n + 1));
+  });
+
   it('lets one connection hold at most GRPC_MAX_CONCURRENT_STREAMS calls open (default 100): calls that never send their message cannot pile up', async () => {
     const session = connect(`http://127.0.0.1:${s.gateway().grpcPort}`);
     try {
