@@ -17,6 +17,8 @@ export const gatewayConfigSchema = {
   GRPC_MAX_CONCURRENT_STREAMS: intSetting(100, { min: 1, max: 10_000 }),
   /** Connections the gRPC server holds at once per address it listens on; past it, new ones are closed at accept (grpc-js sets no limit). */
   GRPC_MAX_CONNECTIONS: intSetting(10_000, { min: 1, max: 1_000_000 }),
+  /** gRPC calls held at once over all connections (each holds its request message, up to BODY_LIMIT_BYTES); past it one is UNAVAILABLE at once. */
+  GRPC_MAX_CALLS: intSetting(10_000, { min: 1, max: 1_000_000 }),
   /** A gRPC connection with no call open this long is closed (GOAWAY; a client reconnects), as HTTP closes an idle keep-alive one. */
   GRPC_MAX_CONNECTION_IDLE_MS: intSetting(5 * MINUTE_MS, { min: 1_000, max: 24 * 60 * MINUTE_MS }),
   /** Largest request body accepted (JSON); more is 413. */

@@ -8,6 +8,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { NestFactory } from '@nestjs/core';
 import { ServerGrpc, type GrpcOptions } from '@nestjs/microservices';
 import { ConfigError, GRPC_PACKAGE, GRPC_PROTO_FILES, protoRoot } from '@ledger/contracts';
+import { GatewayError } from '../application/gateway-errors';
 import type { GatewayComponents } from '../gateway.module';
 import { STATUS_DETAILS_TRAILER, toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type FieldProblem } from '../transport/http-errors';
@@ -30,6 +31,8 @@ export function loadLedgerProtos(options: ProtoLoaderOptions = PROTO_LOADER_OPTI
 /** Nest's gRPC server, binding its own grpc-js server so that it knows the port it got. */
 class GatewayGrpcServer extends ServerGrpc {
   private port: number | undefined;
+  /** Calls open now, over all connections. */
+  private callsHeld = 0;
 
   constructor(
     options: GrpcOptions['options'],
@@ -45,6 +48,8 @@ class GatewayGrpcServer extends ServerGrpc {
       readonly connectionIdleMs: number;
       /** HTTP_REQUEST_TIMEOUT_MS: the time a call has to send its whole request (grpc-js waits for good, and its connection is never idle). */
       readonly requestMs: number;
+      /** GRPC_MAX_CALLS: calls held at once over all connections (GRPC_MAX_CONNECTIONS times GRPC_MAX_CONCURRENT_STREAMS is a million). */
+      readonly callsMax: number;
     },
     /** Counts every call by the status its client got, grpc-js's own answers included. */
     private readonly metrics: GatewayMetrics,
@@ -77,10 +82,27 @@ class GatewayGrpcServer extends ServerGrpc {
         // Innermost, so it counts the status as sent, after answerMalformedAsInvalid rewrote it.
         countCall(stream, headers, { metrics: this.metrics, methods });
         answerMalformedAsInvalid(stream);
+      });
+      // After grpc-js's listener: a call it has set up ignores a stream closed under it.
+      listener.on('stream', (stream: ServerHttp2Stream) => {
+        if (!this.holdCall(stream)) return;
         answerUnreadAfter(stream, this.limits.requestMs);
       });
     }
     return server;
+  }
+
+  /** Counts the call in while it is open; over GRPC_MAX_CALLS it is answered `unavailable` (retry after 1 s) and closed instead. */
+  private holdCall(stream: ServerHttp2Stream): boolean {
+    if (this.callsHeld >= this.limits.callsMax) {
+      const full = new GatewayError('unavailable', 'the gateway holds as many gRPC calls as it may; retry', { retryable: true }, { 'Retry-After': '1' });
+      if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...statusHeadersOf(full) }, { endStream: true });
+      stream.close(http2.NGHTTP2_NO_ERROR);
+      return false;
+    }
+    this.callsHeld++;
+    stream.once('close', () => this.callsHeld--);
+    return true;
   }
 
   boundPort(): number {
@@ -231,7 +253,7 @@ export async function startGrpcEdge(components: GatewayComponents): Promise<Runn
       },
     },
     address,
-    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS, connectionIdleMs: config.GRPC_MAX_CONNECTION_IDLE_MS, requestMs: config.HTTP_REQUEST_TIMEOUT_MS },
+    { messageBytesMax: config.BODY_LIMIT_BYTES, concurrentStreamsMax: config.GRPC_MAX_CONCURRENT_STREAMS, connectionsMax: config.GRPC_MAX_CONNECTIONS, connectionIdleMs: config.GRPC_MAX_CONNECTION_IDLE_MS, requestMs: config.HTTP_REQUEST_TIMEOUT_MS, callsMax: config.GRPC_MAX_CALLS },
     components.metrics,
   );
   // grpc-js has one logger per process; its lines would otherwise go to stderr unredacted.

@@ -2,7 +2,7 @@
 // HTTP_MAX_CONNECTIONS, and closes one idle for GRPC_MAX_CONNECTION_IDLE_MS, as HTTP closes an idle
 // keep-alive one: grpc-js sets neither, so any number of sockets (each a file descriptor of the
 // one process that also holds the store and the bus) stayed open, silent ones for good.
-import { connect } from 'node:http2';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { waitFor } from '@ledger/contracts/testing';
 import { startGatewaySystem, type GatewaySystem } from '../testing/gateway.harness';
@@ -14,6 +14,8 @@ import { closedWithoutAnswer, openSocket } from '../testing/sockets';
 const IDLE_MS = 1_000;
 /** HTTP_REQUEST_TIMEOUT_MS here (the least allowed): the time a call has to send its request message. */
 const REQUEST_MS = 1_000;
+/** GRPC_MAX_CALLS here: calls held at once over all connections. */
+const CALLS_MAX = 3;
 
 /** Resolves once the server has closed the socket (what it sent before, its SETTINGS, is read and dropped). */
 function closed(socket: Socket): Promise<void> {
@@ -28,7 +30,7 @@ describe('gateway gRPC: connections (e2e)', () => {
   let s: GatewaySystem;
 
   beforeAll(async () => {
-    s = await startGatewaySystem({ env: { GRPC_MAX_CONNECTIONS: '2', GRPC_MAX_CONNECTION_IDLE_MS: String(IDLE_MS), HTTP_HEADERS_TIMEOUT_MS: String(REQUEST_MS), HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS) } });
+    s = await startGatewaySystem({ env: { GRPC_MAX_CONNECTIONS: '2', GRPC_MAX_CONNECTION_IDLE_MS: String(IDLE_MS), HTTP_HEADERS_TIMEOUT_MS: String(REQUEST_MS), HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS), GRPC_MAX_CALLS: String(CALLS_MAX) } });
   });
 
   afterAll(async () => {
@@ -86,6 +88,40 @@ describe('gateway gRPC: connections (e2e)', () => {
       expect(await Promise.race([sessionClosed, bound(10 * IDLE_MS)])).toBe('closed');
     } finally {
       session.destroy();
+    }
+  });
+
+  it('holds at most GRPC_MAX_CALLS calls over all its connections: one more is answered UNAVAILABLE at once, and a freed place serves again', async () => {
+    const sessions = [0, 1].map(() => connect(`http://127.0.0.1:${s.gateway().grpcPort}`).on('error', () => undefined));
+    /** A call that announces a message and sends none, so the gateway holds it (each holds up to BODY_LIMIT_BYTES of its message). */
+    const silentCall = (session: ClientHttp2Session) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/ledger.v1.Identity/GetMe', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => undefined);
+      stream.write(Buffer.from([0, 0, 0, 0, 10]));
+      const answered = new Promise<Record<string, unknown>>((resolve) => {
+        stream.on('response', (headers) => headers['grpc-status'] !== undefined && resolve(headers)); // trailers-only
+        stream.on('trailers', (trailers) => resolve(trailers));
+      });
+      return { stream, answered };
+    };
+    try {
+      // Two connections, each far under GRPC_MAX_CONCURRENT_STREAMS: only the bound over all of them refuses.
+      const held = [silentCall(sessions[0]), silentCall(sessions[1]), silentCall(sessions[0])];
+      const refused = silentCall(sessions[1]);
+      // Without the bound it is held like the others (until REQUEST_MS): the bound, under REQUEST_MS, fails the test.
+      const bound = new Promise<'held'>((resolve) => setTimeout(() => resolve('held'), REQUEST_MS / 2).unref());
+      const answer = await Promise.race([refused.answered, bound]);
+      expect(answer).toMatchObject({ 'grpc-status': '14', 'retry-after': '1' });
+      const detail = decodeStatus(Buffer.from(String((answer as Record<string, unknown>)[STATUS_DETAILS_TRAILER]), 'base64')).details[0];
+      expect(detail).toMatchObject({ code: 'unavailable' });
+      for (const { stream } of held) stream.close();
+      await waitFor('a freed place to serve', async () => {
+        const { stream, answered } = silentCall(sessions[1]);
+        stream.end(Buffer.alloc(10)); // the message it announced: GetMe without a token
+        expect(await answered).toMatchObject({ 'grpc-status': '16' });
+      });
+    } finally {
+      for (const session of sessions) session.destroy();
     }
   });
 });
