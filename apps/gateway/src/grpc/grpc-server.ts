@@ -14,7 +14,7 @@ import { STATUS_DETAILS_TRAILER, toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type FieldProblem } from '../transport/http-errors';
 import { grpcJsLoggerOf, NestPinoLogger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
-import { decodeLeniently, IDEMPOTENCY_KEY_METADATA } from './grpc-edge';
+import { decodeLeniently, FORWARDED_FOR_METADATA, IDEMPOTENCY_KEY_METADATA } from './grpc-edge';
 import { GatewayGrpcModule } from './grpc.module';
 
 /**
@@ -77,7 +77,7 @@ class GatewayGrpcServer extends ServerGrpc {
       listener.maxConnections = this.limits.connectionsMax;
       // Before grpc-js's own listener, which reads the headers into metadata.
       listener.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-        keepRefusedKey(headers);
+        keepRefusedMetadata(headers);
         boundTimeout(headers);
         // Innermost, so it counts the status as sent, after answerMalformedAsInvalid rewrote it.
         countCall(stream, headers, { metrics: this.metrics, methods });
@@ -124,12 +124,16 @@ const METADATA_VALUE = /^[ -~]*$/;
 const REFUSED_KEY = ' ';
 
 /**
- * An idempotency-key value grpc-js would drop (not printable ASCII) stays, as one the edge refuses (validation_failed, as over
- * HTTP): dropped, a call whose key is optional (OpenWallet, IssueCard) ran without one, and its retry ran again.
+ * Metadata grpc-js would drop (a value not printable ASCII) that the edge must still read as HTTP does: an idempotency-key
+ * stays as one the edge refuses (validation_failed; dropped, a call whose key is optional, such as OpenWallet, ran without
+ * one and its retry ran again), and an x-forwarded-for keeps its entries, each character it refuses as `?` (dropped, a
+ * client that put one in its own claim was counted as the proxy, a fresh rate-limit bucket; HTTP reads the proxy's entry).
  */
-function keepRefusedKey(headers: IncomingHttpHeaders): void {
-  const value = headers[IDEMPOTENCY_KEY_METADATA];
-  if (value !== undefined && !(typeof value === 'string' && METADATA_VALUE.test(value))) headers[IDEMPOTENCY_KEY_METADATA] = REFUSED_KEY;
+function keepRefusedMetadata(headers: IncomingHttpHeaders): void {
+  const key = headers[IDEMPOTENCY_KEY_METADATA];
+  if (key !== undefined && !(typeof key === 'string' && METADATA_VALUE.test(key))) headers[IDEMPOTENCY_KEY_METADATA] = REFUSED_KEY;
+  const forwarded = headers[FORWARDED_FOR_METADATA];
+  if (typeof forwarded === 'string' && !METADATA_VALUE.test(forwarded)) headers[FORWARDED_FOR_METADATA] = forwarded.replace(/[^ -~]/g, '?');
 }
 
 /** grpc-js's reading of `grpc-timeout` (8 digits and a unit), and each unit in ms. */

@@ -491,6 +491,13 @@ describe('gateway gRPC API (e2e)', () => {
     expect((await overGrpc('198.51.100.7')).error).toMatchObject({ status: status.RESOURCE_EXHAUSTED, code: 'rate_limited', details: { limit: 'login-per-ip' } });
     // Another client behind the same proxy (so the same peer) has a bucket of its own.
     expect((await overGrpc('198.51.100.8')).error?.code).toBe('invalid_credentials');
+    // The client's own claim before the proxy's entry, not printable ASCII: grpc-js dropped the whole header, and the
+    // client was counted as the proxy (a fresh bucket), where HTTP reads the proxy's entry.
+    const claimed = Buffer.concat([stringField(1, body().email), stringField(2, 'not-the-password')]);
+    const spoofed = await rawGrpcExchange(s.gateway().grpcPort, '/ledger.v1.Identity/Login', grpcFrame(claimed), { 'x-forwarded-for': 'caf\u00e9, 198.51.100.7' });
+    expect([spoofed.status, spoofed.detail?.code]).toEqual([String(status.RESOURCE_EXHAUSTED), 'rate_limited']);
+    const overHttpSpoofed = await s.request('POST', '/v1/auth/login', { body: body(), headers: { 'x-forwarded-for': 'caf\u00e9, 198.51.100.7' } });
+    expect(overHttpSpoofed.status).toBe(429);
   });
 });
 
