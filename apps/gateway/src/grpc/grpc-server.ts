@@ -167,7 +167,8 @@ const MALFORMED_CALLS: readonly (readonly [RegExp, FieldProblem])[] = [
 function answerMalformedAsInvalid(stream: ServerHttp2Stream): void {
   const asInvalid = (headers: OutgoingHttpHeaders): OutgoingHttpHeaders => {
     if (headers['grpc-status'] === undefined || headers[STATUS_DETAILS_TRAILER] !== undefined) return headers;
-    const message = decodeURI(String(headers['grpc-message'] ?? ''));
+    // grpc-js percent-encodes it (encodeURI); only its spaces matter to the patterns, and this cannot throw as decodeURI may.
+    const message = String(headers['grpc-message'] ?? '').replaceAll('%20', ' ');
     const problem = MALFORMED_CALLS.find(([pattern]) => pattern.test(message))?.[1];
     return problem === undefined ? headers : { ...headers, ...statusHeadersOf(validationFailed([problem], `the call is malformed (${problem.field}: ${problem.reason})`)) };
   };
