@@ -2,7 +2,7 @@
 // child process (as `npm start` runs it, so the generator has its own core), JSON requests, an
 // open loop at a fixed offered rate and a closed loop at saturation, percentiles and one table.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,8 +17,8 @@ export interface LoadResult {
   readonly latenciesMs: number[];
   /** CPU time the host process spent during the run (all its threads), when the OS tells it. */
   readonly hostCpuMs?: number;
-  /** Share of the run's wall time the host's main event loop was running code (its /metrics). */
-  readonly hostLoopBusy?: number;
+  /** CPU time of the host's busiest threads as shares of the run's wall time, busiest first (the main thread, the gateway's, the store writer's...). */
+  readonly hostThreadsBusy?: readonly number[];
 }
 
 export interface HostProcess {
@@ -26,37 +26,57 @@ export interface HostProcess {
   json(method: string, path: string, options?: JsonRequest): Promise<{ status: number; body: any }>;
   /** CPU time (user + system, all threads) the host process has used so far; undefined where /proc is missing. */
   cpuMs(): number | undefined;
-  /** Seconds the host's main event loop has run code so far (gateway_event_loop_active_seconds_total). */
-  loopActiveS(): Promise<number | undefined>;
+  /** CPU time each thread of the host has used so far, by thread id; undefined where /proc is missing. */
+  threadCpuMs(): ReadonlyMap<string, number> | undefined;
   close(): Promise<void>;
 }
 
 /** Linux's fixed USER_HZ: /proc reports CPU times in 1/100 s. */
 const PROC_TICKS_PER_S = 100;
 
-/** utime + stime of a process from /proc/{pid}/stat, in ms; undefined when it cannot be read. */
-function processCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
+/** Threads of the host shown in the table, busiest first. */
+const THREADS_SHOWN = 3;
+
+/** utime + stime from a /proc `stat` file (a process's or one thread's), in ms; undefined when it cannot be read. */
+function statCpuMs(statFile: string): number | undefined {
   try {
     // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = readFileSync(statFile, 'utf8').split(') ')[1].split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / PROC_TICKS_PER_S;
   } catch {
     return undefined;
   }
 }
 
-/** Runs `load` and adds the host's CPU time and main-loop busy share over it to its result. */
+function threadsCpuMs(pid: number | undefined): Map<string, number> | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const threads = new Map<string, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) threads.set(tid, statCpuMs(`/proc/${pid}/task/${tid}/stat`) ?? 0);
+    return threads;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `load` and adds the host's CPU time, and its busiest threads' shares, over it to its result. */
 export async function withHostCpu(host: HostProcess, load: () => Promise<LoadResult>): Promise<LoadResult> {
-  const loopBefore = await host.loopActiveS();
+  const threadsBefore = host.threadCpuMs();
   const before = host.cpuMs();
   const result = await load();
   const after = host.cpuMs();
-  const loopAfter = await host.loopActiveS();
+  const threadsAfter = host.threadCpuMs();
+  const busy =
+    threadsBefore === undefined || threadsAfter === undefined
+      ? undefined
+      : [...threadsAfter]
+          .map(([tid, ms]) => (ms - (threadsBefore.get(tid) ?? 0)) / (result.seconds * 1000))
+          .sort((a, b) => b - a)
+          .slice(0, THREADS_SHOWN);
   return {
     ...result,
     ...(before === undefined || after === undefined ? {} : { hostCpuMs: after - before }),
-    ...(loopBefore === undefined || loopAfter === undefined ? {} : { hostLoopBusy: (loopAfter - loopBefore) / result.seconds }),
+    ...(busy === undefined ? {} : { hostThreadsBusy: busy }),
   };
 }
 
@@ -108,12 +128,8 @@ export async function startHostProcess(port: number, env: Record<string, string>
       const text = await response.text();
       return { status: response.status, body: text ? JSON.parse(text) : null };
     },
-    cpuMs: () => processCpuMs(host.pid),
-    async loopActiveS() {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      const value = /^gateway_event_loop_active_seconds_total ([0-9.e+-]+)$/m.exec(text)?.[1];
-      return value === undefined ? undefined : Number(value);
-    },
+    cpuMs: () => (host.pid === undefined ? undefined : statCpuMs(`/proc/${host.pid}/stat`)),
+    threadCpuMs: () => threadsCpuMs(host.pid),
     close,
   };
 }
@@ -241,19 +257,19 @@ export function summarize(result: LoadResult): LoadSummary {
 /**
  * One table: a row per result, req/s of the successful ones, p50/p99 over all, and the host's CPU
  * time per request answered (all its threads; the figure that decides throughput on a busy host),
- * and how much of the run the host's main event loop was busy (near 100%, requests queue for it).
+ * and how busy its busiest threads were (one near 100%: requests queue for it).
  */
 export function printResults(results: readonly LoadResult[]): void {
   const width = Math.max(24, ...results.map((result) => result.name.length));
-  console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed  host CPU ms/req  main loop busy`);
+  console.log(`${'route'.padEnd(width)}  req/s     p50 ms   p99 ms   ok        failed  host CPU ms/req  busiest threads`);
   for (const result of results) {
     const { ratePerS, p50Ms, p99Ms } = summarize(result);
     const shed = result.shed ? ` (${result.shed} shed, not sent)` : '';
     const answered = result.completed + result.failed - (result.shed ?? 0);
     const cpu = result.hostCpuMs === undefined || answered === 0 ? '-' : (result.hostCpuMs / answered).toFixed(3);
-    const busy = result.hostLoopBusy === undefined ? '-' : `${(100 * result.hostLoopBusy).toFixed(0)}%`;
+    const busy = result.hostThreadsBusy === undefined ? '-' : result.hostThreadsBusy.map((share) => `${(100 * share).toFixed(0)}%`).join(' ');
     console.log(
-      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}  ${cpu.padStart(15)}  ${busy.padStart(14)}${shed}`,
+      `${result.name.padEnd(width)}  ${ratePerS.toFixed(0).padStart(7)}  ${p50Ms.toFixed(2).padStart(7)}  ${p99Ms.toFixed(2).padStart(7)}  ${String(result.completed).padStart(8)}  ${String(result.failed).padStart(6)}  ${cpu.padStart(15)}  ${busy.padStart(15)}${shed}`,
     );
   }
 }

@@ -6,22 +6,27 @@ async function main(): Promise<void> {
   const host = await startHost();
   // Before the banner: whoever reads it may signal at once (the signal's default would kill the process mid-write).
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`${signal} received, closing\n`);
+    process.stdout.write(`${why}, closing\n`);
     const deadline = setTimeout(() => process.exit(1), host.config.SHUTDOWN_TIMEOUT_MS);
     deadline.unref();
     host.close().then(
-      () => process.exit(0),
+      () => process.exit(process.exitCode ?? 0),
       (error: unknown) => {
         process.stderr.write(`error while closing: ${String(error)}\n`);
         process.exit(1);
       },
     );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  void host.failed.then((error) => {
+    process.stderr.write(`the gateway stopped: ${error.message}\n`);
+    process.exitCode = 1;
+    stop('the gateway thread ended');
+  });
+  process.on('SIGINT', () => stop('SIGINT received'));
+  process.on('SIGTERM', () => stop('SIGTERM received'));
   process.stdout.write(
     [
       `ledger embedded host listening on ${host.url}`,

@@ -9,3 +9,4 @@ export * from './group-commit';
 export * from './checked-int';
 export * from './worker-script';
 export * from './read-retry';
+export * from './thread-event-store';
