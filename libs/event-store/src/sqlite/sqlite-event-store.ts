@@ -78,6 +78,8 @@ interface StreamRow {
 
 /** Above any code point a stream id uses, so [prefix, prefix + this) holds exactly the ids with that prefix. */
 const PREFIX_RANGE_END = '\u{10FFFF}';
+/** A surrogate not in a pair: SQLite stores text as UTF-8, where it becomes U+FFFD, so the string would not come back. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
@@ -249,7 +251,10 @@ export class SqliteEventStore implements EventStore {
   private prefixStatementsFor(prefixes: readonly string[]): [Database.Statement<unknown[], EventRow>, Database.Statement<unknown[], EventRow>] {
     if (!Array.isArray(prefixes) || prefixes.length === 0) throw new RangeError('streamPrefixes must not be empty: omit it to read every stream');
     if (prefixes.length > STREAM_PREFIXES_MAX) throw new RangeError(`${prefixes.length} streamPrefixes exceed STREAM_PREFIXES_MAX (${STREAM_PREFIXES_MAX})`);
-    for (const prefix of prefixes) if (typeof prefix !== 'string') throw new TypeError('streamPrefixes must be strings');
+    for (const prefix of prefixes) {
+      if (typeof prefix !== 'string') throw new TypeError('streamPrefixes must be strings');
+      if (LONE_SURROGATE.test(prefix)) throw new RangeError('a stream prefix must not contain a lone surrogate');
+    }
     let statements = this.prefixStatements.get(prefixes.length);
     if (statements === undefined) {
       // `+stream_id` keeps SQLite off the (stream_id, revision) index: scanning in position order
@@ -515,6 +520,7 @@ function checkStreamId(streamId: string): void {
     throw new RangeError(`stream id must be 1 to ${STREAM_ID_LENGTH_MAX} characters`);
   }
   if (streamId.includes(PREFIX_RANGE_END)) throw new RangeError('stream id must not contain U+10FFFF');
+  if (LONE_SURROGATE.test(streamId)) throw new RangeError('stream id must not contain a lone surrogate');
 }
 
 /** Shape checks a type checker cannot make for callers in plain JS, and duplicates within the batch. */
@@ -523,6 +529,7 @@ function checkEvents(streamId: string, events: readonly NewEvent[]): void {
   for (const event of events) {
     if (typeof event.eventId !== 'string' || event.eventId.length === 0) throw new TypeError('append: every event needs an eventId');
     if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError(`append: event ${event.eventId} needs a type`);
+    if (LONE_SURROGATE.test(event.eventId) || LONE_SURROGATE.test(event.type)) throw new TypeError('append: an event id or type must not contain a lone surrogate');
     if (!Number.isSafeInteger(event.schemaVersion)) throw new TypeError(`append: event ${event.eventId} needs an integer schemaVersion`);
     if (event.data === undefined || event.metadata === undefined) throw new TypeError(`append: event ${event.eventId} needs data and metadata`);
     if (seen.has(event.eventId)) throw new DuplicateEventIdError(streamId, event.eventId);

@@ -534,6 +534,35 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(verifyChain(events.slice(4), events[3].metadata.hash)).toBeUndefined();
       });
 
+      it('reads back every string as given, NUL and 4-byte characters included, with the chain intact', async () => {
+        const streamId = `${uniqueStreamId()}-\u0000-\u{1F4B3}`;
+        const event = newEvent({ text: 'a\u0000b \u{1F4B3}', lone: '\uD800' }, { eventId: `${uuidv7.next()}\u0000\u{1F4B3}`, type: 'test.\u{1F4B3}\u0000.v1' });
+        await store.append(streamId, [event], expected.noStream);
+        const [read] = await store.readStream(streamId);
+        expect(read).toMatchObject({ streamId, eventId: event.eventId, type: event.type, data: event.data });
+        expect(verifyChain([read])).toBeUndefined();
+        expect(await store.readAll({ afterPosition: read.position - 1n, streamPrefixes: [streamId] })).toHaveLength(1);
+      });
+
+      it('refuses a stream id, event id or type with a lone surrogate: it could not give it back, and two such ids would name one stream', async () => {
+        const streamId = uniqueStreamId();
+        const headBefore = await store.headPosition();
+        await expect(store.append(`${streamId}\uD800`, newEvents(1), expected.any)).rejects.toThrow(RangeError);
+        await expect(store.append(streamId, [newEvent({}, { eventId: `${uuidv7.next()}\uDC00` })], expected.any)).rejects.toThrow(TypeError);
+        await expect(store.append(streamId, [newEvent({}, { type: 'test.\uD800.v1' })], expected.any)).rejects.toThrow(TypeError);
+        await expect(store.readAll({ streamPrefixes: [`${streamId}\uD800`] })).rejects.toThrow(RangeError);
+        expect(() => store.subscribe(() => undefined, { streamPrefixes: ['\uDBFF'] })).toThrow(RangeError);
+        expect(await store.headPosition()).toBe(headBefore);
+      });
+
+      it('refuses data JSON would write differently from how it is hashed (a Date, a boxed string)', async () => {
+        const streamId = uniqueStreamId();
+        for (const data of [{ at: new Date(0) }, { name: new String('x') }]) {
+          await expect(store.append(streamId, [newEvent(data as never)], expected.any)).rejects.toThrow(TypeError);
+        }
+        expect(await store.streamRevision(streamId)).toBeUndefined();
+      });
+
       it('detects an edited event', async () => {
         const streamId = uniqueStreamId();
         await store.append(streamId, newEvents(3), expected.noStream);
