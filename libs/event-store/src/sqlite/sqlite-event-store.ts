@@ -510,6 +510,7 @@ function prefixRanges(prefixes: readonly string[]): string[] {
 function checkAppend(streamId: string, events: readonly NewEvent[], expected: ExpectedState): void {
   checkStreamId(streamId);
   if (expected?.kind === 'revision' && typeof expected.revision !== 'bigint') throw new TypeError('append: an expected revision must be a bigint');
+  if (expected?.kind === 'revision' && expected.revision < -1n) throw new RangeError(`append: an expected revision must be -1 (no stream) or more, got ${expected.revision}`);
   if (!Array.isArray(events)) throw new TypeError('append: events must be an array');
   if (events.length > APPEND_EVENTS_MAX) throw new RangeError(`append: ${events.length} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
   checkEvents(streamId, events);

@@ -145,7 +145,8 @@ function satisfies(expected: ExpectedState, actualRevision: bigint | undefined):
     case 'any':
       return true;
     case 'revision':
-      return actualRevision === expected.revision;
+      // -1 is the revision an append to a missing stream returns: expecting it expects no stream.
+      return expected.revision === -1n ? actualRevision === undefined : actualRevision === expected.revision;
     default: {
       const unknown: never = expected;
       throw new TypeError(`unknown expected state ${JSON.stringify(unknown)}`);

@@ -100,6 +100,17 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(result.nextExpectedRevision).toBe(4n);
       });
 
+      it('revision -1 (what an append to a missing stream returns) expects no stream; below -1 is refused', async () => {
+        const streamId = uniqueStreamId();
+        const { nextExpectedRevision } = await store.append(streamId, [], expected.any);
+        expect(nextExpectedRevision).toBe(-1n);
+        await store.append(streamId, newEvents(1), expected.revision(nextExpectedRevision));
+        const conflict = await conflictOf(store.append(streamId, newEvents(1), expected.revision(-1n)));
+        expect(conflict).toMatchObject({ expected: expected.revision(-1n), actualRevision: 0n });
+        await expect(store.append(streamId, newEvents(1), expected.revision(-2n))).rejects.toThrow(RangeError);
+        expect(await store.streamRevision(streamId)).toBe(0n);
+      });
+
       it('returns the revision and global position of the last event appended', async () => {
         const streamId = uniqueStreamId();
         const result = await store.append(streamId, newEvents(3), expected.noStream);
