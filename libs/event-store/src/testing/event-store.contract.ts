@@ -262,6 +262,23 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(await store.readStream(second)).toHaveLength(2);
       });
 
+      it('fails only the request with an event id twice, in itself or in an earlier request', async () => {
+        const [twice, later, fine] = [uniqueStreamId(), uniqueStreamId(), uniqueStreamId()];
+        const [repeated, shared] = [newEvent(), newEvent()];
+        const outcomes = await store.appendMany([
+          { streamId: twice, events: [repeated, newEvent(), repeated], expected: expected.any },
+          { streamId: fine, events: [shared], expected: expected.noStream },
+          { streamId: later, events: [newEvent(), shared], expected: expected.any },
+        ]);
+        expect(outcomes.map((outcome) => outcome.ok)).toEqual([false, true, false]);
+        expect(!outcomes[0].ok && outcomes[0].error).toMatchObject({ name: 'DuplicateEventIdError', streamId: twice, eventId: repeated.eventId });
+        expect(!outcomes[2].ok && outcomes[2].error).toMatchObject({ name: 'DuplicateEventIdError', streamId: later, eventId: shared.eventId });
+        expect(!outcomes[0].ok && outcomes[0].error).toBeInstanceOf(DuplicateEventIdError);
+        expect(await store.streamRevision(twice)).toBeUndefined();
+        expect(await store.streamRevision(later)).toBeUndefined();
+        expect(await store.readStream(fine)).toHaveLength(1);
+      });
+
       it('wakes subscriptions, and an empty list writes nothing', async () => {
         expect(await store.appendMany([])).toEqual([]);
         const headBefore = await store.headPosition();
