@@ -64,12 +64,30 @@ describe('GroupCommit', () => {
     expect(results.map((result) => result.nextExpectedRevision)).toEqual([0n, 1n, 2n, 4n, 6n, 10n]);
   });
 
-  it('rejects every append of a commit that failed as a whole', async () => {
+  it('fails only the append a commit refused for its own content; the others of the turn are written', async () => {
     const commits = new GroupCommit(store);
+    const [before, after] = [uniqueStreamId(), uniqueStreamId()];
+    const [bad] = newEvents(1);
     const results = await Promise.allSettled([
-      commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: before, events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: uniqueStreamId(), events: [{ ...bad, data: { amount: 1n } as never }], expected: expected.noStream }),
       commits.append({ streamId: '', events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: after, events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: after, events: newEvents(1), expected: expected.revision(0n) }),
     ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(RangeError);
+    expect(await store.streamRevision(before)).toBe(0n);
+    expect(await store.streamRevision(after)).toBe(1n);
+  });
+
+  it('rejects every append of a commit that failed as a whole (the store closed)', async () => {
+    const commits = new GroupCommit(store);
+    const pending = [commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream }), commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream })];
+    await store.close();
+    const results = await Promise.allSettled(pending);
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect(appendMany).toHaveBeenCalledTimes(1);
   });
 });

@@ -77,13 +77,30 @@ export class GroupCommit {
     const batch = this.queue.splice(0, count);
     this.inFlight = true;
     try {
-      const outcomes = await this.store.appendMany(batch.map((each) => each.request));
-      outcomes.forEach((outcome, index) => (outcome.ok ? batch[index].resolve(outcome.result) : batch[index].reject(outcome.error)));
-    } catch (error) {
-      for (const each of batch) each.reject(error);
+      await this.commit(batch);
     } finally {
       this.inFlight = false;
       if (this.queue.length > 0) this.schedule();
     }
   }
+
+  private async commit(batch: readonly Queued[]): Promise<void> {
+    try {
+      const outcomes = await this.store.appendMany(batch.map((each) => each.request));
+      outcomes.forEach((outcome, index) => (outcome.ok ? batch[index].resolve(outcome.result) : batch[index].reject(outcome.error)));
+    } catch (error) {
+      if (batch.length === 1 || !isRefusedRequest(error)) {
+        for (const each of batch) each.reject(error);
+        return;
+      }
+      // One caller's bad request refused the whole call, which wrote nothing: each goes alone, in
+      // order, so only that caller gets the error.
+      for (const each of batch) await this.commit([each]);
+    }
+  }
+}
+
+/** A TypeError or RangeError: what a store throws for a request it refuses as given (a bad id, data it cannot encode), never for the store's state. */
+function isRefusedRequest(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'TypeError' || error.name === 'RangeError');
 }
