@@ -73,11 +73,14 @@ describe('GroupCommit', () => {
       commits.append({ streamId: uniqueStreamId(), events: [{ ...bad, data: { amount: 1n } as never }], expected: expected.noStream }),
       commits.append({ streamId: '', events: newEvents(1), expected: expected.noStream }),
       commits.append({ streamId: after, events: newEvents(1), expected: expected.noStream }),
+      // A function cannot even be copied to the writer thread.
+      commits.append({ streamId: uniqueStreamId(), events: [{ ...bad, data: { f: () => 1 } as never }], expected: expected.noStream }),
       commits.append({ streamId: after, events: newEvents(1), expected: expected.revision(0n) }),
     ]);
-    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
     expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(RangeError);
+    expect((results[4] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
     expect(await store.streamRevision(before)).toBe(0n);
     expect(await store.streamRevision(after)).toBe(1n);
   });

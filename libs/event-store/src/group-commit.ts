@@ -4,6 +4,7 @@
 // a refused one gets its own error.
 import type { AppendRequest, AppendResult, EventStore } from './event-store.port';
 import { APPEND_EVENTS_MAX } from './sqlite/sqlite-event-store';
+import { errorName } from './sqlite/sqlite-writer-thread';
 
 /** Most appends one group commit carries unless configured; the rest go in the next one. */
 export const GROUP_COMMIT_REQUESTS_MAX_DEFAULT = 512;
@@ -102,5 +103,6 @@ export class GroupCommit {
 
 /** A TypeError or RangeError: what a store throws for a request it refuses as given (a bad id, data it cannot encode), never for the store's state. */
 function isRefusedRequest(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'TypeError' || error.name === 'RangeError');
+  const name = errorName(error);
+  return name === 'TypeError' || name === 'RangeError';
 }

@@ -10,7 +10,7 @@ import { ANY_STREAM, RACED_STREAM } from '../testing/racing-appender.child';
 import { newEvents, uniqueStreamId } from '../testing/test-events';
 import { spawnTs } from '@ledger/contracts/testing';
 import { waitFor } from '@ledger/contracts/testing';
-import { RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
+import { APPEND_REQUESTS_MAX, RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
 
 const WAIT_MS = 10_000;
 
@@ -135,6 +135,13 @@ describe('SqliteEventStore', () => {
       await expect(store.append('x'.repeat(257), newEvents(1), expected.any)).rejects.toThrow(RangeError);
       await expect(store.append('s', newEvents(10_001), expected.any)).rejects.toThrow(/APPEND_EVENTS_MAX/);
       expect(await store.headPosition()).toBe(0n);
+    });
+
+    it('refuses an appendMany of more than APPEND_REQUESTS_MAX requests, empty ones too (each is a savepoint under the write lock)', async () => {
+      const store = temp.open();
+      const requests = Array.from({ length: APPEND_REQUESTS_MAX + 1 }, () => ({ streamId: 's', events: [], expected: expected.any }));
+      await expect(store.appendMany(requests)).rejects.toThrow(/APPEND_REQUESTS_MAX/);
+      expect(await store.appendMany(requests.slice(1))).toHaveLength(APPEND_REQUESTS_MAX);
     });
 
     it('refuses bigint in event data (payloads carry digit strings)', async () => {

@@ -30,6 +30,8 @@ export const SQLITE_BUSY_TIMEOUT_MS_DEFAULT = 5_000;
 export const SUBSCRIPTION_POLL_INTERVAL_MS_DEFAULT = 50;
 /** Most events one append may carry: a batch is one transaction held in memory. */
 export const APPEND_EVENTS_MAX = 10_000;
+/** Most requests one appendMany may carry, empty ones included: each is a savepoint under the write lock. */
+export const APPEND_REQUESTS_MAX = 10_000;
 export const STREAM_ID_LENGTH_MAX = 256;
 /** Most prefixes one read or subscription may filter on (one cached statement per count). */
 export const STREAM_PREFIXES_MAX = 32;
@@ -149,6 +151,7 @@ export class SqliteEventStore implements EventStore {
   async appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
     this.assertOpen('appendMany');
     if (!Array.isArray(requests)) throw new TypeError('appendMany: requests must be an array');
+    if (requests.length > APPEND_REQUESTS_MAX) throw new RangeError(`appendMany: ${requests.length} requests exceed APPEND_REQUESTS_MAX (${APPEND_REQUESTS_MAX})`);
     let total = 0;
     for (const request of requests) {
       checkAppend(request.streamId, request.events, request.expected);
