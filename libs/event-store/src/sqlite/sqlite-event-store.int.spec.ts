@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
@@ -11,6 +11,7 @@ import { newEvents, uniqueStreamId } from '../testing/test-events';
 import { spawnTs } from '@ledger/contracts/testing';
 import { waitFor } from '@ledger/contracts/testing';
 import { APPEND_REQUESTS_MAX, RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
+import { EVENT_STORE_WAL_SIZE_LIMIT_BYTES } from './sqlite-writer';
 
 const WAIT_MS = 10_000;
 
@@ -101,6 +102,23 @@ describe('SqliteEventStore', () => {
       const events = await second.readStream(streamId);
       expect(events.map((event) => event.position)).toEqual([1n, 2n, 3n, 4n, 5n]);
       expect(verifyChain(events)).toBeUndefined();
+    });
+    it('cuts its WAL back to EVENT_STORE_WAL_SIZE_LIMIT_BYTES once a reader holding a snapshot (the audit CLI) lets go', async () => {
+      const store = temp.open({ synchronous: 'NORMAL' });
+      const streamId = uniqueStreamId();
+      await store.append(streamId, newEvents(1), expected.noStream);
+      const reader = new Database(temp.file, { readonly: true });
+      try {
+        reader.exec('BEGIN');
+        reader.prepare('SELECT count(*) FROM events').get(); // the snapshot: no checkpoint may pass it
+        for (let batch = 0; batch < 24; batch++) await store.append(streamId, newEvents(500, () => ({ pad: 'x'.repeat(1_000) })), expected.any);
+        expect(statSync(`${temp.file}-wal`).size).toBeGreaterThan(EVENT_STORE_WAL_SIZE_LIMIT_BYTES);
+        reader.exec('COMMIT');
+      } finally {
+        reader.close();
+      }
+      for (let batch = 0; batch < 5; batch++) await store.append(streamId, newEvents(1_000, () => ({ pad: 'x'.repeat(1_000) })), expected.any);
+      expect(statSync(`${temp.file}-wal`).size).toBeLessThanOrEqual(EVENT_STORE_WAL_SIZE_LIMIT_BYTES);
     });
   });
 
