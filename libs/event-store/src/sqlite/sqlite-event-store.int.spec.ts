@@ -7,10 +7,10 @@ import { expectedState as expected, WrongExpectedVersionError } from '../event-s
 import { verifyChain } from '../hash-chain';
 import { eventStoreContract } from '../testing/event-store.contract';
 import { ANY_STREAM, RACED_STREAM } from '../testing/racing-appender.child';
-import { newEvents, uniqueStreamId } from '../testing/test-events';
+import { newEvent, newEvents, uniqueStreamId } from '../testing/test-events';
 import { spawnTs } from '@ledger/contracts/testing';
 import { waitFor } from '@ledger/contracts/testing';
-import { APPEND_REQUESTS_MAX, RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
+import { APPEND_REQUESTS_MAX, EVENT_ID_LENGTH_MAX, EVENT_TYPE_LENGTH_MAX, RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
 import { EVENT_STORE_WAL_SIZE_LIMIT_BYTES } from './sqlite-writer';
 
 const WAIT_MS = 10_000;
@@ -147,12 +147,15 @@ describe('SqliteEventStore', () => {
       expect(received.map((event) => event.revision)).toEqual(Array.from({ length: 13 }, (_, index) => BigInt(index)));
     });
 
-    it('refuses a bad stream id or an oversized batch before touching the file', async () => {
+    it('refuses a bad stream id, an oversized batch, event id or type before touching the file', async () => {
       const store = temp.open();
       await expect(store.append('', newEvents(1), expected.any)).rejects.toThrow(RangeError);
       await expect(store.append('x'.repeat(257), newEvents(1), expected.any)).rejects.toThrow(RangeError);
       await expect(store.append('s', newEvents(10_001), expected.any)).rejects.toThrow(/APPEND_EVENTS_MAX/);
+      await expect(store.append('s', [newEvent({}, { eventId: 'e'.repeat(EVENT_ID_LENGTH_MAX + 1) })], expected.any)).rejects.toThrow(/EVENT_ID_LENGTH_MAX/);
+      await expect(store.append('s', [newEvent({}, { type: 't'.repeat(EVENT_TYPE_LENGTH_MAX + 1) })], expected.any)).rejects.toThrow(/EVENT_TYPE_LENGTH_MAX/);
       expect(await store.headPosition()).toBe(0n);
+      await store.append('s', [newEvent({}, { eventId: 'e'.repeat(EVENT_ID_LENGTH_MAX), type: 't'.repeat(EVENT_TYPE_LENGTH_MAX) })], expected.noStream);
     });
 
     it('refuses an appendMany of more than APPEND_REQUESTS_MAX requests, empty ones too (each is a savepoint under the write lock)', async () => {

@@ -33,6 +33,9 @@ export const APPEND_EVENTS_MAX = 10_000;
 /** Most requests one appendMany may carry, empty ones included: each is a savepoint under the write lock. */
 export const APPEND_REQUESTS_MAX = 10_000;
 export const STREAM_ID_LENGTH_MAX = 256;
+/** Longest event id and event type: each is a key (a unique index, a filter), not a payload. */
+export const EVENT_ID_LENGTH_MAX = 256;
+export const EVENT_TYPE_LENGTH_MAX = 256;
 /** Most prefixes one read or subscription may filter on (one cached statement per count). */
 export const STREAM_PREFIXES_MAX = 32;
 /** Most of the newest events kept parsed for the readers that follow the head (see RecentEvents). */
@@ -535,6 +538,9 @@ function checkEvents(events: readonly NewEvent[]): void {
     if (typeof event.eventId !== 'string' || event.eventId.length === 0) throw new TypeError('append: every event needs an eventId');
     if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError(`append: event ${event.eventId} needs a type`);
     if (LONE_SURROGATE.test(event.eventId) || LONE_SURROGATE.test(event.type)) throw new TypeError('append: an event id or type must not contain a lone surrogate');
+    if (event.eventId.length > EVENT_ID_LENGTH_MAX || event.type.length > EVENT_TYPE_LENGTH_MAX) {
+      throw new RangeError(`append: an event id must be at most EVENT_ID_LENGTH_MAX (${EVENT_ID_LENGTH_MAX}) characters and a type at most EVENT_TYPE_LENGTH_MAX (${EVENT_TYPE_LENGTH_MAX})`);
+    }
     if (!Number.isSafeInteger(event.schemaVersion)) throw new TypeError(`append: event ${event.eventId} needs an integer schemaVersion`);
     if (event.data === undefined || event.metadata === undefined) throw new TypeError(`append: event ${event.eventId} needs data and metadata`);
   }
