@@ -223,6 +223,35 @@ describe('SqliteEventStore', () => {
     });
   });
 
+  describe('a live subscription', () => {
+    it('is woken by an append through its store whose reply lands while it yields between windows, not at the next poll', async () => {
+      const store = temp.open({ pollIntervalMs: 60_000 });
+      const streamId = uniqueStreamId();
+      await store.append(streamId, newEvents(1), expected.noStream); // the writer thread is up
+      const probe = new Database(temp.file, { readonly: true });
+      const head = probe.prepare('SELECT max(position) FROM events').pluck();
+      const received: bigint[] = [];
+      const subscription = store.subscribe((event) => {
+        received.push(event.position);
+        if (event.position !== 1n) return;
+        // An append that commits while this handler holds the thread: its reply is handled in the
+        // loop's next I/O phase, after the handler returned and before the subscription's yield ends.
+        void store.append(streamId, newEvents(1), expected.any);
+        const deadline = Date.now() + WAIT_MS;
+        while (head.get() !== 2 && Date.now() < deadline);
+        const replyPosted = Date.now() + 20; // the writer posts its reply just after the commit
+        while (Date.now() < replyPosted);
+      });
+      try {
+        await waitFor('the second event, long before the 60 s poll', () => received.length === 2, { timeoutMs: WAIT_MS });
+      } finally {
+        await subscription.stop();
+        probe.close();
+      }
+      expect(received).toEqual([1n, 2n]);
+    });
+  });
+
   describe('a read that fails (SQLITE_BUSY, an I/O error)', () => {
     it('does not end a subscription: it reads again after a pause, skipping and repeating nothing', async () => {
       const store = temp.open({ pollIntervalMs: 10 });

@@ -396,8 +396,8 @@ class SqliteSubscription implements Subscription {
           this.delivered = event.position;
         }
         this.cursor = windowEnd;
-        head = this.knownHead(head); // appends through this store while the handler ran
         await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
+        head = this.knownHead(head); // appends through this store while the handler ran or the loop yielded (their wake found no waiter)
       }
     } finally {
       this.source.forget(this);
