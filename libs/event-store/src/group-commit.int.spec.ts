@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectedState as expected, WrongExpectedVersionError } from './event-store.port';
 import { GroupCommit } from './group-commit';
-import { SqliteEventStore } from './sqlite/sqlite-event-store';
+import { APPEND_EVENTS_MAX, APPEND_REQUESTS_MAX, SqliteEventStore } from './sqlite/sqlite-event-store';
 import { newEvents, uniqueStreamId } from './testing/test-events';
 
 describe('GroupCommit', () => {
@@ -62,6 +62,14 @@ describe('GroupCommit', () => {
     // [1,1] by count, [1,2] by events, [2] then [4] alone (larger than maxEvents by itself).
     expect(appendMany.mock.calls.map(([requests]) => (requests as { events: unknown[] }[]).map((request) => request.events.length))).toEqual([[1, 1], [1, 2], [2], [4]]);
     expect(results.map((result) => result.nextExpectedRevision)).toEqual([0n, 1n, 2n, 4n, 6n, 10n]);
+  });
+
+  it('refuses limits that could never send an append (0 appends per commit spun forever, its callers never answered)', () => {
+    expect(() => new GroupCommit(store, { maxRequests: 0 })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxRequests: Number.NaN })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxRequests: APPEND_REQUESTS_MAX + 1 })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxEvents: 0 })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxEvents: APPEND_EVENTS_MAX + 1 })).toThrow(RangeError);
   });
 
   it('fails only the append a commit refused for its own content; the others of the turn are written', async () => {

@@ -3,7 +3,8 @@
 // (one fsync for all of them). Each caller still waits for its own append and gets its own outcome;
 // a refused one gets its own error.
 import type { AppendRequest, AppendResult, EventStore } from './event-store.port';
-import { APPEND_EVENTS_MAX } from './sqlite/sqlite-event-store';
+import { checkedInt } from './checked-int';
+import { APPEND_EVENTS_MAX, APPEND_REQUESTS_MAX } from './sqlite/sqlite-event-store';
 import { errorName } from './sqlite/sqlite-writer-thread';
 
 /** Most appends one group commit carries unless configured; the rest go in the next one. */
@@ -47,8 +48,8 @@ export class GroupCommit {
     private readonly store: EventStore,
     limits: GroupCommitLimits = {},
   ) {
-    this.maxRequests = limits.maxRequests ?? GROUP_COMMIT_REQUESTS_MAX_DEFAULT;
-    this.maxEvents = limits.maxEvents ?? APPEND_EVENTS_MAX;
+    this.maxRequests = checkedInt('maxRequests', limits.maxRequests ?? GROUP_COMMIT_REQUESTS_MAX_DEFAULT, 1, APPEND_REQUESTS_MAX);
+    this.maxEvents = checkedInt('maxEvents', limits.maxEvents ?? APPEND_EVENTS_MAX, 1, APPEND_EVENTS_MAX);
   }
 
   /** As `store.append`, committed with the other appends of this turn (or of the commit in flight). */
