@@ -82,7 +82,7 @@ interface StreamRow {
 
 /** Above any code point a stream id uses, so [prefix, prefix + this) holds exactly the ids with that prefix. */
 const PREFIX_RANGE_END = '\u{10FFFF}';
-/** A surrogate not in a pair: SQLite stores text as UTF-8, where it becomes U+FFFD, so the string would not come back. */
+/** A surrogate not in a pair: it reaches SQLite as bytes that are not UTF-8 and reads back as U+FFFD, so the string would not come back. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export class SqliteEventStore implements EventStore {
