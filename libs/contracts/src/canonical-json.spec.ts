@@ -38,4 +38,17 @@ describe('canonicalJson', () => {
     expect(() => canonicalJson({ amount: 10n })).toThrow(/digit string/);
     expect(() => canonicalJson({ n: Number.NaN })).toThrow(/non-finite/);
   });
+
+  it('refuses what JSON.stringify would write otherwise (a Date, a boxed primitive, a Map, a toJSON), takes plain records', () => {
+    class WithToJson {
+      toJSON(): string {
+        return 'other';
+      }
+    }
+    for (const value of [new Date(0), new String('x'), new Number(1), new Map([['a', 1]]), { nested: [{ at: new Date(0) }] }, { a: new WithToJson() }]) {
+      expect(() => canonicalJson(value)).toThrow(/cannot encode/);
+    }
+    expect(canonicalJson(Object.assign(Object.create(null) as object, { b: 1, a: 2 }))).toBe('{"a":2,"b":1}');
+    expect(canonicalJson(new (class { x = 1; })())).toBe('{"x":1}');
+  });
 });

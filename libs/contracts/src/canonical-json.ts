@@ -31,6 +31,7 @@ function write(value: unknown): string {
         }
         return out + ']';
       }
+      if (!isPlainObject(value)) throw new TypeError(`canonical JSON: cannot encode ${Object.prototype.toString.call(value)} (JSON.stringify would write it otherwise)`);
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record).sort();
       let out = '{';
@@ -45,4 +46,15 @@ function write(value: unknown): string {
     default:
       throw new TypeError(`canonical JSON: cannot encode ${typeof value}`);
   }
+}
+
+/**
+ * A record both encoders write alike: not a Date, boxed primitive, Map or anything with toJSON,
+ * which JSON.stringify writes differently (a stored event would then fail its own hash).
+ * The prototype check is the fast path; the tag check accepts plain objects of another realm.
+ */
+function isPlainObject(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype === Object.prototype || prototype === null) return true;
+  return Object.prototype.toString.call(value) === '[object Object]' && typeof (value as { toJSON?: unknown }).toJSON !== 'function';
 }

@@ -56,7 +56,8 @@ export class AggregateStreams<State, Event extends { type: string; data: unknown
         state = this.options.evolve(state, this.options.eventOf(recorded.type, recorded.data));
         revision = recorded.revision;
       }
-      if (page.length < READ_PAGE_MAX) break;
+      // Only an empty page ends the stream: a store may cap a read below what was asked (its readBatchMax).
+      if (page.length === 0) break;
     }
     const loaded = { state, revision };
     this.remember(id, loaded);

@@ -7,7 +7,7 @@ export type ExpectedState =
   | { readonly kind: 'no_stream' }
   | { readonly kind: 'exists' }
   | { readonly kind: 'any' }
-  /** The revision of the stream's last event (0-based). */
+  /** The revision of the stream's last event (0-based); -1n expects no stream, as an append to a missing stream returns it. */
   | { readonly kind: 'revision'; readonly revision: bigint };
 
 export const expectedState = {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectedState as expected, WrongExpectedVersionError } from './event-store.port';
 import { GroupCommit } from './group-commit';
-import { SqliteEventStore } from './sqlite/sqlite-event-store';
+import { APPEND_EVENTS_MAX, APPEND_REQUESTS_MAX, SqliteEventStore } from './sqlite/sqlite-event-store';
 import { newEvents, uniqueStreamId } from './testing/test-events';
 
 describe('GroupCommit', () => {
@@ -64,12 +64,41 @@ describe('GroupCommit', () => {
     expect(results.map((result) => result.nextExpectedRevision)).toEqual([0n, 1n, 2n, 4n, 6n, 10n]);
   });
 
-  it('rejects every append of a commit that failed as a whole', async () => {
+  it('refuses limits that could never send an append (0 appends per commit spun forever, its callers never answered)', () => {
+    expect(() => new GroupCommit(store, { maxRequests: 0 })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxRequests: Number.NaN })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxRequests: APPEND_REQUESTS_MAX + 1 })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxEvents: 0 })).toThrow(RangeError);
+    expect(() => new GroupCommit(store, { maxEvents: APPEND_EVENTS_MAX + 1 })).toThrow(RangeError);
+  });
+
+  it('fails only the append a commit refused for its own content; the others of the turn are written', async () => {
     const commits = new GroupCommit(store);
+    const [before, after] = [uniqueStreamId(), uniqueStreamId()];
+    const [bad] = newEvents(1);
     const results = await Promise.allSettled([
-      commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: before, events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: uniqueStreamId(), events: [{ ...bad, data: { amount: 1n } as never }], expected: expected.noStream }),
       commits.append({ streamId: '', events: newEvents(1), expected: expected.noStream }),
+      commits.append({ streamId: after, events: newEvents(1), expected: expected.noStream }),
+      // A function cannot even be copied to the writer thread.
+      commits.append({ streamId: uniqueStreamId(), events: [{ ...bad, data: { f: () => 1 } as never }], expected: expected.noStream }),
+      commits.append({ streamId: after, events: newEvents(1), expected: expected.revision(0n) }),
     ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(RangeError);
+    expect((results[4] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
+    expect(await store.streamRevision(before)).toBe(0n);
+    expect(await store.streamRevision(after)).toBe(1n);
+  });
+
+  it('rejects every append of a commit that failed as a whole (the store closed)', async () => {
+    const commits = new GroupCommit(store);
+    const pending = [commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream }), commits.append({ streamId: uniqueStreamId(), events: newEvents(1), expected: expected.noStream })];
+    await store.close();
+    const results = await Promise.allSettled(pending);
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect(appendMany).toHaveBeenCalledTimes(1);
   });
 });

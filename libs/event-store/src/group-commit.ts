@@ -3,7 +3,9 @@
 // (one fsync for all of them). Each caller still waits for its own append and gets its own outcome;
 // a refused one gets its own error.
 import type { AppendRequest, AppendResult, EventStore } from './event-store.port';
-import { APPEND_EVENTS_MAX } from './sqlite/sqlite-event-store';
+import { checkedInt } from './checked-int';
+import { APPEND_EVENTS_MAX, APPEND_REQUESTS_MAX } from './sqlite/sqlite-event-store';
+import { errorName } from './sqlite/sqlite-writer-thread';
 
 /** Most appends one group commit carries unless configured; the rest go in the next one. */
 export const GROUP_COMMIT_REQUESTS_MAX_DEFAULT = 512;
@@ -46,8 +48,8 @@ export class GroupCommit {
     private readonly store: EventStore,
     limits: GroupCommitLimits = {},
   ) {
-    this.maxRequests = limits.maxRequests ?? GROUP_COMMIT_REQUESTS_MAX_DEFAULT;
-    this.maxEvents = limits.maxEvents ?? APPEND_EVENTS_MAX;
+    this.maxRequests = checkedInt('maxRequests', limits.maxRequests ?? GROUP_COMMIT_REQUESTS_MAX_DEFAULT, 1, APPEND_REQUESTS_MAX);
+    this.maxEvents = checkedInt('maxEvents', limits.maxEvents ?? APPEND_EVENTS_MAX, 1, APPEND_EVENTS_MAX);
   }
 
   /** As `store.append`, committed with the other appends of this turn (or of the commit in flight). */
@@ -77,13 +79,31 @@ export class GroupCommit {
     const batch = this.queue.splice(0, count);
     this.inFlight = true;
     try {
-      const outcomes = await this.store.appendMany(batch.map((each) => each.request));
-      outcomes.forEach((outcome, index) => (outcome.ok ? batch[index].resolve(outcome.result) : batch[index].reject(outcome.error)));
-    } catch (error) {
-      for (const each of batch) each.reject(error);
+      await this.commit(batch);
     } finally {
       this.inFlight = false;
       if (this.queue.length > 0) this.schedule();
     }
   }
+
+  private async commit(batch: readonly Queued[]): Promise<void> {
+    try {
+      const outcomes = await this.store.appendMany(batch.map((each) => each.request));
+      outcomes.forEach((outcome, index) => (outcome.ok ? batch[index].resolve(outcome.result) : batch[index].reject(outcome.error)));
+    } catch (error) {
+      if (batch.length === 1 || !isRefusedRequest(error)) {
+        for (const each of batch) each.reject(error);
+        return;
+      }
+      // One caller's bad request refused the whole call, which wrote nothing: each goes alone, in
+      // order, so only that caller gets the error.
+      for (const each of batch) await this.commit([each]);
+    }
+  }
+}
+
+/** A TypeError or RangeError: what a store throws for a request it refuses as given (a bad id, data it cannot encode), never for the store's state. */
+function isRefusedRequest(error: unknown): boolean {
+  const name = errorName(error);
+  return name === 'TypeError' || name === 'RangeError';
 }

@@ -287,6 +287,26 @@ describe('ProjectionRunner', () => {
     expect(rows(db).map((row) => row.position)).toEqual([1, 2]);
   });
 
+  it('refuses to start from a checkpoint beyond the store\'s head (its file was built from another store): it would skip the events up to it', async () => {
+    await append('orders-1', 5);
+    const db = openDb();
+    const first = runner(db, itemsProjection().projection);
+    await first.start();
+    await caughtUp(first);
+    await first.stop();
+    const otherStore = new SqliteEventStore({ file: join(dir, 'other-events.sqlite') });
+    try {
+      await otherStore.append('orders-2', newEvents(2), expectedState.any);
+      const second = runner(db, itemsProjection().projection, { store: otherStore });
+      await expect(second.start()).rejects.toThrow("projection items: checkpoint 5 is beyond the event store's head 2");
+      await expect(second.closed).rejects.toThrow('beyond the event store');
+      expect(second.caughtUp(2n)).toBe(false);
+      await second.stop();
+    } finally {
+      await otherStore.close();
+    }
+  });
+
   it('still stops on an error of its own apply (it would fail the same way again)', async () => {
     await append('orders-1', 2);
     const projectionRunner = runner(openDb(), itemsProjection((event) => event.position === 2n).projection);

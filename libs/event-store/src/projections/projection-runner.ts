@@ -133,6 +133,10 @@ export class ProjectionRunner {
       // Only events after the head as of now need a wake-up: the loop reads everything up to it first.
       const head = await this.store.headPosition();
       if (!this.isRunning()) return;
+      // A store only grows, so this file was built from another one: going on would skip every event up to the checkpoint.
+      if (this.checkpoint > head) {
+        throw new Error(`projection ${this.projection.name}: checkpoint ${this.checkpoint} is beyond the event store's head ${head}: its database was built from another store; rebuild it`);
+      }
       this.wakeSubscription = this.store.subscribe(() => this.wake(), {
         afterPosition: head,
         streamPrefixes: this.projection.streamPrefixes,

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
@@ -7,10 +7,11 @@ import { expectedState as expected, WrongExpectedVersionError } from '../event-s
 import { verifyChain } from '../hash-chain';
 import { eventStoreContract } from '../testing/event-store.contract';
 import { ANY_STREAM, RACED_STREAM } from '../testing/racing-appender.child';
-import { newEvents, uniqueStreamId } from '../testing/test-events';
+import { newEvent, newEvents, uniqueStreamId } from '../testing/test-events';
 import { spawnTs } from '@ledger/contracts/testing';
 import { waitFor } from '@ledger/contracts/testing';
-import { RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
+import { APPEND_REQUESTS_MAX, EVENT_ID_LENGTH_MAX, EVENT_TYPE_LENGTH_MAX, RECENT_EVENTS_MAX, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store';
+import { EVENT_STORE_WAL_SIZE_LIMIT_BYTES } from './sqlite-writer';
 
 const WAIT_MS = 10_000;
 
@@ -102,6 +103,23 @@ describe('SqliteEventStore', () => {
       expect(events.map((event) => event.position)).toEqual([1n, 2n, 3n, 4n, 5n]);
       expect(verifyChain(events)).toBeUndefined();
     });
+    it('cuts its WAL back to EVENT_STORE_WAL_SIZE_LIMIT_BYTES once a reader holding a snapshot (the audit CLI) lets go', async () => {
+      const store = temp.open({ synchronous: 'NORMAL' });
+      const streamId = uniqueStreamId();
+      await store.append(streamId, newEvents(1), expected.noStream);
+      const reader = new Database(temp.file, { readonly: true });
+      try {
+        reader.exec('BEGIN');
+        reader.prepare('SELECT count(*) FROM events').get(); // the snapshot: no checkpoint may pass it
+        for (let batch = 0; batch < 24; batch++) await store.append(streamId, newEvents(500, () => ({ pad: 'x'.repeat(1_000) })), expected.any);
+        expect(statSync(`${temp.file}-wal`).size).toBeGreaterThan(EVENT_STORE_WAL_SIZE_LIMIT_BYTES);
+        reader.exec('COMMIT');
+      } finally {
+        reader.close();
+      }
+      for (let batch = 0; batch < 5; batch++) await store.append(streamId, newEvents(1_000, () => ({ pad: 'x'.repeat(1_000) })), expected.any);
+      expect(statSync(`${temp.file}-wal`).size).toBeLessThanOrEqual(EVENT_STORE_WAL_SIZE_LIMIT_BYTES);
+    });
   });
 
   describe('limits', () => {
@@ -129,12 +147,22 @@ describe('SqliteEventStore', () => {
       expect(received.map((event) => event.revision)).toEqual(Array.from({ length: 13 }, (_, index) => BigInt(index)));
     });
 
-    it('refuses a bad stream id or an oversized batch before touching the file', async () => {
+    it('refuses a bad stream id, an oversized batch, event id or type before touching the file', async () => {
       const store = temp.open();
       await expect(store.append('', newEvents(1), expected.any)).rejects.toThrow(RangeError);
       await expect(store.append('x'.repeat(257), newEvents(1), expected.any)).rejects.toThrow(RangeError);
       await expect(store.append('s', newEvents(10_001), expected.any)).rejects.toThrow(/APPEND_EVENTS_MAX/);
+      await expect(store.append('s', [newEvent({}, { eventId: 'e'.repeat(EVENT_ID_LENGTH_MAX + 1) })], expected.any)).rejects.toThrow(/EVENT_ID_LENGTH_MAX/);
+      await expect(store.append('s', [newEvent({}, { type: 't'.repeat(EVENT_TYPE_LENGTH_MAX + 1) })], expected.any)).rejects.toThrow(/EVENT_TYPE_LENGTH_MAX/);
       expect(await store.headPosition()).toBe(0n);
+      await store.append('s', [newEvent({}, { eventId: 'e'.repeat(EVENT_ID_LENGTH_MAX), type: 't'.repeat(EVENT_TYPE_LENGTH_MAX) })], expected.noStream);
+    });
+
+    it('refuses an appendMany of more than APPEND_REQUESTS_MAX requests, empty ones too (each is a savepoint under the write lock)', async () => {
+      const store = temp.open();
+      const requests = Array.from({ length: APPEND_REQUESTS_MAX + 1 }, () => ({ streamId: 's', events: [], expected: expected.any }));
+      await expect(store.appendMany(requests)).rejects.toThrow(/APPEND_REQUESTS_MAX/);
+      expect(await store.appendMany(requests.slice(1))).toHaveLength(APPEND_REQUESTS_MAX);
     });
 
     it('refuses bigint in event data (payloads carry digit strings)', async () => {
@@ -192,6 +220,35 @@ describe('SqliteEventStore', () => {
       await waitFor('events appended through the other instance', () => received.length === 3, { timeoutMs: WAIT_MS });
       await subscription.stop();
       expect(received.map((event) => event.position)).toEqual([1n, 2n, 3n]);
+    });
+  });
+
+  describe('a live subscription', () => {
+    it('is woken by an append through its store whose reply lands while it yields between windows, not at the next poll', async () => {
+      const store = temp.open({ pollIntervalMs: 60_000 });
+      const streamId = uniqueStreamId();
+      await store.append(streamId, newEvents(1), expected.noStream); // the writer thread is up
+      const probe = new Database(temp.file, { readonly: true });
+      const head = probe.prepare('SELECT max(position) FROM events').pluck();
+      const received: bigint[] = [];
+      const subscription = store.subscribe((event) => {
+        received.push(event.position);
+        if (event.position !== 1n) return;
+        // An append that commits while this handler holds the thread: its reply is handled in the
+        // loop's next I/O phase, after the handler returned and before the subscription's yield ends.
+        void store.append(streamId, newEvents(1), expected.any);
+        const deadline = Date.now() + WAIT_MS;
+        while (head.get() !== 2 && Date.now() < deadline);
+        const replyPosted = Date.now() + 20; // the writer posts its reply just after the commit
+        while (Date.now() < replyPosted);
+      });
+      try {
+        await waitFor('the second event, long before the 60 s poll', () => received.length === 2, { timeoutMs: WAIT_MS });
+      } finally {
+        await subscription.stop();
+        probe.close();
+      }
+      expect(received).toEqual([1n, 2n]);
     });
   });
 

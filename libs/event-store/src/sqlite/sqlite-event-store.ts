@@ -4,7 +4,6 @@ import Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { NewEvent, RecordedEvent } from '@ledger/contracts';
 import {
-  DuplicateEventIdError,
   EventStoreClosedError,
   type AppendOutcome,
   type AppendRequest,
@@ -31,7 +30,12 @@ export const SQLITE_BUSY_TIMEOUT_MS_DEFAULT = 5_000;
 export const SUBSCRIPTION_POLL_INTERVAL_MS_DEFAULT = 50;
 /** Most events one append may carry: a batch is one transaction held in memory. */
 export const APPEND_EVENTS_MAX = 10_000;
+/** Most requests one appendMany may carry, empty ones included: each is a savepoint under the write lock. */
+export const APPEND_REQUESTS_MAX = 10_000;
 export const STREAM_ID_LENGTH_MAX = 256;
+/** Longest event id and event type: each is a key (a unique index, a filter), not a payload. */
+export const EVENT_ID_LENGTH_MAX = 256;
+export const EVENT_TYPE_LENGTH_MAX = 256;
 /** Most prefixes one read or subscription may filter on (one cached statement per count). */
 export const STREAM_PREFIXES_MAX = 32;
 /** Most of the newest events kept parsed for the readers that follow the head (see RecentEvents). */
@@ -78,6 +82,8 @@ interface StreamRow {
 
 /** Above any code point a stream id uses, so [prefix, prefix + this) holds exactly the ids with that prefix. */
 const PREFIX_RANGE_END = '\u{10FFFF}';
+/** A surrogate not in a pair: it reaches SQLite as bytes that are not UTF-8 and reads back as U+FFFD, so the string would not come back. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
@@ -148,6 +154,7 @@ export class SqliteEventStore implements EventStore {
   async appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
     this.assertOpen('appendMany');
     if (!Array.isArray(requests)) throw new TypeError('appendMany: requests must be an array');
+    if (requests.length > APPEND_REQUESTS_MAX) throw new RangeError(`appendMany: ${requests.length} requests exceed APPEND_REQUESTS_MAX (${APPEND_REQUESTS_MAX})`);
     let total = 0;
     for (const request of requests) {
       checkAppend(request.streamId, request.events, request.expected);
@@ -249,7 +256,10 @@ export class SqliteEventStore implements EventStore {
   private prefixStatementsFor(prefixes: readonly string[]): [Database.Statement<unknown[], EventRow>, Database.Statement<unknown[], EventRow>] {
     if (!Array.isArray(prefixes) || prefixes.length === 0) throw new RangeError('streamPrefixes must not be empty: omit it to read every stream');
     if (prefixes.length > STREAM_PREFIXES_MAX) throw new RangeError(`${prefixes.length} streamPrefixes exceed STREAM_PREFIXES_MAX (${STREAM_PREFIXES_MAX})`);
-    for (const prefix of prefixes) if (typeof prefix !== 'string') throw new TypeError('streamPrefixes must be strings');
+    for (const prefix of prefixes) {
+      if (typeof prefix !== 'string') throw new TypeError('streamPrefixes must be strings');
+      if (LONE_SURROGATE.test(prefix)) throw new RangeError('a stream prefix must not contain a lone surrogate');
+    }
     let statements = this.prefixStatements.get(prefixes.length);
     if (statements === undefined) {
       // `+stream_id` keeps SQLite off the (stream_id, revision) index: scanning in position order
@@ -386,8 +396,8 @@ class SqliteSubscription implements Subscription {
           this.delivered = event.position;
         }
         this.cursor = windowEnd;
-        head = this.knownHead(head); // appends through this store while the handler ran
         await yieldToEventLoop(); // a long catch-up must not starve I/O and timers
+        head = this.knownHead(head); // appends through this store while the handler ran or the loop yielded (their wake found no waiter)
       }
     } finally {
       this.source.forget(this);
@@ -505,9 +515,10 @@ function prefixRanges(prefixes: readonly string[]): string[] {
 function checkAppend(streamId: string, events: readonly NewEvent[], expected: ExpectedState): void {
   checkStreamId(streamId);
   if (expected?.kind === 'revision' && typeof expected.revision !== 'bigint') throw new TypeError('append: an expected revision must be a bigint');
+  if (expected?.kind === 'revision' && expected.revision < -1n) throw new RangeError(`append: an expected revision must be -1 (no stream) or more, got ${expected.revision}`);
   if (!Array.isArray(events)) throw new TypeError('append: events must be an array');
   if (events.length > APPEND_EVENTS_MAX) throw new RangeError(`append: ${events.length} events exceed APPEND_EVENTS_MAX (${APPEND_EVENTS_MAX})`);
-  checkEvents(streamId, events);
+  checkEvents(events);
 }
 
 function checkStreamId(streamId: string): void {
@@ -515,17 +526,22 @@ function checkStreamId(streamId: string): void {
     throw new RangeError(`stream id must be 1 to ${STREAM_ID_LENGTH_MAX} characters`);
   }
   if (streamId.includes(PREFIX_RANGE_END)) throw new RangeError('stream id must not contain U+10FFFF');
+  if (LONE_SURROGATE.test(streamId)) throw new RangeError('stream id must not contain a lone surrogate');
 }
 
-/** Shape checks a type checker cannot make for callers in plain JS, and duplicates within the batch. */
-function checkEvents(streamId: string, events: readonly NewEvent[]): void {
-  const seen = new Set<string>();
+/**
+ * Shape checks a type checker cannot make for callers in plain JS. An event id twice in a batch is
+ * left to the writer's unique index, so in an appendMany it fails that request alone, as a taken one does.
+ */
+function checkEvents(events: readonly NewEvent[]): void {
   for (const event of events) {
     if (typeof event.eventId !== 'string' || event.eventId.length === 0) throw new TypeError('append: every event needs an eventId');
     if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError(`append: event ${event.eventId} needs a type`);
+    if (LONE_SURROGATE.test(event.eventId) || LONE_SURROGATE.test(event.type)) throw new TypeError('append: an event id or type must not contain a lone surrogate');
+    if (event.eventId.length > EVENT_ID_LENGTH_MAX || event.type.length > EVENT_TYPE_LENGTH_MAX) {
+      throw new RangeError(`append: an event id must be at most EVENT_ID_LENGTH_MAX (${EVENT_ID_LENGTH_MAX}) characters and a type at most EVENT_TYPE_LENGTH_MAX (${EVENT_TYPE_LENGTH_MAX})`);
+    }
     if (!Number.isSafeInteger(event.schemaVersion)) throw new TypeError(`append: event ${event.eventId} needs an integer schemaVersion`);
     if (event.data === undefined || event.metadata === undefined) throw new TypeError(`append: event ${event.eventId} needs data and metadata`);
-    if (seen.has(event.eventId)) throw new DuplicateEventIdError(streamId, event.eventId);
-    seen.add(event.eventId);
   }
 }

@@ -62,7 +62,8 @@ export class SqliteWriterThread {
         worker.postMessage(command);
       } catch (error) {
         this.settled(command.id);
-        reject(error);
+        // A DataCloneError is the request's own fault (a function in its data): refused as bad input, like canonicalJson's TypeError.
+        reject(errorName(error) === 'DataCloneError' ? new TypeError(`append: an event cannot be copied to the writer thread: ${String(error)}`, { cause: error }) : error);
       }
     }).then((reply) => {
       if ('error' in reply) throw fromWireError(reply.error);
@@ -109,4 +110,9 @@ export class SqliteWriterThread {
     this.worker?.unref();
     for (const each of pending) each.reject(this.failure);
   }
+}
+
+/** By name, not instanceof: a DOMException is made in Node's own realm. */
+export function errorName(error: unknown): unknown {
+  return typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
 }

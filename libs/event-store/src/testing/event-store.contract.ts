@@ -100,6 +100,17 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(result.nextExpectedRevision).toBe(4n);
       });
 
+      it('revision -1 (what an append to a missing stream returns) expects no stream; below -1 is refused', async () => {
+        const streamId = uniqueStreamId();
+        const { nextExpectedRevision } = await store.append(streamId, [], expected.any);
+        expect(nextExpectedRevision).toBe(-1n);
+        await store.append(streamId, newEvents(1), expected.revision(nextExpectedRevision));
+        const conflict = await conflictOf(store.append(streamId, newEvents(1), expected.revision(-1n)));
+        expect(conflict).toMatchObject({ expected: expected.revision(-1n), actualRevision: 0n });
+        await expect(store.append(streamId, newEvents(1), expected.revision(-2n))).rejects.toThrow(RangeError);
+        expect(await store.streamRevision(streamId)).toBe(0n);
+      });
+
       it('returns the revision and global position of the last event appended', async () => {
         const streamId = uniqueStreamId();
         const result = await store.append(streamId, newEvents(3), expected.noStream);
@@ -249,6 +260,23 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(outcomes[1].ok).toBe(true);
         expect(await store.streamRevision(first)).toBeUndefined();
         expect(await store.readStream(second)).toHaveLength(2);
+      });
+
+      it('fails only the request with an event id twice, in itself or in an earlier request', async () => {
+        const [twice, later, fine] = [uniqueStreamId(), uniqueStreamId(), uniqueStreamId()];
+        const [repeated, shared] = [newEvent(), newEvent()];
+        const outcomes = await store.appendMany([
+          { streamId: twice, events: [repeated, newEvent(), repeated], expected: expected.any },
+          { streamId: fine, events: [shared], expected: expected.noStream },
+          { streamId: later, events: [newEvent(), shared], expected: expected.any },
+        ]);
+        expect(outcomes.map((outcome) => outcome.ok)).toEqual([false, true, false]);
+        expect(!outcomes[0].ok && outcomes[0].error).toMatchObject({ name: 'DuplicateEventIdError', streamId: twice, eventId: repeated.eventId });
+        expect(!outcomes[2].ok && outcomes[2].error).toMatchObject({ name: 'DuplicateEventIdError', streamId: later, eventId: shared.eventId });
+        expect(!outcomes[0].ok && outcomes[0].error).toBeInstanceOf(DuplicateEventIdError);
+        expect(await store.streamRevision(twice)).toBeUndefined();
+        expect(await store.streamRevision(later)).toBeUndefined();
+        expect(await store.readStream(fine)).toHaveLength(1);
       });
 
       it('wakes subscriptions, and an empty list writes nothing', async () => {
@@ -532,6 +560,47 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(verifyChain(otherEvents)).toBeUndefined();
         // A chain read from the middle verifies from the hash before it.
         expect(verifyChain(events.slice(4), events[3].metadata.hash)).toBeUndefined();
+      });
+
+      it('reads back every string as given, NUL and 4-byte characters included, with the chain intact', async () => {
+        const streamId = `${uniqueStreamId()}-\u0000-\u{1F4B3}`;
+        const event = newEvent({ text: 'a\u0000b \u{1F4B3}', lone: '\uD800' }, { eventId: `${uuidv7.next()}\u0000\u{1F4B3}`, type: 'test.\u{1F4B3}\u0000.v1' });
+        await store.append(streamId, [event], expected.noStream);
+        const [read] = await store.readStream(streamId);
+        expect(read).toMatchObject({ streamId, eventId: event.eventId, type: event.type, data: event.data });
+        expect(verifyChain([read])).toBeUndefined();
+        expect(await store.readAll({ afterPosition: read.position - 1n, streamPrefixes: [streamId] })).toHaveLength(1);
+      });
+
+      it('refuses a stream id, event id or type with a lone surrogate: it could not give it back (a type so read failed its hash; two such ids read back as one)', async () => {
+        const streamId = uniqueStreamId();
+        const headBefore = await store.headPosition();
+        await expect(store.append(`${streamId}\uD800`, newEvents(1), expected.any)).rejects.toThrow(RangeError);
+        await expect(store.append(streamId, [newEvent({}, { eventId: `${uuidv7.next()}\uDC00` })], expected.any)).rejects.toThrow(TypeError);
+        await expect(store.append(streamId, [newEvent({}, { type: 'test.\uD800.v1' })], expected.any)).rejects.toThrow(TypeError);
+        await expect(store.readAll({ streamPrefixes: [`${streamId}\uD800`] })).rejects.toThrow(RangeError);
+        // Refused at once, or (an adapter that asks another thread) by ending the subscription.
+        const refused = await new Promise<unknown>((resolve) => {
+          try {
+            store.subscribe(() => undefined, { streamPrefixes: ['\uDBFF'] }).closed.then(resolve, resolve);
+          } catch (error) {
+            resolve(error);
+          }
+        });
+        expect(refused).toBeInstanceOf(RangeError);
+        expect(await store.headPosition()).toBe(headBefore);
+        // No stream can have such an id, so reading one finds none (not the stream its replacement characters name).
+        await store.append(`${streamId}\uFFFD`, newEvents(1), expected.noStream);
+        expect(await store.readStream(`${streamId}\uD800`)).toEqual([]);
+        expect(await store.streamRevision(`${streamId}\uDC00`)).toBeUndefined();
+      });
+
+      it('refuses data JSON would write differently from how it is hashed (a Date, a boxed string)', async () => {
+        const streamId = uniqueStreamId();
+        for (const data of [{ at: new Date(0) }, { name: new String('x') }]) {
+          await expect(store.append(streamId, [newEvent(data as never)], expected.any)).rejects.toThrow(TypeError);
+        }
+        expect(await store.streamRevision(streamId)).toBeUndefined();
       });
 
       it('detects an edited event', async () => {

@@ -1,0 +1,43 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { uuidv7 } from '@ledger/contracts';
+import { AggregateStreams } from './aggregate-streams';
+import { SqliteEventStore } from './sqlite/sqlite-event-store';
+
+type Counted = { type: 'test.Counted.v1'; data: { by: number } };
+
+describe('AggregateStreams', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'aggregate-streams-'));
+  });
+
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function counters(cacheMax: number): AggregateStreams<number, Counted> {
+    return new AggregateStreams<number, Counted>(store, uuidv7, {
+      streamPrefix: 'counter-',
+      initialState: () => 0,
+      evolve: (total, event) => total + event.data.by,
+      eventOf: (type, data) => ({ type: type as Counted['type'], data: data as Counted['data'] }),
+      cacheMax,
+      cacheable: () => true,
+    });
+  }
+
+  it('folds a stream longer than one read of the store (a store configured to read fewer events than it asks for)', async () => {
+    store = new SqliteEventStore({ file: join(dir, 'events.sqlite'), readBatchMax: 4 });
+    const writer = counters(0);
+    const origin = { idempotencyKey: 'key', actor: 'test' };
+    let loaded = await writer.load('a');
+    for (let index = 0; index < 10; index++) loaded = await writer.append('a', loaded, [{ type: 'test.Counted.v1', data: { by: 1 } }], origin, 0);
+    const fresh = counters(0);
+    expect(await fresh.load('a')).toEqual({ state: 10, revision: 9n });
+  });
+});
