@@ -123,7 +123,9 @@ describe('identity keys', () => {
       const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
       const tooMany = Array.from({ length: PREVIOUS_PUBLIC_KEYS_MAX + 1 }, () => publicPemOf(privatePem())).join('');
       const broken = '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----';
-      for (const previous of [signing, 'junk', rsa, tooMany, broken, `${publicPemOf(signing)}junk`]) {
+      const retired = publicPemOf(privatePem());
+      // The current key or one key twice would publish a kid twice, and jose refuses every token then (ERR_JWKS_MULTIPLE_MATCHING_KEYS).
+      for (const previous of [signing, 'junk', rsa, tooMany, broken, `${publicPemOf(signing)}junk`, publicPemOf(signing), `${retired}${retired}`]) {
         expect(() => keysWith(signing, previous)).toThrow(ConfigError);
         expect(() => keysWith(signing, previous)).toThrow(/IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM/);
       }
