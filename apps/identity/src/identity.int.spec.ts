@@ -291,6 +291,19 @@ describe('identity through the transport', () => {
       await login(email);
     });
 
+    it('takes no lone surrogate for a password: UTF-8 turns each into U+FFFD, so they would all match one another', async () => {
+      const withReplacement = 'pass \uFFFD word \uFFFD!';
+      const user = await register(newEmail(), withReplacement);
+      for (const typed of ['pass \uD800 word \uDFFF!', 'pass \uDBFF word \uFFFD!']) {
+        expect(await h.send({ type: 'Login', email: user.email, password: typed })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      }
+      expect(await h.send({ type: 'RegisterUser', email: newEmail(), password: 'pass \uD800 word \uD800!' })).toMatchObject({
+        ok: false,
+        error: { code: 'validation_failed', details: { fields: [{ field: 'password', reason: 'invalid_characters' }] } },
+      });
+      await login(user.email, withReplacement);
+    });
+
     it('counts a retried failure once (same idempotency key)', async () => {
       const email = newEmail();
       await register(email);

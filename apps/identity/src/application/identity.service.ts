@@ -17,7 +17,7 @@ import { WrongExpectedVersionError, type EventStore } from '@ledger/event-store'
 import { COMMON_PASSWORDS } from '../domain/common-passwords';
 import { emailKey, registrationProblems } from '../domain/credentials-policy';
 import { decideReservation, type ReservationHolder } from '../domain/email-reservation';
-import { isValidId, NORMALIZED_UNITS_PER_CHARACTER_MAX, PASSWORD_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
+import { isValidId, validationFailed, type FieldProblem } from '../domain/limits';
 import { isLocked, isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
 import { decide, NO_TOTP, replyErrorOf, type TotpCheck, type UserCommand, type UserContext } from '../domain/user.commands';
 import { meView, userView } from '../domain/views';
@@ -30,8 +30,6 @@ import { UserRepository, type EventOrigin } from './user-repository';
 
 /** Tries of one command when another process appended to the same user stream in between. */
 export const APPEND_ATTEMPTS_MAX = 5;
-/** Login passwords longer than this (code units) are not hashed: no form of a registered password is that long. */
-const LOGIN_PASSWORD_LENGTH_MAX = PASSWORD_LENGTH_MAX * NORMALIZED_UNITS_PER_CHARACTER_MAX;
 
 /** The id of the user a RegisterUser creates: the same for every retry of one idempotency key. */
 export function userIdForKey(idempotencyKey: string): string {
@@ -366,7 +364,6 @@ export class IdentityService {
   }
 
   private async checkPassword(state: RegisteredUser, password: string): Promise<boolean> {
-    if (password.length > LOGIN_PASSWORD_LENGTH_MAX) return false;
     return this.passwords.verify(state.passwordHash, password);
   }
 
