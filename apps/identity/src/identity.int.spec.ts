@@ -302,6 +302,11 @@ describe('identity through the transport', () => {
         error: { code: 'validation_failed', details: { fields: [{ field: 'password', reason: 'invalid_characters' }] } },
       });
       await login(user.email, withReplacement);
+      // Nor in a display name: identity.events would carry it, and strict JSON readers (serde_json) refuse a lone surrogate escape.
+      expect(await h.send({ type: 'RegisterUser', email: newEmail(), password: PASSWORD, displayName: 'Ada \uDC00' })).toMatchObject({
+        ok: false,
+        error: { code: 'validation_failed', details: { fields: [{ field: 'displayName', reason: 'invalid_characters' }] } },
+      });
     });
 
     it('counts a retried failure once (same idempotency key)', async () => {

@@ -69,12 +69,13 @@ function commonPasswordKey(password: string): string {
   return password.normalize('NFKC').trim().toLowerCase();
 }
 
-/** Optional; when given, 1 to 100 characters without control characters. */
+/** Optional; when given, 1 to 100 characters without control characters (nor lone surrogates, which are no characters). */
 export function displayNameProblem(displayName: unknown): FieldProblem | undefined {
   if (displayName === undefined || displayName === null) return undefined;
   if (typeof displayName !== 'string' || displayName.length === 0) return { field: 'displayName', reason: 'invalid' };
   if (codePoints(displayName) > DISPLAY_NAME_LENGTH_MAX) return { field: 'displayName', reason: 'too_long' };
   if (CONTROL_CHARACTER.test(displayName)) return { field: 'displayName', reason: 'control_characters' };
+  if (hasLoneSurrogate(displayName)) return { field: 'displayName', reason: 'invalid_characters' };
   return undefined;
 }
 
