@@ -19,7 +19,7 @@ import { emailKey, registrationProblems } from '../domain/credentials-policy';
 import { decideReservation, type ReservationHolder } from '../domain/email-reservation';
 import { isValidId, validationFailed, type FieldProblem } from '../domain/limits';
 import { isLocked, isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
-import { decide, NO_TOTP, replyErrorOf, type TotpCheck, type UserCommand, type UserContext } from '../domain/user.commands';
+import { decide, NO_TOTP, replyErrorOf, type Login as LoginCommand, type TotpCheck, type UserCommand, type UserContext, type UserDecision } from '../domain/user.commands';
 import { meView, userView } from '../domain/views';
 import type { IdentityConfig } from '../identity.config';
 import { AccessTokenSigner } from './access-tokens';
@@ -164,10 +164,9 @@ export class IdentityService {
       // A locked user is refused before any hashing; decide answers `account_locked`.
       const passwordValid = !isLocked(state, nowMs) && (await this.checkPassword(state, message.password));
       const totp = passwordValid ? this.checkTotp(state, message.totp, nowMs) : NO_TOTP;
-      const newPasswordHash = passwordValid ? await this.passwords.rehashed(state.passwordHash, message.password) : undefined;
       sessionId = this.deps.ids.next();
       refreshToken = mintRefreshToken(userId, sessionId);
-      return {
+      const command: LoginCommand = {
         type: 'Login',
         attemptKey: origin.idempotencyKey,
         passwordValid,
@@ -175,8 +174,12 @@ export class IdentityService {
         sessionId,
         refreshTokenHash: tokenHash(refreshToken),
         ip: typeof message.ip === 'string' ? message.ip : null,
-        ...(newPasswordHash === undefined ? {} : { newPasswordHash }),
       };
+      // Only a login decide lets in hashes the password anew: a hash for a right password alone (TOTP
+      // missing, a retried failure) told it by the answer's time.
+      if (!passwordValid || !startsSession(decide(command, state, this.context(nowMs)))) return command;
+      const newPasswordHash = await this.passwords.rehashed(state.passwordHash, message.password);
+      return newPasswordHash === undefined ? command : { ...command, newPasswordHash };
     });
     if (!outcome.ok) return outcome;
     const error = replyErrorOf(outcome.events);
@@ -392,6 +395,10 @@ function failed(error: DomainError): { ok: false; error: DomainError } {
 
 function invalidCredentials(): DomainError {
   return domainError('invalid_credentials', 'the email, password or TOTP code is wrong');
+}
+
+function startsSession(decision: UserDecision): boolean {
+  return decision.ok && decision.events.some((event) => event.type === 'identity.LoginSucceeded.v1');
 }
 
 function registered(state: UserState): RegisteredUser {
