@@ -18,8 +18,8 @@ import { COMMON_PASSWORDS } from '../domain/common-passwords';
 import { emailKey, registrationProblems } from '../domain/credentials-policy';
 import { decideReservation, type ReservationHolder } from '../domain/email-reservation';
 import { isValidId, validationFailed, type FieldProblem } from '../domain/limits';
-import { isLocked, isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
-import { decide, NO_TOTP, replyErrorOf, type Login as LoginCommand, type TotpCheck, type UserCommand, type UserContext, type UserDecision } from '../domain/user.commands';
+import { isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
+import { decide, NO_TOTP, replyErrorOf, weighsCredentials, type Login as LoginCommand, type TotpCheck, type UserCommand, type UserContext, type UserDecision } from '../domain/user.commands';
 import { meView, userView } from '../domain/views';
 import type { IdentityConfig } from '../identity.config';
 import { AccessTokenSigner } from './access-tokens';
@@ -161,8 +161,8 @@ export class IdentityService {
         await this.passwords.verifyDecoy(message.password);
         return invalidCredentials(); // a reservation whose registration never completed, or completed with another email
       }
-      // A locked user is refused before any hashing; decide answers `account_locked`.
-      const passwordValid = !isLocked(state, nowMs) && (await this.checkPassword(state, message.password));
+      // A locked user, or a retried failure, is answered before any hashing (decide says how).
+      const passwordValid = weighsCredentials(state, origin.idempotencyKey, nowMs) && (await this.checkPassword(state, message.password));
       const totp = passwordValid ? this.checkTotp(state, message.totp, nowMs) : NO_TOTP;
       sessionId = this.deps.ids.next();
       refreshToken = mintRefreshToken(userId, sessionId);
@@ -245,9 +245,9 @@ export class IdentityService {
     }
     if (problems.length > 0) return failed(validationFailed(problems));
     const outcome = await this.run(message.userId, origin, async (state, nowMs) => {
-      const locked = state.status === 'registered' && isLocked(state, nowMs);
-      const passwordValid = message.password === undefined || state.status !== 'registered' ? null : !locked && (await this.checkPassword(state, message.password));
-      const totp = message.totp === undefined || state.status !== 'registered' || locked ? NO_TOTP : this.checkTotp(state, message.totp, nowMs);
+      const weighed = state.status === 'registered' && weighsCredentials(state, origin.idempotencyKey, nowMs);
+      const passwordValid = message.password === undefined || state.status !== 'registered' ? null : weighed && (await this.checkPassword(state, message.password));
+      const totp = message.totp === undefined || state.status !== 'registered' || !weighed ? NO_TOTP : this.checkTotp(state, message.totp, nowMs);
       return { type: 'VerifyStepUp', attemptKey: origin.idempotencyKey, passwordValid, totp };
     });
     if (!outcome.ok) return outcome;

@@ -6,7 +6,7 @@ import { startIdentityHarness, type IdentityHarness } from '../testing/identity.
 import { totpCodeAt } from './totp-codes';
 import { userStreamId } from './user-repository';
 
-const argon2Calls = { running: 0, most: 0, hashes: 0, release: () => undefined as void, held: Promise.resolve() };
+const argon2Calls = { running: 0, most: 0, hashes: 0, verifies: 0, release: () => undefined as void, held: Promise.resolve() };
 
 jest.mock('argon2', () => {
   const actual = jest.requireActual<typeof import('argon2')>('argon2');
@@ -23,7 +23,12 @@ jest.mock('argon2', () => {
       }
     };
   const hash = counted(actual.hash);
-  return { ...actual, hash: (...args: Parameters<typeof actual.hash>) => ((argon2Calls.hashes += 1), hash(...args)), verify: counted(actual.verify) };
+  const verify = counted(actual.verify);
+  return {
+    ...actual,
+    hash: (...args: Parameters<typeof actual.hash>) => ((argon2Calls.hashes += 1), hash(...args)),
+    verify: (...args: Parameters<typeof actual.verify>) => ((argon2Calls.verifies += 1), verify(...args)),
+  };
 });
 
 function holdArgon2(): void {
@@ -125,6 +130,25 @@ describe('password hashing under load', () => {
     expect(await h.send({ type: 'Login', email: 'mfa@example.com', password, totp: code })).toMatchObject({ ok: true });
     expect(argon2Calls.hashes).toBe(1);
     expect((await h.store.readStream(userStreamId(user.value.id))).filter((event) => event.type === 'identity.PasswordRehashed.v1')).toHaveLength(1);
+  });
+
+  it('checks no password for a retried failed attempt, which is answered uncounted: a wrong decomposed one took two hashes, the right one one', async () => {
+    h = await startIdentityHarness();
+    const password = 'Crème brûlée à Noël';
+    const user = await h.send<{ id: string }>({ type: 'RegisterUser', email: 'accent@example.com', password });
+    if (!user.ok) throw new Error('registration failed');
+    expect(await h.send({ type: 'Login', email: 'accent@example.com', password: 'wrong password here' }, 'failed-once')).toMatchObject({ error: { code: 'invalid_credentials' } });
+    for (const guess of [password, 'Crème brûlée à Paris']) {
+      argon2Calls.verifies = 0;
+      const reply = await h.send({ type: 'Login', email: 'accent@example.com', password: guess.normalize('NFD') }, 'failed-once');
+      expect(reply).toMatchObject({ error: { code: 'invalid_credentials' } });
+      expect(argon2Calls.verifies).toBe(0);
+      expect(await h.send({ type: 'VerifyStepUp', userId: user.value.id, password: 'wrong password here' }, 'step-up-failed')).toMatchObject({ error: { code: 'step_up_required' } });
+      argon2Calls.verifies = 0;
+      expect(await h.send({ type: 'VerifyStepUp', userId: user.value.id, password: guess.normalize('NFD') }, 'step-up-failed')).toMatchObject({ error: { code: 'step_up_required' } });
+      expect(argon2Calls.verifies).toBe(0);
+    }
+    expect(await h.send({ type: 'Login', email: 'accent@example.com', password: password.normalize('NFD') })).toMatchObject({ ok: true });
   });
 
   it('does not count a login refused for load as a failed one', async () => {

@@ -149,6 +149,16 @@ export function decide(command: UserCommand, state: UserState, context: UserCont
 /** The user as a decider: what `deciderSpec` and the application run. */
 export const userDecider = { initialState, evolve, decide };
 
+/**
+ * Whether decide weighs this attempt's credentials: not while the user is locked, nor for a retry of
+ * a failed or locking attempt (answered as it first was, uncounted). The application checks none
+ * otherwise: a check's time (two hashes for a wrong decomposed password, one for the right) would be a free guess.
+ */
+export function weighsCredentials(state: RegisteredUser, attemptKey: string, nowMs: number): boolean {
+  const first = state.attempts.get(attemptKey);
+  return first !== 'failed' && first !== 'locked' && !isLocked(state, nowMs);
+}
+
 /** The error a reply carries when the decision recorded a failure (failed login or step-up, token reuse). */
 export function replyErrorOf(events: readonly UserEvent[]): DomainError | undefined {
   const locked = events.find((event) => event.type === 'identity.UserLocked.v1');
