@@ -56,6 +56,15 @@ describe('identity keys', () => {
     ).toThrow(/IDENTITY_TOTP_KEY_BASE64/);
   });
 
+  it('data_dir: refuses key settings it would ignore (a rotation to IDENTITY_SIGNING_KEY_PEM kept signing with the old key)', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const settings = { IDENTITY_SIGNING_KEY_PEM: pem, IDENTITY_SIGNING_KEY_FILE: join(dataDir, 'new.pem'), IDENTITY_TOTP_KEY_BASE64: randomBytes(32).toString('base64') };
+    for (const [setting, value] of Object.entries(settings)) {
+      expect(() => loadIdentityConfig({ [setting]: value })).toThrow(ConfigError);
+      expect(() => loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'data_dir', [setting]: value })).toThrow(`IDENTITY_KEY_SOURCE is data_dir, which ignores ${setting}`);
+    }
+  });
+
   it('config: refuses an IDENTITY_TOTP_KEY_BASE64 that is not plain base64, without echoing it', () => {
     const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     const totp = randomBytes(32).toString('base64');
