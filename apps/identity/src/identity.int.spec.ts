@@ -351,6 +351,19 @@ describe('identity through the transport', () => {
       expect(await h.send({ type: 'Refresh', refreshToken: again.value.refreshToken })).toMatchObject({ ok: true });
     });
 
+    it('treats every redelivery of a refresh as the same request, not only the first (two replies lost in a row)', async () => {
+      const email = newEmail();
+      await register(email);
+      const pair = await login(email);
+      for (let delivery = 1; delivery <= 2; delivery++) expect(await h.send({ type: 'Refresh', refreshToken: pair.refreshToken }, 'refresh-lost')).toMatchObject({ ok: true });
+      const third = await h.send<TokenPair>({ type: 'Refresh', refreshToken: pair.refreshToken }, 'refresh-lost');
+      expect(third).toMatchObject({ ok: true });
+      if (!third.ok) return;
+      expect(await h.send({ type: 'Refresh', refreshToken: third.value.refreshToken })).toMatchObject({ ok: true });
+      // Another request presenting that first token is still reuse.
+      expect(await h.send({ type: 'Refresh', refreshToken: pair.refreshToken }, 'refresh-other')).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
+    });
+
     it('logs out (204: null), idempotently; the session and its tokens are dead', async () => {
       const email = newEmail();
       const user = await register(email);

@@ -292,8 +292,8 @@ function refresh(command: Refresh, state: RegisteredUser, context: UserContext):
   }
   if (!session.previousTokenHashes.includes(presented)) return rejected(invalidRefreshToken());
   if (!isSessionAlive(session, context.nowMs)) return rejected(invalidRefreshToken());
-  // The same request again (its reply was lost): rotate once more instead of calling it reuse.
-  const isRetry = session.rotatedBy === command.attemptKey && session.previousTokenHashes[session.previousTokenHashes.length - 1] === presented;
+  // The same request again (its reply was lost, maybe more than once): rotate once more instead of calling it reuse.
+  const isRetry = session.rotatedBy === command.attemptKey && session.rotatedFrom === presented;
   if (isRetry) return accepted(rotation(session, command, context));
   return accepted({ type: 'identity.SessionRevoked.v1', data: { sessionId: session.id, reason: 'refresh_token_reuse', atMs: context.nowMs } });
 }
