@@ -1,6 +1,7 @@
 // The identity service through the transport: every command, its codes, idempotency, the
 // registration race, lockout by the clock, refresh rotation and reuse, TOTP, step-up, the first
 // admin, restarts, the users projection, identity.events, and no secret in the store.
+import { Logger } from '@nestjs/common';
 import { ConfigError, idFromKey, IDENTITY_TOPICS, UuidV7Generator, type MeView, type PublicKeys, type Reply, type TokenPair, type UserView } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { expectedState, openProjectionDb, ProjectionRunner } from '@ledger/event-store';
@@ -518,10 +519,19 @@ describe('identity through the transport', () => {
       h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: PASSWORD } });
       expect(await h.send({ type: 'GetMe', userId: user.id })).toMatchObject({ ok: true, value: { roles: ['admin', 'user'] } });
       await login('boss@example.com');
-      // Once an admin, a later ADMIN_PASSWORD (rotated in the config) leaves them be.
+      // Once an admin, a later ADMIN_PASSWORD (rotated in the config) leaves them be, and says so at start.
       await h.close();
-      h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: 'some other pass phrase' } });
+      const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      try {
+        h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: 'some other pass phrase' } });
+        expect(warnings.mock.calls.map(([message]) => String(message))).toContainEqual(expect.stringMatching(/^ADMIN_PASSWORD is not the password of the admin/));
+        expect(warnings.mock.calls.join(' ')).not.toContain('some other pass phrase');
+      } finally {
+        warnings.mockRestore();
+      }
       expect(await h.send({ type: 'GetMe', userId: user.id })).toMatchObject({ ok: true, value: { roles: ['admin', 'user'] } });
+      expect(await h.send({ type: 'Login', email: 'boss@example.com', password: 'some other pass phrase' })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      await login('boss@example.com');
     });
 
     it('does not promote whoever registered ADMIN_EMAIL first with another password (no email is verified)', async () => {

@@ -255,8 +255,11 @@ export class IdentityService {
     return error === undefined ? { ok: true, value: { verified: true } } : failed(error);
   }
 
-  /** Makes the first admin (or promotes the user with that email and ADMIN_PASSWORD); safe to run on every start. */
-  async bootstrapAdmin(email: string, password: string): Promise<{ userId: string; created: boolean }> {
+  /**
+   * Makes the first admin (or promotes the user with that email and ADMIN_PASSWORD); safe to run on every start.
+   * `passwordIgnored`: the admin exists with another password, which ADMIN_PASSWORD does not change.
+   */
+  async bootstrapAdmin(email: string, password: string): Promise<{ userId: string; created: boolean; passwordIgnored: boolean }> {
     const origin: EventOrigin = { idempotencyKey: `identity.bootstrap-admin:${emailKey(email)}`, actor: 'identity-bootstrap' };
     let created = false;
     let userId = await this.ownerOf(email);
@@ -268,13 +271,14 @@ export class IdentityService {
     }
     if (userId === undefined) throw new Error('bootstrapping the admin failed: no user is registered with the email');
     const { state } = await this.users.load(userId);
+    const passwordIgnored = !created && state.status === 'registered' && !(await this.checkPassword(state, password));
     // Anyone may register any email (none is verified): only the holder of ADMIN_PASSWORD is promoted.
-    if (!created && state.status === 'registered' && !state.roles.includes('admin') && !(await this.checkPassword(state, password))) {
+    if (passwordIgnored && !state.roles.includes('admin')) {
       throw new Error('bootstrapping the admin failed: the user registered with ADMIN_EMAIL has another password than ADMIN_PASSWORD');
     }
     const granted = await this.run(userId, origin, async () => ({ type: 'GrantRole', role: 'admin' }));
     if (!granted.ok) throw new Error(`bootstrapping the admin failed: ${granted.error.code} ${granted.error.message}`);
-    return { userId, created };
+    return { userId, created, passwordIgnored };
   }
 
   // -------------------------------------------------------------------------------------------
