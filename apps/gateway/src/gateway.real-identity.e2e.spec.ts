@@ -45,6 +45,8 @@ describe('gateway with the real identity service (e2e)', () => {
     ['/v1/users', { email: 'kelvin@example.com', password: 'a rather long passphrase', displayName: null }, 'displayName'],
     ['/v1/users', { email: 'kelvin@example.com', password: '🔒'.repeat(129) }, 'password'],
     ['/v1/users', { email: 'kelvin@example.com', password: 'short' }, 'password'],
+    ['/v1/users', { email: 'kelvin@example.com', password: 'a rather long \ud800 passphrase' }, 'password'],
+    ['/v1/users', { email: 'kelvin@example.com', password: 'a rather long passphrase', displayName: 'Ada \udc00' }, 'displayName'],
     ['/v1/auth/login', { email: 'kelvin@example.com', password: 'a rather long passphrase', totp: '12345' }, 'totp'],
     ['/v1/auth/login', { email: 'kelvin@example.com', password: 'a rather long passphrase', totp: '１２３４５６' }, 'totp'],
     ['/v1/auth/login', { email: 'kelvin@example.com', password: '' }, 'password'],

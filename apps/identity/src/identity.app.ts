@@ -73,6 +73,8 @@ export async function startIdentity(options: IdentityOptions): Promise<RunningId
     if (config.ADMIN_EMAIL !== '') {
       const admin = await service.bootstrapAdmin(config.ADMIN_EMAIL, config.ADMIN_PASSWORD);
       if (admin.created) logger.log(`created the first admin, user ${admin.userId}`);
+      // An operator who changed ADMIN_PASSWORD to rotate it learns the admin's password is not changed by it.
+      if (admin.passwordIgnored) log(`ADMIN_PASSWORD is not the password of the admin registered with ADMIN_EMAIL (user ${admin.userId}): it sets the password only when identity creates that admin; this one keeps theirs`);
     }
 
     const app = await startBusMicroservice(IdentityModule.register(service), bus, {

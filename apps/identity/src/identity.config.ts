@@ -77,6 +77,11 @@ export function loadIdentityConfig(env: Readonly<Record<string, string | undefin
     const password = passwordProblem(config.ADMIN_PASSWORD, COMMON_PASSWORDS);
     if (password !== undefined) throw new ConfigError('ADMIN_PASSWORD', `breaks the password rules (${password.reason}): 10 to 128 characters, not a common password`);
   }
+  if (config.IDENTITY_KEY_SOURCE === 'data_dir') {
+    // Set but ignored: DATA_DIR's keys would sign on, and a rotation to a new key would not happen.
+    const ignored = (['IDENTITY_SIGNING_KEY_PEM', 'IDENTITY_SIGNING_KEY_FILE', 'IDENTITY_TOTP_KEY_BASE64'] as const).filter((setting) => config[setting] !== '');
+    if (ignored.length > 0) throw new ConfigError('IDENTITY_KEY_SOURCE', `is data_dir, which ignores ${ignored.join(', ')}: set IDENTITY_KEY_SOURCE=config to use them`);
+  }
   if (config.IDENTITY_KEY_SOURCE === 'config') {
     if (config.IDENTITY_SIGNING_KEY_PEM === '' && config.IDENTITY_SIGNING_KEY_FILE === '') {
       throw new ConfigError('IDENTITY_SIGNING_KEY_PEM', 'or IDENTITY_SIGNING_KEY_FILE is required when IDENTITY_KEY_SOURCE=config');

@@ -1,6 +1,7 @@
 // The identity service through the transport: every command, its codes, idempotency, the
 // registration race, lockout by the clock, refresh rotation and reuse, TOTP, step-up, the first
 // admin, restarts, the users projection, identity.events, and no secret in the store.
+import { Logger } from '@nestjs/common';
 import { ConfigError, idFromKey, IDENTITY_TOPICS, UuidV7Generator, type MeView, type PublicKeys, type Reply, type TokenPair, type UserView } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { expectedState, openProjectionDb, ProjectionRunner } from '@ledger/event-store';
@@ -291,6 +292,24 @@ describe('identity through the transport', () => {
       await login(email);
     });
 
+    it('takes no lone surrogate for a password: UTF-8 turns each into U+FFFD, so they would all match one another', async () => {
+      const withReplacement = 'pass \uFFFD word \uFFFD!';
+      const user = await register(newEmail(), withReplacement);
+      for (const typed of ['pass \uD800 word \uDFFF!', 'pass \uDBFF word \uFFFD!']) {
+        expect(await h.send({ type: 'Login', email: user.email, password: typed })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      }
+      expect(await h.send({ type: 'RegisterUser', email: newEmail(), password: 'pass \uD800 word \uD800!' })).toMatchObject({
+        ok: false,
+        error: { code: 'validation_failed', details: { fields: [{ field: 'password', reason: 'invalid_characters' }] } },
+      });
+      await login(user.email, withReplacement);
+      // Nor in a display name: identity.events would carry it, and strict JSON readers (serde_json) refuse a lone surrogate escape.
+      expect(await h.send({ type: 'RegisterUser', email: newEmail(), password: PASSWORD, displayName: 'Ada \uDC00' })).toMatchObject({
+        ok: false,
+        error: { code: 'validation_failed', details: { fields: [{ field: 'displayName', reason: 'invalid_characters' }] } },
+      });
+    });
+
     it('counts a retried failure once (same idempotency key)', async () => {
       const email = newEmail();
       await register(email);
@@ -331,6 +350,19 @@ describe('identity through the transport', () => {
       expect(again.ok && first.ok && again.value.refreshToken !== first.value.refreshToken).toBe(true);
       if (!again.ok) return;
       expect(await h.send({ type: 'Refresh', refreshToken: again.value.refreshToken })).toMatchObject({ ok: true });
+    });
+
+    it('treats every redelivery of a refresh as the same request, not only the first (two replies lost in a row)', async () => {
+      const email = newEmail();
+      await register(email);
+      const pair = await login(email);
+      for (let delivery = 1; delivery <= 2; delivery++) expect(await h.send({ type: 'Refresh', refreshToken: pair.refreshToken }, 'refresh-lost')).toMatchObject({ ok: true });
+      const third = await h.send<TokenPair>({ type: 'Refresh', refreshToken: pair.refreshToken }, 'refresh-lost');
+      expect(third).toMatchObject({ ok: true });
+      if (!third.ok) return;
+      expect(await h.send({ type: 'Refresh', refreshToken: third.value.refreshToken })).toMatchObject({ ok: true });
+      // Another request presenting that first token is still reuse.
+      expect(await h.send({ type: 'Refresh', refreshToken: pair.refreshToken }, 'refresh-other')).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
     });
 
     it('logs out (204: null), idempotently; the session and its tokens are dead', async () => {
@@ -487,10 +519,19 @@ describe('identity through the transport', () => {
       h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: PASSWORD } });
       expect(await h.send({ type: 'GetMe', userId: user.id })).toMatchObject({ ok: true, value: { roles: ['admin', 'user'] } });
       await login('boss@example.com');
-      // Once an admin, a later ADMIN_PASSWORD (rotated in the config) leaves them be.
+      // Once an admin, a later ADMIN_PASSWORD (rotated in the config) leaves them be, and says so at start.
       await h.close();
-      h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: 'some other pass phrase' } });
+      const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      try {
+        h = await startIdentityHarness({ dataDir, clock, env: { ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: 'some other pass phrase' } });
+        expect(warnings.mock.calls.map(([message]) => String(message))).toContainEqual(expect.stringMatching(/^ADMIN_PASSWORD is not the password of the admin/));
+        expect(warnings.mock.calls.join(' ')).not.toContain('some other pass phrase');
+      } finally {
+        warnings.mockRestore();
+      }
       expect(await h.send({ type: 'GetMe', userId: user.id })).toMatchObject({ ok: true, value: { roles: ['admin', 'user'] } });
+      expect(await h.send({ type: 'Login', email: 'boss@example.com', password: 'some other pass phrase' })).toMatchObject({ ok: false, error: { code: 'invalid_credentials' } });
+      await login('boss@example.com');
     });
 
     it('does not promote whoever registered ADMIN_EMAIL first with another password (no email is verified)', async () => {

@@ -147,8 +147,9 @@ describe('access token verification', () => {
     expect(fetches).toBe(2);
   });
 
-  it("keeps a login identity said was alive while identity cannot be reached, and rejects (503) one it never answered for", async () => {
-    let reachable = true;
+  /** A verifier whose session checks fail while `identity.reachable` is false; `identity.asked` counts them. */
+  function withFlakyIdentity() {
+    const identity = { reachable: true, asked: 0 };
     const v = new AccessTokenVerifier({
       fetchKeys: async () => ({ keys: [current.jwk], issuer: ISSUER, audience: AUDIENCE }),
       clock,
@@ -157,19 +158,48 @@ describe('access token verification', () => {
       refetchMinIntervalMs: 0,
       clockSkewMs: 0,
       sessionAlive: async (userId, sessionId) => {
-        if (!reachable) throw new Error('identity unreachable');
+        identity.asked++;
+        if (!identity.reachable) throw new Error('identity unreachable');
         return sessionAlive(userId, sessionId);
       },
       sessionCheckMs: 1_000,
     });
+    return { v, identity };
+  }
+
+  it("keeps a login identity said was alive while identity cannot be reached, and rejects (503) one it never answered for", async () => {
+    const { v, identity } = withFlakyIdentity();
     await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
-    reachable = false;
+    identity.reachable = false;
     clock.advance(2_000);
     await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
     await expect(v.verify(token({ sid: 's-new' }))).rejects.toThrow('identity unreachable');
-    reachable = true;
+    identity.reachable = true;
     revoked.add('s1');
+    clock.advance(1_000); // no check is sent for sessionCheckMs after one failed
     await expect(v.verify(token())).resolves.toMatchObject({ ok: false, reason: 'the login was revoked' }); // asked again once reachable
+  });
+
+  it('asks identity about no login known alive for sessionCheckMs after a check failed: each request waited for the bus timeout meanwhile', async () => {
+    const { v, identity } = withFlakyIdentity();
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    await expect(v.verify(token({ sid: 's2' }))).resolves.toMatchObject({ ok: true });
+    identity.reachable = false;
+    clock.advance(2_000);
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    expect(identity.asked).toBe(3);
+    // Identity just failed: the other login and this one again are known alive, and answered so at once.
+    await expect(v.verify(token({ sid: 's2' }))).resolves.toMatchObject({ ok: true });
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: true });
+    expect(identity.asked).toBe(3);
+    // A login never answered for is asked about (identity may be back): 503 while it is not.
+    await expect(v.verify(token({ sid: 's-new' }))).rejects.toThrow('identity unreachable');
+    expect(identity.asked).toBe(4);
+    clock.advance(1_000);
+    identity.reachable = true;
+    revoked.add('s1');
+    await expect(v.verify(token())).resolves.toMatchObject({ ok: false, reason: 'the login was revoked' });
+    expect(identity.asked).toBe(5);
   });
 
   it('keeps the last keys while identity cannot be reached, at most staleMaxMs past their cache time, asking again at most every refetchMinIntervalMs', async () => {

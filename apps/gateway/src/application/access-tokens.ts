@@ -8,7 +8,8 @@
 //
 // API.md: reusing a refresh token revokes every token of that login, and logout ends it. A token's
 // login (its `sid`) is asked of identity (CheckSession) at most once per SESSION_CHECK_CACHE_MS
-// while alive; once revoked it stays refused (at most SESSION_CHECKS_MAX logins remembered).
+// while alive; once revoked it stays refused (at most SESSION_CHECKS_MAX logins remembered). After a
+// check that could not reach identity, no login known alive is asked about for SESSION_CHECK_CACHE_MS.
 //
 // Plain node:crypto rather than jose: jose 6 is ES modules only, and Jest on Node 20 cannot
 // load it while jest.config.js transforms only @nestjs (see the gateway's notes in the report).
@@ -78,6 +79,8 @@ export class AccessTokenVerifier {
   private readonly sessions = new RecentlyUsed<string, { readonly alive: boolean; readonly checkedAtMs: number }>(SESSION_CHECKS_MAX);
   /** Checks in flight, shared by concurrent requests of one login. */
   private readonly checking = new Map<string, Promise<boolean>>();
+  /** When a check last could not reach identity: logins known alive are not asked about for sessionCheckMs after (each waited the bus timeout). */
+  private sessionCheckFailure: { readonly atMs: number } | undefined;
 
   constructor(private readonly options: AccessTokenVerifierOptions) {
     this.verified = new RecentlyUsed(options.verifiedTokensMax ?? VERIFIED_TOKENS_MAX);
@@ -117,14 +120,19 @@ export class AccessTokenVerifier {
     const key = `${claims.sub}\u0000${claims.sid}`;
     const known = this.sessions.get(key);
     if (known !== undefined && (!known.alive || this.options.clock.nowMs() - known.checkedAtMs < this.options.sessionCheckMs)) return known.alive;
+    // Identity just failed a check: a login it said was alive is not asked about again meanwhile (a new one may still be).
+    const failure = this.sessionCheckFailure;
+    if (known?.alive === true && failure !== undefined && this.options.clock.nowMs() - failure.atMs < this.options.sessionCheckMs) return true;
     let pending = this.checking.get(key);
     if (pending === undefined) {
       pending = this.options.sessionAlive(claims.sub, claims.sid).then(
         (alive) => {
+          this.sessionCheckFailure = undefined;
           this.sessions.set(key, { alive, checkedAtMs: this.options.clock.nowMs() });
           return alive;
         },
         (error: unknown) => {
+          this.sessionCheckFailure = { atMs: this.options.clock.nowMs() };
           // Identity unreachable: a login it said was alive stays usable (its tokens still expire), as the cached keys do; else 503.
           if (known?.alive === true) return true;
           throw error;

@@ -3,11 +3,15 @@
 // TOTP codes are in ./totp-codes.ts. Nothing here logs, and nothing here keeps a secret it was handed.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
-import { passwordForm } from '../domain/credentials-policy';
+import { hasLoneSurrogate, passwordForm } from '../domain/credentials-policy';
+import { NORMALIZED_UNITS_PER_CHARACTER_MAX, PASSWORD_LENGTH_MAX } from '../domain/limits';
 import { TOTP_KEY_BYTES } from './identity-keys';
 
 // ---------------------------------------------------------------------------------------------
 // Passwords.
+
+/** Passwords longer than this (code units) are not hashed: no form of a registered password is that long. */
+export const VERIFIED_PASSWORD_LENGTH_MAX = PASSWORD_LENGTH_MAX * NORMALIZED_UNITS_PER_CHARACTER_MAX;
 
 export interface Argon2Cost {
   readonly memoryKib: number;
@@ -79,10 +83,12 @@ export class PasswordHasher {
   }
 
   /**
-   * False for a wrong password and for a hash that is not an argon2 hash. A password not in NFC is
+   * False for a wrong password, one no registration takes, and a hash that is not an argon2 hash. A password not in NFC is
    * tried as sent too: hashes made before passwords were normalized hold the bytes as typed.
    */
   async verify(hash: string, password: string): Promise<boolean> {
+    // No registration takes such a password; refused here, before hashing, for a real hash and the decoy alike (same time).
+    if (password.length > VERIFIED_PASSWORD_LENGTH_MAX || hasLoneSurrogate(password)) return false;
     const form = passwordForm(password);
     return (await this.verifyExactly(hash, form)) || (form !== password && (await this.verifyExactly(hash, password)));
   }

@@ -56,6 +56,15 @@ describe('identity keys', () => {
     ).toThrow(/IDENTITY_TOTP_KEY_BASE64/);
   });
 
+  it('data_dir: refuses key settings it would ignore (a rotation to IDENTITY_SIGNING_KEY_PEM kept signing with the old key)', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const settings = { IDENTITY_SIGNING_KEY_PEM: pem, IDENTITY_SIGNING_KEY_FILE: join(dataDir, 'new.pem'), IDENTITY_TOTP_KEY_BASE64: randomBytes(32).toString('base64') };
+    for (const [setting, value] of Object.entries(settings)) {
+      expect(() => loadIdentityConfig({ [setting]: value })).toThrow(ConfigError);
+      expect(() => loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'data_dir', [setting]: value })).toThrow(`IDENTITY_KEY_SOURCE is data_dir, which ignores ${setting}`);
+    }
+  });
+
   it('config: refuses an IDENTITY_TOTP_KEY_BASE64 that is not plain base64, without echoing it', () => {
     const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     const totp = randomBytes(32).toString('base64');
@@ -123,7 +132,9 @@ describe('identity keys', () => {
       const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
       const tooMany = Array.from({ length: PREVIOUS_PUBLIC_KEYS_MAX + 1 }, () => publicPemOf(privatePem())).join('');
       const broken = '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----';
-      for (const previous of [signing, 'junk', rsa, tooMany, broken, `${publicPemOf(signing)}junk`]) {
+      const retired = publicPemOf(privatePem());
+      // The current key or one key twice would publish a kid twice, and jose refuses every token then (ERR_JWKS_MULTIPLE_MATCHING_KEYS).
+      for (const previous of [signing, 'junk', rsa, tooMany, broken, `${publicPemOf(signing)}junk`, publicPemOf(signing), `${retired}${retired}`]) {
         expect(() => keysWith(signing, previous)).toThrow(ConfigError);
         expect(() => keysWith(signing, previous)).toThrow(/IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM/);
       }

@@ -49,11 +49,12 @@ export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: 
   const publicKey = createPublicKey(signingKey);
 
   const totpKey = base64KeyOf(totpBase64, fromConfig ? 'IDENTITY_TOTP_KEY_BASE64' : TOTP_KEY_FILE, TOTP_KEY_BYTES);
+  const keyId = jwkThumbprint(publicKey);
   return {
     signingKey,
     publicKey,
-    keyId: jwkThumbprint(publicKey),
-    previousKeys: previousPublicKeys(config.IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM),
+    keyId,
+    previousKeys: previousPublicKeys(config.IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM, keyId),
     totpKey,
     totpKeyId: createHash('sha256').update('identity-totp-key').update(totpKey).digest('hex').slice(0, 16),
   };
@@ -68,12 +69,14 @@ export function jwkThumbprint(publicKey: KeyObject): string {
 /** One PEM public key block (SPKI). */
 const PUBLIC_KEY_PEM = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g;
 
-function previousPublicKeys(pems: string): VerificationKey[] {
+/** The retired keys, each once and none the current key (`currentKeyId`): a JWKS naming a kid twice fails jose's verification of every token of it. */
+function previousPublicKeys(pems: string, currentKeyId: string): VerificationKey[] {
   const setting = 'IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM';
   const text = pems.replace(/\\n/g, '\n');
   const blocks = text.match(PUBLIC_KEY_PEM) ?? [];
   if (text.replace(PUBLIC_KEY_PEM, '').trim() !== '') throw new ConfigError(setting, 'must hold only PEM public keys (BEGIN PUBLIC KEY blocks)');
   if (blocks.length > PREVIOUS_PUBLIC_KEYS_MAX) throw new ConfigError(setting, `holds ${blocks.length} keys, at most ${PREVIOUS_PUBLIC_KEYS_MAX} are allowed`);
+  const keyIds = new Set([currentKeyId]);
   return blocks.map((block, index) => {
     let publicKey: KeyObject;
     try {
@@ -82,7 +85,10 @@ function previousPublicKeys(pems: string): VerificationKey[] {
       throw new ConfigError(setting, `key ${index + 1} is not a PEM public key`);
     }
     if (publicKey.asymmetricKeyType !== 'ed25519') throw new ConfigError(setting, `key ${index + 1} must be an Ed25519 key, got ${publicKey.asymmetricKeyType}`);
-    return { publicKey, keyId: jwkThumbprint(publicKey) };
+    const keyId = jwkThumbprint(publicKey);
+    if (keyIds.has(keyId)) throw new ConfigError(setting, `key ${index + 1} is ${keyId === currentKeyId ? 'the current signing key' : 'listed twice'}: list each retired key once`);
+    keyIds.add(keyId);
+    return { publicKey, keyId };
   });
 }
 

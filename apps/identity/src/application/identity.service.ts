@@ -17,9 +17,9 @@ import { WrongExpectedVersionError, type EventStore } from '@ledger/event-store'
 import { COMMON_PASSWORDS } from '../domain/common-passwords';
 import { emailKey, registrationProblems } from '../domain/credentials-policy';
 import { decideReservation, type ReservationHolder } from '../domain/email-reservation';
-import { isValidId, NORMALIZED_UNITS_PER_CHARACTER_MAX, PASSWORD_LENGTH_MAX, validationFailed, type FieldProblem } from '../domain/limits';
-import { isLocked, isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
-import { decide, NO_TOTP, replyErrorOf, type TotpCheck, type UserCommand, type UserContext } from '../domain/user.commands';
+import { isValidId, validationFailed, type FieldProblem } from '../domain/limits';
+import { isSessionAlive, type RegisteredUser, type UserEvent, type UserState } from '../domain/user';
+import { decide, NO_TOTP, replyErrorOf, weighsCredentials, type Login as LoginCommand, type TotpCheck, type UserCommand, type UserContext, type UserDecision } from '../domain/user.commands';
 import { meView, userView } from '../domain/views';
 import type { IdentityConfig } from '../identity.config';
 import { AccessTokenSigner } from './access-tokens';
@@ -30,8 +30,6 @@ import { UserRepository, type EventOrigin } from './user-repository';
 
 /** Tries of one command when another process appended to the same user stream in between. */
 export const APPEND_ATTEMPTS_MAX = 5;
-/** Login passwords longer than this (code units) are not hashed: no form of a registered password is that long. */
-const LOGIN_PASSWORD_LENGTH_MAX = PASSWORD_LENGTH_MAX * NORMALIZED_UNITS_PER_CHARACTER_MAX;
 
 /** The id of the user a RegisterUser creates: the same for every retry of one idempotency key. */
 export function userIdForKey(idempotencyKey: string): string {
@@ -163,13 +161,12 @@ export class IdentityService {
         await this.passwords.verifyDecoy(message.password);
         return invalidCredentials(); // a reservation whose registration never completed, or completed with another email
       }
-      // A locked user is refused before any hashing; decide answers `account_locked`.
-      const passwordValid = !isLocked(state, nowMs) && (await this.checkPassword(state, message.password));
+      // A locked user, or a retried failure, is answered before any hashing (decide says how).
+      const passwordValid = weighsCredentials(state, origin.idempotencyKey, nowMs) && (await this.checkPassword(state, message.password));
       const totp = passwordValid ? this.checkTotp(state, message.totp, nowMs) : NO_TOTP;
-      const newPasswordHash = passwordValid ? await this.passwords.rehashed(state.passwordHash, message.password) : undefined;
       sessionId = this.deps.ids.next();
       refreshToken = mintRefreshToken(userId, sessionId);
-      return {
+      const command: LoginCommand = {
         type: 'Login',
         attemptKey: origin.idempotencyKey,
         passwordValid,
@@ -177,8 +174,12 @@ export class IdentityService {
         sessionId,
         refreshTokenHash: tokenHash(refreshToken),
         ip: typeof message.ip === 'string' ? message.ip : null,
-        ...(newPasswordHash === undefined ? {} : { newPasswordHash }),
       };
+      // Only a login decide lets in hashes the password anew: a hash for a right password alone (TOTP
+      // missing, a retried failure) told it by the answer's time.
+      if (!passwordValid || !startsSession(decide(command, state, this.context(nowMs)))) return command;
+      const newPasswordHash = await this.passwords.rehashed(state.passwordHash, message.password);
+      return newPasswordHash === undefined ? command : { ...command, newPasswordHash };
     });
     if (!outcome.ok) return outcome;
     const error = replyErrorOf(outcome.events);
@@ -244,9 +245,9 @@ export class IdentityService {
     }
     if (problems.length > 0) return failed(validationFailed(problems));
     const outcome = await this.run(message.userId, origin, async (state, nowMs) => {
-      const locked = state.status === 'registered' && isLocked(state, nowMs);
-      const passwordValid = message.password === undefined || state.status !== 'registered' ? null : !locked && (await this.checkPassword(state, message.password));
-      const totp = message.totp === undefined || state.status !== 'registered' || locked ? NO_TOTP : this.checkTotp(state, message.totp, nowMs);
+      const weighed = state.status === 'registered' && weighsCredentials(state, origin.idempotencyKey, nowMs);
+      const passwordValid = message.password === undefined || state.status !== 'registered' ? null : weighed && (await this.checkPassword(state, message.password));
+      const totp = message.totp === undefined || state.status !== 'registered' || !weighed ? NO_TOTP : this.checkTotp(state, message.totp, nowMs);
       return { type: 'VerifyStepUp', attemptKey: origin.idempotencyKey, passwordValid, totp };
     });
     if (!outcome.ok) return outcome;
@@ -254,8 +255,11 @@ export class IdentityService {
     return error === undefined ? { ok: true, value: { verified: true } } : failed(error);
   }
 
-  /** Makes the first admin (or promotes the user with that email and ADMIN_PASSWORD); safe to run on every start. */
-  async bootstrapAdmin(email: string, password: string): Promise<{ userId: string; created: boolean }> {
+  /**
+   * Makes the first admin (or promotes the user with that email and ADMIN_PASSWORD); safe to run on every start.
+   * `passwordIgnored`: the admin exists with another password, which ADMIN_PASSWORD does not change.
+   */
+  async bootstrapAdmin(email: string, password: string): Promise<{ userId: string; created: boolean; passwordIgnored: boolean }> {
     const origin: EventOrigin = { idempotencyKey: `identity.bootstrap-admin:${emailKey(email)}`, actor: 'identity-bootstrap' };
     let created = false;
     let userId = await this.ownerOf(email);
@@ -267,13 +271,14 @@ export class IdentityService {
     }
     if (userId === undefined) throw new Error('bootstrapping the admin failed: no user is registered with the email');
     const { state } = await this.users.load(userId);
+    const passwordIgnored = !created && state.status === 'registered' && !(await this.checkPassword(state, password));
     // Anyone may register any email (none is verified): only the holder of ADMIN_PASSWORD is promoted.
-    if (!created && state.status === 'registered' && !state.roles.includes('admin') && !(await this.checkPassword(state, password))) {
+    if (passwordIgnored && !state.roles.includes('admin')) {
       throw new Error('bootstrapping the admin failed: the user registered with ADMIN_EMAIL has another password than ADMIN_PASSWORD');
     }
     const granted = await this.run(userId, origin, async () => ({ type: 'GrantRole', role: 'admin' }));
     if (!granted.ok) throw new Error(`bootstrapping the admin failed: ${granted.error.code} ${granted.error.message}`);
-    return { userId, created };
+    return { userId, created, passwordIgnored };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -366,7 +371,6 @@ export class IdentityService {
   }
 
   private async checkPassword(state: RegisteredUser, password: string): Promise<boolean> {
-    if (password.length > LOGIN_PASSWORD_LENGTH_MAX) return false;
     return this.passwords.verify(state.passwordHash, password);
   }
 
@@ -395,6 +399,10 @@ function failed(error: DomainError): { ok: false; error: DomainError } {
 
 function invalidCredentials(): DomainError {
   return domainError('invalid_credentials', 'the email, password or TOTP code is wrong');
+}
+
+function startsSession(decision: UserDecision): boolean {
+  return decision.ok && decision.events.some((event) => event.type === 'identity.LoginSucceeded.v1');
 }
 
 function registered(state: UserState): RegisteredUser {

@@ -3,9 +3,10 @@
 import { waitFor } from '@ledger/contracts/testing';
 import type { Reply } from '@ledger/contracts';
 import { startIdentityHarness, type IdentityHarness } from '../testing/identity.harness';
+import { totpCodeAt } from './totp-codes';
 import { userStreamId } from './user-repository';
 
-const argon2Calls = { running: 0, most: 0, release: () => undefined as void, held: Promise.resolve() };
+const argon2Calls = { running: 0, most: 0, hashes: 0, verifies: 0, release: () => undefined as void, held: Promise.resolve() };
 
 jest.mock('argon2', () => {
   const actual = jest.requireActual<typeof import('argon2')>('argon2');
@@ -21,7 +22,13 @@ jest.mock('argon2', () => {
         argon2Calls.running -= 1;
       }
     };
-  return { ...actual, hash: counted(actual.hash), verify: counted(actual.verify) };
+  const hash = counted(actual.hash);
+  const verify = counted(actual.verify);
+  return {
+    ...actual,
+    hash: (...args: Parameters<typeof actual.hash>) => ((argon2Calls.hashes += 1), hash(...args)),
+    verify: (...args: Parameters<typeof actual.verify>) => ((argon2Calls.verifies += 1), verify(...args)),
+  };
 });
 
 function holdArgon2(): void {
@@ -98,6 +105,50 @@ describe('password hashing under load', () => {
     expect((rehashed.data as { passwordHash: string }).passwordHash).toMatch(/^\$argon2id\$v=19\$m=1024,/);
     expect(await h.send({ type: 'Login', email: 'older@example.com', password: 'correct horse battery staple' })).toMatchObject({ ok: true });
     expect(await rehashes()).toHaveLength(1);
+  });
+
+  it('hashes no new password for a login refused (its TOTP code, a retried failure): the extra hash told a right password by its time', async () => {
+    h = await startIdentityHarness({ env: { IDENTITY_ARGON2_MEMORY_KIB: '2048' } });
+    const password = 'correct horse battery staple';
+    const user = await h.send<{ id: string }>({ type: 'RegisterUser', email: 'mfa@example.com', password });
+    if (!user.ok) throw new Error('registration failed');
+    const started = await h.send<{ secret: string }>({ type: 'StartTotpEnrolment', userId: user.value.id });
+    if (!started.ok) throw new Error('enrolment failed');
+    expect(await h.send({ type: 'ConfirmTotpEnrolment', userId: user.value.id, code: totpCodeAt(started.value.secret, h.clock.nowMs()) })).toMatchObject({ ok: true });
+    await h.close();
+    h = await startIdentityHarness({ dataDir: h.dataDir, clock: h.clock });
+    h.clock.advance(30_000); // the confirming code's step is used up
+    argon2Calls.hashes = 0;
+    for (const totp of [undefined, '000000']) {
+      expect(await h.send({ type: 'Login', email: 'mfa@example.com', password, ...(totp === undefined ? {} : { totp }) })).toMatchObject({ error: { code: 'invalid_credentials' } });
+    }
+    expect(await h.send({ type: 'Login', email: 'mfa@example.com', password: 'wrong password here' }, 'failed-once')).toMatchObject({ error: { code: 'invalid_credentials' } });
+    const code = totpCodeAt(started.value.secret, h.clock.nowMs());
+    // A retry of a failed attempt is answered as it was, uncounted: a hash for the right factors would be a free guess.
+    expect(await h.send({ type: 'Login', email: 'mfa@example.com', password, totp: code }, 'failed-once')).toMatchObject({ error: { code: 'invalid_credentials' } });
+    expect(argon2Calls.hashes).toBe(0);
+    expect(await h.send({ type: 'Login', email: 'mfa@example.com', password, totp: code })).toMatchObject({ ok: true });
+    expect(argon2Calls.hashes).toBe(1);
+    expect((await h.store.readStream(userStreamId(user.value.id))).filter((event) => event.type === 'identity.PasswordRehashed.v1')).toHaveLength(1);
+  });
+
+  it('checks no password for a retried failed attempt, which is answered uncounted: a wrong decomposed one took two hashes, the right one one', async () => {
+    h = await startIdentityHarness();
+    const password = 'Crème brûlée à Noël';
+    const user = await h.send<{ id: string }>({ type: 'RegisterUser', email: 'accent@example.com', password });
+    if (!user.ok) throw new Error('registration failed');
+    expect(await h.send({ type: 'Login', email: 'accent@example.com', password: 'wrong password here' }, 'failed-once')).toMatchObject({ error: { code: 'invalid_credentials' } });
+    for (const guess of [password, 'Crème brûlée à Paris']) {
+      argon2Calls.verifies = 0;
+      const reply = await h.send({ type: 'Login', email: 'accent@example.com', password: guess.normalize('NFD') }, 'failed-once');
+      expect(reply).toMatchObject({ error: { code: 'invalid_credentials' } });
+      expect(argon2Calls.verifies).toBe(0);
+      expect(await h.send({ type: 'VerifyStepUp', userId: user.value.id, password: 'wrong password here' }, 'step-up-failed')).toMatchObject({ error: { code: 'step_up_required' } });
+      argon2Calls.verifies = 0;
+      expect(await h.send({ type: 'VerifyStepUp', userId: user.value.id, password: guess.normalize('NFD') }, 'step-up-failed')).toMatchObject({ error: { code: 'step_up_required' } });
+      expect(argon2Calls.verifies).toBe(0);
+    }
+    expect(await h.send({ type: 'Login', email: 'accent@example.com', password: password.normalize('NFD') })).toMatchObject({ ok: true });
   });
 
   it('does not count a login refused for load as a failed one', async () => {

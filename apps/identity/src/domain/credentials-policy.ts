@@ -17,6 +17,7 @@ const TOP_LEVEL_LABEL = /^([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$/;
 // embeddings, overrides and isolates (a name shown reversed: "Trojan Source" spoofing). Joiners
 // (U+200D in emoji sequences) are not among them.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken`
@@ -46,9 +47,15 @@ export function emailProblem(email: unknown): FieldProblem | undefined {
 
 export { passwordForm };
 
+/** Text with a lone UTF-16 surrogate: UTF-8 (the bytes argon2 hashes) turns each into U+FFFD, so such passwords would all match one another. */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 /** 10 to 128 characters (code points of its NFC form) and not a common password (see commonPasswordKey). */
 export function passwordProblem(password: unknown, commonPasswords: ReadonlySet<string>): FieldProblem | undefined {
   if (typeof password !== 'string' || password.length === 0) return { field: 'password', reason: 'required' };
+  if (hasLoneSurrogate(password)) return { field: 'password', reason: 'invalid_characters' };
   const form = passwordForm(password);
   const length = passwordLength(password);
   if (length < PASSWORD_LENGTH_MIN) return { field: 'password', reason: 'too_short' };
@@ -62,12 +69,13 @@ function commonPasswordKey(password: string): string {
   return password.normalize('NFKC').trim().toLowerCase();
 }
 
-/** Optional; when given, 1 to 100 characters without control characters. */
+/** Optional; when given, 1 to 100 characters without control characters (nor lone surrogates, which are no characters). */
 export function displayNameProblem(displayName: unknown): FieldProblem | undefined {
   if (displayName === undefined || displayName === null) return undefined;
   if (typeof displayName !== 'string' || displayName.length === 0) return { field: 'displayName', reason: 'invalid' };
   if (codePoints(displayName) > DISPLAY_NAME_LENGTH_MAX) return { field: 'displayName', reason: 'too_long' };
   if (CONTROL_CHARACTER.test(displayName)) return { field: 'displayName', reason: 'control_characters' };
+  if (hasLoneSurrogate(displayName)) return { field: 'displayName', reason: 'invalid_characters' };
   return undefined;
 }
 

@@ -149,6 +149,16 @@ export function decide(command: UserCommand, state: UserState, context: UserCont
 /** The user as a decider: what `deciderSpec` and the application run. */
 export const userDecider = { initialState, evolve, decide };
 
+/**
+ * Whether decide weighs this attempt's credentials: not while the user is locked, nor for a retry of
+ * a failed or locking attempt (answered as it first was, uncounted). The application checks none
+ * otherwise: a check's time (two hashes for a wrong decomposed password, one for the right) would be a free guess.
+ */
+export function weighsCredentials(state: RegisteredUser, attemptKey: string, nowMs: number): boolean {
+  const first = state.attempts.get(attemptKey);
+  return first !== 'failed' && first !== 'locked' && !isLocked(state, nowMs);
+}
+
 /** The error a reply carries when the decision recorded a failure (failed login or step-up, token reuse). */
 export function replyErrorOf(events: readonly UserEvent[]): DomainError | undefined {
   const locked = events.find((event) => event.type === 'identity.UserLocked.v1');
@@ -282,8 +292,8 @@ function refresh(command: Refresh, state: RegisteredUser, context: UserContext):
   }
   if (!session.previousTokenHashes.includes(presented)) return rejected(invalidRefreshToken());
   if (!isSessionAlive(session, context.nowMs)) return rejected(invalidRefreshToken());
-  // The same request again (its reply was lost): rotate once more instead of calling it reuse.
-  const isRetry = session.rotatedBy === command.attemptKey && session.previousTokenHashes[session.previousTokenHashes.length - 1] === presented;
+  // The same request again (its reply was lost, maybe more than once): rotate once more instead of calling it reuse.
+  const isRetry = session.rotatedBy === command.attemptKey && session.rotatedFrom === presented;
   if (isRetry) return accepted(rotation(session, command, context));
   return accepted({ type: 'identity.SessionRevoked.v1', data: { sessionId: session.id, reason: 'refresh_token_reuse', atMs: context.nowMs } });
 }

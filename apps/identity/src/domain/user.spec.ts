@@ -260,6 +260,11 @@ describe('Refresh', () => {
   it('rotates again for a retry of the same request (its reply was lost), not calling it reuse', () => {
     const history = [...session, rotated('session-k1', 'token-k1', 'token-r1', 1, 'r1')];
     spec.given(history).when(refresh('r1', 'session-k1', 'token-k1', 'token-r1b')).then([rotated('session-k1', 'token-r1', 'token-r1b', 2, 'r1', NOW_MS)]);
+    // And again for its next retry: it still presents the token its first try rotated away.
+    const retried = [...history, rotated('session-k1', 'token-r1', 'token-r1b', 2, 'r1')];
+    spec.given(retried).when(refresh('r1', 'session-k1', 'token-k1', 'token-r1c')).then([rotated('session-k1', 'token-r1b', 'token-r1c', 3, 'r1', NOW_MS)]);
+    const reuse: UserEvent = { type: 'identity.SessionRevoked.v1', data: { sessionId: 'session-k1', reason: 'refresh_token_reuse', atMs: NOW_MS } };
+    spec.given(retried).when(refresh('r1', 'session-k1', 'token-r1', 'token-r1c')).then([reuse]);
   });
 
   it('refuses unknown sessions and tokens, revoked sessions and expired ones', () => {

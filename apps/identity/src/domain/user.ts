@@ -172,6 +172,8 @@ export interface Session {
   readonly previousTokenHashes: readonly string[];
   /** The attempt key of the rotation that issued `tokenHash`, so its retry is not mistaken for reuse. */
   readonly rotatedBy: string | null;
+  /** The token that attempt first presented: every retry of it presents that one again. */
+  readonly rotatedFrom: string | null;
   readonly revokedReason: RevocationReason | null;
 }
 
@@ -285,6 +287,7 @@ export function evolve(state: UserState, event: UserEvent): UserState {
         generation: 0,
         previousTokenHashes: [],
         rotatedBy: null,
+        rotatedFrom: null,
         revokedReason: null,
       });
       return { ...state, sessions: pruned(sessions, data.atMs) };
@@ -296,7 +299,9 @@ export function evolve(state: UserState, event: UserEvent): UserState {
         throw new Error(`invariant: rotation of session ${data.sessionId} does not follow its current token`);
       }
       const previousTokenHashes = [...session.previousTokenHashes, session.tokenHash].slice(-PREVIOUS_TOKEN_HASHES_KEPT);
-      return withSession(state, { ...session, tokenHash: data.tokenHash, generation: data.generation, previousTokenHashes, rotatedBy: data.attemptKey });
+      // A retry rotates from the token its first try issued, yet presented the one that try rotated away.
+      const rotatedFrom = session.rotatedBy === data.attemptKey ? session.rotatedFrom : data.previousTokenHash;
+      return withSession(state, { ...session, tokenHash: data.tokenHash, generation: data.generation, previousTokenHashes, rotatedBy: data.attemptKey, rotatedFrom });
     }
     case 'identity.SessionRevoked.v1': {
       const { data } = event;
