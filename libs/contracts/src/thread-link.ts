@@ -127,7 +127,8 @@ export class ThreadLink {
     try {
       this.port.postMessage([message]);
     } catch (error) {
-      if (message.kind === 'call') this.settle(message.id)?.reject(error instanceof Error ? error : new Error(String(error)));
+      // A TypeError, as a value the callee refuses would be: a caller batching requests (GroupCommit) fails only this one.
+      if (message.kind === 'call') this.settle(message.id)?.reject(new TypeError(`${message.method}: its arguments cannot cross threads (${String(error)})`, { cause: error }));
       else this.postAlone({ kind: 'fail', id: message.id, error: message.kind === 'ok' ? this.errors.encode(error) : { name: 'Error', message: 'an error that cannot cross threads' } });
     }
   }

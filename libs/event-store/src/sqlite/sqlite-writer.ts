@@ -66,6 +66,7 @@ export class SqliteWriter {
   private readonly selectEventId: Database.Statement<[string], { event_id: string }>;
   private readonly oneTransaction: Database.Transaction<(request: AppendRequest, nowMs: number) => AppendResult>;
   private readonly manyTransaction: Database.Transaction<(requests: readonly AppendRequest[], nowMs: number) => AppendOutcome[]>;
+  private readonly sharedTransaction: Database.Transaction<(commands: readonly AppendCommand[]) => WriterReply[]>;
 
   constructor(private readonly db: Database.Database) {
     this.selectStream = db.prepare<[string], StreamRow>('SELECT last_revision, last_hash FROM streams WHERE stream_id = ?').safeIntegers(true);
@@ -89,16 +90,36 @@ export class SqliteWriter {
         }
       }),
     );
+    // Each command nested in a savepoint in its turn: one that fails is undone alone and answered
+    // with the error it would have got alone; the others commit together.
+    this.sharedTransaction = db.transaction((commands: readonly AppendCommand[]) =>
+      commands.map((command): WriterReply => {
+        try {
+          return command.kind === 'one'
+            ? { id: command.id, result: this.oneTransaction(command.requests[0], command.nowMs) }
+            : { id: command.id, outcomes: toWireOutcomes(this.manyTransaction(command.requests, command.nowMs)) };
+        } catch (error) {
+          // SQLite rolled the whole transaction back (a disk error, say): nothing of the others stands either.
+          if (!this.db.inTransaction) throw error;
+          return { id: command.id, error: toWireError(error) };
+        }
+      }),
+    );
   }
 
-  // BEGIN IMMEDIATE: take the write lock before reading the head, so another connection can
-  // never slip in between the expectation check and the insert (and busy_timeout applies).
-  appendOne(request: AppendRequest, nowMs: number): AppendResult {
-    return this.oneTransaction.immediate(request, nowMs);
-  }
-
-  appendMany(requests: readonly AppendRequest[], nowMs: number): AppendOutcome[] {
-    return this.manyTransaction.immediate(requests, nowMs);
+  /**
+   * Runs the commands in order in ONE transaction, so they share one COMMIT and one fsync (the
+   * appends of every service, each with its own group commit, queue at this one writer); each is
+   * answered as if it had run alone. BEGIN IMMEDIATE: the write lock is taken before the head is
+   * read, so another connection can never slip in between a check and its insert (and
+   * busy_timeout applies). A commit that fails as a whole answers every command with its error.
+   */
+  run(commands: readonly AppendCommand[]): WriterReply[] {
+    try {
+      return this.sharedTransaction.immediate(commands);
+    } catch (error) {
+      return commands.map((command) => ({ id: command.id, error: toWireError(error) }));
+    }
   }
 
   close(): void {
@@ -170,10 +191,16 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
+/** An append the store posts to its writer thread. */
+export interface AppendCommand {
+  readonly id: number;
+  readonly kind: 'one' | 'many';
+  readonly requests: readonly AppendRequest[];
+  readonly nowMs: number;
+}
+
 /** What the store posts to its writer thread. */
-export type WriterCommand =
-  | { readonly id: number; readonly kind: 'one' | 'many'; readonly requests: readonly AppendRequest[]; readonly nowMs: number }
-  | { readonly kind: 'close' };
+export type WriterCommand = AppendCommand | { readonly kind: 'close' };
 
 /** An error as it crosses threads: structured clone keeps neither its class nor its fields. */
 export interface WireError {
