@@ -639,6 +639,30 @@ describe('wallet-ledger through the transport', () => {
     expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
   });
 
+  it('restarts from a snapshot whose sums passed 30 digits (two entries of the largest amount), not from the whole stream', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1' } });
+    const walletId = await openWallet(2);
+    const largest = '9'.repeat(30);
+    await topUp(walletId, largest);
+    await topUp(walletId, largest);
+    const before = h.ledger.service.writer(2)!.currentState;
+    expect(postedBalance(before.accounts.get(walletId)!)).toBe(2n * BigInt(largest));
+    await h.close();
+    // A sum is no amount: restoring it as one threw, and every restart folded the whole stream.
+    const read = jest.spyOn(SqliteEventStore.prototype, 'readStream');
+    try {
+      h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1' } });
+      const fromRevisions = read.mock.calls.filter(([streamId]) => streamId === 'ledger-2').map(([, options]) => options?.fromRevision);
+      expect(fromRevisions).not.toContain(0n);
+    } finally {
+      read.mockRestore();
+    }
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
+    expect(await h.client.query({ type: 'GetWallet', walletId })).toMatchObject({ ok: true, value: { balance: { posted: String(2n * BigInt(largest)) } } });
+  });
+
   it('ignores a corrupt snapshot and folds the whole stream instead', async () => {
     const { walletId, before } = await snapshottedShard();
     const file = new Database(join(h.dataDir, 'snapshots.sqlite'));
