@@ -388,6 +388,29 @@ describe('wallet-ledger through the transport', () => {
     ).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 
+  it('answers an internal entry of two currencies with the amount it moved in the currency it names, not a sum across currencies', async () => {
+    const dollars = await openWallet(3);
+    const euros = await openWallet(3, 'EUR');
+    await topUp(dollars, '1000');
+    await topUp(euros, '1000');
+    const entry = {
+      type: 'PostEntry' as const,
+      entryId: 'fee-two-currencies',
+      kind: 'fee',
+      postings: [
+        { accountId: dollars, side: 'debit' as const, amount: '25', currency: 'USD' },
+        { accountId: 'sys:fees:USD:3', side: 'credit' as const, amount: '25', currency: 'USD' },
+        { accountId: euros, side: 'debit' as const, amount: '700', currency: 'EUR' },
+        { accountId: 'sys:fees:EUR:3', side: 'credit' as const, amount: '700', currency: 'EUR' },
+      ],
+    };
+    // 25 USD and 700 EUR were answered as 725 USD.
+    const reply = await h.send<TransactionView>(entry, 'fee-two-currencies');
+    expect(reply).toMatchObject({ ok: true, value: { id: 'fee-two-currencies', amount: '25', currency: 'USD' } });
+    expect(await h.send(entry, 'fee-two-currencies')).toEqual(reply);
+    expect([balanceOf(h, dollars), balanceOf(h, euros)]).toEqual([975n, 300n]);
+  });
+
   it('refuses an internal entry naming an account by a non-string id, failing no other command of its batch', async () => {
     const walletId = await openWallet(0);
     await topUp(walletId, '100');

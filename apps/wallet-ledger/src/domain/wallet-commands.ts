@@ -285,7 +285,10 @@ export function replyFor(message: LedgerCommandEnvelope, event: LedgerAcceptedEv
     case 'ledger.EntryPosted.v1': {
       const { data } = event;
       const first = data.postings[0];
-      const amount = data.postings.filter((posting) => posting.side === 'debit').reduce((sum, posting) => sum + BigInt(posting.amount), 0n);
+      // One amount in one currency: an entry of several currencies is balanced per currency, and answered in its first posting's.
+      const amount = data.postings
+        .filter((posting) => posting.side === 'debit' && posting.currency === first.currency)
+        .reduce((sum, posting) => sum + BigInt(posting.amount), 0n);
       const refs = data.references;
       return {
         id: message.type === 'Transfer' || message.type === 'TransferIn' || message.type === 'TransferReverse' ? (refs.transferId ?? data.entryId) : data.entryId,
