@@ -699,6 +699,24 @@ describe('wallet-ledger through the transport', () => {
     expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, 'after-corrupt-snapshot')).toMatchObject({ ok: true });
   });
 
+  it.each([
+    ['one event short of what it holds (the tail folded on it applied an event twice and the writer could not start)', -1n],
+    ['one event past what it holds (an event of the stream never reached the state: a top-up missing)', 1n],
+  ])('ignores a snapshot whose revision is %s, and folds the stream', async (_case, shift) => {
+    const { walletId, before } = await snapshottedShard();
+    const file = new Database(join(h.dataDir, 'snapshots.sqlite'));
+    try {
+      const { revision } = file.prepare('SELECT revision FROM ledger_snapshots WHERE shard = 2').get() as { revision: string };
+      file.prepare('UPDATE ledger_snapshots SET revision = ? WHERE shard = 2').run(String(BigInt(revision) + shift));
+    } finally {
+      file.close();
+    }
+    h = await startHarness({ dataDir: h.dataDir, clock: h.clock, env: { SNAPSHOT_EVERY: '3' } });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
+    expect(balanceOf(h, walletId)).toBe(50n);
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '50' }, 'after-shifted-snapshot')).toMatchObject({ ok: true });
+  });
+
   it('ignores a snapshot beyond the stream (the store restored from an older backup) and folds the stream', async () => {
     const walletId = await openWallet(2);
     await topUp(walletId, '10');

@@ -34,7 +34,7 @@ import {
 
 import { planCommand, replyFor } from '../domain/wallet-commands';
 import { HoldExpiryQueue } from './hold-expiry-queue';
-import type { SnapshotStore } from './snapshot-store';
+import type { SnapshotStore, StoredSnapshot } from './snapshot-store';
 
 /** Most events one command adds to a batch: its own, and a system account opened for each of its postings. */
 const EVENTS_PER_COMMAND_MAX = POSTINGS_MAX + 1;
@@ -319,10 +319,10 @@ export class ShardWriter {
     let revision = -1n;
     const stored = await this.deps.snapshots.load(this.deps.shard).catch(() => undefined);
     const streamRevision = (await this.deps.store.streamRevision(this.streamId)) ?? -1n;
-    const beyond = stored !== undefined && stored.revision > streamRevision;
-    if (beyond) {
-      // The store is older than the snapshot (restored from a backup): it holds what the store does not, and every append would be fenced.
-      this.log(`shard ${this.deps.shard}: ignoring snapshot at revision ${stored.revision}, beyond the stream's ${streamRevision}; folding the whole stream`);
+    const unusable = stored !== undefined && !(await this.takenOfThisStream(stored, streamRevision));
+    if (unusable) {
+      // Beyond the stream (the store restored from an older backup), or its revision not where the stream's event is the one it was taken after: the state is not the fold there.
+      this.log(`shard ${this.deps.shard}: ignoring snapshot at revision ${stored.revision}, not taken of this stream at that revision (the stream's last is ${streamRevision}); folding the whole stream`);
     } else if (stored !== undefined) {
       try {
         state = fromSnapshotParts(stored.parts);
@@ -346,7 +346,14 @@ export class ShardWriter {
     this.expiries.clear();
     for (const hold of state.holds.values()) if (hold.status === 'pending') this.expiries.add(hold.id, hold.expiresAtMs);
     // Replaced at once: once the stream grows past it, that snapshot of the lost history would pass for this one's.
-    if (beyond) await this.saveSnapshot();
+    if (unusable) await this.saveSnapshot();
+  }
+
+  /** Whether the stream still holds, at the snapshot's revision, the event the snapshot was taken after (its chain hash). */
+  private async takenOfThisStream(stored: StoredSnapshot, streamRevision: bigint): Promise<boolean> {
+    if (stored.revision < 0n || stored.revision > streamRevision) return stored.revision === -1n && streamRevision === -1n;
+    const [event] = await this.deps.store.readStream(this.streamId, { fromRevision: stored.revision, maxCount: 1 });
+    return stored.lastEventHash !== null && event?.revision === stored.revision && event.metadata.hash === stored.lastEventHash;
   }
 
   private async reloadAfterFailure(): Promise<void> {
@@ -387,7 +394,10 @@ export class ShardWriter {
 
   private async saveSnapshot(): Promise<void> {
     try {
-      await this.deps.snapshots.save(this.deps.shard, this.revision, snapshotParts(this.state, SNAPSHOT_PART_ROWS));
+      // Read before the state is: only this drain (or the load) changes it, and neither goes on until the save is done.
+      const revision = this.revision;
+      const [last] = revision < 0n ? [] : await this.deps.store.readStream(this.streamId, { fromRevision: revision, maxCount: 1 });
+      await this.deps.snapshots.save(this.deps.shard, revision, last?.metadata.hash ?? null, snapshotParts(this.state, SNAPSHOT_PART_ROWS));
     } catch (error) {
       this.log(`shard ${this.deps.shard}: snapshot failed (the stream still has everything): ${String(error)}`);
     }
