@@ -309,6 +309,25 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
   });
 
+  it('keeps in its expiry queue only the holds still pending: one settled early leaves it at once, not at its expiry days later', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '1000');
+    const writer = h.ledger.service.writer(1)!;
+    const queued = () => (writer['expiries'] as { size: number }).size;
+    for (let i = 0; i < 20; i++) {
+      expect(await h.send({ type: 'PlaceHold', holdId: `early-${i}`, walletId, amount: '10' }, `early-${i}`)).toMatchObject({ ok: true });
+      const end = i % 2 === 0 ? { type: 'CaptureHold' as const, holdId: `early-${i}`, walletId, amount: '10' } : { type: 'ReleaseHold' as const, holdId: `early-${i}`, walletId };
+      expect(await h.send(end, `early-end-${i}`)).toMatchObject({ ok: true });
+    }
+    expect(await h.send({ type: 'PlaceHold', holdId: 'still-pending', walletId, amount: '10' }, 'still-pending')).toMatchObject({ ok: true });
+    // Each hold settled early stayed queued until its expiry (a week by default, 31 days at most): far more than the day the state keeps it.
+    expect(queued()).toBe(1);
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock });
+    expect((h.ledger.service.writer(1)!['expiries'] as { size: number }).size).toBe(1);
+  });
+
   it('captures or releases a hold only for the wallet it debits (hold ids are unique per shard only)', async () => {
     const holder = await openWallet(1);
     const stranger = await openWallet(1);

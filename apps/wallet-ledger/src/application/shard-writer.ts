@@ -93,7 +93,7 @@ export class ShardWriter {
   private draining: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly expiring = new Set<string>();
-  /** Pending holds by expiry: what the sweep looks at (the state also keeps a day of finished holds). */
+  /** Pending holds by expiry, only those: what the sweep looks at (the state also keeps a day of finished holds). */
   private readonly expiries = new HoldExpiryQueue();
   private running = false;
   private stopping = false;
@@ -296,7 +296,7 @@ export class ShardWriter {
     const meta = work.kind === 'command' ? work.message.meta : undefined;
     for (const event of decided) {
       evolve(this.state, event);
-      if (event.type === 'ledger.HoldPlaced.v1') this.expiries.add(event.data.holdId, event.data.expiresAtMs);
+      this.queueExpiryOf(event);
       const eventId = this.deps.ids.next();
       events.push({
         eventId,
@@ -311,6 +311,20 @@ export class ShardWriter {
           occurredAt: toIsoTime(nowMs),
         },
       });
+    }
+  }
+
+  /** Keeps the expiry queue to the pending holds: a placed hold joins it, a settled one leaves it (a partial release leaves it pending). */
+  private queueExpiryOf(event: LedgerEvent): void {
+    switch (event.type) {
+      case 'ledger.HoldPlaced.v1':
+        this.expiries.add(event.data.holdId, event.data.expiresAtMs);
+        return;
+      case 'ledger.HoldCaptured.v1':
+      case 'ledger.HoldReleased.v1':
+      case 'ledger.HoldExpired.v1':
+        if (this.state.holds.get(event.data.holdId)?.status !== 'pending') this.expiries.remove(event.data.holdId);
+        return;
     }
   }
 
