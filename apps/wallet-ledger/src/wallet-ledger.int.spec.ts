@@ -604,6 +604,20 @@ describe('wallet-ledger through the transport', () => {
     expect(h.ledger.relay.position()).toBe(head);
   });
 
+  it('keeps a correlation id in event metadata only as a string of at most 256 characters, as every service does', async () => {
+    const walletId = await openWallet(2);
+    const withCorrelation = (correlationId: unknown, key: string) =>
+      h.client.command({ type: 'TopUp', walletId, amount: '1', meta: { idempotencyKey: key, actor: 'test', correlationId } } as never);
+    expect(await withCorrelation('c'.repeat(100_000), 'long-correlation')).toMatchObject({ ok: true });
+    expect(await withCorrelation({ nested: ['not', 'an', 'id'] }, 'odd-correlation')).toMatchObject({ ok: true });
+    const events = await h.store.readStream('ledger-2');
+    const metadataOf = (key: string) => events.filter((event) => event.metadata.idempotencyKey === key).map((event) => event.metadata);
+    // The whole 100,000 characters went into the event (and every event of its command), and an object where a string belongs.
+    expect(metadataOf('long-correlation')).toEqual([expect.objectContaining({ correlationId: 'c'.repeat(256), causationId: 'c'.repeat(256) })]);
+    const [odd] = events.filter((event) => event.metadata.idempotencyKey === 'odd-correlation');
+    expect(odd.metadata).toMatchObject({ correlationId: odd.eventId, causationId: odd.eventId });
+  });
+
   it('refuses a command without an idempotency key', async () => {
     const reply = await h.client.command({ type: 'TopUp', walletId: walletOnShard(0), amount: '1', meta: { idempotencyKey: '', actor: 'test' } });
     expect(reply).toMatchObject({ ok: false, error: { code: 'idempotency_key_required' } });

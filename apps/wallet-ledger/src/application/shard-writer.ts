@@ -2,6 +2,7 @@
 // queued commands in order against it, and appends each batch's events in ONE append with the
 // expected revision (group commit). Replies leave only after that append is durable.
 import {
+  commandMetaOf,
   domainError,
   toIsoTime,
   type Clock,
@@ -293,7 +294,9 @@ export class ShardWriter {
   }
 
   private apply(decided: readonly LedgerEvent[], work: Work, nowMs: number, events: NewEvent[]): void {
-    const meta = work.kind === 'command' ? work.message.meta : undefined;
+    // Through the one check of every service's meta: a correlation id a string, cut to META_FIELD_LENGTH_MAX (it went in whole, of any type).
+    const meta = work.kind === 'command' ? commandMetaOf(work.message, 'ledger') : undefined;
+    const correlationId = meta !== undefined && !('code' in meta) ? meta.correlationId : undefined;
     for (const event of decided) {
       evolve(this.state, event);
       this.queueExpiryOf(event);
@@ -304,9 +307,9 @@ export class ShardWriter {
         schemaVersion: 1,
         data: event.data as unknown as Json,
         metadata: {
-          correlationId: meta?.correlationId ?? eventId,
-          causationId: meta?.correlationId ?? eventId,
-          actor: meta?.actor ?? `ledger-shard-${this.deps.shard}`,
+          correlationId: correlationId ?? eventId,
+          causationId: correlationId ?? eventId,
+          actor: work.kind === 'command' ? work.message.meta.actor : `ledger-shard-${this.deps.shard}`,
           idempotencyKey: event.data.idempotencyKey,
           occurredAt: toIsoTime(nowMs),
         },
