@@ -499,6 +499,19 @@ describe('wallet-ledger through the transport', () => {
     expect(balanceOf(h, walletId)).toBe(100n);
   });
 
+  it('refuses a saga leg naming its own shard as the other end, opening no transit account for it', async () => {
+    const walletId = await openWallet(3);
+    await topUp(walletId, '100');
+    // A transfer within a shard is one entry: no out leg ever pairs with transit between shard 3 and itself.
+    const transferIn = { type: 'TransferIn', transferId: 'in-self', fromWalletId: walletOnShard(3), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: 3 } as const;
+    const reverse = { type: 'TransferReverse', transferId: 'rev-self', fromWalletId: walletId, toWalletId: walletOnShard(3), amount: '50', currency: 'USD', destinationShard: 3, reason: 'not_found' } as const;
+    expect(await h.send(transferIn, 'transfer-in:in-self')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send(reverse, 'transfer-reverse:rev-self')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    const accounts = h.ledger.service.writer(3)!.currentState.accounts;
+    expect([accounts.has('sys:transit-from-3:USD:3'), accounts.has('sys:transit-to-3:USD:3')]).toEqual([false, false]);
+    expect(balanceOf(h, walletId)).toBe(100n);
+  });
+
   it("refuses a command under a key of the writer's own commands (a system account's opening, a hold's expiry)", async () => {
     const walletId = await openWallet(2);
     const other = await openWallet(2);
