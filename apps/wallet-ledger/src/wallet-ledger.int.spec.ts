@@ -763,6 +763,26 @@ describe('wallet-ledger through the transport', () => {
     expect(await h.send({ type: 'Withdraw', walletId, amount: '50' }, 'after-shifted-snapshot')).toMatchObject({ ok: true });
   });
 
+  it('ignores a snapshot of another store (one of another shard count), though its revision is within the stream', async () => {
+    const { before: theirs } = await snapshottedShard();
+    const theirDir = h.dataDir;
+    // Another data dir, of 8 shards, whose shard 2 has grown past that snapshot's revision.
+    h = await startHarness({ clock: h.clock, env: { LEDGER_SHARDS: '8', SNAPSHOT_EVERY: '0' } });
+    let walletId = uuidv7.next();
+    while (accountShard(walletId, 8) !== 2) walletId = uuidv7.next();
+    expect(await h.send({ type: 'OpenWallet', walletId, ownerId: 'user-8', currency: 'EUR' }, key('open'))).toMatchObject({ ok: true });
+    for (let i = 0; i < 8; i++) expect(await h.send({ type: 'TopUp', walletId, amount: '3' }, key('top-up'))).toMatchObject({ ok: true });
+    const ours = h.ledger.service.writer(2)!.currentState;
+    const { dataDir, clock } = h;
+    await h.close();
+    copyFileSync(join(theirDir, 'snapshots.sqlite'), join(dataDir, 'snapshots.sqlite'));
+    rmSync(theirDir, { recursive: true, force: true });
+    // Taken as this shard's state at its revision: another store's wallets and money, and this one's first events missing.
+    h = await startHarness({ dataDir, clock, env: { LEDGER_SHARDS: '8', SNAPSHOT_EVERY: '0' } });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(ours);
+    expect(h.ledger.service.writer(2)!.currentState).not.toEqual(theirs);
+  });
+
   it('ignores a snapshot beyond the stream (the store restored from an older backup) and folds the stream', async () => {
     const walletId = await openWallet(2);
     await topUp(walletId, '10');
