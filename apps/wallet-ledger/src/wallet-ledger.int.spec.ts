@@ -328,6 +328,23 @@ describe('wallet-ledger through the transport', () => {
     expect((h.ledger.service.writer(1)!['expiries'] as { size: number }).size).toBe(1);
   });
 
+  it('places only holds it can expire: a hold id must leave room for the key its expiry is decided under', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '1000');
+    const writer = h.ledger.service.writer(1)!;
+    const longest = 'h'.repeat(128 - 'expire:'.length);
+    expect(await h.send({ type: 'PlaceHold', holdId: longest, walletId, amount: '100', timeoutMs: 60_000 }, 'longest-hold')).toMatchObject({ ok: true });
+    // `expire:` and 128 characters is no key the ledger takes: each sweep's expiry was refused, and the money stayed reserved for good.
+    const tooLong = 'h'.repeat(128 - 'expire:'.length + 1);
+    expect(await h.send({ type: 'PlaceHold', holdId: tooLong, walletId, amount: '100', timeoutMs: 60_000 }, 'too-long-hold')).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed', details: { fields: [{ field: 'holdId', reason: 'too_long' }] } },
+    });
+    h.clock.advance(60_000);
+    await waitFor('the hold to expire', () => writer.currentState.holds.get(longest)?.status === 'expired');
+    expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(0n);
+  });
+
   it('captures or releases a hold only for the wallet it debits (hold ids are unique per shard only)', async () => {
     const holder = await openWallet(1);
     const stranger = await openWallet(1);

@@ -33,7 +33,7 @@ import {
   type LedgerShardState,
 } from '@ledger/ledger';
 
-import { planCommand, replyFor } from '../domain/wallet-commands';
+import { holdExpiryKey, planCommand, replyFor } from '../domain/wallet-commands';
 import { HoldExpiryQueue } from './hold-expiry-queue';
 import type { SnapshotStore, StoredSnapshot } from './snapshot-store';
 
@@ -60,8 +60,6 @@ export interface ShardWriterDeps {
   readonly log?: (message: string) => void;
 }
 
-/** The keys the writer's own commands go under (openSystemAccount's `open:{id}`, a sweep's `expire:{holdId}`): no caller's may. */
-export const WRITER_KEY_PREFIXES = { open: 'open:', expire: 'expire:' } as const;
 
 export function ledgerStreamId(shard: number): string {
   return `ledger-${shard}`;
@@ -252,7 +250,7 @@ export class ShardWriter {
     const context = { nowMs };
     let command: LedgerCommand;
     if (work.kind === 'expire') {
-      command = { type: 'ExpireHold', idempotencyKey: `${WRITER_KEY_PREFIXES.expire}${work.holdId}`, holdId: work.holdId };
+      command = { type: 'ExpireHold', idempotencyKey: holdExpiryKey(work.holdId), holdId: work.holdId };
     } else {
       const first = outcomeOf(this.state, work.message.meta.idempotencyKey, nowMs);
       const plan = planCommand(work.message, this.state, {

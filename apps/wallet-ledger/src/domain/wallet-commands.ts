@@ -52,6 +52,14 @@ export function transferReversalId(transferId: string): string {
   return `${transferId}:reversal`;
 }
 
+/** The keys the writer's own commands go under (openSystemAccount's `open:{id}`, a sweep's `expire:{holdId}`): no caller's may. */
+export const WRITER_KEY_PREFIXES = { open: 'open:', expire: 'expire:' } as const;
+
+/** The key the writer decides a hold's expiry under. */
+export function holdExpiryKey(holdId: string): string {
+  return `${WRITER_KEY_PREFIXES.expire}${holdId}`;
+}
+
 /** The idempotency keys the transfer saga sends a cross-shard transfer's in leg and reversal under. */
 export const transferSagaKeys = {
   in: (transferId: string) => `transfer-in:${transferId}`,
@@ -185,6 +193,8 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
     case 'PlaceHold': {
       const wallet = walletOf(state, message.walletId);
       if (!wallet.ok) return wallet.error;
+      // Its expiry is decided under a key of its id, which must be one the ledger takes: a longer id was a hold that never expired.
+      if (typeof message.holdId === 'string' && !isValidId(holdExpiryKey(message.holdId))) return invalid('holdId', 'too_long');
       const amount = amountField(message.amount);
       if (typeof amount !== 'bigint') return amount;
       if (message.timeoutMs !== undefined && (!Number.isSafeInteger(message.timeoutMs) || message.timeoutMs <= 0)) {
