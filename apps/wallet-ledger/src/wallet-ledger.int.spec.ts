@@ -503,29 +503,20 @@ describe('wallet-ledger through the transport', () => {
     expect(opened).toEqual([]);
   });
 
-  it('refuses a saga leg naming a shard that does not exist, opening no transit account for it', async () => {
-    const walletId = await openWallet(3);
-    await topUp(walletId, '100');
-    const transferIn = { type: 'TransferIn', transferId: 'in-9999', fromWalletId: walletOnShard(0), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: 9999 } as const;
-    const reverse = { type: 'TransferReverse', transferId: 'rev-9999', fromWalletId: walletId, toWalletId: walletOnShard(0), amount: '50', currency: 'USD', destinationShard: 9999, reason: 'not_found' } as const;
+  it.each([
     // Each peer number up to 9999 opened a transit account on demand, one no transfer can use, and moved money through it.
-    expect(await h.send(transferIn, 'transfer-in:in-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
-    expect(await h.send(reverse, 'transfer-reverse:rev-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
-    const accounts = h.ledger.service.writer(3)!.currentState.accounts;
-    expect([accounts.has('sys:transit-from-9999:USD:3'), accounts.has('sys:transit-to-9999:USD:3')]).toEqual([false, false]);
-    expect(balanceOf(h, walletId)).toBe(100n);
-  });
-
-  it('refuses a saga leg naming its own shard as the other end, opening no transit account for it', async () => {
+    ['a shard that does not exist', 9999],
+    // A transfer within a shard is one entry: no out leg ever pairs with transit between shard 3 and itself.
+    ['its own shard as the other end', 3],
+  ])('refuses a saga leg naming %s, opening no transit account for it', async (_case, peer) => {
     const walletId = await openWallet(3);
     await topUp(walletId, '100');
-    // A transfer within a shard is one entry: no out leg ever pairs with transit between shard 3 and itself.
-    const transferIn = { type: 'TransferIn', transferId: 'in-self', fromWalletId: walletOnShard(3), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: 3 } as const;
-    const reverse = { type: 'TransferReverse', transferId: 'rev-self', fromWalletId: walletId, toWalletId: walletOnShard(3), amount: '50', currency: 'USD', destinationShard: 3, reason: 'not_found' } as const;
-    expect(await h.send(transferIn, 'transfer-in:in-self')).toMatchObject({ ok: false, error: { code: 'not_found' } });
-    expect(await h.send(reverse, 'transfer-reverse:rev-self')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    const transferIn = { type: 'TransferIn', transferId: `in-${peer}`, fromWalletId: walletOnShard(0), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: peer } as const;
+    const reverse = { type: 'TransferReverse', transferId: `rev-${peer}`, fromWalletId: walletId, toWalletId: walletOnShard(0), amount: '50', currency: 'USD', destinationShard: peer, reason: 'not_found' } as const;
+    expect(await h.send(transferIn, `transfer-in:in-${peer}`)).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send(reverse, `transfer-reverse:rev-${peer}`)).toMatchObject({ ok: false, error: { code: 'not_found' } });
     const accounts = h.ledger.service.writer(3)!.currentState.accounts;
-    expect([accounts.has('sys:transit-from-3:USD:3'), accounts.has('sys:transit-to-3:USD:3')]).toEqual([false, false]);
+    expect([accounts.has(`sys:transit-from-${peer}:USD:3`), accounts.has(`sys:transit-to-${peer}:USD:3`)]).toEqual([false, false]);
     expect(balanceOf(h, walletId)).toBe(100n);
   });
 
