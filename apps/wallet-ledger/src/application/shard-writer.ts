@@ -60,7 +60,6 @@ export interface ShardWriterDeps {
   readonly log?: (message: string) => void;
 }
 
-
 export function ledgerStreamId(shard: number): string {
   return `ledger-${shard}`;
 }
