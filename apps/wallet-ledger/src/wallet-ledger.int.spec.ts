@@ -424,6 +424,28 @@ describe('wallet-ledger through the transport', () => {
     ).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 
+  it("takes an internal entry only of a transaction kind API.md lists: a wallet's lines show nothing else", async () => {
+    const walletId = await openWallet(3);
+    await topUp(walletId, '1000');
+    const entry = (entryId: string, kind: string) => ({
+      type: 'PostEntry' as const,
+      entryId,
+      kind,
+      postings: [
+        { accountId: walletId, side: 'debit' as const, amount: '25', currency: 'USD' },
+        { accountId: 'sys:withdrawals:USD:3', side: 'credit' as const, amount: '25', currency: 'USD' },
+      ],
+    });
+    // A `payout` line reached GET /v1/wallets/{id}/transactions, whose kinds clients parse as API.md's list.
+    expect(await h.send(entry('payout-1', 'payout'), key('payout'))).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed', details: { fields: [{ field: 'kind', reason: 'unknown_kind' }] } },
+    });
+    expect(await h.send(entry('payout-2', 'withdrawal'), key('payout'))).toMatchObject({ ok: true, value: { kind: 'withdrawal' } });
+    const page = await h.client.query<{ items: { kind: string }[] }>({ type: 'ListTransactions', walletId });
+    expect(page.ok && page.value.items.map((line) => line.kind)).toEqual(['withdrawal', 'top_up']);
+  });
+
   it('answers an internal entry of two currencies with the amount it moved in the currency it names, not a sum across currencies', async () => {
     const dollars = await openWallet(3);
     const euros = await openWallet(3, 'EUR');

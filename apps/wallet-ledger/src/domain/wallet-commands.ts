@@ -8,6 +8,7 @@ import {
   isCurrency,
   parseAmount,
   toIsoTime,
+  TRANSACTION_KINDS,
   type Currency,
   type DomainError,
   type HoldView,
@@ -244,6 +245,8 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       if (isRecord(message.references) && Object.hasOwn(message.references, SAGA_LEG_REFERENCE)) return invalid(`references.${SAGA_LEG_REFERENCE}`, 'reserved');
       // The saga asks the projection whether a transfer is settled by these kinds under the transfer's id.
       if ((TRANSFER_LEG_KINDS as readonly unknown[]).includes(message.kind)) return invalid('kind', 'reserved');
+      // A wallet's lines take the entry's kind, and clients read them as API.md's list: any other (`payout`) was shown as is.
+      if (!(TRANSACTION_KINDS as readonly unknown[]).includes(message.kind)) return invalid('kind', 'unknown_kind');
       const postings: Posting[] = [];
       for (const [index, posting] of message.postings.entries()) {
         const amount = amountField(posting?.amount, `postings[${index}].amount`);
