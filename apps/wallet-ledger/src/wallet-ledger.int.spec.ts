@@ -345,6 +345,22 @@ describe('wallet-ledger through the transport', () => {
     expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(0n);
   });
 
+  it('expires every hold due, a batch at a time, without waiting a sweep interval for each batch', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    // The bounds of the settings: one command a batch, a sweep an hour.
+    h = await startHarness({ dataDir, clock, env: { BATCH_MAX: '1', HOLD_SWEEP_INTERVAL_MS: '3600000' } });
+    const walletId = await openWallet(1);
+    await topUp(walletId, '1000');
+    for (let i = 0; i < 3; i++) expect(await h.send({ type: 'PlaceHold', holdId: `due-${i}`, walletId, amount: '300', timeoutMs: 1_000 }, `due-${i}`)).toMatchObject({ ok: true });
+    h.clock.advance(1_000);
+    const writer = h.ledger.service.writer(1)!;
+    expect(writer.sweepExpiredHolds()).toBe(1);
+    // One hold a sweep: the other two stayed reserved (a withdrawal of free money refused) for an hour each.
+    await waitFor('every hold due expired', () => [0, 1, 2].every((i) => writer.currentState.holds.get(`due-${i}`)?.status === 'expired'), { timeoutMs: 2_000 });
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '1000' }, key('withdraw'))).toMatchObject({ ok: true });
+  });
+
   it('captures or releases a hold only for the wallet it debits (hold ids are unique per shard only)', async () => {
     const holder = await openWallet(1);
     const stranger = await openWallet(1);

@@ -91,6 +91,9 @@ export class ShardWriter {
   private draining: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly expiring = new Set<string>();
+  /** The last sweep queued a whole batch (more may be due): it sweeps on once that batch is answered, if it expired some hold. */
+  private sweepFilled = false;
+  private expiredSinceSweep = false;
   /** Pending holds by expiry, only those: what the sweep looks at (the state also keeps a day of finished holds). */
   private readonly expiries = new HoldExpiryQueue();
   private running = false;
@@ -155,6 +158,8 @@ export class ShardWriter {
       queued++;
       this.enqueue({ kind: 'expire', holdId: hold.id, resolve: () => this.expiryAnswered(hold.id) });
     }
+    this.sweepFilled = queued === this.deps.limits.batchMax;
+    this.expiredSinceSweep = false;
     return queued;
   }
 
@@ -163,6 +168,9 @@ export class ShardWriter {
     this.expiring.delete(holdId);
     const hold = this.state.holds.get(holdId);
     if (hold?.status === 'pending') this.expiries.add(hold.id, hold.expiresAtMs);
+    else this.expiredSinceSweep = true;
+    // A batch a sweep interval left holds due reserved for hours (BATCH_MAX 1, a sweep an hour); a round that expired none waits for the interval.
+    if (this.expiring.size === 0 && this.sweepFilled && this.expiredSinceSweep) setImmediate(() => this.sweepExpiredHolds());
   }
 
   private enqueue(work: Work): void {
