@@ -309,6 +309,58 @@ describe('wallet-ledger through the transport', () => {
     expect(worldSums(h)).toEqual({ USD: { posted: 0n, pending: 0n } });
   });
 
+  it('keeps in its expiry queue only the holds still pending: one settled early leaves it at once, not at its expiry days later', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '1000');
+    const writer = h.ledger.service.writer(1)!;
+    const queued = () => (writer['expiries'] as { size: number }).size;
+    for (let i = 0; i < 20; i++) {
+      expect(await h.send({ type: 'PlaceHold', holdId: `early-${i}`, walletId, amount: '10' }, `early-${i}`)).toMatchObject({ ok: true });
+      const end = i % 2 === 0 ? { type: 'CaptureHold' as const, holdId: `early-${i}`, walletId, amount: '10' } : { type: 'ReleaseHold' as const, holdId: `early-${i}`, walletId };
+      expect(await h.send(end, `early-end-${i}`)).toMatchObject({ ok: true });
+    }
+    expect(await h.send({ type: 'PlaceHold', holdId: 'still-pending', walletId, amount: '10' }, 'still-pending')).toMatchObject({ ok: true });
+    // Each hold settled early stayed queued until its expiry (a week by default, 31 days at most): far more than the day the state keeps it.
+    expect(queued()).toBe(1);
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock });
+    expect((h.ledger.service.writer(1)!['expiries'] as { size: number }).size).toBe(1);
+  });
+
+  it('places only holds it can expire: a hold id must leave room for the key its expiry is decided under', async () => {
+    const walletId = await openWallet(1);
+    await topUp(walletId, '1000');
+    const writer = h.ledger.service.writer(1)!;
+    const longest = 'h'.repeat(128 - 'expire:'.length);
+    expect(await h.send({ type: 'PlaceHold', holdId: longest, walletId, amount: '100', timeoutMs: 60_000 }, 'longest-hold')).toMatchObject({ ok: true });
+    // `expire:` and 128 characters is no key the ledger takes: each sweep's expiry was refused, and the money stayed reserved for good.
+    const tooLong = 'h'.repeat(128 - 'expire:'.length + 1);
+    expect(await h.send({ type: 'PlaceHold', holdId: tooLong, walletId, amount: '100', timeoutMs: 60_000 }, 'too-long-hold')).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed', details: { fields: [{ field: 'holdId', reason: 'too_long' }] } },
+    });
+    h.clock.advance(60_000);
+    await waitFor('the hold to expire', () => writer.currentState.holds.get(longest)?.status === 'expired');
+    expect(writer.currentState.accounts.get(walletId)!.debitsPending).toBe(0n);
+  });
+
+  it('expires every hold due, a batch at a time, without waiting a sweep interval for each batch', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    // The bounds of the settings: one command a batch, a sweep an hour.
+    h = await startHarness({ dataDir, clock, env: { BATCH_MAX: '1', HOLD_SWEEP_INTERVAL_MS: '3600000' } });
+    const walletId = await openWallet(1);
+    await topUp(walletId, '1000');
+    for (let i = 0; i < 3; i++) expect(await h.send({ type: 'PlaceHold', holdId: `due-${i}`, walletId, amount: '300', timeoutMs: 1_000 }, `due-${i}`)).toMatchObject({ ok: true });
+    h.clock.advance(1_000);
+    const writer = h.ledger.service.writer(1)!;
+    expect(writer.sweepExpiredHolds()).toBe(1);
+    // One hold a sweep: the other two stayed reserved (a withdrawal of free money refused) for an hour each.
+    await waitFor('every hold due expired', () => [0, 1, 2].every((i) => writer.currentState.holds.get(`due-${i}`)?.status === 'expired'), { timeoutMs: 2_000 });
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '1000' }, key('withdraw'))).toMatchObject({ ok: true });
+  });
+
   it('captures or releases a hold only for the wallet it debits (hold ids are unique per shard only)', async () => {
     const holder = await openWallet(1);
     const stranger = await openWallet(1);
@@ -388,6 +440,51 @@ describe('wallet-ledger through the transport', () => {
     ).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 
+  it("takes an internal entry only of a transaction kind API.md lists: a wallet's lines show nothing else", async () => {
+    const walletId = await openWallet(3);
+    await topUp(walletId, '1000');
+    const entry = (entryId: string, kind: string) => ({
+      type: 'PostEntry' as const,
+      entryId,
+      kind,
+      postings: [
+        { accountId: walletId, side: 'debit' as const, amount: '25', currency: 'USD' },
+        { accountId: 'sys:withdrawals:USD:3', side: 'credit' as const, amount: '25', currency: 'USD' },
+      ],
+    });
+    // A `payout` line reached GET /v1/wallets/{id}/transactions, whose kinds clients parse as API.md's list.
+    expect(await h.send(entry('payout-1', 'payout'), key('payout'))).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed', details: { fields: [{ field: 'kind', reason: 'unknown_kind' }] } },
+    });
+    expect(await h.send(entry('payout-2', 'withdrawal'), key('payout'))).toMatchObject({ ok: true, value: { kind: 'withdrawal' } });
+    const page = await h.client.query<{ items: { kind: string }[] }>({ type: 'ListTransactions', walletId });
+    expect(page.ok && page.value.items.map((line) => line.kind)).toEqual(['withdrawal', 'top_up']);
+  });
+
+  it('answers an internal entry of two currencies with the amount it moved in the currency it names, not a sum across currencies', async () => {
+    const dollars = await openWallet(3);
+    const euros = await openWallet(3, 'EUR');
+    await topUp(dollars, '1000');
+    await topUp(euros, '1000');
+    const entry = {
+      type: 'PostEntry' as const,
+      entryId: 'fee-two-currencies',
+      kind: 'fee',
+      postings: [
+        { accountId: dollars, side: 'debit' as const, amount: '25', currency: 'USD' },
+        { accountId: 'sys:fees:USD:3', side: 'credit' as const, amount: '25', currency: 'USD' },
+        { accountId: euros, side: 'debit' as const, amount: '700', currency: 'EUR' },
+        { accountId: 'sys:fees:EUR:3', side: 'credit' as const, amount: '700', currency: 'EUR' },
+      ],
+    };
+    // 25 USD and 700 EUR were answered as 725 USD.
+    const reply = await h.send<TransactionView>(entry, 'fee-two-currencies');
+    expect(reply).toMatchObject({ ok: true, value: { id: 'fee-two-currencies', amount: '25', currency: 'USD' } });
+    expect(await h.send(entry, 'fee-two-currencies')).toEqual(reply);
+    expect([balanceOf(h, dollars), balanceOf(h, euros)]).toEqual([975n, 300n]);
+  });
+
   it('refuses an internal entry naming an account by a non-string id, failing no other command of its batch', async () => {
     const walletId = await openWallet(0);
     await topUp(walletId, '100');
@@ -444,16 +541,20 @@ describe('wallet-ledger through the transport', () => {
     expect(opened).toEqual([]);
   });
 
-  it('refuses a saga leg naming a shard that does not exist, opening no transit account for it', async () => {
+  it.each([
+    // Each peer number up to 9999 opened a transit account on demand, one no transfer can use, and moved money through it.
+    ['a shard that does not exist', 9999],
+    // A transfer within a shard is one entry: no out leg ever pairs with transit between shard 3 and itself.
+    ['its own shard as the other end', 3],
+  ])('refuses a saga leg naming %s, opening no transit account for it', async (_case, peer) => {
     const walletId = await openWallet(3);
     await topUp(walletId, '100');
-    const transferIn = { type: 'TransferIn', transferId: 'in-9999', fromWalletId: walletOnShard(0), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: 9999 } as const;
-    const reverse = { type: 'TransferReverse', transferId: 'rev-9999', fromWalletId: walletId, toWalletId: walletOnShard(0), amount: '50', currency: 'USD', destinationShard: 9999, reason: 'not_found' } as const;
-    // Each peer number up to 9999 opened a transit account on demand, one no transfer can use, and moved money through it.
-    expect(await h.send(transferIn, 'transfer-in:in-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
-    expect(await h.send(reverse, 'transfer-reverse:rev-9999')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    const transferIn = { type: 'TransferIn', transferId: `in-${peer}`, fromWalletId: walletOnShard(0), toWalletId: walletId, amount: '50', currency: 'USD', sourceShard: peer } as const;
+    const reverse = { type: 'TransferReverse', transferId: `rev-${peer}`, fromWalletId: walletId, toWalletId: walletOnShard(0), amount: '50', currency: 'USD', destinationShard: peer, reason: 'not_found' } as const;
+    expect(await h.send(transferIn, `transfer-in:in-${peer}`)).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await h.send(reverse, `transfer-reverse:rev-${peer}`)).toMatchObject({ ok: false, error: { code: 'not_found' } });
     const accounts = h.ledger.service.writer(3)!.currentState.accounts;
-    expect([accounts.has('sys:transit-from-9999:USD:3'), accounts.has('sys:transit-to-9999:USD:3')]).toEqual([false, false]);
+    expect([accounts.has(`sys:transit-from-${peer}:USD:3`), accounts.has(`sys:transit-to-${peer}:USD:3`)]).toEqual([false, false]);
     expect(balanceOf(h, walletId)).toBe(100n);
   });
 
@@ -562,6 +663,26 @@ describe('wallet-ledger through the transport', () => {
     expect(h.ledger.relay.position()).toBe(head);
   });
 
+  it('keeps a correlation id in event metadata only as a string of at most 256 characters, as every service does (a long one stopped ledger.events)', async () => {
+    const walletId = await openWallet(2);
+    const withCorrelation = (correlationId: unknown, key: string) =>
+      h.client.command({ type: 'TopUp', walletId, amount: '1', meta: { idempotencyKey: key, actor: 'test', correlationId } } as never);
+    expect(await withCorrelation('c'.repeat(100_000), 'long-correlation')).toMatchObject({ ok: true });
+    expect(await withCorrelation({ nested: ['not', 'an', 'id'] }, 'odd-correlation')).toMatchObject({ ok: true });
+    const events = await h.store.readStream('ledger-2');
+    const metadataOf = (key: string) => events.filter((event) => event.metadata.idempotencyKey === key).map((event) => event.metadata);
+    // The whole 100,000 characters went into the event (and every event of its command), and an object where a string belongs.
+    expect(metadataOf('long-correlation')).toEqual([expect.objectContaining({ correlationId: 'c'.repeat(256), causationId: 'c'.repeat(256) })]);
+    const [odd] = events.filter((event) => event.metadata.idempotencyKey === 'odd-correlation');
+    expect(odd.metadata).toMatchObject({ correlationId: odd.eventId, causationId: odd.eventId });
+    // One that fits a command (under the bus's 1 MiB) went into its event twice (correlation and causation): past the
+    // bus's limit, ledger.events stopped there for good.
+    expect(await withCorrelation('c'.repeat(600_000), 'huge-correlation')).toMatchObject({ ok: true });
+    const head = await h.store.headPosition();
+    await h.ledger.relay.waitForPosition(head);
+    expect(h.ledger.relay.position()).toBe(head);
+  });
+
   it('refuses a command without an idempotency key', async () => {
     const reply = await h.client.command({ type: 'TopUp', walletId: walletOnShard(0), amount: '1', meta: { idempotencyKey: '', actor: 'test' } });
     expect(reply).toMatchObject({ ok: false, error: { code: 'idempotency_key_required' } });
@@ -639,6 +760,30 @@ describe('wallet-ledger through the transport', () => {
     expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
   });
 
+  it('restarts from a snapshot whose sums passed 30 digits (two entries of the largest amount), not from the whole stream', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1' } });
+    const walletId = await openWallet(2);
+    const largest = '9'.repeat(30);
+    await topUp(walletId, largest);
+    await topUp(walletId, largest);
+    const before = h.ledger.service.writer(2)!.currentState;
+    expect(postedBalance(before.accounts.get(walletId)!)).toBe(2n * BigInt(largest));
+    await h.close();
+    // A sum is no amount: restoring it as one threw, and every restart folded the whole stream.
+    const read = jest.spyOn(SqliteEventStore.prototype, 'readStream');
+    try {
+      h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1' } });
+      const fromRevisions = read.mock.calls.filter(([streamId]) => streamId === 'ledger-2').map(([, options]) => options?.fromRevision);
+      expect(fromRevisions).not.toContain(0n);
+    } finally {
+      read.mockRestore();
+    }
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
+    expect(await h.client.query({ type: 'GetWallet', walletId })).toMatchObject({ ok: true, value: { balance: { posted: String(2n * BigInt(largest)) } } });
+  });
+
   it('ignores a corrupt snapshot and folds the whole stream instead', async () => {
     const { walletId, before } = await snapshottedShard();
     const file = new Database(join(h.dataDir, 'snapshots.sqlite'));
@@ -650,6 +795,44 @@ describe('wallet-ledger through the transport', () => {
     h = await startHarness({ dataDir: h.dataDir, clock: h.clock, env: { SNAPSHOT_EVERY: '3' } });
     expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
     expect(await h.send({ type: 'TopUp', walletId, amount: '1' }, 'after-corrupt-snapshot')).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    ['one event short of what it holds (the tail folded on it applied an event twice and the writer could not start)', -1n],
+    ['one event past what it holds (an event of the stream never reached the state: a top-up missing)', 1n],
+  ])('ignores a snapshot whose revision is %s, and folds the stream', async (_case, shift) => {
+    const { walletId, before } = await snapshottedShard();
+    const file = new Database(join(h.dataDir, 'snapshots.sqlite'));
+    try {
+      const { revision } = file.prepare('SELECT revision FROM ledger_snapshots WHERE shard = 2').get() as { revision: string };
+      file.prepare('UPDATE ledger_snapshots SET revision = ? WHERE shard = 2').run(String(BigInt(revision) + shift));
+    } finally {
+      file.close();
+    }
+    h = await startHarness({ dataDir: h.dataDir, clock: h.clock, env: { SNAPSHOT_EVERY: '3' } });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(before);
+    expect(balanceOf(h, walletId)).toBe(50n);
+    expect(await h.send({ type: 'Withdraw', walletId, amount: '50' }, 'after-shifted-snapshot')).toMatchObject({ ok: true });
+  });
+
+  it('ignores a snapshot of another store (one of another shard count), though its revision is within the stream', async () => {
+    const { before: theirs } = await snapshottedShard();
+    const theirDir = h.dataDir;
+    // Another data dir, of 8 shards, whose shard 2 has grown past that snapshot's revision.
+    h = await startHarness({ clock: h.clock, env: { LEDGER_SHARDS: '8', SNAPSHOT_EVERY: '0' } });
+    let walletId = uuidv7.next();
+    while (accountShard(walletId, 8) !== 2) walletId = uuidv7.next();
+    expect(await h.send({ type: 'OpenWallet', walletId, ownerId: 'user-8', currency: 'EUR' }, key('open'))).toMatchObject({ ok: true });
+    for (let i = 0; i < 8; i++) expect(await h.send({ type: 'TopUp', walletId, amount: '3' }, key('top-up'))).toMatchObject({ ok: true });
+    const ours = h.ledger.service.writer(2)!.currentState;
+    const { dataDir, clock } = h;
+    await h.close();
+    copyFileSync(join(theirDir, 'snapshots.sqlite'), join(dataDir, 'snapshots.sqlite'));
+    rmSync(theirDir, { recursive: true, force: true });
+    // Taken as this shard's state at its revision: another store's wallets and money, and this one's first events missing.
+    h = await startHarness({ dataDir, clock, env: { LEDGER_SHARDS: '8', SNAPSHOT_EVERY: '0' } });
+    expect(h.ledger.service.writer(2)!.currentState).toEqual(ours);
+    expect(h.ledger.service.writer(2)!.currentState).not.toEqual(theirs);
   });
 
   it('ignores a snapshot beyond the stream (the store restored from an older backup) and folds the stream', async () => {

@@ -130,16 +130,10 @@ export type LedgerQueryMessage =
 
 export type Reply<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DomainError };
 
-export type TransactionKind =
-  | 'top_up'
-  | 'withdrawal'
-  | 'transfer'
-  | 'card_hold'
-  | 'card_capture'
-  | 'card_release'
-  | 'card_refund'
-  | 'fee'
-  | 'reversal';
+/** API.md's transaction kinds: the only ones a wallet's transactions and lines show. */
+export const TRANSACTION_KINDS = ['top_up', 'withdrawal', 'transfer', 'card_hold', 'card_capture', 'card_release', 'card_refund', 'fee', 'reversal'] as const;
+
+export type TransactionKind = (typeof TRANSACTION_KINDS)[number];
 
 /** API.md's transaction. */
 export interface TransactionView {

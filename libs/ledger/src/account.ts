@@ -40,6 +40,14 @@ export interface Account extends BalanceSums {
 
 export const ZERO_SUMS: BalanceSums = { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n };
 
+const SUM_DIGITS = /^[0-9]+$/;
+
+/** A stored balance sum: digits, but unlike an amount not bounded to 30 of them (sums add up amounts); throws on anything else. */
+export function sumOf(text: string): bigint {
+  if (typeof text !== 'string' || !SUM_DIGITS.test(text)) throw new TypeError('a stored balance sum is not a digit string');
+  return BigInt(text);
+}
+
 /** Posted balance on the account's normal side: a wallet's `creditsPosted - debitsPosted`. */
 export function postedBalance(account: Account): bigint {
   return account.normalSide === 'credit'

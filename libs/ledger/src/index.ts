@@ -21,6 +21,7 @@ export {
   isOverdrawn,
   pendingBalance,
   postedBalance,
+  sumOf,
   type Account,
   type AccountFlags,
   type AccountKind,

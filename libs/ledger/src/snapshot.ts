@@ -2,7 +2,7 @@
 // tail of its stream instead of the whole history. Maps keep their order: fold(tail) after a
 // snapshot must equal fold(everything).
 import { amountOf, formatAmount, type Currency } from '@ledger/contracts';
-import type { Account, AccountKind, AccountStatus, Side } from './account';
+import { sumOf, type Account, type AccountKind, type AccountStatus, type Side } from './account';
 import type { Hold, HoldStatus, IdempotencyRecord, LedgerShardState } from './ledger-shard';
 import { initialState, sharedFlags } from './ledger-shard';
 
@@ -131,10 +131,10 @@ function restorePart(state: LedgerShardState, snapshot: LedgerSnapshot): void {
       ownerId,
       status,
       openedAtMs,
-      debitsPosted: amountOf(dp),
-      creditsPosted: amountOf(cp),
-      debitsPending: amountOf(dpe),
-      creditsPending: amountOf(cpe),
+      debitsPosted: sumOf(dp),
+      creditsPosted: sumOf(cp),
+      debitsPending: sumOf(dpe),
+      creditsPending: sumOf(cpe),
     };
     state.accounts.set(id, account);
   }

@@ -14,4 +14,9 @@ describe('system account ids', () => {
       expect([id, openSystemAccount(id), shardOf(id, 4)]).toEqual([id, undefined, undefined]);
     }
   });
+
+  it('names no shard for a transit account between a shard and itself, or to a shard past the last', () => {
+    expect([transitToId(1, 'USD', 0), transitFromId(0, 'USD', 1)].map((id) => shardOf(id, 4))).toEqual([0, 1]);
+    expect([transitToId(2, 'USD', 2), transitFromId(2, 'USD', 2), transitToId(4, 'USD', 0), transitFromId(4, 'USD', 1)].map((id) => shardOf(id, 4))).toEqual([undefined, undefined, undefined, undefined]);
+  });
 });

@@ -76,13 +76,18 @@ export function isSystemAccountId(accountId: string): boolean {
 export function shardOf(accountId: string, shards: number): number | undefined {
   if (!isSystemAccountId(accountId)) return accountShard(accountId, shards);
   const parsed = parseSystemAccountId(accountId);
-  return parsed !== undefined && parsed.shard < shards && transitPeerOf(parsed.role) < shards ? parsed.shard : undefined;
+  if (parsed === undefined || parsed.shard >= shards) return undefined;
+  const peer = transitPeerOf(parsed.role);
+  return peer === undefined || (peer < shards && peer !== parsed.shard) ? parsed.shard : undefined;
 }
 
-/** The other shard a transit account names (0 for the other roles): one past the last named none, and was opened on demand. */
-function transitPeerOf(role: string): number {
+/**
+ * The other shard a transit account names (undefined for the other roles). One past the last names none, and its own
+ * shard no transfer (one within a shard is one entry): each was opened on demand, and a saga leg moved money through it.
+ */
+function transitPeerOf(role: string): number | undefined {
   const peer = /^transit-(?:to|from)-([0-9]+)$/.exec(role);
-  return peer === null ? 0 : Number(peer[1]);
+  return peer === null ? undefined : Number(peer[1]);
 }
 
 /** The command that opens a system account, or undefined if the id names none. */

@@ -2,6 +2,7 @@
 // queued commands in order against it, and appends each batch's events in ONE append with the
 // expected revision (group commit). Replies leave only after that append is durable.
 import {
+  commandMetaOf,
   domainError,
   toIsoTime,
   type Clock,
@@ -32,9 +33,9 @@ import {
   type LedgerShardState,
 } from '@ledger/ledger';
 
-import { planCommand, replyFor } from '../domain/wallet-commands';
+import { holdExpiryKey, planCommand, replyFor } from '../domain/wallet-commands';
 import { HoldExpiryQueue } from './hold-expiry-queue';
-import type { SnapshotStore } from './snapshot-store';
+import type { SnapshotStore, StoredSnapshot } from './snapshot-store';
 
 /** Most events one command adds to a batch: its own, and a system account opened for each of its postings. */
 const EVENTS_PER_COMMAND_MAX = POSTINGS_MAX + 1;
@@ -58,9 +59,6 @@ export interface ShardWriterDeps {
   readonly limits: ShardWriterLimits;
   readonly log?: (message: string) => void;
 }
-
-/** The keys the writer's own commands go under (openSystemAccount's `open:{id}`, a sweep's `expire:{holdId}`): no caller's may. */
-export const WRITER_KEY_PREFIXES = { open: 'open:', expire: 'expire:' } as const;
 
 export function ledgerStreamId(shard: number): string {
   return `ledger-${shard}`;
@@ -93,7 +91,10 @@ export class ShardWriter {
   private draining: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly expiring = new Set<string>();
-  /** Pending holds by expiry: what the sweep looks at (the state also keeps a day of finished holds). */
+  /** The last sweep queued a whole batch (more may be due): it sweeps on once that batch is answered, if it expired some hold. */
+  private sweepFilled = false;
+  private expiredSinceSweep = false;
+  /** Pending holds by expiry, only those: what the sweep looks at (the state also keeps a day of finished holds). */
   private readonly expiries = new HoldExpiryQueue();
   private running = false;
   private stopping = false;
@@ -157,6 +158,8 @@ export class ShardWriter {
       queued++;
       this.enqueue({ kind: 'expire', holdId: hold.id, resolve: () => this.expiryAnswered(hold.id) });
     }
+    this.sweepFilled = queued === this.deps.limits.batchMax;
+    this.expiredSinceSweep = false;
     return queued;
   }
 
@@ -165,6 +168,9 @@ export class ShardWriter {
     this.expiring.delete(holdId);
     const hold = this.state.holds.get(holdId);
     if (hold?.status === 'pending') this.expiries.add(hold.id, hold.expiresAtMs);
+    else this.expiredSinceSweep = true;
+    // A batch a sweep interval left holds due reserved for hours (BATCH_MAX 1, a sweep an hour); a round that expired none waits for the interval.
+    if (this.expiring.size === 0 && this.sweepFilled && this.expiredSinceSweep) setImmediate(() => this.sweepExpiredHolds());
   }
 
   private enqueue(work: Work): void {
@@ -251,7 +257,7 @@ export class ShardWriter {
     const context = { nowMs };
     let command: LedgerCommand;
     if (work.kind === 'expire') {
-      command = { type: 'ExpireHold', idempotencyKey: `${WRITER_KEY_PREFIXES.expire}${work.holdId}`, holdId: work.holdId };
+      command = { type: 'ExpireHold', idempotencyKey: holdExpiryKey(work.holdId), holdId: work.holdId };
     } else {
       const first = outcomeOf(this.state, work.message.meta.idempotencyKey, nowMs);
       const plan = planCommand(work.message, this.state, {
@@ -293,10 +299,12 @@ export class ShardWriter {
   }
 
   private apply(decided: readonly LedgerEvent[], work: Work, nowMs: number, events: NewEvent[]): void {
-    const meta = work.kind === 'command' ? work.message.meta : undefined;
+    // Through the one check of every service's meta: a correlation id a string, cut to META_FIELD_LENGTH_MAX (it went in whole, of any type).
+    const meta = work.kind === 'command' ? commandMetaOf(work.message, 'ledger') : undefined;
+    const correlationId = meta !== undefined && !('code' in meta) ? meta.correlationId : undefined;
     for (const event of decided) {
       evolve(this.state, event);
-      if (event.type === 'ledger.HoldPlaced.v1') this.expiries.add(event.data.holdId, event.data.expiresAtMs);
+      this.queueExpiryOf(event);
       const eventId = this.deps.ids.next();
       events.push({
         eventId,
@@ -304,13 +312,27 @@ export class ShardWriter {
         schemaVersion: 1,
         data: event.data as unknown as Json,
         metadata: {
-          correlationId: meta?.correlationId ?? eventId,
-          causationId: meta?.correlationId ?? eventId,
-          actor: meta?.actor ?? `ledger-shard-${this.deps.shard}`,
+          correlationId: correlationId ?? eventId,
+          causationId: correlationId ?? eventId,
+          actor: work.kind === 'command' ? work.message.meta.actor : `ledger-shard-${this.deps.shard}`,
           idempotencyKey: event.data.idempotencyKey,
           occurredAt: toIsoTime(nowMs),
         },
       });
+    }
+  }
+
+  /** Keeps the expiry queue to the pending holds: a placed hold joins it, a settled one leaves it (a partial release leaves it pending). */
+  private queueExpiryOf(event: LedgerEvent): void {
+    switch (event.type) {
+      case 'ledger.HoldPlaced.v1':
+        this.expiries.add(event.data.holdId, event.data.expiresAtMs);
+        return;
+      case 'ledger.HoldCaptured.v1':
+      case 'ledger.HoldReleased.v1':
+      case 'ledger.HoldExpired.v1':
+        if (this.state.holds.get(event.data.holdId)?.status !== 'pending') this.expiries.remove(event.data.holdId);
+        return;
     }
   }
 
@@ -319,10 +341,10 @@ export class ShardWriter {
     let revision = -1n;
     const stored = await this.deps.snapshots.load(this.deps.shard).catch(() => undefined);
     const streamRevision = (await this.deps.store.streamRevision(this.streamId)) ?? -1n;
-    const beyond = stored !== undefined && stored.revision > streamRevision;
-    if (beyond) {
-      // The store is older than the snapshot (restored from a backup): it holds what the store does not, and every append would be fenced.
-      this.log(`shard ${this.deps.shard}: ignoring snapshot at revision ${stored.revision}, beyond the stream's ${streamRevision}; folding the whole stream`);
+    const unusable = stored !== undefined && !(await this.takenOfThisStream(stored, streamRevision));
+    if (unusable) {
+      // Beyond the stream (the store restored from an older backup), or its revision not where the stream's event is the one it was taken after: the state is not the fold there.
+      this.log(`shard ${this.deps.shard}: ignoring snapshot at revision ${stored.revision}, not taken of this stream at that revision (the stream's last is ${streamRevision}); folding the whole stream`);
     } else if (stored !== undefined) {
       try {
         state = fromSnapshotParts(stored.parts);
@@ -346,7 +368,14 @@ export class ShardWriter {
     this.expiries.clear();
     for (const hold of state.holds.values()) if (hold.status === 'pending') this.expiries.add(hold.id, hold.expiresAtMs);
     // Replaced at once: once the stream grows past it, that snapshot of the lost history would pass for this one's.
-    if (beyond) await this.saveSnapshot();
+    if (unusable) await this.saveSnapshot();
+  }
+
+  /** Whether the stream still holds, at the snapshot's revision, the event the snapshot was taken after (its chain hash). */
+  private async takenOfThisStream(stored: StoredSnapshot, streamRevision: bigint): Promise<boolean> {
+    if (stored.revision < 0n || stored.revision > streamRevision) return stored.revision === -1n && streamRevision === -1n;
+    const [event] = await this.deps.store.readStream(this.streamId, { fromRevision: stored.revision, maxCount: 1 });
+    return stored.lastEventHash !== null && event?.revision === stored.revision && event.metadata.hash === stored.lastEventHash;
   }
 
   private async reloadAfterFailure(): Promise<void> {
@@ -387,7 +416,10 @@ export class ShardWriter {
 
   private async saveSnapshot(): Promise<void> {
     try {
-      await this.deps.snapshots.save(this.deps.shard, this.revision, snapshotParts(this.state, SNAPSHOT_PART_ROWS));
+      // Read before the state is: only this drain (or the load) changes it, and neither goes on until the save is done.
+      const revision = this.revision;
+      const [last] = revision < 0n ? [] : await this.deps.store.readStream(this.streamId, { fromRevision: revision, maxCount: 1 });
+      await this.deps.snapshots.save(this.deps.shard, revision, last?.metadata.hash ?? null, snapshotParts(this.state, SNAPSHOT_PART_ROWS));
     } catch (error) {
       this.log(`shard ${this.deps.shard}: snapshot failed (the stream still has everything): ${String(error)}`);
     }

@@ -33,11 +33,11 @@ describe('snapshot stores', () => {
     const store = open();
     try {
       expect(await store.load(1)).toBeUndefined();
-      await store.save(1, 6n, snapshotParts(stateOf(3), 2));
+      await store.save(1, 6n, 'hash-6', snapshotParts(stateOf(3), 2));
       const state = stateOf(7);
-      await store.save(1, 13n, snapshotParts(state, 2));
+      await store.save(1, 13n, 'hash-13', snapshotParts(state, 2));
       const stored = await store.load(1);
-      expect(stored?.revision).toBe(13n);
+      expect([stored?.revision, stored?.lastEventHash]).toEqual([13n, 'hash-13']);
       const parts = [...stored!.parts];
       expect(parts.length).toBe(8); // 14 rows, 2 a part, and the last (empty) part
       expect(fromSnapshotParts(parts)).toEqual(state);
@@ -50,7 +50,7 @@ describe('snapshot stores', () => {
     const file = join(dir, 'snapshots.sqlite');
     const store = new SqliteSnapshotStore(file);
     try {
-      await store.save(0, 13n, snapshotParts(stateOf(7), 2));
+      await store.save(0, 13n, 'hash-13', snapshotParts(stateOf(7), 2));
       const db = new Database(file);
       db.prepare('DELETE FROM ledger_snapshot_parts WHERE shard = 0 AND part = 3').run();
       db.close();

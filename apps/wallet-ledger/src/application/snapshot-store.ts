@@ -6,6 +6,8 @@ import type { LedgerSnapshot } from '@ledger/ledger';
 export interface StoredSnapshot {
   /** The last stream revision the snapshot includes. */
   readonly revision: bigint;
+  /** The chain hash of the stream's event at `revision` when it was taken (null: none, an empty stream): the writer uses it only on a stream still holding that event. */
+  readonly lastEventHash: string | null;
   /**
    * The snapshot's parts in order, read and parsed one at a time as they are iterated (once,
    * synchronously; see `fromSnapshotParts`); iterating throws if the stored snapshot is incomplete.
@@ -21,7 +23,7 @@ export function snapshotRevisionOf(text: string): bigint {
 export interface SnapshotStore {
   load(shard: number): Promise<StoredSnapshot | undefined>;
   /** Keeps `parts` (one snapshot in order, see `snapshotParts`) in place of the last; reads them all before its first await. */
-  save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void>;
+  save(shard: number, revision: bigint, lastEventHash: string | null, parts: Iterable<LedgerSnapshot>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,10 +43,11 @@ export class SqliteSnapshotStore implements SnapshotStore {
       | { revision: string; body: string }
       | undefined;
     if (row === undefined) return undefined;
-    const head = JSON.parse(row.body) as LedgerSnapshot | { parts: number };
+    const head = JSON.parse(row.body) as LedgerSnapshot | { parts: number; lastEventHash?: unknown };
     // A head without `parts` is a whole snapshot of an earlier format: the writer refuses it and folds the stream.
-    if (!('parts' in head)) return { revision: snapshotRevisionOf(row.revision), parts: [head] };
+    if (!('parts' in head)) return { revision: snapshotRevisionOf(row.revision), lastEventHash: null, parts: [head] };
     const expected = head.parts;
+    const lastEventHash = typeof head.lastEventHash === 'string' ? head.lastEventHash : null;
     const bodies = this.db.prepare('SELECT body FROM ledger_snapshot_parts WHERE shard = ? ORDER BY part').pluck();
     function* parts(): Generator<LedgerSnapshot> {
       let count = 0;
@@ -54,10 +57,10 @@ export class SqliteSnapshotStore implements SnapshotStore {
       }
       if (count !== expected) throw new Error(`snapshot of shard ${shard}: ${count} of ${expected} parts`);
     }
-    return { revision: snapshotRevisionOf(row.revision), parts: parts() };
+    return { revision: snapshotRevisionOf(row.revision), lastEventHash, parts: parts() };
   }
 
-  async save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void> {
+  async save(shard: number, revision: bigint, lastEventHash: string | null, parts: Iterable<LedgerSnapshot>): Promise<void> {
     const insertPart = this.db.prepare('INSERT INTO ledger_snapshot_parts (shard, part, body) VALUES (?, ?, ?)');
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM ledger_snapshot_parts WHERE shard = ?').run(shard);
@@ -65,7 +68,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
       for (const part of parts) insertPart.run(shard, count++, JSON.stringify(part));
       this.db
         .prepare('INSERT INTO ledger_snapshots (shard, revision, body) VALUES (?, ?, ?) ON CONFLICT(shard) DO UPDATE SET revision = excluded.revision, body = excluded.body')
-        .run(shard, revision.toString(), JSON.stringify({ parts: count }));
+        .run(shard, revision.toString(), JSON.stringify({ parts: count, lastEventHash }));
     })();
   }
 
@@ -76,13 +79,13 @@ export class SqliteSnapshotStore implements SnapshotStore {
 
 /** For tests and for running without snapshots. */
 export class InMemorySnapshotStore implements SnapshotStore {
-  private readonly snapshots = new Map<number, { revision: bigint; bodies: string[] }>();
+  private readonly snapshots = new Map<number, { revision: bigint; lastEventHash: string | null; bodies: string[] }>();
   async load(shard: number): Promise<StoredSnapshot | undefined> {
     const stored = this.snapshots.get(shard);
-    return stored && { revision: stored.revision, parts: stored.bodies.map((body) => JSON.parse(body) as LedgerSnapshot) };
+    return stored && { revision: stored.revision, lastEventHash: stored.lastEventHash, parts: stored.bodies.map((body) => JSON.parse(body) as LedgerSnapshot) };
   }
-  async save(shard: number, revision: bigint, parts: Iterable<LedgerSnapshot>): Promise<void> {
-    this.snapshots.set(shard, { revision, bodies: Array.from(parts, (part) => JSON.stringify(part)) });
+  async save(shard: number, revision: bigint, lastEventHash: string | null, parts: Iterable<LedgerSnapshot>): Promise<void> {
+    this.snapshots.set(shard, { revision, lastEventHash, bodies: Array.from(parts, (part) => JSON.stringify(part)) });
   }
   async close(): Promise<void> {}
 }

@@ -13,8 +13,8 @@ import {
 import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
 import { ID_LENGTH_MAX, LEDGER_META_STREAM, shardOfCommand } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
-import { transferSagaKeys } from '../domain/wallet-commands';
-import { ShardWriter, WRITER_KEY_PREFIXES } from './shard-writer';
+import { transferSagaKeys, WRITER_KEY_PREFIXES } from '../domain/wallet-commands';
+import { ShardWriter } from './shard-writer';
 import type { SnapshotStore } from './snapshot-store';
 
 export interface WalletLedgerServiceDeps {

@@ -8,6 +8,7 @@ import {
   isCurrency,
   parseAmount,
   toIsoTime,
+  TRANSACTION_KINDS,
   type Currency,
   type DomainError,
   type HoldView,
@@ -50,6 +51,14 @@ export interface Plan {
 /** The entry id of a cross-shard transfer's reversal on its source shard. */
 export function transferReversalId(transferId: string): string {
   return `${transferId}:reversal`;
+}
+
+/** The keys the writer's own commands go under (openSystemAccount's `open:{id}`, a sweep's `expire:{holdId}`): no caller's may. */
+export const WRITER_KEY_PREFIXES = { open: 'open:', expire: 'expire:' } as const;
+
+/** The key the writer decides a hold's expiry under. */
+export function holdExpiryKey(holdId: string): string {
+  return `${WRITER_KEY_PREFIXES.expire}${holdId}`;
 }
 
 /** The idempotency keys the transfer saga sends a cross-shard transfer's in leg and reversal under. */
@@ -185,6 +194,8 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
     case 'PlaceHold': {
       const wallet = walletOf(state, message.walletId);
       if (!wallet.ok) return wallet.error;
+      // Its expiry is decided under a key of its id, which must be one the ledger takes: a longer id was a hold that never expired.
+      if (typeof message.holdId === 'string' && !isValidId(holdExpiryKey(message.holdId))) return invalid('holdId', 'too_long');
       const amount = amountField(message.amount);
       if (typeof amount !== 'bigint') return amount;
       if (message.timeoutMs !== undefined && (!Number.isSafeInteger(message.timeoutMs) || message.timeoutMs <= 0)) {
@@ -234,6 +245,8 @@ export function planCommand(message: LedgerCommandEnvelope, state: LedgerShardSt
       if (isRecord(message.references) && Object.hasOwn(message.references, SAGA_LEG_REFERENCE)) return invalid(`references.${SAGA_LEG_REFERENCE}`, 'reserved');
       // The saga asks the projection whether a transfer is settled by these kinds under the transfer's id.
       if ((TRANSFER_LEG_KINDS as readonly unknown[]).includes(message.kind)) return invalid('kind', 'reserved');
+      // A wallet's lines take the entry's kind, and clients read them as API.md's list: any other (`payout`) was shown as is.
+      if (!(TRANSACTION_KINDS as readonly unknown[]).includes(message.kind)) return invalid('kind', 'unknown_kind');
       const postings: Posting[] = [];
       for (const [index, posting] of message.postings.entries()) {
         const amount = amountField(posting?.amount, `postings[${index}].amount`);
@@ -285,7 +298,10 @@ export function replyFor(message: LedgerCommandEnvelope, event: LedgerAcceptedEv
     case 'ledger.EntryPosted.v1': {
       const { data } = event;
       const first = data.postings[0];
-      const amount = data.postings.filter((posting) => posting.side === 'debit').reduce((sum, posting) => sum + BigInt(posting.amount), 0n);
+      // One amount in one currency: an entry of several currencies is balanced per currency, and answered in its first posting's.
+      const amount = data.postings
+        .filter((posting) => posting.side === 'debit' && posting.currency === first.currency)
+        .reduce((sum, posting) => sum + BigInt(posting.amount), 0n);
       const refs = data.references;
       return {
         id: message.type === 'Transfer' || message.type === 'TransferIn' || message.type === 'TransferReverse' ? (refs.transferId ?? data.entryId) : data.entryId,

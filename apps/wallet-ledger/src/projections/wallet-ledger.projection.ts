@@ -19,6 +19,7 @@ import { amountOf, formatAmount, toIsoTime, type Currency, type RecordedEvent } 
 import {
   ledgerEventOf,
   postedBalance,
+  sumOf,
   type Account,
   type AccountKind,
   type AccountOpened,
@@ -588,14 +589,6 @@ export function accountOfRow(row: AccountRow): Account {
     debitsPending: sumOf(row.debits_pending),
     creditsPending: sumOf(row.credits_pending),
   };
-}
-
-const DIGITS = /^[0-9]+$/;
-
-/** A stored sum: digits, but unlike an amount not bounded to 30 of them (sums add up amounts). */
-export function sumOf(text: string): bigint {
-  invariant(DIGITS.test(text), `stored sum is not a digit string`);
-  return BigInt(text);
 }
 
 function invariant(condition: boolean, message: string): asserts condition {

@@ -12,10 +12,10 @@ import {
   type Result,
   type WalletView,
 } from '@ledger/contracts';
-import type { Account, Side } from '@ledger/ledger';
+import { sumOf, type Account, type Side } from '@ledger/ledger';
 import { balanceView, walletView } from '../domain/views';
 import { transferReversalId } from '../domain/wallet-commands';
-import { accountOfRow, sumOf, type AccountRow } from './wallet-ledger.projection';
+import { accountOfRow, type AccountRow } from './wallet-ledger.projection';
 
 /** Most wallets `listWallets` returns for one owner. */
 export const WALLETS_PER_OWNER_MAX = 100;
