@@ -14,12 +14,12 @@ import { startIdentity } from '../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../identity/src/identity.config';
 import { LEDGER_EVENTS_GROUP, startCardIssuer } from '../../card-issuer/src/card-issuer.app';
 import { loadCardIssuerConfig } from '../../card-issuer/src/card-issuer.config';
+import { startGateway } from '../../gateway/src/gateway.app';
 import { loadGatewayConfig, networkApiKeyOf } from '../../gateway/src/gateway.config';
 import { createGatewayLogger, NestPinoLogger } from '../../gateway/src/observability/logger';
 import { sharedWhileInFlight } from '../../gateway/src/observability/readiness';
 import { loadHostConfig, type HostConfig } from './host.config';
 import { lockDataDir } from './data-dir-lock';
-import { startGatewayThread } from './gateway-thread';
 
 export interface RunningHost {
   readonly config: HostConfig;
@@ -29,8 +29,6 @@ export interface RunningHost {
   readonly grpcPort: number;
   /** API.md: in embedded mode the default X-Network-Key is printed at start-up; null when NETWORK_API_KEY is set. */
   readonly defaultNetworkKey: string | null;
-  /** Settles if the gateway's thread ends on its own (an uncaught error there): the host then serves nothing. */
-  readonly failed: Promise<Error>;
   close(): Promise<void>;
 }
 
@@ -94,18 +92,13 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     );
     // One read of the head for all the checks of a /readyz.
     const head = sharedWhileInFlight(() => store.headPosition());
-    let gatewayFailed!: (error: Error) => void;
-    const failed = new Promise<Error>((resolve) => (gatewayFailed = resolve));
-    // The gateway runs on its own thread, over this thread's store and bus: two event loops share a request's work.
-    const gateway = await startGatewayThread({
-      env,
+    const gateway = await startGateway({
+      config: gatewayConfig,
       dataDir,
       store,
       bus,
-      onFailure: (error) => {
-        logger.fatal({ err: error }, 'the gateway thread ended');
-        gatewayFailed(error);
-      },
+      clock: systemClock,
+      logger,
       readinessChecks: [
         { name: 'event-store', ready: async () => (await head()) >= 0n },
         { name: 'bus', ready: async () => bus.isOpen() },
@@ -125,7 +118,6 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
       grpcPort: gateway.grpcPort,
       url: gateway.url,
       defaultNetworkKey: gatewayConfig.NETWORK_API_KEY === '' ? networkApiKeyOf(gatewayConfig) : null,
-      failed,
       async close() {
         await gateway.close();
         await closeServices();

@@ -6,27 +6,22 @@ async function main(): Promise<void> {
   const host = await startHost();
   // Before the banner: whoever reads it may signal at once (the signal's default would kill the process mid-write).
   let stopping = false;
-  const stop = (why: string) => {
+  const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`${why}, closing\n`);
+    process.stdout.write(`${signal} received, closing\n`);
     const deadline = setTimeout(() => process.exit(1), host.config.SHUTDOWN_TIMEOUT_MS);
     deadline.unref();
     host.close().then(
-      () => process.exit(process.exitCode ?? 0),
+      () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`error while closing: ${String(error)}\n`);
         process.exit(1);
       },
     );
   };
-  void host.failed.then((error) => {
-    process.stderr.write(`the gateway stopped: ${error.message}\n`);
-    process.exitCode = 1;
-    stop('the gateway thread ended');
-  });
-  process.on('SIGINT', () => stop('SIGINT received'));
-  process.on('SIGTERM', () => stop('SIGTERM received'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   process.stdout.write(
     [
       `ledger embedded host listening on ${host.url}`,

@@ -13,4 +13,3 @@ export * from './command-meta';
 export * from './grpc-protos';
 export * from './key-file';
 export * from './keyed-locks';
-export * from './thread-link';

@@ -9,4 +9,3 @@ export * from './group-commit';
 export * from './checked-int';
 export * from './worker-script';
 export * from './read-retry';
-export * from './thread-event-store';

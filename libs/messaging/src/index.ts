@@ -15,4 +15,3 @@ export * from './relay/event-relay';
 export * from './relay/idempotent-consumer';
 export * from './nest/bus-microservice';
 export * from './nest/bus-exception.filter';
-export * from './in-process/thread-bus';

@@ -7,9 +7,6 @@ import { DEFAULT_MESSAGING_CONFIG } from '../messaging.config';
 import type { BusConsumer, DeliveredMessage, MessageBus, OutgoingMessage } from '../message-bus.port';
 import { BUS_HEADERS, deadlineOf, KeyedPayload, replyTopicFor, type BusStatus, type ReplyEnvelope } from './bus-protocol';
 
-/** Replies of one reply partition handed to the client before the first settles. */
-export const REPLIES_IN_FLIGHT_MAX = 1_024;
-
 export interface BusClientOptions {
   /** Prefix of this instance's reply consumer group, `<clientId>-<uuidv7>`. Default `client`. */
   readonly clientId?: string;
@@ -181,8 +178,6 @@ export class BusClientProxy extends ClientProxy<Record<never, Function>, BusStat
         groupId: this.groupId,
         // A reply nobody can read is not worth a retry: the request times out instead.
         maxAttempts: 1,
-        // Replies are independent of each other: one awaiting its handler (across threads, say) holds up none behind it.
-        maxInFlightPerPartition: REPLIES_IN_FLIGHT_MAX,
         handler: async (message) => this.onReply(message),
       });
       this.replyConsumers.set(replyTo, consumer);
