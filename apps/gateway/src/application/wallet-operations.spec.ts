@@ -57,6 +57,30 @@ describe('WalletOperations', () => {
     await expect(operations.transfer(caller, from, { toWalletId: 'to', amount: '1' }, keys)).rejects.toMatchObject({ code: 'wallet_not_active' });
   });
 
+  it.each([
+    ['freeze', 'frozen', 'wallet_not_active'],
+    ['unfreeze', 'active', 'account_not_frozen'],
+  ] as const)('answers a %s that lost the race to a concurrent one with the wallet the other made so, and any other refusal as it is', async (operation, status, refusal) => {
+    const wallets = new Map([['w1', wallet('w1', status === 'frozen' ? 'active' : 'frozen')]]);
+    const { ledger } = fakeLedger(wallets);
+    // The concurrent request's command lands first: the ledger refuses this one, and the wallet is now as asked.
+    let landed: WalletView['status'] = status;
+    Object.assign(ledger, {
+      async command() {
+        wallets.set('w1', wallet('w1', landed));
+        return { ok: false, error: { code: refusal, message: 'refused' } };
+      },
+    });
+    const operations = new WalletOperations(ledger, 1_000n);
+    const caller = { userId: 'user-1', roles: ['user'], sessionId: 's' };
+    const keys = { idempotencyKey: 'k', resourceId: 'r', correlationId: 'c' };
+    await expect(operations[operation](caller, { id: 'w1', ownerId: 'user-1', currency: 'USD' }, keys)).resolves.toMatchObject({ id: 'w1', status });
+    // Closed meanwhile: the refusal stands.
+    wallets.set('w1', wallet('w1', status === 'frozen' ? 'active' : 'frozen'));
+    landed = 'closed';
+    await expect(operations[operation](caller, { id: 'w1', ownerId: 'user-1', currency: 'USD' }, keys)).rejects.toMatchObject({ error: { code: refusal } });
+  });
+
   it("sends a command bounded by its client's deadline alone: in a coalesced batch that deadline would bound the others too", async () => {
     const sent: KeyedPayload<{ type: string; commands?: unknown[] }>[] = [];
     const sender: RequestSender = {

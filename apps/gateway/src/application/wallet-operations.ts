@@ -135,16 +135,29 @@ export class WalletOperations {
   }
 
   /** Freezing a frozen wallet (or unfreezing an active one) is a no-op that answers the wallet. */
-  async freeze(caller: Caller, wallet: WalletFacts, keys: CommandKeys): Promise<WalletView> {
-    const current = await this.getWallet(wallet.id);
-    if (current.status === 'frozen') return current;
-    return this.command<WalletView>({ type: 'FreezeWallet', walletId: wallet.id }, caller, keys);
+  freeze(caller: Caller, wallet: WalletFacts, keys: CommandKeys): Promise<WalletView> {
+    return this.makeSo('frozen', { type: 'FreezeWallet', walletId: wallet.id }, caller, keys);
   }
 
-  async unfreeze(caller: Caller, wallet: WalletFacts, keys: CommandKeys): Promise<WalletView> {
-    const current = await this.getWallet(wallet.id);
-    if (current.status === 'active') return current;
-    return this.command<WalletView>({ type: 'UnfreezeWallet', walletId: wallet.id }, caller, keys);
+  unfreeze(caller: Caller, wallet: WalletFacts, keys: CommandKeys): Promise<WalletView> {
+    return this.makeSo('active', { type: 'UnfreezeWallet', walletId: wallet.id }, caller, keys);
+  }
+
+  /**
+   * "Make it so": a wallet already in `status` is answered as it is; one the ledger refuses to move
+   * there is read again, and answered if a concurrent request got it there first (two freezes at once
+   * both read "active", and the second was 409 wallet_not_active, recorded under its key).
+   */
+  private async makeSo(status: 'frozen' | 'active', message: Extract<LedgerCommandMessage, { type: 'FreezeWallet' | 'UnfreezeWallet' }>, caller: Caller, keys: CommandKeys): Promise<WalletView> {
+    const current = await this.getWallet(message.walletId);
+    if (current.status === status) return current;
+    try {
+      return await this.command<WalletView>(message, caller, keys);
+    } catch (error) {
+      const now = await this.getWallet(message.walletId).catch(() => undefined);
+      if (now?.status === status) return now;
+      throw error;
+    }
   }
 
   accountSums(accountId: string): Promise<AccountSumsView> {
