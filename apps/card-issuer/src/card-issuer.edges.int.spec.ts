@@ -41,6 +41,15 @@ describe('card-issuer edges', () => {
     // Nothing is left counted against the daily limit.
     expect(await authorize(harness, authorizeMessage(secrets, { amount: '1000' }))).toMatchObject({ approved: true });
   });
+  it('an unknown PAN presented under the id of a card\'s authorization answers as that one, never taking the id from the card (its hold could no longer be captured)', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { secrets } = await cardholder(harness);
+    const first = await authorize(harness, authorizeMessage(secrets, { amount: '400' }));
+    const unknown = { ...authorizeMessage(secrets, { amount: '400' }), authorizationId: first.id, pan: '4000000000000002' };
+    expect(await harness.send(unknown, 'unknown-pan')).toMatchObject({ ok: true, value: { id: first.id, approved: true, status: 'pending' } });
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: first.id, amount: '400' }, 'cap')).toMatchObject({ ok: true, value: { status: 'captured', capturedAmount: '400' } });
+  });
   it('a whole reversal while the ledger released part of the hold the issuer did not record yet is told to retry, not amount_exceeds_hold', async () => {
     let next: CardCommandEnvelope | undefined;
     let raced: Promise<unknown> | undefined;

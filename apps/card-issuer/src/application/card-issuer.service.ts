@@ -308,6 +308,9 @@ export class CardIssuerService {
     const nowMs = this.deps.clock.nowMs();
     const fingerprint = this.deps.crypto.fingerprint(message.pan);
     const unmatched = async () => {
+      // An id a card's authorization has answers as that one: recorded as this decline, it would route its capture, reversal and refund here.
+      const known = await this.routeOf(message.authorizationId);
+      if (known !== undefined) return this.answerFromRoute(message.authorizationId, known);
       // 14: no card has this PAN (or its issue never completed). Recorded on the authorization's own stream.
       const request = { authorizationId: message.authorizationId, amount: amount.toString(), currency: message.currency, merchant: merchantOf(message.merchant), atMs: nowMs };
       const route = await this.cards.recordUnmatched(message.authorizationId, declined(request, null, '14', 'unknown_card'), origin, nowMs);
