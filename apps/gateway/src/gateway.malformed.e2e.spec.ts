@@ -185,6 +185,11 @@ const CASES: Case[] = [
   { name: 'card: walletId missing', ...issue(() => ({ label: 'x' }), 'walletId') },
   { name: 'card: walletId a number', ...issue(() => ({ walletId: 7 }), 'walletId') },
   { name: 'card: label of 65 characters', ...issue((c) => ({ walletId: c.walletId, label: 'l'.repeat(65) }), 'label') },
+  // A lone UTF-16 surrogate is no character: SQLite keeps it as bytes that are not UTF-8 and gives back U+FFFD (a card's label read back otherwise).
+  { name: 'top-up: a reference with a lone surrogate', ...amount('10', 'reference'), options: authed({ body: { amount: '10', reference: 'ref\ud800' } }) },
+  { name: 'transfer: a memo with a lone surrogate', ...transfer((c) => ({ fromWalletId: c.walletId, toWalletId: c.otherWalletId, amount: '1', memo: '\udc00memo' }), 'memo') },
+  { name: 'card: a label with a lone surrogate', ...issue((c) => ({ walletId: c.walletId, label: 'label\ud800' }), 'label') },
+  { name: 'network: a merchant name with a lone surrogate', ...merchant({ name: 'Shop\udfff' }, 'merchant.name') },
   { name: 'card: label null', ...issue((c) => ({ walletId: c.walletId, label: null }), 'label') },
   { name: 'card: spendingControls a string', ...issue((c) => ({ walletId: c.walletId, spendingControls: 'none' }), 'spendingControls') },
   { name: 'card: a daily limit of "1.5"', ...issue((c) => ({ walletId: c.walletId, spendingControls: { daily: '1.5' } }), 'spendingControls.daily') },

@@ -5,6 +5,7 @@
 import { waitFor } from '@ledger/contracts/testing';
 import { totpCodeAt } from '../../identity/src/application/totp-codes';
 import { IdempotencyService } from './application/idempotency.service';
+import { IDEMPOTENCY_EVENT_TYPES } from './domain/idempotency-key';
 import { ADMIN, expectError, expectIssuedCard, newKey, startGatewaySystem, type GatewaySystem, type TestUser } from './testing/gateway.harness';
 
 const HOLD_TIMEOUT_MS = 60_000;
@@ -103,10 +104,12 @@ describe('gateway with the real card-issuer (e2e)', () => {
       expect((await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: alice.password }, key)).body).toEqual(secrets);
       const again = await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: alice.password }, key);
       expect({ status: again.status, replayed: again.headers.get('idempotent-replayed') }).toEqual({ status: 200, replayed: null });
-      expect(await s.store.streamRevision(IdempotencyService.streamOf(`user:${alice.id}`, key))).toBeUndefined();
-      // Not recorded, so the key reaches identity as the same attempt every time: it must not stand in for the password.
-      expectError(await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: 'not-the-password' }, key), 403, 'step_up_required');
-      expectError(await call('POST', `/v1/cards/${card.id}/reveal`, alice, {}, key), 403, 'step_up_required');
+      // The key is reserved and released (another body under it is reuse), its response never kept.
+      const keyEvents = await s.store.readStream(IdempotencyService.streamOf(`user:${alice.id}`, key));
+      expect(keyEvents.map((event) => event.type)).not.toContain(IDEMPOTENCY_EVENT_TYPES.recorded);
+      // Not recorded, but the key must not stand in for the password: another body under it is reuse.
+      expectError(await call('POST', `/v1/cards/${card.id}/reveal`, alice, { password: 'not-the-password' }, key), 422, 'idempotency_key_reuse');
+      expectError(await call('POST', `/v1/cards/${card.id}/reveal`, alice, {}, key), 422, 'idempotency_key_reuse');
     });
 
     it('reveals after a TOTP step-up once the owner has TOTP enabled; a wrong code is 403 step_up_required', async () => {

@@ -117,8 +117,19 @@ describe('gateway with the real identity service (e2e)', () => {
     const loginKey = newKey('login');
     const login = await post('/v1/auth/login', { email: user.email, password: user.password, totp: totpCodeAt(started.body.secret, s.clock.nowMs()) }, undefined, loginKey);
     expect(login.status).toBe(200);
-    // Logins are not recorded, so that key reaches identity as the same attempt whenever it comes back: it must not stand in for the code.
-    expectError(await post('/v1/auth/login', { email: user.email, password: user.password }, undefined, loginKey), 401, 'invalid_credentials');
+    // Logins are not recorded, but that key must not stand in for the code: without it, it is another request (API.md's reuse).
+    expectError(await post('/v1/auth/login', { email: user.email, password: user.password }, undefined, loginKey), 422, 'idempotency_key_reuse');
+  });
+
+  it('answers a login retried with its Idempotency-Key but another body 422 idempotency_key_reuse, not the first try\'s 401', async () => {
+    const user = await s.register('real-login-key');
+    const key = newKey('login-typo');
+    expectError(await post('/v1/auth/login', { email: user.email, password: 'a mistyped password' }, undefined, key), 401, 'invalid_credentials');
+    // The right password under the same key: identity answers an attempt key's retry as it first was, so it was 401 too.
+    expectError(await post('/v1/auth/login', { email: user.email, password: user.password }, undefined, key), 422, 'idempotency_key_reuse');
+    // The same body again still reaches identity (nothing is recorded), answered as the first try was.
+    expectError(await post('/v1/auth/login', { email: user.email, password: 'a mistyped password' }, undefined, key), 401, 'invalid_credentials');
+    expect((await post('/v1/auth/login', { email: user.email, password: user.password }, undefined, newKey('login-typo'))).status).toBe(200);
   });
 
   it('expires access tokens by identity’s TTL: 401 token_expired', async () => {

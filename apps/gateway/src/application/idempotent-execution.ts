@@ -17,7 +17,8 @@ export interface IdempotencyPolicy {
   readonly required: boolean;
   /**
    * Whether the response is kept for replays. Not for responses that carry credentials (tokens,
-   * a TOTP secret): those never enter the event store, so those routes run again instead.
+   * a TOTP secret): those never enter the event store, so those routes run again instead (the key
+   * is still reserved and released, so another request under it is idempotency_key_reuse).
    */
   readonly record: boolean;
 }
@@ -71,6 +72,9 @@ export function routePath(pattern: string, params: Readonly<Record<string, unkno
   return pattern.replace(/:([A-Za-z0-9_]+)/g, (_parameter, name: string) => pathSegment(params[name]));
 }
 
+/** The release reason of a request whose response is not kept (it carries credentials). */
+const NOT_RECORDED_RELEASE = 'response_not_recorded';
+
 /** Printable ASCII, 1 to 255 characters (as Stripe's); a UUID fits. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
@@ -90,9 +94,6 @@ export class IdempotentExecution {
       }
       // The service still needs a key: one used once, as nothing will retry it.
       return ran(await operation({ idempotencyKey: `gw-once:${this.ids.next()}`, resourceId: this.ids.next(), correlationId }));
-    }
-    if (!policy.record) {
-      return ran(await operation({ idempotencyKey: IdempotencyService.serviceKey(caller, key, 0), resourceId: this.ids.next(), correlationId }));
     }
     await request.validate?.();
 
@@ -116,14 +117,16 @@ export class IdempotentExecution {
         } catch (error) {
           // Kept if it is an outcome of the request (a 4xx a handler or service decided), else the key is given back.
           const outcome = this.failureOutcome(error);
-          if (!outcome.recordable) {
+          if (!outcome.recordable || !policy.record) {
             void this.idempotency.release(reservation, outcome.code); // not awaited: a lost release only holds the key until its lease ends
             throw error;
           }
           await this.recorded(reservation, outcome.response);
           throw error;
         }
-        await this.recorded(reservation, { status: result.status, body: result.body ?? null });
+        // A response with credentials is not kept: the key is given back, so the same request runs again and another is still reuse.
+        if (!policy.record) void this.idempotency.release(reservation, NOT_RECORDED_RELEASE);
+        else await this.recorded(reservation, { status: result.status, body: result.body ?? null });
         return ran(result);
       }
     }

@@ -73,4 +73,15 @@ describe('an Idempotency-Key', () => {
       attempt: { generation: 1, resourceId: 'later', startedAtMs: limits.windowMs },
     });
   });
+
+  it('starts no new generation while an attempt still holds its lease, even past the window: both would run, under two service keys', () => {
+    // A retry took the abandoned first try over just before the window ended (its start stays the first's), so its lease outlives the window.
+    const takenOver = decide(given(reserve('f1', 0)), request('f1', limits.windowMs - 1_000), limits);
+    if (takenOver.kind !== 'proceed') throw new Error('expected a takeover');
+    const state = given(takenOver.event);
+    expect(decide(state, request('f1', limits.windowMs + 1_000, 'later'), limits)).toEqual({ kind: 'in_flight', retryAfterMs: 28_000 });
+    expect(decide(state, request('f2', limits.windowMs + 1_000, 'later'), limits)).toEqual({ kind: 'in_flight', retryAfterMs: 28_000 });
+    // Once the lease is over the window's rule holds again.
+    expect(decide(state, request('f2', limits.windowMs + 29_000, 'later'), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 1, fingerprint: 'f2' } });
+  });
 });

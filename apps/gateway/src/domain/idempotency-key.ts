@@ -85,15 +85,17 @@ export function decide(state: KeyState, request: KeyRequest, limits: KeyLimits):
     reserve({ fingerprint, generation, resourceId: request.newResourceId, startedAtMs: nowMs }, nowMs, limits);
   if (state.phase === 'unused') return fresh(0);
   const { attempt } = state;
-  if (nowMs >= attempt.startedAtMs + limits.windowMs) return fresh(attempt.generation + 1);
   const same = attempt.fingerprint === fingerprint;
+  const expired = nowMs >= attempt.startedAtMs + limits.windowMs;
+  // A live lease outlasts the window (a takeover near its end keeps the first try's start): a new generation would run beside it.
+  if (state.phase === 'in_flight' && nowMs < state.leaseUntilMs && (same || expired)) return { kind: 'in_flight', retryAfterMs: state.leaseUntilMs - nowMs };
+  if (expired) return fresh(attempt.generation + 1);
   switch (state.phase) {
     case 'recorded':
       return same ? { kind: 'replay', response: state.response } : { kind: 'reuse' };
     case 'in_flight':
       if (!same) return { kind: 'reuse' };
-      if (nowMs < state.leaseUntilMs) return { kind: 'in_flight', retryAfterMs: state.leaseUntilMs - nowMs };
-      return reserve(attempt, nowMs, limits); // abandoned (its gateway died): take it over, same service key
+      return reserve(attempt, nowMs, limits); // abandoned (its gateway died, its lease over): take it over, same service key
     case 'released':
       // Refused as invalid, it did nothing: another body is a new request, under a new service key (the next generation).
       if (!same && state.reason === INVALID_INPUT_RELEASE) return fresh(attempt.generation + 1);

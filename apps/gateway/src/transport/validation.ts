@@ -133,8 +133,31 @@ export const serviceLength = (value: string): number => value.length;
 /** The OpenAPI description of such a string's limit (JSON Schema's maxLength counts code points, an emoji as one). */
 export const keptLengthDoc = (max: number) => `At most ${max} UTF-16 code units (an emoji counts two)`;
 
-/** A string the ledger or the card-issuer keeps: `min` to `max` of their units, so that it passes here only if it passes there. */
-export const IsKeptString = (min: number, max: number, options?: ValidationOptions) => HasCodePoints(min, max, options, serviceLength);
+/**
+ * A string the ledger or the card-issuer keeps: `min` to `max` of their units, so that it passes here only if it passes there,
+ * and no lone surrogate (no character: SQLite keeps it as bytes that are not UTF-8 and gives back U+FFFD, so it would not come back).
+ */
+export const IsKeptString = (min: number, max: number, options?: ValidationOptions): PropertyDecorator => (target, property) => {
+  HasCodePoints(min, max, options, serviceLength)(target, property);
+  IsWellFormed(options)(target, property);
+};
+
+/** In a `u` regular expression a pair is one code point, so only a lone surrogate matches. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Text without a lone UTF-16 surrogate (identity refuses one in a display name alike). */
+export function IsWellFormed(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isWellFormed',
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && !LONE_SURROGATE.test(value),
+        defaultMessage: () => '$property must not contain a lone UTF-16 surrogate',
+      },
+    },
+    options,
+  );
+}
 
 /** A string of `min` to `max` characters counted as code points (an emoji is one), as identity counts them. */
 export function HasCodePoints(min: number, max: number, options?: ValidationOptions, length = (value: string) => [...value].length): PropertyDecorator {
@@ -171,6 +194,7 @@ const REASONS: Record<string, string> = {
   matches: 'invalid_format',
   isIntegerString: 'out_of_range',
   hasCodePoints: 'invalid_length',
+  isWellFormed: 'invalid_characters',
   isObject: 'not_an_object',
   nestedValidation: 'not_an_object',
   isInt: 'not_an_integer',
