@@ -34,6 +34,8 @@ class RecordingBus implements MessageBus {
   readonly rejections: unknown[] = [];
   /** Thrown by publish while set (a broker outage). */
   outage: Error | undefined;
+  /** Thrown one per publish, first to last, before `outage` is looked at. */
+  readonly planned: Error[] = [];
 
   constructor(private readonly inner: MessageBus) {}
 
@@ -43,6 +45,8 @@ class RecordingBus implements MessageBus {
 
   async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     try {
+      const next = this.planned.shift();
+      if (next !== undefined) throw next;
       if (this.outage !== undefined) throw this.outage;
       await this.inner.publish(topic, messages);
     } catch (error) {
@@ -480,6 +484,15 @@ describe('EventRelay', () => {
     await expect(relay.closed).rejects.toThrow(/stopped at position 0: publish failed 3 times in a row: Error: broker unavailable/);
     expect(bus.rejections).toHaveLength(3);
     await expect(relay.waitForPosition(1n)).rejects.toBeInstanceOf(RelayFailedError);
+  });
+
+  it('counts only real failures toward attemptsMax: a long full queue followed by one failed publish is no reason to give up', async () => {
+    bus.planned.push(...Array.from({ length: 5 }, () => new QueueFullError(TOPIC, 0, 1)), new Error('broker blip'));
+    await store.append('ledger-0', [newEvent({ n: 0 })], expectedState.noStream);
+    const relay = await startRelay({ retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
+    await relay.waitForPosition(1n);
+    expect(bus.rejections).toHaveLength(6);
+    expect(bus.publishedIds()).toHaveLength(1);
   });
 
   it('waits out a checkpoint store that is full or locked for longer than attemptsMax, and goes on once it can save', async () => {
