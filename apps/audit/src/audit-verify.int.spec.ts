@@ -44,6 +44,25 @@ interface Row {
   metadata: string;
 }
 
+/** Wallet a credited a million more in shard 0's snapshot, its revision and head changed as asked; answers the revision it had. */
+function forgeSnapshot(dir: string, revision?: string, head: (body: { parts: number; lastEventHash: string | null }) => void = () => undefined): string {
+  const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+  try {
+    const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = 0 AND body LIKE ?').get(`%${fixture.wallets.a}%`) as { part: number; body: string };
+    const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
+    const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
+    row[9] = String(BigInt(row[9] as string) + 1_000_000n);
+    snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = 0 AND part = ?').run(JSON.stringify(body), part.part);
+    const stored = snapshots.prepare('SELECT revision, body FROM ledger_snapshots WHERE shard = 0').get() as { revision: string; body: string };
+    const headBody = JSON.parse(stored.body) as { parts: number; lastEventHash: string | null };
+    head(headBody);
+    snapshots.prepare('UPDATE ledger_snapshots SET revision = ?, body = ? WHERE shard = 0').run(revision ?? stored.revision, JSON.stringify(headBody));
+    return stored.revision;
+  } finally {
+    snapshots.close();
+  }
+}
+
 function withStore<T>(dataDir: string, change: (db: Database.Database) => T): T {
   const db = new Database(join(dataDir, 'events.sqlite'));
   try {
@@ -278,20 +297,7 @@ describe('ledger-audit verify', () => {
   });
 
   it("only notes a snapshot whose chain hash is not the stream's at its revision, or a -1 one over a stream with events: the writer ignores both and folds the stream", async () => {
-    const forged = (dir: string, head: (body: { parts: number; lastEventHash: string | null }) => void, revision?: string) => {
-      const snapshots = new Database(join(dir, 'snapshots.sqlite'));
-      const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = 0 AND body LIKE ?').get(`%${fixture.wallets.a}%`) as { part: number; body: string };
-      const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
-      const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
-      row[9] = String(BigInt(row[9] as string) + 1_000_000n);
-      snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = 0 AND part = ?').run(JSON.stringify(body), part.part);
-      const stored = snapshots.prepare('SELECT revision, body FROM ledger_snapshots WHERE shard = 0').get() as { revision: string; body: string };
-      const headBody = JSON.parse(stored.body) as { parts: number; lastEventHash: string | null };
-      head(headBody);
-      snapshots.prepare('UPDATE ledger_snapshots SET revision = ?, body = ? WHERE shard = 0').run(revision ?? stored.revision, JSON.stringify(headBody));
-      snapshots.close();
-      return stored.revision;
-    };
+    const forged = (dir: string, head: (body: { parts: number; lastEventHash: string | null }) => void, revision?: string) => forgeSnapshot(dir, revision, head);
     const otherHash = copy();
     const revision = forged(otherHash, (head) => void (head.lastEventHash = 'f'.repeat(64)));
     const result = await audit(['verify', '--data-dir', otherHash]);
@@ -314,16 +320,7 @@ describe('ledger-audit verify', () => {
 
   it("holds a snapshot against its stream at the revision the writer reads from it, however that revision is spelt (0x.., -1)", async () => {
     // Wallet a credited a million more, its revision spelt so that only a strict reading calls it unusable.
-    const forged = (dir: string, revision: string) => {
-      const snapshots = new Database(join(dir, 'snapshots.sqlite'));
-      const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = 0 AND body LIKE ?').get(`%${fixture.wallets.a}%`) as { part: number; body: string };
-      const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
-      const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
-      row[9] = String(BigInt(row[9] as string) + 1_000_000n);
-      snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = 0 AND part = ?').run(JSON.stringify(body), part.part);
-      snapshots.prepare('UPDATE ledger_snapshots SET revision = ? WHERE shard = 0').run(revision);
-      snapshots.close();
-    };
+    const forged = (dir: string, revision: string) => void forgeSnapshot(dir, revision);
     const hex = copy();
     const { revision } = new Database(join(hex, 'snapshots.sqlite'), { readonly: true }).prepare('SELECT revision FROM ledger_snapshots WHERE shard = 0').get() as { revision: string };
     forged(hex, `0x${BigInt(revision).toString(16)}`);
