@@ -519,6 +519,24 @@ describe('EventRelay', () => {
     await expect(relay.closed).resolves.toBeUndefined();
   });
 
+  it('counts only real checkpoint save failures toward attemptsMax: a long full disk followed by one failed save is no reason to give up', async () => {
+    await appendToShards(3);
+    const refusals = [...Array.from({ length: 5 }, () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })), new Error('disk I/O hiccup')];
+    const saved = new InMemoryCheckpointStore();
+    const flaky: CheckpointStore = {
+      load: (name) => saved.load(name),
+      save: async (name, position) => {
+        const refusal = refusals.shift();
+        if (refusal !== undefined) throw refusal;
+        await saved.save(name, position);
+      },
+    };
+    const relay = await startRelay({ checkpoints: flaky, retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
+    await relay.waitForPosition(3n);
+    expect(refusals).toHaveLength(0);
+    expect(await saved.load(TOPIC)).toBe(3n);
+  });
+
   it('stops at an event it cannot publish, after publishing everything before it', async () => {
     await store.append('ledger-0', [newEvent({ n: 0 }), newEvent({ n: 1 }), newEvent({ n: 2 }), newEvent({ n: 3 })], expectedState.noStream);
     const relay = await startRelay({

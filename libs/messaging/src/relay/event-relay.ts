@@ -371,6 +371,8 @@ export class EventRelay {
   /** Saves after a publish resolved; retried, since giving up here would only mean redelivery. False when the relay ends. */
   private async saveCheckpoint(position: bigint): Promise<boolean> {
     if (position <= this.checkpoint) throw new Error(`event relay ${this.name}: checkpoint would go from ${this.checkpoint} back to ${position}`);
+    /** Refused saves in a row (backoff); `failures` counts those not refused for a full disk or a lock (giving up). */
+    let failures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.checkpoints.save(this.name, position);
@@ -379,8 +381,8 @@ export class EventRelay {
         return true;
       } catch (error) {
         // A full disk or another process's lock passes: the relay waits for it as long as it takes, as it waits out backpressure.
-        if (attempt >= this.attemptsMax && !isTransientSqliteError(error)) {
-          this.fail(`checkpoint save of ${position} failed ${attempt} times in a row`, error);
+        if (!isTransientSqliteError(error) && ++failures >= this.attemptsMax) {
+          this.fail(`checkpoint save of ${position} failed ${failures} times in a row`, error);
           return false;
         }
         if (isPowerOfTwo(attempt)) this.logger.warn(`event relay ${this.name}: checkpoint save failed ${attempt} time(s), retrying: ${describeError(error)}`);
