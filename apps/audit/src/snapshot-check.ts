@@ -13,7 +13,7 @@ import { snapshotRevisionOf } from '../../wallet-ledger/src/application/snapshot
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { printable } from './card-number-filter';
 import type { Violation } from './findings';
-import { openReadOnly } from './sqlite-store-reader';
+import { isUnavailable, openReadOnly } from './sqlite-store-reader';
 
 /** Snapshot files a data dir may hold: the embedded host's, and the wallet-ledger harness's. */
 export const SNAPSHOT_FILES = ['wallet-ledger-snapshots.sqlite', 'snapshots.sqlite'] as const;
@@ -126,13 +126,15 @@ export class SnapshotCheck {
     }
   }
 
-  /** Runs `read` on the file; a file or snapshot the writer could not use either is noted, and undefined returned. */
+  /** Runs `read` on the file; a file or snapshot the writer could not use either is noted, and undefined returned (one unreadable now throws). */
   private read<T>(file: string, read: (db: ReturnType<typeof openReadOnly>) => T): T | undefined {
     let db: ReturnType<typeof openReadOnly> | undefined;
     try {
       db = openReadOnly(join(this.dataDir, file));
       return read(db);
     } catch (error) {
+      // Locked by another process, or an I/O error: the audit cannot read it now, which says nothing of what a writer can.
+      if (isUnavailable(error)) throw error;
       this.notes.push(`${file}: not usable by a writer either (${printable((error as Error).message)}), not compared`);
       return undefined;
     } finally {
