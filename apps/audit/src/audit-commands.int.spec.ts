@@ -260,7 +260,10 @@ describe('ledger-audit commands', () => {
     for (const name of readdirSync(out)) for (const pan of forms) expect({ name, leaks: readFileSync(join(out, name)).includes(pan) }).toEqual({ name, leaks: false });
   });
 
-  it('names a ledger event whose data is not of its type (export, balance, statement, verify), instead of failing', async () => {
+  it('names a ledger event whose data is not of its type (export, balance, statement, verify-statement, verify), instead of failing', async () => {
+    // A statement issued before the edit names the event: verify-statement reads its postings too.
+    const statementFile = join(tempDir(), 'statement.json');
+    writeFileSync(statementFile, (await run('statement', '--wallet', fixture.wallets.a, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', fixture.dataDir)).out);
     const dir = copyDataDir(fixture);
     scratch.push(dir);
     const db = new Database(join(dir, 'events.sqlite'));
@@ -272,6 +275,7 @@ describe('ledger-audit commands', () => {
       export: await run('export', '--format', 'csv', '--data-dir', dir),
       balance: await run('balance', '--account', fixture.wallets.a, '--data-dir', dir),
       statement: await run('statement', '--wallet', fixture.wallets.a, '--from', fixture.times.start, '--to', FAR_FUTURE, '--data-dir', dir),
+      'verify-statement': await run('verify-statement', statementFile, '--data-dir', dir),
       verify: await run('verify', '--data-dir', dir),
     };
     for (const [command, result] of Object.entries(results)) expect({ command, code: result.code, named: result.out.includes(place) }).toEqual({ command, code: 1, named: true });

@@ -44,6 +44,25 @@ interface Row {
   metadata: string;
 }
 
+/** Wallet a credited a million more in shard 0's snapshot, its revision and head changed as asked; answers the revision it had. */
+function forgeSnapshot(dir: string, revision?: string, head: (body: { parts: number; lastEventHash: string | null }) => void = () => undefined): string {
+  const snapshots = new Database(join(dir, 'snapshots.sqlite'));
+  try {
+    const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = 0 AND body LIKE ?').get(`%${fixture.wallets.a}%`) as { part: number; body: string };
+    const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
+    const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
+    row[9] = String(BigInt(row[9] as string) + 1_000_000n);
+    snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = 0 AND part = ?').run(JSON.stringify(body), part.part);
+    const stored = snapshots.prepare('SELECT revision, body FROM ledger_snapshots WHERE shard = 0').get() as { revision: string; body: string };
+    const headBody = JSON.parse(stored.body) as { parts: number; lastEventHash: string | null };
+    head(headBody);
+    snapshots.prepare('UPDATE ledger_snapshots SET revision = ?, body = ? WHERE shard = 0').run(revision ?? stored.revision, JSON.stringify(headBody));
+    return stored.revision;
+  } finally {
+    snapshots.close();
+  }
+}
+
 function withStore<T>(dataDir: string, change: (db: Database.Database) => T): T {
   const db = new Database(join(dataDir, 'events.sqlite'));
   try {
@@ -277,18 +296,31 @@ describe('ledger-audit verify', () => {
     expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
   });
 
+  it("only notes a snapshot whose chain hash is not the stream's at its revision, or a -1 one over a stream with events: the writer ignores both and folds the stream", async () => {
+    const forged = (dir: string, head: (body: { parts: number; lastEventHash: string | null }) => void, revision?: string) => forgeSnapshot(dir, revision, head);
+    const otherHash = copy();
+    const revision = forged(otherHash, (head) => void (head.lastEventHash = 'f'.repeat(64)));
+    const result = await audit(['verify', '--data-dir', otherHash]);
+    expect(result.stdout).not.toContain('VIOLATION');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`note: snapshots.sqlite: shard 0's snapshot at revision ${revision} was not taken of this stream (its chain hash is not the stream's event's there: a writer ignores it), not compared`);
+
+    const noHash = copy();
+    forged(noHash, (head) => void (head.lastEventHash = null));
+    const noHashResult = await audit(['verify', '--data-dir', noHash]);
+    expect(noHashResult.code).toBe(0);
+    expect(noHashResult.stdout).toContain(`note: snapshots.sqlite: shard 0's snapshot at revision ${revision} was not taken of this stream`);
+
+    const before = copy();
+    forged(before, () => undefined, '-1');
+    const beforeResult = await audit(['verify', '--data-dir', before]);
+    expect(beforeResult.code).toBe(0);
+    expect(beforeResult.stdout).toContain("note: snapshots.sqlite: shard 0's snapshot at revision -1 is of the empty stream, which has events now (a writer ignores it), not compared");
+  });
+
   it("holds a snapshot against its stream at the revision the writer reads from it, however that revision is spelt (0x.., -1)", async () => {
     // Wallet a credited a million more, its revision spelt so that only a strict reading calls it unusable.
-    const forged = (dir: string, revision: string) => {
-      const snapshots = new Database(join(dir, 'snapshots.sqlite'));
-      const part = snapshots.prepare('SELECT part, body FROM ledger_snapshot_parts WHERE shard = 0 AND body LIKE ?').get(`%${fixture.wallets.a}%`) as { part: number; body: string };
-      const body = JSON.parse(part.body) as { accounts: (string | number | null)[][] };
-      const row = body.accounts.find((account) => account[0] === fixture.wallets.a)!;
-      row[9] = String(BigInt(row[9] as string) + 1_000_000n);
-      snapshots.prepare('UPDATE ledger_snapshot_parts SET body = ? WHERE shard = 0 AND part = ?').run(JSON.stringify(body), part.part);
-      snapshots.prepare('UPDATE ledger_snapshots SET revision = ? WHERE shard = 0').run(revision);
-      snapshots.close();
-    };
+    const forged = (dir: string, revision: string) => void forgeSnapshot(dir, revision);
     const hex = copy();
     const { revision } = new Database(join(hex, 'snapshots.sqlite'), { readonly: true }).prepare('SELECT revision FROM ledger_snapshots WHERE shard = 0').get() as { revision: string };
     forged(hex, `0x${BigInt(revision).toString(16)}`);
@@ -301,12 +333,20 @@ describe('ledger-audit verify', () => {
     expect((await store.load(0))?.revision).toBe(BigInt(revision));
     await store.close();
 
-    // -1 (what a writer saves over an empty stream): it folds the whole stream on top of it, so it must be the empty state.
+    // -1 (what a writer saves over an empty stream) on a shard still without events: the writer folds its first events on top of it, so it must be the empty state.
     const before = copy();
     forged(before, '-1');
+    const withEvents = new Set(withStore(before, (db) => (db.prepare("SELECT stream_id FROM streams WHERE stream_id LIKE 'ledger-%'").pluck().all() as string[])));
+    const empty = [0, 1, 2, 3].find((shard) => !withEvents.has(`ledger-${shard}`))!;
+    expect(empty).toBeDefined();
+    const snapshotsDb = new Database(join(before, 'snapshots.sqlite'));
+    snapshotsDb.prepare('DELETE FROM ledger_snapshot_parts WHERE shard = ?').run(empty);
+    snapshotsDb.prepare('INSERT OR REPLACE INTO ledger_snapshots (shard, revision, body) SELECT ?, revision, body FROM ledger_snapshots WHERE shard = 0').run(empty);
+    snapshotsDb.prepare('INSERT INTO ledger_snapshot_parts (shard, part, body) SELECT ?, part, body FROM ledger_snapshot_parts WHERE shard = 0').run(empty);
+    snapshotsDb.close();
     const beforeResult = await audit(['verify', '--data-dir', before]);
     expect(beforeResult.code).toBe(1);
-    expect(beforeResult.stdout).toContain(`VIOLATION [snapshot] stream=ledger-0 revision=- position=-: snapshots.sqlite: shard 0's snapshot at revision -1 differs from the stream folded to it: account ${fixture.wallets.a} not in the stream`);
+    expect(beforeResult.stdout).toContain(`VIOLATION [snapshot] stream=ledger-${empty} revision=- position=-: snapshots.sqlite: shard ${empty}'s snapshot at revision -1 differs from the stream folded to it: account ${fixture.wallets.a} not in the stream`);
 
     // A revision no writer can read is only noted.
     const unusable = copy();

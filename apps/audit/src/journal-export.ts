@@ -4,8 +4,7 @@ import { canonicalJson, type RecordedEvent } from '@ledger/contracts';
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { filterReferences, printable } from './card-number-filter';
 import type { Progress } from './findings';
-import { journalPostings, type JournalPosting } from './journal';
-import { storedLedgerEvent, UnusableLedgerEventError } from './shard-fold';
+import { storedJournalPostings } from './shard-fold';
 import { pagesByPosition, type StoreReader } from './store-reader.port';
 
 export const CSV_COLUMNS = ['position', 'stream', 'revision', 'entry_id', 'recorded_at', 'account_id', 'side', 'amount', 'currency', 'kind', 'references'] as const;
@@ -33,7 +32,7 @@ export async function exportJournal(
     for (const event of page) {
       if (options.to !== undefined && event.recordedAt >= options.to) break;
       if (!inLedger(event) || (options.from !== undefined && event.recordedAt < options.from)) continue;
-      for (const posting of postingsOf(event)) {
+      for (const posting of storedJournalPostings(event)) {
         const filtered = filterReferences(posting.references);
         withheld += filtered.withheld;
         const row = {
@@ -60,15 +59,6 @@ export async function exportJournal(
     if (options.to !== undefined && page[page.length - 1].recordedAt >= options.to) break;
   }
   return { postings, withheld };
-}
-
-function postingsOf(event: RecordedEvent): JournalPosting[] {
-  const ledgerEvent = storedLedgerEvent(event);
-  try {
-    return journalPostings(ledgerEvent);
-  } catch (error) {
-    throw new UnusableLedgerEventError(event, 'this event is not a journal entry of its type', (error as Error).message);
-  }
 }
 
 function inLedger(event: RecordedEvent): boolean {

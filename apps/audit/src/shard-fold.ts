@@ -3,6 +3,7 @@
 import type { RecordedEvent } from '@ledger/contracts';
 import { evolve, initialState, LEDGER_META_STREAM, ledgerEventOf, shardOf, type LedgerEvent, type LedgerShardState } from '@ledger/ledger';
 import { withCardNumbersWithheld } from './card-number-filter';
+import { journalPostings, type JournalPosting } from './journal';
 import { pagesOfStream, type StoreReader } from './store-reader.port';
 
 /** The shard that owns `accountId`, or undefined when the store has no ledger (or the id names no shard). */
@@ -49,6 +50,16 @@ export function storedLedgerEvent(event: RecordedEvent): LedgerEvent {
   const unreadable = unreadableSchema(event);
   if (unreadable !== undefined) throw new UnusableLedgerEventError(event, 'this event cannot be read', unreadable);
   return ledgerEventOf(event);
+}
+
+/** A stored event's journal postings, or UnusableLedgerEventError naming it when its data is not of its type's shape. */
+export function storedJournalPostings(event: RecordedEvent): JournalPosting[] {
+  const ledgerEvent = storedLedgerEvent(event);
+  try {
+    return journalPostings(ledgerEvent);
+  } catch (error) {
+    throw new UnusableLedgerEventError(event, 'this event is not a journal entry of its type', (error as Error).message);
+  }
 }
 
 /** The shard's state up to where `visitor` stops, and the last event applied. */

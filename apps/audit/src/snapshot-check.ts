@@ -3,7 +3,8 @@
 // command on that state, so a snapshot edited (a balance raised, a hold dropped) lets it decide on
 // money the stream never gave. Each snapshot is compared, row by row, with the audit's own fold of
 // its shard at the snapshot's revision. What the writer itself ignores (another format, parts
-// missing, a revision beyond its stream) is noted, not reported. Memory: one snapshot's state at a time.
+// missing, a revision beyond its stream, a chain hash not the stream's event's at its revision, -1
+// over a stream with events) is noted, not reported. Memory: one snapshot's state at a time.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, type Json, type RecordedEvent } from '@ledger/contracts';
@@ -12,7 +13,7 @@ import { snapshotRevisionOf } from '../../wallet-ledger/src/application/snapshot
 import { shardOfStream } from '../../wallet-ledger/src/projections/wallet-ledger.projection';
 import { printable } from './card-number-filter';
 import type { Violation } from './findings';
-import { openReadOnly } from './sqlite-store-reader';
+import { isUnavailable, openReadOnly } from './sqlite-store-reader';
 
 /** Snapshot files a data dir may hold: the embedded host's, and the wallet-ledger harness's. */
 export const SNAPSHOT_FILES = ['wallet-ledger-snapshots.sqlite', 'snapshots.sqlite'] as const;
@@ -23,6 +24,8 @@ interface Snapshot {
   readonly file: string;
   readonly shard: number;
   readonly revision: bigint;
+  /** The chain hash of the event it was taken after, as the writer reads it from the head (null: none). */
+  readonly lastEventHash: string | null;
 }
 
 type Report = (violation: Omit<Violation, 'check'>) => void;
@@ -30,29 +33,34 @@ type Report = (violation: Omit<Violation, 'check'>) => void;
 export class SnapshotCheck {
   /** Per shard, its snapshots (one per file) not yet reached by the fold. */
   private readonly pending = new Map<number, Snapshot[]>();
+  /** Snapshots at -1 (saved over an empty stream): the writer uses one only while its stream is still empty. */
+  private readonly ofEmptyStreams: Snapshot[] = [];
+  /** Shards whose stream has an event. */
+  private readonly shardsWithEvents = new Set<number>();
   private readonly notes: string[] = [];
 
   constructor(private readonly dataDir: string) {
     for (const file of SNAPSHOT_FILES) {
       if (!existsSync(join(dataDir, file))) continue;
-      const rows = this.read(file, (db) => db.prepare<[], { shard: number; revision: string }>('SELECT shard, revision FROM ledger_snapshots ORDER BY shard').all());
-      for (const { shard, revision: text } of rows ?? []) {
+      const rows = this.read(file, (db) => db.prepare<[], { shard: number; revision: string; body: string }>('SELECT shard, revision, body FROM ledger_snapshots ORDER BY shard').all());
+      for (const { shard, revision: text, body } of rows ?? []) {
         const revision = writerRevisionOf(text);
         if (revision === undefined) {
           this.notes.push(`${file}: shard ${shard}'s snapshot names no revision (${printable(text)}); a writer cannot use it`);
           continue;
         }
-        // Before the first event (-1: saved over an empty stream): the writer folds the whole stream on top of it.
-        if (revision < 0n) this.compare({ file, shard, revision }, initialState(), { streamId: `ledger-${shard}` }, (violation) => this.early.push(violation));
-        else this.pending.set(shard, [...(this.pending.get(shard) ?? []), { file, shard, revision }]);
+        const snapshot = { file, shard, revision, lastEventHash: writerLastEventHashOf(body) };
+        if (revision === -1n) this.ofEmptyStreams.push(snapshot);
+        else if (revision < 0n) this.notes.push(`${file}: shard ${shard}'s snapshot at revision ${revision} is before any event (a writer ignores it), not compared`);
+        else this.pending.set(shard, [...(this.pending.get(shard) ?? []), snapshot]);
       }
     }
   }
 
   /** Called after each event of the position-order pass, with the shard's state as folded through it. */
   afterEvent(event: RecordedEvent, stateOf: (shard: number) => LedgerShardState | undefined, report: Report): void {
-    this.reportEarly(report);
     const shard = shardOfStream(event.streamId);
+    if (shard !== undefined) this.shardsWithEvents.add(shard);
     const snapshots = shard === undefined ? undefined : this.pending.get(shard);
     if (shard === undefined || snapshots === undefined) return;
     const due = snapshots.filter((snapshot) => snapshot.revision === event.revision);
@@ -61,14 +69,12 @@ export class SnapshotCheck {
     if (left.length === 0) this.pending.delete(shard);
     else this.pending.set(shard, left);
     const folded = stateOf(shard);
-    for (const snapshot of due) this.compare(snapshot, folded, { streamId: event.streamId, revision: event.revision, position: event.position }, report);
-  }
-
-  /** Violations found before the first event (snapshots of no event yet), reported with the first event's, or at the end. */
-  private readonly early: Omit<Violation, 'check'>[] = [];
-
-  private reportEarly(report: Report): void {
-    for (const violation of this.early.splice(0)) report(violation);
+    for (const snapshot of due) {
+      // The writer checks this before it uses the snapshot (shard-writer's takenOfThisStream): one of another history is folded over.
+      if (snapshot.lastEventHash === null || snapshot.lastEventHash !== event.metadata.hash) {
+        this.notes.push(`${snapshot.file}: shard ${snapshot.shard}'s snapshot at revision ${snapshot.revision} was not taken of this stream (its chain hash is not the stream's event's there: a writer ignores it), not compared`);
+      } else this.compare(snapshot, folded, { streamId: event.streamId, revision: event.revision, position: event.position }, report);
+    }
   }
 
   /** Reports the snapshot when it differs from `folded`, the stream's state at its revision. */
@@ -79,7 +85,10 @@ export class SnapshotCheck {
 
   /** Notes for the report: what was not compared, and why. */
   finish(report: Report): string[] {
-    this.reportEarly(report);
+    for (const snapshot of this.ofEmptyStreams.splice(0)) {
+      if (this.shardsWithEvents.has(snapshot.shard)) this.notes.push(`${snapshot.file}: shard ${snapshot.shard}'s snapshot at revision -1 is of the empty stream, which has events now (a writer ignores it), not compared`);
+      else this.compare(snapshot, initialState(), { streamId: `ledger-${snapshot.shard}` }, report);
+    }
     for (const snapshots of this.pending.values()) {
       for (const { file, shard, revision } of snapshots) this.notes.push(`${file}: shard ${shard}'s snapshot at revision ${revision} is beyond its stream (a writer ignores it), not compared`);
     }
@@ -117,13 +126,15 @@ export class SnapshotCheck {
     }
   }
 
-  /** Runs `read` on the file; a file or snapshot the writer could not use either is noted, and undefined returned. */
+  /** Runs `read` on the file; a file or snapshot the writer could not use either is noted, and undefined returned (one unreadable now throws). */
   private read<T>(file: string, read: (db: ReturnType<typeof openReadOnly>) => T): T | undefined {
     let db: ReturnType<typeof openReadOnly> | undefined;
     try {
       db = openReadOnly(join(this.dataDir, file));
       return read(db);
     } catch (error) {
+      // Locked by another process, or an I/O error: the audit cannot read it now, which says nothing of what a writer can.
+      if (isUnavailable(error)) throw error;
       this.notes.push(`${file}: not usable by a writer either (${printable((error as Error).message)}), not compared`);
       return undefined;
     } finally {
@@ -138,6 +149,16 @@ function writerRevisionOf(text: unknown): bigint | undefined {
     return snapshotRevisionOf(String(text));
   } catch {
     return undefined;
+  }
+}
+
+/** The head's `lastEventHash` as the writer's load reads it: a string, or null (none, another format, a head that is not JSON). */
+function writerLastEventHashOf(body: unknown): string | null {
+  try {
+    const head = JSON.parse(String(body)) as unknown;
+    return typeof head === 'object' && head !== null && 'parts' in head && 'lastEventHash' in head && typeof head.lastEventHash === 'string' ? head.lastEventHash : null;
+  } catch {
+    return null;
   }
 }
 

@@ -13,7 +13,7 @@ import { groupBy } from './group-by';
 import { isStoreTime } from './iso-time';
 import { journalPostings, type JournalPosting } from './journal';
 import { leafHash, MerkleTree, verifyInclusion } from './merkle';
-import { foldShard, shardOfAccount, storedLedgerEvent } from './shard-fold';
+import { foldShard, shardOfAccount, storedJournalPostings } from './shard-fold';
 import { pagesOfStream, type StoreReader } from './store-reader.port';
 
 export const STATEMENT_FORMAT = 'ledger-audit.statement.v1';
@@ -264,7 +264,7 @@ async function checkAgainstChain(
           fail(`the event at ${streamId}@${entry.revision} is not the one the line names (hash, id or position differ)`, entry);
           continue;
         }
-        const posting = journalPostings(storedLedgerEvent(event))[entry.postingIndex];
+        const posting = storedJournalPostings(event)[entry.postingIndex];
         const same =
           posting !== undefined &&
           printable(posting.entryId) === entry.entryId &&

@@ -55,6 +55,14 @@ describe('checkpoint stores', () => {
     expect(await openSqlite().load('ledger.events')).toBe(42n);
   });
 
+  it('SqliteCheckpointStore: refuses a stored position that is not digits (0x10, empty, spaced) instead of reading it leniently as BigInt does', async () => {
+    const checkpoints = openSqlite();
+    for (const text of ['0x10', '', ' 12', '1e3']) {
+      databases[0].prepare('INSERT OR REPLACE INTO relay_checkpoints (name, position) VALUES (?, ?)').run('ledger.events', text);
+      await expect(checkpoints.load('ledger.events')).rejects.toThrow(`relay checkpoint ledger.events: stored position ${JSON.stringify(text)} is not a position`);
+    }
+  });
+
   it('EventStoreCheckpointStore: the position lives in the event store and survives reopening it', async () => {
     await openEventStore().save('saga', 42n);
     await stores[0].close();

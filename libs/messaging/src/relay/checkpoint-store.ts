@@ -22,6 +22,9 @@ export class InMemoryCheckpointStore implements CheckpointStore {
   }
 }
 
+/** What `save` writes: digits only (as the audit's checkpoint check reads them). */
+const CHECKPOINT_POSITION = /^[0-9]{1,19}$/;
+
 /** One row per relay in `relay_checkpoints`; the position is TEXT so no bigint is ever rounded. */
 export class SqliteCheckpointStore implements CheckpointStore {
   private readonly select: Database.Statement<[string], { position: string }>;
@@ -37,7 +40,10 @@ export class SqliteCheckpointStore implements CheckpointStore {
 
   async load(name: string): Promise<bigint> {
     const row = this.select.get(name);
-    return row === undefined ? 0n : BigInt(row.position);
+    if (row === undefined) return 0n;
+    // BigInt reads '0x10' as 16 and '' as 0: a relay would skip or replay events on a checkpoint verify calls no position.
+    if (!CHECKPOINT_POSITION.test(row.position)) throw new RangeError(`relay checkpoint ${name}: stored position ${JSON.stringify(row.position)} is not a position`);
+    return BigInt(row.position);
   }
 
   async save(name: string, position: bigint): Promise<void> {

@@ -34,6 +34,8 @@ class RecordingBus implements MessageBus {
   readonly rejections: unknown[] = [];
   /** Thrown by publish while set (a broker outage). */
   outage: Error | undefined;
+  /** Thrown one per publish, first to last, before `outage` is looked at. */
+  readonly planned: Error[] = [];
 
   constructor(private readonly inner: MessageBus) {}
 
@@ -43,6 +45,8 @@ class RecordingBus implements MessageBus {
 
   async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     try {
+      const next = this.planned.shift();
+      if (next !== undefined) throw next;
       if (this.outage !== undefined) throw this.outage;
       await this.inner.publish(topic, messages);
     } catch (error) {
@@ -482,6 +486,15 @@ describe('EventRelay', () => {
     await expect(relay.waitForPosition(1n)).rejects.toBeInstanceOf(RelayFailedError);
   });
 
+  it('counts only real failures toward attemptsMax: a long full queue followed by one failed publish is no reason to give up', async () => {
+    bus.planned.push(...Array.from({ length: 5 }, () => new QueueFullError(TOPIC, 0, 1)), new Error('broker blip'));
+    await store.append('ledger-0', [newEvent({ n: 0 })], expectedState.noStream);
+    const relay = await startRelay({ retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
+    await relay.waitForPosition(1n);
+    expect(bus.rejections).toHaveLength(6);
+    expect(bus.publishedIds()).toHaveLength(1);
+  });
+
   it('waits out a checkpoint store that is full or locked for longer than attemptsMax, and goes on once it can save', async () => {
     await appendToShards(3);
     const durable = new SqliteCheckpointStore(openDb('relay.sqlite'));
@@ -504,6 +517,24 @@ describe('EventRelay', () => {
     expect(await durable.load(TOPIC)).toBe(3n);
     await relay.stop();
     await expect(relay.closed).resolves.toBeUndefined();
+  });
+
+  it('counts only real checkpoint save failures toward attemptsMax: a long full disk followed by one failed save is no reason to give up', async () => {
+    await appendToShards(3);
+    const refusals = [...Array.from({ length: 5 }, () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })), new Error('disk I/O hiccup')];
+    const saved = new InMemoryCheckpointStore();
+    const flaky: CheckpointStore = {
+      load: (name) => saved.load(name),
+      save: async (name, position) => {
+        const refusal = refusals.shift();
+        if (refusal !== undefined) throw refusal;
+        await saved.save(name, position);
+      },
+    };
+    const relay = await startRelay({ checkpoints: flaky, retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
+    await relay.waitForPosition(3n);
+    expect(refusals).toHaveLength(0);
+    expect(await saved.load(TOPIC)).toBe(3n);
   });
 
   it('stops at an event it cannot publish, after publishing everything before it', async () => {

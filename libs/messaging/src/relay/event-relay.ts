@@ -284,6 +284,8 @@ export class EventRelay {
   /** The one publishing loop: batch, publish (retrying), checkpoint, repeat. */
   private async pump(): Promise<void> {
     let batchLimit = this.batchMax;
+    /** Refused publishes in a row (backoff); `failures` counts those not refused for a full queue (giving up). */
+    let retries = 0;
     let failures = 0;
     while (!this.stopping) {
       if (this.buffer.length === 0) {
@@ -313,15 +315,16 @@ export class EventRelay {
             await yieldToEventLoop();
             continue;
           }
-          failures++;
-          if (!(error instanceof QueueFullError) && failures >= this.attemptsMax) {
+          retries++;
+          // Only real failures count toward giving up: a full queue before them is the bus working.
+          if (!(error instanceof QueueFullError) && ++failures >= this.attemptsMax) {
             this.fail(`publish failed ${failures} times in a row`, error);
             return;
           }
-          if (isPowerOfTwo(failures)) {
-            this.logger.warn(`event relay ${this.name}: publish to ${this.topic} failed ${failures} time(s) in a row, retrying: ${describeError(error)}`);
+          if (isPowerOfTwo(retries)) {
+            this.logger.warn(`event relay ${this.name}: publish to ${this.topic} failed ${retries} time(s) in a row, retrying: ${describeError(error)}`);
           }
-          await this.pause(this.backoffMs(failures));
+          await this.pause(this.backoffMs(retries));
           continue;
         }
         if (!(await this.awaitConsumed())) return;
@@ -330,6 +333,7 @@ export class EventRelay {
       if (!(await this.saveCheckpoint(position))) return;
       this.buffer.splice(0, batch.length);
       this.room.notify();
+      retries = 0;
       failures = 0;
       batchLimit = Math.min(this.batchMax, batchLimit * 2);
     }
@@ -367,6 +371,8 @@ export class EventRelay {
   /** Saves after a publish resolved; retried, since giving up here would only mean redelivery. False when the relay ends. */
   private async saveCheckpoint(position: bigint): Promise<boolean> {
     if (position <= this.checkpoint) throw new Error(`event relay ${this.name}: checkpoint would go from ${this.checkpoint} back to ${position}`);
+    /** Refused saves in a row (backoff); `failures` counts those not refused for a full disk or a lock (giving up). */
+    let failures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.checkpoints.save(this.name, position);
@@ -375,8 +381,8 @@ export class EventRelay {
         return true;
       } catch (error) {
         // A full disk or another process's lock passes: the relay waits for it as long as it takes, as it waits out backpressure.
-        if (attempt >= this.attemptsMax && !isTransientSqliteError(error)) {
-          this.fail(`checkpoint save of ${position} failed ${attempt} times in a row`, error);
+        if (!isTransientSqliteError(error) && ++failures >= this.attemptsMax) {
+          this.fail(`checkpoint save of ${position} failed ${failures} times in a row`, error);
           return false;
         }
         if (isPowerOfTwo(attempt)) this.logger.warn(`event relay ${this.name}: checkpoint save failed ${attempt} time(s), retrying: ${describeError(error)}`);
