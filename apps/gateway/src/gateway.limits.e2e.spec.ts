@@ -73,6 +73,15 @@ describe('gateway limits and failures (e2e)', () => {
     expect(refused.body.error.details.limit).toBe('money-per-ip');
   });
 
+  it('limits logouts per client IP as logins and refreshes are: a flood of made-up refresh tokens is refused 429, not passed on to identity', async () => {
+    await s.restartGateway({ ...LIMITS, RATE_LIMIT_LOGIN_PER_IP_BURST: '3' });
+    const logout = () => s.request('POST', '/v1/auth/logout', { body: { refreshToken: `made-up-${newKey('token')}` } });
+    for (let i = 0; i < 3; i++) expect((await logout()).status).not.toBe(429);
+    const refused = await logout();
+    expectRateLimited(refused);
+    expect(refused.body.error.details.limit).toBe('login-per-ip');
+  });
+
   it('counts an IPv6 client per /64 and an IPv4 client however it is spelled (behind TRUST_PROXY_HOPS=1)', async () => {
     await s.restartGateway({ ...LIMITS, TRUST_PROXY_HOPS: '1', RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
     let attempts = 0; // a new email each time: only the per-IP limit may refuse

@@ -51,6 +51,7 @@ export const IDENTITY_OPERATIONS = {
   Logout: {
     http: (request: RefreshRequest) => ({ method: 'POST', path: '/v1/auth/logout', body: { refreshToken: request.refreshToken } }),
     public: true,
+    rateLimit: 'login',
     idempotency: { required: false, record: true },
     status: 204,
     body: RefreshTokenDto,

@@ -51,11 +51,13 @@ export class IdentityController {
     return this.operations.refresh(body.refreshToken, keys);
   }
 
+  /** Rate limited as logins: public, and each one asks identity, so a flood of made-up tokens would otherwise reach it unbounded. */
   @Post('auth/logout')
   @Public()
+  @RateLimited('login')
   @Idempotent()
   @HttpCode(204)
-  @ApiErrors(...ROUTE_ERRORS.idempotent, 'unauthenticated')
+  @ApiErrors(...ROUTE_ERRORS.idempotent, 'unauthenticated', 'rate_limited')
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiNoContentResponse()
   logout(@Body() body: RefreshTokenDto, @CommandKeysOf() keys: CommandKeys): Promise<void> {
