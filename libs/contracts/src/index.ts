@@ -13,3 +13,4 @@ export * from './command-meta';
 export * from './grpc-protos';
 export * from './key-file';
 export * from './keyed-locks';
+export * from './text';

@@ -2,7 +2,7 @@
 // class-validator's errors into `validation_failed` with one entry per field.
 import { ValidationPipe, type ArgumentMetadata, type Type, type ValidationError } from '@nestjs/common';
 import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
-import { ALLOWED_COUNTRIES_MAX, AMOUNT_DIGITS_MAX, BLOCKED_MCCS_MAX, parseAmount, passwordLength, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
+import { ALLOWED_COUNTRIES_MAX, AMOUNT_DIGITS_MAX, BLOCKED_MCCS_MAX, hasLoneSurrogate, parseAmount, passwordLength, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
 import { EMAIL_LENGTH_MAX, ID_LENGTH_MAX, isId } from '../application/access-control';
 import type { GatewayError } from '../application/gateway-errors';
 import { RequestValidationError, validationFailed, type FieldProblem } from './http-errors';
@@ -142,16 +142,13 @@ export const IsKeptString = (min: number, max: number, options?: ValidationOptio
   IsWellFormed(options)(target, property);
 };
 
-/** In a `u` regular expression a pair is one code point, so only a lone surrogate matches. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
 /** Text without a lone UTF-16 surrogate (identity refuses one in a display name alike). */
 export function IsWellFormed(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
       name: 'isWellFormed',
       validator: {
-        validate: (value: unknown) => typeof value === 'string' && !LONE_SURROGATE.test(value),
+        validate: (value: unknown) => typeof value === 'string' && !hasLoneSurrogate(value),
         defaultMessage: () => '$property must not contain a lone UTF-16 surrogate',
       },
     },

@@ -3,7 +3,8 @@
 // TOTP codes are in ./totp-codes.ts. Nothing here logs, and nothing here keeps a secret it was handed.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
-import { hasLoneSurrogate, passwordForm } from '../domain/credentials-policy';
+import { hasLoneSurrogate } from '@ledger/contracts';
+import { passwordForm } from '../domain/credentials-policy';
 import { NORMALIZED_UNITS_PER_CHARACTER_MAX, PASSWORD_LENGTH_MAX } from '../domain/limits';
 import { TOTP_KEY_BYTES } from './identity-keys';
 

@@ -1,6 +1,6 @@
 // What a registration's email, password and display name must be (API.md "Identity"). Pure:
 // the list of common passwords is handed in, so the rules are tested without files.
-import { passwordForm, passwordLength } from '@ledger/contracts';
+import { hasLoneSurrogate, passwordForm, passwordLength } from '@ledger/contracts';
 import {
   DISPLAY_NAME_LENGTH_MAX,
   EMAIL_LENGTH_MAX,
@@ -17,7 +17,6 @@ const TOP_LEVEL_LABEL = /^([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$/;
 // embeddings, overrides and isolates (a name shown reversed: "Trojan Source" spoofing). Joiners
 // (U+200D in emoji sequences) are not among them.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * The form uniqueness and look-ups use: emails are case-insensitive here (API.md: `email_taken`
@@ -46,11 +45,6 @@ export function emailProblem(email: unknown): FieldProblem | undefined {
 }
 
 export { passwordForm };
-
-/** Text with a lone UTF-16 surrogate: UTF-8 (the bytes argon2 hashes) turns each into U+FFFD, so such passwords would all match one another. */
-export function hasLoneSurrogate(text: string): boolean {
-  return LONE_SURROGATE.test(text);
-}
 
 /** 10 to 128 characters (code points of its NFC form) and not a common password (see commonPasswordKey). */
 export function passwordProblem(password: unknown, commonPasswords: ReadonlySet<string>): FieldProblem | undefined {

@@ -299,9 +299,9 @@ export class ShardWriter {
   }
 
   private apply(decided: readonly LedgerEvent[], work: Work, nowMs: number, events: NewEvent[]): void {
-    // Through the one check of every service's meta: a correlation id a string, cut to META_FIELD_LENGTH_MAX (it went in whole, of any type).
-    const meta = work.kind === 'command' ? commandMetaOf(work.message, 'ledger') : undefined;
-    const correlationId = meta !== undefined && !('code' in meta) ? meta.correlationId : undefined;
+    // Through the one check of every service's meta: correlation id and actor strings, cut to META_FIELD_LENGTH_MAX (they went in whole, of any type).
+    const checked = work.kind === 'command' ? commandMetaOf(work.message, 'ledger') : undefined;
+    const meta = checked === undefined || 'code' in checked ? undefined : checked;
     for (const event of decided) {
       evolve(this.state, event);
       this.queueExpiryOf(event);
@@ -312,9 +312,9 @@ export class ShardWriter {
         schemaVersion: 1,
         data: event.data as unknown as Json,
         metadata: {
-          correlationId: correlationId ?? eventId,
-          causationId: correlationId ?? eventId,
-          actor: work.kind === 'command' ? work.message.meta.actor : `ledger-shard-${this.deps.shard}`,
+          correlationId: meta?.correlationId ?? eventId,
+          causationId: meta?.correlationId ?? eventId,
+          actor: meta?.actor ?? `ledger-shard-${this.deps.shard}`,
           idempotencyKey: event.data.idempotencyKey,
           occurredAt: toIsoTime(nowMs),
         },

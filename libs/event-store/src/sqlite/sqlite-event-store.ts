@@ -2,7 +2,7 @@
 // Appends run on the store's writer thread (sqlite-writer-worker.ts); reads run here.
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { NewEvent, RecordedEvent } from '@ledger/contracts';
+import { hasLoneSurrogate, type NewEvent, type RecordedEvent } from '@ledger/contracts';
 import {
   EventStoreClosedError,
   type AppendOutcome,
@@ -82,8 +82,6 @@ interface StreamRow {
 
 /** Above any code point a stream id uses, so [prefix, prefix + this) holds exactly the ids with that prefix. */
 const PREFIX_RANGE_END = '\u{10FFFF}';
-/** A surrogate not in a pair: it reaches SQLite as bytes that are not UTF-8 and reads back as U+FFFD, so the string would not come back. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
@@ -258,7 +256,7 @@ export class SqliteEventStore implements EventStore {
     if (prefixes.length > STREAM_PREFIXES_MAX) throw new RangeError(`${prefixes.length} streamPrefixes exceed STREAM_PREFIXES_MAX (${STREAM_PREFIXES_MAX})`);
     for (const prefix of prefixes) {
       if (typeof prefix !== 'string') throw new TypeError('streamPrefixes must be strings');
-      if (LONE_SURROGATE.test(prefix)) throw new RangeError('a stream prefix must not contain a lone surrogate');
+      if (hasLoneSurrogate(prefix)) throw new RangeError('a stream prefix must not contain a lone surrogate');
     }
     let statements = this.prefixStatements.get(prefixes.length);
     if (statements === undefined) {
@@ -526,7 +524,7 @@ function checkStreamId(streamId: string): void {
     throw new RangeError(`stream id must be 1 to ${STREAM_ID_LENGTH_MAX} characters`);
   }
   if (streamId.includes(PREFIX_RANGE_END)) throw new RangeError('stream id must not contain U+10FFFF');
-  if (LONE_SURROGATE.test(streamId)) throw new RangeError('stream id must not contain a lone surrogate');
+  if (hasLoneSurrogate(streamId)) throw new RangeError('stream id must not contain a lone surrogate');
 }
 
 /**
@@ -537,7 +535,7 @@ function checkEvents(events: readonly NewEvent[]): void {
   for (const event of events) {
     if (typeof event.eventId !== 'string' || event.eventId.length === 0) throw new TypeError('append: every event needs an eventId');
     if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError(`append: event ${event.eventId} needs a type`);
-    if (LONE_SURROGATE.test(event.eventId) || LONE_SURROGATE.test(event.type)) throw new TypeError('append: an event id or type must not contain a lone surrogate');
+    if (hasLoneSurrogate(event.eventId) || hasLoneSurrogate(event.type)) throw new TypeError('append: an event id or type must not contain a lone surrogate');
     if (event.eventId.length > EVENT_ID_LENGTH_MAX || event.type.length > EVENT_TYPE_LENGTH_MAX) {
       throw new RangeError(`append: an event id must be at most EVENT_ID_LENGTH_MAX (${EVENT_ID_LENGTH_MAX}) characters and a type at most EVENT_TYPE_LENGTH_MAX (${EVENT_TYPE_LENGTH_MAX})`);
     }

@@ -21,7 +21,7 @@ port.on('message', (first: WriterCommand) => {
     }
     commands.push(command);
     if (commands.length === WRITER_COMMANDS_PER_COMMIT_MAX) break;
-    command = (receiveMessageOnPort(port)?.message as WriterCommand | undefined) ?? undefined;
+    command = receiveMessageOnPort(port)?.message as WriterCommand | undefined;
   }
   if (commands.length > 0) for (const reply of writer.run(commands)) port.postMessage(reply);
   if (closing) {
