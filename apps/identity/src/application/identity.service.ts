@@ -65,7 +65,7 @@ export class IdentityService {
       { inFlightMax: config.IDENTITY_HASHES_IN_FLIGHT_MAX, queuedMax: config.IDENTITY_HASHES_QUEUED_MAX },
     );
     this.totp = new TotpCodes(config.IDENTITY_TOTP_ISSUER, config.IDENTITY_TOTP_DRIFT_STEPS);
-    this.secrets = new SecretBox(keys.totpKey, keys.totpKeyId);
+    this.secrets = new SecretBox(keys.totpKey, keys.totpKeyId, keys.previousTotpKeys);
     this.signer = new AccessTokenSigner(keys, {
       issuer: config.IDENTITY_TOKEN_ISSUER,
       audience: config.IDENTITY_TOKEN_AUDIENCE,
