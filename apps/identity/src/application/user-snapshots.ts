@@ -9,7 +9,7 @@ import type { AttemptOutcome, RegisteredUser, Session, UserState } from '../doma
 
 /** Events past the last snapshot before a new one is saved: a cold load folds about this many. */
 export const USER_SNAPSHOT_EVERY_EVENTS = 256;
-/** The stored form's version: a snapshot of another is not used (the stream is folded instead). */
+/** The stored form's version, bumped whenever the state or evolve changes: a snapshot of another is not used (the stream is folded). */
 const USER_SNAPSHOT_FORMAT = 1;
 
 type StoredUser = Omit<RegisteredUser, 'sessions' | 'attempts'> & { sessions: Session[]; attempts: [string, AttemptOutcome][] };
