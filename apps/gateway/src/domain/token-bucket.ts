@@ -12,11 +12,16 @@ export type TakeResult = { readonly allowed: true } | { readonly allowed: false;
 interface Bucket {
   tokens: number;
   updatedAtMs: number;
+  /** Its limit, as last taken with: when it is full again (as good as a new one) and may be forgotten. */
+  burst: number;
+  refillPerMs: number;
 }
 
 /**
- * Buckets by key, at most `bucketsMax` of them: a new key beyond it evicts the least recently
- * used one (which then starts full again; a client that quiet has refilled anyway, mostly).
+ * Buckets by key, at most `bucketsMax` of them: a new key beyond it evicts the least recently used
+ * one once it has refilled (forgetting it changes nothing). While that one still limits, the new
+ * key is refused until it has: evicted early, a guesser's per-email bucket was reset by a flood of
+ * made-up emails, and started full again.
  */
 export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
@@ -35,17 +40,21 @@ export class TokenBuckets {
     const known = this.buckets.get(key);
     let bucket: Bucket;
     if (known === undefined) {
-      bucket = { tokens: limit.burst, updatedAtMs: nowMs };
       if (this.buckets.size >= this.bucketsMax) {
-        const oldest = this.buckets.keys().next().value;
-        if (oldest !== undefined) this.buckets.delete(oldest);
+        const [oldestKey, oldest] = this.buckets.entries().next().value as [string, Bucket];
+        const fullInMs = (oldest.burst - oldest.tokens) / oldest.refillPerMs - Math.max(0, nowMs - oldest.updatedAtMs);
+        if (fullInMs > 0) return { allowed: false, retryAfterMs: Math.ceil(fullInMs) };
+        this.buckets.delete(oldestKey);
       }
+      bucket = { tokens: limit.burst, updatedAtMs: nowMs, burst: limit.burst, refillPerMs };
     } else {
       bucket = known;
       this.buckets.delete(key); // re-inserted below: Map order is recency order
       const elapsedMs = Math.max(0, nowMs - bucket.updatedAtMs); // a clock that steps back refills nothing
       bucket.tokens = Math.min(limit.burst, bucket.tokens + elapsedMs * refillPerMs);
       bucket.updatedAtMs = Math.max(bucket.updatedAtMs, nowMs);
+      bucket.burst = limit.burst;
+      bucket.refillPerMs = refillPerMs;
     }
     this.buckets.set(key, bucket);
     if (bucket.tokens >= 1) {
