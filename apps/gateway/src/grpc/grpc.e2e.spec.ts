@@ -419,6 +419,16 @@ describe('gateway gRPC API (e2e)', () => {
     expect(after).toEqual(before.map((n) => n + 1));
   });
 
+  it('refuses a call whose metadata is over 16 KiB, as HTTP answers 431 (validation_failed, field request), and serves one just under', async () => {
+    const port = s.gateway().grpcPort;
+    // grpc-js takes up to HTTP/2's 64 KiB of headers: 40 KB reached the handler (GetMe without a token: UNAUTHENTICATED).
+    expect(await rawGrpcExchange(port, '/ledger.v1.Identity/GetMe', grpcFrame(Buffer.alloc(0)), { 'x-pad': 'a'.repeat(40_000) })).toEqual({
+      status: String(status.INVALID_ARGUMENT),
+      detail: expect.objectContaining({ code: 'validation_failed', details: { fields: [{ field: 'request', reason: 'headers_too_large' }] } }),
+    });
+    expect(await rawGrpcExchange(port, '/ledger.v1.Identity/GetMe', grpcFrame(Buffer.alloc(0)), { 'x-pad': 'a'.repeat(15_000) })).toMatchObject({ status: String(status.UNAUTHENTICATED) });
+  });
+
   it('lets one connection hold at most GRPC_MAX_CONCURRENT_STREAMS calls open (default 100): calls that never send their message cannot pile up', async () => {
     const session = connect(`http://127.0.0.1:${s.gateway().grpcPort}`);
     try {
