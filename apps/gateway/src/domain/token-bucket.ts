@@ -9,6 +9,9 @@ export interface BucketLimit {
 
 export type TakeResult = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number };
 
+/** Buckets a new key looks at for a refilled one to forget when the set is full (a bounded cost per refused request). */
+const EVICTION_LOOKS_MAX = 8;
+
 interface Bucket {
   tokens: number;
   updatedAtMs: number;
@@ -19,8 +22,8 @@ interface Bucket {
 
 /**
  * Buckets by key, at most `bucketsMax` of them: a new key beyond it evicts the least recently used
- * one once it has refilled (forgetting it changes nothing). While that one still limits, the new
- * key is refused until it has: evicted early, a guesser's per-email bucket was reset by a flood of
+ * one that has refilled (forgetting it changes nothing). While those it looks at still limit, the new
+ * key is refused until one has: evicted early, a guesser's per-email bucket was reset by a flood of
  * made-up emails, and started full again.
  */
 export class TokenBuckets {
@@ -41,10 +44,8 @@ export class TokenBuckets {
     let bucket: Bucket;
     if (known === undefined) {
       if (this.buckets.size >= this.bucketsMax) {
-        const [oldestKey, oldest] = this.buckets.entries().next().value as [string, Bucket];
-        const fullInMs = (oldest.burst - oldest.tokens) / oldest.refillPerMs - Math.max(0, nowMs - oldest.updatedAtMs);
-        if (fullInMs > 0) return { allowed: false, retryAfterMs: Math.ceil(fullInMs) };
-        this.buckets.delete(oldestKey);
+        const refilledInMs = this.forgetOneRefilled(nowMs);
+        if (refilledInMs > 0) return { allowed: false, retryAfterMs: refilledInMs };
       }
       bucket = { tokens: limit.burst, updatedAtMs: nowMs, burst: limit.burst, refillPerMs };
     } else {
@@ -62,6 +63,24 @@ export class TokenBuckets {
       return { allowed: true };
     }
     return { allowed: false, retryAfterMs: Math.ceil((1 - bucket.tokens) / refillPerMs) };
+  }
+
+  /**
+   * Forgets the least recently used bucket that has refilled, looking at up to EVICTION_LOOKS_MAX of the oldest; one still
+   * limiting goes to the back, so a drained one at the front does not hold the place of the refilled ones behind it. 0 once one
+   * is forgotten, else the ms until the soonest looked at refills.
+   */
+  private forgetOneRefilled(nowMs: number): number {
+    let soonestMs = Infinity;
+    for (let looks = 0; looks < EVICTION_LOOKS_MAX; looks++) {
+      const [key, bucket] = this.buckets.entries().next().value as [string, Bucket];
+      this.buckets.delete(key);
+      const refilledInMs = (bucket.burst - bucket.tokens) / bucket.refillPerMs - Math.max(0, nowMs - bucket.updatedAtMs);
+      if (refilledInMs <= 0) return 0;
+      this.buckets.set(key, bucket);
+      soonestMs = Math.min(soonestMs, Math.ceil(refilledInMs));
+    }
+    return soonestMs;
   }
 
   /** Puts back the token a request took when another limit refused it after all (never beyond a full bucket). */
