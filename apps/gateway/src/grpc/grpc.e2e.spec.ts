@@ -509,6 +509,18 @@ describe('gateway gRPC API (e2e)', () => {
     const overHttpSpoofed = await s.request('POST', '/v1/auth/login', { body: body(), headers: { 'x-forwarded-for': 'caf\u00e9, 198.51.100.7' } });
     expect(overHttpSpoofed.status).toBe(429);
   });
+
+  it('counts a client on a dual-stack listener (HOST=::) by its address, not by the port of each connection', async () => {
+    // grpc-js names the peer `address:port` without brackets (`::ffff:127.0.0.1:51234`), which no address parser reads.
+    await s.restartGateway({ HOST: '::', RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
+    g.close();
+    g = connectGrpc(s.gateway().grpcPort);
+    let attempts = 0;
+    // A new connection (and source port) for each call: each was a new client with a full bucket.
+    const login = () => rawGrpcExchange(s.gateway().grpcPort, '/ledger.v1.Identity/Login', grpcFrame(Buffer.concat([stringField(1, `ported-${++attempts}@example.com`), stringField(2, 'not-the-password')])), {});
+    expect([(await login()).detail?.code, (await login()).detail?.code]).toEqual(['invalid_credentials', 'invalid_credentials']);
+    expect((await login()).detail).toMatchObject({ code: 'rate_limited', details: { limit: 'login-per-ip' } });
+  });
 });
 
 /** A protobuf length-delimited string field: all a raw request here needs. */
