@@ -106,7 +106,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
         { name: 'wallet-ledger-projection', ready: async () => walletLedger.projection.waitUntil(await head(), 1_000) },
         { name: 'identity-projection', ready: async () => identity.projection.waitUntil(await head(), 1_000) },
         { name: 'card-issuer-projection', ready: async () => cardIssuer.projection.waitUntil(await head(), 1_000) },
-        // A relay that stopped for good publishes nothing more to the other services until a restart.
+        // A relay that stopped for good, or keeps failing to publish, delivers nothing to the other services.
         { name: 'wallet-ledger-relay', ready: relayRunning(walletLedger.relay) },
         { name: 'identity-relay', ready: relayRunning(identity.relay) },
         { name: 'card-issuer-relay', ready: relayRunning(cardIssuer.relay) },
@@ -130,10 +130,10 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   }
 }
 
-/** A readiness check: false once the relay stopped on its own (RelayFailedError, or its store subscription ended). */
+/** A readiness check: false once the relay stopped on its own (RelayFailedError, or its store subscription ended), or while it is stalled. */
 function relayRunning(relay: EventRelay): () => Promise<boolean> {
   let stopped = false;
   const stop = (): void => void (stopped = true);
   relay.closed.then(stop, stop);
-  return async () => !stopped;
+  return async () => !stopped && !relay.stalled();
 }
