@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
 import { printable } from './card-number-filter';
 import { checkChains } from './chain-check';
-import { relayCheckpointViolations, storeCheckpointProblem } from './checkpoint-check';
+import { liveProjectionCheckpoints, relayCheckpointViolations, storeCheckpointProblem } from './checkpoint-check';
 import { Findings, type Progress } from './findings';
 import { isStoreTime } from './iso-time';
 import { LedgerInvariants } from './ledger-invariants';
@@ -41,9 +41,10 @@ export async function verify(
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);
   for (const violation of schemaViolations(dataDir)) findings.violation({ check: 'schema', ...violation });
+  const through = byFile(await projectionCheckpoints(dataDir, storeFile, findings));
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
   // Started before the chain check, so it runs alongside that too.
-  const worker = new RebuildAlongside(storeFile, scratch);
+  const worker = new RebuildAlongside(storeFile, scratch, through);
   try {
     const chainStarted = performance.now();
     await checkChains(reader, findings, progress);
@@ -51,6 +52,10 @@ export async function verify(
     const checks = new LogChecks(findings, observe, new SnapshotCheck(dataDir));
     const rebuilt = await worker.checkThenJoin(reader, checks, findings, progress);
     checks.finish();
+    for (const [file, count] of rebuilt.behind ?? []) {
+      const { name, position } = through.get(file)!;
+      if (count > 0) findings.note(`${file}: projection ${name} at position ${position}, ${count} of its events behind the store (the host stopped before it caught up; it does on start): compared with a rebuild to position ${position}`);
+    }
     // The head now: the reader sees the store as of its opening, and a running host's relays have moved on since.
     for (const violation of await relayCheckpointViolations(dataDir, () => currentHeadPosition(storeFile))) findings.violation({ check: 'checkpoint', ...violation });
     const logMs = performance.now() - chainStarted - chainMs;
@@ -64,6 +69,31 @@ export async function verify(
   }
 }
 
+type LiveCheckpoint = ReturnType<typeof liveProjectionCheckpoints>[number];
+
+/**
+ * The live projections' checkpoints; one beyond the store's head (read after them: a live store
+ * only grows) is a violation, as its runner refuses to start on it.
+ */
+async function projectionCheckpoints(dataDir: string, storeFile: string, findings: Findings): Promise<LiveCheckpoint[]> {
+  const checkpoints = liveProjectionCheckpoints(dataDir);
+  const head = await currentHeadPosition(storeFile);
+  return checkpoints.filter(({ file, name, position }) => {
+    if (position <= head) return true;
+    findings.violation({ check: 'projection', message: `${file}: projection ${name} at position ${position}, beyond the store's head ${head} (its runner refuses to start)` });
+    return false;
+  });
+}
+
+/**
+ * By file: each projection is compared with a rebuild to its own checkpoint. A runner commits rows
+ * and checkpoint together, so a file behind the store (its host SIGKILLed before the runner caught
+ * up, which it does on start) is sound as far as it goes.
+ */
+function byFile(checkpoints: readonly LiveCheckpoint[]): Map<string, LiveCheckpoint> {
+  return new Map(checkpoints.map((checkpoint) => [checkpoint.file, checkpoint]));
+}
+
 /** The rebuild on a worker thread while this thread runs the checks over its own position-order pass. */
 class RebuildAlongside {
   private rebuiltEvents = 0;
@@ -71,8 +101,9 @@ class RebuildAlongside {
   private readonly findings = new Findings();
   private readonly worker: WorkerRebuild;
 
-  constructor(storeFile: string, outDir: string) {
-    this.worker = rebuildInWorker({ storeFile, outDir }, this.findings, (events) => (this.rebuiltEvents = events));
+  constructor(storeFile: string, outDir: string, through: ReadonlyMap<string, LiveCheckpoint>) {
+    const positions = new Map([...through.values()].map(({ name, position }) => [name, position]));
+    this.worker = rebuildInWorker({ storeFile, outDir, through: positions }, this.findings, (events) => (this.rebuiltEvents = events));
   }
 
   async checkThenJoin(reader: StoreReader, checks: LogChecks, findings: Findings, progress: Progress): Promise<RebuildStats> {
