@@ -47,6 +47,8 @@ const SNAPSHOTS_NOTE = "the shard writers' snapshots, each compared with its str
 /** SQLite files of a data dir that are not projections, and why they are not compared as such. */
 const OTHER_SQLITE_FILES: Readonly<Record<string, string>> = {
   [EVENT_STORE_FILE]: 'the event store itself',
+  // @ledger/messaging's DEAD_LETTERS_FILE (not imported: the audit would load the bus and Nest for a name).
+  'dead-letters.sqlite': "the bus's dead letters (messages no consumer could handle), not events",
   ...Object.fromEntries(SNAPSHOT_FILES.map((file) => [file, SNAPSHOTS_NOTE])),
 };
 

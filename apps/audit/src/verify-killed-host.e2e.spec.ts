@@ -3,7 +3,7 @@
 // on start), which is a note, never a violation.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@ledger/contracts/testing';
@@ -75,6 +75,10 @@ describe('ledger-audit verify on a SIGKILLed host (e2e)', () => {
     const result = await verify(dataDir);
     expect({ code: result.code, violations: result.out.match(/^VIOLATION .*$/gm) }).toEqual({ code: 0, violations: null });
     expect(result.out).toMatch(new RegExp(`note: wallet-ledger.sqlite: projection wallet-ledger at position ${behind.checkpoint}, [0-9]+ of its events behind the store`));
+    // The host keeps its bus's dead letters in the data dir; the audit knows the file.
+    expect(existsSync(join(dataDir, 'dead-letters.sqlite'))).toBe(true);
+    expect(result.out).toContain("note: dead-letters.sqlite: the bus's dead letters (messages no consumer could handle), not events, not compared");
+    expect(result.out).not.toContain('unknown file');
 
     // Started again, the runner catches up: nothing left to note.
     host = await startChildHost(env);

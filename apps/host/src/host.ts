@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ConfigError, LEDGER_TOPICS, systemClock, uuidv7 } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
-import { InProcessBus, inProcessBusOptions, loadMessagingConfig, type EventRelay } from '@ledger/messaging';
+import { DEAD_LETTERS_FILE, InProcessBus, inProcessBusOptions, loadMessagingConfig, SqliteDeadLetterStore, type EventRelay } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
 import { startWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
@@ -68,7 +68,9 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     const store = opened(new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS }), (each) => each.close());
     // The card-issuer's group exists before it subscribes: the ledger's relay, started first, checkpoints nothing it has not read.
     const consumerGroups = { [LEDGER_TOPICS.events]: [LEDGER_EVENTS_GROUP] };
-    const bus = opened(new InProcessBus({ ...inProcessBusOptions(messagingConfig), consumerGroups, logger: new Logger('bus') }), (each) => each.close());
+    // Dead letters outlive a restart (the bus's `<topic>.dlq` is memory); closed after the bus, which writes them.
+    const deadLetters = opened(new SqliteDeadLetterStore(join(dataDir, DEAD_LETTERS_FILE), { maxMessages: messagingConfig.BUS_DLQ_MAX_MESSAGES }), (each) => each.close());
+    const bus = opened(new InProcessBus({ ...inProcessBusOptions(messagingConfig), consumerGroups, deadLetters, logger: new Logger('bus') }), (each) => each.close());
     const snapshots = opened(new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite')), (each) => each.close());
     const walletLedgerDb = opened(openProjectionDb(join(dataDir, 'wallet-ledger.sqlite')), (db) => db.close());
     const identityDb = opened(openProjectionDb(join(dataDir, 'identity.sqlite')), (db) => db.close());
