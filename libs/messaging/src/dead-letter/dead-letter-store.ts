@@ -16,7 +16,7 @@ export interface DeadLetter {
   readonly attempts: number;
   readonly error: string;
   readonly key: string;
-  /** Null when not kept: a request's (one with a reply topic) may carry a secret (a card number), and nobody awaits its answer after a restart. */
+  /** Null when not kept: a request's or a reply's may carry a secret (a card number, a revealed card), and nobody awaits either after a restart. */
   readonly value: Buffer | null;
   readonly headers: MessageHeaders;
 }
@@ -49,9 +49,9 @@ export const DEAD_LETTERS_FILE = 'dead-letters.sqlite';
 /** Most dead letters one list() returns. */
 export const DEAD_LETTER_LIST_MAX = 1_000;
 
-/** A request's value is not kept (see DeadLetter.value). */
+/** Only an event's value is kept: a request's or a reply's (a correlation id) may hold a secret (see DeadLetter.value). */
 export function keptValue(value: Buffer, headers: MessageHeaders): Buffer | null {
-  return headers[BUS_HEADERS.replyTo] === undefined ? value : null;
+  return headers[BUS_HEADERS.replyTo] === undefined && headers[BUS_HEADERS.correlationId] === undefined ? value : null;
 }
 
 function checkedOptions(options: DeadLetterStoreOptions): { maxMessages: number; clock: Clock } {

@@ -66,15 +66,19 @@ describe('InProcessBus with a SQLite dead-letter store', () => {
     }
   });
 
-  it("keeps no request's value: it may carry a card number, and nobody awaits its answer after a restart", async () => {
+  it("keeps no request's or reply's value: it may carry a card number, and nobody awaits either after a restart", async () => {
     start();
     const pan = '4111111111111111';
     const handled = await poison('cards.commands', [{ key: 'c', body: { poison: true, pan }, headers: { [BUS_HEADERS.replyTo]: 'gateway.replies', [BUS_HEADERS.correlationId]: 'r-1' } }]);
     await waitFor('the request dead-lettered', async () => (await store!.count()) === 1);
     expect(handled).toHaveLength(2);
-    const [letter] = await store!.list({ limit: 1 });
-    expect(letter.value).toBeNull();
-    expect(JSON.stringify(letter)).not.toContain(pan);
+    // A reply (a revealed card) that its requester's consumer could not take: the same.
+    await poison('gateway.replies', [{ key: 'r', body: { poison: true, pan }, headers: { [BUS_HEADERS.correlationId]: 'r-2' } }]);
+    await waitFor('the reply dead-lettered', async () => (await store!.count()) === 2);
+    for (const letter of await store!.list({ limit: 10 })) {
+      expect(letter.value).toBeNull();
+      expect(JSON.stringify(letter)).not.toContain(pan);
+    }
   });
 
   it('when full, refuses a new dead letter with an error line (no message content) and moves on; the oldest are kept', async () => {
