@@ -3,9 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@ledger/contracts/testing';
+import { gate, waitFor } from '@ledger/contracts/testing';
 import { decode, encode } from '../codec';
-import { InProcessBus } from '../in-process/in-process-bus';
+import { DEAD_LETTER_RETRY_MIN_MS, InProcessBus } from '../in-process/in-process-bus';
 import { deadLetterTopic, type DeliveredMessage } from '../message-bus.port';
 import { BUS_HEADERS } from '../nest/bus-protocol';
 import { SqliteDeadLetterStore } from './dead-letter-store';
@@ -78,6 +78,44 @@ describe('InProcessBus with a SQLite dead-letter store', () => {
     for (const letter of await store!.list({ limit: 10 })) {
       expect(letter.value).toBeNull();
       expect(JSON.stringify(letter)).not.toContain(pan);
+    }
+  });
+
+  it('retries a failing dead-letter store with a pause of at least DEAD_LETTER_RETRY_MIN_MS, even with BUS_RETRY_BACKOFF_MAX_MS 0 (no spin, no error line a turn)', async () => {
+    const tries: number[] = [];
+    const failing = new SqliteDeadLetterStore(join(dir, 'failing.sqlite'), { maxMessages: 10 });
+    const realAdd = failing.add.bind(failing);
+    failing.add = async (letter) => {
+      tries.push(performance.now());
+      if (tries.length < 3) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+      return realAdd(letter);
+    };
+    store = failing;
+    bus = new InProcessBus({ maxAttempts: 1, retryBackoffMs: 0, retryBackoffMaxMs: 0, deadLetters: failing, logger: { warn: () => undefined, error: (line) => errors.push(line) } });
+    await poison('ledger.events', [{ key: 'k', body: { poison: true } }]);
+    await waitFor('the dead letter kept on the third try', async () => (await failing.count()) === 1);
+    // A timer never fires early (less 1 ms of clock rounding).
+    expect(tries[1] - tries[0]).toBeGreaterThanOrEqual(DEAD_LETTER_RETRY_MIN_MS - 1);
+    expect(tries[2] - tries[1]).toBeGreaterThanOrEqual(DEAD_LETTER_RETRY_MIN_MS - 1);
+    expect(errors.filter((line) => line.startsWith('cannot keep ledger.events[0]@0 in the dead-letter store'))).toHaveLength(2);
+  });
+
+  it('retries a move to a full <topic>.dlq with the same least pause (it spun with BUS_RETRY_BACKOFF_MAX_MS 0, an error line a turn)', async () => {
+    const stamped: number[] = [];
+    const held = gate();
+    bus = new InProcessBus({ maxAttempts: 1, retryBackoffMs: 0, retryBackoffMaxMs: 0, maxQueueDepth: 1, logger: { warn: () => undefined, error: (line) => void (line.startsWith('cannot move') && stamped.push(performance.now())) } });
+    // A DLQ consumer that holds the first dead letter: the partition is full for the second.
+    let holding = false;
+    await bus.subscribe({ topics: [deadLetterTopic('ledger.events')], groupId: 'dlq-watch', handler: () => ((holding = true), held.promise) });
+    await poison('ledger.events', [{ key: 'k', body: { poison: true, n: 1 } }]);
+    try {
+      await waitFor('the DLQ consumer to hold the first', () => holding);
+      // Accepted once the victim group committed the first (its move to the DLQ done).
+      await waitFor('the second published', () => bus!.publish('ledger.events', [{ key: 'k', value: encode({ poison: true, n: 2 }), partition: 0 }]).then(() => true, () => false));
+      await waitFor('two refused moves', () => stamped.length >= 2);
+      expect(stamped[1] - stamped[0]).toBeGreaterThanOrEqual(DEAD_LETTER_RETRY_MIN_MS - 1);
+    } finally {
+      held.open();
     }
   });
 

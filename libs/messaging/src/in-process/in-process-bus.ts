@@ -66,6 +66,8 @@ export const MAX_PARTITIONS = SHARDS_MAX;
 const MAX_GROUP_ID_LENGTH = 255;
 /** Longest error text a dead-lettered message carries. */
 const MAX_ERROR_HEADER_LENGTH = 2048;
+/** Least pause before moving a dead letter again (BUS_RETRY_BACKOFF_MAX_MS may be 0): a failing move must not spin, an error line a turn. */
+export const DEAD_LETTER_RETRY_MIN_MS = 100;
 /** A partition yields to the event loop after this many deliveries in a row (timers must run). */
 const DELIVERIES_PER_TURN = 64;
 /** Upper bound of `maxInFlightPerPartition`. */
@@ -483,7 +485,7 @@ export class InProcessBus implements MessageBus {
           `cannot move ${cursor.topic}[${cursor.partition}]@${message.offset} to ${dlq}, group ${owner.groupId} waits: ` +
             describeError(publishError),
         );
-        await owner.pause(this.retryBackoffMaxMs);
+        await owner.pause(Math.max(this.retryBackoffMaxMs, DEAD_LETTER_RETRY_MIN_MS));
       }
     }
   }
@@ -514,7 +516,7 @@ export class InProcessBus implements MessageBus {
         return true;
       } catch (storeError) {
         this.logger.error(`cannot keep ${where} in the dead-letter store, group ${owner.groupId} waits: ${describeError(storeError)}`);
-        await owner.pause(this.retryBackoffMaxMs);
+        await owner.pause(Math.max(this.retryBackoffMaxMs, DEAD_LETTER_RETRY_MIN_MS));
       }
     }
   }
