@@ -418,7 +418,7 @@ describe('ledger-audit verify', () => {
     expect(checkpoint).toBeLessThan(head);
     const result = await audit(['verify', '--data-dir', lagging]);
     expect({ code: result.code, violations: result.stdout.match(/^VIOLATION .*$/gm) }).toEqual({ code: 0, violations: null });
-    expect(result.stdout).toContain(`note: wallet-ledger.sqlite: projection wallet-ledger at position ${checkpoint}, 3 of its events behind the store (the host stopped before it caught up; it does on start): compared with a rebuild to position ${checkpoint}`);
+    expect(result.stdout).toContain(`note: wallet-ledger.sqlite: projection wallet-ledger at position ${checkpoint}, 3 of its events behind the store (its runner had not applied them yet; it does as it runs, or at the next start): compared with a rebuild to position ${checkpoint}`);
 
     // Behind, and a row edited: still named.
     const db = new Database(join(lagging, 'wallet-ledger.sqlite'));

@@ -13,7 +13,7 @@ import { requestHost } from '../../host/src/testing/host-request';
 import { runCli } from './cli';
 
 /** Kills tried until one leaves the wallet-ledger's projection behind the store. */
-const KILLS_MAX = 6;
+const KILLS_MAX = 10;
 /** Top-ups sent at once before each kill. */
 const BURST = 64;
 
@@ -63,8 +63,11 @@ describe('ledger-audit verify on a SIGKILLed host (e2e)', () => {
       if (kill > 1) host = await startChildHost(env);
       const url = host.url;
       const burst = Array.from({ length: BURST }, () => requestHost(url, 'POST', `/v1/wallets/${opened.body.id}/top-ups`, { token, body: { amount: '100' }, key: randomUUID() }).catch(() => undefined));
-      // Killed as the first answers come back: the projection applies what the ledger appended a moment later.
-      await Promise.race(burst);
+      // Killed the moment the files show the projection behind (it applies what the ledger appended a moment later).
+      await waitFor('the projection behind the store', () => {
+        const state = lag(dataDir);
+        return state.checkpoint < state.ledgerHead;
+      }, { timeoutMs: 10_000, intervalMs: 1 }).catch(() => undefined);
       await host.kill();
       await Promise.all(burst);
       const state = lag(dataDir);
@@ -87,5 +90,29 @@ describe('ledger-audit verify on a SIGKILLed host (e2e)', () => {
     host = undefined;
     const after = await verify(dataDir);
     expect({ code: after.code, violations: after.out.match(/^VIOLATION .*$/gm), behind: after.out.match(/^note: .*behind the store.*$/gm) }).toEqual({ code: 0, violations: null, behind: null });
+  }, 120_000);
+
+  it('exits 0 on a running host under load: each projection file is read in one snapshot, rows and checkpoint together', async () => {
+    const env = { PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent', DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL', RATE_LIMIT_MONEY_PER_USER_BURST: '100000', RATE_LIMIT_MONEY_PER_IP_BURST: '100000', ...FAST_ARGON2_ENV };
+    host = await startChildHost(env);
+    const url = host.url;
+    const email = `running-${randomUUID()}@example.com`;
+    expect((await requestHost(url, 'POST', '/v1/users', { body: { email, password: 'correct-horse-battery-staple' } })).status).toBe(201);
+    const token = (await requestHost(url, 'POST', '/v1/auth/login', { body: { email, password: 'correct-horse-battery-staple' } })).body.accessToken as string;
+    const opened = await requestHost(url, 'POST', '/v1/wallets', { token, body: { currency: 'USD' }, key: randomUUID() });
+    expect(opened.status).toBe(201);
+    let loading = true;
+    const worker = async () => {
+      while (loading) await requestHost(url, 'POST', `/v1/wallets/${opened.body.id}/top-ups`, { token, body: { amount: '100' }, key: randomUUID() });
+    };
+    const workers = Array.from({ length: 8 }, worker);
+    try {
+      await waitFor('some load', () => lag(dataDir).ledgerHead > 20n, { timeoutMs: 20_000 });
+      const result = await verify(dataDir);
+      expect({ code: result.code, violations: result.out.match(/^VIOLATION .*$/gm) }).toEqual({ code: 0, violations: null });
+    } finally {
+      loading = false;
+      await Promise.all(workers);
+    }
   }, 120_000);
 });

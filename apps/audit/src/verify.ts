@@ -1,5 +1,5 @@
 // `verify`: every invariant over the whole history, and every projection equal to a rebuild.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
@@ -9,12 +9,12 @@ import { liveProjectionCheckpoints, relayCheckpointViolations, storeCheckpointPr
 import { Findings, type Progress } from './findings';
 import { isStoreTime } from './iso-time';
 import { LedgerInvariants } from './ledger-invariants';
-import { dataDirNotes } from './projection-files';
+import { dataDirNotes, PROJECTION_FILES } from './projection-files';
 import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
 import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
 import { schemaViolations } from './schema-check';
 import { SnapshotCheck } from './snapshot-check';
-import { currentHeadPosition } from './sqlite-store-reader';
+import { currentHeadPosition, isUnavailable, openReadOnly } from './sqlite-store-reader';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
 
@@ -41,11 +41,14 @@ export async function verify(
   const findings = new Findings();
   for (const note of dataDirNotes(dataDir)) findings.note(note);
   for (const violation of schemaViolations(dataDir)) findings.violation({ check: 'schema', ...violation });
-  const through = byFile(await projectionCheckpoints(dataDir, storeFile, findings));
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
-  // Started before the chain check, so it runs alongside that too.
-  const worker = new RebuildAlongside(storeFile, scratch, through);
+  let worker: RebuildAlongside | undefined;
   try {
+    // Rows and checkpoint of a file as of one moment: a running host's runners move on while the audit reads.
+    const live = snapshotProjectionFiles(dataDir, join(scratch, 'live'));
+    const through = byFile(await projectionCheckpoints(live, storeFile, findings));
+    // Started before the chain check, so it runs alongside that too.
+    worker = new RebuildAlongside(storeFile, scratch, through);
     const chainStarted = performance.now();
     await checkChains(reader, findings, progress);
     const chainMs = performance.now() - chainStarted;
@@ -54,19 +57,41 @@ export async function verify(
     checks.finish();
     for (const [file, count] of rebuilt.behind ?? []) {
       const { name, position } = through.get(file)!;
-      if (count > 0) findings.note(`${file}: projection ${name} at position ${position}, ${count} of its events behind the store (the host stopped before it caught up; it does on start): compared with a rebuild to position ${position}`);
+      if (count > 0) findings.note(`${file}: projection ${name} at position ${position}, ${count} of its events behind the store (its runner had not applied them yet; it does as it runs, or at the next start): compared with a rebuild to position ${position}`);
     }
     // The head now: the reader sees the store as of its opening, and a running host's relays have moved on since.
     for (const violation of await relayCheckpointViolations(dataDir, () => currentHeadPosition(storeFile))) findings.violation({ check: 'checkpoint', ...violation });
     const logMs = performance.now() - chainStarted - chainMs;
     const compareStarted = performance.now();
     progress.tick(() => 'comparing projections');
-    compareProjections(dataDir, scratch, findings, rebuilt.failedFiles);
+    compareProjections(dataDir, scratch, findings, rebuilt.failedFiles, (file) => (existsSync(join(live, file)) ? join(live, file) : join(dataDir, file)));
     return { findings, events: checks.events, chainMs, logMs, compareMs: performance.now() - compareStarted };
   } finally {
-    await worker.stop();
+    await worker?.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Copies each known projection file of `dataDir` that is a database into `into` (VACUUM INTO: one
+ * read transaction, so rows and checkpoint agree); answers `into`. A file that is not a database is
+ * left for the comparison to name.
+ */
+function snapshotProjectionFiles(dataDir: string, into: string): string {
+  mkdirSync(into);
+  for (const { file } of PROJECTION_FILES) {
+    if (!existsSync(join(dataDir, file))) continue;
+    const db = openReadOnly(join(dataDir, file));
+    try {
+      db.prepare('VACUUM INTO ?').run(join(into, file));
+    } catch (error) {
+      if (isUnavailable(error)) throw error;
+      rmSync(join(into, file), { force: true });
+    } finally {
+      db.close();
+    }
+  }
+  return into;
 }
 
 type LiveCheckpoint = ReturnType<typeof liveProjectionCheckpoints>[number];
