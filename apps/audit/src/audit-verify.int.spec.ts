@@ -2,7 +2,7 @@
 // as the CLI in a child process, must exit 1 and name the place, and exit 0 on the untouched copy.
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnTs } from '@ledger/contracts/testing';
 import { chainHash } from '@ledger/event-store';
@@ -118,6 +118,26 @@ async function adoptRebuild(dir: string, file: string): Promise<void> {
   }
 }
 
+/**
+ * The live `file` replaced by a rebuild of the store without its last `drop` events of streams `prefix`: the file a host
+ * SIGKILLed before its runner applied them leaves (rows and checkpoint are committed together). Answers the store's head and the file's checkpoint.
+ */
+async function rebuildBehind(dir: string, file: string, prefix: string, drop: number): Promise<{ head: number; checkpoint: number }> {
+  const truncated = copy();
+  const head = withStore(truncated, (db) => {
+    const last = db.prepare('SELECT position FROM events WHERE stream_id LIKE ? ORDER BY position DESC LIMIT ?').all(`${prefix}%`, drop) as { position: number }[];
+    db.prepare('DELETE FROM events WHERE position >= ?').run(last[last.length - 1].position);
+    return (db.prepare('SELECT MAX(position) AS head FROM events').get() as { head: number }).head;
+  });
+  await adoptRebuild(truncated, file);
+  copyFileSync(join(truncated, file), join(dir, file));
+  const projection = new Database(join(dir, file), { readonly: true });
+  const { position } = projection.prepare("SELECT position FROM checkpoints WHERE name = 'wallet-ledger'").get() as { position: number };
+  projection.close();
+  expect(position).toBeLessThanOrEqual(head);
+  return { head: withStore(dir, (db) => (db.prepare('SELECT MAX(position) AS head FROM events').get() as { head: number }).head), checkpoint: position };
+}
+
 /** The shard writers' snapshots dropped (a cache: a writer restarts from its stream) and the ledger's projection rebuilt: only the streams tell. */
 async function agreeWithTheStreams(dir: string): Promise<void> {
   const snapshots = new Database(join(dir, 'snapshots.sqlite'));
@@ -219,7 +239,7 @@ describe('ledger-audit verify', () => {
     expect(result.stdout).toContain(`VIOLATION [position] ${place(moved)}: recordedAt ${moved.recordedAt} is before the event's own time (atMs ${new Date(moved.atMs).toISOString()}): it was committed after it was decided`);
   });
 
-  it('names a forged event appended with a valid-looking hash (the projections never saw it)', async () => {
+  it('names a forged event appended with a valid-looking hash that a projection went past without applying; one past its checkpoint is only noted (the runner applies it on start)', async () => {
     const dir = copy();
     const forged = withStore(dir, (db) => {
       const rows = eventsOf(db, 'ledger-0');
@@ -242,10 +262,17 @@ describe('ledger-audit verify', () => {
       })();
       return { position, checkpoint, creditedWallet: data.postings.find((posting: { side: string }) => posting.side === 'credit').accountId as string };
     });
+    // Past the projection's checkpoint it is what a host killed before its runner applied it leaves: only noted.
+    const behind = await audit(['verify', '--data-dir', dir]);
+    expect({ code: behind.code, violations: behind.stdout.match(/^VIOLATION .*$/gm) }).toEqual({ code: 0, violations: null });
+    expect(behind.stdout).toContain(`note: wallet-ledger.sqlite: projection wallet-ledger at position ${forged.checkpoint}, 1 of its events behind the store`);
+    // A projection that went past it (its runner read it) and never applied it names it.
+    const projection = new Database(join(dir, 'wallet-ledger.sqlite'));
+    projection.prepare("UPDATE checkpoints SET position = ? WHERE name = 'wallet-ledger'").run(forged.position);
+    projection.close();
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`wallet-ledger.sqlite accounts [account_id=${forged.creditedWallet}]: credits_posted live 10500, rebuilt 1010500; last_position live 18, rebuilt ${forged.position}`);
-    expect(result.stdout).toContain(`position=${forged.position}: wallet-ledger.sqlite checkpoints [name=wallet-ledger]: position live ${forged.checkpoint}, rebuilt ${forged.position}`);
   });
 
   it('names the event a projection cannot apply, and does not compare the file whose rebuild stopped there', async () => {
@@ -382,6 +409,33 @@ describe('ledger-audit verify', () => {
     expect(sagaResult.code).toBe(1);
     expect(sagaResult.stdout).toContain(`VIOLATION [checkpoint] ${place(saved)}: checkpoint saved at position 999999, not before its own event's position ${saved.position}`);
     expect(sagaResult.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+  });
+
+  it("only notes a projection file behind the store (a host killed before its runner caught up), comparing it with a rebuild to its own checkpoint; rows that do not match that rebuild, or a checkpoint beyond the head, stay violations", async () => {
+    // The wallet-ledger's file as it was before the store's last ledger events: a rebuild of the store without them.
+    const lagging = copy();
+    const { head, checkpoint } = await rebuildBehind(lagging, 'wallet-ledger.sqlite', 'ledger-', 3);
+    expect(checkpoint).toBeLessThan(head);
+    const result = await audit(['verify', '--data-dir', lagging]);
+    expect({ code: result.code, violations: result.stdout.match(/^VIOLATION .*$/gm) }).toEqual({ code: 0, violations: null });
+    expect(result.stdout).toContain(`note: wallet-ledger.sqlite: projection wallet-ledger at position ${checkpoint}, 3 of its events behind the store (its runner had not applied them yet; it does as it runs, or at the next start): compared with a rebuild to position ${checkpoint}`);
+
+    // Behind, and a row edited: still named.
+    const db = new Database(join(lagging, 'wallet-ledger.sqlite'));
+    db.prepare("UPDATE accounts SET credits_posted = '1000000' WHERE account_id = ?").run(fixture.wallets.a);
+    db.close();
+    const edited = await audit(['verify', '--data-dir', lagging]);
+    expect(edited.code).toBe(1);
+    expect(edited.stdout).toMatch(new RegExp(`^VIOLATION \\[projection\\] .*wallet-ledger.sqlite accounts \\[account_id=${fixture.wallets.a}\\]: credits_posted live 1000000`, 'm'));
+
+    // A checkpoint beyond the head: the runner refuses to start on it.
+    const ahead = copy();
+    const aheadDb = new Database(join(ahead, 'wallet-ledger.sqlite'));
+    aheadDb.prepare("UPDATE checkpoints SET position = 1000000 WHERE name = 'wallet-ledger'").run();
+    aheadDb.close();
+    const aheadResult = await audit(['verify', '--data-dir', ahead]);
+    expect(aheadResult.code).toBe(1);
+    expect(aheadResult.stdout).toContain(`VIOLATION [projection] stream=- revision=- position=-: wallet-ledger.sqlite: projection wallet-ledger at position 1000000, beyond the store's head ${head} (its runner refuses to start)`);
   });
 
   it('names a trigger planted in the event store or a projection file, though every row is still as it should be', async () => {

@@ -47,6 +47,8 @@ const SNAPSHOTS_NOTE = "the shard writers' snapshots, each compared with its str
 /** SQLite files of a data dir that are not projections, and why they are not compared as such. */
 const OTHER_SQLITE_FILES: Readonly<Record<string, string>> = {
   [EVENT_STORE_FILE]: 'the event store itself',
+  // @ledger/messaging's DEAD_LETTERS_FILE (not imported: the audit would load the bus and Nest for a name).
+  'dead-letters.sqlite': "the bus's dead letters (messages no consumer could handle), not events",
   ...Object.fromEntries(SNAPSHOT_FILES.map((file) => [file, SNAPSHOTS_NOTE])),
 };
 
@@ -87,6 +89,12 @@ interface RebuiltFile {
   readonly targets: readonly Target[];
   /** Rolled back once (a page failed): from then on each page in its own savepoint, so a failure names its event. */
   careful: boolean;
+  /** The live file's checkpoint, when the rebuild is also kept as it stood there (see `ProjectionRebuild`). */
+  readonly through: bigint | undefined;
+  /** Its events past `through` (of this part). */
+  behind: number;
+  /** Kept as it stood at `through` (`checkpointCopyFile`). */
+  copied: boolean;
 }
 
 /** Events to read again for files whose transaction was rolled back: positions in (afterPosition, throughPosition]. */
@@ -115,11 +123,18 @@ export class ProjectionRebuild {
   private redoAfter = 0n;
   readonly failures: RebuildFailure[] = [];
 
-  /** `part`: this rebuild is one of `count` (see `RebuildPart`); by default the whole of every file. */
+  /**
+   * `part`: this rebuild is one of `count` (see `RebuildPart`); by default the whole of every file.
+   * `through`: for a file of one projection named there, the rebuild as it stands at that position
+   * (the live file's checkpoint) is also copied to `checkpointCopyFile`, once one of its events lies
+   * beyond it: verify compares a file behind the store (a host killed before its runner caught up)
+   * with that copy, and still applies the rest, which the runner applies on start.
+   */
   constructor(
-    outDir: string,
+    private readonly outDir: string,
     private readonly commitEvents: number = REBUILD_COMMIT_EVENTS,
     part?: RebuildPart,
+    through: ReadonlyMap<string, bigint> = new Map(),
   ) {
     for (const { file, projections, partOfStream } of PROJECTION_FILES) {
       const split = part !== undefined && partOfStream !== undefined;
@@ -130,14 +145,21 @@ export class ProjectionRebuild {
       // A part's file holds 1/count of the rows, so it gets 1/count of the page cache.
       const db = openRebuildDb(split ? partFile(outDir, file, part.index) : join(outDir, file), split ? Math.floor(REBUILD_CACHE_KIB / part.count) : REBUILD_CACHE_KIB);
       const targets = projections.map((projection) => ({ projection, applier: projectionApplier(db, projection), failed: false }));
-      this.files.push({ file, inPart, db, targets, careful: false });
+      // Several projections of one file have a checkpoint each: no one position to copy it at (none has yet).
+      const fileThrough = projections.length === 1 ? through.get(projections[0].name) : undefined;
+      this.files.push({ file, inPart, db, targets, careful: false, through: fileThrough, behind: 0, copied: false });
     }
   }
 
   /** Applies one page (position order, after every page fed before) to every projection it concerns. */
   feed(page: readonly RecordedEvent[]): void {
     if (page.length === 0) return;
-    for (const file of this.files) this.apply(file, page);
+    for (const file of this.files) {
+      // Counted here: a page fed again after a rollback has the same events.
+      const { through } = file;
+      if (through !== undefined && page[page.length - 1].position > through) file.behind += this.eventsOf(file, page).filter((event) => event.position > through).length;
+      this.apply(file, page);
+    }
     this.fedThrough = page[page.length - 1].position;
     this.uncommittedEvents += page.length;
     if (this.uncommittedEvents >= this.commitEvents) this.commit();
@@ -156,7 +178,33 @@ export class ProjectionRebuild {
     for (const file of this.files) if (redo.files.has(file.file)) this.apply(file, page);
   }
 
+  /** Per file with a `through`: how many of its events lie beyond it (of this part). */
+  behind(): Map<string, number> {
+    return new Map(this.files.flatMap((file) => (file.through === undefined ? [] : [[file.file, file.behind] as const])));
+  }
+
+  /** As applyPage, but the first time an event of the file lies beyond its `through`, copies the file as it stands before it. */
   private apply(file: RebuiltFile, page: readonly RecordedEvent[]): void {
+    const { through } = file;
+    const beyond = through === undefined || file.copied ? undefined : this.eventsOf(file, page).find((event) => event.position > through);
+    if (beyond === undefined) return this.applyPage(file, page);
+    const cut = page.indexOf(beyond);
+    if (cut > 0) {
+      this.applyPage(file, page.slice(0, cut));
+      if (this.rolledBack.has(file.file)) return; // its redo comes round to the cut again
+    }
+    if (file.db.inTransaction) file.db.exec('COMMIT');
+    file.db.prepare('VACUUM INTO ?').run(checkpointCopyFile(this.outDir, file.file));
+    file.copied = true;
+    this.applyPage(file, page.slice(cut));
+  }
+
+  /** The events of `page` some projection of `file` follows, of its part. */
+  private eventsOf(file: RebuiltFile, page: readonly RecordedEvent[]): RecordedEvent[] {
+    return page.filter((event) => file.inPart(event) && file.targets.some(({ projection }) => projection.streamPrefixes.some((prefix) => event.streamId.startsWith(prefix))));
+  }
+
+  private applyPage(file: RebuiltFile, page: readonly RecordedEvent[]): void {
     if (!file.db.inTransaction) file.db.exec('BEGIN');
     for (const target of file.targets) {
       if (target.failed) continue;
@@ -218,6 +266,11 @@ export class ProjectionRebuild {
       for (const { db } of this.files) if (db.open) db.close();
     }
   }
+}
+
+/** Where a rebuild keeps a file as it stood at the live file's checkpoint (see ProjectionRebuild), beside the file in `outDir`. */
+export function checkpointCopyFile(outDir: string, file: string): string {
+  return join(outDir, `${file}.at-checkpoint`);
 }
 
 /** One of `count` rebuilds run side by side: files with `partOfStream` get only their part's events. */

@@ -28,12 +28,14 @@ interface Job {
   readonly outDir: string;
   /** This worker rebuilds one part (see ProjectionRebuild); by default everything. */
   readonly part?: RebuildPart;
+  /** Projections rebuilt only to a position (see ProjectionRebuild). */
+  readonly through?: ReadonlyMap<string, bigint>;
 }
 
 /** What the worker posts: a page rebuilt (events so far), the end, or its failure. */
 type Report =
   | { readonly kind: 'progress'; readonly events: number }
-  | { readonly kind: 'done'; readonly events: number; readonly rebuildMs: number; readonly failedFiles: string[]; readonly violations: Violation[]; readonly violationCount: number }
+  | { readonly kind: 'done'; readonly events: number; readonly rebuildMs: number; readonly failedFiles: string[]; readonly behind: ReadonlyMap<string, number> | undefined; readonly violations: Violation[]; readonly violationCount: number }
   | { readonly kind: 'failed'; readonly message: string }
   | { readonly kind: 'unreadable'; readonly streamId: string; readonly revision: bigint; readonly position: bigint; readonly reason: string };
 
@@ -64,7 +66,7 @@ export function rebuildInWorker(job: Job, findings: Findings, onProgress: (event
       // The same error a rebuild on this thread throws, so callers report it the same way.
       if (report.kind === 'unreadable') return reject(new UnreadableEventError(report.streamId, report.revision, report.position, report.reason));
       findings.absorb(report.violations, report.violationCount);
-      resolve({ events: report.events, rebuildMs: report.rebuildMs, failedFiles: new Set(report.failedFiles) });
+      resolve({ events: report.events, rebuildMs: report.rebuildMs, failedFiles: new Set(report.failedFiles), ...(report.behind === undefined ? {} : { behind: report.behind }) });
     });
     worker.on('error', (error) => {
       settled = true;
@@ -180,8 +182,9 @@ async function work(job: Job, post: (report: Report) => void): Promise<void> {
       },
       undefined,
       job.part,
+      job.through,
     );
-    post({ kind: 'done', events: stats.events, rebuildMs: stats.rebuildMs, failedFiles: [...stats.failedFiles], violations: findings.violations, violationCount: findings.count });
+    post({ kind: 'done', events: stats.events, rebuildMs: stats.rebuildMs, failedFiles: [...stats.failedFiles], behind: stats.behind, violations: findings.violations, violationCount: findings.count });
   } finally {
     await reader.close();
   }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
 import type { Findings, Progress } from './findings';
-import { PROJECTION_FILES, ProjectionRebuild, REBUILD_COMMIT_EVENTS, type RebuildPart } from './projection-files';
+import { checkpointCopyFile, PROJECTION_FILES, ProjectionRebuild, REBUILD_COMMIT_EVENTS, type RebuildPart } from './projection-files';
 import { describeDifference, diffProjectionFile, type RowDifference } from './projection-diff';
 import { isUnavailable } from './sqlite-store-reader';
 import { pagesByPosition, type StoreReader } from './store-reader.port';
@@ -23,6 +23,8 @@ export interface RebuildStats {
   readonly rebuildMs: number;
   /** Files whose rebuild stopped part-way (not worth comparing). */
   readonly failedFiles: ReadonlySet<string>;
+  /** Per file rebuilt with a `through` position: how many of its events lie beyond it. */
+  readonly behind?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -38,10 +40,11 @@ export async function rebuildProjections(
   observe: (event: RecordedEvent) => void = () => undefined,
   sizes: RebuildSizes = { pageEvents: REBUILD_PAGE_EVENTS, commitEvents: REBUILD_COMMIT_EVENTS },
   part?: RebuildPart,
+  through?: ReadonlyMap<string, bigint>,
 ): Promise<RebuildStats> {
   const startedMs = performance.now();
   const head = await reader.headPosition();
-  const rebuild = new ProjectionRebuild(outDir, sizes.commitEvents, part);
+  const rebuild = new ProjectionRebuild(outDir, sizes.commitEvents, part, through);
   let events = 0;
   try {
     for await (const page of pagesByPosition(reader, sizes.pageEvents)) {
@@ -67,7 +70,7 @@ export async function rebuildProjections(
       message: `${failure.file}: projection ${failure.projection} cannot apply this event (${failure.message}); its rebuild stops here`,
     });
   }
-  return { events, rebuildMs: performance.now() - startedMs, failedFiles: new Set(rebuild.failures.map((failure) => failure.file)) };
+  return { events, rebuildMs: performance.now() - startedMs, failedFiles: new Set(rebuild.failures.map((failure) => failure.file)), behind: rebuild.behind() };
 }
 
 export interface FileComparison {
@@ -77,18 +80,27 @@ export interface FileComparison {
 }
 
 /** Compares each rebuilt file in `outDir` with the live one in `dataDir`; differences become violations. */
-export function compareProjections(dataDir: string, outDir: string, findings: Findings, failedFiles: ReadonlySet<string>): FileComparison[] {
+export function compareProjections(
+  dataDir: string,
+  outDir: string,
+  findings: Findings,
+  failedFiles: ReadonlySet<string>,
+  /** Where the live file is read (verify: a copy taken in one read, see verify.ts). */
+  liveOf: (file: string) => string = (file) => join(dataDir, file),
+): FileComparison[] {
   const comparisons: FileComparison[] = [];
   for (const { file, projections } of PROJECTION_FILES) {
-    const live = join(dataDir, file);
+    const live = liveOf(file);
     if (!existsSync(live)) continue;
     if (failedFiles.has(file)) {
       findings.note(`${file}: not compared (its rebuild failed, see above)`);
       continue;
     }
     let result: ReturnType<typeof diffProjectionFile>;
+    // A live file behind the store is held against the rebuild as it stood at its checkpoint.
+    const atCheckpoint = checkpointCopyFile(outDir, file);
     try {
-      result = diffProjectionFile(live, join(outDir, file), projections.map((projection) => projection.name));
+      result = diffProjectionFile(live, existsSync(atCheckpoint) ? atCheckpoint : join(outDir, file), projections.map((projection) => projection.name));
     } catch (error) {
       // A live file that is not a database (or is corrupt) is that file's violation; one locked now is the audit failing.
       if (isUnavailable(error)) throw error;

@@ -1,20 +1,20 @@
 // `verify`: every invariant over the whole history, and every projection equal to a rebuild.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@ledger/contracts';
 import { printable } from './card-number-filter';
 import { checkChains } from './chain-check';
-import { relayCheckpointViolations, storeCheckpointProblem } from './checkpoint-check';
+import { liveProjectionCheckpoints, relayCheckpointViolations, storeCheckpointProblem } from './checkpoint-check';
 import { Findings, type Progress } from './findings';
 import { isStoreTime } from './iso-time';
 import { LedgerInvariants } from './ledger-invariants';
-import { dataDirNotes } from './projection-files';
+import { dataDirNotes, PROJECTION_FILES } from './projection-files';
 import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './rebuild';
 import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
 import { schemaViolations } from './schema-check';
 import { SnapshotCheck } from './snapshot-check';
-import { currentHeadPosition } from './sqlite-store-reader';
+import { currentHeadPosition, isUnavailable, openReadOnly } from './sqlite-store-reader';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
 
@@ -42,26 +42,81 @@ export async function verify(
   for (const note of dataDirNotes(dataDir)) findings.note(note);
   for (const violation of schemaViolations(dataDir)) findings.violation({ check: 'schema', ...violation });
   const scratch = mkdtempSync(join(tmpdir(), 'ledger-audit-'));
-  // Started before the chain check, so it runs alongside that too.
-  const worker = new RebuildAlongside(storeFile, scratch);
+  let worker: RebuildAlongside | undefined;
   try {
+    // Rows and checkpoint of a file as of one moment: a running host's runners move on while the audit reads.
+    const live = snapshotProjectionFiles(dataDir, join(scratch, 'live'));
+    const through = byFile(await projectionCheckpoints(live, storeFile, findings));
+    // Started before the chain check, so it runs alongside that too.
+    worker = new RebuildAlongside(storeFile, scratch, through);
     const chainStarted = performance.now();
     await checkChains(reader, findings, progress);
     const chainMs = performance.now() - chainStarted;
     const checks = new LogChecks(findings, observe, new SnapshotCheck(dataDir));
     const rebuilt = await worker.checkThenJoin(reader, checks, findings, progress);
     checks.finish();
+    for (const [file, count] of rebuilt.behind ?? []) {
+      const { name, position } = through.get(file)!;
+      if (count > 0) findings.note(`${file}: projection ${name} at position ${position}, ${count} of its events behind the store (its runner had not applied them yet; it does as it runs, or at the next start): compared with a rebuild to position ${position}`);
+    }
     // The head now: the reader sees the store as of its opening, and a running host's relays have moved on since.
     for (const violation of await relayCheckpointViolations(dataDir, () => currentHeadPosition(storeFile))) findings.violation({ check: 'checkpoint', ...violation });
     const logMs = performance.now() - chainStarted - chainMs;
     const compareStarted = performance.now();
     progress.tick(() => 'comparing projections');
-    compareProjections(dataDir, scratch, findings, rebuilt.failedFiles);
+    compareProjections(dataDir, scratch, findings, rebuilt.failedFiles, (file) => (existsSync(join(live, file)) ? join(live, file) : join(dataDir, file)));
     return { findings, events: checks.events, chainMs, logMs, compareMs: performance.now() - compareStarted };
   } finally {
-    await worker.stop();
+    await worker?.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Copies each known projection file of `dataDir` that is a database into `into` (VACUUM INTO: one
+ * read transaction, so rows and checkpoint agree); answers `into`. A file that is not a database is
+ * left for the comparison to name.
+ */
+function snapshotProjectionFiles(dataDir: string, into: string): string {
+  mkdirSync(into);
+  for (const { file } of PROJECTION_FILES) {
+    if (!existsSync(join(dataDir, file))) continue;
+    const db = openReadOnly(join(dataDir, file));
+    try {
+      db.prepare('VACUUM INTO ?').run(join(into, file));
+    } catch (error) {
+      if (isUnavailable(error)) throw error;
+      rmSync(join(into, file), { force: true });
+    } finally {
+      db.close();
+    }
+  }
+  return into;
+}
+
+type LiveCheckpoint = ReturnType<typeof liveProjectionCheckpoints>[number];
+
+/**
+ * The live projections' checkpoints; one beyond the store's head (read after them: a live store
+ * only grows) is a violation, as its runner refuses to start on it.
+ */
+async function projectionCheckpoints(dataDir: string, storeFile: string, findings: Findings): Promise<LiveCheckpoint[]> {
+  const checkpoints = liveProjectionCheckpoints(dataDir);
+  const head = await currentHeadPosition(storeFile);
+  return checkpoints.filter(({ file, name, position }) => {
+    if (position <= head) return true;
+    findings.violation({ check: 'projection', message: `${file}: projection ${name} at position ${position}, beyond the store's head ${head} (its runner refuses to start)` });
+    return false;
+  });
+}
+
+/**
+ * By file: each projection is compared with a rebuild to its own checkpoint. A runner commits rows
+ * and checkpoint together, so a file behind the store (its host SIGKILLed before the runner caught
+ * up, which it does on start) is sound as far as it goes.
+ */
+function byFile(checkpoints: readonly LiveCheckpoint[]): Map<string, LiveCheckpoint> {
+  return new Map(checkpoints.map((checkpoint) => [checkpoint.file, checkpoint]));
 }
 
 /** The rebuild on a worker thread while this thread runs the checks over its own position-order pass. */
@@ -71,8 +126,9 @@ class RebuildAlongside {
   private readonly findings = new Findings();
   private readonly worker: WorkerRebuild;
 
-  constructor(storeFile: string, outDir: string) {
-    this.worker = rebuildInWorker({ storeFile, outDir }, this.findings, (events) => (this.rebuiltEvents = events));
+  constructor(storeFile: string, outDir: string, through: ReadonlyMap<string, LiveCheckpoint>) {
+    const positions = new Map([...through.values()].map(({ name, position }) => [name, position]));
+    this.worker = rebuildInWorker({ storeFile, outDir, through: positions }, this.findings, (events) => (this.rebuiltEvents = events));
   }
 
   async checkThenJoin(reader: StoreReader, checks: LogChecks, findings: Findings, progress: Progress): Promise<RebuildStats> {

@@ -527,6 +527,8 @@ describe('gateway (e2e)', () => {
       const ready = await get('/readyz');
       expect(ready.status).toBe(200);
       expect(ready.body).toEqual({ status: 'ready', checks: { 'event-store': 'ok', bus: 'ok', 'wallet-ledger-projection': 'ok' } });
+      // Each check is a gauge too, so a stall (a relay failing to publish) can alert from /metrics.
+      expect((await get('/metrics')).text).toMatch(/gateway_readiness_check_ok\{check="wallet-ledger-projection"\} 1/);
     });
 
     it('GET /metrics: Prometheus text with requests per route and status, and bus requests per command type', async () => {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ConfigError, LEDGER_TOPICS, systemClock, uuidv7 } from '@ledger/contracts';
 import { openProjectionDb, SqliteEventStore } from '@ledger/event-store';
-import { InProcessBus, inProcessBusOptions, loadMessagingConfig, type EventRelay } from '@ledger/messaging';
+import { DEAD_LETTERS_FILE, InProcessBus, inProcessBusOptions, loadMessagingConfig, SqliteDeadLetterStore, type EventRelay } from '@ledger/messaging';
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
 import { startWalletLedger } from '../../wallet-ledger/src/wallet-ledger.app';
 import { loadWalletLedgerConfig } from '../../wallet-ledger/src/wallet-ledger.config';
@@ -68,7 +68,9 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
     const store = opened(new SqliteEventStore({ file: join(dataDir, 'events.sqlite'), synchronous: config.SQLITE_SYNCHRONOUS }), (each) => each.close());
     // The card-issuer's group exists before it subscribes: the ledger's relay, started first, checkpoints nothing it has not read.
     const consumerGroups = { [LEDGER_TOPICS.events]: [LEDGER_EVENTS_GROUP] };
-    const bus = opened(new InProcessBus({ ...inProcessBusOptions(messagingConfig), consumerGroups, logger: new Logger('bus') }), (each) => each.close());
+    // Dead letters outlive a restart (the bus's `<topic>.dlq` is memory); closed after the bus, which writes them.
+    const deadLetters = opened(new SqliteDeadLetterStore(join(dataDir, DEAD_LETTERS_FILE), { maxMessages: messagingConfig.BUS_DLQ_MAX_MESSAGES }), (each) => each.close());
+    const bus = opened(new InProcessBus({ ...inProcessBusOptions(messagingConfig), consumerGroups, deadLetters, logger: new Logger('bus') }), (each) => each.close());
     const snapshots = opened(new SqliteSnapshotStore(join(dataDir, 'wallet-ledger-snapshots.sqlite')), (each) => each.close());
     const walletLedgerDb = opened(openProjectionDb(join(dataDir, 'wallet-ledger.sqlite')), (db) => db.close());
     const identityDb = opened(openProjectionDb(join(dataDir, 'identity.sqlite')), (db) => db.close());
@@ -106,7 +108,7 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
         { name: 'wallet-ledger-projection', ready: async () => walletLedger.projection.waitUntil(await head(), 1_000) },
         { name: 'identity-projection', ready: async () => identity.projection.waitUntil(await head(), 1_000) },
         { name: 'card-issuer-projection', ready: async () => cardIssuer.projection.waitUntil(await head(), 1_000) },
-        // A relay that stopped for good publishes nothing more to the other services until a restart.
+        // A relay that stopped for good, or keeps failing to publish, delivers nothing to the other services.
         { name: 'wallet-ledger-relay', ready: relayRunning(walletLedger.relay) },
         { name: 'identity-relay', ready: relayRunning(identity.relay) },
         { name: 'card-issuer-relay', ready: relayRunning(cardIssuer.relay) },
@@ -130,10 +132,10 @@ export async function startHost(env: Readonly<Record<string, string | undefined>
   }
 }
 
-/** A readiness check: false once the relay stopped on its own (RelayFailedError, or its store subscription ended). */
+/** A readiness check: false once the relay stopped on its own (RelayFailedError, or its store subscription ended), or while it is stalled. */
 function relayRunning(relay: EventRelay): () => Promise<boolean> {
   let stopped = false;
   const stop = (): void => void (stopped = true);
   relay.closed.then(stop, stop);
-  return async () => !stopped;
+  return async () => !stopped && !relay.stalled();
 }

@@ -9,6 +9,7 @@ export * from './nest/bus.server';
 export * from './nest/bus.client';
 export * from './clients/ledger-client';
 export * from './clients/identity-client';
+export * from './dead-letter/dead-letter-store';
 export * from './relay/integration-event';
 export * from './relay/checkpoint-store';
 export * from './relay/event-relay';

@@ -19,6 +19,8 @@ export const messagingConfigSchema = {
   BUS_MAX_MESSAGE_BYTES: intSetting(1024 * 1024, { min: BUS_MESSAGE_BYTES_MIN, max: 16 * 1024 * 1024 }),
   /** Deliveries of one message before it goes to `<topic>.dlq`. */
   BUS_MAX_ATTEMPTS: intSetting(5, { min: 1, max: 100 }),
+  /** Dead letters the embedded host keeps in DATA_DIR/dead-letters.sqlite; beyond it a new one is refused with a log line. */
+  BUS_DLQ_MAX_MESSAGES: intSetting(10_000, { min: 1, max: 10_000_000 }),
   /** First pause before a redelivery; doubles per attempt up to BUS_RETRY_BACKOFF_MAX_MS. */
   BUS_RETRY_BACKOFF_MS: intSetting(50, { min: 0, max: 60_000 }),
   BUS_RETRY_BACKOFF_MAX_MS: intSetting(2_000, { min: 0, max: 300_000 }),

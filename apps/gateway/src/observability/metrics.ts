@@ -2,7 +2,7 @@
 // process): HTTP requests per route and status, gRPC calls per method and status code, bus
 // requests per command type and outcome, and how busy the main event loop is.
 import { performance } from 'node:perf_hooks';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -68,6 +68,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly readiness = new Gauge({
+    name: 'gateway_readiness_check_ok',
+    help: 'Each /readyz check as of the last /readyz: 1 ok, 0 failing (e.g. a stalled event relay).',
+    labelNames: ['check'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
     let counted = 0;
@@ -102,6 +109,10 @@ export class GatewayMetrics {
 
   countIdempotency(decision: string): void {
     this.idempotency.inc({ decision });
+  }
+
+  observeReadiness(checks: Readonly<Record<string, 'ok' | 'failing'>>): void {
+    for (const [check, state] of Object.entries(checks)) this.readiness.set({ check }, state === 'ok' ? 1 : 0);
   }
 
   countRateLimited(limit: string): void {

@@ -40,6 +40,7 @@ export class OperationsController {
   @ApiResponse({ status: 503, type: ReadinessResponse, description: 'Not ready: the failing checks' })
   async readyz(@Res({ passthrough: true }) response: Response): Promise<{ status: 'ready' | 'not_ready'; checks: Record<string, string> }> {
     const report = await checkReadiness(this.checks, this.config.READINESS_TIMEOUT_MS);
+    this.metrics.observeReadiness(report.checks);
     response.status(report.ready ? 200 : 503);
     return { status: report.ready ? 'ready' : 'not_ready', checks: report.checks };
   }

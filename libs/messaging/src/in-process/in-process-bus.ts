@@ -21,6 +21,7 @@ import {
 } from '../message-bus.port';
 import { partitionForKey } from '../partitioner';
 import { PartitionLog, type StoredMessage } from './partition-log';
+import { keptValue, type DeadLetter, type DeadLetterStore } from '../dead-letter/dead-letter-store';
 
 /** Where the bus reports what no caller is there to hear (a Nest Logger fits). */
 export interface BusLogger {
@@ -45,6 +46,8 @@ export interface InProcessBusOptions {
   readonly retryBackoffMs?: number;
   readonly retryBackoffMaxMs?: number;
   readonly logger?: BusLogger;
+  /** Where dead letters are also kept, to outlive the process (the host's: SqliteDeadLetterStore in DATA_DIR). */
+  readonly deadLetters?: DeadLetterStore;
 }
 
 export function inProcessBusOptions(config: MessagingConfig): InProcessBusOptions {
@@ -63,6 +66,8 @@ export const MAX_PARTITIONS = SHARDS_MAX;
 const MAX_GROUP_ID_LENGTH = 255;
 /** Longest error text a dead-lettered message carries. */
 const MAX_ERROR_HEADER_LENGTH = 2048;
+/** Least pause before moving a dead letter again (BUS_RETRY_BACKOFF_MAX_MS may be 0): a failing move must not spin, an error line a turn. */
+export const DEAD_LETTER_RETRY_MIN_MS = 100;
 /** A partition yields to the event loop after this many deliveries in a row (timers must run). */
 const DELIVERIES_PER_TURN = 64;
 /** Upper bound of `maxInFlightPerPartition`. */
@@ -161,6 +166,7 @@ export class InProcessBus implements MessageBus {
   private readonly retryBackoffMs: number;
   private readonly retryBackoffMaxMs: number;
   private readonly logger: BusLogger;
+  private readonly deadLetters: DeadLetterStore | undefined;
   /** Set before anything is stopped, so no rebalance during close() starts a new delivery. */
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -174,6 +180,7 @@ export class InProcessBus implements MessageBus {
     this.retryBackoffMs = nonNegativeInt('retryBackoffMs', options.retryBackoffMs ?? defaults.BUS_RETRY_BACKOFF_MS);
     this.retryBackoffMaxMs = nonNegativeInt('retryBackoffMaxMs', options.retryBackoffMaxMs ?? defaults.BUS_RETRY_BACKOFF_MAX_MS);
     this.logger = options.logger ?? consoleLogger;
+    this.deadLetters = options.deadLetters;
     // Joined to their topic when it is declared (by its producer, with its partition count), not created here.
     for (const [topic, groupIds] of Object.entries(options.consumerGroups ?? {})) this.groupsDeclaredFor.set(topic, groupIds.map(checkGroupId));
     for (const [topic, partitions] of Object.entries(options.topics ?? {})) this.declareTopic(topic, partitions);
@@ -463,6 +470,7 @@ export class InProcessBus implements MessageBus {
     // The message fitted once; refused for the headers added here, it was retried forever and blocked its partition.
     let allowanceBytes = 0;
     for (const [name, value] of Object.entries(added)) allowanceBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+    if (!(await this.keepDeadLetter(cursor, owner, message, attempts, reason))) return false;
     for (;;) {
       if (!this.owns(owner, cursor)) return false;
       try {
@@ -477,7 +485,38 @@ export class InProcessBus implements MessageBus {
           `cannot move ${cursor.topic}[${cursor.partition}]@${message.offset} to ${dlq}, group ${owner.groupId} waits: ` +
             describeError(publishError),
         );
-        await owner.pause(this.retryBackoffMaxMs);
+        await owner.pause(Math.max(this.retryBackoffMaxMs, DEAD_LETTER_RETRY_MIN_MS));
+      }
+    }
+  }
+
+  /**
+   * Keeps the dead letter in `deadLetters` (retried while the store fails, as the move is); a full
+   * store refuses it with an error line, and the message is then in memory only. False when the
+   * member lost the partition meanwhile.
+   */
+  private async keepDeadLetter(cursor: Cursor, owner: Member, message: StoredMessage, attempts: number, error: string): Promise<boolean> {
+    if (this.deadLetters === undefined) return true;
+    const where = `${cursor.topic}[${cursor.partition}]@${message.offset}`;
+    const letter: DeadLetter = {
+      topic: cursor.topic,
+      partition: cursor.partition,
+      offset: String(message.offset),
+      groupId: owner.groupId,
+      attempts,
+      error,
+      key: message.key,
+      value: keptValue(message.value, message.headers),
+      headers: message.headers,
+    };
+    for (;;) {
+      if (!this.owns(owner, cursor)) return false;
+      try {
+        if (!(await this.deadLetters.add(letter))) this.logger.error(`dead-letter store full: ${where} (group ${owner.groupId}) is not kept past a restart`);
+        return true;
+      } catch (storeError) {
+        this.logger.error(`cannot keep ${where} in the dead-letter store, group ${owner.groupId} waits: ${describeError(storeError)}`);
+        await owner.pause(Math.max(this.retryBackoffMaxMs, DEAD_LETTER_RETRY_MIN_MS));
       }
     }
   }

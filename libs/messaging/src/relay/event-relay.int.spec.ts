@@ -6,7 +6,7 @@ import { uuidv7, type Json, type NewEvent, type RecordedEvent } from '@ledger/co
 import { gate, waitFor } from '@ledger/contracts/testing';
 import { expectedState, SqliteEventStore, type EventStore } from '@ledger/event-store';
 import { InProcessBus, type BusLogger } from '../in-process/in-process-bus';
-import { QueueFullError, type BusConsumer, type DeliveredMessage, type MessageBus, type OutgoingMessage } from '../message-bus.port';
+import { BusClosedError, QueueFullError, type BusConsumer, type DeliveredMessage, type MessageBus, type OutgoingMessage } from '../message-bus.port';
 import { SqliteCheckpointStore, InMemoryCheckpointStore, type CheckpointStore } from './checkpoint-store';
 import { EventRelay, RelayFailedError, type EventRelayOptions } from './event-relay';
 import { ProcessedEvents } from './idempotent-consumer';
@@ -391,11 +391,12 @@ describe('EventRelay', () => {
         await durable.save(name, position);
       },
     };
-    const doomed = await startRelay({ checkpoints: crashing, attemptsMax: 1 });
+    const doomed = await startRelay({ checkpoints: crashing, stallAfterFailures: 1 });
     await doomed.waitForPosition(5n);
 
     await appendToShards(5);
-    await expect(doomed.closed).rejects.toBeInstanceOf(RelayFailedError);
+    await waitFor('the relay stalled on the save', () => doomed.stalled());
+    await doomed.stop(); // the process dies
     expect(doomed.position()).toBe(5n);
     expect(await durable.load(TOPIC)).toBe(5n);
     const publishedBeforeCrash = bus.publishedIds();
@@ -477,25 +478,44 @@ describe('EventRelay', () => {
     await expectStoreOrderPerKey(events(), received);
   });
 
-  it('gives up after attemptsMax failures in a row, with the checkpoint where it was', async () => {
+  it('never gives up on a failing publish: past stallAfterFailures it reports itself stalled, logs it once, retries at the capped backoff, and recovers in order', async () => {
+    const { received, events } = await consume('long-outage');
     bus.outage = new Error('broker unavailable');
-    await appendToShards(3);
-    const relay = await startRelay({ retryBackoffMs: 1, retryBackoffMaxMs: 5, attemptsMax: 3 });
-    await expect(relay.closed).rejects.toThrow(/stopped at position 0: publish failed 3 times in a row: Error: broker unavailable/);
-    expect(bus.rejections).toHaveLength(3);
-    await expect(relay.waitForPosition(1n)).rejects.toBeInstanceOf(RelayFailedError);
+    await appendToShards(6);
+    const relay = await startRelay({ retryBackoffMs: 1, retryBackoffMaxMs: 5, stallAfterFailures: 3 });
+    // Past the old give-up point too (60 failures in a row).
+    await waitFor('well past stallAfterFailures', () => bus.rejections.length >= 70);
+    expect(relay.stalled()).toBe(true);
+    expect(relay.position()).toBe(0n);
+    expect(logs.filter((line) => line.includes('stalled at position 0: publish to ledger.events failed 3 times in a row'))).toHaveLength(1);
+    // Still running: a relay that had given up would publish nothing more until a restart.
+    bus.outage = undefined;
+    await relay.waitForPosition(6n);
+    expect(relay.stalled()).toBe(false);
+    expect(logs.some((line) => line.includes('recovered after'))).toBe(true);
+    await waitFor('6 messages', () => received.length === 6);
+    await expectStoreOrderPerKey(events(), received);
   });
 
-  it('counts only real failures toward attemptsMax: a long full queue followed by one failed publish is no reason to give up', async () => {
+  it('counts only real failures toward stallAfterFailures: a long full queue followed by one failed publish is no stall', async () => {
     bus.planned.push(...Array.from({ length: 5 }, () => new QueueFullError(TOPIC, 0, 1)), new Error('broker blip'));
     await store.append('ledger-0', [newEvent({ n: 0 })], expectedState.noStream);
-    const relay = await startRelay({ retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
+    const relay = await startRelay({ retryBackoffMs: 1, retryBackoffMaxMs: 2, stallAfterFailures: 2 });
     await relay.waitForPosition(1n);
     expect(bus.rejections).toHaveLength(6);
     expect(bus.publishedIds()).toHaveLength(1);
+    expect(logs.some((line) => line.includes('stalled'))).toBe(false);
   });
 
-  it('waits out a checkpoint store that is full or locked for longer than attemptsMax, and goes on once it can save', async () => {
+  it('stops for good on a closed bus: it never reopens', async () => {
+    bus.outage = new BusClosedError('publish');
+    await appendToShards(1);
+    const relay = await startRelay({ retryBackoffMs: 1, retryBackoffMaxMs: 2 });
+    await expect(relay.closed).rejects.toThrow(/stopped at position 0: .*message bus is closed/);
+    await expect(relay.waitForPosition(1n)).rejects.toBeInstanceOf(RelayFailedError);
+  });
+
+  it('waits out a checkpoint store that is full or locked, without calling it a stall, and goes on once it can save', async () => {
     await appendToShards(3);
     const durable = new SqliteCheckpointStore(openDb('relay.sqlite'));
     let diskFull = true;
@@ -510,8 +530,9 @@ describe('EventRelay', () => {
         await durable.save(name, position);
       },
     };
-    const relay = await startRelay({ checkpoints: filling, retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
-    await waitFor('more refused saves than attemptsMax', () => refusals > 6);
+    const relay = await startRelay({ checkpoints: filling, retryBackoffMs: 1, retryBackoffMaxMs: 2, stallAfterFailures: 3 });
+    await waitFor('more refused saves than stallAfterFailures', () => refusals > 6);
+    expect(relay.stalled()).toBe(false);
     diskFull = false; // space freed
     await relay.waitForPosition(3n);
     expect(await durable.load(TOPIC)).toBe(3n);
@@ -519,7 +540,7 @@ describe('EventRelay', () => {
     await expect(relay.closed).resolves.toBeUndefined();
   });
 
-  it('counts only real checkpoint save failures toward attemptsMax: a long full disk followed by one failed save is no reason to give up', async () => {
+  it('counts only real checkpoint save failures toward stallAfterFailures: a long full disk followed by one failed save is no stall', async () => {
     await appendToShards(3);
     const refusals = [...Array.from({ length: 5 }, () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })), new Error('disk I/O hiccup')];
     const saved = new InMemoryCheckpointStore();
@@ -531,9 +552,10 @@ describe('EventRelay', () => {
         await saved.save(name, position);
       },
     };
-    const relay = await startRelay({ checkpoints: flaky, retryBackoffMs: 1, retryBackoffMaxMs: 2, attemptsMax: 3 });
+    const relay = await startRelay({ checkpoints: flaky, retryBackoffMs: 1, retryBackoffMaxMs: 2, stallAfterFailures: 2 });
     await relay.waitForPosition(3n);
     expect(refusals).toHaveLength(0);
+    expect(logs.some((line) => line.includes('stalled'))).toBe(false);
     expect(await saved.load(TOPIC)).toBe(3n);
   });
 

@@ -9,7 +9,7 @@ import type { RecordedEvent } from '@ledger/contracts';
 import { checkedInt, isTransientSqliteError, type EventStore, type Subscription } from '@ledger/event-store';
 import { CodecError, encode } from '../codec';
 import type { BusLogger } from '../in-process/in-process-bus';
-import { InvalidMessageError, isValidTopicName, QueueFullError, type MessageBus, type OutgoingMessage } from '../message-bus.port';
+import { BusClosedError, InvalidMessageError, isValidTopicName, QueueFullError, type MessageBus, type OutgoingMessage } from '../message-bus.port';
 import type { CheckpointStore } from './checkpoint-store';
 import { INTEGRATION_EVENT_HEADERS, toIntegrationEvent, type IntegrationEvent } from './integration-event';
 
@@ -23,12 +23,13 @@ export const RELAY_BUFFER_MAX = 2 * RELAY_BATCH_MAX;
 export const RELAY_RETRY_BACKOFF_MS = 10;
 export const RELAY_RETRY_BACKOFF_MAX_MS = 1_000;
 /**
- * Failures in a row (of a publish or a checkpoint save) before the relay gives up and `closed`
- * rejects; about a minute with the default backoff. QueueFullError does not count: backpressure
- * is the bus working, so the relay waits for the consumers as long as it takes. Nor does a
- * checkpoint save refused by a full disk or another process's lock: that passes too.
+ * Failures in a row (of a publish or a checkpoint save) before the relay reports itself stalled
+ * (`stalled()`, an error log line); about a minute with the default backoff. It never gives up on
+ * them: it goes on retrying at the capped backoff, since stopping would leave every later event
+ * unpublished until a restart. QueueFullError does not count (backpressure is the bus working),
+ * nor does a checkpoint save refused by a full disk or another process's lock.
  */
-export const RELAY_ATTEMPTS_MAX = 60;
+export const RELAY_STALL_AFTER_FAILURES = 60;
 /** Default deadline of waitForPosition. */
 export const RELAY_WAIT_TIMEOUT_MS = 10_000;
 /**
@@ -62,7 +63,7 @@ export interface EventRelayOptions {
   readonly bufferMax?: number;
   readonly retryBackoffMs?: number;
   readonly retryBackoffMaxMs?: number;
-  readonly attemptsMax?: number;
+  readonly stallAfterFailures?: number;
   readonly logger?: BusLogger;
 }
 
@@ -135,7 +136,7 @@ export class EventRelay {
   private readonly bufferMax: number;
   private readonly retryBackoffMs: number;
   private readonly retryBackoffMaxMs: number;
-  private readonly attemptsMax: number;
+  private readonly stallAfterFailures: number;
   private readonly logger: BusLogger;
 
   private readonly subscription: Subscription;
@@ -151,6 +152,8 @@ export class EventRelay {
   private stopping = false;
   private finished = false;
   private failure: RelayFailedError | undefined;
+  /** Publishes or checkpoint saves that failed in a row (not for backpressure, a full disk or a lock). */
+  private failuresInRow = 0;
 
   /** Loads the checkpoint, declares the topic if asked, and starts relaying. */
   static async start(options: EventRelayOptions): Promise<EventRelay> {
@@ -179,9 +182,9 @@ export class EventRelay {
     this.batchMax = checkedInt('event relay: batchMax', options.batchMax ?? RELAY_BATCH_MAX, 1, 100_000);
     this.batchBytesMax = checkedInt('event relay: batchBytesMax', options.batchBytesMax ?? RELAY_BATCH_BYTES_MAX, 1, 256 * 1024 * 1024);
     this.bufferMax = checkedInt('event relay: bufferMax', options.bufferMax ?? Math.max(RELAY_BUFFER_MAX, this.batchMax), this.batchMax, 1_000_000);
-    this.retryBackoffMs = checkedInt('event relay: retryBackoffMs', options.retryBackoffMs ?? RELAY_RETRY_BACKOFF_MS, 0, 60_000);
-    this.retryBackoffMaxMs = checkedInt('event relay: retryBackoffMaxMs', options.retryBackoffMaxMs ?? RELAY_RETRY_BACKOFF_MAX_MS, 0, 600_000);
-    this.attemptsMax = checkedInt('event relay: attemptsMax', options.attemptsMax ?? RELAY_ATTEMPTS_MAX, 1, 1_000_000);
+    this.retryBackoffMs = checkedInt('event relay: retryBackoffMs', options.retryBackoffMs ?? RELAY_RETRY_BACKOFF_MS, 1, 60_000);
+    this.retryBackoffMaxMs = checkedInt('event relay: retryBackoffMaxMs', options.retryBackoffMaxMs ?? RELAY_RETRY_BACKOFF_MAX_MS, 1, 600_000);
+    this.stallAfterFailures = checkedInt('event relay: stallAfterFailures', options.stallAfterFailures ?? RELAY_STALL_AFTER_FAILURES, 1, 1_000_000);
     this.logger = options.logger ?? consoleLogger(name);
     this.checkpoint = checkpoint;
     this.lastAccepted = checkpoint;
@@ -193,6 +196,14 @@ export class EventRelay {
     this.closed = this.run();
     // The owner is told through `closed`; an unobserved failure must not take the process down.
     this.closed.catch(() => undefined);
+  }
+
+  /**
+   * True while the last `stallAfterFailures` or more publishes or checkpoint saves in a row failed:
+   * the relay still retries, but nothing reaches the other services meanwhile.
+   */
+  stalled(): boolean {
+    return this.failuresInRow >= this.stallAfterFailures;
   }
 
   /** The store position published and checkpointed so far (0n before the first). */
@@ -284,9 +295,8 @@ export class EventRelay {
   /** The one publishing loop: batch, publish (retrying), checkpoint, repeat. */
   private async pump(): Promise<void> {
     let batchLimit = this.batchMax;
-    /** Refused publishes in a row (backoff); `failures` counts those not refused for a full queue (giving up). */
+    /** Refused publishes in a row (backoff); failuresInRow counts those not refused for a full queue (stalled). */
     let retries = 0;
-    let failures = 0;
     while (!this.stopping) {
       if (this.buffer.length === 0) {
         await this.arrivals.wait();
@@ -309,6 +319,10 @@ export class EventRelay {
             this.fail(`the bus refused positions ${batch[0].position}..${batch[batch.length - 1].position}`, error);
             return;
           }
+          if (error instanceof BusClosedError) {
+            this.fail('its bus closed', error); // a closed bus never reopens: retrying would only spin
+            return;
+          }
           if (error instanceof QueueFullError && messages.length > 1) {
             // A smaller batch may fit at once: a batch deeper than the queue never would.
             batchLimit = Math.max(1, Math.floor(messages.length / 2));
@@ -316,11 +330,8 @@ export class EventRelay {
             continue;
           }
           retries++;
-          // Only real failures count toward giving up: a full queue before them is the bus working.
-          if (!(error instanceof QueueFullError) && ++failures >= this.attemptsMax) {
-            this.fail(`publish failed ${failures} times in a row`, error);
-            return;
-          }
+          // Only real failures count toward a stall: a full queue before them is the bus working.
+          if (!(error instanceof QueueFullError)) this.countFailure(`publish to ${this.topic}`, error);
           if (isPowerOfTwo(retries)) {
             this.logger.warn(`event relay ${this.name}: publish to ${this.topic} failed ${retries} time(s) in a row, retrying: ${describeError(error)}`);
           }
@@ -334,7 +345,6 @@ export class EventRelay {
       this.buffer.splice(0, batch.length);
       this.room.notify();
       retries = 0;
-      failures = 0;
       batchLimit = Math.min(this.batchMax, batchLimit * 2);
     }
   }
@@ -371,25 +381,38 @@ export class EventRelay {
   /** Saves after a publish resolved; retried, since giving up here would only mean redelivery. False when the relay ends. */
   private async saveCheckpoint(position: bigint): Promise<boolean> {
     if (position <= this.checkpoint) throw new Error(`event relay ${this.name}: checkpoint would go from ${this.checkpoint} back to ${position}`);
-    /** Refused saves in a row (backoff); `failures` counts those not refused for a full disk or a lock (giving up). */
-    let failures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.checkpoints.save(this.name, position);
         this.checkpoint = position;
+        this.recovered();
         this.progress.notify();
         return true;
       } catch (error) {
         // A full disk or another process's lock passes: the relay waits for it as long as it takes, as it waits out backpressure.
-        if (!isTransientSqliteError(error) && ++failures >= this.attemptsMax) {
-          this.fail(`checkpoint save of ${position} failed ${failures} times in a row`, error);
-          return false;
-        }
+        if (!isTransientSqliteError(error)) this.countFailure(`checkpoint save of ${position}`, error);
         if (isPowerOfTwo(attempt)) this.logger.warn(`event relay ${this.name}: checkpoint save failed ${attempt} time(s), retrying: ${describeError(error)}`);
         await this.pause(this.backoffMs(attempt));
         if (this.stopping) return false;
       }
     }
+  }
+
+  /** One more failure in a row; reaching the stall threshold says so once, as an error. */
+  private countFailure(what: string, error: unknown): void {
+    this.failuresInRow++;
+    if (this.failuresInRow === this.stallAfterFailures) {
+      this.logger.error(
+        `event relay ${this.name} stalled at position ${this.checkpoint}: ${what} failed ${this.failuresInRow} times in a row; ` +
+          `still retrying every ${this.retryBackoffMaxMs} ms at most: ${describeError(error)}`,
+      );
+    }
+  }
+
+  /** A publish and its checkpoint went through: a stall, if any, is over. */
+  private recovered(): void {
+    if (this.stalled()) this.logger.warn(`event relay ${this.name}: recovered after ${this.failuresInRow} failures in a row, at position ${this.checkpoint}`);
+    this.failuresInRow = 0;
   }
 
   private backoffMs(failures: number): number {

@@ -84,6 +84,23 @@ describe('ProcessedEvents', () => {
     expect(new ProcessedEvents({ consumer: 'statements', db: databases[1] }).has('a')).toBe(false);
   });
 
+  it('forgets an id recorded inside a transaction that rolled back: its effect rolled back too, so the redelivery must run', () => {
+    const db = openDb();
+    const processed = new ProcessedEvents({ consumer: 'view', db });
+    db.exec('CREATE TABLE effects (event_id TEXT)');
+    const handle = db.transaction((eventId: string, fail: boolean) => {
+      db.prepare('INSERT INTO effects VALUES (?)').run(eventId);
+      processed.record(eventId);
+      expect(processed.has(eventId)).toBe(true); // as the transaction sees it
+      if (fail) throw new Error('the rest of the effect failed');
+    });
+    expect(() => handle('e-1', true)).toThrow('the rest of the effect failed');
+    expect(processed.has('e-1')).toBe(false);
+    handle('e-1', false);
+    expect(processed.has('e-1')).toBe(true);
+    expect(db.prepare('SELECT count(*) FROM effects').pluck().get()).toBe(1);
+  });
+
   it('prunes the table to the newest durableMax ids of the consumer', () => {
     const db = openDb();
     const processed = new ProcessedEvents({ consumer: 'view', memoryMax: 1, durableMax: 10, db });

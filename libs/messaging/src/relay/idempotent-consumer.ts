@@ -25,6 +25,7 @@ export interface ProcessedEventsOptions {
 }
 
 interface DurableIds {
+  readonly db: Database.Database;
   readonly has: Database.Statement<[string, string], unknown>;
   readonly insert: Database.Statement<[string, string]>;
   readonly prune: Database.Statement<[string, string, number]>;
@@ -57,6 +58,7 @@ export class ProcessedEvents {
         CREATE INDEX IF NOT EXISTS processed_events_by_consumer ON processed_events (consumer);
       `);
       this.durable = {
+        db,
         has: db.prepare<[string, string], unknown>('SELECT 1 FROM processed_events WHERE consumer = ? AND event_id = ?'),
         insert: db.prepare<[string, string]>('INSERT OR IGNORE INTO processed_events (consumer, event_id) VALUES (?, ?)'),
         prune: db.prepare<[string, string, number]>(
@@ -72,7 +74,7 @@ export class ProcessedEvents {
     checkEventId(eventId);
     if (this.ids.has(eventId)) return true;
     if (this.durable?.has.get(this.consumer, eventId) === undefined) return false;
-    this.remember(eventId);
+    if (!this.durable.db.inTransaction) this.remember(eventId);
     return true;
   }
 
@@ -82,8 +84,9 @@ export class ProcessedEvents {
    */
   record(eventId: string): void {
     checkEventId(eventId);
-    this.remember(eventId);
-    if (this.durable === undefined) return;
+    if (this.durable === undefined) return this.remember(eventId);
+    // Inside a caller's transaction the row may yet roll back with its effect: has() learns it from the table once committed.
+    if (!this.durable.db.inTransaction) this.remember(eventId);
     if (this.durable.insert.run(this.consumer, eventId).changes > 0 && ++this.recordedSincePrune >= PROCESSED_EVENTS_PRUNE_EVERY) {
       this.recordedSincePrune = 0;
       this.durable.prune.run(this.consumer, this.consumer, this.durableMax);
