@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { spawnTs } from '@ledger/contracts/testing';
 import { chainHash } from '@ledger/event-store';
 import { SqliteSnapshotStore } from '../../wallet-ledger/src/application/snapshot-store';
+import { userEventOf } from '../../identity/src/application/user-repository';
+import { SqliteUserSnapshots } from '../../identity/src/application/user-snapshots';
+import { evolve, initialState } from '../../identity/src/domain/user';
 import { buildFixture, copyDataDir, type AuditFixture } from './testing/audit-fixture';
 
 const MAIN = join(__dirname, 'main.ts');
@@ -475,6 +478,44 @@ describe('ledger-audit verify', () => {
     const result = await audit(['verify', '--data-dir', dir]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`identity.sqlite identity_users [user_id=${fixture.userId}]: roles live ["admin"], rebuilt`);
+  });
+
+  it("names a user snapshot identity would start a login from that differs from the user's stream (a role added), and only notes one of another history", async () => {
+    const streamId = `user-${fixture.userId}`;
+    const saveGenuine = async (dir: string) => {
+      const rows = withStore(dir, (db) => eventsOf(db, streamId));
+      const state = rows.reduce((folded, row) => evolve(folded, userEventOf(row.type, JSON.parse(row.data))), initialState());
+      const last = rows[rows.length - 1];
+      const db = new Database(join(dir, 'identity.sqlite'));
+      await new SqliteUserSnapshots(db).save(streamId, { revision: BigInt(last.revision), eventId: last.event_id, state });
+      return { db, last };
+    };
+    const genuine = copy();
+    (await saveGenuine(genuine)).db.close();
+    const clean = await audit(['verify', '--data-dir', genuine]);
+    expect(clean.stdout).toContain("note: identity.sqlite: table identity_user_snapshots: identity's user snapshots, each compared with its stream folded to its revision");
+    expect(clean.code).toBe(0);
+
+    const promoted = copy();
+    const { db, last } = await saveGenuine(promoted);
+    const body = JSON.parse(db.prepare('SELECT body FROM identity_user_snapshots WHERE stream_id = ?').pluck().get(streamId) as string) as { state: { roles: string[] } };
+    body.state.roles = [...body.state.roles, 'admin'];
+    db.prepare('UPDATE identity_user_snapshots SET body = ? WHERE stream_id = ?').run(JSON.stringify(body), streamId);
+    db.close();
+    const result = await audit(['verify', '--data-dir', promoted]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `VIOLATION [snapshot] ${place({ stream_id: streamId, revision: last.revision, position: last.position })}: identity.sqlite: ${streamId}'s snapshot at revision ${last.revision} differs from the stream folded to it (fields roles)`,
+    );
+    expect(result.stdout.match(/^VIOLATION /gm)).toHaveLength(1);
+
+    const other = copy();
+    const second = await saveGenuine(other);
+    second.db.prepare('UPDATE identity_user_snapshots SET event_id = ?, body = ? WHERE stream_id = ?').run('another-event', JSON.stringify(body), streamId);
+    second.db.close();
+    const ignored = await audit(['verify', '--data-dir', other]);
+    expect(ignored.stdout).toContain(`note: identity.sqlite: ${streamId}'s snapshot at revision ${second.last.revision} names an event the stream as read does not have there`);
+    expect(ignored.code).toBe(0);
   });
 
   it("names an edited row of the card-issuer's projection", async () => {

@@ -4,6 +4,7 @@
 import type Database from 'better-sqlite3';
 import { openReadOnly } from './sqlite-store-reader';
 import { printable } from './card-number-filter';
+import { USER_SNAPSHOTS_TABLE } from '../../identity/src/application/user-snapshots';
 
 /** Differing rows reported per table; beyond it they are only counted. */
 export const DIFF_ROWS_REPORTED_MAX = 1_000;
@@ -41,7 +42,9 @@ export function diffProjectionFile(liveFile: string, rebuiltFile: string, projec
     db.prepare('ATTACH DATABASE ? AS rebuilt').run(rebuiltFile);
     const rebuiltTables = tablesOf(db, 'rebuilt');
     const liveTables = tablesOf(db, 'main');
-    for (const table of liveTables) if (!rebuiltTables.includes(table)) result.notes.push(`table ${table} is not built from events (not compared)`);
+    for (const table of liveTables) {
+      if (!rebuiltTables.includes(table)) result.notes.push(table === USER_SNAPSHOTS_TABLE ? `table ${table}: identity's user snapshots, each compared with its stream folded to its revision` : `table ${table} is not built from events (not compared)`);
+    }
     for (const table of rebuiltTables) {
       if (!liveTables.includes(table)) {
         result.differences.push({ table, key: {}, kind: 'missing', columns: [] });

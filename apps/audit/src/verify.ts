@@ -14,6 +14,7 @@ import { compareProjections, REBUILD_PAGE_EVENTS, type RebuildStats } from './re
 import { joinRebuild, rebuildInWorker, type WorkerRebuild } from './rebuild-worker';
 import { schemaViolations } from './schema-check';
 import { SnapshotCheck } from './snapshot-check';
+import { checkUserSnapshots } from './user-snapshot-check';
 import { currentHeadPosition, isUnavailable, openReadOnly } from './sqlite-store-reader';
 import { pagesByPosition } from './store-reader.port';
 import type { StoreReader } from './store-reader.port';
@@ -55,6 +56,7 @@ export async function verify(
     const checks = new LogChecks(findings, observe, new SnapshotCheck(dataDir));
     const rebuilt = await worker.checkThenJoin(reader, checks, findings, progress);
     checks.finish();
+    for (const note of await checkUserSnapshots(dataDir, reader, (violation) => findings.violation({ check: 'snapshot', ...violation }))) findings.note(note);
     for (const [file, count] of rebuilt.behind ?? []) {
       const { name, position } = through.get(file)!;
       if (count > 0) findings.note(`${file}: projection ${name} at position ${position}, ${count} of its events behind the store (its runner had not applied them yet; it does as it runs, or at the next start): compared with a rebuild to position ${position}`);

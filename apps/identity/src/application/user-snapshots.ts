@@ -12,6 +12,9 @@ export const USER_SNAPSHOT_EVERY_EVENTS = 256;
 /** The stored form's version, bumped whenever the state or evolve changes: a snapshot of another is not used (the stream is folded). */
 const USER_SNAPSHOT_FORMAT = 1;
 
+/** The table, read by identity and by the audit (which holds each row against its stream). */
+export const USER_SNAPSHOTS_TABLE = 'identity_user_snapshots';
+
 type StoredUser = Omit<RegisteredUser, 'sessions' | 'attempts'> & { sessions: Session[]; attempts: [string, AttemptOutcome][] };
 
 export class SqliteUserSnapshots implements AggregateSnapshots<UserState> {
@@ -20,31 +23,40 @@ export class SqliteUserSnapshots implements AggregateSnapshots<UserState> {
   private readonly upsert: Database.Statement<[string, string, string, string]>;
 
   constructor(db: Database.Database) {
-    db.exec('CREATE TABLE IF NOT EXISTS identity_user_snapshots (stream_id TEXT PRIMARY KEY, revision TEXT NOT NULL, event_id TEXT NOT NULL, body TEXT NOT NULL)');
-    this.select = db.prepare('SELECT revision, event_id, body FROM identity_user_snapshots WHERE stream_id = ?');
+    db.exec(`CREATE TABLE IF NOT EXISTS ${USER_SNAPSHOTS_TABLE} (stream_id TEXT PRIMARY KEY, revision TEXT NOT NULL, event_id TEXT NOT NULL, body TEXT NOT NULL)`);
+    this.select = db.prepare(`SELECT revision, event_id, body FROM ${USER_SNAPSHOTS_TABLE} WHERE stream_id = ?`);
     this.upsert = db.prepare(
-      'INSERT INTO identity_user_snapshots (stream_id, revision, event_id, body) VALUES (?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision, event_id = excluded.event_id, body = excluded.body',
+      `INSERT INTO ${USER_SNAPSHOTS_TABLE} (stream_id, revision, event_id, body) VALUES (?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision, event_id = excluded.event_id, body = excluded.body`,
     );
   }
 
   async load(streamId: string): Promise<AggregateSnapshot<UserState> | undefined> {
     const row = this.select.get(streamId);
-    if (row === undefined || !/^\d{1,19}$/.test(row.revision)) return undefined;
-    try {
-      const body = JSON.parse(row.body) as { format?: unknown; state?: StoredUser };
-      if (body.format !== USER_SNAPSHOT_FORMAT || body.state?.status !== 'registered') return undefined;
-      const { sessions, attempts, ...user } = body.state;
-      const state: RegisteredUser = { ...user, sessions: new Map(sessions.map((session) => [session.id, session])), attempts: new Map(attempts) };
-      return { revision: BigInt(row.revision), eventId: row.event_id, state };
-    } catch {
-      return undefined; // unreadable: fold the stream
-    }
+    return row === undefined ? undefined : userSnapshotOfRow(row);
   }
 
   async save(streamId: string, snapshot: AggregateSnapshot<UserState>): Promise<void> {
     const { state } = snapshot;
     if (state.status !== 'registered') return;
-    const stored: StoredUser = { ...state, sessions: [...state.sessions.values()], attempts: [...state.attempts] };
-    this.upsert.run(streamId, snapshot.revision.toString(), snapshot.eventId, JSON.stringify({ format: USER_SNAPSHOT_FORMAT, state: stored }));
+    this.upsert.run(streamId, snapshot.revision.toString(), snapshot.eventId, JSON.stringify({ format: USER_SNAPSHOT_FORMAT, state: storedUserOf(state) }));
   }
+}
+
+/** A row as identity reads it: undefined when identity would not use it (another format, unreadable), and folds the stream instead. */
+export function userSnapshotOfRow(row: { revision: string; event_id: string; body: string }): AggregateSnapshot<UserState> | undefined {
+  if (!/^\d{1,19}$/.test(row.revision)) return undefined;
+  try {
+    const body = JSON.parse(row.body) as { format?: unknown; state?: StoredUser };
+    if (body.format !== USER_SNAPSHOT_FORMAT || body.state?.status !== 'registered') return undefined;
+    const { sessions, attempts, ...user } = body.state;
+    const state: RegisteredUser = { ...user, sessions: new Map(sessions.map((session) => [session.id, session])), attempts: new Map(attempts) };
+    return { revision: BigInt(row.revision), eventId: row.event_id, state };
+  } catch {
+    return undefined; // unreadable: fold the stream
+  }
+}
+
+/** A registered user's state in the stored (JSON) form: the form two states are compared in. */
+export function storedUserOf(state: RegisteredUser): StoredUser {
+  return { ...state, sessions: [...state.sessions.values()], attempts: [...state.attempts] };
 }
