@@ -1,6 +1,6 @@
 // The card-issuer through the bus with the real wallet-ledger and identity: every command and
 // query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
-import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type TransactionView } from '@ledger/contracts';
+import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type Reply, type TransactionView } from '@ledger/contracts';
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
-import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
+import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS, type CardIssuerServiceDeps } from './application/card-issuer.service';
+import type { LedgerClient } from '@ledger/messaging';
 import { CAPTURED_AUTHORIZATIONS_KEPT_MAX, CVV_FAILURES_MAX } from './domain/limits';
 import type { Card } from './domain/card';
 import { loadCardIssuerConfig } from './card-issuer.config';
@@ -416,6 +417,31 @@ describe('card-issuer crash recovery', () => {
     expect(view).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered', status: 'declined', cardId: card.id } });
     // The card's limits no longer count it, and the card authorizes again.
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
+  });
+
+  it('a network retry reaching one process while another recovers the authorization gets the one answer: never approved on a released hold', async () => {
+    const crash = { armed: true };
+    h = await startFailingAfterHold(crash);
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '900' });
+    expect(await harness.send(message, 'net-retry')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    pastInFlight();
+    // Another issuer process recovers it; the moment the ledger released the hold there, the network's retry reaches this process.
+    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
+    let retried: Reply<unknown> | undefined;
+    const ledger = Object.create(deps.ledger) as LedgerClient;
+    ledger.command = async (command, options) => {
+      const reply = await deps.ledger.command(command, options);
+      if (command.type === 'ReleaseHold' && retried === undefined) retried = await harness.send(message, 'net-retry');
+      return reply as never;
+    };
+    expect(await new CardIssuerService({ ...deps, ledger }).recoverRequested()).toEqual({ recovered: 1, left: 0 });
+    const hold = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(message.authorizationId);
+    expect(hold).toMatchObject({ status: 'released', heldAmount: 0n });
+    expect(retried).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered', status: 'declined' } });
+    expect(await harness.send(message, 'net-retry')).toEqual(retried);
   });
 
   it('recovers a hold placed more than a day before the issuer came back: released, not left pending behind a decline', async () => {

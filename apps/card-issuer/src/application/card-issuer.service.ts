@@ -46,7 +46,7 @@ import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
 import { cardCountOf, cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
-import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
+import { CardRepository, remember, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
 
 /** Tries of one command when another process appended to the same card stream in between. */
 export const APPEND_ATTEMPTS_MAX = 5;
@@ -56,6 +56,8 @@ export const PAN_ATTEMPTS_MAX = 8;
 export const RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS = 2;
 /** A hold unanswered this close to the requester's deadline is abandoned: no approval would reach the requester in time. */
 export const REQUESTER_DEADLINE_MARGIN_MS = 250;
+/** Releases owed (declined, the ledger unreachable then) remembered for the next recovery pass; beyond it the hold's timeout frees the money. */
+export const OWED_RELEASES_MAX = 10_000;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
@@ -112,6 +114,8 @@ const unavailable = (message: string): DomainError => domainError('unavailable',
 
 export class CardIssuerService {
   private readonly cards: CardRepository;
+  /** Authorizations declined as interrupted whose hold's release the ledger did not confirm: the next recovery pass releases them. */
+  private readonly owedReleases = new Map<string, Authorization>();
 
   constructor(private readonly deps: CardIssuerServiceDeps) {
     this.cards = new CardRepository(deps.store, deps.ids, deps.config.CARD_CACHE_MAX);
@@ -374,17 +378,12 @@ export class CardIssuerService {
       return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     }
     await this.deps.afterLedgerReply?.('hold', authorization.id);
-    // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Released, declined as recovery does.
-    const orphaned = !reply.ok && reply.error.details?.reason === 'hold_exists';
-    if (orphaned && !(await this.releaseOrphanHold(authorization))) return failed(unavailable('the authorization could not be finished; retry'));
+    // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Declined and released, as recovery does.
+    if (!reply.ok && reply.error.details?.reason === 'hold_exists') return this.declineInterrupted(cardId, authorization, origin, written, ISSUER_RECOVERED, reply);
     const outcome = await this.decideAndAppend(
       cardId,
       origin,
-      () => ({
-        type: 'CompleteAuthorization',
-        authorizationId: authorization.id,
-        outcome: reply.ok ? { approved: true } : orphaned ? ISSUER_RECOVERED : { approved: false, ...declineOfLedgerError(reply.error) },
-      }),
+      () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) } }),
       written,
     );
     if (!outcome.ok) return failed(outcome.error);
@@ -392,22 +391,44 @@ export class CardIssuerService {
   }
 
   /** Declines an interrupted authorization (card no longer active, or abandoned by its requester), with whatever hold its first try placed released. */
-  private async declineInterrupted(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, decline: CompleteAuthorization['outcome']): Promise<Reply<unknown>> {
-    if (!(await this.settleHoldOfInterrupted(authorization, origin))) return failed(unavailable('the authorization could not be finished; retry'));
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: decline }), written);
+  private async declineInterrupted(
+    cardId: string,
+    authorization: Authorization,
+    origin: EventOrigin,
+    written: LoadedCard,
+    decline: CompleteAuthorization['outcome'],
+    placed?: Reply<HoldView>,
+  ): Promise<Reply<unknown>> {
+    const outcome = await this.finishInterrupted(cardId, authorization, origin, written, decline, placed);
     if (!outcome.ok) return failed(outcome.error);
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
 
   /**
-   * The hold of an authorization that will be declined: placed under its own key first (so a try
-   * still in flight cannot land later), then released. False when the ledger could not answer.
+   * Declines an authorization interrupted before its outcome, then releases its hold. The hold is placed
+   * under its own key first (`placed`: the ledger answered that already), so a try still in flight cannot
+   * land after the release. The decline is appended before the release, expecting the card's revision:
+   * another process's approval of a retry is then either recorded first (and nothing is released) or
+   * refused by it; released first, that approval would stand on a hold the ledger no longer has.
    */
-  private async settleHoldOfInterrupted(authorization: Authorization, origin: EventOrigin): Promise<boolean> {
-    const placed = await this.sendPlaceHold(authorization, origin);
-    if (!placed.ok && placed.error.code === 'unavailable') return false;
+  private async finishInterrupted(
+    cardId: string,
+    authorization: Authorization,
+    origin: EventOrigin,
+    written: LoadedCard | undefined,
+    decline: CompleteAuthorization['outcome'],
+    placed?: Reply<HoldView>,
+  ): Promise<{ ok: true; state: CardState; released: boolean } | { ok: false; error: DomainError }> {
+    const hold = placed ?? (await this.sendPlaceHold(authorization, origin));
+    if (!hold.ok && hold.error.code === 'unavailable') return { ok: false, error: unavailable('the authorization could not be finished; retry') };
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: decline }), written);
+    if (!outcome.ok) return outcome;
+    // Answered already (approved or declined elsewhere): that answer's process owns the hold.
+    if (outcome.events.length === 0) return { ok: true, state: outcome.state, released: true };
     // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
-    return this.releaseOrphanHold(authorization);
+    const released = await this.releaseOrphanHold(authorization).catch(() => false);
+    if (!released) remember(this.owedReleases, authorization.id, authorization, OWED_RELEASES_MAX);
+    return { ok: true, state: outcome.state, released };
   }
 
   private sendPlaceHold(authorization: Authorization, origin: EventOrigin, request: LedgerRequestOptions = {}): Promise<Reply<HoldView>> {
@@ -586,6 +607,11 @@ export class CardIssuerService {
     await this.caughtUp();
     let recovered = 0;
     let left = 0;
+    // Declined, but the ledger did not answer their release then: released now (the decline stands either way).
+    for (const [authorizationId, authorization] of [...this.owedReleases]) {
+      if (await this.releaseOrphanHold(authorization).catch(() => false)) this.owedReleases.delete(authorizationId);
+      else left++;
+    }
     for (const { authorizationId, cardId } of requestedAuthorizations(this.deps.db)) {
       const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId)).catch((error: unknown) => {
         // A ledger that did not answer in time (or a store error) leaves this one for the next pass; the rest, and the start, go on.
@@ -599,15 +625,15 @@ export class CardIssuerService {
   }
 
   private async recoverOne(cardId: string, authorizationId: string): Promise<boolean> {
-    const { state } = await this.cards.load(cardId);
+    const loaded = await this.cards.load(cardId);
+    const { state } = loaded;
     const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
     if (authorization === undefined || authorization.phase !== 'requested') return true;
     // The card's lock is per process: another issuer process may still be waiting for this hold's answer, and then records it.
     if (this.deps.clock.nowMs() - authorization.createdAtMs < RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * this.deps.config.CARD_UPSTREAM_TIMEOUT_MS) return false;
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
-    if (!(await this.settleHoldOfInterrupted(authorization, origin))) return false;
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: ISSUER_RECOVERED }));
-    return outcome.ok;
+    const finished = await this.finishInterrupted(cardId, authorization, origin, loaded, ISSUER_RECOVERED);
+    return finished.ok && finished.released; // a release owed is left for the next pass
   }
 
   /** Releases whatever the hold of a requested authorization still holds; true when nothing is left held (none, or finished already). */
