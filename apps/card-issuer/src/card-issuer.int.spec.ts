@@ -154,6 +154,32 @@ describe('card-issuer through the bus: the network side', () => {
     expect(listed.ok && listed.value.items.map((item) => item.reason)).toEqual(['wallet_not_active', 'card_frozen', 'insufficient_funds']);
   });
 
+  it("pages a card's authorizations newest first with nextCursor, past any one page's limit", async () => {
+    const { card, secrets } = await cardholder(h);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const message = authorizeMessage(secrets, { amount: '1' });
+      await authorize(h, message);
+      ids.unshift(message.authorizationId);
+    }
+    type Page = { items: AuthorizationView[]; nextCursor: string | null };
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 5; pages++) {
+      const page = await h.query<Page>({ type: 'ListAuthorizations', cardId: card.id, limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+      if (!page.ok) throw new Error(`list failed: ${page.error.code}`);
+      seen.push(...page.value.items.map((item) => item.id));
+      if (page.value.nextCursor === null) break;
+      cursor = page.value.nextCursor;
+      // A newer authorization does not shift the pages after it.
+      if (pages === 0) await authorize(h, authorizeMessage(secrets, { amount: '1' }));
+    }
+    expect(seen).toEqual(ids);
+    for (const bad of ['not-a-cursor!', 'MTI', Buffer.from('01:0').toString('base64url'), 'x'.repeat(65)]) {
+      expect(await h.query({ type: 'ListAuthorizations', cardId: card.id, cursor: bad })).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'cursor', reason: 'invalid_cursor' }] } } });
+    }
+  });
+
   it('54 for a card past the end of its expiry month', async () => {
     const { secrets } = await cardholder(h);
     h.clock.set(Date.UTC(secrets.expYear, secrets.expMonth, 1)); // the first millisecond after the expiry month

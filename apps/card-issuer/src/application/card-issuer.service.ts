@@ -189,7 +189,8 @@ export class CardIssuerService {
         const limit = message.limit ?? 50;
         if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) return failed(validationFailed([{ field: 'limit', reason: 'not_from_1_to_500' }]));
         await this.caughtUp();
-        return { ok: true, value: { items: listAuthorizations(this.deps.db, message.cardId, limit) } };
+        const page = listAuthorizations(this.deps.db, message.cardId, limit, message.cursor);
+        return page === undefined ? failed(validationFailed([{ field: 'cursor', reason: 'invalid_cursor' }])) : { ok: true, value: page };
       }
       default:
         return failed(validationFailed([{ field: 'type', reason: 'unknown_query' }]));
