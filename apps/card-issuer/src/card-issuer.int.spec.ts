@@ -872,6 +872,33 @@ describe('card-issuer crash recovery', () => {
     }
   });
 
+  it('an authorization decided long ago, retried while the projection is behind (a rebuild), is never decided again', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { walletId, card, secrets } = await cardholder(harness, { spendingControls: { perAuthorization: '500' } });
+    await waitFor('the projection to catch up', async () => expect(harness.cards.projection.processedThrough()).toBe(await harness.ledger.store.headPosition()));
+    const laggingFile = join(harness.dataDir, 'card-issuer-lagging.sqlite');
+    writeFileSync(laggingFile, harness.db.serialize());
+    const lagging = new Database(laggingFile); // the projection as it was before the decline (rebuilding from the start)
+    const message = authorizeMessage(secrets, { amount: '900' });
+    expect(await authorize(harness, message)).toMatchObject({ approved: false, responseCode: '61' });
+    // A day later the card moved on: the decline left the card's state, and the limit was raised.
+    harness.clock.advance(25 * 60 * 60 * 1000);
+    expect(await harness.send({ type: 'SetSpendingControls', cardId: card.id, spendingControls: { perAuthorization: '1000' } })).toMatchObject({ ok: true });
+    expect(await authorize(harness, authorizeMessage(secrets, { amount: '1' }))).toMatchObject({ approved: true });
+    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
+    const restarted = new CardIssuerService({ ...deps, db: lagging, projection: { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner });
+    try {
+      const retried = await restarted.execute({ ...message, meta: { idempotencyKey: 'late-retry', actor: 'test-gateway' } } as CardCommandEnvelope);
+      expect(retried).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(message.authorizationId)).toBeUndefined();
+      // Caught up, the retry gets the first outcome.
+      expect(await harness.send(message, 'late-retry')).toMatchObject({ ok: true, value: { approved: false, responseCode: '61', reason: 'per_authorization_limit' } });
+    } finally {
+      lagging.close();
+    }
+  });
+
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
     h = await startFailingAfterHold(crash);

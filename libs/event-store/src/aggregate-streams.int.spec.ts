@@ -38,6 +38,6 @@ describe('AggregateStreams', () => {
     let loaded = await writer.load('a');
     for (let index = 0; index < 10; index++) loaded = await writer.append('a', loaded, [{ type: 'test.Counted.v1', data: { by: 1 } }], origin, 0);
     const fresh = counters(0);
-    expect(await fresh.load('a')).toEqual({ state: 10, revision: 9n });
+    expect(await fresh.load('a')).toEqual({ state: 10, revision: 9n, position: 10n });
   });
 });

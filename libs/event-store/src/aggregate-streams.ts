@@ -19,6 +19,8 @@ export interface LoadedAggregate<State> {
   readonly state: State;
   /** Revision of the stream's last event; -1n when the stream does not exist. */
   readonly revision: bigint;
+  /** Global position of the stream's last event (0n when none): a projection applied through it knows the whole stream. */
+  readonly position: bigint;
 }
 
 export interface AggregateStreamsOptions<State, Event extends { type: string; data: unknown }> {
@@ -49,30 +51,31 @@ export class AggregateStreams<State, Event extends { type: string; data: unknown
 
   async load(id: string): Promise<LoadedAggregate<State>> {
     const cached = this.cache.get(id);
-    let { state, revision } = cached ?? { state: this.options.initialState(), revision: -1n };
+    let { state, revision, position } = cached ?? { state: this.options.initialState(), revision: -1n, position: 0n };
     for (;;) {
       const page = await this.store.readStream(this.streamId(id), { fromRevision: revision + 1n, maxCount: READ_PAGE_MAX });
       for (const recorded of page) {
         state = this.options.evolve(state, this.options.eventOf(recorded.type, recorded.data));
         revision = recorded.revision;
+        position = recorded.position;
       }
       // Only an empty page ends the stream: a store may cap a read below what was asked (its readBatchMax).
       if (page.length === 0) break;
     }
-    const loaded = { state, revision };
+    const loaded = { state, revision, position };
     this.remember(id, loaded);
     return loaded;
   }
 
   /** Appends `events` expecting the stream at `loaded.revision`; throws WrongExpectedVersionError when it moved. */
-  async append(id: string, loaded: LoadedAggregate<State>, events: readonly Event[], origin: EventOrigin, nowMs: number): Promise<LoadedAggregate<State> & { position: bigint }> {
+  async append(id: string, loaded: LoadedAggregate<State>, events: readonly Event[], origin: EventOrigin, nowMs: number): Promise<LoadedAggregate<State>> {
     const state = events.reduce(this.options.evolve, loaded.state); // an invariant broken here throws before anything is written
     const expected = loaded.revision < 0n ? expectedState.noStream : expectedState.revision(loaded.revision);
     try {
       const result = await this.store.append(this.streamId(id), events.map((event) => this.newEvent(event, origin, nowMs)), expected);
-      const appended = { state, revision: result.nextExpectedRevision };
+      const appended = { state, revision: result.nextExpectedRevision, position: result.position };
       this.remember(id, appended);
-      return { ...appended, position: result.position };
+      return appended;
     } catch (error) {
       this.cache.delete(id);
       throw error;

@@ -333,8 +333,8 @@ export class CardIssuerService {
       if (!isCard(card.state) || card.state.panFingerprint !== fingerprint) return unmatched();
       // An id decided long ago has left the card's state (retention): its first outcome answers, never a second decision and hold.
       if (!card.state.authorizations.has(message.authorizationId)) {
-        const decided = findAuthorization(this.deps.db, message.authorizationId);
-        if (decided !== undefined) return { ok: true, value: decided };
+        const decided = await this.decidedBefore(card, message.authorizationId);
+        if (decided !== undefined) return decided;
       }
       const outcome = await this.decideAndAppend(cardId, origin, (state) => {
         if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
@@ -360,6 +360,18 @@ export class CardIssuerService {
       if (status !== 'active') return this.declineInterrupted(cardId, authorization, origin, outcome.loaded, { approved: false, responseCode: '62', reason: status === 'frozen' ? 'card_frozen' : 'card_canceled' });
       return this.placeHold(cardId, authorization, origin, outcome.loaded, request);
     });
+  }
+
+  /**
+   * The answer of an authorization id the card's state does not hold: its first outcome when the projection shows one
+   * (it left the state), undefined when it is new. Only a projection applied through the card's last event can tell:
+   * one behind it (a restart's catch-up, a rebuild) would have the id decided a second time.
+   */
+  private async decidedBefore(card: LoadedCard, authorizationId: string): Promise<Reply<unknown> | undefined> {
+    const caughtUp = this.deps.projection.processedThrough() >= card.position || (await this.deps.projection.waitUntil(card.position, QUERY_WAIT_MS));
+    const decided = findAuthorization(this.deps.db, authorizationId);
+    if (decided !== undefined) return { ok: true, value: decided };
+    return caughtUp ? undefined : failed(unavailable('the card-issuer is catching up with its store; retry'));
   }
 
   /**
