@@ -899,6 +899,30 @@ describe('card-issuer crash recovery', () => {
     }
   });
 
+  it('an approved authorization id presented with an unknown PAN while the projection is behind is not recorded as that PAN\'s decline', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { secrets } = await cardholder(harness);
+    await waitFor('the projection to catch up', async () => expect(harness.cards.projection.processedThrough()).toBe(await harness.ledger.store.headPosition()));
+    const laggingFile = join(harness.dataDir, 'card-issuer-lagging.sqlite');
+    writeFileSync(laggingFile, harness.db.serialize());
+    const lagging = new Database(laggingFile); // the projection as it was before the authorization
+    const message = authorizeMessage(secrets, { amount: '900' });
+    expect(await authorize(harness, message)).toMatchObject({ approved: true });
+    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
+    const restarted = new CardIssuerService({ ...deps, db: lagging, projection: { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner });
+    try {
+      const unknownPan = { ...message, pan: '4000000000000002', meta: { idempotencyKey: 'other-pan', actor: 'test-gateway' } } as CardCommandEnvelope;
+      expect(await restarted.execute(unknownPan)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      // Recorded, that decline would route every later capture, reversal and refund of the approval to "declined".
+      expect(await harness.ledger.store.readStream(`card-auth-${message.authorizationId}`)).toEqual([]);
+    } finally {
+      lagging.close();
+    }
+    // The approval's capture still finds its card.
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' }, 'capture')).toMatchObject({ ok: true, value: { status: 'captured' } });
+  });
+
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
     h = await startFailingAfterHold(crash);

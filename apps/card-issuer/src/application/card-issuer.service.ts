@@ -314,7 +314,8 @@ export class CardIssuerService {
     const fingerprint = this.deps.crypto.fingerprint(message.pan);
     const unmatched = async () => {
       // An id a card's authorization has answers as that one: recorded as this decline, it would route its capture, reversal and refund here.
-      const known = await this.routeOf(message.authorizationId);
+      // Not found while the projection is behind (a restart's catch-up, a rebuild) is no answer: unavailable, retried.
+      const known = await this.routeOf(message.authorizationId, { throwWhenBehind: true });
       if (known !== undefined) return this.answerFromRoute(message.authorizationId, known);
       // 14: no card has this PAN (or its issue never completed). Recorded on the authorization's own stream.
       const request = { authorizationId: message.authorizationId, amount: amount.toString(), currency: message.currency, merchant: merchantOf(message.merchant), atMs: nowMs };
