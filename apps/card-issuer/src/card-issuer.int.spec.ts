@@ -1,6 +1,6 @@
 // The card-issuer through the bus with the real wallet-ledger and identity: every command and
 // query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
-import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type Reply, type TransactionView } from '@ledger/contracts';
+import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type Merchant, type Reply, type TransactionView } from '@ledger/contracts';
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -576,10 +576,11 @@ describe('card-issuer crash recovery', () => {
     crash.armed = false;
     /** Waits until recovery declined it and released its hold. */
     const recovered = async (what: string) => {
-      await waitFor(what, async () =>
-        expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
-      );
-      expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+      await waitFor(what, async () => {
+        expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } });
+        // Declined first (the one answer), then released.
+        expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+      });
     };
     return { harness, recovered };
   }
@@ -631,6 +632,35 @@ describe('card-issuer crash recovery', () => {
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n, debitsPosted: 800n });
   });
 
+  it('a refund of a capture that left the card state, while the projection is behind (a rebuild), is retried, never refused nor dropped', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '900' });
+    await authorize(h, message);
+    await waitFor('the projection to catch up', async () => expect(harness.cards.projection.processedThrough()).toBe(await harness.ledger.store.headPosition()));
+    const laggingFile = join(harness.dataDir, 'card-issuer-lagging.sqlite');
+    writeFileSync(laggingFile, harness.db.serialize());
+    const lagging = new Database(laggingFile); // the projection as it was before the capture
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' })).toMatchObject({ ok: true });
+    await captureMoreThanKept(h, card.id, walletId, message.merchant);
+    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
+    const restarted = new CardIssuerService({ ...deps, db: lagging, projection: { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner });
+    try {
+      const refund = { type: 'RefundAuthorization', authorizationId: message.authorizationId, refundId: 'r', amount: '600', meta: { idempotencyKey: 'refund', actor: 'test-gateway' } };
+      expect(await restarted.execute(refund as CardCommandEnvelope)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      // The ledger's refund of it (posted, the issuer stopped before recording it) is delivered again, not marked processed unrecorded.
+      const posted = {
+        eventId: uuidv7.next(),
+        type: 'ledger.EntryPosted.v1',
+        data: { entryId: 'e', kind: 'card_refund', references: { authorizationId: message.authorizationId, refundId: 'elsewhere', cardId: card.id }, postings: [{ accountId: walletId, side: 'credit', amount: '600' }] },
+      };
+      await expect(restarted.ledgerEvent(posted)).rejects.toThrow(/behind/);
+    } finally {
+      lagging.close();
+    }
+  });
+
   it('refunds a capture after CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones pushed it out of the card state, restored from its events', async () => {
     let crashAfterRefund = false;
     const afterLedgerReply = (operation: string) => {
@@ -642,21 +672,7 @@ describe('card-issuer crash recovery', () => {
     const message = authorizeMessage(secrets, { amount: '900' });
     await authorize(h, message);
     expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' })).toMatchObject({ ok: true });
-    // As many newer captures as the card keeps, recorded by hand (the ledger need not know them for this refund).
-    const repository = (h.cards.service as unknown as { cards: CardRepository }).cards;
-    for (let from = 0; from < CAPTURED_AUTHORIZATIONS_KEPT_MAX; from += 200) {
-      h.clock.advance(1);
-      const atMs = h.clock.nowMs();
-      const events = Array.from({ length: 200 }, (_, i) => {
-        const authorizationId = `newer-${from + i}`;
-        return [
-          { type: 'cards.AuthorizationRequested.v1', data: { authorizationId, amount: '1', currency: 'USD', merchant: message.merchant, atMs, walletId, holdTimeoutMs: null } },
-          { type: 'cards.AuthorizationApproved.v1', data: { authorizationId, atMs } },
-          { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId, capturedAmount: '1', releasedAmount: '0', idempotencyKey: `capture-${authorizationId}`, atMs } },
-        ] as const;
-      }).flat();
-      await repository.append(card.id, await repository.load(card.id), events, { idempotencyKey: `by-hand-${from}`, actor: 'test' }, atMs);
-    }
+    const repository = await captureMoreThanKept(h, card.id, walletId, message.merchant);
     const state = (await repository.load(card.id)).state as Card;
     expect(state.authorizations.has(message.authorizationId)).toBe(false);
     expect([...state.authorizations.values()].filter((each) => each.phase === 'captured')).toHaveLength(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
@@ -946,3 +962,22 @@ describe('card-issuer crash recovery', () => {
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
   });
 });
+
+/** As many newer captures as a card keeps, recorded by hand (the ledger need not know them): older captures leave the card's state. */
+async function captureMoreThanKept(h: CardHarness, cardId: string, walletId: string, merchant: Merchant): Promise<CardRepository> {
+  const repository = (h.cards.service as unknown as { cards: CardRepository }).cards;
+  for (let from = 0; from < CAPTURED_AUTHORIZATIONS_KEPT_MAX; from += 200) {
+    h.clock.advance(1);
+    const atMs = h.clock.nowMs();
+    const events = Array.from({ length: 200 }, (_, i) => {
+      const authorizationId = `newer-${from + i}`;
+      return [
+        { type: 'cards.AuthorizationRequested.v1', data: { authorizationId, amount: '1', currency: 'USD', merchant, atMs, walletId, holdTimeoutMs: null } },
+        { type: 'cards.AuthorizationApproved.v1', data: { authorizationId, atMs } },
+        { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId, capturedAmount: '1', releasedAmount: '0', idempotencyKey: `capture-${authorizationId}`, atMs } },
+      ] as const;
+    }).flat();
+    await repository.append(cardId, await repository.load(cardId), events, { idempotencyKey: `by-hand-${from}`, actor: 'test' }, atMs);
+  }
+  return repository;
+}

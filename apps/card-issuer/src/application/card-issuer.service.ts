@@ -369,7 +369,7 @@ export class CardIssuerService {
    * one behind it (a restart's catch-up, a rebuild) would have the id decided a second time.
    */
   private async decidedBefore(card: LoadedCard, authorizationId: string): Promise<Reply<unknown> | undefined> {
-    const caughtUp = this.deps.projection.processedThrough() >= card.position || (await this.deps.projection.waitUntil(card.position, QUERY_WAIT_MS));
+    const caughtUp = await this.projectedThrough(card);
     const decided = findAuthorization(this.deps.db, authorizationId);
     if (decided !== undefined) return { ok: true, value: decided };
     return caughtUp ? undefined : failed(unavailable('the card-issuer is catching up with its store; retry'));
@@ -606,7 +606,11 @@ export class CardIssuerService {
     const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
     await this.cards.withLock(cardId, async () => {
       // A refund posted of a capture that left the card's state is recorded on it restored, as a refund asked here is.
-      const restore = command.type === 'ObserveRefundPosted' ? await this.restoreOf(cardId, await this.cards.load(cardId), command.authorizationId) : undefined;
+      const loaded = command.type === 'ObserveRefundPosted' ? await this.cards.load(cardId) : undefined;
+      if (loaded !== undefined && isCard(loaded.state) && !loaded.state.authorizations.has(command.authorizationId) && !(await this.projectedThrough(loaded))) {
+        throw new Error('the card projection is behind the card; retry'); // delivered again, not marked processed unrecorded
+      }
+      const restore = loaded === undefined ? undefined : await this.restoreOf(cardId, loaded, command.authorizationId);
       return this.decideAndAppend(cardId, origin, () => command, undefined, restore);
     });
   }
@@ -682,6 +686,10 @@ export class CardIssuerService {
     const cardId = route.cardId;
     return this.cards.withLock(cardId, async () => {
       const loaded = await this.cards.load(cardId);
+      // One that left the card's state is known only to the projection: behind the card, it cannot tell a capture to refund from a finished one.
+      if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId) && !(await this.projectedThrough(loaded))) {
+        return failed(unavailable('the card-issuer is catching up with its store; retry'));
+      }
       const restore = options.refundable === true ? await this.restoreOf(cardId, loaded, authorizationId) : undefined;
       if (restore !== undefined) return work(cardId, { ...loaded, state: restore(loaded.state) }, restore);
       if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId)) {
@@ -774,6 +782,11 @@ export class CardIssuerService {
     await this.caughtUp();
     const view: AuthorizationView | undefined = findAuthorization(this.deps.db, authorizationId);
     return view === undefined ? failed(domainError('not_found', 'no such authorization')) : { ok: true, value: view };
+  }
+
+  /** Whether the projection applied the card's last event (within QUERY_WAIT_MS): only then does it know every authorization that left the card's state. */
+  private async projectedThrough(card: LoadedCard): Promise<boolean> {
+    return this.deps.projection.processedThrough() >= card.position || this.deps.projection.waitUntil(card.position, QUERY_WAIT_MS);
   }
 
   /** Whether the projection reached the store's head within QUERY_WAIT_MS (queries answer from it either way). */
