@@ -111,6 +111,8 @@ type Message<T extends CardCommandEnvelope['type']> = Extract<CardCommandEnvelop
 type Query<T extends CardQueryMessage['type']> = Extract<CardQueryMessage, { type: T }>;
 const failed = (error: DomainError): Reply<never> => ({ ok: false, error });
 const unavailable = (message: string): DomainError => domainError('unavailable', message, { retryable: true });
+/** The projection is behind what a decision needs from it (a restart's catch-up, a rebuild): the caller retries. */
+const catchingUp = (): DomainError => unavailable('the card-issuer is catching up with its store; retry');
 
 export class CardIssuerService {
   private readonly cards: CardRepository;
@@ -215,7 +217,8 @@ export class CardIssuerService {
       const walletFacts = { currency: wallet.value.currency, status: wallet.value.status, ownerId: wallet.value.ownerId };
       // One owner's new cards one at a time, each counting the cards the projection shows once caught up.
       return this.cards.withLock(`owner:${message.ownerId}`, async () => {
-        await this.caughtUp();
+        // Counted on a projection behind the store (a restart's catch-up, a rebuild), the owner's cards could pass the bound for good.
+        if (!(await this.caughtUp())) return failed(catchingUp());
         const cardsOfOwner = cardCountOf(this.deps.db, message.ownerId);
         // The decider's refusals (owner, status, how many cards) come before a PAN is drawn and reserved.
         const precheck = decide(this.issueCommand(message, walletFacts, cardsOfOwner, null), existing.state, this.context());
@@ -372,7 +375,7 @@ export class CardIssuerService {
     const caughtUp = await this.projectedThrough(card);
     const decided = findAuthorization(this.deps.db, authorizationId);
     if (decided !== undefined) return { ok: true, value: decided };
-    return caughtUp ? undefined : failed(unavailable('the card-issuer is catching up with its store; retry'));
+    return caughtUp ? undefined : failed(catchingUp());
   }
 
   /**
@@ -688,7 +691,7 @@ export class CardIssuerService {
       const loaded = await this.cards.load(cardId);
       // One that left the card's state is known only to the projection: behind the card, it cannot tell a capture to refund from a finished one.
       if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId) && !(await this.projectedThrough(loaded))) {
-        return failed(unavailable('the card-issuer is catching up with its store; retry'));
+        return failed(catchingUp());
       }
       const restore = options.refundable === true ? await this.restoreOf(cardId, loaded, authorizationId) : undefined;
       if (restore !== undefined) return work(cardId, { ...loaded, state: restore(loaded.state) }, restore);
