@@ -2,16 +2,11 @@
 // that end at the ledger while the card still waits on them, and retries that meet them.
 import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, uuidv7, type AuthorizationView, type CardCommandEnvelope } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
-import type { ProjectionRunner } from '@ledger/event-store';
-import Database from 'better-sqlite3';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CardIssuerService, type CardIssuerServiceDeps } from './application/card-issuer.service';
 import type { CardRepository } from './application/card-repository';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, openWallet, registerUser } from './testing/card-fixtures';
 import { CARDS_PER_OWNER_MAX } from './domain/limits';
-import { LEDGER_SHARDS, processedLedgerEvents, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+import { issuerWithProjectionFrozenNow, LEDGER_SHARDS, processedLedgerEvents, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer edges', () => {
   let h: CardHarness | undefined;
@@ -126,10 +121,7 @@ describe('card-issuer edges', () => {
     const harness = h;
     const userId = await registerUser(harness);
     const walletId = await openWallet(harness, userId);
-    await waitFor('the projection to catch up', async () => expect(harness.cards.projection.processedThrough()).toBe(await harness.ledger.store.headPosition()));
-    const laggingFile = join(harness.dataDir, 'card-issuer-lagging.sqlite');
-    writeFileSync(laggingFile, harness.db.serialize());
-    const lagging = new Database(laggingFile); // the projection as it was before the owner's cards
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the owner's cards
     // The owner's cards at the bound, recorded by hand (the count reads only the projection).
     const repository = (harness.cards.service as unknown as { cards: CardRepository }).cards;
     const atMs = harness.clock.nowMs();
@@ -140,13 +132,11 @@ describe('card-issuer edges', () => {
         await repository.append(cardId, await repository.load(cardId), [{ type: 'cards.CardIssued.v1', data }], { idempotencyKey: `by-hand-${index}`, actor: 'test' }, atMs);
       }),
     );
-    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
-    const restarted = new CardIssuerService({ ...deps, db: lagging, projection: { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner });
     try {
       const issue = { type: 'IssueCard', cardId: uuidv7.next(), ownerId: userId, walletId, meta: { idempotencyKey: 'one-more', actor: 'test-gateway' } };
-      expect(await restarted.execute(issue as CardCommandEnvelope)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await restarted.service.execute(issue as CardCommandEnvelope)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     } finally {
-      lagging.close();
+      restarted.close();
     }
     expect(await harness.send({ type: 'IssueCard', cardId: uuidv7.next(), ownerId: userId, walletId })).toMatchObject({ ok: false, error: { code: 'limit_exceeded' } });
   });

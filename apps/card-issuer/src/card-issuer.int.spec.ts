@@ -14,7 +14,7 @@ import type { LedgerClient } from '@ledger/messaging';
 import { CAPTURED_AUTHORIZATIONS_KEPT_MAX, CVV_FAILURES_MAX } from './domain/limits';
 import type { Card } from './domain/card';
 import { loadCardIssuerConfig } from './card-issuer.config';
-import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+import { issuerWithProjectionFrozenNow, LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer through the bus', () => {
   let h: CardHarness;
@@ -638,26 +638,21 @@ describe('card-issuer crash recovery', () => {
     const { walletId, card, secrets } = await cardholder(h);
     const message = authorizeMessage(secrets, { amount: '900' });
     await authorize(h, message);
-    await waitFor('the projection to catch up', async () => expect(harness.cards.projection.processedThrough()).toBe(await harness.ledger.store.headPosition()));
-    const laggingFile = join(harness.dataDir, 'card-issuer-lagging.sqlite');
-    writeFileSync(laggingFile, harness.db.serialize());
-    const lagging = new Database(laggingFile); // the projection as it was before the capture
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the capture
     expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' })).toMatchObject({ ok: true });
     await captureMoreThanKept(h, card.id, walletId, message.merchant);
-    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
-    const restarted = new CardIssuerService({ ...deps, db: lagging, projection: { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner });
     try {
       const refund = { type: 'RefundAuthorization', authorizationId: message.authorizationId, refundId: 'r', amount: '600', meta: { idempotencyKey: 'refund', actor: 'test-gateway' } };
-      expect(await restarted.execute(refund as CardCommandEnvelope)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await restarted.service.execute(refund as CardCommandEnvelope)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
       // The ledger's refund of it (posted, the issuer stopped before recording it) is delivered again, not marked processed unrecorded.
       const posted = {
         eventId: uuidv7.next(),
         type: 'ledger.EntryPosted.v1',
         data: { entryId: 'e', kind: 'card_refund', references: { authorizationId: message.authorizationId, refundId: 'elsewhere', cardId: card.id }, postings: [{ accountId: walletId, side: 'credit', amount: '600' }] },
       };
-      await expect(restarted.ledgerEvent(posted)).rejects.toThrow(/behind/);
+      await expect(restarted.service.ledgerEvent(posted)).rejects.toThrow(/behind/);
     } finally {
-      lagging.close();
+      restarted.close();
     }
   });
 
@@ -892,26 +887,21 @@ describe('card-issuer crash recovery', () => {
     h = await startCardHarness();
     const harness = h;
     const { walletId, card, secrets } = await cardholder(harness, { spendingControls: { perAuthorization: '500' } });
-    await waitFor('the projection to catch up', async () => expect(harness.cards.projection.processedThrough()).toBe(await harness.ledger.store.headPosition()));
-    const laggingFile = join(harness.dataDir, 'card-issuer-lagging.sqlite');
-    writeFileSync(laggingFile, harness.db.serialize());
-    const lagging = new Database(laggingFile); // the projection as it was before the decline (rebuilding from the start)
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the decline (rebuilding from the start)
     const message = authorizeMessage(secrets, { amount: '900' });
     expect(await authorize(harness, message)).toMatchObject({ approved: false, responseCode: '61' });
     // A day later the card moved on: the decline left the card's state, and the limit was raised.
     harness.clock.advance(25 * 60 * 60 * 1000);
     expect(await harness.send({ type: 'SetSpendingControls', cardId: card.id, spendingControls: { perAuthorization: '1000' } })).toMatchObject({ ok: true });
     expect(await authorize(harness, authorizeMessage(secrets, { amount: '1' }))).toMatchObject({ approved: true });
-    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
-    const restarted = new CardIssuerService({ ...deps, db: lagging, projection: { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner });
     try {
-      const retried = await restarted.execute({ ...message, meta: { idempotencyKey: 'late-retry', actor: 'test-gateway' } } as CardCommandEnvelope);
+      const retried = await restarted.service.execute({ ...message, meta: { idempotencyKey: 'late-retry', actor: 'test-gateway' } } as CardCommandEnvelope);
       expect(retried).toMatchObject({ ok: false, error: { code: 'unavailable' } });
       expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(message.authorizationId)).toBeUndefined();
       // Caught up, the retry gets the first outcome.
       expect(await harness.send(message, 'late-retry')).toMatchObject({ ok: true, value: { approved: false, responseCode: '61', reason: 'per_authorization_limit' } });
     } finally {
-      lagging.close();
+      restarted.close();
     }
   });
 
@@ -919,21 +909,16 @@ describe('card-issuer crash recovery', () => {
     h = await startCardHarness();
     const harness = h;
     const { secrets } = await cardholder(harness);
-    await waitFor('the projection to catch up', async () => expect(harness.cards.projection.processedThrough()).toBe(await harness.ledger.store.headPosition()));
-    const laggingFile = join(harness.dataDir, 'card-issuer-lagging.sqlite');
-    writeFileSync(laggingFile, harness.db.serialize());
-    const lagging = new Database(laggingFile); // the projection as it was before the authorization
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the authorization
     const message = authorizeMessage(secrets, { amount: '900' });
     expect(await authorize(harness, message)).toMatchObject({ approved: true });
-    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
-    const restarted = new CardIssuerService({ ...deps, db: lagging, projection: { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner });
     try {
       const unknownPan = { ...message, pan: '4000000000000002', meta: { idempotencyKey: 'other-pan', actor: 'test-gateway' } } as CardCommandEnvelope;
-      expect(await restarted.execute(unknownPan)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(await restarted.service.execute(unknownPan)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
       // Recorded, that decline would route every later capture, reversal and refund of the approval to "declined".
       expect(await harness.ledger.store.readStream(`card-auth-${message.authorizationId}`)).toEqual([]);
     } finally {
-      lagging.close();
+      restarted.close();
     }
     // The approval's capture still finds its card.
     expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' }, 'capture')).toMatchObject({ ok: true, value: { status: 'captured' } });
