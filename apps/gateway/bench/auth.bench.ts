@@ -76,6 +76,8 @@ async function main(): Promise<void> {
     RATE_LIMIT_REVEAL_PER_IP_BURST: String(CARDS),
     RATE_LIMIT_MONEY_PER_USER_BURST: String(CARDS_PER_USER * 2),
     RATE_LIMIT_MONEY_PER_IP_BURST: String(CARDS * 2),
+    RATE_LIMIT_WRITE_PER_USER_BURST: String(CARDS_PER_USER * 2), // a wallet and a card each
+    RATE_LIMIT_WRITE_PER_IP_BURST: String(CARDS * 2),
     RATE_LIMIT_LOGIN_PER_IP_BURST: String(Math.ceil(CARDS / CARDS_PER_USER) * 2), // sign-ups count here too
     TOP_UP_MAX_MINOR_UNITS: '1000000000000',
   });

@@ -134,12 +134,14 @@ export async function startHostProcess(port: number, env: Record<string, string>
   };
 }
 
-/** A transfer bench's host settings: money rate limits out of the way, top-ups big enough to fund the run. */
+/** A transfer bench's host settings: money and write (wallet opening) rate limits out of the way, top-ups big enough to fund the run. */
 export const TRANSFER_BENCH_ENV: Readonly<Record<string, string>> = {
   RATE_LIMIT_MONEY_PER_USER_BURST: '1000000',
   RATE_LIMIT_MONEY_PER_USER_PER_MINUTE: '1000000',
   RATE_LIMIT_MONEY_PER_IP_BURST: '1000000',
   RATE_LIMIT_MONEY_PER_IP_PER_MINUTE: '1000000',
+  RATE_LIMIT_WRITE_PER_USER_BURST: '1000000',
+  RATE_LIMIT_WRITE_PER_IP_BURST: '1000000',
   TOP_UP_MAX_MINOR_UNITS: '1000000000000',
 };
 

@@ -9,6 +9,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { amountOf, ConfigError, uuidv7, type Clock, type IdGenerator, type PublicKeys } from '@ledger/contracts';
 import type { EventStore } from '@ledger/event-store';
+import { IDEMPOTENCY_WINDOW_MS as LEDGER_IDEMPOTENCY_WINDOW_MS } from '@ledger/ledger';
 import { BusClientProxy, IdentityClient, LedgerClient, type MessageBus } from '@ledger/messaging';
 import { AccessTokenVerifier } from './application/access-tokens';
 import { CardOperations } from './application/card-operations';
@@ -101,6 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ids,
       windowMs: config.IDEMPOTENCY_WINDOW_MS,
       leaseMs: config.IDEMPOTENCY_LEASE_MS,
+      servicesWindowMs: LEDGER_IDEMPOTENCY_WINDOW_MS,
       log: (message, error) => logger.warn({ err: error }, message),
     }),
     rateLimiter: new RateLimiter(config, clock),

@@ -79,10 +79,18 @@ export const gatewayConfigSchema = {
   RATE_LIMIT_REVEAL_PER_USER_PER_MINUTE: intSetting(10, { min: 1, max: 1_000_000 }),
   RATE_LIMIT_REVEAL_PER_IP_BURST: intSetting(20, { min: 1, max: 1_000_000 }),
   RATE_LIMIT_REVEAL_PER_IP_PER_MINUTE: intSetting(60, { min: 1, max: 1_000_000 }),
+  /**
+   * The other writes (opening a wallet or issuing a card, a wallet's or card's state and controls, TOTP set-up) per user and
+   * per client IP: each writes its Idempotency-Key's record and events, which the store keeps for good.
+   */
+  RATE_LIMIT_WRITE_PER_USER_BURST: intSetting(60, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_WRITE_PER_USER_PER_MINUTE: intSetting(600, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_WRITE_PER_IP_BURST: intSetting(300, { min: 1, max: 1_000_000 }),
+  RATE_LIMIT_WRITE_PER_IP_PER_MINUTE: intSetting(3_000, { min: 1, max: 1_000_000 }),
   /** The card network's routes per client IP: generous, as one acquirer sends every authorization. */
   RATE_LIMIT_NETWORK_PER_IP_BURST: intSetting(5_000, { min: 1, max: 10_000_000 }),
   RATE_LIMIT_NETWORK_PER_IP_PER_MINUTE: intSetting(300_000, { min: 1, max: 100_000_000 }),
-  /** Buckets kept in memory per limit (login, money, reveal, network); the least recently used goes first beyond it. */
+  /** Buckets kept in memory per limit (login, money, write, reveal, network); the least recently used goes first beyond it. */
   RATE_LIMIT_BUCKETS_MAX: intSetting(100_000, { min: 100, max: 10_000_000 }),
 
   /** The largest single top-up, in the wallet currency's minor units (API.md: caps per top-up configurable). */

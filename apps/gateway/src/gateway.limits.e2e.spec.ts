@@ -73,6 +73,21 @@ describe('gateway limits and failures (e2e)', () => {
     expect(refused.body.error.details.limit).toBe('money-per-ip');
   });
 
+  it("limits the other writes per user (a wallet's or card's state, a new wallet or card, TOTP set-up): each wrote its key's record, and events, without end", async () => {
+    await s.restartGateway({ ...LIMITS, RATE_LIMIT_WRITE_PER_USER_BURST: '3', RATE_LIMIT_WRITE_PER_USER_PER_MINUTE: '60' });
+    const user = await s.register('limited-writes');
+    const walletId = await s.openWallet(user, 'USD'); // one of three
+    // Freezing a frozen wallet sends no command, but a new Idempotency-Key is two events each time.
+    const freeze = () => s.request('POST', `/v1/wallets/${walletId}/freeze`, { token: user.token, key: newKey('write') });
+    expect([(await freeze()).status, (await freeze()).status]).toEqual([200, 200]);
+    const refused = await freeze();
+    expectRateLimited(refused);
+    expect(refused.body.error.details.limit).toBe('write-per-user');
+    s.clock.advance(1_000);
+    expect((await freeze()).status).toBe(200);
+    await s.restartGateway(LIMITS);
+  });
+
   it('limits logouts per client IP as logins and refreshes are: a flood of made-up refresh tokens is refused 429, not passed on to identity', async () => {
     await s.restartGateway({ ...LIMITS, RATE_LIMIT_LOGIN_PER_IP_BURST: '3' });
     const logout = () => s.request('POST', '/v1/auth/logout', { body: { refreshToken: `made-up-${newKey('token')}` } });

@@ -10,6 +10,7 @@ import { EventRelay, SqliteCheckpointStore, startBusMicroservice, toIntegrationE
 import { loadIdentityKeys, type IdentityKeys } from './application/identity-keys';
 import { IdentityService } from './application/identity.service';
 import { isEmailReservationStream, USER_STREAM_PREFIX } from './application/user-repository';
+import { SqliteUserSnapshots } from './application/user-snapshots';
 import type { IdentityConfig } from './identity.config';
 import { IdentityModule } from './identity.module';
 import { identityUsersProjection } from './projections/identity-users.projection';
@@ -18,7 +19,7 @@ export interface IdentityOptions {
   readonly config: IdentityConfig;
   readonly store: EventStore;
   readonly bus: MessageBus;
-  /** The service's own SQLite file (see openProjectionDb): projection rows and checkpoints. */
+  /** The service's own SQLite file (see openProjectionDb): projection rows, checkpoints and user snapshots. */
   readonly db: Database.Database;
   readonly clock: Clock;
   readonly ids: IdGenerator;
@@ -64,7 +65,8 @@ export async function startIdentity(options: IdentityOptions): Promise<RunningId
   await projection.start();
   projection.closed.catch((error: unknown) => logger.error(`identity projection stopped: ${String(error)}`));
 
-  const service = new IdentityService({ config, store, clock: options.clock, ids: options.ids, keys, log });
+  const snapshots = new SqliteUserSnapshots(options.db);
+  const service = new IdentityService({ config, store, clock: options.clock, ids: options.ids, keys, log, snapshots });
   const started = new ShutdownStack();
   started.add({ close: () => projection.stop() });
   return started.startOrClose(startTheRest);

@@ -49,6 +49,11 @@ export const identityConfigSchema = {
   IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM: stringSetting('', { maxLength: 16_384 }),
   /** 32 random bytes, base64: seals TOTP secrets (AES-256-GCM); required with IDENTITY_KEY_SOURCE=config. */
   IDENTITY_TOTP_KEY_BASE64: stringSetting('', { maxLength: 64 }),
+  /**
+   * TOTP keys retired from IDENTITY_TOTP_KEY_BASE64 (`id:base64,...`, at most KEY_LIST_MAX; the id is
+   * the operator's label): they still open the secrets they sealed, so a rotation locks nobody out.
+   */
+  IDENTITY_PREVIOUS_TOTP_KEYS: stringSetting('', { maxLength: 4_096 }),
   /** The issuer an authenticator app shows next to the code. */
   IDENTITY_TOTP_ISSUER: stringSetting('Ledger', { maxLength: 64 }),
   /** TOTP time steps (30 s each) accepted before and after the current one (clock drift). */

@@ -1,12 +1,16 @@
 // The identity service through the transport: every command, its codes, idempotency, the
 // registration race, lockout by the clock, refresh rotation and reuse, TOTP, step-up, the first
 // admin, restarts, the users projection, identity.events, and no secret in the store.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ConfigError, idFromKey, IDENTITY_TOPICS, UuidV7Generator, type MeView, type PublicKeys, type Reply, type TokenPair, type UserView } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
 import { expectedState, openProjectionDb, ProjectionRunner } from '@ledger/event-store';
 import { decodeIntegrationEvent, type IntegrationEvent } from '@ledger/messaging';
 import { verifyAccessToken } from './application/access-tokens';
+import { TOTP_KEY_FILE } from './application/identity-keys';
 import { IdentityService, userIdForKey } from './application/identity.service';
 import { totpCodeAt } from './application/totp-codes';
 import { emailReservationStreamId } from './application/user-repository';
@@ -576,6 +580,26 @@ describe('identity through the transport', () => {
     expect(await h.send({ type: 'Login', email: locked, password: PASSWORD })).toMatchObject({ ok: false, error: { code: 'account_locked' } });
     clock.advance(30_000);
     await login(email, PASSWORD, totpCodeAt(secret, clock.nowMs()));
+  });
+
+  it('keeps TOTP users able to log in after the TOTP key is rotated (the old one in IDENTITY_PREVIOUS_TOTP_KEYS); new enrolments take the new key', async () => {
+    const email = newEmail();
+    const user = await register(email);
+    const secret = await enableTotp(user.id);
+    const { dataDir, clock } = h;
+    await h.close();
+    const oldKey = readFileSync(join(dataDir, TOTP_KEY_FILE), 'utf8').trim();
+    writeFileSync(join(dataDir, TOTP_KEY_FILE), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+
+    h = await startIdentityHarness({ dataDir, clock, env: { IDENTITY_PREVIOUS_TOTP_KEYS: `before-2026:${oldKey}` } });
+    await login(email, PASSWORD, totpCodeAt(secret, clock.nowMs()));
+    const other = await register();
+    const otherSecret = await enableTotp(other.id);
+    await h.close();
+
+    h = await startIdentityHarness({ dataDir, clock }); // the old key dropped: only what it sealed stops opening
+    await login(other.email, PASSWORD, totpCodeAt(otherSecret, clock.nowMs()));
+    expect(await h.send({ type: 'Login', email, password: PASSWORD, totp: totpCodeAt(secret, clock.nowMs()) })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
   });
 
   it('projects users by id and email, and a rebuild from position 0 equals the live table', async () => {

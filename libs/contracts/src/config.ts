@@ -82,3 +82,28 @@ export function base64KeyOf(text: string, setting: string, bytes: number): Buffe
   if (key.length !== bytes || key.toString('base64').replace(/=+$/, '') !== body) throw new ConfigError(setting, `must be ${bytes} bytes in base64`);
   return key;
 }
+
+/** Key ids of a versioned key list: stored beside what a key sealed, so short and free of the sealed formats' separators. */
+export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+/** Most key versions one setting lists. */
+export const KEY_LIST_MAX = 32;
+
+/**
+ * A versioned key list, `id:base64,id:base64` -> id -> key of `bytes` bytes (rotation: add a
+ * version, move the current id, keep the old ones while anything they sealed remains); a bad
+ * entry is a ConfigError naming `setting` and the entry, never the key.
+ */
+export function keyListOf(text: string, setting: string, bytes: number): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0) throw new ConfigError(setting, 'must list at least one id:base64 key');
+  if (entries.length > KEY_LIST_MAX) throw new ConfigError(setting, `must list at most ${KEY_LIST_MAX} keys`);
+  for (const [index, entry] of entries.entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon);
+    if (!KEY_ID_PATTERN.test(id)) throw new ConfigError(setting, `entry ${index + 1} must be id:base64 with an id matching ${KEY_ID_PATTERN}`);
+    if (keys.has(id)) throw new ConfigError(setting, `names key ${id} twice`);
+    keys.set(id, base64KeyOf(entry.slice(colon + 1), `${setting} (key ${id})`, bytes));
+  }
+  return keys;
+}

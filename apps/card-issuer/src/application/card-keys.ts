@@ -5,15 +5,11 @@
 // start without them. No key is ever logged.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { base64KeyOf, ConfigError, readOrCreateKeyFile } from '@ledger/contracts';
+import { base64KeyOf, ConfigError, keyListOf, readOrCreateKeyFile } from '@ledger/contracts';
 import type { CardIssuerConfig } from '../card-issuer.config';
 
 export const CARD_KEYS_FILE = 'card-issuer-keys.json';
 export const CARD_KEY_BYTES = 32;
-/** Key ids are stored with every card: short, and free of the sealed format's separator. */
-export const KEK_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
-/** Most key-encryption key versions configured at once. */
-export const KEKS_MAX = 32;
 const DEV_KEK_ID = 'dev-1';
 
 export interface CardKeys {
@@ -24,20 +20,9 @@ export interface CardKeys {
   readonly cvvKey: Buffer;
 }
 
-/** `id:base64,id:base64` -> id -> 32-byte key; a bad entry is a ConfigError naming `setting` (never the key). */
+/** `id:base64,id:base64` -> id -> 32-byte key (the shared versioned key list). */
 export function parseKeyList(text: string, setting: string): Map<string, Buffer> {
-  const keys = new Map<string, Buffer>();
-  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-  if (entries.length === 0) throw new ConfigError(setting, 'must list at least one id:base64 key');
-  if (entries.length > KEKS_MAX) throw new ConfigError(setting, `must list at most ${KEKS_MAX} keys`);
-  for (const [index, entry] of entries.entries()) {
-    const colon = entry.indexOf(':');
-    const id = colon < 0 ? '' : entry.slice(0, colon);
-    if (!KEK_ID_PATTERN.test(id)) throw new ConfigError(setting, `entry ${index + 1} must be id:base64 with an id matching ${KEK_ID_PATTERN}`);
-    if (keys.has(id)) throw new ConfigError(setting, `names key ${id} twice`);
-    keys.set(id, keyOf(entry.slice(colon + 1), `${setting} (key ${id})`));
-  }
-  return keys;
+  return keyListOf(text, setting, CARD_KEY_BYTES);
 }
 
 export function loadCardKeys(config: CardIssuerConfig, dataDir: string, log: (message: string) => void = () => undefined): CardKeys {

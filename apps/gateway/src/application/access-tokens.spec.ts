@@ -134,17 +134,23 @@ describe('access token verification', () => {
     }
   });
 
-  it('caches the keys, and asks again (at most so often) for a key id it does not know', async () => {
+  it('caches the keys, and asks again at once for a key id it does not know: one fetch shared by all waiting, a flood of made-up ids at most every refetchMinIntervalMs', async () => {
     const v = verifier();
     await v.verify(token());
     await v.verify(token());
     expect(fetches).toBe(1);
-    current = keyPair('k2'); // identity rotated its key
+    clock.advance(1_000);
+    current = keyPair('k2'); // identity rotated its key a second after the gateway fetched the keys
     const rotated = token();
-    await expect(v.verify(rotated)).resolves.toMatchObject({ ok: false }); // too soon to ask again
+    const checks = await Promise.all([v.verify(rotated), v.verify(token({ sid: 's2' })), v.verify(token({ sid: 's3' }))]);
+    for (const check of checks) expect(check).toMatchObject({ ok: true }); // not refused until the throttle lets a fetch through
+    expect(fetches).toBe(2); // one fetch for all three
+    for (let i = 0; i < 20; i++) await expect(v.verify(token({}, keyPair(`made-up-${i}`)))).resolves.toMatchObject({ ok: false, code: 'unauthenticated' });
+    expect(fetches).toBe(2); // the rotation's fetch was the one of this interval: the flood waits for the next
     clock.advance(10_000);
+    await expect(v.verify(token({}, keyPair('made-up-again')))).resolves.toMatchObject({ ok: false });
+    expect(fetches).toBe(3);
     await expect(v.verify(rotated)).resolves.toMatchObject({ ok: true });
-    expect(fetches).toBe(2);
   });
 
   /** A verifier whose session checks fail while `identity.reachable` is false; `identity.asked` counts them. */

@@ -28,7 +28,7 @@ export interface AccessTokenVerifierOptions {
   readonly cacheMs: number;
   /** How long past cacheMs the last keys are still used while identity cannot be reached (keys rarely change). */
   readonly staleMaxMs: number;
-  /** Least time between two fetches: after one for an unknown key id, or one that failed. */
+  /** Least time between two fetches for unknown key ids (the first after a scheduled one goes at once), or after one that failed. */
   readonly refetchMinIntervalMs: number;
   readonly clockSkewMs: number;
   /** Most verified tokens remembered; default VERIFIED_TOKENS_MAX. */
@@ -73,6 +73,8 @@ export class AccessTokenVerifier {
   private fetching: Promise<KeySet> | undefined;
   /** The last fetch's failure: none is tried again before refetchMinIntervalMs (its error is answered meanwhile). */
   private fetchFailure: { readonly atMs: number; readonly error: unknown } | undefined;
+  /** When a token's unknown key id last caused a fetch: a flood of made-up ids asks identity at most every refetchMinIntervalMs. */
+  private unknownKeyFetchAtMs: number | undefined;
   /** Token digest -> its payload and the key set its signature was checked with; Map order is recency. */
   private readonly verified: RecentlyUsed<string, { readonly payload: Record<string, unknown>; readonly keySet: KeySet }>;
   /** `sub \0 sid` -> identity's last answer and when it was had; a revoked login is never asked again. */
@@ -158,8 +160,9 @@ export class AccessTokenVerifier {
 
     let keySet = await this.currentKeys();
     let key = pickKey(keySet, kid, alg as Algorithm);
-    if (key === undefined && this.mayRefetch()) {
-      keySet = await this.refetch();
+    const fresh = key === undefined ? this.refetchForUnknownKey() : undefined;
+    if (fresh !== undefined) {
+      keySet = await fresh;
       key = pickKey(keySet, kid, alg as Algorithm);
     }
     if (key === undefined) return { check: invalid('no key for this token'), payload };
@@ -202,8 +205,13 @@ export class AccessTokenVerifier {
     return this.refetch().catch(() => keySet);
   }
 
-  private mayRefetch(): boolean {
-    return this.keySet === undefined || this.options.clock.nowMs() - this.keySet.fetchedAtMs >= this.options.refetchMinIntervalMs;
+  /** A fetch for a key id the cached keys lack (identity may have rotated): the one in flight, else a new one unless one was asked for lately. */
+  private refetchForUnknownKey(): Promise<KeySet> | undefined {
+    if (this.fetching !== undefined) return this.fetching;
+    const nowMs = this.options.clock.nowMs();
+    if (this.unknownKeyFetchAtMs !== undefined && nowMs - this.unknownKeyFetchAtMs < this.options.refetchMinIntervalMs) return undefined;
+    this.unknownKeyFetchAtMs = nowMs;
+    return this.refetch();
   }
 
   private failedLately(): boolean {

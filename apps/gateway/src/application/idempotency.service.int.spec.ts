@@ -17,7 +17,7 @@ import { IdempotentExecution, type IdempotentRequest } from './idempotent-execut
 const SECRET = Buffer.alloc(32, 7);
 
 function newService(store: EventStore, clock: ManualClock, fingerprintKey = SECRET): IdempotencyService {
-  return new IdempotencyService({ store, clock, ids: new UuidV7Generator(() => clock.nowMs()), windowMs: 86_400_000, leaseMs: 30_000, log: () => undefined, fingerprintKey });
+  return new IdempotencyService({ store, clock, ids: new UuidV7Generator(() => clock.nowMs()), windowMs: 86_400_000, leaseMs: 30_000, servicesWindowMs: 86_400_000, log: () => undefined, fingerprintKey });
 }
 
 /** The fingerprint as kept before the gateway had a secret: HMAC keyed by (caller, key) alone. */

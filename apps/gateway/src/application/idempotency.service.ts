@@ -31,6 +31,8 @@ export interface IdempotencyOptions {
   readonly ids: IdGenerator;
   readonly windowMs: number;
   readonly leaseMs: number;
+  /** The services' idempotency window (the ledger's IDEMPOTENCY_WINDOW_MS): a retry is sent under the first try's key only well within it. */
+  readonly servicesWindowMs: number;
   readonly log: (message: string, error?: unknown) => void;
   /** The gateway's secret for request fingerprints (GATEWAY_FINGERPRINT_KEY_BASE64 or its DATA_DIR file), shared by every instance. */
   readonly fingerprintKey: Buffer;

@@ -27,11 +27,16 @@ describe('the rate limiter', () => {
     expect(money('third')).toMatchObject({ allowed: false, limit: 'money-per-ip' });
   });
 
-  it('still bounds the buckets of each limit, forgetting the least recently used', () => {
-    const limiter = limiterWith({ RATE_LIMIT_LOGIN_PER_USER_BURST: '1' });
-    const login = (email: string, host: number) => limiter.take('login', { ip: `192.0.2.${host}`, user: email }).allowed;
-    expect([login('first', 0), login('first', 0)]).toEqual([true, false]);
-    for (let i = 1; i <= BUCKETS_MAX; i++) login(`filler-${i}`, i);
-    expect(login('first', 0)).toBe(true); // forgotten: it starts full again
+  it('still bounds the buckets of each limit, and a flood of made-up emails never resets one that still limits (only refilled ones are forgotten)', () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter(loadGatewayConfig({ RATE_LIMIT_BUCKETS_MAX: String(BUCKETS_MAX), RATE_LIMIT_LOGIN_PER_USER_BURST: '1' }), clock);
+    const login = (email: string, host: number) => limiter.take('login', { ip: `192.0.2.${host}`, user: email });
+    expect([login('victim@example.com', 0).allowed, login('victim@example.com', 0).allowed]).toEqual([true, false]);
+    // From other addresses: each made-up email is a new bucket, and so is each address.
+    const flood = Array.from({ length: BUCKETS_MAX }, (_, i) => login(`made-up-${i}@example.com`, 1 + (i % 250)));
+    expect(flood.at(-1)).toMatchObject({ allowed: false, limit: 'login-per-ip' });
+    expect(login('victim@example.com', 0)).toMatchObject({ allowed: false, limit: 'login-per-user' });
+    clock.advance(60_000); // every bucket has refilled: forgetting any loses nothing
+    expect(Array.from({ length: BUCKETS_MAX / 2 }, (_, i) => login(`later-${i}@example.com`, 1 + (i % 250)).allowed).every(Boolean)).toBe(true);
   });
 });

@@ -1,12 +1,12 @@
 // The named rate limits of the gateway: per client IP and per user on login, on the routes that
-// move money and on card reveals; per client IP on the card network's routes. Token buckets in
+// move money, on the other writes and on card reveals; per client IP on the card network's routes. Token buckets in
 // memory, one instance each (not shared between gateways).
 import type { Clock } from '@ledger/contracts';
 import { clientNetworkOf } from '../domain/client-network';
 import { TokenBuckets, type BucketLimit } from '../domain/token-bucket';
 import type { GatewayConfig } from '../gateway.config';
 
-export type RateLimitName = 'login' | 'money' | 'reveal' | 'network';
+export type RateLimitName = 'login' | 'money' | 'write' | 'reveal' | 'network';
 
 export interface RateLimitSubjects {
   readonly ip: string;
@@ -21,8 +21,8 @@ type Limits = Record<RateLimitName, { readonly ip: BucketLimit; readonly user?: 
 
 export class RateLimiter {
   /**
-   * One bounded set of buckets per limit: a flood of logins (which need no account) forgets only
-   * login buckets, never a user's money or reveal buckets.
+   * One bounded set of buckets per limit: a flood of logins (which need no account) fills only the
+   * login set, never a user's money, write or reveal buckets.
    */
   private readonly buckets: Record<RateLimitName, TokenBuckets>;
   private readonly limits: Limits;
@@ -32,7 +32,7 @@ export class RateLimiter {
     private readonly clock: Clock,
   ) {
     const bounded = () => new TokenBuckets(config.RATE_LIMIT_BUCKETS_MAX);
-    this.buckets = { login: bounded(), money: bounded(), reveal: bounded(), network: bounded() };
+    this.buckets = { login: bounded(), money: bounded(), write: bounded(), reveal: bounded(), network: bounded() };
     this.limits = {
       login: {
         ip: { burst: config.RATE_LIMIT_LOGIN_PER_IP_BURST, perMinute: config.RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE },
@@ -41,6 +41,10 @@ export class RateLimiter {
       money: {
         ip: { burst: config.RATE_LIMIT_MONEY_PER_IP_BURST, perMinute: config.RATE_LIMIT_MONEY_PER_IP_PER_MINUTE },
         user: { burst: config.RATE_LIMIT_MONEY_PER_USER_BURST, perMinute: config.RATE_LIMIT_MONEY_PER_USER_PER_MINUTE },
+      },
+      write: {
+        ip: { burst: config.RATE_LIMIT_WRITE_PER_IP_BURST, perMinute: config.RATE_LIMIT_WRITE_PER_IP_PER_MINUTE },
+        user: { burst: config.RATE_LIMIT_WRITE_PER_USER_BURST, perMinute: config.RATE_LIMIT_WRITE_PER_USER_PER_MINUTE },
       },
       reveal: {
         ip: { burst: config.RATE_LIMIT_REVEAL_PER_IP_BURST, perMinute: config.RATE_LIMIT_REVEAL_PER_IP_PER_MINUTE },

@@ -1,4 +1,4 @@
-import { clientNetworkOf, forwardedClientOf, withoutPort } from './client-network';
+import { clientNetworkOf, forwardedClientOf, peerAddressOf, withoutPort } from './client-network';
 
 describe('withoutPort', () => {
   it('drops the port of IPv4 and bracketed IPv6 peers, and keeps what it cannot read', () => {
@@ -57,5 +57,19 @@ describe('the client behind trusted proxies', () => {
   it('stops at the far end of a shorter chain, or at the peer without one', () => {
     expect(forwardedClientOf(peer, ['198.51.100.1'], 3)).toBe('198.51.100.1');
     expect(forwardedClientOf(peer, [], 1)).toBe(peer);
+  });
+});
+
+describe('peerAddressOf', () => {
+  it("reads grpc-js's `address:port` peers, IPv6 ones without brackets, as the address", () => {
+    expect(peerAddressOf('127.0.0.1:53211')).toBe('127.0.0.1');
+    expect(peerAddressOf('::ffff:127.0.0.1:53211')).toBe('::ffff:127.0.0.1');
+    expect(peerAddressOf('2001:db8::1:53211')).toBe('2001:db8::1');
+    expect(peerAddressOf('2001:db8:0:1:2:3:4:5:443')).toBe('2001:db8:0:1:2:3:4:5');
+    expect(peerAddressOf('::1:8080')).toBe('::1');
+    expect(peerAddressOf('[::1]:53211')).toBe('::1');
+    expect(peerAddressOf('unknown')).toBe('unknown');
+    // However many connections (ports), one client.
+    expect(new Set(['2001:db8::1:40000', '2001:db8::1:50001'].map((peer) => clientNetworkOf(peerAddressOf(peer))))).toEqual(new Set(['2001:db8:0:0::/64']));
   });
 });

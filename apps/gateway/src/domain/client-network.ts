@@ -1,7 +1,7 @@
 // Whom a per-IP rate limit counts: the client's network, not the exact address. An IPv6 client is
 // given a whole /64, so it counts as its /64; an IPv4 client counts as its address however the
 // socket spells it (`::ffff:1.2.3.4` on a dual-stack listener is `1.2.3.4`). Pure.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 const IPV6_GROUPS = 8;
 /** The groups of an IPv6 address that name its /64. */
@@ -24,14 +24,24 @@ export function clientNetworkOf(address: string): string {
 }
 
 /**
- * The address without a port: grpc-js peers read `127.0.0.1:53211` or `[::1]:53211`, and some
- * proxies append the client's port to X-Forwarded-For the same way. A bare IPv6 address is kept.
+ * The address without a port: some proxies append the client's port to X-Forwarded-For
+ * (`127.0.0.1:53211`, `[::1]:53211`). A bare IPv6 address is kept (gRPC peers: peerAddressOf).
  */
 export function withoutPort(address: string): string {
   const bracketed = /^\[([^\]]+)\]:\d+$/.exec(address);
   if (bracketed !== null) return bracketed[1];
   const colon = address.lastIndexOf(':');
   return colon > 0 && address.indexOf(':') === colon && /^\d+$/.test(address.slice(colon + 1)) ? address.slice(0, colon) : address;
+}
+
+/**
+ * The address of a gRPC peer as grpc-js names it: `${remoteAddress}:${remotePort}`, an IPv6 one without brackets
+ * (`::ffff:10.0.0.7:51234`, `2001:db8::1:51234`), which withoutPort cannot tell from an address; read as is, each
+ * connection of a client was a new bucket. A bracketed or bare address is read as withoutPort reads it.
+ */
+export function peerAddressOf(peer: string): string {
+  const ported = /^(.+):\d{1,5}$/.exec(peer);
+  return ported !== null && !peer.startsWith('[') && isIP(ported[1]) !== 0 ? ported[1] : withoutPort(peer);
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a trailing dotted IPv4 as two groups). */

@@ -1,6 +1,6 @@
-import { decide, evolve, IDEMPOTENCY_EVENT_TYPES, INVALID_INPUT_RELEASE, recorded, released, UNUSED_KEY, type IdempotencyEvent, type KeyState } from './idempotency-key';
+import { decide, evolve, IDEMPOTENCY_EVENT_TYPES, INVALID_INPUT_RELEASE, recorded, released, SERVICES_WINDOW_MARGIN_MS, UNUSED_KEY, type IdempotencyEvent, type KeyState } from './idempotency-key';
 
-const limits = { windowMs: 24 * 3600_000, leaseMs: 30_000 };
+const limits = { windowMs: 24 * 3600_000, leaseMs: 30_000, servicesWindowMs: 24 * 3600_000 };
 const request = (fingerprint: string, nowMs: number, newResourceId = `res-${nowMs}`) => ({ fingerprint, nowMs, newResourceId });
 
 /** given(events).when(request) -> decision */
@@ -75,13 +75,29 @@ describe('an Idempotency-Key', () => {
   });
 
   it('starts no new generation while an attempt still holds its lease, even past the window: both would run, under two service keys', () => {
-    // A retry took the abandoned first try over just before the window ended (its start stays the first's), so its lease outlives the window.
-    const takenOver = decide(given(reserve('f1', 0)), request('f1', limits.windowMs - 1_000), limits);
+    // A gateway window well short of the services': a retry took the abandoned first try over just before it ended (its start stays the first's).
+    const hour = { ...limits, windowMs: 3600_000 };
+    const takenOver = decide(given(reserve('f1', 0)), request('f1', hour.windowMs - 1_000), hour);
     if (takenOver.kind !== 'proceed') throw new Error('expected a takeover');
     const state = given(takenOver.event);
-    expect(decide(state, request('f1', limits.windowMs + 1_000, 'later'), limits)).toEqual({ kind: 'in_flight', retryAfterMs: 28_000 });
-    expect(decide(state, request('f2', limits.windowMs + 1_000, 'later'), limits)).toEqual({ kind: 'in_flight', retryAfterMs: 28_000 });
+    expect(decide(state, request('f1', hour.windowMs + 1_000, 'later'), hour)).toEqual({ kind: 'in_flight', retryAfterMs: 28_000 });
+    expect(decide(state, request('f2', hour.windowMs + 1_000, 'later'), hour)).toEqual({ kind: 'in_flight', retryAfterMs: 28_000 });
     // Once the lease is over the window's rule holds again.
-    expect(decide(state, request('f2', limits.windowMs + 29_000, 'later'), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 1, fingerprint: 'f2' } });
+    expect(decide(state, request('f2', hour.windowMs + 29_000, 'later'), hour)).toMatchObject({ kind: 'proceed', attempt: { generation: 1, fingerprint: 'f2' } });
+  });
+
+  it("sends a retry under the first try's service key only while the services will still know it when it reaches them", () => {
+    // The ledger forgets the first try's key IDEMPOTENCY_WINDOW_MS after deciding it (at the earliest, this reservation's start):
+    // a retry taken at 24 h less a second reaches it up to a lease later and moved the money again.
+    const reserved = reserve('f1', 0);
+    const lastSafeMs = limits.servicesWindowMs - limits.leaseMs - SERVICES_WINDOW_MARGIN_MS;
+    for (const state of [given(reserved, released(reserved.data, 'unavailable')), given(reserved)]) {
+      expect(decide(state, request('f1', lastSafeMs - 1), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 0 } });
+      for (const nowMs of [lastSafeMs, limits.windowMs - 1_000]) {
+        expect(decide(state, request('f1', nowMs), limits)).toEqual({ kind: 'in_flight', retryAfterMs: limits.windowMs - nowMs });
+      }
+      // At the window's end the key starts its next generation (a new service key), as API.md's 24 h say.
+      expect(decide(state, request('f1', limits.windowMs, 'later'), limits)).toMatchObject({ kind: 'proceed', attempt: { generation: 1 } });
+    }
   });
 });

@@ -68,6 +68,20 @@ export interface KeyRequest {
 export interface KeyLimits {
   readonly windowMs: number;
   readonly leaseMs: number;
+  /** How long the services remember a command's key after they decide it (the ledger's IDEMPOTENCY_WINDOW_MS; the card-issuer's is as long). */
+  readonly servicesWindowMs: number;
+}
+
+/** Slack between the end of a try's lease and the services' window: clocks of two hosts, the bus's deadline skew, a writer's queue. */
+export const SERVICES_WINDOW_MARGIN_MS = 5 * 60_000;
+
+/**
+ * How long after a generation's start its service key may still be sent again (a retry of a released or abandoned try): a try
+ * started later reaches the services up to its lease later, after their window for the first try's command (which counts
+ * from about the same start) may have ended, and they would run it again.
+ */
+export function rerunWindowMs(limits: KeyLimits): number {
+  return Math.min(limits.windowMs, limits.servicesWindowMs - limits.leaseMs - SERVICES_WINDOW_MARGIN_MS);
 }
 
 export type KeyDecision =
@@ -90,18 +104,23 @@ export function decide(state: KeyState, request: KeyRequest, limits: KeyLimits):
   // A live lease outlasts the window (a takeover near its end keeps the first try's start): a new generation would run beside it.
   if (state.phase === 'in_flight' && nowMs < state.leaseUntilMs && (same || expired)) return { kind: 'in_flight', retryAfterMs: state.leaseUntilMs - nowMs };
   if (expired) return fresh(attempt.generation + 1);
+  // Near the window's end the first try's key may no longer be known downstream when a retry arrives: it waits for the next generation.
+  const rerun = (): KeyDecision =>
+    nowMs < attempt.startedAtMs + rerunWindowMs(limits)
+      ? reserve(attempt, nowMs, limits)
+      : { kind: 'in_flight', retryAfterMs: attempt.startedAtMs + limits.windowMs - nowMs };
   switch (state.phase) {
     case 'recorded':
       return same ? { kind: 'replay', response: state.response } : { kind: 'reuse' };
     case 'in_flight':
       if (!same) return { kind: 'reuse' };
-      return reserve(attempt, nowMs, limits); // abandoned (its gateway died, its lease over): take it over, same service key
+      return rerun(); // abandoned (its gateway died, its lease over): take it over, same service key
     case 'released':
       // Refused as invalid, it did nothing: another body is a new request, under a new service key (the next generation).
       if (!same && state.reason === INVALID_INPUT_RELEASE) return fresh(attempt.generation + 1);
       // Same request: the same generation, so the service deduplicates whatever the first try did. Another
       // body is API.md's reuse: a released try (a 5xx) may still have moved money, and would move it again.
-      return same ? reserve(attempt, nowMs, limits) : { kind: 'reuse' };
+      return same ? rerun() : { kind: 'reuse' };
   }
 }
 

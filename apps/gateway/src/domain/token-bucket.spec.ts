@@ -25,14 +25,40 @@ describe('token buckets', () => {
     expect(buckets.take('b', limit, 0).allowed).toBe(true);
   });
 
-  it('remembers at most bucketsMax keys, forgetting the least recently used', () => {
+  it('remembers at most bucketsMax keys, forgetting the least recently used once it has refilled', () => {
     const buckets = new TokenBuckets(2);
     for (let i = 0; i < 3; i++) buckets.take('a', limit, 0);
     buckets.take('b', limit, 0);
     buckets.take('a', limit, 0); // a is now the most recent
-    buckets.take('c', limit, 0); // evicts b
+    buckets.take('c', limit, 1_000); // evicts b, full again
     expect(buckets.size).toBe(2);
-    expect(buckets.take('a', limit, 0).allowed).toBe(false); // still remembered, still empty
+    expect([1, 2].map(() => buckets.take('a', limit, 1_000).allowed)).toEqual([true, false]); // still remembered: one token refilled
+  });
+
+  it('never forgets a bucket that still limits: a flood of new keys is refused until the oldest has refilled', () => {
+    const buckets = new TokenBuckets(3);
+    for (let i = 0; i < 3; i++) buckets.take('victim@example.com', limit, 0);
+    expect(buckets.take('victim@example.com', limit, 0).allowed).toBe(false);
+    // Made-up emails fill the table; the next one would have evicted the drained bucket, which then started full.
+    expect(buckets.take('x1', limit, 0).allowed).toBe(true);
+    expect(buckets.take('x2', limit, 0).allowed).toBe(true);
+    expect(buckets.take('x3', limit, 500)).toEqual({ allowed: false, retryAfterMs: 500 }); // x1 and x2 refill first, at 1 s
+    expect(buckets.take('victim@example.com', limit, 500).allowed).toBe(false);
+    // Once one has refilled, forgetting it loses nothing: the new key takes its place.
+    expect(buckets.take('x3', limit, 1_000).allowed).toBe(true);
+    expect(buckets.size).toBe(3);
+    expect([1, 2].map(() => buckets.take('victim@example.com', limit, 1_000).allowed)).toEqual([true, false]); // one token refilled, not three
+  });
+
+  it('forgets a refilled bucket behind a drained one at the front, and keeps the drained one', () => {
+    const buckets = new TokenBuckets(3);
+    for (let i = 0; i < 3; i++) buckets.take('drained', limit, 0);
+    buckets.take('b', limit, 0);
+    buckets.take('c', limit, 0);
+    // At 2 s b and c are full again, the drained one is not (3 s): the new key takes b's place.
+    expect(buckets.take('d', limit, 2_000).allowed).toBe(true);
+    expect(buckets.size).toBe(3);
+    expect([1, 2, 3].map(() => buckets.take('drained', limit, 2_000).allowed)).toEqual([true, true, false]);
   });
 
   it('refills nothing when the clock steps back', () => {

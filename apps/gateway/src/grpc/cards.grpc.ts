@@ -41,6 +41,7 @@ const cardPath = (request: CardRequest, rest = '') => `/v1/cards/${pathSegment(r
 const changesCard = (rest: string): GrpcOperation<CardRequest> => ({
   http: (request) => ({ method: 'POST', path: cardPath(request, rest), body: null }),
   card: READ,
+  rateLimit: 'write',
   idempotency: { required: false, record: true },
   status: 200,
 });
@@ -56,6 +57,7 @@ export const CARD_OPERATIONS = {
       body: { walletId: request.walletId, label: request.label, spendingControls: request.spendingControls },
     }),
     wallet: { rule: 'owner', field: 'walletId', id: (request: IssueCardRequest) => request.walletId },
+    rateLimit: 'write',
     idempotency: { required: false, record: true },
     status: 201,
     body: IssueCardDto,
@@ -81,6 +83,7 @@ export const CARD_OPERATIONS = {
       body: { ...request.spendingControls },
     }),
     card: READ,
+    rateLimit: 'write',
     idempotency: { required: false, record: true },
     status: 200,
     body: SpendingControlsDto,

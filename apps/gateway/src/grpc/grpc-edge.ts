@@ -11,7 +11,7 @@ import { GatewayError } from '../application/gateway-errors';
 import { anonymousCaller, IDEMPOTENCY_KEY_PATTERN, IdempotentExecution, type IdempotencyPolicy } from '../application/idempotent-execution';
 import type { RateLimitName } from '../application/rate-limiter';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
-import { forwardedClientOf, withoutPort } from '../domain/client-network';
+import { forwardedClientOf, peerAddressOf } from '../domain/client-network';
 import type { GatewayLogger } from '../observability/logger';
 import { toGrpcError } from '../transport/grpc-errors';
 import { validationFailed, type ErrorBody } from '../transport/http-errors';
@@ -148,7 +148,7 @@ export class GrpcEdge {
       throw validationFailed([{ field: 'message', reason: 'malformed', message: 'the request message is not this method\'s protobuf message' }]);
     }
     const forwardedFor = call.metadata.get(FORWARDED_FOR_METADATA).filter((value): value is string => typeof value === 'string');
-    const ip = forwardedClientOf(withoutPort(call.getPeer()), forwardedFor, this.trustedHops);
+    const ip = forwardedClientOf(peerAddressOf(call.getPeer()), forwardedFor, this.trustedHops);
     const http = operation.http(request);
     const caller = operation.public === true || operation.network === true ? undefined : await this.access.authenticate(first(call.metadata, AUTHORIZATION_METADATA));
     const network = operation.network === true ? this.access.authenticateNetwork(first(call.metadata, NETWORK_KEY_METADATA)) : undefined;

@@ -1,5 +1,6 @@
 // The gateway's gRPC server: Nest's gRPC transport serving package ledger.v1 from
 // libs/contracts/proto, with server reflection, on GRPC_PORT (0: a free port, reported back).
+import { maxHeaderSize as HTTP_HEADERS_BYTES_MAX } from 'node:http';
 import { constants as http2, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import { Server, ServerCredentials, setLogger, status as GrpcStatus } from '@grpc/grpc-js';
@@ -84,7 +85,8 @@ class GatewayGrpcServer extends ServerGrpc {
         answerMalformedAsInvalid(stream);
       });
       // After grpc-js's listener: a call it has set up ignores a stream closed under it.
-      listener.on('stream', (stream: ServerHttp2Stream) => {
+      listener.on('stream', (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+        if (refuseLargeHeaders(stream, rawHeaders)) return;
         if (!this.holdCall(stream)) return;
         answerUnreadAfter(stream, this.limits.requestMs);
       });
@@ -95,9 +97,7 @@ class GatewayGrpcServer extends ServerGrpc {
   /** Counts the call in while it is open; over GRPC_MAX_CALLS it is answered `unavailable` (retry after 1 s) and closed instead. */
   private holdCall(stream: ServerHttp2Stream): boolean {
     if (this.callsHeld >= this.limits.callsMax) {
-      const full = new GatewayError('unavailable', 'the gateway holds as many gRPC calls as it may; retry', { retryable: true }, { 'Retry-After': '1' });
-      if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...statusHeadersOf(full) }, { endStream: true });
-      stream.close(http2.NGHTTP2_NO_ERROR);
+      answerAndClose(stream, new GatewayError('unavailable', 'the gateway holds as many gRPC calls as it may; retry', { retryable: true }, { 'Retry-After': '1' }));
       return false;
     }
     this.callsHeld++;
@@ -183,6 +183,24 @@ function watchSent(stream: ServerHttp2Stream, seen: (headers: OutgoingHttpHeader
   stream.sendTrailers = (headers) => sendTrailers(seen(headers));
 }
 
+/** Answers a call with `exception`'s status (trailers-only, unless an answer began) and closes its stream; grpc-js ignores a stream closed under it. */
+function answerAndClose(stream: ServerHttp2Stream, exception: unknown): void {
+  if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...statusHeadersOf(exception) }, { endStream: true });
+  stream.close(http2.NGHTTP2_NO_ERROR);
+}
+
+/**
+ * Refuses a call whose headers (metadata) are larger than HTTP takes (Node's parser: 431 over 16 KiB), counted as HTTP/1
+ * lines (`name: value` and CRLF), as HTTP refuses them: validation_failed, field `request`. grpc-js took up to HTTP/2's 64 KiB.
+ */
+function refuseLargeHeaders(stream: ServerHttp2Stream, rawHeaders: readonly string[]): boolean {
+  let bytes = 0;
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) bytes += Buffer.byteLength(rawHeaders[index]) + Buffer.byteLength(rawHeaders[index + 1]) + 4;
+  if (bytes <= HTTP_HEADERS_BYTES_MAX) return false;
+  answerAndClose(stream, validationFailed([{ field: 'request', reason: 'headers_too_large' }], 'the request could not be read (headers_too_large)'));
+  return true;
+}
+
 /** The method label of a path no method serves: one label, however many paths clients invent. */
 const UNKNOWN_METHOD = 'unknown';
 
@@ -222,11 +240,7 @@ function statusHeadersOf(exception: unknown): OutgoingHttpHeaders {
 function answerUnreadAfter(stream: ServerHttp2Stream, ms: number): void {
   const timer = setTimeout(() => {
     if (stream.readableEnded || stream.closed) return;
-    if (!stream.headersSent) {
-      const timedOut = validationFailed([{ field: 'request', reason: 'timeout' }], 'the request could not be read (timeout)');
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...statusHeadersOf(timedOut) }, { endStream: true });
-    }
-    stream.close(http2.NGHTTP2_NO_ERROR);
+    answerAndClose(stream, validationFailed([{ field: 'request', reason: 'timeout' }], 'the request could not be read (timeout)'));
   }, ms);
   timer.unref();
   const done = () => clearTimeout(timer);

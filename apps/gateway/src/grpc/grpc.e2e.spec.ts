@@ -419,6 +419,16 @@ describe('gateway gRPC API (e2e)', () => {
     expect(after).toEqual(before.map((n) => n + 1));
   });
 
+  it('refuses a call whose metadata is over 16 KiB, as HTTP answers 431 (validation_failed, field request), and serves one just under', async () => {
+    const port = s.gateway().grpcPort;
+    // grpc-js takes up to HTTP/2's 64 KiB of headers: 40 KB reached the handler (GetMe without a token: UNAUTHENTICATED).
+    expect(await rawGrpcExchange(port, '/ledger.v1.Identity/GetMe', grpcFrame(Buffer.alloc(0)), { 'x-pad': 'a'.repeat(40_000) })).toEqual({
+      status: String(status.INVALID_ARGUMENT),
+      detail: expect.objectContaining({ code: 'validation_failed', details: { fields: [{ field: 'request', reason: 'headers_too_large' }] } }),
+    });
+    expect(await rawGrpcExchange(port, '/ledger.v1.Identity/GetMe', grpcFrame(Buffer.alloc(0)), { 'x-pad': 'a'.repeat(15_000) })).toMatchObject({ status: String(status.UNAUTHENTICATED) });
+  });
+
   it('lets one connection hold at most GRPC_MAX_CONCURRENT_STREAMS calls open (default 100): calls that never send their message cannot pile up', async () => {
     const session = connect(`http://127.0.0.1:${s.gateway().grpcPort}`);
     try {
@@ -498,6 +508,18 @@ describe('gateway gRPC API (e2e)', () => {
     expect([spoofed.status, spoofed.detail?.code]).toEqual([String(status.RESOURCE_EXHAUSTED), 'rate_limited']);
     const overHttpSpoofed = await s.request('POST', '/v1/auth/login', { body: body(), headers: { 'x-forwarded-for': 'caf\u00e9, 198.51.100.7' } });
     expect(overHttpSpoofed.status).toBe(429);
+  });
+
+  it('counts a client on a dual-stack listener (HOST=::) by its address, not by the port of each connection', async () => {
+    // grpc-js names the peer `address:port` without brackets (`::ffff:127.0.0.1:51234`), which no address parser reads.
+    await s.restartGateway({ HOST: '::', RATE_LIMIT_LOGIN_PER_IP_BURST: '2', RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1' });
+    g.close();
+    g = connectGrpc(s.gateway().grpcPort);
+    let attempts = 0;
+    // A new connection (and source port) for each call: each was a new client with a full bucket.
+    const login = () => rawGrpcExchange(s.gateway().grpcPort, '/ledger.v1.Identity/Login', grpcFrame(Buffer.concat([stringField(1, `ported-${++attempts}@example.com`), stringField(2, 'not-the-password')])), {});
+    expect([(await login()).detail?.code, (await login()).detail?.code]).toEqual(['invalid_credentials', 'invalid_credentials']);
+    expect((await login()).detail).toMatchObject({ code: 'rate_limited', details: { limit: 'login-per-ip' } });
   });
 });
 

@@ -60,11 +60,13 @@ export const IDENTITY_OPERATIONS = {
   // Not recorded for replays: the response carries the TOTP secret.
   StartTotpEnrolment: {
     http: () => ({ method: 'POST', path: '/v1/me/mfa/totp', body: null }),
+    rateLimit: 'write',
     idempotency: { required: false, record: false },
     status: 200,
   },
   ConfirmTotp: {
     http: (request: { code?: string }) => ({ method: 'POST', path: '/v1/me/mfa/totp/confirm', body: { code: request.code } }),
+    rateLimit: 'write',
     idempotency: { required: false, record: true },
     status: 204,
     body: ConfirmTotpDto,

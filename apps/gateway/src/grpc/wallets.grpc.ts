@@ -32,6 +32,7 @@ const walletPath = (request: WalletRequest, rest = '') => `/v1/wallets/${pathSeg
 export const WALLET_OPERATIONS = {
   OpenWallet: {
     http: (request: { currency?: string }) => ({ method: 'POST', path: '/v1/wallets', body: { currency: request.currency } }),
+    rateLimit: 'write',
     idempotency: { required: false, record: true },
     status: 201,
     body: OpenWalletDto,
@@ -67,12 +68,14 @@ export const WALLET_OPERATIONS = {
   FreezeWallet: {
     http: (request: WalletRequest) => ({ method: 'POST', path: walletPath(request, '/freeze'), body: null }),
     wallet: READ,
+    rateLimit: 'write',
     idempotency: { required: false, record: true },
     status: 200,
   },
   UnfreezeWallet: {
     http: (request: WalletRequest) => ({ method: 'POST', path: walletPath(request, '/unfreeze'), body: null }),
     wallet: READ,
+    rateLimit: 'write',
     idempotency: { required: false, record: true },
     status: 200,
   },

@@ -25,11 +25,12 @@ const READ = { name: 'id', allow: 'owner_or_admin' } as const;
 function ChangesCard(): MethodDecorator {
   return applyDecorators(
     CardAccess(READ),
+    RateLimited('write'),
     Idempotent(),
     HttpCode(200),
     ApiHeader(IDEMPOTENCY_KEY_DOC.optional),
     ApiOkResponse({ type: CardResponse }),
-    ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'card_not_active'),
+    ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.writes, 'card_not_active'),
   );
 }
 
@@ -41,11 +42,12 @@ export class CardsController {
 
   @Post()
   @WalletAccess({ from: 'body', name: 'walletId', allow: 'owner' })
+  @RateLimited('write')
   @Idempotent()
   @HttpCode(201)
   @ApiHeader(IDEMPOTENCY_KEY_DOC.optional)
   @ApiCreatedResponse({ type: CardResponse })
-  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'wallet_not_active', 'limit_exceeded')
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.writes, 'wallet_not_active', 'limit_exceeded')
   issue(@CurrentCaller() caller: Caller, @AccessedWallet() wallet: WalletFacts, @Body() body: IssueCardDto, @CommandKeysOf() keys: CommandKeys): Promise<CardView> {
     return this.cards.issueCard(caller, wallet, { label: body.label, spendingControls: body.spendingControls }, keys);
   }

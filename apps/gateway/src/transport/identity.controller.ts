@@ -74,9 +74,10 @@ export class IdentityController {
 
   /** Not recorded for replays: the response carries the TOTP secret. */
   @Post('me/mfa/totp')
+  @RateLimited('write')
   @Idempotent({ record: false })
   @HttpCode(200)
-  @ApiErrors(...ROUTE_ERRORS.user, 'validation_failed')
+  @ApiErrors(...ROUTE_ERRORS.user, 'validation_failed', 'rate_limited')
   @ApiBearerAuth()
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiOkResponse({ type: TotpEnrolmentResponse })
@@ -85,9 +86,10 @@ export class IdentityController {
   }
 
   @Post('me/mfa/totp/confirm')
+  @RateLimited('write')
   @Idempotent()
   @HttpCode(204)
-  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.idempotent)
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.writes)
   @ApiBearerAuth()
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiNoContentResponse()

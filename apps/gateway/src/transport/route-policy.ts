@@ -79,6 +79,8 @@ export const ROUTE_ERRORS = {
   resource: ['validation_failed', 'not_found', 'forbidden'],
   /** A route recording its Idempotency-Key. */
   idempotent: ['validation_failed', 'idempotency_key_reuse'],
+  /** Any other write of a user's (its own rate limit, `write`), recording its Idempotency-Key. */
+  writes: ['validation_failed', 'idempotency_key_reuse', 'rate_limited'],
   /** A money-moving route: the key is required and the route is rate limited. */
   movesMoney: ['validation_failed', 'idempotency_key_required', 'idempotency_key_reuse', 'rate_limited'],
 } as const satisfies Record<string, readonly ErrorCode[]>;

@@ -42,11 +42,12 @@ function MovesMoney(errors: readonly ErrorCode[], from: WalletAccessPolicy = MOV
 function ChangesWalletState(): MethodDecorator {
   return applyDecorators(
     WalletAccess(READ),
+    RateLimited('write'),
     Idempotent(),
     HttpCode(200),
     ApiHeader(OPTIONAL_KEY),
     ApiOkResponse({ type: WalletResponse }),
-    ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.idempotent, 'wallet_not_active'),
+    ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource, ...ROUTE_ERRORS.writes, 'wallet_not_active'),
   );
 }
 
@@ -57,11 +58,12 @@ export class WalletsController {
   constructor(@Inject(WalletOperations) private readonly wallets: WalletOperations) {}
 
   @Post('wallets')
+  @RateLimited('write')
   @Idempotent()
   @HttpCode(201)
   @ApiHeader(OPTIONAL_KEY)
   @ApiCreatedResponse({ type: WalletResponse })
-  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.idempotent, 'limit_exceeded')
+  @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.writes, 'limit_exceeded')
   open(@CurrentCaller() caller: Caller, @Body() body: OpenWalletDto, @CommandKeysOf() keys: CommandKeys): Promise<WalletView> {
     return this.wallets.openWallet(caller, body.currency, keys);
   }

@@ -190,8 +190,10 @@ export class SecretBox {
   constructor(
     private readonly key: Buffer,
     private readonly keyId: string,
+    /** Retired keys by id: they open what they sealed, never seal. */
+    private readonly previousKeys: ReadonlyMap<string, Buffer> = new Map(),
   ) {
-    if (key.length !== TOTP_KEY_BYTES) throw new RangeError(`the sealing key must be ${TOTP_KEY_BYTES} bytes`);
+    for (const sealing of [key, ...previousKeys.values()]) if (sealing.length !== TOTP_KEY_BYTES) throw new RangeError(`the sealing key must be ${TOTP_KEY_BYTES} bytes`);
   }
 
   seal(secret: string, userId: string): string {
@@ -206,8 +208,9 @@ export class SecretBox {
   open(sealed: string, userId: string): string {
     const [version, keyId, iv, ciphertext, tag, ...rest] = sealed.split('.');
     if (version !== SEAL_VERSION || rest.length > 0 || tag === undefined) throw new Error('sealed TOTP secret: unknown format');
-    if (keyId !== this.keyId) throw new Error(`sealed TOTP secret: sealed under key ${keyId}, which this service does not hold`);
-    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+    const key = keyId === this.keyId ? this.key : this.previousKeys.get(keyId);
+    if (key === undefined) throw new Error(`sealed TOTP secret: sealed under key ${keyId}, which this service does not hold`);
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
     decipher.setAAD(Buffer.from(userId));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');

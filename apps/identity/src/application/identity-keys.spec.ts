@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ConfigError } from '@ledger/contracts';
 import { loadIdentityConfig } from '../identity.config';
 import { AccessTokenSigner, verifyAccessToken } from './access-tokens';
+import { SecretBox } from './credentials';
 import { loadIdentityKeys, PREVIOUS_PUBLIC_KEYS_MAX, SIGNING_KEY_FILE, TOTP_KEY_FILE } from './identity-keys';
 
 describe('identity keys', () => {
@@ -137,6 +138,39 @@ describe('identity keys', () => {
       for (const previous of [signing, 'junk', rsa, tooMany, broken, `${publicPemOf(signing)}junk`, publicPemOf(signing), `${retired}${retired}`]) {
         expect(() => keysWith(signing, previous)).toThrow(ConfigError);
         expect(() => keysWith(signing, previous)).toThrow(/IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM/);
+      }
+    });
+  });
+
+  describe('rotation: IDENTITY_PREVIOUS_TOTP_KEYS', () => {
+    const signingPem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const keysWith = (totp: string, previous?: string) =>
+      loadIdentityKeys(loadIdentityConfig({ IDENTITY_KEY_SOURCE: 'config', IDENTITY_SIGNING_KEY_PEM: signingPem, IDENTITY_TOTP_KEY_BASE64: totp, IDENTITY_PREVIOUS_TOTP_KEYS: previous }), dataDir);
+    const boxOf = (keys: ReturnType<typeof loadIdentityKeys>) => new SecretBox(keys.totpKey, keys.totpKeyId, keys.previousTotpKeys);
+    const secret = 'JBSWY3DPEHPK3PXPJBSWY3DP';
+
+    it('opens the secrets sealed under a retired key while it is listed, and seals new ones under IDENTITY_TOTP_KEY_BASE64', () => {
+      const [oldKey, newKey] = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')];
+      const sealedBefore = boxOf(keysWith(oldKey)).seal(secret, 'user-1');
+      const rotated = boxOf(keysWith(newKey, `2026-01:${oldKey}`));
+      expect(rotated.open(sealedBefore, 'user-1')).toBe(secret); // the user enrolled before the rotation still logs in
+      const sealedAfter = rotated.seal(secret, 'user-2');
+      expect(boxOf(keysWith(newKey)).open(sealedAfter, 'user-2')).toBe(secret); // new secrets need only the new key
+      expect(() => boxOf(keysWith(newKey)).open(sealedBefore, 'user-1')).toThrow(/does not hold/); // dropped too early: named, not garbage
+      expect(loadIdentityKeys(loadIdentityConfig({ IDENTITY_PREVIOUS_TOTP_KEYS: `old:${oldKey}` }), dataDir).previousTotpKeys.size).toBe(1); // embedded mode too
+    });
+
+    it('refuses to start on a bad list, naming the setting and never the key', () => {
+      const key = randomBytes(32).toString('base64');
+      for (const previous of ['junk', `:${key}`, 'a:c2hvcnQ=', `a:${key},a:${randomBytes(32).toString('base64')}`, `a:${key}`]) {
+        const current = previous === `a:${key}` ? key : randomBytes(32).toString('base64');
+        expect(() => keysWith(current, previous)).toThrow(ConfigError);
+        expect(() => keysWith(current, previous)).toThrow(/IDENTITY_PREVIOUS_TOTP_KEYS/);
+        try {
+          keysWith(current, previous);
+        } catch (error) {
+          expect((error as Error).message).not.toContain(key);
+        }
       }
     });
   });

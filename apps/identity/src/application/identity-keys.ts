@@ -1,11 +1,11 @@
 // The identity service's two keys: the Ed25519 key that signs access tokens, and the AES-256
-// key that seals TOTP secrets. In embedded mode (IDENTITY_KEY_SOURCE=data_dir) both are made on
+// key that seals TOTP secrets (retired ones, IDENTITY_PREVIOUS_TOTP_KEYS, still open what they sealed). In embedded mode (IDENTITY_KEY_SOURCE=data_dir) both are made on
 // first start into DATA_DIR (files mode 0600) and loaded on later starts, so tokens outlive a
 // restart; otherwise they come from the settings and the service refuses to start without them.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { base64KeyOf, ConfigError, readOrCreateKeyFile } from '@ledger/contracts';
+import { base64KeyOf, ConfigError, keyListOf, readOrCreateKeyFile } from '@ledger/contracts';
 import type { IdentityConfig } from '../identity.config';
 
 export const SIGNING_KEY_FILE = 'identity-signing-key.pem';
@@ -31,6 +31,8 @@ export interface IdentityKeys {
   readonly totpKey: Buffer;
   /** Names the TOTP key inside every sealed secret, so a rotated key can be told apart. */
   readonly totpKeyId: string;
+  /** Retired TOTP keys by their totpKeyId: they open the secrets they sealed, never seal. */
+  readonly previousTotpKeys: ReadonlyMap<string, Buffer>;
 }
 
 export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: (message: string) => void = () => undefined): IdentityKeys {
@@ -50,14 +52,35 @@ export function loadIdentityKeys(config: IdentityConfig, dataDir: string, warn: 
 
   const totpKey = base64KeyOf(totpBase64, fromConfig ? 'IDENTITY_TOTP_KEY_BASE64' : TOTP_KEY_FILE, TOTP_KEY_BYTES);
   const keyId = jwkThumbprint(publicKey);
+  const totpKeyId = totpKeyIdOf(totpKey);
   return {
     signingKey,
     publicKey,
     keyId,
     previousKeys: previousPublicKeys(config.IDENTITY_PREVIOUS_PUBLIC_KEYS_PEM, keyId),
     totpKey,
-    totpKeyId: createHash('sha256').update('identity-totp-key').update(totpKey).digest('hex').slice(0, 16),
+    totpKeyId,
+    previousTotpKeys: previousTotpKeys(config.IDENTITY_PREVIOUS_TOTP_KEYS, totpKeyId),
   };
+}
+
+/** Derived from the key itself, so sealed secrets name their key whatever the settings call it. */
+function totpKeyIdOf(key: Buffer): string {
+  return createHash('sha256').update('identity-totp-key').update(key).digest('hex').slice(0, 16);
+}
+
+/** The retired TOTP keys (the card-issuer's versioned key list: `id:base64,...`), none the current one. */
+function previousTotpKeys(list: string, currentKeyId: string): Map<string, Buffer> {
+  const setting = 'IDENTITY_PREVIOUS_TOTP_KEYS';
+  const keys = new Map<string, Buffer>();
+  if (list.trim() === '') return keys;
+  for (const [id, key] of keyListOf(list, setting, TOTP_KEY_BYTES)) {
+    const keyId = totpKeyIdOf(key);
+    if (keyId === currentKeyId) throw new ConfigError(setting, `key ${id} is the current IDENTITY_TOTP_KEY_BASE64: list only retired keys`);
+    if (keys.has(keyId)) throw new ConfigError(setting, `key ${id} is listed twice`);
+    keys.set(keyId, key);
+  }
+  return keys;
 }
 
 /** RFC 7638: SHA-256 of the key's required members in lexicographic order, base64url. */

@@ -13,7 +13,7 @@ import {
   type Reply,
   type TokenPair,
 } from '@ledger/contracts';
-import { WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
+import { WrongExpectedVersionError, type AggregateSnapshots, type EventStore } from '@ledger/event-store';
 import { COMMON_PASSWORDS } from '../domain/common-passwords';
 import { emailKey, registrationProblems } from '../domain/credentials-policy';
 import { decideReservation, type ReservationHolder } from '../domain/email-reservation';
@@ -44,6 +44,8 @@ export interface IdentityServiceDeps {
   readonly keys: IdentityKeys;
   readonly commonPasswords?: ReadonlySet<string>;
   readonly log?: (message: string) => void;
+  /** Saved user states cold loads start from (SqliteUserSnapshots); without them a cold load folds the whole stream. */
+  readonly snapshots?: AggregateSnapshots<UserState>;
 }
 
 type Outcome = { ok: true; state: UserState; events: UserEvent[] } | { ok: false; error: DomainError };
@@ -59,13 +61,13 @@ export class IdentityService {
 
   constructor(private readonly deps: IdentityServiceDeps) {
     const { config, keys } = deps;
-    this.users = new UserRepository(deps.store, deps.ids, config.IDENTITY_USER_CACHE_MAX);
+    this.users = new UserRepository(deps.store, deps.ids, config.IDENTITY_USER_CACHE_MAX, deps.snapshots);
     this.passwords = new PasswordHasher(
       { memoryKib: config.IDENTITY_ARGON2_MEMORY_KIB, iterations: config.IDENTITY_ARGON2_ITERATIONS, parallelism: config.IDENTITY_ARGON2_PARALLELISM },
       { inFlightMax: config.IDENTITY_HASHES_IN_FLIGHT_MAX, queuedMax: config.IDENTITY_HASHES_QUEUED_MAX },
     );
     this.totp = new TotpCodes(config.IDENTITY_TOTP_ISSUER, config.IDENTITY_TOTP_DRIFT_STEPS);
-    this.secrets = new SecretBox(keys.totpKey, keys.totpKeyId);
+    this.secrets = new SecretBox(keys.totpKey, keys.totpKeyId, keys.previousTotpKeys);
     this.signer = new AccessTokenSigner(keys, {
       issuer: config.IDENTITY_TOKEN_ISSUER,
       audience: config.IDENTITY_TOKEN_AUDIENCE,

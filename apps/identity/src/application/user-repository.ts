@@ -3,7 +3,7 @@
 // (`user-email-{sha256}`).
 import { createHash } from 'node:crypto';
 import type { IdGenerator, Json } from '@ledger/contracts';
-import { AggregateStreams, expectedState, type EventOrigin, type EventStore, type LoadedAggregate } from '@ledger/event-store';
+import { AggregateStreams, expectedState, type AggregateSnapshots, type EventOrigin, type EventStore, type LoadedAggregate } from '@ledger/event-store';
 import { emailKey } from '../domain/credentials-policy';
 import { evolveReservation, initialReservation, type EmailReservationEvent, type EmailReservationState } from '../domain/email-reservation';
 import { evolve, initialState, USER_EVENT_TYPES, type UserEvent, type UserState } from '../domain/user';
@@ -41,6 +41,8 @@ export class UserRepository {
     private readonly store: EventStore,
     ids: IdGenerator,
     cacheMax: number,
+    /** Saved states cold loads start from (see SqliteUserSnapshots); without them a cold load folds the whole stream. */
+    snapshots?: AggregateSnapshots<UserState>,
   ) {
     this.users = new AggregateStreams(store, ids, {
       streamPrefix: USER_STREAM_PREFIX,
@@ -49,6 +51,7 @@ export class UserRepository {
       eventOf: userEventOf,
       cacheMax,
       cacheable: (state) => state.status === 'registered',
+      snapshots,
     });
   }
 

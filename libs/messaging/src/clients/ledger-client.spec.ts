@@ -7,7 +7,7 @@ import { gate } from '@ledger/contracts/testing';
 import { decode } from '../codec';
 import { InProcessBus } from '../in-process/in-process-bus';
 import { BusClientProxy, RequestTimeoutError } from '../nest/bus.client';
-import { BUS_HEADERS, type KeyedPayload } from '../nest/bus-protocol';
+import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, type KeyedPayload } from '../nest/bus-protocol';
 import { LedgerClient, type RequestSender } from './ledger-client';
 
 describe('LedgerClient (coalescing)', () => {
@@ -48,9 +48,9 @@ describe('LedgerClient (coalescing)', () => {
     const client = new LedgerClient(bus, 1, { coalesce: true });
     const topUp = (n: number): LedgerCommandEnvelope => ({ type: 'TopUp', walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
     const base = Date.now() + 60_000;
-    await Promise.all([client.command(topUp(1), { deadlineMs: base + 5_000 }), client.command(topUp(2)), client.command(topUp(3), { deadlineMs: base + 3_000 })]);
-    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(base + 3_000)]);
-    await client.command(topUp(4));
+    await Promise.all([client.command(topUp(1), { deadlineMs: base + 500 }), client.command(topUp(2), { deadlineMs: base + 300 })]);
+    expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(base + 300)]);
+    await client.command(topUp(3));
     expect(sent[1].headers[BUS_HEADERS.deadline]).toBeUndefined();
   });
 
@@ -101,6 +101,37 @@ describe('LedgerClient (coalescing)', () => {
     expect(sent.map((payload) => payload.headers[BUS_HEADERS.deadline])).toEqual([String(later)]);
   });
 
+  it('never lets a command of a tight deadline expire the commands batched with it: a batch carries deadlines within the clock skew the server allows', async () => {
+    // As BusServer: a request that reaches it more than DEADLINE_CLOCK_SKEW_MS past its deadline is refused whole. Here every
+    // message waits 3 s in the shard's queue, as behind a backlog.
+    const queuedMs = 3_000;
+    const sent: KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>[] = [];
+    const bus: RequestSender = {
+      send<TResult, TInput>(_pattern: string, data: TInput): Observable<TResult> {
+        const payload = data as KeyedPayload<LedgerCommandBatch | LedgerCommandEnvelope>;
+        sent.push(payload);
+        const deadline = payload.headers[BUS_HEADERS.deadline];
+        if (deadline !== undefined && Date.now() + queuedMs > Number(deadline) + DEADLINE_CLOCK_SKEW_MS) return of({ ok: false, error: { code: 'unavailable', message: 'expired' } } as TResult);
+        const count = payload.value.type === 'CommandBatch' ? payload.value.commands.length : 1;
+        return of((payload.value.type === 'CommandBatch' ? { ok: true, value: Array.from({ length: count }, () => ({ ok: true, value: {} })) } : { ok: true, value: {} }) as TResult);
+      },
+    };
+    const client = new LedgerClient(bus, 1, { coalesce: true });
+    const hold = (n: number): LedgerCommandEnvelope => ({ type: 'PlaceHold', holdId: `h-${n}`, walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
+    const nowMs = Date.now();
+    // A gRPC client's 500 ms deadline (the gateway passes it on), another card's 10 s, a third's a little later, and one without.
+    const [tight, patient, alsoPatient, unbounded] = await Promise.all([
+      client.command(hold(1), { deadlineMs: nowMs + 500 }),
+      client.command(hold(2), { deadlineMs: nowMs + 10_000 }),
+      client.command(hold(3), { deadlineMs: nowMs + 10_000 + DEADLINE_CLOCK_SKEW_MS }),
+      client.command(hold(4)),
+    ]);
+    expect(tight).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    for (const reply of [patient, alsoPatient, unbounded]) expect(reply).toEqual({ ok: true, value: {} });
+    // The patient two still share one batch.
+    expect(sent.map((payload) => (payload.value.type === 'CommandBatch' ? payload.value.commands.length : 1)).sort()).toEqual([1, 1, 2]);
+  });
+
   it("waits for a coalesced batch's reply as long as its latest command may, while each command still ends at its own deadline", async () => {
     const bus = new InProcessBus({ logger: { warn: () => undefined, error: () => undefined } });
     const proxy = new BusClientProxy(bus, { requestTimeoutMs: 5_000 });
@@ -122,7 +153,7 @@ describe('LedgerClient (coalescing)', () => {
       const client = new LedgerClient(proxy, 1, { coalesce: true });
       const hold = (n: number): LedgerCommandEnvelope => ({ type: 'PlaceHold', holdId: `h-${n}`, walletId: `w-${n}`, amount: '1', meta: { idempotencyKey: `k-${n}`, actor: 'test' } });
       const soon = client.command(hold(1), { deadlineMs: Date.now() + 30 });
-      const patient = client.command(hold(2), { deadlineMs: Date.now() + 5_000 });
+      const patient = client.command(hold(2), { deadlineMs: Date.now() + DEADLINE_CLOCK_SKEW_MS }); // close enough to share the batch
       await expect(soon).rejects.toBeInstanceOf(RequestTimeoutError);
       answered.open();
       // Its hold was placed: a timeout here would tell a requester still waiting that the outcome is unknown.

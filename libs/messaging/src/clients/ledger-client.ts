@@ -15,7 +15,7 @@ import { shardOfCommand } from '@ledger/ledger';
 import { encode } from '../codec';
 import { BUS_MESSAGE_BYTES_MIN } from '../messaging.config';
 import { RequestTimeoutError } from '../nest/bus.client';
-import { BUS_HEADERS, keyed } from '../nest/bus-protocol';
+import { BUS_HEADERS, DEADLINE_CLOCK_SKEW_MS, keyed } from '../nest/bus-protocol';
 
 /** The one method of a Nest ClientProxy this needs (any transport's). */
 export interface RequestSender {
@@ -47,6 +47,16 @@ interface Waiting {
   readonly deadlineMs: number | undefined;
   readonly resolve: (reply: Reply<unknown>) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Whether `later` may go in the batch of `soonest`, which carries `soonest`'s deadline: the server refuses a batch that reaches
+ * it DEADLINE_CLOCK_SKEW_MS past its deadline, so a command further off would be refused, with the whole batch, while its own
+ * requester still waits (another card's hold failing for a gRPC client's tight deadline). Commands with none go together.
+ */
+function sharesDeadline(soonest: Waiting, later: Waiting): boolean {
+  if (soonest.deadlineMs === undefined || later.deadlineMs === undefined) return soonest.deadlineMs === later.deadlineMs;
+  return later.deadlineMs - soonest.deadlineMs <= DEADLINE_CLOCK_SKEW_MS;
 }
 
 export class LedgerClient {
@@ -82,15 +92,21 @@ export class LedgerClient {
   private flush(shard: number): void {
     const queue = this.waiting.get(shard) ?? [];
     this.waiting.delete(shard);
-    let part: Waiting[] = [];
-    let partBytes = 0;
     const nowMs = Date.now();
+    const live: Waiting[] = [];
     for (const each of queue) {
       if (each.deadlineMs !== undefined && each.deadlineMs <= nowMs) {
         // Its requester gave up while it waited for the turn: refused unsent, as alone; in the batch, its deadline timed out every command.
         each.reject(new RequestTimeoutError(LEDGER_TOPICS.commands, 0, 'not sent'));
         continue;
       }
+      live.push(each);
+    }
+    // Soonest deadline first, none last, so each part holds deadlines close enough to share its soonest (see sharesDeadline).
+    live.sort((a, b) => (a.deadlineMs ?? Infinity) - (b.deadlineMs ?? Infinity) || 0);
+    let part: Waiting[] = [];
+    let partBytes = 0;
+    for (const each of live) {
       let bytes: number;
       try {
         bytes = encode(each.message).length;
@@ -99,7 +115,7 @@ export class LedgerClient {
         each.reject(error);
         continue;
       }
-      if (part.length > 0 && (part.length === LEDGER_COMMAND_BATCH_MAX || partBytes + bytes > LEDGER_COMMAND_BATCH_BYTES_MAX)) {
+      if (part.length > 0 && (part.length === LEDGER_COMMAND_BATCH_MAX || partBytes + bytes > LEDGER_COMMAND_BATCH_BYTES_MAX || !sharesDeadline(part[0], each))) {
         void this.sendPart(shard, part);
         part = [];
         partBytes = 0;
