@@ -2,10 +2,11 @@
 // that end at the ledger while the card still waits on them, and retries that meet them.
 import { ALLOWED_COUNTRIES_MAX, BLOCKED_MCCS_MAX, uuidv7, type AuthorizationView, type CardCommandEnvelope } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
+import type { CardRepository } from './application/card-repository';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, openWallet, registerUser } from './testing/card-fixtures';
 import { CARDS_PER_OWNER_MAX } from './domain/limits';
-import { LEDGER_SHARDS, processedLedgerEvents, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+import { issuerWithProjectionFrozenNow, LEDGER_SHARDS, processedLedgerEvents, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer edges', () => {
   let h: CardHarness | undefined;
@@ -115,6 +116,31 @@ describe('card-issuer edges', () => {
     const listed = await harness.query<{ items: unknown[] }>({ type: 'ListCards', ownerId: userId });
     expect(listed.ok && listed.value.items).toHaveLength(CARDS_PER_OWNER_MAX);
   });
+  it('issues no card beyond CARDS_PER_OWNER_MAX while the projection that counts them is behind (a rebuild): unavailable, not a 201st card', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const userId = await registerUser(harness);
+    const walletId = await openWallet(harness, userId);
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the owner's cards
+    // The owner's cards at the bound, recorded by hand (the count reads only the projection).
+    const repository = (harness.cards.service as unknown as { cards: CardRepository }).cards;
+    const atMs = harness.clock.nowMs();
+    await Promise.all(
+      Array.from({ length: CARDS_PER_OWNER_MAX }, async (_, index) => {
+        const cardId = uuidv7.next();
+        const data = { cardId, ownerId: userId, walletId, currency: 'USD', label: null, brand: 'visa', last4: '0000', expMonth: 1, expYear: 2029, panFingerprint: `fp-${index}`, sealedPan: 'sealed', kekId: 'k', spendingControls: {}, atMs };
+        await repository.append(cardId, await repository.load(cardId), [{ type: 'cards.CardIssued.v1', data }], { idempotencyKey: `by-hand-${index}`, actor: 'test' }, atMs);
+      }),
+    );
+    try {
+      const issue = { type: 'IssueCard', cardId: uuidv7.next(), ownerId: userId, walletId, meta: { idempotencyKey: 'one-more', actor: 'test-gateway' } };
+      expect(await restarted.service.execute(issue as CardCommandEnvelope)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    } finally {
+      restarted.close();
+    }
+    expect(await harness.send({ type: 'IssueCard', cardId: uuidv7.next(), ownerId: userId, walletId })).toMatchObject({ ok: false, error: { code: 'limit_exceeded' } });
+  });
+
   it('bursts on one authorization: one capture of several wins, refunds stop at the capture, a reversal racing a capture leaves one outcome (sound; kept as a regression test)', async () => {
     h = await startCardHarness();
     const harness = h;

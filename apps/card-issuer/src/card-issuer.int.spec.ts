@@ -1,6 +1,6 @@
 // The card-issuer through the bus with the real wallet-ledger and identity: every command and
 // query, every decline code, captures, reversals, refunds, expiry, and idempotent replays.
-import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type TransactionView } from '@ledger/contracts';
+import { UuidV7Generator, uuidv7, type AuthorizationView, type CardCommandEnvelope, type CardCommandMessage, type Merchant, type Reply, type TransactionView } from '@ledger/contracts';
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,11 +9,12 @@ import { waitFor } from '@ledger/contracts/testing';
 import { accountShard } from '@ledger/ledger';
 import { authorize, authorizeMessage, cardholder, issueCard, openWallet, PASSWORD, registerUser } from './testing/card-fixtures';
 import type { CardRepository } from './application/card-repository';
-import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS } from './application/card-issuer.service';
+import { CardIssuerService, RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS, type CardIssuerServiceDeps } from './application/card-issuer.service';
+import type { LedgerClient } from '@ledger/messaging';
 import { CAPTURED_AUTHORIZATIONS_KEPT_MAX, CVV_FAILURES_MAX } from './domain/limits';
 import type { Card } from './domain/card';
 import { loadCardIssuerConfig } from './card-issuer.config';
-import { LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
+import { issuerWithProjectionFrozenNow, LEDGER_SHARDS, startCardHarness, type CardHarness } from './testing/card-issuer.harness';
 
 describe('card-issuer through the bus', () => {
   let h: CardHarness;
@@ -151,6 +152,32 @@ describe('card-issuer through the bus: the network side', () => {
 
     const listed = await h.query<{ items: AuthorizationView[] }>({ type: 'ListAuthorizations', cardId: card.id, limit: 3 });
     expect(listed.ok && listed.value.items.map((item) => item.reason)).toEqual(['wallet_not_active', 'card_frozen', 'insufficient_funds']);
+  });
+
+  it("pages a card's authorizations newest first with nextCursor, past any one page's limit", async () => {
+    const { card, secrets } = await cardholder(h);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const message = authorizeMessage(secrets, { amount: '1' });
+      await authorize(h, message);
+      ids.unshift(message.authorizationId);
+    }
+    type Page = { items: AuthorizationView[]; nextCursor: string | null };
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 5; pages++) {
+      const page = await h.query<Page>({ type: 'ListAuthorizations', cardId: card.id, limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+      if (!page.ok) throw new Error(`list failed: ${page.error.code}`);
+      seen.push(...page.value.items.map((item) => item.id));
+      if (page.value.nextCursor === null) break;
+      cursor = page.value.nextCursor;
+      // A newer authorization does not shift the pages after it.
+      if (pages === 0) await authorize(h, authorizeMessage(secrets, { amount: '1' }));
+    }
+    expect(seen).toEqual(ids);
+    for (const bad of ['not-a-cursor!', 'MTI', Buffer.from('01:0').toString('base64url'), 'x'.repeat(65)]) {
+      expect(await h.query({ type: 'ListAuthorizations', cardId: card.id, cursor: bad })).toMatchObject({ ok: false, error: { code: 'validation_failed', details: { fields: [{ field: 'cursor', reason: 'invalid_cursor' }] } } });
+    }
   });
 
   it('54 for a card past the end of its expiry month', async () => {
@@ -418,6 +445,31 @@ describe('card-issuer crash recovery', () => {
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
   });
 
+  it('a network retry reaching one process while another recovers the authorization gets the one answer: never approved on a released hold', async () => {
+    const crash = { armed: true };
+    h = await startFailingAfterHold(crash);
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '900' });
+    expect(await harness.send(message, 'net-retry')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    pastInFlight();
+    // Another issuer process recovers it; the moment the ledger released the hold there, the network's retry reaches this process.
+    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
+    let retried: Reply<unknown> | undefined;
+    const ledger = Object.create(deps.ledger) as LedgerClient;
+    ledger.command = async (command, options) => {
+      const reply = await deps.ledger.command(command, options);
+      if (command.type === 'ReleaseHold' && retried === undefined) retried = await harness.send(message, 'net-retry');
+      return reply as never;
+    };
+    expect(await new CardIssuerService({ ...deps, ledger }).recoverRequested()).toEqual({ recovered: 1, left: 0 });
+    const hold = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(message.authorizationId);
+    expect(hold).toMatchObject({ status: 'released', heldAmount: 0n });
+    expect(retried).toMatchObject({ ok: true, value: { approved: false, responseCode: '05', reason: 'issuer_recovered', status: 'declined' } });
+    expect(await harness.send(message, 'net-retry')).toEqual(retried);
+  });
+
   it('recovers a hold placed more than a day before the issuer came back: released, not left pending behind a decline', async () => {
     // The ledger forgets the hold's key after its idempotency window, while the hold stays pending for days.
     h = await startCardHarness({
@@ -524,10 +576,11 @@ describe('card-issuer crash recovery', () => {
     crash.armed = false;
     /** Waits until recovery declined it and released its hold. */
     const recovered = async (what: string) => {
-      await waitFor(what, async () =>
-        expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } }),
-      );
-      expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+      await waitFor(what, async () => {
+        expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { reason: 'issuer_recovered' } });
+        // Declined first (the one answer), then released.
+        expect(harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+      });
     };
     return { harness, recovered };
   }
@@ -579,6 +632,30 @@ describe('card-issuer crash recovery', () => {
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n, debitsPosted: 800n });
   });
 
+  it('a refund of a capture that left the card state, while the projection is behind (a rebuild), is retried, never refused nor dropped', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '900' });
+    await authorize(h, message);
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the capture
+    expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' })).toMatchObject({ ok: true });
+    await captureMoreThanKept(h, card.id, walletId, message.merchant);
+    try {
+      const refund = { type: 'RefundAuthorization', authorizationId: message.authorizationId, refundId: 'r', amount: '600', meta: { idempotencyKey: 'refund', actor: 'test-gateway' } };
+      expect(await restarted.service.execute(refund as CardCommandEnvelope)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      // The ledger's refund of it (posted, the issuer stopped before recording it) is delivered again, not marked processed unrecorded.
+      const posted = {
+        eventId: uuidv7.next(),
+        type: 'ledger.EntryPosted.v1',
+        data: { entryId: 'e', kind: 'card_refund', references: { authorizationId: message.authorizationId, refundId: 'elsewhere', cardId: card.id }, postings: [{ accountId: walletId, side: 'credit', amount: '600' }] },
+      };
+      await expect(restarted.service.ledgerEvent(posted)).rejects.toThrow(/behind/);
+    } finally {
+      restarted.close();
+    }
+  });
+
   it('refunds a capture after CAPTURED_AUTHORIZATIONS_KEPT_MAX newer ones pushed it out of the card state, restored from its events', async () => {
     let crashAfterRefund = false;
     const afterLedgerReply = (operation: string) => {
@@ -590,21 +667,7 @@ describe('card-issuer crash recovery', () => {
     const message = authorizeMessage(secrets, { amount: '900' });
     await authorize(h, message);
     expect(await h.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' })).toMatchObject({ ok: true });
-    // As many newer captures as the card keeps, recorded by hand (the ledger need not know them for this refund).
-    const repository = (h.cards.service as unknown as { cards: CardRepository }).cards;
-    for (let from = 0; from < CAPTURED_AUTHORIZATIONS_KEPT_MAX; from += 200) {
-      h.clock.advance(1);
-      const atMs = h.clock.nowMs();
-      const events = Array.from({ length: 200 }, (_, i) => {
-        const authorizationId = `newer-${from + i}`;
-        return [
-          { type: 'cards.AuthorizationRequested.v1', data: { authorizationId, amount: '1', currency: 'USD', merchant: message.merchant, atMs, walletId, holdTimeoutMs: null } },
-          { type: 'cards.AuthorizationApproved.v1', data: { authorizationId, atMs } },
-          { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId, capturedAmount: '1', releasedAmount: '0', idempotencyKey: `capture-${authorizationId}`, atMs } },
-        ] as const;
-      }).flat();
-      await repository.append(card.id, await repository.load(card.id), events, { idempotencyKey: `by-hand-${from}`, actor: 'test' }, atMs);
-    }
+    const repository = await captureMoreThanKept(h, card.id, walletId, message.merchant);
     const state = (await repository.load(card.id)).state as Card;
     expect(state.authorizations.has(message.authorizationId)).toBe(false);
     expect([...state.authorizations.values()].filter((each) => each.phase === 'captured')).toHaveLength(CAPTURED_AUTHORIZATIONS_KEPT_MAX);
@@ -820,6 +883,47 @@ describe('card-issuer crash recovery', () => {
     }
   });
 
+  it('an authorization decided long ago, retried while the projection is behind (a rebuild), is never decided again', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { walletId, card, secrets } = await cardholder(harness, { spendingControls: { perAuthorization: '500' } });
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the decline (rebuilding from the start)
+    const message = authorizeMessage(secrets, { amount: '900' });
+    expect(await authorize(harness, message)).toMatchObject({ approved: false, responseCode: '61' });
+    // A day later the card moved on: the decline left the card's state, and the limit was raised.
+    harness.clock.advance(25 * 60 * 60 * 1000);
+    expect(await harness.send({ type: 'SetSpendingControls', cardId: card.id, spendingControls: { perAuthorization: '1000' } })).toMatchObject({ ok: true });
+    expect(await authorize(harness, authorizeMessage(secrets, { amount: '1' }))).toMatchObject({ approved: true });
+    try {
+      const retried = await restarted.service.execute({ ...message, meta: { idempotencyKey: 'late-retry', actor: 'test-gateway' } } as CardCommandEnvelope);
+      expect(retried).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.holds.get(message.authorizationId)).toBeUndefined();
+      // Caught up, the retry gets the first outcome.
+      expect(await harness.send(message, 'late-retry')).toMatchObject({ ok: true, value: { approved: false, responseCode: '61', reason: 'per_authorization_limit' } });
+    } finally {
+      restarted.close();
+    }
+  });
+
+  it('an approved authorization id presented with an unknown PAN while the projection is behind is not recorded as that PAN\'s decline', async () => {
+    h = await startCardHarness();
+    const harness = h;
+    const { secrets } = await cardholder(harness);
+    const restarted = await issuerWithProjectionFrozenNow(harness); // its projection as it was before the authorization
+    const message = authorizeMessage(secrets, { amount: '900' });
+    expect(await authorize(harness, message)).toMatchObject({ approved: true });
+    try {
+      const unknownPan = { ...message, pan: '4000000000000002', meta: { idempotencyKey: 'other-pan', actor: 'test-gateway' } } as CardCommandEnvelope;
+      expect(await restarted.service.execute(unknownPan)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      // Recorded, that decline would route every later capture, reversal and refund of the approval to "declined".
+      expect(await harness.ledger.store.readStream(`card-auth-${message.authorizationId}`)).toEqual([]);
+    } finally {
+      restarted.close();
+    }
+    // The approval's capture still finds its card.
+    expect(await harness.send({ type: 'CaptureAuthorization', authorizationId: message.authorizationId, amount: '900' }, 'capture')).toMatchObject({ ok: true, value: { status: 'captured' } });
+  });
+
   it('a retry of an interrupted authorization finishes it with the one hold the ledger placed', async () => {
     const crash = { armed: true };
     h = await startFailingAfterHold(crash);
@@ -843,3 +947,22 @@ describe('card-issuer crash recovery', () => {
     expect(h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
   });
 });
+
+/** As many newer captures as a card keeps, recorded by hand (the ledger need not know them): older captures leave the card's state. */
+async function captureMoreThanKept(h: CardHarness, cardId: string, walletId: string, merchant: Merchant): Promise<CardRepository> {
+  const repository = (h.cards.service as unknown as { cards: CardRepository }).cards;
+  for (let from = 0; from < CAPTURED_AUTHORIZATIONS_KEPT_MAX; from += 200) {
+    h.clock.advance(1);
+    const atMs = h.clock.nowMs();
+    const events = Array.from({ length: 200 }, (_, i) => {
+      const authorizationId = `newer-${from + i}`;
+      return [
+        { type: 'cards.AuthorizationRequested.v1', data: { authorizationId, amount: '1', currency: 'USD', merchant, atMs, walletId, holdTimeoutMs: null } },
+        { type: 'cards.AuthorizationApproved.v1', data: { authorizationId, atMs } },
+        { type: 'cards.AuthorizationCaptured.v1', data: { authorizationId, capturedAmount: '1', releasedAmount: '0', idempotencyKey: `capture-${authorizationId}`, atMs } },
+      ] as const;
+    }).flat();
+    await repository.append(cardId, await repository.load(cardId), events, { idempotencyKey: `by-hand-${from}`, actor: 'test' }, atMs);
+  }
+  return repository;
+}

@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { type AuthorizationView, type CardCommandMessage, type CardView, type RevealedCard } from '@ledger/contracts';
 import { waitFor } from '@ledger/contracts/testing';
-import { accountShard } from '@ledger/ledger';
+import { accountShard, systemAccountId } from '@ledger/ledger';
 import { RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS, type LedgerReplyHook } from './application/card-issuer.service';
 import { loadCardIssuerConfig } from './card-issuer.config';
 import { authorizeMessage, cardholder, issueCard, reveal } from './testing/card-fixtures';
@@ -136,11 +136,12 @@ describe(`card-issuer over ${RUNS} random sequences (seed ${PROPERTY_SEED})`, ()
           [other.walletId, BigInt(TOP_UPS[1])],
         ]);
         const authorizations: string[] = [];
+        const clearingBefore = clearingPosted();
         for (const each of steps) {
           const approvedOn = await apply(each, cards, authorizations);
           // Right after an approval, the card's spend that day is within the limit it has now.
           if (approvedOn !== undefined) await checkLimits(cards[approvedOn], 'daily');
-          await waitFor('the card and the ledger to agree', () => checkInvariants(cards, topUps), { timeoutMs: 10_000 });
+          await waitFor('the card and the ledger to agree', () => checkInvariants(cards, topUps, clearingBefore), { timeoutMs: 10_000 });
         }
       }),
       { numRuns: RUNS, seed: PROPERTY_SEED, interruptAfterTimeLimit: 90_000 },
@@ -385,15 +386,26 @@ describe(`card-issuer over ${RUNS} random sequences (seed ${PROPERTY_SEED})`, ()
     for (const [month, spent] of byMonth) if (limits.monthly !== undefined && spent > limits.monthly) throw new Error(`card ${card.id} spent ${spent} in ${month}, over ${limits.monthly}`);
   }
 
-  async function checkInvariants(cards: TestCard[], topUps: ReadonlyMap<string, bigint>): Promise<void> {
+  /** What each shard's card clearing account holds posted (captures in, refunds out): it carries no balance flag, so the test checks it. */
+  function clearingPosted(): bigint[] {
+    return Array.from({ length: LEDGER_SHARDS }, (_, shard) => {
+      const account = h.ledger.ledger.service.writer(shard)!.currentState.accounts.get(systemAccountId('card-clearing', 'USD', shard));
+      return account === undefined ? 0n : account.creditsPosted - account.debitsPosted;
+    });
+  }
+
+  async function checkInvariants(cards: TestCard[], topUps: ReadonlyMap<string, bigint>, clearingBefore: readonly bigint[]): Promise<void> {
     const openByWallet = new Map<string, bigint>();
     const postedByWallet = new Map(topUps);
+    // This run's captures less refunds, by shard: every cent in the clearing account is one a card's authorization captured.
+    const clearing = [...clearingBefore];
     for (const each of cards) {
       const { card } = each;
       const state = h.ledger.ledger.service.writer(accountShard(card.walletId, LEDGER_SHARDS))!.currentState;
       for (const view of await listed(card)) {
         if (view.status === 'pending') openByWallet.set(card.walletId, (openByWallet.get(card.walletId) ?? 0n) + BigInt(view.heldAmount));
         postedByWallet.set(card.walletId, postedByWallet.get(card.walletId)! - BigInt(view.capturedAmount) + BigInt(view.refundedAmount));
+        clearing[accountShard(card.walletId, LEDGER_SHARDS)] += BigInt(view.capturedAmount) - BigInt(view.refundedAmount);
         // No authorization is left half done, and its hold at the ledger is what the card says (a finished one is forgotten after a day).
         if (view.status === 'pending' && !view.approved) throw new Error(`authorization ${view.id} is still requested`);
         const hold = state.holds.get(view.id);
@@ -419,5 +431,6 @@ describe(`card-issuer over ${RUNS} random sequences (seed ${PROPERTY_SEED})`, ()
         posted: postedByWallet.get(walletId),
       });
     }
+    expect(clearingPosted()).toEqual(clearing);
   }
 });

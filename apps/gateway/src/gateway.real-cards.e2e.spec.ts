@@ -199,6 +199,20 @@ describe('gateway with the real card-issuer (e2e)', () => {
       expectError(await call('GET', `/v1/cards/${card.id}/authorizations`, bob), 403, 'forbidden');
     });
 
+    it('pages a card\'s authorizations with nextCursor, newest first; a cursor no page gave is 400', async () => {
+      const wallet = await s.openWallet(alice, 'USD', '5000');
+      const { card, secrets } = await cardWithSecrets(alice, wallet);
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.unshift((await authorize(secrets, { amount: '10' })).body.id);
+      const first = await call('GET', `/v1/cards/${card.id}/authorizations?limit=2`, alice);
+      expect(first.body.items.map((item: { id: string }) => item.id)).toEqual(ids.slice(0, 2));
+      expect(typeof first.body.nextCursor).toBe('string');
+      const second = await call('GET', `/v1/cards/${card.id}/authorizations?limit=2&cursor=${first.body.nextCursor}`, alice);
+      expect(second.body).toEqual({ items: [expect.objectContaining({ id: ids[2] })], nextCursor: null });
+      expectError(await call('GET', `/v1/cards/${card.id}/authorizations?cursor=${Buffer.from('01:0').toString('base64url')}`, alice), 400, 'validation_failed');
+      expectError(await call('GET', `/v1/cards/${card.id}/authorizations?cursor=${'A'.repeat(65)}`, alice), 400, 'validation_failed');
+    });
+
     it('declines with 200, approved false and each ISO 8583 code (14, 54, N7, 62, 57, 61, 51), holding nothing', async () => {
       const wallet = await s.openWallet(alice, 'USD', '3000');
       const { card, secrets } = await cardWithSecrets(alice, wallet, { spendingControls: { perAuthorization: '2500', daily: '2800', blockedMccs: ['7995'], allowedCountries: ['US'] } });

@@ -131,7 +131,8 @@ export type CardQueryMessage =
   | { readonly type: 'GetCard'; readonly cardId: string }
   | { readonly type: 'ListCards'; readonly ownerId: string }
   | { readonly type: 'GetAuthorization'; readonly authorizationId: string }
-  | { readonly type: 'ListAuthorizations'; readonly cardId: string; readonly limit?: number };
+  /** Newest first; `cursor`: the `nextCursor` of the previous page (`{items, nextCursor}`, null on the last). */
+  | { readonly type: 'ListAuthorizations'; readonly cardId: string; readonly limit?: number; readonly cursor?: string };
 
 /** What each command's successful reply carries. */
 export interface CardCommandResults {

@@ -14,3 +14,4 @@ export * from './grpc-protos';
 export * from './key-file';
 export * from './keyed-locks';
 export * from './text';
+export * from './page-cursor';

@@ -21,6 +21,8 @@ export interface LoadedAggregate<State> {
   readonly state: State;
   /** Revision of the stream's last event; -1n when the stream does not exist. */
   readonly revision: bigint;
+  /** Global position of the stream's last event (0n when none): a projection applied through it knows the whole stream. */
+  readonly position: bigint;
 }
 
 /** A state as of one event of its stream: `eventId` is that event's, checked before the state is used. */
@@ -74,37 +76,38 @@ export class AggregateStreams<State, Event extends { type: string; data: unknown
   }
 
   async load(id: string): Promise<LoadedAggregate<State>> {
-    const start = this.cache.get(id) ?? (await this.fromSnapshot(id)) ?? { state: this.options.initialState(), revision: -1n, snapshotRevision: -1n };
-    let { state, revision } = start;
+    const start = this.cache.get(id) ?? (await this.fromSnapshot(id)) ?? { state: this.options.initialState(), revision: -1n, position: 0n, snapshotRevision: -1n };
+    let { state, revision, position } = start;
     let lastEventId: string | undefined;
     for (;;) {
       const page = await this.store.readStream(this.streamId(id), { fromRevision: revision + 1n, maxCount: READ_PAGE_MAX });
       for (const recorded of page) {
         state = this.options.evolve(state, this.options.eventOf(recorded.type, recorded.data));
         revision = recorded.revision;
+        position = recorded.position;
         lastEventId = recorded.eventId;
       }
       // Only an empty page ends the stream: a store may cap a read below what was asked (its readBatchMax).
       if (page.length === 0) break;
     }
-    const snapshotRevision = lastEventId === undefined ? start.snapshotRevision : await this.saveSnapshot(id, { state, revision }, lastEventId, start.snapshotRevision);
-    const loaded = { state, revision };
+    const snapshotRevision = lastEventId === undefined ? start.snapshotRevision : await this.saveSnapshot(id, { state, revision, position }, lastEventId, start.snapshotRevision);
+    const loaded = { state, revision, position };
     this.snapshotRevisions.set(loaded, snapshotRevision);
     this.remember(id, { ...loaded, snapshotRevision });
     return loaded;
   }
 
   /** Appends `events` expecting the stream at `loaded.revision`; throws WrongExpectedVersionError when it moved. */
-  async append(id: string, loaded: LoadedAggregate<State>, events: readonly Event[], origin: EventOrigin, nowMs: number): Promise<LoadedAggregate<State> & { position: bigint }> {
+  async append(id: string, loaded: LoadedAggregate<State>, events: readonly Event[], origin: EventOrigin, nowMs: number): Promise<LoadedAggregate<State>> {
     const state = events.reduce(this.options.evolve, loaded.state); // an invariant broken here throws before anything is written
     const expected = loaded.revision < 0n ? expectedState.noStream : expectedState.revision(loaded.revision);
     try {
       const recorded = events.map((event) => this.newEvent(event, origin, nowMs));
       const result = await this.store.append(this.streamId(id), recorded, expected);
-      const appended = { state, revision: result.nextExpectedRevision };
+      const appended = { state, revision: result.nextExpectedRevision, position: result.position };
       const snapshotRevision = await this.saveSnapshot(id, appended, recorded[recorded.length - 1].eventId, this.snapshotRevisions.get(loaded) ?? -1n);
       this.remember(id, { ...appended, snapshotRevision });
-      const answered = { ...appended, position: result.position };
+      const answered = { ...appended };
       this.snapshotRevisions.set(answered, snapshotRevision);
       return answered;
     } catch (error) {
@@ -142,7 +145,7 @@ export class AggregateStreams<State, Event extends { type: string; data: unknown
     if (snapshot === undefined) return undefined;
     const [event] = await this.store.readStream(this.streamId(id), { fromRevision: snapshot.revision, maxCount: 1 });
     if (event?.revision !== snapshot.revision || event.eventId !== snapshot.eventId) return undefined; // another store's, or a rewritten one
-    return { state: snapshot.state, revision: snapshot.revision, snapshotRevision: snapshot.revision };
+    return { state: snapshot.state, revision: snapshot.revision, position: event.position, snapshotRevision: snapshot.revision };
   }
 
   /** Saves `loaded` when everyEvents passed since the last snapshot; the revision of the newest one. */

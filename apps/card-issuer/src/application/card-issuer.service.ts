@@ -46,7 +46,7 @@ import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
 import { cardCountOf, cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
-import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
+import { CardRepository, remember, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
 
 /** Tries of one command when another process appended to the same card stream in between. */
 export const APPEND_ATTEMPTS_MAX = 5;
@@ -56,6 +56,8 @@ export const PAN_ATTEMPTS_MAX = 8;
 export const RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS = 2;
 /** A hold unanswered this close to the requester's deadline is abandoned: no approval would reach the requester in time. */
 export const REQUESTER_DEADLINE_MARGIN_MS = 250;
+/** Releases owed (declined, the ledger unreachable then) remembered for the next recovery pass; beyond it the hold's timeout frees the money. */
+export const OWED_RELEASES_MAX = 10_000;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
@@ -109,9 +111,13 @@ type Message<T extends CardCommandEnvelope['type']> = Extract<CardCommandEnvelop
 type Query<T extends CardQueryMessage['type']> = Extract<CardQueryMessage, { type: T }>;
 const failed = (error: DomainError): Reply<never> => ({ ok: false, error });
 const unavailable = (message: string): DomainError => domainError('unavailable', message, { retryable: true });
+/** The projection is behind what a decision needs from it (a restart's catch-up, a rebuild): the caller retries. */
+const catchingUp = (): DomainError => unavailable('the card-issuer is catching up with its store; retry');
 
 export class CardIssuerService {
   private readonly cards: CardRepository;
+  /** Authorizations declined as interrupted whose hold's release the ledger did not confirm: the next recovery pass releases them. */
+  private readonly owedReleases = new Map<string, Authorization>();
 
   constructor(private readonly deps: CardIssuerServiceDeps) {
     this.cards = new CardRepository(deps.store, deps.ids, deps.config.CARD_CACHE_MAX);
@@ -185,7 +191,8 @@ export class CardIssuerService {
         const limit = message.limit ?? 50;
         if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) return failed(validationFailed([{ field: 'limit', reason: 'not_from_1_to_500' }]));
         await this.caughtUp();
-        return { ok: true, value: { items: listAuthorizations(this.deps.db, message.cardId, limit) } };
+        const page = listAuthorizations(this.deps.db, message.cardId, limit, message.cursor);
+        return page === undefined ? failed(validationFailed([{ field: 'cursor', reason: 'invalid_cursor' }])) : { ok: true, value: page };
       }
       default:
         return failed(validationFailed([{ field: 'type', reason: 'unknown_query' }]));
@@ -210,7 +217,8 @@ export class CardIssuerService {
       const walletFacts = { currency: wallet.value.currency, status: wallet.value.status, ownerId: wallet.value.ownerId };
       // One owner's new cards one at a time, each counting the cards the projection shows once caught up.
       return this.cards.withLock(`owner:${message.ownerId}`, async () => {
-        await this.caughtUp();
+        // Counted on a projection behind the store (a restart's catch-up, a rebuild), the owner's cards could pass the bound for good.
+        if (!(await this.caughtUp())) return failed(catchingUp());
         const cardsOfOwner = cardCountOf(this.deps.db, message.ownerId);
         // The decider's refusals (owner, status, how many cards) come before a PAN is drawn and reserved.
         const precheck = decide(this.issueCommand(message, walletFacts, cardsOfOwner, null), existing.state, this.context());
@@ -309,7 +317,8 @@ export class CardIssuerService {
     const fingerprint = this.deps.crypto.fingerprint(message.pan);
     const unmatched = async () => {
       // An id a card's authorization has answers as that one: recorded as this decline, it would route its capture, reversal and refund here.
-      const known = await this.routeOf(message.authorizationId);
+      // Not found while the projection is behind (a restart's catch-up, a rebuild) is no answer: unavailable, retried.
+      const known = await this.routeOf(message.authorizationId, { throwWhenBehind: true });
       if (known !== undefined) return this.answerFromRoute(message.authorizationId, known);
       // 14: no card has this PAN (or its issue never completed). Recorded on the authorization's own stream.
       const request = { authorizationId: message.authorizationId, amount: amount.toString(), currency: message.currency, merchant: merchantOf(message.merchant), atMs: nowMs };
@@ -328,8 +337,8 @@ export class CardIssuerService {
       if (!isCard(card.state) || card.state.panFingerprint !== fingerprint) return unmatched();
       // An id decided long ago has left the card's state (retention): its first outcome answers, never a second decision and hold.
       if (!card.state.authorizations.has(message.authorizationId)) {
-        const decided = findAuthorization(this.deps.db, message.authorizationId);
-        if (decided !== undefined) return { ok: true, value: decided };
+        const decided = await this.decidedBefore(card, message.authorizationId);
+        if (decided !== undefined) return decided;
       }
       const outcome = await this.decideAndAppend(cardId, origin, (state) => {
         if (!isCard(state)) throw new Error(`card ${cardId} vanished`);
@@ -358,6 +367,18 @@ export class CardIssuerService {
   }
 
   /**
+   * The answer of an authorization id the card's state does not hold: its first outcome when the projection shows one
+   * (it left the state), undefined when it is new. Only a projection applied through the card's last event can tell:
+   * one behind it (a restart's catch-up, a rebuild) would have the id decided a second time.
+   */
+  private async decidedBefore(card: LoadedCard, authorizationId: string): Promise<Reply<unknown> | undefined> {
+    const caughtUp = await this.projectedThrough(card);
+    const decided = findAuthorization(this.deps.db, authorizationId);
+    if (decided !== undefined) return { ok: true, value: decided };
+    return caughtUp ? undefined : failed(catchingUp());
+  }
+
+  /**
    * Asks the ledger for the hold of a requested authorization and records its answer. Runs under
    * the card's lock, so the answer is decided on the card as this process last wrote it (`written`).
    */
@@ -374,17 +395,12 @@ export class CardIssuerService {
       return failed(reply.error); // unknown outcome: a retry (or the next start) finishes it
     }
     await this.deps.afterLedgerReply?.('hold', authorization.id);
-    // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Released, declined as recovery does.
-    const orphaned = !reply.ok && reply.error.details?.reason === 'hold_exists';
-    if (orphaned && !(await this.releaseOrphanHold(authorization))) return failed(unavailable('the authorization could not be finished; retry'));
+    // The hold exists: a first try placed it, and the ledger has forgotten that try's key (past its window). Declined and released, as recovery does.
+    if (!reply.ok && reply.error.details?.reason === 'hold_exists') return this.declineInterrupted(cardId, authorization, origin, written, ISSUER_RECOVERED, reply);
     const outcome = await this.decideAndAppend(
       cardId,
       origin,
-      () => ({
-        type: 'CompleteAuthorization',
-        authorizationId: authorization.id,
-        outcome: reply.ok ? { approved: true } : orphaned ? ISSUER_RECOVERED : { approved: false, ...declineOfLedgerError(reply.error) },
-      }),
+      () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: reply.ok ? { approved: true } : { approved: false, ...declineOfLedgerError(reply.error) } }),
       written,
     );
     if (!outcome.ok) return failed(outcome.error);
@@ -392,22 +408,44 @@ export class CardIssuerService {
   }
 
   /** Declines an interrupted authorization (card no longer active, or abandoned by its requester), with whatever hold its first try placed released. */
-  private async declineInterrupted(cardId: string, authorization: Authorization, origin: EventOrigin, written: LoadedCard, decline: CompleteAuthorization['outcome']): Promise<Reply<unknown>> {
-    if (!(await this.settleHoldOfInterrupted(authorization, origin))) return failed(unavailable('the authorization could not be finished; retry'));
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: decline }), written);
+  private async declineInterrupted(
+    cardId: string,
+    authorization: Authorization,
+    origin: EventOrigin,
+    written: LoadedCard,
+    decline: CompleteAuthorization['outcome'],
+    placed?: Reply<HoldView>,
+  ): Promise<Reply<unknown>> {
+    const outcome = await this.finishInterrupted(cardId, authorization, origin, written, decline, placed);
     if (!outcome.ok) return failed(outcome.error);
     return this.viewOf(cardId, outcome.state, authorization.id);
   }
 
   /**
-   * The hold of an authorization that will be declined: placed under its own key first (so a try
-   * still in flight cannot land later), then released. False when the ledger could not answer.
+   * Declines an authorization interrupted before its outcome, then releases its hold. The hold is placed
+   * under its own key first (`placed`: the ledger answered that already), so a try still in flight cannot
+   * land after the release. The decline is appended before the release, expecting the card's revision:
+   * another process's approval of a retry is then either recorded first (and nothing is released) or
+   * refused by it; released first, that approval would stand on a hold the ledger no longer has.
    */
-  private async settleHoldOfInterrupted(authorization: Authorization, origin: EventOrigin): Promise<boolean> {
-    const placed = await this.sendPlaceHold(authorization, origin);
-    if (!placed.ok && placed.error.code === 'unavailable') return false;
+  private async finishInterrupted(
+    cardId: string,
+    authorization: Authorization,
+    origin: EventOrigin,
+    written: LoadedCard | undefined,
+    decline: CompleteAuthorization['outcome'],
+    placed?: Reply<HoldView>,
+  ): Promise<{ ok: true; state: CardState; released: boolean } | { ok: false; error: DomainError }> {
+    const hold = placed ?? (await this.sendPlaceHold(authorization, origin));
+    if (!hold.ok && hold.error.code === 'unavailable') return { ok: false, error: unavailable('the authorization could not be finished; retry') };
+    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId: authorization.id, outcome: decline }), written);
+    if (!outcome.ok) return outcome;
+    // Answered already (approved or declined elsewhere): that answer's process owns the hold.
+    if (outcome.events.length === 0) return { ok: true, state: outcome.state, released: true };
     // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
-    return this.releaseOrphanHold(authorization);
+    const released = await this.releaseOrphanHold(authorization).catch(() => false);
+    if (!released) remember(this.owedReleases, authorization.id, authorization, OWED_RELEASES_MAX);
+    return { ok: true, state: outcome.state, released };
   }
 
   private sendPlaceHold(authorization: Authorization, origin: EventOrigin, request: LedgerRequestOptions = {}): Promise<Reply<HoldView>> {
@@ -571,7 +609,11 @@ export class CardIssuerService {
     const origin: EventOrigin = { idempotencyKey: `ledger-event:${event.eventId}`, actor: ACTOR, correlationId: event.eventId };
     await this.cards.withLock(cardId, async () => {
       // A refund posted of a capture that left the card's state is recorded on it restored, as a refund asked here is.
-      const restore = command.type === 'ObserveRefundPosted' ? await this.restoreOf(cardId, await this.cards.load(cardId), command.authorizationId) : undefined;
+      const loaded = command.type === 'ObserveRefundPosted' ? await this.cards.load(cardId) : undefined;
+      if (loaded !== undefined && isCard(loaded.state) && !loaded.state.authorizations.has(command.authorizationId) && !(await this.projectedThrough(loaded))) {
+        throw new Error('the card projection is behind the card; retry'); // delivered again, not marked processed unrecorded
+      }
+      const restore = loaded === undefined ? undefined : await this.restoreOf(cardId, loaded, command.authorizationId);
       return this.decideAndAppend(cardId, origin, () => command, undefined, restore);
     });
   }
@@ -586,6 +628,11 @@ export class CardIssuerService {
     await this.caughtUp();
     let recovered = 0;
     let left = 0;
+    // Declined, but the ledger did not answer their release then: released now (the decline stands either way).
+    for (const [authorizationId, authorization] of [...this.owedReleases]) {
+      if (await this.releaseOrphanHold(authorization).catch(() => false)) this.owedReleases.delete(authorizationId);
+      else left++;
+    }
     for (const { authorizationId, cardId } of requestedAuthorizations(this.deps.db)) {
       const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId)).catch((error: unknown) => {
         // A ledger that did not answer in time (or a store error) leaves this one for the next pass; the rest, and the start, go on.
@@ -599,15 +646,15 @@ export class CardIssuerService {
   }
 
   private async recoverOne(cardId: string, authorizationId: string): Promise<boolean> {
-    const { state } = await this.cards.load(cardId);
+    const loaded = await this.cards.load(cardId);
+    const { state } = loaded;
     const authorization = isCard(state) ? state.authorizations.get(authorizationId) : undefined;
     if (authorization === undefined || authorization.phase !== 'requested') return true;
     // The card's lock is per process: another issuer process may still be waiting for this hold's answer, and then records it.
     if (this.deps.clock.nowMs() - authorization.createdAtMs < RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * this.deps.config.CARD_UPSTREAM_TIMEOUT_MS) return false;
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorizationId), actor: ACTOR };
-    if (!(await this.settleHoldOfInterrupted(authorization, origin))) return false;
-    const outcome = await this.decideAndAppend(cardId, origin, () => ({ type: 'CompleteAuthorization', authorizationId, outcome: ISSUER_RECOVERED }));
-    return outcome.ok;
+    const finished = await this.finishInterrupted(cardId, authorization, origin, loaded, ISSUER_RECOVERED);
+    return finished.ok && finished.released; // a release owed is left for the next pass
   }
 
   /** Releases whatever the hold of a requested authorization still holds; true when nothing is left held (none, or finished already). */
@@ -642,6 +689,10 @@ export class CardIssuerService {
     const cardId = route.cardId;
     return this.cards.withLock(cardId, async () => {
       const loaded = await this.cards.load(cardId);
+      // One that left the card's state is known only to the projection: behind the card, it cannot tell a capture to refund from a finished one.
+      if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId) && !(await this.projectedThrough(loaded))) {
+        return failed(catchingUp());
+      }
       const restore = options.refundable === true ? await this.restoreOf(cardId, loaded, authorizationId) : undefined;
       if (restore !== undefined) return work(cardId, { ...loaded, state: restore(loaded.state) }, restore);
       if (isCard(loaded.state) && !loaded.state.authorizations.has(authorizationId)) {
@@ -734,6 +785,11 @@ export class CardIssuerService {
     await this.caughtUp();
     const view: AuthorizationView | undefined = findAuthorization(this.deps.db, authorizationId);
     return view === undefined ? failed(domainError('not_found', 'no such authorization')) : { ok: true, value: view };
+  }
+
+  /** Whether the projection applied the card's last event (within QUERY_WAIT_MS): only then does it know every authorization that left the card's state. */
+  private async projectedThrough(card: LoadedCard): Promise<boolean> {
+    return this.deps.projection.processedThrough() >= card.position || this.deps.projection.waitUntil(card.position, QUERY_WAIT_MS);
   }
 
   /** Whether the projection reached the store's head within QUERY_WAIT_MS (queries answer from it either way). */

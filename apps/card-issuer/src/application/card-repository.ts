@@ -154,7 +154,7 @@ export class CardRepository {
 }
 
 /** Sets `key` in a cache of at most `max` entries, dropping the oldest beyond it. */
-function remember<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
+export function remember<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
   cache.set(key, value);
   if (cache.size > max) cache.delete(cache.keys().next().value!);
 }

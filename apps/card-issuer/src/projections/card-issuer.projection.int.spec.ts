@@ -36,6 +36,19 @@ describe('the card projection', () => {
       for (const table of ['card_cards', 'card_authorizations']) expect(dump(rebuilt, table)).toBe(dump(h.db, table));
       expect(dump(h.db, 'card_authorizations')).toContain('expired');
       rebuilt.close();
+
+      // A file of the schema before created_position (the listing's cursor), caught up: rebuilt from the store, not left without it.
+      const older = openProjectionDb(':memory:');
+      older.exec(`CREATE TABLE card_authorizations (authorization_id TEXT PRIMARY KEY, card_id TEXT, created_at TEXT NOT NULL, updated_position INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE card_cards (card_id TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;`);
+      older.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?)').run(cardIssuerProjection.name, await h.ledger.store.headPosition());
+      const upgraded = new ProjectionRunner({ store: h.ledger.store, db: older, projection: cardIssuerProjection });
+      await upgraded.start();
+      expect(await upgraded.waitUntil(await h.ledger.store.headPosition())).toBe(true);
+      await upgraded.stop();
+      for (const table of ['card_cards', 'card_authorizations']) expect(dump(older, table)).toBe(dump(h.db, table));
+      older.close();
     } finally {
       await h.close({ remove: true });
     }

@@ -6,7 +6,7 @@
 // a function of the events alone, so a rebuild equals the incrementally built tables. No PAN,
 // CVV or sealed PAN is stored here: only the last four digits.
 import type Database from 'better-sqlite3';
-import { toIsoTime, type AuthorizationView, type CardView, type Merchant, type RecordedEvent, type SpendingControlsView } from '@ledger/contracts';
+import { decodePageCursor, encodePageCursor, toIsoTime, type AuthorizationView, type CardView, type Merchant, type RecordedEvent, type SpendingControlsView } from '@ledger/contracts';
 import { perDatabase, type Projection } from '@ledger/event-store';
 import { CARD_STREAM_PREFIX, cardEventOf, cardStreamKind } from '../application/card-repository';
 import type { AuthorizationDeclined } from '../domain/card';
@@ -47,9 +47,10 @@ export const CARD_ISSUER_SCHEMA = `
     refunded_amount   TEXT    NOT NULL,
     merchant          TEXT    NOT NULL,
     created_at        TEXT    NOT NULL,
+    created_position  INTEGER NOT NULL,
     updated_position  INTEGER NOT NULL
   ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS card_authorizations_by_card ON card_authorizations (card_id, created_at, authorization_id);
+  CREATE INDEX IF NOT EXISTS card_authorizations_by_card ON card_authorizations (card_id, created_position);
   CREATE INDEX IF NOT EXISTS card_authorizations_by_phase ON card_authorizations (phase);
 `;
 
@@ -82,6 +83,7 @@ interface AuthorizationRow {
   readonly refunded_amount: string;
   readonly merchant: string;
   readonly created_at: string;
+  readonly created_position: number | bigint;
 }
 
 const statements = perDatabase((db: Database.Database) => ({
@@ -94,8 +96,8 @@ const statements = perDatabase((db: Database.Database) => ({
   walletOf: db.prepare<[string], { wallet_id: string }>('SELECT wallet_id FROM card_cards WHERE card_id = ?'),
   insertAuthorization: db.prepare(
     // An id reused on another card (only by a caller bypassing the gateway) keeps its first row.
-    `INSERT INTO card_authorizations (authorization_id, card_id, wallet_id, phase, response_code, reason, amount, currency, held_amount, captured_amount, refunded_amount, merchant, created_at, updated_position)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?) ON CONFLICT (authorization_id) DO NOTHING`,
+    `INSERT INTO card_authorizations (authorization_id, card_id, wallet_id, phase, response_code, reason, amount, currency, held_amount, captured_amount, refunded_amount, merchant, created_at, created_position, updated_position)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?, ?) ON CONFLICT (authorization_id) DO NOTHING`,
   ),
   authorization: db.prepare<[string], AuthorizationRow>('SELECT * FROM card_authorizations WHERE authorization_id = ?'),
   cardOfAuthorization: db.prepare<[string], { card_id: string | null }>('SELECT card_id FROM card_authorizations WHERE authorization_id = ?'),
@@ -105,8 +107,10 @@ const statements = perDatabase((db: Database.Database) => ({
   ),
   cardsByOwner: db.prepare<[string], CardRow>('SELECT * FROM card_cards WHERE owner_id = ? ORDER BY created_at, card_id'),
   cardCountOfOwner: db.prepare<[string], { count: number }>('SELECT count(*) AS count FROM card_cards WHERE owner_id = ?'),
-  authorizationsByCard: db.prepare<[string, number], AuthorizationRow>(
-    'SELECT * FROM card_authorizations WHERE card_id = ? ORDER BY created_at DESC, authorization_id DESC LIMIT ?',
+  // Newest first: a card's authorizations are created in its stream's order, so by the position of their first event.
+  authorizationsByCard: db.prepare<[string, number], AuthorizationRow>('SELECT * FROM card_authorizations WHERE card_id = ? ORDER BY created_position DESC LIMIT ?'),
+  authorizationsByCardBefore: db.prepare<[string, bigint, number], AuthorizationRow>(
+    'SELECT * FROM card_authorizations WHERE card_id = ? AND created_position < ? ORDER BY created_position DESC LIMIT ?',
   ),
   requested: db.prepare<[number], { authorization_id: string; card_id: string }>(
     `SELECT authorization_id, card_id FROM card_authorizations WHERE phase = 'requested' AND card_id IS NOT NULL LIMIT ?`,
@@ -117,6 +121,12 @@ export const cardIssuerProjection: Projection = {
   name: CARD_ISSUER_PROJECTION_NAME,
   streamPrefixes: [CARD_STREAM_PREFIX],
   setup(db) {
+    // A file from before authorizations kept their first event's position (the listing's cursor) is rebuilt from the store.
+    const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('card_authorizations')").all();
+    if (columns.length > 0 && !columns.some((column) => column.name === 'created_position')) {
+      db.exec('DROP TABLE card_authorizations; DROP TABLE IF EXISTS card_cards');
+      db.prepare('DELETE FROM checkpoints WHERE name = ?').run(CARD_ISSUER_PROJECTION_NAME);
+    }
     db.exec(CARD_ISSUER_SCHEMA);
   },
   apply(db, recorded: RecordedEvent) {
@@ -152,7 +162,7 @@ export const cardIssuerProjection: Projection = {
         return;
       case 'cards.AuthorizationRequested.v1': {
         const { data } = event;
-        sql.insertAuthorization.run(data.authorizationId, cardId, data.walletId, 'requested', '05', 'in_progress', data.amount, data.currency, data.amount, JSON.stringify(data.merchant), toIsoTime(data.atMs), position);
+        sql.insertAuthorization.run(data.authorizationId, cardId, data.walletId, 'requested', '05', 'in_progress', data.amount, data.currency, data.amount, JSON.stringify(data.merchant), toIsoTime(data.atMs), position, position);
         return;
       }
       case 'cards.AuthorizationDeclined.v1': {
@@ -185,7 +195,7 @@ export const cardIssuerProjection: Projection = {
 
 function insertDeclined(db: Database.Database, data: AuthorizationDeclined['data'], cardId: string | null, position: bigint): void {
   const walletId = cardId === null ? null : (statements(db).walletOf.get(cardId)?.wallet_id ?? null);
-  statements(db).insertAuthorization.run(data.authorizationId, cardId, walletId, 'declined', data.responseCode, data.reason, data.amount, data.currency, '0', JSON.stringify(data.merchant), toIsoTime(data.atMs), position);
+  statements(db).insertAuthorization.run(data.authorizationId, cardId, walletId, 'declined', data.responseCode, data.reason, data.amount, data.currency, '0', JSON.stringify(data.merchant), toIsoTime(data.atMs), position, position);
 }
 
 /** Applies `changes` to the card's row of an authorization (a row of another card with the same id is left alone). */
@@ -220,8 +230,14 @@ export function findAuthorization(db: Database.Database, authorizationId: string
 }
 
 /** Newest first. */
-export function listAuthorizations(db: Database.Database, cardId: string, limit: number): AuthorizationView[] {
-  return statements(db).authorizationsByCard.all(cardId, limit).map(authorizationViewOf);
+/** A page of a card's authorizations, newest first; undefined when `cursor` is not one this listing gave out. */
+export function listAuthorizations(db: Database.Database, cardId: string, limit: number, cursor?: string): { items: AuthorizationView[]; nextCursor: string | null } | undefined {
+  const after = cursor === undefined ? undefined : decodePageCursor(cursor);
+  if (cursor !== undefined && (after === undefined || after.seq !== 0n)) return undefined;
+  const rows = after === undefined ? statements(db).authorizationsByCard.all(cardId, limit + 1) : statements(db).authorizationsByCardBefore.all(cardId, after.position, limit + 1);
+  const items = rows.slice(0, limit);
+  const nextCursor = rows.length > limit ? encodePageCursor(BigInt(items[items.length - 1].created_position), 0n) : null;
+  return { items: items.map(authorizationViewOf), nextCursor };
 }
 
 /** Authorizations whose hold was asked for and whose answer is not recorded (what recovery finishes). */

@@ -1,8 +1,9 @@
 // Starts the card-issuer with the real wallet-ledger and identity on one temp data dir (one
 // event store, one in-process bus), and a client that reaches the card-issuer only through the
 // bus, as the gateway does. Reuses the wallet-ledger's harness for the store, bus and ledger.
-import type Database from 'better-sqlite3';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { firstValueFrom } from 'rxjs';
 import {
   CARD_TOPICS,
@@ -14,12 +15,14 @@ import {
   type CardQueryMessage,
   type Reply,
 } from '@ledger/contracts';
-import { openProjectionDb } from '@ledger/event-store';
+import { openProjectionDb, type ProjectionRunner } from '@ledger/event-store';
+import { waitFor } from '@ledger/contracts/testing';
 import { BusClientProxy, IdentityClient, keyed } from '@ledger/messaging';
 import { startHarness, tempDataDir, type Harness } from '../../../wallet-ledger/src/testing/wallet-ledger.harness';
 import { startIdentity, type RunningIdentity } from '../../../identity/src/identity.app';
 import { loadIdentityConfig } from '../../../identity/src/identity.config';
 import { FAST_ARGON2_ENV } from '../../../identity/src/testing/identity.harness';
+import { CardIssuerService, type CardIssuerServiceDeps } from '../application/card-issuer.service';
 import { LEDGER_EVENTS_GROUP, startCardIssuer, type CardIssuerOptions, type RunningCardIssuer } from '../card-issuer.app';
 import { loadCardIssuerConfig } from '../card-issuer.config';
 
@@ -123,4 +126,20 @@ export async function startCardHarness(options: CardHarnessOptions = {}): Promis
 /** How many ledger events the issuer has handled (its durable dedup table): a test waits for it to grow. */
 export function processedLedgerEvents(harness: CardHarness): number {
   return (harness.db.prepare('SELECT count(*) AS n FROM processed_events WHERE consumer = ?').get(LEDGER_EVENTS_GROUP) as { n: number }).n;
+}
+
+let frozenFiles = 0;
+
+/**
+ * Another issuer process on the same store, ledger and keys whose projection stays as the harness's is now (caught up
+ * first): behind everything appended later, as during a restart's catch-up or a rebuild. `close` closes its file.
+ */
+export async function issuerWithProjectionFrozenNow(harness: CardHarness): Promise<{ service: CardIssuerService; close: () => void }> {
+  await waitFor('the projection to catch up', async () => harness.cards.projection.processedThrough() >= (await harness.ledger.store.headPosition()));
+  const file = join(harness.dataDir, `card-issuer-frozen-${++frozenFiles}.sqlite`);
+  writeFileSync(file, harness.db.serialize());
+  const db = new Database(file);
+  const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
+  const projection = { waitUntil: async () => false, processedThrough: () => 0n } as unknown as ProjectionRunner;
+  return { service: new CardIssuerService({ ...deps, db, projection }), close: () => db.close() };
 }

@@ -20,6 +20,12 @@ import type { Caller, CommandKeys } from './wallet-operations';
 export const NETWORK_ACTOR = 'network:default';
 
 /** What the network sends to authorize: the contract's Authorize without the id the gateway mints. */
+/** A page of a card's authorizations, newest first; `nextCursor` null on the last. */
+export interface AuthorizationPage {
+  readonly items: AuthorizationView[];
+  readonly nextCursor: string | null;
+}
+
 export type AuthorizationRequest = Omit<Extract<CardCommandMessage, { type: 'Authorize' }>, 'type' | 'authorizationId'>;
 
 export interface StepUpProof {
@@ -50,10 +56,8 @@ export class CardOperations {
     return valueOf(this.cards.query<CardView>({ type: 'GetCard', cardId }));
   }
 
-  authorizations(card: CardView, limit: number | undefined): Promise<{ items: AuthorizationView[] }> {
-    return valueOf(
-      this.cards.query<{ items: AuthorizationView[] }>(limit === undefined ? { type: 'ListAuthorizations', cardId: card.id } : { type: 'ListAuthorizations', cardId: card.id, limit }),
-    );
+  authorizations(card: CardView, page: { limit?: number; cursor?: string }): Promise<AuthorizationPage> {
+    return valueOf(this.cards.query<AuthorizationPage>({ type: 'ListAuthorizations', cardId: card.id, ...defined(page) }));
   }
 
   /** Step-up is checked by the card-issuer (through identity); without any proof it is refused here. */

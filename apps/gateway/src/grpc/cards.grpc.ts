@@ -4,7 +4,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type { AuthorizationView, CardView, Currency, RevealedCard, SpendingControlsView, TransactionView } from '@ledger/contracts';
-import { CardOperations } from '../application/card-operations';
+import { CardOperations, type AuthorizationPage } from '../application/card-operations';
 import { AuthorizationsQuery, AuthorizeDto, CaptureDto, IssueCardDto, RefundDto, ReverseDto, RevealCardDto, SpendingControlsDto } from '../transport/cards.dto';
 import { pathSegment } from '../application/idempotent-execution';
 import { GrpcEdge, type GrpcCall, type GrpcOperation } from './grpc-edge';
@@ -89,11 +89,11 @@ export const CARD_OPERATIONS = {
     body: SpendingControlsDto,
   },
   ListAuthorizations: {
-    http: (request: CardRequest & { limit?: number }) => ({
+    http: (request: CardRequest & { limit?: number; cursor?: string }) => ({
       method: 'GET',
       path: cardPath(request, '/authorizations'),
       body: null,
-      query: { limit: request.limit === undefined ? undefined : String(request.limit) },
+      query: { limit: request.limit === undefined ? undefined : String(request.limit), cursor: request.cursor },
     }),
     card: READ,
     status: 200,
@@ -197,8 +197,8 @@ export class CardsGrpcController {
   }
 
   @GrpcMethod('Cards', 'ListAuthorizations')
-  listAuthorizations(request: CardRequest & { limit?: number }, _metadata: Metadata, call: GrpcCall): Promise<{ items: AuthorizationView[] }> {
-    return this.edge.run(CARD_OPERATIONS.ListAuthorizations, request, call, (c) => this.cards.authorizations(c.card(), request.limit));
+  listAuthorizations(request: CardRequest & { limit?: number; cursor?: string }, _metadata: Metadata, call: GrpcCall): Promise<AuthorizationPage> {
+    return this.edge.run(CARD_OPERATIONS.ListAuthorizations, request, call, (c) => this.cards.authorizations(c.card(), { limit: request.limit, cursor: request.cursor }));
   }
 }
 

@@ -140,6 +140,14 @@ describe('gateway gRPC Cards and CardNetwork (e2e, fake card-issuer)', () => {
       expect(listed.response.items).toEqual([expect.objectContaining({ id: held.response.id, cardId: card.id, approved: true, responseCode: '00', status: 'pending' })]);
       expectFailure(await cards('ListAuthorizations', { cardId: card.id }, bob), status.PERMISSION_DENIED, 'forbidden');
       expectFailure(await cards('ListAuthorizations', { cardId: card.id, limit: 0 }, alice), status.INVALID_ARGUMENT, 'validation_failed');
+      // Paged as ListTransactions is: next_cursor until the last page.
+      const second = await network('Authorize', authorization(card.id, { amount: '300' }));
+      const first = await cards('ListAuthorizations', { cardId: card.id, limit: 1 }, alice);
+      expect(first.response.items.map((item: { id: string }) => item.id)).toEqual([second.response.id]);
+      const last = await cards('ListAuthorizations', { cardId: card.id, limit: 1, cursor: first.response.nextCursor }, alice);
+      expect(last.response.items.map((item: { id: string }) => item.id)).toEqual([held.response.id]);
+      expect(last.response.nextCursor).toBeUndefined();
+      expectFailure(await cards('ListAuthorizations', { cardId: card.id, cursor: 'not a cursor' }, alice), status.INVALID_ARGUMENT, 'validation_failed');
     });
   });
 

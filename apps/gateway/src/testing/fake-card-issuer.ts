@@ -10,7 +10,9 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   amountOf,
   CARD_TOPICS,
+  decodePageCursor,
   domainError,
+  encodePageCursor,
   toIsoTime,
   type AuthorizationView,
   type CardCommandEnvelope,
@@ -174,7 +176,12 @@ export class FakeCardIssuer {
       }
       case 'ListAuthorizations': {
         const items = [...this.authorizations.values()].map((a) => a.view).filter((view) => view.cardId === message.cardId);
-        return { ok: true, value: { items: items.reverse().slice(0, message.limit ?? 50) } };
+        // The cursor is the next item's index here (the card-issuer's is a stream position): the same opaque format.
+        const from = message.cursor === undefined ? 0 : Number(decodePageCursor(message.cursor)?.position ?? -1);
+        if (from < 0) return failure('validation_failed', 'cursor: not a cursor this API gave out');
+        const limit = message.limit ?? 50;
+        const nextCursor = items.length > from + limit ? encodePageCursor(BigInt(from + limit), 0n) : null;
+        return { ok: true, value: { items: items.reverse().slice(from, from + limit), nextCursor } };
       }
     }
   }

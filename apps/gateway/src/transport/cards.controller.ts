@@ -2,8 +2,8 @@
 // a route names; each handler is one call to the application service.
 import { applyDecorators, Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { AuthorizationView, CardView, RevealedCard } from '@ledger/contracts';
-import { CardOperations } from '../application/card-operations';
+import type { CardView, RevealedCard } from '@ledger/contracts';
+import { CardOperations, type AuthorizationPage } from '../application/card-operations';
 import type { Caller, CommandKeys, WalletFacts } from '../application/wallet-operations';
 import {
   AuthorizationListResponse,
@@ -121,7 +121,7 @@ export class CardsController {
   @CardAccess(READ)
   @ApiOkResponse({ type: AuthorizationListResponse })
   @ApiErrors(...ROUTE_ERRORS.user, ...ROUTE_ERRORS.resource)
-  authorizations(@Param() _params: CardParams, @AccessedCard() card: CardView, @Query() query: AuthorizationsQuery): Promise<{ items: AuthorizationView[] }> {
-    return this.cards.authorizations(card, query.limit === undefined ? undefined : Number(query.limit));
+  authorizations(@Param() _params: CardParams, @AccessedCard() card: CardView, @Query() query: AuthorizationsQuery): Promise<AuthorizationPage> {
+    return this.cards.authorizations(card, { limit: query.limit === undefined ? undefined : Number(query.limit), cursor: query.cursor });
   }
 }

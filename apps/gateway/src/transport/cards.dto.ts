@@ -14,6 +14,7 @@ import {
   IsKeptString,
   IsOptionalNotNull,
   keptLengthDoc,
+  PageCursor,
   pageLimitDoc,
   passwordLength,
   SPENDING_CONTROLS_LIMITS,
@@ -222,6 +223,9 @@ export class AuthorizationsQuery {
   @IsString()
   @IsIntegerString(1, AUTHORIZATIONS_PAGE_LIMIT_MAX)
   limit?: string;
+
+  @PageCursor()
+  cursor?: string;
 }
 
 export class SpendingControlsResponse {
@@ -285,4 +289,5 @@ export class AuthorizationResponse {
 
 export class AuthorizationListResponse {
   @ApiProperty({ type: AuthorizationResponse, isArray: true }) items!: AuthorizationResponse[];
+  @ApiProperty({ type: String, nullable: true }) nextCursor!: string | null;
 }

@@ -1,8 +1,9 @@
 // Input rules shared by the DTOs and the guard, and the validation pipe that turns
 // class-validator's errors into `validation_failed` with one entry per field.
-import { ValidationPipe, type ArgumentMetadata, type Type, type ValidationError } from '@nestjs/common';
-import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
-import { ALLOWED_COUNTRIES_MAX, AMOUNT_DIGITS_MAX, BLOCKED_MCCS_MAX, hasLoneSurrogate, parseAmount, passwordLength, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
+import { applyDecorators, ValidationPipe, type ArgumentMetadata, type Type, type ValidationError } from '@nestjs/common';
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsString, Length, Matches, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
+import { ALLOWED_COUNTRIES_MAX, AMOUNT_DIGITS_MAX, BLOCKED_MCCS_MAX, hasLoneSurrogate, PAGE_CURSOR_LENGTH_MAX, parseAmount, passwordLength, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from '@ledger/contracts';
 import { EMAIL_LENGTH_MAX, ID_LENGTH_MAX, isId } from '../application/access-control';
 import type { GatewayError } from '../application/gateway-errors';
 import { RequestValidationError, validationFailed, type FieldProblem } from './http-errors';
@@ -19,7 +20,7 @@ export const STRING_LIMITS = {
   /** The ledger keeps references of up to 256 characters. */
   referenceLengthMax: 256,
   memoLengthMax: 256,
-  cursorLengthMax: 64,
+  cursorLengthMax: PAGE_CURSOR_LENGTH_MAX,
   timeLengthMax: 40,
   cardLabelLengthMax: 64,
   /** ISO 8583's card acceptor name is 25 characters; room for longer names, never unbounded. */
@@ -174,6 +175,17 @@ export function HasCodePoints(min: number, max: number, options?: ValidationOpti
 /** Optional, but `null` is not a value: absent or valid. */
 export function IsOptionalNotNull(): PropertyDecorator {
   return ValidateIf((object: Record<string, unknown>, value: unknown) => value !== undefined);
+}
+
+/** The optional `cursor` of a paged listing (a wallet's transactions, a card's authorizations): the previous page's `nextCursor`. */
+export function PageCursor(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ pattern: CURSOR.source, maxLength: STRING_LIMITS.cursorLengthMax, description: 'nextCursor of the previous page' }),
+    IsOptionalNotNull(),
+    IsString(),
+    Length(1, STRING_LIMITS.cursorLengthMax),
+    Matches(CURSOR),
+  );
 }
 
 /** class-validator constraint names, as the reasons the envelope reports. */

@@ -2,7 +2,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsIn, IsString, Length, Matches } from 'class-validator';
 import { CURRENCIES, type Currency } from '@ledger/contracts';
-import { AMOUNT_DOC as AMOUNT, CURSOR, ID_DOC, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, pageLimitDoc, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
+import { AMOUNT_DOC as AMOUNT, ID_DOC, IsAmount, IsId, IsIntegerString, IsKeptString, IsOptionalNotNull, keptLengthDoc, PageCursor, pageLimitDoc, STRING_LIMITS, TRANSACTIONS_PAGE_LIMIT_MAX } from './validation';
 
 const AMOUNT_DOC = { ...AMOUNT, description: 'Positive, in the minor unit of the wallet currency' };
 
@@ -80,11 +80,7 @@ export class TransactionsQuery {
   @IsIntegerString(1, TRANSACTIONS_PAGE_LIMIT_MAX)
   limit?: string;
 
-  @ApiPropertyOptional({ pattern: CURSOR.source, maxLength: STRING_LIMITS.cursorLengthMax, description: 'nextCursor of the previous page' })
-  @IsOptionalNotNull()
-  @IsString()
-  @Length(1, STRING_LIMITS.cursorLengthMax)
-  @Matches(CURSOR)
+  @PageCursor()
   cursor?: string;
 }
 

@@ -4,7 +4,9 @@
 import type Database from 'better-sqlite3';
 import { perDatabase } from '@ledger/event-store';
 import {
+  decodePageCursor,
   domainError,
+  encodePageCursor,
   fail,
   ok,
   type AccountSumsView,
@@ -21,8 +23,6 @@ import { accountOfRow, type AccountRow } from './wallet-ledger.projection';
 export const WALLETS_PER_OWNER_MAX = 100;
 export const TRANSACTIONS_PAGE_LIMIT_DEFAULT = 50;
 export const TRANSACTIONS_PAGE_LIMIT_MAX = 200;
-/** Longer than any cursor this code makes; anything longer is refused before it is decoded. */
-export const TRANSACTIONS_CURSOR_LENGTH_MAX = 64;
 
 /** API.md's transaction line of a wallet. */
 export interface TransactionLineView {
@@ -176,13 +176,13 @@ export function listTransactions(db: Database.Database, walletId: string, reques
   if (request.cursor === undefined) {
     rows = statements.newestLines.all(walletId, limit + 1);
   } else {
-    const after = decodeCursor(request.cursor);
+    const after = decodePageCursor(request.cursor);
     if (after === undefined) return fail(domainError('validation_failed', 'cursor: not a cursor this API gave out', { field: 'cursor', reason: 'invalid_cursor' }));
     rows = statements.linesBefore.all(walletId, after.position, after.seq, limit + 1);
   }
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  const nextCursor = rows.length > limit ? encodeCursor(last.position, last.seq) : null;
+  const nextCursor = rows.length > limit ? encodePageCursor(last.position, last.seq) : null;
   return ok({ items: items.map(lineView), nextCursor });
 }
 
@@ -215,27 +215,6 @@ function lineView(row: LineRow): TransactionLineView {
     createdAt: row.created_at,
   };
   return row.counterparty_wallet_id === null ? line : { ...line, counterpartyWalletId: row.counterparty_wallet_id };
-}
-
-// A cursor is the (position, seq) of the last line handed out, as base64url: opaque to clients,
-// stable under new appends (new lines only ever come before it).
-const CURSOR_TEXT = /^(0|[1-9][0-9]{0,18}):(0|[1-9][0-9]{0,3})$/;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-const POSITION_MAX = 2n ** 63n - 1n;
-
-function encodeCursor(position: bigint, seq: bigint): string {
-  return Buffer.from(`${position}:${seq}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): { position: bigint; seq: bigint } | undefined {
-  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > TRANSACTIONS_CURSOR_LENGTH_MAX || !BASE64URL.test(cursor)) return undefined;
-  const match = CURSOR_TEXT.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (match === null) return undefined;
-  const position = BigInt(match[1]);
-  const seq = BigInt(match[2]);
-  // Only the canonical spelling: one line, one cursor.
-  if (position > POSITION_MAX || encodeCursor(position, seq) !== cursor) return undefined;
-  return { position, seq };
 }
 
 // ISO 8601 with a date, a time and a zone (Z or ±hh:mm); years of four digits, so it can be
