@@ -1,7 +1,7 @@
 // The embedded event store (libs/event-store's SQLite adapter), read through its own file with a
 // read-only connection: the audit never takes the write lock and never changes a byte of it.
 import Database from 'better-sqlite3';
-import type { EventMetadata, Json, RecordedEvent } from '@ledger/contracts';
+import { parseJsonText, type EventMetadata, type Json, type RecordedEvent } from '@ledger/contracts';
 import { EVENT_COLUMNS, recordedEventOf, type EventRow } from '@ledger/event-store';
 import type { StoreReader, StreamHead } from './store-reader.port';
 
@@ -240,7 +240,7 @@ class PositionOrderEvent implements RecordedEvent {
 
 function parseColumn(place: readonly [position: bigint, streamId: string, revision: bigint, ...rest: unknown[]], text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJsonText(text);
   } catch (error) {
     throw new UnreadableEventError(place[1], place[2], place[0], `not JSON (${(error as Error).message})`);
   }

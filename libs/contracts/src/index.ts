@@ -15,3 +15,4 @@ export * from './key-file';
 export * from './keyed-locks';
 export * from './text';
 export * from './page-cursor';
+export * from './json-text';

@@ -1,6 +1,8 @@
 // The one payload codec: JSON bytes, even in process, so whatever would not survive Kafka fails
 // here too. Amounts are bigint in code and digit strings on the wire (DESIGN.md §3).
 
+import { jsonTextError } from '@ledger/contracts';
+
 export class CodecError extends Error {
   constructor(message: string) {
     super(message);
@@ -27,10 +29,12 @@ export function encode(value: unknown): Buffer {
 
 /** Parses JSON bytes. Throws CodecError on anything that is not one JSON value. */
 export function decode(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return JSON.parse(text);
   } catch (error) {
-    throw new CodecError(`cannot decode payload as JSON: ${error instanceof Error ? error.message : String(error)}`);
+    // Never JSON.parse's message: it quotes the bytes, which may hold a card number.
+    throw new CodecError(`cannot decode payload as JSON: ${jsonTextError(error, text).message}`);
   }
 }
 

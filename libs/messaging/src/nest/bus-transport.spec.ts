@@ -297,6 +297,24 @@ describe('Nest transport over the message bus (BusServer + BusClientProxy)', () 
     expect(recorder.commands).toBe(0);
   });
 
+  it("never quotes a malformed body (Node 20's JSON.parse error does) in a reply or a dead letter's error: it may hold a card number", async () => {
+    const replies: DeliveredMessage[] = [];
+    const dead: DeliveredMessage[] = [];
+    await bus.subscribe({ topics: [replyTopicFor(COMMANDS)], groupId: 'reply-watch', handler: async (m) => void replies.push(m) });
+    await bus.subscribe({ topics: [deadLetterTopic(EVENTS)], groupId: 'dlq-watch', handler: async (m) => void dead.push(m) });
+    const garbled = Buffer.from('{"pan":x4111111111111111, "cvv": 123}');
+    await bus.publish(COMMANDS, [
+      { key: 'k', partition: 0, value: garbled, headers: { [BUS_HEADERS.correlationId]: 'garbled', [BUS_HEADERS.replyTo]: replyTopicFor(COMMANDS) } },
+    ]);
+    await bus.publish(EVENTS, [{ key: 'k', partition: 0, value: garbled, headers: {} }]);
+    await waitFor('a reply and a dead letter', () => replies.length === 1 && dead.length === 1);
+    const reply = decode(replies[0].value) as { err: { message: string } };
+    expect(reply.err.message).toMatch(/could not be decoded: .*not valid JSON/);
+    expect(reply.err.message).not.toContain('4111');
+    expect(dead[0].headers[DEAD_LETTER_HEADERS.error]).toMatch(/not valid JSON/);
+    expect(dead[0].headers[DEAD_LETTER_HEADERS.error]).not.toContain('4111');
+  });
+
   it('does not run a request it could never answer (replyTo no topic name, a correlation id too long to send back): dead-lettered, not run again and again', async () => {
     const dead: DeliveredMessage[] = [];
     await bus.subscribe({ topics: [deadLetterTopic(COMMANDS)], groupId: 'dlq-watch', handler: async (m) => void dead.push(m) });
