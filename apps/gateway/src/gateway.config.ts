@@ -106,7 +106,7 @@ export const gatewayConfigSchema = {
   READINESS_TIMEOUT_MS: intSetting(2_000, { min: 10, max: MINUTE_MS }),
 };
 
-/** Bus requests one HTTP or gRPC request makes one after another at most (a transfer: the source wallet's facts, then the transfer). */
+/** Bus requests one HTTP or gRPC request makes one after another at most once its key is reserved (a transfer: the source wallet's facts, then the transfer; a freeze: the command, then a read if refused). */
 export const BUS_CALLS_PER_REQUEST_MAX = 2;
 
 /** The embedded mode's network key (API.md), used when NETWORK_API_KEY is empty. */

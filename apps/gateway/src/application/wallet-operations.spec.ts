@@ -1,6 +1,7 @@
 import { of } from 'rxjs';
 import type { LedgerQueryMessage, Reply, WalletView } from '@ledger/contracts';
 import { BUS_HEADERS, LedgerClient, type KeyedPayload, type RequestSender } from '@ledger/messaging';
+import { BUS_CALLS_PER_REQUEST_MAX } from '../gateway.config';
 import { WalletOperations } from './wallet-operations';
 
 /** A ledger that answers GetWallet from `wallets` and counts the queries. */
@@ -79,6 +80,36 @@ describe('WalletOperations', () => {
     wallets.set('w1', wallet('w1', status === 'frozen' ? 'active' : 'frozen'));
     landed = 'closed';
     await expect(operations[operation](caller, { id: 'w1', ownerId: 'user-1', currency: 'USD' }, keys)).rejects.toMatchObject({ error: { code: refusal } });
+  });
+
+  it.each([
+    ['freeze', 'frozen', 'active', 'wallet_not_active'],
+    ['freeze', 'frozen', 'frozen', 'wallet_not_active'],
+    ['unfreeze', 'active', 'frozen', 'account_not_frozen'],
+    ['unfreeze', 'active', 'active', 'account_not_frozen'],
+  ] as const)('makes a %s (to %s, from %s) in at most BUS_CALLS_PER_REQUEST_MAX bus calls, what the Idempotency-Key lease outlasts, whether it is refused or not', async (operation, status, from, refusal) => {
+    for (const refused of [false, true]) {
+      const wallets = new Map([['w1', wallet('w1', from)]]);
+      const { ledger, asked } = fakeLedger(wallets);
+      let commands = 0;
+      Object.assign(ledger, {
+        async command() {
+          commands++;
+          // Refused: a concurrent request got there first (or it was there already, which the ledger refuses too).
+          if (refused || wallets.get('w1')!.status === status) {
+            wallets.set('w1', wallet('w1', status));
+            return { ok: false, error: { code: refusal, message: 'refused' } };
+          }
+          wallets.set('w1', wallet('w1', status));
+          return { ok: true, value: wallets.get('w1') };
+        },
+      });
+      const operations = new WalletOperations(ledger, 1_000n);
+      const caller = { userId: 'user-1', roles: ['user'], sessionId: 's' };
+      const keys = { idempotencyKey: 'k', resourceId: 'r', correlationId: 'c' };
+      await expect(operations[operation](caller, { id: 'w1', ownerId: 'user-1', currency: 'USD' }, keys)).resolves.toMatchObject({ id: 'w1', status });
+      expect(asked.length + commands).toBeLessThanOrEqual(BUS_CALLS_PER_REQUEST_MAX);
+    }
   });
 
   it("sends a command bounded by its client's deadline alone: in a coalesced batch that deadline would bound the others too", async () => {

@@ -144,13 +144,11 @@ export class WalletOperations {
   }
 
   /**
-   * "Make it so": a wallet already in `status` is answered as it is; one the ledger refuses to move
-   * there is read again, and answered if a concurrent request got it there first (two freezes at once
-   * both read "active", and the second was 409 wallet_not_active, recorded under its key).
+   * "Make it so": the command first; one the ledger refuses (the wallet was there already, or a
+   * concurrent request got it there first) is answered with the wallet read again if it is in `status`.
+   * Two bus calls at most (BUS_CALLS_PER_REQUEST_MAX): a read before the command made three, past the Idempotency-Key lease.
    */
   private async makeSo(status: 'frozen' | 'active', message: Extract<LedgerCommandMessage, { type: 'FreezeWallet' | 'UnfreezeWallet' }>, caller: Caller, keys: CommandKeys): Promise<WalletView> {
-    const current = await this.getWallet(message.walletId);
-    if (current.status === status) return current;
     try {
       return await this.command<WalletView>(message, caller, keys);
     } catch (error) {
