@@ -3,8 +3,10 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEAD_LETTER_LIST_MAX } from '@ledger/messaging';
 import { balanceOf } from './balance';
 import { withCardNumbersWithheld } from './card-number-filter';
+import { DEAD_LETTERS_PAGE_DEFAULT, deadLetterPage, deadLetterPageText } from './dead-letters';
 import { exportJournal } from './journal-export';
 import { Findings, Progress } from './findings';
 import { isoTimeOf, type SubMillisecond } from './iso-time';
@@ -27,6 +29,8 @@ export const USAGE = `usage: ledger-audit <command> [--data-dir DIR] [--json]
                                                  spreadsheet runs it as a formula; jsonl is exact)
   statement --wallet ID --from TIME --to TIME    a statement with a Merkle root and inclusion proofs (JSON)
   verify-statement FILE                          check a statement against the store
+  dead-letters [--after ID] [--limit N]          the host's kept dead letters, oldest first, a page at a time
+                                                 (read-only; values that look like card numbers withheld)
 --data-dir defaults to $DATA_DIR or ./data; TIME is ISO 8601 (UTC when no offset is given)`;
 
 /** Where the CLI writes; `out` waits when the pipe is full, so a big export never piles up in memory. */
@@ -49,6 +53,8 @@ const OPTIONS = {
   from: { type: 'string' },
   to: { type: 'string' },
   wallet: { type: 'string' },
+  after: { type: 'string' },
+  limit: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -62,6 +68,7 @@ const COMMAND_OPTIONS: Readonly<Record<string, readonly (keyof typeof OPTIONS)[]
   export: ['format', 'from', 'to'],
   statement: ['wallet', 'from', 'to'],
   'verify-statement': [],
+  'dead-letters': ['after', 'limit'],
 };
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -94,6 +101,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let reader: StoreReader | undefined;
   try {
     const run = planCommand(command, options, positionals, dataDir);
+    if (!('needsStore' in run)) return await run.withoutStore(io);
     const given = options['data-dir'] ?? io.env.DATA_DIR ?? '';
     // esdb://, kurrentdb://: a distributed deployment's store, which no reader of this audit reads yet (README.md).
     if (CONNECTION_STRING.test(given)) throw new UsageError(`the data dir ${given.replace(/\/\/[^@/]*@/, '//***@')} is a connection string: this audit reads an embedded data dir (events.sqlite) only; a KurrentDB reader is not built`);
@@ -105,7 +113,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       if (isUnavailable(error)) throw error;
       throw new UsageError(`${storeFile} is not an event store this audit can read: ${(error as Error).message}`);
     }
-    return await run(reader, io, new Progress((line) => io.err(`${line}\n`)));
+    return await run.withStore(reader, io, new Progress((line) => io.err(`${line}\n`)));
   } catch (error) {
     if (error instanceof UsageError) return failure(io, json, 'usage', error.message);
     if (error instanceof NotFoundError) return failure(io, json, 'not_found', error.message);
@@ -144,9 +152,26 @@ async function failure(io: CliIo, json: boolean, code: FailureCode, message: str
 }
 
 type Run = (reader: StoreReader, io: CliIo, progress: Progress) => Promise<number>;
+/** A command and what it reads: the event store, or not (dead-letters reads its own file, and a data dir without a store may have one). */
+type Plan = { readonly needsStore: true; readonly withStore: Run } | { readonly withoutStore: (io: CliIo) => Promise<number> };
 
 /** Checks the command's own options up front (bad usage exits 2 before the store is opened). */
-function planCommand(command: string, options: Options, positionals: readonly string[], dataDir: string): Run {
+function planCommand(command: string, options: Options, positionals: readonly string[], dataDir: string): Plan {
+  if (command === 'dead-letters') {
+    const after = options.after === undefined ? 0 : boundedInt('after', options.after, 0, Number.MAX_SAFE_INTEGER);
+    const limit = options.limit === undefined ? DEAD_LETTERS_PAGE_DEFAULT : boundedInt('limit', options.limit, 1, DEAD_LETTER_LIST_MAX - 1);
+    return {
+      withoutStore: async (io) => {
+        const page = await deadLetterPage(dataDir, { after, limit });
+        await io.out(options.json === true ? `${JSON.stringify(page)}\n` : deadLetterPageText(page));
+        return EXIT.clean;
+      },
+    };
+  }
+  return { needsStore: true, withStore: planStoreCommand(command, options, positionals, dataDir) };
+}
+
+function planStoreCommand(command: string, options: Options, positionals: readonly string[], dataDir: string): Run {
   const json = options.json === true;
   switch (command) {
     case 'verify':
@@ -260,6 +285,12 @@ function realPathOf(path: string): string {
 function nearestExisting(path: string): string {
   const parent = dirname(path);
   return existsSync(path) || parent === path ? path : nearestExisting(parent);
+}
+
+function boundedInt(name: string, text: string, min: number, max: number): number {
+  const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${text}`);
+  return value;
 }
 
 function positionOf(text: string): bigint {

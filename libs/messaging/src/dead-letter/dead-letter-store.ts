@@ -1,7 +1,7 @@
 // Where the in-process bus keeps what it dead-letters, so it is still there after a restart (its
 // `<topic>.dlq` partitions are memory). Kafka keeps `<topic>.dlq` itself and needs none of this.
 // Bounded: when full, the oldest are kept and a new one is refused (the bus logs it).
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { systemClock, toIsoTime, type Clock } from '@ledger/contracts';
 import { openProjectionDb } from '@ledger/event-store';
 import type { MessageHeaders } from '../message-bus.port';
@@ -93,6 +93,8 @@ export class InMemoryDeadLetterStore implements DeadLetterStore {
   close(): void {}
 }
 
+const SELECT_AFTER = 'SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?';
+
 interface Row {
   id: number;
   dead_at: string;
@@ -127,7 +129,7 @@ export class SqliteDeadLetterStore implements DeadLetterStore {
         'INSERT INTO dead_letters (dead_at, topic, partition, offset, group_id, attempts, error, key, value, headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       this.selectCount = this.db.prepare<[], number>('SELECT count(*) FROM dead_letters').pluck();
-      this.selectAfter = this.db.prepare<[number, number], Row>('SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?');
+      this.selectAfter = this.db.prepare<[number, number], Row>(SELECT_AFTER);
     } catch (error) {
       this.db.close();
       throw error;
@@ -153,19 +155,7 @@ export class SqliteDeadLetterStore implements DeadLetterStore {
   }
 
   async list(options: { readonly afterId?: number; readonly limit: number }): Promise<StoredDeadLetter[]> {
-    return this.selectAfter.all(options.afterId ?? 0, checkedLimit(options.limit)).map((row) => ({
-      id: row.id,
-      deadAt: row.dead_at,
-      topic: row.topic,
-      partition: row.partition,
-      offset: row.offset,
-      groupId: row.group_id,
-      attempts: row.attempts,
-      error: row.error,
-      key: row.key,
-      value: row.value,
-      headers: JSON.parse(row.headers) as MessageHeaders,
-    }));
+    return this.selectAfter.all(options.afterId ?? 0, checkedLimit(options.limit)).map(deadLetterOfRow);
   }
 
   async count(): Promise<number> {
@@ -174,5 +164,41 @@ export class SqliteDeadLetterStore implements DeadLetterStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+function deadLetterOfRow(row: Row): StoredDeadLetter {
+  return {
+    id: row.id,
+    deadAt: row.dead_at,
+    topic: row.topic,
+    partition: row.partition,
+    offset: row.offset,
+    groupId: row.group_id,
+    attempts: row.attempts,
+    error: row.error,
+    key: row.key,
+    value: row.value,
+    headers: JSON.parse(row.headers) as MessageHeaders,
+  };
+}
+
+/**
+ * A read-only look at a dead-letter file (an operator's, while the host may be running): never
+ * creates the file or its table, never writes.
+ */
+export function openDeadLetterFile(file: string): Pick<DeadLetterStore, 'list' | 'count' | 'close'> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const selectAfter = db.prepare<[number, number], Row>(SELECT_AFTER);
+    const selectCount = db.prepare<[], number>('SELECT count(*) FROM dead_letters').pluck();
+    return {
+      list: async (options) => selectAfter.all(options.afterId ?? 0, checkedLimit(options.limit)).map(deadLetterOfRow),
+      count: async () => selectCount.get()!,
+      close: () => void (db.open && db.close()),
+    };
+  } catch (error) {
+    db.close();
+    throw error;
   }
 }
