@@ -304,6 +304,15 @@ describe('malformed requests (e2e)', () => {
     expect(s.fakeCards!.received.map((message) => message.type)).toEqual(['IssueCard']);
   });
 
+  it("never echoes a malformed body (Node 20's JSON.parse error quotes it) in the reply or a log line: it may hold a card number", async () => {
+    for (const raw of ['{"pan":x4111111111111111}', '{"password":x"hunter2-secret"}']) {
+      const answer = await s.request('POST', '/v1/cards', { token: context.user.token, raw });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toEqual({ error: { code: 'validation_failed', message: 'the body is not valid JSON', details: { fields: [{ field: 'body', reason: 'malformed_json' }] } } });
+    }
+    expect(s.logLines.join('\n')).not.toMatch(/411111|hunter2/);
+  });
+
   it('logged nothing as unexpected', () => {
     expect(s.logLines.filter((line) => line.includes('"level":50'))).toEqual([]);
   });
