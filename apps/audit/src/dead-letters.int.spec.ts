@@ -22,19 +22,21 @@ const letter = (offset: number, overrides: Partial<DeadLetter> = {}): DeadLetter
   ...overrides,
 });
 
+// Open throughout, as a running host holds it: the audit reads beside it.
+let store: SqliteDeadLetterStore;
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ledger-audit-dlq-'));
-  const store = new SqliteDeadLetterStore(join(dir, DEAD_LETTERS_FILE), { maxMessages: 100 });
-  try {
-    await store.add(letter(7));
-    await store.add(letter(8, { error: `CodecError: cannot decode payload as JSON: Unexpected token 'x', "{"pan":x${PAN}}" is not valid JSON`, value: Buffer.from(`{"pan":x${PAN}}`), key: PAN }));
-    await store.add(letter(9, { value: null, headers: { [BUS_HEADERS.correlationId]: 'c-1', [BUS_HEADERS.replyTo]: 'card.commands.reply' } }));
-  } finally {
-    store.close();
-  }
+  store = new SqliteDeadLetterStore(join(dir, DEAD_LETTERS_FILE), { maxMessages: 100 });
+  await store.add(letter(7));
+  await store.add(letter(8, { error: `CodecError: cannot decode payload as JSON: Unexpected token 'x', "{"pan":x${PAN}}" is not valid JSON`, value: Buffer.from(`{"pan":x${PAN}}`), key: PAN }));
+  await store.add(letter(9, { value: null, headers: { [BUS_HEADERS.correlationId]: 'c-1', [BUS_HEADERS.replyTo]: 'card.commands.reply' } }));
 });
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('ledger-audit dead-letters', () => {
   it('lists the kept dead letters a page at a time, and never prints a card number', async () => {

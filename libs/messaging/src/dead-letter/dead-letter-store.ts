@@ -2,7 +2,7 @@
 // `<topic>.dlq` partitions are memory). Kafka keeps `<topic>.dlq` itself and needs none of this.
 // Bounded: when full, the oldest are kept and a new one is refused (the bus logs it).
 import Database from 'better-sqlite3';
-import { systemClock, toIsoTime, type Clock } from '@ledger/contracts';
+import { parseJsonText, systemClock, toIsoTime, type Clock } from '@ledger/contracts';
 import { openProjectionDb } from '@ledger/event-store';
 import type { MessageHeaders } from '../message-bus.port';
 import { BUS_HEADERS } from '../nest/bus-protocol';
@@ -179,7 +179,7 @@ function deadLetterOfRow(row: Row): StoredDeadLetter {
     error: row.error,
     key: row.key,
     value: row.value,
-    headers: JSON.parse(row.headers) as MessageHeaders,
+    headers: parseJsonText(row.headers) as MessageHeaders,
   };
 }
 
