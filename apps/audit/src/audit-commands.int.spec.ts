@@ -153,6 +153,11 @@ describe('ledger-audit commands', () => {
     expect(broken.code).toBe(1);
     expect(broken.out).toContain('the chain of ledger-0 is broken at revision');
     expect(await run('verify-statement', join(dir, 'missing.json'), '--data-dir', fixture.dataDir)).toMatchObject({ code: 2 });
+    // Not JSON: said so by position, never quoting the file (Node 20's JSON.parse message would quote the card number).
+    writeFileSync(join(dir, 'garbled.json'), `{"lines":[{"references":{"card":x${CARD_NUMBER_IN_REFERENCE}}}]}`);
+    const garbled = await run('verify-statement', join(dir, 'garbled.json'), '--json', '--data-dir', fixture.dataDir);
+    expect(garbled).toMatchObject({ code: 2, err: expect.stringContaining('not valid JSON') });
+    expect(garbled.err + garbled.out).not.toContain(CARD_NUMBER_IN_REFERENCE.slice(0, 6));
   });
 
   it('verify-statement refuses a statement edited outside its lines, or over a period not in the store\'s form', async () => {

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseJsonText } from '@ledger/contracts';
 import { DEAD_LETTER_LIST_MAX } from '@ledger/messaging';
 import { balanceOf } from './balance';
 import { withCardNumbersWithheld } from './card-number-filter';
@@ -237,7 +238,7 @@ function planStoreCommand(command: string, options: Options, positionals: readon
       const file = positionals[0];
       let document: unknown;
       try {
-        document = JSON.parse(readFileSync(file, 'utf8'));
+        document = parseJsonText(readFileSync(file, 'utf8')); // its error never quotes the file: its lines' references may hold anything
       } catch (error) {
         throw new UsageError(`cannot read statement ${file}: ${(error as Error).message}`);
       }
