@@ -69,22 +69,29 @@ describe('card-issuer releases owed across restarts', () => {
     if (crash.armed && operation === 'hold') throw new Error('simulated failure after the hold');
   }
 
-  /** One authorization whose hold the ledger placed, declined by recovery while the ledger refused (did not run) its release. */
-  async function declinedWithHoldPending(harness: CardHarness, amount: string) {
+  /** Authorizations (one card) whose holds the ledger placed, declined by recovery while the ledger refused (did not run) their releases. */
+  async function declinedWithHoldsPending(harness: CardHarness, amounts: string[]) {
     const { walletId, secrets } = await cardholder(harness);
-    const message = authorizeMessage(secrets, { amount });
-    expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    const messages = amounts.map((amount) => authorizeMessage(secrets, { amount }));
+    for (const message of messages) expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
     const writer = harness.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!;
     const submit = writer.submit.bind(writer);
     const down = jest.spyOn(writer, 'submit').mockImplementation(async (command) =>
       command.type === 'ReleaseHold' ? { ok: false, error: domainError('unavailable', 'the shard is down', { retryable: true }) } : submit(command),
     );
     harness.clock.advance(RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS * loadCardIssuerConfig({}).CARD_UPSTREAM_TIMEOUT_MS + 1);
-    expect(await harness.cards.service.recoverRequested()).toEqual({ recovered: 0, left: 1 });
+    expect(await harness.cards.service.recoverRequested()).toEqual({ recovered: 0, left: amounts.length });
     down.mockRestore();
-    expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { status: 'declined', reason: 'issuer_recovered' } });
-    expect(writer.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'pending' });
-    return { walletId, writer, message };
+    for (const message of messages) {
+      expect(await harness.query({ type: 'GetAuthorization', authorizationId: message.authorizationId })).toMatchObject({ ok: true, value: { status: 'declined', reason: 'issuer_recovered' } });
+      expect(writer.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'pending' });
+    }
+    return { walletId, writer, messages };
+  }
+
+  async function declinedWithHoldPending(harness: CardHarness, amount: string) {
+    const { messages, ...rest } = await declinedWithHoldsPending(harness, [amount]);
+    return { ...rest, message: messages[0] };
   }
 
   it('a release unanswered when the decline was recorded is sent by the next process: the crash between them holds no money for 7 days', async () => {
@@ -118,5 +125,25 @@ describe('card-issuer releases owed across restarts', () => {
     const releasedEvents = (await harness.ledger.store.readAll({ maxCount: 10_000 })).filter((event) => event.type === 'ledger.HoldReleased.v1' && (event.data as { holdId?: string }).holdId === message.authorizationId);
     expect(releasedEvents).toHaveLength(1);
     expect(released.mock.calls.filter(([command]) => command.type === 'ReleaseHold').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a release the ledger refuses for good is passed over: the holds declined after it are still released', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({ afterLedgerReply: (operation) => failAfterHold(crash, operation) });
+    const { writer, messages } = await declinedWithHoldsPending(h, ['300', '200']);
+    crash.armed = false;
+    // The one declined first (the scan's order) meets a refusal no retry changes.
+    const [refused, released] = h.db
+      .prepare<[], { authorization_id: string }>("SELECT authorization_id FROM card_authorizations WHERE phase = 'declined' ORDER BY updated_position")
+      .all()
+      .map((row) => row.authorization_id);
+    expect([refused, released].sort()).toEqual(messages.map((message) => message.authorizationId).sort());
+    const submit = writer.submit.bind(writer);
+    jest.spyOn(writer, 'submit').mockImplementation(async (command) =>
+      command.type === 'ReleaseHold' && command.holdId === refused ? { ok: false, error: domainError('validation_failed', 'refused for good') } : submit(command),
+    );
+    await h.restartCards();
+    expect(writer.currentState.holds.get(released)).toMatchObject({ status: 'released', heldAmount: 0n });
+    expect(writer.currentState.holds.get(refused)).toMatchObject({ status: 'pending' });
   });
 });

@@ -449,7 +449,7 @@ export class CardIssuerService {
     if (outcome.events.length === 0) return { ok: true, state: outcome.state, released: true };
     // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
     // Unanswered, it is owed: the durable decline makes every recovery pass (of any process) send it again.
-    const released = await this.releaseOrphanHold(authorization).catch(() => false);
+    const released = (await this.releaseOrphanHold(authorization)) === 'released';
     return { ok: true, state: outcome.state, released };
   }
 
@@ -671,24 +671,25 @@ export class CardIssuerService {
     const sinceMs = Math.max(0, this.deps.clock.nowMs() - HOLD_TIMEOUT_MAX_MS); // every older hold has expired at the ledger
     const owed = interruptedDeclines(this.deps.db, this.releasesConfirmedThrough, sinceMs, RELEASE_CHECKS_PER_PASS_MAX);
     for (const [index, declined] of owed.entries()) {
-      if (!(await this.releaseOrphanHold({ id: declined.authorizationId, walletId: declined.walletId }).catch(() => false))) return owed.length - index;
+      // A refusal no retry changes (logged) is passed over: it must not stop the scan for the holds behind it.
+      if ((await this.releaseOrphanHold({ id: declined.authorizationId, walletId: declined.walletId })) === 'unanswered') return owed.length - index;
       this.releasesConfirmedThrough = declined.position;
     }
     return 0;
   }
 
-  /** Releases whatever the hold of a requested authorization still holds; true when nothing is left held (none, or finished already). */
-  private async releaseOrphanHold(authorization: Pick<Authorization, 'id' | 'walletId'>): Promise<boolean> {
+  /**
+   * Releases whatever the hold of a requested authorization still holds: 'released' when nothing is left held (none, or
+   * finished already), 'unanswered' when the ledger did not answer (a retry may), 'refused' otherwise (logged).
+   */
+  private async releaseOrphanHold(authorization: Pick<Authorization, 'id' | 'walletId'>): Promise<'released' | 'refused' | 'unanswered'> {
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorization.id), actor: ACTOR };
-    const released = await this.deps.ledger.command({
-      type: 'ReleaseHold',
-      holdId: authorization.id,
-      walletId: authorization.walletId,
-      meta: commandMeta(ledgerKeys.recover(authorization.id), origin),
-    });
-    if (released.ok || released.error.code === 'hold_not_pending' || released.error.code === 'not_found') return true;
+    const released = await this.deps.ledger
+      .command({ type: 'ReleaseHold', holdId: authorization.id, walletId: authorization.walletId, meta: commandMeta(ledgerKeys.recover(authorization.id), origin) })
+      .catch((error: unknown): Reply<never> => failed(unavailable(error instanceof Error ? error.message : String(error))));
+    if (released.ok || released.error.code === 'hold_not_pending' || released.error.code === 'not_found') return 'released';
     this.deps.log?.(`card-issuer: releasing the hold of authorization ${authorization.id} failed with ${released.error.code}`);
-    return false;
+    return released.error.code === 'unavailable' ? 'unanswered' : 'refused';
   }
 
   // -------------------------------------------------------------------------------------------
