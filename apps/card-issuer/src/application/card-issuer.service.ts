@@ -121,8 +121,6 @@ export class CardIssuerService {
    * the ledger. In memory: each process starts over HOLD_TIMEOUT_MAX_MS back (a crash between a decline and its release).
    */
   private releasesConfirmedThrough = 0n;
-  /** The recovery pass running, if any: a second caller joins it (the release scan's position moves in one pass at a time). */
-  private recovering: Promise<{ recovered: number; left: number }> | undefined;
 
   constructor(private readonly deps: CardIssuerServiceDeps) {
     this.cards = new CardRepository(deps.store, deps.ids, deps.config.CARD_CACHE_MAX);
@@ -629,12 +627,7 @@ export class CardIssuerService {
    * released and the authorization is recorded as declined (05, `issuer_recovered`). The same
    * idempotency key makes the ledger answer the first outcome, so no orphan hold remains.
    */
-  recoverRequested(): Promise<{ recovered: number; left: number }> {
-    this.recovering ??= this.recoveryPass().finally(() => (this.recovering = undefined));
-    return this.recovering;
-  }
-
-  private async recoveryPass(): Promise<{ recovered: number; left: number }> {
+  async recoverRequested(): Promise<{ recovered: number; left: number }> {
     await this.caughtUp();
     let recovered = 0;
     let left = await this.releaseOwed();
@@ -673,7 +666,8 @@ export class CardIssuerService {
     for (const [index, declined] of owed.entries()) {
       // A refusal no retry changes (logged) is passed over: it must not stop the scan for the holds behind it.
       if ((await this.releaseOrphanHold({ id: declined.authorizationId, walletId: declined.walletId })) === 'unanswered') return owed.length - index;
-      this.releasesConfirmedThrough = declined.position;
+      // Every one of this pass up to here is released: two passes at once only ever move it to such a position.
+      if (declined.position > this.releasesConfirmedThrough) this.releasesConfirmedThrough = declined.position;
     }
     return 0;
   }
