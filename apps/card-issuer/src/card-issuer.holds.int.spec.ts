@@ -146,4 +146,25 @@ describe('card-issuer releases owed across restarts', () => {
     expect(writer.currentState.holds.get(released)).toMatchObject({ status: 'released', heldAmount: 0n });
     expect(writer.currentState.holds.get(refused)).toMatchObject({ status: 'pending' });
   });
+
+  it('a retry declined 62 on a card canceled since its hold, its release unanswered, has the hold released by the next process', async () => {
+    const crash = { armed: true };
+    h = await startCardHarness({ afterLedgerReply: (operation) => failAfterHold(crash, operation) });
+    const { walletId, card, secrets } = await cardholder(h);
+    const message = authorizeMessage(secrets, { amount: '900' });
+    expect(await h.send(message, 'net-key')).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    expect(await h.send({ type: 'CancelCard', cardId: card.id })).toMatchObject({ ok: true, value: { status: 'canceled' } });
+    const writer = h.ledger.ledger.service.writer(accountShard(walletId, LEDGER_SHARDS))!;
+    const submit = writer.submit.bind(writer);
+    const down = jest.spyOn(writer, 'submit').mockImplementation(async (command) =>
+      command.type === 'ReleaseHold' ? { ok: false, error: domainError('unavailable', 'the shard is down', { retryable: true }) } : submit(command),
+    );
+    expect(await h.send(message, 'net-key')).toMatchObject({ ok: true, value: { approved: false, responseCode: '62', reason: 'card_canceled' } });
+    down.mockRestore();
+    expect(writer.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'pending' });
+    await h.restartCards();
+    expect(writer.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'released', heldAmount: 0n });
+    expect(writer.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+  });
 });
