@@ -115,8 +115,9 @@ const statements = perDatabase((db: Database.Database) => ({
     'SELECT * FROM card_authorizations WHERE card_id = ? AND created_position < ? ORDER BY created_position DESC LIMIT ?',
   ),
   // Requested, then declined without the ledger's answer (recovery, a card frozen or canceled meanwhile): a hold may have been placed.
+  // By the partial index (named: the planner would take every decline by phase and sort them, each pass).
   interruptedDeclines: db.prepare<[bigint, string, number], { authorization_id: string; wallet_id: string; updated_position: number | bigint }>(
-    `SELECT authorization_id, wallet_id, updated_position FROM card_authorizations
+    `SELECT authorization_id, wallet_id, updated_position FROM card_authorizations INDEXED BY card_authorizations_interrupted
      WHERE phase = 'declined' AND reason IN ('issuer_recovered', 'card_frozen', 'card_canceled') AND created_position < updated_position
        AND updated_position > ? AND created_at >= ? AND wallet_id IS NOT NULL ORDER BY updated_position LIMIT ?`,
   ),
