@@ -34,7 +34,7 @@ import {
   type WalletView,
 } from '@ledger/contracts';
 import { WrongExpectedVersionError, type EventStore, type ProjectionRunner } from '@ledger/event-store';
-import { systemAccountId, accountShard } from '@ledger/ledger';
+import { HOLD_TIMEOUT_MAX_MS, systemAccountId, accountShard } from '@ledger/ledger';
 import type { IdentityClient, LedgerClient, LedgerRequestOptions } from '@ledger/messaging';
 import type Database from 'better-sqlite3';
 import type { CardIssuerConfig } from '../card-issuer.config';
@@ -44,9 +44,9 @@ import { AUTHORIZATION_ID_LENGTH_MAX, isAuthorizationId, isValidId, MERCHANT_NAM
 import { brandOf, expiryOf, last4Of } from '../domain/pan';
 import { COUNTRY_PATTERN, MCC_PATTERN } from '../domain/spending-controls';
 import { authorizationView, cardView } from '../domain/views';
-import { cardCountOf, cardOfAuthorization, findAuthorization, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
+import { cardCountOf, cardOfAuthorization, findAuthorization, interruptedDeclines, listAuthorizations, listCards, requestedAuthorizations } from '../projections/card-issuer.projection';
 import { CardCrypto } from './card-crypto';
-import { CardRepository, remember, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
+import { CardRepository, type AuthorizationRoute, type EventOrigin, type LoadedCard } from './card-repository';
 
 /** Tries of one command when another process appended to the same card stream in between. */
 export const APPEND_ATTEMPTS_MAX = 5;
@@ -56,8 +56,8 @@ export const PAN_ATTEMPTS_MAX = 8;
 export const RECOVERY_MIN_AGE_UPSTREAM_TIMEOUTS = 2;
 /** A hold unanswered this close to the requester's deadline is abandoned: no approval would reach the requester in time. */
 export const REQUESTER_DEADLINE_MARGIN_MS = 250;
-/** Releases owed (declined, the ledger unreachable then) remembered for the next recovery pass; beyond it the hold's timeout frees the money. */
-export const OWED_RELEASES_MAX = 10_000;
+/** Authorizations declined as interrupted whose hold one recovery pass releases (again): the rest wait for the next pass. */
+export const RELEASE_CHECKS_PER_PASS_MAX = 1_000;
 /** How long a query waits for the projection to reach the store's head. */
 export const QUERY_WAIT_MS = 2_000;
 const PAN_PATTERN = /^[0-9]{12,19}$/;
@@ -116,8 +116,11 @@ const catchingUp = (): DomainError => unavailable('the card-issuer is catching u
 
 export class CardIssuerService {
   private readonly cards: CardRepository;
-  /** Authorizations declined as interrupted whose hold's release the ledger did not confirm: the next recovery pass releases them. */
-  private readonly owedReleases = new Map<string, Authorization>();
+  /**
+   * The projection position through which every authorization declined as interrupted had its hold's release confirmed by
+   * the ledger. In memory: each process starts over HOLD_TIMEOUT_MAX_MS back (a crash between a decline and its release).
+   */
+  private releasesConfirmedThrough = 0n;
 
   constructor(private readonly deps: CardIssuerServiceDeps) {
     this.cards = new CardRepository(deps.store, deps.ids, deps.config.CARD_CACHE_MAX);
@@ -443,8 +446,8 @@ export class CardIssuerService {
     // Answered already (approved or declined elsewhere): that answer's process owns the hold.
     if (outcome.events.length === 0) return { ok: true, state: outcome.state, released: true };
     // Released even when the hold is refused now: past the ledger's idempotency window the first try's hold is still pending (hold_exists).
-    const released = await this.releaseOrphanHold(authorization).catch(() => false);
-    if (!released) remember(this.owedReleases, authorization.id, authorization, OWED_RELEASES_MAX);
+    // Unanswered, it is owed: the durable decline makes every recovery pass (of any process) send it again.
+    const released = (await this.releaseOrphanHold(authorization)) === 'released';
     return { ok: true, state: outcome.state, released };
   }
 
@@ -627,12 +630,7 @@ export class CardIssuerService {
   async recoverRequested(): Promise<{ recovered: number; left: number }> {
     await this.caughtUp();
     let recovered = 0;
-    let left = 0;
-    // Declined, but the ledger did not answer their release then: released now (the decline stands either way).
-    for (const [authorizationId, authorization] of [...this.owedReleases]) {
-      if (await this.releaseOrphanHold(authorization).catch(() => false)) this.owedReleases.delete(authorizationId);
-      else left++;
-    }
+    let left = await this.releaseOwed();
     for (const { authorizationId, cardId } of requestedAuthorizations(this.deps.db)) {
       const done = await this.cards.withLock(cardId, () => this.recoverOne(cardId, authorizationId)).catch((error: unknown) => {
         // A ledger that did not answer in time (or a store error) leaves this one for the next pass; the rest, and the start, go on.
@@ -657,18 +655,35 @@ export class CardIssuerService {
     return finished.ok && finished.released; // a release owed is left for the next pass
   }
 
-  /** Releases whatever the hold of a requested authorization still holds; true when nothing is left held (none, or finished already). */
-  private async releaseOrphanHold(authorization: Authorization): Promise<boolean> {
+  /**
+   * Releases the holds of authorizations declined as interrupted since the last pass (the ledger answers a release done
+   * already by its key, or hold_not_pending), at most RELEASE_CHECKS_PER_PASS_MAX; the scan stops at the first unanswered
+   * one, left for the next pass. A decline is durable, so a crash between it and its release loses no release. Returns how many are left.
+   */
+  private async releaseOwed(): Promise<number> {
+    const sinceMs = Math.max(0, this.deps.clock.nowMs() - HOLD_TIMEOUT_MAX_MS); // every older hold has expired at the ledger
+    const owed = interruptedDeclines(this.deps.db, this.releasesConfirmedThrough, sinceMs, RELEASE_CHECKS_PER_PASS_MAX);
+    for (const [index, declined] of owed.entries()) {
+      // A refusal no retry changes (logged) is passed over: it must not stop the scan for the holds behind it.
+      if ((await this.releaseOrphanHold({ id: declined.authorizationId, walletId: declined.walletId })) === 'unanswered') return owed.length - index;
+      // Every one of this pass up to here is released: two passes at once only ever move it to such a position.
+      if (declined.position > this.releasesConfirmedThrough) this.releasesConfirmedThrough = declined.position;
+    }
+    return 0;
+  }
+
+  /**
+   * Releases whatever the hold of a requested authorization still holds: 'released' when nothing is left held (none, or
+   * finished already), 'unanswered' when the ledger did not answer (a retry may), 'refused' otherwise (logged).
+   */
+  private async releaseOrphanHold(authorization: Pick<Authorization, 'id' | 'walletId'>): Promise<'released' | 'refused' | 'unanswered'> {
     const origin: EventOrigin = { idempotencyKey: ledgerKeys.recover(authorization.id), actor: ACTOR };
-    const released = await this.deps.ledger.command({
-      type: 'ReleaseHold',
-      holdId: authorization.id,
-      walletId: authorization.walletId,
-      meta: commandMeta(ledgerKeys.recover(authorization.id), origin),
-    });
-    if (released.ok || released.error.code === 'hold_not_pending' || released.error.code === 'not_found') return true;
+    const released = await this.deps.ledger
+      .command({ type: 'ReleaseHold', holdId: authorization.id, walletId: authorization.walletId, meta: commandMeta(ledgerKeys.recover(authorization.id), origin) })
+      .catch((error: unknown): Reply<never> => failed(unavailable(error instanceof Error ? error.message : String(error))));
+    if (released.ok || released.error.code === 'hold_not_pending' || released.error.code === 'not_found') return 'released';
     this.deps.log?.(`card-issuer: releasing the hold of authorization ${authorization.id} failed with ${released.error.code}`);
-    return false;
+    return released.error.code === 'unavailable' ? 'unanswered' : 'refused';
   }
 
   // -------------------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ export const CARD_ISSUER_SCHEMA = `
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS card_authorizations_by_card ON card_authorizations (card_id, created_position);
   CREATE INDEX IF NOT EXISTS card_authorizations_by_phase ON card_authorizations (phase);
+  CREATE INDEX IF NOT EXISTS card_authorizations_interrupted ON card_authorizations (updated_position)
+    WHERE phase = 'declined' AND reason IN ('issuer_recovered', 'card_frozen', 'card_canceled') AND created_position < updated_position;
 `;
 
 interface CardRow {
@@ -111,6 +113,13 @@ const statements = perDatabase((db: Database.Database) => ({
   authorizationsByCard: db.prepare<[string, number], AuthorizationRow>('SELECT * FROM card_authorizations WHERE card_id = ? ORDER BY created_position DESC LIMIT ?'),
   authorizationsByCardBefore: db.prepare<[string, bigint, number], AuthorizationRow>(
     'SELECT * FROM card_authorizations WHERE card_id = ? AND created_position < ? ORDER BY created_position DESC LIMIT ?',
+  ),
+  // Requested, then declined without the ledger's answer (recovery, a card frozen or canceled meanwhile): a hold may have been placed.
+  // By the partial index (named: the planner would take every decline by phase and sort them, each pass).
+  interruptedDeclines: db.prepare<[bigint, string, number], { authorization_id: string; wallet_id: string; updated_position: number | bigint }>(
+    `SELECT authorization_id, wallet_id, updated_position FROM card_authorizations INDEXED BY card_authorizations_interrupted
+     WHERE phase = 'declined' AND reason IN ('issuer_recovered', 'card_frozen', 'card_canceled') AND created_position < updated_position
+       AND updated_position > ? AND created_at >= ? AND wallet_id IS NOT NULL ORDER BY updated_position LIMIT ?`,
   ),
   requested: db.prepare<[number], { authorization_id: string; card_id: string }>(
     `SELECT authorization_id, card_id FROM card_authorizations WHERE phase = 'requested' AND card_id IS NOT NULL LIMIT ?`,
@@ -238,6 +247,16 @@ export function listAuthorizations(db: Database.Database, cardId: string, limit:
   const items = rows.slice(0, limit);
   const nextCursor = rows.length > limit ? encodePageCursor(BigInt(items[items.length - 1].created_position), 0n) : null;
   return { items: items.map(authorizationViewOf), nextCursor };
+}
+
+/**
+ * Authorizations declined after their hold was asked for, without the ledger's answer (a hold may still be pending
+ * behind the decline), declined after position `after` and requested at or after `sinceMs`; in the order declined.
+ */
+export function interruptedDeclines(db: Database.Database, after: bigint, sinceMs: number, limit: number): { authorizationId: string; walletId: string; position: bigint }[] {
+  return statements(db)
+    .interruptedDeclines.all(after, toIsoTime(sinceMs), limit)
+    .map((row) => ({ authorizationId: row.authorization_id, walletId: row.wallet_id, position: BigInt(row.updated_position) }));
 }
 
 /** Authorizations whose hold was asked for and whose answer is not recorded (what recovery finishes). */
