@@ -462,6 +462,30 @@ describe('wallet-ledger through the transport', () => {
     expect(page.ok && page.value.items.map((line) => line.kind)).toEqual(['withdrawal', 'top_up']);
   });
 
+  it('posts an entry id once: the same refund under another key, within the day or days later (the ledger forgot the key), is answered as posted', async () => {
+    const walletId = await openWallet(2);
+    const refund = (amount: string) => ({
+      type: 'PostEntry' as const,
+      entryId: 'card-refund-entry-1',
+      kind: 'card_refund',
+      postings: [
+        { accountId: 'sys:funding:USD:2', side: 'debit' as const, amount, currency: 'USD' },
+        { accountId: walletId, side: 'credit' as const, amount, currency: 'USD' },
+      ],
+    });
+    const first = await h.send(refund('40'), 'refund-slot-1');
+    expect(first).toMatchObject({ ok: true, value: { id: 'card-refund-entry-1', amount: '40' } });
+    expect(await h.send(refund('40'), 'refund-slot-1-again')).toEqual(first);
+    h.clock.advance(3 * 24 * 60 * 60 * 1000);
+    // The card-issuer never recorded the first post (ledger.events late): its retry days later, under the slot's key the ledger has forgotten.
+    expect(await h.send(refund('40'), 'refund-slot-1')).toEqual(first);
+    expect(await h.send(refund('41'), 'refund-slot-2')).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed', details: { field: 'entryId', reason: 'entry_exists' } },
+    });
+    expect(balanceOf(h, walletId)).toBe(40n);
+  });
+
   it('answers an internal entry of two currencies with the amount it moved in the currency it names, not a sum across currencies', async () => {
     const dollars = await openWallet(3);
     const euros = await openWallet(3, 'EUR');
