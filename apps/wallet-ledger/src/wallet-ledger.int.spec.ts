@@ -7,7 +7,7 @@ import { idFromKey, UuidV7Generator, uuidv7, type HoldView, type TransactionView
 import { SqliteEventStore } from '@ledger/event-store';
 import { EventStoreCheckpointStore } from '@ledger/messaging';
 import { waitFor } from '@ledger/contracts/testing';
-import { accountShard, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
+import { accountShard, availableBalance, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
 import { TRANSFER_SAGA_CHECKPOINT } from './application/transfer-saga';
 import { transferSagaKeys } from './domain/wallet-commands';
 import { startHarness, type Harness } from './testing/wallet-ledger.harness';
@@ -776,6 +776,25 @@ describe('wallet-ledger through the transport', () => {
       ok: false,
       error: { code: 'idempotency_key_reuse' },
     });
+  });
+
+  it('expires after a restart from a snapshot a hold that came due while down, and refuses its capture in between', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1' } });
+    const walletId = await openWallet(2);
+    await topUp(walletId, '100');
+    expect(await h.send({ type: 'PlaceHold', holdId: 'down-hold', walletId, amount: '70', timeoutMs: 60_000 }, 'down-hold')).toMatchObject({ ok: true });
+    expect((await h.ledger.service.writer(2)!['deps'].snapshots.load(2))?.revision).toBe(h.ledger.service.writer(2)!.lastRevision);
+    await h.close();
+    clock.advance(61_000);
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1', HOLD_SWEEP_INTERVAL_MS: '3600000' } });
+    const writer = h.ledger.service.writer(2)!;
+    expect(writer.currentState.holds.get('down-hold')?.status).toBe('pending');
+    expect(await h.send({ type: 'CaptureHold', holdId: 'down-hold', walletId, amount: '70' }, 'late-capture')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+    expect(writer.sweepExpiredHolds()).toBe(1);
+    await waitFor('the hold to expire', () => writer.currentState.holds.get('down-hold')?.status === 'expired');
+    expect(availableBalance(writer.currentState.accounts.get(walletId)!)).toBe(100n);
   });
 
   it('restarts from a snapshot plus the tail', async () => {
