@@ -11,7 +11,7 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
-import { ID_LENGTH_MAX, LEDGER_META_STREAM, shardOfCommand, type EntryPosted } from '@ledger/ledger';
+import { ID_LENGTH_MAX, isSystemAccountId, LEDGER_META_STREAM, POSTINGS_MAX, shardOfCommand, type EntryPosted } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
 import { transferSagaKeys, WRITER_KEY_PREFIXES } from '../domain/wallet-commands';
 import { ledgerStreamId, ShardWriter } from './shard-writer';
@@ -110,7 +110,11 @@ export class WalletLedgerService {
     const postedEntry = this.deps.postedEntry;
     if (message.type === 'PostEntry' && postedEntry !== undefined && typeof message.entryId === 'string' && Array.isArray(message.postings)) {
       // An entry id names one entry forever: the shard's state keeps the ids of a day, the store has the older ones.
-      const accountIds = message.postings.map((posting) => posting?.accountId).filter((id): id is string => typeof id === 'string');
+      // Wallets only (a system account has no lines), of at most the postings an entry may have (more is refused anyway).
+      const accountIds = message.postings
+        .slice(0, POSTINGS_MAX)
+        .map((posting) => posting?.accountId)
+        .filter((id): id is string => typeof id === 'string' && !isSystemAccountId(id));
       return postedEntry(ledgerStreamId(shard), message.entryId, accountIds).then(
         (posted) => writer.submit(message, posted),
         () => ({ ok: false, error: domainError('unavailable', 'the ledger could not look up this entry id; retry', { retryable: true }) }),
