@@ -57,6 +57,7 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
     ids: options.ids,
     log,
     openWalletRefusal: (ownerId, walletId) => queries.openWalletRefusal(ownerId, walletId),
+    postedEntry: (streamId, entryId, accountIds) => queries.postedEntry(streamId, entryId, accountIds),
   });
   const started = new ShutdownStack();
   started.add({ close: () => projection.stop() });

@@ -7,7 +7,7 @@ import { idFromKey, UuidV7Generator, uuidv7, type HoldView, type TransactionView
 import { SqliteEventStore } from '@ledger/event-store';
 import { EventStoreCheckpointStore } from '@ledger/messaging';
 import { waitFor } from '@ledger/contracts/testing';
-import { accountShard, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
+import { accountShard, availableBalance, globalSums, postedBalance, type LedgerShardState } from '@ledger/ledger';
 import { TRANSFER_SAGA_CHECKPOINT } from './application/transfer-saga';
 import { transferSagaKeys } from './domain/wallet-commands';
 import { startHarness, type Harness } from './testing/wallet-ledger.harness';
@@ -462,6 +462,30 @@ describe('wallet-ledger through the transport', () => {
     expect(page.ok && page.value.items.map((line) => line.kind)).toEqual(['withdrawal', 'top_up']);
   });
 
+  it('posts an entry id once: the same refund under another key, within the day or days later (the ledger forgot the key), is answered as posted', async () => {
+    const walletId = await openWallet(2);
+    const refund = (amount: string) => ({
+      type: 'PostEntry' as const,
+      entryId: 'card-refund-entry-1',
+      kind: 'card_refund',
+      postings: [
+        { accountId: 'sys:funding:USD:2', side: 'debit' as const, amount, currency: 'USD' },
+        { accountId: walletId, side: 'credit' as const, amount, currency: 'USD' },
+      ],
+    });
+    const first = await h.send(refund('40'), 'refund-slot-1');
+    expect(first).toMatchObject({ ok: true, value: { id: 'card-refund-entry-1', amount: '40' } });
+    expect(await h.send(refund('40'), 'refund-slot-1-again')).toEqual(first);
+    h.clock.advance(3 * 24 * 60 * 60 * 1000);
+    // The card-issuer never recorded the first post (ledger.events late): its retry days later, under the slot's key the ledger has forgotten.
+    expect(await h.send(refund('40'), 'refund-slot-1')).toEqual(first);
+    expect(await h.send(refund('41'), 'refund-slot-2')).toMatchObject({
+      ok: false,
+      error: { code: 'validation_failed', details: { field: 'entryId', reason: 'entry_exists' } },
+    });
+    expect(balanceOf(h, walletId)).toBe(40n);
+  });
+
   it('answers an internal entry of two currencies with the amount it moved in the currency it names, not a sum across currencies', async () => {
     const dollars = await openWallet(3);
     const euros = await openWallet(3, 'EUR');
@@ -752,6 +776,25 @@ describe('wallet-ledger through the transport', () => {
       ok: false,
       error: { code: 'idempotency_key_reuse' },
     });
+  });
+
+  it('expires after a restart from a snapshot a hold that came due while down, and refuses its capture in between', async () => {
+    const { dataDir, clock } = h;
+    await h.close();
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1' } });
+    const walletId = await openWallet(2);
+    await topUp(walletId, '100');
+    expect(await h.send({ type: 'PlaceHold', holdId: 'down-hold', walletId, amount: '70', timeoutMs: 60_000 }, 'down-hold')).toMatchObject({ ok: true });
+    expect((await h.ledger.service.writer(2)!['deps'].snapshots.load(2))?.revision).toBe(h.ledger.service.writer(2)!.lastRevision);
+    await h.close();
+    clock.advance(61_000);
+    h = await startHarness({ dataDir, clock, env: { SNAPSHOT_EVERY: '1', HOLD_SWEEP_INTERVAL_MS: '3600000' } });
+    const writer = h.ledger.service.writer(2)!;
+    expect(writer.currentState.holds.get('down-hold')?.status).toBe('pending');
+    expect(await h.send({ type: 'CaptureHold', holdId: 'down-hold', walletId, amount: '70' }, 'late-capture')).toMatchObject({ ok: false, error: { code: 'hold_not_pending' } });
+    expect(writer.sweepExpiredHolds()).toBe(1);
+    await waitFor('the hold to expire', () => writer.currentState.holds.get('down-hold')?.status === 'expired');
+    expect(availableBalance(writer.currentState.accounts.get(walletId)!)).toBe(100n);
   });
 
   it('restarts from a snapshot plus the tail', async () => {

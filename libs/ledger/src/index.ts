@@ -31,6 +31,7 @@ export {
 } from './account';
 export { entryError, postingFromJson, postingToJson, type Posting, type PostingJson } from './entry';
 export {
+  entryPostedOf,
   evolve,
   foldLedgerShard,
   ledgerEventOf,
@@ -62,6 +63,7 @@ export {
   commandFingerprint,
   decide,
   ledgerShard,
+  postedEntryOf,
   rejectionEvent,
   type CaptureHold,
   type CloseAccount,

@@ -18,12 +18,14 @@ import {
 import { entryError, insufficientFunds, postingStatusError, postingToJson, type Posting } from './entry';
 import { fingerprintOf, openAccountFingerprint } from './fingerprint';
 import {
+  entryPostedOf,
   evolve,
   holdOf,
   initialState,
   outcomeOf,
   type CommandRejected,
   type CommandStamp,
+  type EntryPosted,
   type LedgerAcceptedEvent,
   type LedgerEvent,
   type LedgerShardState,
@@ -127,6 +129,11 @@ export type LedgerCommand =
 /** What decide needs besides the command and the state: the command's time from the one clock. */
 export interface LedgerContext {
   readonly nowMs: number;
+  /**
+   * A PostEntry's: the entry the store holds under its entry id, when the application found one the
+   * state no longer keeps (`entries` is a window); the id is then taken, as within the window.
+   */
+  readonly postedEntry?: EntryPosted;
 }
 
 export type LedgerDecision = { ok: true; events: LedgerEvent[] } | { ok: false; error: DomainError };
@@ -239,6 +246,9 @@ export function decide(command: LedgerCommand, state: LedgerShardState, context:
     }
     return prior.outcome.ok ? { ok: true, events: [] } : rejected(prior.outcome.error);
   }
+  // An entry id names one entry: the same entry under another key (a retry whose key the caller or the window lost) is answered as posted.
+  const posted = command.type === 'PostEntry' ? postedEntryOf(state, command, context) : undefined;
+  if (posted !== undefined) return posted.data.fingerprint === fingerprint ? { ok: true, events: [] } : rejected(validationFailed('entryId', 'entry_exists'));
   // Event data copies the stamp field by field: `{ ...stamp, more }` (a spread plus new keys) makes V8
   // allocate each copy in old space, garbage only a full GC frees (~1.5 KB per opened account).
   const stamp: CommandStamp = { idempotencyKey: command.idempotencyKey, fingerprint, atMs: context.nowMs };
@@ -266,6 +276,12 @@ export function decide(command: LedgerCommand, state: LedgerShardState, context:
       return rejected(validationFailed('type', 'unknown_command', { type: String((unknown as { type: unknown }).type) }));
     }
   }
+}
+
+/** The entry already posted under a PostEntry's entry id (kept in the state, or found by the application): what answers it. */
+export function postedEntryOf(state: LedgerShardState, command: PostEntry, context: LedgerContext): EntryPosted | undefined {
+  if (typeof command.entryId !== 'string') return undefined;
+  return entryPostedOf(state, command.entryId, context.nowMs) ?? (context.postedEntry?.data.entryId === command.entryId ? context.postedEntry : undefined);
 }
 
 /** The ledger shard as a decider: what `deciderSpec` and the application layer run. */

@@ -1,11 +1,13 @@
 import type { DomainError } from '@ledger/contracts';
 import { deciderSpec } from '@ledger/contracts/testing';
 import { availableBalance, pendingBalance, postedBalance } from './account';
-import { foldLedgerShard, globalSums, outcomeOf, type LedgerEvent } from './ledger-shard';
+import { evolve, foldLedgerShard, globalSums, outcomeOf, type EntryPosted, type LedgerEvent } from './ledger-shard';
+import { fromSnapshotParts, snapshotParts } from './snapshot';
 import {
   commandFingerprint,
   decide,
   ledgerShard,
+  postedEntryOf,
   rejectionEvent,
   type CaptureHold,
   type ExpireHold,
@@ -594,5 +596,39 @@ describe('evolve asserts the invariants (a broken one is a bug, thrown)', () => 
   it('refuses closing an account with a balance', () => {
     const closeAlice: LedgerEvent = { type: 'ledger.AccountClosed.v1', data: { ...stampOf(close('c', 'alice')), accountId: 'alice' } };
     expect(() => foldLedgerShard([...base, closeAlice])).toThrow(/closed with a balance/);
+  });
+});
+
+describe('entry ids: one entry per id', () => {
+  // A card refund's entry id is its (authorization, refund) id: retried under another key (a refund slot the ledger forgot), it posted again.
+  const refund = (key: string, amount = 100n): PostEntry => ({ ...transfer(key, 'sys:funding:USD:0', 'bob', amount), entryId: 'refund-1', kind: 'card_refund' });
+
+  it('answers the same entry under another key with no events, within the window and after it (the entry the application found)', () => {
+    const history = historyOf(...BASE, refund('slot-1'));
+    spec.given(history).when(refund('slot-1-again')).then([]);
+    const posted = history[history.length - 1] as EntryPosted;
+    const dayLater = { nowMs: NOW_MS + 2 * IDEMPOTENCY_WINDOW_MS };
+    const state = stateAfter(history);
+    // The state keeps an entry id for the window only: older ones the application looks up and passes in.
+    expect(decide(refund('slot-1-later'), state, dayLater)).toMatchObject({ ok: true, events: [expect.anything()] });
+    expect(decide(refund('slot-1-later'), state, { ...dayLater, postedEntry: posted })).toEqual({ ok: true, events: [] });
+    expect(postedEntryOf(state, refund('slot-1-again'), { nowMs: NOW_MS })).toEqual(posted);
+  });
+
+  it('refuses another entry under an id posted: validation_failed entry_exists, within the window and after it', () => {
+    const history = historyOf(...BASE, refund('slot-1'));
+    spec.given(history).when(refund('slot-2', 101n)).thenFails({ code: 'validation_failed', details: { field: 'entryId', reason: 'entry_exists' } });
+    const posted = history[history.length - 1] as EntryPosted;
+    const later = { nowMs: NOW_MS + 2 * IDEMPOTENCY_WINDOW_MS, postedEntry: posted };
+    expect(decide(refund('slot-2', 101n), stateAfter(history), later)).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+  });
+
+  it('forgets an entry id with its key, and keeps it in a snapshot', () => {
+    const history = historyOf(...BASE, refund('slot-1'));
+    const state = stateAfter(history);
+    expect(state.entries.get('refund-1')).toBe('slot-1');
+    expect(fromSnapshotParts(snapshotParts(state, 2)).entries.get('refund-1')).toBe('slot-1');
+    evolve(state, { type: 'ledger.AccountFrozen.v1', data: { ...stampOf(freeze('f', 'alice'), NOW_MS + IDEMPOTENCY_WINDOW_MS), accountId: 'alice' } });
+    expect(state.entries.has('refund-1')).toBe(false);
   });
 });

@@ -170,10 +170,15 @@ export interface LedgerShardState {
    * account, so a million open accounts keep no million events.
    */
   readonly idempotency: Map<string, IdempotencyRecord | string>;
+  /**
+   * Entry id -> the idempotency key of the command that posted it, while that key's record is kept:
+   * an entry id names one entry, under whatever key it comes again (older ones the application looks up).
+   */
+  readonly entries: Map<string, string>;
 }
 
 export function initialState(): LedgerShardState {
-  return { accounts: new Map(), holds: new Map(), finishedHolds: new Map(), idempotency: new Map() };
+  return { accounts: new Map(), holds: new Map(), finishedHolds: new Map(), idempotency: new Map(), entries: new Map() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,7 +308,7 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
       const { data } = event;
       // The first outcome wins: a rejection appended for a key already recorded changes nothing.
       if (outcomeOf(state, data.idempotencyKey, data.atMs) === undefined) {
-        state.idempotency.delete(data.idempotencyKey); // one past the window, not forgotten yet
+        forgetRecord(state, data.idempotencyKey); // one past the window, not forgotten yet
         state.idempotency.set(data.idempotencyKey, {
           fingerprint: data.fingerprint,
           atMs: data.atMs,
@@ -325,9 +330,32 @@ export function evolve(state: LedgerShardState, event: LedgerEvent): LedgerShard
 
 function recordOutcome(state: LedgerShardState, idempotencyKey: string, record: IdempotencyRecord | string, atMs: number): void {
   invariant(outcomeOf(state, idempotencyKey, atMs) === undefined, `two outcomes for idempotency key ${idempotencyKey}`);
-  state.idempotency.delete(idempotencyKey); // one past the window, not forgotten yet: this command's record replaces it
+  forgetRecord(state, idempotencyKey); // one past the window, not forgotten yet: this command's record replaces it
   state.idempotency.set(idempotencyKey, record);
+  indexEntry(state, idempotencyKey, record);
   forgetOlderThanWindow(state, atMs);
+}
+
+/** Keeps the entry id of a record of a posted entry, so another key cannot post that id again. */
+export function indexEntry(state: LedgerShardState, idempotencyKey: string, record: IdempotencyRecord | string): void {
+  const event = typeof record === 'string' || !record.outcome.ok ? undefined : record.outcome.event;
+  if (event?.type === 'ledger.EntryPosted.v1') state.entries.set(event.data.entryId, idempotencyKey);
+}
+
+function forgetRecord(state: LedgerShardState, idempotencyKey: string): void {
+  const record = state.idempotency.get(idempotencyKey);
+  if (record === undefined) return;
+  state.idempotency.delete(idempotencyKey);
+  const event = typeof record === 'string' || !record.outcome.ok ? undefined : record.outcome.event;
+  if (event?.type === 'ledger.EntryPosted.v1' && state.entries.get(event.data.entryId) === idempotencyKey) state.entries.delete(event.data.entryId);
+}
+
+/** The entry posted under `entryId` within the window as of `nowMs`, or undefined (see `entries`). */
+export function entryPostedOf(state: LedgerShardState, entryId: string, nowMs: number): EntryPosted | undefined {
+  const key = state.entries.get(entryId);
+  const record = key === undefined ? undefined : outcomeOf(state, key, nowMs);
+  const event = record?.outcome.ok === true ? record.outcome.event : undefined;
+  return event?.type === 'ledger.EntryPosted.v1' && event.data.entryId === entryId ? event : undefined;
 }
 
 /** A stored event of a ledger stream as the domain's event (the store keeps exactly type and data). */
@@ -431,7 +459,7 @@ function forgetOlderThanWindow(state: LedgerShardState, nowMs: number): void {
   const horizonMs = nowMs - IDEMPOTENCY_WINDOW_MS;
   for (const [key, record] of state.idempotency) {
     if ((typeof record === 'string' ? accountOf(state, record).openedAtMs : record.atMs) > horizonMs) break;
-    state.idempotency.delete(key);
+    forgetRecord(state, key);
   }
   for (const [holdId, finishedAtMs] of state.finishedHolds) {
     if (finishedAtMs > horizonMs) break;

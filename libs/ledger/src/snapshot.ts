@@ -4,7 +4,7 @@
 import { amountOf, formatAmount, type Currency } from '@ledger/contracts';
 import { sumOf, type Account, type AccountKind, type AccountStatus, type Side } from './account';
 import type { Hold, HoldStatus, IdempotencyRecord, LedgerShardState } from './ledger-shard';
-import { initialState, sharedFlags } from './ledger-shard';
+import { indexEntry, initialState, sharedFlags } from './ledger-shard';
 
 /** Bumped when the shape changes; a snapshot of another version is ignored (rebuilt from the stream). */
 export const SNAPSHOT_FORMAT_VERSION = 2;
@@ -154,5 +154,8 @@ function restorePart(state: LedgerShardState, snapshot: LedgerSnapshot): void {
     state.holds.set(id, hold);
   }
   for (const [holdId, atMs] of snapshot.finishedHolds) state.finishedHolds.set(holdId, atMs);
-  for (const [key, record] of snapshot.idempotency) state.idempotency.set(key, record);
+  for (const [key, record] of snapshot.idempotency) {
+    state.idempotency.set(key, record);
+    indexEntry(state, key, record);
+  }
 }

@@ -26,9 +26,12 @@ import {
   rejectionEvent,
   shardOf,
   snapshotParts,
+  postedEntryOf,
   type CommandOutcome,
+  type EntryPosted,
   type LedgerAcceptedEvent,
   type LedgerCommand,
+  type LedgerContext,
   type LedgerEvent,
   type LedgerShardState,
 } from '@ledger/ledger';
@@ -65,7 +68,13 @@ export function ledgerStreamId(shard: number): string {
 }
 
 type Work =
-  | { readonly kind: 'command'; readonly message: LedgerCommandEnvelope; readonly resolve: (reply: Reply<unknown>) => void }
+  | {
+      readonly kind: 'command';
+      readonly message: LedgerCommandEnvelope;
+      /** A PostEntry's entry found in the store under its entry id (see LedgerContext.postedEntry). */
+      readonly postedEntry?: EntryPosted;
+      readonly resolve: (reply: Reply<unknown>) => void;
+    }
   | { readonly kind: 'expire'; readonly holdId: string; readonly resolve: (reply: Reply<unknown>) => void };
 
 const READ_PAGE_MAX = 1_000;
@@ -139,8 +148,8 @@ export class ShardWriter {
     }
   }
 
-  submit(message: LedgerCommandEnvelope): Promise<Reply<unknown>> {
-    return new Promise((resolve) => this.enqueue({ kind: 'command', message, resolve }));
+  submit(message: LedgerCommandEnvelope, postedEntry?: EntryPosted): Promise<Reply<unknown>> {
+    return new Promise((resolve) => this.enqueue({ kind: 'command', message, postedEntry, resolve }));
   }
 
   /** Queues an expiry for every pending hold past its time (at most one batch's worth per sweep). */
@@ -254,7 +263,7 @@ export class ShardWriter {
 
   /** Decides one piece of work, evolving the state and collecting its events; returns its reply. */
   private decideOne(work: Work, nowMs: number, events: NewEvent[]): () => Reply<unknown> {
-    const context = { nowMs };
+    const context: LedgerContext = work.kind === 'command' && work.postedEntry !== undefined ? { nowMs, postedEntry: work.postedEntry } : { nowMs };
     let command: LedgerCommand;
     if (work.kind === 'expire') {
       command = { type: 'ExpireHold', idempotencyKey: holdExpiryKey(work.holdId), holdId: work.holdId };
@@ -290,8 +299,10 @@ export class ShardWriter {
     const key = command.idempotencyKey;
     // A new command's first outcome is the one event it produced (not rebuilt from the state); a retry's is looked up.
     const produced: CommandOutcome | undefined = decision.events.length === 1 ? { ok: true, event: decision.events[0] as LedgerAcceptedEvent } : undefined;
+    // The same entry under another key is answered as the entry posted under its id.
+    const posted = produced === undefined && command.type === 'PostEntry' ? postedEntryOf(this.state, command, context) : undefined;
     return () => {
-      const outcome = produced ?? outcomeOf(this.state, key)?.outcome;
+      const outcome = produced ?? outcomeOf(this.state, key)?.outcome ?? (posted && { ok: true, event: posted });
       if (outcome === undefined) return { ok: false, error: unavailable('the outcome of this command is no longer remembered') };
       if (!outcome.ok) return { ok: false, error: outcome.error };
       return { ok: true, value: work.kind === 'command' ? replyFor(work.message, outcome.event, this.state) : null };

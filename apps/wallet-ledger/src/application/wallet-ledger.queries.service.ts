@@ -3,7 +3,8 @@
 import type Database from 'better-sqlite3';
 import { domainError, toIsoTime, type Clock, type DomainError, type LedgerQueryMessage, type Reply } from '@ledger/contracts';
 import type { EventStore, ProjectionRunner } from '@ledger/event-store';
-import { getAccountSums, getBalanceAt, getWallet, listTransactions, listWallets, walletCountOf, WALLETS_PER_OWNER_MAX } from '../projections/wallet-ledger.queries';
+import { ledgerEventOf, type EntryPosted } from '@ledger/ledger';
+import { entryPositionOf, getAccountSums, getBalanceAt, getWallet, listTransactions, listWallets, walletCountOf, WALLETS_PER_OWNER_MAX } from '../projections/wallet-ledger.queries';
 
 /** Longest a query waits for the projection to reach the store's head before answering `unavailable`. */
 export const QUERY_CATCH_UP_TIMEOUT_MS = 2_000;
@@ -28,6 +29,22 @@ export class WalletLedgerQueries {
     }
     if (getWallet(this.db, walletId) !== undefined || walletCountOf(this.db, ownerId) < WALLETS_PER_OWNER_MAX) return undefined;
     return domainError('limit_exceeded', `an owner has at most ${WALLETS_PER_OWNER_MAX} wallets`, { limit: 'wallets_per_owner', max: WALLETS_PER_OWNER_MAX });
+  }
+
+  /**
+   * The entry the store holds under `entryId` on `streamId`, found by its lines on the wallets among
+   * `accountIds`: what answers an internal entry whose id the shard's state no longer keeps. An entry
+   * on no wallet has no line and is not found; one the projection has not reached yet is in the state.
+   */
+  async postedEntry(streamId: string, entryId: string, accountIds: readonly string[]): Promise<EntryPosted | undefined> {
+    for (const accountId of new Set(accountIds)) {
+      const position = entryPositionOf(this.db, accountId, entryId);
+      if (position === undefined) continue;
+      const [recorded] = await this.store.readAll({ afterPosition: position - 1n, maxCount: 1 });
+      const event = recorded?.position === position && recorded.streamId === streamId ? ledgerEventOf(recorded) : undefined;
+      if (event?.type === 'ledger.EntryPosted.v1' && event.data.entryId === entryId) return event;
+    }
+    return undefined;
   }
 
   async execute(query: LedgerQueryMessage): Promise<Reply<unknown>> {

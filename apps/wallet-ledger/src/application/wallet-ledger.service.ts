@@ -11,10 +11,10 @@ import {
   type Reply,
 } from '@ledger/contracts';
 import { expectedState, WrongExpectedVersionError, type EventStore } from '@ledger/event-store';
-import { ID_LENGTH_MAX, LEDGER_META_STREAM, shardOfCommand } from '@ledger/ledger';
+import { ID_LENGTH_MAX, isSystemAccountId, LEDGER_META_STREAM, POSTINGS_MAX, shardOfCommand, type EntryPosted } from '@ledger/ledger';
 import type { WalletLedgerConfig } from '../wallet-ledger.config';
 import { transferSagaKeys, WRITER_KEY_PREFIXES } from '../domain/wallet-commands';
-import { ShardWriter } from './shard-writer';
+import { ledgerStreamId, ShardWriter } from './shard-writer';
 import type { SnapshotStore } from './snapshot-store';
 
 export interface WalletLedgerServiceDeps {
@@ -28,6 +28,8 @@ export interface WalletLedgerServiceDeps {
   readonly log?: (message: string) => void;
   /** Why an owner may not open this wallet (WalletLedgerQueries.openWalletRefusal); asked one owner at a time. */
   readonly openWalletRefusal?: (ownerId: string, walletId: string) => Promise<DomainError | undefined>;
+  /** The entry the store holds under an internal entry's id on a shard's stream (WalletLedgerQueries.postedEntry), found by its wallets' lines. */
+  readonly postedEntry?: (streamId: string, entryId: string, accountIds: readonly string[]) => Promise<EntryPosted | undefined>;
 }
 
 const META_LENGTH_MAX = 256;
@@ -104,6 +106,19 @@ export class WalletLedgerService {
         const refused = await refusal(ownerId, walletId);
         return refused === undefined ? writer.submit(message) : { ok: false, error: refused };
       });
+    }
+    const postedEntry = this.deps.postedEntry;
+    if (message.type === 'PostEntry' && postedEntry !== undefined && typeof message.entryId === 'string' && Array.isArray(message.postings)) {
+      // An entry id names one entry forever: the shard's state keeps the ids of a day, the store has the older ones.
+      // Wallets only (a system account has no lines), of at most the postings an entry may have (more is refused anyway).
+      const accountIds = message.postings
+        .slice(0, POSTINGS_MAX)
+        .map((posting) => posting?.accountId)
+        .filter((id): id is string => typeof id === 'string' && !isSystemAccountId(id));
+      return postedEntry(ledgerStreamId(shard), message.entryId, accountIds).then(
+        (posted) => writer.submit(message, posted),
+        () => ({ ok: false, error: domainError('unavailable', 'the ledger could not look up this entry id; retry', { retryable: true }) }),
+      );
     }
     return writer.submit(message);
   }

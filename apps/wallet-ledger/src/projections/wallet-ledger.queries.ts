@@ -118,6 +118,19 @@ export function isTransferSettled(db: Database.Database, transfer: { transferId:
   return settledTransferFor(db).get(toWalletId, transferId, fromWalletId, transferReversalId(transferId)) !== undefined;
 }
 
+// Not in prepareStatements: only an internal entry asks it, whose id the shard's state no longer keeps (a scan of one wallet's lines).
+const entryLineFor = perDatabase((db) =>
+  db.prepare<[string, string], { position: number | bigint }>(
+    `SELECT position FROM transaction_lines WHERE wallet_id = ? AND transaction_id = ? AND kind NOT IN ('card_hold', 'card_capture') LIMIT 1`,
+  ),
+);
+
+/** Where an entry under `entryId` touching wallet `walletId` sits in the store, if the projection has one. */
+export function entryPositionOf(db: Database.Database, walletId: string, entryId: string): bigint | undefined {
+  const row = entryLineFor(db).get(walletId, entryId);
+  return row === undefined ? undefined : BigInt(row.position);
+}
+
 /** A wallet, or undefined when there is none (system accounts are not wallets). */
 export function getWallet(db: Database.Database, walletId: string): WalletView | undefined {
   const row = statementsFor(db).account.get(walletId);
