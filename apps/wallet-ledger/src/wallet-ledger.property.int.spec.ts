@@ -573,6 +573,8 @@ describe(`wallet-ledger through the transport, over ${RUNS} random command strea
       'transfer across shards and currencies, reversed',
     ].filter((name) => !tally.has(name));
     if (process.env.LEDGER_PROPERTY_TALLY) console.log([...tally].sort().map(([name, n]) => `${name}: ${n}`).join('\n'));
+    // Coverage is the default seed's: another seed's 25 streams may miss a rare outcome (a same-shard currency mismatch) with nothing wrong.
+    if (process.env.LEDGER_PROPERTY_SEED !== undefined) return;
     expect(unreached).toEqual([]);
     expect([...tally.keys()].some((name) => name.endsWith('idempotency_key_reuse'))).toBe(true);
   }, 120_000);
