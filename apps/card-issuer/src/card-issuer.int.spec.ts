@@ -445,6 +445,32 @@ describe('card-issuer crash recovery', () => {
     expect(await authorize(h, authorizeMessage(secrets, { amount: '1200' }))).toMatchObject({ approved: true });
   });
 
+  it('a crash between the recovery\'s decline and its release leaves no orphan hold: the next start releases it', async () => {
+    const crash = { armed: true };
+    h = await startFailingAfterHold(crash);
+    const harness = h;
+    const { walletId, secrets } = await cardholder(harness);
+    const message = authorizeMessage(secrets, { amount: '700' });
+    expect(await harness.send(message)).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    crash.armed = false;
+    pastInFlight();
+    // A process declines the authorization and dies as its release goes out: what it remembered dies with it.
+    const deps = (harness.cards.service as unknown as { deps: CardIssuerServiceDeps }).deps;
+    const ledger = Object.create(deps.ledger) as LedgerClient;
+    ledger.command = async (command, options) => {
+      if (command.type === 'ReleaseHold') throw new Error('simulated crash before the release');
+      return deps.ledger.command(command, options) as never;
+    };
+    expect(await new CardIssuerService({ ...deps, ledger }).recoverRequested()).toEqual({ recovered: 0, left: 1 });
+    expect(await harness.send(message)).toMatchObject({ ok: true, value: { approved: false, reason: 'issuer_recovered', status: 'declined' } });
+    const shard = accountShard(walletId, LEDGER_SHARDS);
+    expect(harness.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)).toMatchObject({ status: 'pending', heldAmount: 700n });
+    // The next start's recovery owes that release still.
+    await harness.restartCards();
+    await waitFor('the orphan hold released', () => harness.ledger.ledger.service.writer(shard)!.currentState.holds.get(message.authorizationId)?.status === 'released');
+    expect(harness.ledger.ledger.service.writer(shard)!.currentState.accounts.get(walletId)).toMatchObject({ debitsPending: 0n });
+  });
+
   it('a network retry reaching one process while another recovers the authorization gets the one answer: never approved on a released hold', async () => {
     const crash = { armed: true };
     h = await startFailingAfterHold(crash);
