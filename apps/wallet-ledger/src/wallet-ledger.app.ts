@@ -57,7 +57,7 @@ export async function startWalletLedger(options: WalletLedgerOptions): Promise<R
     ids: options.ids,
     log,
     openWalletRefusal: (ownerId, walletId) => queries.openWalletRefusal(ownerId, walletId),
-    postedEntry: (streamId, entryId, accountIds) => queries.postedEntry(streamId, entryId, accountIds),
+    postedEntry: (streamId, entryId, accountIds, kind) => queries.postedEntry(streamId, entryId, accountIds, kind),
   });
   const started = new ShutdownStack();
   started.add({ close: () => projection.stop() });

@@ -36,9 +36,9 @@ export class WalletLedgerQueries {
    * `accountIds`: what answers an internal entry whose id the shard's state no longer keeps. An entry
    * on no wallet has no line and is not found; one the projection has not reached yet is in the state.
    */
-  async postedEntry(streamId: string, entryId: string, accountIds: readonly string[]): Promise<EntryPosted | undefined> {
+  async postedEntry(streamId: string, entryId: string, accountIds: readonly string[], kind: unknown): Promise<EntryPosted | undefined> {
     for (const accountId of new Set(accountIds)) {
-      const position = entryPositionOf(this.db, accountId, entryId);
+      const position = entryPositionOf(this.db, accountId, entryId, kind);
       if (position === undefined) continue;
       const [recorded] = await this.store.readAll({ afterPosition: position - 1n, maxCount: 1 });
       const event = recorded?.position === position && recorded.streamId === streamId ? ledgerEventOf(recorded) : undefined;

@@ -29,7 +29,7 @@ export interface WalletLedgerServiceDeps {
   /** Why an owner may not open this wallet (WalletLedgerQueries.openWalletRefusal); asked one owner at a time. */
   readonly openWalletRefusal?: (ownerId: string, walletId: string) => Promise<DomainError | undefined>;
   /** The entry the store holds under an internal entry's id on a shard's stream (WalletLedgerQueries.postedEntry), found by its wallets' lines. */
-  readonly postedEntry?: (streamId: string, entryId: string, accountIds: readonly string[]) => Promise<EntryPosted | undefined>;
+  readonly postedEntry?: (streamId: string, entryId: string, accountIds: readonly string[], kind: unknown) => Promise<EntryPosted | undefined>;
 }
 
 const META_LENGTH_MAX = 256;
@@ -115,7 +115,7 @@ export class WalletLedgerService {
         .slice(0, POSTINGS_MAX)
         .map((posting) => posting?.accountId)
         .filter((id): id is string => typeof id === 'string' && !isSystemAccountId(id));
-      return postedEntry(ledgerStreamId(shard), message.entryId, accountIds).then(
+      return postedEntry(ledgerStreamId(shard), message.entryId, accountIds, message.kind).then(
         (posted) => writer.submit(message, posted),
         () => ({ ok: false, error: domainError('unavailable', 'the ledger could not look up this entry id; retry', { retryable: true }) }),
       );

@@ -86,6 +86,8 @@ export const WALLET_LEDGER_SCHEMA = `
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS transaction_lines_pending_holds
     ON transaction_lines (wallet_id, transaction_id) WHERE kind = 'card_hold' AND status = 'pending';
+  CREATE INDEX IF NOT EXISTS transaction_lines_internal_entries
+    ON transaction_lines (wallet_id, transaction_id) WHERE kind IN ('card_release', 'card_refund', 'fee');
 `;
 
 /** Where an event sits: every row it writes names it. */
